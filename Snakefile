@@ -1,0 +1,31 @@
+# batch-size-study: how the training batch size changes neural-network training.
+# Run: snakemake --cores 2   (see README.md)
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/plot.smk"
+include: "workflow/rules/report.smk"
+
+
+localrules:
+    all,
+    config_snapshot,
+    aggregate,
+    plot,
+    report,
+
+
+rule all:
+    default_target: True
+    input:
+        "report/index.html",

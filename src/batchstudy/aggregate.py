@@ -1,0 +1,168 @@
+"""Collect every training job's files into the study's tables.
+
+A job's directory is ``results/train/<dataset>/<optimizer>/<lr_scaling>/<budget>/bs<B>/``;
+the condition and batch size are read back from that path, so the aggregate needs no other
+manifest. Tables written (all TSV, see README "File formats"):
+
+- ``history.tsv``: condition keys, batch_size, seed, epoch, train/val loss and accuracy.
+- ``timing.tsv``: condition keys, batch_size, seed, epoch, seconds, replicas, engine.
+- ``jobs.tsv``: one row per job: engine, device, learning rate, epochs, steps per epoch,
+  graph-building seconds, median seconds per model-epoch and per step, total seconds.
+- ``runs.tsv``: one row per run (condition, batch size, seed) with its convergence metrics.
+- ``summary.tsv``: one row per (condition, batch size) with means, medians and 95% CIs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import metrics
+from .io import HISTORY_COLUMNS, TIMING_COLUMNS, FormatError, read_table, write_table
+from .spec import steps_per_epoch
+
+KEYS = ("dataset", "optimizer", "lr_scaling", "budget")
+RUN_KEYS = (*KEYS, "batch_size", "seed")
+_JOB_DIR = re.compile(
+    r"(?P<dataset>[^/]+)/(?P<optimizer>[^/]+)/(?P<lr_scaling>[^/]+)/(?P<budget>[es]\d+)/"
+    r"bs(?P<batch_size>\d+)$"
+)
+
+
+def job_keys(history_path: str | Path) -> dict[str, Any]:
+    """Condition and batch size of a job, read from its directory."""
+    parent = Path(history_path).parent.as_posix()
+    m = _JOB_DIR.search(parent)
+    if not m:
+        raise FormatError(
+            f"history file {history_path} is not in a job directory "
+            "<dataset>/<optimizer>/<lr_scaling>/<budget>/bs<B>/"
+        )
+    keys: dict[str, Any] = m.groupdict()
+    keys["batch_size"] = int(keys["batch_size"])
+    return keys
+
+
+def _check_history(df: pd.DataFrame, path: Path, epochs: int, seeds: Sequence[int]) -> None:
+    """A truncated or foreign file must fail here, naming itself, not skew the report."""
+    have = sorted(df["seed"].unique().tolist())
+    if have != sorted(seeds):
+        raise FormatError(f"history file {path} has seeds {have}, its job ran {sorted(seeds)}")
+    counts = df.groupby("seed")["epoch"].count()
+    short = counts[counts != epochs]
+    if len(short):
+        raise FormatError(
+            f"history file {path} is truncated: expected {epochs} epochs per seed, "
+            f"seed(s) {short.index.tolist()} have {short.tolist()}"
+        )
+
+
+def load_job(history_path: str | Path) -> dict[str, Any]:
+    """Read one job's three files and check them against each other."""
+    hp = Path(history_path)
+    keys = job_keys(hp)
+    meta_path = hp.parent / "run.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FormatError(f"job metadata {meta_path} is missing or not JSON: {exc}") from exc
+    hist = read_table(hp, HISTORY_COLUMNS, what="history")
+    timing = read_table(hp.parent / "timing.tsv", TIMING_COLUMNS, what="timing")
+    spec = meta.get("spec", {})
+    epochs = int(meta.get("epochs") or spec.get("epochs") or hist["epoch"].max())
+    _check_history(hist, hp, epochs, spec.get("seeds", hist["seed"].unique().tolist()))
+    return {"keys": keys, "meta": meta, "history": hist, "timing": timing, "epochs": epochs}
+
+
+def _job_row(job: dict[str, Any]) -> dict[str, Any]:
+    keys, meta, timing = job["keys"], job["meta"], job["timing"]
+    n_train = int(meta["n_train"])
+    spe = steps_per_epoch(n_train, keys["batch_size"])
+    # One model's epoch: with the fused engine R seeds share each measured epoch.
+    model_epoch = float((timing["seconds"] / timing["replicas"]).median())
+    return {
+        **keys,
+        "engine": meta["engine"],
+        "device": meta.get("device", ""),
+        "learning_rate": meta["spec"]["learning_rate"],
+        "epochs": job["epochs"],
+        "n_train": n_train,
+        "steps_per_epoch": spe,
+        "setup_seconds": float(meta.get("setup_seconds", np.nan)),
+        "seconds_per_epoch": model_epoch,
+        "seconds_per_step": model_epoch / spe,
+        "train_seconds_total": float(timing["seconds"].sum()),
+        "replicas": int(timing["replicas"].max()),
+    }
+
+
+def collect(history_paths: Sequence[str | Path]) -> dict[str, pd.DataFrame]:
+    """The long tables of all jobs, sorted so that equal inputs give equal bytes."""
+    hist_parts, time_parts, job_rows = [], [], []
+    for path in history_paths:
+        job = load_job(path)
+        k = job["keys"]
+        hist_parts.append(job["history"].assign(**k))
+        time_parts.append(job["timing"].assign(**k, engine=job["meta"]["engine"]))
+        job_rows.append(_job_row(job))
+    order = list(RUN_KEYS) + ["epoch"]
+    history = pd.concat(hist_parts, ignore_index=True)
+    history = history[order + list(HISTORY_COLUMNS[2:])].sort_values(order).reset_index(drop=True)
+    timing = pd.concat(time_parts, ignore_index=True)
+    timing = timing[[*RUN_KEYS, "epoch", "seconds", "replicas", "engine"]].sort_values(order)
+    jobs = pd.DataFrame(job_rows).sort_values([*KEYS, "batch_size"]).reset_index(drop=True)
+    return {"history": history, "timing": timing.reset_index(drop=True), "jobs": jobs}
+
+
+def run_facts(history: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
+    """Per-run facts the convergence metrics need (steps and seconds per epoch)."""
+    runs = history[list(RUN_KEYS)].drop_duplicates()
+    cols = [*KEYS, "batch_size", "n_train", "steps_per_epoch", "seconds_per_epoch"]
+    return runs.merge(jobs[cols], on=[*KEYS, "batch_size"], how="left")
+
+
+def aggregate(
+    history_paths: Sequence[str | Path],
+    out_dir: Path,
+    settings: dict[str, Any],
+    log: Callable[[str], None] = print,
+) -> dict[str, pd.DataFrame]:
+    tables = collect(history_paths)
+    facts = run_facts(tables["history"], tables["jobs"])
+    runs = metrics.run_metrics(
+        tables["history"],
+        facts,
+        window=settings["smoothing_window"],
+        k_last=settings["plateau_last"],
+        eps=settings["epsilon"],
+        target_fractions=settings["target_fractions"],
+    )
+    summary = metrics.summarize(runs, n_boot=settings["bootstrap"], seed=0)
+    job_cols = [
+        "engine",
+        "learning_rate",
+        "epochs",
+        "n_train",
+        "steps_per_epoch",
+        "setup_seconds",
+        "seconds_per_epoch",
+        "seconds_per_step",
+        "train_seconds_total",
+        "replicas",
+    ]
+    summary = summary.merge(
+        tables["jobs"][[*KEYS, "batch_size", *job_cols]], on=[*KEYS, "batch_size"], how="left"
+    )
+    tables.update(runs=runs, summary=summary)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, df in tables.items():
+        write_table(out_dir / f"{name}.tsv", df)
+    n_div = int(runs["diverged"].sum())
+    log(f"aggregated {len(history_paths)} job(s), {len(runs)} run(s), {n_div} diverged")
+    return tables

@@ -1,0 +1,200 @@
+"""Command line of the study's stages; every workflow rule is one call of it.
+
+`python -m batchstudy <stage> ...`. Each stage imports only what it needs: only `train`
+imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def cmd_check(args: argparse.Namespace) -> None:
+    from . import config
+
+    cfg = config.load(args.config)
+    conds = config.conditions(cfg)
+    print(
+        f"config OK: {len(conds)} condition(s) x {len(cfg['batch_sizes'])} batch size(s) "
+        f"= {len(conds) * len(cfg['batch_sizes'])} training job(s), "
+        f"{len(cfg['seeds'])} seed(s) each"
+    )
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    from .data import build_dataset, save_dataset
+
+    spec = json.loads(args.spec)
+    ds = build_dataset(spec, base=args.base)
+    save_dataset(ds, args.out)
+    _log(
+        f"dataset {spec['kind']}: {ds.n_train} train / {len(ds.x_test)} test rows, "
+        f"{ds.x_train.shape[1]} features, {ds.n_classes} classes -> {args.out}"
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .data import load_dataset
+    from .gpu import describe_devices, gpu_slot
+    from .spec import TrainSpec
+
+    spec = TrainSpec.from_json(args.spec)
+    data = load_dataset(args.data)  # fail on a bad input before paying for TensorFlow
+    with gpu_slot(args.gpu_slots if args.gpu else 0, args.lock_dir) as slot:
+        if slot is None and args.gpu:
+            _log("NOTICE: no GPU slot configured (resources.gpu_slots = 0); training on the CPU")
+        _log(f"device: {describe_devices()}")
+        from .training import configure_tensorflow, train, write_result
+
+        t0 = time.perf_counter()
+        info = configure_tensorflow(args.threads, deterministic=not args.nondeterministic)
+        _log(
+            f"TensorFlow {info['tensorflow']} ready in {time.perf_counter() - t0:.1f} s on "
+            f"{info['device']}, {args.threads} thread(s), op determinism "
+            f"{'on' if info['op_determinism'] else 'off'}"
+        )
+        _log(
+            f"training batch size {spec.batch_size}, seeds {list(spec.seeds)}, engine {spec.engine}"
+        )
+        result = train(data, spec, _log, base=args.base)
+        extra: dict[str, Any] = {
+            **info,
+            "gpu_slot": slot,
+            "device_env": describe_devices(),
+            "n_train": data.n_train,
+        }
+        write_result(result, spec, Path(args.history), Path(args.timing), Path(args.meta), extra)
+    _log(f"done: {args.history}")
+
+
+def cmd_aggregate(args: argparse.Namespace) -> None:
+    from .aggregate import aggregate
+
+    aggregate(args.histories, Path(args.out_dir), json.loads(args.settings), log=_log)
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from .plots import KEYS, plot_condition
+
+    cond = dict(zip(KEYS, args.condition, strict=True))
+    paths = plot_condition(Path(args.aggregate_dir), Path(args.out_dir), cond,
+                           json.loads(args.settings))
+    _log(f"wrote {', '.join(str(p) for p in paths)}")
+
+
+def cmd_check_model(args: argparse.Namespace) -> None:
+    """Build the user's model once, before any training job, so a broken one fails early."""
+    from .data import load_dataset
+    from .io import write_json
+    from .models import build_custom
+    from .spec import TrainSpec
+
+    spec = TrainSpec(batch_size=1, epochs=1, seeds=(0,), custom_model=args.custom)
+    checked = {}
+    for path in args.data:
+        ds = load_dataset(path)
+        model = build_custom(spec, ds.x_train.shape[1], ds.n_classes, base=args.base)
+        checked[str(path)] = int(model.count_params())
+        _log(f"custom model {args.custom} builds a keras.Model with {checked[str(path)]} "
+             f"parameters for {path}")
+    write_json(args.out, {"custom_model": args.custom, "parameters": checked})
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from .report import render_report
+
+    render_report(
+        aggregate_dir=Path(args.aggregate_dir),
+        plot_dir=Path(args.plot_dir),
+        config_path=Path(args.config),
+        template=Path(args.template),
+        out=Path(args.out),
+    )
+    _log(f"report written to {args.out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="batchstudy", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("check", help="validate a config file and count its jobs")
+    s.add_argument("config")
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("data", help="build one dataset file")
+    s.add_argument("--spec", required=True, help="the dataset's config entry as JSON")
+    s.add_argument("--out", required=True)
+    s.add_argument("--base", default=".", help="directory that relative data paths start from")
+    s.set_defaults(func=cmd_data)
+
+    s = sub.add_parser("train", help="train every seed of one batch size")
+    s.add_argument("--data", required=True)
+    s.add_argument("--spec", required=True, help="TrainSpec JSON")
+    s.add_argument("--history", required=True)
+    s.add_argument("--timing", required=True)
+    s.add_argument("--meta", required=True)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--gpu", type=int, default=0, help="GPUs this job asked for (0 or 1)")
+    s.add_argument("--gpu-slots", type=int, default=0, help="GPUs on this machine")
+    s.add_argument("--lock-dir", default="results/.gpu-locks")
+    s.add_argument("--base", default=".")
+    s.add_argument("--nondeterministic", action="store_true")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("aggregate", help="collect all histories into tables")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--settings", required=True, help="metrics settings as JSON")
+    s.add_argument("histories", nargs="+")
+    s.set_defaults(func=cmd_aggregate)
+
+    s = sub.add_parser("plot", help="draw the figures")
+    s.add_argument("--aggregate-dir", required=True)
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--settings", required=True)
+    s.add_argument("--condition", nargs=4, required=True,
+                   metavar=("DATASET", "OPTIMIZER", "LR_SCALING", "BUDGET"))
+    s.set_defaults(func=cmd_plot)
+
+    s = sub.add_parser("check-model", help="build a custom model once to check it")
+    s.add_argument("--custom", required=True)
+    s.add_argument("--data", nargs="+", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--base", default=".")
+    s.set_defaults(func=cmd_check_model)
+
+    s = sub.add_parser("report", help="render the HTML report")
+    s.add_argument("--aggregate-dir", required=True)
+    s.add_argument("--plot-dir", required=True)
+    s.add_argument("--config", required=True, help="the validated config as JSON file")
+    s.add_argument("--template", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .config import ConfigError
+    from .data import DataError
+    from .io import FormatError
+    from .models import ModelError
+
+    try:
+        args.func(args)
+    except (ConfigError, DataError, FormatError, ModelError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

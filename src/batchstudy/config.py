@@ -1,0 +1,254 @@
+"""Load, check and expand the study's config.
+
+The workflow calls `validate` before it builds its DAG, so a bad value stops the run with
+a message that names the key, the value and what is allowed — before any job starts and
+without touching existing results. The same function serves the CLI and the tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .spec import TrainSpec
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The config cannot be run; the message lists every problem found."""
+
+
+def load_schema(path: str | Path | None = None) -> dict[str, Any]:
+    with open(path or SCHEMA_PATH, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _strict_types() -> Any:
+    """'integer' means a real int (not 4.0, not True) and 'number' excludes booleans:
+    a YAML `true` or `4.5` batch size is a mistake, not something to coerce."""
+    base = jsonschema.Draft202012Validator.TYPE_CHECKER
+
+    def is_int(_: Any, x: Any) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    def is_num(_: Any, x: Any) -> bool:
+        return isinstance(x, int | float) and not isinstance(x, bool)
+
+    return base.redefine_many({"integer": is_int, "number": is_num})
+
+
+def _validator_with_defaults(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
+    base = jsonschema.validators.extend(
+        jsonschema.Draft202012Validator, type_checker=_strict_types()
+    )
+    validate_props = base.VALIDATORS["properties"]
+
+    def set_defaults(validator: Any, properties: Any, instance: Any, schema: Any) -> Iterator[Any]:
+        if isinstance(instance, dict):
+            for prop, sub in properties.items():
+                if "default" in sub and prop not in instance:
+                    instance[prop] = copy.deepcopy(sub["default"])
+        yield from validate_props(validator, properties, instance, schema)
+
+    cls = jsonschema.validators.extend(base, {"properties": set_defaults})
+    return cls(schema)
+
+
+def _where(path: Any) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _explain(err: jsonschema.ValidationError) -> str:
+    key = _where(err.absolute_path)
+    value = err.instance
+    v = err.validator
+    if v == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
+        parts = []
+        for name in extra:
+            near = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.6)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            parts.append(f"unknown key {name!r} in {key}{hint} Allowed keys: {allowed}")
+        return "\n".join(parts)
+    if v == "enum":
+        return f"{key} = {value!r}: must be one of {err.validator_value}"
+    if v == "type":
+        return f"{key} = {value!r}: must be of type {err.validator_value}"
+    if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[v]
+        return f"{key} = {value!r}: must be {op} {err.validator_value}"
+    if v == "uniqueItems":
+        dup = sorted(str(x) for x, n in Counter(map(json.dumps, value)).items() if n > 1)
+        return f"{key} = {value!r}: values must be unique; duplicated: {', '.join(dup)}"
+    if v == "minItems":
+        return f"{key} = {value!r}: must have at least {err.validator_value} item(s)"
+    if v == "minProperties":
+        return f"{key} is empty: must name at least {err.validator_value} entry"
+    if v == "required":
+        return f"{key}: {err.message}"
+    if v in ("pattern", "propertyNames"):
+        return f"{key} = {value!r}: {err.message}"
+    return f"{key} = {value!r}: {err.message}"
+
+
+def validate(
+    config: dict[str, Any], schema_path: str | Path | None = None, base: str | Path = "."
+) -> dict[str, Any]:
+    """Return the config with defaults filled, or raise ConfigError listing every problem."""
+    cfg = copy.deepcopy(config) if config is not None else {}
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"config must be a mapping of keys to values, got {type(cfg).__name__}")
+    validator = _validator_with_defaults(load_schema(schema_path))
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
+    messages = [_explain(e) for e in errors]
+    if not messages:
+        messages = _semantic_problems(cfg, Path(base))
+    if messages:
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(messages))
+    return cfg
+
+
+def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
+    """What a schema cannot say: files that must exist, keys that depend on each other."""
+    out = []
+    for name, ds in cfg["datasets"].items():
+        kind = ds["kind"]
+        if kind in ("csv", "npz"):
+            if "path" not in ds:
+                out.append(f"datasets.{name}: kind {kind!r} needs a 'path' to the data file")
+            elif not (base / ds["path"]).is_file():
+                out.append(
+                    f"datasets.{name}.path = {ds['path']!r}: file not found "
+                    f"(relative to {base.resolve()})"
+                )
+        elif "path" in ds or "label_column" in ds:
+            out.append(
+                f"datasets.{name}: 'path'/'label_column' only apply to kinds csv, npz, not {kind!r}"
+            )
+        if "n_train" in ds and "test_fraction" in ds:
+            out.append(f"datasets.{name}: give either n_train or test_fraction, not both")
+        n = ds.get("n_samples")
+        if n is not None and ds.get("n_train", 0) >= n:
+            out.append(f"datasets.{name}.n_train = {ds['n_train']}: must be < n_samples ({n})")
+    for name, opt in cfg["optimizers"].items():
+        wrong = {"adam": ("momentum", "nesterov"), "sgd": ("beta_1", "beta_2", "epsilon")}
+        for key in wrong[opt["name"]]:
+            if key in opt:
+                out.append(f"optimizers.{name}.{key}: not a setting of {opt['name']!r}")
+    custom = cfg["model"].get("custom")
+    if custom and not (base / custom.rsplit(":", 1)[0]).is_file():
+        out.append(f"model.custom = {custom!r}: file {custom.rsplit(':', 1)[0]!r} not found")
+    return out
+
+
+def load(path: str | Path, schema_path: str | Path | None = None) -> dict[str, Any]:
+    """Read a YAML config file and validate it (the CLI's and tests' entry point)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
+    return validate(
+        raw or {}, schema_path, base=p.parent.parent if p.parent.name == "config" else p.parent
+    )
+
+
+# ---- expanding the config into jobs -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Everything but the batch size and seed that a training job depends on."""
+
+    dataset: str
+    optimizer: str
+    lr_scaling: str
+    budget: str
+
+    @property
+    def path(self) -> str:
+        return f"{self.dataset}/{self.optimizer}/{self.lr_scaling}/{self.budget}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset} · {self.optimizer} · lr {self.lr_scaling} · {budget_label(self.budget)}"
+
+
+def budgets(cfg: dict[str, Any]) -> list[str]:
+    """Budget wildcard values: 'e<epochs>' (fixed epochs) then 's<steps>' (fixed updates)."""
+    return [f"e{cfg['epochs']}"] + [f"s{s}" for s in cfg["step_budgets"]]
+
+
+def budget_label(budget: str) -> str:
+    kind, n = budget[0], int(budget[1:])
+    return f"{n} epochs" if kind == "e" else f"{n} steps"
+
+
+def conditions(cfg: dict[str, Any]) -> list[Condition]:
+    return [
+        Condition(d, o, a, b)
+        for d in cfg["datasets"]
+        for o in cfg["optimizers"]
+        for a in cfg["lr_scaling"]["arms"]
+        for b in budgets(cfg)
+    ]
+
+
+def scaled_learning_rate(base_lr: float, arm: str, batch_size: int, reference: int) -> float:
+    if arm == "constant":
+        return base_lr
+    ratio = batch_size / reference
+    return base_lr * (ratio if arm == "linear" else math.sqrt(ratio))
+
+
+def train_spec(cfg: dict[str, Any], cond: Condition, batch_size: int) -> TrainSpec:
+    """The exact job a (condition, batch size) pair runs; its JSON is the job's rerun key."""
+    opt = cfg["optimizers"][cond.optimizer]
+    lrs = cfg["lr_scaling"]
+    kind, n = cond.budget[0], int(cond.budget[1:])
+    extra: dict[str, Any] = {"budget_steps": n} if kind == "s" else {}
+    return TrainSpec(
+        batch_size=batch_size,
+        epochs=n if kind == "e" else 0,
+        seeds=tuple(cfg["seeds"]),
+        hidden_layers=tuple(cfg["model"]["hidden_layers"]),
+        activation=cfg["model"]["activation"],
+        initializer=cfg["model"]["initializer"],
+        optimizer=opt["name"],
+        learning_rate=scaled_learning_rate(
+            opt["learning_rate"], cond.lr_scaling, batch_size, lrs["reference_batch_size"]
+        ),
+        beta_1=opt.get("beta_1", 0.9),
+        beta_2=opt.get("beta_2", 0.999),
+        epsilon=opt.get("epsilon", 1e-7),
+        momentum=opt.get("momentum", 0.0),
+        nesterov=opt.get("nesterov", False),
+        warmup_epochs=lrs["warmup_epochs"] if cond.lr_scaling != "constant" else 0,
+        engine=cfg["engine"],
+        custom_model=cfg["model"]["custom"],
+        extra=extra,
+    )
+
+
+def config_hash(cfg: dict[str, Any]) -> str:
+    """Short hash of the validated config, for the report's provenance."""
+    text = json.dumps(cfg, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -1,0 +1,86 @@
+"""File formats and atomic writes.
+
+Every intermediate of the study is written through these helpers so that a killed
+job never leaves a half-written file that looks complete: data goes to a temporary
+file in the same directory and is renamed into place only when it is whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+#: Float format of metric files: enough digits to round-trip float32, and fixed, so the
+#: same numbers always give the same bytes.
+FLOAT_FORMAT = "%.9g"
+
+HISTORY_COLUMNS = (
+    "seed",
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+)
+TIMING_COLUMNS = ("seed", "epoch", "seconds", "replicas")
+
+
+class FormatError(ValueError):
+    """A study file exists but does not have the documented format."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_table(path: str | os.PathLike[str], df: pd.DataFrame) -> None:
+    """Tab-separated, fixed float format, no index: byte-stable for equal data."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+
+
+def read_table(
+    path: str | os.PathLike[str], required: Sequence[str] = (), *, what: str = "table"
+) -> pd.DataFrame:
+    """Read a study TSV and check it has the columns it must have, naming the file if not."""
+    p = Path(path)
+    if not p.is_file():
+        raise FormatError(f"{what} file {p} does not exist")
+    if p.stat().st_size == 0:
+        raise FormatError(f"{what} file {p} is empty")
+    try:
+        df = pd.read_csv(p, sep="\t")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{what} file {p} cannot be parsed as TSV: {exc}") from exc
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise FormatError(f"{what} file {p} lacks column(s) {missing}; it has {list(df.columns)}")
+    return df

@@ -1,0 +1,173 @@
+"""Render the self-contained HTML report (Jinja2, autoescaped, figures inlined as base64).
+
+The report opens with no other file present: every figure is a data URI and the only
+styling is inline. Everything written in it that comes from the config or the data passes
+through Jinja2's autoescape.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from . import claims, conclusions
+from .config import budget_label, config_hash
+from .io import read_table, write_text
+
+KEYS = ("dataset", "optimizer", "lr_scaling", "budget")
+PLOTS = {
+    "curves": "Learning curves (the seed's grid)",
+    "accuracy": "Final accuracy vs batch size",
+    "timing": "Time per epoch and per step vs batch size",
+    "scaling": "Steps to target vs batch size",
+}
+PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "scikit-learn",
+            "scipy", "matplotlib", "jinja2", "snakemake")
+
+SUMMARY_COLUMNS = [
+    ("batch_size", "batch size", "d"),
+    ("steps_per_epoch", "steps / epoch", "d"),
+    ("learning_rate", "learning rate", "g"),
+    ("final_train_accuracy", "final train acc", "ci"),
+    ("final_val_accuracy", "final test acc", "ci"),
+    ("gap_accuracy", "gap (train − test)", "ci"),
+    ("settling_epoch", "settling epoch", "ci_median"),
+    ("seconds_per_epoch", "s / epoch", "ci_median"),
+    ("seconds_per_step", "s / step", "g"),
+    ("n_runs", "runs", "d"),
+    ("n_diverged", "diverged", "d"),
+]
+
+
+def data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _num(x: Any, fmt: str = ".3g") -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    return "–" if v != v else format(v, fmt)
+
+
+def summary_rows(summary: pd.DataFrame) -> list[list[str]]:
+    rows = []
+    for r in summary.sort_values("batch_size").to_dict("records"):
+        cells = []
+        for col, _, kind in SUMMARY_COLUMNS:
+            if kind == "d":
+                cells.append(str(int(r[col])))
+            elif kind == "g":
+                cells.append(_num(r[col]))
+            else:
+                stat = "median" if kind == "ci_median" else "mean"
+                cells.append(f"{_num(r[f'{col}_{stat}'])} [{_num(r[f'{col}_lo'])}, "
+                             f"{_num(r[f'{col}_hi'])}]")
+        rows.append(cells)
+    return rows
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def condition_section(key: tuple[str, ...], runs: pd.DataFrame, summary: pd.DataFrame,
+                      plot_dir: Path, n_boot: int) -> dict[str, Any]:
+    cond = dict(zip(KEYS, key, strict=True))
+    sub = Path(*key)
+    figures = [
+        {"title": title, "uri": data_uri(plot_dir / sub / f"{name}.png"), "name": name}
+        for name, title in PLOTS.items()
+    ]
+    diverged = runs[runs["diverged"].astype(bool)][["batch_size", "seed"]]
+    return {
+        "condition": cond,
+        "label": (f"{cond['dataset']} · {cond['optimizer']} · lr {cond['lr_scaling']} · "
+                  f"{budget_label(cond['budget'])}"),
+        "findings": conclusions.condition_findings(runs, summary, n_boot),
+        "verdicts": claims.evaluate_claims(runs, summary, n_boot=n_boot),
+        "table": summary_rows(summary),
+        "figures": figures,
+        "diverged": diverged.to_dict("records"),
+    }
+
+
+def provenance(cfg: dict[str, Any], jobs: pd.DataFrame, agg_dir: Path) -> dict[str, Any]:
+    metas = []
+    for hist in sorted((agg_dir.parent / "train").glob("**/run.json")):
+        try:
+            metas.append(json.loads(hist.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError):
+            continue
+    devices = sorted({m.get("device", "?") for m in metas})
+    slots = sorted({str(m.get("gpu_slot")) for m in metas if m.get("gpu_slot") is not None})
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "config_hash": config_hash(cfg),
+        "seeds": cfg["seeds"],
+        "engines": sorted(jobs["engine"].astype(str).unique()),
+        "devices": devices,
+        "gpu_slots": slots,
+        "tensorflow": sorted({m.get("tensorflow", "?") for m in metas}),
+        "op_determinism": sorted({str(m.get("op_determinism")) for m in metas}),
+        "threads": sorted({m.get("threads", 0) for m in metas}),
+        "setup_seconds": float(jobs["setup_seconds"].sum()),
+        "versions": versions(),
+        "machine": f"{platform.system()} {platform.machine()}, {platform.processor() or ''}",
+    }
+
+
+def build_context(agg_dir: Path, plot_dir: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+    runs = read_table(agg_dir / "runs.tsv", KEYS, what="runs")
+    summary = read_table(agg_dir / "summary.tsv", KEYS, what="summary")
+    jobs = read_table(agg_dir / "jobs.tsv", KEYS, what="jobs")
+    for df in (runs, summary, jobs):
+        for k in KEYS:
+            df[k] = df[k].astype(str)
+    n_boot = int(cfg["metrics"]["bootstrap"])
+    summaries = dict(iter(summary.groupby(list(KEYS), sort=True)))
+    sections = [
+        condition_section(key, runs_c, summaries[key], plot_dir, n_boot)
+        for key, runs_c in runs.groupby(list(KEYS), sort=True)
+    ]
+    return {
+        "title": cfg["title"],
+        "config": cfg,
+        "config_yaml": json.dumps(cfg, indent=2, sort_keys=True),
+        "sections": sections,
+        "summary_header": [label for _, label, _ in SUMMARY_COLUMNS],
+        "provenance": provenance(cfg, jobs, agg_dir),
+        "n_conditions": len(sections),
+    }
+
+
+def render(template: Path, context: dict[str, Any]) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template.parent)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template(template.name).render(**context)
+
+
+def render_report(aggregate_dir: Path, plot_dir: Path, config_path: Path, template: Path,
+                  out: Path) -> None:
+    cfg = json.loads(config_path.read_text(encoding="utf-8"))
+    write_text(out, render(template, build_context(aggregate_dir, plot_dir, cfg)))

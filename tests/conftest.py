@@ -1,0 +1,135 @@
+"""Shared fixtures: synthetic job directories (no TensorFlow) and throwaway project copies
+for end-to-end runs of the real snakemake CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from batchstudy.io import write_json, write_table
+from batchstudy.spec import steps_per_epoch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_CONFIG = {
+    "title": "tiny study",
+    "datasets": {
+        "blobs": {
+            "kind": "blobs",
+            "n_samples": 200,
+            "centers": 3,
+            "n_features": 2,
+            "cluster_std": 2.0,
+            "random_state": 2,
+            "n_train": 100,
+        }
+    },
+    "batch_sizes": [16, 64],
+    "seeds": [0, 1],
+    "epochs": 4,
+    "metrics": {"bootstrap": 200, "plateau_last": 2, "smoothing_window": 1},
+}
+
+
+def synthetic_curve(batch_size: int, seed: int, epochs: int) -> dict[str, np.ndarray]:
+    """A plausible learning curve: small batches rise faster per epoch, seeds add noise."""
+    rng = np.random.default_rng(1000 * batch_size + seed)
+    e = np.arange(1, epochs + 1)
+    rate = 8.0 / np.log2(batch_size + 1)
+    val = 0.33 + 0.5 * (1 - np.exp(-e / rate)) + rng.normal(0, 0.005, epochs)
+    train = val + 0.02
+    return {
+        "train_loss": 1.1 - val,
+        "train_accuracy": train,
+        "val_loss": 1.12 - val,
+        "val_accuracy": val,
+    }
+
+
+def write_fake_job(root: Path, cond: tuple[str, str, str, str], batch_size: int,
+                   seeds: list[int], epochs: int, n_train: int = 500,
+                   engine: str = "fused", diverged_seeds: tuple[int, ...] = ()) -> Path:
+    """A job directory exactly as `batchstudy train` writes it, with synthetic numbers."""
+    d = root / "results" / "train" / Path(*cond) / f"bs{batch_size}"
+    rows = []
+    for s in seeds:
+        c = synthetic_curve(batch_size, s, epochs)
+        if s in diverged_seeds:
+            c = {k: np.full(epochs, np.nan) for k in c}
+        rows.append(pd.DataFrame({"seed": s, "epoch": np.arange(1, epochs + 1), **c}))
+    write_table(d / "history.tsv", pd.concat(rows, ignore_index=True))
+    spe = steps_per_epoch(n_train, batch_size)
+    write_table(d / "timing.tsv", pd.DataFrame({
+        "seed": -1, "epoch": np.arange(1, epochs + 1),
+        "seconds": 0.001 * spe * len(seeds) * (1 + 0.01 * np.arange(epochs)),
+        "replicas": len(seeds),
+    }))
+    write_json(d / "run.json", {
+        "engine": engine, "setup_seconds": 1.5, "notices": [], "device": "CPU (test)",
+        "n_train": n_train, "tensorflow": "test", "op_determinism": True, "threads": 1,
+        "gpu_slot": None,
+        "spec": {"batch_size": batch_size, "epochs": epochs, "seeds": seeds,
+                 "learning_rate": 0.001},
+    })
+    return d / "history.tsv"
+
+
+@pytest.fixture
+def fake_study(tmp_path: Path) -> dict:
+    """Eight batch sizes x 5 seeds of synthetic histories for one condition."""
+    cond = ("blobs", "adam", "constant", "e30")
+    sizes, seeds, epochs = [4, 8, 16, 32, 64, 128, 256, 512], [0, 1, 2, 3, 4], 30
+    paths = [write_fake_job(tmp_path, cond, b, seeds, epochs) for b in sizes]
+    return {"root": tmp_path, "paths": paths, "cond": cond, "sizes": sizes, "seeds": seeds,
+            "epochs": epochs}
+
+
+# ---- end-to-end helpers -------------------------------------------------------------
+
+def make_project(dest: Path, config: dict | None = None) -> Path:
+    """A throwaway copy of the workflow (not of results) with its own config."""
+    for name in ("Snakefile", "workflow", "src", "profiles"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    (dest / "config").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / "config" / "config.yaml", dest / "config" / "config.yaml")
+    if config is not None:
+        write_config(dest / "config" / "config.yaml", config)
+    return dest
+
+
+def write_config(path: Path, config: dict) -> None:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def snakemake(project: Path, *args: str, check: bool = True,
+              timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the real snakemake CLI of this interpreter's environment in `project`."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
+        cwd=project, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
+            f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())

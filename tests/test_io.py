@@ -1,0 +1,35 @@
+"""Atomic writes and byte-stable tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from batchstudy.io import FormatError, atomic_path, read_table, write_table
+
+
+def test_failed_write_leaves_the_old_file(tmp_path):
+    target = tmp_path / "t.tsv"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old\n"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_tables_are_byte_stable(tmp_path):
+    df = pd.DataFrame({"a": [1, 2], "x": [0.1 + 0.2, 1 / 3]})
+    write_table(tmp_path / "a.tsv", df)
+    write_table(tmp_path / "b.tsv", df.copy())
+    assert (tmp_path / "a.tsv").read_bytes() == (tmp_path / "b.tsv").read_bytes()
+    assert (tmp_path / "a.tsv").read_text().splitlines() == ["a\tx", "1\t0.3", "2\t0.333333333"]
+    assert read_table(tmp_path / "a.tsv", ["a", "x"])["x"].tolist() == pytest.approx(
+        [0.3, 1 / 3])
+
+
+def test_read_table_names_the_file(tmp_path):
+    p = tmp_path / "h.tsv"
+    p.write_text("a\tb\n1\t2\n")
+    with pytest.raises(FormatError, match=r"h.tsv lacks column\(s\) \['c'\]"):
+        read_table(p, ["a", "c"])

@@ -1,0 +1,101 @@
+# Config validation and the helpers that turn the config into job lists.
+# The logic lives in the batchstudy package; this file only connects it to Snakemake.
+
+import json
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+try:
+    from batchstudy import config as study_config
+    from batchstudy.data import DataError, build_dataset, sha256_file
+except ImportError as exc:
+    raise WorkflowError(
+        f"the study's package is not installed ({exc}); run `make setup` or "
+        "`pip install -r requirements.txt && pip install --no-deps -e .` (README)"
+    ) from None
+
+BASE = Path.cwd()
+
+try:
+    _validated = study_config.validate(
+        config, workflow.source_path("../schemas/config.schema.yaml"), base=BASE
+    )
+except study_config.ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+config.clear()
+config.update(_validated)
+
+CONDITIONS = study_config.conditions(config)
+TRAIN_DIR = "results/train/{dataset}/{optimizer}/{lr_scaling}/{budget}/bs{batch_size}"
+
+
+def _check_data_files():
+    """A user's data file is read now, so a bad one stops the run before any job."""
+    for name, ds in config["datasets"].items():
+        if ds["kind"] in ("csv", "npz"):
+            try:
+                build_dataset(ds, base=BASE)
+            except DataError as exc:
+                raise WorkflowError(f"dataset {name!r}: {exc}") from None
+
+
+_check_data_files()
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    optimizer=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    lr_scaling="constant|linear|sqrt",
+    budget=r"[es]\d+",
+    batch_size=r"\d+",
+
+
+def condition_of(wildcards):
+    return study_config.Condition(
+        wildcards.dataset, wildcards.optimizer, wildcards.lr_scaling, wildcards.budget
+    )
+
+
+def train_spec_json(wildcards):
+    """The job's full specification; a change to it is what re-runs the job."""
+    cond = condition_of(wildcards)
+    return study_config.train_spec(config, cond, int(wildcards.batch_size)).to_json()
+
+
+def dataset_json(wildcards):
+    return json.dumps(config["datasets"][wildcards.dataset], sort_keys=True)
+
+
+def dataset_inputs(wildcards):
+    ds = config["datasets"][wildcards.dataset]
+    return [ds["path"]] if ds["kind"] in ("csv", "npz") else []
+
+
+def dataset_checksum(wildcards):
+    """Content hash of a user's data file: editing it re-runs what depends on it."""
+    ds = config["datasets"][wildcards.dataset]
+    return sha256_file(BASE / ds["path"]) if ds["kind"] in ("csv", "npz") else ""
+
+
+def model_check_inputs(wildcards):
+    return ["results/model_check.json"] if config["model"]["custom"] else []
+
+
+def all_train_files(name):
+    return [
+        f"results/train/{c.path}/bs{b}/{name}"
+        for c in CONDITIONS
+        for b in config["batch_sizes"]
+    ]
+
+
+PLOT_NAMES = ["curves", "accuracy", "timing", "scaling"]
+
+
+def all_plots():
+    return [f"results/plots/{c.path}/{p}.png" for c in CONDITIONS for p in PLOT_NAMES]
+
+
+def settings_json(section):
+    return json.dumps(config[section], sort_keys=True)

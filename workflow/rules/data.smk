@@ -1,0 +1,31 @@
+rule generate_data:
+    input:
+        dataset_inputs,
+    output:
+        "results/data/{dataset}.npz",
+    log:
+        "logs/data/{dataset}.log",
+    conda:
+        "../envs/study.yaml"
+    params:
+        spec=dataset_json,
+        checksum=dataset_checksum,
+    shell:
+        "python -m batchstudy data --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule check_model:
+    input:
+        model=lambda wildcards: config["model"]["custom"].rsplit(":", 1)[0],
+        data=expand("results/data/{dataset}.npz", dataset=config["datasets"]),
+    output:
+        "results/model_check.json",
+    log:
+        "logs/model_check.log",
+    conda:
+        "../envs/study.yaml"
+    params:
+        custom=config["model"]["custom"],
+    shell:
+        "python -m batchstudy check-model --custom {params.custom:q} --data {input.data:q}"
+        " --out {output:q} > {log:q} 2>&1"
