@@ -1,0 +1,150 @@
+"""Critical-batch-size fit on synthetic data from a known S_min and E_min."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from batchstudy.scaling import (
+    NO_FURTHER_GAIN_ABOVE,
+    PERFECT_SCALING_BELOW,
+    bootstrap_critical_batch,
+    fit_critical_batch,
+    perfect_scaling_line,
+    predicted_steps,
+    scaling_regime,
+)
+
+S_MIN, E_MIN = 100.0, 6400.0  # B_crit = 64
+SIZES = np.array([4, 8, 16, 32, 64, 128, 256, 512], dtype=float)
+
+
+def _per_seed_table(n_seeds: int = 10, noise: float = 0.05, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        [
+            {
+                "seed": s,
+                "batch_size": b,
+                "steps": (S_MIN + E_MIN / b) * np.exp(rng.normal(0, noise)),
+            }
+            for s in range(n_seeds)
+            for b in SIZES
+        ]
+    )
+
+
+def test_rearranged_form_lies_on_the_mccandlish_hyperbola():
+    steps = predicted_steps(SIZES, S_MIN, E_MIN)
+    examples = SIZES * steps
+    np.testing.assert_allclose((steps / S_MIN - 1) * (examples / E_MIN - 1), 1.0)
+
+
+def test_fit_recovers_exact_parameters():
+    fit = fit_critical_batch(SIZES, predicted_steps(SIZES, S_MIN, E_MIN))
+    assert fit["ok"] and fit["reason"] == "" and fit["in_range"]
+    assert fit["s_min"] == pytest.approx(S_MIN, rel=1e-9)
+    assert fit["e_min"] == pytest.approx(E_MIN, rel=1e-9)
+    assert fit["b_crit"] == pytest.approx(64.0, rel=1e-9)
+    assert fit["rel_rmse"] < 1e-12
+
+
+def test_fit_recovers_b_crit_from_noisy_per_seed_points():
+    table = _per_seed_table(noise=0.05)
+    fit = fit_critical_batch(table["batch_size"], table["steps"])
+    assert fit["ok"]
+    assert fit["b_crit"] == pytest.approx(64.0, rel=0.05)
+    assert 0.02 < fit["rel_rmse"] < 0.08  # about the injected 5% noise
+
+
+def test_fit_ignores_censored_points():
+    steps = predicted_steps(SIZES, S_MIN, E_MIN)
+    steps[-1] = np.nan
+    steps[0] = np.inf
+    fit = fit_critical_batch(SIZES, steps)
+    assert fit["ok"] and fit["n_points"] == len(SIZES) - 2
+    assert fit["b_crit"] == pytest.approx(64.0, rel=1e-9)
+
+
+def test_fit_needs_three_batch_sizes():
+    fit = fit_critical_batch([8, 8, 64], [900.0, 910.0, 200.0])
+    assert not fit["ok"] and "3 batch sizes" in fit["reason"]
+    assert np.isnan(fit["b_crit"])
+
+
+def test_fit_perfect_scaling_everywhere_is_flagged():
+    fit = fit_critical_batch(SIZES, 6400.0 / SIZES)
+    assert not fit["ok"] and fit["b_crit"] == np.inf and "above the largest" in fit["reason"]
+
+
+def test_fit_flat_steps_are_flagged():
+    fit = fit_critical_batch(SIZES, np.full(SIZES.size, 300.0))
+    assert not fit["ok"] and fit["b_crit"] == 0.0 and "below the smallest" in fit["reason"]
+
+
+def test_bootstrap_ci_covers_truth_and_is_deterministic():
+    table = _per_seed_table(noise=0.05, seed=3)
+    res = bootstrap_critical_batch(table, n_boot=300, seed=0)
+    assert res["ok"] and res["n_seeds"] == 10 and res["n_boot_ok"] == 300
+    assert res["lo"] < 64.0 < res["hi"]
+    assert res["b_crit"] == pytest.approx(64.0, rel=0.05)
+    assert res["hi"] / res["lo"] < 1.3  # ten seeds at 5% noise pin B_crit down well
+    assert bootstrap_critical_batch(table, n_boot=300, seed=0) == res
+
+
+def test_bootstrap_counts_censored_runs_as_slowest():
+    table = _per_seed_table(noise=0.0)
+    table["steps_to_target"] = table.pop("steps")
+    # B=512 reaches the target in only 3 of 10 seeds: its median is censored, so it drops out
+    # instead of entering the fit with the fast-looking median of the 3 lucky seeds.
+    lucky = (table["batch_size"] == 512) & (table["seed"] >= 3)
+    table.loc[lucky, "steps_to_target"] = np.nan
+    res = bootstrap_critical_batch(table, n_boot=50, seed=0, steps_col="steps_to_target")
+    assert res["n_points"] == len(SIZES) - 1
+    assert res["b_crit"] == pytest.approx(64.0, rel=1e-6)
+
+
+def test_bootstrap_requires_columns():
+    with pytest.raises(ValueError, match="steps"):
+        bootstrap_critical_batch(pd.DataFrame({"seed": [0], "batch_size": [8]}), n_boot=5)
+
+
+def test_regime_thresholds_follow_the_model():
+    b_crit = 64.0
+    low, high = PERFECT_SCALING_BELOW * b_crit, NO_FURTHER_GAIN_ABOVE * b_crit
+    # At the lower threshold the examples are 25% above E_min and doubling B saves 5/3x steps;
+    # at the upper one the steps are 25% above S_min.
+    assert low * predicted_steps([low], S_MIN, E_MIN)[0] / E_MIN == pytest.approx(1.25)
+    ratio = predicted_steps([low], S_MIN, E_MIN)[0] / predicted_steps([2 * low], S_MIN, E_MIN)[0]
+    assert ratio == pytest.approx(5 / 3)
+    assert predicted_steps([high], S_MIN, E_MIN)[0] / S_MIN == pytest.approx(1.25)
+
+
+@pytest.mark.parametrize(
+    ("batch", "regime"),
+    [
+        (8, "perfect scaling"),
+        (15.9, "perfect scaling"),
+        (16, "diminishing returns"),  # boundary counts as diminishing returns
+        (64, "diminishing returns"),
+        (256, "diminishing returns"),
+        (257, "no further gain"),
+        (512, "no further gain"),
+    ],
+)
+def test_scaling_regime(batch, regime):
+    assert scaling_regime(batch, 64.0) == regime
+
+
+def test_scaling_regime_unusable_b_crit():
+    assert scaling_regime(8, float("nan")) == "unknown"
+    assert scaling_regime(8, float("inf")) == "perfect scaling"
+    assert scaling_regime(8, 0.0) == "no further gain"
+
+
+def test_perfect_scaling_line_anchored_at_smallest_batch():
+    line = perfect_scaling_line([32, 8, 16, 8], [400.0, 1000.0, 600.0, 1200.0])
+    # Anchor: median of the two B=8 entries, 1100 steps; doubling B halves the steps.
+    np.testing.assert_allclose(line, [275.0, 1100.0, 550.0, 1100.0])
+    assert perfect_scaling_line([], []).size == 0
