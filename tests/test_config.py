@@ -86,3 +86,14 @@ def test_changing_plots_does_not_change_training_specs():
     b = config.validate({"plots": {"dpi": 200}, "title": "other"})
     cond = config.conditions(a)[0]
     assert config.train_spec(a, cond, 32) == config.train_spec(b, cond, 32)
+
+
+def test_command_line_overrides_get_yaml_types():
+    cfg = {"batch_sizes": ["16", "64"], "plots": {"dpi": "120", "columns": 2},
+           "title": "16", "seeds": ["1", "2"]}
+    config.retype_overrides(cfg, {"batch_sizes": ["16", "64"], "plots": {"dpi": "120"}})
+    assert cfg["batch_sizes"] == [16, 64]
+    assert cfg["plots"]["dpi"] == 120
+    assert cfg["title"] == "16" and cfg["seeds"] == ["1", "2"]  # not overridden: untouched
+    with pytest.raises(ConfigError, match=r"seeds\[0\] = '1'"):
+        config.validate({"seeds": ["1", "2"]})

@@ -107,6 +107,38 @@ def _explain(err: jsonschema.ValidationError) -> str:
     return f"{key} = {value!r}: {err.message}"
 
 
+def _retyped(value: Any) -> Any:
+    """A scalar string as YAML would type it ("16" -> 16, "1e-3" -> 0.001, "adam" stays)."""
+    if isinstance(value, list):
+        return [_retyped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _retyped(v) for k, v in value.items()}
+    if isinstance(value, str):
+        try:
+            typed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if typed is None or isinstance(typed, bool | int | float):
+            return typed
+    return value
+
+
+def retype_overrides(cfg: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Give `--config key=value` values the types YAML would give them, in place.
+
+    Snakemake parses values nested in a `--config` list or mapping as strings
+    ("batch_sizes=[16,64]" gives ["16", "64"]); a value from a config file is left alone,
+    so a quoted "16" there is still reported as the wrong type.
+    """
+    for key, value in overrides.items():
+        if key not in cfg:
+            continue
+        if isinstance(value, dict) and isinstance(cfg[key], dict):
+            retype_overrides(cfg[key], value)
+        else:
+            cfg[key] = _retyped(cfg[key])
+
+
 def validate(
     config: dict[str, Any], schema_path: str | Path | None = None, base: str | Path = "."
 ) -> dict[str, Any]:

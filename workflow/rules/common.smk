@@ -17,6 +17,7 @@ except ImportError as exc:
 
 BASE = Path.cwd()
 
+study_config.retype_overrides(config, workflow.config_settings.overwrite_config)
 try:
     _validated = study_config.validate(
         config, workflow.source_path("../schemas/config.schema.yaml"), base=BASE
