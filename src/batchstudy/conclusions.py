@@ -182,3 +182,60 @@ def condition_findings(runs: pd.DataFrame, summary: pd.DataFrame,
     if sfx:
         out.append(scaling_finding(runs, summary, n_boot, sfx[0]))
     return out
+
+
+AXES = ("dataset", "optimizer", "lr_scaling", "budget")
+
+
+def large_batch_gap(runs: pd.DataFrame, summary: pd.DataFrame, n_boot: int) -> dict[str, Any]:
+    """Final test accuracy of the largest batch size minus the best other one, paired."""
+    s = summary.dropna(subset=["final_val_accuracy_mean"])
+    largest = int(summary["batch_size"].max())
+    others = s[s["batch_size"] != largest]
+    if others.empty or largest not in set(s["batch_size"].astype(int)):
+        return {"largest": largest, "best": None, "mean_diff": np.nan, "lo": np.nan,
+                "hi": np.nan, "detectable": False, "n": 0}
+    best = int(others.loc[others["final_val_accuracy_mean"].idxmax(), "batch_size"])
+    d = _paired_vs(runs, "final_val_accuracy", best, largest, n_boot)
+    return {"largest": largest, "best": best, **d}
+
+
+def overall_findings(runs: pd.DataFrame, summary: pd.DataFrame,
+                     n_boot: int = 2000) -> list[Finding]:
+    """Across conditions: how each varied axis moves the large-batch accuracy gap.
+
+    For every axis with more than one value, conditions that differ only in that axis are
+    compared, e.g. "with linear lr scaling the gap at B=512 shrinks from … to …".
+    """
+    keys = [k for k in AXES if k in runs.columns]
+    gaps = {}
+    for cond, r in runs.groupby(keys, sort=True):
+        s = summary[(summary[keys] == pd.Series(cond, index=keys)).all(axis=1)]
+        gaps[cond] = large_batch_gap(r, s, n_boot)
+    out = []
+    for i, axis in enumerate(keys):
+        values = sorted({c[i] for c in gaps})
+        if len(values) < 2:
+            continue
+        rest = sorted({c[:i] + c[i + 1:] for c in gaps})
+        for other in rest:
+            parts = []
+            for v in values:
+                cond = other[:i] + (v,) + other[i:]
+                g = gaps.get(cond)
+                if g is None or g["best"] is None:
+                    continue
+                mark = "" if g["detectable"] else ", no detectable difference"
+                parts.append(f"{axis} {v}: {g['mean_diff']:+.3f} [{g['lo']:+.3f}, "
+                             f"{g['hi']:+.3f}] (B={g['largest']} vs B={g['best']}{mark})")
+            if len(parts) < 2:
+                continue
+            fixed = ", ".join(f"{k} {x}" for k, x in zip([k for k in keys if k != axis], other,
+                                                          strict=True))
+            out.append(Finding(
+                f"{axis} effect",
+                f"Final test accuracy of the largest batch size minus the best other one, "
+                f"by {axis} ({fixed}): " + "; ".join(parts) + ".",
+                {"axis": axis, "fixed": other},
+            ))
+    return out

@@ -146,6 +146,7 @@ def build_context(agg_dir: Path, plot_dir: Path, cfg: dict[str, Any]) -> dict[st
         for key, runs_c in runs.groupby(list(KEYS), sort=True)
     ]
     return {
+        "overall": conclusions.overall_findings(runs, summary, n_boot),
         "title": cfg["title"],
         "config": cfg,
         "config_yaml": json.dumps(cfg, indent=2, sort_keys=True),

@@ -1,6 +1,7 @@
 # Config validation and the helpers that turn the config into job lists.
 # The logic lives in the batchstudy package; this file only connects it to Snakemake.
 
+import copy
 import json
 from pathlib import Path
 
@@ -17,7 +18,12 @@ except ImportError as exc:
 
 BASE = Path.cwd()
 
-study_config.retype_overrides(config, workflow.config_settings.overwrite_config)
+if workflow.config_settings.configfiles:
+    # A study file given with --configfile is the whole study: keys it leaves out take the
+    # schema's defaults rather than merging in config/config.yaml (its datasets, say).
+    config.clear()
+    config.update(copy.deepcopy(workflow.config_settings.overwrite_config))
+study_config.retype_overrides(config, dict(workflow.config_settings.config))
 try:
     _validated = study_config.validate(
         config, workflow.source_path("../schemas/config.schema.yaml"), base=BASE
