@@ -33,3 +33,8 @@ def test_read_table_names_the_file(tmp_path):
     p.write_text("a\tb\n1\t2\n")
     with pytest.raises(FormatError, match=r"h.tsv lacks column\(s\) \['c'\]"):
         read_table(p, ["a", "c"])
+
+
+def test_written_files_are_not_private(tmp_path):
+    write_table(tmp_path / "a.tsv", pd.DataFrame({"a": [1]}))
+    assert (tmp_path / "a.tsv").stat().st_mode & 0o044 == 0o044

@@ -105,3 +105,10 @@ def test_configfile_override(study, tmp_path):
     write_config(path, cfg)
     jobs = dry_run(study, "--configfile", str(path))
     assert jobs.get("train") == 2  # the seed list is part of every job
+
+
+def test_snakemake_report(study):
+    snakemake(study, "--report", "report/snakemake-report.html")
+    text = (study / "report" / "snakemake-report.html").read_text(errors="replace")
+    for name in ("curves.png", "accuracy.png", "timing.png", "scaling.png", "index.html"):
+        assert name in text
