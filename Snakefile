@@ -20,6 +20,8 @@ include: "workflow/rules/report.smk"
 localrules:
     all,
     config_snapshot,
+    generate_data,
+    check_model,
     aggregate,
     plot,
     report,
