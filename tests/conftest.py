@@ -55,9 +55,16 @@ def synthetic_curve(batch_size: int, seed: int, epochs: int) -> dict[str, np.nda
     }
 
 
-def write_fake_job(root: Path, cond: tuple[str, str, str, str], batch_size: int,
-                   seeds: list[int], epochs: int, n_train: int = 500,
-                   engine: str = "fused", diverged_seeds: tuple[int, ...] = ()) -> Path:
+def write_fake_job(
+    root: Path,
+    cond: tuple[str, str, str, str],
+    batch_size: int,
+    seeds: list[int],
+    epochs: int,
+    n_train: int = 500,
+    engine: str = "fused",
+    diverged_seeds: tuple[int, ...] = (),
+) -> Path:
     """A job directory exactly as `batchstudy train` writes it, with synthetic numbers."""
     d = root / "results" / "train" / Path(*cond) / f"bs{batch_size}"
     rows = []
@@ -68,18 +75,37 @@ def write_fake_job(root: Path, cond: tuple[str, str, str, str], batch_size: int,
         rows.append(pd.DataFrame({"seed": s, "epoch": np.arange(1, epochs + 1), **c}))
     write_table(d / "history.tsv", pd.concat(rows, ignore_index=True))
     spe = steps_per_epoch(n_train, batch_size)
-    write_table(d / "timing.tsv", pd.DataFrame({
-        "seed": -1, "epoch": np.arange(1, epochs + 1),
-        "seconds": 0.001 * spe * len(seeds) * (1 + 0.01 * np.arange(epochs)),
-        "replicas": len(seeds),
-    }))
-    write_json(d / "run.json", {
-        "engine": engine, "setup_seconds": 1.5, "notices": [], "device": "CPU (test)",
-        "n_train": n_train, "tensorflow": "test", "op_determinism": True, "threads": 1,
-        "gpu_slot": None,
-        "spec": {"batch_size": batch_size, "epochs": epochs, "seeds": seeds,
-                 "learning_rate": 0.001},
-    })
+    write_table(
+        d / "timing.tsv",
+        pd.DataFrame(
+            {
+                "seed": -1,
+                "epoch": np.arange(1, epochs + 1),
+                "seconds": 0.001 * spe * len(seeds) * (1 + 0.01 * np.arange(epochs)),
+                "replicas": len(seeds),
+            }
+        ),
+    )
+    write_json(
+        d / "run.json",
+        {
+            "engine": engine,
+            "setup_seconds": 1.5,
+            "notices": [],
+            "device": "CPU (test)",
+            "n_train": n_train,
+            "tensorflow": "test",
+            "op_determinism": True,
+            "threads": 1,
+            "gpu_slot": None,
+            "spec": {
+                "batch_size": batch_size,
+                "epochs": epochs,
+                "seeds": seeds,
+                "learning_rate": 0.001,
+            },
+        },
+    )
     return d / "history.tsv"
 
 
@@ -89,11 +115,18 @@ def fake_study(tmp_path: Path) -> dict:
     cond = ("blobs", "adam", "constant", "e30")
     sizes, seeds, epochs = [4, 8, 16, 32, 64, 128, 256, 512], [0, 1, 2, 3, 4], 30
     paths = [write_fake_job(tmp_path, cond, b, seeds, epochs) for b in sizes]
-    return {"root": tmp_path, "paths": paths, "cond": cond, "sizes": sizes, "seeds": seeds,
-            "epochs": epochs}
+    return {
+        "root": tmp_path,
+        "paths": paths,
+        "cond": cond,
+        "sizes": sizes,
+        "seeds": seeds,
+        "epochs": epochs,
+    }
 
 
 # ---- end-to-end helpers -------------------------------------------------------------
+
 
 def make_project(dest: Path, config: dict | None = None) -> Path:
     """A throwaway copy of the workflow (not of results) with its own config."""
@@ -114,14 +147,19 @@ def write_config(path: Path, config: dict) -> None:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def snakemake(project: Path, *args: str, check: bool = True,
-              timeout: float = 600) -> subprocess.CompletedProcess:
+def snakemake(
+    project: Path, *args: str, check: bool = True, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run the real snakemake CLI of this interpreter's environment in `project`."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2", *args],
-        cwd=project, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check and proc.returncode != 0:
         raise AssertionError(

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from conftest import write_fake_job
 
 from batchstudy import config
 from batchstudy.aggregate import aggregate, job_keys
 from batchstudy.io import FormatError
-
-from conftest import write_fake_job
 
 SETTINGS = config.validate({})["metrics"] | {"bootstrap": 200}
 
@@ -21,8 +20,15 @@ def test_tables_and_per_batch_size_summary(fake_study, tmp_path):
         assert (out / f"{name}.tsv").is_file()
     hist = tables["history"]
     assert len(hist) == 8 * 5 * 30
-    assert list(hist.columns[:7]) == ["dataset", "optimizer", "lr_scaling", "budget",
-                                      "batch_size", "seed", "epoch"]
+    assert list(hist.columns[:7]) == [
+        "dataset",
+        "optimizer",
+        "lr_scaling",
+        "budget",
+        "batch_size",
+        "seed",
+        "epoch",
+    ]
     s = tables["summary"].set_index("batch_size")
     # iterations per epoch are ceil(500 / B): the partial batch is a step, 512 gives 1
     assert s.loc[4, "steps_per_epoch"] == 125
@@ -31,23 +37,24 @@ def test_tables_and_per_batch_size_summary(fake_study, tmp_path):
     assert (s["final_val_accuracy_lo"] <= s["final_val_accuracy_mean"]).all()
     assert (s["final_val_accuracy_mean"] <= s["final_val_accuracy_hi"]).all()
     # fused timing: joint epoch / replicas is the per-model epoch time
-    assert s.loc[4, "seconds_per_step"] == pytest.approx(
-        s.loc[4, "seconds_per_epoch_median"] / 125)
+    assert s.loc[4, "seconds_per_step"] == pytest.approx(s.loc[4, "seconds_per_epoch_median"] / 125)
 
 
 def test_same_inputs_same_bytes(fake_study, tmp_path):
     aggregate(fake_study["paths"], tmp_path / "a", SETTINGS, log=lambda m: None)
-    aggregate(list(reversed(fake_study["paths"])), tmp_path / "b", SETTINGS,
-              log=lambda m: None)
+    aggregate(list(reversed(fake_study["paths"])), tmp_path / "b", SETTINGS, log=lambda m: None)
     for name in ("history", "runs", "summary"):
         assert (tmp_path / "a" / f"{name}.tsv").read_bytes() == (
-            tmp_path / "b" / f"{name}.tsv").read_bytes()
+            tmp_path / "b" / f"{name}.tsv"
+        ).read_bytes()
 
 
 def test_diverged_runs_are_kept_and_marked(tmp_path):
     cond = ("blobs", "sgd", "constant", "e10")
-    paths = [write_fake_job(tmp_path, cond, b, [0, 1, 2], 10,
-                            diverged_seeds=(1,) if b == 8 else ()) for b in (8, 32)]
+    paths = [
+        write_fake_job(tmp_path, cond, b, [0, 1, 2], 10, diverged_seeds=(1,) if b == 8 else ())
+        for b in (8, 32)
+    ]
     t = aggregate(paths, tmp_path / "agg", SETTINGS, log=lambda m: None)
     runs = t["runs"].set_index(["batch_size", "seed"])
     assert bool(runs.loc[(8, 1), "diverged"]) is True
@@ -72,7 +79,12 @@ def test_wrong_columns_name_the_file(fake_study, tmp_path):
 
 def test_job_keys_come_from_the_path():
     k = job_keys("results/train/digits/sgd/linear/s2000/bs64/history.tsv")
-    assert k == {"dataset": "digits", "optimizer": "sgd", "lr_scaling": "linear",
-                 "budget": "s2000", "batch_size": 64}
+    assert k == {
+        "dataset": "digits",
+        "optimizer": "sgd",
+        "lr_scaling": "linear",
+        "budget": "s2000",
+        "batch_size": 64,
+    }
     with pytest.raises(FormatError):
         job_keys("somewhere/else/history.tsv")

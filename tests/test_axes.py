@@ -7,7 +7,6 @@ import shutil
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, make_project, read_json, snakemake
 from test_workflow import dry_run
 
@@ -16,10 +15,20 @@ pytestmark = pytest.mark.e2e
 AXES_CONFIG = {
     "title": "axes",
     "datasets": {
-        "moons": {"kind": "moons", "n_samples": 120, "noise": 0.2, "random_state": 0,
-                  "n_train": 80},
-        "mine": {"kind": "csv", "path": "data/mine.csv", "label_column": "species",
-                 "test_fraction": 0.5, "random_state": 0},
+        "moons": {
+            "kind": "moons",
+            "n_samples": 120,
+            "noise": 0.2,
+            "random_state": 0,
+            "n_train": 80,
+        },
+        "mine": {
+            "kind": "csv",
+            "path": "data/mine.csv",
+            "label_column": "species",
+            "test_fraction": 0.5,
+            "random_state": 0,
+        },
     },
     "optimizers": {"sgd": {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9}},
     "lr_scaling": {"arms": ["constant", "linear"], "reference_batch_size": 32},

@@ -14,7 +14,11 @@ def test_defaults_reproduce_the_seed_experiment():
     cfg = config.validate({})
     ds = cfg["datasets"]["blobs"]
     assert (ds["n_samples"], ds["centers"], ds["cluster_std"], ds["random_state"]) == (
-        1000, 3, 2.0, 2)
+        1000,
+        3,
+        2.0,
+        2,
+    )
     assert cfg["batch_sizes"] == [4, 8, 16, 32, 64, 128, 256, 512]
     assert cfg["epochs"] == 100
     assert cfg["optimizers"] == {"adam": {"name": "adam", "learning_rate": 0.001}}
@@ -32,13 +36,16 @@ def test_unknown_key_suggests_the_nearest():
         config.validate({"epoch": 3})
 
 
-@pytest.mark.parametrize("bad, needle", [
-    ({"batch_sizes": [0]}, "batch_sizes[0] = 0: must be >= 1"),
-    ({"batch_sizes": [8, 8]}, "duplicated: 8"),
-    ({"engine": "jax"}, "engine = 'jax': must be one of ['fused', 'keras']"),
-    ({"epochs": 2.5}, "epochs = 2.5: must be of type integer"),
-    ({"seeds": True}, "seeds = True: must be of type array"),
-])
+@pytest.mark.parametrize(
+    "bad, needle",
+    [
+        ({"batch_sizes": [0]}, "batch_sizes[0] = 0: must be >= 1"),
+        ({"batch_sizes": [8, 8]}, "duplicated: 8"),
+        ({"engine": "jax"}, "engine = 'jax': must be one of ['fused', 'keras']"),
+        ({"epochs": 2.5}, "epochs = 2.5: must be of type integer"),
+        ({"seeds": True}, "seeds = True: must be of type array"),
+    ],
+)
 def test_errors_name_key_value_and_rule(bad, needle):
     with pytest.raises(ConfigError) as exc:
         config.validate(bad)
@@ -52,12 +59,16 @@ def test_every_problem_is_listed_at_once():
 
 
 def test_conditions_cross_every_axis():
-    cfg = config.validate({
-        "optimizers": {"adam": {"name": "adam", "learning_rate": 1e-3},
-                       "sgd": {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9}},
-        "lr_scaling": {"arms": ["constant", "linear", "sqrt"]},
-        "step_budgets": [500],
-    })
+    cfg = config.validate(
+        {
+            "optimizers": {
+                "adam": {"name": "adam", "learning_rate": 1e-3},
+                "sgd": {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9},
+            },
+            "lr_scaling": {"arms": ["constant", "linear", "sqrt"]},
+            "step_budgets": [500],
+        }
+    )
     conds = config.conditions(cfg)
     assert len(conds) == 2 * 3 * 2
     assert {c.budget for c in conds} == {"e100", "s500"}
@@ -89,8 +100,12 @@ def test_changing_plots_does_not_change_training_specs():
 
 
 def test_command_line_overrides_get_yaml_types():
-    cfg = {"batch_sizes": ["16", "64"], "plots": {"dpi": "120", "columns": 2},
-           "title": "16", "seeds": ["1", "2"]}
+    cfg = {
+        "batch_sizes": ["16", "64"],
+        "plots": {"dpi": "120", "columns": 2},
+        "title": "16",
+        "seeds": ["1", "2"],
+    }
     config.retype_overrides(cfg, {"batch_sizes": ["16", "64"], "plots": {"dpi": "120"}})
     assert cfg["batch_sizes"] == [16, 64]
     assert cfg["plots"]["dpi"] == 120

@@ -8,8 +8,15 @@ from sklearn.datasets import make_blobs
 
 from batchstudy.data import DataError, build_dataset, load_dataset, save_dataset
 
-SEED_BLOBS = {"kind": "blobs", "n_samples": 1000, "centers": 3, "n_features": 2,
-              "cluster_std": 2.0, "random_state": 2, "n_train": 500}
+SEED_BLOBS = {
+    "kind": "blobs",
+    "n_samples": 1000,
+    "centers": 3,
+    "n_features": 2,
+    "cluster_std": 2.0,
+    "random_state": 2,
+    "n_train": 500,
+}
 
 
 def test_blobs_is_the_seed_split():
@@ -22,11 +29,14 @@ def test_blobs_is_the_seed_split():
     assert ds.y_train.sum(1).tolist() == [1.0] * 500
 
 
-@pytest.mark.parametrize("spec, k", [
-    ({"kind": "moons", "n_samples": 300, "n_train": 200}, 2),
-    ({"kind": "circles", "n_samples": 300, "n_train": 200}, 2),
-    ({"kind": "digits", "test_fraction": 0.5, "random_state": 0}, 10),
-])
+@pytest.mark.parametrize(
+    "spec, k",
+    [
+        ({"kind": "moons", "n_samples": 300, "n_train": 200}, 2),
+        ({"kind": "circles", "n_samples": 300, "n_train": 200}, 2),
+        ({"kind": "digits", "test_fraction": 0.5, "random_state": 0}, 10),
+    ],
+)
 def test_other_datasets(spec, k):
     ds = build_dataset(spec)
     assert ds.n_classes == k
@@ -43,10 +53,10 @@ def test_round_trip(tmp_path):
 
 def test_csv_with_string_labels(tmp_path):
     p = tmp_path / "d.csv"
-    p.write_text("a,b,species\n" + "".join(
-        f"{i},{i % 3},{'x' if i % 2 else 'y'}\n" for i in range(20)))
-    ds = build_dataset({"kind": "csv", "path": str(p), "label_column": "species",
-                        "n_train": 10})
+    p.write_text(
+        "a,b,species\n" + "".join(f"{i},{i % 3},{'x' if i % 2 else 'y'}\n" for i in range(20))
+    )
+    ds = build_dataset({"kind": "csv", "path": str(p), "label_column": "species", "n_train": 10})
     assert ds.classes == ("x", "y") and ds.features == ("a", "b")
     assert len(ds.meta["sha256"]) == 64
 

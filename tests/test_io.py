@@ -24,8 +24,7 @@ def test_tables_are_byte_stable(tmp_path):
     write_table(tmp_path / "b.tsv", df.copy())
     assert (tmp_path / "a.tsv").read_bytes() == (tmp_path / "b.tsv").read_bytes()
     assert (tmp_path / "a.tsv").read_text().splitlines() == ["a\tx", "1\t0.3", "2\t0.333333333"]
-    assert read_table(tmp_path / "a.tsv", ["a", "x"])["x"].tolist() == pytest.approx(
-        [0.3, 1 / 3])
+    assert read_table(tmp_path / "a.tsv", ["a", "x"])["x"].tolist() == pytest.approx([0.3, 1 / 3])
 
 
 def test_read_table_names_the_file(tmp_path):

@@ -7,37 +7,47 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, write_fake_job
 
 from batchstudy import config
 from batchstudy.aggregate import aggregate
 from batchstudy.plots import PLOTS, plot_condition
 from batchstudy.report import render_report
 
-from conftest import ROOT, write_fake_job
-
 TEMPLATE = ROOT / "workflow" / "report" / "index.html.j2"
 
 
 def build(root: Path, cfg: dict, conds: list[tuple[str, ...]]) -> Path:
-    paths = [write_fake_job(root, c, b, cfg["seeds"], cfg["epochs"])
-             for c in conds for b in cfg["batch_sizes"]]
+    paths = [
+        write_fake_job(root, c, b, cfg["seeds"], cfg["epochs"])
+        for c in conds
+        for b in cfg["batch_sizes"]
+    ]
     agg = root / "results" / "aggregate"
     aggregate(paths, agg, cfg["metrics"], log=lambda m: None)
     for c in conds:
-        plot_condition(agg, root / "results" / "plots" / Path(*c),
-                       dict(zip(("dataset", "optimizer", "lr_scaling", "budget"), c,
-                                strict=True)), cfg["plots"])
+        plot_condition(
+            agg,
+            root / "results" / "plots" / Path(*c),
+            dict(zip(("dataset", "optimizer", "lr_scaling", "budget"), c, strict=True)),
+            cfg["plots"],
+        )
     (root / "results" / "config.json").write_text(json.dumps(cfg))
     out = root / "report" / "index.html"
-    render_report(agg, root / "results" / "plots", root / "results" / "config.json",
-                  TEMPLATE, out)
+    render_report(agg, root / "results" / "plots", root / "results" / "config.json", TEMPLATE, out)
     return out
 
 
 @pytest.fixture
 def cfg():
-    return config.validate({"epochs": 20, "seeds": [0, 1, 2, 3], "batch_sizes": [4, 16, 64, 256],
-                            "metrics": {"bootstrap": 200}})
+    return config.validate(
+        {
+            "epochs": 20,
+            "seeds": [0, 1, 2, 3],
+            "batch_sizes": [4, 16, 64, 256],
+            "metrics": {"bootstrap": 200},
+        }
+    )
 
 
 def test_report_is_self_contained_with_computed_conclusions(tmp_path, cfg):
@@ -48,8 +58,10 @@ def test_report_is_self_contained_with_computed_conclusions(tmp_path, cfg):
     assert not re.search(r'(src|href)="(?!data:|#)', html)  # nothing to fetch
     assert "Settles in the fewest epochs: batch size" in html
     assert "Fastest per epoch: batch size 256" in html  # the synthetic timing's fastest
-    for claim in ("Larger batches take less time per epoch",
-                  "Small batches stabilise in fewer epochs"):
+    for claim in (
+        "Larger batches take less time per epoch",
+        "Small batches stabilise in fewer epochs",
+    ):
         assert claim in html
     assert re.search(r'class="verdict (supported|not-supported|inconclusive)"', html)
     assert "config " + config.config_hash(cfg) in html
@@ -65,5 +77,5 @@ def test_strings_from_config_are_escaped(tmp_path, cfg):
 def test_one_section_per_condition(tmp_path, cfg):
     conds = [("blobs", "adam", "constant", "e20"), ("blobs", "adam", "linear", "e20")]
     html = build(tmp_path, cfg, conds).read_text()
-    assert html.count("<h2 id=\"c") == 2
+    assert html.count('<h2 id="c') == 2
     assert "lr linear" in html

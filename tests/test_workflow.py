@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import TINY_CONFIG, make_project, read_json, snakemake, write_config
 
 pytestmark = pytest.mark.e2e
@@ -95,7 +94,8 @@ def test_same_config_gives_identical_metric_files(study, tmp_path):
         rel = f"results/train/blobs/adam/constant/e4/{job}/history.tsv"
         assert (study / rel).read_bytes() == (again / rel).read_bytes()
     assert (study / "results/aggregate/history.tsv").read_bytes() == (
-        again / "results/aggregate/history.tsv").read_bytes()
+        again / "results/aggregate/history.tsv"
+    ).read_bytes()
 
 
 def test_configfile_override(study, tmp_path):

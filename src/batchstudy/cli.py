@@ -86,8 +86,9 @@ def cmd_plot(args: argparse.Namespace) -> None:
     from .plots import KEYS, plot_condition
 
     cond = dict(zip(KEYS, args.condition, strict=True))
-    paths = plot_condition(Path(args.aggregate_dir), Path(args.out_dir), cond,
-                           json.loads(args.settings))
+    paths = plot_condition(
+        Path(args.aggregate_dir), Path(args.out_dir), cond, json.loads(args.settings)
+    )
     _log(f"wrote {', '.join(str(p) for p in paths)}")
 
 
@@ -104,8 +105,10 @@ def cmd_check_model(args: argparse.Namespace) -> None:
         ds = load_dataset(path)
         model = build_custom(spec, ds.x_train.shape[1], ds.n_classes, base=args.base)
         checked[str(path)] = int(model.count_params())
-        _log(f"custom model {args.custom} builds a keras.Model with {checked[str(path)]} "
-             f"parameters for {path}")
+        _log(
+            f"custom model {args.custom} builds a keras.Model with {checked[str(path)]} "
+            f"parameters for {path}"
+        )
     write_json(args.out, {"custom_model": args.custom, "parameters": checked})
 
 
@@ -160,8 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--aggregate-dir", required=True)
     s.add_argument("--out-dir", required=True)
     s.add_argument("--settings", required=True)
-    s.add_argument("--condition", nargs=4, required=True,
-                   metavar=("DATASET", "OPTIMIZER", "LR_SCALING", "BUDGET"))
+    s.add_argument(
+        "--condition",
+        nargs=4,
+        required=True,
+        metavar=("DATASET", "OPTIMIZER", "LR_SCALING", "BUDGET"),
+    )
     s.set_defaults(func=cmd_plot)
 
     s = sub.add_parser("check-model", help="build a custom model once to check it")

@@ -44,7 +44,10 @@ def _strict_types() -> Any:
         return isinstance(x, int) and not isinstance(x, bool)
 
     def is_num(_: Any, x: Any) -> bool:
-        return isinstance(x, int | float) and not isinstance(x, bool)
+        # NaN and infinity are YAML numbers (.nan, .inf) but never a usable setting.
+        if isinstance(x, bool) or not isinstance(x, int | float):
+            return False
+        return isinstance(x, int) or math.isfinite(x)
 
     return base.redefine_many({"integer": is_int, "number": is_num})
 
@@ -73,6 +76,50 @@ def _where(path: Any) -> str:
     return out or "(top level)"
 
 
+_TYPE_NAMES = {
+    "integer": "a whole number",
+    "number": "a number",
+    "string": "text",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping of keys to values",
+    "null": "null",
+}
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a non-finite number" if not math.isfinite(value) else "a decimal number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _explain_type(key: str, value: Any, wanted: Any) -> str:
+    names = wanted if isinstance(wanted, list) else [wanted]
+    shown = wanted if isinstance(wanted, str) else " or ".join(names)
+    what = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{key} = {value!r}: must be of type {shown} ({what}; not NaN or infinity)"
+    return f"{key} = {value!r}: must be of type {shown} ({what}), got {_type_name(value)}"
+
+
+_NAME_RULE = (
+    "a name must start with a letter or digit and use only letters, digits, '_', '.' and '-' "
+    "(it becomes part of file paths and of the report)"
+)
+
+
 def _explain(err: jsonschema.ValidationError) -> str:
     key = _where(err.absolute_path)
     value = err.instance
@@ -83,13 +130,14 @@ def _explain(err: jsonschema.ValidationError) -> str:
         parts = []
         for name in extra:
             near = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.6)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
-            parts.append(f"unknown key {name!r} in {key}{hint} Allowed keys: {allowed}")
+            hint = f"; did you mean {near[0]!r}?" if near else "."
+            where = "at the top level" if key == "(top level)" else f"in {key}"
+            parts.append(f"unknown key {name!r} {where}{hint} Allowed keys: {allowed}")
         return "\n".join(parts)
     if v == "enum":
         return f"{key} = {value!r}: must be one of {err.validator_value}"
     if v == "type":
-        return f"{key} = {value!r}: must be of type {err.validator_value}"
+        return _explain_type(key, value, err.validator_value)
     if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[v]
         return f"{key} = {value!r}: must be {op} {err.validator_value}"
@@ -101,7 +149,15 @@ def _explain(err: jsonschema.ValidationError) -> str:
     if v == "minProperties":
         return f"{key} is empty: must name at least {err.validator_value} entry"
     if v == "required":
-        return f"{key}: {err.message}"
+        missing = [k for k in err.validator_value if isinstance(value, dict) and k not in value]
+        return f"{key}: missing required key(s) {missing}"
+    if v == "pattern" and "propertyNames" in err.relative_schema_path:
+        return f"{key}: the name {value!r} is not allowed: {_NAME_RULE}"
+    if v == "pattern" and key == "model.custom":
+        return (
+            f"{key} = {value!r}: must look like 'path/to/file.py:function' "
+            "(a Python file, a colon, then the name of a function in it)"
+        )
     if v in ("pattern", "propertyNames"):
         return f"{key} = {value!r}: {err.message}"
     return f"{key} = {value!r}: {err.message}"
@@ -156,11 +212,38 @@ def validate(
     return cfg
 
 
+#: The settings each dataset kind reads besides 'kind'; any other key would be ignored.
+_SPLIT_KEYS = ("n_train", "test_fraction", "random_state")
+DATASET_KEYS = {
+    "blobs": ("n_samples", "centers", "n_features", "cluster_std", *_SPLIT_KEYS),
+    "moons": ("n_samples", "noise", *_SPLIT_KEYS),
+    "circles": ("n_samples", "noise", "factor", *_SPLIT_KEYS),
+    "digits": _SPLIT_KEYS,
+    "csv": ("path", "label_column", *_SPLIT_KEYS),
+    "npz": ("path", *_SPLIT_KEYS),
+}
+
+#: Seeds and random states feed NumPy/Keras seeding, which takes 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
+
 def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
     """What a schema cannot say: files that must exist, keys that depend on each other."""
+    from .data import generated_rows
+
     out = []
+    for section in ("datasets", "optimizers"):
+        for name in cfg[section]:
+            if not isinstance(name, str):
+                out.append(f"{section}: the name {name!r} is not allowed: {_NAME_RULE}")
     for name, ds in cfg["datasets"].items():
         kind = ds["kind"]
+        for key in ds:
+            if key != "kind" and key not in DATASET_KEYS[kind]:
+                out.append(
+                    f"datasets.{name}.{key}: not a setting of kind {kind!r}; "
+                    f"kind {kind!r} reads {list(DATASET_KEYS[kind])}"
+                )
         if kind in ("csv", "npz"):
             if "path" not in ds:
                 out.append(f"datasets.{name}: kind {kind!r} needs a 'path' to the data file")
@@ -169,15 +252,22 @@ def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
                     f"datasets.{name}.path = {ds['path']!r}: file not found "
                     f"(relative to {base.resolve()})"
                 )
-        elif "path" in ds or "label_column" in ds:
-            out.append(
-                f"datasets.{name}: 'path'/'label_column' only apply to kinds csv, npz, not {kind!r}"
-            )
         if "n_train" in ds and "test_fraction" in ds:
             out.append(f"datasets.{name}: give either n_train or test_fraction, not both")
-        n = ds.get("n_samples")
-        if n is not None and ds.get("n_train", 0) >= n:
-            out.append(f"datasets.{name}.n_train = {ds['n_train']}: must be < n_samples ({n})")
+        rows = generated_rows(ds)
+        if rows is not None and ds.get("n_train", 0) >= rows:
+            given = "n_samples" if "n_samples" in ds else "the default n_samples"
+            if kind == "digits":
+                given = "the number of digits images"
+            out.append(
+                f"datasets.{name}.n_train = {ds['n_train']}: must be < {given} ({rows}), "
+                "so that rows remain for the test split"
+            )
+        if ds.get("random_state", 0) > MAX_SEED:
+            out.append(f"datasets.{name}.random_state = {ds['random_state']}: must be <= 2**32 - 1")
+    for i, seed in enumerate(cfg["seeds"]):
+        if seed > MAX_SEED:
+            out.append(f"seeds[{i}] = {seed}: must be <= 2**32 - 1 ({MAX_SEED})")
     for name, opt in cfg["optimizers"].items():
         wrong = {"adam": ("momentum", "nesterov"), "sgd": ("beta_1", "beta_2", "epsilon")}
         for key in wrong[opt["name"]]:
@@ -185,7 +275,10 @@ def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
                 out.append(f"optimizers.{name}.{key}: not a setting of {opt['name']!r}")
     custom = cfg["model"].get("custom")
     if custom and not (base / custom.rsplit(":", 1)[0]).is_file():
-        out.append(f"model.custom = {custom!r}: file {custom.rsplit(':', 1)[0]!r} not found")
+        out.append(
+            f"model.custom = {custom!r}: file {custom.rsplit(':', 1)[0]!r} not found "
+            f"(relative to {base.resolve()})"
+        )
     return out
 
 
@@ -221,7 +314,8 @@ class Condition:
 
     @property
     def label(self) -> str:
-        return f"{self.dataset} · {self.optimizer} · lr {self.lr_scaling} · {budget_label(self.budget)}"
+        budget = budget_label(self.budget)
+        return f"{self.dataset} · {self.optimizer} · lr {self.lr_scaling} · {budget}"
 
 
 def budgets(cfg: dict[str, Any]) -> list[str]:

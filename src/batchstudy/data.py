@@ -1,4 +1,4 @@
-"""Datasets of the study: generated (blobs, moons, circles), bundled (digits) or the user's own file.
+"""Datasets of the study: generated (blobs, moons, circles), bundled (digits) or a user's file.
 
 Every dataset becomes one `.npz` with a fixed train/test split, so that all batch sizes,
 seeds and engines train on exactly the same numbers. Labels are stored one-hot because
@@ -7,12 +7,22 @@ the study's loss is categorical crossentropy, as in the seed experiment.
 NPZ keys: ``x_train`` (n_train, d) float32, ``y_train`` (n_train, k) float32 one-hot,
 ``x_test``, ``y_test`` likewise, ``classes`` (k,) str, ``features`` (d,) str,
 ``meta`` a JSON string (kind, source checksum, sizes).
+
+A user's file is checked when the workflow is parsed, before any job runs: it must exist,
+be readable, hold numeric, finite features (also once stored as float32), a label for every
+row, at least two classes, and at least two classes among the training rows. Every problem is
+a `DataError` that names the file, the column or rows and what is allowed.
+
+Fewer training rows than a batch size is allowed: that batch size trains full-batch (one
+optimizer step per epoch over all training rows, as Keras does); the training job's log says
+so in a NOTICE line and ``jobs.tsv`` shows one step per epoch.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +30,10 @@ from typing import Any
 import numpy as np
 
 KINDS = ("blobs", "moons", "circles", "digits", "csv", "npz")
+
+#: Rows of a generated dataset whose config gives no n_samples, and of the bundled digits.
+DEFAULT_N_SAMPLES = 1000
+DIGITS_ROWS = 1797
 
 
 class DataError(ValueError):
@@ -53,6 +67,23 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def generated_rows(spec: dict[str, Any]) -> int | None:
+    """Rows a generated or bundled dataset has (None for a user's file: read it to know)."""
+    kind = spec.get("kind")
+    if kind == "digits":
+        return DIGITS_ROWS
+    if kind in ("blobs", "moons", "circles"):
+        return int(spec.get("n_samples", DEFAULT_N_SAMPLES))
+    return None
+
+
+def _rows_text(index: np.ndarray, total: int) -> str:
+    """Data rows numbered from 1 (a CSV's first row after the header is row 1)."""
+    shown = (index[:5] + 1).tolist()
+    more = f" and {total - len(shown)} more" if total > len(shown) else ""
+    return f"row(s) {shown}{more} (1 = the first data row)"
+
+
 def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
     out = np.zeros((labels.shape[0], n_classes), dtype=np.float32)
     out[np.arange(labels.shape[0]), labels] = 1.0
@@ -64,7 +95,7 @@ def _generated(spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
 
     kind = spec["kind"]
     rs = spec.get("random_state", 0)
-    n = spec.get("n_samples", 1000)
+    n = spec.get("n_samples", DEFAULT_N_SAMPLES)
     if kind == "blobs":
         return skd.make_blobs(
             n_samples=n,
@@ -106,7 +137,7 @@ def _read_file(spec: dict[str, Any], base: Path) -> tuple[np.ndarray, np.ndarray
         try:
             df = pd.read_csv(path)
         except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise DataError(f"data file {path} cannot be read as CSV: {exc}") from exc
+            raise DataError(f"data file {path} cannot be read as CSV: {str(exc).strip()}") from exc
         if df.empty:
             raise DataError(f"data file {path} has a header but no rows")
         if label not in df.columns:
@@ -117,13 +148,32 @@ def _read_file(spec: dict[str, Any], base: Path) -> tuple[np.ndarray, np.ndarray
         feats = [c for c in df.columns if c != label]
         if not feats:
             raise DataError(f"data file {path} has no feature columns besides {label!r}")
-        bad = [c for c in feats if not np.issubdtype(df[c].dtype, np.number)]
+        # pandas >= 3 reads text as StringDtype, which np.issubdtype cannot interpret.
+        bad = [
+            c
+            for c in feats
+            if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])
+        ]
         if bad:
             raise DataError(
                 f"data file {path}: feature column(s) {bad} are not numeric; "
                 "every column except the label must hold numbers"
             )
-        return df[feats].to_numpy(dtype=np.float64), df[label].to_numpy(), [str(c) for c in feats]
+        missing = df[label].isna().to_numpy()
+        if missing.any():
+            raise DataError(
+                f"data file {path}: label column {label!r} is empty in "
+                f"{_rows_text(np.flatnonzero(missing), int(missing.sum()))}; "
+                "every row needs a label"
+            )
+        x = df[feats].to_numpy(dtype=np.float64)
+        _check_finite(x, f"data file {path}", [str(c) for c in feats])
+        return x, df[label].to_numpy(), [str(c) for c in feats]
+    if not zipfile.is_zipfile(path):
+        raise DataError(
+            f"data file {path} is not an .npz archive (kind 'npz' needs a file written by "
+            "numpy.savez with arrays 'X' and 'y')"
+        )
     try:
         with np.load(path, allow_pickle=False) as z:
             if "X" not in z or "y" not in z:
@@ -140,19 +190,51 @@ def _read_file(spec: dict[str, Any], base: Path) -> tuple[np.ndarray, np.ndarray
             f"data file {path}: X must be 2-D and y 1-D with the same rows; "
             f"got X {x.shape}, y {y.shape}"
         )
-    if not np.issubdtype(x.dtype, np.number):
-        raise DataError(f"data file {path}: X is not numeric (dtype {x.dtype})")
-    return x.astype(np.float64), y, [f"x{i}" for i in range(x.shape[1])]
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise DataError(f"data file {path}: X is not real-valued numeric (dtype {x.dtype})")
+    features = [f"x{i}" for i in range(x.shape[1])]
+    x = x.astype(np.float64)
+    _check_finite(x, f"data file {path}", features)
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        missing = np.isnan(y)
+        rows = _rows_text(np.flatnonzero(missing), int(missing.sum()))
+        raise DataError(f"data file {path}: y is NaN in {rows}; every row needs a label")
+    return x, y, features
+
+
+def _check_finite(x: np.ndarray, what: str, features: list[str]) -> None:
+    """Features must be finite numbers, also once stored as float32 (what training uses)."""
+    bad = ~np.isfinite(x)
+    problem = "NaN or inf features"
+    if not bad.any():
+        bad = np.abs(x) > np.finfo(np.float32).max
+        problem = "feature values too large for float32 (|x| > 3.4e38, they would become inf)"
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))
+        cols = [features[j] for j in np.flatnonzero(bad.any(axis=0))]
+        raise DataError(
+            f"{what} has {problem} in column(s) {cols}, {_rows_text(rows, len(rows))}; "
+            "every feature value must be a finite number"
+        )
 
 
 def _split(
-    x: np.ndarray, labels: np.ndarray, spec: dict[str, Any]
+    x: np.ndarray, labels: np.ndarray, spec: dict[str, Any], what: str, classes: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """First `n_train` rows train and the rest test (the seed's split), or a stratified
     shuffled split when `test_fraction` is given."""
     n = x.shape[0]
     if "test_fraction" in spec:
         from sklearn.model_selection import train_test_split
+
+        counts = np.bincount(labels, minlength=len(classes))
+        rare = [str(c) for c, k in zip(classes, counts, strict=True) if k < 2]
+        if rare:
+            raise DataError(
+                f"{what}: cannot split with test_fraction = {spec['test_fraction']}: "
+                f"class(es) {rare} have a single row, and a stratified split needs at least "
+                "two rows of every class (one for each part); use n_train or add rows"
+            )
 
         try:
             xtr, xte, ytr, yte = train_test_split(
@@ -163,11 +245,19 @@ def _split(
                 stratify=labels,
             )
         except ValueError as exc:
-            raise DataError(f"cannot split dataset with test_fraction: {exc}") from exc
+            raise DataError(
+                f"{what}: cannot split dataset with test_fraction = {spec['test_fraction']} "
+                f"(a stratified split needs every class in both parts): {exc}"
+            ) from exc
         return xtr, ytr, xte, yte
     n_train = spec.get("n_train", n // 2)
+    if n < 2:
+        raise DataError(f"{what} has {n} row(s): at least 2 are needed (train and test)")
     if not 1 <= n_train < n:
-        raise DataError(f"n_train={n_train} must be between 1 and {n - 1} for {n} rows")
+        raise DataError(
+            f"{what}: n_train = {n_train}: must be between 1 and {n - 1} for data with {n} rows "
+            "(the first n_train rows train, the rest are the test split)"
+        )
     return x[:n_train], labels[:n_train], x[n_train:], labels[n_train:]
 
 
@@ -184,18 +274,29 @@ def build_dataset(spec: dict[str, Any], base: str | Path = ".") -> Dataset:
     else:
         x, raw_labels = _generated(spec)
         features = [f"x{i}" for i in range(x.shape[1])]
-    if not np.all(np.isfinite(x)):
-        rows = np.where(~np.all(np.isfinite(x), axis=1))[0][:5].tolist()
-        raise DataError(f"dataset {spec.get('path', kind)} has NaN or inf features (rows {rows})")
-    if len(raw_labels) and isinstance(raw_labels[0], float) and np.isnan(raw_labels).any():
-        raise DataError(f"dataset {spec.get('path', kind)} has missing labels")
-    classes, labels = np.unique(raw_labels, return_inverse=True)
+    what = f"dataset kind {kind!r}"
+    if kind in ("csv", "npz"):
+        what = f"data file {(Path(base) / spec['path']).resolve()}"
+    _check_finite(x, what, list(features))
+    try:
+        classes, labels = np.unique(raw_labels, return_inverse=True)
+    except TypeError as exc:  # labels of mixed types cannot be ordered
+        raise DataError(f"{what}: labels mix types that cannot be compared ({exc})") from exc
     if len(classes) < 2:
         raise DataError(
-            f"dataset {spec.get('path', kind)} has only one class ({classes.tolist()}); "
+            f"{what} has only one class ({classes.tolist()}) in its labels; "
             "a classifier needs at least two"
         )
-    xtr, ltr, xte, lte = _split(x, labels, spec)
+    xtr, ltr, xte, lte = _split(x, labels, spec, what, classes)
+    if len(np.unique(ltr)) < 2:
+        how = f"the first n_train = {len(ltr)} rows" if "test_fraction" not in spec else "it"
+        only = classes[ltr[:1]].tolist()[0]  # a plain Python value: 'a' or 3, not np.str_
+        raise DataError(
+            f"{what}: the training split ({how}) holds only class {only!r}; "
+            "a classifier needs at least two classes to train on. "
+            "Are the rows sorted by label? Shuffle the file or use test_fraction "
+            "(a stratified shuffled split)"
+        )
     k = len(classes)
     meta.update(n_train=int(len(xtr)), n_test=int(len(xte)), n_features=int(x.shape[1]))
     return Dataset(

@@ -36,26 +36,26 @@ def build_mlp(spec: TrainSpec, n_features: int, n_classes: int) -> Any:
 def load_builder(ref: str, base: str | Path = ".") -> Any:
     """Import `file.py:function` (path relative to `base`) without touching sys.path for good."""
     if ":" not in ref:
-        raise ModelError(f"custom_model {ref!r} must look like 'path/to/file.py:function'")
+        raise ModelError(f"model.custom {ref!r} must look like 'path/to/file.py:function'")
     file_part, func_name = ref.rsplit(":", 1)
     path = Path(file_part)
     if not path.is_absolute():
         path = Path(base) / path
     if not path.is_file():
-        raise ModelError(f"custom_model file {path} does not exist")
+        raise ModelError(f"model.custom file {path} does not exist")
     mod_name = f"batchstudy_custom_{abs(hash(str(path.resolve())))}"
     module_spec = importlib.util.spec_from_file_location(mod_name, path)
     if module_spec is None or module_spec.loader is None:
-        raise ModelError(f"custom_model file {path} cannot be imported")
+        raise ModelError(f"model.custom file {path} cannot be imported")
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[mod_name] = module
     try:
         module_spec.loader.exec_module(module)
     except Exception as exc:  # the user's code may fail in any way; say where
-        raise ModelError(f"custom_model file {path} failed to import: {exc!r}") from exc
+        raise ModelError(f"model.custom file {path} failed to import: {exc!r}") from exc
     func = getattr(module, func_name, None)
     if not callable(func):
-        raise ModelError(f"custom_model {ref!r}: {path} has no function {func_name!r}")
+        raise ModelError(f"model.custom {ref!r}: {path} has no function {func_name!r}")
     return func
 
 
@@ -64,10 +64,13 @@ def build_custom(spec: TrainSpec, n_features: int, n_classes: int, base: str | P
 
     assert spec.custom_model is not None
     builder = load_builder(spec.custom_model, base)
-    model = builder(n_features, n_classes)
+    try:
+        model = builder(n_features, n_classes)
+    except Exception as exc:  # the user's code may fail in any way; say whose it is
+        raise ModelError(f"model.custom {spec.custom_model!r} raised {exc!r}") from exc
     if not isinstance(model, keras.Model):
         raise ModelError(
-            f"custom_model {spec.custom_model!r} returned {type(model).__name__}, not a keras.Model"
+            f"model.custom {spec.custom_model!r} returned {type(model).__name__}, not a keras.Model"
         )
     return model
 

@@ -46,16 +46,20 @@ def mean_band(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.n
     return mean, half
 
 
-def plot_curves(history: pd.DataFrame, runs: pd.DataFrame, out: Path, columns: int,
-                dpi: int) -> None:
+def plot_curves(
+    history: pd.DataFrame, runs: pd.DataFrame, out: Path, columns: int, dpi: int
+) -> None:
     sizes = sorted(history["batch_size"].unique())
     rows = math.ceil(len(sizes) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.6 * rows), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(4.2 * columns, 2.6 * rows), sharey=True, squeeze=False
+    )
     for ax, b in zip(axes.flat, sizes, strict=False):
         h = history[history["batch_size"] == b]
-        for col, label, color in (("train_accuracy", "train", "C0"),
-                                  ("val_accuracy", "test", "C1")):
+        for col, label, color in (
+            ("train_accuracy", "train", "C0"),
+            ("val_accuracy", "test", "C1"),
+        ):
             wide = h.pivot(index="seed", columns="epoch", values=col).to_numpy(dtype=float)
             mean, half = mean_band(wide)
             epochs = np.arange(1, wide.shape[1] + 1)
@@ -68,22 +72,24 @@ def plot_curves(history: pd.DataFrame, runs: pd.DataFrame, out: Path, columns: i
         title = f"batch size {b}" + (f" ({n_div} diverged)" if n_div else "")
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(sizes):]:
+    for ax in list(axes.flat)[len(sizes) :]:
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy")
     for ax in axes[-1, :]:
         ax.set_xlabel("epoch")
     axes.flat[0].legend(loc="lower right", fontsize=8)
-    fig.suptitle("Learning curves: mean over seeds, 95% band; dotted = median settling epoch",
-                 fontsize=10)
+    fig.suptitle(
+        "Learning curves: mean over seeds, 95% band; dotted = median settling epoch", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(out, dpi=dpi)
     plt.close(fig)
 
 
-def _errorbar(ax: Any, x: np.ndarray, est: pd.Series, lo: pd.Series, hi: pd.Series,
-              **kw: Any) -> None:
+def _errorbar(
+    ax: Any, x: np.ndarray, est: pd.Series, lo: pd.Series, hi: pd.Series, **kw: Any
+) -> None:
     yerr = np.vstack([est - lo, hi - est]).clip(min=0)
     ax.errorbar(x, est, yerr=yerr, marker="o", capsize=3, lw=1.2, ms=4, **kw)
 
@@ -92,8 +98,14 @@ def plot_accuracy(summary: pd.DataFrame, out: Path, dpi: int) -> None:
     s = summary.sort_values("batch_size")
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for name, label in (("final_train_accuracy", "train"), ("final_val_accuracy", "test")):
-        _errorbar(ax, s["batch_size"].to_numpy(), s[f"{name}_mean"], s[f"{name}_lo"],
-                  s[f"{name}_hi"], label=label)
+        _errorbar(
+            ax,
+            s["batch_size"].to_numpy(),
+            s[f"{name}_mean"],
+            s[f"{name}_lo"],
+            s[f"{name}_hi"],
+            label=label,
+        )
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch size")
     ax.set_ylabel("final accuracy (mean, 95% CI)")
@@ -108,8 +120,9 @@ def plot_timing(summary: pd.DataFrame, out: Path, dpi: int) -> None:
     s = summary.sort_values("batch_size")
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
     b = s["batch_size"].to_numpy()
-    _errorbar(a1, b, s["seconds_per_epoch_median"], s["seconds_per_epoch_lo"],
-              s["seconds_per_epoch_hi"])
+    _errorbar(
+        a1, b, s["seconds_per_epoch_median"], s["seconds_per_epoch_lo"], s["seconds_per_epoch_hi"]
+    )
     a1.set_ylabel("seconds per epoch (one model)")
     a2.plot(b, s["seconds_per_step"], marker="o", lw=1.2)
     a2.set_ylabel("seconds per optimizer step")
@@ -119,8 +132,9 @@ def plot_timing(summary: pd.DataFrame, out: Path, dpi: int) -> None:
         ax.set_xlabel("batch size")
         ax.grid(alpha=0.3, which="both")
     engine = ", ".join(sorted(s["engine"].astype(str).unique()))
-    fig.suptitle(f"Time per epoch and per step (engine: {engine}; graph building excluded)",
-                 fontsize=10)
+    fig.suptitle(
+        f"Time per epoch and per step (engine: {engine}; graph building excluded)", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(out, dpi=dpi)
     plt.close(fig)
@@ -138,35 +152,46 @@ def plot_scaling(summary: pd.DataFrame, runs: pd.DataFrame, out: Path, dpi: int)
         if not ok.any():
             continue
         drew = True
-        _errorbar(ax, b[ok], est[ok], s[f"steps_to_target_{k}_lo"][ok],
-                  s[f"steps_to_target_{k}_hi"][ok], label=f"target {k}%", color=f"C{i}")
+        _errorbar(
+            ax,
+            b[ok],
+            est[ok],
+            s[f"steps_to_target_{k}_lo"][ok],
+            s[f"steps_to_target_{k}_hi"][ok],
+            label=f"target {k}%",
+            color=f"C{i}",
+        )
         line = scaling.perfect_scaling_line(b[ok], est[ok].to_numpy(dtype=float))
         ax.plot(b[ok], line, ls="--", color=f"C{i}", lw=0.8, alpha=0.7)
         fit = scaling.fit_critical_batch(b[ok], est[ok].to_numpy(dtype=float))
         if fit.get("ok"):
             grid = np.geomspace(b[ok].min(), b[ok].max(), 50)
-            ax.plot(grid, scaling.predicted_steps(grid, fit["s_min"], fit["e_min"]),
-                    color=f"C{i}", lw=0.8, alpha=0.5)
+            ax.plot(
+                grid,
+                scaling.predicted_steps(grid, fit["s_min"], fit["e_min"]),
+                color=f"C{i}",
+                lw=0.8,
+                alpha=0.5,
+            )
             ax.axvline(fit["b_crit"], color=f"C{i}", ls=":", lw=0.8)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("batch size")
     ax.set_ylabel("optimizer steps to target (median, 95% CI)")
-    ax.set_title("Steps to target; dashed: perfect scaling, thin: fit, dotted: B_crit",
-                 fontsize=9)
+    ax.set_title("Steps to target; dashed: perfect scaling, thin: fit, dotted: B_crit", fontsize=9)
     ax.grid(alpha=0.3, which="both")
     if drew:
         ax.legend(fontsize=8)
     else:
-        ax.text(0.5, 0.5, "no batch size reached a target", transform=ax.transAxes,
-                ha="center")
+        ax.text(0.5, 0.5, "no batch size reached a target", transform=ax.transAxes, ha="center")
     fig.tight_layout()
     fig.savefig(out, dpi=dpi)
     plt.close(fig)
 
 
-def plot_condition(agg_dir: Path, out_dir: Path, condition: dict[str, str],
-                   settings: dict[str, Any]) -> list[Path]:
+def plot_condition(
+    agg_dir: Path, out_dir: Path, condition: dict[str, str], settings: dict[str, Any]
+) -> list[Path]:
     history = select(read_table(agg_dir / "history.tsv", KEYS, what="history"), condition)
     runs = select(read_table(agg_dir / "runs.tsv", KEYS, what="runs"), condition)
     summary = select(read_table(agg_dir / "summary.tsv", KEYS, what="summary"), condition)

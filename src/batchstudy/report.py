@@ -29,8 +29,18 @@ PLOTS = {
     "timing": "Time per epoch and per step vs batch size",
     "scaling": "Steps to target vs batch size",
 }
-PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "scikit-learn",
-            "scipy", "matplotlib", "jinja2", "snakemake")
+PACKAGES = (
+    "tensorflow-cpu",
+    "tensorflow",
+    "keras",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "scipy",
+    "matplotlib",
+    "jinja2",
+    "snakemake",
+)
 
 SUMMARY_COLUMNS = [
     ("batch_size", "batch size", "d"),
@@ -70,8 +80,9 @@ def summary_rows(summary: pd.DataFrame) -> list[list[str]]:
                 cells.append(_num(r[col]))
             else:
                 stat = "median" if kind == "ci_median" else "mean"
-                cells.append(f"{_num(r[f'{col}_{stat}'])} [{_num(r[f'{col}_lo'])}, "
-                             f"{_num(r[f'{col}_hi'])}]")
+                cells.append(
+                    f"{_num(r[f'{col}_{stat}'])} [{_num(r[f'{col}_lo'])}, {_num(r[f'{col}_hi'])}]"
+                )
         rows.append(cells)
     return rows
 
@@ -86,8 +97,9 @@ def versions() -> dict[str, str]:
     return out
 
 
-def condition_section(key: tuple[str, ...], runs: pd.DataFrame, summary: pd.DataFrame,
-                      plot_dir: Path, n_boot: int) -> dict[str, Any]:
+def condition_section(
+    key: tuple[str, ...], runs: pd.DataFrame, summary: pd.DataFrame, plot_dir: Path, n_boot: int
+) -> dict[str, Any]:
     cond = dict(zip(KEYS, key, strict=True))
     sub = Path(*key)
     figures = [
@@ -97,8 +109,10 @@ def condition_section(key: tuple[str, ...], runs: pd.DataFrame, summary: pd.Data
     diverged = runs[runs["diverged"].astype(bool)][["batch_size", "seed"]]
     return {
         "condition": cond,
-        "label": (f"{cond['dataset']} · {cond['optimizer']} · lr {cond['lr_scaling']} · "
-                  f"{budget_label(cond['budget'])}"),
+        "label": (
+            f"{cond['dataset']} · {cond['optimizer']} · lr {cond['lr_scaling']} · "
+            f"{budget_label(cond['budget'])}"
+        ),
         "findings": conclusions.condition_findings(runs, summary, n_boot),
         "verdicts": claims.evaluate_claims(runs, summary, n_boot=n_boot),
         "table": summary_rows(summary),
@@ -168,7 +182,8 @@ def render(template: Path, context: dict[str, Any]) -> str:
     return env.get_template(template.name).render(**context)
 
 
-def render_report(aggregate_dir: Path, plot_dir: Path, config_path: Path, template: Path,
-                  out: Path) -> None:
+def render_report(
+    aggregate_dir: Path, plot_dir: Path, config_path: Path, template: Path, out: Path
+) -> None:
     cfg = json.loads(config_path.read_text(encoding="utf-8"))
     write_text(out, render(template, build_context(aggregate_dir, plot_dir, cfg)))

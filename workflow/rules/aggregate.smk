@@ -1,4 +1,6 @@
 rule config_snapshot:
+    input:
+        model_check_inputs,
     output:
         "results/config.json",
     log:
