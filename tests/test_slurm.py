@@ -26,28 +26,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, make_project
+from conftest import ROOT, TINY_CONFIG, make_project, planned_jobs
 
 pytestmark = pytest.mark.e2e
 
 CLUSTER_SH = ROOT / "tests" / "slurm" / "cluster.sh"
 N_FAKE_GPUS = 2
-TINY_STUDY = {
-    "datasets": {
-        "blobs": {
-            "kind": "blobs",
-            "n_samples": 200,
-            "centers": 3,
-            "n_features": 2,
-            "cluster_std": 2.0,
-            "random_state": 2,
-            "n_train": 100,
-        }
-    },
-    "batch_sizes": [16, 64],
-    "seeds": [0, 1],
-    "epochs": 3,
-}
+TINY_STUDY = {**TINY_CONFIG, "epochs": 3}
 LOCAL_RULES = ("aggregate", "plot", "report")
 SUBMITTED = re.compile(
     r"Job (?P<job>\d+) has been submitted with SLURM jobid (?P<slurm>\d+) \(log: (?P<log>[^)]*)\)"
@@ -173,21 +158,6 @@ def _slurm_test_profile(project: Path) -> Path:
     return profile
 
 
-def _planned(output: str) -> dict[str, int]:
-    """Rule -> job count from snakemake's 'Job stats' table."""
-    counts: dict[str, int] = {}
-    block = output.split("Job stats:", 1)
-    if len(block) < 2:
-        return counts
-    for line in block[1].splitlines()[3:]:
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not m:
-            break
-        if m.group(1) != "total":
-            counts[m.group(1)] = int(m.group(2))
-    return counts
-
-
 def test_slurm_profile_plans_one_gpu_per_training_job(tmp_path):
     """Without a cluster: what the shipped profile asks for, as snakemake resolves it.
 
@@ -209,7 +179,7 @@ def test_slurm_profile_plans_one_gpu_per_training_job(tmp_path):
     assert "workflow specific profile profiles/default" in output
     blocks = re.findall(r"^rule (\w+):\n(.*?)(?=^\S)", output, flags=re.M | re.S)
     train = [body for rule, body in blocks if rule == "train"]
-    assert len(train) == _planned(output)["train"] > 0
+    assert len(train) == planned_jobs(output)["train"] > 0
     want = shipped["set-resources"]["train"]
     for body in train:
         resources = re.search(r"^\s+resources: (.*)$", body, flags=re.M).group(1)
@@ -255,7 +225,7 @@ def test_workflow_on_slurm(cluster, tmp_path):
     )
     print(f"workflow on SLURM took {elapsed:.0f} s")
 
-    planned = _planned(output)
+    planned = planned_jobs(output)
     assert planned.get("train", 0) == len(TINY_STUDY["batch_sizes"]), planned
 
     # Which rule each SLURM job ran: the plugin files its log under .../rule_<name>/...

@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import TINY_CONFIG, make_project, read_json, snakemake, write_config
+from conftest import TINY_CONFIG, make_project, planned_jobs, read_json, snakemake, write_config
 
 pytestmark = pytest.mark.e2e
-
-
-def planned_jobs(output: str) -> dict[str, int]:
-    """Rule -> job count from the 'Job stats' table of a dry run (empty: nothing to do)."""
-    counts: dict[str, int] = {}
-    block = output.split("Job stats:", 1)
-    if len(block) < 2:
-        return counts
-    for line in block[1].splitlines()[3:]:
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not m:
-            break
-        if m.group(1) != "total":
-            counts[m.group(1)] = int(m.group(2))
-    return counts
 
 
 def dry_run(project: Path, *args: str) -> dict[str, int]:
