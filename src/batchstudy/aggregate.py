@@ -127,6 +127,23 @@ def run_facts(history: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     return runs.merge(jobs[cols], on=[*KEYS, "batch_size"], how="left")
 
 
+def with_epoch_timing_ci(summary: pd.DataFrame, timing: pd.DataFrame, n_boot: int) -> pd.DataFrame:
+    """Where a job timed all its seeds as one stream (fused engine), its seeds are not
+    independent timings: the CI of its median epoch time is bootstrapped over epochs."""
+    out = summary.copy()
+    joint = timing[timing["seed"] < 0]
+    for keys, t in joint.groupby([*KEYS, "batch_size"], sort=False):
+        per_model = (t["seconds"] / t["replicas"]).to_numpy(dtype=float)
+        est, lo, hi = metrics.bootstrap_ci(per_model, stat="median", n_boot=n_boot, seed=0)
+        mask = (out[[*KEYS, "batch_size"]] == pd.Series(keys, index=[*KEYS, "batch_size"])).all(
+            axis=1
+        )
+        out.loc[
+            mask, ["seconds_per_epoch_median", "seconds_per_epoch_lo", "seconds_per_epoch_hi"]
+        ] = [est, lo, hi]
+    return out
+
+
 def aggregate(
     history_paths: Sequence[str | Path],
     out_dir: Path,
@@ -144,6 +161,7 @@ def aggregate(
         target_fractions=settings["target_fractions"],
     )
     summary = metrics.summarize(runs, n_boot=settings["bootstrap"], seed=0)
+    summary = with_epoch_timing_ci(summary, tables["timing"], settings["bootstrap"])
     job_cols = [
         "engine",
         "learning_rate",

@@ -29,6 +29,20 @@ def _fmt(x: float, digits: int = 3) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}g}"
 
 
+def _seconds(x: float) -> str:
+    """Seconds with 3 significant digits, in ms below one second."""
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    return f"{x * 1e3:.3g} ms" if abs(x) < 1 else f"{x:.3g} s"
+
+
+def _ci_seconds(row: pd.Series, name: str) -> str:
+    return (
+        f"{_seconds(row[f'{name}_median'])} [{_seconds(row[f'{name}_lo'])}, "
+        f"{_seconds(row[f'{name}_hi'])}]"
+    )
+
+
 def _ci(row: pd.Series, name: str, stat: str, digits: int = 3) -> str:
     return (
         f"{_fmt(row[f'{name}_{stat}'], digits)} "
@@ -120,16 +134,21 @@ def timing_finding(summary: pd.DataFrame) -> Finding:
     fast = s.loc[s["seconds_per_epoch_median"].idxmin()]
     slow = s.loc[s["seconds_per_epoch_median"].idxmax()]
     ratio = slow["seconds_per_epoch_median"] / fast["seconds_per_epoch_median"]
+    apart = slow["seconds_per_epoch_lo"] > fast["seconds_per_epoch_hi"]
     total = s["seconds_per_epoch_median"] * s["epochs"]
     quickest = s.loc[total.idxmin()]
+    step_fast = s.loc[s["seconds_per_step"].idxmin()]
     text = (
         f"Fastest per epoch: batch size {int(fast['batch_size'])}, "
-        f"{_ci(fast, 'seconds_per_epoch', 'median')} s; slowest: batch size "
-        f"{int(slow['batch_size'])}, {_fmt(slow['seconds_per_epoch_median'])} s "
-        f"({ratio:.1f}× longer). Shortest total training time for the budget: batch size "
-        f"{int(quickest['batch_size'])}, {_fmt(float(total.min()))} s per model. "
-        f"Steps per epoch range from {int(s['steps_per_epoch'].min())} to "
-        f"{int(s['steps_per_epoch'].max())}."
+        f"{_ci_seconds(fast, 'seconds_per_epoch')}; slowest: batch size "
+        f"{int(slow['batch_size'])}, {_ci_seconds(slow, 'seconds_per_epoch')}, "
+        f"{ratio:.1f}× longer"
+        + ("" if apart else " (overlapping CIs: no detectable difference)")
+        + f". Shortest total training time for the budget: batch size "
+        f"{int(quickest['batch_size'])}, {_seconds(float(total.min()))} per model. "
+        f"Cheapest optimizer step: batch size {int(step_fast['batch_size'])}, "
+        f"{_seconds(step_fast['seconds_per_step'])} per step; steps per epoch range from "
+        f"{int(s['steps_per_epoch'].min())} to {int(s['steps_per_epoch'].max())}."
     )
     return Finding(
         "timing", text, {"fastest_epoch": int(fast["batch_size"]), "ratio": float(ratio)}
@@ -170,7 +189,7 @@ def target_findings(summary: pd.DataFrame) -> list[Finding]:
                 "target",
                 f"Target {sfx}% of the best plateau (test accuracy {tau:.3f}): reached soonest in "
                 f"wall time by batch size {int(t['batch_size'])} "
-                f"({_ci(t, f'seconds_to_target_{sfx}', 'median')} s), in epochs by batch size "
+                f"({_ci_seconds(t, f'seconds_to_target_{sfx}')}), in epochs by batch size "
                 f"{int(e['batch_size'])} ({_ci(e, f'epochs_to_target_{sfx}', 'median')} epochs)"
                 f"{cens}.",
                 {
@@ -203,6 +222,7 @@ def scaling_finding(runs: pd.DataFrame, summary: pd.DataFrame, n_boot: int, sfx:
         f"gives a critical batch size B_crit ≈ {_fmt(bc)} "
         f"[{_fmt(fit.get('lo'))}, {_fmt(fit.get('hi'))}] (bootstrap over "
         f"seeds), S_min ≈ {_fmt(fit['s_min'])} steps, E_min ≈ {_fmt(fit['e_min'])} examples. "
+        + "Regimes: "
         + "; ".join(f"{r}: B = {', '.join(map(str, bs))}" for r, bs in groups.items())
         + "."
     )
