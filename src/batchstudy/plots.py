@@ -5,7 +5,7 @@
 - ``accuracy.png``: final train and validation accuracy vs batch size, bootstrap 95% CIs.
 - ``timing.png``: seconds per epoch and per optimizer step vs batch size.
 - ``scaling.png``: steps to the target vs batch size, with the perfect-scaling line and
-  the fitted critical-batch-size curve (McCandlish et al. 2018).
+  the fitted critical-batch-size curve (McCandlish et al. 2018); seconds to the target.
 """
 
 from __future__ import annotations
@@ -140,50 +140,64 @@ def plot_timing(summary: pd.DataFrame, out: Path, dpi: int) -> None:
     plt.close(fig)
 
 
-def plot_scaling(summary: pd.DataFrame, runs: pd.DataFrame, out: Path, dpi: int) -> None:
-    s = summary.sort_values("batch_size")
-    sfx = [c.removeprefix("reached_") for c in runs.columns if c.startswith("reached_")]
-    fig, ax = plt.subplots(figsize=(5.8, 4))
+def _targets(runs: pd.DataFrame) -> list[str]:
+    return [c.removeprefix("reached_") for c in runs.columns if c.startswith("reached_")]
+
+
+def _steps_panel(ax: Any, s: pd.DataFrame, targets: list[str]) -> bool:
+    """Steps to each target with the perfect-scaling line and the critical-batch fit."""
     b = s["batch_size"].to_numpy(dtype=float)
     drew = False
-    for i, k in enumerate(sfx):
+    for i, k in enumerate(targets):
         est = s[f"steps_to_target_{k}_median"]
         ok = np.isfinite(est.to_numpy(dtype=float))
         if not ok.any():
             continue
         drew = True
-        _errorbar(
-            ax,
-            b[ok],
-            est[ok],
-            s[f"steps_to_target_{k}_lo"][ok],
-            s[f"steps_to_target_{k}_hi"][ok],
-            label=f"target {k}%",
-            color=f"C{i}",
-        )
+        lo, hi = s[f"steps_to_target_{k}_lo"][ok], s[f"steps_to_target_{k}_hi"][ok]
+        _errorbar(ax, b[ok], est[ok], lo, hi, label=f"target {k}%", color=f"C{i}")
         line = scaling.perfect_scaling_line(b[ok], est[ok].to_numpy(dtype=float))
         ax.plot(b[ok], line, ls="--", color=f"C{i}", lw=0.8, alpha=0.7)
         fit = scaling.fit_critical_batch(b[ok], est[ok].to_numpy(dtype=float))
         if fit.get("ok"):
             grid = np.geomspace(b[ok].min(), b[ok].max(), 50)
-            ax.plot(
-                grid,
-                scaling.predicted_steps(grid, fit["s_min"], fit["e_min"]),
-                color=f"C{i}",
-                lw=0.8,
-                alpha=0.5,
-            )
+            pred = scaling.predicted_steps(grid, fit["s_min"], fit["e_min"])
+            ax.plot(grid, pred, color=f"C{i}", lw=0.8, alpha=0.5)
             ax.axvline(fit["b_crit"], color=f"C{i}", ls=":", lw=0.8)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("batch size")
     ax.set_ylabel("optimizer steps to target (median, 95% CI)")
-    ax.set_title("Steps to target; dashed: perfect scaling, thin: fit, dotted: B_crit", fontsize=9)
-    ax.grid(alpha=0.3, which="both")
-    if drew:
-        ax.legend(fontsize=8)
-    else:
-        ax.text(0.5, 0.5, "no batch size reached a target", transform=ax.transAxes, ha="center")
+    ax.set_title("Steps; dashed: perfect scaling, thin: fit, dotted: B_crit", fontsize=9)
+    return drew
+
+
+def _seconds_panel(ax: Any, s: pd.DataFrame, targets: list[str]) -> bool:
+    b = s["batch_size"].to_numpy(dtype=float)
+    drew = False
+    for i, k in enumerate(targets):
+        est = s[f"seconds_to_target_{k}_median"]
+        ok = np.isfinite(est.to_numpy(dtype=float))
+        if ok.any():
+            drew = True
+            lo, hi = s[f"seconds_to_target_{k}_lo"][ok], s[f"seconds_to_target_{k}_hi"][ok]
+            _errorbar(ax, b[ok], est[ok], lo, hi, label=f"target {k}%", color=f"C{i}")
+    ax.set_ylabel("seconds to target, one model (median, 95% CI)")
+    ax.set_title("Wall time to target on this hardware", fontsize=9)
+    return drew
+
+
+def plot_scaling(summary: pd.DataFrame, runs: pd.DataFrame, out: Path, dpi: int) -> None:
+    s = summary.sort_values("batch_size")
+    targets = _targets(runs)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, panel in zip(axes, (_steps_panel, _seconds_panel), strict=True):
+        drew = panel(ax, s, targets)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size")
+        ax.grid(alpha=0.3, which="both")
+        if drew:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no batch size reached a target", transform=ax.transAxes, ha="center")
     fig.tight_layout()
     fig.savefig(out, dpi=dpi)
     plt.close(fig)

@@ -27,7 +27,7 @@ PLOTS = {
     "curves": "Learning curves (the seed's grid)",
     "accuracy": "Final accuracy vs batch size",
     "timing": "Time per epoch and per step vs batch size",
-    "scaling": "Steps to target vs batch size",
+    "scaling": "Steps and seconds to target vs batch size",
 }
 PACKAGES = (
     "tensorflow-cpu",
