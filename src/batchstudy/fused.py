@@ -174,9 +174,10 @@ def train_fused(
     `jit_compile` compiles each epoch's work (steps and validation) with XLA inside the same
     graph; the clock readings stay outside, as XLA has no ``Timestamp``. Default: off, or
     ``spec.extra["fused_jit_compile"]`` when set. Measured on 2 CPU cores (seed's data, 8 batch
-    sizes x 100 epochs): XLA trains 3.4x (1 seed) / 1.7x (10 seeds) faster but compiles ~2 s
-    per job, so 8 jobs took 15 s / 21 s of wall time against 4.5 s / 9.9 s without it; XLA
-    pays off only from several hundred epochs per job (see benchmarks/bench_engines.py).
+    sizes x 100 epochs, 3 runs): XLA trains 3.4-4x (1 seed) / 1.6-1.7x (10 seeds) faster but
+    compiles for ~1.5-2 s per job, so the 8 jobs took 12-15 s / 15-21 s of wall time against
+    4.3-5.1 s / 8.9-9.9 s without it: it pays off only from several hundred epochs per job
+    (benchmarks/bench_engines.py).
     `unroll` puts that many optimizer steps in one iteration of the step loop (benchmark knob).
     `weights_out`, when given, receives ``initial`` and ``final`` lists (one per seed) of
     ``[W0, b0, W1, b1, ...]`` numpy arrays.

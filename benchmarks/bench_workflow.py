@@ -1,0 +1,90 @@
+"""Benchmark of the whole workflow: cold run of a study to its report, a no-op rerun, and the
+peak memory of a training job (from Snakemake's benchmark files).
+
+    python benchmarks/bench_workflow.py [--configfile config/config.yaml] [--cores 2]
+
+It copies the workflow into a temporary project, so it never touches your results. Prints a
+table; targets on 2 CPU cores for the default study: cold <= 60 s, no-op <= 5 s, peak RSS of
+a training job <= 1.5 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def copy_project(dest: Path, configfile: Path) -> None:
+    for name in ("Snakefile", "workflow", "profiles"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    shutil.copytree(ROOT / "config", dest / "config")
+    shutil.copy2(configfile, dest / "config" / "config.yaml")
+
+
+def timed_snakemake(project: Path, cores: int, *args: str) -> float:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", str(cores), "--quiet", "all", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"snakemake failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return elapsed
+
+
+def peak_train_rss(project: Path) -> tuple[float, float]:
+    files = sorted((project / "results" / "benchmarks" / "train").glob("**/*.tsv"))
+    rss = [float(pd.read_csv(f, sep="\t")["max_rss"].max()) for f in files]
+    return max(rss), sum(rss) / len(rss)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--configfile", type=Path, default=ROOT / "config" / "config.yaml")
+    ap.add_argument("--cores", type=int, default=2)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-workflow-") as tmp:
+        project = Path(tmp)
+        copy_project(project, args.configfile.resolve())
+        cold = timed_snakemake(project, args.cores)
+        noop = timed_snakemake(project, args.cores)
+        peak, mean = peak_train_rss(project)
+        report = (project / "report" / "index.html").stat().st_size
+    rows = [
+        ("cold end-to-end to report/index.html", f"{cold:.1f} s", "<= 60 s"),
+        ("no-op rerun", f"{noop:.1f} s", "<= 5 s"),
+        ("peak RSS of a training job", f"{peak / 1024:.2f} GiB ({peak:.0f} MB)", "<= 1.5 GiB"),
+        ("mean peak RSS of training jobs", f"{mean:.0f} MB", ""),
+        ("report size", f"{report / 1024:.0f} KiB", ""),
+    ]
+    print(
+        f"workflow benchmark: {args.configfile.name}, --cores {args.cores}, "
+        f"{platform.machine()} {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}"
+    )
+    width = max(len(r[0]) for r in rows)
+    for name, value, target in rows:
+        print(f"  {name:<{width}}  {value:>22}  {target}")
+
+
+if __name__ == "__main__":
+    main()
