@@ -35,15 +35,6 @@ from typing import Any
 
 import numpy as np
 
-SEED_DATA = {
-    "kind": "blobs",
-    "n_samples": 1000,
-    "centers": 3,
-    "n_features": 2,
-    "cluster_std": 2.0,
-    "random_state": 2,
-    "n_train": 500,
-}
 BATCH_SIZES = [4, 8, 16, 32, 64, 128, 256, 512]
 
 
@@ -168,9 +159,9 @@ def main() -> None:
     from batchstudy.training import configure_tensorflow
 
     env = configure_tensorflow(args.threads)
-    from batchstudy.data import build_dataset
+    from batchstudy.data import SEED_BLOBS, build_dataset
 
-    ds = build_dataset(SEED_DATA)
+    ds = build_dataset(SEED_BLOBS)
     bss, epochs = args.batch_sizes, args.epochs
     seeds10 = tuple(range(args.seeds))
     out: dict[str, Any] = {"env": env, "epochs": epochs, "batch_sizes": bss, "cpus": os.cpu_count()}

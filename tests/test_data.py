@@ -6,17 +6,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from batchstudy.data import DataError, build_dataset, load_dataset, save_dataset
-
-SEED_BLOBS = {
-    "kind": "blobs",
-    "n_samples": 1000,
-    "centers": 3,
-    "n_features": 2,
-    "cluster_std": 2.0,
-    "random_state": 2,
-    "n_train": 500,
-}
+from batchstudy.data import SEED_BLOBS, DataError, build_dataset, load_dataset, save_dataset
 
 
 def test_blobs_is_the_seed_split():

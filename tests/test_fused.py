@@ -12,23 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batchstudy.data import build_dataset
+from batchstudy.data import SEED_BLOBS, build_dataset
 from batchstudy.io import FLOAT_FORMAT, HISTORY_COLUMNS, TIMING_COLUMNS
 from batchstudy.spec import TrainSpec, steps_per_epoch
 
 METRICS = ["train_loss", "train_accuracy", "val_loss", "val_accuracy"]
-SEED_DATA = {
-    "kind": "blobs",
-    "n_samples": 1000,
-    "centers": 3,
-    "n_features": 2,
-    "cluster_std": 2.0,
-    "random_state": 2,
-    "n_train": 500,
-}
 # n_train = 10 so that batch 4 gives steps of 4, 4 and a partial 2.
-TINY_DATA = {**SEED_DATA, "n_samples": 30, "n_train": 10}
-SMALL_DATA = {**SEED_DATA, "n_samples": 240, "n_train": 120}
+TINY_DATA = {**SEED_BLOBS, "n_samples": 30, "n_train": 10}
+SMALL_DATA = {**SEED_BLOBS, "n_samples": 240, "n_train": 120}
 COMMON = {"batch_size": 16, "epochs": 4, "learning_rate": 0.01}
 
 
@@ -61,7 +52,7 @@ def small():
 
 @pytest.fixture(scope="module")
 def seed_data():
-    return build_dataset(SEED_DATA)
+    return build_dataset(SEED_BLOBS)
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,19 @@ DEFAULT_N_SAMPLES = 1000
 DIGITS_ROWS = 1797
 
 
+#: The seed article's dataset: make_blobs(1000, 3 centers, 2 features, std 2, random_state 2),
+#: first 500 rows train, last 500 test (also the config schema's default).
+SEED_BLOBS: dict[str, Any] = {
+    "kind": "blobs",
+    "n_samples": 1000,
+    "centers": 3,
+    "n_features": 2,
+    "cluster_std": 2.0,
+    "random_state": 2,
+    "n_train": 500,
+}
+
+
 class DataError(ValueError):
     """The dataset as configured or as found on disk cannot be used."""
 
