@@ -122,3 +122,8 @@ def test_custom_model_runs_on_the_keras_engine(tmp_path):
     assert check["custom_model"] == "config/models/dropout_mlp.py:build"
     hist = pd.read_csv(project / "results/aggregate/history.tsv", sep="\t")
     assert len(hist) == 2 * 2 * 3
+
+
+def test_run_json_records_the_resolved_epochs(axes):
+    meta = read_json(axes / "results/train/moons/sgd/constant/s12/bs32/run.json")
+    assert meta["spec"]["epochs"] == 4 and meta["spec"]["extra"] == {"budget_steps": 12}

@@ -75,7 +75,7 @@ def load_job(history_path: str | Path) -> dict[str, Any]:
     hist = read_table(hp, HISTORY_COLUMNS, what="history")
     timing = read_table(hp.parent / "timing.tsv", TIMING_COLUMNS, what="timing")
     spec = meta.get("spec", {})
-    epochs = int(meta.get("epochs") or spec.get("epochs") or hist["epoch"].max())
+    epochs = int(spec.get("epochs") or hist["epoch"].max())
     _check_history(hist, hp, epochs, spec.get("seeds", hist["seed"].unique().tolist()))
     return {"keys": keys, "meta": meta, "history": hist, "timing": timing, "epochs": epochs}
 

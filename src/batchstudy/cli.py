@@ -47,8 +47,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     from .gpu import describe_devices, gpu_slot
     from .spec import TrainSpec
 
-    spec = TrainSpec.from_json(args.spec)
     data = load_dataset(args.data)  # fail on a bad input before paying for TensorFlow
+    spec = TrainSpec.from_json(args.spec).resolved(data.n_train)  # step budget -> epochs
     with gpu_slot(args.gpu_slots if args.gpu else 0, args.lock_dir) as slot:
         if slot is None and args.gpu:
             _log("NOTICE: no GPU slot configured (resources.gpu_slots = 0); training on the CPU")

@@ -17,7 +17,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -226,14 +226,8 @@ def write_result(
             "engine": result.engine,
             "setup_seconds": result.setup_seconds,
             "notices": result.notices,
-            "spec": json_safe(spec),
+            "spec": asdict(spec),
             **result.info,
             **extra,
         },
     )
-
-
-def json_safe(spec: TrainSpec) -> dict[str, Any]:
-    import json
-
-    return json.loads(spec.to_json())
