@@ -50,8 +50,8 @@ SUMMARY_COLUMNS = [
     ("final_val_accuracy", "final test acc", "ci"),
     ("gap_accuracy", "gap (train − test)", "ci"),
     ("settling_epoch", "settling epoch", "ci_median"),
-    ("seconds_per_epoch", "s / epoch", "ci_median"),
-    ("seconds_per_step", "s / step", "g"),
+    ("seconds_per_epoch", "ms / epoch", "ci_median_ms"),
+    ("seconds_per_step", "ms / step", "ms"),
     ("n_runs", "runs", "d"),
     ("n_diverged", "diverged", "d"),
 ]
@@ -76,13 +76,13 @@ def summary_rows(summary: pd.DataFrame) -> list[list[str]]:
         for col, _, kind in SUMMARY_COLUMNS:
             if kind == "d":
                 cells.append(str(int(r[col])))
-            elif kind == "g":
-                cells.append(_num(r[col]))
+            elif kind in ("g", "ms"):
+                cells.append(_num(r[col] * (1e3 if kind == "ms" else 1)))
             else:
-                stat = "median" if kind == "ci_median" else "mean"
-                cells.append(
-                    f"{_num(r[f'{col}_{stat}'])} [{_num(r[f'{col}_lo'])}, {_num(r[f'{col}_hi'])}]"
-                )
+                stat = "median" if kind.startswith("ci_median") else "mean"
+                k = 1e3 if kind.endswith("_ms") else 1
+                est, lo, hi = (r[f"{col}_{x}"] * k for x in (stat, "lo", "hi"))
+                cells.append(f"{_num(est)} [{_num(lo)}, {_num(hi)}]")
         rows.append(cells)
     return rows
 
