@@ -25,10 +25,10 @@ import pandas as pd
 
 from . import metrics
 from .io import HISTORY_COLUMNS, TIMING_COLUMNS, FormatError, read_table, write_table
+from .metrics import CONDITION_KEYS as KEYS
+from .metrics import RUN_KEYS
 from .spec import steps_per_epoch
 
-KEYS = ("dataset", "optimizer", "lr_scaling", "budget")
-RUN_KEYS = (*KEYS, "batch_size", "seed")
 _JOB_DIR = re.compile(
     r"(?P<dataset>[^/]+)/(?P<optimizer>[^/]+)/(?P<lr_scaling>[^/]+)/(?P<budget>[es]\d+)/"
     r"bs(?P<batch_size>\d+)$"

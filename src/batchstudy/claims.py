@@ -116,7 +116,7 @@ def _f(x: float, digits: int) -> str:
     return "nan" if not np.isfinite(x) else f"{x:.{digits}f}"
 
 
-def _seconds(x: float) -> str:
+def format_seconds(x: float) -> str:
     """Seconds with 3 significant digits, in ms below one second."""
     if not np.isfinite(x):
         return "nan"
@@ -260,7 +260,7 @@ def claim_time_per_epoch(
         ratio = _ratio_of_medians_ci(num, den, n_boot=n_boot, seed=seed, level=level)
         n_timing = len(pairs)
     verdict = _time_verdict(ratio, rho_medians, n_timing)
-    trend = ", ".join(f"B={b}: {_seconds(s)}" for b, s in medians.items())
+    trend = ", ".join(f"B={b}: {format_seconds(s)}" for b, s in medians.items())
     evidence = (
         f"median seconds per epoch {trend}; Spearman rho of medians {_f(rho_medians, 2)} "
         f"(run level {_f(rho_runs, 2)}); ratio B={sizes[0]} / B={sizes[-1]} "

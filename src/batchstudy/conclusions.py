@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from . import scaling
-from .metrics import paired_difference
+from .claims import format_seconds as _seconds
+from .metrics import CONDITION_KEYS, paired_difference, target_suffixes
 
 
 @dataclass
@@ -27,13 +28,6 @@ class Finding:
 
 def _fmt(x: float, digits: int = 3) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}g}"
-
-
-def _seconds(x: float) -> str:
-    """Seconds with 3 significant digits, in ms below one second."""
-    if x is None or not np.isfinite(x):
-        return "n/a"
-    return f"{x * 1e3:.3g} ms" if abs(x) < 1 else f"{x:.3g} s"
 
 
 def _ci_seconds(row: pd.Series, name: str) -> str:
@@ -157,9 +151,7 @@ def timing_finding(summary: pd.DataFrame) -> Finding:
 
 def target_findings(summary: pd.DataFrame) -> list[Finding]:
     out = []
-    for sfx in [
-        c.removeprefix("n_reached_") for c in summary.columns if c.startswith("n_reached_")
-    ]:
+    for sfx in target_suffixes(summary):
         s = summary[summary[f"n_reached_{sfx}"] > 0]
         tau = float(summary[f"target_{sfx}"].iloc[0])
         censored = summary[summary[f"n_censored_{sfx}"] > 0]
@@ -233,7 +225,7 @@ def condition_findings(
     runs: pd.DataFrame, summary: pd.DataFrame, n_boot: int = 2000
 ) -> list[Finding]:
     """All findings for one condition, in the order the report prints them."""
-    sfx = [c.removeprefix("n_reached_") for c in summary.columns if c.startswith("n_reached_")]
+    sfx = target_suffixes(summary)
     out = [
         settling_finding(runs, summary, n_boot),
         accuracy_finding(runs, summary, n_boot),
@@ -243,9 +235,6 @@ def condition_findings(
     if sfx:
         out.append(scaling_finding(runs, summary, n_boot, sfx[0]))
     return out
-
-
-AXES = ("dataset", "optimizer", "lr_scaling", "budget")
 
 
 def large_batch_gap(runs: pd.DataFrame, summary: pd.DataFrame, n_boot: int) -> dict[str, Any]:
@@ -276,7 +265,7 @@ def overall_findings(
     For every axis with more than one value, conditions that differ only in that axis are
     compared, e.g. "with linear lr scaling the gap at B=512 shrinks from … to …".
     """
-    keys = [k for k in AXES if k in runs.columns]
+    keys = [k for k in CONDITION_KEYS if k in runs.columns]
     gaps = {}
     for cond, r in runs.groupby(keys, sort=True):
         s = summary[(summary[keys] == pd.Series(cond, index=keys)).all(axis=1)]

@@ -327,9 +327,10 @@ def _ci_columns(name: str, values: pd.Series, stat: Stat, n_boot: int, seed: int
     return {f"{name}_{stat}": est, f"{name}_lo": lo, f"{name}_hi": hi}
 
 
-def target_suffixes(run_table: pd.DataFrame) -> list[str]:
-    """Target suffixes present in a run table, read from its ``reached_*`` columns."""
-    return [c.removeprefix("reached_") for c in run_table.columns if c.startswith("reached_")]
+def target_suffixes(table: pd.DataFrame) -> list[str]:
+    """Target suffixes present in a run or summary table, read from its ``target_*`` columns
+    (both tables carry the target value; ``steps_to_target_*`` and the like do not match)."""
+    return [c.removeprefix("target_") for c in table.columns if c.startswith("target_")]
 
 
 def _summarize_cell(cell: pd.DataFrame, suffixes: list[str], n_boot: int, seed: int) -> dict:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,9 @@ from scipy import stats  # noqa: E402
 
 from . import scaling  # noqa: E402
 from .io import read_table  # noqa: E402
+from .metrics import CONDITION_KEYS as KEYS  # noqa: E402
+from .metrics import target_suffixes  # noqa: E402
 
-KEYS = ("dataset", "optimizer", "lr_scaling", "budget")
 PLOTS = ("curves", "accuracy", "timing", "scaling")
 
 
@@ -140,27 +142,31 @@ def plot_timing(summary: pd.DataFrame, out: Path, dpi: int) -> None:
     plt.close(fig)
 
 
-def _targets(runs: pd.DataFrame) -> list[str]:
-    return [c.removeprefix("reached_") for c in runs.columns if c.startswith("reached_")]
+def _per_target(s: pd.DataFrame, quantity: str, targets: list[str]) -> Iterator[tuple]:
+    """(colour index, target, batch sizes, median, lo, hi) of each target some batch size
+    reached, restricted to the batch sizes that reached it."""
+    b = s["batch_size"].to_numpy(dtype=float)
+    for i, k in enumerate(targets):
+        name = f"{quantity}_to_target_{k}"
+        est = s[f"{name}_median"]
+        ok = np.isfinite(est.to_numpy(dtype=float))
+        if ok.any():
+            yield i, k, b[ok], est[ok], s[f"{name}_lo"][ok], s[f"{name}_hi"][ok]
 
 
 def _steps_panel(ax: Any, s: pd.DataFrame, targets: list[str]) -> bool:
     """Steps to each target with the perfect-scaling line and the critical-batch fit."""
-    b = s["batch_size"].to_numpy(dtype=float)
     drew = False
-    for i, k in enumerate(targets):
-        est = s[f"steps_to_target_{k}_median"]
-        ok = np.isfinite(est.to_numpy(dtype=float))
-        if not ok.any():
-            continue
+    for i, k, b, est, lo, hi in _per_target(s, "steps", targets):
         drew = True
-        lo, hi = s[f"steps_to_target_{k}_lo"][ok], s[f"steps_to_target_{k}_hi"][ok]
-        _errorbar(ax, b[ok], est[ok], lo, hi, label=f"target {k}%", color=f"C{i}")
-        line = scaling.perfect_scaling_line(b[ok], est[ok].to_numpy(dtype=float))
-        ax.plot(b[ok], line, ls="--", color=f"C{i}", lw=0.8, alpha=0.7)
-        fit = scaling.fit_critical_batch(b[ok], est[ok].to_numpy(dtype=float))
+        _errorbar(ax, b, est, lo, hi, label=f"target {k}%", color=f"C{i}")
+        steps = est.to_numpy(dtype=float)
+        ax.plot(
+            b, scaling.perfect_scaling_line(b, steps), ls="--", color=f"C{i}", lw=0.8, alpha=0.7
+        )
+        fit = scaling.fit_critical_batch(b, steps)
         if fit.get("ok"):
-            grid = np.geomspace(b[ok].min(), b[ok].max(), 50)
+            grid = np.geomspace(b.min(), b.max(), 50)
             pred = scaling.predicted_steps(grid, fit["s_min"], fit["e_min"])
             ax.plot(grid, pred, color=f"C{i}", lw=0.8, alpha=0.5)
             ax.axvline(fit["b_crit"], color=f"C{i}", ls=":", lw=0.8)
@@ -170,15 +176,10 @@ def _steps_panel(ax: Any, s: pd.DataFrame, targets: list[str]) -> bool:
 
 
 def _seconds_panel(ax: Any, s: pd.DataFrame, targets: list[str]) -> bool:
-    b = s["batch_size"].to_numpy(dtype=float)
     drew = False
-    for i, k in enumerate(targets):
-        est = s[f"seconds_to_target_{k}_median"]
-        ok = np.isfinite(est.to_numpy(dtype=float))
-        if ok.any():
-            drew = True
-            lo, hi = s[f"seconds_to_target_{k}_lo"][ok], s[f"seconds_to_target_{k}_hi"][ok]
-            _errorbar(ax, b[ok], est[ok], lo, hi, label=f"target {k}%", color=f"C{i}")
+    for i, k, b, est, lo, hi in _per_target(s, "seconds", targets):
+        drew = True
+        _errorbar(ax, b, est, lo, hi, label=f"target {k}%", color=f"C{i}")
     ax.set_ylabel("seconds to target, one model (median, 95% CI)")
     ax.set_title("Wall time to target on this hardware", fontsize=9)
     return drew
@@ -186,7 +187,7 @@ def _seconds_panel(ax: Any, s: pd.DataFrame, targets: list[str]) -> bool:
 
 def plot_scaling(summary: pd.DataFrame, runs: pd.DataFrame, out: Path, dpi: int) -> None:
     s = summary.sort_values("batch_size")
-    targets = _targets(runs)
+    targets = target_suffixes(runs)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, panel in zip(axes, (_steps_panel, _seconds_panel), strict=True):
         drew = panel(ax, s, targets)

@@ -21,8 +21,8 @@ import pandas as pd
 from . import claims, conclusions
 from .config import budget_label, config_hash
 from .io import read_table, write_text
+from .metrics import CONDITION_KEYS as KEYS
 
-KEYS = ("dataset", "optimizer", "lr_scaling", "budget")
 PLOTS = {
     "curves": "Learning curves (the seed's grid)",
     "accuracy": "Final accuracy vs batch size",
