@@ -79,3 +79,21 @@ def test_one_section_per_condition(tmp_path, cfg):
     html = build(tmp_path, cfg, conds).read_text()
     assert html.count('<h2 id="c') == 2
     assert "lr linear" in html
+
+
+def test_provenance_comes_from_the_aggregated_jobs_only(tmp_path, cfg):
+    cond = ("blobs", "adam", "constant", "e20")
+    out = build(tmp_path, cfg, [cond])
+    stale = write_fake_job(tmp_path, cond, 999, cfg["seeds"], cfg["epochs"]).parent / "run.json"
+    stale.write_text(stale.read_text().replace("CPU (test)", "stale-device"))
+    render_report(
+        tmp_path / "results/aggregate",
+        tmp_path / "results/plots",
+        tmp_path / "results/config.json",
+        TEMPLATE,
+        out,
+    )
+    html = out.read_text()
+    assert "<th>devices</th><td>CPU (test)</td>" in html
+    assert "stale-device" not in html
+    assert "<th>TensorFlow of the training jobs</th><td>test</td>" in html

@@ -7,7 +7,9 @@ manifest. Tables written (all TSV, see README "File formats"):
 - ``history.tsv``: condition keys, batch_size, seed, epoch, train/val loss and accuracy.
 - ``timing.tsv``: condition keys, batch_size, seed, epoch, seconds, replicas, engine.
 - ``jobs.tsv``: one row per job: engine, device, learning rate, epochs, steps per epoch,
-  graph-building seconds, median seconds per model-epoch and per step, total seconds.
+  graph-building seconds, median seconds per model-epoch and per step, total seconds, and
+  the job's TensorFlow version, op determinism, threads and GPU slot (the report's
+  provenance).
 - ``runs.tsv``: one row per run (condition, batch size, seed) with its convergence metrics.
 - ``summary.tsv``: one row per (condition, batch size) with means, medians and 95% CIs.
 """
@@ -99,6 +101,10 @@ def _job_row(job: dict[str, Any]) -> dict[str, Any]:
         "seconds_per_step": model_epoch / spe,
         "train_seconds_total": float(timing["seconds"].sum()),
         "replicas": int(timing["replicas"].max()),
+        "tensorflow": meta.get("tensorflow", ""),
+        "op_determinism": meta.get("op_determinism", ""),
+        "threads": meta.get("threads", ""),
+        "gpu_slot": meta.get("gpu_slot"),
     }
 
 

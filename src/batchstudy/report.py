@@ -121,25 +121,27 @@ def condition_section(
     }
 
 
-def provenance(cfg: dict[str, Any], jobs: pd.DataFrame, agg_dir: Path) -> dict[str, Any]:
-    metas = []
-    for hist in sorted((agg_dir.parent / "train").glob("**/run.json")):
-        try:
-            metas.append(json.loads(hist.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError):
-            continue
-    devices = sorted({m.get("device", "?") for m in metas})
-    slots = sorted({str(m.get("gpu_slot")) for m in metas if m.get("gpu_slot") is not None})
+def _distinct(jobs: pd.DataFrame, column: str) -> list[str]:
+    """The distinct values a column of jobs.tsv takes, as text (whole numbers without '.0')."""
+    values = jobs[column].dropna().unique() if column in jobs else []
+    return sorted(
+        {str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values}
+    )
+
+
+def provenance(cfg: dict[str, Any], jobs: pd.DataFrame) -> dict[str, Any]:
+    """What the jobs of this report ran with, from jobs.tsv: only the configured jobs, never
+    stale files of batch sizes no longer in the config."""
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "config_hash": config_hash(cfg),
         "seeds": cfg["seeds"],
         "engines": sorted(jobs["engine"].astype(str).unique()),
-        "devices": devices,
-        "gpu_slots": slots,
-        "tensorflow": sorted({m.get("tensorflow", "?") for m in metas}),
-        "op_determinism": sorted({str(m.get("op_determinism")) for m in metas}),
-        "threads": sorted({m.get("threads", 0) for m in metas}),
+        "devices": _distinct(jobs, "device"),
+        "gpu_slots": _distinct(jobs, "gpu_slot"),
+        "tensorflow": _distinct(jobs, "tensorflow"),
+        "op_determinism": _distinct(jobs, "op_determinism"),
+        "threads": _distinct(jobs, "threads"),
         "setup_seconds": float(jobs["setup_seconds"].sum()),
         "versions": versions(),
         "machine": f"{platform.system()} {platform.machine()}, {platform.processor() or ''}",
@@ -166,7 +168,7 @@ def build_context(agg_dir: Path, plot_dir: Path, cfg: dict[str, Any]) -> dict[st
         "config_yaml": json.dumps(cfg, indent=2, sort_keys=True),
         "sections": sections,
         "summary_header": [label for _, label, _ in SUMMARY_COLUMNS],
-        "provenance": provenance(cfg, jobs, agg_dir),
+        "provenance": provenance(cfg, jobs),
         "n_conditions": len(sections),
     }
 
