@@ -62,6 +62,21 @@ class Dataset:
     classes: tuple[str, ...]
     features: tuple[str, ...]
     meta: dict[str, Any]
+    #: A validation split apart from the test split; None means the test split doubles as the
+    #: validation split (the seed's setup, where `fit` gets the test split as validation_data).
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+
+    @property
+    def validation(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows learning curves, targets and learning-rate choices are measured on."""
+        if self.x_val is None or self.y_val is None:
+            return self.x_test, self.y_test
+        return self.x_val, self.y_val
+
+    @property
+    def has_validation_split(self) -> bool:
+        return self.x_val is not None
 
     @property
     def n_train(self) -> int:

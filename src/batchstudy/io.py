@@ -21,13 +21,23 @@ import pandas as pd
 #: same numbers always give the same bytes.
 FLOAT_FORMAT = "%.9g"
 
+#: What tells the runs of one job apart: the learning-rate variant and the seed.
+RUN_ID_COLUMNS = ("lr_scaling", "base_lr", "learning_rate", "seed")
+#: One row per run and epoch. ``train_*``: Keras' running average over the epoch's batches
+#: (what ``fit`` reports); ``end_train_*``: the whole training split evaluated with the
+#: epoch's final weights; ``val_*``: the validation split; ``test_*``: the test split (the same
+#: numbers as ``val_*`` when the dataset has no separate validation split).
 HISTORY_COLUMNS = (
-    "seed",
+    *RUN_ID_COLUMNS,
     "epoch",
     "train_loss",
     "train_accuracy",
+    "end_train_loss",
+    "end_train_accuracy",
     "val_loss",
     "val_accuracy",
+    "test_loss",
+    "test_accuracy",
 )
 TIMING_COLUMNS = ("seed", "epoch", "seconds", "replicas")
 

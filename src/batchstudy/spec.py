@@ -2,6 +2,12 @@
 
 A `TrainSpec` is built by the workflow from the validated config and handed to an
 engine as JSON, so it holds only JSON-friendly values and never imports TensorFlow.
+
+One job is one (dataset, optimizer, budget, batch size). It trains ``R = len(variants) *
+len(seeds)`` replicas: every learning-rate variant (an lr arm and base rate, see `LrVariant`)
+for every seed, variant-major (replica ``r`` is variant ``r // len(seeds)``, seed
+``seeds[r % len(seeds)]``). The fused engine puts all of them on its replica axis; the Keras
+engine trains them one after another.
 """
 
 from __future__ import annotations
@@ -17,35 +23,63 @@ ENGINES = ("fused", "keras")
 
 
 @dataclass(frozen=True)
-class TrainSpec:
-    """Model, optimizer and budget of one (batch size, condition) training job.
+class LrVariant:
+    """One learning-rate setting of a job: the replicas of one variant differ only by seed.
 
-    `learning_rate` is the rate this batch size actually uses (after any lr-scaling
-    arm), so an engine never needs to know about scaling rules.
+    `lr_scaling` names the arm (``constant``, ``linear``, ``sqrt``) and `base_lr` the
+    optimizer's configured rate; `learning_rate` is the rate this batch size actually uses
+    after the arm's scaling, so an engine never needs to know about scaling rules.
+    Warmup is linear from ``learning_rate / warmup_steps`` to `learning_rate` over the first
+    `warmup_steps` optimizer steps (``lr * min(1, (iteration + 1) / warmup_steps)``);
+    `warmup_epochs` is the config's older unit and is turned into steps by
+    `TrainSpec.resolved`, which knows the training split's size.
     """
+
+    lr_scaling: str
+    base_lr: float
+    learning_rate: float
+    warmup_steps: int = 0
+    warmup_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_lr", float(self.base_lr))
+        object.__setattr__(self, "learning_rate", float(self.learning_rate))
+        object.__setattr__(self, "warmup_steps", int(self.warmup_steps))
+        object.__setattr__(self, "warmup_epochs", int(self.warmup_epochs))
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Model, optimizer, learning-rate variants and budget of one training job."""
 
     batch_size: int
     epochs: int
     seeds: tuple[int, ...]
+    variants: tuple[LrVariant, ...] = (LrVariant("constant", 1e-3, 1e-3),)
     hidden_layers: tuple[int, ...] = (50,)
     activation: str = "relu"
     initializer: str = "he_uniform"
     optimizer: str = "adam"
-    learning_rate: float = 1e-3
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-7
     momentum: float = 0.0
     nesterov: bool = False
-    warmup_epochs: int = 0
     engine: str = "fused"
     custom_model: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # JSON round-trips give lists; keep the dataclass hashable and comparable.
+        # JSON round-trips give lists and dicts; keep the dataclass hashable and comparable.
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         object.__setattr__(self, "hidden_layers", tuple(int(h) for h in self.hidden_layers))
+        object.__setattr__(
+            self,
+            "variants",
+            tuple(v if isinstance(v, LrVariant) else LrVariant(**v) for v in self.variants),
+        )
+        if not self.variants:
+            raise ValueError("a training job needs at least one learning-rate variant")
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, so equal specs give equal strings (stable rerun params)."""
@@ -55,14 +89,29 @@ class TrainSpec:
     def from_json(cls, text: str) -> TrainSpec:
         return cls(**json.loads(text))
 
+    @property
+    def replicas(self) -> list[tuple[LrVariant, int]]:
+        """(variant, seed) of every replica, variant-major: the order of every engine's output."""
+        return [(v, s) for v in self.variants for s in self.seeds]
+
     def resolved(self, n_train: int) -> TrainSpec:
-        """The spec with its epoch count fixed: a step budget becomes the whole number of
-        epochs that gives every batch size at least that many updates."""
+        """The spec with its epoch count and warmups fixed for a training split of `n_train`.
+
+        A step budget becomes the whole number of epochs that gives every batch size at least
+        that many updates; a warmup given in epochs becomes that many epochs' steps.
+        """
+        spe = steps_per_epoch(n_train, self.batch_size)
+        variants = tuple(
+            replace(v, warmup_steps=v.warmup_epochs * spe, warmup_epochs=0)
+            if v.warmup_epochs
+            else v
+            for v in self.variants
+        )
+        out = replace(self, variants=variants)
         steps = self.extra.get("budget_steps")
-        if not steps:
-            return self
-        epochs = -(-int(steps) // steps_per_epoch(n_train, self.batch_size))
-        return replace(self, epochs=epochs)
+        if steps:
+            out = replace(out, epochs=-(-int(steps) // spe))
+        return out
 
     @property
     def fused_capable(self) -> bool:
