@@ -51,9 +51,16 @@ def synthetic_curve(batch_size: int, seed: int, epochs: int) -> dict[str, np.nda
     return {
         "train_loss": 1.1 - val,
         "train_accuracy": train,
+        "end_train_loss": 1.09 - val,
+        "end_train_accuracy": train + 0.005,
         "val_loss": 1.12 - val,
         "val_accuracy": val,
+        "test_loss": 1.12 - val,
+        "test_accuracy": val,
     }
+
+
+BASE_LR = 0.001
 
 
 def write_fake_job(
@@ -65,16 +72,29 @@ def write_fake_job(
     n_train: int = 500,
     engine: str = "fused",
     diverged_seeds: tuple[int, ...] = (),
+    base_lr: float = BASE_LR,
 ) -> Path:
-    """A job directory exactly as `batchstudy train` writes it, with synthetic numbers."""
-    d = root / "results" / "train" / Path(*cond) / f"bs{batch_size}"
+    """A job directory exactly as `batchstudy train` writes it, with synthetic numbers.
+
+    `cond` is (dataset, optimizer, lr_scaling, budget). A job trains every learning-rate
+    variant of its (dataset, optimizer, budget, batch size), so a second call for another arm
+    or base rate of the same job adds that variant's runs to the job's files.
+    """
+    dataset, optimizer, arm, budget = cond
+    d = root / "results" / "train" / dataset / optimizer / budget / f"bs{batch_size}"
     rows = []
     for s in seeds:
         c = synthetic_curve(batch_size, s, epochs)
         if s in diverged_seeds:
             c = {k: np.full(epochs, np.nan) for k in c}
-        rows.append(pd.DataFrame({"seed": s, "epoch": np.arange(1, epochs + 1), **c}))
-    write_table(d / "history.tsv", pd.concat(rows, ignore_index=True))
+        ids = {"lr_scaling": arm, "base_lr": base_lr, "learning_rate": base_lr, "seed": s}
+        rows.append(pd.DataFrame({**ids, "epoch": np.arange(1, epochs + 1), **c}))
+    history = pd.concat(rows, ignore_index=True)
+    variants = [{"lr_scaling": arm, "base_lr": base_lr, "learning_rate": base_lr}]
+    if (d / "run.json").is_file():
+        history = pd.concat([pd.read_csv(d / "history.tsv", sep="\t"), history])
+        variants = json.loads((d / "run.json").read_text())["spec"]["variants"] + variants
+    write_table(d / "history.tsv", history)
     spe = steps_per_epoch(n_train, batch_size)
     write_table(
         d / "timing.tsv",
@@ -83,7 +103,7 @@ def write_fake_job(
                 "seed": -1,
                 "epoch": np.arange(1, epochs + 1),
                 "seconds": 0.001 * spe * len(seeds) * (1 + 0.01 * np.arange(epochs)),
-                "replicas": len(seeds),
+                "replicas": len(seeds) * len(variants),
             }
         ),
     )
@@ -103,7 +123,7 @@ def write_fake_job(
                 "batch_size": batch_size,
                 "epochs": epochs,
                 "seeds": seeds,
-                "learning_rate": 0.001,
+                "variants": variants,
             },
         },
     )

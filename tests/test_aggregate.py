@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from conftest import write_fake_job
 
-from batchstudy import config
+from batchstudy import config, metrics
 from batchstudy.aggregate import aggregate, job_keys
 from batchstudy.io import FormatError
 
@@ -20,13 +20,16 @@ def test_tables_and_per_batch_size_summary(fake_study, tmp_path):
         assert (out / f"{name}.tsv").is_file()
     hist = tables["history"]
     assert len(hist) == 8 * 5 * 30
-    assert list(hist.columns[:7]) == [
+    assert list(hist.columns) == list(metrics.HISTORY_COLUMNS)
+    assert list(hist.columns[:9]) == [
         "dataset",
         "optimizer",
         "lr_scaling",
+        "base_lr",
         "budget",
         "batch_size",
         "seed",
+        "learning_rate",
         "epoch",
     ]
     s = tables["summary"].set_index("batch_size")
@@ -78,13 +81,35 @@ def test_wrong_columns_name_the_file(fake_study, tmp_path):
 
 
 def test_job_keys_come_from_the_path():
-    k = job_keys("results/train/digits/sgd/linear/s2000/bs64/history.tsv")
-    assert k == {
-        "dataset": "digits",
-        "optimizer": "sgd",
-        "lr_scaling": "linear",
-        "budget": "s2000",
-        "batch_size": 64,
-    }
+    k = job_keys("results/train/digits/sgd/s2000/bs64/history.tsv")
+    assert k == {"dataset": "digits", "optimizer": "sgd", "budget": "s2000", "batch_size": 64}
     with pytest.raises(FormatError):
         job_keys("somewhere/else/history.tsv")
+
+
+def test_several_learning_rate_variants_in_one_job(tmp_path):
+    """Arms and base rates are runs of the same job; each becomes its own condition."""
+    paths = set()
+    for arm, lr in (("constant", 0.001), ("linear", 0.001), ("constant", 0.01)):
+        for b in (8, 32):
+            paths.add(
+                write_fake_job(tmp_path, ("blobs", "adam", arm, "e10"), b, [0, 1], 10, base_lr=lr)
+            )
+    t = aggregate(sorted(paths), tmp_path / "agg", SETTINGS, log=lambda m: None)
+    assert len(t["jobs"]) == 2
+    conds = t["summary"][["lr_scaling", "base_lr"]].drop_duplicates()
+    assert sorted(map(tuple, conds.to_numpy().tolist())) == [
+        ("constant", 0.001),
+        ("constant", 0.01),
+        ("linear", 0.001),
+    ]
+    assert len(t["runs"]) == 3 * 2 * 2
+
+
+def test_a_missing_variant_names_the_file(tmp_path):
+    p = write_fake_job(tmp_path, ("blobs", "adam", "constant", "e5"), 8, [0, 1], 5)
+    write_fake_job(tmp_path, ("blobs", "adam", "linear", "e5"), 8, [0, 1], 5)
+    lines = p.read_text().splitlines()
+    p.write_text("\n".join(line for line in lines if "linear" not in line) + "\n")
+    with pytest.raises(FormatError, match=rf"{p} has runs"):
+        aggregate([p], tmp_path / "agg", SETTINGS)

@@ -1,12 +1,14 @@
 """Collect every training job's files into the study's tables.
 
-A job's directory is ``results/train/<dataset>/<optimizer>/<lr_scaling>/<budget>/bs<B>/``;
-the condition and batch size are read back from that path, so the aggregate needs no other
-manifest. Tables written (all TSV, see README "File formats"):
+A job's directory is ``results/train/<dataset>/<optimizer>/<budget>/bs<B>/``; the job's keys
+are read back from that path and each run's learning-rate arm, base rate and seed from the
+job's history rows, so the aggregate needs no other manifest. Tables written (all TSV, see
+README "File formats"):
 
-- ``history.tsv``: condition keys, batch_size, seed, epoch, train/val loss and accuracy.
-- ``timing.tsv``: condition keys, batch_size, seed, epoch, seconds, replicas, engine.
-- ``jobs.tsv``: one row per job: engine, device, learning rate, epochs, steps per epoch,
+- ``history.tsv``: condition keys, batch_size, seed, learning_rate, epoch and the per-epoch
+  metrics (`batchstudy.metrics.EPOCH_METRICS`).
+- ``timing.tsv``: job keys, seed, epoch, seconds, replicas, engine (one timing stream per job).
+- ``jobs.tsv``: one row per job: engine, device, replicas, epochs, steps per epoch,
   graph-building seconds, median seconds per model-epoch and per step, total seconds, and
   the job's TensorFlow version, op determinism, threads and GPU slot (the report's
   provenance).
@@ -27,14 +29,14 @@ import pandas as pd
 
 from . import metrics
 from .io import HISTORY_COLUMNS, TIMING_COLUMNS, FormatError, read_table, write_table
-from .metrics import CONDITION_KEYS as KEYS
-from .metrics import RUN_KEYS
-from .spec import steps_per_epoch
+from .metrics import JOB_KEYS, RUN_KEYS
+from .spec import TrainSpec, steps_per_epoch
 
 _JOB_DIR = re.compile(
-    r"(?P<dataset>[^/]+)/(?P<optimizer>[^/]+)/(?P<lr_scaling>[^/]+)/(?P<budget>[es]\d+)/"
-    r"bs(?P<batch_size>\d+)$"
+    r"(?P<dataset>[^/]+)/(?P<optimizer>[^/]+)/(?P<budget>[es]\d+)/bs(?P<batch_size>\d+)$"
 )
+#: What tells the runs of one job apart in its history (the learning rate follows the arm).
+_REPLICA_KEYS = ["lr_scaling", "base_lr", "seed"]
 
 
 def job_keys(history_path: str | Path) -> dict[str, Any]:
@@ -44,24 +46,34 @@ def job_keys(history_path: str | Path) -> dict[str, Any]:
     if not m:
         raise FormatError(
             f"history file {history_path} is not in a job directory "
-            "<dataset>/<optimizer>/<lr_scaling>/<budget>/bs<B>/"
+            "<dataset>/<optimizer>/<budget>/bs<B>/"
         )
     keys: dict[str, Any] = m.groupdict()
     keys["batch_size"] = int(keys["batch_size"])
     return keys
 
 
-def _check_history(df: pd.DataFrame, path: Path, epochs: int, seeds: Sequence[int]) -> None:
+def _replica_ids(df: pd.DataFrame) -> list[tuple[str, float, int]]:
+    return sorted(
+        (str(a), float(lr), int(s)) for a, lr, s in df[_REPLICA_KEYS].drop_duplicates().to_numpy()
+    )
+
+
+def _check_history(df: pd.DataFrame, path: Path, epochs: int, spec: TrainSpec | None) -> None:
     """A truncated or foreign file must fail here, naming itself, not skew the report."""
-    have = sorted(df["seed"].unique().tolist())
-    if have != sorted(seeds):
-        raise FormatError(f"history file {path} has seeds {have}, its job ran {sorted(seeds)}")
-    counts = df.groupby("seed")["epoch"].count()
+    have = _replica_ids(df)
+    if spec is not None:
+        ran = sorted((v.lr_scaling, v.base_lr, s) for v, s in spec.replicas)
+        if have != ran:
+            raise FormatError(
+                f"history file {path} has runs (lr arm, base lr, seed) {have}, its job ran {ran}"
+            )
+    counts = df.groupby(_REPLICA_KEYS)["epoch"].count()
     short = counts[counts != epochs]
     if len(short):
         raise FormatError(
-            f"history file {path} is truncated: expected {epochs} epochs per seed, "
-            f"seed(s) {short.index.tolist()} have {short.tolist()}"
+            f"history file {path} is truncated: expected {epochs} epochs per run, "
+            f"run(s) (lr arm, base lr, seed) {short.index.tolist()} have {short.tolist()}"
         )
 
 
@@ -76,9 +88,9 @@ def load_job(history_path: str | Path) -> dict[str, Any]:
         raise FormatError(f"job metadata {meta_path} is missing or not JSON: {exc}") from exc
     hist = read_table(hp, HISTORY_COLUMNS, what="history")
     timing = read_table(hp.parent / "timing.tsv", TIMING_COLUMNS, what="timing")
-    spec = meta.get("spec", {})
-    epochs = int(spec.get("epochs") or hist["epoch"].max())
-    _check_history(hist, hp, epochs, spec.get("seeds", hist["seed"].unique().tolist()))
+    spec = TrainSpec(**meta["spec"]) if "spec" in meta else None
+    epochs = int(spec.epochs if spec is not None and spec.epochs else hist["epoch"].max())
+    _check_history(hist, hp, epochs, spec)
     return {"keys": keys, "meta": meta, "history": hist, "timing": timing, "epochs": epochs}
 
 
@@ -92,7 +104,6 @@ def _job_row(job: dict[str, Any]) -> dict[str, Any]:
         **keys,
         "engine": meta["engine"],
         "device": meta.get("device", ""),
-        "learning_rate": meta["spec"]["learning_rate"],
         "epochs": job["epochs"],
         "n_train": n_train,
         "steps_per_epoch": spe,
@@ -117,20 +128,21 @@ def collect(history_paths: Sequence[str | Path]) -> dict[str, pd.DataFrame]:
         hist_parts.append(job["history"].assign(**k))
         time_parts.append(job["timing"].assign(**k, engine=job["meta"]["engine"]))
         job_rows.append(_job_row(job))
-    order = list(RUN_KEYS) + ["epoch"]
+    order = [*RUN_KEYS, "epoch"]
     history = pd.concat(hist_parts, ignore_index=True)
-    history = history[order + list(HISTORY_COLUMNS[2:])].sort_values(order).reset_index(drop=True)
+    history = history[list(metrics.HISTORY_COLUMNS)].sort_values(order).reset_index(drop=True)
     timing = pd.concat(time_parts, ignore_index=True)
-    timing = timing[[*RUN_KEYS, "epoch", "seconds", "replicas", "engine"]].sort_values(order)
-    jobs = pd.DataFrame(job_rows).sort_values([*KEYS, "batch_size"]).reset_index(drop=True)
+    time_order = [*JOB_KEYS, "seed", "epoch"]
+    timing = timing[[*time_order, "seconds", "replicas", "engine"]].sort_values(time_order)
+    jobs = pd.DataFrame(job_rows).sort_values(list(JOB_KEYS)).reset_index(drop=True)
     return {"history": history, "timing": timing.reset_index(drop=True), "jobs": jobs}
 
 
 def run_facts(history: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     """Per-run facts the convergence metrics need (steps and seconds per epoch)."""
     runs = history[list(RUN_KEYS)].drop_duplicates()
-    cols = [*KEYS, "batch_size", "n_train", "steps_per_epoch", "seconds_per_epoch"]
-    return runs.merge(jobs[cols], on=[*KEYS, "batch_size"], how="left")
+    cols = [*JOB_KEYS, "n_train", "steps_per_epoch", "seconds_per_epoch"]
+    return runs.merge(jobs[cols], on=list(JOB_KEYS), how="left")
 
 
 def with_epoch_timing_ci(summary: pd.DataFrame, timing: pd.DataFrame, n_boot: int) -> pd.DataFrame:
@@ -138,12 +150,10 @@ def with_epoch_timing_ci(summary: pd.DataFrame, timing: pd.DataFrame, n_boot: in
     independent timings: the CI of its median epoch time is bootstrapped over epochs."""
     out = summary.copy()
     joint = timing[timing["seed"] < 0]
-    for keys, t in joint.groupby([*KEYS, "batch_size"], sort=False):
+    for keys, t in joint.groupby(list(JOB_KEYS), sort=False):
         per_model = (t["seconds"] / t["replicas"]).to_numpy(dtype=float)
         est, lo, hi = metrics.bootstrap_ci(per_model, stat="median", n_boot=n_boot, seed=0)
-        mask = (out[[*KEYS, "batch_size"]] == pd.Series(keys, index=[*KEYS, "batch_size"])).all(
-            axis=1
-        )
+        mask = (out[list(JOB_KEYS)] == pd.Series(keys, index=list(JOB_KEYS))).all(axis=1)
         out.loc[
             mask, ["seconds_per_epoch_median", "seconds_per_epoch_lo", "seconds_per_epoch_hi"]
         ] = [est, lo, hi]
@@ -170,7 +180,6 @@ def aggregate(
     summary = with_epoch_timing_ci(summary, tables["timing"], settings["bootstrap"])
     job_cols = [
         "engine",
-        "learning_rate",
         "epochs",
         "n_train",
         "steps_per_epoch",
@@ -180,9 +189,9 @@ def aggregate(
         "train_seconds_total",
         "replicas",
     ]
-    summary = summary.merge(
-        tables["jobs"][[*KEYS, "batch_size", *job_cols]], on=[*KEYS, "batch_size"], how="left"
-    )
+    summary = summary.merge(tables["jobs"][[*JOB_KEYS, *job_cols]], on=list(JOB_KEYS), how="left")
+    rates = tables["history"].groupby(list(metrics.CELL_KEYS))["learning_rate"].first()
+    summary = summary.merge(rates.reset_index(), on=list(metrics.CELL_KEYS), how="left")
     tables.update(runs=runs, summary=summary)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, df in tables.items():

@@ -22,17 +22,25 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-CONDITION_KEYS: tuple[str, ...] = ("dataset", "optimizer", "lr_scaling", "budget")
+#: A condition is everything but the batch size and the seed: the learning-rate arm and base
+#: rate are conditions too, although one training job trains all of them (replica axis).
+CONDITION_KEYS: tuple[str, ...] = ("dataset", "optimizer", "lr_scaling", "base_lr", "budget")
 RUN_KEYS: tuple[str, ...] = (*CONDITION_KEYS, "batch_size", "seed")
 CELL_KEYS: tuple[str, ...] = (*CONDITION_KEYS, "batch_size")
-HISTORY_COLUMNS: tuple[str, ...] = (
-    *RUN_KEYS,
-    "epoch",
+#: One training job (one process, one timing stream): a (dataset, optimizer, budget, batch size).
+JOB_KEYS: tuple[str, ...] = ("dataset", "optimizer", "budget", "batch_size")
+#: Per-epoch measurements of a run (see `batchstudy.io.HISTORY_COLUMNS` for their meaning).
+EPOCH_METRICS: tuple[str, ...] = (
     "train_loss",
     "train_accuracy",
+    "end_train_loss",
+    "end_train_accuracy",
     "val_loss",
     "val_accuracy",
+    "test_loss",
+    "test_accuracy",
 )
+HISTORY_COLUMNS: tuple[str, ...] = (*RUN_KEYS, "learning_rate", "epoch", *EPOCH_METRICS)
 FACT_COLUMNS: tuple[str, ...] = (*RUN_KEYS, "n_train", "steps_per_epoch", "seconds_per_epoch")
 LOSS_COLUMNS: tuple[str, ...] = ("train_loss", "val_loss")
 DEFAULT_TARGET_FRACTIONS: tuple[float, ...] = (0.95, 0.99)
