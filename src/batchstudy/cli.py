@@ -44,7 +44,7 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from .data import load_dataset
-    from .gpu import describe_devices, gpu_slot
+    from .gpu import check_gpu_used, describe_devices, gpu_slot
     from .spec import TrainSpec
 
     data = load_dataset(args.data)  # fail on a bad input before paying for TensorFlow
@@ -57,6 +57,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 
         t0 = time.perf_counter()
         info = configure_tensorflow(args.threads, deterministic=not args.nondeterministic)
+        if notice := check_gpu_used(
+            slot, info["gpus_visible_to_tensorflow"], bool(args.allow_cpu_fallback)
+        ):
+            _log(notice)
         _log(
             f"TensorFlow {info['tensorflow']} ready in {time.perf_counter() - t0:.1f} s on "
             f"{info['device']}, {args.threads} thread(s), op determinism "
@@ -151,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lock-dir", default="results/.gpu-locks")
     s.add_argument("--base", default=".")
     s.add_argument("--nondeterministic", action="store_true")
+    s.add_argument(
+        "--allow-cpu-fallback",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="1: a job given a GPU that the backend cannot see trains on the CPU instead of failing",
+    )
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("aggregate", help="collect all histories into tables")
@@ -192,12 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .config import ConfigError
     from .data import DataError
+    from .gpu import GpuUnavailableError
     from .io import FormatError
     from .models import ModelError
 
     try:
         args.func(args)
-    except (ConfigError, DataError, FormatError, ModelError) as exc:
+    except (ConfigError, DataError, FormatError, ModelError, GpuUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
