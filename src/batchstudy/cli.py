@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         choices=(0, 1),
         default=0,
-        help="1: a job given a GPU that the backend cannot see trains on the CPU instead of failing",
+        help="1: a job given a GPU its backend cannot see trains on the CPU instead of failing",
     )
     s.set_defaults(func=cmd_train)
 
