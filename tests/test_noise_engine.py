@@ -103,3 +103,14 @@ def test_cli_writes_the_documented_table(tmp_path):
     # the first variant and the first seed ran, and the weights moved between checkpoints
     assert set(table["learning_rate"]) == {1e-2} and set(table["seed"]) == {3}
     assert table["train_loss"].nunique() == len(table)
+
+
+def test_optimizer_warms_up_linearly_over_the_variants_steps():
+    schedule = noise.warmup_schedule(0.4, 4)
+    assert [float(schedule(i)) for i in (0, 1, 3, 10)] == pytest.approx([0.1, 0.2, 0.4, 0.4])
+    spec = TrainSpec(batch_size=8, epochs=1, seeds=(0,), optimizer="sgd", momentum=0.9)
+    opt = noise.make_optimizer(spec, LrVariant("constant", 0.1, 0.4, warmup_steps=4))
+    assert float(opt.learning_rate) == pytest.approx(0.1)  # at iteration 0
+    assert float(opt.momentum) == pytest.approx(0.9)
+    plain = noise.make_optimizer(spec, LrVariant("constant", 0.1, 0.4))
+    assert float(plain.learning_rate) == pytest.approx(0.4)

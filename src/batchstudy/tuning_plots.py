@@ -56,12 +56,13 @@ def plot_lr_grid(grid: pd.DataFrame, out: Path, *, title: str = "", dpi: int = 1
     finite = values[np.isfinite(values)]
     fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(rates), 1.0 + 0.45 * len(sizes)))
     ax.set_facecolor(CENSORED_COLOR)
+    norm = None
     if finite.size:
         norm = LogNorm(vmin=finite.min(), vmax=max(finite.max(), finite.min() * 1.01))
         shown = np.ma.masked_invalid(values)
         mesh = ax.imshow(shown, cmap="viridis_r", norm=norm, aspect="auto", origin="lower")
         fig.colorbar(mesh, ax=ax, label="median steps to target")
-    _annotate_cells(ax, grid, sizes, rates)
+    _annotate_cells(ax, grid, sizes, rates, norm)
     ax.set_xticks(range(len(rates)), [f"{r:.2g}" for r in rates], rotation=45)
     ax.set_yticks(range(len(sizes)), [str(b) for b in sizes])
     ax.set_xlim(-0.5, len(rates) - 0.5)
@@ -72,14 +73,18 @@ def plot_lr_grid(grid: pd.DataFrame, out: Path, *, title: str = "", dpi: int = 1
     return _save(fig, out, dpi)
 
 
-def _annotate_cells(ax: Any, grid: pd.DataFrame, sizes: np.ndarray, rates: np.ndarray) -> None:
-    """Each cell's steps label, and a frame around the chosen cell of each batch size."""
+def _annotate_cells(
+    ax: Any, grid: pd.DataFrame, sizes: np.ndarray, rates: np.ndarray, norm: Any
+) -> None:
+    """Each cell's steps label (white on the dark, slow end of the colour scale), and a frame
+    around the chosen cell of each batch size."""
     row_of = {b: i for i, b in enumerate(sizes)}
     col_of = {r: j for j, r in enumerate(rates)}
     for cell in grid.itertuples(index=False):
         i, j = row_of[cell.batch_size], col_of[getattr(cell, LR_COLUMN)]
         text = steps_label(cell.median_steps, cell.budget_steps)
-        ax.text(j, i, text, ha="center", va="center", fontsize=7)
+        dark = norm is not None and np.isfinite(cell.median_steps) and norm(cell.median_steps) > 0.6
+        ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "k")
         if cell.chosen:
             frame = Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", lw=2)
             ax.add_patch(frame)
@@ -96,6 +101,17 @@ def _fit_text(fit: Mapping[str, Any] | None) -> str:
     return f"B_crit = {fit['b_crit']:.3g}{interval}"
 
 
+def _frontier_panel(ax: Any, b: np.ndarray, y: np.ndarray, budget: np.ndarray, what: str) -> None:
+    """Measured medians (finite) and censored batch sizes (triangles at the budget) of one axis."""
+    ok = np.isfinite(y)
+    ax.loglog(b[ok], y[ok], "o-", color="C0", label="tuned rate (median over seeds)")
+    if (~ok).any():
+        ax.loglog(b[~ok], budget[~ok], "^", mfc="none", color="C3", label="> budget")
+    ax.set_xlabel("batch size")
+    ax.set_ylabel(f"{what} to target")
+    ax.grid(alpha=0.3, which="both")
+
+
 def plot_frontier(
     frontier: pd.DataFrame,
     out: Path,
@@ -106,39 +122,36 @@ def plot_frontier(
 ) -> Path:
     """Steps and examples to target vs batch size at the tuned rate (one group), log-log.
 
-    Censored batch sizes (median "> budget") are drawn as open triangles at their budget. The
-    perfect-scaling line is anchored at the smallest batch size with a finite median
-    (`scaling.perfect_scaling_line`); the fitted curve S = S_min + E_min/B (E = B*S) is drawn
+    Points: the frontier's ``median_steps`` and ``median_examples``; censored batch sizes
+    (median "> budget") are open triangles at their budget (in examples: budget x B). Perfect
+    scaling: `scaling.perfect_scaling_line` anchored at the smallest batch size with a finite
+    median, i.e. constant examples. The fitted curve S = S_min + E_min/B (and E = B*S) is drawn
     when `fit` (a row of `tuning.tuned_critical_batch`) is ok.
     """
     _one_group(frontier, "frontier")
     front = frontier.sort_values("batch_size")
     b = front["batch_size"].to_numpy(dtype=float)
-    s = front["median_steps"].to_numpy(dtype=float)
-    ok = np.isfinite(s)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    steps = front["median_steps"].to_numpy(dtype=float)
+    examples = front["median_examples"].to_numpy(dtype=float)
     budget = front["budget_steps"].to_numpy(dtype=float)
-    ideal = scaling.perfect_scaling_line(b[ok], s[ok])
-    curve_b = np.geomspace(b.min(), b.max(), 100)
-    for ax, label in ((axes[0], "steps"), (axes[1], "examples")):
-        # examples = batch size x steps (E = B*S of the McCandlish model)
-        per = (lambda x: np.ones_like(x)) if label == "steps" else (lambda x: x)
-        ax.loglog(b[ok], s[ok] * per(b[ok]), "o-", color="C0", label="tuned rate (median)")
-        if (~ok).any():
-            ax.loglog(
-                b[~ok], budget[~ok] * per(b[~ok]), "^", mfc="none", color="C3", label="> budget"
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    _frontier_panel(axes[0], b, steps, budget, "steps")
+    _frontier_panel(axes[1], b, examples, budget * b, "examples")
+    ok = np.isfinite(steps) & np.isfinite(examples)
+    if ok.any():
+        axes[0].loglog(b[ok], scaling.perfect_scaling_line(b[ok], steps[ok]), "--", color="0.4")
+        axes[1].loglog(b[ok], np.full(ok.sum(), examples[ok][0]), "--", color="0.4")
+        axes[0].lines[-1].set_label("perfect scaling")
+    if fit is not None and fit.get("ok"):
+        grid = np.geomspace(b.min(), b.max(), 100)
+        curve = scaling.predicted_steps(grid, fit["s_min"], fit["e_min"])
+        axes[0].loglog(grid, curve, color="C1", label="fit S = S_min + E_min/B")
+        axes[1].loglog(grid, curve * grid, color="C1")
+    for bi, si, lr in zip(b, steps, front[LR_COLUMN], strict=True):
+        if np.isfinite(si):
+            axes[0].annotate(
+                f"{lr:.2g}", (bi, si), fontsize=7, xytext=(3, 3), textcoords="offset points"
             )
-        ax.loglog(b[ok], ideal * per(b[ok]), "--", color="0.4", label="perfect scaling")
-        if fit is not None and fit.get("ok"):
-            curve = scaling.predicted_steps(curve_b, fit["s_min"], fit["e_min"])
-            ax.loglog(curve_b, curve * per(curve_b), color="C1", label="fit")
-        ax.set_xlabel("batch size")
-        ax.set_ylabel(f"{label} to target")
-        ax.grid(alpha=0.3, which="both")
-    for bi, si, lr in zip(b[ok], s[ok], front.loc[ok, LR_COLUMN], strict=True):
-        axes[0].annotate(
-            f"{lr:.2g}", (bi, si), fontsize=7, xytext=(3, 3), textcoords="offset points"
-        )
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{title}  {_fit_text(fit)}".strip(), fontsize=10)
     return _save(fig, out, dpi)

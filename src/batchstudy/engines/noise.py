@@ -126,9 +126,9 @@ def full_batch_gradient(model: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _loss_accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Mean crossentropy and accuracy of the rows at the current weights."""
-    probs = model(x, training=False)
     import keras
 
+    probs = model(x, training=False)
     losses = keras.losses.categorical_crossentropy(y, probs).numpy()
     hits = np.argmax(probs.numpy(), axis=1) == np.argmax(y, axis=1)
     return float(np.mean(losses)), float(np.mean(hits))
@@ -160,7 +160,7 @@ def make_optimizer(spec: TrainSpec, variant: LrVariant) -> Any:
 
     lr: Any = variant.learning_rate
     if variant.warmup_steps > 0:
-        lr = _Warmup(variant.learning_rate, variant.warmup_steps)
+        lr = warmup_schedule(variant.learning_rate, variant.warmup_steps)
     if spec.optimizer == "adam":
         return keras.optimizers.Adam(
             learning_rate=lr, beta_1=spec.beta_1, beta_2=spec.beta_2, epsilon=spec.epsilon
@@ -172,7 +172,7 @@ def make_optimizer(spec: TrainSpec, variant: LrVariant) -> Any:
     raise ValueError(f"optimizer {spec.optimizer!r} is not one of adam, sgd")
 
 
-def _Warmup(rate: float, warmup_steps: int) -> Any:  # noqa: N802 (builds a Keras class)
+def warmup_schedule(rate: float, warmup_steps: int) -> Any:
     """``rate * min(1, (iteration + 1) / warmup_steps)``, the schedule `LrVariant` documents."""
     import keras
 
