@@ -214,10 +214,10 @@ def run_noise_scale(data: Dataset, spec: TrainSpec, every: int, log: Log = print
     """
     import keras
 
-    from ..models import build_mlp
+    from ..models import ModelError, build_mlp
 
     if spec.custom_model is not None:
-        raise ValueError("the noise-scale run supports the configured MLP, not a custom model")
+        raise ModelError("the noise-scale run supports the configured MLP, not a custom model")
     spec = spec.resolved(data.n_train)
     variant, seed = spec.variants[0], spec.seeds[0]
     total = spec.epochs * steps_per_epoch(data.n_train, spec.batch_size)
