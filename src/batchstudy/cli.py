@@ -1,7 +1,7 @@
 """Command line of the study's stages; every workflow rule is one call of it.
 
 `python -m batchstudy <stage> ...`. Each stage imports only what it needs: only `train`
-imports TensorFlow.
+and `noise-scale` import TensorFlow.
 """
 
 from __future__ import annotations
@@ -16,6 +16,13 @@ from typing import Any
 
 def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 def cmd_check(args: argparse.Namespace) -> None:
@@ -129,6 +136,22 @@ def cmd_report(args: argparse.Namespace) -> None:
     _log(f"report written to {args.out}")
 
 
+def cmd_noise_scale(args: argparse.Namespace) -> None:
+    """Train the spec's reference run and write B_simple at its checkpoints."""
+    from .data import load_dataset
+    from .spec import TrainSpec
+
+    data = load_dataset(args.data)  # fail on a bad input before paying for TensorFlow
+    spec = TrainSpec.from_json(args.spec)
+    from .engines.noise import run_noise_scale, write_noise_scale
+    from .training import configure_tensorflow
+
+    configure_tensorflow(args.threads)
+    table = run_noise_scale(data, spec, args.every, _log)
+    write_noise_scale(table, args.out)
+    _log(f"noise scale at {len(table)} checkpoints -> {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="batchstudy", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -196,6 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--template", required=True)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("noise-scale", help="gradient noise scale along a reference run")
+    s.add_argument("--data", required=True)
+    s.add_argument("--spec", required=True, help="TrainSpec JSON (first variant, first seed)")
+    s.add_argument(
+        "--every", type=_positive_int, required=True, help="optimizer steps between checkpoints"
+    )
+    s.add_argument("--out", required=True, help="noise_scale.tsv to write")
+    s.add_argument("--threads", type=int, default=1)
+    s.set_defaults(func=cmd_noise_scale)
     return p
 
 
