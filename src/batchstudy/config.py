@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -191,7 +192,13 @@ def _retyped(value: Any) -> Any:
             return value
         if typed is None or isinstance(typed, bool | int | float):
             return typed
+        if _EXPONENT_FLOAT.fullmatch(value):  # YAML 1.1 (PyYAML) reads "1e-3" as text
+            return float(value)
     return value
+
+
+#: A number with an exponent and no dot, which YAML 1.2 reads as a float and PyYAML does not.
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def retype_overrides(cfg: dict[str, Any], overrides: dict[str, Any]) -> None:

@@ -363,6 +363,8 @@ def build_dataset(spec: dict[str, Any], base: str | Path = ".") -> Dataset:
     xtr, ltr, xva, lva = _validation_split(xtr, ltr, spec, what, classes)
     if len(np.unique(ltr)) < 2:
         how = f"the first n_train = {len(ltr)} rows" if "test_fraction" not in spec else "it"
+        if xva is not None and "test_fraction" not in spec:
+            how = f"the first {len(ltr)} rows, before the {len(xva)} validation rows"
         only = classes[ltr[:1]].tolist()[0]  # a plain Python value: 'a' or 3, not np.str_
         raise DataError(
             f"{what}: the training split ({how}) holds only class {only!r}; "
