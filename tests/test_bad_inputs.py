@@ -239,6 +239,11 @@ CONFIG_CASES = [
         ["datasets.blobs.noise: not a setting of kind 'blobs'", "kind 'blobs' reads ["],
     ),
     (
+        "learning rate in exponent form YAML reads as text",
+        with_changes(optimizers=adam(learning_rate="1e-3")),
+        ["learning_rate = '1e-3': must be of type number", "write it with a dot, e.g. 0.001"],
+    ),
+    (
         "learning-rate list with a zero",
         with_changes(optimizers=adam(learning_rate=[0.1, 0])),
         [LR_FORMS, "optimizers.adam.learning_rate[1] = 0: must be > 0"],
@@ -688,7 +693,7 @@ def _run_bad_config(project: Path, cfg: dict[str, Any], tmp_path: Path) -> tuple
 
 @pytest.mark.e2e
 def test_full_batch_notice_in_the_job_log(study):
-    log = (study / "logs/train/blobs/adam/constant/e4/bs128.log").read_text()
+    log = (study / "logs/train/blobs/adam/e4/bs128.log").read_text()
     assert "NOTICE: batch size 128 >= 100 training rows: full-batch" in log
     jobs = pd.read_csv(study / "results/aggregate/jobs.tsv", sep="\t")
     assert jobs.set_index("batch_size")["steps_per_epoch"].to_dict() == {16: 7, 128: 1}

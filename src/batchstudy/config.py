@@ -112,7 +112,10 @@ def _explain_type(key: str, value: Any, wanted: Any) -> str:
     what = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
     if isinstance(value, float) and not math.isfinite(value):
         return f"{key} = {value!r}: must be of type {shown} ({what}; not NaN or infinity)"
-    return f"{key} = {value!r}: must be of type {shown} ({what}), got {_type_name(value)}"
+    hint = ""
+    if isinstance(value, str) and "number" in names and _EXPONENT_FLOAT.fullmatch(value):
+        hint = f" (YAML reads {value} as text: write it with a dot, e.g. {float(value)!r})"
+    return f"{key} = {value!r}: must be of type {shown} ({what}), got {_type_name(value)}{hint}"
 
 
 _NAME_RULE = (

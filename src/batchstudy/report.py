@@ -22,6 +22,7 @@ from . import claims, conclusions
 from .config import Condition, config_hash
 from .io import read_table, write_text
 from .metrics import CONDITION_KEYS as KEYS
+from .metrics import JOB_KEYS
 
 PLOTS = {
     "curves": "Learning curves (the seed's grid)",
@@ -148,8 +149,8 @@ def provenance(cfg: dict[str, Any], jobs: pd.DataFrame) -> dict[str, Any]:
 def build_context(agg_dir: Path, plot_dir: Path, cfg: dict[str, Any]) -> dict[str, Any]:
     runs = read_table(agg_dir / "runs.tsv", KEYS, what="runs")
     summary = read_table(agg_dir / "summary.tsv", KEYS, what="summary")
-    jobs = read_table(agg_dir / "jobs.tsv", KEYS, what="jobs")
-    for df in (runs, summary, jobs):
+    jobs = read_table(agg_dir / "jobs.tsv", JOB_KEYS, what="jobs")
+    for df in (runs, summary):
         for k in KEYS:
             df[k] = df[k].astype(str)
     n_boot = int(cfg["metrics"]["bootstrap"])
