@@ -221,3 +221,12 @@ def test_command_line_exponent_numbers_are_numbers():
     cfg = {"optimizers": {"a": {"name": "adam", "learning_rate": ["1e-3", "2E-4", "0.1"]}}}
     config.retype_overrides(cfg, {"optimizers": {"a": {"learning_rate": ["1e-3"]}}})
     assert cfg["optimizers"]["a"]["learning_rate"] == [1e-3, 2e-4, 0.1]
+
+
+def test_check_command_counts_jobs_and_runs(capsys):
+    from batchstudy.cli import main
+
+    assert main(["check", str(config.SCHEMA_PATH.parents[2] / "config" / "lr-scaling.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "32 training job(s) = 4 (dataset, optimizer, budget) x 8 batch size(s)" in out
+    assert "960 run(s) = 12 condition(s)" in out and "x 10 seed(s)" in out

@@ -37,8 +37,9 @@ def cmd_data(args: argparse.Namespace) -> None:
     spec = json.loads(args.spec)
     ds = build_dataset(spec, base=args.base)
     save_dataset(ds, args.out)
+    val = f"{len(ds.x_val)} validation / " if ds.x_val is not None else ""
     _log(
-        f"dataset {spec['kind']}: {ds.n_train} train / {len(ds.x_test)} test rows, "
+        f"dataset {spec['kind']}: {ds.n_train} train / {val}{len(ds.x_test)} test rows, "
         f"{ds.x_train.shape[1]} features, {ds.n_classes} classes -> {args.out}"
     )
 
