@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, write_fake_job
+from conftest import BASE_LR, ROOT, write_fake_job
 
 from batchstudy import config
 from batchstudy.aggregate import aggregate
@@ -17,19 +19,26 @@ from batchstudy.report import render_report
 TEMPLATE = ROOT / "workflow" / "report" / "index.html.j2"
 
 
-def build(root: Path, cfg: dict, conds: list[tuple[str, ...]]) -> Path:
-    paths = [
-        write_fake_job(root, c, b, cfg["seeds"], cfg["epochs"])
+def build(
+    root: Path, cfg: dict, conds: list[tuple[str, ...]], base_lrs: tuple[float, ...] = (BASE_LR,)
+) -> Path:
+    """Fake jobs for every (dataset, optimizer, lr arm, budget) in `conds` x base rate x batch
+    size, then the aggregate, each condition's plots (where the workflow puts them) and the
+    report."""
+    paths = {
+        write_fake_job(root, c, b, cfg["seeds"], cfg["epochs"], base_lr=lr)
         for c in conds
+        for lr in base_lrs
         for b in cfg["batch_sizes"]
-    ]
+    }
     agg = root / "results" / "aggregate"
-    aggregate(paths, agg, cfg["metrics"], log=lambda m: None)
-    for c in conds:
+    aggregate(sorted(paths), agg, cfg["metrics"], log=lambda m: None)
+    for (dataset, optimizer, arm, budget), lr in itertools.product(conds, base_lrs):
+        cond = config.Condition(dataset, optimizer, arm, lr, budget)
         plot_condition(
             agg,
-            root / "results" / "plots" / Path(*c),
-            dict(zip(("dataset", "optimizer", "lr_scaling", "budget"), c, strict=True)),
+            root / "results" / "plots" / cond.path,
+            {**asdict(cond), "base_lr": config.format_lr(lr)},
             cfg["plots"],
         )
     (root / "results" / "config.json").write_text(json.dumps(cfg))
@@ -79,6 +88,13 @@ def test_one_section_per_condition(tmp_path, cfg):
     html = build(tmp_path, cfg, conds).read_text()
     assert html.count('<h2 id="c') == 2
     assert "lr linear" in html
+
+
+def test_one_section_per_base_learning_rate(tmp_path, cfg):
+    html = build(tmp_path, cfg, [("blobs", "adam", "constant", "e20")], (1e-3, 1e-2)).read_text()
+    assert html.count('<h2 id="c') == 2
+    assert "base lr 0.001" in html and "base lr 0.01" in html
+    assert len(re.findall(r'<img src="data:image/png', html)) == 2 * len(PLOTS)
 
 
 def test_provenance_comes_from_the_aggregated_jobs_only(tmp_path, cfg):

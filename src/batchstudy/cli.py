@@ -29,11 +29,12 @@ def cmd_check(args: argparse.Namespace) -> None:
     from . import config
 
     cfg = config.load(args.config)
-    conds = config.conditions(cfg)
+    n = config.study_size(cfg)
     print(
-        f"config OK: {len(conds)} condition(s) x {len(cfg['batch_sizes'])} batch size(s) "
-        f"= {len(conds) * len(cfg['batch_sizes'])} training job(s), "
-        f"{len(cfg['seeds'])} seed(s) each"
+        f"config OK: {n['jobs']} training job(s) = {n['jobs'] // n['batch_sizes']} "
+        f"(dataset, optimizer, budget) x {n['batch_sizes']} batch size(s); "
+        f"{n['runs']} run(s) = {n['conditions']} condition(s) (every lr arm x base learning "
+        f"rate) x {n['batch_sizes']} batch size(s) x {n['seeds']} seed(s)"
     )
 
 
@@ -43,8 +44,9 @@ def cmd_data(args: argparse.Namespace) -> None:
     spec = json.loads(args.spec)
     ds = build_dataset(spec, base=args.base)
     save_dataset(ds, args.out)
+    val = f"{len(ds.x_val)} validation / " if ds.x_val is not None else ""
     _log(
-        f"dataset {spec['kind']}: {ds.n_train} train / {len(ds.x_test)} test rows, "
+        f"dataset {spec['kind']}: {ds.n_train} train / {val}{len(ds.x_test)} test rows, "
         f"{ds.x_train.shape[1]} features, {ds.n_classes} classes -> {args.out}"
     )
 
@@ -166,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--base", default=".", help="directory that relative data paths start from")
     s.set_defaults(func=cmd_data)
 
-    s = sub.add_parser("train", help="train every seed of one batch size")
+    s = sub.add_parser("train", help="train every learning-rate variant and seed of one batch size")
     s.add_argument("--data", required=True)
     s.add_argument("--spec", required=True, help="TrainSpec JSON")
     s.add_argument("--history", required=True)
@@ -199,9 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--settings", required=True)
     s.add_argument(
         "--condition",
-        nargs=4,
+        nargs=5,
         required=True,
-        metavar=("DATASET", "OPTIMIZER", "LR_SCALING", "BUDGET"),
+        metavar=("DATASET", "OPTIMIZER", "LR_SCALING", "BASE_LR", "BUDGET"),
     )
     s.set_defaults(func=cmd_plot)
 

@@ -34,7 +34,10 @@ PLOTS = ("curves", "accuracy", "timing", "scaling")
 def select(df: pd.DataFrame, condition: dict[str, str]) -> pd.DataFrame:
     mask = np.ones(len(df), dtype=bool)
     for k, v in condition.items():
-        mask &= df[k].astype(str).to_numpy() == v
+        if k == "base_lr":  # a number: '0.001' and '1e-3' are one rate, a table may print '1'
+            mask &= df[k].astype(float).to_numpy() == float(v)
+        else:
+            mask &= df[k].astype(str).to_numpy() == v
     return df.loc[mask]
 
 

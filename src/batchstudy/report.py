@@ -19,9 +19,10 @@ import jinja2
 import pandas as pd
 
 from . import claims, conclusions
-from .config import budget_label, config_hash
+from .config import Condition, config_hash
 from .io import read_table, write_text
 from .metrics import CONDITION_KEYS as KEYS
+from .metrics import JOB_KEYS
 
 PLOTS = {
     "curves": "Learning curves (the seed's grid)",
@@ -101,7 +102,7 @@ def condition_section(
     key: tuple[str, ...], runs: pd.DataFrame, summary: pd.DataFrame, plot_dir: Path, n_boot: int
 ) -> dict[str, Any]:
     cond = dict(zip(KEYS, key, strict=True))
-    sub = Path(*key)
+    sub = Path(Condition(**cond).path)
     figures = [
         {"title": title, "uri": data_uri(plot_dir / sub / f"{name}.png"), "name": name}
         for name, title in PLOTS.items()
@@ -109,10 +110,7 @@ def condition_section(
     diverged = runs[runs["diverged"].astype(bool)][["batch_size", "seed"]]
     return {
         "condition": cond,
-        "label": (
-            f"{cond['dataset']} · {cond['optimizer']} · lr {cond['lr_scaling']} · "
-            f"{budget_label(cond['budget'])}"
-        ),
+        "label": Condition(**cond).label,
         "findings": conclusions.condition_findings(runs, summary, n_boot),
         "verdicts": claims.evaluate_claims(runs, summary, n_boot=n_boot),
         "table": summary_rows(summary),
@@ -151,8 +149,8 @@ def provenance(cfg: dict[str, Any], jobs: pd.DataFrame) -> dict[str, Any]:
 def build_context(agg_dir: Path, plot_dir: Path, cfg: dict[str, Any]) -> dict[str, Any]:
     runs = read_table(agg_dir / "runs.tsv", KEYS, what="runs")
     summary = read_table(agg_dir / "summary.tsv", KEYS, what="summary")
-    jobs = read_table(agg_dir / "jobs.tsv", KEYS, what="jobs")
-    for df in (runs, summary, jobs):
+    jobs = read_table(agg_dir / "jobs.tsv", JOB_KEYS, what="jobs")
+    for df in (runs, summary):
         for k in KEYS:
             df[k] = df[k].astype(str)
     n_boot = int(cfg["metrics"]["bootstrap"])
