@@ -185,3 +185,31 @@ def test_workflow_on_written_training_outputs_without_training(tmp_path):
     html = (project / "report/index.html").read_text()
     assert html.count('<h2 id="c') == 4 and "base lr 0.01" in html and "lr linear" in html
     assert html.count("data:image/png;base64,") == 4 * 4
+
+
+RUNTIME_SETTINGS = (
+    "--set-threads", "train=3",
+    "--set-resources", "train:mem_mb=4321", "train:runtime=7", "train:cpu_fallback=1",
+    "--resources", "gpu=2",
+)  # fmt: skip
+
+
+def test_runtime_settings_rerun_nothing(study):
+    """Threads, memory, runtime, GPU slots are how jobs run, not what they compute."""
+    proc = snakemake(study, "-n", *RUNTIME_SETTINGS)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    assert "resources" not in read_json(study / "results" / "config.json")
+
+
+def test_runtime_settings_rerun_nothing_without_training(tmp_path):
+    """The same on written training outputs (no TensorFlow): the config snapshot and the
+    report, which depend on the whole config, stay up to date when only runtime changes."""
+    project = make_project(tmp_path, TINY_CONFIG)
+    for b in TINY_CONFIG["batch_sizes"]:
+        write_fake_job(project, ("blobs", "adam", "constant", "e4"), b, [0, 1], 4)
+    allowed = ("--allowed-rules", "config_snapshot", "aggregate", "plot", "report", "all")
+    snakemake(project, *allowed)
+    proc = snakemake(project, "-n", *allowed, *RUNTIME_SETTINGS)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout
+    # and the check can fail: a science setting does re-run them
+    assert planned_jobs(snakemake(project, "-n", *allowed, "--config", "title=x").stdout)

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .layout import GPU_LOCK_DIR
+
 
 def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -60,7 +62,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     spec = TrainSpec.from_json(args.spec).resolved(data.n_train)  # step budget -> epochs
     with gpu_slot(args.gpu_slots if args.gpu else 0, args.lock_dir) as slot:
         if slot is None and args.gpu:
-            _log("NOTICE: no GPU slot configured (resources.gpu_slots = 0); training on the CPU")
+            _log(
+                "NOTICE: this job asked for a GPU but no GPU slots are configured (run "
+                "snakemake with --resources gpu=N); training on the CPU"
+            )
         _log(f"device: {describe_devices()}")
         from .training import configure_tensorflow, train, write_result
 
@@ -177,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=1)
     s.add_argument("--gpu", type=int, default=0, help="GPUs this job asked for (0 or 1)")
     s.add_argument("--gpu-slots", type=int, default=0, help="GPUs on this machine")
-    s.add_argument("--lock-dir", default="results/.gpu-locks")
+    s.add_argument("--lock-dir", default=GPU_LOCK_DIR)
     s.add_argument("--base", default=".")
     s.add_argument("--nondeterministic", action="store_true")
     s.add_argument(

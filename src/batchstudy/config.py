@@ -22,18 +22,26 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .schema import SCHEMA_PATH, load_schema
 from .spec import LrVariant, TrainSpec
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+__all__ = ["SCHEMA_PATH", "load_schema"]  # re-exported: the CLI and tests read them here
+
+#: Where each setting of the former `resources:` section of a study config is set now: they
+#: decide how jobs run, not what the study computes, so they are Snakemake settings (profiles,
+#: command line) and never part of the config hash or of a job's rerun key.
+MOVED_RUNTIME_SETTINGS = {
+    "gpu_slots": "snakemake --resources gpu=N (GPUs on this machine)",
+    "train.gpu": "--set-resources train:gpu=1 (profiles/slurm sets it)",
+    "train.gpu_model": "--set-resources train:gpu_model=MODEL (SLURM; see profiles/slurm)",
+    "train.threads": "--set-threads train=N",
+    "train.mem_mb": "--set-resources train:mem_mb=N",
+    "train.runtime": "--set-resources train:runtime=MINUTES",
+}
 
 
 class ConfigError(ValueError):
     """The config cannot be run; the message lists every problem found."""
-
-
-def load_schema(path: str | Path | None = None) -> dict[str, Any]:
-    with open(path or SCHEMA_PATH, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
 
 
 def _strict_types() -> Any:
@@ -227,6 +235,8 @@ def validate(
     cfg = copy.deepcopy(config) if config is not None else {}
     if not isinstance(cfg, dict):
         raise ConfigError(f"config must be a mapping of keys to values, got {type(cfg).__name__}")
+    if "resources" in cfg:
+        raise ConfigError(_moved_resources_message())
     validator = _validator_with_defaults(load_schema(schema_path))
     errors = sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
     messages = [_explain(e) for e in errors]
@@ -235,6 +245,15 @@ def validate(
     if messages:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(messages))
     return cfg
+
+
+def _moved_resources_message() -> str:
+    moves = "\n".join(f"    resources.{k}: {v}" for k, v in MOVED_RUNTIME_SETTINGS.items())
+    return (
+        "invalid config:\n  - resources: no longer a config setting; delete the section. "
+        "Threads, memory, runtime and GPUs are set the Snakemake way (README, GPUs and HPC):\n"
+        f"{moves}"
+    )
 
 
 #: The settings each dataset kind reads besides 'kind'; any other key would be ignored.
@@ -296,10 +315,10 @@ def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
             out.append(f"seeds[{i}] = {seed}: must be <= 2**32 - 1 ({MAX_SEED})")
     out += _lr_problems(cfg)
     for name, opt in cfg["optimizers"].items():
-        wrong = {"adam": ("momentum", "nesterov"), "sgd": ("beta_1", "beta_2", "epsilon")}
-        for key in wrong[opt["name"]]:
-            if key in opt:
-                out.append(f"optimizers.{name}.{key}: not a setting of {opt['name']!r}")
+        for other, keys in OPTIMIZER_SETTINGS.items():
+            for key in keys:
+                if other != opt["name"] and key in opt:
+                    out.append(f"optimizers.{name}.{key}: not a setting of {opt['name']!r}")
     custom = cfg["model"].get("custom")
     if custom and not (base / custom.rsplit(":", 1)[0]).is_file():
         out.append(
@@ -354,7 +373,7 @@ def _lr_problems(cfg: dict[str, Any]) -> list[str]:
                     "use fewer values or a wider range"
                 )
     lrs = cfg["lr_scaling"]
-    if "warmup_steps" in lrs and "warmup_epochs" in lrs:
+    if lrs["warmup_steps"] and lrs["warmup_epochs"]:
         out.append(
             "lr_scaling: give either warmup_steps or warmup_epochs, not both "
             f"(got warmup_steps = {lrs['warmup_steps']}, warmup_epochs = {lrs['warmup_epochs']})"
@@ -494,12 +513,12 @@ def scaled_learning_rate(base_lr: float, arm: str, batch_size: int, reference: i
 
 def _warmup(lr_scaling: dict[str, Any], arm: str) -> dict[str, int]:
     """Warmup of one arm: only the scaled arms warm up; a config gives steps or epochs (never
-    both, see `validate`); a key left out means no warmup."""
+    both nonzero, see `validate`); 0, the schema's default, means no warmup."""
     if arm == "constant":
         return {"warmup_steps": 0, "warmup_epochs": 0}
     return {
-        "warmup_steps": lr_scaling.get("warmup_steps", 0),
-        "warmup_epochs": lr_scaling.get("warmup_epochs", 0),
+        "warmup_steps": lr_scaling["warmup_steps"],
+        "warmup_epochs": lr_scaling["warmup_epochs"],
     }
 
 
@@ -518,6 +537,16 @@ def lr_variants(cfg: dict[str, Any], optimizer: str, batch_size: int) -> tuple[L
     )
 
 
+#: The hyperparameters each optimizer reads (their defaults are the schema's, filled by
+#: `validate`); the other optimizer's keys are rejected there.
+OPTIMIZER_SETTINGS = {"adam": ("beta_1", "beta_2", "epsilon"), "sgd": ("momentum", "nesterov")}
+
+
+def optimizer_settings(opt: dict[str, Any]) -> dict[str, Any]:
+    """A validated optimizer's hyperparameters as `TrainSpec` fields."""
+    return {key: opt[key] for key in OPTIMIZER_SETTINGS[opt["name"]]}
+
+
 def train_spec(cfg: dict[str, Any], job: JobKey, batch_size: int) -> TrainSpec:
     """The exact job a (job key, batch size) pair runs; its JSON is the job's rerun key."""
     opt = cfg["optimizers"][job.optimizer]
@@ -532,11 +561,7 @@ def train_spec(cfg: dict[str, Any], job: JobKey, batch_size: int) -> TrainSpec:
         activation=cfg["model"]["activation"],
         initializer=cfg["model"]["initializer"],
         optimizer=opt["name"],
-        beta_1=opt.get("beta_1", 0.9),
-        beta_2=opt.get("beta_2", 0.999),
-        epsilon=opt.get("epsilon", 1e-7),
-        momentum=opt.get("momentum", 0.0),
-        nesterov=opt.get("nesterov", False),
+        **optimizer_settings(opt),
         engine=cfg["engine"],
         custom_model=cfg["model"]["custom"],
         extra=extra,

@@ -30,6 +30,7 @@ rule aggregate:
         "../envs/study.yaml"
     params:
         settings=settings_json("metrics"),
+        out_dir=directory_of("output.history"),
     shell:
-        "python -m batchstudy aggregate --out-dir results/aggregate --settings {params.settings:q}"
+        "python -m batchstudy aggregate --out-dir {params.out_dir:q} --settings {params.settings:q}"
         " {input.histories:q} > {log:q} 2>&1"

@@ -3,18 +3,43 @@
 
 import copy
 import json
+import os
+import shlex
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+# The batchstudy package ships with the workflow (src/ next to the Snakefile). The workflow
+# and all its rules use that copy, found from the workflow's own directory, so it works
+# from any working directory, installed or not, and inside the rules' conda environment
+# (--sdm conda), which provides the dependencies only.
+PACKAGE_SRC = Path(workflow.basedir) / "src"
+if (PACKAGE_SRC / "batchstudy").is_dir() and str(PACKAGE_SRC) not in sys.path:
+    sys.path.insert(0, str(PACKAGE_SRC))
 try:
     from batchstudy import config as study_config
     from batchstudy.data import DataError, build_dataset, sha256_file
+    from batchstudy.layout import JOB_DIR, PLOT_NAMES
 except ImportError as exc:
     raise WorkflowError(
-        f"the study's package is not installed ({exc}); run `make setup` or "
+        f"the study's package or its dependencies are missing ({exc}); run `make setup` or "
         "`pip install -r requirements.txt && pip install --no-deps -e .` (README)"
     ) from None
+
+# Every shell rule runs `python -m batchstudy` with the workflow's own copy first on the
+# path (PYTHONPATH set by the caller is kept after it), after bash's strict mode (Snakemake's
+# default prefix, which this replaces). A prefix is not part of a rule's code, so moving the
+# project re-runs nothing.
+shell.prefix(
+    "set -euo pipefail; export PYTHONPATH="
+    + shlex.quote(str(PACKAGE_SRC)).replace("{", "{{").replace("}", "}}")
+    + "${{PYTHONPATH:+:$PYTHONPATH}}; "
+)
+
+#: GPUs on this machine that training jobs may share out (one lock file each): Snakemake's
+#: global `--resources gpu=N`, 0 when not given. A runtime setting, never in the config hash.
+GPU_SLOTS = int(workflow.global_resources.get("gpu").value or 0)
 
 BASE = Path.cwd()
 
@@ -25,9 +50,7 @@ if workflow.config_settings.configfiles:
     config.update(copy.deepcopy(workflow.config_settings.overwrite_config))
 study_config.retype_overrides(config, dict(workflow.config_settings.config))
 try:
-    _validated = study_config.validate(
-        config, workflow.source_path("../schemas/config.schema.yaml"), base=BASE
-    )
+    _validated = study_config.validate(config, base=BASE)
 except study_config.ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 config.clear()
@@ -35,7 +58,7 @@ config.update(_validated)
 
 JOBS = study_config.job_keys(config)
 CONDITIONS = study_config.conditions(config)
-TRAIN_DIR = "results/train/{dataset}/{optimizer}/{budget}/bs{batch_size}"
+TRAIN_DIR = f"results/train/{JOB_DIR}"
 # Condition.path as a wildcard pattern (the base rate's level is LR_PATH_PREFIX + format_lr).
 CONDITION_DIR = (
     "{dataset}/{optimizer}/{lr_scaling}/"
@@ -98,13 +121,12 @@ def model_check_inputs(wildcards):
 
 def all_train_files(name):
     return [
-        f"results/train/{j.path}/bs{b}/{name}"
+        f"{TRAIN_DIR}/{name}".format(
+            dataset=j.dataset, optimizer=j.optimizer, budget=j.budget, batch_size=b
+        )
         for j in JOBS
         for b in config["batch_sizes"]
     ]
-
-
-PLOT_NAMES = ["curves", "accuracy", "timing", "scaling"]
 
 
 def all_plots():
@@ -113,3 +135,14 @@ def all_plots():
 
 def settings_json(section):
     return json.dumps(config[section], sort_keys=True)
+
+
+def directory_of(name):
+    """A params function: the directory of the rule's input or output `name` ("output.history",
+    "input.0"), so that a
+    rule passes directories taken from its own paths rather than retyping them."""
+    kind, key = name.split(".")
+    key = int(key) if key.isdigit() else key
+    return lambda wildcards, input, output: os.path.dirname(
+        (input if kind == "input" else output)[key]
+    )

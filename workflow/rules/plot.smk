@@ -18,9 +18,10 @@ rule plot:
         "../envs/study.yaml"
     params:
         settings=settings_json("plots"),
-        outdir=f"results/plots/{CONDITION_DIR}",
+        aggregate_dir=directory_of("input.0"),
+        out_dir=directory_of("output.0"),
     shell:
-        "python -m batchstudy plot --aggregate-dir results/aggregate --out-dir {params.outdir:q}"
+        "python -m batchstudy plot --aggregate-dir {params.aggregate_dir:q} --out-dir {params.out_dir:q}"
         " --condition {wildcards.dataset:q} {wildcards.optimizer:q} {wildcards.lr_scaling:q}"
         " {wildcards.base_lr:q} {wildcards.budget:q} --settings {params.settings:q}"
         " > {log:q} 2>&1"
