@@ -25,10 +25,9 @@ from scipy import stats  # noqa: E402
 
 from . import scaling  # noqa: E402
 from .io import read_table  # noqa: E402
+from .layout import PLOT_NAMES as PLOTS  # noqa: E402
 from .metrics import CONDITION_KEYS as KEYS  # noqa: E402
 from .metrics import target_suffixes  # noqa: E402
-
-PLOTS = ("curves", "accuracy", "timing", "scaling")
 
 
 def select(df: pd.DataFrame, condition: dict[str, str]) -> pd.DataFrame:
