@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from batchstudy.io import write_json, write_table
+from batchstudy.layout import JOB_DIR
 from batchstudy.spec import steps_per_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +82,10 @@ def write_fake_job(
     or base rate of the same job adds that variant's runs to the job's files.
     """
     dataset, optimizer, arm, budget = cond
-    d = root / "results" / "train" / dataset / optimizer / budget / f"bs{batch_size}"
+    job_dir = JOB_DIR.format(
+        dataset=dataset, optimizer=optimizer, budget=budget, batch_size=batch_size
+    )
+    d = root / "results" / "train" / job_dir
     rows = []
     for s in seeds:
         c = synthetic_curve(batch_size, s, epochs)

@@ -324,3 +324,25 @@ def test_a_job_given_a_gpu_tensorflow_cannot_see_fails(tmp_path):
     assert "tensorflow[and-cuda]" in proc.stderr and "train:cpu_fallback=1" in proc.stderr
     assert "assigned by SLURM" in proc.stderr  # it names the GPU it holds
     assert not any(path.exists() for path in outputs.values())
+
+
+def test_gpu_model_in_the_profile_becomes_the_sbatch_gpu_request():
+    """`gpu_model` (commented in the shipped profile) is the slurm plugin's resource: with the
+    profile's `gpu: 1` it asks SLURM for one GPU of that model."""
+    from types import SimpleNamespace
+
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    text = SHIPPED.read_text()
+    line = re.search(r"^(\s+)# (gpu_model: .*?)\s+#", text, flags=re.M)
+    assert line, "the profile no longer shows how to pick a GPU model"
+    uncommented = text.replace(line.group(0), f"{line.group(1)}{line.group(2)}  #")
+    train = yaml.safe_load(uncommented)["set-resources"]["train"]
+
+    class Resources(dict):
+        __getattr__ = dict.__getitem__
+
+    job = SimpleNamespace(resources=Resources(train))
+    assert set_gres_string(job).strip() == f"--gpus={train['gpu_model']}:1"
+    del train["gpu_model"]
+    assert set_gres_string(SimpleNamespace(resources=Resources(train))).strip() == "--gpus=1"
