@@ -346,3 +346,60 @@ def test_gpu_model_in_the_profile_becomes_the_sbatch_gpu_request():
     assert set_gres_string(job).strip() == f"--gpus={train['gpu_model']}:1"
     del train["gpu_model"]
     assert set_gres_string(SimpleNamespace(resources=Resources(train))).strip() == "--gpus=1"
+
+
+#: Runs snakemake with the slurm executor but, instead of calling sbatch, prints what each
+#: submission would ask SLURM for (pinned plugin version; only its entry points are replaced).
+_SUBMISSION_PROBE = """
+import json, os, sys
+import snakemake_executor_plugin_slurm as plugin
+from snakemake_executor_plugin_slurm.utils import set_gres_string
+from snakemake.cli import main
+
+def report(self, jobs):
+    for job in jobs:
+        members = [j.wildcards["batch_size"] for j in job.jobs] if job.is_group() else []
+        print("SUBMISSION " + json.dumps({"group": job.is_group(), "members": sorted(members),
+              "resources": {k: v for k, v in job.resources.items() if not k.startswith("_")},
+              "gres": set_gres_string(job).strip()}), flush=True)
+    os._exit(0)
+
+plugin.Executor.run_jobs = report
+plugin.Executor.__post_init__ = lambda self, *a, **k: None
+sys.argv = ["snakemake", *sys.argv[1:]]
+main()
+"""
+
+
+def test_grouped_training_jobs_hold_one_gpu_and_run_in_series(tmp_path):
+    """What the shipped profile submits, without a cluster: training jobs in groups of
+    group-components, each submission one GPU, the largest member's memory and CPUs and the
+    sum of the members' runtimes (they run one after another on that GPU)."""
+    (tmp_path / "project").mkdir()
+    project = make_project(tmp_path / "project")
+    study = {**TINY_STUDY, "batch_sizes": [4, 8, 16, 32, 64]}
+    (project / "tiny.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
+    (project / "results" / "data").mkdir(parents=True)
+    (project / "results" / "data" / "blobs.npz").write_bytes(b"")  # training never starts
+    shipped = yaml.safe_load(SHIPPED.read_text())
+    per_group = 2
+    targets = [f"results/train/blobs/adam/e3/bs{b}/history.tsv" for b in study["batch_sizes"]]
+    proc = _run(
+        [sys.executable, "-c", _SUBMISSION_PROBE, *targets, "--profile", "profiles/slurm",
+         "--configfile", "tiny.yaml", "--allowed-rules", "train", "--slurm-no-account",
+         "--group-components", f"train_batch={per_group}", "--jobs", "100"],
+        cwd=project, timeout=300,
+    )  # fmt: skip
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("SUBMISSION ")]
+    assert lines, _tail(proc.stdout + proc.stderr)
+    subs = [json.loads(ln.split(" ", 1)[1]) for ln in lines]
+    members = sorted(b for s in subs for b in s["members"])
+    assert members == sorted(str(b) for b in study["batch_sizes"]), subs
+    assert len(subs) == -(-len(study["batch_sizes"]) // per_group) == 3, subs
+    train = shipped["set-resources"]["train"]
+    for sub in subs:
+        assert sub["group"] and sub["gres"] == "--gpus=1", sub
+        res = sub["resources"]
+        assert res["gpu"] == 1 and res["mem_mb"] == train["mem_mb"], res
+        assert res["cpus_per_gpu"] == train["cpus_per_gpu"], res
+        assert res["runtime"] == train["runtime"] * len(sub["members"]), res
