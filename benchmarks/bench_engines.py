@@ -79,6 +79,7 @@ def fused_sweep(
 ) -> dict[str, Any]:
     """The fused engine on every batch size, one job (call) per batch size."""
     from batchstudy.fused import train_fused
+
     from batchstudy.spec import TrainSpec
 
     wall = train = setup = 0.0
@@ -98,9 +99,9 @@ def fused_sweep(
 
 
 def equivalence(ds: Any, batch_sizes: list[int], n_seeds: int, epochs: int) -> list[dict]:
+    from batchstudy.fused import train_fused
     from scipy import stats
 
-    from batchstudy.fused import train_fused
     from batchstudy.spec import TrainSpec
     from batchstudy.training import train_keras
 
