@@ -197,6 +197,7 @@ class Graph:
     y_train: Any  # [n, k]
     labels_train: Any  # [n] int32
     evals: tuple[Split, ...]  # end_train, val, and test when it is separate
+    mean_weights: dict[int, Any]  # batch rows -> [R*rows] filled with 1/rows
 
     @property
     def n_rep(self) -> int:
@@ -272,6 +273,10 @@ def make_graph(data: Dataset, spec: TrainSpec) -> Graph:
         y_train=tf.constant(data.y_train, tf.float32),
         labels_train=tf.constant(np.argmax(data.y_train, axis=1).astype(np.int32)),
         evals=tuple(_split(x, y, len(replicas)) for x, y in evals),
+        mean_weights={
+            rows: tf.fill([len(replicas) * rows], np.float32(1.0 / rows))
+            for rows in {batch, n_train % batch} - {0}
+        },
     )
 
 
@@ -325,12 +330,13 @@ def train_step(
     iterations so far. Returns the iterations, parameters and slots after the step, and
     ``[2, R*rows]``: each sample's loss and hit from this step's forward pass.
     """
-    rows = int(xb.shape[1])
     with tf.GradientTape() as tape:
         tape.watch(theta)
         loss, hit = sample_losses(g, forward(g, xb, theta), yb, lb)
-        objective = tf.reduce_sum(tf.reduce_mean(tf.reshape(loss, [g.n_rep, rows]), axis=1))
-    grad = tape.gradient(objective, theta)
+    # d(sum over replicas of each replica's mean loss) = the per-sample losses' gradient
+    # weighted 1/rows each: given to the tape as output gradients (no reduction ops to
+    # differentiate; the same 1/rows as Keras' mean, see `Graph.mean_weights`).
+    grad = tape.gradient(loss, theta, output_gradients=g.mean_weights[int(xb.shape[1])])
     t1 = t + 1.0
     theta, slots = update(g, theta, slots, grad, t1)
     return t1, theta, slots, tf.stack([loss, hit])
