@@ -19,7 +19,9 @@ Same mathematics as the Keras reference (`engines.keras`, with `models.build_mlp
 - Gradients from ``tf.GradientTape``, of the sum over replicas of each replica's mean loss. No
   op mixes replicas (batched matmuls, per-row softmax, reductions within a replica), so replica
   ``r``'s gradient is exactly the gradient of its own mean loss, computed by TensorFlow's own
-  registered gradients (the same kernels Keras' ``fit`` differentiates through).
+  registered gradients (the same kernels Keras' ``fit`` differentiates through). The mean's
+  ``1/rows`` enters as the tape's output gradient of the per-sample losses, which is the same
+  derivative without reduction ops to differentiate in every step.
 - The optimizer update is `update`, one short pure function with Keras 3's Adam and SGD
   formulas op for op. It is not Keras' optimizer applied to the stacked variables because
   (1) the learning rate and warmup are per replica, ``[R, 1]`` tensors, while a Keras optimizer
@@ -587,11 +589,7 @@ def train_fused(
         f"fused: graph built in {trace_s + warm_s:.2f} s (trace {trace_s:.2f} s, warm-up call "
         f"{warm_s:.2f} s; xla {'on' if jit_compile else 'off'})"
     )
-    t0 = time.perf_counter()
-    with _timestamps_allowed():
-        out = concrete(tf.constant(spec.epochs), tf.constant(2**30))
-        out = {k: v.numpy() for k, v in out.items()}
-    call_s = time.perf_counter() - t0
+    out, call_s = _train_call(concrete, spec.epochs)
     if float(out["steps"]) != spec.epochs * g.steps_per_epoch:
         raise RuntimeError(
             f"fused engine ran {float(out['steps']):.0f} steps, expected "
@@ -617,20 +615,23 @@ def train_fused(
         "diverged": diverged,
     }
     _log_done(log, spec, g, info)
+    epochs = np.arange(1, spec.epochs + 1)
     return TrainResult(
         history=history_frame(spec, _all_metric_rows(g, out["metrics"])),
-        timing=pd.DataFrame(
-            {
-                "seed": -1,
-                "epoch": np.arange(1, spec.epochs + 1),
-                "seconds": seconds,
-                "replicas": g.n_rep,
-            }
-        ),
+        timing=pd.DataFrame({"seed": -1, "epoch": epochs, "seconds": seconds, "replicas": g.n_rep}),
         setup_seconds=trace_s + warm_s,
         engine="fused",
         info=info,
     )
+
+
+def _train_call(concrete: Any, epochs: int) -> tuple[dict[str, np.ndarray], float]:
+    """The real call: all epochs, no step limit; its outputs as numpy and its wall seconds."""
+    t0 = time.perf_counter()
+    with _timestamps_allowed():
+        out = concrete(tf.constant(epochs), tf.constant(2**30))
+        out = {k: v.numpy() for k, v in out.items()}
+    return out, time.perf_counter() - t0
 
 
 def _all_metric_rows(g: Graph, metrics: np.ndarray) -> np.ndarray:
