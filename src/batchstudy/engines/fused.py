@@ -171,10 +171,10 @@ class Split:
 class Graph:
     """Everything the graph is built from, fixed when it is traced.
 
-    Python values fix shapes and which ops exist; tensors (data and the per-replica rates) are
-    made once, eagerly, and captured by the graph: a constant created inside a loop body would
-    be a node that runs on every iteration. `seeds` are the job's distinct seeds; replica ``r``
-    uses ``seeds[rep_seed[r]]``.
+    Python values fix shapes and which ops exist; tensors (the data, the per-replica rates,
+    the mean's weights) are made once, eagerly, and captured by the graph instead of being
+    rebuilt inside the loop bodies. `seeds` are the job's distinct seeds; replica ``r`` uses
+    ``seeds[rep_seed[r]]``.
     """
 
     seeds: tuple[int, ...]
@@ -210,14 +210,21 @@ class Graph:
         return self.widths[-1]
 
     @property
+    def n_layers(self) -> int:
+        return len(self.widths) - 1
+
+    def layer_shapes(self, layer: int) -> tuple[list[int], list[int]]:
+        """Stacked kernel ``[R, in, out]`` and bias ``[R, 1, out]`` shapes of `layer`."""
+        w_in, w_out = self.widths[layer], self.widths[layer + 1]
+        return [self.n_rep, w_in, w_out], [self.n_rep, 1, w_out]
+
+    @property
     def sizes(self) -> list[int]:
         """Flat layout of one replica's parameters: W0, b0, W1, b1, ..."""
-        return [s for i in range(len(self.widths) - 1) for s in self.param_shapes(i)[1]]
-
-    def param_shapes(self, layer: int) -> tuple[tuple[list[int], list[int]], list[int]]:
-        """Stacked kernel and bias shapes of `layer`, and their flat sizes per replica."""
-        w_in, w_out = self.widths[layer], self.widths[layer + 1]
-        return ([self.n_rep, w_in, w_out], [self.n_rep, 1, w_out]), [w_in * w_out, w_out]
+        out = []
+        for w_in, w_out in zip(self.widths, self.widths[1:], strict=False):
+            out += [w_in * w_out, w_out]
+        return out
 
     @property
     def n_slots(self) -> int:
@@ -307,11 +314,11 @@ def forward(g: Graph, x: Any, theta: Any) -> Any:
     shared by all replicas) from the flat parameters `theta` ``[R, P]``."""
     parts = tf.split(theta, g.sizes, axis=1)
     a = x
-    for i in range(len(g.widths) - 1):
-        (w_shape, b_shape), _ = g.param_shapes(i)
+    for i in range(g.n_layers):
+        w_shape, b_shape = g.layer_shapes(i)
         z = tf.linalg.matmul(a, tf.reshape(parts[2 * i], w_shape))
         z = z + tf.reshape(parts[2 * i + 1], b_shape)
-        a = activate(z, g.activation) if i < len(g.widths) - 2 else z
+        a = activate(z, g.activation) if i < g.n_layers - 1 else z
     return a
 
 
@@ -645,11 +652,7 @@ def _all_metric_rows(g: Graph, metrics: np.ndarray) -> np.ndarray:
 def unflatten(g: Graph, theta: np.ndarray) -> list[list[np.ndarray]]:
     """Per replica ``[W0, b0, W1, b1, ...]`` from flat ``[R, P]`` parameters."""
     cuts = np.cumsum(g.sizes)[:-1]
-    shapes = [
-        shape[1:] if j == 0 else shape[2:]
-        for i in range(len(g.widths) - 1)
-        for j, shape in enumerate(g.param_shapes(i)[0])
-    ]
+    shapes = [s for i in range(g.n_layers) for s in (g.widths[i : i + 2], g.widths[i + 1 : i + 2])]
     return [
         [p.reshape(s) for p, s in zip(np.split(row, cuts), shapes, strict=True)] for row in theta
     ]
