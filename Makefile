@@ -30,7 +30,7 @@ test: lint
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
 
 bench: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/bench_engines.py --no-variants
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/bench_engines.py
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/bench_workflow.py
 
 clean:

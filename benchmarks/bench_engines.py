@@ -1,26 +1,37 @@
-"""Benchmark: the seed article's Keras loop against the fused engine, on the seed's data.
+"""Benchmark: the seed article's Keras loop, the old fused engine and the new one, side by side.
 
-    python benchmarks/bench_engines.py                 # parts 1-3, ~5 min on 2 cores
+    python benchmarks/bench_engines.py --quick         # 3 batch sizes x 10 epochs, ~1 min
+    python benchmarks/bench_engines.py                 # 8 batch sizes x 100 epochs, ~6-8 min
     python benchmarks/bench_engines.py --equivalence --eq-seeds 10 --eq-epochs 100  # +~25 min
 
-1. The seed's loop as published: one seed, batch sizes 4..512, 100 epochs each, a fresh
-   Dense(50, relu, he_uniform) -> Dense(3, softmax) model with Adam per batch size,
-   ``model.fit(..., validation_data=..., verbose=0)``; wall time of the whole loop. Against it
-   the fused engine doing the same work (one seed, the 8 batch sizes as 8 jobs): wall time of
-   the 8 calls (graph building included) and their training time alone (sum of the in-graph
-   epoch times).
-2. Throughput in model-epochs per second (one model trained for one epoch, validation
-   included) with 10 seeds: fused (10 seeds x 8 batch sizes x 100 epochs) against the seed
-   loop's rate from part 1 (its models train one after another, so its rate does not depend
-   on the number of seeds).
-3. Fused-engine variants: XLA (``jit_compile``) on/off, step-loop unrolling.
-4. ``--equivalence``: Keras reference engine (`train_keras`) against fused, every batch size,
-   ``--eq-seeds`` seeds, ``--eq-epochs`` epochs: final val accuracy with 95% CIs, and the
-   largest gap between the mean learning curves in units of its standard error.
+All on the seed's data (`data.SEED_BLOBS`), Adam at 1e-3, Dense(50, relu) -> softmax:
 
-Prints tables; no assertions. Results also go to benchmarks/out/bench_engines.json.
-The load average is printed with every measurement: other work on the machine slows both
-engines and makes ratios noisy.
+1. One seed. The seed's loop as published (a fresh model per batch size,
+   ``model.fit(..., validation_data=..., verbose=0)``), wall time of the whole loop, against the
+   old fused engine (`legacy_fused.py`, a frozen copy of the engine before its rewrite) and the
+   new one (`batchstudy.engines.fused`) doing the same work, one job (call) per batch size:
+   wall time of the calls (graph building included) and training time alone (sum of the
+   in-graph epoch times). Target: new engine, wall, >= 20x the seed loop.
+2. Ten seeds: model-epochs per second (one model trained for one epoch, evaluations included)
+   of both fused engines against the seed loop's rate from part 1 (its models train one after
+   another, so its rate does not depend on the number of seeds). Target: new >= 100x.
+3. Replica axis: the new engine with 8 learning rates x 10 seeds = 80 replicas per job against
+   1 x 10: seconds per model-epoch at 80 over that at 10. Target: <= 1/4.
+4. Per step: new engine's training seconds over the old one's for the same steps, at batch
+   sizes 4 and 32 with 1 and 10 seeds, engines alternating, fastest of 3 calls each. Target:
+   the tape costs <= 15% (ratio <= 1.15). Parts 1 and 2 show whole sweeps, where the new
+   engine also evaluates the whole training split after every epoch (``end_train_*``), which
+   the old one did not: at large batch sizes (1-2 steps per epoch) that doubles the epoch's
+   evaluation work.
+5. ``--variants``: new-engine knobs, XLA (``jit_compile``) on/off and step-loop unrolling.
+6. ``--equivalence``: Keras reference engine (`engines.keras.train_keras`) against the new
+   fused engine, every batch size, ``--eq-seeds`` seeds, ``--eq-epochs`` epochs: final val
+   accuracy with 95% CIs, and the largest gap between the mean learning curves in units of its
+   standard error.
+
+Prints tables; no assertions. Results also go to benchmarks/out/bench_engines.json. The load
+average is printed with every measurement: other work on the machine slows every engine and
+makes ratios noisy, so run it on a quiet machine.
 """
 
 from __future__ import annotations
@@ -29,13 +40,22 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))  # legacy_fused.py beside this script
+
 BATCH_SIZES = [4, 8, 16, 32, 64, 128, 256, 512]
+QUICK_BATCH_SIZES = [8, 64, 512]
+#: Part 3's learning rates: 8 values around Adam's default 1e-3, a factor 2 apart.
+LR_GRID = tuple(1e-3 * 2.0**k for k in range(-3, 5))
+#: The two times of a fused run: the calls' wall time, and the in-graph epoch times alone.
+MEASURES = {"wall": "wall incl. graph building", "train": "training only"}
 
 
 def load() -> str:
@@ -74,35 +94,60 @@ def seed_loop(ds: Any, batch_sizes: list[int], epochs: int, seed: int = 0) -> di
     return {"seconds": time.perf_counter() - t_all, "per_bs": per_bs, "val_acc": final_acc}
 
 
-def fused_sweep(
-    ds: Any, batch_sizes: list[int], epochs: int, seeds: tuple[int, ...], **kw: Any
-) -> dict[str, Any]:
-    """The fused engine on every batch size, one job (call) per batch size."""
-    from batchstudy.fused import train_fused
-    from batchstudy.spec import TrainSpec
+def engines() -> dict[str, Callable[..., Any]]:
+    """The two fused engines by name: ``old`` (frozen copy) and ``new``."""
+    import legacy_fused
 
-    wall = train = setup = 0.0
+    from batchstudy.engines.fused import train_fused
+
+    return {"old": legacy_fused.train_fused, "new": train_fused}
+
+
+def fused_sweep(
+    train: Callable[..., Any],
+    ds: Any,
+    batch_sizes: list[int],
+    epochs: int,
+    seeds: tuple[int, ...],
+    lrs: tuple[float, ...] = (1e-3,),
+    **kw: Any,
+) -> dict[str, Any]:
+    """A fused engine on every batch size, one job (call) per batch size; `lrs` become
+    learning-rate variants of each job (replicas = len(lrs) * len(seeds))."""
+    from batchstudy.spec import LrVariant, TrainSpec
+
+    variants = tuple(LrVariant("constant", r, r) for r in lrs)
+    train_s = setup = 0.0
     per_bs = {}
     t_all = time.perf_counter()
     for bs in batch_sizes:
-        spec = TrainSpec(batch_size=bs, epochs=epochs, seeds=seeds)
+        spec = TrainSpec(batch_size=bs, epochs=epochs, seeds=seeds, variants=variants)
         t0 = time.perf_counter()
-        res = train_fused(ds, spec, quiet, **kw)
+        res = train(ds, spec, quiet, **kw)
         dt = time.perf_counter() - t0
         tr = float(res.timing.seconds.sum())
         per_bs[bs] = {"wall": dt, "train": tr, "setup": res.setup_seconds}
-        train += tr
+        train_s += tr
         setup += res.setup_seconds
     wall = time.perf_counter() - t_all
-    return {"wall": wall, "train": train, "setup": setup, "per_bs": per_bs}
+    models = len(variants) * len(seeds) * len(batch_sizes) * epochs
+    return {
+        "wall": wall,
+        "train": train_s,
+        "setup": setup,
+        "model_epochs": models,
+        "per_model_epoch_wall": wall / models,
+        "per_model_epoch_train": train_s / models,
+        "per_bs": per_bs,
+    }
 
 
 def equivalence(ds: Any, batch_sizes: list[int], n_seeds: int, epochs: int) -> list[dict]:
     from scipy import stats
 
-    from batchstudy.fused import train_fused
+    from batchstudy.engines.fused import train_fused
+    from batchstudy.engines.keras import train_keras
     from batchstudy.spec import TrainSpec
-    from batchstudy.training import train_keras
 
     seeds = tuple(range(n_seeds))
     rows = []
@@ -143,14 +188,130 @@ def equivalence(ds: Any, batch_sizes: list[int], n_seeds: int, epochs: int) -> l
     return rows
 
 
+def part1(ds: Any, bss: list[int], epochs: int, eng: dict) -> dict[str, Any]:
+    print(f"\n## 1. one seed, {len(bss)} batch sizes x {epochs} epochs")
+    keras_run = seed_loop(ds, bss, epochs)
+    runs = {name: fused_sweep(fn, ds, bss, epochs, (0,)) for name, fn in eng.items()}
+    loop_s = keras_run["seconds"]
+    print()
+    print("| engine, same work (1 seed)            | seconds | seed loop / this |")
+    print("|---------------------------------------|--------:|-----------------:|")
+    print(f"| Keras seed loop (wall)                | {loop_s:7.1f} |             1.0x |")
+    for name, r in runs.items():
+        for what in ("wall", "train"):
+            label = f"{name} fused, {MEASURES[what]}"
+            print(f"| {label:37s} | {r[what]:7.2f} | {loop_s / r[what]:15.1f}x |")
+    print(f"  (graph building: old {runs['old']['setup']:.2f} s, new {runs['new']['setup']:.2f} s")
+    print(f"   over {len(bss)} jobs; {load()}; target: new wall >= 20x)")
+    return {
+        "keras": keras_run,
+        **runs,
+        "ratio_new_wall": loop_s / runs["new"]["wall"],
+        "ratio_new_train": loop_s / runs["new"]["train"],
+    }
+
+
+def part2(ds: Any, bss: list[int], epochs: int, n_seeds: int, eng: dict, keras_s: float) -> dict:
+    seeds = tuple(range(n_seeds))
+    print(f"\n## 2. throughput, {n_seeds} seeds x {len(bss)} batch sizes x {epochs} epochs")
+    runs = {name: fused_sweep(fn, ds, bss, epochs, seeds) for name, fn in eng.items()}
+    keras_rate = len(bss) * epochs / keras_s
+    print()
+    print("| engine                                  | model-epochs/s | / seed loop |")
+    print("|-----------------------------------------|---------------:|------------:|")
+    print(f"| Keras seed loop (part 1, 1 seed)        | {keras_rate:14.1f} |        1.0x |")
+    out: dict[str, Any] = {"keras_rate": keras_rate}
+    for name, r in runs.items():
+        for what in ("wall", "train"):
+            rate = 1.0 / r[f"per_model_epoch_{what}"]
+            label = f"{name} fused, {MEASURES[what]}"
+            print(f"| {label:39s} | {rate:14.1f} | {rate / keras_rate:10.1f}x |")
+            out[f"{name}_rate_{what}"] = rate
+    print(f"  ({load()}; target: new wall >= 100x)")
+    return {**out, **runs}
+
+
+def part3(ds: Any, bss: list[int], epochs: int, n_seeds: int, ten: dict) -> dict[str, Any]:
+    from batchstudy.engines.fused import train_fused
+
+    seeds = tuple(range(n_seeds))
+    print(f"\n## 3. replica axis: {len(LR_GRID)} learning rates x {n_seeds} seeds per job")
+    many = fused_sweep(train_fused, ds, bss, epochs, seeds, LR_GRID)
+    print()
+    print("| replicas per job | s per model-epoch, wall | training only |")
+    print("|-----------------:|------------------------:|--------------:|")
+    for n, r in ((n_seeds, ten), (len(LR_GRID) * n_seeds, many)):
+        print(
+            f"| {n:16d} | {r['per_model_epoch_wall']:23.6f} | {r['per_model_epoch_train']:13.6f} |"
+        )
+    ratio = {
+        w: many[f"per_model_epoch_{w}"] / ten[f"per_model_epoch_{w}"] for w in ("wall", "train")
+    }
+    print(
+        f"  cost at {len(LR_GRID) * n_seeds} / cost at {n_seeds}: wall {ratio['wall']:.2f}, "
+        f"training {ratio['train']:.2f} (target <= 0.25; {load()})"
+    )
+    return {"many": many, "ratio": ratio}
+
+
+def part4(ds: Any, epochs: int, eng: dict, repeats: int = 3) -> dict[str, float]:
+    """Training seconds of the same steps, new engine over old, where steps dominate (batch
+    sizes 4 and 32; the new engine's extra end-of-epoch evaluation of the training split is
+    worth ~2 steps of 125 / 16). Engines alternate, `repeats` calls each, the fastest counts:
+    a load spike from other work then hits one call, not the ratio."""
+    from batchstudy.spec import TrainSpec
+
+    print(f"\n## 4. per step: new engine's training seconds / old engine's ({epochs} epochs)")
+    out = {}
+    for bs, n_seeds in ((4, 1), (4, 10), (32, 1), (32, 10)):
+        spec = TrainSpec(batch_size=bs, epochs=epochs, seeds=tuple(range(n_seeds)))
+        best = {name: math.inf for name in eng}
+        for _ in range(repeats):
+            for name, train in eng.items():
+                seconds = float(train(ds, spec, quiet).timing.seconds.sum())
+                best[name] = min(best[name], seconds)
+        key = f"bs {bs}, {n_seeds} seed(s)"
+        out[key] = best["new"] / best["old"]
+        steps = epochs * math.ceil(ds.n_train / bs)
+        print(
+            f"  {key:20s}: {out[key]:.2f}  (old {best['old'] / steps * 1e6:.0f} us/step, new "
+            f"{best['new'] / steps * 1e6:.0f} us/step; target <= 1.15; {load()})"
+        )
+    return out
+
+
+def part5(ds: Any, bss: list[int], epochs: int, n_seeds: int) -> list[dict]:
+    from batchstudy.engines.fused import train_fused
+
+    print("\n## 5. new-engine knobs, all batch sizes: wall incl. building, training, building")
+    print("| seeds | variant          | wall s | train s | build s |")
+    print("|------:|------------------|-------:|--------:|--------:|")
+    rows = []
+    for seeds in ((0,), tuple(range(n_seeds))):
+        for name, kw in (
+            ("default", {}),
+            ("unroll 4", {"unroll": 4}),
+            ("xla", {"jit_compile": True}),
+            ("xla + unroll 4", {"jit_compile": True, "unroll": 4}),
+        ):
+            r = fused_sweep(train_fused, ds, bss, epochs, seeds, **kw)
+            rows.append({"seeds": len(seeds), "variant": name, **r})
+            print(
+                f"| {len(seeds):5d} | {name:16s} | {r['wall']:6.2f} | {r['train']:7.2f} | "
+                f"{r['setup']:7.2f} |  {load()}"
+            )
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--epochs", type=int, default=100)
-    ap.add_argument("--seeds", type=int, default=10, help="seeds for the throughput part")
-    ap.add_argument("--batch-sizes", type=int, nargs="+", default=BATCH_SIZES)
+    ap.add_argument("--quick", action="store_true", help=f"{QUICK_BATCH_SIZES}, 10 epochs")
+    ap.add_argument("--epochs", type=int, default=None, help="default 100 (--quick: 10)")
+    ap.add_argument("--seeds", type=int, default=10, help="seeds for parts 2 and 3")
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=None)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-variants", action="store_true", help="skip part 3")
-    ap.add_argument("--equivalence", action="store_true", help="run part 4 (slow)")
+    ap.add_argument("--variants", action="store_true", help="run part 5")
+    ap.add_argument("--equivalence", action="store_true", help="run part 6 (slow)")
     ap.add_argument("--eq-seeds", type=int, default=10)
     ap.add_argument("--eq-epochs", type=int, default=100)
     ap.add_argument("--out", default=str(Path(__file__).parent / "out" / "bench_engines.json"))
@@ -162,79 +323,23 @@ def main() -> None:
     from batchstudy.data import SEED_BLOBS, build_dataset
 
     ds = build_dataset(SEED_BLOBS)
-    bss, epochs = args.batch_sizes, args.epochs
-    seeds10 = tuple(range(args.seeds))
+    bss = args.batch_sizes or (QUICK_BATCH_SIZES if args.quick else BATCH_SIZES)
+    epochs = args.epochs or (10 if args.quick else 100)
     out: dict[str, Any] = {"env": env, "epochs": epochs, "batch_sizes": bss, "cpus": os.cpu_count()}
     print(f"# {env['device']}, TF {env['tensorflow']}, {args.threads} threads, {load()}")
-
-    print(f"\n## 1. seed loop (Keras fit, 1 seed, {len(bss)} batch sizes x {epochs} epochs)")
-    keras_run = seed_loop(ds, bss, epochs)
-    fused1 = fused_sweep(ds, bss, epochs, (0,))
-    ratio_wall = keras_run["seconds"] / fused1["wall"]
-    ratio_train = keras_run["seconds"] / fused1["train"]
-    print()
-    print("| engine, same work (1 seed)        | seconds | seed loop / this |")
-    print("|-----------------------------------|--------:|-----------------:|")
-    print(f"| Keras seed loop (wall)            | {keras_run['seconds']:7.1f} |             1.0x |")
-    print(f"| fused, wall incl. graph building  | {fused1['wall']:7.2f} | {ratio_wall:15.1f}x |")
-    print(f"| fused, training only (epoch sums) | {fused1['train']:7.2f} | {ratio_train:15.1f}x |")
-    print(f"  (fused graph building: {fused1['setup']:.2f} s over {len(bss)} jobs; {load()})")
-    out["part1"] = {
-        "keras": keras_run,
-        "fused": fused1,
-        "ratio_wall": ratio_wall,
-        "ratio_train": ratio_train,
-    }
-
-    n_models = len(bss) * epochs
-    keras_rate = n_models / keras_run["seconds"]
-    print(f"\n## 2. throughput, {len(seeds10)} seeds x {len(bss)} batch sizes x {epochs} epochs")
-    fused10 = fused_sweep(ds, bss, epochs, seeds10)
-    rate_wall = len(seeds10) * n_models / fused10["wall"]
-    rate_train = len(seeds10) * n_models / fused10["train"]
-    print()
-    print("| engine                             | model-epochs/s | / seed loop |")
-    print("|------------------------------------|---------------:|------------:|")
-    print(f"| Keras seed loop (part 1, 1 seed)   | {keras_rate:14.1f} |        1.0x |")
-    for label, rate in (("wall incl. graph building", rate_wall), ("training only", rate_train)):
-        print(f"| fused, {label:27s} | {rate:14.1f} | {rate / keras_rate:10.1f}x |")
-    print(f"  (fused: {fused10['wall']:.1f} s wall, {fused10['setup']:.1f} s graph building;")
-    print(f"   {load()})")
-    out["part2"] = {
-        "fused": fused10,
-        "keras_rate": keras_rate,
-        "fused_rate_wall": rate_wall,
-        "fused_rate_train": rate_train,
-    }
-
-    if not args.no_variants:
-        print("\n## 3. fused variants, all batch sizes: wall incl. building, training, building")
-        print("| seeds | variant          | wall s | train s | build s |")
-        print("|------:|------------------|-------:|--------:|--------:|")
-        variants = []
-        for seeds in ((0,), seeds10):
-            for name, kw in (
-                ("default", {}),
-                ("unroll 4", {"unroll": 4}),
-                ("xla", {"jit_compile": True}),
-                ("xla + unroll 4", {"jit_compile": True, "unroll": 4}),
-            ):
-                r = fused1 if (name == "default" and len(seeds) == 1) else None
-                r = fused10 if (name == "default" and len(seeds) > 1) else r
-                r = r or fused_sweep(ds, bss, epochs, seeds, **kw)
-                variants.append({"seeds": len(seeds), "variant": name, **r})
-                print(
-                    f"| {len(seeds):5d} | {name:16s} | {r['wall']:6.2f} | {r['train']:7.2f} | "
-                    f"{r['setup']:7.2f} |  {load()}"
-                )
-        out["part3"] = variants
-
+    eng = engines()
+    out["part1"] = part1(ds, bss, epochs, eng)
+    out["part2"] = part2(ds, bss, epochs, args.seeds, eng, out["part1"]["keras"]["seconds"])
+    out["part3"] = part3(ds, bss, epochs, args.seeds, out["part2"]["new"])
+    out["part4"] = part4(ds, epochs, eng)
+    if args.variants:
+        out["part5"] = part5(ds, bss, epochs, args.seeds)
     if args.equivalence:
         print(
-            f"\n## 4. equivalence: Keras reference vs fused, {args.eq_seeds} seeds, "
+            f"\n## 6. equivalence: Keras reference vs new fused, {args.eq_seeds} seeds, "
             f"{args.eq_epochs} epochs (final val accuracy mean ± 95% CI half-width)"
         )
-        out["part4"] = equivalence(ds, bss, args.eq_seeds, args.eq_epochs)
+        out["part6"] = equivalence(ds, bss, args.eq_seeds, args.eq_epochs)
 
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@ the key or file, the value and what is allowed, before any training job starts, 
 existing results as they were.
 
 Most cases call the checks the workflow runs at parse time directly (`config.validate`,
-`data.build_dataset`, `models.load_builder`): they are fast. A few go through the real
+`data.build_dataset`, `engines.models.load_builder`): they are fast. A few go through the real
 snakemake CLI on a project that already has results (one module-scoped tiny study).
 
 Fewer training rows than a batch size is *not* an error: that batch size trains full-batch
@@ -27,7 +27,7 @@ from conftest import TINY_CONFIG, make_project, snakemake, write_config
 from batchstudy import config
 from batchstudy.config import ConfigError
 from batchstudy.data import DataError, build_dataset
-from batchstudy.models import ModelError, load_builder
+from batchstudy.engines.models import ModelError, load_builder
 from batchstudy.spec import steps_per_epoch
 
 ALLOWED_TOP = str(sorted(config.load_schema()["properties"]))
@@ -643,7 +643,7 @@ def test_custom_model_without_the_function(tmp_path):
 
 
 def test_custom_model_whose_builder_raises(tmp_path):
-    from batchstudy.models import build_custom
+    from batchstudy.engines.models import build_custom
     from batchstudy.spec import TrainSpec
 
     (tmp_path / "net.py").write_text("def build(n_features, n_classes):\n    return 1 / 0\n")

@@ -10,6 +10,7 @@ import pytest
 
 from batchstudy.cli import main
 from batchstudy.data import build_dataset, save_dataset
+from batchstudy.engines import models
 from batchstudy.io import read_table
 from batchstudy.spec import LrVariant, TrainSpec
 
@@ -49,7 +50,7 @@ def test_examples_seen_counts_the_partial_last_batch_once():
 def test_per_example_gradients_average_to_the_full_batch_gradient():
     """The jacobian rows are real per-example gradients: their mean is the gradient of the
     mean loss from one ordinary tape, and a row is the gradient of that example alone."""
-    from batchstudy.models import build_mlp
+    from batchstudy.engines.models import build_mlp
 
     ds = build_dataset(TINY_BLOBS)
     model = build_mlp(TrainSpec(batch_size=8, epochs=1, seeds=(0,)), 2, ds.n_classes)
@@ -106,11 +107,11 @@ def test_cli_writes_the_documented_table(tmp_path):
 
 
 def test_optimizer_warms_up_linearly_over_the_variants_steps():
-    schedule = noise.warmup_schedule(0.4, 4)
+    schedule = models.learning_rate(LrVariant("constant", 0.1, 0.4, warmup_steps=4))
     assert [float(schedule(i)) for i in (0, 1, 3, 10)] == pytest.approx([0.1, 0.2, 0.4, 0.4])
     spec = TrainSpec(batch_size=8, epochs=1, seeds=(0,), optimizer="sgd", momentum=0.9)
-    opt = noise.make_optimizer(spec, LrVariant("constant", 0.1, 0.4, warmup_steps=4))
+    opt = models.make_optimizer(spec, LrVariant("constant", 0.1, 0.4, warmup_steps=4))
     assert float(opt.learning_rate) == pytest.approx(0.1)  # at iteration 0
     assert float(opt.momentum) == pytest.approx(0.9)
-    plain = noise.make_optimizer(spec, LrVariant("constant", 0.1, 0.4))
+    plain = models.make_optimizer(spec, LrVariant("constant", 0.1, 0.4))
     assert float(plain.learning_rate) == pytest.approx(0.4)

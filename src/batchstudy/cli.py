@@ -81,7 +81,9 @@ def cmd_train(args: argparse.Namespace) -> None:
             f"{'on' if info['op_determinism'] else 'off'}"
         )
         _log(
-            f"training batch size {spec.batch_size}, seeds {list(spec.seeds)}, engine {spec.engine}"
+            f"training batch size {spec.batch_size}: {len(spec.variants)} learning rate(s) "
+            f"{[v.learning_rate for v in spec.variants]} x seeds {list(spec.seeds)}, "
+            f"engine {spec.engine}"
         )
         result = train(data, spec, _log, base=args.base)
         extra: dict[str, Any] = {
@@ -113,8 +115,8 @@ def cmd_plot(args: argparse.Namespace) -> None:
 def cmd_check_model(args: argparse.Namespace) -> None:
     """Build the user's model once, before any training job, so a broken one fails early."""
     from .data import load_dataset
+    from .engines.models import build_custom
     from .io import write_json
-    from .models import build_custom
     from .spec import TrainSpec
 
     spec = TrainSpec(batch_size=1, epochs=1, seeds=(0,), custom_model=args.custom)
@@ -243,9 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .config import ConfigError
     from .data import DataError
+    from .engines.models import ModelError
     from .gpu import GpuUnavailableError
     from .io import FormatError
-    from .models import ModelError
 
     try:
         args.func(args)

@@ -31,7 +31,7 @@ import pandas as pd
 from ..data import Dataset
 from ..io import write_table
 from ..noise_scale import NOISE_COLUMNS, noise_scale_stats
-from ..spec import LrVariant, TrainSpec, steps_per_epoch
+from ..spec import TrainSpec, steps_per_epoch
 
 Log = Callable[[str], None]
 
@@ -154,39 +154,6 @@ def checkpoint_row(
     }
 
 
-def make_optimizer(spec: TrainSpec, variant: LrVariant) -> Any:
-    """The spec's optimizer at the variant's rate, with its linear warmup over warmup_steps."""
-    import keras
-
-    lr: Any = variant.learning_rate
-    if variant.warmup_steps > 0:
-        lr = warmup_schedule(variant.learning_rate, variant.warmup_steps)
-    if spec.optimizer == "adam":
-        return keras.optimizers.Adam(
-            learning_rate=lr, beta_1=spec.beta_1, beta_2=spec.beta_2, epsilon=spec.epsilon
-        )
-    if spec.optimizer == "sgd":
-        return keras.optimizers.SGD(
-            learning_rate=lr, momentum=spec.momentum, nesterov=spec.nesterov
-        )
-    raise ValueError(f"optimizer {spec.optimizer!r} is not one of adam, sgd")
-
-
-def warmup_schedule(rate: float, warmup_steps: int) -> Any:
-    """``rate * min(1, (iteration + 1) / warmup_steps)``, the schedule `LrVariant` documents."""
-    import keras
-
-    class Warmup(keras.optimizers.schedules.LearningRateSchedule):
-        def __call__(self, step: Any) -> Any:
-            done = (keras.ops.cast(step, "float32") + 1.0) / warmup_steps
-            return rate * keras.ops.minimum(1.0, done)
-
-        def get_config(self) -> dict[str, Any]:
-            return {"rate": rate, "warmup_steps": warmup_steps}
-
-    return Warmup()
-
-
 def _checkpoint_callback(
     probe: Probe, data: Dataset, batch_size: int, steps: list[int], rows: list
 ) -> Any:
@@ -214,7 +181,7 @@ def run_noise_scale(data: Dataset, spec: TrainSpec, every: int, log: Log = print
     """
     import keras
 
-    from ..models import ModelError, build_mlp
+    from .models import ModelError, build_mlp, make_optimizer
 
     if spec.custom_model is not None:
         raise ModelError("the noise-scale run supports the configured MLP, not a custom model")

@@ -1,4 +1,9 @@
-"""The fused engine: every seed of one training job in one compiled TensorFlow graph.
+"""FROZEN COPY, for benchmarks/bench_engines.py only: the fused engine as it was before the
+rewrite in `batchstudy.engines.fused` (hand-written gradients, one seed per replica, one
+learning rate per job), adapted only to be callable with today's `TrainSpec` (it trains the
+first learning-rate variant) and result type; its history keeps the old columns.
+
+The fused engine: every seed of one training job in one compiled TensorFlow graph.
 
 The replicas' parameters are stacked on a leading axis ``R = len(spec.seeds)`` (one flat
 ``[R, P]`` tensor, with Adam's or momentum's slots alike); each step is a handful of batched
@@ -71,9 +76,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import Dataset
-from .spec import ACTIVATIONS, INITIALIZERS, TrainSpec
-from .training import TrainResult
+from batchstudy.data import Dataset
+from batchstudy.engines.result import TrainResult
+from batchstudy.spec import ACTIVATIONS, INITIALIZERS, TrainSpec
 
 #: Keras' VarianceScaling: the stddev of a normal truncated at 2 sd is divided by this.
 _TRUNC_NORMAL_STD = 0.87962566103423978
@@ -207,7 +212,8 @@ def train_fused(
     batch = min(int(spec.batch_size), n_train)
     n_full, rem = divmod(n_train, batch)
     steps_per_epoch = n_full + (1 if rem else 0)
-    warm_steps = spec.warmup_epochs * steps_per_epoch if spec.warmup_epochs > 0 else 0
+    variant = spec.resolved(n_train).variants[0]  # adapted: the first variant only
+    warm_steps = variant.warmup_steps
 
     widths = layer_widths(spec, n_feat, n_cls)
     n_layers = len(widths) - 1
@@ -235,7 +241,7 @@ def train_fused(
     l_te_flat = const(np.tile(np.argmax(data.y_test, axis=1).astype(np.int32), n_rep))
     ax0, ax1 = const(0), const(1)
     one = const(1.0, f32)
-    lr0 = const(spec.learning_rate, f32)
+    lr0 = const(variant.learning_rate, f32)
     beta1, beta2 = const(spec.beta_1, f32), const(spec.beta_2, f32)
     # Keras multiplies by the Python float (1 - beta) converted to float32: the same here.
     c1, c2 = const(1 - spec.beta_1, f32), const(1 - spec.beta_2, f32)

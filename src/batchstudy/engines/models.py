@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .spec import TrainSpec, steps_per_epoch
+from ..spec import LrVariant, TrainSpec
 
 
 class ModelError(ValueError):
@@ -75,19 +75,20 @@ def build_custom(spec: TrainSpec, n_features: int, n_classes: int, base: str | P
     return model
 
 
-def learning_rate(spec: TrainSpec, n_train: int) -> Any:
-    """A constant rate, or a linear warmup over `warmup_epochs` then constant."""
-    if spec.warmup_epochs <= 0:
-        return spec.learning_rate
+def learning_rate(variant: LrVariant) -> Any:
+    """`variant`'s rate: constant, or a linear warmup over its `warmup_steps`, then constant
+    (``lr * min(1, (iterations + 1) / warmup_steps)``, see `spec.LrVariant`)."""
+    if variant.warmup_steps <= 0:
+        return variant.learning_rate
     import keras
 
-    warm_steps = spec.warmup_epochs * steps_per_epoch(n_train, spec.batch_size)
+    rate, warm_steps = variant.learning_rate, float(variant.warmup_steps)
 
     @keras.saving.register_keras_serializable(package="batchstudy")
     class Warmup(keras.optimizers.schedules.LearningRateSchedule):
         def __call__(self, step: Any) -> Any:
             frac = keras.ops.minimum(1.0, (keras.ops.cast(step, "float32") + 1.0) / warm_steps)
-            return spec.learning_rate * frac
+            return rate * frac
 
         def get_config(self) -> dict[str, Any]:
             return {}
@@ -95,10 +96,11 @@ def learning_rate(spec: TrainSpec, n_train: int) -> Any:
     return Warmup()
 
 
-def make_optimizer(spec: TrainSpec, n_train: int) -> Any:
+def make_optimizer(spec: TrainSpec, variant: LrVariant) -> Any:
+    """Keras' Adam or SGD with the spec's settings and `variant`'s learning rate and warmup."""
     import keras
 
-    lr = learning_rate(spec, n_train)
+    lr = learning_rate(variant)
     if spec.optimizer == "adam":
         return keras.optimizers.Adam(
             learning_rate=lr, beta_1=spec.beta_1, beta_2=spec.beta_2, epsilon=spec.epsilon

@@ -1,0 +1,182 @@
+"""The reference engine: plain Keras ``model.fit``, one replica after another.
+
+Every (learning-rate variant, seed) of `TrainSpec.replicas` gets a fresh model built after
+``keras.utils.set_random_seed(seed)`` (so the variants of one seed start from the same weights
+and see the same row orders), its own optimizer with the variant's rate and warmup
+(`models.make_optimizer`), and one ``fit`` over all epochs with ``shuffle=True`` and the
+dataset's validation split as ``validation_data``. The history columns come from:
+
+- ``train_*``: ``fit``'s own per-epoch ``loss``/``accuracy`` (running averages over the epoch);
+- ``val_*``: ``fit``'s ``val_loss``/``val_accuracy``;
+- ``end_train_*``: ``model.evaluate`` on the whole training split at the end of each epoch;
+- ``test_*``: ``model.evaluate`` on the test split, or the ``val_*`` numbers when the dataset
+  has no validation split apart from its test split.
+
+Per-epoch seconds include those evaluations (as the fused engine's do); the first train and
+test steps, where Keras traces its graphs, count as setup. Keras is imported inside the
+functions.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data import Dataset
+from ..spec import LrVariant, TrainSpec
+from .models import build_custom, build_mlp, make_optimizer
+from .result import METRIC_COLUMNS, Log, TrainResult, history_frame
+
+
+def train_keras(data: Dataset, spec: TrainSpec, log: Log, base: str | Path = ".") -> TrainResult:
+    """Train every replica of `spec` with ``model.fit``, one after another."""
+    metrics, timings, setups = [], [], []
+    for variant, seed in spec.replicas:
+        rows, timer = _train_one(data, spec, variant, seed, log, base)
+        metrics.append(rows)
+        timings.append(timer.table())
+        setups.append(timer.setup_seconds)
+    return TrainResult(
+        history=history_frame(spec, np.stack(metrics, axis=2)),
+        timing=pd.concat(timings, ignore_index=True),
+        setup_seconds=float(np.sum(setups)),
+        engine="keras",
+        info={"replicas": len(spec.replicas)},
+    )
+
+
+def _train_one(
+    data: Dataset, spec: TrainSpec, variant: LrVariant, seed: int, log: Log, base: str | Path
+) -> tuple[np.ndarray, _EpochTimer]:
+    """One replica's ``fit``; returns its metrics ``[epochs, len(METRIC_COLUMNS)]``."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    n_features, n_classes = data.x_train.shape[1], data.n_classes
+    if spec.custom_model:
+        model = build_custom(spec, n_features, n_classes, base)
+    else:
+        model = build_mlp(spec, n_features, n_classes)
+    model.compile(
+        loss="categorical_crossentropy",
+        optimizer=make_optimizer(spec, variant),
+        metrics=["accuracy"],
+    )
+    ends = _EndOfEpochEvaluation(data)
+    timer = _EpochTimer(seed, f"lr {variant.learning_rate:g} seed {seed}", spec.epochs, log)
+    hist = model.fit(
+        data.x_train,
+        data.y_train,
+        validation_data=data.validation,
+        epochs=spec.epochs,
+        batch_size=spec.batch_size,
+        verbose=0,
+        shuffle=True,
+        callbacks=[ends.callback(), timer.callback()],  # the timer's epoch end comes last
+    )
+    h = hist.history
+    cols = {
+        "train_loss": h["loss"],
+        "train_accuracy": h["accuracy"],
+        "val_loss": h["val_loss"],
+        "val_accuracy": h["val_accuracy"],
+        **ends.columns(),
+    }
+    if not data.has_validation_split:
+        cols["test_loss"], cols["test_accuracy"] = h["val_loss"], h["val_accuracy"]
+    return np.array([cols[c] for c in METRIC_COLUMNS], dtype=np.float64).T, timer
+
+
+class _EndOfEpochEvaluation:
+    """``model.evaluate`` on the whole training split (and a separate test split) after every
+    epoch, in one batch each, with the epoch's final weights."""
+
+    def __init__(self, data: Dataset) -> None:
+        self.splits = {"end_train": (data.x_train, data.y_train)}
+        if data.has_validation_split:
+            self.splits["test"] = (data.x_test, data.y_test)
+        self.values: dict[str, list[float]] = {
+            f"{name}_{m}": [] for name in self.splits for m in ("loss", "accuracy")
+        }
+
+    def callback(self) -> Any:
+        import keras
+
+        outer = self
+
+        class _CB(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                for name, (x, y) in outer.splits.items():
+                    got = self.model.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
+                    outer.values[f"{name}_loss"].append(float(got["loss"]))
+                    outer.values[f"{name}_accuracy"].append(float(got["accuracy"]))
+
+        return _CB()
+
+    def columns(self) -> dict[str, list[float]]:
+        return self.values
+
+
+class _EpochTimer:
+    """Times each epoch of `fit`; the first train step and the first validation step of
+    epoch 1, where Keras traces its graphs, are counted as setup, not as epoch time."""
+
+    def __init__(self, seed: int, label: str, epochs: int, log: Log) -> None:
+        self.seed, self.label, self.epochs, self.log = seed, label, epochs, log
+        self.seconds: list[float] = []
+        self.setup_seconds = 0.0
+        self._t0 = self._b0 = 0.0
+        self._first_train = self._first_test = True
+
+    def callback(self) -> Any:
+        import keras
+
+        timer = self
+
+        class _CB(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                timer._t0 = time.perf_counter()
+
+            def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+                if timer._first_train:
+                    timer._b0 = time.perf_counter()
+
+            def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+                if timer._first_train:
+                    timer.setup_seconds += time.perf_counter() - timer._b0
+                    timer._first_train = False
+
+            def on_test_batch_begin(self, batch: int, logs: Any = None) -> None:
+                if timer._first_test:
+                    timer._b0 = time.perf_counter()
+
+            def on_test_batch_end(self, batch: int, logs: Any = None) -> None:
+                if timer._first_test:
+                    timer.setup_seconds += time.perf_counter() - timer._b0
+                    timer._first_test = False
+
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                elapsed = time.perf_counter() - timer._t0
+                if epoch == 0:
+                    elapsed -= timer.setup_seconds
+                timer.seconds.append(elapsed)
+                k = epoch + 1
+                if k == 1 or k == timer.epochs or k % max(1, timer.epochs // 10) == 0:
+                    timer.log(f"{timer.label}: epoch {k}/{timer.epochs}")
+
+        return _CB()
+
+    def table(self) -> pd.DataFrame:
+        n = len(self.seconds)
+        return pd.DataFrame(
+            {
+                "seed": self.seed,
+                "epoch": np.arange(1, n + 1),
+                "seconds": self.seconds,
+                "replicas": 1,
+            }
+        )
