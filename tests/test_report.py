@@ -11,30 +11,48 @@ from conftest import ROOT, write_fake_job
 
 from batchstudy import config
 from batchstudy.aggregate import aggregate
-from batchstudy.plots import PLOTS, plot_condition
+from batchstudy.findings import analyze
+from batchstudy.io import write_json
+from batchstudy.plots import PLOT_PATH_KEYS, PLOTS, plot_condition
 from batchstudy.report import render_report
+from batchstudy.stats import IntervalSettings
 
 TEMPLATE = ROOT / "workflow" / "report" / "index.html.j2"
 
 
-def build(root: Path, cfg: dict, conds: list[tuple[str, ...]]) -> Path:
-    paths = [
-        write_fake_job(root, c, b, cfg["seeds"], cfg["epochs"])
-        for c in conds
-        for b in cfg["batch_sizes"]
-    ]
+def build(root: Path, cfg: dict, conds: list[tuple[str, ...]], **fake) -> Path:
+    """Fake jobs -> aggregate -> analyze -> plots -> report, as the workflow chains them."""
+    paths = sorted(
+        {
+            write_fake_job(root, c, b, cfg["seeds"], cfg["epochs"], **fake)
+            for c in conds
+            for b in cfg["batch_sizes"]
+        }
+    )
     agg = root / "results" / "aggregate"
-    aggregate(paths, agg, cfg["metrics"], log=lambda m: None)
+    tables = aggregate(paths, agg, cfg["metrics"], log=lambda m: None)
+    findings = root / "results" / "analysis" / "findings.json"
+    write_json(
+        findings,
+        analyze(tables["runs"], tables["summary"], IntervalSettings.from_metrics(cfg["metrics"])),
+    )
     for c in conds:
         plot_condition(
             agg,
             root / "results" / "plots" / Path(*c),
-            dict(zip(("dataset", "optimizer", "lr_scaling", "budget"), c, strict=True)),
+            dict(zip(PLOT_PATH_KEYS, c, strict=True)),
             cfg["plots"],
         )
     (root / "results" / "config.json").write_text(json.dumps(cfg))
     out = root / "report" / "index.html"
-    render_report(agg, root / "results" / "plots", root / "results" / "config.json", TEMPLATE, out)
+    render_report(
+        findings,
+        agg / "jobs.tsv",
+        root / "results" / "plots",
+        root / "results" / "config.json",
+        TEMPLATE,
+        out,
+    )
     return out
 
 
@@ -53,16 +71,23 @@ def cfg():
 def test_report_is_self_contained_with_computed_conclusions(tmp_path, cfg):
     html = build(tmp_path, cfg, [("blobs", "adam", "constant", "e20")]).read_text()
     imgs = re.findall(r'<img src="([^"]+)"', html)
-    assert len(imgs) == len(PLOTS)
+    assert len(imgs) == len(PLOTS) + 1  # the condition's figures and the overview
     assert all(src.startswith("data:image/png;base64,") for src in imgs)
     assert not re.search(r'(src|href)="(?!data:|#)', html)  # nothing to fetch
-    assert "Settles in the fewest epochs: batch size" in html
-    assert "Fastest per epoch: batch size 256" in html  # the synthetic timing's fastest
+    # Findings come first, each linking to an anchor that exists.
+    assert html.index('id="findings"') < html.index("<h2>The experiment</h2>")
+    for anchor in re.findall(r'<a href="#([^"]+)">Evidence</a>', html):
+        assert f'id="{anchor}"' in html
+    assert "Best mean final test accuracy: B = " in html
+    assert "B = 256: 1.15 ms" not in html  # the synthetic timing, in ms per model-epoch
     for claim in (
         "Larger batches take less time per epoch",
         "Small batches stabilise in fewer epochs",
+        "Large batches end with lower test accuracy",
+        "because of a generalization gap",
     ):
         assert claim in html
+    assert "one draw of each dataset and one train/validation/test split" in html
     assert re.search(r'class="verdict (supported|not-supported|inconclusive)"', html)
     assert "config " + config.config_hash(cfg) in html
 
@@ -78,7 +103,7 @@ def test_one_section_per_condition(tmp_path, cfg):
     conds = [("blobs", "adam", "constant", "e20"), ("blobs", "adam", "linear", "e20")]
     html = build(tmp_path, cfg, conds).read_text()
     assert html.count('<h2 id="c') == 2
-    assert "lr linear" in html
+    assert "lr ∝ B (linear scaling)" in html  # readable labels, not config keys
 
 
 def test_provenance_comes_from_the_aggregated_jobs_only(tmp_path, cfg):
@@ -87,7 +112,8 @@ def test_provenance_comes_from_the_aggregated_jobs_only(tmp_path, cfg):
     stale = write_fake_job(tmp_path, cond, 999, cfg["seeds"], cfg["epochs"]).parent / "run.json"
     stale.write_text(stale.read_text().replace("CPU (test)", "stale-device"))
     render_report(
-        tmp_path / "results/aggregate",
+        tmp_path / "results/analysis/findings.json",
+        tmp_path / "results/aggregate/jobs.tsv",
         tmp_path / "results/plots",
         tmp_path / "results/config.json",
         TEMPLATE,
@@ -97,3 +123,30 @@ def test_provenance_comes_from_the_aggregated_jobs_only(tmp_path, cfg):
     assert "<th>devices</th><td>CPU (test)</td>" in html
     assert "stale-device" not in html
     assert "<th>TensorFlow of the training jobs</th><td>test</td>" in html
+
+
+def _visible_text(html: str) -> str:
+    """What a reader sees: no figure data, no config dump, no markup."""
+    html = re.sub(r'data:image/png;base64,[^"]+', "", html)
+    html = re.sub(r"<pre>.*?</pre>", "", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_no_nan_inf_or_empty_value_in_prose_or_tables(tmp_path, cfg):
+    """Censored, diverged and short runs: every number still reads as a number or in words."""
+    cfg = dict(cfg, epochs=5, batch_sizes=[4, 64, 512])
+    conds = [("blobs", "adam", "constant", "e5"), ("blobs", "adam", "linear", "e5")]
+    out = build(tmp_path, cfg, conds, diverged_seeds=(1,))
+    html = out.read_text()
+    text = _visible_text(html)
+    for word in ("nan", "inf", "null", "undefined"):
+        assert not re.search(rf"\b{word}\b", text, flags=re.I), word
+    assert not re.search(r"\bNone\b", text)
+    assert not re.search(r"<td>\s*</td>", html)
+    assert "> budget (" in html or "&gt; budget (" in html  # censored medians said in words
+    findings = (tmp_path / "results" / "analysis" / "findings.json").read_text()
+
+    def strict(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    json.loads(findings, parse_constant=strict)
