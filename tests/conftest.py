@@ -130,6 +130,39 @@ def write_fake_job(
     return d / "history.tsv"
 
 
+def render_fake_report(
+    root: Path, cfg: dict, paths: list[Path], conds: list[tuple[str, ...]]
+) -> Path:
+    """Fake job files through the real aggregate, analyze, plot and report code, chained as
+    the workflow chains them (no TensorFlow, no snakemake)."""
+    from batchstudy.aggregate import aggregate
+    from batchstudy.findings import analyze
+    from batchstudy.plots import PLOT_PATH_KEYS, plot_condition
+    from batchstudy.report import render_report
+    from batchstudy.stats import IntervalSettings
+
+    agg = root / "results" / "aggregate"
+    tables = aggregate(paths, agg, cfg["metrics"], log=lambda m: None)
+    findings = root / "results" / "analysis" / "findings.json"
+    settings = IntervalSettings.from_metrics(cfg["metrics"])
+    write_json(findings, analyze(tables["runs"], tables["summary"], settings))
+    for c in conds:
+        keys = dict(zip(PLOT_PATH_KEYS, c, strict=True))
+        plot_condition(agg, root / "results" / "plots" / Path(*c), keys, cfg["plots"])
+    (root / "results" / "config.json").write_text(json.dumps(cfg))
+    out = root / "report" / "index.html"
+    template = ROOT / "workflow" / "report" / "index.html.j2"
+    render_report(
+        findings,
+        agg / "jobs.tsv",
+        root / "results" / "plots",
+        root / "results" / "config.json",
+        template,
+        out,
+    )
+    return out
+
+
 @pytest.fixture
 def fake_study(tmp_path: Path) -> dict:
     """Eight batch sizes x 5 seeds of synthetic histories for one condition."""

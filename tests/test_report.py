@@ -7,15 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, write_fake_job
+from conftest import ROOT, render_fake_report, write_fake_job
 
 from batchstudy import config
-from batchstudy.aggregate import aggregate
-from batchstudy.findings import analyze
-from batchstudy.io import write_json
-from batchstudy.plots import PLOT_PATH_KEYS, PLOTS, plot_condition
+from batchstudy.plots import PLOTS
 from batchstudy.report import render_report
-from batchstudy.stats import IntervalSettings
 
 TEMPLATE = ROOT / "workflow" / "report" / "index.html.j2"
 
@@ -29,31 +25,7 @@ def build(root: Path, cfg: dict, conds: list[tuple[str, ...]], **fake) -> Path:
             for b in cfg["batch_sizes"]
         }
     )
-    agg = root / "results" / "aggregate"
-    tables = aggregate(paths, agg, cfg["metrics"], log=lambda m: None)
-    findings = root / "results" / "analysis" / "findings.json"
-    write_json(
-        findings,
-        analyze(tables["runs"], tables["summary"], IntervalSettings.from_metrics(cfg["metrics"])),
-    )
-    for c in conds:
-        plot_condition(
-            agg,
-            root / "results" / "plots" / Path(*c),
-            dict(zip(PLOT_PATH_KEYS, c, strict=True)),
-            cfg["plots"],
-        )
-    (root / "results" / "config.json").write_text(json.dumps(cfg))
-    out = root / "report" / "index.html"
-    render_report(
-        findings,
-        agg / "jobs.tsv",
-        root / "results" / "plots",
-        root / "results" / "config.json",
-        TEMPLATE,
-        out,
-    )
-    return out
+    return render_fake_report(root, cfg, paths, conds)
 
 
 @pytest.fixture

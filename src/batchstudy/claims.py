@@ -157,7 +157,8 @@ def claim_time_per_epoch(summary: pd.DataFrame, settings: IntervalSettings) -> V
             claim, statement, f"{fmt.sizes(sizes)} timed: a trend needs three batch sizes"
         )
     med = s["seconds_per_epoch_median"].to_numpy(dtype=float)
-    rho = float(spearmanr(sizes, med).statistic)
+    # Equal medians at every batch size have no rank correlation: no trend, rho = 0.
+    rho = 0.0 if np.ptp(med) == 0 else float(spearmanr(sizes, med).statistic)
     first, last = s.iloc[0], s.iloc[-1]
     ratio_lo = first["seconds_per_epoch_lo"] / last["seconds_per_epoch_hi"]
     ratio_hi = first["seconds_per_epoch_hi"] / last["seconds_per_epoch_lo"]

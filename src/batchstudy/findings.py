@@ -174,6 +174,10 @@ def condition_findings(
         },
         "targets": targets,
         "claims": [v.to_dict() for v in verdicts],
+        "diverged": [
+            {"batch_size": int(r.batch_size), "seed": int(r.seed)}
+            for r in runs.loc[runs["diverged"].astype(bool)].itertuples()
+        ],
     }
     found["text"] = condition_text(found)
     return found

@@ -110,6 +110,7 @@ def condition_section(found: dict[str, Any], plot_dir: Path) -> dict[str, Any]:
         for name, title in PLOTS.items()
     ]
     return found | {
+        "arm_label": fmt.arm(found["keys"]["lr_scaling"]),
         "table": table_rows(found["cells"]),
         "targets_rendered": [
             t | {"rows": target_rows(t), "name": f"{t['suffix']}% {t['kind']} target"}
