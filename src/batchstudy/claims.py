@@ -159,6 +159,7 @@ def claim_time_per_epoch(summary: pd.DataFrame, settings: IntervalSettings) -> V
     med = s["seconds_per_epoch_median"].to_numpy(dtype=float)
     # Equal medians at every batch size have no rank correlation: no trend, rho = 0.
     rho = 0.0 if np.ptp(med) == 0 else float(spearmanr(sizes, med).statistic)
+    rho_text = f"{rho:.2f}".replace("-", "−")
     first, last = s.iloc[0], s.iloc[-1]
     ratio_lo = first["seconds_per_epoch_lo"] / last["seconds_per_epoch_hi"]
     ratio_hi = first["seconds_per_epoch_hi"] / last["seconds_per_epoch_lo"]
@@ -174,17 +175,24 @@ def claim_time_per_epoch(summary: pd.DataFrame, settings: IntervalSettings) -> V
         for r in s.itertuples()
     )
     streams = int(s["timing_streams"].max())
+    per_job = "one timing stream per job" if streams == 1 else f"{streams} timing streams per job"
     drift = s["timing_drift"].to_numpy(dtype=float)
     worst = int(np.argmax(np.abs(np.log(drift))))
+    drift_note = (
+        f"; that is more than the {TIME_RATIO_MARGIN:g}× margin, so time differences of that "
+        "size between batch sizes are not reliable"
+        if max(drift[worst], 1 / drift[worst]) > TIME_RATIO_MARGIN
+        else ""
+    )
     evidence = (
         f"Median time per model-epoch {trend}; Spearman ρ of the medians over B "
-        f"{rho:.2f}. B = {sizes[0]} takes {fmt.ratio(point)} "
+        f"{rho_text}. B = {sizes[0]} takes {fmt.ratio(point)} "
         f"the time of B = {sizes[-1]} (range of the two epoch intervals "
         f"{fmt.ratio(ratio_lo)} to {fmt.ratio(ratio_hi)}). Unit of replication: one training "
-        f"job per batch size ({streams} timing stream(s) per job); the intervals are over that "
+        f"job per batch size ({per_job}); the intervals are over that "
         f"job's epochs, which share its machine state, so they are not intervals over "
         f"independent repeats. Drift within a job: up to {fmt.ratio(drift[worst])} "
-        f"(last vs first epochs, B = {sizes[worst]})."
+        f"(last vs first epochs, B = {sizes[worst]}){drift_note}."
     )
     return Verdict(claim, statement, verdict, evidence)
 
@@ -230,8 +238,8 @@ def claim_small_batches_settle_sooner(
         for b in sizes
     )
     evidence = (
-        f"Paired difference (small − large) of the per-seed median settling epoch "
-        f"{fmt.effect(diff, 'count_difference')} epochs, margin ±{SETTLING_MARGIN_EPOCHS:g} epochs "
+        f"Paired difference (small − large) of the per-seed median settling epoch, in epochs: "
+        f"{fmt.effect(diff, 'count_difference')}, margin ±{SETTLING_MARGIN_EPOCHS:g} epochs "
         f"({diff.verdict}). Runs that never settled (counted at the budget, a lower bound): "
         f"{counts}. The article reported about 30 vs about 50 epochs. Per epoch is not per "
         f"update: the settling table gives the same point in optimizer steps and examples."
@@ -383,8 +391,8 @@ def claim_wall_time_not_epochs(
     """
     claim = CLAIM_WALL_TIME
     statement = (
-        f"against the smallest batch size, each larger B reaches the {target}% target in less "
-        "wall time but not in fewer epochs"
+        f"against the smallest batch size, each larger B reaches the {target}% accuracy target "
+        "in less wall time but not in fewer epochs"
     )
     cols = [f"{q}_to_target_{target}" for q in ("seconds", "epochs")]
     if any(c not in runs.columns for c in cols):

@@ -348,6 +348,18 @@ def headline(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
         for t in c["targets"][:1]
         if t["critical_batch"].get("ok")
     ]
+    if not fits and conditions and conditions[0]["targets"]:
+        t = conditions[0]["targets"][0]
+        out.append(
+            {
+                "text": (
+                    f"No condition gives a usable critical-batch-size fit for the "
+                    f"{t['suffix']}% accuracy target; in {conditions[0]['label']}: "
+                    f"{t['critical_batch'].get('reason')}."
+                ),
+                "anchor": "c1-targets",
+            }
+        )
     if fits:
         i, c, t = fits[0]
         out.append(
