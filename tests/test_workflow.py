@@ -26,7 +26,7 @@ def study(tmp_path_factory) -> Path:
 
 def test_report_and_tables(study):
     html = (study / "report" / "index.html").read_text()
-    assert "tiny study" in html and html.count("data:image/png;base64,") == 4
+    assert "tiny study" in html and html.count("data:image/png;base64,") == 5  # 4 figures + overview
     hist = pd.read_csv(study / "results/aggregate/history.tsv", sep="\t")
     assert sorted(hist["batch_size"].unique()) == [16, 64]
     assert len(hist) == 2 * 2 * 4
@@ -56,6 +56,7 @@ def test_plot_settings_retrain_nothing(study):
     jobs = dry_run(study, "--config", "plots={'dpi': 120, 'columns': 2}")
     assert "train" not in jobs and "aggregate" not in jobs
     assert jobs.get("plot") == 1 and jobs.get("report") == 1
+    assert "analyze" not in jobs  # the findings do not depend on figure settings
 
 
 def test_changing_epochs_retrains_everything(study):
