@@ -26,7 +26,8 @@ def study(tmp_path_factory) -> Path:
 
 def test_report_and_tables(study):
     html = (study / "report" / "index.html").read_text()
-    assert "tiny study" in html and html.count("data:image/png;base64,") == 5  # 4 figures + overview
+    # Four figures of the condition and the overview across conditions.
+    assert "tiny study" in html and html.count("data:image/png;base64,") == 5
     hist = pd.read_csv(study / "results/aggregate/history.tsv", sep="\t")
     assert sorted(hist["batch_size"].unique()) == [16, 64]
     assert len(hist) == 2 * 2 * 4

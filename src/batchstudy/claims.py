@@ -233,10 +233,13 @@ def claim_small_batches_settle_sooner(
         settings,
     )
     unsettled = runs.loc[runs["settling_epoch"].isna()].groupby("batch_size").size()
-    counts = ", ".join(
-        f"B = {b}: {int(unsettled.get(b, 0))} of {int((runs['batch_size'] == b).sum())}"
-        for b in sizes
-    )
+    if unsettled.sum() == 0:
+        counts = "none"
+    else:
+        counts = ", ".join(
+            f"B = {b}: {int(unsettled.get(b, 0))} of {int((runs['batch_size'] == b).sum())}"
+            for b in sizes
+        )
     evidence = (
         f"Paired difference (small − large) of the per-seed median settling epoch, in epochs: "
         f"{fmt.effect(diff, 'count_difference')}, margin ±{SETTLING_MARGIN_EPOCHS:g} epochs "
@@ -372,8 +375,10 @@ def _wall_verdict(seconds: Effect, epochs: Effect) -> str:
     not_fewer = epochs.lo > 1 / m
     if faster and not_fewer:
         return "holds"
-    if not_faster or fewer_epochs:
-        return "fails"
+    if fewer_epochs:
+        return "fails (fewer epochs)"
+    if not_faster:
+        return "fails (not faster in wall time)"
     return INCONCLUSIVE
 
 

@@ -32,7 +32,7 @@ from .formatting import condition  # noqa: E402
 from .io import read_table  # noqa: E402
 from .metrics import CONDITION_KEYS as KEYS  # noqa: E402
 from .metrics import target_suffixes  # noqa: E402
-from .stats import Effect  # noqa: E402
+from .stats import Effect, censored_median_value  # noqa: E402
 
 PLOTS = ("curves", "accuracy", "timing", "scaling")
 #: The keys of a figure directory ``<dataset>/<optimizer>/<lr_scaling>/<budget>``, the
@@ -85,8 +85,8 @@ def plot_curves(
     history: pd.DataFrame, runs: pd.DataFrame, out: Path, columns: int, dpi: int
 ) -> None:
     """One row per batch size: accuracy (left) beside loss (right), mean over seeds with a 95%
-    t band; dotted: median settling epoch over the runs that settled (censored runs are in
-    the table, not on this line)."""
+    t band; dotted: the censored median settling epoch (unsettled runs count as above the
+    budget; no line where half or more never settled), the same number as the tables."""
     sizes = sorted(history["batch_size"].unique())
     fig, axes = plt.subplots(
         len(sizes), 2, figsize=(9, 2.2 * len(sizes)), sharex=True, squeeze=False
@@ -96,11 +96,12 @@ def plot_curves(
         for ax, (what, series) in zip(row, CURVE_PANELS, strict=True):
             _curve_panel(ax, h, series)
             ax.set_ylabel(what)
-        settled = runs.loc[runs["batch_size"] == b, "settling_epoch"].dropna()
-        if len(settled):
-            row[0].axvline(float(settled.median()), color="0.4", ls=":", lw=1)
+        settling = runs.loc[runs["batch_size"] == b, "settling_epoch"].to_numpy(dtype=float)
+        median = censored_median_value(settling)  # the summary's number; +inf: not drawn
+        if np.isfinite(median):
+            row[0].axvline(median, color="0.4", ls=":", lw=1)
         n_div = int(runs.loc[runs["batch_size"] == b, "diverged"].sum())
-        n_set = len(settled)
+        n_set = int(np.isfinite(settling).sum())
         n = int((runs["batch_size"] == b).sum())
         title = f"batch size {b}: {n_set} of {n} runs settled" + (
             f", {n_div} diverged" if n_div else ""
@@ -111,7 +112,7 @@ def plot_curves(
     axes[0, 0].legend(loc="lower right", fontsize=7)
     axes[0, 1].legend(loc="upper right", fontsize=7)
     fig.suptitle(
-        "Learning curves: mean over seeds, 95% band; dotted: median settling epoch (settled runs)",
+        "Learning curves: mean over seeds, 95% band; dotted: median settling epoch",
         fontsize=10,
     )
     fig.tight_layout()
