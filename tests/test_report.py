@@ -6,12 +6,16 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from conftest import ROOT, render_fake_report, write_fake_job
 
-from batchstudy import config
+from batchstudy import config, findings
+from batchstudy.io import read_table, write_table
 from batchstudy.plots import PLOTS
 from batchstudy.report import render_report
+from batchstudy.stats import IntervalSettings
 
 TEMPLATE = ROOT / "workflow" / "report" / "index.html.j2"
 
@@ -122,3 +126,46 @@ def test_no_nan_inf_or_empty_value_in_prose_or_tables(tmp_path, cfg):
         raise AssertionError(f"non-standard JSON constant {constant}")
 
     json.loads(findings, parse_constant=strict)
+
+
+def test_under_training_at_large_batch_is_not_called_a_generalization_gap(tmp_path, cfg):
+    """At B = 256 test and train accuracy both drop and the gap shrinks: under-training."""
+    cond = ("blobs", "adam", "constant", "e20")
+    paths = [
+        write_fake_job(tmp_path, cond, b, cfg["seeds"], cfg["epochs"]) for b in cfg["batch_sizes"]
+    ]
+    hist = read_table(paths[-1])
+    hist[["val_accuracy", "test_accuracy"]] -= 0.15
+    hist["end_train_accuracy"] -= 0.18  # the gap shrinks by 0.03, as in the seed study
+    write_table(paths[-1], hist)
+    out = render_fake_report(tmp_path, cfg, paths, [cond])
+    found = json.loads((tmp_path / "results" / "analysis" / "findings.json").read_text())
+    verdicts = {c["claim"]: c for c in found["conditions"][0]["claims"]}
+    lower = verdicts["Large batches end with lower test accuracy than the best batch size"]
+    gap = verdicts["… because of a generalization gap"]
+    assert lower["verdict"] == "supported"
+    assert gap["verdict"] == "not supported" and "under-training" in gap["evidence"]
+    assert "not explained by a larger gap" in found["headline"][0]["text"]
+    assert found["headline"][0]["anchor"] == "c1-claims"
+    html = out.read_text()
+    assert 'id="c1-claims"' in html and "under-training, not a generalization gap" in html
+
+
+def test_fit_text_states_range_quality_and_extrapolation():
+    rng = np.random.default_rng(0)
+    sizes = [4, 8, 16, 32, 64, 128, 256, 512]
+    runs = pd.DataFrame(
+        [
+            {"batch_size": b, "seed": s, "steps": (100 + 6400 / b) * np.exp(rng.normal(0, 0.3))}
+            for s in range(5)
+            for b in sizes
+        ]
+    )
+    runs.loc[runs["batch_size"] == 512, "steps"] = np.nan  # never reached
+    fit = findings._critical_batch(runs, "steps", IntervalSettings(n_boot=200))
+    text = findings._fit_text({"suffix": "95", "kind": "accuracy", "critical_batch": fit})
+    assert text.startswith("B_crit for the 95% accuracy target ≈ ")
+    assert "fitted on B = 4–256 (7 batch sizes)" in text and "relative RMSE" in text
+    assert "Not reached (median above the budget): B = 512." in text
+    assert ("extrapolation" in text) == bool(fit["extrapolated_low"] or fit["extrapolated_high"])
+    assert not re.search(r"\b(nan|inf|None)\b", text)
