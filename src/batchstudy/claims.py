@@ -159,7 +159,6 @@ def claim_time_per_epoch(summary: pd.DataFrame, settings: IntervalSettings) -> V
     med = s["seconds_per_epoch_median"].to_numpy(dtype=float)
     # Equal medians at every batch size have no rank correlation: no trend, rho = 0.
     rho = 0.0 if np.ptp(med) == 0 else float(spearmanr(sizes, med).statistic)
-    rho_text = f"{rho:.2f}".replace("-", "−")
     first, last = s.iloc[0], s.iloc[-1]
     ratio_lo = first["seconds_per_epoch_lo"] / last["seconds_per_epoch_hi"]
     ratio_hi = first["seconds_per_epoch_hi"] / last["seconds_per_epoch_lo"]
@@ -179,14 +178,14 @@ def claim_time_per_epoch(summary: pd.DataFrame, settings: IntervalSettings) -> V
     drift = s["timing_drift"].to_numpy(dtype=float)
     worst = int(np.argmax(np.abs(np.log(drift))))
     drift_note = (
-        f"; that is more than the {TIME_RATIO_MARGIN:g}× margin, so time differences of that "
-        "size between batch sizes are not reliable"
+        f"; that is more than the {fmt.number(TIME_RATIO_MARGIN)}× margin, so time "
+        "differences of that size between batch sizes are not reliable"
         if max(drift[worst], 1 / drift[worst]) > TIME_RATIO_MARGIN
         else ""
     )
     evidence = (
         f"Median time per model-epoch {trend}; Spearman ρ of the medians over B "
-        f"{rho_text}. B = {sizes[0]} takes {fmt.ratio(point)} "
+        f"{fmt.correlation(rho)}. B = {sizes[0]} takes {fmt.ratio(point)} "
         f"the time of B = {sizes[-1]} (range of the two epoch intervals "
         f"{fmt.ratio(ratio_lo)} to {fmt.ratio(ratio_hi)}). Unit of replication: one training "
         f"job per batch size ({per_job}); the intervals are over that "
@@ -242,8 +241,8 @@ def claim_small_batches_settle_sooner(
         )
     evidence = (
         f"Paired difference (small − large) of the per-seed median settling epoch, in epochs: "
-        f"{fmt.effect(diff, 'count_difference')}, margin ±{SETTLING_MARGIN_EPOCHS:g} epochs "
-        f"({diff.verdict}). Runs that never settled (counted at the budget, a lower bound): "
+        f"{fmt.effect(diff, 'count_difference')}, margin "
+        f"±{fmt.number(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict}). Runs that never settled (counted at the budget, a lower bound): "
         f"{counts}. The article reported about 30 vs about 50 epochs. Per epoch is not per "
         f"update: the settling table gives the same point in optimizer steps and examples."
     )
@@ -310,8 +309,8 @@ def claim_large_batches_generalize_worse(
     v3b = directional(gap, +1)
     ev3a = (
         f"B = {largest} − B = {best} (the best): {fmt.effect(acc, 'difference')} in test "
-        f"accuracy, margin ±{ACCURACY_MARGIN:g} ({acc.verdict}); this interval belongs to the "
-        f"family of all batch sizes against the best. Under this budget and learning rate only."
+        f"accuracy, margin ±{fmt.number(ACCURACY_MARGIN)} ({acc.verdict}); this interval "
+        f"belongs to the family of all batch sizes against the best. Under this budget and learning rate only."
     )
     reading = (
         "the train accuracy falls with the test accuracy while the gap does not grow: "
@@ -440,8 +439,8 @@ def claim_wall_time_not_epochs(
         f"Ratios of censored medians against B = {ref} (runs that never reached the target "
         f"count as above the budget; bootstrap over seeds, n = {tables['epochs'].shape[0]}): "
         + "; ".join(parts)
-        + f". Holds for {fmt.sizes(holds)}. Margin {TIME_RATIO_MARGIN:g}×. Seconds are epochs "
-        "× the job's median seconds per epoch: one timing stream per job, so these intervals "
+        + f". Holds for {fmt.sizes(holds)}. Margin {fmt.number(TIME_RATIO_MARGIN)}×. Seconds "
+        "are epochs × the job's median seconds per epoch: one timing stream per job, so these intervals "
         "carry the seeds' epoch counts, not timing repeats."
     )
     return Verdict(claim, statement, verdict, evidence, effects, holds)

@@ -198,7 +198,7 @@ def accuracy_text(found: dict[str, Any]) -> str:
         groups.setdefault(e.verdict, []).append(f"B = {b} ({fmt.interval(e, 'difference')})")
     text = (
         f"Best mean final test accuracy: B = {acc['best']}, {fmt.effect(best, 'accuracy')}. "
-        f"Against it ({acc['family']}, margin ±{acc['margin']:g}): "
+        f"Against it ({acc['family']}, margin ±{fmt.number(acc['margin'])}): "
     )
     words = {
         DIFFERENT: "different",
@@ -229,7 +229,7 @@ def _fit_text(t: dict[str, Any]) -> str:
         f"B_crit for the {name} ≈ {fmt.number(fit['b_crit'])} {span} (percentile bootstrap "
         f"over seeds, {fit['n_boot_ok']} of {fit['n_boot']} refits usable), fitted on "
         f"B = {fitted[0]}–{fitted[-1]} ({len(fitted)} batch sizes), relative RMSE of the fit "
-        f"{fit['rel_rmse']:.1%}."
+        f"{fmt.percent(fit['rel_rmse'])}."
     )
     if fit.get("extrapolated_low"):
         text += f" The interval reaches below the smallest fitted B = {fitted[0]}: extrapolation."
@@ -240,7 +240,7 @@ def _fit_text(t: dict[str, Any]) -> str:
 
 def _target_text(t: dict[str, Any]) -> str:
     what = (
-        f"validation accuracy {t['value']:.3f}"
+        f"validation accuracy {fmt.accuracy(t['value'])}"
         if t["kind"] == "accuracy"
         else f"validation loss {fmt.number(t['value'])}"
     )
@@ -336,8 +336,8 @@ def headline(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
             {
                 "text": (
                     f"In {len(same)} of {n} condition(s) the largest batch size's test accuracy is "
-                    f"equivalent to the best batch size's (within ±{claims.ACCURACY_MARGIN:g}) or "
-                    f"higher: " + "; ".join(c["label"] for c in same) + "."
+                    "equivalent to the best batch size's (within "
+                    f"±{fmt.number(claims.ACCURACY_MARGIN)}) or higher: " + "; ".join(c["label"] for c in same) + "."
                 ),
                 "anchor": "overview",
             }

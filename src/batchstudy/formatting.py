@@ -67,6 +67,15 @@ def signed_count(x: Any) -> str:
     return f"{float(x):+.1f}".replace("-", "−") if _finite(x) else NOT_ESTIMABLE
 
 
+def correlation(x: Any) -> str:
+    """A correlation coefficient with two decimals and a true minus sign."""
+    return f"{float(x):.2f}".replace("-", "−") if _finite(x) else NOT_ESTIMABLE
+
+
+def percent(x: Any) -> str:
+    return f"{float(x):.1%}" if _finite(x) else NOT_ESTIMABLE
+
+
 def seconds(x: Any) -> str:
     """Seconds with 3 significant digits, in ms below one second."""
     if not _finite(x):
