@@ -242,7 +242,8 @@ def claim_small_batches_settle_sooner(
     evidence = (
         f"Paired difference (small − large) of the per-seed median settling epoch, in epochs: "
         f"{fmt.effect(diff, 'count_difference')}, margin "
-        f"±{fmt.number(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict}). Runs that never settled (counted at the budget, a lower bound): "
+        f"±{fmt.number(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict}). Runs that never "
+        "settled (counted at the budget, a lower bound): "
         f"{counts}. The article reported about 30 vs about 50 epochs. Per epoch is not per "
         f"update: the settling table gives the same point in optimizer steps and examples."
     )
@@ -310,7 +311,8 @@ def claim_large_batches_generalize_worse(
     ev3a = (
         f"B = {largest} − B = {best} (the best): {fmt.effect(acc, 'difference')} in test "
         f"accuracy, margin ±{fmt.number(ACCURACY_MARGIN)} ({acc.verdict}); this interval "
-        f"belongs to the family of all batch sizes against the best. Under this budget and learning rate only."
+        "belongs to the family of all batch sizes against the best. Under this budget and "
+        "learning rate only."
     )
     reading = (
         "the train accuracy falls with the test accuracy while the gap does not grow: "
@@ -440,8 +442,8 @@ def claim_wall_time_not_epochs(
         f"count as above the budget; bootstrap over seeds, n = {tables['epochs'].shape[0]}): "
         + "; ".join(parts)
         + f". Holds for {fmt.sizes(holds)}. Margin {fmt.number(TIME_RATIO_MARGIN)}×. Seconds "
-        "are epochs × the job's median seconds per epoch: one timing stream per job, so these intervals "
-        "carry the seeds' epoch counts, not timing repeats."
+        "are epochs × the job's median seconds per epoch: one timing stream per job, so these "
+        "intervals carry the seeds' epoch counts, not timing repeats."
     )
     return Verdict(claim, statement, verdict, evidence, effects, holds)
 

@@ -337,7 +337,9 @@ def headline(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
                 "text": (
                     f"In {len(same)} of {n} condition(s) the largest batch size's test accuracy is "
                     "equivalent to the best batch size's (within "
-                    f"±{fmt.number(claims.ACCURACY_MARGIN)}) or higher: " + "; ".join(c["label"] for c in same) + "."
+                    f"±{fmt.number(claims.ACCURACY_MARGIN)}) or higher: "
+                    + "; ".join(c["label"] for c in same)
+                    + "."
                 ),
                 "anchor": "overview",
             }
