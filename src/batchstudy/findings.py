@@ -344,6 +344,24 @@ def headline(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
                 "anchor": "overview",
             }
         )
+    unclear = [
+        c
+        for c in conditions
+        if _claim(c, claims.CLAIM_LOWER_ACCURACY)["verdict"] == claims.INCONCLUSIVE
+    ]
+    if unclear:
+        out.append(
+            {
+                "text": (
+                    f"In {len(unclear)} of {n} condition(s) the seeds run cannot tell the largest "
+                    "batch size's test accuracy from the best one's (inconclusive: the interval "
+                    "straddles the margin or too few runs trained): "
+                    + "; ".join(c["label"] for c in unclear)
+                    + "."
+                ),
+                "anchor": "overview",
+            }
+        )
     fits = [
         (i, c, t)
         for i, c in enumerate(conditions)
