@@ -168,6 +168,14 @@ def test_settling_unsettled_runs_are_censored_at_the_budget_not_dropped():
     assert "B = 512: 6 of 10" in v.evidence
 
 
+def test_settling_inconclusive_when_most_runs_never_settled():
+    runs = make_runs(settling=lambda b: 40.0)
+    runs["settling_epoch"] = np.nan  # every run counted at the budget: equal, but uninformative
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(v, INCONCLUSIVE)
+    assert "lower bounds" in v.evidence
+
+
 def test_settling_not_supported_when_equal_within_margin():
     v = claim_small_batches_settle_sooner(make_runs(settling=lambda b: 40.0), SETTINGS)
     _assert_verdict(v, NOT_SUPPORTED)

@@ -231,6 +231,7 @@ def claim_small_batches_settle_sooner(
         SETTLING_MARGIN_EPOCHS,
         settings,
     )
+    verdict, caveat = _censored_settling(directional(diff, -1), diff, runs, small, large)
     unsettled = runs.loc[runs["settling_epoch"].isna()].groupby("batch_size").size()
     if unsettled.sum() == 0:
         counts = "none"
@@ -244,10 +245,39 @@ def claim_small_batches_settle_sooner(
         f"{fmt.effect(diff, 'count_difference')}, margin "
         f"±{fmt.number(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict}). Runs that never "
         "settled (counted at the budget, a lower bound): "
-        f"{counts}. The article reported about 30 vs about 50 epochs. Per epoch is not per "
+        f"{counts}.{caveat} The article reported about 30 vs about 50 epochs. Per epoch is not per "
         f"update: the settling table gives the same point in optimizer steps and examples."
     )
-    return Verdict(claim, statement, directional(diff, -1), evidence, {"difference": diff})
+    return Verdict(claim, statement, verdict, evidence, {"difference": diff})
+
+
+def _censored_settling(
+    verdict: str, diff: Effect, runs: pd.DataFrame, small: list[int], large: list[int]
+) -> tuple[str, str]:
+    """Keep only the verdicts that censoring at the budget cannot have produced.
+
+    An unsettled run counted at the budget is a lower bound. Where half or more of a group's
+    runs never settled, its values are mostly lower bounds: small batches "sooner" (supported)
+    needs the small group mostly settled, large batches "not later" (equivalent or sooner)
+    needs the large group mostly settled, and equivalence needs both.
+    """
+    share = {
+        name: float(runs.loc[runs["batch_size"].isin(group), "settling_epoch"].isna().mean())
+        for name, group in (("small", small), ("large", large))
+    }
+    mostly = {name: s >= 0.5 for name, s in share.items()}
+    unsafe = (
+        (verdict == SUPPORTED and mostly["small"])
+        or (verdict == NOT_SUPPORTED and diff.verdict == EQUIVALENT and any(mostly.values()))
+        or (verdict == NOT_SUPPORTED and diff.estimate > 0 and mostly["large"])
+    )
+    if not unsafe:
+        return verdict, ""
+    groups = " and ".join(n for n, m in mostly.items() if m)
+    return INCONCLUSIVE, (
+        f" Half or more of the {groups} batch sizes' runs never settled within the budget, so "
+        "their values are lower bounds and cannot carry this verdict."
+    )
 
 
 # --------------------------------------------------------------------------- claim 3

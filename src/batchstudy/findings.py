@@ -263,11 +263,12 @@ def settling_text(found: dict[str, Any]) -> str:
         ep = Effect.from_dict(c["epochs_to_settle"])
         st = Effect.from_dict(c["steps_to_settle"])
         parts.append(
-            f"B = {c['batch_size']}: {fmt.interval(ep, 'count', 'never settled')} epochs"
+            f"B = {c['batch_size']}: "
             + (
-                f" = {fmt.interval(st, 'count', 'never settled')} steps"
-                if st.estimate != np.inf
-                else ""
+                f"{fmt.interval(ep, 'count', 'never settled')} epochs = "
+                f"{fmt.interval(st, 'count', 'never settled')} steps"
+                if np.isfinite(ep.estimate)
+                else fmt.interval(ep, "count", "never settled")
             )
         )
     return (
