@@ -10,6 +10,8 @@ import pytest
 from conftest import ROOT, make_project, read_json, snakemake
 from test_workflow import dry_run
 
+from batchstudy import config
+
 pytestmark = pytest.mark.e2e
 
 AXES_CONFIG = {
@@ -51,15 +53,18 @@ def axes(tmp_path_factory):
 
 def test_every_condition_is_trained_and_reported(axes):
     jobs = pd.read_csv(axes / "results/aggregate/jobs.tsv", sep="\t")
-    assert len(jobs) == 2 * 1 * 2 * 2 * 2  # datasets x optimizers x arms x budgets x sizes
+    assert len(jobs) == 2 * 1 * 2 * 2  # datasets x optimizers x budgets x sizes
+    assert (jobs["replicas"] == 2 * 2).all()  # arms x seeds, inside each job
     html = (axes / "report/index.html").read_text()
-    assert html.count('<h2 id="c') == 8
-    assert "Across conditions" in html and "Lr_scaling effect" in html
+    assert html.count('<h2 id="c') == 2 * 1 * 2 * 2  # datasets x optimizers x arms x budgets
+    assert "Across conditions" in html
+    for c in config.conditions(read_json(axes / "results/config.json")):
+        assert f">{c.label}</h2>" in html  # one section per condition, headed by its label
 
 
 def test_linear_arm_scales_the_learning_rate(axes):
-    jobs = pd.read_csv(axes / "results/aggregate/jobs.tsv", sep="\t")
-    lr = jobs.set_index(["dataset", "lr_scaling", "budget", "batch_size"])["learning_rate"]
+    summary = pd.read_csv(axes / "results/aggregate/summary.tsv", sep="\t")
+    lr = summary.set_index(["dataset", "lr_scaling", "budget", "batch_size"])["learning_rate"]
     assert lr[("moons", "constant", "e3", 8)] == pytest.approx(0.05)
     assert lr[("moons", "linear", "e3", 8)] == pytest.approx(0.05 * 8 / 32)
     assert lr[("moons", "linear", "e3", 32)] == pytest.approx(0.05)
@@ -76,15 +81,24 @@ def test_step_budget_gives_equal_updates(axes):
 
 
 def test_csv_dataset_keeps_its_labels(axes):
-    meta = read_json(axes / "results/train/mine/sgd/constant/e3/bs8/run.json")
+    meta = read_json(axes / "results/train/mine/sgd/e3/bs8/run.json")
     assert meta["n_train"] == 200
     hist = pd.read_csv(axes / "results/aggregate/history.tsv", sep="\t")
     assert set(hist["dataset"]) == {"moons", "mine"}
 
 
-def test_adding_an_lr_arm_trains_only_its_jobs(axes):
+def test_adding_an_lr_arm_retrains_the_jobs_it_joins(axes):
+    """An arm is a replica inside every job of its (dataset, optimizer, budget): adding one
+    re-runs those jobs (with every arm), not the data."""
     jobs = dry_run(axes, "--config", "lr_scaling={'arms': ['constant', 'linear', 'sqrt']}")
-    assert jobs.get("train") == 2 * 2 * 2  # datasets x budgets x batch sizes, sqrt only
+    assert jobs.get("train") == 2 * 2 * 2  # datasets x budgets x batch sizes
+    assert jobs.get("plot") == 2 * 3 * 2  # datasets x arms x budgets
+    assert "generate_data" not in jobs
+
+
+def test_adding_a_batch_size_trains_only_that_batch_size(axes):
+    jobs = dry_run(axes, "--config", "batch_sizes=[8,32,16]")
+    assert jobs.get("train") == 2 * 2  # datasets x budgets, B=16 only
     assert "generate_data" not in jobs
 
 
@@ -97,7 +111,7 @@ def test_editing_the_csv_reruns_what_depends_on_it(axes):
         csv.write_text("\n".join(lines) + "\n")
         jobs = dry_run(axes)
         assert jobs.get("generate_data") == 1  # only the CSV dataset
-        assert jobs.get("train") == 2 * 2 * 2
+        assert jobs.get("train") == 2 * 2  # the CSV's budgets x batch sizes
     finally:
         csv.write_bytes(original)
 
@@ -115,7 +129,7 @@ def test_custom_model_runs_on_the_keras_engine(tmp_path):
     (project / "config" / "models").mkdir()
     shutil.copy2(ROOT / "config/models/dropout_mlp.py", project / "config/models")
     snakemake(project)
-    meta = read_json(project / "results/train/blobs/adam/constant/e3/bs16/run.json")
+    meta = read_json(project / "results/train/blobs/adam/e3/bs16/run.json")
     assert meta["engine"] == "keras"
     assert any("cannot run on the fused engine" in n for n in meta["notices"])
     check = read_json(project / "results/model_check.json")
@@ -125,5 +139,5 @@ def test_custom_model_runs_on_the_keras_engine(tmp_path):
 
 
 def test_run_json_records_the_resolved_epochs(axes):
-    meta = read_json(axes / "results/train/moons/sgd/constant/s12/bs32/run.json")
+    meta = read_json(axes / "results/train/moons/sgd/s12/bs32/run.json")
     assert meta["spec"]["epochs"] == 4 and meta["spec"]["extra"] == {"budget_steps": 12}

@@ -52,6 +52,11 @@ def adam(**settings: Any) -> dict[str, Any]:
     return {"adam": {"name": "adam", "learning_rate": 0.001, **settings}}
 
 
+LR_FORMS = (
+    "optimizers.adam.learning_rate must be a number > 0, a list of such numbers or a range "
+    "{min, max, num}"
+)
+
 # (id, config, fragments the message must contain: the key, the value, what is allowed)
 CONFIG_CASES = [
     ("batch size 0", with_changes(batch_sizes=[16, 0]), ["batch_sizes[1] = 0: must be >= 1"]),
@@ -143,12 +148,12 @@ CONFIG_CASES = [
     (
         "learning rate 0",
         with_changes(optimizers=adam(learning_rate=0)),
-        ["optimizers.adam.learning_rate = 0: must be > 0"],
+        [LR_FORMS, "optimizers.adam.learning_rate = 0: must be > 0"],
     ),
     (
         "learning rate negative",
         with_changes(optimizers=adam(learning_rate=-0.01)),
-        ["optimizers.adam.learning_rate = -0.01: must be > 0"],
+        [LR_FORMS, "optimizers.adam.learning_rate = -0.01: must be > 0"],
     ),
     (
         "learning rate non-numeric",
@@ -232,6 +237,89 @@ CONFIG_CASES = [
         "setting of another dataset kind",
         with_changes(datasets=blobs(noise=0.2)),
         ["datasets.blobs.noise: not a setting of kind 'blobs'", "kind 'blobs' reads ["],
+    ),
+    (
+        "learning rate in exponent form YAML reads as text",
+        with_changes(optimizers=adam(learning_rate="1e-3")),
+        ["learning_rate = '1e-3': must be of type number", "write it with a dot, e.g. 0.001"],
+    ),
+    (
+        "learning-rate list with a zero",
+        with_changes(optimizers=adam(learning_rate=[0.1, 0])),
+        [LR_FORMS, "optimizers.adam.learning_rate[1] = 0: must be > 0"],
+    ),
+    (
+        "learning-rate list with a duplicate",
+        with_changes(optimizers=adam(learning_rate=[0.1, 0.01, 0.1])),
+        [LR_FORMS, "values must be unique; duplicated: 0.1"],
+    ),
+    (
+        "learning-rate list empty",
+        with_changes(optimizers=adam(learning_rate=[])),
+        [LR_FORMS, "optimizers.adam.learning_rate = []: must have at least 1 item(s)"],
+    ),
+    (
+        "learning-rate range without num",
+        with_changes(optimizers=adam(learning_rate={"min": 1e-4, "max": 0.1})),
+        [LR_FORMS, "optimizers.adam.learning_rate: missing required key(s) ['num']"],
+    ),
+    (
+        "learning-rate range of one value",
+        with_changes(optimizers=adam(learning_rate={"min": 1e-4, "max": 0.1, "num": 1})),
+        [LR_FORMS, "optimizers.adam.learning_rate.num = 1: must be >= 2"],
+    ),
+    (
+        "learning-rate range with a misspelled key",
+        with_changes(optimizers=adam(learning_rate={"min": 1e-4, "maxi": 0.1, "num": 3})),
+        [LR_FORMS, "unknown key 'maxi' in optimizers.adam.learning_rate; did you mean 'max'?"],
+    ),
+    (
+        "learning-rate range upside down",
+        with_changes(optimizers=adam(learning_rate={"min": 0.1, "max": 1e-4, "num": 3})),
+        [
+            "optimizers.adam.learning_rate = {'min': 0.1, 'max': 0.0001, 'num': 3}: "
+            "min must be < max"
+        ],
+    ),
+    (
+        "learning-rate range too fine to round",
+        with_changes(optimizers=adam(learning_rate={"min": 1e-3, "max": 1.0001e-3, "num": 4})),
+        ["values round to duplicates at 4 significant figures", "use fewer values"],
+    ),
+    (
+        "warmup in steps and in epochs",
+        with_changes(lr_scaling={"arms": ["linear"], "warmup_steps": 10, "warmup_epochs": 1}),
+        ["lr_scaling: give either warmup_steps or warmup_epochs, not both"],
+    ),
+    (
+        "warmup steps negative",
+        with_changes(lr_scaling={"warmup_steps": -1}),
+        ["lr_scaling.warmup_steps = -1: must be >= 0"],
+    ),
+    (
+        "validation rows and fraction",
+        with_changes(datasets=blobs(n_val=10, val_fraction=0.1)),
+        ["datasets.blobs: give either n_val or val_fraction, not both"],
+    ),
+    (
+        "validation rows not below the training rows",
+        with_changes(datasets=blobs(n_val=100)),
+        ["datasets.blobs.n_val = 100: must be < the training split's 100 rows"],
+    ),
+    (
+        "validation rows beyond a test_fraction split",
+        with_changes(datasets={"d": {"kind": "digits", "test_fraction": 0.5, "n_val": 898}}),
+        ["datasets.d.n_val = 898: must be < the training split's 898 rows"],
+    ),
+    (
+        "validation rows zero",
+        with_changes(datasets=blobs(n_val=0)),
+        ["datasets.blobs.n_val = 0: must be >= 1"],
+    ),
+    (
+        "validation fraction of 1",
+        with_changes(datasets=blobs(val_fraction=1.0)),
+        ["datasets.blobs.val_fraction = 1.0: must be < 1"],
     ),
     (
         "n_train not below n_samples",
@@ -430,6 +518,35 @@ DATA_CASES = [
         ["rare.csv: cannot split with test_fraction = 0.5: class(es) ['b'] have a single row"],
     ),
     (
+        "validation rows take the whole training split",
+        _write("d.csv", GOOD_CSV),
+        {"n_train": 10, "n_val": 10},
+        ["d.csv: n_val = 10: must be between 1 and 9, the training split has 10 rows"],
+    ),
+    (
+        "validation rows leave one class to train on",
+        _write(
+            "half.csv",
+            "a,label\n" + "".join(f"{i},{'a' if i < 10 or i > 15 else 'b'}\n" for i in range(20)),
+        ),
+        {"n_train": 16, "n_val": 6},
+        [
+            "half.csv: the training split (the first 10 rows, before the 6 validation rows) "
+            "holds only class 'a'"
+        ],
+    ),
+    (
+        "validation fraction of a class with one training row",
+        _write(
+            "vrare.csv", "a,label\n" + "".join(f"{i},{'b' if i == 0 else 'a'}\n" for i in range(20))
+        ),
+        {"n_train": 10, "val_fraction": 0.3},
+        [
+            "vrare.csv: cannot take val_fraction = 0.3 of the training split: class(es) ['b'] "
+            "have a single training row"
+        ],
+    ),
+    (
         "npz that is not an archive",
         _write("text.npz", "X,y\n1,2\n"),
         {"kind": "npz"},
@@ -576,7 +693,7 @@ def _run_bad_config(project: Path, cfg: dict[str, Any], tmp_path: Path) -> tuple
 
 @pytest.mark.e2e
 def test_full_batch_notice_in_the_job_log(study):
-    log = (study / "logs/train/blobs/adam/constant/e4/bs128.log").read_text()
+    log = (study / "logs/train/blobs/adam/e4/bs128.log").read_text()
     assert "NOTICE: batch size 128 >= 100 training rows: full-batch" in log
     jobs = pd.read_csv(study / "results/aggregate/jobs.tsv", sep="\t")
     assert jobs.set_index("batch_size")["steps_per_epoch"].to_dict() == {16: 7, 128: 1}

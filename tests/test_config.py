@@ -58,20 +58,74 @@ def test_every_problem_is_listed_at_once():
     assert "epochs = 0" in str(exc.value) and "batch_sizes[0] = -1" in str(exc.value)
 
 
+TWO_OPTIMIZERS = {
+    "adam": {"name": "adam", "learning_rate": 1e-3},
+    "sgd": {"name": "sgd", "learning_rate": [0.1, 0.01], "momentum": 0.9},
+}
+
+
 def test_conditions_cross_every_axis():
     cfg = config.validate(
         {
-            "optimizers": {
-                "adam": {"name": "adam", "learning_rate": 1e-3},
-                "sgd": {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9},
-            },
+            "optimizers": TWO_OPTIMIZERS,
             "lr_scaling": {"arms": ["constant", "linear", "sqrt"]},
             "step_budgets": [500],
         }
     )
     conds = config.conditions(cfg)
-    assert len(conds) == 2 * 3 * 2
+    assert len(conds) == (1 + 2) * 3 * 2  # base rates (adam 1, sgd 2) x arms x budgets
+    assert len(set(conds)) == len(conds)
     assert {c.budget for c in conds} == {"e100", "s500"}
+    assert {c.base_lr for c in conds if c.optimizer == "sgd"} == {0.1, 0.01}
+    assert len(config.job_keys(cfg)) == 2 * 2  # datasets x optimizers x budgets: no arms, no lrs
+    assert {c.job for c in conds} == set(config.job_keys(cfg))
+
+
+def test_study_size_counts_jobs_and_runs():
+    cfg = config.validate(
+        {
+            "optimizers": TWO_OPTIMIZERS,
+            "lr_scaling": {"arms": ["constant", "linear"]},
+            "batch_sizes": [8, 32, 128],
+            "seeds": [0, 1, 2],
+        }
+    )
+    n = config.study_size(cfg)
+    assert n["jobs"] == 2 * 3  # optimizers x batch sizes
+    assert n["runs"] == (1 + 2) * 2 * 3 * 3  # base rates x arms x batch sizes x seeds
+    replicas = sum(
+        len(config.train_spec(cfg, j, b).replicas)
+        for j in config.job_keys(cfg)
+        for b in cfg["batch_sizes"]
+    )
+    assert replicas == n["runs"]
+
+
+def test_shipped_lr_scaling_study_is_at_most_40_jobs():
+    cfg = config.load(config.SCHEMA_PATH.parents[2] / "config" / "lr-scaling.yaml")
+    assert config.study_size(cfg)["jobs"] == 8 * 2 * 2
+    assert cfg["lr_scaling"]["warmup_steps"] > 0 and "warmup_epochs" not in cfg["lr_scaling"]
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        (0.01, (0.01,)),
+        ([0.1, 0.01, 1], (0.1, 0.01, 1.0)),
+        ({"min": 1e-4, "max": 1e-1, "num": 4}, (1e-4, 1e-3, 1e-2, 1e-1)),
+        ({"min": 1e-3, "max": 1e-2, "num": 3}, (1e-3, 0.003162, 1e-2)),
+    ],
+)
+def test_learning_rate_forms(given, expected):
+    cfg = config.validate({"optimizers": {"a": {"name": "adam", "learning_rate": given}}})
+    assert config.base_learning_rates(cfg["optimizers"]["a"]["learning_rate"]) == expected
+
+
+def test_log_range_includes_both_ends_and_is_evenly_spaced_on_a_log_scale():
+    values = config.base_learning_rates({"min": 2e-4, "max": 0.2, "num": 7})
+    assert values[0] == 2e-4 and values[-1] == 0.2
+    ratios = [b / a for a, b in zip(values, values[1:], strict=False)]
+    assert all(r == pytest.approx(10**0.5, rel=1e-3) for r in ratios)
 
 
 def test_learning_rate_arms():
@@ -81,9 +135,49 @@ def test_learning_rate_arms():
     assert math.isclose(config.scaled_learning_rate(0.1, "sqrt", 8, 32), 0.05)
 
 
+def test_one_job_trains_every_arm_and_base_rate():
+    cfg = config.validate(
+        {
+            "optimizers": {"sgd": TWO_OPTIMIZERS["sgd"]},
+            "lr_scaling": {"arms": ["constant", "linear"], "warmup_steps": 20},
+            "seeds": [0, 1, 2],
+        }
+    )
+    (job,) = config.job_keys(cfg)
+    spec = config.train_spec(cfg, job, 128)
+    got = [(v.lr_scaling, v.base_lr, v.learning_rate, v.warmup_steps) for v in spec.variants]
+    assert got == [
+        ("constant", 0.1, 0.1, 0),
+        ("constant", 0.01, 0.01, 0),
+        ("linear", 0.1, pytest.approx(0.4), 20),
+        ("linear", 0.01, pytest.approx(0.04), 20),
+    ]
+    assert len(spec.replicas) == 4 * 3
+
+
+def test_warmup_in_epochs_becomes_steps_per_batch_size():
+    cfg = config.validate({"lr_scaling": {"arms": ["constant", "sqrt"], "warmup_epochs": 2}})
+    (job,) = config.job_keys(cfg)
+    const, sqrt = config.train_spec(cfg, job, 64).resolved(500).variants
+    assert (const.warmup_steps, sqrt.warmup_steps) == (0, 2 * 8)
+    assert config.train_spec(cfg, job, 512).resolved(500).variants[1].warmup_steps == 2
+
+
+def test_warmup_in_steps_is_the_same_at_every_batch_size():
+    cfg = config.validate({"lr_scaling": {"arms": ["linear"], "warmup_steps": 30}})
+    (job,) = config.job_keys(cfg)
+    for b in (4, 512):
+        assert config.train_spec(cfg, job, b).resolved(500).variants[0].warmup_steps == 30
+
+
+def test_warmup_in_steps_and_epochs_at_once_is_an_error():
+    with pytest.raises(ConfigError, match="give either warmup_steps or warmup_epochs, not both"):
+        config.validate({"lr_scaling": {"warmup_steps": 10, "warmup_epochs": 1}})
+
+
 def test_train_spec_is_canonical_and_budget_aware():
     cfg = config.validate({"step_budgets": [1000]})
-    e, s = config.conditions(cfg)
+    e, s = config.job_keys(cfg)
     a = config.train_spec(cfg, e, 64)
     assert a.to_json() == config.train_spec(cfg, e, 64).to_json()
     assert a.epochs == 100
@@ -95,8 +189,17 @@ def test_train_spec_is_canonical_and_budget_aware():
 def test_changing_plots_does_not_change_training_specs():
     a = config.validate({})
     b = config.validate({"plots": {"dpi": 200}, "title": "other"})
-    cond = config.conditions(a)[0]
-    assert config.train_spec(a, cond, 32) == config.train_spec(b, cond, 32)
+    job = config.job_keys(a)[0]
+    assert config.train_spec(a, job, 32) == config.train_spec(b, job, 32)
+
+
+def test_condition_path_and_label_name_the_base_rate():
+    small = config.Condition("blobs", "adam", "linear", 1e-5, "s500")
+    assert small.path == "blobs/adam/linear/lr1e-05/s500"
+    assert config.Condition("blobs", "adam", "linear", "0.00001", "s500") == small
+    assert "base lr 1e-05" in small.label and "500 steps" in small.label
+    paths = {config.Condition("d", "o", "constant", lr, "e1").path for lr in (0.1, 0.01, 1)}
+    assert paths == {"d/o/constant/lr0.1/e1", "d/o/constant/lr0.01/e1", "d/o/constant/lr1.0/e1"}
 
 
 def test_command_line_overrides_get_yaml_types():
@@ -112,3 +215,18 @@ def test_command_line_overrides_get_yaml_types():
     assert cfg["title"] == "16" and cfg["seeds"] == ["1", "2"]  # not overridden: untouched
     with pytest.raises(ConfigError, match=r"seeds\[0\] = '1'"):
         config.validate({"seeds": ["1", "2"]})
+
+
+def test_command_line_exponent_numbers_are_numbers():
+    cfg = {"optimizers": {"a": {"name": "adam", "learning_rate": ["1e-3", "2E-4", "0.1"]}}}
+    config.retype_overrides(cfg, {"optimizers": {"a": {"learning_rate": ["1e-3"]}}})
+    assert cfg["optimizers"]["a"]["learning_rate"] == [1e-3, 2e-4, 0.1]
+
+
+def test_check_command_counts_jobs_and_runs(capsys):
+    from batchstudy.cli import main
+
+    assert main(["check", str(config.SCHEMA_PATH.parents[2] / "config" / "lr-scaling.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "32 training job(s) = 4 (dataset, optimizer, budget) x 8 batch size(s)" in out
+    assert "960 run(s) = 12 condition(s)" in out and "x 10 seed(s)" in out

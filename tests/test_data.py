@@ -41,6 +41,44 @@ def test_round_trip(tmp_path):
     assert back.meta == ds.meta and back.classes == ds.classes
 
 
+def test_without_a_validation_split_the_test_split_doubles_as_it(tmp_path):
+    ds = build_dataset(SEED_BLOBS)
+    assert not ds.has_validation_split and "n_val" not in ds.meta
+    assert ds.validation[0] is ds.x_test and ds.validation[1] is ds.y_test
+    save_dataset(ds, tmp_path / "d.npz")
+    with np.load(tmp_path / "d.npz") as z:
+        assert "x_val" not in z.files and "y_val" not in z.files
+    assert load_dataset(tmp_path / "d.npz").x_val is None
+
+
+def test_validation_rows_come_from_the_end_of_the_training_split(tmp_path):
+    seed, split = build_dataset(SEED_BLOBS), build_dataset({**SEED_BLOBS, "n_val": 100})
+    np.testing.assert_array_equal(split.x_test, seed.x_test)  # the test split is untouched
+    np.testing.assert_array_equal(split.x_train, seed.x_train[:400])
+    np.testing.assert_array_equal(split.x_val, seed.x_train[400:])
+    np.testing.assert_array_equal(split.y_val, seed.y_train[400:])
+    assert split.meta["n_val"] == 100 and split.meta["n_train"] == 400
+    assert split.validation[0] is split.x_val
+    save_dataset(split, tmp_path / "d.npz")
+    back = load_dataset(tmp_path / "d.npz")
+    np.testing.assert_array_equal(back.x_val, split.x_val)
+    np.testing.assert_array_equal(back.y_val, split.y_val)
+    assert back.meta == split.meta
+
+
+def test_validation_fraction_is_a_stratified_part_of_the_training_split():
+    spec = {"kind": "digits", "test_fraction": 0.5, "random_state": 0}
+    seed, split = build_dataset(spec), build_dataset({**spec, "val_fraction": 0.2})
+    np.testing.assert_array_equal(split.x_test, seed.x_test)
+    assert len(split.x_val) == round(0.2 * seed.n_train)
+    assert split.n_train + len(split.x_val) == seed.n_train
+    rows = {r.tobytes() for r in seed.x_train}
+    assert all(r.tobytes() in rows for r in split.x_val)
+    assert split.y_val.sum(0).min() >= 10  # every digit in the validation split
+    again = build_dataset({**spec, "val_fraction": 0.2})
+    np.testing.assert_array_equal(again.x_val, split.x_val)
+
+
 def test_csv_with_string_labels(tmp_path):
     p = tmp_path / "d.csv"
     p.write_text(

@@ -1,11 +1,12 @@
 """Divergence: a learning rate that blows up (NaN/inf loss) marks those runs as diverged, keeps
-every other seed and batch size, and the report shows them as diverged: never as accuracy 0,
-never as a crash.
+every other seed, learning rate and batch size, and the report shows them as diverged: never as
+accuracy 0, never as a crash.
 
-End to end, a tiny study trains a healthy Adam beside SGD at learning rate 1e30 (its first
-update overflows float32). Within one condition, a run that diverges mid-way while its
-neighbours do not is built from synthetic histories and carried through the real aggregate,
-plot and report stages (no TensorFlow).
+End to end, a tiny study trains a healthy Adam beside SGD with two base learning rates in one
+job per batch size: 0.01, and 1e30 (its first update overflows float32), so the diverging
+replicas share their graph with healthy ones. Within one condition, a run that diverges mid-way
+while its neighbours do not is built from synthetic histories and carried through the real
+aggregate, plot and report stages (no TensorFlow).
 """
 
 from __future__ import annotations
@@ -17,26 +18,36 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TINY_CONFIG, make_project, render_fake_report, snakemake, write_fake_job
+from conftest import (
+    TINY_CONFIG,
+    fake_condition,
+    make_project,
+    render_fake_report,
+    snakemake,
+    write_fake_job,
+)
 
 from batchstudy import config
 from batchstudy.io import read_table, write_table
+from batchstudy.metrics import EPOCH_METRICS
 from batchstudy.plots import PLOTS
 
-BOOM = "results/train/blobs/boom/constant/e4"
-ADAM = "results/train/blobs/adam/constant/e4"
+BOOM = "results/train/blobs/boom/e4"
+ADAM = "results/train/blobs/adam/e4"
+HUGE = 1e30
 
 STUDY = copy.deepcopy(TINY_CONFIG)
 STUDY["optimizers"] = {
     "adam": {"name": "adam", "learning_rate": 0.001},
-    "boom": {"name": "sgd", "learning_rate": 1e30},
+    "boom": {"name": "sgd", "learning_rate": [0.01, HUGE]},
 }
 
 
-def section(html: str, optimizer: str) -> str:
+def section(html: str, optimizer: str, base_lr: float | None = None) -> str:
     """The report's section of one condition (from its heading to the next)."""
     parts = re.split(r"(?=<h2 id=\"c\d+\">)", html.split("<h2>Provenance</h2>")[0])
-    (found,) = [p for p in parts if re.match(rf'<h2 id="c\d+">blobs · {optimizer} ·', p)]
+    lr = "" if base_lr is None else rf".* · base lr {re.escape(config.format_lr(base_lr))} ·"
+    (found,) = [p for p in parts if re.match(rf'<h2 id="c\d+">blobs · {optimizer} ·{lr}', p)]
     return found
 
 
@@ -61,52 +72,59 @@ def study(tmp_path_factory) -> Path:
 @pytest.mark.e2e
 def test_diverged_runs_are_marked_and_the_others_kept(study):
     runs = pd.read_csv(study / "results/aggregate/runs.tsv", sep="\t")
-    boom = runs[runs["optimizer"] == "boom"]
+    boom = runs[(runs["optimizer"] == "boom") & (runs["base_lr"] == HUGE)]
+    tame = runs[(runs["optimizer"] == "boom") & (runs["base_lr"] == 0.01)]
     adam = runs[runs["optimizer"] == "adam"]
-    assert len(boom) == len(adam) == 2 * 2  # every batch size x seed has its row
+    assert len(boom) == len(tame) == len(adam) == 2 * 2  # every batch size x seed has its row
     assert boom["diverged"].all()
     assert boom["final_val_accuracy"].isna().all()  # NaN, not 0
-    assert not adam["diverged"].any()
-    assert adam["final_val_accuracy"].between(0.05, 1).all()
+    for healthy in (adam, tame):  # trained in the same job as the diverging runs
+        assert not healthy["diverged"].any()
+        assert healthy["final_val_accuracy"].between(0.05, 1).all()
 
     summary = pd.read_csv(study / "results/aggregate/summary.tsv", sep="\t")
-    by = summary.set_index(["optimizer", "batch_size"])
+    by = summary.set_index(["optimizer", "base_lr", "batch_size"])
     for b in (16, 64):
-        assert by.loc[("boom", b), "n_diverged"] == 2 and by.loc[("boom", b), "n_runs"] == 2
-        assert np.isnan(by.loc[("boom", b), "final_val_accuracy_mean"])
-        assert by.loc[("adam", b), "n_diverged"] == 0
-        assert by.loc[("adam", b), "final_val_accuracy_mean"] > 0.05
+        assert by.loc[("boom", HUGE, b), "n_diverged"] == 2
+        assert by.loc[("boom", HUGE, b), "n_runs"] == 2
+        assert np.isnan(by.loc[("boom", HUGE, b), "final_val_accuracy_mean"])
+        for healthy in (("adam", 0.001, b), ("boom", 0.01, b)):
+            assert by.loc[healthy, "n_diverged"] == 0
+            assert by.loc[healthy, "final_val_accuracy_mean"] > 0.05
 
 
 @pytest.mark.e2e
 def test_history_keeps_nan_and_the_log_says_diverged(study):
     hist = pd.read_csv(study / f"{BOOM}/bs16/history.tsv", sep="\t")
-    assert len(hist) == 2 * 4
-    assert hist[["train_loss", "val_loss", "val_accuracy"]].isna().all().all()
-    assert not (hist["val_accuracy"] == 0).any()
-    log = (study / "logs/train/blobs/boom/constant/e4/bs16.log").read_text()
-    assert "seeds [0, 1] diverged (NaN/inf)" in log
+    assert len(hist) == 2 * 2 * 4  # base rates x seeds x epochs, one job
+    huge = hist[hist["base_lr"] == HUGE]
+    assert huge[["train_loss", "val_loss", "val_accuracy"]].isna().all().all()
+    assert not (huge["val_accuracy"] == 0).any()
+    tame = hist[hist["base_lr"] == 0.01]
+    assert np.isfinite(tame[list(EPOCH_METRICS)].to_numpy()).all()
+    log = (study / "logs/train/blobs/boom/e4/bs16.log").read_text()
+    assert "diverged (NaN/inf)" in log
     healthy = pd.read_csv(study / f"{ADAM}/bs16/history.tsv", sep="\t")
-    assert np.isfinite(healthy[["train_loss", "val_loss", "val_accuracy"]].to_numpy()).all()
+    assert np.isfinite(healthy[list(EPOCH_METRICS)].to_numpy()).all()
 
 
 @pytest.mark.e2e
 def test_report_shows_diverged_not_zero(study):
     html = (study / "report" / "index.html").read_text()
-    assert html.count("data:image/png;base64,") == 2 * len(PLOTS)
-    boom, adam = section(html, "boom"), section(html, "adam")
-    assert "<strong>Diverged runs:</strong> B=16 seed 0, B=16 seed 1, B=64 seed 0, B=64 seed 1" in (
-        boom
-    )
+    assert html.count("data:image/png;base64,") == 3 * len(PLOTS) + 1  # and the overview
+    boom, adam = section(html, "boom", HUGE), section(html, "adam")
+    tame = section(html, "boom", 0.01)
+    diverged = "B = 16 seed 0, B = 16 seed 1, B = 64 seed 0, B = 64 seed 1."
+    assert f"<strong>Diverged runs:</strong> {diverged}" in boom
     assert "Every run diverged" in boom
-    assert "Diverged runs" not in adam
+    assert "Diverged runs" not in adam and "Diverged runs" not in tame
     header = re.findall(r"<th>(.*?)</th>", html.split("<h3>Summary</h3>", 1)[1])
-    acc, div = header.index("final test acc"), header.index("diverged")
+    acc, runs_col = header.index("final test acc"), header.index("runs")
     for b, cells in summary_cells(boom).items():
-        assert cells[acc] == "– [–, –]", (b, cells)  # no number, certainly not 0
-        assert cells[div] == "2"
-    for cells in summary_cells(adam).values():
-        assert re.match(r"0\.\d+ \[", cells[acc]) and cells[div] == "0"
+        assert cells[acc] == "not estimable", (b, cells)  # no number, certainly not 0
+        assert cells[runs_col] == "2 (2 diverged)"
+    for cells in [*summary_cells(adam).values(), *summary_cells(tame).values()]:
+        assert re.match(r"0\.\d+ \[", cells[acc]) and cells[runs_col] == "2"
 
 
 # ---- one run diverging among healthy ones (synthetic histories, real stages) ---------
@@ -120,9 +138,13 @@ def diverge_from(history: Path, seed: int, epoch: int) -> None:
     `epoch`, and NaN metrics from there on."""
     hist = read_table(history)
     rows = (hist["seed"] == seed) & (hist["epoch"] >= epoch)
-    hist.loc[rows, ["train_loss", "train_accuracy", "val_loss", "val_accuracy"]] = np.nan
+    hist.loc[rows, list(EPOCH_METRICS)] = np.nan
     hist.loc[rows & (hist["epoch"] == epoch), "train_loss"] = np.inf
     write_table(history, hist)
+
+
+def plot_path(cond: tuple) -> str:
+    return fake_condition(cond).path
 
 
 def build_report(
@@ -137,7 +159,7 @@ def build_report(
             if bs == b:
                 diverge_from(path, seed, epoch)
         paths.append(path)
-    return render_fake_report(root, cfg, paths, [cond])
+    return render_fake_report(root, cfg, paths, [fake_condition(cond)])
 
 
 def test_one_diverged_run_keeps_the_other_seeds_and_batch_sizes(tmp_path):
@@ -166,8 +188,8 @@ def test_one_diverged_run_keeps_the_other_seeds_and_batch_sizes(tmp_path):
     assert summary.loc[64, "final_val_accuracy_mean"] == pytest.approx(healthy, abs=1e-6)
 
     for name in PLOTS:
-        assert (tmp_path / "results/plots" / Path(*COND) / f"{name}.png").stat().st_size > 1000
-    assert "<strong>Diverged runs:</strong> B = 64 seed 1 (constant lr, base lr 0.001)." in html
+        assert (tmp_path / "results/plots" / plot_path(COND) / f"{name}.png").stat().st_size > 1000
+    assert "<strong>Diverged runs:</strong> B = 64 seed 1." in html
     sec = section(html, "sgd")
     header = re.findall(r"<th>(.*?)</th>", html.split("<h3>Summary</h3>", 1)[1])
     acc, runs_col = header.index("final test acc"), header.index("runs")

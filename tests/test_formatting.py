@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from batchstudy import formatting as fmt
+from batchstudy.config import Condition
 from batchstudy.stats import METHOD_MEDIAN, METHOD_PAIRED_T, Effect
 
 
@@ -45,7 +46,22 @@ def test_numbers_and_labels():
         "base_lr": 0.001,
         "budget": "s2000",
     }
-    assert fmt.condition(keys) == (
-        "blobs · adam · lr ∝ √B (square-root scaling) · base lr 0.001 · 2000 steps"
-    )
+    label = "blobs · adam · lr sqrt · base lr 0.001 · 2000 steps"
+    assert fmt.condition(keys) == label == Condition.from_keys(keys).label
+    # a table may hold the rate as text; a label leaves out what every line shares
+    text_keys = keys | {"base_lr": "1e-05"}
+    assert fmt.condition(text_keys, skip=("dataset", "budget")) == "adam · lr sqrt · base lr 1e-05"
+    assert fmt.condition(keys, skip=tuple(keys)) == "all runs"
     assert fmt.sizes([4, 8]) == "B ∈ {4, 8}" and fmt.sizes([]) == "none"
+
+
+def test_learning_rate_forms_read_as_rates():
+    assert fmt.learning_rates(0.001) == "base lr 0.001"
+    assert fmt.learning_rates([0.001, 1e-05]) == "base lr grid 0.001, 1e-05"
+    assert fmt.learning_rates({"min": 1e-4, "max": 1e-2, "num": 3}) == (
+        "base lr 3 values log-spaced from 0.0001 to 0.01 (0.0001, 0.001, 0.01)"
+    )
+    assert fmt.warmup({"arms": ["constant"]}) == "no warmup"
+    over = "scaled arms warm up linearly over"
+    assert fmt.warmup({"warmup_steps": 50}) == f"{over} 50 optimizer steps"
+    assert fmt.warmup({"warmup_epochs": 2}) == f"{over} 2 epochs"

@@ -232,3 +232,14 @@ def test_describe_devices_without_tensorflow(monkeypatch):
         "assert 'tensorflow' not in sys.modules, 'batchstudy.gpu imported TensorFlow'"
     )
     subprocess.run([sys.executable, "-c", code], env=worker_env(), check=True)
+
+
+def test_a_held_gpu_that_the_backend_cannot_see_fails(monkeypatch):
+    from batchstudy.gpu import GpuUnavailableError, check_gpu_used
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    with pytest.raises(GpuUnavailableError, match=r"holds GPU 0 .*tensorflow\[and-cuda\]"):
+        check_gpu_used(0, [], allow_cpu=False)
+    assert "training on the CPU" in check_gpu_used(0, [], allow_cpu=True)
+    assert check_gpu_used(0, ["/physical_device:GPU:0"], allow_cpu=False) == ""
+    assert check_gpu_used(None, [], allow_cpu=False) == ""  # no GPU held: the CPU is right

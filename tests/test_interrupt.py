@@ -28,7 +28,7 @@ from test_workflow import planned_jobs
 
 from batchstudy.io import HISTORY_COLUMNS
 
-JOB = "results/train/blobs/adam/constant/e4"
+JOB = "results/train/blobs/adam/e4"
 PAUSE_HOOK = textwrap.dedent(
     """
     # Test hook: pause a training job just before it renames one output into place.
@@ -155,7 +155,7 @@ def test_sigkill_mid_write_then_rerun_incomplete(tmp_path):
     # Op determinism: the re-run reproduces the interrupted job's history byte for byte.
     assert history.read_bytes() == killed_history
     assert (project / "report/index.html").is_file()
-    log = (project / "logs/train/blobs/adam/constant/e4/bs64.log").read_text()
+    log = (project / "logs/train/blobs/adam/e4/bs64.log").read_text()
     assert "done:" in log
     assert "Nothing to be done" in (snakemake(project, "-n").stdout)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, render_fake_report, write_fake_job
+from conftest import BASE_LR, ROOT, fake_condition, render_fake_report, write_fake_job
 
 from batchstudy import config, findings
 from batchstudy.io import read_table, write_table
@@ -20,16 +21,26 @@ from batchstudy.stats import IntervalSettings
 TEMPLATE = ROOT / "workflow" / "report" / "index.html.j2"
 
 
-def build(root: Path, cfg: dict, conds: list[tuple[str, ...]], **fake) -> Path:
-    """Fake jobs -> aggregate -> analyze -> plots -> report, as the workflow chains them."""
+def build(
+    root: Path,
+    cfg: dict,
+    conds: list[tuple[str, ...]],
+    base_lrs: tuple[float, ...] = (BASE_LR,),
+    **fake,
+) -> Path:
+    """Fake jobs for every (dataset, optimizer, lr arm, budget) in `conds` x base rate x batch
+    size -> aggregate -> analyze -> plots (at each `Condition.path`) -> report, as the workflow
+    chains them."""
     paths = sorted(
         {
-            write_fake_job(root, c, b, cfg["seeds"], cfg["epochs"], **fake)
+            write_fake_job(root, c, b, cfg["seeds"], cfg["epochs"], base_lr=lr, **fake)
             for c in conds
+            for lr in base_lrs
             for b in cfg["batch_sizes"]
         }
     )
-    return render_fake_report(root, cfg, paths, conds)
+    conditions = [fake_condition(c, lr) for c, lr in itertools.product(conds, base_lrs)]
+    return render_fake_report(root, cfg, paths, conditions)
 
 
 @pytest.fixture
@@ -79,7 +90,22 @@ def test_one_section_per_condition(tmp_path, cfg):
     conds = [("blobs", "adam", "constant", "e20"), ("blobs", "adam", "linear", "e20")]
     html = build(tmp_path, cfg, conds).read_text()
     assert html.count('<h2 id="c') == 2
-    assert "lr ∝ B (linear scaling)" in html  # readable labels, not config keys
+    for arm in ("constant", "linear"):  # headings are the conditions' labels
+        label = config.Condition("blobs", "adam", arm, BASE_LR, "e20").label
+        assert f">{label}</h2>" in html
+
+
+def test_one_section_per_base_learning_rate(tmp_path, cfg):
+    cfg = config.validate(
+        {**cfg, "optimizers": {"adam": {"name": "adam", "learning_rate": [1e-3, 1e-2]}}}
+    )
+    html = build(tmp_path, cfg, [("blobs", "adam", "constant", "e20")], (1e-3, 1e-2)).read_text()
+    assert html.count('<h2 id="c') == 2
+    assert "base lr 0.001 · 20 epochs</h2>" in html and "base lr 0.01 · 20 epochs</h2>" in html
+    assert len(re.findall(r'<img src="data:image/png', html)) == 2 * len(PLOTS) + 1
+    # The grid reads as rates, not as the config's list.
+    assert "<code>adam</code> = adam, base lr grid 0.001, 0.01" in html
+    assert not re.search(r"\[0\.001|'min'|\{'", _visible_text(html))
 
 
 def test_provenance_comes_from_the_aggregated_jobs_only(tmp_path, cfg):
@@ -138,7 +164,7 @@ def test_under_training_at_large_batch_is_not_called_a_generalization_gap(tmp_pa
     hist[["val_accuracy", "test_accuracy"]] -= 0.15
     hist["end_train_accuracy"] -= 0.18  # the gap shrinks by 0.03, as in the seed study
     write_table(paths[-1], hist)
-    out = render_fake_report(tmp_path, cfg, paths, [cond])
+    out = render_fake_report(tmp_path, cfg, paths, [fake_condition(cond)])
     found = json.loads((tmp_path / "results" / "analysis" / "findings.json").read_text())
     verdicts = {c["claim"]: c for c in found["conditions"][0]["claims"]}
     lower = verdicts["Large batches end with lower test accuracy than the best batch size"]

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import TINY_CONFIG, make_project, planned_jobs, read_json, snakemake, write_config
+from conftest import (
+    BASE_LR,
+    TINY_CONFIG,
+    make_project,
+    planned_jobs,
+    read_json,
+    snakemake,
+    write_config,
+    write_fake_job,
+)
+
+from batchstudy import config
+from batchstudy.metrics import CONDITION_KEYS
 
 pytestmark = pytest.mark.e2e
 
@@ -34,11 +47,11 @@ def test_report_and_tables(study):
     assert hist["val_accuracy"].between(0, 1).all()
     summary = pd.read_csv(study / "results/aggregate/summary.tsv", sep="\t")
     assert summary.set_index("batch_size")["steps_per_epoch"].to_dict() == {16: 7, 64: 2}
-    meta = read_json(study / "results/train/blobs/adam/constant/e4/bs16/run.json")
+    meta = read_json(study / "results/train/blobs/adam/e4/bs16/run.json")
     assert meta["engine"] == "fused" and meta["op_determinism"] is True
-    log = (study / "logs/train/blobs/adam/constant/e4/bs16.log").read_text()
+    log = (study / "logs/train/blobs/adam/e4/bs16.log").read_text()
     assert "training batch size 16" in log
-    bench = study / "results/benchmarks/train/blobs/adam/constant/e4/bs16.tsv"
+    bench = study / "results/benchmarks/train/blobs/adam/e4/bs16.tsv"
     assert "max_rss" in bench.read_text()
 
 
@@ -77,7 +90,7 @@ def test_same_config_gives_identical_metric_files(study, tmp_path):
     again = make_project(tmp_path, TINY_CONFIG)
     snakemake(again, "results/aggregate/history.tsv")
     for job in ("bs16", "bs64"):
-        rel = f"results/train/blobs/adam/constant/e4/{job}/history.tsv"
+        rel = f"results/train/blobs/adam/e4/{job}/history.tsv"
         assert (study / rel).read_bytes() == (again / rel).read_bytes()
     assert (study / "results/aggregate/history.tsv").read_bytes() == (
         again / "results/aggregate/history.tsv"
@@ -98,3 +111,80 @@ def test_snakemake_report(study):
     text = (study / "report" / "snakemake-report.html").read_text(errors="replace")
     for name in ("curves.png", "accuracy.png", "timing.png", "scaling.png", "index.html"):
         assert name in text
+
+
+def test_adding_an_lr_arm_retrains_the_jobs_of_its_optimizer(study):
+    """Arms are replicas inside a job: a new arm re-runs every job of that (dataset, optimizer,
+    budget), and plots one more condition."""
+    jobs = dry_run(study, "--config", "lr_scaling={'arms': ['constant', 'linear']}")
+    assert jobs.get("train") == 2  # both batch sizes of the one (dataset, optimizer, budget)
+    assert jobs.get("plot") == 2  # every condition is re-plotted from the new aggregate
+    assert "generate_data" not in jobs
+
+
+def test_a_learning_rate_grid_is_one_job_per_batch_size(study):
+    grid = "optimizers={'adam': {'name': 'adam', 'learning_rate': [0.001, 0.01, 1e-4]}}"
+    jobs = dry_run(study, "--config", grid)
+    assert jobs.get("train") == 2 and jobs.get("plot") == 3
+
+
+LR_GRID = {
+    **TINY_CONFIG,
+    "optimizers": {
+        "adam": {"name": "adam", "learning_rate": [0.001, 0.01]},
+        "sgd": {"name": "sgd", "learning_rate": {"min": 0.01, "max": 0.1, "num": 2}},
+    },
+    "lr_scaling": {"arms": ["constant", "sqrt"], "warmup_steps": 3},
+}
+
+
+@pytest.fixture(scope="module")
+def grid_study(tmp_path_factory) -> Path:
+    project = make_project(tmp_path_factory.mktemp("grid"), LR_GRID)
+    snakemake(project)
+    return project
+
+
+def test_one_job_writes_one_history_row_per_run_and_epoch(grid_study):
+    hist = pd.read_csv(grid_study / "results/train/blobs/sgd/e4/bs64/history.tsv", sep="\t")
+    runs = hist.groupby(["lr_scaling", "base_lr", "seed"])["epoch"].count()
+    assert len(runs) == 2 * 2 * 2 and (runs == 4).all()  # arms x base rates x seeds, 4 epochs
+    sqrt = hist[hist["lr_scaling"] == "sqrt"].groupby("base_lr")["learning_rate"].first()
+    assert sqrt.to_dict() == pytest.approx({0.01: 0.01 * 2**0.5, 0.1: 0.1 * 2**0.5})
+    meta = read_json(grid_study / "results/train/blobs/sgd/e4/bs64/run.json")
+    assert len(meta["spec"]["variants"]) == 4
+
+
+def test_every_condition_is_aggregated_plotted_and_reported(grid_study):
+    conds = config.conditions(config.validate(LR_GRID))
+    assert len(conds) == 2 * 2 * 2  # optimizers x base rates x arms
+    summary = pd.read_csv(grid_study / "results/aggregate/summary.tsv", sep="\t")
+    assert len(summary.groupby(list(CONDITION_KEYS))) == len(conds)
+    for c in conds:
+        assert (grid_study / "results/plots" / c.path / "curves.png").stat().st_size > 1000
+    html = (grid_study / "report/index.html").read_text()
+    assert html.count('<h2 id="c') == len(conds)
+    assert html.count("data:image/png;base64,") == 4 * len(conds) + 1  # and the overview
+    jobs = pd.read_csv(grid_study / "results/aggregate/jobs.tsv", sep="\t")
+    assert len(jobs) == 2 * 2 and (jobs["replicas"] == 2 * 2 * 2).all()
+
+
+def test_workflow_on_written_training_outputs_without_training(tmp_path):
+    """Aggregate, plot and report run on job directories in the train layout (synthetic
+    histories; `--allowed-rules` keeps snakemake from training): each condition's figures land
+    where the report looks for them."""
+    cfg = {**TINY_CONFIG, "lr_scaling": {"arms": ["constant", "linear"]}, "seeds": [0, 1, 2]}
+    cfg["optimizers"] = {"adam": {"name": "adam", "learning_rate": [BASE_LR, 0.01]}}
+    project = make_project(tmp_path, cfg)
+    for arm, lr, b in itertools.product(["constant", "linear"], [BASE_LR, 0.01], [16, 64]):
+        write_fake_job(project, ("blobs", "adam", arm, "e4"), b, [0, 1, 2], 4, base_lr=lr)
+    allowed = ("config_snapshot", "aggregate", "analyze", "plot", "report", "all")
+    snakemake(project, "--allowed-rules", *allowed)
+    conds = config.conditions(config.validate(cfg))
+    assert len(conds) == 4
+    for c in conds:
+        for name in ("curves", "accuracy", "timing", "scaling"):
+            assert (project / "results/plots" / c.path / f"{name}.png").is_file()
+    html = (project / "report/index.html").read_text()
+    assert html.count('<h2 id="c') == 4 and "base lr 0.01" in html and "lr linear" in html
+    assert html.count("data:image/png;base64,") == 4 * 4 + 1  # and the overview

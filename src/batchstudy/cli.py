@@ -1,7 +1,7 @@
 """Command line of the study's stages; every workflow rule is one call of it.
 
 `python -m batchstudy <stage> ...`. Each stage imports only what it needs: only `train`
-imports TensorFlow.
+and `noise-scale` import TensorFlow.
 """
 
 from __future__ import annotations
@@ -18,15 +18,23 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def cmd_check(args: argparse.Namespace) -> None:
     from . import config
 
     cfg = config.load(args.config)
-    conds = config.conditions(cfg)
+    n = config.study_size(cfg)
     print(
-        f"config OK: {len(conds)} condition(s) x {len(cfg['batch_sizes'])} batch size(s) "
-        f"= {len(conds) * len(cfg['batch_sizes'])} training job(s), "
-        f"{len(cfg['seeds'])} seed(s) each"
+        f"config OK: {n['jobs']} training job(s) = {n['jobs'] // n['batch_sizes']} "
+        f"(dataset, optimizer, budget) x {n['batch_sizes']} batch size(s); "
+        f"{n['runs']} run(s) = {n['conditions']} condition(s) (every lr arm x base learning "
+        f"rate) x {n['batch_sizes']} batch size(s) x {n['seeds']} seed(s)"
     )
 
 
@@ -36,15 +44,16 @@ def cmd_data(args: argparse.Namespace) -> None:
     spec = json.loads(args.spec)
     ds = build_dataset(spec, base=args.base)
     save_dataset(ds, args.out)
+    val = f"{len(ds.x_val)} validation / " if ds.x_val is not None else ""
     _log(
-        f"dataset {spec['kind']}: {ds.n_train} train / {len(ds.x_test)} test rows, "
+        f"dataset {spec['kind']}: {ds.n_train} train / {val}{len(ds.x_test)} test rows, "
         f"{ds.x_train.shape[1]} features, {ds.n_classes} classes -> {args.out}"
     )
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     from .data import load_dataset
-    from .gpu import describe_devices, gpu_slot
+    from .gpu import check_gpu_used, describe_devices, gpu_slot
     from .spec import TrainSpec
 
     data = load_dataset(args.data)  # fail on a bad input before paying for TensorFlow
@@ -57,6 +66,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 
         t0 = time.perf_counter()
         info = configure_tensorflow(args.threads, deterministic=not args.nondeterministic)
+        if notice := check_gpu_used(
+            slot, info["gpus_visible_to_tensorflow"], bool(args.allow_cpu_fallback)
+        ):
+            _log(notice)
         _log(
             f"TensorFlow {info['tensorflow']} ready in {time.perf_counter() - t0:.1f} s on "
             f"{info['device']}, {args.threads} thread(s), op determinism "
@@ -140,6 +153,22 @@ def cmd_report(args: argparse.Namespace) -> None:
     _log(f"report written to {args.out}")
 
 
+def cmd_noise_scale(args: argparse.Namespace) -> None:
+    """Train the spec's reference run and write B_simple at its checkpoints."""
+    from .data import load_dataset
+    from .spec import TrainSpec
+
+    data = load_dataset(args.data)  # fail on a bad input before paying for TensorFlow
+    spec = TrainSpec.from_json(args.spec)
+    from .engines.noise import run_noise_scale, write_noise_scale
+    from .training import configure_tensorflow
+
+    configure_tensorflow(args.threads)
+    table = run_noise_scale(data, spec, args.every, _log)
+    write_noise_scale(table, args.out)
+    _log(f"noise scale at {len(table)} checkpoints -> {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="batchstudy", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -154,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--base", default=".", help="directory that relative data paths start from")
     s.set_defaults(func=cmd_data)
 
-    s = sub.add_parser("train", help="train every seed of one batch size")
+    s = sub.add_parser("train", help="train every learning-rate variant and seed of one batch size")
     s.add_argument("--data", required=True)
     s.add_argument("--spec", required=True, help="TrainSpec JSON")
     s.add_argument("--history", required=True)
@@ -166,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lock-dir", default="results/.gpu-locks")
     s.add_argument("--base", default=".")
     s.add_argument("--nondeterministic", action="store_true")
+    s.add_argument(
+        "--allow-cpu-fallback",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="1: a job given a GPU its backend cannot see trains on the CPU instead of failing",
+    )
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("aggregate", help="collect all histories into tables")
@@ -187,9 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--settings", required=True)
     s.add_argument(
         "--condition",
-        nargs=4,
+        nargs=5,
         required=True,
-        metavar=("DATASET", "OPTIMIZER", "LR_SCALING", "BUDGET"),
+        metavar=("DATASET", "OPTIMIZER", "LR_SCALING", "BASE_LR", "BUDGET"),
     )
     s.set_defaults(func=cmd_plot)
 
@@ -208,6 +244,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--template", required=True)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("noise-scale", help="gradient noise scale along a reference run")
+    s.add_argument("--data", required=True)
+    s.add_argument("--spec", required=True, help="TrainSpec JSON (first variant, first seed)")
+    s.add_argument(
+        "--every", type=_positive_int, required=True, help="optimizer steps between checkpoints"
+    )
+    s.add_argument("--out", required=True, help="noise_scale.tsv to write")
+    s.add_argument("--threads", type=int, default=1)
+    s.set_defaults(func=cmd_noise_scale)
     return p
 
 
@@ -215,12 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .config import ConfigError
     from .data import DataError
+    from .gpu import GpuUnavailableError
     from .io import FormatError
     from .models import ModelError
 
     try:
         args.func(args)
-    except (ConfigError, DataError, FormatError, ModelError) as exc:
+    except (ConfigError, DataError, FormatError, ModelError, GpuUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -12,16 +12,17 @@ import difflib
 import hashlib
 import json
 import math
+import re
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-from .spec import TrainSpec
+from .spec import LrVariant, TrainSpec
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -111,7 +112,10 @@ def _explain_type(key: str, value: Any, wanted: Any) -> str:
     what = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
     if isinstance(value, float) and not math.isfinite(value):
         return f"{key} = {value!r}: must be of type {shown} ({what}; not NaN or infinity)"
-    return f"{key} = {value!r}: must be of type {shown} ({what}), got {_type_name(value)}"
+    hint = ""
+    if isinstance(value, str) and "number" in names and _EXPONENT_FLOAT.fullmatch(value):
+        hint = f" (YAML reads {value} as text: write it with a dot, e.g. {float(value)!r})"
+    return f"{key} = {value!r}: must be of type {shown} ({what}), got {_type_name(value)}{hint}"
 
 
 _NAME_RULE = (
@@ -158,9 +162,24 @@ def _explain(err: jsonschema.ValidationError) -> str:
             f"{key} = {value!r}: must look like 'path/to/file.py:function' "
             "(a Python file, a colon, then the name of a function in it)"
         )
+    if v == "oneOf" and err.context:
+        return _explain_one_of(key, value, err)
     if v in ("pattern", "propertyNames"):
         return f"{key} = {value!r}: {err.message}"
     return f"{key} = {value!r}: {err.message}"
+
+
+#: The forms a `oneOf` key (an optimizer's learning_rate) takes, in the schema's order.
+_ONE_OF_FORMS = ("a number > 0", "a list of such numbers", "a range {min, max, num}")
+
+
+def _explain_one_of(key: str, value: Any, err: jsonschema.ValidationError) -> str:
+    """Name the forms allowed, then what is wrong with the value in the form it is closest to
+    (a mapping is judged as a range, a list as a list, anything else as a number)."""
+    branch = 2 if isinstance(value, dict) else 1 if isinstance(value, list) else 0
+    subs = [e for e in err.context if e.schema_path and e.schema_path[0] == branch]
+    detail = "; ".join(dict.fromkeys(_explain(e) for e in subs)) or err.message
+    return f"{key} must be {', '.join(_ONE_OF_FORMS[:-1])} or {_ONE_OF_FORMS[-1]}: {detail}"
 
 
 def _retyped(value: Any) -> Any:
@@ -176,7 +195,13 @@ def _retyped(value: Any) -> Any:
             return value
         if typed is None or isinstance(typed, bool | int | float):
             return typed
+        if _EXPONENT_FLOAT.fullmatch(value):  # YAML 1.1 (PyYAML) reads "1e-3" as text
+            return float(value)
     return value
+
+
+#: A number with an exponent and no dot, which YAML 1.2 reads as a float and PyYAML does not.
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def retype_overrides(cfg: dict[str, Any], overrides: dict[str, Any]) -> None:
@@ -213,7 +238,7 @@ def validate(
 
 
 #: The settings each dataset kind reads besides 'kind'; any other key would be ignored.
-_SPLIT_KEYS = ("n_train", "test_fraction", "random_state")
+_SPLIT_KEYS = ("n_train", "test_fraction", "n_val", "val_fraction", "random_state")
 DATASET_KEYS = {
     "blobs": ("n_samples", "centers", "n_features", "cluster_std", *_SPLIT_KEYS),
     "moons": ("n_samples", "noise", *_SPLIT_KEYS),
@@ -263,11 +288,13 @@ def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
                 f"datasets.{name}.n_train = {ds['n_train']}: must be < {given} ({rows}), "
                 "so that rows remain for the test split"
             )
+        out += _validation_problems(name, ds, rows)
         if ds.get("random_state", 0) > MAX_SEED:
             out.append(f"datasets.{name}.random_state = {ds['random_state']}: must be <= 2**32 - 1")
     for i, seed in enumerate(cfg["seeds"]):
         if seed > MAX_SEED:
             out.append(f"seeds[{i}] = {seed}: must be <= 2**32 - 1 ({MAX_SEED})")
+    out += _lr_problems(cfg)
     for name, opt in cfg["optimizers"].items():
         wrong = {"adam": ("momentum", "nesterov"), "sgd": ("beta_1", "beta_2", "epsilon")}
         for key in wrong[opt["name"]]:
@@ -278,6 +305,59 @@ def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
         out.append(
             f"model.custom = {custom!r}: file {custom.rsplit(':', 1)[0]!r} not found "
             f"(relative to {base.resolve()})"
+        )
+    return out
+
+
+def _training_rows(ds: dict[str, Any], rows: int | None) -> int | None:
+    """Rows of the train split before validation is taken out (None: unknown until the
+    user's file is read). Mirrors `batchstudy.data` and scikit-learn's rounding."""
+    if "n_train" in ds:
+        return ds["n_train"]
+    if rows is None:
+        return None
+    if "test_fraction" in ds:
+        return rows - math.ceil(rows * ds["test_fraction"])
+    return rows // 2
+
+
+def _validation_problems(name: str, ds: dict[str, Any], rows: int | None) -> list[str]:
+    """The validation split comes out of the training rows; say when it cannot."""
+    if "n_val" in ds and "val_fraction" in ds:
+        return [f"datasets.{name}: give either n_val or val_fraction, not both"]
+    n_train = _training_rows(ds, rows)
+    if "n_val" in ds and n_train is not None and ds["n_val"] >= n_train:
+        return [
+            f"datasets.{name}.n_val = {ds['n_val']}: must be < the training split's {n_train} "
+            "rows, so that rows remain for training (validation rows come out of the training "
+            "split)"
+        ]
+    return []
+
+
+def _lr_problems(cfg: dict[str, Any]) -> list[str]:
+    """Learning-rate ranges that cannot be spaced, and warmups given twice."""
+    out = []
+    for name, opt in cfg["optimizers"].items():
+        lr = opt["learning_rate"]
+        if isinstance(lr, dict) and lr["min"] >= lr["max"]:
+            out.append(
+                f"optimizers.{name}.learning_rate = {lr!r}: min must be < max "
+                "(for a single rate give a number)"
+            )
+        elif isinstance(lr, dict):
+            values = base_learning_rates(lr)
+            if len(set(values)) < len(values):
+                out.append(
+                    f"optimizers.{name}.learning_rate = {lr!r}: its {lr['num']} values round to "
+                    f"duplicates at {LR_RANGE_DIGITS} significant figures ({list(values)}); "
+                    "use fewer values or a wider range"
+                )
+    lrs = cfg["lr_scaling"]
+    if "warmup_steps" in lrs and "warmup_epochs" in lrs:
+        out.append(
+            "lr_scaling: give either warmup_steps or warmup_epochs, not both "
+            f"(got warmup_steps = {lrs['warmup_steps']}, warmup_epochs = {lrs['warmup_epochs']})"
         )
     return out
 
@@ -298,24 +378,36 @@ def load(path: str | Path, schema_path: str | Path | None = None) -> dict[str, A
 
 # ---- expanding the config into jobs -------------------------------------------------
 
+#: Significant figures a log-spaced learning-rate range is rounded to, so that its values read
+#: well in labels and paths (1e-4 .. 1e-1 in 7 steps gives 0.0001, 0.0003162, 0.001, ...).
+LR_RANGE_DIGITS = 4
 
-@dataclass(frozen=True)
-class Condition:
-    """Everything but the batch size and seed that a training job depends on."""
 
-    dataset: str
-    optimizer: str
-    lr_scaling: str
-    budget: str
+def base_learning_rates(learning_rate: Any) -> tuple[float, ...]:
+    """An optimizer's configured base learning rates, in config order.
 
-    @property
-    def path(self) -> str:
-        return f"{self.dataset}/{self.optimizer}/{self.lr_scaling}/{self.budget}"
+    `learning_rate` is a number, a list of numbers, or ``{min, max, num}``: `num` values
+    spaced evenly on a log scale from `min` to `max`, both ends included, each rounded to
+    `LR_RANGE_DIGITS` significant figures (so an end given with more digits is rounded too).
+    """
+    if isinstance(learning_rate, dict):
+        lo, hi, num = learning_rate["min"], learning_rate["max"], learning_rate["num"]
+        step = (math.log(hi) - math.log(lo)) / (num - 1)
+        values = [math.exp(math.log(lo) + i * step) for i in range(num)]
+        return tuple(float(f"{v:.{LR_RANGE_DIGITS}g}") for v in values)
+    if isinstance(learning_rate, list):
+        return tuple(float(v) for v in learning_rate)
+    return (float(learning_rate),)
 
-    @property
-    def label(self) -> str:
-        budget = budget_label(self.budget)
-        return f"{self.dataset} · {self.optimizer} · lr {self.lr_scaling} · {budget}"
+
+def format_lr(base_lr: float) -> str:
+    """A learning rate as text for paths, wildcards and labels: Python's shortest round-trip
+    form of the float (0.001 -> '0.001', 1e-05 -> '1e-05'), the same as pandas prints it."""
+    return repr(float(base_lr))
+
+
+#: Prefix of the path level that holds one base learning rate ('lr0.001').
+LR_PATH_PREFIX = "lr"
 
 
 def budgets(cfg: dict[str, Any]) -> list[str]:
@@ -328,13 +420,81 @@ def budget_label(budget: str) -> str:
     return f"{n} epochs" if kind == "e" else f"{n} steps"
 
 
-def conditions(cfg: dict[str, Any]) -> list[Condition]:
+@dataclass(frozen=True)
+class JobKey:
+    """What one training job is, besides its batch size: every lr arm and base learning rate
+    of its optimizer, for every seed, trains inside the job (on the replica axis)."""
+
+    dataset: str
+    optimizer: str
+    budget: str
+
+    @property
+    def path(self) -> str:
+        return f"{self.dataset}/{self.optimizer}/{self.budget}"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What an analysis compares batch sizes within: everything but the batch size and seed
+    (`batchstudy.metrics.CONDITION_KEYS`). Several conditions share one training job."""
+
+    dataset: str
+    optimizer: str
+    lr_scaling: str
+    base_lr: float
+    budget: str
+
+    def __post_init__(self) -> None:
+        # Read back from a path or a table, the base rate may arrive as text.
+        object.__setattr__(self, "base_lr", float(self.base_lr))
+
+    @property
+    def job(self) -> JobKey:
+        return JobKey(self.dataset, self.optimizer, self.budget)
+
+    @property
+    def path(self) -> str:
+        lr = f"{LR_PATH_PREFIX}{format_lr(self.base_lr)}"
+        return f"{self.dataset}/{self.optimizer}/{self.lr_scaling}/{lr}/{self.budget}"
+
+    @classmethod
+    def from_keys(cls, keys: Mapping[str, Any]) -> Condition:
+        """The condition of a table row, a findings entry or a plot stage's keys (other keys
+        are ignored; base_lr may be text or a number)."""
+        return cls(**{f.name: keys[f.name] for f in fields(cls)})
+
+    def label_parts(self) -> dict[str, str]:
+        """The words of `label`, one per condition key, for labels that leave some out."""
+        return {
+            "dataset": self.dataset,
+            "optimizer": self.optimizer,
+            "lr_scaling": f"lr {self.lr_scaling}",
+            "base_lr": f"base lr {format_lr(self.base_lr)}",
+            "budget": budget_label(self.budget),
+        }
+
+    @property
+    def label(self) -> str:
+        """Always names the base learning rate: a condition is then identified by its label
+        alone, whether or not its optimizer has a learning-rate grid."""
+        return " · ".join(self.label_parts().values())
+
+
+def job_keys(cfg: dict[str, Any]) -> list[JobKey]:
+    """Every training job's key; each runs once per batch size."""
     return [
-        Condition(d, o, a, b)
-        for d in cfg["datasets"]
-        for o in cfg["optimizers"]
-        for a in cfg["lr_scaling"]["arms"]
-        for b in budgets(cfg)
+        JobKey(d, o, b) for d in cfg["datasets"] for o in cfg["optimizers"] for b in budgets(cfg)
+    ]
+
+
+def conditions(cfg: dict[str, Any]) -> list[Condition]:
+    """Every analysis condition: job keys x lr arms x the optimizer's base learning rates."""
+    return [
+        Condition(job.dataset, job.optimizer, arm, lr, job.budget)
+        for job in job_keys(cfg)
+        for arm in cfg["lr_scaling"]["arms"]
+        for lr in base_learning_rates(cfg["optimizers"][job.optimizer]["learning_rate"])
     ]
 
 
@@ -345,33 +505,68 @@ def scaled_learning_rate(base_lr: float, arm: str, batch_size: int, reference: i
     return base_lr * (ratio if arm == "linear" else math.sqrt(ratio))
 
 
-def train_spec(cfg: dict[str, Any], cond: Condition, batch_size: int) -> TrainSpec:
-    """The exact job a (condition, batch size) pair runs; its JSON is the job's rerun key."""
-    opt = cfg["optimizers"][cond.optimizer]
+def _warmup(lr_scaling: dict[str, Any], arm: str) -> dict[str, int]:
+    """Warmup of one arm: only the scaled arms warm up; a config gives steps or epochs (never
+    both, see `validate`); a key left out means no warmup."""
+    if arm == "constant":
+        return {"warmup_steps": 0, "warmup_epochs": 0}
+    return {
+        "warmup_steps": lr_scaling.get("warmup_steps", 0),
+        "warmup_epochs": lr_scaling.get("warmup_epochs", 0),
+    }
+
+
+def lr_variants(cfg: dict[str, Any], optimizer: str, batch_size: int) -> tuple[LrVariant, ...]:
+    """Every (lr arm, base learning rate) of an optimizer at one batch size, arm-major."""
     lrs = cfg["lr_scaling"]
-    kind, n = cond.budget[0], int(cond.budget[1:])
+    return tuple(
+        LrVariant(
+            lr_scaling=arm,
+            base_lr=base,
+            learning_rate=scaled_learning_rate(base, arm, batch_size, lrs["reference_batch_size"]),
+            **_warmup(lrs, arm),
+        )
+        for arm in lrs["arms"]
+        for base in base_learning_rates(cfg["optimizers"][optimizer]["learning_rate"])
+    )
+
+
+def train_spec(cfg: dict[str, Any], job: JobKey, batch_size: int) -> TrainSpec:
+    """The exact job a (job key, batch size) pair runs; its JSON is the job's rerun key."""
+    opt = cfg["optimizers"][job.optimizer]
+    kind, n = job.budget[0], int(job.budget[1:])
     extra: dict[str, Any] = {"budget_steps": n} if kind == "s" else {}
     return TrainSpec(
         batch_size=batch_size,
         epochs=n if kind == "e" else 0,
         seeds=tuple(cfg["seeds"]),
+        variants=lr_variants(cfg, job.optimizer, batch_size),
         hidden_layers=tuple(cfg["model"]["hidden_layers"]),
         activation=cfg["model"]["activation"],
         initializer=cfg["model"]["initializer"],
         optimizer=opt["name"],
-        learning_rate=scaled_learning_rate(
-            opt["learning_rate"], cond.lr_scaling, batch_size, lrs["reference_batch_size"]
-        ),
         beta_1=opt.get("beta_1", 0.9),
         beta_2=opt.get("beta_2", 0.999),
         epsilon=opt.get("epsilon", 1e-7),
         momentum=opt.get("momentum", 0.0),
         nesterov=opt.get("nesterov", False),
-        warmup_epochs=lrs["warmup_epochs"] if cond.lr_scaling != "constant" else 0,
         engine=cfg["engine"],
         custom_model=cfg["model"]["custom"],
         extra=extra,
     )
+
+
+def study_size(cfg: dict[str, Any]) -> dict[str, int]:
+    """Counts `batchstudy check` prints: jobs (processes), conditions, and runs (models
+    trained: every job trains its optimizer's variants for every seed)."""
+    n_b, n_seeds = len(cfg["batch_sizes"]), len(cfg["seeds"])
+    return {
+        "jobs": len(job_keys(cfg)) * n_b,
+        "conditions": len(conditions(cfg)),
+        "batch_sizes": n_b,
+        "seeds": n_seeds,
+        "runs": len(conditions(cfg)) * n_b * n_seeds,
+    }
 
 
 def config_hash(cfg: dict[str, Any]) -> str:

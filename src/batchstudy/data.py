@@ -6,7 +6,10 @@ the study's loss is categorical crossentropy, as in the seed experiment.
 
 NPZ keys: ``x_train`` (n_train, d) float32, ``y_train`` (n_train, k) float32 one-hot,
 ``x_test``, ``y_test`` likewise, ``classes`` (k,) str, ``features`` (d,) str,
-``meta`` a JSON string (kind, source checksum, sizes).
+``meta`` a JSON string (kind, source checksum, sizes: n_train, n_test, n_features and n_val
+when there is a validation split); ``x_val``, ``y_val`` only when the config asks for a
+validation split (``n_val`` or ``val_fraction``), which is taken out of the training rows.
+Without one the test split doubles as the validation split (`Dataset.validation`).
 
 A user's file is checked when the workflow is parsed, before any job runs: it must exist,
 be readable, hold numeric, finite features (also once stored as float32), a label for every
@@ -289,6 +292,47 @@ def _split(
     return x[:n_train], labels[:n_train], x[n_train:], labels[n_train:]
 
 
+def _validation_split(
+    x: np.ndarray, labels: np.ndarray, spec: dict[str, Any], what: str, classes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Take the validation split out of the training split: its last `n_val` rows, or a
+    stratified shuffled `val_fraction` of it (`random_state`). The test split is never
+    touched, so a config without these keys builds exactly the dataset it always did.
+    Returns (x_train, labels_train, x_val, labels_val); the last two are None without one."""
+    n = x.shape[0]
+    if "val_fraction" in spec:
+        from sklearn.model_selection import train_test_split
+
+        frac = spec["val_fraction"]
+        counts = np.bincount(labels, minlength=len(classes))
+        rare = [str(c) for c, k in zip(classes, counts, strict=True) if 0 < k < 2]
+        if rare:
+            raise DataError(
+                f"{what}: cannot take val_fraction = {frac} of the training split: class(es) "
+                f"{rare} have a single training row, and a stratified split needs two; "
+                "use n_val or add rows"
+            )
+        try:
+            xtr, xva, ltr, lva = train_test_split(
+                x, labels, test_size=frac, random_state=spec.get("random_state", 0), stratify=labels
+            )
+        except ValueError as exc:
+            raise DataError(
+                f"{what}: cannot take val_fraction = {frac} of the {n} training rows "
+                f"(a stratified split needs every class in both parts): {exc}"
+            ) from exc
+        return xtr, ltr, xva, lva
+    if "n_val" in spec:
+        n_val = spec["n_val"]
+        if not 1 <= n_val < n:
+            raise DataError(
+                f"{what}: n_val = {n_val}: must be between 1 and {n - 1}, the training split "
+                f"has {n} rows (the validation split is its last n_val rows)"
+            )
+        return x[: n - n_val], labels[: n - n_val], x[n - n_val :], labels[n - n_val :]
+    return x, labels, None, None
+
+
 def build_dataset(spec: dict[str, Any], base: str | Path = ".") -> Dataset:
     """Make the dataset a config entry describes, checking it is fit to train on."""
     kind = spec.get("kind")
@@ -316,8 +360,11 @@ def build_dataset(spec: dict[str, Any], base: str | Path = ".") -> Dataset:
             "a classifier needs at least two"
         )
     xtr, ltr, xte, lte = _split(x, labels, spec, what, classes)
+    xtr, ltr, xva, lva = _validation_split(xtr, ltr, spec, what, classes)
     if len(np.unique(ltr)) < 2:
         how = f"the first n_train = {len(ltr)} rows" if "test_fraction" not in spec else "it"
+        if xva is not None and "test_fraction" not in spec:
+            how = f"the first {len(ltr)} rows, before the {len(xva)} validation rows"
         only = classes[ltr[:1]].tolist()[0]  # a plain Python value: 'a' or 3, not np.str_
         raise DataError(
             f"{what}: the training split ({how}) holds only class {only!r}; "
@@ -327,6 +374,8 @@ def build_dataset(spec: dict[str, Any], base: str | Path = ".") -> Dataset:
         )
     k = len(classes)
     meta.update(n_train=int(len(xtr)), n_test=int(len(xte)), n_features=int(x.shape[1]))
+    if xva is not None:
+        meta["n_val"] = int(len(xva))
     return Dataset(
         x_train=xtr.astype(np.float32),
         y_train=one_hot(ltr, k),
@@ -335,6 +384,8 @@ def build_dataset(spec: dict[str, Any], base: str | Path = ".") -> Dataset:
         classes=tuple(str(c) for c in classes),
         features=tuple(features),
         meta=meta,
+        x_val=None if xva is None else xva.astype(np.float32),
+        y_val=None if lva is None else one_hot(lva, k),
     )
 
 
@@ -351,6 +402,7 @@ def save_dataset(ds: Dataset, path: str | Path) -> None:
             classes=np.array(ds.classes),
             features=np.array(ds.features),
             meta=np.array(json.dumps(ds.meta, sort_keys=True)),
+            **({"x_val": ds.x_val, "y_val": ds.y_val} if ds.has_validation_split else {}),
         )
 
 
@@ -365,6 +417,8 @@ def load_dataset(path: str | Path) -> Dataset:
                 classes=tuple(z["classes"].tolist()),
                 features=tuple(z["features"].tolist()),
                 meta=json.loads(str(z["meta"])),
+                x_val=z.get("x_val"),
+                y_val=z.get("y_val"),
             )
     except (OSError, KeyError, ValueError) as exc:
         raise DataError(f"dataset file {path} is not a study dataset: {exc}") from exc

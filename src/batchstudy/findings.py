@@ -17,6 +17,7 @@ import pandas as pd
 
 from . import claims, scaling, stats
 from . import formatting as fmt
+from .config import Condition
 from .metrics import CONDITION_KEYS, EVENT_UNITS, MEAN_METRICS, target_suffixes
 from .stats import DIFFERENT, EQUIVALENT, Effect, IntervalSettings
 
@@ -160,7 +161,7 @@ def condition_findings(
     verdicts = claims.evaluate_claims(runs, summary, settings)
     found = {
         "keys": {k: (float(v) if k == "base_lr" else str(v)) for k, v in keys.items()},
-        "label": fmt.condition(keys),
+        "label": Condition.from_keys(keys).label,
         "batch_sizes": claims.batch_sizes(runs),
         "n_seeds": int(runs["seed"].nunique()),
         "lr_note": _lr_note(str(keys["lr_scaling"])),

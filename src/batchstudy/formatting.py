@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .config import budget_label
+from .config import Condition, base_learning_rates, format_lr
 from .stats import Effect
 
 NOT_ESTIMABLE = "not estimable"
@@ -147,15 +147,30 @@ def arm(name: str) -> str:
 
 
 def condition(keys: dict[str, Any], skip: Sequence[str] = ()) -> str:
-    """Readable condition label: dataset · optimizer · lr arm · base lr · budget."""
-    parts = {
-        "dataset": str(keys["dataset"]),
-        "optimizer": str(keys["optimizer"]),
-        "lr_scaling": arm(keys["lr_scaling"]),
-        "base_lr": f"base lr {float(keys['base_lr']):g}",
-        "budget": budget_label(str(keys["budget"])),
-    }
+    """A condition's label (`batchstudy.config.Condition.label`: dataset · optimizer · lr arm ·
+    base lr · budget) without the keys in `skip`; "all runs" when every key is skipped."""
+    parts = Condition.from_keys(keys).label_parts()
     return " · ".join(v for k, v in parts.items() if k not in skip) or "all runs"
+
+
+def learning_rates(learning_rate: Any) -> str:
+    """An optimizer's configured base learning rate(s) in words: one rate, a grid, or a
+    log-spaced range with the values it expands to (`batchstudy.config.base_learning_rates`)."""
+    values = ", ".join(format_lr(v) for v in base_learning_rates(learning_rate))
+    if isinstance(learning_rate, dict):
+        lo, hi = format_lr(learning_rate["min"]), format_lr(learning_rate["max"])
+        return f"base lr {learning_rate['num']} values log-spaced from {lo} to {hi} ({values})"
+    if isinstance(learning_rate, list):
+        return f"base lr grid {values}"
+    return f"base lr {values}"
+
+
+def warmup(lr_scaling: dict[str, Any]) -> str:
+    """The scaled arms' warmup in words (the config gives steps or epochs, or none)."""
+    for key, unit in (("warmup_steps", "optimizer steps"), ("warmup_epochs", "epochs")):
+        if lr_scaling.get(key):
+            return f"scaled arms warm up linearly over {lr_scaling[key]} {unit}"
+    return "no warmup"
 
 
 def share(k: int, n: int) -> str:

@@ -224,3 +224,35 @@ def describe_devices() -> str:
     source = " assigned by SLURM" if slurm_gpus() is not None else ""
     noun = "GPU" if len(ids) == 1 else "GPUs"
     return f"{noun} {','.join(ids)} ({ENV_VISIBLE}={visible}{source}){where}"
+
+
+class GpuUnavailableError(RuntimeError):
+    """The job was given a GPU, but the training backend sees none."""
+
+
+#: What to install so that TensorFlow sees a GPU (the pinned CPU build never does).
+GPU_INSTALL_HINT = (
+    "install TensorFlow's GPU build in this environment in place of the pinned CPU build "
+    "(`pip uninstall -y tensorflow-cpu && pip install 'tensorflow[and-cuda]==2.21.0'`), "
+    "check the node's NVIDIA driver with `nvidia-smi`"
+)
+
+
+def check_gpu_used(slot: int | None, visible_to_backend: list[str], allow_cpu: bool) -> str:
+    """Fail at once when a job holds a GPU (slot or SLURM allocation) that its backend cannot
+    see, instead of training on the CPU while the allocation idles.
+
+    Returns "" when all is well, or the NOTICE to log when the job holds a GPU, the backend
+    sees none and `allow_cpu` is set (the user's explicit choice, e.g. for a test cluster
+    with fake GPUs). A job that holds no GPU never fails here.
+    """
+    if slot is None or visible_to_backend:
+        return ""
+    held = f"GPU {slot} ({describe_devices()})"
+    if allow_cpu:
+        return f"NOTICE: this job holds {held} but the backend sees no GPU; training on the CPU"
+    raise GpuUnavailableError(
+        f"this job holds {held}, but TensorFlow sees no GPU, so it would train on the CPU "
+        f"while the GPU idles. To use the GPU, {GPU_INSTALL_HINT}. To train on the CPU "
+        "anyway, allow it: `--set-resources train:cpu_fallback=1` (see README, GPUs)"
+    )

@@ -19,21 +19,26 @@ without the training stack. Definitions follow the study references:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .config import Condition, JobKey
 from .stats import IntervalSettings, censored_median, t_interval
 
 #: A condition is everything but the batch size and the seed: the learning-rate arm and base
 #: rate are conditions too, although one training job trains all of them (replica axis).
-CONDITION_KEYS: tuple[str, ...] = ("dataset", "optimizer", "lr_scaling", "base_lr", "budget")
+#: The fields of `batchstudy.config.Condition`, in its path's order: (dataset, optimizer,
+#: lr_scaling, base_lr, budget).
+CONDITION_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Condition))
 RUN_KEYS: tuple[str, ...] = (*CONDITION_KEYS, "batch_size", "seed")
 CELL_KEYS: tuple[str, ...] = (*CONDITION_KEYS, "batch_size")
-#: One training job (one process, one timing stream): a (dataset, optimizer, budget, batch size).
-JOB_KEYS: tuple[str, ...] = ("dataset", "optimizer", "budget", "batch_size")
+#: One training job (one process, one timing stream): a `batchstudy.config.JobKey` (dataset,
+#: optimizer, budget) and its batch size.
+JOB_KEYS: tuple[str, ...] = (*(f.name for f in fields(JobKey)), "batch_size")
 #: Per-epoch measurements of a run (see `batchstudy.io.HISTORY_COLUMNS` for their meaning).
 EPOCH_METRICS: tuple[str, ...] = (
     "train_loss",

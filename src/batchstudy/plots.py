@@ -28,6 +28,7 @@ import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from . import scaling  # noqa: E402
+from .config import Condition  # noqa: E402
 from .formatting import condition  # noqa: E402
 from .io import read_table  # noqa: E402
 from .metrics import CONDITION_KEYS as KEYS  # noqa: E402
@@ -35,20 +36,24 @@ from .metrics import target_suffixes  # noqa: E402
 from .stats import Effect, censored_median_value  # noqa: E402
 
 PLOTS = ("curves", "accuracy", "timing", "scaling")
-#: The keys of a figure directory ``<dataset>/<optimizer>/<lr_scaling>/<budget>``, the
-#: workflow's condition path (`batchstudy.config.Condition.path`).
-PLOT_PATH_KEYS = ("dataset", "optimizer", "lr_scaling", "budget")
+#: The keys that name a condition's figure directory, in the order the plot stage takes them:
+#: the condition keys. The directory itself is `batchstudy.config.Condition.path`
+#: (``<dataset>/<optimizer>/<lr_scaling>/lr<base_lr>/<budget>``).
+PLOT_PATH_KEYS = KEYS
 
 
 def condition_dir(keys: dict[str, Any]) -> Path:
     """Where a condition's figures are, relative to the plot directory."""
-    return Path(*(str(keys[k]) for k in PLOT_PATH_KEYS))
+    return Path(Condition.from_keys(keys).path)
 
 
 def select(df: pd.DataFrame, condition: dict[str, str]) -> pd.DataFrame:
     mask = np.ones(len(df), dtype=bool)
     for k, v in condition.items():
-        mask &= df[k].astype(str).to_numpy() == v
+        if k == "base_lr":  # a number: '0.001' and '1e-3' are one rate, a table may print '1'
+            mask &= df[k].astype(float).to_numpy() == float(v)
+        else:
+            mask &= df[k].astype(str).to_numpy() == v
     return df.loc[mask]
 
 
@@ -261,14 +266,12 @@ def plot_scaling(summary: pd.DataFrame, runs: pd.DataFrame, out: Path, dpi: int)
 def plot_condition(
     agg_dir: Path, out_dir: Path, condition: dict[str, str], settings: dict[str, Any]
 ) -> list[Path]:
+    missing = [k for k in PLOT_PATH_KEYS if k not in condition]
+    if missing:
+        raise ValueError(f"condition {condition} lacks {missing}: a figure is of one condition")
     history = select(read_table(agg_dir / "history.tsv", KEYS, what="history"), condition)
     runs = select(read_table(agg_dir / "runs.tsv", KEYS, what="runs"), condition)
     summary = select(read_table(agg_dir / "summary.tsv", KEYS, what="summary"), condition)
-    if history["base_lr"].nunique() > 1:
-        raise ValueError(
-            f"condition {condition} has several base learning rates; its figures need base_lr "
-            "in the plot path"
-        )
     if history.empty:
         raise ValueError(f"no rows for condition {condition} in {agg_dir}")
     out_dir.mkdir(parents=True, exist_ok=True)

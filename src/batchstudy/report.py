@@ -23,7 +23,7 @@ import pandas as pd
 
 from . import formatting as fmt
 from . import plots
-from .config import config_hash
+from .config import budget_label, budgets, config_hash
 from .io import read_table, write_text
 from .metrics import EVENT_UNITS, JOB_KEYS
 from .stats import Effect
@@ -110,7 +110,6 @@ def condition_section(found: dict[str, Any], plot_dir: Path) -> dict[str, Any]:
         for name, title in PLOTS.items()
     ]
     return found | {
-        "arm_label": fmt.arm(found["keys"]["lr_scaling"]),
         "table": table_rows(found["cells"]),
         "targets_rendered": [
             t | {"rows": target_rows(t), "name": f"{t['suffix']}% {t['kind']} target"}
@@ -147,6 +146,14 @@ def provenance(cfg: dict[str, Any], jobs: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def optimizers(cfg: dict[str, Any]) -> list[dict[str, str]]:
+    """Each configured optimizer with its base learning rate(s) in words."""
+    return [
+        {"name": name, "kind": o["name"], "learning_rate": fmt.learning_rates(o["learning_rate"])}
+        for name, o in cfg["optimizers"].items()
+    ]
+
+
 def build_context(
     findings_path: Path, jobs_path: Path, plot_dir: Path, cfg: dict[str, Any]
 ) -> dict[str, Any]:
@@ -160,6 +167,9 @@ def build_context(
         "title": cfg["title"],
         "config": cfg,
         "config_yaml": json.dumps(cfg, indent=2, sort_keys=True),
+        "optimizers": optimizers(cfg),
+        "warmup": fmt.warmup(cfg["lr_scaling"]),
+        "budgets": [budget_label(b) for b in budgets(cfg)],
         "sections": sections,
         "table_header": ["batch size"] + [h for _, h, _, _ in TABLE_COLUMNS] + ["runs"],
         "target_header": ["batch size"] + [f"{u} (median)" for u in EVENT_UNITS],

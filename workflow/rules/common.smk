@@ -33,8 +33,15 @@ except study_config.ConfigError as exc:
 config.clear()
 config.update(_validated)
 
+JOBS = study_config.job_keys(config)
 CONDITIONS = study_config.conditions(config)
-TRAIN_DIR = "results/train/{dataset}/{optimizer}/{lr_scaling}/{budget}/bs{batch_size}"
+TRAIN_DIR = "results/train/{dataset}/{optimizer}/{budget}/bs{batch_size}"
+# Condition.path as a wildcard pattern (the base rate's level is LR_PATH_PREFIX + format_lr).
+CONDITION_DIR = (
+    "{dataset}/{optimizer}/{lr_scaling}/"
+    + study_config.LR_PATH_PREFIX
+    + "{base_lr}/{budget}"
+)
 
 
 def _check_data_files():
@@ -54,20 +61,20 @@ wildcard_constraints:
     dataset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     optimizer=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     lr_scaling="constant|linear|sqrt",
+    base_lr=r"[0-9][0-9.e+-]*",
     budget=r"[es]\d+",
     batch_size=r"\d+",
 
 
-def condition_of(wildcards):
-    return study_config.Condition(
-        wildcards.dataset, wildcards.optimizer, wildcards.lr_scaling, wildcards.budget
-    )
+def job_of(wildcards):
+    return study_config.JobKey(wildcards.dataset, wildcards.optimizer, wildcards.budget)
 
 
 def train_spec_json(wildcards):
-    """The job's full specification; a change to it is what re-runs the job."""
-    cond = condition_of(wildcards)
-    return study_config.train_spec(config, cond, int(wildcards.batch_size)).to_json()
+    """The job's full specification (every lr arm and base learning rate of its optimizer);
+    a change to it is what re-runs the job."""
+    job = job_of(wildcards)
+    return study_config.train_spec(config, job, int(wildcards.batch_size)).to_json()
 
 
 def dataset_json(wildcards):
@@ -91,8 +98,8 @@ def model_check_inputs(wildcards):
 
 def all_train_files(name):
     return [
-        f"results/train/{c.path}/bs{b}/{name}"
-        for c in CONDITIONS
+        f"results/train/{j.path}/bs{b}/{name}"
+        for j in JOBS
         for b in config["batch_sizes"]
     ]
 

@@ -4,21 +4,23 @@ rule plot:
     output:
         report(
             expand(
-                "results/plots/{{dataset}}/{{optimizer}}/{{lr_scaling}}/{{budget}}/{name}.png",
+                f"results/plots/{CONDITION_DIR}/{{name}}.png",
                 name=PLOT_NAMES,
+                allow_missing=True,
             ),
             category="{dataset}",
-            subcategory="{optimizer} / lr {lr_scaling} / {budget}",
+            subcategory="{optimizer} / lr {lr_scaling} / base lr {base_lr} / {budget}",
             caption="../report/plots.rst",
         ),
     log:
-        "logs/plot/{dataset}/{optimizer}/{lr_scaling}/{budget}.log",
+        f"logs/plot/{CONDITION_DIR}.log",
     conda:
         "../envs/study.yaml"
     params:
         settings=settings_json("plots"),
-        outdir="results/plots/{dataset}/{optimizer}/{lr_scaling}/{budget}",
+        outdir=f"results/plots/{CONDITION_DIR}",
     shell:
         "python -m batchstudy plot --aggregate-dir results/aggregate --out-dir {params.outdir:q}"
         " --condition {wildcards.dataset:q} {wildcards.optimizer:q} {wildcards.lr_scaling:q}"
-        " {wildcards.budget:q} --settings {params.settings:q} > {log:q} 2>&1"
+        " {wildcards.base_lr:q} {wildcards.budget:q} --settings {params.settings:q}"
+        " > {log:q} 2>&1"

@@ -7,9 +7,9 @@ rule train:
         timing=f"{TRAIN_DIR}/timing.tsv",
         meta=f"{TRAIN_DIR}/run.json",
     log:
-        "logs/train/{dataset}/{optimizer}/{lr_scaling}/{budget}/bs{batch_size}.log",
+        "logs/train/{dataset}/{optimizer}/{budget}/bs{batch_size}.log",
     benchmark:
-        "results/benchmarks/train/{dataset}/{optimizer}/{lr_scaling}/{budget}/bs{batch_size}.tsv"
+        "results/benchmarks/train/{dataset}/{optimizer}/{budget}/bs{batch_size}.tsv"
     conda:
         "../envs/study.yaml"
     threads: config["resources"]["train"]["threads"]

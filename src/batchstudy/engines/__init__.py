@@ -1,0 +1,1 @@
+"""Training engines and the measurements made with TensorFlow along a training run."""

@@ -1,0 +1,190 @@
+"""The tuned learning-rate frontier on synthetic per-run tables with a known answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from batchstudy import scaling, tuning
+
+SIZES = (4, 8, 16, 32, 64, 128, 256, 512)
+RATES = tuple(float(r) for r in np.geomspace(1e-4, 1e-1, 7))
+SEEDS = tuple(range(10))
+N_TRAIN = 500
+BUDGET = 4000
+S_MIN, E_MIN = 60.0, 2400.0  # B_crit = 40
+
+
+def best_rate_index(batch_size: int) -> int:
+    """The known optimum: rate index 1 at B = 4, rising by one every 2 doublings (sqrt rule)."""
+    return 1 + SIZES.index(batch_size) // 2 if batch_size < 512 else 4
+
+
+def make_runs(
+    steps_of, sizes=SIZES, rates=RATES, seeds=SEEDS, budget=BUDGET, group=("blobs", "adam")
+) -> pd.DataFrame:
+    """A runs table: steps_of(batch_size, rate_index, seed) -> steps, NaN beyond the budget."""
+    rows = []
+    for b in sizes:
+        spe = -(-N_TRAIN // b)
+        for j, lr in enumerate(rates):
+            for s in seeds:
+                steps = float(steps_of(b, j, s))
+                steps = steps if steps <= budget else np.nan
+                rows.append(
+                    {
+                        "dataset": group[0],
+                        "optimizer": group[1],
+                        "lr_scaling": "constant",
+                        "base_lr": lr,
+                        "budget": "steps",
+                        "batch_size": b,
+                        "seed": s,
+                        "n_epochs": -(-budget // spe),
+                        "steps_per_epoch": spe,
+                        "steps_to_target_95": steps,
+                        "examples_to_target_95": steps * b,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def known_optimum(b: int, j: int, s: int, noise: float = 0.05, penalty: float = 0.6) -> float:
+    """S_min + E_min/B at the best rate, times exp(penalty * distance^2), times seed noise."""
+    rng = np.random.default_rng(1000 * b + 10 * j + s)
+    dist = j - best_rate_index(b)
+    return (S_MIN + E_MIN / b) * np.exp(penalty * dist**2 + rng.normal(0, noise))
+
+
+def test_censored_median_is_inf_once_half_the_runs_are_censored():
+    four = {0: 100, 1: 110, 2: 120, 3: 130, 4: 140, 5: 150}  # seeds 6..9 censored
+    five = dict(four) | {5: np.inf}  # seeds 5..9 censored
+    table = pd.concat(
+        [
+            make_runs(lambda b, j, s: four.get(s, np.inf), sizes=(8,), rates=(1e-3,)),
+            make_runs(lambda b, j, s: five.get(s, np.inf), sizes=(16,), rates=(1e-3,)),
+        ]
+    )
+    grid = tuning.lr_grid(table, "95")
+    by_b = grid.set_index("batch_size")
+    # 4 of 10 censored: sorted values 100..150, inf x4: median = (140 + 150) / 2
+    assert by_b.loc[8, "median_steps"] == 145.0
+    assert by_b.loc[8, "median_examples"] == 145.0 * 8
+    assert (by_b.loc[8, "n_reached"], by_b.loc[8, "n_runs"]) == (6, 10)
+    # 5 of 10 censored: "> budget", not the budget
+    assert by_b.loc[16, "median_steps"] == np.inf
+    assert by_b.loc[16, "n_reached"] == 5
+    assert by_b.loc[16, "budget_steps"] == 4000
+    assert tuning.steps_label(np.inf, 4000) == "> 4000"
+    assert tuning.steps_label(145.0, 4000) == "145"
+
+
+def test_known_optimum_is_chosen_and_the_grid_is_complete():
+    runs = make_runs(known_optimum)
+    grid = tuning.lr_grid(runs, "95")
+    assert len(grid) == len(SIZES) * len(RATES)
+    assert list(grid.columns) == list(tuning.GRID_COLUMNS)
+    assert (grid.groupby("batch_size")["chosen"].sum() == 1).all()
+    front = tuning.tuned_frontier(grid)
+    assert front["batch_size"].tolist() == list(SIZES)
+    assert front["base_lr"].tolist() == [RATES[best_rate_index(b)] for b in SIZES]
+    # without noise the frontier would be S_min + E_min/B; seed noise of 5% moves its median
+    expected = S_MIN + E_MIN / front["batch_size"]
+    assert np.allclose(front["median_steps"], expected, rtol=0.1)
+    assert (front["n_reached"] == len(SEEDS)).all()
+
+
+def test_ties_go_to_more_reached_runs_then_to_the_smaller_rate():
+    median = np.array([[5.0, 5.0, 7.0], [5.0, 5.0, 5.0], [np.inf, np.inf, np.inf], [np.nan] * 3])
+    reached = np.array([[6, 8, 9], [8, 8, 8], [0, 2, 0], [0, 0, 0]])
+    assert tuning.select_lr(median, reached).tolist() == [1, 0, 1, -1]
+    # a missing cell is never chosen, even when its neighbours are all censored
+    assert tuning.select_lr(np.array([[np.nan, np.inf]]), np.array([[0, 0]])).tolist() == [1]
+
+
+def test_a_batch_size_censored_at_every_rate_stays_on_the_frontier_as_inf():
+    runs = make_runs(lambda b, j, s: 10 * BUDGET if b == 512 else known_optimum(b, j, s))
+    front = tuning.tuned_frontier(tuning.lr_grid(runs, "95"))
+    last = front.set_index("batch_size").loc[512]
+    assert last["median_steps"] == np.inf and last["n_reached"] == 0
+    assert last["base_lr"] == RATES[0]  # tie over all rates: the smallest
+    fits = tuning.tuned_critical_batch(runs, "95", n_boot=50)
+    assert fits.loc[0, "n_points"] == len(SIZES) - 1  # the censored size carries no point
+
+
+def test_critical_batch_of_the_tuned_frontier_recovers_the_truth():
+    runs = pd.concat([make_runs(known_optimum), make_runs(known_optimum, group=("d", "sgd"))])
+    fits = tuning.tuned_critical_batch(runs, "95", n_boot=200, seed=1)
+    assert list(fits.columns) == [*tuning.GROUP_KEYS, *tuning.FIT_COLUMNS]
+    assert len(fits) == 2
+    for _, fit in fits.iterrows():
+        assert fit["ok"] and fit["n_seeds"] == len(SEEDS)
+        assert fit["b_crit"] == pytest.approx(E_MIN / S_MIN, rel=0.25)
+        assert fit["lo"] < fit["b_crit"] < fit["hi"] < 2 * fit["lo"]
+        assert fit["share_ok"] == fit["n_boot_ok"] / 200 > 0.9
+    regimes = tuning.add_regimes(tuning.tuned_frontier(tuning.lr_grid(runs, "95")), fits)
+    first = regimes.loc[regimes["dataset"] == "blobs"].set_index("batch_size")["regime"]
+    assert first[4] == scaling.REGIME_PERFECT and first[512] == scaling.REGIME_NO_GAIN
+
+
+def _fixed_rate_bootstrap(runs: pd.DataFrame, n_boot: int, seed: int) -> dict:
+    """scaling's bootstrap on the runs of the cells chosen once on all seeds."""
+    front = tuning.tuned_frontier(tuning.lr_grid(runs, "95"))
+    chosen = runs.merge(front[["batch_size", "base_lr"]], on=["batch_size", "base_lr"])
+    return scaling.bootstrap_critical_batch(
+        chosen, n_boot=n_boot, seed=seed, steps_col="steps_to_target_95"
+    )
+
+
+def test_bootstrap_reselects_the_rate_inside_every_resample():
+    # A clear optimum: no resample changes the choice, so re-selecting gives exactly the CI
+    # at the fixed chosen rates (the two bootstraps draw the same seeds).
+    clear = make_runs(lambda b, j, s: known_optimum(b, j, s, penalty=3.0))
+    tuned = tuning.tuned_critical_batch(clear, "95", n_boot=200, seed=3).iloc[0]
+    fixed = _fixed_rate_bootstrap(clear, 200, 3)
+    assert tuned["lr_changed_share"] == 0.0
+    assert (tuned["lo"], tuned["hi"], tuned["b_crit"]) == (
+        fixed["lo"],
+        fixed["hi"],
+        fixed["b_crit"],
+    )
+
+    # Two rates equally good at every batch size, seed noise 20%: which one wins depends on
+    # the seeds drawn, so the choice changes between resamples and the CI is a different one.
+    def flat(b: int, j: int, s: int) -> float:
+        return known_optimum(b, 0 if j in (2, 3) else 9, s, noise=0.2, penalty=0.01)
+
+    noisy = make_runs(flat)
+    tuned = tuning.tuned_critical_batch(noisy, "95", n_boot=200, seed=3).iloc[0]
+    fixed = _fixed_rate_bootstrap(noisy, 200, 3)
+    assert tuned["b_crit"] == pytest.approx(fixed["b_crit"])  # same cells for the point
+    assert tuned["lr_changed_share"] > 0.5
+    assert (tuned["lo"], tuned["hi"]) != pytest.approx((fixed["lo"], fixed["hi"]), rel=1e-3)
+
+
+def test_bad_tables_are_refused():
+    runs = make_runs(known_optimum, sizes=(8,), rates=(1e-3,))
+    with pytest.raises(ValueError, match="lacks columns"):
+        tuning.lr_grid(runs.drop(columns="n_epochs"), "95")
+    with pytest.raises(ValueError, match="several rows"):
+        tuning.lr_grid(pd.concat([runs, runs.iloc[:1]]), "95")
+
+
+def test_figures_are_png_files(tmp_path):
+    from batchstudy import tuning_plots
+
+    runs = make_runs(lambda b, j, s: 10 * BUDGET if b == 512 else known_optimum(b, j, s))
+    grid = tuning.lr_grid(runs, "95")
+    fit = tuning.tuned_critical_batch(runs, "95", n_boot=20).iloc[0].to_dict()
+    noise = pd.DataFrame({"step": [0, 10, 20], "b_simple": [2.0, 5.0, np.inf]})
+    paths = [
+        tuning_plots.plot_lr_grid(grid, tmp_path / "lr_grid.png"),
+        tuning_plots.plot_frontier(tuning.tuned_frontier(grid), tmp_path / "f.png", fit=fit),
+        tuning_plots.plot_frontier(tuning.tuned_frontier(grid), tmp_path / "nofit.png"),
+        tuning_plots.plot_noise_scale(noise, tmp_path / "noise.png", fit=fit),
+    ]
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="one group"):
+        tuning_plots.plot_lr_grid(pd.concat([grid, grid]), tmp_path / "twice.png")
