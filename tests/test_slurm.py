@@ -39,7 +39,7 @@ N_FAKE_GPUS = 2
 TINY_STUDY = {**TINY_CONFIG, "epochs": 3, "batch_sizes": [16, 32, 64]}
 #: Training jobs per submission in the test profile: 3 jobs -> 2 submissions.
 TEST_GROUP_SIZE = 2
-LOCAL_RULES = ("aggregate", "plot", "report")
+LOCAL_RULES = ("aggregate", "analyze", "plot", "report")
 SUBMITTED = re.compile(
     r"Job (?P<job>\S+) has been submitted with SLURM jobid (?P<slurm>\d+) \(log: (?P<log>[^)]*)\)"
 )

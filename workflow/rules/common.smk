@@ -59,6 +59,8 @@ config.update(_validated)
 JOBS = study_config.job_keys(config)
 CONDITIONS = study_config.conditions(config)
 TRAIN_DIR = f"results/train/{JOB_DIR}"
+#: Root of the figures; a condition's are under PLOT_DIR/CONDITION_DIR (plot, report).
+PLOT_DIR = "results/plots"
 # Condition.path as a wildcard pattern (the base rate's level is LR_PATH_PREFIX + format_lr).
 CONDITION_DIR = (
     "{dataset}/{optimizer}/{lr_scaling}/"
@@ -130,7 +132,17 @@ def all_train_files(name):
 
 
 def all_plots():
-    return [f"results/plots/{c.path}/{p}.png" for c in CONDITIONS for p in PLOT_NAMES]
+    return [f"{PLOT_DIR}/{c.path}/{p}.png" for c in CONDITIONS for p in PLOT_NAMES]
+
+
+def plot_dir_of(wildcards, input):
+    """PLOT_DIR as the report's inputs name it: `all_plots()` lists the first condition's
+    first figure first, so the directory is that path less the condition's part."""
+    first = Path(input.plots[0]).parts
+    rel = Path(CONDITIONS[0].path, f"{PLOT_NAMES[0]}.png").parts
+    if first[-len(rel) :] != rel:
+        raise WorkflowError(f"report input {input.plots[0]!r} is not a figure {rel!r}")
+    return str(Path(*first[: -len(rel)]))
 
 
 def settings_json(section):

@@ -4,7 +4,7 @@ rule plot:
     output:
         report(
             expand(
-                f"results/plots/{CONDITION_DIR}/{{name}}.png",
+                f"{PLOT_DIR}/{CONDITION_DIR}/{{name}}.png",
                 name=PLOT_NAMES,
                 allow_missing=True,
             ),

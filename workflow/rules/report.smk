@@ -1,6 +1,7 @@
 rule report:
     input:
-        aggregate=rules.aggregate.output,
+        findings=rules.analyze.output[0],
+        jobs=rules.aggregate.output.jobs,
         plots=all_plots(),
         config="results/config.json",
         template=workflow.source_path("../report/index.html.j2"),
@@ -16,7 +17,10 @@ rule report:
         "results/benchmarks/report.tsv"
     conda:
         "../envs/study.yaml"
+    params:
+        plot_dir=plot_dir_of,
     shell:
-        "python -m batchstudy report --aggregate-dir results/aggregate --plot-dir results/plots"
+        "python -m batchstudy report --findings {input.findings:q}"
+        " --jobs {input.jobs:q} --plot-dir {params.plot_dir:q}"
         " --config {input.config:q} --template {input.template:q} --out {output:q}"
         " > {log:q} 2>&1"
