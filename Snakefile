@@ -27,9 +27,11 @@ localrules:
     analyze,
     plot,
     report,
+    catalogue,
 
 
 rule all:
     default_target: True
     input:
-        "report/index.html",
+        DIRS.report_html,
+        CATALOGUE,

@@ -287,3 +287,34 @@ def test_check_command_counts_jobs_and_runs(capsys):
     out = capsys.readouterr().out
     assert "32 training job(s) = 4 (dataset, optimizer, budget) x 8 batch size(s)" in out
     assert "960 run(s) = 12 condition(s)" in out and "x 10 seed(s)" in out
+
+
+def test_a_study_is_named_after_its_config_file(tmp_path):
+    """config/config.yaml is the study `default` (the schema's default); any other file is
+    its stem unless it sets `study:`; the name is not part of the config hash."""
+    from batchstudy.layout import StudyDirs
+
+    cfg_dir = tmp_path / "config"
+    cfg_dir.mkdir()
+    for name, text in (("config.yaml", ""), ("seed.yaml", ""), ("x.yaml", "study: named\n")):
+        (cfg_dir / name).write_text(text)
+    studies = [config.load(cfg_dir / n)["study"] for n in ("config.yaml", "seed.yaml", "x.yaml")]
+    assert studies == ["default", "seed", "named"]
+    assert config.config_hash(config.load(cfg_dir / "seed.yaml")) == config.config_hash(
+        config.load(cfg_dir / "config.yaml")
+    )
+    assert config.config_hash(config.validate({"title": "other"})) != config.config_hash(
+        config.validate({})
+    )
+    assert StudyDirs("seed").results == "results/seed"
+    assert StudyDirs("seed").report_html == "report/seed/index.html"
+
+
+@pytest.mark.parametrize("name", ["a b", "../up", "index.html", ".hidden", "", "x" * 65])
+def test_a_study_name_must_be_path_safe(tmp_path, name):
+    with pytest.raises(config.ConfigError, match="not a usable study name"):
+        config.validate({"study": name})
+    bad_file = tmp_path / "my study.yaml"
+    bad_file.write_text("")
+    with pytest.raises(config.ConfigError, match="named after the config file"):
+        config.load(bad_file)

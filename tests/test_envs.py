@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import DEFAULT_STUDY as D
 from conftest import ROOT, TINY_CONFIG, make_project
 
 STUDY_ENV = ROOT / "workflow" / "envs" / "study.yaml"
@@ -80,11 +81,11 @@ def test_rules_run_the_workflows_own_package_from_any_directory(tmp_path):
     env.update(BS_MARKER=str(marker), PATH=f"{Path(sys.executable).parent}:{env['PATH']}")
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "1", "-s", str(project / "Snakefile"),
-         "--directory", str(workdir), "results/data/blobs.npz"],
+         "--directory", str(workdir), f"{D.data}/blobs.npz"],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (workdir / "results" / "data" / "blobs.npz").is_file()
+    assert (workdir / D.results / "data" / "blobs.npz").is_file()
     imported = marker.read_text().splitlines()
     assert len(imported) >= 2, imported  # the workflow's planning, then the rule's process
     assert set(imported) == {str(init)}, imported

@@ -18,6 +18,9 @@ from conftest import (
     write_config,
     write_fake_job,
 )
+from conftest import (
+    DEFAULT_STUDY as D,
+)
 
 from batchstudy import config
 from batchstudy.metrics import CONDITION_KEYS
@@ -38,20 +41,20 @@ def study(tmp_path_factory) -> Path:
 
 
 def test_report_and_tables(study):
-    html = (study / "report" / "index.html").read_text()
+    html = (study / D.report_html).read_text()
     # Four figures of the condition and the overview across conditions.
     assert "tiny study" in html and html.count("data:image/png;base64,") == 5
-    hist = pd.read_csv(study / "results/aggregate/history.tsv", sep="\t")
+    hist = pd.read_csv(study / f"{D.aggregate}/history.tsv", sep="\t")
     assert sorted(hist["batch_size"].unique()) == [16, 64]
     assert len(hist) == 2 * 2 * 4
     assert hist["val_accuracy"].between(0, 1).all()
-    summary = pd.read_csv(study / "results/aggregate/summary.tsv", sep="\t")
+    summary = pd.read_csv(study / f"{D.aggregate}/summary.tsv", sep="\t")
     assert summary.set_index("batch_size")["steps_per_epoch"].to_dict() == {16: 7, 64: 2}
-    meta = read_json(study / "results/train/blobs/adam/e4/bs16/run.json")
+    meta = read_json(study / f"{D.train}/blobs/adam/e4/bs16/run.json")
     assert meta["engine"] == "fused" and meta["op_determinism"] is True
-    log = (study / "logs/train/blobs/adam/e4/bs16.log").read_text()
+    log = (study / f"{D.logs}/train/blobs/adam/e4/bs16.log").read_text()
     assert "training batch size 16" in log
-    bench = study / "results/benchmarks/train/blobs/adam/e4/bs16.tsv"
+    bench = study / f"{D.benchmarks}/train/blobs/adam/e4/bs16.tsv"
     assert "max_rss" in bench.read_text()
 
 
@@ -79,21 +82,21 @@ def test_changing_epochs_retrains_everything(study):
 
 
 def test_bad_config_fails_before_any_job_and_keeps_results(study):
-    before = (study / "results/aggregate/history.tsv").read_bytes()
+    before = (study / f"{D.aggregate}/history.tsv").read_bytes()
     proc = snakemake(study, "--config", "batch_sizes=[16,0]", check=False)
     assert proc.returncode != 0
     assert "batch_sizes[1] = 0: must be >= 1" in proc.stdout + proc.stderr
-    assert (study / "results/aggregate/history.tsv").read_bytes() == before
+    assert (study / f"{D.aggregate}/history.tsv").read_bytes() == before
 
 
 def test_same_config_gives_identical_metric_files(study, tmp_path):
     again = make_project(tmp_path, TINY_CONFIG)
-    snakemake(again, "results/aggregate/history.tsv")
+    snakemake(again, f"{D.aggregate}/history.tsv")
     for job in ("bs16", "bs64"):
-        rel = f"results/train/blobs/adam/e4/{job}/history.tsv"
+        rel = f"{D.train}/blobs/adam/e4/{job}/history.tsv"
         assert (study / rel).read_bytes() == (again / rel).read_bytes()
-    assert (study / "results/aggregate/history.tsv").read_bytes() == (
-        again / "results/aggregate/history.tsv"
+    assert (study / f"{D.aggregate}/history.tsv").read_bytes() == (
+        again / f"{D.aggregate}/history.tsv"
     ).read_bytes()
 
 
@@ -146,26 +149,26 @@ def grid_study(tmp_path_factory) -> Path:
 
 
 def test_one_job_writes_one_history_row_per_run_and_epoch(grid_study):
-    hist = pd.read_csv(grid_study / "results/train/blobs/sgd/e4/bs64/history.tsv", sep="\t")
+    hist = pd.read_csv(grid_study / f"{D.train}/blobs/sgd/e4/bs64/history.tsv", sep="\t")
     runs = hist.groupby(["lr_scaling", "base_lr", "seed"])["epoch"].count()
     assert len(runs) == 2 * 2 * 2 and (runs == 4).all()  # arms x base rates x seeds, 4 epochs
     sqrt = hist[hist["lr_scaling"] == "sqrt"].groupby("base_lr")["learning_rate"].first()
     assert sqrt.to_dict() == pytest.approx({0.01: 0.01 * 2**0.5, 0.1: 0.1 * 2**0.5})
-    meta = read_json(grid_study / "results/train/blobs/sgd/e4/bs64/run.json")
+    meta = read_json(grid_study / f"{D.train}/blobs/sgd/e4/bs64/run.json")
     assert len(meta["spec"]["variants"]) == 4
 
 
 def test_every_condition_is_aggregated_plotted_and_reported(grid_study):
     conds = config.conditions(config.validate(LR_GRID))
     assert len(conds) == 2 * 2 * 2  # optimizers x base rates x arms
-    summary = pd.read_csv(grid_study / "results/aggregate/summary.tsv", sep="\t")
+    summary = pd.read_csv(grid_study / f"{D.aggregate}/summary.tsv", sep="\t")
     assert len(summary.groupby(list(CONDITION_KEYS))) == len(conds)
     for c in conds:
-        assert (grid_study / "results/plots" / c.path / "curves.png").stat().st_size > 1000
-    html = (grid_study / "report/index.html").read_text()
+        assert (grid_study / D.plots / c.path / "curves.png").stat().st_size > 1000
+    html = (grid_study / D.report_html).read_text()
     assert html.count('<h2 id="c') == len(conds)
     assert html.count("data:image/png;base64,") == 4 * len(conds) + 1  # and the overview
-    jobs = pd.read_csv(grid_study / "results/aggregate/jobs.tsv", sep="\t")
+    jobs = pd.read_csv(grid_study / f"{D.aggregate}/jobs.tsv", sep="\t")
     assert len(jobs) == 2 * 2 and (jobs["replicas"] == 2 * 2 * 2).all()
 
 
@@ -184,8 +187,8 @@ def test_workflow_on_written_training_outputs_without_training(tmp_path):
     assert len(conds) == 4
     for c in conds:
         for name in ("curves", "accuracy", "timing", "scaling"):
-            assert (project / "results/plots" / c.path / f"{name}.png").is_file()
-    html = (project / "report/index.html").read_text()
+            assert (project / D.plots / c.path / f"{name}.png").is_file()
+    html = (project / D.report_html).read_text()
     assert html.count('<h2 id="c') == 4 and "base lr 0.01" in html and "lr linear" in html
     assert html.count("data:image/png;base64,") == 4 * 4 + 1  # and the overview
 
@@ -201,7 +204,7 @@ def test_runtime_settings_rerun_nothing(study):
     """Threads, memory, runtime, GPU slots are how jobs run, not what they compute."""
     proc = snakemake(study, "-n", *RUNTIME_SETTINGS)
     assert "Nothing to be done" in proc.stdout + proc.stderr
-    assert "resources" not in read_json(study / "results" / "config.json")
+    assert "resources" not in read_json(study / D.results / "config.json")
 
 
 def test_runtime_settings_rerun_nothing_without_training(tmp_path):

@@ -156,8 +156,22 @@ def cmd_report(args: argparse.Namespace) -> None:
         config_path=Path(args.config),
         template=Path(args.template),
         out=Path(args.out),
+        summary=Path(args.summary) if args.summary else None,
     )
     _log(f"report written to {args.out}")
+
+
+def cmd_catalogue(args: argparse.Namespace) -> None:
+    from .report import render_catalogue
+
+    render_catalogue([Path(p) for p in args.summaries], Path(args.template), Path(args.out))
+    _log(f"catalogue of {len(args.summaries)} study(ies) written to {args.out}")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from .catalogue import compare_table
+
+    print(compare_table(args.a, args.b, args.root))
 
 
 def cmd_noise_scale(args: argparse.Namespace) -> None:
@@ -250,7 +264,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", required=True, help="the validated config as JSON file")
     s.add_argument("--template", required=True)
     s.add_argument("--out", required=True)
+    s.add_argument("--summary", help="the study's catalogue entry (study.json) to write")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("catalogue", help="render the catalogue page of every study's summary")
+    s.add_argument("--template", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("summaries", nargs="+", help="report/<study>/study.json files")
+    s.set_defaults(func=cmd_catalogue)
+
+    s = sub.add_parser("compare", help="two studies' headline numbers side by side")
+    s.add_argument("a", help="a study name (results/<study>/analysis/findings.json)")
+    s.add_argument("b", help="the other study's name")
+    s.add_argument("--root", default=".", help="the project directory the studies ran in")
+    s.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("noise-scale", help="gradient noise scale along a reference run")
     s.add_argument("--data", required=True)

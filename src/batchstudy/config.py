@@ -170,6 +170,12 @@ def _explain(err: jsonschema.ValidationError) -> str:
             f"{key} = {value!r}: must look like 'path/to/file.py:function' "
             "(a Python file, a colon, then the name of a function in it)"
         )
+    if v == "pattern" and key == "study":
+        return (
+            f"study = {value!r}: not a usable study name; use letters, digits, '_' and '-' "
+            "(at most 64, starting with a letter or digit). Left out, the study is named after "
+            "the config file, so a file whose name is not one needs `study:` set in it"
+        )
     if v == "oneOf" and err.context:
         return _explain_one_of(key, value, err)
     if v in ("pattern", "propertyNames"):
@@ -390,9 +396,28 @@ def load(path: str | Path, schema_path: str | Path | None = None) -> dict[str, A
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
+    raw = with_study_name(raw or {}, p)
     return validate(
-        raw or {}, schema_path, base=p.parent.parent if p.parent.name == "config" else p.parent
+        raw, schema_path, base=p.parent.parent if p.parent.name == "config" else p.parent
     )
+
+
+#: A config file of this stem names no study: its study is the schema's default (`default`).
+UNNAMED_CONFIG_STEM = "config"
+
+
+def with_study_name(cfg: Any, path: str | Path | None) -> Any:
+    """`cfg` with ``study`` set to the config file's stem when the file does not set it.
+
+    A file named config.yaml (the workflow's own config) leaves it to the schema's default;
+    so does no file. A stem that is not a valid study name fails validation with a message
+    that says so (`_explain`). A non-mapping `cfg` is returned as it is, for `validate` to
+    reject.
+    """
+    if not isinstance(cfg, dict) or "study" in cfg or path is None:
+        return cfg
+    stem = Path(path).stem
+    return cfg if stem == UNNAMED_CONFIG_STEM else {"study": stem, **cfg}
 
 
 # ---- expanding the config into jobs -------------------------------------------------
@@ -594,7 +619,13 @@ def study_size(cfg: dict[str, Any]) -> dict[str, int]:
     }
 
 
+#: Config keys that name or label the study rather than say what it computes: not hashed.
+UNHASHED_KEYS = ("study",)
+
+
 def config_hash(cfg: dict[str, Any]) -> str:
-    """Short hash of the validated config, for the report's provenance."""
-    text = json.dumps(cfg, sort_keys=True, default=str)
+    """Short hash of the validated config's science settings (everything but the study's
+    name), for provenance: the same study under two names has one hash."""
+    science = {k: v for k, v in cfg.items() if k not in UNHASHED_KEYS}
+    text = json.dumps(science, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -2,9 +2,9 @@ rule config_snapshot:
     input:
         model_check_inputs,
     output:
-        "results/config.json",
+        f"{DIRS.results}/config.json",
     log:
-        "logs/config_snapshot.log",
+        f"{DIRS.logs}/config_snapshot.log",
     params:
         config=lambda wildcards: json.dumps(config, sort_keys=True, indent=2),
     run:
@@ -17,15 +17,15 @@ rule aggregate:
         timings=all_train_files("timing.tsv"),
         metas=all_train_files("run.json"),
     output:
-        history="results/aggregate/history.tsv",
-        timing="results/aggregate/timing.tsv",
-        jobs="results/aggregate/jobs.tsv",
-        runs="results/aggregate/runs.tsv",
-        summary="results/aggregate/summary.tsv",
+        history=f"{DIRS.aggregate}/history.tsv",
+        timing=f"{DIRS.aggregate}/timing.tsv",
+        jobs=f"{DIRS.aggregate}/jobs.tsv",
+        runs=f"{DIRS.aggregate}/runs.tsv",
+        summary=f"{DIRS.aggregate}/summary.tsv",
     log:
-        "logs/aggregate.log",
+        f"{DIRS.logs}/aggregate.log",
     benchmark:
-        "results/benchmarks/aggregate.tsv"
+        f"{DIRS.benchmarks}/aggregate.tsv"
     conda:
         "../envs/study.yaml"
     params:

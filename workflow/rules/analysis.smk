@@ -1,13 +1,13 @@
 rule analyze:
     input:
-        runs="results/aggregate/runs.tsv",
-        summary="results/aggregate/summary.tsv",
+        runs=rules.aggregate.output.runs,
+        summary=rules.aggregate.output.summary,
     output:
-        "results/analysis/findings.json",
+        f"{DIRS.analysis}/findings.json",
     log:
-        "logs/analyze.log",
+        f"{DIRS.logs}/analyze.log",
     benchmark:
-        "results/benchmarks/analyze.tsv"
+        f"{DIRS.benchmarks}/analyze.tsv"
     conda:
         "../envs/study.yaml"
     params:

@@ -20,7 +20,13 @@ if (PACKAGE_SRC / "batchstudy").is_dir() and str(PACKAGE_SRC) not in sys.path:
 try:
     from batchstudy import config as study_config
     from batchstudy.data import DataError, build_dataset, sha256_file
-    from batchstudy.layout import JOB_DIR, PLOT_NAMES
+    from batchstudy.layout import (
+        CATALOGUE,
+        JOB_DIR,
+        PLOT_NAMES,
+        StudyDirs,
+        study_summaries,
+    )
 except ImportError as exc:
     raise WorkflowError(
         f"the study's package or its dependencies are missing ({exc}); run `make setup` or "
@@ -49,8 +55,15 @@ if workflow.config_settings.configfiles:
     config.clear()
     config.update(copy.deepcopy(workflow.config_settings.overwrite_config))
 study_config.retype_overrides(config, dict(workflow.config_settings.config))
+# The study is named after the config file (the last --configfile, else config/config.yaml)
+# unless the file or --config sets `study`.
+_CONFIG_FILE = (list(workflow.config_settings.configfiles) or ["config/config.yaml"])[
+    -1
+]
 try:
-    _validated = study_config.validate(config, base=BASE)
+    _validated = study_config.validate(
+        study_config.with_study_name(config, _CONFIG_FILE), base=BASE
+    )
 except study_config.ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 config.clear()
@@ -58,9 +71,14 @@ config.update(_validated)
 
 JOBS = study_config.job_keys(config)
 CONDITIONS = study_config.conditions(config)
-TRAIN_DIR = f"results/train/{JOB_DIR}"
+# Every path of this study starts with one of DIRS' directories (batchstudy.layout): results/
+# <study>/{data,train,aggregate,analysis,plots,benchmarks}, logs/<study>, report/<study>. A
+# rule names its files from these, never from a typed "results/..." prefix.
+STUDY = config["study"]
+DIRS = StudyDirs(STUDY)
+TRAIN_DIR = f"{DIRS.train}/{JOB_DIR}"
 #: Root of the figures; a condition's are under PLOT_DIR/CONDITION_DIR (plot, report).
-PLOT_DIR = "results/plots"
+PLOT_DIR = DIRS.plots
 # Condition.path as a wildcard pattern (the base rate's level is LR_PATH_PREFIX + format_lr).
 CONDITION_DIR = (
     "{dataset}/{optimizer}/{lr_scaling}/"
@@ -118,7 +136,7 @@ def dataset_checksum(wildcards):
 
 
 def model_check_inputs(wildcards):
-    return ["results/model_check.json"] if config["model"]["custom"] else []
+    return [f"{DIRS.results}/model_check.json"] if config["model"]["custom"] else []
 
 
 def all_train_files(name):
@@ -143,6 +161,13 @@ def plot_dir_of(wildcards, input):
     if first[-len(rel) :] != rel:
         raise WorkflowError(f"report input {input.plots[0]!r} is not a figure {rel!r}")
     return str(Path(*first[: -len(rel)]))
+
+
+def catalogue_inputs(wildcards):
+    """Every study's summary present in the project, and this study's (the catalogue lists
+    them all; a summary of another study is read, never rebuilt)."""
+    present = {p.relative_to(BASE).as_posix() for p in study_summaries(BASE)}
+    return sorted(present | {DIRS.summary})
 
 
 def settings_json(section):

@@ -2,18 +2,18 @@ rule plot:
     input:
         rules.aggregate.output,
     output:
-        report(
-            expand(
-                f"{PLOT_DIR}/{CONDITION_DIR}/{{name}}.png",
-                name=PLOT_NAMES,
-                allow_missing=True,
-            ),
-            category="{dataset}",
-            subcategory="{optimizer} / lr {lr_scaling} / base lr {base_lr} / {budget}",
-            caption="../report/plots.rst",
-        ),
+        [
+            report(
+                f"{PLOT_DIR}/{CONDITION_DIR}/{name}.png",
+                category="{dataset}",
+                subcategory="{optimizer} / lr {lr_scaling} / base lr {base_lr} / {budget}",
+                caption="../report/plots.rst",
+                labels={"study": STUDY, "figure": name},
+            )
+            for name in PLOT_NAMES
+        ],
     log:
-        f"logs/plot/{CONDITION_DIR}.log",
+        f"{DIRS.logs}/plot/{CONDITION_DIR}.log",
     conda:
         "../envs/study.yaml"
     params:

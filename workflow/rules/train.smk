@@ -7,16 +7,16 @@
 
 rule train:
     input:
-        data="results/data/{dataset}.npz",
+        data=rules.generate_data.output[0],
         model_check=model_check_inputs,
     output:
         history=f"{TRAIN_DIR}/history.tsv",
         timing=f"{TRAIN_DIR}/timing.tsv",
         meta=f"{TRAIN_DIR}/run.json",
     log:
-        f"logs/train/{JOB_DIR}.log",
+        f"{DIRS.logs}/train/{JOB_DIR}.log",
     benchmark:
-        f"results/benchmarks/train/{JOB_DIR}.tsv"
+        f"{DIRS.benchmarks}/train/{JOB_DIR}.tsv"
     conda:
         "../envs/study.yaml"
     threads: 1
