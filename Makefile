@@ -18,7 +18,7 @@ setup: $(BIN)/activate
 
 study: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES)
-	@echo "report: $(abspath report/index.html)"
+	@echo "report: $(abspath report/default/index.html) (all studies: $(abspath report/index.html))"
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
@@ -34,4 +34,4 @@ bench: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/bench_workflow.py
 
 clean:
-	rm -rf results report/index.html logs .snakemake
+	rm -rf results report/index.html report/*/ logs .snakemake

@@ -32,6 +32,8 @@ import pytest
 import yaml
 from conftest import ROOT, TINY_CONFIG, make_project, planned_jobs
 
+from batchstudy.layout import StudyDirs
+
 pytestmark = pytest.mark.e2e
 
 CLUSTER_SH = ROOT / "tests" / "slurm" / "cluster.sh"
@@ -39,11 +41,13 @@ N_FAKE_GPUS = 2
 TINY_STUDY = {**TINY_CONFIG, "epochs": 3, "batch_sizes": [16, 32, 64]}
 #: Training jobs per submission in the test profile: 3 jobs -> 2 submissions.
 TEST_GROUP_SIZE = 2
-LOCAL_RULES = ("aggregate", "analyze", "plot", "report")
+LOCAL_RULES = ("aggregate", "analyze", "plot", "report", "catalogue")
 SUBMITTED = re.compile(
     r"Job (?P<job>\S+) has been submitted with SLURM jobid (?P<slurm>\d+) \(log: (?P<log>[^)]*)\)"
 )
 SHIPPED = ROOT / "profiles" / "slurm" / "config.yaml"
+#: The study of tiny.yaml, the config these tests run.
+TINY = StudyDirs("tiny")
 
 
 def _tail(text: str, n: int = 3000) -> str:
@@ -280,7 +284,7 @@ def test_workflow_on_slurm(cluster, tmp_path):
         assert len(record) == 1 and "JobState=COMPLETED" in record[0], (jobid, record)
 
     # The training process itself saw the GPU SLURM assigned (and batchstudy.gpu kept it).
-    metas = sorted((project / "results" / "train").rglob("run.json"))
+    metas = sorted((project / TINY.train).rglob("run.json"))
     assert len(metas) == n_train, metas
     seen_jobs = set()
     for path in metas:
@@ -293,10 +297,10 @@ def test_workflow_on_slurm(cluster, tmp_path):
         assert int(m.group(1)) < N_FAKE_GPUS and meta["gpu_slot"] == int(m.group(1)), meta
         seen_jobs.add(m.group(2))
     assert seen_jobs == set(train_ids)
-    for log in (project / "logs" / "train").rglob("*.log"):
+    for log in (project / TINY.logs / "train").rglob("*.log"):
         assert "but the backend sees no GPU; training on the CPU" in log.read_text(), log
 
-    report = project / "report" / "index.html"
+    report = project / TINY.report_html
     assert report.is_file() and report.stat().st_size > 0
 
 
@@ -382,11 +386,11 @@ def test_grouped_training_jobs_hold_one_gpu_and_run_in_series(tmp_path):
     project = make_project(tmp_path / "project")
     study = {**TINY_STUDY, "batch_sizes": [4, 8, 16, 32, 64]}
     (project / "tiny.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
-    (project / "results" / "data").mkdir(parents=True)
-    (project / "results" / "data" / "blobs.npz").write_bytes(b"")  # training never starts
+    (project / TINY.data).mkdir(parents=True)
+    (project / TINY.data / "blobs.npz").write_bytes(b"")  # training never starts
     shipped = yaml.safe_load(SHIPPED.read_text())
     per_group = 2
-    targets = [f"results/train/blobs/adam/e3/bs{b}/history.tsv" for b in study["batch_sizes"]]
+    targets = [f"{TINY.train}/blobs/adam/e3/bs{b}/history.tsv" for b in study["batch_sizes"]]
     proc = _run(
         [sys.executable, "-c", _SUBMISSION_PROBE, *targets, "--profile", "profiles/slurm",
          "--configfile", "tiny.yaml", "--allowed-rules", "train", "--slurm-no-account",
