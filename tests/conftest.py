@@ -21,6 +21,16 @@ from batchstudy.layout import JOB_DIR, StudyDirs
 from batchstudy.spec import steps_per_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The rules after training: with `--allowed-rules`, they run a study on written (fake) jobs.
+RULES_AFTER_TRAINING = (
+    "config_snapshot",
+    "aggregate",
+    "analyze",
+    "plot",
+    "report",
+    "catalogue",
+    "all",
+)
 #: The directories of the study config/config.yaml runs (its study name is the schema's
 #: default), where the fake jobs and reports below go unless told otherwise.
 DEFAULT_STUDY = StudyDirs("default")

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from conftest import (
     BASE_LR,
+    RULES_AFTER_TRAINING,
     TINY_CONFIG,
     make_project,
     planned_jobs,
@@ -23,6 +24,7 @@ from conftest import (
 )
 
 from batchstudy import config
+from batchstudy.layout import PLOT_NAMES
 from batchstudy.metrics import CONDITION_KEYS
 
 pytestmark = pytest.mark.e2e
@@ -105,8 +107,9 @@ def test_configfile_override(study, tmp_path):
     cfg["seeds"] = [0, 1, 2]
     path = tmp_path / "other.yaml"
     write_config(path, cfg)
-    jobs = dry_run(study, "--configfile", str(path))
-    assert jobs.get("train") == 2  # the seed list is part of every job
+    # the same study (by name) with other seeds: the seed list is part of every job
+    jobs = dry_run(study, "--configfile", str(path), "--config", f"study={D.study}")
+    assert jobs.get("train") == 2
 
 
 def test_snakemake_report(study):
@@ -181,12 +184,11 @@ def test_workflow_on_written_training_outputs_without_training(tmp_path):
     project = make_project(tmp_path, cfg)
     for arm, lr, b in itertools.product(["constant", "linear"], [BASE_LR, 0.01], [16, 64]):
         write_fake_job(project, ("blobs", "adam", arm, "e4"), b, [0, 1, 2], 4, base_lr=lr)
-    allowed = ("config_snapshot", "aggregate", "analyze", "plot", "report", "all")
-    snakemake(project, "--allowed-rules", *allowed)
+    snakemake(project, "--allowed-rules", *RULES_AFTER_TRAINING)
     conds = config.conditions(config.validate(cfg))
     assert len(conds) == 4
     for c in conds:
-        for name in ("curves", "accuracy", "timing", "scaling"):
+        for name in PLOT_NAMES:
             assert (project / D.plots / c.path / f"{name}.png").is_file()
     html = (project / D.report_html).read_text()
     assert html.count('<h2 id="c') == 4 and "base lr 0.01" in html and "lr linear" in html
@@ -213,8 +215,7 @@ def test_runtime_settings_rerun_nothing_without_training(tmp_path):
     project = make_project(tmp_path, TINY_CONFIG)
     for b in TINY_CONFIG["batch_sizes"]:
         write_fake_job(project, ("blobs", "adam", "constant", "e4"), b, [0, 1], 4)
-    rules = ("config_snapshot", "aggregate", "analyze", "plot", "report", "all")
-    allowed = ("--allowed-rules", *rules)
+    allowed = ("--allowed-rules", *RULES_AFTER_TRAINING)
     snakemake(project, *allowed)
     proc = snakemake(project, "-n", *allowed, *RUNTIME_SETTINGS)
     assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout
