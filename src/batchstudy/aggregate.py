@@ -6,7 +6,7 @@ job's history rows, so the aggregate needs no other manifest. Tables written (al
 README "File formats"):
 
 - ``history.tsv``: condition keys, batch_size, seed, learning_rate, epoch and the per-epoch
-  metrics (`batchstudy.metrics.EPOCH_METRICS`).
+  metrics (`batchstudy.io.EPOCH_METRICS`).
 - ``timing.tsv``: job keys, seed, epoch, seconds, replicas, engine (one timing stream per job).
 - ``jobs.tsv``: one row per job: engine, device, replicas, epochs, steps per epoch,
   graph-building seconds, median seconds per model-epoch and per step, total seconds, and
