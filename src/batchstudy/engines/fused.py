@@ -6,7 +6,7 @@ Adam's or momentum's slots alike. Each step is a handful of batched matmuls over
 ``[R, batch, ...]`` tensors; all epochs and steps run inside one ``tf.function`` (two nested
 ``tf.while_loop``s), so no Python runs per step or per epoch. Per-epoch metrics go into
 ``TensorArray``s and come back at the end. Read top to bottom: `Graph` (the constants),
-`forward`, `train_step`, `update`, `full_batches`, `epoch`, `run`, `train_fused`.
+`forward`, `train_step`, `update`, `full_batches`, `record`, `epoch`, `run`, `train_fused`.
 
 Same mathematics as the Keras reference (`engines.keras`, with `models.build_mlp`):
 
