@@ -1,7 +1,7 @@
 """Command line of the study's stages; every workflow rule is one call of it.
 
-`python -m batchstudy <stage> ...`. Each stage imports only what it needs: only `train`
-and `noise-scale` import TensorFlow.
+`python -m batchstudy <stage> ...`. Each stage imports only what it needs: only `train`,
+`time` and `noise-scale` import TensorFlow.
 """
 
 from __future__ import annotations
@@ -87,14 +87,37 @@ def cmd_train(args: argparse.Namespace) -> None:
             "device_env": describe_devices(),
             "n_train": data.n_train,
         }
-        write_result(result, spec, Path(args.history), Path(args.timing), Path(args.meta), extra)
+        paths = (Path(args.history), Path(args.timing), Path(args.meta))
+        write_result(result, spec, *paths, extra, evals=Path(args.evals))
     _log(f"done: {args.history}")
 
 
+def cmd_time(args: argparse.Namespace) -> None:
+    """The timing stage: every batch size's training re-timed, repeats interleaved."""
+    from .data import load_dataset
+    from .io import write_table
+    from .spec import TrainSpec
+
+    data = load_dataset(args.data)  # fail on a bad input before paying for TensorFlow
+    specs = [TrainSpec(**s) for s in json.loads(args.specs)]
+    from .engines.timing import time_batch_sizes
+    from .training import configure_tensorflow
+
+    info = configure_tensorflow(args.threads, deterministic=not args.nondeterministic)
+    _log(
+        f"timing {len(specs)} batch size(s) x {args.repeats} repeat(s) x {args.epochs} "
+        f"epoch(s) on {info['device']}, {args.threads} thread(s)"
+    )
+    table = time_batch_sizes(data, specs, args.repeats, args.epochs, _log)
+    write_table(args.out, table)
+    _log(f"done: {args.out}")
+
+
 def cmd_aggregate(args: argparse.Namespace) -> None:
-    from .aggregate import aggregate
+    from .aggregate import aggregate, write_extra_tables
 
     aggregate(args.histories, Path(args.out_dir), json.loads(args.settings), log=_log)
+    write_extra_tables(args.histories, args.timing_repeats, Path(args.out_dir), log=_log)
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
@@ -191,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--history", required=True)
     s.add_argument("--timing", required=True)
     s.add_argument("--meta", required=True)
+    s.add_argument("--evals", required=True, help="evals.tsv to write (see io.EVAL_COLUMNS)")
     s.add_argument("--threads", type=int, default=1)
     s.add_argument("--gpu", type=int, default=0, help="GPUs this job asked for (0 or 1)")
     s.add_argument("--gpu-slots", type=int, default=0, help="GPUs on this machine")
@@ -206,9 +230,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_train)
 
+    s = sub.add_parser("time", help="re-time every batch size's training, repeats interleaved")
+    s.add_argument("--data", required=True)
+    s.add_argument("--specs", required=True, help="JSON list of TrainSpecs, one per batch size")
+    s.add_argument("--repeats", type=_positive_int, required=True)
+    s.add_argument("--epochs", type=_positive_int, required=True, help="epochs timed per visit")
+    s.add_argument("--out", required=True, help="timing_repeats.tsv to write")
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--nondeterministic", action="store_true")
+    s.set_defaults(func=cmd_time)
+
     s = sub.add_parser("aggregate", help="collect all histories into tables")
     s.add_argument("--out-dir", required=True)
     s.add_argument("--settings", required=True, help="metrics settings as JSON")
+    s.add_argument(
+        "--timing-repeats",
+        nargs="*",
+        default=[],
+        help="timing_repeats.tsv files of the timing stage (none when it is off)",
+    )
     s.add_argument("histories", nargs="+")
     s.set_defaults(func=cmd_aggregate)
 

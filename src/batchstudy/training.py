@@ -7,6 +7,8 @@ costs nothing.
 Outputs of one job (see README, "File formats"):
 - ``history.tsv``: `io.HISTORY_COLUMNS`, one row per (learning-rate variant, seed, epoch) —
   byte-identical across reruns of the same config on the same machine and software.
+- ``evals.tsv``: `io.EVAL_COLUMNS`, one row per (learning-rate variant, seed, evaluation):
+  every ``eval_every_steps``-th optimizer step, or every epoch end when that is 0.
 - ``timing.tsv``: seed, epoch, seconds, replicas — wall seconds of each epoch with graph
   building excluded; ``seed == -1`` means all ``replicas`` replicas trained together.
 - ``run.json``: engine, device, graph-building seconds, notices, versions.
@@ -22,7 +24,7 @@ from typing import Any
 
 from .data import Dataset
 from .engines.result import Log, TrainResult
-from .io import HISTORY_COLUMNS, TIMING_COLUMNS, write_json, write_table
+from .io import EVAL_COLUMNS, HISTORY_COLUMNS, TIMING_COLUMNS, write_json, write_table
 from .spec import TrainSpec
 
 __all__ = ["TrainResult", "choose_engine", "configure_tensorflow", "train", "write_result"]
@@ -92,11 +94,13 @@ def write_result(
     timing: Path,
     meta: Path,
     extra: dict[str, Any],
+    evals: Path,
 ) -> None:
-    """history.tsv in the engines' replica order (`TrainSpec.replicas`, then epoch),
-    timing.tsv and run.json, each written atomically."""
+    """history.tsv and evals.tsv in the engines' replica order (`TrainSpec.replicas`, then
+    epoch or step), timing.tsv and run.json, each written atomically."""
     hist = result.history.loc[:, list(HISTORY_COLUMNS)]
     write_table(history, hist.astype({"seed": int, "epoch": int}))
+    write_table(evals, result.evals.loc[:, list(EVAL_COLUMNS)].astype({"seed": int, "step": int}))
     write_table(timing, result.timing.loc[:, list(TIMING_COLUMNS)])
     write_json(
         meta,

@@ -104,6 +104,22 @@ def all_train_files(name):
     ]
 
 
+TIMING_DIR = "results/timing/{dataset}/{optimizer}/{budget}"
+
+
+def all_timing_repeats():
+    """The timing stage's files, one per job key; none when timing_repeats is 0."""
+    if not config["timing_repeats"]:
+        return []
+    return [f"results/timing/{j.path}/timing_repeats.tsv" for j in JOBS]
+
+
+def timing_specs_json(wildcards):
+    """Every batch size's spec of a job key, as the timing stage times them."""
+    specs = study_config.timing_specs(config, job_of(wildcards))
+    return "[" + ",".join(s.to_json() for s in specs) + "]"
+
+
 PLOT_NAMES = ["curves", "accuracy", "timing", "scaling"]
 
 
