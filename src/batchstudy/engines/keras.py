@@ -14,7 +14,8 @@ dataset's validation split as ``validation_data``. The history columns come from
 
 Per-epoch seconds include those evaluations (as the fused engine's do); the first train and
 test steps, where Keras traces its graphs, count as setup. Keras is imported inside the
-functions.
+functions, with whatever backend ``KERAS_BACKEND`` names (`training.select_backend`); nothing
+here is TensorFlow-specific, so the engine runs on TensorFlow, JAX and PyTorch alike.
 """
 
 from __future__ import annotations
@@ -28,31 +29,42 @@ import pandas as pd
 
 from ..data import Dataset
 from ..spec import LrVariant, TrainSpec
-from .models import build_custom, build_mlp, make_optimizer
+from .models import build_custom, build_mlp, make_optimizer, weights_device
 from .result import METRIC_COLUMNS, Log, TrainResult, history_frame
 
 
 def train_keras(data: Dataset, spec: TrainSpec, log: Log, base: str | Path = ".") -> TrainResult:
     """Train every replica of `spec` with ``model.fit``, one after another."""
-    metrics, timings, setups = [], [], []
+    import keras
+
+    metrics, timings, setups, devices = [], [], [], []
     for variant, seed in spec.replicas:
-        rows, timer = _train_one(data, spec, variant, seed, log, base)
+        rows, timer, device = _train_one(data, spec, variant, seed, log, base)
         metrics.append(rows)
         timings.append(timer.table())
         setups.append(timer.setup_seconds)
+        devices.append(device)
+    used = ", ".join(dict.fromkeys(devices))
+    log(f"Keras {keras.__version__} on backend {keras.backend.backend()}: weights on {used}")
     return TrainResult(
         history=history_frame(spec, np.stack(metrics, axis=2)),
         timing=pd.concat(timings, ignore_index=True),
         setup_seconds=float(np.sum(setups)),
         engine="keras",
-        info={"replicas": len(spec.replicas)},
+        info={
+            "replicas": len(spec.replicas),
+            "keras": keras.__version__,
+            "keras_backend": keras.backend.backend(),
+            "device_used": used,
+        },
     )
 
 
 def _train_one(
     data: Dataset, spec: TrainSpec, variant: LrVariant, seed: int, log: Log, base: str | Path
-) -> tuple[np.ndarray, _EpochTimer]:
-    """One replica's ``fit``; returns its metrics ``[epochs, len(METRIC_COLUMNS)]``."""
+) -> tuple[np.ndarray, _EpochTimer, str]:
+    """One replica's ``fit``; returns its metrics ``[epochs, len(METRIC_COLUMNS)]``, its timer
+    and the device that held its weights (`models.weights_device`)."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -88,7 +100,8 @@ def _train_one(
     }
     if not data.has_validation_split:
         cols["test_loss"], cols["test_accuracy"] = h["val_loss"], h["val_accuracy"]
-    return np.array([cols[c] for c in METRIC_COLUMNS], dtype=np.float64).T, timer
+    rows = np.array([cols[c] for c in METRIC_COLUMNS], dtype=np.float64).T
+    return rows, timer, weights_device(model)
 
 
 class _EndOfEpochEvaluation:
