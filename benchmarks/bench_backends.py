@@ -5,10 +5,10 @@
 
 The seed's data (`data.SEED_BLOBS`), Adam at 1e-3, Dense(50, relu) -> softmax, plain
 ``model.fit`` (`engines.keras`), deterministic ops, one thread. Each backend trains in its own
-process (Keras picks its backend once, at import), on the CPU (``CUDA_VISIBLE_DEVICES=""``).
-The full run trains 80 models per backend, one after another: long (tens of minutes per
-backend on a small machine); the test suite runs a reduced version
-(tests/test_backends.py).
+process (Keras picks its backend once, at import), on the CPU (``CUDA_VISIBLE_DEVICES=""``);
+the backends' processes run side by side. The full run trains 80 models per backend, one
+after another: long (an hour or more on a small machine); the test suite runs a reduced
+version (tests/test_backends.py).
 
 For every batch size: each backend's mean final validation accuracy over the seeds and the
 Welch t-interval of the difference to TensorFlow (`agreement`). The seeds give the same
@@ -113,20 +113,29 @@ def _worker(backend: str, batch_sizes: list[int], seeds: list[int], epochs: int)
 
 
 def final_accuracies(
-    backend: str, batch_sizes: list[int], seeds: list[int], epochs: int, timeout: float = 3600
-) -> dict[str, Any]:
-    """Run `_worker` for `backend` in a fresh process; its final accuracies keyed by int."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", backend]
-    cmd += ["--batch-sizes", *map(str, batch_sizes), "--seeds", str(len(seeds))]
-    cmd += ["--first-seed", str(seeds[0]), "--epochs", str(epochs)]
+    backends: list[str], batch_sizes: list[int], seeds: list[int], epochs: int
+) -> dict[str, dict[str, Any]]:
+    """Run `_worker` for every backend, each in its own process, all at once; each backend's
+    output with its final accuracies keyed by batch size (int)."""
     path = f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
-    env = {**os.environ, "PYTHONPATH": path}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{backend} worker failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    out["final_val_accuracy"] = {int(k): v for k, v in out["final_val_accuracy"].items()}
-    return out
+    env = {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    procs = {}
+    for backend in backends:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", backend]
+        cmd += ["--batch-sizes", *map(str, batch_sizes), "--seeds", str(len(seeds))]
+        cmd += ["--first-seed", str(seeds[0]), "--epochs", str(epochs)]
+        procs[backend] = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+    results = {}
+    for backend, proc in procs.items():
+        stdout, stderr = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"{backend} worker failed ({proc.returncode}):\n{stderr[-3000:]}")
+        out = json.loads(stdout.strip().splitlines()[-1])
+        out["final_val_accuracy"] = {int(k): v for k, v in out["final_val_accuracy"].items()}
+        results[backend] = out
+    return results
 
 
 def installed(backend: str) -> bool:
@@ -148,14 +157,16 @@ def main() -> None:
     if args.worker:
         _worker(args.worker, args.batch_sizes, seeds, args.epochs)
         return
-    ref = final_accuracies(REFERENCE, args.batch_sizes, seeds, args.epochs)
+    skipped = [b for b in args.backends if not installed(b)]
+    for backend in skipped:
+        print(f"{backend}: not installed, skipped")
+    others = [b for b in args.backends if b not in skipped and b != REFERENCE]
+    runs = final_accuracies([REFERENCE, *others], args.batch_sizes, seeds, args.epochs)
+    ref = runs[REFERENCE]
     print(f"{REFERENCE} {ref['version']}: {ref['seconds']:.0f} s")
     report: dict[str, Any] = {REFERENCE: ref}
-    for backend in args.backends:
-        if not installed(backend):
-            print(f"{backend}: not installed, skipped")
-            continue
-        got = final_accuracies(backend, args.batch_sizes, seeds, args.epochs)
+    for backend in others:
+        got = runs[backend]
         table = agreement(ref["final_val_accuracy"], got["final_val_accuracy"])
         print(f"\n{backend} {got['version']}: {got['seconds']:.0f} s; vs {REFERENCE}:")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -82,9 +82,11 @@ if [ -n "$missing" ]; then
       die "$m still not importable after the install: $(tail -3 "$WORK/import.log")"
   done
 fi
-# The rules call `python`: make it this interpreter.
+# The rules call `python`: make it this interpreter (a wrapper, not a link: a link outside
+# a virtual environment's folder would start Python without the environment's packages).
 mkdir -p "$WORK/bin"
-ln -sf "$PYTHON" "$WORK/bin/python"
+printf '#!/bin/sh\nexec "%s" "$@"\n' "$PYTHON" >"$WORK/bin/python"
+chmod +x "$WORK/bin/python"
 export PATH="$WORK/bin:$PATH"
 export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
 "$PYTHON" -c 'import batchstudy, keras, snakemake' || die "the study's package does not import"

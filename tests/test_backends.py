@@ -225,37 +225,47 @@ def test_agreement_flags_a_shifted_backend_and_passes_an_equal_one():
     assert not bench_backends.agreement({16: [0.8]}, {16: [0.8]})["agree"].any()
 
 
-#: The reduced check: seeds, batch sizes (small, the seed's reference 32, large) and epochs.
-AGREE_SEEDS, AGREE_SIZES, AGREE_EPOCHS = [0, 1, 2, 3, 4], [8, 32, 128], 10
+#: The reduced check: seeds, batch sizes (small, middle, large) and epochs.
+AGREE_SEEDS, AGREE_SIZES, AGREE_EPOCHS = [0, 1, 2, 3, 4], [16, 64, 256], 8
 
 
 def _agreement_with_tensorflow(backend: str) -> pd.DataFrame:
     """Final validation accuracy per batch size on TensorFlow and on `backend`, seed's setup,
     reduced from the benchmark's 10 seeds x 8 batch sizes x 100 epochs (bench_backends.py)
-    to 5 seeds x 3 batch sizes x 10 epochs so that it fits a test run (two processes, ~30
-    ``fit`` calls). What the reduction keeps: each backend's own seeds, the t-interval of the
-    difference per batch size at a Bonferroni-corrected 95 % family level, and the batch-size
-    range (8 to 128: 63 to 4 steps per epoch). What it loses: power (5 seeds give wide
-    intervals: a difference of a few points can pass) and the converged regime (after 10
-    epochs the large batch sizes are still learning, where the seed's comparison is at 100).
+    to 5 seeds x 3 batch sizes x 8 epochs, so that it fits a test run (two processes side by
+    side, 15 ``fit`` calls each, about two minutes on two idle cores).
+
+    What the reduction keeps: each backend's own seeds, the Welch t-interval of the difference
+    per batch size at a Bonferroni-corrected 95 % family level, and a batch-size range from
+    32 steps per epoch down to 2. What it loses: power (5 seeds give wide intervals, and the
+    large batch sizes, still far from trained after 8 epochs, vary most between seeds: a
+    difference of several points can pass there) and the converged regime the seed's
+    comparison is about. A backend that trains differently in kind (a wrong learning rate,
+    a loss that does not match) still fails it at the small batch size, where the interval
+    is a few points wide (see the benchmark for the full check).
     """
-    ref = bench_backends.final_accuracies("tensorflow", AGREE_SIZES, AGREE_SEEDS, AGREE_EPOCHS)
-    got = bench_backends.final_accuracies(backend, AGREE_SIZES, AGREE_SEEDS, AGREE_EPOCHS)
-    return bench_backends.agreement(ref["final_val_accuracy"], got["final_val_accuracy"])
+    runs = bench_backends.final_accuracies(
+        ["tensorflow", backend], AGREE_SIZES, AGREE_SEEDS, AGREE_EPOCHS
+    )
+    return bench_backends.agreement(
+        runs["tensorflow"]["final_val_accuracy"], runs[backend]["final_val_accuracy"]
+    )
+
+
+def _check_agreement(table: pd.DataFrame) -> None:
+    assert list(table["batch_size"]) == AGREE_SIZES
+    assert table["agree"].all(), table.to_string()
+    smallest = table.iloc[0]
+    assert smallest["mean_reference"] > 0.6 and smallest["mean_other"] > 0.6  # chance: 1/3
 
 
 @NEEDS_JAX
 @pytest.mark.slow
 def test_jax_backend_agrees_with_tensorflow_on_the_seed_setup():
-    table = _agreement_with_tensorflow("jax")
-    assert list(table["batch_size"]) == AGREE_SIZES
-    assert table["agree"].all(), table.to_string()
-    assert (table["mean_other"] > 0.5).all()  # it learned: chance is 1/3
+    _check_agreement(_agreement_with_tensorflow("jax"))
 
 
 @NEEDS_TORCH
 @pytest.mark.slow
 def test_torch_backend_agrees_with_tensorflow_on_the_seed_setup():
-    table = _agreement_with_tensorflow("torch")
-    assert table["agree"].all(), table.to_string()
-    assert (table["mean_other"] > 0.5).all()
+    _check_agreement(_agreement_with_tensorflow("torch"))
