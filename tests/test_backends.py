@@ -148,6 +148,39 @@ def test_torch_job_pins_its_gpu_before_torch_and_never_imports_tensorflow(tmp_pa
     _check_job_on_held_gpu_slot(tmp_path, "torch", "PyTorch")
 
 
+@pytest.mark.parametrize(
+    ("backend", "name", "hint"),
+    [("jax", "JAX", "jax[cuda12]"), ("torch", "PyTorch", "CUDA build of PyTorch")],
+)
+def test_a_held_gpu_names_the_backend_that_cannot_see_it(monkeypatch, backend, name, hint):
+    from batchstudy.gpu import GpuUnavailableError, check_gpu_used
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    with pytest.raises(GpuUnavailableError, match=rf"{name} sees no GPU") as err:
+        check_gpu_used(0, [], False, backend)
+    assert hint in str(err.value) and "tensorflow" not in str(err.value).lower()
+    assert f"{name} sees no GPU; training on the CPU" in check_gpu_used(0, [], True, backend)
+
+
+@NEEDS_JAX
+@pytest.mark.slow
+def test_custom_model_check_runs_on_jax_without_tensorflow(tmp_path):
+    """The check_model stage builds the user's model on the config's backend, on the CPU."""
+    data = tmp_path / "d.npz"
+    save_dataset(build_dataset({"kind": "blobs", "n_samples": 60, "n_train": 30}), data)
+    out = tmp_path / "check.json"
+    cmd = [sys.executable, "-c", _WATCHED_CLI, "check-model", "--backend", "jax"]
+    cmd += ["--custom", "config/models/dropout_mlp.py:build", "--data", str(data)]
+    cmd += ["--out", str(out), "--base", str(ROOT)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    watch = json.loads(proc.stdout.strip().splitlines()[-1][len("WATCH=") :])
+    assert watch == {"seen": {"keras": "", "jax": ""}, "tensorflow_modules": []}
+    got = read_json(out)
+    dense_64, dense_out = 2 * 64 + 64, 64 * 3 + 3  # 2 features, 3 classes
+    assert got["backend"] == "jax" and list(got["parameters"].values()) == [dense_64 + dense_out]
+
+
 @NEEDS_JAX
 def test_jax_sees_only_the_cpu_when_the_job_has_no_gpu():
     """`gpu_slot(0)` sets CUDA_VISIBLE_DEVICES="" before JAX loads; JAX then lists no GPU
