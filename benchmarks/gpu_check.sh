@@ -18,7 +18,9 @@
 #   timing.tsv       every study's per-epoch timing.tsv (same leading columns)
 #   report-<backend>-gpu.html   the GPU studies' reports
 #   runs.tar.gz      the CPU reports, every job's log and run.json, snakemake's logs
-# Environment: GPU_CHECK_BACKENDS (default "jax torch"; dry mode "jax"), GPU_CHECK_EPOCHS (5).
+# Environment: GPU_CHECK_BACKENDS (default "jax torch"; dry mode "jax"), GPU_CHECK_EPOCHS (5),
+# GPU_CHECK_STUDY_TIMEOUT (150 s per study), GPU_CHECK_BUDGET (no study starts after 420 s).
+# Order: JAX on the GPU, JAX on the CPU, then PyTorch likewise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -27,7 +29,8 @@ CPU_ONLY="${GPU_CHECK_CPU:-0}"
 OUT="${GPU_CHECK_OUT:-${OUT:-$ROOT/benchmarks/out/gpu_check}}"
 EPOCHS="${GPU_CHECK_EPOCHS:-5}"
 WORK="${GPU_CHECK_WORK:-$(mktemp -d /tmp/gpu_check.XXXXXX)}"
-STUDY_TIMEOUT="${GPU_CHECK_STUDY_TIMEOUT:-240}"
+STUDY_TIMEOUT="${GPU_CHECK_STUDY_TIMEOUT:-150}"  # seconds one study may take
+BUDGET="${GPU_CHECK_BUDGET:-420}"                 # no study starts after this many seconds
 if [ "$CPU_ONLY" = 1 ]; then
   BACKENDS="${GPU_CHECK_BACKENDS:-jax}"
   PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
@@ -130,7 +133,7 @@ run_study() {
     if (cd "$dir" && timeout "$STUDY_TIMEOUT" "$PYTHON" -m snakemake --cores 4 \
       --resources gpu=1 >"$dir/snakemake.log" 2>&1); then
       say "study $backend on $where: done ($(grep -c . "$dir/results/aggregate/jobs.tsv") lines in jobs.tsv)"
-      grep -h -e "backend .* ready" -e "weights on" -e NOTICE "$dir"/logs/train/*/*/*/*.log |
+      (cd "$dir/logs/train" && grep -r -e "backend .* ready" -e "weights on" -e NOTICE .) |
         sed 's/^/    /' | tee -a "$SUMMARY"
       return 0
     fi
@@ -152,6 +155,11 @@ wheres="gpu cpu"
 [ "$CPU_ONLY" = 1 ] && wheres="cpu"
 for b in $BACKENDS; do
   for w in $wheres; do
+    if [ $((SECONDS - T0)) -gt "$BUDGET" ]; then
+      say "SKIPPED: study $b on $w: past the ${BUDGET} s budget (GPU_CHECK_BUDGET)"
+      failed="$failed $b-$w(skipped)"
+      continue
+    fi
     run_study "$b" "$w" || failed="$failed $b-$w"
   done
 done
@@ -196,7 +204,7 @@ print(table.to_string(float_format=lambda v: f"{v:.4f}"))
 print("devices:", "; ".join(sorted(set(j["study"] + ": " + j["device"].astype(str)))))
 EOF
 tar -czf "$OUT/runs.tar.gz" -C "$WORK" --exclude='*.npz' --exclude='site' --exclude='bin' \
-  --exclude='.snakemake' --exclude='plots' . 2>/dev/null || true
+  --exclude='.snakemake' --exclude='plots' --exclude='workflow' --exclude='Snakefile' . 2>/dev/null || true
 say "outputs in $OUT: $(ls "$OUT" | tr '\n' ' ')"
 [ -z "$failed" ] || die "studies that failed:$failed (see summary.txt and runs.tar.gz)"
 say "all studies done in $((SECONDS - T0)) s"
