@@ -13,6 +13,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/analysis.smk"
 include: "workflow/rules/plot.smk"
 include: "workflow/rules/report.smk"
 
@@ -23,6 +24,7 @@ localrules:
     generate_data,
     check_model,
     aggregate,
+    analyze,
     plot,
     report,
 

@@ -130,6 +130,56 @@ def write_fake_job(
     return d / "history.tsv"
 
 
+def fake_condition(cond: tuple[str, str, str, str], base_lr: float = BASE_LR):
+    """The analysis condition of a fake job's (dataset, optimizer, lr arm, budget) and base
+    learning rate (see `write_fake_job`)."""
+    from batchstudy.config import Condition
+
+    dataset, optimizer, arm, budget = cond
+    return Condition(dataset, optimizer, arm, base_lr, budget)
+
+
+def plot_keys(cond) -> dict[str, str]:
+    """The plot stage's `--condition` values of a `Condition`, as text, as the CLI passes them
+    (the base rate as `format_lr` writes it in wildcards)."""
+    from batchstudy.config import format_lr
+    from batchstudy.plots import PLOT_PATH_KEYS
+
+    keys = {k: str(getattr(cond, k)) for k in PLOT_PATH_KEYS}
+    return keys | {"base_lr": format_lr(cond.base_lr)}
+
+
+def render_fake_report(root: Path, cfg: dict, paths: list[Path], conds: list) -> Path:
+    """Fake job files through the real aggregate, analyze, plot and report code, chained as
+    the workflow chains them (no TensorFlow, no snakemake). `conds` are `config.Condition`s;
+    each one's figures go to its `Condition.path`."""
+    from batchstudy.aggregate import aggregate
+    from batchstudy.findings import analyze
+    from batchstudy.plots import plot_condition
+    from batchstudy.report import render_report
+    from batchstudy.stats import IntervalSettings
+
+    agg = root / "results" / "aggregate"
+    tables = aggregate(paths, agg, cfg["metrics"], log=lambda m: None)
+    findings = root / "results" / "analysis" / "findings.json"
+    settings = IntervalSettings.from_metrics(cfg["metrics"])
+    write_json(findings, analyze(tables["runs"], tables["summary"], settings))
+    for c in conds:
+        plot_condition(agg, root / "results" / "plots" / c.path, plot_keys(c), cfg["plots"])
+    (root / "results" / "config.json").write_text(json.dumps(cfg))
+    out = root / "report" / "index.html"
+    template = ROOT / "workflow" / "report" / "index.html.j2"
+    render_report(
+        findings,
+        agg / "jobs.tsv",
+        root / "results" / "plots",
+        root / "results" / "config.json",
+        template,
+        out,
+    )
+    return out
+
+
 @pytest.fixture
 def fake_study(tmp_path: Path) -> dict:
     """Eight batch sizes x 5 seeds of synthetic histories for one condition."""

@@ -88,7 +88,7 @@ def report(tmp_path_factory) -> Path:
         history = write_fake_job(root, COND, b, SEEDS, EPOCHS, n_train=20)
         if b == 64:
             diverge_from(history, seed=1, epoch=8)
-    rules = ("config_snapshot", "aggregate", "plot", "report", "all")
+    rules = ("config_snapshot", "aggregate", "analyze", "plot", "report", "all")
     snakemake(root, "--allowed-rules", *rules)
     return root / "report" / "index.html"
 
@@ -96,7 +96,7 @@ def report(tmp_path_factory) -> Path:
 def test_strings_from_config_and_data_are_escaped(report):
     html = report.read_text()
     assert "<script" not in html.lower()  # the template has none; every one is escaped
-    assert len(re.findall(r"<img\b", html)) == len(PLOTS)
+    assert len(re.findall(r"<img\b", html)) == len(PLOTS) + 1  # and the overview
     assert all(
         s.startswith("data:image/png;base64,") for s in re.findall(r'<img src="([^"]+)"', html)
     )
@@ -107,7 +107,7 @@ def test_strings_from_config_and_data_are_escaped(report):
     assert "&lt;script&gt;window.__pwned = 2&lt;/script&gt;.csv" in html  # the CSV path
     assert "&lt;img src=x onerror=window.__pwned=3&gt;" in html  # the label column
     assert LABEL not in html and TITLE not in html and CSV_PATH not in html
-    assert "<strong>Diverged runs:</strong> B=64 seed 1." in html
+    assert "<strong>Diverged runs:</strong> B = 64 seed 1." in html
     cfg = json.loads((report.parents[1] / "results" / "config.json").read_text())
     assert cfg["title"] == TITLE and cfg["datasets"]["mine"]["label_column"] == LABEL
 
@@ -206,7 +206,7 @@ def test_report_renders_in_chromium(report, chromium, tmp_path):
         .replace("&quot;", '"')
         .replace("&amp;", "&")
     )
-    assert probe["images"] == len(PLOTS)
+    assert probe["images"] == len(PLOTS) + 1  # and the overview
     assert probe["broken"] == [], f"figures that did not load: {probe['broken']}"
     assert all(w > 100 and h > 100 for w, h in probe["sizes"]), probe["sizes"]
     assert probe["errors"] == []

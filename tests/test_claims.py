@@ -9,27 +9,32 @@ import pandas as pd
 import pytest
 
 from batchstudy.claims import (
-    DIAGNOSIS_GAP,
-    DIAGNOSIS_NONE,
-    DIAGNOSIS_UNDERTRAINING,
     INCONCLUSIVE,
     NOT_SUPPORTED,
+    PARTLY,
     SUPPORTED,
     Verdict,
+    accuracy_vs_best,
     claim_large_batches_generalize_worse,
     claim_small_batches_settle_sooner,
     claim_time_per_epoch,
     claim_wall_time_not_epochs,
     evaluate_claims,
-    verdicts_frame,
 )
-from batchstudy.metrics import summarize
+from batchstudy.stats import DIFFERENT, EQUIVALENT, IntervalSettings
 
 SIZES = (4, 8, 64, 128, 512)
 N_SEEDS = 10
 N_TRAIN = 1000
-BOOT = {"n_boot": 400, "seed": 0}
-CONDITION = {"dataset": "moons", "optimizer": "adam", "lr_scaling": "none", "budget": "epochs"}
+EPOCHS = 100
+SETTINGS = IntervalSettings(n_boot=400)
+CONDITION = {
+    "dataset": "moons",
+    "optimizer": "adam",
+    "lr_scaling": "constant",
+    "base_lr": 0.001,
+    "budget": "e100",
+}
 
 Curve = Callable[[int], float]
 
@@ -39,7 +44,7 @@ def make_runs(
     sizes: tuple[int, ...] = SIZES,
     seconds: Curve = lambda b: 0.05 + 10.0 / b,
     settling: Curve = lambda b: 40.0,
-    val: Curve = lambda b: 0.83,
+    test: Curve = lambda b: 0.83,
     train: Curve = lambda b: 0.90,
     epochs_to: Curve = lambda b: 10.0,
     reached: Callable[[int, int], bool] = lambda b, s: True,
@@ -54,9 +59,9 @@ def make_runs(
     rows = []
     for b in sizes:
         for s in range(N_SEEDS):
-            v = val(b) + seed_offset[s] + rng.normal(0, acc_sd)
+            v = test(b) + seed_offset[s] + rng.normal(0, acc_sd)
             t = train(b) + seed_offset[s] + rng.normal(0, acc_sd)
-            sec = seconds(b) * np.exp(rng.normal(0, 0.02))
+            sec = seconds(b)
             ep = max(1.0, round(epochs_to(b) * np.exp(rng.normal(0, 0.05))))
             ep = ep if reached(b, s) else np.nan
             rows.append(
@@ -64,9 +69,10 @@ def make_runs(
                 | {
                     "batch_size": b,
                     "seed": s,
+                    "n_epochs": EPOCHS,
                     "diverged": False,
-                    "final_val_accuracy": v,
-                    "final_train_accuracy": t,
+                    "final_test_accuracy": v,
+                    "final_end_train_accuracy": t,
                     "gap_accuracy": t - v,
                     "settling_epoch": max(1.0, round(settling(b) + rng.normal(0, settling_sd))),
                     "seconds_per_epoch": sec,
@@ -80,6 +86,24 @@ def make_runs(
     return pd.DataFrame(rows)
 
 
+def make_summary(seconds: Curve, spread: float = 0.02, drift: float = 1.0) -> pd.DataFrame:
+    """Timing rows of summary.tsv: one timing stream per job, intervals over its epochs."""
+    return pd.DataFrame(
+        [
+            CONDITION
+            | {
+                "batch_size": b,
+                "seconds_per_epoch_median": seconds(b),
+                "seconds_per_epoch_lo": seconds(b) * (1 - spread),
+                "seconds_per_epoch_hi": seconds(b) * (1 + spread),
+                "timing_streams": 1,
+                "timing_drift": drift,
+            }
+            for b in SIZES
+        ]
+    )
+
+
 def _assert_verdict(v: Verdict, expected: str) -> None:
     assert isinstance(v, Verdict)
     assert v.verdict == expected, v.evidence
@@ -89,31 +113,33 @@ def _assert_verdict(v: Verdict, expected: str) -> None:
 
 
 def test_time_per_epoch_supported_when_seconds_fall_with_batch_size():
-    v = claim_time_per_epoch(make_runs(), **BOOT)
+    v = claim_time_per_epoch(make_summary(lambda b: 0.05 + 10.0 / b), SETTINGS)
     _assert_verdict(v, SUPPORTED)
-    assert v.figures["rho_medians"] == pytest.approx(-1.0)
-    # 0.05 + 10/4 = 2.55 s vs 0.05 + 10/512 ~ 0.0695 s -> ratio ~ 37.
-    assert v.figures["ratio"] == pytest.approx(2.55 / 0.0695, rel=0.05)
-    assert v.figures["ratio_lo"] > 1
-    assert "B=4 / B=512" in v.evidence and "n = 10 seeds" in v.evidence
+    assert "one training job per batch size" in v.evidence
+    assert "not intervals over independent repeats" in v.evidence
 
 
 def test_time_per_epoch_not_supported_when_flat():
-    v = claim_time_per_epoch(make_runs(seconds=lambda b: 0.5), **BOOT)
+    v = claim_time_per_epoch(make_summary(lambda b: 0.5), SETTINGS)
     _assert_verdict(v, NOT_SUPPORTED)
-    assert "no detectable difference at n = 10 seeds" in v.evidence
+    assert "nan" not in v.evidence and "ρ of the medians over B 0.00" in v.evidence
 
 
 def test_time_per_epoch_not_supported_when_large_batches_are_slower():
-    v = claim_time_per_epoch(make_runs(seconds=lambda b: 0.1 + b / 100), **BOOT)
+    v = claim_time_per_epoch(make_summary(lambda b: 0.1 + b / 100), SETTINGS)
     _assert_verdict(v, NOT_SUPPORTED)
-    assert v.figures["ratio_hi"] < 1
+
+
+def test_time_per_epoch_inconclusive_when_intervals_straddle_the_margin():
+    v = claim_time_per_epoch(make_summary(lambda b: 1.0 + 0.08 * (b == 4), 0.05), SETTINGS)
+    _assert_verdict(v, INCONCLUSIVE)
 
 
 def test_time_per_epoch_inconclusive_with_two_batch_sizes():
-    v = claim_time_per_epoch(make_runs(sizes=(8, 512)), **BOOT)
+    summary = make_summary(lambda b: 1.0 / b)
+    v = claim_time_per_epoch(summary[summary["batch_size"].isin([8, 512])], SETTINGS)
     _assert_verdict(v, INCONCLUSIVE)
-    assert "need >= 3" in v.evidence
+    assert "three batch sizes" in v.evidence
 
 
 # --------------------------------------------------------------------------- claim 2
@@ -121,48 +147,58 @@ def test_time_per_epoch_inconclusive_with_two_batch_sizes():
 
 def test_settling_supported_for_article_like_numbers():
     v = claim_small_batches_settle_sooner(
-        make_runs(settling=lambda b: 30.0 if b < 64 else 50.0), **BOOT
+        make_runs(settling=lambda b: 30.0 if b < 64 else 50.0), SETTINGS
     )
     _assert_verdict(v, SUPPORTED)
-    assert v.figures["small"] == [4, 8] and v.figures["large"] == [64, 128, 512]
-    assert v.figures["diff_mean_diff"] == pytest.approx(-20.0, abs=1.5)
-    assert v.figures["diff_hi"] < 0
+    assert "B ∈ {4, 8}" in v.statement and "B ∈ {64, 128, 512}" in v.statement
+    d = v.effects["difference"]
+    assert d.estimate == pytest.approx(-20.0, abs=1.5) and d.verdict == DIFFERENT
     assert "about 30 vs about 50" in v.evidence
 
 
-def test_settling_unsettled_runs_do_not_drop_their_seed():
+def test_settling_unsettled_runs_are_censored_at_the_budget_not_dropped():
     runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0)
-    unsettled = (runs["batch_size"] == 512) & (runs["seed"] < 6)
+    unsettled = runs["batch_size"].isin([64, 128, 512]) & (runs["seed"] < 6)
     runs.loc[unsettled, "settling_epoch"] = np.nan
-    v = claim_small_batches_settle_sooner(runs, **BOOT)
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(v, SUPPORTED)
-    assert v.figures["diff_n"] == N_SEEDS
-    assert "B=512: 4/10" in v.evidence
+    assert v.effects["difference"].n == N_SEEDS
+    # Counted at the budget (100 epochs), the large group's median moves up, not out.
+    assert v.effects["difference"].estimate < -30
+    assert "B = 512: 6 of 10" in v.evidence
+
+
+def test_settling_inconclusive_when_most_runs_never_settled():
+    runs = make_runs(settling=lambda b: 40.0)
+    runs["settling_epoch"] = np.nan  # every run counted at the budget: equal, but uninformative
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(v, INCONCLUSIVE)
+    assert "lower bounds" in v.evidence
 
 
 def test_settling_not_supported_when_equal_within_margin():
-    v = claim_small_batches_settle_sooner(make_runs(settling=lambda b: 40.0), **BOOT)
+    v = claim_small_batches_settle_sooner(make_runs(settling=lambda b: 40.0), SETTINGS)
     _assert_verdict(v, NOT_SUPPORTED)
-    assert "no detectable difference at n = 10 seeds" in v.evidence
+    assert v.effects["difference"].verdict == EQUIVALENT
 
 
 def test_settling_not_supported_when_large_batches_settle_sooner():
     v = claim_small_batches_settle_sooner(
-        make_runs(settling=lambda b: 50.0 if b < 64 else 30.0), **BOOT
+        make_runs(settling=lambda b: 50.0 if b < 64 else 30.0), SETTINGS
     )
     _assert_verdict(v, NOT_SUPPORTED)
-    assert v.figures["diff_lo"] > 0
+    assert v.effects["difference"].lo > 0
 
 
 def test_settling_inconclusive_when_noise_hides_any_effect():
     v = claim_small_batches_settle_sooner(
-        make_runs(settling=lambda b: 40.0, settling_sd=25.0, rng_seed=1), **BOOT
+        make_runs(settling=lambda b: 40.0, settling_sd=25.0, rng_seed=1), SETTINGS
     )
     _assert_verdict(v, INCONCLUSIVE)
 
 
 def test_settling_inconclusive_without_large_batches():
-    v = claim_small_batches_settle_sooner(make_runs(sizes=(4, 8, 16, 32)), **BOOT)
+    v = claim_small_batches_settle_sooner(make_runs(sizes=(4, 8, 16, 32)), SETTINGS)
     _assert_verdict(v, INCONCLUSIVE)
     assert "64" in v.evidence
 
@@ -170,120 +206,107 @@ def test_settling_inconclusive_without_large_batches():
 # --------------------------------------------------------------------------- claim 3
 
 
-def test_generalization_gap_diagnosed_when_train_holds_and_val_drops():
-    runs = make_runs(val=lambda b: 0.78 if b == 512 else 0.83, train=lambda b: 0.99)
-    v = claim_large_batches_generalize_worse(runs, **BOOT)
-    _assert_verdict(v, SUPPORTED)
-    assert v.diagnosis == DIAGNOSIS_GAP
-    assert v.figures["largest"] == 512
-    assert v.figures["final_val_accuracy_diff_mean_diff"] == pytest.approx(-0.05, abs=0.01)
-    assert "B=512 final val acc" in v.evidence and "n = 10 seeds" in v.evidence
+def test_generalization_gap_when_train_holds_and_test_drops():
+    runs = make_runs(test=lambda b: 0.78 if b == 512 else 0.83, train=lambda b: 0.99)
+    lower, gap = claim_large_batches_generalize_worse(runs, SETTINGS)
+    _assert_verdict(lower, SUPPORTED)
+    _assert_verdict(gap, SUPPORTED)
+    assert lower.effects["test_accuracy"].estimate == pytest.approx(-0.05, abs=0.01)
+    assert "n = 10" in lower.evidence
 
 
-def test_under_training_diagnosed_when_train_and_val_both_drop():
+def test_under_training_when_train_and_test_both_drop():
     runs = make_runs(
-        val=lambda b: 0.78 if b == 512 else 0.83, train=lambda b: 0.81 if b == 512 else 0.86
+        test=lambda b: 0.78 if b == 512 else 0.83, train=lambda b: 0.81 if b == 512 else 0.86
     )
-    v = claim_large_batches_generalize_worse(runs, **BOOT)
-    _assert_verdict(v, SUPPORTED)
-    assert v.diagnosis == DIAGNOSIS_UNDERTRAINING
-    assert "gap (train - val)" in v.evidence
+    lower, gap = claim_large_batches_generalize_worse(runs, SETTINGS)
+    _assert_verdict(lower, SUPPORTED)
+    _assert_verdict(gap, NOT_SUPPORTED)  # the gap is equivalent: no generalization gap
+    assert "under-training" in gap.evidence
 
 
-def test_reference_is_the_best_other_batch_size():
-    runs = make_runs(val=lambda b: {4: 0.80, 8: 0.84, 64: 0.82, 128: 0.81, 512: 0.79}[b])
-    v = claim_large_batches_generalize_worse(runs, **BOOT)
-    assert v.figures["reference"] == 8
-    assert v.figures["final_val_accuracy_diff_mean_diff"] == pytest.approx(-0.05, abs=0.01)
+def test_claim_3a_reads_the_family_interval_of_the_accuracy_finding():
+    runs = make_runs(test=lambda b: {4: 0.80, 8: 0.84, 64: 0.82, 128: 0.81, 512: 0.79}[b])
+    best, family = accuracy_vs_best(runs, SETTINGS)
+    lower, _ = claim_large_batches_generalize_worse(runs, SETTINGS)
+    assert best == 8
+    assert lower.effects["test_accuracy"] == family[512]
+    assert family[512].level == pytest.approx(1 - 0.05 / 4)  # four comparisons, Bonferroni
 
 
 def test_generalization_not_supported_when_equal():
-    v = claim_large_batches_generalize_worse(make_runs(), **BOOT)
-    _assert_verdict(v, NOT_SUPPORTED)
-    assert v.diagnosis == DIAGNOSIS_NONE
-    assert "no detectable difference at n = 10 seeds" in v.evidence
+    lower, gap = claim_large_batches_generalize_worse(make_runs(acc_sd=0.001), SETTINGS)
+    _assert_verdict(lower, NOT_SUPPORTED)
 
 
 def test_generalization_inconclusive_with_one_batch_size():
-    v = claim_large_batches_generalize_worse(make_runs(sizes=(512,)), **BOOT)
-    _assert_verdict(v, INCONCLUSIVE)
+    lower, gap = claim_large_batches_generalize_worse(make_runs(sizes=(512,)), SETTINGS)
+    _assert_verdict(lower, INCONCLUSIVE)
+    _assert_verdict(gap, INCONCLUSIVE)
 
 
 def test_generalization_inconclusive_when_too_few_seeds_survive():
-    runs = make_runs(val=lambda b: 0.70 if b == 512 else 0.83)
+    runs = make_runs(test=lambda b: 0.70 if b == 512 else 0.83)
     diverged = (runs["batch_size"] == 512) & (runs["seed"] >= 2)
-    runs.loc[diverged, ["final_val_accuracy", "final_train_accuracy", "gap_accuracy"]] = np.nan
+    cols = ["final_test_accuracy", "final_end_train_accuracy", "gap_accuracy"]
+    runs.loc[diverged, cols] = np.nan
     runs.loc[diverged, "diverged"] = True
-    v = claim_large_batches_generalize_worse(runs, **BOOT)
-    _assert_verdict(v, INCONCLUSIVE)
-    assert "too few paired seeds" in v.evidence
+    lower, _ = claim_large_batches_generalize_worse(runs, SETTINGS)
+    _assert_verdict(lower, INCONCLUSIVE)
+    assert lower.effects["test_accuracy"].n == 2
 
 
 # --------------------------------------------------------------------------- claim 4
 
 
 def test_wall_time_supported_faster_seconds_more_epochs():
-    runs = make_runs(epochs_to=lambda b: 30.0 if b == 512 else 10.0)
-    v = claim_wall_time_not_epochs(runs, **BOOT)
+    runs = make_runs(epochs_to=lambda b: 30.0 if b >= 64 else 10.0)
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95")
     _assert_verdict(v, SUPPORTED)
-    # Seconds: 30 * 0.0695 vs 10 * 2.55; epochs: 3x more.
-    assert v.figures["seconds_ratio_mean_diff"] == pytest.approx(30 * 0.0695 / 25.5, rel=0.1)
-    assert v.figures["epochs_ratio_mean_diff"] == pytest.approx(3.0, rel=0.1)
+    assert v.holds_for == [8, 64, 128, 512]
+    assert v.effects["epochs_ratio_512"].estimate == pytest.approx(3.0, rel=0.1)
 
 
-def test_wall_time_supported_when_epochs_are_equal():
-    v = claim_wall_time_not_epochs(make_runs(), **BOOT)
-    _assert_verdict(v, SUPPORTED)
-    assert v.figures["epochs"] == SUPPORTED
+def test_wall_time_judged_across_batch_sizes_with_the_range_where_it_holds():
+    runs = make_runs(epochs_to=lambda b: {4: 10.0, 8: 10.0, 64: 5.0, 128: 5.0, 512: 5.0}[b])
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95")
+    _assert_verdict(v, PARTLY)
+    assert v.holds_for == [8]
+    assert "B = 64: fails (fewer epochs)" in v.evidence and "Holds for B = 8" in v.evidence
 
 
-def test_wall_time_not_supported_when_large_batches_also_need_fewer_epochs():
-    runs = make_runs(epochs_to=lambda b: 5.0 if b == 512 else 10.0)
-    v = claim_wall_time_not_epochs(runs, **BOOT)
-    _assert_verdict(v, NOT_SUPPORTED)
-    assert v.figures["wall"] == SUPPORTED and v.figures["epochs"] == NOT_SUPPORTED
-
-
-def test_wall_time_not_supported_when_large_batch_never_reaches_target():
+def test_wall_time_not_reached_at_a_batch_size_that_mostly_never_reaches_the_target():
     runs = make_runs(reached=lambda b, s: b != 512 or s < 2)
-    v = claim_wall_time_not_epochs(runs, **BOOT)
-    _assert_verdict(v, NOT_SUPPORTED)
-    assert "B=512 20%" in v.evidence and "mostly never reached" in v.evidence
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95")
+    _assert_verdict(v, PARTLY)
+    assert "B = 512: not reached" in v.evidence and 512 not in v.holds_for
 
 
 def test_wall_time_inconclusive_without_target_columns():
     runs = make_runs().drop(columns=["seconds_to_target_95"])
-    _assert_verdict(claim_wall_time_not_epochs(runs, **BOOT), INCONCLUSIVE)
+    _assert_verdict(claim_wall_time_not_epochs(runs, SETTINGS, "95"), INCONCLUSIVE)
 
 
-def test_wall_time_inconclusive_when_small_batch_mostly_censored():
+def test_wall_time_inconclusive_when_smallest_batch_mostly_censored():
     runs = make_runs(reached=lambda b, s: b != 4 or s < 3)
-    _assert_verdict(claim_wall_time_not_epochs(runs, **BOOT), INCONCLUSIVE)
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95")
+    _assert_verdict(v, INCONCLUSIVE)
+    assert "did not reach the target" in v.evidence
 
 
 # --------------------------------------------------------------------------- all claims
 
 
-def test_evaluate_claims_with_shared_summary():
+def test_evaluate_claims_gives_five_verdicts_with_claim_3_split():
     runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0)
-    summary = summarize(runs, **BOOT)
-    verdicts = evaluate_claims(runs, summary, **BOOT)
-    assert [v.verdict for v in verdicts] == [SUPPORTED, SUPPORTED, NOT_SUPPORTED, SUPPORTED]
-    table = verdicts_frame(verdicts)
-    assert list(table.columns) == ["claim", "verdict", "diagnosis", "evidence"]
-    assert len(table) == 4
-
-
-def test_summary_of_another_condition_is_ignored():
-    runs = make_runs()
-    other = make_runs(val=lambda b: 0.5).assign(dataset="blobs")
-    summary = summarize(pd.concat([runs, other]), **BOOT)
-    v = claim_large_batches_generalize_worse(runs, summary, **BOOT)
-    assert "0.5" not in v.evidence.split(";")[0]
-    _assert_verdict(v, NOT_SUPPORTED)
+    verdicts = evaluate_claims(runs, make_summary(lambda b: 0.05 + 10.0 / b), SETTINGS)
+    assert len(verdicts) == 5
+    assert verdicts[2].claim.startswith("Large batches end with lower test accuracy")
+    assert "generalization gap" in verdicts[3].claim
+    assert all(set(v.to_dict()) >= {"claim", "statement", "verdict", "evidence"} for v in verdicts)
 
 
 def test_claims_refuse_mixed_conditions():
     mixed = pd.concat([make_runs(), make_runs().assign(optimizer="sgd")])
     with pytest.raises(ValueError, match="one condition"):
-        claim_time_per_epoch(mixed, **BOOT)
+        evaluate_claims(mixed, make_summary(lambda b: 1.0), SETTINGS)

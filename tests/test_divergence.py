@@ -12,23 +12,26 @@ aggregate, plot and report stages (no TensorFlow).
 from __future__ import annotations
 
 import copy
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BASE_LR, ROOT, TINY_CONFIG, make_project, snakemake, write_fake_job
+from conftest import (
+    TINY_CONFIG,
+    fake_condition,
+    make_project,
+    render_fake_report,
+    snakemake,
+    write_fake_job,
+)
 
 from batchstudy import config
-from batchstudy.aggregate import aggregate
 from batchstudy.io import read_table, write_table
 from batchstudy.metrics import EPOCH_METRICS
-from batchstudy.plots import PLOTS, plot_condition
-from batchstudy.report import render_report
+from batchstudy.plots import PLOTS
 
-TEMPLATE = ROOT / "workflow" / "report" / "index.html.j2"
 BOOM = "results/train/blobs/boom/e4"
 ADAM = "results/train/blobs/adam/e4"
 HUGE = 1e30
@@ -108,21 +111,20 @@ def test_history_keeps_nan_and_the_log_says_diverged(study):
 @pytest.mark.e2e
 def test_report_shows_diverged_not_zero(study):
     html = (study / "report" / "index.html").read_text()
-    assert html.count("data:image/png;base64,") == 3 * len(PLOTS)
+    assert html.count("data:image/png;base64,") == 3 * len(PLOTS) + 1  # and the overview
     boom, adam = section(html, "boom", HUGE), section(html, "adam")
     tame = section(html, "boom", 0.01)
-    assert "<strong>Diverged runs:</strong> B=16 seed 0, B=16 seed 1, B=64 seed 0, B=64 seed 1" in (
-        boom
-    )
+    diverged = "B = 16 seed 0, B = 16 seed 1, B = 64 seed 0, B = 64 seed 1."
+    assert f"<strong>Diverged runs:</strong> {diverged}" in boom
     assert "Every run diverged" in boom
     assert "Diverged runs" not in adam and "Diverged runs" not in tame
     header = re.findall(r"<th>(.*?)</th>", html.split("<h3>Summary</h3>", 1)[1])
-    acc, div = header.index("final test acc"), header.index("diverged")
+    acc, runs_col = header.index("final test acc"), header.index("runs")
     for b, cells in summary_cells(boom).items():
-        assert cells[acc] == "– [–, –]", (b, cells)  # no number, certainly not 0
-        assert cells[div] == "2"
+        assert cells[acc] == "not estimable", (b, cells)  # no number, certainly not 0
+        assert cells[runs_col] == "2 (2 diverged)"
     for cells in [*summary_cells(adam).values(), *summary_cells(tame).values()]:
-        assert re.match(r"0\.\d+ \[", cells[acc]) and cells[div] == "0"
+        assert re.match(r"0\.\d+ \[", cells[acc]) and cells[runs_col] == "2"
 
 
 # ---- one run diverging among healthy ones (synthetic histories, real stages) ---------
@@ -141,21 +143,8 @@ def diverge_from(history: Path, seed: int, epoch: int) -> None:
     write_table(history, hist)
 
 
-def keys(cond: tuple) -> dict[str, str]:
-    """The plot stage's condition: a fake job's (dataset, optimizer, lr arm, budget) and the
-    base learning rate `write_fake_job` gives it."""
-    dataset, optimizer, arm, budget = cond
-    return {
-        "dataset": dataset,
-        "optimizer": optimizer,
-        "lr_scaling": arm,
-        "base_lr": config.format_lr(BASE_LR),
-        "budget": budget,
-    }
-
-
 def plot_path(cond: tuple) -> str:
-    return config.Condition(**keys(cond)).path
+    return fake_condition(cond).path
 
 
 def build_report(
@@ -170,13 +159,7 @@ def build_report(
             if bs == b:
                 diverge_from(path, seed, epoch)
         paths.append(path)
-    agg = root / "results" / "aggregate"
-    aggregate(paths, agg, cfg["metrics"], log=lambda m: None)
-    plot_condition(agg, root / "results" / "plots" / plot_path(cond), keys(cond), cfg["plots"])
-    (root / "results" / "config.json").write_text(json.dumps(cfg))
-    out = root / "report" / "index.html"
-    render_report(agg, root / "results" / "plots", root / "results" / "config.json", TEMPLATE, out)
-    return out
+    return render_fake_report(root, cfg, paths, [fake_condition(cond)])
 
 
 def test_one_diverged_run_keeps_the_other_seeds_and_batch_sizes(tmp_path):
@@ -206,11 +189,10 @@ def test_one_diverged_run_keeps_the_other_seeds_and_batch_sizes(tmp_path):
 
     for name in PLOTS:
         assert (tmp_path / "results/plots" / plot_path(COND) / f"{name}.png").stat().st_size > 1000
-    assert "<strong>Diverged runs:</strong> B=64 seed 1." in html
+    assert "<strong>Diverged runs:</strong> B = 64 seed 1." in html
     sec = section(html, "sgd")
     header = re.findall(r"<th>(.*?)</th>", html.split("<h3>Summary</h3>", 1)[1])
-    acc, div = header.index("final test acc"), header.index("diverged")
+    acc, runs_col = header.index("final test acc"), header.index("runs")
     cells = summary_cells(sec)
-    assert cells[64][div] == "1" and cells[16][div] == "0"
-    assert cells[64][acc].startswith(f"{healthy:.3g} [")
-    assert "(1 of 3 runs diverged)" in html
+    assert cells[64][runs_col] == "3 (1 diverged)" and cells[16][runs_col] == "3"
+    assert cells[64][acc].startswith(f"{healthy:.3f} [")

@@ -137,7 +137,7 @@ def test_sigkill_mid_write_then_rerun_incomplete(tmp_path):
     plan = snakemake(project, "--workflow-profile", "none", "-n", "--rerun-incomplete")
     jobs = planned_jobs(plan.stdout + plan.stderr)
     assert jobs.pop("train") == 1 and jobs.pop("aggregate") == 1, jobs
-    assert set(jobs) <= {"plot", "report", "config_snapshot", "all"}, jobs
+    assert set(jobs) <= {"analyze", "plot", "report", "config_snapshot", "all"}, jobs
     planned = plan.stdout + plan.stderr
     assert f"output: {JOB}/bs64/history.tsv" in planned
     assert f"output: {JOB}/bs16/history.tsv" not in planned

@@ -8,9 +8,9 @@ import pytest
 
 from batchstudy.metrics import (
     CONDITION_KEYS,
-    bootstrap_ci,
+    first_below,
     first_reach,
-    paired_difference,
+    is_flat,
     plateau,
     run_metrics,
     settling_epoch,
@@ -18,6 +18,7 @@ from batchstudy.metrics import (
     summarize,
     target_suffix,
 )
+from batchstudy.stats import IntervalSettings
 
 # --------------------------------------------------------------------------- smooth
 
@@ -103,6 +104,25 @@ def test_settling_not_settled_when_last_epoch_leaves_band():
     assert settling_epoch([0.8, 0.8, 0.8, 0.9], window=1, k_last=3, eps=0.05) is None
 
 
+def test_settling_needs_flat_accuracy_and_loss_over_the_plateau_window():
+    flat_acc = [0.5, 0.6, 0.7, 0.8, 0.8, 0.8, 0.8, 0.8]
+    falling_loss = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3]  # still learning
+    flat_loss = [1.0, 0.9, 0.8, 0.6, 0.6, 0.6, 0.6, 0.6]
+    kw = {"window": 1, "k_last": 4, "eps": 0.01, "max_slope": 0.001}
+    assert settling_epoch(flat_acc, val_loss=flat_loss, **kw) == 4
+    assert settling_epoch(flat_acc, val_loss=falling_loss, **kw) is None
+    # A slow climb inside the band is still a climb: not settled either.
+    creeping = [0.5, 0.6, 0.7, 0.795, 0.797, 0.799, 0.801, 0.803]
+    assert settling_epoch(creeping, val_loss=flat_loss, **kw) is None
+    assert settling_epoch(creeping, window=1, k_last=4, eps=0.01) == 4  # without the slope test
+
+
+def test_is_flat_relative_slope_of_a_loss():
+    assert is_flat(np.array([2.0, 2.001, 2.002]), 3, 0.001, relative=True)  # 0.05% per epoch
+    assert not is_flat(np.array([2.0, 1.99, 1.98]), 3, 0.001, relative=True)  # 0.5% per epoch
+    assert not is_flat(np.array([0.8, np.nan, 0.8]), 3, 0.001, relative=False)
+
+
 # --------------------------------------------------------------------------- first_reach
 
 
@@ -117,6 +137,12 @@ def test_first_reach_never_reached_is_censored():
     assert first_reach([0.9], np.nan) is None
 
 
+def test_first_below_is_first_epoch_at_or_below_a_loss_target():
+    assert first_below([1.0, 0.5, 0.7, 0.2], 0.5) == 2
+    assert first_below([1.0, 0.9], 0.5) is None
+    assert first_below([1.0, np.nan], np.nan) is None
+
+
 def test_target_suffix():
     assert target_suffix(0.95) == "95"
     assert target_suffix(0.99) == "99"
@@ -127,7 +153,13 @@ def test_target_suffix():
 
 # --------------------------------------------------------------------------- run_metrics
 
-CONDITION = {"dataset": "moons", "optimizer": "adam", "lr_scaling": "none", "budget": "epochs"}
+CONDITION = {
+    "dataset": "moons",
+    "optimizer": "adam",
+    "lr_scaling": "constant",
+    "base_lr": 0.001,
+    "budget": "e10",
+}
 N_TRAIN = 100
 CURVES = {
     # (batch size, seed): (val accuracy per epoch, diverged from epoch)
@@ -150,10 +182,15 @@ def _history() -> pd.DataFrame:
                     "batch_size": batch,
                     "seed": seed,
                     "epoch": epoch,
+                    "learning_rate": 0.001,
                     "train_loss": np.nan if broken else 1.0 - acc,
                     "train_accuracy": acc + 0.05,
+                    "end_train_loss": np.nan if broken else 0.95 - acc,
+                    "end_train_accuracy": acc + 0.06,
                     "val_loss": np.inf if broken else 1.1 - acc,
                     "val_accuracy": acc,
+                    "test_loss": np.inf if broken else 1.12 - acc,
+                    "test_accuracy": acc - 0.01,
                 }
             )
     # Shuffled on purpose: run_metrics must not rely on input order.
@@ -182,17 +219,22 @@ def runs() -> pd.DataFrame:
     return table.set_index(["batch_size", "seed"], drop=False)
 
 
+UNITS = ("epochs", "steps", "examples", "seconds")
 EXPECTED_RUN_COLUMNS = [
     "dataset",
     "optimizer",
     "lr_scaling",
+    "base_lr",
     "budget",
     "batch_size",
     "seed",
     "n_epochs",
     "diverged",
     "final_train_accuracy",
+    "final_end_train_accuracy",
     "final_val_accuracy",
+    "final_test_accuracy",
+    "final_test_loss",
     "final_train_loss",
     "final_val_loss",
     "best_val_accuracy",
@@ -200,22 +242,24 @@ EXPECTED_RUN_COLUMNS = [
     "gap_accuracy",
     "gap_loss",
     "plateau_val_accuracy",
+    "plateau_val_loss",
     "settling_epoch",
     "n_train",
     "steps_per_epoch",
     "seconds_per_epoch",
-    "settling_step",
+    *[f"{u}_to_settle" for u in UNITS],
     "target_95",
+    "loss_target_95",
     "target_99",
+    "loss_target_99",
     *[
-        f"{name}_{sfx}"
+        name
         for sfx in ("95", "99")
         for name in (
-            "epochs_to_target",
-            "steps_to_target",
-            "examples_to_target",
-            "seconds_to_target",
-            "reached",
+            *[f"{u}_to_target_{sfx}" for u in UNITS],
+            *[f"{u}_to_loss_{sfx}" for u in UNITS],
+            f"reached_{sfx}",
+            f"reached_loss_{sfx}",
         )
     ],
 ]
@@ -229,10 +273,13 @@ def test_run_metrics_columns_and_one_row_per_run(runs):
 def test_run_metrics_final_best_and_gaps(runs):
     row = runs.loc[(8, 0)]
     assert row["final_val_accuracy"] == pytest.approx(0.9)
+    assert row["final_test_accuracy"] == pytest.approx(0.89)
     assert row["final_train_accuracy"] == pytest.approx(0.95)
-    assert row["gap_accuracy"] == pytest.approx(0.05)
+    assert row["final_end_train_accuracy"] == pytest.approx(0.96)
+    # The gap is whole-training-split accuracy (end of epoch) minus test accuracy.
+    assert row["gap_accuracy"] == pytest.approx(0.07)
     assert row["final_val_loss"] == pytest.approx(0.2)
-    assert row["gap_loss"] == pytest.approx(0.1)
+    assert row["gap_loss"] == pytest.approx(0.22 - 0.05)
     assert row["best_val_accuracy"] == pytest.approx(0.9)
     assert row["best_val_loss"] == pytest.approx(0.2)
     assert row["n_epochs"] == 10
@@ -240,9 +287,10 @@ def test_run_metrics_final_best_and_gaps(runs):
 
 def test_run_metrics_settling_epoch_and_step(runs):
     assert runs.loc[(8, 0), "settling_epoch"] == 5
-    assert runs.loc[(8, 0), "settling_step"] == 5 * 13
+    assert runs.loc[(8, 0), "steps_to_settle"] == 5 * 13
+    assert runs.loc[(8, 0), "examples_to_settle"] == 5 * N_TRAIN
     assert runs.loc[(64, 0), "settling_epoch"] == 8
-    assert runs.loc[(64, 0), "settling_step"] == 8 * 2
+    assert runs.loc[(64, 0), "steps_to_settle"] == 8 * 2
 
 
 def test_run_metrics_target_is_fraction_of_best_condition_plateau(runs):
@@ -250,6 +298,15 @@ def test_run_metrics_target_is_fraction_of_best_condition_plateau(runs):
     # is ignored), so every run of the condition races to 0.95 * 0.89 and 0.99 * 0.89.
     assert runs["target_95"].to_numpy() == pytest.approx([0.95 * 0.89] * 4)
     assert runs["target_99"].to_numpy() == pytest.approx([0.99 * 0.89] * 4)
+    # Loss plateaus: B=8 (0.2 + 0.22) / 2 = 0.21 beats B=64's 0.3; target = 0.21 / fraction.
+    assert runs["loss_target_95"].to_numpy() == pytest.approx([0.21 / 0.95] * 4)
+
+
+def test_run_metrics_steps_to_a_loss_target(runs):
+    # B=8 seed 0: val loss 1.1 - acc falls to 0.21 / 0.95 = 0.221 at acc 0.9 (epoch 5).
+    assert runs.loc[(8, 0), "epochs_to_loss_95"] == 5
+    assert runs.loc[(8, 0), "steps_to_loss_95"] == 5 * 13
+    assert not runs.loc[(64, 0), "reached_loss_95"]  # its loss stays at 0.3
 
 
 def test_run_metrics_time_to_target(runs):
@@ -285,111 +342,34 @@ def test_run_metrics_requires_columns():
         run_metrics(_history().drop(columns="val_accuracy"), _facts(), window=1, k_last=3, eps=0.1)
 
 
-# --------------------------------------------------------------------------- bootstrap_ci
-
-
-def test_bootstrap_is_deterministic_for_a_seed():
-    x = np.random.default_rng(7).normal(size=20)
-    assert bootstrap_ci(x, seed=1) == bootstrap_ci(x, seed=1)
-    assert bootstrap_ci(x, seed=1) != bootstrap_ci(x, seed=2)
-
-
-def test_bootstrap_single_value_and_all_nan():
-    assert bootstrap_ci([0.7]) == (0.7, 0.7, 0.7)
-    assert all(np.isnan(v) for v in bootstrap_ci([np.nan, np.nan]))
-    assert bootstrap_ci([np.nan, 0.4, np.inf]) == (0.4, 0.4, 0.4)
-
-
-def test_bootstrap_ci_width_matches_standard_error():
-    x = np.random.default_rng(0).normal(loc=1.0, scale=1.0, size=100)
-    est, lo, hi = bootstrap_ci(x, stat="mean", n_boot=4000)
-    assert est == pytest.approx(x.mean())
-    assert lo < est < hi
-    # Normal-theory width 2 * 1.96 * sd / sqrt(n) ~ 0.39 for sd ~ 1.
-    assert hi - lo == pytest.approx(2 * 1.96 * x.std(ddof=1) / 10, rel=0.15)
-
-
-def test_bootstrap_median_and_bad_arguments():
-    assert bootstrap_ci([1.0, 2.0, 100.0], stat="median")[0] == 2.0
-    with pytest.raises(ValueError):
-        bootstrap_ci([1.0, 2.0], stat="mode")
-    with pytest.raises(ValueError):
-        bootstrap_ci([1.0, 2.0], level=1.0)
-
-
 # --------------------------------------------------------------------------- summarize
+
+SETTINGS = IntervalSettings(n_boot=200)
 
 
 def test_summarize_counts_and_censoring(runs):
-    summary = summarize(runs.reset_index(drop=True), n_boot=200, seed=0)
+    summary = summarize(runs.reset_index(drop=True), SETTINGS)
     cells = summary.set_index("batch_size")
     assert list(summary[list(CONDITION_KEYS)].iloc[0]) == list(CONDITION.values())
     assert cells.at[8, "n_runs"] == 2 and cells.at[64, "n_runs"] == 2
     assert cells.at[8, "n_diverged"] == 0 and cells.at[64, "n_diverged"] == 1
     assert cells.at[8, "final_val_accuracy_mean"] == pytest.approx(0.89)
     assert cells.at[64, "final_val_accuracy_mean"] == pytest.approx(0.8)  # diverged not averaged
+    assert np.isnan(cells.at[64, "final_val_accuracy_lo"])  # one run: no interval
     assert cells.at[8, "n_reached_95"] == 2 and cells.at[8, "n_censored_99"] == 1
-    assert cells.at[8, "epochs_to_target_99_median"] == 5  # among the one run that reached
+    # Censored median: B=8 reached the 99% target in one of two runs -> half censored, so the
+    # median is above the budget (+inf), not the one run that reached it.
+    assert cells.at[8, "epochs_to_target_99_median"] == np.inf
+    assert cells.at[8, "epochs_to_target_95_median"] == 5
     assert cells.at[64, "n_reached_95"] == 0 and cells.at[64, "n_censored_95"] == 2
-    assert np.isnan(cells.at[64, "epochs_to_target_95_median"])
+    assert cells.at[64, "epochs_to_target_95_median"] == np.inf
     assert cells.at[64, "n_settled"] == 1
-    assert cells.at[64, "settling_epoch_median"] == 8
-    assert cells.at[8, "seconds_per_epoch_median"] == pytest.approx(0.5)
+    assert cells.at[64, "epochs_to_settle_median"] == np.inf  # the diverged run is censored
 
 
-def test_summarize_columns(runs):
-    summary = summarize(runs.reset_index(drop=True), n_boot=50, seed=0)
-    stats = ["final_val_accuracy", "final_train_accuracy", "gap_accuracy"]
-    expected = [
-        *CONDITION_KEYS,
-        "batch_size",
-        "n_runs",
-        "n_diverged",
-        *[f"{s}_{p}" for s in stats for p in ("mean", "lo", "hi")],
-        *[f"seconds_per_epoch_{p}" for p in ("median", "lo", "hi")],
-        "n_settled",
-        *[f"settling_epoch_{p}" for p in ("median", "lo", "hi")],
-    ]
-    for sfx in ("95", "99"):
-        expected += [f"target_{sfx}", f"n_reached_{sfx}", f"n_censored_{sfx}"]
-        expected += [
-            f"{q}_to_target_{sfx}_{p}"
-            for q in ("epochs", "steps", "seconds")
-            for p in ("median", "lo", "hi")
-        ]
-    assert list(summary.columns) == expected
-
-
-# --------------------------------------------------------------------------- paired_difference
-
-
-def test_paired_difference_detects_a_consistent_shift():
-    rng = np.random.default_rng(1)
-    b = rng.normal(0.8, 0.05, size=10)  # large seed-to-seed spread ...
-    a = b + 0.02 + rng.normal(0, 0.002, size=10)  # ... but a tiny, consistent paired shift
-    res = paired_difference(a, b, n_boot=1000, seed=0)
-    assert res["mean_diff"] == pytest.approx(0.02, abs=0.002)
-    assert res["detectable"] and res["lo"] > 0
-    assert res["n"] == 10 and res["n_dropped"] == 0
-
-
-def test_paired_difference_no_difference_is_not_detectable():
-    res = paired_difference([0.1, 0.2, 0.3], [0.2, 0.1, 0.3], n_boot=500)
-    assert res["mean_diff"] == pytest.approx(0.0)
-    assert res["lo"] < 0 < res["hi"] and not res["detectable"]
-
-
-def test_paired_difference_drops_nan_pairs_and_aligns_series_by_seed():
-    a = pd.Series([1.0, 2.0, np.nan, 4.0], index=[0, 1, 2, 3])
-    b = pd.Series([3.0, 1.5, 0.5, 1.0], index=[3, 1, 2, 0])  # other order
-    res = paired_difference(a, b)
-    # Seed pairs: (1, 1), (2, 1.5), (nan, 0.5) dropped, (4, 3) -> differences 0, 0.5, 1.
-    assert res["n"] == 3 and res["n_dropped"] == 1
-    assert res["mean_diff"] == pytest.approx(0.5)
-
-
-def test_paired_difference_needs_three_pairs_to_detect():
-    res = paired_difference([1.0, 1.1], [0.0, 0.0])
-    assert res["lo"] > 0 and not res["detectable"]
-    with pytest.raises(ValueError):
-        paired_difference([1.0, 2.0], [1.0])
+def test_summarize_means_use_t_intervals(runs):
+    summary = summarize(runs.reset_index(drop=True), SETTINGS).set_index("batch_size")
+    acc = np.array([0.9, 0.88])
+    half = 12.706 * acc.std(ddof=1) / np.sqrt(2)  # t_{0.975, 1}
+    assert summary.at[8, "final_val_accuracy_lo"] == pytest.approx(acc.mean() - half, rel=1e-3)
+    assert summary.at[8, "final_val_accuracy_hi"] == pytest.approx(acc.mean() + half, rel=1e-3)

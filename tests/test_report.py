@@ -5,46 +5,42 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
-from conftest import BASE_LR, ROOT, write_fake_job
+from conftest import BASE_LR, ROOT, fake_condition, render_fake_report, write_fake_job
 
-from batchstudy import config
-from batchstudy.aggregate import aggregate
-from batchstudy.plots import PLOTS, plot_condition
+from batchstudy import config, findings
+from batchstudy.io import read_table, write_table
+from batchstudy.plots import PLOTS
 from batchstudy.report import render_report
+from batchstudy.stats import IntervalSettings
 
 TEMPLATE = ROOT / "workflow" / "report" / "index.html.j2"
 
 
 def build(
-    root: Path, cfg: dict, conds: list[tuple[str, ...]], base_lrs: tuple[float, ...] = (BASE_LR,)
+    root: Path,
+    cfg: dict,
+    conds: list[tuple[str, ...]],
+    base_lrs: tuple[float, ...] = (BASE_LR,),
+    **fake,
 ) -> Path:
     """Fake jobs for every (dataset, optimizer, lr arm, budget) in `conds` x base rate x batch
-    size, then the aggregate, each condition's plots (where the workflow puts them) and the
-    report."""
-    paths = {
-        write_fake_job(root, c, b, cfg["seeds"], cfg["epochs"], base_lr=lr)
-        for c in conds
-        for lr in base_lrs
-        for b in cfg["batch_sizes"]
-    }
-    agg = root / "results" / "aggregate"
-    aggregate(sorted(paths), agg, cfg["metrics"], log=lambda m: None)
-    for (dataset, optimizer, arm, budget), lr in itertools.product(conds, base_lrs):
-        cond = config.Condition(dataset, optimizer, arm, lr, budget)
-        plot_condition(
-            agg,
-            root / "results" / "plots" / cond.path,
-            {**asdict(cond), "base_lr": config.format_lr(lr)},
-            cfg["plots"],
-        )
-    (root / "results" / "config.json").write_text(json.dumps(cfg))
-    out = root / "report" / "index.html"
-    render_report(agg, root / "results" / "plots", root / "results" / "config.json", TEMPLATE, out)
-    return out
+    size -> aggregate -> analyze -> plots (at each `Condition.path`) -> report, as the workflow
+    chains them."""
+    paths = sorted(
+        {
+            write_fake_job(root, c, b, cfg["seeds"], cfg["epochs"], base_lr=lr, **fake)
+            for c in conds
+            for lr in base_lrs
+            for b in cfg["batch_sizes"]
+        }
+    )
+    conditions = [fake_condition(c, lr) for c, lr in itertools.product(conds, base_lrs)]
+    return render_fake_report(root, cfg, paths, conditions)
 
 
 @pytest.fixture
@@ -62,16 +58,23 @@ def cfg():
 def test_report_is_self_contained_with_computed_conclusions(tmp_path, cfg):
     html = build(tmp_path, cfg, [("blobs", "adam", "constant", "e20")]).read_text()
     imgs = re.findall(r'<img src="([^"]+)"', html)
-    assert len(imgs) == len(PLOTS)
+    assert len(imgs) == len(PLOTS) + 1  # the condition's figures and the overview
     assert all(src.startswith("data:image/png;base64,") for src in imgs)
     assert not re.search(r'(src|href)="(?!data:|#)', html)  # nothing to fetch
-    assert "Settles in the fewest epochs: batch size" in html
-    assert "Fastest per epoch: batch size 256" in html  # the synthetic timing's fastest
+    # Findings come first, each linking to an anchor that exists.
+    assert html.index('id="findings"') < html.index("<h2>The experiment</h2>")
+    for anchor in re.findall(r'<a href="#([^"]+)">Evidence</a>', html):
+        assert f'id="{anchor}"' in html
+    assert "Best mean final test accuracy: B = " in html
+    assert "B = 256: 1.15 ms" not in html  # the synthetic timing, in ms per model-epoch
     for claim in (
         "Larger batches take less time per epoch",
         "Small batches stabilise in fewer epochs",
+        "Large batches end with lower test accuracy",
+        "because of a generalization gap",
     ):
         assert claim in html
+    assert "one draw of each dataset and one train/validation/test split" in html
     assert re.search(r'class="verdict (supported|not-supported|inconclusive)"', html)
     assert "config " + config.config_hash(cfg) in html
 
@@ -87,14 +90,22 @@ def test_one_section_per_condition(tmp_path, cfg):
     conds = [("blobs", "adam", "constant", "e20"), ("blobs", "adam", "linear", "e20")]
     html = build(tmp_path, cfg, conds).read_text()
     assert html.count('<h2 id="c') == 2
-    assert "lr linear" in html
+    for arm in ("constant", "linear"):  # headings are the conditions' labels
+        label = config.Condition("blobs", "adam", arm, BASE_LR, "e20").label
+        assert f">{label}</h2>" in html
 
 
 def test_one_section_per_base_learning_rate(tmp_path, cfg):
+    cfg = config.validate(
+        {**cfg, "optimizers": {"adam": {"name": "adam", "learning_rate": [1e-3, 1e-2]}}}
+    )
     html = build(tmp_path, cfg, [("blobs", "adam", "constant", "e20")], (1e-3, 1e-2)).read_text()
     assert html.count('<h2 id="c') == 2
-    assert "base lr 0.001" in html and "base lr 0.01" in html
-    assert len(re.findall(r'<img src="data:image/png', html)) == 2 * len(PLOTS)
+    assert "base lr 0.001 · 20 epochs</h2>" in html and "base lr 0.01 · 20 epochs</h2>" in html
+    assert len(re.findall(r'<img src="data:image/png', html)) == 2 * len(PLOTS) + 1
+    # The grid reads as rates, not as the config's list.
+    assert "<code>adam</code> = adam, base lr grid 0.001, 0.01" in html
+    assert not re.search(r"\[0\.001|'min'|\{'", _visible_text(html))
 
 
 def test_provenance_comes_from_the_aggregated_jobs_only(tmp_path, cfg):
@@ -103,7 +114,8 @@ def test_provenance_comes_from_the_aggregated_jobs_only(tmp_path, cfg):
     stale = write_fake_job(tmp_path, cond, 999, cfg["seeds"], cfg["epochs"]).parent / "run.json"
     stale.write_text(stale.read_text().replace("CPU (test)", "stale-device"))
     render_report(
-        tmp_path / "results/aggregate",
+        tmp_path / "results/analysis/findings.json",
+        tmp_path / "results/aggregate/jobs.tsv",
         tmp_path / "results/plots",
         tmp_path / "results/config.json",
         TEMPLATE,
@@ -113,3 +125,73 @@ def test_provenance_comes_from_the_aggregated_jobs_only(tmp_path, cfg):
     assert "<th>devices</th><td>CPU (test)</td>" in html
     assert "stale-device" not in html
     assert "<th>TensorFlow of the training jobs</th><td>test</td>" in html
+
+
+def _visible_text(html: str) -> str:
+    """What a reader sees: no figure data, no config dump, no markup."""
+    html = re.sub(r'data:image/png;base64,[^"]+', "", html)
+    html = re.sub(r"<pre>.*?</pre>", "", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_no_nan_inf_or_empty_value_in_prose_or_tables(tmp_path, cfg):
+    """Censored, diverged and short runs: every number still reads as a number or in words."""
+    cfg = dict(cfg, epochs=5, batch_sizes=[4, 64, 512])
+    conds = [("blobs", "adam", "constant", "e5"), ("blobs", "adam", "linear", "e5")]
+    out = build(tmp_path, cfg, conds, diverged_seeds=(1,))
+    html = out.read_text()
+    text = _visible_text(html)
+    for word in ("nan", "inf", "null", "undefined"):
+        assert not re.search(rf"\b{word}\b", text, flags=re.I), word
+    assert not re.search(r"\bNone\b", text)
+    assert not re.search(r"<td>\s*</td>", html)
+    assert "> budget (" in html or "&gt; budget (" in html  # censored medians said in words
+    findings = (tmp_path / "results" / "analysis" / "findings.json").read_text()
+
+    def strict(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    json.loads(findings, parse_constant=strict)
+
+
+def test_under_training_at_large_batch_is_not_called_a_generalization_gap(tmp_path, cfg):
+    """At B = 256 test and train accuracy both drop and the gap shrinks: under-training."""
+    cond = ("blobs", "adam", "constant", "e20")
+    paths = [
+        write_fake_job(tmp_path, cond, b, cfg["seeds"], cfg["epochs"]) for b in cfg["batch_sizes"]
+    ]
+    hist = read_table(paths[-1])
+    hist[["val_accuracy", "test_accuracy"]] -= 0.15
+    hist["end_train_accuracy"] -= 0.18  # the gap shrinks by 0.03, as in the seed study
+    write_table(paths[-1], hist)
+    out = render_fake_report(tmp_path, cfg, paths, [fake_condition(cond)])
+    found = json.loads((tmp_path / "results" / "analysis" / "findings.json").read_text())
+    verdicts = {c["claim"]: c for c in found["conditions"][0]["claims"]}
+    lower = verdicts["Large batches end with lower test accuracy than the best batch size"]
+    gap = verdicts["… because of a generalization gap"]
+    assert lower["verdict"] == "supported"
+    assert gap["verdict"] == "not supported" and "under-training" in gap["evidence"]
+    assert "not explained by a larger gap" in found["headline"][0]["text"]
+    assert found["headline"][0]["anchor"] == "c1-claims"
+    html = out.read_text()
+    assert 'id="c1-claims"' in html and "under-training, not a generalization gap" in html
+
+
+def test_fit_text_states_range_quality_and_extrapolation():
+    rng = np.random.default_rng(0)
+    sizes = [4, 8, 16, 32, 64, 128, 256, 512]
+    runs = pd.DataFrame(
+        [
+            {"batch_size": b, "seed": s, "steps": (100 + 6400 / b) * np.exp(rng.normal(0, 0.3))}
+            for s in range(5)
+            for b in sizes
+        ]
+    )
+    runs.loc[runs["batch_size"] == 512, "steps"] = np.nan  # never reached
+    fit = findings._critical_batch(runs, "steps", IntervalSettings(n_boot=200))
+    text = findings._fit_text({"suffix": "95", "kind": "accuracy", "critical_batch": fit})
+    assert text.startswith("B_crit for the 95% accuracy target ≈ ")
+    assert "fitted on B = 4–256 (7 batch sizes)" in text and "relative RMSE" in text
+    assert "Not reached (median above the budget): B = 512." in text
+    assert ("extrapolation" in text) == bool(fit["extrapolated_low"] or fit["extrapolated_high"])
+    assert not re.search(r"\b(nan|inf|None)\b", text)

@@ -10,11 +10,13 @@ from batchstudy.scaling import (
     NO_FURTHER_GAIN_ABOVE,
     PERFECT_SCALING_BELOW,
     bootstrap_critical_batch,
+    critical_batch_finding,
     fit_critical_batch,
     perfect_scaling_line,
     predicted_steps,
     scaling_regime,
 )
+from batchstudy.stats import IntervalSettings, censored_median_value
 
 S_MIN, E_MIN = 100.0, 6400.0  # B_crit = 64
 SIZES = np.array([4, 8, 16, 32, 64, 128, 256, 512], dtype=float)
@@ -148,3 +150,28 @@ def test_perfect_scaling_line_anchored_at_smallest_batch():
     # Anchor: median of the two B=8 entries, 1100 steps; doubling B halves the steps.
     np.testing.assert_allclose(line, [275.0, 1100.0, 550.0, 1100.0])
     assert perfect_scaling_line([], []).size == 0
+
+
+def test_critical_batch_finding_names_fitted_range_not_reached_and_extrapolation():
+    table = _per_seed_table(noise=0.3, n_seeds=5, seed=1)
+    table["steps_to_target_95"] = table.pop("steps")
+    table.loc[(table["batch_size"] == 512) & (table["seed"] >= 1), "steps_to_target_95"] = np.nan
+    fit = critical_batch_finding(table, "steps_to_target_95", IntervalSettings(n_boot=300))
+    assert fit["ok"]
+    assert fit["not_reached"] == [512]
+    assert fit["fitted_sizes"] == [4, 8, 16, 32, 64, 128, 256]
+    assert "512" not in fit["regimes"]  # a batch size that never got there has no regime
+    assert fit["extrapolated_low"] == (fit["lo"] < 4)
+    assert 0 <= fit["rel_rmse"] < 0.5
+
+
+def test_point_fit_is_the_fit_of_the_summary_medians():
+    """The figure fits the summary's censored medians; the text's B_crit must be the same."""
+    table = _per_seed_table(noise=0.2, n_seeds=6, seed=2)
+    table.loc[(table["batch_size"] == 256) & (table["seed"] < 2), "steps"] = np.nan
+    fit = critical_batch_finding(table, "steps", IntervalSettings(n_boot=50))
+    medians = [
+        censored_median_value(table.loc[table["batch_size"] == b, "steps"].to_numpy())
+        for b in SIZES
+    ]
+    assert fit["b_crit"] == pytest.approx(fit_critical_batch(SIZES, medians)["b_crit"])

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.e2e
 CLUSTER_SH = ROOT / "tests" / "slurm" / "cluster.sh"
 N_FAKE_GPUS = 2
 TINY_STUDY = {**TINY_CONFIG, "epochs": 3}
-LOCAL_RULES = ("aggregate", "plot", "report")
+LOCAL_RULES = ("aggregate", "analyze", "plot", "report")
 SUBMITTED = re.compile(
     r"Job (?P<job>\d+) has been submitted with SLURM jobid (?P<slurm>\d+) \(log: (?P<log>[^)]*)\)"
 )

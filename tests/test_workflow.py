@@ -39,7 +39,8 @@ def study(tmp_path_factory) -> Path:
 
 def test_report_and_tables(study):
     html = (study / "report" / "index.html").read_text()
-    assert "tiny study" in html and html.count("data:image/png;base64,") == 4
+    # Four figures of the condition and the overview across conditions.
+    assert "tiny study" in html and html.count("data:image/png;base64,") == 5
     hist = pd.read_csv(study / "results/aggregate/history.tsv", sep="\t")
     assert sorted(hist["batch_size"].unique()) == [16, 64]
     assert len(hist) == 2 * 2 * 4
@@ -69,6 +70,7 @@ def test_plot_settings_retrain_nothing(study):
     jobs = dry_run(study, "--config", "plots={'dpi': 120, 'columns': 2}")
     assert "train" not in jobs and "aggregate" not in jobs
     assert jobs.get("plot") == 1 and jobs.get("report") == 1
+    assert "analyze" not in jobs  # the findings do not depend on figure settings
 
 
 def test_changing_epochs_retrains_everything(study):
@@ -162,7 +164,7 @@ def test_every_condition_is_aggregated_plotted_and_reported(grid_study):
         assert (grid_study / "results/plots" / c.path / "curves.png").stat().st_size > 1000
     html = (grid_study / "report/index.html").read_text()
     assert html.count('<h2 id="c') == len(conds)
-    assert html.count("data:image/png;base64,") == 4 * len(conds)
+    assert html.count("data:image/png;base64,") == 4 * len(conds) + 1  # and the overview
     jobs = pd.read_csv(grid_study / "results/aggregate/jobs.tsv", sep="\t")
     assert len(jobs) == 2 * 2 and (jobs["replicas"] == 2 * 2 * 2).all()
 
@@ -176,7 +178,8 @@ def test_workflow_on_written_training_outputs_without_training(tmp_path):
     project = make_project(tmp_path, cfg)
     for arm, lr, b in itertools.product(["constant", "linear"], [BASE_LR, 0.01], [16, 64]):
         write_fake_job(project, ("blobs", "adam", arm, "e4"), b, [0, 1, 2], 4, base_lr=lr)
-    snakemake(project, "--allowed-rules", "config_snapshot", "aggregate", "plot", "report", "all")
+    allowed = ("config_snapshot", "aggregate", "analyze", "plot", "report", "all")
+    snakemake(project, "--allowed-rules", *allowed)
     conds = config.conditions(config.validate(cfg))
     assert len(conds) == 4
     for c in conds:
@@ -184,4 +187,4 @@ def test_workflow_on_written_training_outputs_without_training(tmp_path):
             assert (project / "results/plots" / c.path / f"{name}.png").is_file()
     html = (project / "report/index.html").read_text()
     assert html.count('<h2 id="c') == 4 and "base lr 0.01" in html and "lr linear" in html
-    assert html.count("data:image/png;base64,") == 4 * 4
+    assert html.count("data:image/png;base64,") == 4 * 4 + 1  # and the overview

@@ -6,7 +6,7 @@ job's history rows, so the aggregate needs no other manifest. Tables written (al
 README "File formats"):
 
 - ``history.tsv``: condition keys, batch_size, seed, learning_rate, epoch and the per-epoch
-  metrics (`batchstudy.metrics.EPOCH_METRICS`).
+  metrics (`batchstudy.io.EPOCH_METRICS`).
 - ``timing.tsv``: job keys, seed, epoch, seconds, replicas, engine (one timing stream per job).
 - ``jobs.tsv``: one row per job: engine, Keras backend and its version, device, replicas,
   epochs, steps per epoch, graph-building seconds, median seconds per model-epoch and per
@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import metrics
+from . import metrics, stats
 from .io import HISTORY_COLUMNS, TIMING_COLUMNS, FormatError, read_table, write_table
 from .metrics import JOB_KEYS, RUN_KEYS
 from .spec import TrainSpec, steps_per_epoch
+from .stats import IntervalSettings
 
 _JOB_DIR = re.compile(
     r"(?P<dataset>[^/]+)/(?P<optimizer>[^/]+)/(?P<budget>[es]\d+)/bs(?P<batch_size>\d+)$"
@@ -148,19 +149,36 @@ def run_facts(history: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     return runs.merge(jobs[cols], on=list(JOB_KEYS), how="left")
 
 
-def with_epoch_timing_ci(summary: pd.DataFrame, timing: pd.DataFrame, n_boot: int) -> pd.DataFrame:
-    """Where a job timed all its seeds as one stream (fused engine), its seeds are not
-    independent timings: the CI of its median epoch time is bootstrapped over epochs."""
-    out = summary.copy()
-    joint = timing[timing["seed"] < 0]
-    for keys, t in joint.groupby(list(JOB_KEYS), sort=False):
-        per_model = (t["seconds"] / t["replicas"]).to_numpy(dtype=float)
-        est, lo, hi = metrics.bootstrap_ci(per_model, stat="median", n_boot=n_boot, seed=0)
-        mask = (out[list(JOB_KEYS)] == pd.Series(keys, index=list(JOB_KEYS))).all(axis=1)
-        out.loc[
-            mask, ["seconds_per_epoch_median", "seconds_per_epoch_lo", "seconds_per_epoch_hi"]
-        ] = [est, lo, hi]
-    return out
+#: Epochs at each end of a job's timing stream compared to show drift within the job.
+DRIFT_EPOCHS = 10
+
+
+def timing_summary(timing: pd.DataFrame, settings: IntervalSettings) -> pd.DataFrame:
+    """Per job: median seconds per model-epoch with an interval over the job's epochs, the
+    number of independent timing streams, and the drift within the job.
+
+    With the fused engine all replicas of a job share one clock (``seed = -1``): one timing
+    stream per job, so the interval is over that job's epochs, which are not independent
+    replicates (load and clock drift are shared). ``timing_drift`` is the median of the last
+    `DRIFT_EPOCHS` epochs over the median of the first ones (1 = no drift).
+    """
+    rows = []
+    for keys, t in timing.groupby(list(JOB_KEYS), sort=True):
+        per_model = (t.sort_values("epoch")["seconds"] / t["replicas"]).to_numpy(dtype=float)
+        e = stats.epoch_median(per_model, settings)
+        k = max(1, min(DRIFT_EPOCHS, per_model.size // 2))
+        drift = float(np.median(per_model[-k:]) / np.median(per_model[:k]))
+        rows.append(
+            dict(zip(JOB_KEYS, keys, strict=True))
+            | {
+                "seconds_per_epoch_median": e.estimate,
+                "seconds_per_epoch_lo": e.lo,
+                "seconds_per_epoch_hi": e.hi,
+                "timing_streams": int(t["seed"].nunique()),
+                "timing_drift": drift,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def aggregate(
@@ -177,10 +195,14 @@ def aggregate(
         window=settings["smoothing_window"],
         k_last=settings["plateau_last"],
         eps=settings["epsilon"],
+        max_slope=settings["settling_max_slope"],
         target_fractions=settings["target_fractions"],
     )
-    summary = metrics.summarize(runs, n_boot=settings["bootstrap"], seed=0)
-    summary = with_epoch_timing_ci(summary, tables["timing"], settings["bootstrap"])
+    interval = IntervalSettings.from_metrics(settings)
+    summary = metrics.summarize(runs, interval)
+    summary = summary.merge(
+        timing_summary(tables["timing"], interval), on=list(JOB_KEYS), how="left"
+    )
     job_cols = [
         "engine",
         "epochs",

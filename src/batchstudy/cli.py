@@ -100,10 +100,24 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     aggregate(args.histories, Path(args.out_dir), json.loads(args.settings), log=_log)
 
 
-def cmd_plot(args: argparse.Namespace) -> None:
-    from .plots import KEYS, plot_condition
+def cmd_analyze(args: argparse.Namespace) -> None:
+    from .findings import analyze
+    from .io import read_table, write_json
+    from .metrics import CONDITION_KEYS
+    from .stats import IntervalSettings
 
-    cond = dict(zip(KEYS, args.condition, strict=True))
+    runs = read_table(args.runs, CONDITION_KEYS, what="runs")
+    summary = read_table(args.summary, CONDITION_KEYS, what="summary")
+    settings = IntervalSettings.from_metrics(json.loads(args.settings))
+    found = analyze(runs, summary, settings)
+    write_json(args.out, found)
+    _log(f"findings of {len(found['conditions'])} condition(s) -> {args.out}")
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from .plots import PLOT_PATH_KEYS, plot_condition
+
+    cond = dict(zip(PLOT_PATH_KEYS, args.condition, strict=True))
     paths = plot_condition(
         Path(args.aggregate_dir), Path(args.out_dir), cond, json.loads(args.settings)
     )
@@ -143,7 +157,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     from .report import render_report
 
     render_report(
-        aggregate_dir=Path(args.aggregate_dir),
+        findings=Path(args.findings),
+        jobs=Path(args.jobs),
         plot_dir=Path(args.plot_dir),
         config_path=Path(args.config),
         template=Path(args.template),
@@ -211,6 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("histories", nargs="+")
     s.set_defaults(func=cmd_aggregate)
 
+    s = sub.add_parser("analyze", help="compute findings and verdicts from the aggregate tables")
+    s.add_argument("--runs", required=True, help="runs.tsv of the aggregate stage")
+    s.add_argument("--summary", required=True, help="summary.tsv of the aggregate stage")
+    s.add_argument("--settings", required=True, help="metrics settings as JSON")
+    s.add_argument("--out", required=True, help="findings JSON file")
+    s.set_defaults(func=cmd_analyze)
+
     s = sub.add_parser("plot", help="draw the figures")
     s.add_argument("--aggregate-dir", required=True)
     s.add_argument("--out-dir", required=True)
@@ -231,8 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", choices=BACKENDS, default=BACKENDS[0], help="Keras backend")
     s.set_defaults(func=cmd_check_model)
 
-    s = sub.add_parser("report", help="render the HTML report")
-    s.add_argument("--aggregate-dir", required=True)
+    s = sub.add_parser("report", help="render the HTML report from the findings")
+    s.add_argument("--findings", required=True, help="findings JSON of the analyze stage")
+    s.add_argument("--jobs", required=True, help="jobs.tsv of the aggregate stage (provenance)")
     s.add_argument("--plot-dir", required=True)
     s.add_argument("--config", required=True, help="the validated config as JSON file")
     s.add_argument("--template", required=True)

@@ -14,8 +14,8 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -463,14 +463,27 @@ class Condition:
         lr = f"{LR_PATH_PREFIX}{format_lr(self.base_lr)}"
         return f"{self.dataset}/{self.optimizer}/{self.lr_scaling}/{lr}/{self.budget}"
 
+    @classmethod
+    def from_keys(cls, keys: Mapping[str, Any]) -> Condition:
+        """The condition of a table row, a findings entry or a plot stage's keys (other keys
+        are ignored; base_lr may be text or a number)."""
+        return cls(**{f.name: keys[f.name] for f in fields(cls)})
+
+    def label_parts(self) -> dict[str, str]:
+        """The words of `label`, one per condition key, for labels that leave some out."""
+        return {
+            "dataset": self.dataset,
+            "optimizer": self.optimizer,
+            "lr_scaling": f"lr {self.lr_scaling}",
+            "base_lr": f"base lr {format_lr(self.base_lr)}",
+            "budget": budget_label(self.budget),
+        }
+
     @property
     def label(self) -> str:
         """Always names the base learning rate: a condition is then identified by its label
         alone, whether or not its optimizer has a learning-rate grid."""
-        return (
-            f"{self.dataset} · {self.optimizer} · lr {self.lr_scaling} · "
-            f"base lr {format_lr(self.base_lr)} · {budget_label(self.budget)}"
-        )
+        return " · ".join(self.label_parts().values())
 
 
 def job_keys(cfg: dict[str, Any]) -> list[JobKey]:

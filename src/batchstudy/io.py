@@ -27,9 +27,7 @@ RUN_ID_COLUMNS = ("lr_scaling", "base_lr", "learning_rate", "seed")
 #: (what ``fit`` reports); ``end_train_*``: the whole training split evaluated with the
 #: epoch's final weights; ``val_*``: the validation split; ``test_*``: the test split (the same
 #: numbers as ``val_*`` when the dataset has no separate validation split).
-HISTORY_COLUMNS = (
-    *RUN_ID_COLUMNS,
-    "epoch",
+EPOCH_METRICS = (
     "train_loss",
     "train_accuracy",
     "end_train_loss",
@@ -39,6 +37,7 @@ HISTORY_COLUMNS = (
     "test_loss",
     "test_accuracy",
 )
+HISTORY_COLUMNS = (*RUN_ID_COLUMNS, "epoch", *EPOCH_METRICS)
 TIMING_COLUMNS = ("seed", "epoch", "seconds", "replicas")
 
 

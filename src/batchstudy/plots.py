@@ -1,16 +1,20 @@
 """Figures of one condition, drawn from the aggregate tables (matplotlib, no display).
 
-- ``curves.png``: the seed's grid of learning curves, one panel per batch size, mean train
-  and validation accuracy over seeds with a 95% band (mean ± t·SE per epoch).
-- ``accuracy.png``: final train and validation accuracy vs batch size, bootstrap 95% CIs.
+- ``curves.png``: the seed's grid of learning curves, one row per batch size, accuracy beside
+  loss (train on the whole training split, validation), mean over seeds with a 95% band
+  (mean ± t·SE per epoch).
+- ``accuracy.png``: final train (whole split) and test accuracy vs batch size, 95% t-intervals.
 - ``timing.png``: seconds per epoch and per optimizer step vs batch size.
-- ``scaling.png``: steps to the target vs batch size, with the perfect-scaling line and
-  the fitted critical-batch-size curve (McCandlish et al. 2018); seconds to the target.
+- ``scaling.png``: steps to each accuracy and loss target vs batch size (censored medians),
+  with the perfect-scaling line and the fitted critical-batch-size curve (McCandlish et al.
+  2018); seconds to the target.
+- ``plot_overview``: the report's small multiples across conditions, from the findings.
 """
 
 from __future__ import annotations
 
-import math
+import base64
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,11 +28,23 @@ import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from . import scaling  # noqa: E402
+from .config import Condition  # noqa: E402
+from .formatting import condition  # noqa: E402
 from .io import read_table  # noqa: E402
 from .metrics import CONDITION_KEYS as KEYS  # noqa: E402
 from .metrics import target_suffixes  # noqa: E402
+from .stats import Effect, censored_median_value  # noqa: E402
 
 PLOTS = ("curves", "accuracy", "timing", "scaling")
+#: The keys that name a condition's figure directory, in the order the plot stage takes them:
+#: the condition keys. The directory itself is `batchstudy.config.Condition.path`
+#: (``<dataset>/<optimizer>/<lr_scaling>/lr<base_lr>/<budget>``).
+PLOT_PATH_KEYS = KEYS
+
+
+def condition_dir(keys: dict[str, Any]) -> Path:
+    """Where a condition's figures are, relative to the plot directory."""
+    return Path(Condition.from_keys(keys).path)
 
 
 def select(df: pd.DataFrame, condition: dict[str, str]) -> pd.DataFrame:
@@ -51,41 +67,58 @@ def mean_band(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.n
     return mean, half
 
 
+CURVE_PANELS = (
+    (
+        "accuracy",
+        (("end_train_accuracy", "train (whole split)", "C0"), ("val_accuracy", "validation", "C1")),
+    ),
+    ("loss", (("end_train_loss", "train (whole split)", "C0"), ("val_loss", "validation", "C1"))),
+)
+
+
+def _curve_panel(ax: Any, h: pd.DataFrame, series: tuple) -> None:
+    for col, label, color in series:
+        wide = h.pivot(index="seed", columns="epoch", values=col).to_numpy(dtype=float)
+        mean, half = mean_band(wide)
+        epochs = np.arange(1, wide.shape[1] + 1)
+        ax.plot(epochs, mean, color=color, label=label, lw=1.3)
+        ax.fill_between(epochs, mean - half, mean + half, color=color, alpha=0.25, lw=0)
+    ax.grid(alpha=0.3)
+
+
 def plot_curves(
     history: pd.DataFrame, runs: pd.DataFrame, out: Path, columns: int, dpi: int
 ) -> None:
+    """One row per batch size: accuracy (left) beside loss (right), mean over seeds with a 95%
+    t band; dotted: the censored median settling epoch (unsettled runs count as above the
+    budget; no line where half or more never settled), the same number as the tables."""
     sizes = sorted(history["batch_size"].unique())
-    rows = math.ceil(len(sizes) / columns)
     fig, axes = plt.subplots(
-        rows, columns, figsize=(4.2 * columns, 2.6 * rows), sharey=True, squeeze=False
+        len(sizes), 2, figsize=(9, 2.2 * len(sizes)), sharex=True, squeeze=False
     )
-    for ax, b in zip(axes.flat, sizes, strict=False):
+    for row, b in zip(axes, sizes, strict=True):
         h = history[history["batch_size"] == b]
-        for col, label, color in (
-            ("train_accuracy", "train", "C0"),
-            ("val_accuracy", "test", "C1"),
-        ):
-            wide = h.pivot(index="seed", columns="epoch", values=col).to_numpy(dtype=float)
-            mean, half = mean_band(wide)
-            epochs = np.arange(1, wide.shape[1] + 1)
-            ax.plot(epochs, mean, color=color, label=label, lw=1.3)
-            ax.fill_between(epochs, mean - half, mean + half, color=color, alpha=0.25, lw=0)
-        settled = runs.loc[runs["batch_size"] == b, "settling_epoch"].dropna()
-        if len(settled):
-            ax.axvline(float(settled.median()), color="0.4", ls=":", lw=1)
+        for ax, (what, series) in zip(row, CURVE_PANELS, strict=True):
+            _curve_panel(ax, h, series)
+            ax.set_ylabel(what)
+        settling = runs.loc[runs["batch_size"] == b, "settling_epoch"].to_numpy(dtype=float)
+        median = censored_median_value(settling)  # the summary's number; +inf: not drawn
+        if np.isfinite(median):
+            row[0].axvline(median, color="0.4", ls=":", lw=1)
         n_div = int(runs.loc[runs["batch_size"] == b, "diverged"].sum())
-        title = f"batch size {b}" + (f" ({n_div} diverged)" if n_div else "")
-        ax.set_title(title, fontsize=9)
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(sizes) :]:
-        ax.axis("off")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("accuracy")
+        n_set = int(np.isfinite(settling).sum())
+        n = int((runs["batch_size"] == b).sum())
+        title = f"batch size {b}: {n_set} of {n} runs settled" + (
+            f", {n_div} diverged" if n_div else ""
+        )
+        row[0].set_title(title, fontsize=9, loc="left")
     for ax in axes[-1, :]:
         ax.set_xlabel("epoch")
-    axes.flat[0].legend(loc="lower right", fontsize=8)
+    axes[0, 0].legend(loc="lower right", fontsize=7)
+    axes[0, 1].legend(loc="upper right", fontsize=7)
     fig.suptitle(
-        "Learning curves: mean over seeds, 95% band; dotted = median settling epoch", fontsize=10
+        "Learning curves: mean over seeds, 95% band; dotted: median settling epoch",
+        fontsize=10,
     )
     fig.tight_layout()
     fig.savefig(out, dpi=dpi)
@@ -95,14 +128,33 @@ def plot_curves(
 def _errorbar(
     ax: Any, x: np.ndarray, est: pd.Series, lo: pd.Series, hi: pd.Series, **kw: Any
 ) -> None:
+    """Point and interval; an upper end above the budget (+inf) draws no upper bar and an
+    open triangle above the point."""
+    est, lo, hi = (np.asarray(v, dtype=float) for v in (est, lo, hi))
+    open_top = np.isinf(hi)
+    hi = np.where(open_top | np.isnan(hi), est, hi)
+    lo = np.where(np.isnan(lo), est, lo)
     yerr = np.vstack([est - lo, hi - est]).clip(min=0)
     ax.errorbar(x, est, yerr=yerr, marker="o", capsize=3, lw=1.2, ms=4, **kw)
+    if open_top.any():
+        ax.plot(
+            np.asarray(x)[open_top],
+            est[open_top],
+            ls="",
+            marker="^",
+            mfc="none",
+            color=kw.get("color"),
+            ms=7,
+        )
 
 
 def plot_accuracy(summary: pd.DataFrame, out: Path, dpi: int) -> None:
     s = summary.sort_values("batch_size")
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for name, label in (("final_train_accuracy", "train"), ("final_val_accuracy", "test")):
+    for name, label in (
+        ("final_end_train_accuracy", "train (whole split)"),
+        ("final_test_accuracy", "test"),
+    ):
         _errorbar(
             ax,
             s["batch_size"].to_numpy(),
@@ -113,7 +165,7 @@ def plot_accuracy(summary: pd.DataFrame, out: Path, dpi: int) -> None:
         )
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch size")
-    ax.set_ylabel("final accuracy (mean, 95% CI)")
+    ax.set_ylabel("final accuracy (mean, 95% t-interval)")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -146,11 +198,13 @@ def plot_timing(summary: pd.DataFrame, out: Path, dpi: int) -> None:
 
 
 def _per_target(s: pd.DataFrame, quantity: str, targets: list[str]) -> Iterator[tuple]:
-    """(colour index, target, batch sizes, median, lo, hi) of each target some batch size
-    reached, restricted to the batch sizes that reached it."""
+    """(colour index, label, batch sizes, median, lo, hi) of each accuracy and loss target
+    some batch size reached, restricted to the batch sizes whose median is within the budget."""
     b = s["batch_size"].to_numpy(dtype=float)
-    for i, k in enumerate(targets):
-        name = f"{quantity}_to_target_{k}"
+    names = [(f"{quantity}_to_target_{k}", f"{k}% acc") for k in targets] + [
+        (f"{quantity}_to_loss_{k}", f"{k}% loss") for k in targets
+    ]
+    for i, (name, k) in enumerate(names):
         est = s[f"{name}_median"]
         ok = np.isfinite(est.to_numpy(dtype=float))
         if ok.any():
@@ -158,11 +212,13 @@ def _per_target(s: pd.DataFrame, quantity: str, targets: list[str]) -> Iterator[
 
 
 def _steps_panel(ax: Any, s: pd.DataFrame, targets: list[str]) -> bool:
-    """Steps to each target with the perfect-scaling line and the critical-batch fit."""
+    """Steps to each target with the perfect-scaling line and the critical-batch fit, drawn
+    from the summary's censored medians (a batch size whose median is above the budget has
+    no point), the same numbers the report's text fits."""
     drew = False
     for i, k, b, est, lo, hi in _per_target(s, "steps", targets):
         drew = True
-        _errorbar(ax, b, est, lo, hi, label=f"target {k}%", color=f"C{i}")
+        _errorbar(ax, b, est, lo, hi, label=f"target {k}", color=f"C{i}")
         steps = est.to_numpy(dtype=float)
         ax.plot(
             b, scaling.perfect_scaling_line(b, steps), ls="--", color=f"C{i}", lw=0.8, alpha=0.7
@@ -173,7 +229,7 @@ def _steps_panel(ax: Any, s: pd.DataFrame, targets: list[str]) -> bool:
             pred = scaling.predicted_steps(grid, fit["s_min"], fit["e_min"])
             ax.plot(grid, pred, color=f"C{i}", lw=0.8, alpha=0.5)
             ax.axvline(fit["b_crit"], color=f"C{i}", ls=":", lw=0.8)
-    ax.set_ylabel("optimizer steps to target (median, 95% CI)")
+    ax.set_ylabel("optimizer steps to target (median, 95% bootstrap)")
     ax.set_title("Steps; dashed: perfect scaling, thin: fit, dotted: B_crit", fontsize=9)
     return drew
 
@@ -182,9 +238,9 @@ def _seconds_panel(ax: Any, s: pd.DataFrame, targets: list[str]) -> bool:
     drew = False
     for i, k, b, est, lo, hi in _per_target(s, "seconds", targets):
         drew = True
-        _errorbar(ax, b, est, lo, hi, label=f"target {k}%", color=f"C{i}")
-    ax.set_ylabel("seconds to target, one model (median, 95% CI)")
-    ax.set_title("Wall time to target on this hardware", fontsize=9)
+        _errorbar(ax, b, est, lo, hi, label=f"target {k}", color=f"C{i}")
+    ax.set_ylabel("seconds to target, one model (median, 95% bootstrap)")
+    ax.set_title("Wall time to target (one timing stream per job)", fontsize=9)
     return drew
 
 
@@ -210,6 +266,9 @@ def plot_scaling(summary: pd.DataFrame, runs: pd.DataFrame, out: Path, dpi: int)
 def plot_condition(
     agg_dir: Path, out_dir: Path, condition: dict[str, str], settings: dict[str, Any]
 ) -> list[Path]:
+    missing = [k for k in PLOT_PATH_KEYS if k not in condition]
+    if missing:
+        raise ValueError(f"condition {condition} lacks {missing}: a figure is of one condition")
     history = select(read_table(agg_dir / "history.tsv", KEYS, what="history"), condition)
     runs = select(read_table(agg_dir / "runs.tsv", KEYS, what="runs"), condition)
     summary = select(read_table(agg_dir / "summary.tsv", KEYS, what="summary"), condition)
@@ -223,3 +282,60 @@ def plot_condition(
     plot_timing(summary, paths[2], dpi)
     plot_scaling(summary, runs, paths[3], dpi)
     return paths
+
+
+# --------------------------------------------------------------------------- across conditions
+
+#: Condition keys that may vary between the lines of one overview panel.
+LINE_KEYS = ("optimizer", "lr_scaling", "base_lr", "budget")
+
+
+def _line_label(row: dict[str, Any], varying: list[str]) -> str:
+    return condition(row, skip=[k for k in ("dataset", *LINE_KEYS) if k not in varying])
+
+
+def plot_overview(rows: list[dict[str, Any]], out: Any, dpi: int) -> None:
+    """Small multiples across conditions: final test accuracy (top) and steps to the first
+    accuracy target (bottom) vs batch size, one column per dataset, one line per combination
+    of optimizer, lr arm, base lr and budget. Points are the findings' effects (mean with
+    t-interval; censored median with bootstrap interval, absent when above the budget)."""
+    df = pd.DataFrame(rows)
+    datasets = sorted(df["dataset"].unique())
+    varying = [k for k in LINE_KEYS if df[k].nunique() > 1]
+    fig, axes = plt.subplots(2, len(datasets), figsize=(5.2 * len(datasets), 6.4), squeeze=False)
+    for col, ds in enumerate(datasets):
+        part = df[df["dataset"] == ds]
+        groups = part.groupby(list(LINE_KEYS), sort=True) if LINE_KEYS else [((), part)]
+        for i, (_, g) in enumerate(groups):
+            g = g.sort_values("batch_size")
+            label = _line_label(g.iloc[0].to_dict(), varying) if varying else ds
+            b = g["batch_size"].to_numpy(dtype=float)
+            for ax, key in zip(axes[:, col], ("test_accuracy", "steps_to_target"), strict=True):
+                effects = [Effect.from_dict(e) if e else None for e in g[key]]
+                est = np.array([e.estimate if e else np.nan for e in effects], dtype=float)
+                lo = np.array([e.lo if e else np.nan for e in effects], dtype=float)
+                hi = np.array([e.hi if e else np.nan for e in effects], dtype=float)
+                ok = np.isfinite(est)
+                if ok.any():
+                    _errorbar(ax, b[ok], est[ok], lo[ok], hi[ok], color=f"C{i}", label=label)
+        target = part["target"].dropna()
+        axes[0, col].set_title(ds, fontsize=10)
+        axes[0, col].set_ylabel("final test accuracy (mean, 95% t)")
+        tgt = f"{target.iloc[0]}% " if len(target) else ""
+        axes[1, col].set_ylabel(f"steps to the {tgt}accuracy target (median)")
+        axes[1, col].set_yscale("log")
+        for ax in axes[:, col]:
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("batch size")
+            ax.grid(alpha=0.3, which="both")
+        axes[0, col].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=dpi, format="png")
+    plt.close(fig)
+
+
+def overview_uri(rows: list[dict[str, Any]], dpi: int) -> str:
+    """The overview figure as a data URI, for the self-contained report."""
+    buf = io.BytesIO()
+    plot_overview(rows, buf, dpi)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

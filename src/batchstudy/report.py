@@ -1,5 +1,8 @@
 """Render the self-contained HTML report (Jinja2, autoescaped, figures inlined as base64).
 
+The report computes nothing: its sentences, verdicts and numbers come from the analysis
+stage's ``findings.json`` (`batchstudy.findings`), formatted by `batchstudy.formatting`.
+
 The report opens with no other file present: every figure is a data URI and the only
 styling is inline. Everything written in it that comes from the config or the data passes
 through Jinja2's autoescape.
@@ -18,14 +21,15 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from . import claims, conclusions
-from .config import Condition, config_hash
+from . import formatting as fmt
+from . import plots
+from .config import budget_label, budgets, config_hash
 from .io import read_table, write_text
-from .metrics import CONDITION_KEYS as KEYS
-from .metrics import JOB_KEYS
+from .metrics import EVENT_UNITS, JOB_KEYS
+from .stats import Effect
 
 PLOTS = {
-    "curves": "Learning curves (the seed's grid)",
+    "curves": "Learning curves: accuracy beside loss (the seed's grid)",
     "accuracy": "Final accuracy vs batch size",
     "timing": "Time per epoch and per step vs batch size",
     "scaling": "Steps and seconds to target vs batch size",
@@ -46,18 +50,17 @@ PACKAGES = (
     "snakemake",
 )
 
-SUMMARY_COLUMNS = [
-    ("batch_size", "batch size", "d"),
-    ("steps_per_epoch", "steps / epoch", "d"),
-    ("learning_rate", "learning rate", "g"),
-    ("final_train_accuracy", "final train acc", "ci"),
-    ("final_val_accuracy", "final test acc", "ci"),
-    ("gap_accuracy", "gap (train − test)", "ci"),
-    ("settling_epoch", "settling epoch", "ci_median"),
-    ("seconds_per_epoch", "ms / epoch", "ci_median_ms"),
-    ("seconds_per_step", "ms / step", "ms"),
-    ("n_runs", "runs", "d"),
-    ("n_diverged", "diverged", "d"),
+#: Columns of a condition's table: (cell key, header, formatter kind, missing-word).
+TABLE_COLUMNS = [
+    ("learning_rate", "learning rate", None, ""),
+    ("steps_per_epoch", "steps / epoch", None, ""),
+    ("final_test_accuracy", "final test acc", "accuracy", ""),
+    ("final_end_train_accuracy", "final train acc (whole split)", "accuracy", ""),
+    ("gap_accuracy", "gap (train − test)", "difference", ""),
+    ("final_test_loss", "final test loss", "loss", ""),
+    ("epochs_to_settle", "settling epoch", "count", "never settled"),
+    ("steps_to_settle", "settling step", "count", "never settled"),
+    ("seconds_per_epoch", "time / epoch", "seconds", ""),
 ]
 
 
@@ -65,30 +68,32 @@ def data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _num(x: Any, fmt: str = ".3g") -> str:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    return "–" if v != v else format(v, fmt)
-
-
-def summary_rows(summary: pd.DataFrame) -> list[list[str]]:
+def table_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
+    """The condition's table, every number through `batchstudy.formatting`."""
     rows = []
-    for r in summary.sort_values("batch_size").to_dict("records"):
-        cells = []
-        for col, _, kind in SUMMARY_COLUMNS:
-            if kind == "d":
-                cells.append(str(int(r[col])))
-            elif kind in ("g", "ms"):
-                cells.append(_num(r[col] * (1e3 if kind == "ms" else 1)))
+    for c in cells:
+        row = [str(c["batch_size"])]
+        for key, _, kind, missing in TABLE_COLUMNS:
+            if kind is None:
+                row.append(fmt.number(c[key]))
             else:
-                stat = "median" if kind.startswith("ci_median") else "mean"
-                k = 1e3 if kind.endswith("_ms") else 1
-                est, lo, hi = (r[f"{col}_{x}"] * k for x in (stat, "lo", "hi"))
-                cells.append(f"{_num(est)} [{_num(lo)}, {_num(hi)}]")
-        rows.append(cells)
+                row.append(fmt.interval(Effect.from_dict(c[key]), kind, missing or "never reached"))
+        row.append(
+            f"{c['n_runs']} ({c['n_diverged']} diverged)" if c["n_diverged"] else str(c["n_runs"])
+        )
+        rows.append(row)
     return rows
+
+
+def target_rows(target: dict[str, Any]) -> list[list[str]]:
+    return [
+        [str(c["batch_size"])]
+        + [
+            fmt.interval(Effect.from_dict(c[u]), "seconds" if u == "seconds" else "count")
+            for u in EVENT_UNITS
+        ]
+        for c in target["cells"]
+    ]
 
 
 def versions() -> dict[str, str]:
@@ -101,24 +106,19 @@ def versions() -> dict[str, str]:
     return out
 
 
-def condition_section(
-    key: tuple[str, ...], runs: pd.DataFrame, summary: pd.DataFrame, plot_dir: Path, n_boot: int
-) -> dict[str, Any]:
-    cond = dict(zip(KEYS, key, strict=True))
-    sub = Path(Condition(**cond).path)
+def condition_section(found: dict[str, Any], plot_dir: Path) -> dict[str, Any]:
+    sub = plots.condition_dir(found["keys"])
     figures = [
         {"title": title, "uri": data_uri(plot_dir / sub / f"{name}.png"), "name": name}
         for name, title in PLOTS.items()
     ]
-    diverged = runs[runs["diverged"].astype(bool)][["batch_size", "seed"]]
-    return {
-        "condition": cond,
-        "label": Condition(**cond).label,
-        "findings": conclusions.condition_findings(runs, summary, n_boot),
-        "verdicts": claims.evaluate_claims(runs, summary, n_boot=n_boot),
-        "table": summary_rows(summary),
+    return found | {
+        "table": table_rows(found["cells"]),
+        "targets_rendered": [
+            t | {"rows": target_rows(t), "name": f"{t['suffix']}% {t['kind']} target"}
+            for t in found["targets"]
+        ],
         "figures": figures,
-        "diverged": diverged.to_dict("records"),
     }
 
 
@@ -158,26 +158,33 @@ def provenance(cfg: dict[str, Any], jobs: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def build_context(agg_dir: Path, plot_dir: Path, cfg: dict[str, Any]) -> dict[str, Any]:
-    runs = read_table(agg_dir / "runs.tsv", KEYS, what="runs")
-    summary = read_table(agg_dir / "summary.tsv", KEYS, what="summary")
-    jobs = read_table(agg_dir / "jobs.tsv", JOB_KEYS, what="jobs")
-    for df in (runs, summary):
-        for k in KEYS:
-            df[k] = df[k].astype(str)
-    n_boot = int(cfg["metrics"]["bootstrap"])
-    summaries = dict(iter(summary.groupby(list(KEYS), sort=True)))
-    sections = [
-        condition_section(key, runs_c, summaries[key], plot_dir, n_boot)
-        for key, runs_c in runs.groupby(list(KEYS), sort=True)
+def optimizers(cfg: dict[str, Any]) -> list[dict[str, str]]:
+    """Each configured optimizer with its base learning rate(s) in words."""
+    return [
+        {"name": name, "kind": o["name"], "learning_rate": fmt.learning_rates(o["learning_rate"])}
+        for name, o in cfg["optimizers"].items()
     ]
+
+
+def build_context(
+    findings_path: Path, jobs_path: Path, plot_dir: Path, cfg: dict[str, Any]
+) -> dict[str, Any]:
+    found = json.loads(findings_path.read_text(encoding="utf-8"))
+    jobs = read_table(jobs_path, JOB_KEYS, what="jobs")
+    sections = [condition_section(c, plot_dir) for c in found["conditions"]]
     return {
-        "overall": conclusions.overall_findings(runs, summary, n_boot),
+        "findings": found,
+        "headline": found["headline"],
+        "overview_uri": plots.overview_uri(found["overview"], int(cfg["plots"]["dpi"])),
         "title": cfg["title"],
         "config": cfg,
         "config_yaml": json.dumps(cfg, indent=2, sort_keys=True),
+        "optimizers": optimizers(cfg),
+        "warmup": fmt.warmup(cfg["lr_scaling"]),
+        "budgets": [budget_label(b) for b in budgets(cfg)],
         "sections": sections,
-        "summary_header": [label for _, label, _ in SUMMARY_COLUMNS],
+        "table_header": ["batch size"] + [h for _, h, _, _ in TABLE_COLUMNS] + ["runs"],
+        "target_header": ["batch size"] + [f"{u} (median)" for u in EVENT_UNITS],
         "provenance": provenance(cfg, jobs),
         "n_conditions": len(sections),
     }
@@ -195,7 +202,12 @@ def render(template: Path, context: dict[str, Any]) -> str:
 
 
 def render_report(
-    aggregate_dir: Path, plot_dir: Path, config_path: Path, template: Path, out: Path
+    findings: Path,
+    jobs: Path,
+    plot_dir: Path,
+    config_path: Path,
+    template: Path,
+    out: Path,
 ) -> None:
     cfg = json.loads(config_path.read_text(encoding="utf-8"))
-    write_text(out, render(template, build_context(aggregate_dir, plot_dir, cfg)))
+    write_text(out, render(template, build_context(findings, jobs, plot_dir, cfg)))

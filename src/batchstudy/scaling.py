@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
 
+from .stats import IntervalSettings
+
 # A fit needs more points than its two parameters to say anything about the curve's shape.
 MIN_BATCH_SIZES = 3
 
@@ -190,6 +192,39 @@ def bootstrap_critical_batch(
         "n_seeds": n_seeds,
         "level": level,
     }
+
+
+def critical_batch_finding(
+    runs: pd.DataFrame, steps_col: str, settings: IntervalSettings
+) -> dict[str, Any]:
+    """B_crit of one condition and target, with what it rests on.
+
+    The point fit uses the per-batch-size censored medians over seeds (the same numbers as
+    the summary table and the scaling figure); batch sizes whose median is above the budget
+    are ``not_reached`` and carry no point. ``extrapolated_low``/``_high`` flag an interval
+    reaching beyond the fitted batch sizes; ``regimes`` are given for fitted batch sizes only.
+    """
+    fit = bootstrap_critical_batch(
+        runs[["batch_size", "seed", steps_col]],
+        n_boot=settings.n_boot,
+        seed=settings.seed,
+        steps_col=steps_col,
+        level=settings.level,
+    )
+    sizes, matrix = _seed_matrix(runs[["batch_size", "seed", steps_col]], steps_col)
+    medians = _median_over_seeds(matrix)
+    reached = np.isfinite(medians)
+    fitted = [int(b) for b in sizes[reached]]
+    fit |= {
+        "fitted_sizes": fitted,
+        "not_reached": [int(b) for b in sizes[~reached]],
+        "extrapolated_low": bool(fitted and np.isfinite(fit["lo"]) and fit["lo"] < min(fitted)),
+        "extrapolated_high": bool(fitted and np.isfinite(fit["hi"]) and fit["hi"] > max(fitted)),
+        "regimes": (
+            {str(b): scaling_regime(b, fit["b_crit"]) for b in fitted} if fit["ok"] else {}
+        ),
+    }
+    return fit
 
 
 def scaling_regime(batch_size: float, b_crit: float) -> str:

@@ -1,6 +1,7 @@
 rule report:
     input:
-        aggregate=rules.aggregate.output,
+        findings=rules.analyze.output[0],
+        jobs=rules.aggregate.output.jobs,
         plots=all_plots(),
         config="results/config.json",
         template=workflow.source_path("../report/index.html.j2"),
@@ -17,6 +18,7 @@ rule report:
     conda:
         "../envs/study.yaml"
     shell:
-        "python -m batchstudy report --aggregate-dir results/aggregate --plot-dir results/plots"
+        "python -m batchstudy report --findings {input.findings:q}"
+        " --jobs {input.jobs:q} --plot-dir results/plots"
         " --config {input.config:q} --template {input.template:q} --out {output:q}"
         " > {log:q} 2>&1"

@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..io import HISTORY_COLUMNS, RUN_ID_COLUMNS
+from ..io import EPOCH_METRICS, HISTORY_COLUMNS
 from ..spec import TrainSpec
 
 Log = Callable[[str], None]
 
 #: The per-epoch metrics of a run, in `io.HISTORY_COLUMNS` order (everything after ``epoch``).
-METRIC_COLUMNS: tuple[str, ...] = HISTORY_COLUMNS[len(RUN_ID_COLUMNS) + 1 :]
+METRIC_COLUMNS: tuple[str, ...] = EPOCH_METRICS
 
 
 @dataclass

@@ -1,0 +1,67 @@
+"""The one formatter of the report's numbers: censored medians, missing values, labels."""
+
+from __future__ import annotations
+
+import math
+
+from batchstudy import formatting as fmt
+from batchstudy.config import Condition
+from batchstudy.stats import METHOD_MEDIAN, METHOD_PAIRED_T, Effect
+
+
+def test_censored_median_above_the_budget_reads_in_words():
+    e = Effect(math.inf, 40.0, math.inf, 10, METHOD_MEDIAN, n_censored=6)
+    assert fmt.interval(e, "count") == "> budget (6 of 10 never reached)"
+    assert fmt.interval(e, "count", "never settled") == "> budget (6 of 10 never settled)"
+
+
+def test_open_upper_end_and_censored_count_are_shown():
+    e = Effect(30.0, 20.0, math.inf, 10, METHOD_MEDIAN, n_censored=3)
+    assert fmt.interval(e, "count") == "30 [20, > budget] (3 of 10 never reached)"
+
+
+def test_effect_names_method_n_and_a_family_level():
+    e = Effect(-0.185, -0.239, -0.142, 10, METHOD_PAIRED_T, level=1 - 0.05 / 7)
+    assert fmt.effect(e, "difference") == "−0.185 [−0.239, −0.142] (paired t, n = 10, 99.29% level)"
+
+
+def test_missing_numbers_never_read_nan():
+    assert fmt.interval(Effect(0.8, math.nan, math.nan, 1, METHOD_PAIRED_T), "accuracy") == (
+        "0.800 (one run, no interval)"
+    )
+    assert fmt.interval(Effect(math.nan, math.nan, math.nan, 0, METHOD_PAIRED_T), "count") == (
+        fmt.NOT_ESTIMABLE
+    )
+    for f in (fmt.number, fmt.accuracy, fmt.signed, fmt.seconds, fmt.ratio, fmt.correlation):
+        assert f(math.nan) == fmt.NOT_ESTIMABLE and f(math.inf) == fmt.NOT_ESTIMABLE
+
+
+def test_numbers_and_labels():
+    assert fmt.number(1234.5) == "1,230" and fmt.number(362) == "362"
+    assert fmt.seconds(0.000573) == "0.573 ms" and fmt.seconds(2.5) == "2.5 s"
+    keys = {
+        "dataset": "blobs",
+        "optimizer": "adam",
+        "lr_scaling": "sqrt",
+        "base_lr": 0.001,
+        "budget": "s2000",
+    }
+    label = "blobs · adam · lr sqrt · base lr 0.001 · 2000 steps"
+    assert fmt.condition(keys) == label == Condition.from_keys(keys).label
+    # a table may hold the rate as text; a label leaves out what every line shares
+    text_keys = keys | {"base_lr": "1e-05"}
+    assert fmt.condition(text_keys, skip=("dataset", "budget")) == "adam · lr sqrt · base lr 1e-05"
+    assert fmt.condition(keys, skip=tuple(keys)) == "all runs"
+    assert fmt.sizes([4, 8]) == "B ∈ {4, 8}" and fmt.sizes([]) == "none"
+
+
+def test_learning_rate_forms_read_as_rates():
+    assert fmt.learning_rates(0.001) == "base lr 0.001"
+    assert fmt.learning_rates([0.001, 1e-05]) == "base lr grid 0.001, 1e-05"
+    assert fmt.learning_rates({"min": 1e-4, "max": 1e-2, "num": 3}) == (
+        "base lr 3 values log-spaced from 0.0001 to 0.01 (0.0001, 0.001, 0.01)"
+    )
+    assert fmt.warmup({"arms": ["constant"]}) == "no warmup"
+    over = "scaled arms warm up linearly over"
+    assert fmt.warmup({"warmup_steps": 50}) == f"{over} 50 optimizer steps"
+    assert fmt.warmup({"warmup_epochs": 2}) == f"{over} 2 epochs"
