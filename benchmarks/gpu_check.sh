@@ -39,7 +39,7 @@ else
   PYTHON="${PYTHON:-python3}"
 fi
 
-mkdir -p "$OUT"
+mkdir -p "$OUT" "$WORK"
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
 say() { echo "[gpu_check $(date +%H:%M:%S) +$((SECONDS - T0))s] $*" | tee -a "$SUMMARY"; }
