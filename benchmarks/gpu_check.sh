@@ -126,18 +126,21 @@ EOF
 
 # run_study BACKEND WHERE -> 0 when the report was written
 run_study() {
-  local backend=$1 where=$2 det=true dir="$WORK/study-$1-$2"
+  local backend=$1 where=$2 det=true dir="$WORK/study-$1-$2" rc
   for det in true false; do
     write_project "$dir" "$backend" "$where" "$det"
     say "study $backend on $where (deterministic: $det) in $dir"
-    if (cd "$dir" && timeout "$STUDY_TIMEOUT" "$PYTHON" -m snakemake --cores 4 \
-      --resources gpu=1 >"$dir/snakemake.log" 2>&1); then
+    rc=0
+    (cd "$dir" && timeout "$STUDY_TIMEOUT" "$PYTHON" -m snakemake --cores 4 \
+      --resources gpu=1 >"$dir/snakemake.log" 2>&1) || rc=$?
+    if [ "$rc" = 0 ]; then
       say "study $backend on $where: done ($(grep -c . "$dir/results/aggregate/jobs.tsv") lines in jobs.tsv)"
       (cd "$dir/logs/train" && grep -r -e "backend .* ready" -e "weights on" -e NOTICE .) |
         sed 's/^/    /' | tee -a "$SUMMARY"
       return 0
     fi
-    say "study $backend on $where failed; the end of its logs:"
+    [ "$rc" = 124 ] && say "study $backend on $where cut at ${STUDY_TIMEOUT} s (GPU_CHECK_STUDY_TIMEOUT)"
+    say "study $backend on $where failed (exit $rc); the end of its logs:"
     tail -n 15 "$dir/snakemake.log" | sed 's/^/    /' | tee -a "$SUMMARY"
     tail -n 15 "$dir"/logs/train/*/*/*/*.log 2>/dev/null | sed 's/^/    /' | tee -a "$SUMMARY"
     if [ "$det" = true ] && grep -q -e "deterministic implementation" -e "Unknown flag" \

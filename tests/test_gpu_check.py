@@ -66,7 +66,8 @@ def test_missing_packages_without_wheels_fail_fast(tmp_path):
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_cpu_dry_mode_runs_the_study_on_jax(tmp_path):
-    proc = _run(tmp_path, GPU_CHECK_CPU="1", GPU_CHECK_EPOCHS="3")
+    # A busy CI machine needs more than the GPU machine's 150 s per study.
+    proc = _run(tmp_path, GPU_CHECK_CPU="1", GPU_CHECK_EPOCHS="3", GPU_CHECK_STUDY_TIMEOUT="600")
     out = tmp_path / "out"
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     summary = (out / "summary.txt").read_text()
