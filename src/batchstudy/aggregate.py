@@ -8,10 +8,10 @@ README "File formats"):
 - ``history.tsv``: condition keys, batch_size, seed, learning_rate, epoch and the per-epoch
   metrics (`batchstudy.io.EPOCH_METRICS`).
 - ``timing.tsv``: job keys, seed, epoch, seconds, replicas, engine (one timing stream per job).
-- ``jobs.tsv``: one row per job: engine, device, replicas, epochs, steps per epoch,
-  graph-building seconds, median seconds per model-epoch and per step, total seconds, and
-  the job's TensorFlow version, op determinism, threads and GPU slot (the report's
-  provenance).
+- ``jobs.tsv``: one row per job: engine, Keras backend and its version, device, replicas,
+  epochs, steps per epoch, graph-building seconds, median seconds per model-epoch and per
+  step, total seconds, and the job's TensorFlow version (empty on other backends), op
+  determinism, threads and GPU slot (the report's provenance).
 - ``runs.tsv``: one row per run (condition, batch size, seed) with its convergence metrics.
 - ``summary.tsv``: one row per (condition, batch size) with means, medians and 95% CIs.
 - ``evals.tsv`` (`collect_evals`): condition keys, batch_size, seed, learning_rate, step,
@@ -117,6 +117,9 @@ def _job_row(job: dict[str, Any]) -> dict[str, Any]:
     return {
         **keys,
         "engine": meta["engine"],
+        # Jobs written before backends existed ran on TensorFlow.
+        "backend": meta.get("backend", "tensorflow"),
+        "backend_version": meta.get("backend_version", meta.get("tensorflow", "")),
         "device": meta.get("device", ""),
         "epochs": job["epochs"],
         "n_train": n_train,

@@ -1,7 +1,8 @@
 """Command line of the study's stages; every workflow rule is one call of it.
 
-`python -m batchstudy <stage> ...`. Each stage imports only what it needs: only `train`,
-`time` and `noise-scale` import TensorFlow.
+`python -m batchstudy <stage> ...`. Each stage imports only what it needs: `train` and
+`check-model` import Keras and the spec's backend only (a JAX or PyTorch job never imports
+TensorFlow); `time` and `noise-scale` import TensorFlow.
 """
 
 from __future__ import annotations
@@ -62,18 +63,20 @@ def cmd_train(args: argparse.Namespace) -> None:
         if slot is None and args.gpu:
             _log("NOTICE: no GPU slot configured (resources.gpu_slots = 0); training on the CPU")
         _log(f"device: {describe_devices()}")
-        from .training import configure_tensorflow, train, write_result
+        from .training import configure_backend, select_backend, train, write_result
 
+        select_backend(spec.backend)  # after the slot pinned the device, before any import
         t0 = time.perf_counter()
-        info = configure_tensorflow(args.threads, deterministic=not args.nondeterministic)
+        info = configure_backend(spec.backend, args.threads, not args.nondeterministic)
         if notice := check_gpu_used(
-            slot, info["gpus_visible_to_tensorflow"], bool(args.allow_cpu_fallback)
+            slot, info["gpus_visible_to_backend"], bool(args.allow_cpu_fallback), spec.backend
         ):
             _log(notice)
         _log(
-            f"TensorFlow {info['tensorflow']} ready in {time.perf_counter() - t0:.1f} s on "
-            f"{info['device']}, {args.threads} thread(s), op determinism "
-            f"{'on' if info['op_determinism'] else 'off'}"
+            f"backend {info['backend']} {info['backend_version']} ready in "
+            f"{time.perf_counter() - t0:.1f} s on {info['device']} (GPUs it sees: "
+            f"{info['gpus_visible_to_backend'] or 'none'}), {args.threads} thread(s), "
+            f"deterministic ops {'on' if info['op_determinism'] else 'off'}"
         )
         _log(
             f"training batch size {spec.batch_size}: {len(spec.variants)} learning rate(s) "
@@ -145,23 +148,32 @@ def cmd_plot(args: argparse.Namespace) -> None:
 
 
 def cmd_check_model(args: argparse.Namespace) -> None:
-    """Build the user's model once, before any training job, so a broken one fails early."""
+    """Build the user's model once, before any training job, so a broken one fails early: on
+    the config's backend, on the CPU (CUDA_VISIBLE_DEVICES="" before the backend loads)."""
     from .data import load_dataset
     from .engines.models import build_custom
+    from .gpu import gpu_slot
     from .io import write_json
     from .spec import TrainSpec
+    from .training import select_backend
 
-    spec = TrainSpec(batch_size=1, epochs=1, seeds=(0,), custom_model=args.custom)
+    spec = TrainSpec(
+        batch_size=1, epochs=1, seeds=(0,), custom_model=args.custom, backend=args.backend
+    )
     checked = {}
-    for path in args.data:
-        ds = load_dataset(path)
-        model = build_custom(spec, ds.x_train.shape[1], ds.n_classes, base=args.base)
-        checked[str(path)] = int(model.count_params())
-        _log(
-            f"custom model {args.custom} builds a keras.Model with {checked[str(path)]} "
-            f"parameters for {path}"
-        )
-    write_json(args.out, {"custom_model": args.custom, "parameters": checked})
+    with gpu_slot(0, "."):  # no slot: CUDA_VISIBLE_DEVICES="" while the model is built
+        select_backend(spec.backend)
+        for path in args.data:
+            ds = load_dataset(path)
+            model = build_custom(spec, ds.x_train.shape[1], ds.n_classes, base=args.base)
+            checked[str(path)] = int(model.count_params())
+            _log(
+                f"custom model {args.custom} builds a keras.Model with {checked[str(path)]} "
+                f"parameters for {path} (backend {spec.backend})"
+            )
+    write_json(
+        args.out, {"custom_model": args.custom, "backend": args.backend, "parameters": checked}
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -195,6 +207,8 @@ def cmd_noise_scale(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .spec import BACKENDS
+
     p = argparse.ArgumentParser(prog="batchstudy", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -276,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", nargs="+", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--base", default=".")
+    s.add_argument("--backend", choices=BACKENDS, default=BACKENDS[0], help="Keras backend")
     s.set_defaults(func=cmd_check_model)
 
     s = sub.add_parser("report", help="render the HTML report from the findings")

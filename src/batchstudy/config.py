@@ -301,6 +301,11 @@ def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
         for key in wrong[opt["name"]]:
             if key in opt:
                 out.append(f"optimizers.{name}.{key}: not a setting of {opt['name']!r}")
+    if cfg["engine"] == "fused" and cfg["backend"] != "tensorflow":
+        out.append(
+            f"backend = {cfg['backend']!r} needs engine = 'keras': the fused engine runs on "
+            "TensorFlow only (set engine: keras, or backend: tensorflow)"
+        )
     custom = cfg["model"].get("custom")
     if custom and not (base / custom.rsplit(":", 1)[0]).is_file():
         out.append(
@@ -559,6 +564,7 @@ def train_spec(cfg: dict[str, Any], job: JobKey, batch_size: int) -> TrainSpec:
         nesterov=opt.get("nesterov", False),
         engine=cfg["engine"],
         eval_every_steps=cfg["eval_every_steps"],
+        backend=cfg["backend"],
         custom_model=cfg["model"]["custom"],
         extra=extra,
     )

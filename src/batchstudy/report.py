@@ -37,6 +37,9 @@ PLOTS = {
 PACKAGES = (
     "tensorflow-cpu",
     "tensorflow",
+    "jax",
+    "jaxlib",
+    "torch",
     "keras",
     "numpy",
     "pandas",
@@ -127,6 +130,14 @@ def _distinct(jobs: pd.DataFrame, column: str) -> list[str]:
     )
 
 
+def _backends(jobs: pd.DataFrame) -> list[str]:
+    """'<backend> <version>' of the jobs (jobs.tsv from before backends: TensorFlow's)."""
+    if "backend" not in jobs:
+        return [f"tensorflow {v}" for v in _distinct(jobs, "tensorflow")]
+    pairs = jobs[["backend", "backend_version"]].astype(str).drop_duplicates()
+    return sorted(f"{b} {v}" for b, v in pairs.itertuples(index=False))
+
+
 def provenance(cfg: dict[str, Any], jobs: pd.DataFrame) -> dict[str, Any]:
     """What the jobs of this report ran with, from jobs.tsv: only the configured jobs, never
     stale files of batch sizes no longer in the config."""
@@ -135,6 +146,7 @@ def provenance(cfg: dict[str, Any], jobs: pd.DataFrame) -> dict[str, Any]:
         "config_hash": config_hash(cfg),
         "seeds": cfg["seeds"],
         "engines": sorted(jobs["engine"].astype(str).unique()),
+        "backends": _backends(jobs),
         "devices": _distinct(jobs, "device"),
         "gpu_slots": _distinct(jobs, "gpu_slot"),
         "tensorflow": _distinct(jobs, "tensorflow"),

@@ -20,6 +20,8 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu", "linear")
 INITIALIZERS = ("he_uniform", "he_normal", "glorot_uniform", "glorot_normal")
 OPTIMIZERS = ("adam", "sgd")
 ENGINES = ("fused", "keras")
+#: Keras 3 backends the Keras engine can run on; the fused engine is TensorFlow only.
+BACKENDS = ("tensorflow", "jax", "torch")
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class TrainSpec:
     nesterov: bool = False
     engine: str = "fused"
     eval_every_steps: int = 0
+    backend: str = "tensorflow"
     custom_model: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

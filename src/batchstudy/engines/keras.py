@@ -19,7 +19,8 @@ state around it so that ``fit``'s running train averages are untouched (`_StepEv
 
 Per-epoch seconds include those evaluations (as the fused engine's do); the first train and
 test steps, where Keras traces its graphs, count as setup. Keras is imported inside the
-functions.
+functions, with whatever backend ``KERAS_BACKEND`` names (`training.select_backend`); nothing
+here is TensorFlow-specific, so the engine runs on TensorFlow, JAX and PyTorch alike.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import pandas as pd
 
 from ..data import Dataset
 from ..spec import LrVariant, TrainSpec, steps_per_epoch
-from .models import build_custom, build_mlp, make_optimizer
+from .models import build_custom, build_mlp, make_optimizer, weights_device
 from .result import (
     EVAL_METRICS,
     METRIC_COLUMNS,
@@ -48,13 +49,18 @@ from .result import (
 
 def train_keras(data: Dataset, spec: TrainSpec, log: Log, base: str | Path = ".") -> TrainResult:
     """Train every replica of `spec` with ``model.fit``, one after another."""
-    metrics, step_values, timings, setups = [], [], [], []
+    import keras
+
+    metrics, step_values, timings, setups, devices = [], [], [], [], []
     for variant, seed in spec.replicas:
-        rows, steps, timer = _train_one(data, spec, variant, seed, log, base)
+        rows, steps, timer, device = _train_one(data, spec, variant, seed, log, base)
         metrics.append(rows)
         step_values.append(steps)
         timings.append(timer.table())
         setups.append(timer.setup_seconds)
+        devices.append(device)
+    used = ", ".join(dict.fromkeys(devices))
+    log(f"Keras {keras.__version__} on backend {keras.backend.backend()}: weights on {used}")
     history = history_frame(spec, np.stack(metrics, axis=2))
     spe = steps_per_epoch(data.n_train, spec.batch_size)
     if spec.eval_every_steps:
@@ -68,15 +74,22 @@ def train_keras(data: Dataset, spec: TrainSpec, log: Log, base: str | Path = "."
         timing=pd.concat(timings, ignore_index=True),
         setup_seconds=float(np.sum(setups)),
         engine="keras",
-        info={"replicas": len(spec.replicas), "eval_every_steps": spec.eval_every_steps},
+        info={
+            "replicas": len(spec.replicas),
+            "eval_every_steps": spec.eval_every_steps,
+            "keras": keras.__version__,
+            "keras_backend": keras.backend.backend(),
+            "device_used": used,
+        },
     )
 
 
 def _train_one(
     data: Dataset, spec: TrainSpec, variant: LrVariant, seed: int, log: Log, base: str | Path
-) -> tuple[np.ndarray, np.ndarray, _EpochTimer]:
-    """One replica's ``fit``; returns its metrics ``[epochs, len(METRIC_COLUMNS)]`` and step
-    evaluations ``[n, len(EVAL_METRICS)]`` (no rows when ``eval_every_steps`` is 0)."""
+) -> tuple[np.ndarray, np.ndarray, _EpochTimer, str]:
+    """One replica's ``fit``; returns its metrics ``[epochs, len(METRIC_COLUMNS)]``, its step
+    evaluations ``[n, len(EVAL_METRICS)]`` (no rows when ``eval_every_steps`` is 0), its timer
+    and the device that held its weights (`models.weights_device`)."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -114,7 +127,8 @@ def _train_one(
     }
     if not data.has_validation_split:
         cols["test_loss"], cols["test_accuracy"] = h["val_loss"], h["val_accuracy"]
-    return np.array([cols[c] for c in METRIC_COLUMNS], dtype=np.float64).T, steps.table(), timer
+    rows = np.array([cols[c] for c in METRIC_COLUMNS], dtype=np.float64).T
+    return rows, steps.table(), timer, weights_device(model)
 
 
 class _EndOfEpochEvaluation:
