@@ -124,6 +124,7 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
+    from .aggregate import TIMING_REPEATS_TABLE_COLUMNS
     from .findings import analyze
     from .io import read_table, write_json
     from .metrics import CONDITION_KEYS
@@ -131,8 +132,13 @@ def cmd_analyze(args: argparse.Namespace) -> None:
 
     runs = read_table(args.runs, CONDITION_KEYS, what="runs")
     summary = read_table(args.summary, CONDITION_KEYS, what="summary")
+    repeats = (
+        read_table(args.timing_repeats, TIMING_REPEATS_TABLE_COLUMNS, what="timing-repeats")
+        if args.timing_repeats
+        else None
+    )
     settings = IntervalSettings.from_metrics(json.loads(args.settings))
-    found = analyze(runs, summary, settings)
+    found = analyze(runs, summary, settings, repeats)
     write_json(args.out, found)
     _log(f"findings of {len(found['conditions'])} condition(s) -> {args.out}")
 
@@ -270,6 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs", required=True, help="runs.tsv of the aggregate stage")
     s.add_argument("--summary", required=True, help="summary.tsv of the aggregate stage")
     s.add_argument("--settings", required=True, help="metrics settings as JSON")
+    s.add_argument(
+        "--timing-repeats",
+        help="timing_repeats.tsv of the aggregate stage (no rows: no timing stage)",
+    )
     s.add_argument("--out", required=True, help="findings JSON file")
     s.set_defaults(func=cmd_analyze)
 

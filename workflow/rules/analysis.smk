@@ -2,6 +2,7 @@ rule analyze:
     input:
         runs="results/aggregate/runs.tsv",
         summary="results/aggregate/summary.tsv",
+        timing_repeats="results/aggregate/timing_repeats.tsv",
     output:
         "results/analysis/findings.json",
     log:
@@ -14,4 +15,5 @@ rule analyze:
         settings=settings_json("metrics"),
     shell:
         "python -m batchstudy analyze --runs {input.runs:q} --summary {input.summary:q}"
-        " --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        " --timing-repeats {input.timing_repeats:q} --settings {params.settings:q}"
+        " --out {output:q} > {log:q} 2>&1"
