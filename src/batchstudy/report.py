@@ -96,6 +96,16 @@ def target_rows(target: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def repeat_rows(timing: dict[str, Any] | None) -> list[list[str]]:
+    """A condition's timing-stage seconds per model-epoch (findings' ``timing_repeats``):
+    per batch size (ascending) the estimate with its interval, method and n; no rows
+    without repeats."""
+    if not timing:
+        return []
+    per_b = timing["seconds_per_epoch"]
+    return [[b, fmt.effect(Effect.from_dict(per_b[b]), "seconds")] for b in sorted(per_b, key=int)]
+
+
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -114,6 +124,7 @@ def condition_section(found: dict[str, Any], plot_dir: Path) -> dict[str, Any]:
     ]
     return found | {
         "table": table_rows(found["cells"]),
+        "repeat_rows": repeat_rows(found.get("timing_repeats")),
         "targets_rendered": [
             t | {"rows": target_rows(t), "name": f"{t['suffix']}% {t['kind']} target"}
             for t in found["targets"]
