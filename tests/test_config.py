@@ -318,3 +318,28 @@ def test_a_study_name_must_be_path_safe(tmp_path, name):
     bad_file.write_text("")
     with pytest.raises(config.ConfigError, match="named after the config file"):
         config.load(bad_file)
+
+
+def test_eval_every_steps_is_part_of_the_job_spec():
+    """Off by default; a k > 0 changes every training job's spec (its rerun key) but not the
+    timing stage's specs, which never evaluate per step."""
+    cfg = config.validate({})
+    job = config.job_keys(cfg)[0]
+    assert cfg["eval_every_steps"] == 0 and config.train_spec(cfg, job, 4).eval_every_steps == 0
+    every = config.validate({"eval_every_steps": 25})
+    assert config.train_spec(every, job, 4).eval_every_steps == 25
+    assert config.train_spec(every, job, 4).to_json() != config.train_spec(cfg, job, 4).to_json()
+    assert [s.to_json() for s in config.timing_specs(every, job)] == [
+        s.to_json() for s in config.timing_specs(cfg, job)
+    ]
+    assert [s.batch_size for s in config.timing_specs(cfg, job)] == cfg["batch_sizes"]
+    with pytest.raises(ConfigError, match="eval_every_steps"):
+        config.validate({"eval_every_steps": -1})
+
+
+def test_timing_repeats_need_the_fused_engine():
+    cfg = config.validate({"timing_repeats": 3})
+    assert (cfg["timing_repeats"], cfg["timing_epochs"]) == (3, 5)
+    assert config.validate({})["timing_repeats"] == 0
+    with pytest.raises(ConfigError, match="timing_repeats = 3: the timing stage times the fused"):
+        config.validate({"timing_repeats": 3, "engine": "keras"})

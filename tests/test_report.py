@@ -16,7 +16,8 @@ from conftest import BASE_LR, ROOT, fake_condition, render_fake_report, write_fa
 from conftest import DEFAULT_STUDY as D
 
 from batchstudy import config, findings
-from batchstudy.io import read_table, write_table
+from batchstudy.aggregate import aggregate
+from batchstudy.io import read_table, write_json, write_table
 from batchstudy.plots import PLOTS
 from batchstudy.report import render_report
 from batchstudy.stats import IntervalSettings
@@ -218,3 +219,71 @@ def test_every_table_downloads_as_data_from_the_page(tmp_path, cfg):
     )
     prov = pd.read_csv(io.StringIO(tables["default-provenance.tsv"]), sep="\t")
     assert {"config_hash", "code_commit", "code_dirty"} <= set(prov["key"])
+
+
+def test_timing_repeats_set_the_timing_unit_and_are_rendered(tmp_path, cfg):
+    """With a timing stage the Timing definition names repeats as the unit and each condition
+    shows its per-batch-size seconds over repeats with method and n; no nan/inf/empty cell."""
+    cond = ("blobs", "adam", "constant", "e20")
+    out = build(tmp_path, cfg, [cond])
+    html = out.read_text()
+    assert "in interleaved repeats" not in html and "one timing stream per job" in html
+    assert "-timing-repeats" not in html
+    rng = np.random.default_rng(0)
+    repeats = pd.DataFrame(
+        {
+            "dataset": "blobs",
+            "optimizer": "adam",
+            "budget": "e20",
+            "batch_size": b,
+            "repeat": r,
+            "order": i,
+            "epochs": 1,
+            "seconds_per_epoch": 0.4 / b**0.5 * np.exp(rng.normal(0, 0.05)),
+            "seconds_per_step": 0.001,
+            "replicas": len(cfg["seeds"]),
+        }
+        for r in range(5)
+        for i, b in enumerate(cfg["batch_sizes"])
+    )
+    agg = tmp_path / D.aggregate
+    tables = aggregate(
+        sorted((tmp_path / D.train).rglob("history.tsv")),
+        agg,
+        cfg["metrics"],
+        log=lambda m: None,
+    )
+    found = tmp_path / D.findings
+    settings = IntervalSettings.from_metrics(cfg["metrics"])
+    write_json(found, findings.analyze(tables["runs"], tables["summary"], settings, repeats))
+    render_report(
+        found,
+        agg / "jobs.tsv",
+        tmp_path / D.plots,
+        tmp_path / D.results / "config.json",
+        TEMPLATE,
+        out,
+    )
+    html = out.read_text()
+    text = " ".join(_visible_text(html).split())
+    assert (
+        "In every condition a timing stage re-timed every batch size in interleaved repeats" in text
+    )
+    assert (
+        "intervals (t-interval of log seconds over timing repeats (geometric mean)) are over"
+        in text
+    )
+    assert "Unit of replication: one timing repeat (5 interleaved timing repeats," in text
+    rows = re.findall(r"<tr><td>(\d+)</td><td>[^<]*over repeats, n = 5\)</td></tr>", html)
+    assert rows == [str(b) for b in sorted(cfg["batch_sizes"])]
+    for b in cfg["batch_sizes"]:
+        assert re.search(
+            rf"<td>{b}</td><td>[\d.]+ ms \[[\d.]+ ms, [\d.]+ ms\] "
+            r"\(log-t over repeats, n = 5\)</td>",
+            html,
+        ), b
+    assert "paired log-t over repeats, n = 5" in text  # claim 1's evidence, tagged
+    for word in ("nan", "inf", "null", "undefined"):
+        assert not re.search(rf"\b{word}\b", text, flags=re.I), word
+    assert not re.search(r"\bNone\b", text)
+    assert not re.search(r"<td>\s*</td>", html)

@@ -26,6 +26,9 @@ STUDY_REPORT = "index.html"
 #: One training job's directory under the training results, by its wildcards.
 JOB_DIR = "{dataset}/{optimizer}/{budget}/bs{batch_size}"
 
+#: One timing-stage job's directory under the timing results (every batch size of a job key).
+TIMING_KEY_DIR = "{dataset}/{optimizer}/{budget}"
+
 #: The figures drawn for every analysis condition, as `<name>.png` in its plot directory.
 PLOT_NAMES = ("curves", "accuracy", "timing", "scaling")
 
@@ -56,6 +59,11 @@ class StudyDirs:
     @property
     def aggregate(self) -> str:
         return f"{self.results}/aggregate"
+
+    @property
+    def timing(self) -> str:
+        """The timing stage's files (config ``timing_repeats`` > 0), one per `TIMING_KEY_DIR`."""
+        return f"{self.results}/timing"
 
     @property
     def analysis(self) -> str:

@@ -22,6 +22,8 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu", "linear")
 INITIALIZERS = ("he_uniform", "he_normal", "glorot_uniform", "glorot_normal")
 OPTIMIZERS = ("adam", "sgd")
 ENGINES = ("fused", "keras")
+#: Keras 3 backends the Keras engine can run on; the fused engine is TensorFlow only.
+BACKENDS = ("tensorflow", "jax", "torch")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,11 @@ class TrainSpec:
 
     The workflow fills every field from the validated config (`batchstudy.config.train_spec`);
     the defaults, for specs built directly, are the config schema's (never restated here).
+
+    `eval_every_steps` ``k > 0``: besides the end of every epoch, both engines evaluate the
+    validation split (and a separate test split) after every k-th optimizer step of the run
+    (global steps, crossing epoch boundaries), with the weights after that step; 0: only at
+    epoch ends (the job's ``evals.tsv`` then repeats those evaluations, see `io.EVAL_COLUMNS`).
     """
 
     batch_size: int
@@ -80,6 +87,8 @@ class TrainSpec:
     momentum: float = default_of("$defs", "sgd_defaults", "momentum")
     nesterov: bool = default_of("$defs", "sgd_defaults", "nesterov")
     engine: str = default_of("engine")
+    eval_every_steps: int = default_of("eval_every_steps")
+    backend: str = default_of("backend")
     custom_model: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -92,8 +101,11 @@ class TrainSpec:
             "variants",
             tuple(v if isinstance(v, LrVariant) else LrVariant(**v) for v in self.variants),
         )
+        object.__setattr__(self, "eval_every_steps", int(self.eval_every_steps))
         if not self.variants:
             raise ValueError("a training job needs at least one learning-rate variant")
+        if self.eval_every_steps < 0:
+            raise ValueError(f"eval_every_steps must be >= 0, got {self.eval_every_steps}")
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, so equal specs give equal strings (stable rerun params)."""

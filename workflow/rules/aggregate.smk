@@ -16,12 +16,16 @@ rule aggregate:
         histories=all_train_files("history.tsv"),
         timings=all_train_files("timing.tsv"),
         metas=all_train_files("run.json"),
+        evals=all_train_files("evals.tsv"),
+        timing_repeats=all_timing_repeats(),
     output:
         history=f"{DIRS.aggregate}/history.tsv",
         timing=f"{DIRS.aggregate}/timing.tsv",
         jobs=f"{DIRS.aggregate}/jobs.tsv",
         runs=f"{DIRS.aggregate}/runs.tsv",
         summary=f"{DIRS.aggregate}/summary.tsv",
+        evals=f"{DIRS.aggregate}/evals.tsv",
+        timing_repeats=f"{DIRS.aggregate}/timing_repeats.tsv",
     log:
         f"{DIRS.logs}/aggregate.log",
     benchmark:
@@ -33,4 +37,4 @@ rule aggregate:
         out_dir=directory_of("output.history"),
     shell:
         "python -m batchstudy aggregate --out-dir {params.out_dir:q} --settings {params.settings:q}"
-        " {input.histories:q} > {log:q} 2>&1"
+        " {input.histories:q} --timing-repeats {input.timing_repeats:q} > {log:q} 2>&1"

@@ -2,6 +2,7 @@ rule analyze:
     input:
         runs=rules.aggregate.output.runs,
         summary=rules.aggregate.output.summary,
+        timing_repeats=rules.aggregate.output.timing_repeats,
     output:
         f"{DIRS.analysis}/findings.json",
     log:
@@ -14,4 +15,5 @@ rule analyze:
         settings=settings_json("metrics"),
     shell:
         "python -m batchstudy analyze --runs {input.runs:q} --summary {input.summary:q}"
-        " --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        " --timing-repeats {input.timing_repeats:q} --settings {params.settings:q}"
+        " --out {output:q} > {log:q} 2>&1"

@@ -24,6 +24,7 @@ try:
         CATALOGUE,
         JOB_DIR,
         PLOT_NAMES,
+        TIMING_KEY_DIR,
         StudyDirs,
         study_summaries,
     )
@@ -77,6 +78,7 @@ CONDITIONS = study_config.conditions(config)
 STUDY = config["study"]
 DIRS = StudyDirs(STUDY)
 TRAIN_DIR = f"{DIRS.train}/{JOB_DIR}"
+TIMING_DIR = f"{DIRS.timing}/{TIMING_KEY_DIR}"
 #: Root of the figures; a condition's are under PLOT_DIR/CONDITION_DIR (plot, report).
 PLOT_DIR = DIRS.plots
 # Condition.path as a wildcard pattern (the base rate's level is LR_PATH_PREFIX + format_lr).
@@ -147,6 +149,24 @@ def all_train_files(name):
         for j in JOBS
         for b in config["batch_sizes"]
     ]
+
+
+def all_timing_repeats():
+    """The timing stage's files, one per job key; none when timing_repeats is 0."""
+    if not config["timing_repeats"]:
+        return []
+    return [
+        f"{TIMING_DIR}/timing_repeats.tsv".format(
+            dataset=j.dataset, optimizer=j.optimizer, budget=j.budget
+        )
+        for j in JOBS
+    ]
+
+
+def timing_specs_json(wildcards):
+    """Every batch size's spec of a job key, as the timing stage times them."""
+    specs = study_config.timing_specs(config, job_of(wildcards))
+    return "[" + ",".join(s.to_json() for s in specs) + "]"
 
 
 def all_plots():

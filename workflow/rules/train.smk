@@ -13,6 +13,7 @@ rule train:
         history=f"{TRAIN_DIR}/history.tsv",
         timing=f"{TRAIN_DIR}/timing.tsv",
         meta=f"{TRAIN_DIR}/run.json",
+        evals=f"{TRAIN_DIR}/evals.tsv",
     log:
         f"{DIRS.logs}/train/{JOB_DIR}.log",
     benchmark:
@@ -32,6 +33,7 @@ rule train:
     shell:
         "python -m batchstudy train --data {input.data:q} --spec {params.spec:q}"
         " --history {output.history:q} --timing {output.timing:q} --meta {output.meta:q}"
+        " --evals {output.evals:q}"
         " --threads {threads} --gpu {resources.gpu} --gpu-slots {resources.gpu_slots}"
         " --allow-cpu-fallback {resources.cpu_fallback} {params.nondeterministic}"
         " > {log:q} 2>&1"
