@@ -105,7 +105,7 @@ def _train_job(tmp: Path, backend: str, *args: str) -> tuple[subprocess.Complete
     spec = TrainSpec(batch_size=16, epochs=2, seeds=(0,), engine="keras", backend=backend)
     cmd = [sys.executable, "-c", _WATCHED_CLI, "train", "--data", str(data)]
     cmd += ["--spec", spec.to_json(), "--lock-dir", str(tmp / "locks"), *args]
-    for name in ("history", "timing", "meta"):
+    for name in ("history", "timing", "meta", "evals"):
         cmd += [f"--{name}", str(tmp / f"{name}.out")]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=600)
     watch = [line for line in proc.stdout.splitlines() if line.startswith("WATCH=")]
