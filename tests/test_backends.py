@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import DEFAULT_STUDY as D
 from conftest import ROOT, TINY_CONFIG, make_project, read_json, snakemake
 
 from batchstudy import config
@@ -224,18 +225,18 @@ def test_keras_imported_with_another_backend_is_refused():
 def test_tiny_study_on_the_jax_backend(tmp_path):
     project = make_project(tmp_path, {**TINY_CONFIG, "engine": "keras", "backend": "jax"})
     snakemake(project)
-    jobs = pd.read_csv(project / "results/aggregate/jobs.tsv", sep="\t")
+    jobs = pd.read_csv(project / D.aggregate / "jobs.tsv", sep="\t")
     assert set(jobs["backend"]) == {"jax"} and set(jobs["engine"]) == {"keras"}
     version = importlib.import_module("jax").__version__
     assert set(jobs["backend_version"].astype(str)) == {version}
-    meta = read_json(project / "results/train/blobs/adam/e4/bs16/run.json")
+    meta = read_json(project / D.train / "blobs/adam/e4/bs16/run.json")
     assert meta["backend"] == "jax" and meta["spec"]["backend"] == "jax"
     assert meta["replicas"] == 2 and "jax" in meta
     log = (project / "logs/train/blobs/adam/e4/bs16.log").read_text()
     assert "backend jax" in log and "on backend jax: weights on cpu" in log.lower()
-    html = (project / "report/index.html").read_text()
+    html = (project / D.report_html).read_text()
     assert f"jax {version}" in html
-    hist = pd.read_csv(project / "results/aggregate/history.tsv", sep="\t")
+    hist = pd.read_csv(project / D.aggregate / "history.tsv", sep="\t")
     assert len(hist) == 2 * 2 * 4 and hist["val_accuracy"].between(0, 1).all()
 
 
