@@ -25,6 +25,7 @@ localrules:
     check_model,
     aggregate,
     analyze,
+    tune,
     plot,
     report,
 

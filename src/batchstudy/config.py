@@ -15,7 +15,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -238,7 +238,8 @@ def validate(
 
 
 #: The settings each dataset kind reads besides 'kind'; any other key would be ignored.
-_SPLIT_KEYS = ("n_train", "test_fraction", "n_val", "val_fraction", "random_state")
+#: 'target' is read by the tuning analysis, not by the dataset builder.
+_SPLIT_KEYS = ("n_train", "test_fraction", "n_val", "val_fraction", "random_state", "target")
 DATASET_KEYS = {
     "blobs": ("n_samples", "centers", "n_features", "cluster_std", *_SPLIT_KEYS),
     "moons": ("n_samples", "noise", *_SPLIT_KEYS),
@@ -554,6 +555,29 @@ def train_spec(cfg: dict[str, Any], job: JobKey, batch_size: int) -> TrainSpec:
         custom_model=cfg["model"]["custom"],
         extra=extra,
     )
+
+
+def reference_lr(rates: Any) -> float:
+    """An optimizer's reference rate: the middle of its sorted base rates (the lower middle
+    for an even count). The tuning analysis's constant-lr comparison and the noise-scale run
+    use it."""
+    ordered = sorted({float(r) for r in rates})
+    if not ordered:
+        raise ValueError("no learning rates")
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def noise_spec(cfg: dict[str, Any], dataset: str, optimizer: str) -> TrainSpec:
+    """The noise-scale reference run of (dataset, optimizer): the first budget, the configured
+    noise batch size, the first lr arm at the reference rate, the first seed."""
+    batch_size = cfg["noise_scale"]["batch_size"]
+    if batch_size is None:
+        raise ConfigError("noise_scale.batch_size is not set: the noise scale is not measured")
+    spec = train_spec(cfg, JobKey(dataset, optimizer, budgets(cfg)[0]), batch_size)
+    ref = reference_lr(v.base_lr for v in spec.variants)
+    arm = cfg["lr_scaling"]["arms"][0]
+    chosen = [v for v in spec.variants if v.lr_scaling == arm and v.base_lr == ref]
+    return replace(spec, variants=tuple(chosen[:1]), seeds=tuple(cfg["seeds"][:1]))
 
 
 def study_size(cfg: dict[str, Any]) -> dict[str, int]:

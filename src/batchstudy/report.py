@@ -27,6 +27,7 @@ from .config import budget_label, budgets, config_hash
 from .io import read_table, write_text
 from .metrics import EVENT_UNITS, JOB_KEYS
 from .stats import Effect
+from .tuning_findings import FRONTIER_HEADER, TUNING_PLOT_DIR
 
 PLOTS = {
     "curves": "Learning curves: accuracy beside loss (the seed's grid)",
@@ -154,8 +155,25 @@ def optimizers(cfg: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
+def tuning_context(tuning_path: Path | None) -> dict[str, Any]:
+    """The tuning stage's document (`batchstudy.tuning_findings`) with its figures (in the
+    `TUNING_PLOT_DIR` beside it) inlined; no groups when the stage did not run."""
+    if tuning_path is None:
+        return {"groups": [], "resolution": "", "frontier_header": []}
+    doc = json.loads(tuning_path.read_text(encoding="utf-8"))
+    plot_dir = tuning_path.parent / TUNING_PLOT_DIR
+    for g in doc["groups"]:
+        for f in g.get("figures", []):
+            f["uri"] = data_uri(plot_dir / f["file"])
+    return doc | {"frontier_header": FRONTIER_HEADER}
+
+
 def build_context(
-    findings_path: Path, jobs_path: Path, plot_dir: Path, cfg: dict[str, Any]
+    findings_path: Path,
+    jobs_path: Path,
+    plot_dir: Path,
+    cfg: dict[str, Any],
+    tuning_path: Path | None = None,
 ) -> dict[str, Any]:
     found = json.loads(findings_path.read_text(encoding="utf-8"))
     jobs = read_table(jobs_path, JOB_KEYS, what="jobs")
@@ -175,6 +193,7 @@ def build_context(
         "target_header": ["batch size"] + [f"{u} (median)" for u in EVENT_UNITS],
         "provenance": provenance(cfg, jobs),
         "n_conditions": len(sections),
+        "tuning": tuning_context(tuning_path),
     }
 
 
@@ -196,6 +215,8 @@ def render_report(
     config_path: Path,
     template: Path,
     out: Path,
+    tuning: Path | None = None,
 ) -> None:
     cfg = json.loads(config_path.read_text(encoding="utf-8"))
-    write_text(out, render(template, build_context(findings, jobs, plot_dir, cfg)))
+    context = build_context(findings, jobs, plot_dir, cfg, tuning)
+    write_text(out, render(template, context))

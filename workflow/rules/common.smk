@@ -78,7 +78,9 @@ def train_spec_json(wildcards):
 
 
 def dataset_json(wildcards):
-    return json.dumps(config["datasets"][wildcards.dataset], sort_keys=True)
+    """The dataset's config entry without the analysis-only target (no rebuild when it changes)."""
+    ds = config["datasets"][wildcards.dataset]
+    return json.dumps({k: v for k, v in ds.items() if k != "target"}, sort_keys=True)
 
 
 def dataset_inputs(wildcards):
@@ -109,6 +111,23 @@ PLOT_NAMES = ["curves", "accuracy", "timing", "scaling"]
 
 def all_plots():
     return [f"results/plots/{c.path}/{p}.png" for c in CONDITIONS for p in PLOT_NAMES]
+
+
+def noise_files():
+    """One noise-scale reference run per (dataset, optimizer) when noise_scale.batch_size is set."""
+    if config["noise_scale"]["batch_size"] is None:
+        return []
+    return [
+        f"results/noise/{d}/{o}/noise_scale.tsv"
+        for d in config["datasets"]
+        for o in config["optimizers"]
+    ]
+
+
+def noise_spec_json(wildcards):
+    return study_config.noise_spec(
+        config, wildcards.dataset, wildcards.optimizer
+    ).to_json()
 
 
 def settings_json(section):

@@ -1,6 +1,8 @@
 rule report:
     input:
         findings=rules.analyze.output[0],
+        tuning=rules.tune.output.doc,
+        tuning_figures=rules.tune.output.figures,
         jobs=rules.aggregate.output.jobs,
         plots=all_plots(),
         config="results/config.json",
@@ -21,4 +23,5 @@ rule report:
         "python -m batchstudy report --findings {input.findings:q}"
         " --jobs {input.jobs:q} --plot-dir results/plots"
         " --config {input.config:q} --template {input.template:q} --out {output:q}"
+        " --tuning {input.tuning:q}"
         " > {log:q} 2>&1"
