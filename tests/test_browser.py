@@ -88,7 +88,7 @@ def report(tmp_path_factory) -> Path:
         history = write_fake_job(root, COND, b, SEEDS, EPOCHS, n_train=20)
         if b == 64:
             diverge_from(history, seed=1, epoch=8)
-    rules = ("config_snapshot", "aggregate", "analyze", "plot", "report", "all")
+    rules = ("config_snapshot", "aggregate", "analyze", "tune", "plot", "report", "all")
     snakemake(root, "--allowed-rules", *rules)
     return root / "report" / "index.html"
 

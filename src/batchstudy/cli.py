@@ -189,7 +189,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
     from .io import write_json, write_table
     from .stats import IntervalSettings
 
-    cfg = json.loads(Path(args.config).read_text(encoding="utf-8"))
+    metrics = json.loads(args.settings)
     runs = pd.read_csv(args.runs, sep="\t")
     if args.evals:
         curves = ts.curves_from_evals(pd.read_csv(args.evals, sep="\t"), runs)
@@ -203,13 +203,13 @@ def cmd_tune(args: argparse.Namespace) -> None:
         pd.read_csv(args.summary, sep="\t"),
         curves,
         resolution,
-        absolute={n: d["target"] for n, d in cfg["datasets"].items() if "target" in d},
-        fraction=float(cfg["metrics"]["target_fractions"][0]),
+        absolute=json.loads(args.targets),
+        fraction=float(metrics["target_fractions"][0]),
         noise=noise,
-        settings=IntervalSettings.from_metrics(cfg["metrics"]),
+        settings=IntervalSettings.from_metrics(metrics),
     )
     out = Path(args.out_dir)
-    tf.draw(result, noise, out / tf.TUNING_PLOT_DIR, int(cfg["plots"]["dpi"]))
+    tf.draw(result, noise, out / tf.TUNING_PLOT_DIR, args.dpi)
     write_table(out / tf.GRID_FILE, result["grid"])
     write_table(out / tf.FRONTIER_FILE, result["frontier"])
     write_table(out / tf.BCRIT_FILE, result["bcrit"])
@@ -300,7 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--history", required=True, help="per-epoch evaluations (history.tsv)")
     s.add_argument("--evals", default="", help="evals.tsv (every k steps); replaces history")
     s.add_argument("--noise", nargs="*", default=[], help="results/noise/<d>/<o>/noise_scale.tsv")
-    s.add_argument("--config", required=True, help="the validated config as JSON file")
+    s.add_argument("--settings", required=True, help="metrics settings as JSON")
+    s.add_argument(
+        "--targets", default="{}", help='JSON {dataset: {"val_accuracy": a, "val_loss": l}}'
+    )
+    s.add_argument("--dpi", type=int, required=True, help="resolution of the figures")
     s.add_argument("--out-dir", required=True, help="tables, tuning.json and figures/ go here")
     s.set_defaults(func=cmd_tune)
 

@@ -117,6 +117,13 @@ def claims_change(ref: list, tuned: list) -> list[dict[str, str]]:
     return rows
 
 
+def _changed_text(fit: dict[str, Any]) -> str:
+    if not fit.get("ok"):
+        return ""
+    share = fmt.percent(fit["lr_changed_share"])
+    return f"The chosen rate differed at some batch size in {share} of the resamples."
+
+
 def bcrit_text(fit: dict[str, Any]) -> str:
     """``4.7 [2.1, 9.8] (bootstrap over 10 seeds, 1990 of 2000 resamples fit)`` or why not."""
     if not fit.get("ok"):
@@ -131,8 +138,9 @@ def bcrit_text(fit: dict[str, Any]) -> str:
 def moved_text(fits: dict[str, dict]) -> str:
     """Where B_crit moved: a direction only when the two intervals are disjoint."""
     t, r = fits["tuned"], fits["reference"]
-    if not (t.get("ok") and r.get("ok")):
-        return "B_crit cannot be compared: one of the two fits failed."
+    failed = [name for name, f in (("tuned", t), ("reference-rate", r)) if not f.get("ok")]
+    if failed:
+        return f"Whether B_crit moved is not known: the {' and '.join(failed)} fit failed."
     if not all(np.isfinite([t["lo"], t["hi"], r["lo"], r["hi"]])):
         return "B_crit cannot be compared: an interval is missing."
     if t["lo"] > r["hi"]:
@@ -177,6 +185,13 @@ def target_text(t: pd.Series, fraction: float) -> str:
     )
 
 
+def _chosen_label(cell: pd.Series) -> str:
+    """The chosen rate; when its median is above the budget no rate reached the target in
+    half the runs, and the choice is only the tie rule's (most runs reached, then smallest)."""
+    lr = format_lr(cell[tuning.LR_COLUMN])
+    return lr if np.isfinite(cell["median_steps"]) else f"{lr} (no rate's median reached)"
+
+
 def frontier_rows(frontier: pd.DataFrame) -> list[list[str]]:
     """The report's frontier table: B, chosen lr, steps, examples, reached, regime, test acc."""
     rows = []
@@ -191,7 +206,7 @@ def frontier_rows(frontier: pd.DataFrame) -> list[list[str]]:
         rows.append(
             [
                 str(int(f["batch_size"])),
-                format_lr(f[tuning.LR_COLUMN]),
+                _chosen_label(f),
                 tuning.steps_label(f["median_steps"], f["budget_steps"]),
                 tuning.steps_label(f["median_examples"], f["budget_steps"] * f["batch_size"]),
                 fmt.share(int(f["n_reached"]), int(f["n_runs"])),
@@ -291,7 +306,7 @@ def _group_doc(
         "target": target_text(extra["target"], extra["fraction"]),
         "frontier_rows": frontier_rows(frontier),
         "bcrit": {k: bcrit_text(f) for k, f in fits.items()},
-        "lr_changed_share": fmt.percent(fits["tuned"].get("lr_changed_share")),
+        "lr_changed": _changed_text(fits["tuned"]),
         "moved": moved_text(fits),
         "claims": claims_change(verdicts["reference"], verdicts["tuned"]),
         "large": {

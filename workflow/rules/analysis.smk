@@ -31,7 +31,6 @@ rule tune:
         history="results/aggregate/history.tsv",
         evals=EVALS,
         noise=noise_files(),
-        config="results/config.json",
     output:
         grid="results/analysis/lr_grid.tsv",
         frontier="results/analysis/frontier.tsv",
@@ -46,10 +45,14 @@ rule tune:
         "../envs/study.yaml"
     params:
         evals=lambda wildcards, input: f"--evals {input.evals}" if input.evals else "",
+        settings=settings_json("metrics"),
+        targets=dataset_targets_json(),
+        dpi=config["plots"]["dpi"],
     shell:
         "python -m batchstudy tune --runs {input.runs:q} --summary {input.summary:q}"
         " --history {input.history:q} {params.evals} --noise {input.noise:q}"
-        " --config {input.config:q} --out-dir results/analysis > {log:q} 2>&1"
+        " --settings {params.settings:q} --targets {params.targets:q} --dpi {params.dpi}"
+        " --out-dir results/analysis > {log:q} 2>&1"
 
 
 rule noise_scale:

@@ -130,5 +130,11 @@ def noise_spec_json(wildcards):
     ).to_json()
 
 
+def dataset_targets_json():
+    """Absolute targets of the datasets that configure one (datasets.<name>.target)."""
+    targets = {n: d["target"] for n, d in config["datasets"].items() if "target" in d}
+    return json.dumps(targets, sort_keys=True)
+
+
 def settings_json(section):
     return json.dumps(config[section], sort_keys=True)
