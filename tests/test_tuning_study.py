@@ -286,3 +286,11 @@ def test_a_claim_survives_only_when_supported_both_times():
         "unchanged",
         "changed",
     ]
+
+
+def test_a_configured_reference_rate_must_be_in_the_grid():
+    opt = {"name": "adam", "learning_rate": [0.001, 0.01, 0.1], "reference_lr": 0.001}
+    cfg = config.validate({"optimizers": {"adam": opt}})
+    assert config.optimizer_reference(cfg, "adam") == 0.001
+    with pytest.raises(config.ConfigError, match="reference_lr"):
+        config.validate({"optimizers": {"adam": opt | {"reference_lr": 0.002}}})

@@ -205,7 +205,8 @@ def test_the_tuning_stage_tables_figures_and_report(grid_study):
     analysis = grid_study / "results/analysis"
     grid = pd.read_csv(analysis / "lr_grid.tsv", sep="\t")
     assert len(grid) == 4 * 2 * 2 * 2  # groups x batch sizes x rates x target kinds
-    assert (grid.groupby(["optimizer", "lr_scaling", "target", "batch_size"])["chosen"].sum() == 1).all()
+    per_size = grid.groupby(["optimizer", "lr_scaling", "target", "batch_size"])["chosen"]
+    assert (per_size.sum() == 1).all()
     front = pd.read_csv(analysis / "frontier.tsv", sep="\t")
     assert len(front) == 4 * 2 and front["regime"].notna().all()
     assert front["test_accuracy_mean"].between(0, 1).all()

@@ -207,6 +207,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
         fraction=float(metrics["target_fractions"][0]),
         noise=noise,
         settings=IntervalSettings.from_metrics(metrics),
+        references=json.loads(args.references),
     )
     out = Path(args.out_dir)
     tf.draw(result, noise, out / tf.TUNING_PLOT_DIR, args.dpi)
@@ -304,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--targets", default="{}", help='JSON {dataset: {"val_accuracy": a, "val_loss": l}}'
     )
+    s.add_argument("--references", default="{}", help="JSON {optimizer: reference rate}")
     s.add_argument("--dpi", type=int, required=True, help="resolution of the figures")
     s.add_argument("--out-dir", required=True, help="tables, tuning.json and figures/ go here")
     s.set_defaults(func=cmd_tune)

@@ -297,6 +297,12 @@ def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
             out.append(f"seeds[{i}] = {seed}: must be <= 2**32 - 1 ({MAX_SEED})")
     out += _lr_problems(cfg)
     for name, opt in cfg["optimizers"].items():
+        if "reference_lr" in opt:
+            try:
+                reference_lr(base_learning_rates(opt["learning_rate"]), opt["reference_lr"])
+            except ValueError as exc:
+                out.append(f"optimizers.{name}.reference_lr: {exc}")
+    for name, opt in cfg["optimizers"].items():
         wrong = {"adam": ("momentum", "nesterov"), "sgd": ("beta_1", "beta_2", "epsilon")}
         for key in wrong[opt["name"]]:
             if key in opt:
@@ -557,14 +563,25 @@ def train_spec(cfg: dict[str, Any], job: JobKey, batch_size: int) -> TrainSpec:
     )
 
 
-def reference_lr(rates: Any) -> float:
-    """An optimizer's reference rate: the middle of its sorted base rates (the lower middle
-    for an even count). The tuning analysis's constant-lr comparison and the noise-scale run
-    use it."""
+def reference_lr(rates: Any, given: float | None = None) -> float:
+    """The reference rate of a grid: `given` (an optimizer's ``reference_lr``, which must be
+    one of the rates) or else the middle of the sorted rates (the lower middle for an even
+    count). The tuning analysis's constant-lr comparison and the noise-scale run use it."""
     ordered = sorted({float(r) for r in rates})
     if not ordered:
         raise ValueError("no learning rates")
-    return ordered[(len(ordered) - 1) // 2]
+    if given is None:
+        return ordered[(len(ordered) - 1) // 2]
+    match = [r for r in ordered if math.isclose(r, given, rel_tol=1e-6)]
+    if not match:
+        raise ValueError(f"reference rate {given} is not one of the rates {ordered}")
+    return match[0]
+
+
+def optimizer_reference(cfg: dict[str, Any], optimizer: str) -> float:
+    """`reference_lr` of one configured optimizer."""
+    opt = cfg["optimizers"][optimizer]
+    return reference_lr(base_learning_rates(opt["learning_rate"]), opt.get("reference_lr"))
 
 
 def noise_spec(cfg: dict[str, Any], dataset: str, optimizer: str) -> TrainSpec:
@@ -574,7 +591,7 @@ def noise_spec(cfg: dict[str, Any], dataset: str, optimizer: str) -> TrainSpec:
     if batch_size is None:
         raise ConfigError("noise_scale.batch_size is not set: the noise scale is not measured")
     spec = train_spec(cfg, JobKey(dataset, optimizer, budgets(cfg)[0]), batch_size)
-    ref = reference_lr(v.base_lr for v in spec.variants)
+    ref = optimizer_reference(cfg, optimizer)
     arm = cfg["lr_scaling"]["arms"][0]
     chosen = [v for v in spec.variants if v.lr_scaling == arm and v.base_lr == ref]
     return replace(spec, variants=tuple(chosen[:1]), seeds=tuple(cfg["seeds"][:1]))

@@ -7,7 +7,7 @@ main (validation-accuracy) target:
 * the (batch size x lr) grid with the chosen cells (`tuning.lr_grid`), the frontier with each
   batch size's regime and the mean test accuracy at the chosen rate;
 * B_crit fitted twice, to the tuned frontier (bootstrap re-selecting the rate per resample)
-  and to the reference rate's steps (`tuning_study.reference_lr`, fixed: the constant-lr
+  and to the reference rate's steps (`batchstudy.config.reference_lr`, fixed: the constant-lr
   result), each with its percentile-bootstrap interval over seeds;
 * the seed's claims (`batchstudy.claims`) judged at the reference rate and at the tuned rates;
 * the largest batch size against the best one on validation, in test accuracy, at both;
@@ -337,9 +337,12 @@ def analyze_tuning(
     fraction: float,
     noise: dict[tuple[str, str], pd.DataFrame],
     settings: IntervalSettings,
+    references: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Tables (``grid``, ``frontier``, ``bcrit``: the files of the stage) and the report's
-    document (``doc``: plain JSON types) of every group with >= 2 base learning rates."""
+    document (``doc``: plain JSON types) of every group with >= 2 base learning rates.
+    `references`: optimizer -> configured reference rate (else the grid's middle)."""
+    references = references or {}
     targets = ts.group_targets(runs, absolute, fraction)
     truns = ts.steps_to_targets(ts.tuned_groups(runs), curves, targets)
     doc: dict[str, Any] = {
@@ -367,7 +370,8 @@ def analyze_tuning(
             "fraction": fraction,
             "noise": noise.get((str(gk["dataset"]), str(gk["optimizer"]))),
         }
-        extra["reference_lr"] = reference_lr(group[tuning.LR_COLUMN])
+        given = references.get(str(gk["optimizer"]))
+        extra["reference_lr"] = reference_lr(group[tuning.LR_COLUMN], given)
         extra["fits"] = fits = _fits(group, extra["reference_lr"], settings)
         front = tuning.add_regimes(
             tuning.tuned_frontier(main.loc[sel]), pd.DataFrame([gk | fits["tuned"]])
@@ -407,6 +411,7 @@ def draw(
     ``plot_dir``) and titles go into the group's ``figures`` in the document."""
     from . import tuning_plots
 
+    plot_dir.mkdir(parents=True, exist_ok=True)  # the stage's output, even without groups
     for group in result["doc"]["groups"]:
         keys, out = group["keys"], plot_dir / group["path"]
         grid = _rows_of(result["grid"], keys)

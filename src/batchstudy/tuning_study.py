@@ -18,8 +18,8 @@ Inputs are the aggregate tables: ``runs.tsv`` (per-run facts and end-of-training
   one epoch, coarser at small batch sizes). Examples: training rows those steps used.
   Diverged runs and runs that never reach are censored (NaN), as in `batchstudy.metrics`.
 * **Reference rate** (`batchstudy.config.reference_lr`): the constant-lr comparison uses one
-  grid rate for every batch size, the middle one of the sorted grid (the lower middle for an
-  even count).
+  grid rate for every batch size: the optimizer's configured ``reference_lr``, else the middle
+  of the sorted grid (the lower middle for an even count).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 
 from . import claims, stats, tuning
-from .config import reference_lr
 from .engines.noise import examples_seen
 from .metrics import RUN_KEYS
 from .stats import IntervalSettings
@@ -175,14 +174,6 @@ def selected_runs(truns: pd.DataFrame, grid: pd.DataFrame) -> pd.DataFrame:
     chosen = grid.loc[grid["chosen"].astype(bool) & (grid["target"] == MAIN_TARGET)]
     keys = [*tuning.GROUP_KEYS, "batch_size", tuning.LR_COLUMN]
     return truns.merge(chosen[keys], on=keys, how="inner")
-
-
-def reference_runs(truns: pd.DataFrame) -> pd.DataFrame:
-    """The runs at each group's reference rate (`reference_lr`)."""
-    ref = truns.groupby(list(tuning.GROUP_KEYS), dropna=False)[tuning.LR_COLUMN].transform(
-        reference_lr
-    )
-    return truns.loc[np.isclose(truns[tuning.LR_COLUMN], ref)].reset_index(drop=True)
 
 
 def test_accuracy_at(selected: pd.DataFrame, settings: IntervalSettings) -> pd.DataFrame:

@@ -47,11 +47,18 @@ rule tune:
         evals=lambda wildcards, input: f"--evals {input.evals}" if input.evals else "",
         settings=settings_json("metrics"),
         targets=dataset_targets_json(),
+        references=json.dumps(
+            {
+                o: study_config.optimizer_reference(config, o)
+                for o in config["optimizers"]
+            }
+        ),
         dpi=config["plots"]["dpi"],
     shell:
         "python -m batchstudy tune --runs {input.runs:q} --summary {input.summary:q}"
         " --history {input.history:q} {params.evals} --noise {input.noise:q}"
         " --settings {params.settings:q} --targets {params.targets:q} --dpi {params.dpi}"
+        " --references {params.references:q}"
         " --out-dir results/analysis > {log:q} 2>&1"
 
 
