@@ -57,7 +57,7 @@ def tables(tmp_path_factory):
     }
 
 
-def _analyze(tables, absolute=None, noise=None):
+def _analyze(tables, absolute=None, noise=None, shared=()):
     curves = ts.curves_from_history(tables["history"], tables["runs"])
     return tf.analyze_tuning(
         tables["runs"],
@@ -68,6 +68,7 @@ def _analyze(tables, absolute=None, noise=None):
         fraction=0.95,
         noise=noise or {},
         settings=SETTINGS,
+        shared_validation=shared,
     )
 
 
@@ -294,3 +295,9 @@ def test_a_configured_reference_rate_must_be_in_the_grid():
     assert config.optimizer_reference(cfg, "adam") == 0.001
     with pytest.raises(config.ConfigError, match="reference_lr"):
         config.validate({"optimizers": {"adam": opt | {"reference_lr": 0.002}}})
+
+
+def test_a_dataset_validated_on_its_test_split_is_called_optimistic(tables):
+    (own,) = _analyze(tables)["doc"]["groups"]
+    (shared,) = _analyze(tables, shared=("blobs",))["doc"]["groups"]
+    assert "only reports" in own["split"] and "optimistic" in shared["split"]

@@ -208,6 +208,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
         noise=noise,
         settings=IntervalSettings.from_metrics(metrics),
         references=json.loads(args.references),
+        shared_validation=tuple(args.shared_validation),
     )
     out = Path(args.out_dir)
     tf.draw(result, noise, out / tf.TUNING_PLOT_DIR, args.dpi)
@@ -306,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--targets", default="{}", help='JSON {dataset: {"val_accuracy": a, "val_loss": l}}'
     )
     s.add_argument("--references", default="{}", help="JSON {optimizer: reference rate}")
+    s.add_argument(
+        "--shared-validation", nargs="*", default=[], help="datasets validated on the test split"
+    )
     s.add_argument("--dpi", type=int, required=True, help="resolution of the figures")
     s.add_argument("--out-dir", required=True, help="tables, tuning.json and figures/ go here")
     s.set_defaults(func=cmd_tune)

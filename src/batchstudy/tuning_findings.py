@@ -185,6 +185,15 @@ def target_text(t: pd.Series, fraction: float) -> str:
     )
 
 
+SPLIT_TEXT = {
+    True: "Targets and the choice of rate use this dataset's validation split; the test split "
+    "only reports.",
+    False: "This dataset has no separate validation split: the test split served as validation "
+    "for the targets and the choice of rate, so the test accuracies at the chosen rates are "
+    "optimistic (configure n_val or val_fraction).",
+}
+
+
 def _chosen_label(cell: pd.Series) -> str:
     """The chosen rate; when its median is above the budget no rate reached the target in
     half the runs, and the choice is only the tie rule's (most runs reached, then smallest)."""
@@ -266,13 +275,17 @@ def resolution_text(resolution: str, curves: pd.DataFrame, runs: pd.DataFrame) -
         .groupby(["batch_size"])["step"]
         .apply(lambda s: float(np.median(np.diff(np.unique(s)))) if s.nunique() > 1 else np.nan)
     )
-    span = f"{fmt.number(gaps.min())} to {fmt.number(gaps.max())} optimizer steps apart"
-    if resolution == ts.RESOLUTION_STEPS:
-        return f"Steps to target are read at step resolution (evals.tsv): evaluations {span}."
+    source = {
+        ts.RESOLUTION_STEPS: "at the evaluation steps of evals.tsv",
+        ts.RESOLUTION_EPOCHS: "at epoch resolution (one evaluation per epoch, history.tsv)",
+    }[resolution]
+    lo, hi = gaps.min(), gaps.max()
+    if lo == hi:
+        return f"Steps to target are read {source}: evaluations {fmt.number(lo)} steps apart."
     return (
-        "Steps to target are read at epoch resolution (one evaluation per epoch, history.tsv): "
-        f"evaluations {span} depending on the batch size, so a small batch size's steps are "
-        "known only to within one epoch."
+        f"Steps to target are read {source}: evaluations {fmt.number(lo)} to {fmt.number(hi)} "
+        "optimizer steps apart depending on the batch size, so steps to target are known less "
+        "finely where evaluations are sparser."
     )
 
 
@@ -304,6 +317,7 @@ def _group_doc(
         "rates": [format_lr(r) for r in rates],
         "reference_lr": format_lr(ref),
         "target": target_text(extra["target"], extra["fraction"]),
+        "split": SPLIT_TEXT[bool(extra["own_validation"])],
         "frontier_rows": frontier_rows(frontier),
         "bcrit": {k: bcrit_text(f) for k, f in fits.items()},
         "lr_changed": _changed_text(fits["tuned"]),
@@ -338,10 +352,12 @@ def analyze_tuning(
     noise: dict[tuple[str, str], pd.DataFrame],
     settings: IntervalSettings,
     references: dict[str, float] | None = None,
+    shared_validation: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Tables (``grid``, ``frontier``, ``bcrit``: the files of the stage) and the report's
     document (``doc``: plain JSON types) of every group with >= 2 base learning rates.
-    `references`: optimizer -> configured reference rate (else the grid's middle)."""
+    `references`: optimizer -> configured reference rate (else the grid's middle);
+    `shared_validation`: datasets whose validation split is their test split."""
     references = references or {}
     targets = ts.group_targets(runs, absolute, fraction)
     truns = ts.steps_to_targets(ts.tuned_groups(runs), curves, targets)
@@ -369,6 +385,7 @@ def analyze_tuning(
             "target": targets.loc[(targets[keys] == pd.Series(gk)).all(axis=1)].iloc[0],
             "fraction": fraction,
             "noise": noise.get((str(gk["dataset"]), str(gk["optimizer"]))),
+            "own_validation": str(gk["dataset"]) not in shared_validation,
         }
         given = references.get(str(gk["optimizer"]))
         extra["reference_lr"] = reference_lr(group[tuning.LR_COLUMN], given)

@@ -54,11 +54,12 @@ rule tune:
             }
         ),
         dpi=config["plots"]["dpi"],
+        shared=shared_validation(),
     shell:
         "python -m batchstudy tune --runs {input.runs:q} --summary {input.summary:q}"
         " --history {input.history:q} {params.evals} --noise {input.noise:q}"
         " --settings {params.settings:q} --targets {params.targets:q} --dpi {params.dpi}"
-        " --references {params.references:q}"
+        " --references {params.references:q} --shared-validation {params.shared:q}"
         " --out-dir results/analysis > {log:q} 2>&1"
 
 

@@ -136,5 +136,14 @@ def dataset_targets_json():
     return json.dumps(targets, sort_keys=True)
 
 
+def shared_validation():
+    """Datasets without a validation split of their own (the test split doubles as one)."""
+    return [
+        n
+        for n, d in config["datasets"].items()
+        if "n_val" not in d and "val_fraction" not in d
+    ]
+
+
 def settings_json(section):
     return json.dumps(config[section], sort_keys=True)
