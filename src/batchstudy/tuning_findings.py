@@ -140,7 +140,8 @@ def moved_text(fits: dict[str, dict]) -> str:
     t, r = fits["tuned"], fits["reference"]
     failed = [name for name, f in (("tuned", t), ("reference-rate", r)) if not f.get("ok")]
     if failed:
-        return f"Whether B_crit moved is not known: the {' and '.join(failed)} fit failed."
+        fits = "fits" if len(failed) > 1 else "fit"
+        return f"Whether B_crit moved is not known: the {' and '.join(failed)} {fits} failed."
     if not all(np.isfinite([t["lo"], t["hi"], r["lo"], r["hi"]])):
         return "B_crit cannot be compared: an interval is missing."
     if t["lo"] > r["hi"]:
