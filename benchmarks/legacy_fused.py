@@ -78,6 +78,7 @@ import pandas as pd
 
 from batchstudy.data import Dataset
 from batchstudy.engines.result import TrainResult
+from batchstudy.io import EVAL_COLUMNS
 from batchstudy.spec import ACTIVATIONS, INITIALIZERS, TrainSpec
 
 #: Keras' VarianceScaling: the stddev of a normal truncated at 2 sd is divided by this.
@@ -554,5 +555,10 @@ def train_fused(
         "diverged_seeds": diverged,
     }
     return TrainResult(
-        history=history, timing=timing, setup_seconds=setup_s, engine="fused", info=info
+        history=history,
+        timing=timing,
+        setup_seconds=setup_s,
+        engine="fused",
+        evals=pd.DataFrame(columns=list(EVAL_COLUMNS)),  # the old engine had no such table
+        info=info,
     )

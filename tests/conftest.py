@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from batchstudy.engines.result import epoch_end_eval_table
 from batchstudy.io import write_json, write_table
 from batchstudy.spec import steps_per_epoch
 
@@ -96,6 +97,7 @@ def write_fake_job(
         variants = json.loads((d / "run.json").read_text())["spec"]["variants"] + variants
     write_table(d / "history.tsv", history)
     spe = steps_per_epoch(n_train, batch_size)
+    write_table(d / "evals.tsv", epoch_end_eval_table(history, spe))
     write_table(
         d / "timing.tsv",
         pd.DataFrame(

@@ -113,3 +113,34 @@ def test_a_missing_variant_names_the_file(tmp_path):
     p.write_text("\n".join(line for line in lines if "linear" not in line) + "\n")
     with pytest.raises(FormatError, match=rf"{p} has runs"):
         aggregate([p], tmp_path / "agg", SETTINGS)
+
+
+def test_evals_and_timing_repeats_tables(fake_study, tmp_path):
+    """evals.tsv: every job's evaluations with the run keys; timing_repeats.tsv: every timing
+    file with its keys from the path, and a header-only table when there are none."""
+    from batchstudy.aggregate import (
+        EVALS_TABLE_COLUMNS,
+        TIMING_REPEATS_TABLE_COLUMNS,
+        write_extra_tables,
+    )
+    from batchstudy.io import TIMING_REPEAT_COLUMNS
+
+    timing = tmp_path / "results/timing/blobs/adam/e30/timing_repeats.tsv"
+    timing.parent.mkdir(parents=True)
+    rows = [(b, r, o, 5, 0.01 * b, 0.001, 5) for r in (2, 1) for o, b in enumerate((8, 4), 1)]
+    pd.DataFrame(rows, columns=list(TIMING_REPEAT_COLUMNS)).to_csv(timing, sep="\t", index=False)
+    out = tmp_path / "agg"
+    t = write_extra_tables(fake_study["paths"], [timing], out, log=lambda m: None)
+    e = pd.read_csv(out / "evals.tsv", sep="\t")
+    assert list(e.columns) == list(EVALS_TABLE_COLUMNS) and len(e) == 8 * 5 * 30
+    assert list(e.columns[:5]) == list(metrics.CONDITION_KEYS)
+    b4 = e[(e.batch_size == 4) & (e.seed == 0)]
+    assert b4.step.tolist() == [125 * k for k in range(1, 31)]
+    r = pd.read_csv(out / "timing_repeats.tsv", sep="\t")
+    assert list(r.columns) == list(TIMING_REPEATS_TABLE_COLUMNS)
+    assert r[["repeat", "order"]].to_numpy().tolist() == [[1, 1], [1, 2], [2, 1], [2, 2]]
+    assert (r.dataset == "blobs").all() and (r.budget == "e30").all()
+    assert len(t["timing_repeats"]) == 4
+    write_extra_tables(fake_study["paths"], [], out, log=lambda m: None)
+    empty = pd.read_csv(out / "timing_repeats.tsv", sep="\t")
+    assert empty.empty and list(empty.columns) == list(TIMING_REPEATS_TABLE_COLUMNS)

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from batchstudy import stats
 from batchstudy.claims import (
+    CLAIM_TIME_PER_EPOCH,
+    CLAIM_WALL_TIME,
     INCONCLUSIVE,
+    METHOD_REPEAT_RATIO,
+    METHOD_WALL_PRODUCT,
     NOT_SUPPORTED,
     PARTLY,
     SUPPORTED,
+    TIME_RATIO_MARGIN,
     Verdict,
     accuracy_vs_best,
     claim_large_batches_generalize_worse,
@@ -20,8 +27,11 @@ from batchstudy.claims import (
     claim_time_per_epoch,
     claim_wall_time_not_epochs,
     evaluate_claims,
+    judge_ratio,
+    repeat_table,
 )
-from batchstudy.stats import DIFFERENT, EQUIVALENT, IntervalSettings
+from batchstudy.io import write_table
+from batchstudy.stats import DIFFERENT, EQUIVALENT, Effect, IntervalSettings
 
 SIZES = (4, 8, 64, 128, 512)
 N_SEEDS = 10
@@ -104,6 +114,38 @@ def make_summary(seconds: Curve, spread: float = 0.02, drift: float = 1.0) -> pd
     )
 
 
+def make_repeats(
+    seconds: Curve,
+    k: int = 5,
+    load_sd: float = 0.3,
+    noise_sd: float = 0.02,
+    rng_seed: int = 0,
+    sizes: tuple[int, ...] = SIZES,
+) -> pd.DataFrame:
+    """Rows of the aggregate timing_repeats.tsv for one job key: each repeat has its own load
+    factor shared by every batch size it re-times (what interleaving pairs out), plus a small
+    independent noise per measurement."""
+    rng = np.random.default_rng(rng_seed)
+    rows = []
+    for r in range(k):
+        load = np.exp(rng.normal(0, load_sd))
+        for i, b in enumerate(rng.permutation(sizes)):
+            spe = seconds(int(b)) * load * np.exp(rng.normal(0, noise_sd))
+            rows.append(
+                {k: CONDITION[k] for k in ("dataset", "optimizer", "budget")}
+                | {
+                    "batch_size": int(b),
+                    "repeat": r,
+                    "order": i + 1,
+                    "epochs": 10,
+                    "seconds_per_epoch": spe,
+                    "seconds_per_step": spe / -(-N_TRAIN // int(b)),
+                    "replicas": N_SEEDS,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def _assert_verdict(v: Verdict, expected: str) -> None:
     assert isinstance(v, Verdict)
     assert v.verdict == expected, v.evidence
@@ -140,6 +182,67 @@ def test_time_per_epoch_inconclusive_with_two_batch_sizes():
     v = claim_time_per_epoch(summary[summary["batch_size"].isin([8, 512])], SETTINGS)
     _assert_verdict(v, INCONCLUSIVE)
     assert "three batch sizes" in v.evidence
+
+
+def test_time_per_epoch_from_repeats_names_its_unit_and_pairs_by_repeat():
+    # Load varies 30% between repeats, far more than the margin; pairing by repeat removes it.
+    repeats = make_repeats(lambda b: 0.05 + 10.0 / b, k=5, load_sd=0.3)
+    flat_summary = make_summary(lambda b: 0.5)  # the training jobs' own streams say flat
+    v = claim_time_per_epoch(flat_summary, SETTINGS, repeats)
+    _assert_verdict(v, SUPPORTED)
+    ratio = v.effects["seconds_ratio"]
+    assert ratio.n == 5 and ratio.method == METHOD_REPEAT_RATIO and ratio.verdict == DIFFERENT
+    assert ratio.estimate == pytest.approx((0.05 + 10 / 4) / (0.05 + 10 / 512), rel=0.05)
+    assert "5 interleaved timing repeats" in v.evidence
+    assert "intervals are over independent repeats" in v.evidence
+    assert "one timing stream per job" not in v.evidence and "nan" not in v.evidence
+    # Unpaired, the per-batch-size intervals carry the load spread: much wider than the ratio's.
+    for b in (4, 512):
+        alone = v.effects[f"seconds_per_epoch_{b}"]
+        assert alone.n == 5 and (alone.hi / alone.lo) > (ratio.hi / ratio.lo) ** 3
+
+
+def test_time_per_epoch_from_repeats_not_supported_when_flat():
+    v = claim_time_per_epoch(
+        make_summary(lambda b: 0.05 + 10.0 / b), SETTINGS, make_repeats(lambda b: 0.5)
+    )
+    _assert_verdict(v, NOT_SUPPORTED)
+    assert v.effects["seconds_ratio"].verdict == EQUIVALENT
+
+
+def test_time_per_epoch_from_too_few_repeats_is_inconclusive():
+    v = claim_time_per_epoch(
+        make_summary(lambda b: 0.5), SETTINGS, make_repeats(lambda b: 0.05 + 10.0 / b, k=2)
+    )
+    _assert_verdict(v, INCONCLUSIVE)
+    assert "2 interleaved timing repeats" in v.evidence
+
+
+def test_time_per_epoch_without_repeat_rows_keeps_the_stream_wording():
+    no_rows = make_repeats(lambda b: 1.0).iloc[:0]  # timing_repeats = 0: the table is empty
+    v = claim_time_per_epoch(make_summary(lambda b: 0.05 + 10.0 / b), SETTINGS, no_rows)
+    _assert_verdict(v, SUPPORTED)
+    assert "one timing stream per job" in v.evidence and "seconds_ratio" not in v.effects
+
+
+def test_repeat_table_refuses_rows_of_several_jobs():
+    both = pd.concat([make_repeats(lambda b: 1.0), make_repeats(lambda b: 1.0)])
+    with pytest.raises(ValueError, match="several jobs"):
+        repeat_table(both.assign(budget="e100"), list(SIZES))
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "expected"),
+    [
+        (1.2, 1.5, DIFFERENT),
+        (0.5, 0.8, DIFFERENT),
+        (0.95, 1.05, EQUIVALENT),
+        (1.0, 1.3, stats.INCONCLUSIVE),
+    ],
+)
+def test_judge_ratio_is_judge_on_the_log_scale(lo, hi, expected):
+    e = Effect(float(np.sqrt(lo * hi)), lo, hi, 5, METHOD_REPEAT_RATIO)
+    assert judge_ratio(e, TIME_RATIO_MARGIN, SETTINGS).verdict == expected
 
 
 # --------------------------------------------------------------------------- claim 2
@@ -294,6 +397,29 @@ def test_wall_time_inconclusive_when_smallest_batch_mostly_censored():
     assert "did not reach the target" in v.evidence
 
 
+def test_wall_time_from_repeats_multiplies_epochs_by_the_repeat_ratio():
+    runs = make_runs(epochs_to=lambda b: 30.0 if b >= 64 else 10.0)
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95", make_repeats(lambda b: 0.05 + 10.0 / b))
+    _assert_verdict(v, SUPPORTED)
+    sec, ep = v.effects["seconds_ratio_512"], v.effects["epochs_ratio_512"]
+    timing = (0.05 + 10 / 512) / (0.05 + 10 / 4)
+    assert sec.method == METHOD_WALL_PRODUCT and sec.n == 5
+    assert sec.estimate == pytest.approx(ep.estimate * timing, rel=0.05)
+    assert sec.lo < sec.estimate < sec.hi
+    assert "5 interleaved timing repeats" in v.evidence
+    assert "one timing stream per job" not in v.evidence
+
+
+def test_wall_time_reads_the_repeats_not_the_run_tables_seconds():
+    # The run table's seconds (one stream per job) say large batches are fast; the repeats
+    # say every batch size takes the same time per epoch, so 3x the epochs is 3x the time.
+    runs = make_runs(epochs_to=lambda b: 30.0 if b >= 64 else 10.0)
+    assert claim_wall_time_not_epochs(runs, SETTINGS, "95").verdict == SUPPORTED
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95", make_repeats(lambda b: 0.5))
+    _assert_verdict(v, NOT_SUPPORTED)
+    assert "B = 512: fails (not faster in wall time)" in v.evidence
+
+
 # --------------------------------------------------------------------------- all claims
 
 
@@ -310,3 +436,62 @@ def test_claims_refuse_mixed_conditions():
     mixed = pd.concat([make_runs(), make_runs().assign(optimizer="sgd")])
     with pytest.raises(ValueError, match="one condition"):
         evaluate_claims(mixed, make_summary(lambda b: 1.0), SETTINGS)
+
+
+# --------------------------------------------------------------------------- the analyze stage
+
+
+def _analyze_stage(study: dict, repeat_files: list) -> dict:
+    """Fake jobs through the real aggregate, then ``python -m batchstudy analyze`` as the
+    workflow's analyze rule calls it (with the aggregate's timing_repeats.tsv)."""
+    from conftest import read_json
+
+    from batchstudy.aggregate import aggregate, write_extra_tables
+    from batchstudy.cli import main
+    from batchstudy.config import validate
+
+    root = study["root"]
+    agg = root / "results" / "aggregate"
+    cfg = validate({"epochs": study["epochs"], "metrics": {"bootstrap": 200}})
+    aggregate(study["paths"], agg, cfg["metrics"], log=lambda m: None)
+    write_extra_tables(study["paths"], repeat_files, agg, log=lambda m: None)
+    out = root / "results" / "analysis" / "findings.json"
+    argv = ["analyze", "--runs", str(agg / "runs.tsv"), "--summary", str(agg / "summary.tsv")]
+    argv += ["--timing-repeats", str(agg / "timing_repeats.tsv")]
+    argv += ["--settings", json.dumps(cfg["metrics"]), "--out", str(out)]
+    assert main(argv) == 0
+    return read_json(out)
+
+
+def test_analyze_stage_times_claims_1_and_4_with_the_timing_repeats(fake_study):
+    dataset, optimizer, _, budget = fake_study["cond"]
+    timing_dir = fake_study["root"] / "results" / "timing" / dataset / optimizer / budget
+    timing_dir.mkdir(parents=True)
+    path = timing_dir / "timing_repeats.tsv"
+    sizes = fake_study["sizes"]
+    repeats = make_repeats(lambda b: 0.05 + 10.0 / b, k=4, sizes=tuple(sizes))
+    write_table(path, repeats.drop(columns=["dataset", "optimizer", "budget"]))
+    found = _analyze_stage(fake_study, [path])
+    (c,) = found["conditions"]
+    assert c["timing_repeats"]["repeats"] == 4
+    assert "4 interleaved timing repeats" in c["timing_repeats"]["unit"]
+    timed = c["timing_repeats"]["seconds_per_epoch"]
+    assert sorted(int(b) for b in timed) == sizes
+    assert all(e["n"] == 4 and e["lo"] < e["estimate"] < e["hi"] for e in timed.values())
+    by_claim = {v["claim"]: v for v in c["claims"]}
+    one = by_claim[CLAIM_TIME_PER_EPOCH]
+    assert one["effects"]["seconds_ratio"]["method"] == METHOD_REPEAT_RATIO
+    assert one["effects"]["seconds_ratio"]["n"] == 4
+    assert "4 interleaved timing repeats" in one["evidence"]
+    assert "4 interleaved timing repeats" in by_claim[CLAIM_WALL_TIME]["evidence"]
+    assert found["settings"]["methods"]["timing_repeat_ratio"] == METHOD_REPEAT_RATIO
+    assert any("interleaved timing repeats" in h["text"] for h in found["headline"])
+
+
+def test_analyze_stage_without_timing_stage_keeps_one_stream_per_job(fake_study):
+    found = _analyze_stage(fake_study, [])
+    (c,) = found["conditions"]
+    assert c["timing_repeats"] is None
+    one = next(v for v in c["claims"] if v["claim"] == CLAIM_TIME_PER_EPOCH)
+    assert "one timing stream per job" in one["evidence"] and not one["effects"]
+    assert any("one training job per batch size" in h["text"] for h in found["headline"])

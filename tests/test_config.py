@@ -230,3 +230,28 @@ def test_check_command_counts_jobs_and_runs(capsys):
     out = capsys.readouterr().out
     assert "32 training job(s) = 4 (dataset, optimizer, budget) x 8 batch size(s)" in out
     assert "960 run(s) = 12 condition(s)" in out and "x 10 seed(s)" in out
+
+
+def test_eval_every_steps_is_part_of_the_job_spec():
+    """Off by default; a k > 0 changes every training job's spec (its rerun key) but not the
+    timing stage's specs, which never evaluate per step."""
+    cfg = config.validate({})
+    job = config.job_keys(cfg)[0]
+    assert cfg["eval_every_steps"] == 0 and config.train_spec(cfg, job, 4).eval_every_steps == 0
+    every = config.validate({"eval_every_steps": 25})
+    assert config.train_spec(every, job, 4).eval_every_steps == 25
+    assert config.train_spec(every, job, 4).to_json() != config.train_spec(cfg, job, 4).to_json()
+    assert [s.to_json() for s in config.timing_specs(every, job)] == [
+        s.to_json() for s in config.timing_specs(cfg, job)
+    ]
+    assert [s.batch_size for s in config.timing_specs(cfg, job)] == cfg["batch_sizes"]
+    with pytest.raises(ConfigError, match="eval_every_steps"):
+        config.validate({"eval_every_steps": -1})
+
+
+def test_timing_repeats_need_the_fused_engine():
+    cfg = config.validate({"timing_repeats": 3})
+    assert (cfg["timing_repeats"], cfg["timing_epochs"]) == (3, 5)
+    assert config.validate({})["timing_repeats"] == 0
+    with pytest.raises(ConfigError, match="timing_repeats = 3: the timing stage times the fused"):
+        config.validate({"timing_repeats": 3, "engine": "keras"})

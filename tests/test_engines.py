@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from batchstudy.data import SEED_BLOBS, build_dataset
-from batchstudy.engines.result import METRIC_COLUMNS
+from batchstudy.engines.result import EVAL_METRICS, METRIC_COLUMNS
 from batchstudy.io import FLOAT_FORMAT, HISTORY_COLUMNS, TIMING_COLUMNS
 from batchstudy.spec import ACTIVATIONS, LrVariant, TrainSpec, steps_per_epoch
 
@@ -467,6 +467,155 @@ def test_huge_learning_rate_is_isolated(tf_ready, small):
         assert not bad.any() or bad[bad.argmax() :].all()
     assert h[h.learning_rate == 1e3][METRICS].isna().any().any()
     assert h[h.learning_rate == 0.01][METRICS].notna().all().all()
+
+
+# ---- evaluation every k steps ------------------------------------------------------------
+
+
+def keras_step_evals(fused, ds, spec: TrainSpec, variant: LrVariant, seed: int) -> np.ndarray:
+    """Keras itself from the fused engine's initial weights and row orders (one `fit` per
+    epoch, shuffle off), with a callback that runs `model.evaluate` on the validation and test
+    splits after every k-th batch of the whole run: ``[n, 4]`` rows in `EVAL_METRICS` order."""
+    import keras
+
+    from batchstudy.engines.models import build_mlp, make_optimizer
+
+    model = build_mlp(spec, ds.x_train.shape[1], ds.n_classes)
+    model.compile(
+        loss="categorical_crossentropy",
+        optimizer=make_optimizer(spec, variant),
+        metrics=["accuracy"],
+    )
+    model.set_weights(fused.initial_params(spec, seed, ds.x_train.shape[1], ds.n_classes))
+    splits = [ds.validation, (ds.x_test, ds.y_test)]
+    rows: list[list[float]] = []
+    count = [0]
+
+    class EveryK(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            count[0] += 1
+            if count[0] % spec.eval_every_steps == 0:
+                row = []
+                for x, y in splits:
+                    got = self.model.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
+                    row += [got["loss"], got["accuracy"]]
+                rows.append(row)
+
+    for epoch in range(spec.epochs):
+        order = fused.epoch_order(seed, epoch, ds.n_train)
+        model.fit(
+            ds.x_train[order],
+            ds.y_train[order],
+            epochs=1,
+            batch_size=spec.batch_size,
+            shuffle=False,
+            verbose=0,
+            callbacks=[EveryK()],
+        )
+    return np.array(rows)
+
+
+def evals_of(e: pd.DataFrame, learning_rate: float, seed: int) -> pd.DataFrame:
+    return e[(e.learning_rate == learning_rate) & (e.seed == seed)].sort_values("step")
+
+
+STEP_EVAL_CASES = {
+    "every-step": {"eval_every_steps": 1},
+    # 3 steps per epoch (4, 4, 2 rows): k = 2 evaluates mid-epoch, after partial batches and
+    # across epoch boundaries; k = 5 skips most epoch ends.
+    "every-2-adam-warmup": {"eval_every_steps": 2, "variants": lr(0.01, 4), "validation": True},
+    "every-5-two-lrs": {
+        "eval_every_steps": 5,
+        "optimizer": "sgd",
+        "momentum": 0.9,
+        "variants": (*lr(0.05), LrVariant("linear", 0.05, 0.2)),
+    },
+}
+
+
+@pytest.mark.parametrize("case", list(STEP_EVAL_CASES))
+def test_step_evaluations_match_keras(tf_ready, tiny, case):
+    """Evaluations after every k-th optimizer step (global count, crossing epochs) equal
+    Keras' `evaluate` from a callback after every k-th batch; the steps, fractional epochs and
+    the history do not depend on k, and at an epoch's last step they equal its history row."""
+    from batchstudy.io import EVAL_COLUMNS
+
+    kw = dict(STEP_EVAL_CASES[case])
+    ds = with_validation_split(tiny) if kw.pop("validation", False) else tiny
+    spec = TrainSpec(**{"batch_size": 4, "epochs": 4, "seeds": (3, 7), "variants": lr(0.01), **kw})
+    k, spe = spec.eval_every_steps, 3
+    res = tf_ready.train_fused(ds, spec, lambda _: None)
+    once = tf_ready.train_fused(ds, dataclasses.replace(spec, eval_every_steps=0), print)
+    assert as_bytes(res.history) == as_bytes(once.history)
+    e = res.evals
+    assert list(e.columns) == list(EVAL_COLUMNS)
+    assert len(e) == len(spec.replicas) * (spec.epochs * spe // k)
+    for variant, seed in spec.replicas:
+        got = evals_of(e, variant.learning_rate, seed)
+        assert got.step.tolist() == list(range(k, spec.epochs * spe + 1, k))
+        np.testing.assert_allclose(got.epoch, got.step / spe)
+        want = keras_step_evals(tf_ready, ds, spec, variant, seed)
+        np.testing.assert_allclose(got[list(EVAL_METRICS)], want, rtol=1e-5, atol=1e-6)
+        ends = got[got.step % spe == 0]
+        hist = res.history[(res.history.learning_rate == variant.learning_rate)]
+        hist = hist[hist.seed == seed].set_index("epoch").loc[ends.step // spe]
+        np.testing.assert_array_equal(ends[list(EVAL_METRICS)], hist[list(EVAL_METRICS)])
+    if ds is tiny:
+        assert e.test_loss.equals(e.val_loss)
+    else:
+        assert not np.allclose(e.test_loss, e.val_loss)
+
+
+def test_epoch_end_evaluations_when_off(three_seeds):
+    """k = 0: evals holds the history's epoch-end evaluations, step = epoch x steps/epoch."""
+    res, _ = three_seeds
+    e, h, spe = res.evals, res.history, res.info["steps_per_epoch"]
+    assert len(e) == len(h) and (e.step == h.epoch * spe).all() and (e.epoch == h.epoch).all()
+    assert e[list(EVAL_METRICS)].equals(h[list(EVAL_METRICS)])
+
+
+def test_step_evaluations_xla_and_unrolled(tf_ready, small):
+    """Unrolling keeps the step evaluations bit-identical; XLA agrees to float32 noise."""
+    spec = TrainSpec(batch_size=16, epochs=3, seeds=(0, 1), variants=lr(0.01), eval_every_steps=3)
+    base = tf_ready.train_fused(small, spec, lambda _: None)
+    assert len(base.evals) == 2 * (3 * 8 // 3)
+    unrolled = tf_ready.train_fused(small, spec, lambda _: None, unroll=2)
+    assert as_bytes(unrolled.evals) == as_bytes(base.evals)
+    xla = tf_ready.train_fused(small, spec, lambda _: None, jit_compile=True)
+    assert xla.evals.step.equals(base.evals.step)
+    np.testing.assert_allclose(
+        xla.evals[list(EVAL_METRICS)], base.evals[list(EVAL_METRICS)], rtol=1e-3, atol=1e-4
+    )
+
+
+def test_step_evaluations_of_a_diverged_run(tf_ready, small):
+    """A diverging learning rate's evaluations are NaN from its first non-finite one on and
+    from the epoch its history marks it diverged; the sane rate's stay finite."""
+    variants = (*lr(1e3), LrVariant("linear", 1e3, 0.01))
+    spec = TrainSpec(
+        batch_size=32, epochs=4, seeds=(0,), optimizer="sgd", variants=variants, eval_every_steps=1
+    )
+    res = tf_ready.train_fused(small, spec, lambda _: None)
+    bad = evals_of(res.evals, 1e3, 0)[list(EVAL_METRICS)].isna().any(axis=1).to_numpy()
+    assert bad.any() and bad[bad.argmax() :].all()
+    assert evals_of(res.evals, 0.01, 0)[list(EVAL_METRICS)].notna().all().all()
+
+
+def test_keras_engine_step_evaluations(tf_ready, tiny):
+    """The Keras engine evaluates every k steps without touching fit's running train
+    averages: its history equals the run without step evaluations."""
+    from batchstudy.engines.keras import train_keras
+
+    spec = TrainSpec(batch_size=4, epochs=2, seeds=(0,), variants=lr(0.01), engine="keras")
+    with_k = train_keras(tiny, dataclasses.replace(spec, eval_every_steps=2), lambda _: None)
+    without = train_keras(tiny, spec, lambda _: None)
+    assert as_bytes(with_k.history) == as_bytes(without.history)
+    e = with_k.evals
+    assert e.step.tolist() == [2, 4, 6] and e[list(EVAL_METRICS)].notna().all().all()
+    assert without.evals.step.tolist() == [3, 6]
+    # At an epoch's last step the full-batch evaluation matches fit's batched val_* closely.
+    end = e[e.step == 6][list(EVAL_METRICS)].to_numpy()
+    np.testing.assert_allclose(end, without.evals[list(EVAL_METRICS)].to_numpy()[-1:], rtol=1e-5)
 
 
 # ---- the Keras reference engine ---------------------------------------------------------

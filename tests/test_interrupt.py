@@ -113,7 +113,7 @@ def test_sigkill_mid_write_then_rerun_incomplete(tmp_path):
         out.close()
     assert run.returncode == -signal.SIGKILL
     done = _files(project, f"{JOB}/bs16")
-    assert sorted(done) == ["history.tsv", "run.json", "timing.tsv"]
+    assert sorted(done) == ["evals.tsv", "history.tsv", "run.json", "timing.tsv"]
 
     # The interrupted job's state: what was renamed is whole, the rest is not there.
     job = project / JOB / "bs64"

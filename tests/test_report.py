@@ -13,9 +13,10 @@ import pytest
 from conftest import BASE_LR, ROOT, fake_condition, render_fake_report, write_fake_job
 
 from batchstudy import config, findings
-from batchstudy.io import read_table, write_table
+from batchstudy.aggregate import aggregate
+from batchstudy.io import read_table, write_json, write_table
 from batchstudy.plots import PLOTS
-from batchstudy.report import render_report
+from batchstudy.report import NO_TARGET, render_report, target_value
 from batchstudy.stats import IntervalSettings
 
 TEMPLATE = ROOT / "workflow" / "report" / "index.html.j2"
@@ -195,3 +196,78 @@ def test_fit_text_states_range_quality_and_extrapolation():
     assert "Not reached (median above the budget): B = 512." in text
     assert ("extrapolation" in text) == bool(fit["extrapolated_low"] or fit["extrapolated_high"])
     assert not re.search(r"\b(nan|inf|None)\b", text)
+
+
+def test_timing_repeats_set_the_timing_unit_and_are_rendered(tmp_path, cfg):
+    """With a timing stage the Timing definition names repeats as the unit and each condition
+    shows its per-batch-size seconds over repeats with method and n; no nan/inf/empty cell."""
+    cond = ("blobs", "adam", "constant", "e20")
+    out = build(tmp_path, cfg, [cond])
+    html = out.read_text()
+    assert "in interleaved repeats" not in html and "one timing stream per job" in html
+    assert "-timing-repeats" not in html
+    rng = np.random.default_rng(0)
+    repeats = pd.DataFrame(
+        {
+            "dataset": "blobs",
+            "optimizer": "adam",
+            "budget": "e20",
+            "batch_size": b,
+            "repeat": r,
+            "order": i,
+            "epochs": 1,
+            "seconds_per_epoch": 0.4 / b**0.5 * np.exp(rng.normal(0, 0.05)),
+            "seconds_per_step": 0.001,
+            "replicas": len(cfg["seeds"]),
+        }
+        for r in range(5)
+        for i, b in enumerate(cfg["batch_sizes"])
+    )
+    agg = tmp_path / "results" / "aggregate"
+    tables = aggregate(
+        sorted((tmp_path / "results/train").rglob("history.tsv")),
+        agg,
+        cfg["metrics"],
+        log=lambda m: None,
+    )
+    found = tmp_path / "results" / "analysis" / "findings.json"
+    settings = IntervalSettings.from_metrics(cfg["metrics"])
+    write_json(found, findings.analyze(tables["runs"], tables["summary"], settings, repeats))
+    render_report(
+        found,
+        agg / "jobs.tsv",
+        tmp_path / "results/plots",
+        tmp_path / "results/config.json",
+        TEMPLATE,
+        out,
+    )
+    html = out.read_text()
+    text = " ".join(_visible_text(html).split())
+    assert (
+        "In every condition a timing stage re-timed every batch size in interleaved repeats" in text
+    )
+    assert (
+        "intervals (t-interval of log seconds over timing repeats (geometric mean)) are over"
+        in text
+    )
+    assert "Unit of replication: one timing repeat (5 interleaved timing repeats," in text
+    rows = re.findall(r"<tr><td>(\d+)</td><td>[^<]*over repeats, n = 5\)</td></tr>", html)
+    assert rows == [str(b) for b in sorted(cfg["batch_sizes"])]
+    for b in cfg["batch_sizes"]:
+        assert re.search(
+            rf"<td>{b}</td><td>[\d.]+ ms \[[\d.]+ ms, [\d.]+ ms\] "
+            r"\(log-t over repeats, n = 5\)</td>",
+            html,
+        ), b
+    assert "paired log-t over repeats, n = 5" in text  # claim 1's evidence, tagged
+    for word in ("nan", "inf", "null", "undefined"):
+        assert not re.search(rf"\b{word}\b", text, flags=re.I), word
+    assert not re.search(r"\bNone\b", text)
+    assert not re.search(r"<td>\s*</td>", html)
+
+
+def test_a_missing_target_reads_as_a_phrase_not_none_or_nan():
+    """A condition whose runs all diverged has no target value: a phrase, never None/nan."""
+    assert target_value(0.4567) == "0.457"
+    for missing in (None, float("nan"), float("inf")):
+        assert target_value(missing) == NO_TARGET

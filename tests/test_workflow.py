@@ -226,3 +226,25 @@ def test_the_tuning_stage_tables_figures_and_report(grid_study):
     text = re.sub(r'data:image/png;base64,[^"]+', "", html)
     assert "The learning rate tuned per batch size" in text and "derived for plain SGD" in text
     assert not re.search(r"\b(nan|inf)\b", text, re.IGNORECASE)
+
+
+def test_step_evaluations_and_timing_stage(tmp_path):
+    """eval_every_steps and timing_repeats end to end: each job's evals.tsv and the timing
+    stage's file reach the aggregate; changing k re-runs training but not the timing stage."""
+    cfg = {**TINY_CONFIG, "eval_every_steps": 3, "timing_repeats": 2, "timing_epochs": 1}
+    project = make_project(tmp_path, cfg)
+    snakemake(project, "results/aggregate/evals.tsv")
+    evals = pd.read_csv(project / "results/aggregate/evals.tsv", sep="\t")
+    steps = {16: 4 * 7 // 3, 64: 4 * 2 // 3}  # 100 training rows: 7 and 2 steps per epoch
+    assert evals.groupby(["batch_size", "seed"]).size().to_dict() == {
+        (b, s): n for b, n in steps.items() for s in (0, 1)
+    }
+    assert list(evals.columns[:5]) == list(CONDITION_KEYS)
+    assert (evals.step % 3 == 0).all() and evals.val_accuracy.between(0, 1).all()
+    rep = pd.read_csv(project / "results/aggregate/timing_repeats.tsv", sep="\t")
+    assert len(rep) == 2 * 2 and set(rep.batch_size) == {16, 64}
+    assert (rep.seconds_per_epoch > 0).all()
+    assert (project / "logs/timing/blobs/adam/e4.log").is_file()
+    assert (project / "results/benchmarks/timing/blobs/adam/e4.tsv").is_file()
+    jobs = dry_run(project, "results/aggregate/evals.tsv", "--config", "eval_every_steps=2")
+    assert jobs.get("train") == 2 and "time_training" not in jobs

@@ -6,14 +6,18 @@ job's history rows, so the aggregate needs no other manifest. Tables written (al
 README "File formats"):
 
 - ``history.tsv``: condition keys, batch_size, seed, learning_rate, epoch and the per-epoch
-  metrics (`batchstudy.metrics.EPOCH_METRICS`).
+  metrics (`batchstudy.io.EPOCH_METRICS`).
 - ``timing.tsv``: job keys, seed, epoch, seconds, replicas, engine (one timing stream per job).
-- ``jobs.tsv``: one row per job: engine, device, replicas, epochs, steps per epoch,
-  graph-building seconds, median seconds per model-epoch and per step, total seconds, and
-  the job's TensorFlow version, op determinism, threads and GPU slot (the report's
-  provenance).
+- ``jobs.tsv``: one row per job: engine, Keras backend and its version, device, replicas,
+  epochs, steps per epoch, graph-building seconds, median seconds per model-epoch and per
+  step, total seconds, and the job's TensorFlow version (empty on other backends), op
+  determinism, threads and GPU slot (the report's provenance).
 - ``runs.tsv``: one row per run (condition, batch size, seed) with its convergence metrics.
 - ``summary.tsv``: one row per (condition, batch size) with means, medians and 95% CIs.
+- ``evals.tsv`` (`collect_evals`): condition keys, batch_size, seed, learning_rate, step,
+  epoch and the validation/test metrics of every evaluation of every run.
+- ``timing_repeats.tsv`` (`collect_timing_repeats`): job keys and the timing stage's
+  repeats (`io.TIMING_REPEAT_COLUMNS`); no rows when the study has no timing stage.
 """
 
 from __future__ import annotations
@@ -28,7 +32,16 @@ import numpy as np
 import pandas as pd
 
 from . import metrics, stats
-from .io import HISTORY_COLUMNS, TIMING_COLUMNS, FormatError, read_table, write_table
+from .io import (
+    EVAL_COLUMNS,
+    HISTORY_COLUMNS,
+    RUN_ID_COLUMNS,
+    TIMING_COLUMNS,
+    TIMING_REPEAT_COLUMNS,
+    FormatError,
+    read_table,
+    write_table,
+)
 from .metrics import JOB_KEYS, RUN_KEYS
 from .spec import TrainSpec, steps_per_epoch
 from .stats import IntervalSettings
@@ -104,6 +117,9 @@ def _job_row(job: dict[str, Any]) -> dict[str, Any]:
     return {
         **keys,
         "engine": meta["engine"],
+        # Jobs written before backends existed ran on TensorFlow.
+        "backend": meta.get("backend", "tensorflow"),
+        "backend_version": meta.get("backend_version", meta.get("tensorflow", "")),
         "device": meta.get("device", ""),
         "epochs": job["epochs"],
         "n_train": n_train,
@@ -220,4 +236,76 @@ def aggregate(
         write_table(out_dir / f"{name}.tsv", df)
     n_div = int(runs["diverged"].sum())
     log(f"aggregated {len(history_paths)} job(s), {len(runs)} run(s), {n_div} diverged")
+    return tables
+
+
+# ---- step evaluations and timing repeats (tables of their own) ---------------------------
+
+#: Columns of the aggregate ``evals.tsv``.
+EVALS_TABLE_COLUMNS: tuple[str, ...] = (
+    *RUN_KEYS,
+    "learning_rate",
+    *EVAL_COLUMNS[len(RUN_ID_COLUMNS) :],
+)
+#: Columns of the aggregate ``timing_repeats.tsv``.
+TIMING_REPEATS_TABLE_COLUMNS: tuple[str, ...] = (
+    *(k for k in JOB_KEYS if k != "batch_size"),
+    *TIMING_REPEAT_COLUMNS,
+)
+_TIMING_DIR = re.compile(r"(?P<dataset>[^/]+)/(?P<optimizer>[^/]+)/(?P<budget>[es]\d+)$")
+
+
+def collect_evals(history_paths: Sequence[str | Path]) -> pd.DataFrame:
+    """Every job's ``evals.tsv`` (beside its history) with its job keys, sorted by run and
+    step: `EVALS_TABLE_COLUMNS`."""
+    parts = []
+    for path in history_paths:
+        hp = Path(path)
+        evals = read_table(hp.parent / "evals.tsv", EVAL_COLUMNS, what="evals")
+        parts.append(evals.assign(**job_keys(hp)))
+    if not parts:
+        return pd.DataFrame(columns=list(EVALS_TABLE_COLUMNS))
+    out = pd.concat(parts, ignore_index=True).loc[:, list(EVALS_TABLE_COLUMNS)]
+    return out.sort_values([*RUN_KEYS, "step"]).reset_index(drop=True)
+
+
+def collect_timing_repeats(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """Every timing-stage file ``results/timing/<dataset>/<optimizer>/<budget>/
+    timing_repeats.tsv`` with its keys read from the path: `TIMING_REPEATS_TABLE_COLUMNS`,
+    sorted by job, repeat and order (the order the batch sizes were timed in)."""
+    parts = []
+    for path in paths:
+        p = Path(path)
+        m = _TIMING_DIR.search(p.parent.as_posix())
+        if not m:
+            raise FormatError(
+                f"timing-repeats file {p} is not in a directory <dataset>/<optimizer>/<budget>/"
+            )
+        table = read_table(p, TIMING_REPEAT_COLUMNS, what="timing-repeats")
+        parts.append(table.assign(**m.groupdict()))
+    if not parts:
+        return pd.DataFrame(columns=list(TIMING_REPEATS_TABLE_COLUMNS))
+    out = pd.concat(parts, ignore_index=True).loc[:, list(TIMING_REPEATS_TABLE_COLUMNS)]
+    keys = [k for k in JOB_KEYS if k != "batch_size"]
+    return out.sort_values([*keys, "repeat", "order"]).reset_index(drop=True)
+
+
+def write_extra_tables(
+    history_paths: Sequence[str | Path],
+    timing_repeat_paths: Sequence[str | Path],
+    out_dir: Path,
+    log: Callable[[str], None] = print,
+) -> dict[str, pd.DataFrame]:
+    """Write ``evals.tsv`` and ``timing_repeats.tsv`` into `out_dir`."""
+    tables = {
+        "evals": collect_evals(history_paths),
+        "timing_repeats": collect_timing_repeats(timing_repeat_paths),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, df in tables.items():
+        write_table(out_dir / f"{name}.tsv", df)
+    log(
+        f"evaluations: {len(tables['evals'])} row(s); timing repeats: "
+        f"{len(tables['timing_repeats'])} row(s) from {len(timing_repeat_paths)} file(s)"
+    )
     return tables

@@ -12,7 +12,7 @@ supported* when it is *equivalent* or *different* the other way, *inconclusive* 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,14 @@ ACCURACY_MARGIN = 0.01  # one accuracy point, below the ~1.7% per-run noise at n
 # medians at or below this to call it decreasing.
 MIN_BATCH_SIZES_FOR_TREND = 3
 STRONG_DECREASE_RHO = -0.8
+#: Intervals of the timing stage's repeats (claims 1 and 4 when ``timing_repeats`` > 0): the
+#: unit of replication is one repeat, which re-times every batch size once, interleaved.
+METHOD_REPEAT_MEAN = "t-interval of log seconds over timing repeats (geometric mean)"
+METHOD_REPEAT_RATIO = "paired t-interval of log-ratios over timing repeats (geometric mean)"
+METHOD_WALL_PRODUCT = (
+    "epochs ratio (bootstrap over seeds) × seconds-per-epoch ratio (paired t over timing "
+    "repeats), each at half the error rate"
+)
 # Claim 2: batch sizes at or above this are "large"; "small" are the two smallest below it.
 LARGE_BATCH_MIN = 64
 N_SMALL_BATCHES = 2
@@ -133,19 +141,98 @@ def accuracy_vs_best(
     return best, out
 
 
+# --------------------------------------------------------------------------- timing repeats
+
+
+def repeat_table(repeats: pd.DataFrame | None, sizes: list[int]) -> pd.DataFrame | None:
+    """Repeats x batch sizes table of seconds per model-epoch from the timing stage's rows of
+    one job key (aggregate ``timing_repeats.tsv``), NaN where a batch size was not re-timed;
+    ``None`` when there are no repeats (``timing_repeats`` = 0) or none of `sizes` was timed.
+    """
+    if repeats is None or repeats.empty:
+        return None
+    if repeats.duplicated(["repeat", "batch_size"]).any():
+        raise ValueError("timing repeats of several jobs: select one condition's job key first")
+    table = (
+        repeats.astype({"batch_size": int})
+        .set_index(["repeat", "batch_size"])["seconds_per_epoch"]
+        .astype(float)
+        .unstack("batch_size")
+        .reindex(columns=sizes)
+    )
+    return None if table.isna().all().all() else table
+
+
+def n_repeats(table: pd.DataFrame) -> int:
+    return int(table.shape[0])
+
+
+def repeat_unit(table: pd.DataFrame) -> str:
+    """The unit of replication of timing intervals from the timing stage, in words."""
+    return (
+        f"one timing repeat ({n_repeats(table)} interleaved timing repeats, each re-timing "
+        "every batch size once in a shuffled order), so the intervals are over independent "
+        "repeats"
+    )
+
+
+def _exp(e: Effect, method: str) -> Effect:
+    """An effect on the log scale back on the ratio scale (geometric mean), renamed."""
+    return replace(
+        e,
+        estimate=float(np.exp(e.estimate)),
+        lo=float(np.exp(e.lo)),
+        hi=float(np.exp(e.hi)),
+        method=method,
+    )
+
+
+def repeat_seconds(table: pd.DataFrame, b: int, settings: IntervalSettings) -> Effect:
+    """Geometric-mean seconds per model-epoch of batch size ``b`` over the repeats, with the
+    exponentiated t-interval of the log seconds (times are log-normal-like)."""
+    x = table[b].to_numpy(dtype=float)
+    x = x[np.isfinite(x) & (x > 0)]
+    return _exp(stats.t_interval(np.log(x), settings), METHOD_REPEAT_MEAN)
+
+
+def repeat_ratio(table: pd.DataFrame, b: int, ref: int, settings: IntervalSettings) -> Effect:
+    """Seconds per model-epoch of ``b`` over ``ref``, paired by repeat: geometric-mean ratio
+    with the t-interval of the per-repeat log-ratios (`stats.paired_ratio`)."""
+    return replace(stats.paired_ratio(table[b], table[ref], settings), method=METHOD_REPEAT_RATIO)
+
+
+def judge_ratio(ratio: Effect, margin: float, settings: IntervalSettings) -> Effect:
+    """`stats.judge` on the log scale: a ratio interval inside (1/margin, margin) is
+    equivalent, one wholly beyond it different, anything else (or too few pairs) inconclusive.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = replace(
+            ratio, estimate=np.log(ratio.estimate), lo=np.log(ratio.lo), hi=np.log(ratio.hi)
+        )
+    return replace(ratio, verdict=stats.judge(logs, float(np.log(margin)), settings).verdict)
+
+
 # --------------------------------------------------------------------------- claim 1
 
 
-def claim_time_per_epoch(summary: pd.DataFrame, settings: IntervalSettings) -> Verdict:
+def claim_time_per_epoch(
+    summary: pd.DataFrame, settings: IntervalSettings, repeats: pd.DataFrame | None = None
+) -> Verdict:
     """Claim 1: seconds per epoch fall as the batch size grows.
 
-    Unit of replication: one training job per batch size. With the fused engine all replicas
-    of a job share one clock, so each batch size has one timing stream; the intervals are over
-    that job's epochs and describe its timing only, not repeat runs. Supported when the
-    per-batch-size medians decrease (Spearman rho <= `STRONG_DECREASE_RHO`) and the smallest
-    batch size's epoch-time interval lies wholly above `TIME_RATIO_MARGIN` x the largest's.
-    Not supported when rho >= 0 or when the two intervals overlap within the margin.
+    With the timing stage's ``repeats`` (rows of this condition's job key), the unit of
+    replication is one repeat: see `_time_per_epoch_repeats`. Without them, one training job
+    per batch size: with the fused engine all replicas of a job share one clock, so each batch
+    size has one timing stream; the intervals are over that job's epochs and describe its
+    timing only, not repeat runs. Supported when the per-batch-size medians decrease (Spearman
+    rho <= `STRONG_DECREASE_RHO`) and the smallest batch size's epoch-time interval lies wholly
+    above `TIME_RATIO_MARGIN` x the largest's. Not supported when rho >= 0 or when the two
+    intervals overlap within the margin.
     """
+    sizes = sorted(int(b) for b in summary["batch_size"])
+    table = repeat_table(repeats, sizes)
+    if table is not None:
+        return _time_per_epoch_repeats(table.dropna(axis=1, how="all"), settings)
     claim, statement = (
         CLAIM_TIME_PER_EPOCH,
         "median seconds per model-epoch decrease with B across the tested batch sizes",
@@ -157,8 +244,7 @@ def claim_time_per_epoch(summary: pd.DataFrame, settings: IntervalSettings) -> V
             claim, statement, f"{fmt.sizes(sizes)} timed: a trend needs three batch sizes"
         )
     med = s["seconds_per_epoch_median"].to_numpy(dtype=float)
-    # Equal medians at every batch size have no rank correlation: no trend, rho = 0.
-    rho = 0.0 if np.ptp(med) == 0 else float(spearmanr(sizes, med).statistic)
+    rho = _rho(sizes, med)
     first, last = s.iloc[0], s.iloc[-1]
     ratio_lo = first["seconds_per_epoch_lo"] / last["seconds_per_epoch_hi"]
     ratio_hi = first["seconds_per_epoch_hi"] / last["seconds_per_epoch_lo"]
@@ -173,6 +259,23 @@ def claim_time_per_epoch(summary: pd.DataFrame, settings: IntervalSettings) -> V
         f"B = {int(r.batch_size)}: {fmt.seconds(r.seconds_per_epoch_median)}"
         for r in s.itertuples()
     )
+    evidence = (
+        f"Median time per model-epoch {trend}; Spearman ρ of the medians over B "
+        f"{fmt.correlation(rho)}. B = {sizes[0]} takes {fmt.ratio(point)} "
+        f"the time of B = {sizes[-1]} (range of the two epoch intervals "
+        f"{fmt.ratio(ratio_lo)} to {fmt.ratio(ratio_hi)}). " + _stream_note(s, sizes)
+    )
+    return Verdict(claim, statement, verdict, evidence)
+
+
+def _rho(sizes: list[int], values: np.ndarray) -> float:
+    """Spearman rho of per-batch-size times over B; equal times everywhere have no rank
+    correlation: no trend, rho = 0."""
+    return 0.0 if np.ptp(values) == 0 else float(spearmanr(sizes, values).statistic)
+
+
+def _stream_note(s: pd.DataFrame, sizes: list[int]) -> str:
+    """Unit of replication and drift within a job when timings come from the training jobs."""
     streams = int(s["timing_streams"].max())
     per_job = "one timing stream per job" if streams == 1 else f"{streams} timing streams per job"
     drift = s["timing_drift"].to_numpy(dtype=float)
@@ -183,17 +286,55 @@ def claim_time_per_epoch(summary: pd.DataFrame, settings: IntervalSettings) -> V
         if max(drift[worst], 1 / drift[worst]) > TIME_RATIO_MARGIN
         else ""
     )
-    evidence = (
-        f"Median time per model-epoch {trend}; Spearman ρ of the medians over B "
-        f"{fmt.correlation(rho)}. B = {sizes[0]} takes {fmt.ratio(point)} "
-        f"the time of B = {sizes[-1]} (range of the two epoch intervals "
-        f"{fmt.ratio(ratio_lo)} to {fmt.ratio(ratio_hi)}). Unit of replication: one training "
-        f"job per batch size ({per_job}); the intervals are over that "
-        f"job's epochs, which share its machine state, so they are not intervals over "
+    return (
+        f"Unit of replication: one training job per batch size ({per_job}); the intervals are "
+        "over that job's epochs, which share its machine state, so they are not intervals over "
         f"independent repeats. Drift within a job: up to {fmt.ratio(drift[worst])} "
         f"(last vs first epochs, B = {sizes[worst]}){drift_note}."
     )
-    return Verdict(claim, statement, verdict, evidence)
+
+
+def _time_per_epoch_repeats(table: pd.DataFrame, settings: IntervalSettings) -> Verdict:
+    """Claim 1 on the timing stage's repeats: per batch size the geometric-mean seconds per
+    model-epoch over repeats; the smallest against the largest batch size paired by repeat
+    (`repeat_ratio`, judged with `TIME_RATIO_MARGIN` by `judge_ratio`). Supported when the
+    geometric means decrease (rho <= `STRONG_DECREASE_RHO`) and the ratio is *different* above
+    1; not supported when rho >= 0, the ratio is *equivalent* or *different* below 1;
+    inconclusive otherwise, and always with fewer than `stats.MIN_N` repeats.
+    """
+    claim = CLAIM_TIME_PER_EPOCH
+    statement = (
+        "seconds per model-epoch (geometric mean over timing repeats) decrease with B across "
+        "the tested batch sizes"
+    )
+    sizes = [int(b) for b in table.columns]
+    if len(sizes) < MIN_BATCH_SIZES_FOR_TREND:
+        return _inconclusive(
+            claim, statement, f"{fmt.sizes(sizes)} timed: a trend needs three batch sizes"
+        )
+    per_b = {b: repeat_seconds(table, b, settings) for b in sizes}
+    rho = _rho(sizes, np.array([per_b[b].estimate for b in sizes]))
+    ratio = judge_ratio(
+        repeat_ratio(table, sizes[0], sizes[-1], settings), TIME_RATIO_MARGIN, settings
+    )
+    if ratio.n < settings.min_n:
+        verdict = INCONCLUSIVE
+    elif rho <= STRONG_DECREASE_RHO and ratio.verdict == DIFFERENT and ratio.estimate > 1:
+        verdict = SUPPORTED
+    elif rho >= 0 or ratio.verdict == EQUIVALENT or ratio.verdict == DIFFERENT:
+        verdict = NOT_SUPPORTED
+    else:
+        verdict = INCONCLUSIVE
+    trend = ", ".join(f"B = {b}: {fmt.interval(e, 'seconds')}" for b, e in per_b.items())
+    evidence = (
+        f"Seconds per model-epoch, geometric mean over repeats with its t-interval: {trend}; "
+        f"Spearman ρ over B {fmt.correlation(rho)}. B = {sizes[0]} over B = {sizes[-1]}, "
+        f"paired by repeat: {fmt.effect(ratio, 'ratio')}, margin "
+        f"{fmt.number(TIME_RATIO_MARGIN)}× ({ratio.verdict}). Unit of replication: "
+        f"{repeat_unit(table)}."
+    )
+    effects = {f"seconds_per_epoch_{b}": e for b, e in per_b.items()} | {"seconds_ratio": ratio}
+    return Verdict(claim, statement, verdict, evidence, effects)
 
 
 # --------------------------------------------------------------------------- claim 2
@@ -413,8 +554,38 @@ def _wall_verdict(seconds: Effect, epochs: Effect) -> str:
     return INCONCLUSIVE
 
 
+def wall_time_ratio(
+    epochs: tuple[np.ndarray, np.ndarray],
+    table: pd.DataFrame,
+    b: int,
+    ref: int,
+    settings: IntervalSettings,
+) -> Effect:
+    """Seconds to target, B over ``ref``, from the timing stage's repeats: the ratio of
+    censored median epochs (bootstrap over seeds) times the seconds-per-epoch ratio (paired t
+    over repeats), as seconds to target are epochs x seconds per epoch. Each factor's interval
+    is at level 1 - alpha/2, so the product of their ends covers with at least the level
+    (Bonferroni). ``n`` is the smaller of the two n; a censored epochs median makes it +inf.
+    """
+    half = settings.family(2)
+    ep = censored_median_ratio(epochs[0], epochs[1], half)
+    t = repeat_ratio(table, b, ref, half)
+    return Effect(
+        float(ep.estimate * t.estimate),
+        float(ep.lo * t.lo),
+        float(ep.hi * t.hi),
+        min(ep.n, t.n),
+        METHOD_WALL_PRODUCT,
+        settings.level,
+        n_censored=ep.n_censored,
+    )
+
+
 def claim_wall_time_not_epochs(
-    runs: pd.DataFrame, settings: IntervalSettings, target: str
+    runs: pd.DataFrame,
+    settings: IntervalSettings,
+    target: str,
+    repeats: pd.DataFrame | None = None,
 ) -> Verdict:
     """Claim 4, judged for every batch size against the smallest one.
 
@@ -423,7 +594,9 @@ def claim_wall_time_not_epochs(
     epochs (the epochs ratio's interval stays above 1 / margin); it *fails* when B is not
     faster or needs fewer epochs; a B whose median is above the budget did "not reach" the
     target. The verdict is supported when it holds for every larger B, not supported when it
-    holds for none, and otherwise names the range where it holds.
+    holds for none, and otherwise names the range where it holds. With the timing stage's
+    ``repeats`` the seconds ratio is `wall_time_ratio`; without, the run table's seconds
+    (epochs x the job's median seconds per epoch, one timing stream per job).
     """
     claim = CLAIM_WALL_TIME
     statement = (
@@ -446,14 +619,16 @@ def claim_wall_time_not_epochs(
             f"The smallest batch size B = {ref} did not reach the target within the budget: "
             f"median epochs {fmt.interval(ref_epochs, 'count')}; no ratio against it.",
         )
+    timing = repeat_table(repeats, sizes)
     parts, holds, effects = [], [], {}
     for b in sizes[1:]:
-        sec = censored_median_ratio(
-            tables["seconds"][b].to_numpy(), tables["seconds"][ref].to_numpy(), settings
+        col = {q: (t[b].to_numpy(), t[ref].to_numpy()) for q, t in tables.items()}
+        sec = (
+            censored_median_ratio(*col["seconds"], settings)
+            if timing is None
+            else wall_time_ratio(col["epochs"], timing, b, ref, settings)
         )
-        ep = censored_median_ratio(
-            tables["epochs"][b].to_numpy(), tables["epochs"][ref].to_numpy(), settings
-        )
+        ep = censored_median_ratio(*col["epochs"], settings)
         outcome = _wall_verdict(sec, ep)
         effects |= {f"seconds_ratio_{b}": sec, f"epochs_ratio_{b}": ep}
         holds += [b] if outcome == "holds" else []
@@ -461,21 +636,30 @@ def claim_wall_time_not_epochs(
             f"B = {b}: {outcome} (seconds {fmt.interval(sec, 'ratio')}, epochs "
             f"{fmt.interval(ep, 'ratio')})"
         )
-    if len(holds) == len(sizes) - 1:
-        verdict = SUPPORTED
-    elif not holds:
-        verdict = NOT_SUPPORTED
-    else:
-        verdict = PARTLY
+    verdict = SUPPORTED if len(holds) == len(sizes) - 1 else PARTLY if holds else NOT_SUPPORTED
     evidence = (
         f"Ratios of censored medians against B = {ref} (runs that never reached the target "
         f"count as above the budget; bootstrap over seeds, n = {tables['epochs'].shape[0]}): "
         + "; ".join(parts)
-        + f". Holds for {fmt.sizes(holds)}. Margin {fmt.number(TIME_RATIO_MARGIN)}×. Seconds "
-        "are epochs × the job's median seconds per epoch: one timing stream per job, so these "
-        "intervals carry the seeds' epoch counts, not timing repeats."
+        + f". Holds for {fmt.sizes(holds)}. Margin {fmt.number(TIME_RATIO_MARGIN)}×. "
+        + _wall_unit(timing)
     )
     return Verdict(claim, statement, verdict, evidence, effects, holds)
+
+
+def _wall_unit(timing: pd.DataFrame | None) -> str:
+    """Where claim 4's seconds come from and their unit of replication, in words."""
+    if timing is None:
+        return (
+            "Seconds are epochs × the job's median seconds per epoch: one timing stream per "
+            "job, so these intervals carry the seeds' epoch counts, not timing repeats."
+        )
+    return (
+        "Seconds are epochs × seconds per epoch from the timing stage: the seconds ratio is "
+        "the epochs ratio times the seconds-per-epoch ratio paired by repeat, each interval at "
+        "half the error rate. Unit of replication of the seconds per epoch: "
+        f"{repeat_unit(timing)}."
+    )
 
 
 # --------------------------------------------------------------------------- all claims
@@ -486,16 +670,18 @@ def evaluate_claims(
     summary: pd.DataFrame,
     settings: IntervalSettings,
     target: str | None = None,
+    repeats: pd.DataFrame | None = None,
 ) -> list[Verdict]:
     """All claims on one condition (claim 3 as two verdicts); claim 4 races to ``target``,
-    by default the first configured accuracy target."""
+    by default the first configured accuracy target. ``repeats``: the timing stage's rows of
+    this condition's job key (`repeat_table`); claims 1 and 4 time with them when given."""
     runs = one_condition(runs)
     if target is None:
         suffixes = target_suffixes(runs)
         target = suffixes[0] if suffixes else ""
     return [
-        claim_time_per_epoch(summary, settings),
+        claim_time_per_epoch(summary, settings, repeats),
         claim_small_batches_settle_sooner(runs, settings),
         *claim_large_batches_generalize_worse(runs, settings),
-        claim_wall_time_not_epochs(runs, settings, target),
+        claim_wall_time_not_epochs(runs, settings, target, repeats),
     ]

@@ -1,7 +1,8 @@
 """Command line of the study's stages; every workflow rule is one call of it.
 
-`python -m batchstudy <stage> ...`. Each stage imports only what it needs: only `train`
-and `noise-scale` import TensorFlow.
+`python -m batchstudy <stage> ...`. Each stage imports only what it needs: `train` and
+`check-model` import Keras and the spec's backend only (a JAX or PyTorch job never imports
+TensorFlow); `time` and `noise-scale` import TensorFlow.
 """
 
 from __future__ import annotations
@@ -62,18 +63,20 @@ def cmd_train(args: argparse.Namespace) -> None:
         if slot is None and args.gpu:
             _log("NOTICE: no GPU slot configured (resources.gpu_slots = 0); training on the CPU")
         _log(f"device: {describe_devices()}")
-        from .training import configure_tensorflow, train, write_result
+        from .training import configure_backend, select_backend, train, write_result
 
+        select_backend(spec.backend)  # after the slot pinned the device, before any import
         t0 = time.perf_counter()
-        info = configure_tensorflow(args.threads, deterministic=not args.nondeterministic)
+        info = configure_backend(spec.backend, args.threads, not args.nondeterministic)
         if notice := check_gpu_used(
-            slot, info["gpus_visible_to_tensorflow"], bool(args.allow_cpu_fallback)
+            slot, info["gpus_visible_to_backend"], bool(args.allow_cpu_fallback), spec.backend
         ):
             _log(notice)
         _log(
-            f"TensorFlow {info['tensorflow']} ready in {time.perf_counter() - t0:.1f} s on "
-            f"{info['device']}, {args.threads} thread(s), op determinism "
-            f"{'on' if info['op_determinism'] else 'off'}"
+            f"backend {info['backend']} {info['backend_version']} ready in "
+            f"{time.perf_counter() - t0:.1f} s on {info['device']} (GPUs it sees: "
+            f"{info['gpus_visible_to_backend'] or 'none'}), {args.threads} thread(s), "
+            f"deterministic ops {'on' if info['op_determinism'] else 'off'}"
         )
         _log(
             f"training batch size {spec.batch_size}: {len(spec.variants)} learning rate(s) "
@@ -87,17 +90,41 @@ def cmd_train(args: argparse.Namespace) -> None:
             "device_env": describe_devices(),
             "n_train": data.n_train,
         }
-        write_result(result, spec, Path(args.history), Path(args.timing), Path(args.meta), extra)
+        paths = (Path(args.history), Path(args.timing), Path(args.meta))
+        write_result(result, spec, *paths, extra, evals=Path(args.evals))
     _log(f"done: {args.history}")
 
 
+def cmd_time(args: argparse.Namespace) -> None:
+    """The timing stage: every batch size's training re-timed, repeats interleaved."""
+    from .data import load_dataset
+    from .io import write_table
+    from .spec import TrainSpec
+
+    data = load_dataset(args.data)  # fail on a bad input before paying for TensorFlow
+    specs = [TrainSpec(**s) for s in json.loads(args.specs)]
+    from .engines.timing import time_batch_sizes
+    from .training import configure_tensorflow
+
+    info = configure_tensorflow(args.threads, deterministic=not args.nondeterministic)
+    _log(
+        f"timing {len(specs)} batch size(s) x {args.repeats} repeat(s) x {args.epochs} "
+        f"epoch(s) on {info['device']}, {args.threads} thread(s)"
+    )
+    table = time_batch_sizes(data, specs, args.repeats, args.epochs, _log)
+    write_table(args.out, table)
+    _log(f"done: {args.out}")
+
+
 def cmd_aggregate(args: argparse.Namespace) -> None:
-    from .aggregate import aggregate
+    from .aggregate import aggregate, write_extra_tables
 
     aggregate(args.histories, Path(args.out_dir), json.loads(args.settings), log=_log)
+    write_extra_tables(args.histories, args.timing_repeats, Path(args.out_dir), log=_log)
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
+    from .aggregate import TIMING_REPEATS_TABLE_COLUMNS
     from .findings import analyze
     from .io import read_table, write_json
     from .metrics import CONDITION_KEYS
@@ -105,8 +132,13 @@ def cmd_analyze(args: argparse.Namespace) -> None:
 
     runs = read_table(args.runs, CONDITION_KEYS, what="runs")
     summary = read_table(args.summary, CONDITION_KEYS, what="summary")
+    repeats = (
+        read_table(args.timing_repeats, TIMING_REPEATS_TABLE_COLUMNS, what="timing-repeats")
+        if args.timing_repeats
+        else None
+    )
     settings = IntervalSettings.from_metrics(json.loads(args.settings))
-    found = analyze(runs, summary, settings)
+    found = analyze(runs, summary, settings, repeats)
     write_json(args.out, found)
     _log(f"findings of {len(found['conditions'])} condition(s) -> {args.out}")
 
@@ -122,23 +154,32 @@ def cmd_plot(args: argparse.Namespace) -> None:
 
 
 def cmd_check_model(args: argparse.Namespace) -> None:
-    """Build the user's model once, before any training job, so a broken one fails early."""
+    """Build the user's model once, before any training job, so a broken one fails early: on
+    the config's backend, on the CPU (CUDA_VISIBLE_DEVICES="" before the backend loads)."""
     from .data import load_dataset
     from .engines.models import build_custom
+    from .gpu import gpu_slot
     from .io import write_json
     from .spec import TrainSpec
+    from .training import select_backend
 
-    spec = TrainSpec(batch_size=1, epochs=1, seeds=(0,), custom_model=args.custom)
+    spec = TrainSpec(
+        batch_size=1, epochs=1, seeds=(0,), custom_model=args.custom, backend=args.backend
+    )
     checked = {}
-    for path in args.data:
-        ds = load_dataset(path)
-        model = build_custom(spec, ds.x_train.shape[1], ds.n_classes, base=args.base)
-        checked[str(path)] = int(model.count_params())
-        _log(
-            f"custom model {args.custom} builds a keras.Model with {checked[str(path)]} "
-            f"parameters for {path}"
-        )
-    write_json(args.out, {"custom_model": args.custom, "parameters": checked})
+    with gpu_slot(0, "."):  # no slot: CUDA_VISIBLE_DEVICES="" while the model is built
+        select_backend(spec.backend)
+        for path in args.data:
+            ds = load_dataset(path)
+            model = build_custom(spec, ds.x_train.shape[1], ds.n_classes, base=args.base)
+            checked[str(path)] = int(model.count_params())
+            _log(
+                f"custom model {args.custom} builds a keras.Model with {checked[str(path)]} "
+                f"parameters for {path} (backend {spec.backend})"
+            )
+    write_json(
+        args.out, {"custom_model": args.custom, "backend": args.backend, "parameters": checked}
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -220,6 +261,8 @@ def cmd_tune(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .spec import BACKENDS
+
     p = argparse.ArgumentParser(prog="batchstudy", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -239,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--history", required=True)
     s.add_argument("--timing", required=True)
     s.add_argument("--meta", required=True)
+    s.add_argument("--evals", required=True, help="evals.tsv to write (see io.EVAL_COLUMNS)")
     s.add_argument("--threads", type=int, default=1)
     s.add_argument("--gpu", type=int, default=0, help="GPUs this job asked for (0 or 1)")
     s.add_argument("--gpu-slots", type=int, default=0, help="GPUs on this machine")
@@ -254,9 +298,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_train)
 
+    s = sub.add_parser("time", help="re-time every batch size's training, repeats interleaved")
+    s.add_argument("--data", required=True)
+    s.add_argument("--specs", required=True, help="JSON list of TrainSpecs, one per batch size")
+    s.add_argument("--repeats", type=_positive_int, required=True)
+    s.add_argument("--epochs", type=_positive_int, required=True, help="epochs timed per visit")
+    s.add_argument("--out", required=True, help="timing_repeats.tsv to write")
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--nondeterministic", action="store_true")
+    s.set_defaults(func=cmd_time)
+
     s = sub.add_parser("aggregate", help="collect all histories into tables")
     s.add_argument("--out-dir", required=True)
     s.add_argument("--settings", required=True, help="metrics settings as JSON")
+    s.add_argument(
+        "--timing-repeats",
+        nargs="*",
+        default=[],
+        help="timing_repeats.tsv files of the timing stage (none when it is off)",
+    )
     s.add_argument("histories", nargs="+")
     s.set_defaults(func=cmd_aggregate)
 
@@ -264,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs", required=True, help="runs.tsv of the aggregate stage")
     s.add_argument("--summary", required=True, help="summary.tsv of the aggregate stage")
     s.add_argument("--settings", required=True, help="metrics settings as JSON")
+    s.add_argument(
+        "--timing-repeats",
+        help="timing_repeats.tsv of the aggregate stage (no rows: no timing stage)",
+    )
     s.add_argument("--out", required=True, help="findings JSON file")
     s.set_defaults(func=cmd_analyze)
 
@@ -284,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", nargs="+", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--base", default=".")
+    s.add_argument("--backend", choices=BACKENDS, default=BACKENDS[0], help="Keras backend")
     s.set_defaults(func=cmd_check_model)
 
     s = sub.add_parser("report", help="render the HTML report from the findings")

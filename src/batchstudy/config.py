@@ -8,6 +8,7 @@ without touching existing results. The same function serves the CLI and the test
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -307,11 +308,22 @@ def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
         for key in wrong[opt["name"]]:
             if key in opt:
                 out.append(f"optimizers.{name}.{key}: not a setting of {opt['name']!r}")
+    if cfg["engine"] == "fused" and cfg["backend"] != "tensorflow":
+        out.append(
+            f"backend = {cfg['backend']!r} needs engine = 'keras': the fused engine runs on "
+            "TensorFlow only (set engine: keras, or backend: tensorflow)"
+        )
     custom = cfg["model"].get("custom")
     if custom and not (base / custom.rsplit(":", 1)[0]).is_file():
         out.append(
             f"model.custom = {custom!r}: file {custom.rsplit(':', 1)[0]!r} not found "
             f"(relative to {base.resolve()})"
+        )
+    if cfg["timing_repeats"] and (cfg["engine"] != "fused" or custom):
+        out.append(
+            f"timing_repeats = {cfg['timing_repeats']}: the timing stage times the fused engine; "
+            f"it needs engine: fused and no model.custom (got engine {cfg['engine']!r}, "
+            f"model.custom {custom!r})"
         )
     return out
 
@@ -558,6 +570,8 @@ def train_spec(cfg: dict[str, Any], job: JobKey, batch_size: int) -> TrainSpec:
         momentum=opt.get("momentum", 0.0),
         nesterov=opt.get("nesterov", False),
         engine=cfg["engine"],
+        eval_every_steps=cfg["eval_every_steps"],
+        backend=cfg["backend"],
         custom_model=cfg["model"]["custom"],
         extra=extra,
     )
@@ -594,7 +608,18 @@ def noise_spec(cfg: dict[str, Any], dataset: str, optimizer: str) -> TrainSpec:
     ref = optimizer_reference(cfg, optimizer)
     arm = cfg["lr_scaling"]["arms"][0]
     chosen = [v for v in spec.variants if v.lr_scaling == arm and v.base_lr == ref]
-    return replace(spec, variants=tuple(chosen[:1]), seeds=tuple(cfg["seeds"][:1]))
+    return replace(
+        spec, variants=tuple(chosen[:1]), seeds=tuple(cfg["seeds"][:1]), eval_every_steps=0
+    )
+
+
+def timing_specs(cfg: dict[str, Any], job: JobKey) -> list[TrainSpec]:
+    """The specs the timing stage of `job` times, one per batch size: the training jobs'
+    own, without step evaluations (which the stage never runs, so changing them does not
+    re-run it)."""
+    return [
+        dataclasses.replace(train_spec(cfg, job, b), eval_every_steps=0) for b in cfg["batch_sizes"]
+    ]
 
 
 def study_size(cfg: dict[str, Any]) -> dict[str, int]:

@@ -1,6 +1,7 @@
 """The analysis stage: findings and verdicts computed from the aggregate tables, as one JSON file.
 
-`analyze` reads ``runs.tsv`` and ``summary.tsv`` and returns the findings document that
+`analyze` reads ``runs.tsv``, ``summary.tsv`` and, when the study has a timing stage,
+``timing_repeats.tsv``, and returns the findings document that
 ``python -m batchstudy analyze`` writes (``results/analysis/findings.json``; its layout is in
 README "File formats"). The report only renders it. Every number in it is a
 `batchstudy.stats.Effect` (estimate, lo, hi, n, method, level, verdict, n_censored) or a plain
@@ -81,6 +82,33 @@ def _timing_effect(row: pd.Series, settings: IntervalSettings) -> Effect:
     )
 
 
+def repeat_timing(
+    repeats: pd.DataFrame | None, sizes: list[int], settings: IntervalSettings
+) -> dict[str, Any] | None:
+    """The timing stage's seconds per model-epoch of one condition: per batch size the
+    geometric mean over repeats with its t-interval, and the unit of replication in words;
+    ``None`` without repeats (timing intervals are then over one job's epochs)."""
+    table = claims.repeat_table(repeats, sizes)
+    if table is None:
+        return None
+    return {
+        "repeats": claims.n_repeats(table),
+        "unit": claims.repeat_unit(table),
+        "seconds_per_epoch": {
+            str(b): claims.repeat_seconds(table, b, settings).to_dict() for b in sizes
+        },
+    }
+
+
+def _job_rows(repeats: pd.DataFrame | None, keys: dict[str, Any]) -> pd.DataFrame | None:
+    """The timing stage's rows of a condition's job key (dataset, optimizer, budget)."""
+    if repeats is None or repeats.empty:
+        return None
+    job = [k for k in ("dataset", "optimizer", "budget") if k in repeats.columns]
+    mask = np.logical_and.reduce([repeats[k].astype(str) == str(keys[k]) for k in job])
+    return repeats.loc[mask]
+
+
 def cell_effects(row: pd.Series, settings: IntervalSettings) -> dict[str, Any]:
     """Everything the report's table shows for one (condition, batch size), from summary.tsv."""
     out: dict[str, Any] = {
@@ -151,14 +179,20 @@ def _targets(runs: pd.DataFrame, summary: pd.DataFrame, settings: IntervalSettin
 
 
 def condition_findings(
-    runs: pd.DataFrame, summary: pd.DataFrame, settings: IntervalSettings
+    runs: pd.DataFrame,
+    summary: pd.DataFrame,
+    settings: IntervalSettings,
+    repeats: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """Findings of one condition: cells, accuracy family, targets with B_crit, claims, text."""
+    """Findings of one condition: cells, accuracy family, targets with B_crit, claims, text.
+    ``repeats``: the aggregate ``timing_repeats.tsv`` (any job keys; this condition's are
+    picked), or ``None``/empty when the study has no timing stage."""
     keys = {k: runs[k].iloc[0] for k in CONDITION_KEYS}
     summary = summary.sort_values("batch_size")
     best, family = claims.accuracy_vs_best(runs, settings)
     targets = _targets(runs, summary, settings)
-    verdicts = claims.evaluate_claims(runs, summary, settings)
+    job_repeats = _job_rows(repeats, keys)
+    verdicts = claims.evaluate_claims(runs, summary, settings, repeats=job_repeats)
     found = {
         "keys": {k: (float(v) if k == "base_lr" else str(v)) for k, v in keys.items()},
         "label": Condition.from_keys(keys).label,
@@ -175,6 +209,7 @@ def condition_findings(
         },
         "targets": targets,
         "claims": [v.to_dict() for v in verdicts],
+        "timing_repeats": repeat_timing(job_repeats, claims.batch_sizes(runs), settings),
         "diverged": [
             {"batch_size": int(r.batch_size), "seed": int(r.seed)}
             for r in runs.loc[runs["diverged"].astype(bool)].itertuples()
@@ -408,12 +443,27 @@ def headline(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
                     if partly
                     else ""
                 )
-                + ". Wall times come from one training job per batch size."
+                + ". "
+                + _wall_source(conditions)
             ),
             "anchor": "c1-claims",
         }
     )
     return out
+
+
+def _wall_source(conditions: list[dict[str, Any]]) -> str:
+    """Where claim 4's wall times come from, in words."""
+    k = [c["timing_repeats"]["repeats"] for c in conditions if c.get("timing_repeats")]
+    if not k:
+        return "Wall times come from one training job per batch size."
+    return (
+        f"Seconds per epoch come from {min(k)}"
+        + (f"–{max(k)}" if max(k) != min(k) else "")
+        + " interleaved timing repeats per batch size"
+        + ("" if len(k) == len(conditions) else f" ({len(k)} of {len(conditions)} conditions)")
+        + "."
+    )
 
 
 def overview(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -449,12 +499,20 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
-def analyze(runs: pd.DataFrame, summary: pd.DataFrame, settings: IntervalSettings) -> dict:
-    """The findings document of the whole study (plain JSON types, see `jsonable`)."""
+def analyze(
+    runs: pd.DataFrame,
+    summary: pd.DataFrame,
+    settings: IntervalSettings,
+    timing_repeats: pd.DataFrame | None = None,
+) -> dict:
+    """The findings document of the whole study (plain JSON types, see `jsonable`).
+    ``timing_repeats``: the aggregate ``timing_repeats.tsv`` (no rows without a timing stage).
+    """
     keys = list(CONDITION_KEYS)
     summaries = dict(iter(summary.groupby(keys, sort=True)))
     conditions = [
-        condition_findings(r, summaries[k], settings) for k, r in runs.groupby(keys, sort=True)
+        condition_findings(r, summaries[k], settings, timing_repeats)
+        for k, r in runs.groupby(keys, sort=True)
     ]
     for i, c in enumerate(conditions):
         c["id"] = f"c{i + 1}"
@@ -476,6 +534,8 @@ def analyze(runs: pd.DataFrame, summary: pd.DataFrame, settings: IntervalSetting
                     "paired_difference": stats.METHOD_PAIRED_T,
                     "median": stats.METHOD_MEDIAN,
                     "timing": stats.METHOD_EPOCHS,
+                    "timing_repeats": claims.METHOD_REPEAT_MEAN,
+                    "timing_repeat_ratio": claims.METHOD_REPEAT_RATIO,
                     "family": stats.FAMILY_BONFERRONI,
                 },
                 "conditional_on": CONDITIONAL_ON,

@@ -33,6 +33,12 @@ METHOD_TAGS = {
     "percentile bootstrap over the epochs of one job (not independent replicates)": (
         "over epochs of one job"
     ),
+    "t-interval of log seconds over timing repeats (geometric mean)": "log-t over repeats",
+    "paired t-interval of log-ratios over timing repeats (geometric mean)": (
+        "paired log-t over repeats"
+    ),
+    "epochs ratio (bootstrap over seeds) × seconds-per-epoch ratio (paired t over timing "
+    "repeats), each at half the error rate": "bootstrap × paired log-t over repeats",
 }
 
 

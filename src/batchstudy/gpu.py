@@ -16,16 +16,17 @@ onto GPU 0. `gpu_slot` closes that gap: a job takes one of `n_slots` lock files
 * `lock_dir` must be on a file system whose `flock` works between the processes that
   compete for the GPUs: a local directory on the one machine is what this is for.
 
-**Order matters: enter `gpu_slot` before TensorFlow is imported.** CUDA reads
-`CUDA_VISIBLE_DEVICES` once, when TensorFlow initialises its GPU support; setting it
-later has no effect. The caller therefore imports its training code inside the
+**Order matters: enter `gpu_slot` before the backend (TensorFlow, JAX or PyTorch) is
+imported.** CUDA reads `CUDA_VISIBLE_DEVICES` once, when the backend initialises its GPU
+support; setting it later has no effect. The caller therefore imports its training code inside the
 `with` block::
 
     with gpu_slot(n_slots, "results/.gpu-locks") as slot:
         if slot is None:
             log("NOTICE: no GPU slot: training on the CPU")   # the caller logs this
         log(f"device: {describe_devices()}")
-        from batchstudy.training import train                  # imports TensorFlow
+        from batchstudy.training import train                  # imports nothing heavy
+        select_backend(spec.backend); configure_backend(...)   # imports the backend
         ...
 
 Device selection, first match wins:
@@ -38,7 +39,7 @@ Device selection, first match wins:
    names devices by UUID). A SLURM job *without* GPUs falls through to the rules below
    (with `n_slots == 0`, the usual case there, it trains on the CPU).
 2. **`n_slots == 0`**: no GPU for this job. `CUDA_VISIBLE_DEVICES` is set to `""` so
-   TensorFlow stays on the CPU even where GPUs exist, and the context yields `None`.
+   the backend stays on the CPU even where GPUs exist, and the context yields `None`.
 3. **`n_slots > 0`**: the first free slot `i` in `0..n_slots-1` is taken (polling every
    `poll` seconds until `timeout`) and the context yields `i`. Slot `i` means device
    `i`, unless `BATCHSTUDY_GPU_IDS` lists the devices to use (e.g. `"2,3"`: slot 0 is
@@ -64,6 +65,8 @@ ENV_VISIBLE = "CUDA_VISIBLE_DEVICES"
 ENV_GPU_IDS = "BATCHSTUDY_GPU_IDS"
 # Set by SLURM's gres/gpu plugin in jobs (and steps) that were allocated GPUs.
 _SLURM_GPU_VARS = ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "GPU_DEVICE_ORDINAL")
+#: Modules that read CUDA_VISIBLE_DEVICES when they start CUDA (the Keras backends).
+_BACKEND_MODULES = ("tensorflow", "jax", "torch")
 
 
 def gpu_ids(n_slots: int) -> list[str]:
@@ -148,10 +151,10 @@ def _visible_devices(value: str | None) -> Iterator[None]:
     """Set (or keep, with None) CUDA_VISIBLE_DEVICES; restore the old value on exit."""
     old = os.environ.get(ENV_VISIBLE)
     if value is not None:
-        if "tensorflow" in sys.modules:
+        if loaded := [m for m in _BACKEND_MODULES if m in sys.modules]:
             warnings.warn(
-                f"{ENV_VISIBLE} is set after TensorFlow was imported; it may have no "
-                "effect. Enter gpu_slot() before importing TensorFlow.",
+                f"{ENV_VISIBLE} is set after {', '.join(loaded)} was imported; it may have no "
+                "effect. Enter gpu_slot() before importing the training backend.",
                 RuntimeWarning,
                 stacklevel=5,
             )
@@ -179,7 +182,7 @@ def gpu_slot(
     under SLURM with allocated GPUs SLURM's first device id (see the module doc for the
     rules). Raises TimeoutError when no slot frees within `timeout` seconds and
     ValueError on a bad `n_slots` or BATCHSTUDY_GPU_IDS. Must be entered before
-    TensorFlow is imported.
+    the backend is imported.
     """
     if isinstance(n_slots, bool) or not isinstance(n_slots, int) or n_slots < 0:
         raise ValueError(f"n_slots must be an integer >= 0, got {n_slots!r}")
@@ -210,14 +213,14 @@ def gpu_slot(
 def describe_devices() -> str:
     """One line on what this process will train on, from the environment alone.
 
-    Never imports TensorFlow (so it can run before TensorFlow is configured); the
-    training engine adds TensorFlow's own view of the devices later.
+    Never imports a backend (so it can run before the backend is configured); the
+    training job adds the backend's own view of the devices later.
     """
     visible = os.environ.get(ENV_VISIBLE)
     job = os.environ.get("SLURM_JOB_ID")
     where = f" in SLURM job {job}" if job else ""
     if visible is None:
-        return f"{ENV_VISIBLE} unset{where}: TensorFlow uses every GPU it finds, else the CPU"
+        return f"{ENV_VISIBLE} unset{where}: the backend uses every GPU it finds, else the CPU"
     ids = [part.strip() for part in visible.split(",") if part.strip()]
     if not ids or ids == ["-1"]:
         return f"CPU only ({ENV_VISIBLE}={visible!r}){where}"
@@ -230,29 +233,37 @@ class GpuUnavailableError(RuntimeError):
     """The job was given a GPU, but the training backend sees none."""
 
 
-#: What to install so that TensorFlow sees a GPU (the pinned CPU build never does).
-GPU_INSTALL_HINT = (
-    "install TensorFlow's GPU build in this environment in place of the pinned CPU build "
-    "(`pip uninstall -y tensorflow-cpu && pip install 'tensorflow[and-cuda]==2.21.0'`), "
-    "check the node's NVIDIA driver with `nvidia-smi`"
-)
+#: What to install so that each training backend sees a GPU (the pinned CPU builds never do).
+GPU_INSTALL_HINTS = {
+    "tensorflow": "install TensorFlow's GPU build in this environment in place of the pinned "
+    "CPU build (`pip uninstall -y tensorflow-cpu && pip install 'tensorflow[and-cuda]==2.21.0'`)",
+    "jax": "install JAX's CUDA build in place of the CPU one (`pip install 'jax[cuda12]'` at "
+    "the pinned jax version)",
+    "torch": "install a CUDA build of PyTorch (see pytorch.org for the index URL of your CUDA)",
+}
+_BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 
 
-def check_gpu_used(slot: int | None, visible_to_backend: list[str], allow_cpu: bool) -> str:
+def check_gpu_used(
+    slot: int | None, visible_to_backend: list[str], allow_cpu: bool, backend: str = "tensorflow"
+) -> str:
     """Fail at once when a job holds a GPU (slot or SLURM allocation) that its backend cannot
     see, instead of training on the CPU while the allocation idles.
 
     Returns "" when all is well, or the NOTICE to log when the job holds a GPU, the backend
     sees none and `allow_cpu` is set (the user's explicit choice, e.g. for a test cluster
-    with fake GPUs). A job that holds no GPU never fails here.
+    with fake GPUs). A job that holds no GPU never fails here. `backend` (`spec.BACKENDS`)
+    names the backend whose GPU list `visible_to_backend` is, for the message and its fix.
     """
     if slot is None or visible_to_backend:
         return ""
     held = f"GPU {slot} ({describe_devices()})"
+    name = _BACKEND_NAMES[backend]
     if allow_cpu:
-        return f"NOTICE: this job holds {held} but the backend sees no GPU; training on the CPU"
+        return f"NOTICE: this job holds {held} but {name} sees no GPU; training on the CPU"
     raise GpuUnavailableError(
-        f"this job holds {held}, but TensorFlow sees no GPU, so it would train on the CPU "
-        f"while the GPU idles. To use the GPU, {GPU_INSTALL_HINT}. To train on the CPU "
+        f"this job holds {held}, but {name} sees no GPU, so it would train on the CPU "
+        f"while the GPU idles. To use the GPU, {GPU_INSTALL_HINTS[backend]}, and check the "
+        "node's NVIDIA driver with `nvidia-smi`. To train on the CPU "
         "anyway, allow it: `--set-resources train:cpu_fallback=1` (see README, GPUs)"
     )

@@ -27,9 +27,7 @@ RUN_ID_COLUMNS = ("lr_scaling", "base_lr", "learning_rate", "seed")
 #: (what ``fit`` reports); ``end_train_*``: the whole training split evaluated with the
 #: epoch's final weights; ``val_*``: the validation split; ``test_*``: the test split (the same
 #: numbers as ``val_*`` when the dataset has no separate validation split).
-HISTORY_COLUMNS = (
-    *RUN_ID_COLUMNS,
-    "epoch",
+EPOCH_METRICS = (
     "train_loss",
     "train_accuracy",
     "end_train_loss",
@@ -39,7 +37,34 @@ HISTORY_COLUMNS = (
     "test_loss",
     "test_accuracy",
 )
+HISTORY_COLUMNS = (*RUN_ID_COLUMNS, "epoch", *EPOCH_METRICS)
 TIMING_COLUMNS = ("seed", "epoch", "seconds", "replicas")
+#: One row per run and evaluation (``evals.tsv``): after every ``eval_every_steps``-th optimizer
+#: step of the run, or at every epoch end when that is 0. ``step``: optimizer steps taken so far
+#: (the weights evaluated are those after it); ``epoch``: ``step / steps_per_epoch``
+#: (fractional between epoch ends); ``val_*`` / ``test_*`` as in `HISTORY_COLUMNS`.
+EVAL_COLUMNS = (
+    *RUN_ID_COLUMNS,
+    "step",
+    "epoch",
+    "val_loss",
+    "val_accuracy",
+    "test_loss",
+    "test_accuracy",
+)
+#: One row per (batch size, repeat) of the timing stage (``timing_repeats.tsv``): ``order``
+#: is the batch size's position (from 1) within its repeat; ``seconds_per_epoch`` the median
+#: over the repeat's ``epochs`` timed epochs of one model's share (job epoch seconds /
+#: ``replicas``), ``seconds_per_step`` that divided by the steps per epoch.
+TIMING_REPEAT_COLUMNS = (
+    "batch_size",
+    "repeat",
+    "order",
+    "epochs",
+    "seconds_per_epoch",
+    "seconds_per_step",
+    "replicas",
+)
 
 
 class FormatError(ValueError):

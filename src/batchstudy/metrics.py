@@ -27,6 +27,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .config import Condition, JobKey
+from .io import EPOCH_METRICS
 from .stats import IntervalSettings, censored_median, t_interval
 
 #: A condition is everything but the batch size and the seed: the learning-rate arm and base
@@ -39,17 +40,6 @@ CELL_KEYS: tuple[str, ...] = (*CONDITION_KEYS, "batch_size")
 #: One training job (one process, one timing stream): a `batchstudy.config.JobKey` (dataset,
 #: optimizer, budget) and its batch size.
 JOB_KEYS: tuple[str, ...] = (*(f.name for f in fields(JobKey)), "batch_size")
-#: Per-epoch measurements of a run (see `batchstudy.io.HISTORY_COLUMNS` for their meaning).
-EPOCH_METRICS: tuple[str, ...] = (
-    "train_loss",
-    "train_accuracy",
-    "end_train_loss",
-    "end_train_accuracy",
-    "val_loss",
-    "val_accuracy",
-    "test_loss",
-    "test_accuracy",
-)
 HISTORY_COLUMNS: tuple[str, ...] = (*RUN_KEYS, "learning_rate", "epoch", *EPOCH_METRICS)
 FACT_COLUMNS: tuple[str, ...] = (*RUN_KEYS, "n_train", "steps_per_epoch", "seconds_per_epoch")
 LOSS_COLUMNS: tuple[str, ...] = ("train_loss", "val_loss")

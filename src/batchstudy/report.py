@@ -38,6 +38,9 @@ PLOTS = {
 PACKAGES = (
     "tensorflow-cpu",
     "tensorflow",
+    "jax",
+    "jaxlib",
+    "torch",
     "keras",
     "numpy",
     "pandas",
@@ -94,6 +97,16 @@ def target_rows(target: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def repeat_rows(timing: dict[str, Any] | None) -> list[list[str]]:
+    """A condition's timing-stage seconds per model-epoch (findings' ``timing_repeats``):
+    per batch size (ascending) the estimate with its interval, method and n; no rows
+    without repeats."""
+    if not timing:
+        return []
+    per_b = timing["seconds_per_epoch"]
+    return [[b, fmt.effect(Effect.from_dict(per_b[b]), "seconds")] for b in sorted(per_b, key=int)]
+
+
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -112,12 +125,29 @@ def condition_section(found: dict[str, Any], plot_dir: Path) -> dict[str, Any]:
     ]
     return found | {
         "table": table_rows(found["cells"]),
+        "repeat_rows": repeat_rows(found.get("timing_repeats")),
         "targets_rendered": [
-            t | {"rows": target_rows(t), "name": f"{t['suffix']}% {t['kind']} target"}
+            t
+            | {
+                "rows": target_rows(t),
+                "name": f"{t['suffix']}% {t['kind']} target",
+                "value_text": target_value(t.get("value")),
+            }
             for t in found["targets"]
         ],
         "figures": figures,
     }
+
+
+#: A target without a value: no run of the condition has a plateau to take a fraction of.
+NO_TARGET = "no target: every run of the condition diverged"
+
+
+def target_value(value: Any) -> str:
+    """A condition's target as text; `NO_TARGET` when it is missing or not finite (every run
+    of the condition diverged)."""
+    text = fmt.number(value)
+    return NO_TARGET if text == fmt.NOT_ESTIMABLE else text
 
 
 def _distinct(jobs: pd.DataFrame, column: str) -> list[str]:
@@ -128,6 +158,14 @@ def _distinct(jobs: pd.DataFrame, column: str) -> list[str]:
     )
 
 
+def _backends(jobs: pd.DataFrame) -> list[str]:
+    """'<backend> <version>' of the jobs (jobs.tsv from before backends: TensorFlow's)."""
+    if "backend" not in jobs:
+        return [f"tensorflow {v}" for v in _distinct(jobs, "tensorflow")]
+    pairs = jobs[["backend", "backend_version"]].astype(str).drop_duplicates()
+    return sorted(f"{b} {v}" for b, v in pairs.itertuples(index=False))
+
+
 def provenance(cfg: dict[str, Any], jobs: pd.DataFrame) -> dict[str, Any]:
     """What the jobs of this report ran with, from jobs.tsv: only the configured jobs, never
     stale files of batch sizes no longer in the config."""
@@ -136,6 +174,7 @@ def provenance(cfg: dict[str, Any], jobs: pd.DataFrame) -> dict[str, Any]:
         "config_hash": config_hash(cfg),
         "seeds": cfg["seeds"],
         "engines": sorted(jobs["engine"].astype(str).unique()),
+        "backends": _backends(jobs),
         "devices": _distinct(jobs, "device"),
         "gpu_slots": _distinct(jobs, "gpu_slot"),
         "tensorflow": _distinct(jobs, "tensorflow"),

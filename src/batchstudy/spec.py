@@ -20,6 +20,8 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu", "linear")
 INITIALIZERS = ("he_uniform", "he_normal", "glorot_uniform", "glorot_normal")
 OPTIMIZERS = ("adam", "sgd")
 ENGINES = ("fused", "keras")
+#: Keras 3 backends the Keras engine can run on; the fused engine is TensorFlow only.
+BACKENDS = ("tensorflow", "jax", "torch")
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,13 @@ class LrVariant:
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """Model, optimizer, learning-rate variants and budget of one training job."""
+    """Model, optimizer, learning-rate variants and budget of one training job.
+
+    `eval_every_steps` ``k > 0``: besides the end of every epoch, both engines evaluate the
+    validation split (and a separate test split) after every k-th optimizer step of the run
+    (global steps, crossing epoch boundaries), with the weights after that step; 0: only at
+    epoch ends (the job's ``evals.tsv`` then repeats those evaluations, see `io.EVAL_COLUMNS`).
+    """
 
     batch_size: int
     epochs: int
@@ -66,6 +74,8 @@ class TrainSpec:
     momentum: float = 0.0
     nesterov: bool = False
     engine: str = "fused"
+    eval_every_steps: int = 0
+    backend: str = "tensorflow"
     custom_model: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -78,8 +88,11 @@ class TrainSpec:
             "variants",
             tuple(v if isinstance(v, LrVariant) else LrVariant(**v) for v in self.variants),
         )
+        object.__setattr__(self, "eval_every_steps", int(self.eval_every_steps))
         if not self.variants:
             raise ValueError("a training job needs at least one learning-rate variant")
+        if self.eval_every_steps < 0:
+            raise ValueError(f"eval_every_steps must be >= 0, got {self.eval_every_steps}")
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, so equal specs give equal strings (stable rerun params)."""

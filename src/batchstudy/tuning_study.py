@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from . import claims, stats, tuning
+from .aggregate import EVALS_TABLE_COLUMNS as EVALS_COLUMNS
 from .engines.noise import examples_seen
 from .metrics import RUN_KEYS
 from .stats import IntervalSettings
@@ -44,17 +45,6 @@ TARGET_METRICS: dict[str, tuple[str, bool]] = {
 MAIN_TARGET = "accuracy"
 ABSOLUTE = "absolute"
 RELATIVE = "relative"
-#: Columns of the aggregate evaluation table the engines write (one row per evaluation).
-EVALS_COLUMNS: tuple[str, ...] = (
-    *RUN_KEYS,
-    "learning_rate",
-    "step",
-    "epoch",
-    "val_loss",
-    "val_accuracy",
-    "test_loss",
-    "test_accuracy",
-)
 RESOLUTION_STEPS = "steps"
 RESOLUTION_EPOCHS = "epochs"
 #: Columns `group_targets` adds to the group keys.

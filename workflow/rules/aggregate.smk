@@ -16,12 +16,16 @@ rule aggregate:
         histories=all_train_files("history.tsv"),
         timings=all_train_files("timing.tsv"),
         metas=all_train_files("run.json"),
+        evals=all_train_files("evals.tsv"),
+        timing_repeats=all_timing_repeats(),
     output:
         history="results/aggregate/history.tsv",
         timing="results/aggregate/timing.tsv",
         jobs="results/aggregate/jobs.tsv",
         runs="results/aggregate/runs.tsv",
         summary="results/aggregate/summary.tsv",
+        evals="results/aggregate/evals.tsv",
+        timing_repeats="results/aggregate/timing_repeats.tsv",
     log:
         "logs/aggregate.log",
     benchmark:
@@ -32,4 +36,4 @@ rule aggregate:
         settings=settings_json("metrics"),
     shell:
         "python -m batchstudy aggregate --out-dir results/aggregate --settings {params.settings:q}"
-        " {input.histories:q} > {log:q} 2>&1"
+        " {input.histories:q} --timing-repeats {input.timing_repeats:q} > {log:q} 2>&1"

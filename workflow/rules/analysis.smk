@@ -1,9 +1,19 @@
+# Every path the analysis rules read or write.
+AGGREGATE = rules.aggregate.output
+ANALYSIS_DIR = "results/analysis"
+NOISE_SCALE = "results/noise/{dataset}/{optimizer}/noise_scale.tsv"
+# Steps to target: from the aggregate evals.tsv when evaluations run every eval_every_steps
+# optimizer steps; otherwise (one evaluation per epoch) from the per-epoch history.
+EVALS = [AGGREGATE.evals] if config["eval_every_steps"] else []
+
+
 rule analyze:
     input:
-        runs="results/aggregate/runs.tsv",
-        summary="results/aggregate/summary.tsv",
+        runs=AGGREGATE.runs,
+        summary=AGGREGATE.summary,
+        timing_repeats=AGGREGATE.timing_repeats,
     output:
-        "results/analysis/findings.json",
+        f"{ANALYSIS_DIR}/findings.json",
     log:
         "logs/analyze.log",
     benchmark:
@@ -14,29 +24,23 @@ rule analyze:
         settings=settings_json("metrics"),
     shell:
         "python -m batchstudy analyze --runs {input.runs:q} --summary {input.summary:q}"
-        " --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
-
-
-# evals.tsv (an evaluation every k optimizer steps) when the aggregate stage writes it;
-# otherwise steps to target come from the per-epoch history.
-EVALS = (
-    [rules.aggregate.output.evals] if "evals" in rules.aggregate.output.keys() else []
-)
+        " --timing-repeats {input.timing_repeats:q} --settings {params.settings:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule tune:
     input:
-        runs="results/aggregate/runs.tsv",
-        summary="results/aggregate/summary.tsv",
-        history="results/aggregate/history.tsv",
+        runs=AGGREGATE.runs,
+        summary=AGGREGATE.summary,
+        history=AGGREGATE.history,
         evals=EVALS,
-        noise=noise_files(),
+        noise=noise_files(NOISE_SCALE),
     output:
-        grid="results/analysis/lr_grid.tsv",
-        frontier="results/analysis/frontier.tsv",
-        bcrit="results/analysis/tuned_bcrit.tsv",
-        doc="results/analysis/tuning.json",
-        figures=directory("results/analysis/figures"),
+        grid=f"{ANALYSIS_DIR}/lr_grid.tsv",
+        frontier=f"{ANALYSIS_DIR}/frontier.tsv",
+        bcrit=f"{ANALYSIS_DIR}/tuned_bcrit.tsv",
+        doc=f"{ANALYSIS_DIR}/tuning.json",
+        figures=directory(f"{ANALYSIS_DIR}/figures"),
     log:
         "logs/tune.log",
     benchmark:
@@ -55,19 +59,20 @@ rule tune:
         ),
         dpi=config["plots"]["dpi"],
         shared=shared_validation(),
+        out_dir=lambda wildcards, output: os.path.dirname(output.doc),
     shell:
         "python -m batchstudy tune --runs {input.runs:q} --summary {input.summary:q}"
         " --history {input.history:q} {params.evals} --noise {input.noise:q}"
         " --settings {params.settings:q} --targets {params.targets:q} --dpi {params.dpi}"
         " --references {params.references:q} --shared-validation {params.shared:q}"
-        " --out-dir results/analysis > {log:q} 2>&1"
+        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule noise_scale:
     input:
         data="results/data/{dataset}.npz",
     output:
-        "results/noise/{dataset}/{optimizer}/noise_scale.tsv",
+        NOISE_SCALE,
     log:
         "logs/noise/{dataset}/{optimizer}.log",
     benchmark:

@@ -106,6 +106,22 @@ def all_train_files(name):
     ]
 
 
+TIMING_DIR = "results/timing/{dataset}/{optimizer}/{budget}"
+
+
+def all_timing_repeats():
+    """The timing stage's files, one per job key; none when timing_repeats is 0."""
+    if not config["timing_repeats"]:
+        return []
+    return [f"results/timing/{j.path}/timing_repeats.tsv" for j in JOBS]
+
+
+def timing_specs_json(wildcards):
+    """Every batch size's spec of a job key, as the timing stage times them."""
+    specs = study_config.timing_specs(config, job_of(wildcards))
+    return "[" + ",".join(s.to_json() for s in specs) + "]"
+
+
 PLOT_NAMES = ["curves", "accuracy", "timing", "scaling"]
 
 
@@ -113,12 +129,13 @@ def all_plots():
     return [f"results/plots/{c.path}/{p}.png" for c in CONDITIONS for p in PLOT_NAMES]
 
 
-def noise_files():
-    """One noise-scale reference run per (dataset, optimizer) when noise_scale.batch_size is set."""
+def noise_files(pattern):
+    """One noise-scale reference run per (dataset, optimizer) when noise_scale.batch_size is
+    set: `pattern` formatted with each dataset and optimizer."""
     if config["noise_scale"]["batch_size"] is None:
         return []
     return [
-        f"results/noise/{d}/{o}/noise_scale.tsv"
+        pattern.format(dataset=d, optimizer=o)
         for d in config["datasets"]
         for o in config["optimizers"]
     ]

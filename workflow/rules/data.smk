@@ -26,6 +26,7 @@ rule check_model:
         "../envs/study.yaml"
     params:
         custom=config["model"]["custom"],
+        backend=config["backend"],
     shell:
         "python -m batchstudy check-model --custom {params.custom:q} --data {input.data:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --backend {params.backend} --out {output:q} > {log:q} 2>&1"

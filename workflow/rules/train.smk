@@ -6,6 +6,7 @@ rule train:
         history=f"{TRAIN_DIR}/history.tsv",
         timing=f"{TRAIN_DIR}/timing.tsv",
         meta=f"{TRAIN_DIR}/run.json",
+        evals=f"{TRAIN_DIR}/evals.tsv",
     log:
         "logs/train/{dataset}/{optimizer}/{budget}/bs{batch_size}.log",
     benchmark:
@@ -24,6 +25,7 @@ rule train:
     shell:
         "python -m batchstudy train --data {input.data:q} --spec {params.spec:q}"
         " --history {output.history:q} --timing {output.timing:q} --meta {output.meta:q}"
+        " --evals {output.evals:q}"
         " --threads {threads} --gpu {resources.gpu} --gpu-slots {params.gpu_slots}"
         " --lock-dir results/.gpu-locks {params.nondeterministic}"
         " > {log:q} 2>&1"

@@ -6,7 +6,7 @@ Adam's or momentum's slots alike. Each step is a handful of batched matmuls over
 ``[R, batch, ...]`` tensors; all epochs and steps run inside one ``tf.function`` (two nested
 ``tf.while_loop``s), so no Python runs per step or per epoch. Per-epoch metrics go into
 ``TensorArray``s and come back at the end. Read top to bottom: `Graph` (the constants),
-`forward`, `train_step`, `update`, `full_batches`, `epoch`, `run`, `train_fused`.
+`forward`, `train_step`, `update`, `full_batches`, `record`, `epoch`, `run`, `train_fused`.
 
 Same mathematics as the Keras reference (`engines.keras`, with `models.build_mlp`):
 
@@ -49,6 +49,13 @@ the same weights and see the same row orders (as Keras does with that seed), a s
 does not depend on which other replicas share the job, and reruns are bit-identical on the same
 machine and software. Each seed is drawn once and gathered onto its replicas.
 
+Step evaluations (``spec.eval_every_steps`` = k > 0): inside the step loop, after every
+optimizer step whose global count ``t`` (from 1, crossing epoch boundaries) is a multiple of k,
+a ``tf.cond`` evaluates the validation split (and the test split when it is separate) with the
+weights after that step and writes loss and accuracy into a per-epoch buffer of
+``ceil(steps_per_epoch / k)`` slots (the most multiples of k one epoch can hold); the epoch loop
+stacks the buffers in ``TensorArray``s. With k = 0 none of these ops exist.
+
 A replica whose metrics or weights become NaN/inf is marked diverged: its metrics are NaN from
 that epoch on. No op reduces over the replica axis, so the other replicas are unaffected.
 
@@ -59,7 +66,10 @@ instantiate the whole graph, both loop bodies included, and with ``jit_compile``
 XLA compilation; its results are discarded. The real call takes ``tf.timestamp()`` inside the
 graph once before epoch 1 (after the weights are initialised) and once at the end of every
 epoch (after its evaluations): each epoch's seconds are in-graph clock differences, with no
-graph building in them. The rest of the real call's wall time is ``train_call_seconds`` minus
+graph building in them. They include the epoch's evaluations: the end-of-epoch ones always,
+and the step evaluations when ``eval_every_steps`` > 0 (which make small batch sizes' epochs
+markedly slower: time batch sizes with the timing stage, `engines.timing`, which never
+evaluates per step). The rest of the real call's wall time is ``train_call_seconds`` minus
 ``in_graph_train_seconds`` in ``info``. TensorFlow's ``Timestamp`` kernel refuses to run while
 op determinism is enabled, so the flag is lifted for the duration of the calls only
 (`_timestamps_allowed`).
@@ -81,7 +91,15 @@ import tensorflow as tf
 
 from ..data import Dataset
 from ..spec import ACTIVATIONS, INITIALIZERS, OPTIMIZERS, TrainSpec
-from .result import Log, TrainResult, history_frame, replica_ids
+from .result import (
+    Log,
+    TrainResult,
+    epoch_end_eval_table,
+    eval_steps,
+    history_frame,
+    replica_ids,
+    step_eval_table,
+)
 
 #: Keras' VarianceScaling: the stddev of a normal truncated at 2 sd is divided by this.
 _TRUNC_NORMAL_STD = 0.87962566103423978
@@ -98,6 +116,8 @@ assert set(INITIALIZERS) <= set(_INITIALIZERS)
 #: Rows of the in-graph metrics: train loss/accuracy summed over the epoch's steps, then loss
 #: and accuracy of each evaluated split (end_train, val, and test when it is separate).
 _TRAIN_ROWS = 2
+#: `run`'s outputs of the step evaluations (`new_record`), when there are any.
+_REC_NAMES = ("eval_values", "eval_steps", "eval_counts")
 
 
 # ---- initial weights and row orders (stateless, per seed) --------------------------------
@@ -199,6 +219,7 @@ class Graph:
     y_train: Any  # [n, k]
     labels_train: Any  # [n] int32
     evals: tuple[Split, ...]  # end_train, val, and test when it is separate
+    eval_every: int  # evaluate val (and test) after every eval_every-th step; 0: never
     mean_weights: dict[int, Any]  # batch rows -> [R*rows] filled with 1/rows
 
     @property
@@ -235,6 +256,16 @@ class Graph:
     @property
     def steps_per_epoch(self) -> int:
         return self.n_full + (1 if self.rem else 0)
+
+    @property
+    def step_evals(self) -> tuple[Split, ...]:
+        """The splits evaluated every `eval_every` steps: validation, and a separate test."""
+        return self.evals[1:]
+
+    @property
+    def eval_slots(self) -> int:
+        """The most step evaluations one epoch can hold: ``ceil(steps_per_epoch / k)``."""
+        return -(-self.steps_per_epoch // self.eval_every) if self.eval_every else 0
 
 
 def _split(x: np.ndarray, y: np.ndarray, n_rep: int) -> Split:
@@ -282,6 +313,7 @@ def make_graph(data: Dataset, spec: TrainSpec) -> Graph:
         y_train=tf.constant(data.y_train, tf.float32),
         labels_train=tf.constant(np.argmax(data.y_train, axis=1).astype(np.int32)),
         evals=tuple(_split(x, y, len(replicas)) for x, y in evals),
+        eval_every=int(spec.eval_every_steps),
         mean_weights={
             rows: tf.fill([len(replicas) * rows], np.float32(1.0 / rows))
             for rows in {batch, n_train % batch} - {0}
@@ -397,32 +429,35 @@ def full_batches(
     theta: Any,
     slots: tuple,
     loop_limit: Any,
-) -> tuple[Any, Any, tuple, Any]:
+    rec: tuple,
+) -> tuple[Any, Any, tuple, Any, tuple]:
     """The epoch's full batches: a while loop of `unroll` steps per iteration (stopped after
     `loop_limit` iterations), then unroll's leftover steps. `rows` are x, y, labels
-    ``[R, n, ...]`` in epoch order. Returns t, theta, slots and ``[2, R]`` summed loss, hits."""
+    ``[R, n, ...]`` in epoch order; `rec` the step evaluations so far (`record`). Returns t,
+    theta, slots, ``[2, R]`` summed loss, hits, and `rec`."""
     xs = _steps_first(g, rows[0])
     ys = tf.reshape(_steps_first(g, rows[1]), [g.n_full, g.n_rep * g.batch, g.n_classes])
     ls = tf.reshape(_steps_first(g, rows[2]), [g.n_full, g.n_rep * g.batch])
 
-    def step(j: Any, t: Any, theta: Any, slots: tuple, acc: Any) -> tuple:
+    def step(j: Any, t: Any, theta: Any, slots: tuple, acc: Any, rec: tuple) -> tuple:
         take = functools.partial(tf.gather, indices=j)
         t, theta, slots, stats = train_step(g, take(xs), take(ys), take(ls), t, theta, slots)
-        return t, theta, slots, acc + stats
+        return t, theta, slots, acc + stats, record(g, t, theta, rec)
 
-    def body(s: Any, t: Any, theta: Any, slots: tuple, acc: Any) -> tuple:
+    def body(s: Any, t: Any, theta: Any, slots: tuple, acc: Any, rec: tuple) -> tuple:
         for u in range(unroll):
-            t, theta, slots, acc = step(s * unroll + u, t, theta, slots, acc)
-        return (s + 1, t, theta, slots, acc)
+            t, theta, slots, acc, rec = step(s * unroll + u, t, theta, slots, acc, rec)
+        return (s + 1, t, theta, slots, acc, rec)
 
     n_iter = tf.minimum(g.n_full // unroll, loop_limit)
     acc = tf.zeros([2, g.n_rep * g.batch])
-    _, t, theta, slots, acc = tf.while_loop(
-        lambda s, *_: s < n_iter, body, (tf.constant(0), t, theta, slots, acc)
+    _, t, theta, slots, acc, rec = tf.while_loop(
+        lambda s, *_: s < n_iter, body, (tf.constant(0), t, theta, slots, acc, rec)
     )
     for j in range(g.n_full - g.n_full % unroll, g.n_full):
-        t, theta, slots, acc = step(tf.constant(j), t, theta, slots, acc)
-    return t, theta, slots, tf.reduce_sum(tf.reshape(acc, [2, g.n_rep, g.batch]), axis=2)
+        t, theta, slots, acc, rec = step(tf.constant(j), t, theta, slots, acc, rec)
+    sums = tf.reduce_sum(tf.reshape(acc, [2, g.n_rep, g.batch]), axis=2)
+    return t, theta, slots, sums, rec
 
 
 def evaluate(g: Graph, theta: Any, split: Split) -> Any:
@@ -431,30 +466,66 @@ def evaluate(g: Graph, theta: Any, split: Split) -> Any:
     return tf.reduce_mean(tf.reshape(tf.stack([loss, hit]), [2, g.n_rep, split.n]), axis=2)
 
 
+def new_record(g: Graph) -> tuple:
+    """An epoch's empty step-evaluation record: values ``[eval_slots, 2 * len(step_evals),
+    R]``, the step of each ``[eval_slots]`` and how many are filled; ``()`` when off."""
+    if not g.eval_every:
+        return ()
+    rows = 2 * len(g.step_evals)
+    return (
+        tf.zeros([g.eval_slots, rows, g.n_rep]),
+        tf.zeros([g.eval_slots]),
+        tf.constant(0),
+    )
+
+
+def record(g: Graph, t: Any, theta: Any, rec: tuple) -> tuple:
+    """After the step that made `t` iterations: when `t` is a multiple of `Graph.eval_every`,
+    evaluate `Graph.step_evals` with `theta` into the next slot of `rec`."""
+    if not rec:
+        return rec
+    values, at, n = rec
+
+    def write() -> tuple:
+        got = tf.concat([evaluate(g, theta, s) for s in g.step_evals], 0)
+        slot = tf.reshape(n, [1, 1])
+        return (
+            tf.tensor_scatter_nd_update(values, slot, got[None]),
+            tf.tensor_scatter_nd_update(at, slot, tf.reshape(t, [1])),
+            n + 1,
+        )
+
+    due = tf.equal(tf.math.floormod(t, float(g.eval_every)), 0.0)
+    return tf.cond(due, write, lambda: rec)
+
+
 def epoch(
     g: Graph, unroll: int, perm: Any, t: Any, theta: Any, slots: tuple, loop_limit: Any
 ) -> tuple[Any, ...]:
     """One epoch on the row orders `perm` ``[R, n]``: its steps, then the evaluations.
 
     Returns t, theta, slots, the metrics ``[rows, R]`` (train loss/accuracy, then loss and
-    accuracy of each of `Graph.evals`) and whether each replica is still finite.
+    accuracy of each of `Graph.evals`), whether each replica is still finite, and the epoch's
+    step evaluations (`new_record`).
     """
     rows = tuple(tf.gather(a, perm) for a in (g.x_train, g.y_train, g.labels_train))
     sums = tf.zeros([2, g.n_rep])
+    rec = new_record(g)
     if g.n_full:
-        t, theta, slots, sums = full_batches(g, unroll, rows, t, theta, slots, loop_limit)
+        t, theta, slots, sums, rec = full_batches(g, unroll, rows, t, theta, slots, loop_limit, rec)
     if g.rem:
         cut = g.n_full * g.batch
         yb = tf.reshape(rows[1][:, cut:], [g.n_rep * g.rem, g.n_classes])
         lb = tf.reshape(rows[2][:, cut:], [g.n_rep * g.rem])
         t, theta, slots, stats = train_step(g, rows[0][:, cut:], yb, lb, t, theta, slots)
         sums += tf.reduce_sum(tf.reshape(stats, [2, g.n_rep, g.rem]), axis=2)
+        rec = record(g, t, theta, rec)
     metrics = tf.concat([sums / float(g.n_train), *(evaluate(g, theta, s) for s in g.evals)], 0)
     finite = tf.logical_and(
         tf.reduce_all(tf.math.is_finite(metrics), axis=0),
         tf.reduce_all(tf.math.is_finite(theta), axis=1),
     )
-    return t, theta, slots, metrics, finite
+    return t, theta, slots, metrics, finite, rec
 
 
 # ---- all epochs --------------------------------------------------------------------------
@@ -483,22 +554,38 @@ def run(g: Graph, core: Callable[..., tuple], epochs_t: Any, loop_limit: Any) ->
 
     def body(e: Any, t: Any, theta: Any, slots: tuple, alive: Any, tas: tuple) -> tuple:
         orders = tf.stack([_shuffle(s, e, g.n_train) for s in g.seeds])
-        t, theta, slots, metrics, finite = core(
+        t, theta, slots, metrics, finite, rec = core(
             tf.gather(orders, g.rep_seed), t, theta, slots, loop_limit
         )
         alive = tf.logical_and(alive, finite)
         metrics = tf.where(alive[None, :], metrics, float("nan"))
-        with tf.control_dependencies([metrics, theta]):
+        with tf.control_dependencies([metrics, theta, *rec]):
             stamp = tf.timestamp()
-        return e + 1, t, theta, slots, alive, (tas[0].write(e, metrics), tas[1].write(e, stamp))
+        written = (metrics, stamp, *rec)
+        return (
+            e + 1,
+            t,
+            theta,
+            slots,
+            alive,
+            tuple(a.write(e, x) for a, x in zip(tas, written, strict=True)),
+        )
 
+    rec_shapes = [[g.eval_slots, 2 * len(g.step_evals), g.n_rep], [g.eval_slots], []]
+    rec_shapes = rec_shapes if g.eval_every else []
     tas = (
         tf.TensorArray(tf.float32, size=epochs_t, element_shape=[n_rows, g.n_rep]),
         tf.TensorArray(tf.float64, size=epochs_t, element_shape=[]),
+        *(
+            tf.TensorArray(x.dtype, size=epochs_t, element_shape=shape)
+            for x, shape in zip(new_record(g), rec_shapes, strict=True)
+        ),
     )
     init = (e0, tf.constant(0.0), theta0, slots0, tf.ones([g.n_rep], tf.bool), tas)
     _, t, theta, _, alive, tas = tf.while_loop(lambda e, *_: e < epochs_t, body, init)
+    recs = {name: ta.stack() for name, ta in zip(_REC_NAMES, tas[2:], strict=False)}
     return {
+        **recs,
         "metrics": tas[0].stack(),
         "stamps": tas[1].stack(),
         "start": t_start,
@@ -596,7 +683,7 @@ def train_fused(
         f"fused: graph built in {trace_s + warm_s:.2f} s (trace {trace_s:.2f} s, warm-up call "
         f"{warm_s:.2f} s; xla {'on' if jit_compile else 'off'})"
     )
-    out, call_s = _train_call(concrete, spec.epochs)
+    out, call_s = train_call(concrete, spec.epochs)
     if float(out["steps"]) != spec.epochs * g.steps_per_epoch:
         raise RuntimeError(
             f"fused engine ran {float(out['steps']):.0f} steps, expected "
@@ -623,8 +710,17 @@ def train_fused(
     }
     _log_done(log, spec, g, info)
     epochs = np.arange(1, spec.epochs + 1)
+    history = history_frame(spec, _all_metric_rows(g, out["metrics"]))
+    if g.eval_every:
+        evals = step_eval_table(
+            spec, *_step_eval_rows(g, out, spec.epochs), history, g.steps_per_epoch
+        )
+    else:
+        evals = epoch_end_eval_table(history, g.steps_per_epoch)
+    info["eval_every_steps"] = g.eval_every
     return TrainResult(
-        history=history_frame(spec, _all_metric_rows(g, out["metrics"])),
+        history=history,
+        evals=evals,
         timing=pd.DataFrame({"seed": -1, "epoch": epochs, "seconds": seconds, "replicas": g.n_rep}),
         setup_seconds=trace_s + warm_s,
         engine="fused",
@@ -632,13 +728,27 @@ def train_fused(
     )
 
 
-def _train_call(concrete: Any, epochs: int) -> tuple[dict[str, np.ndarray], float]:
+def train_call(concrete: Any, epochs: int) -> tuple[dict[str, np.ndarray], float]:
     """The real call: all epochs, no step limit; its outputs as numpy and its wall seconds."""
     t0 = time.perf_counter()
     with _timestamps_allowed():
         out = concrete(tf.constant(epochs), tf.constant(2**30))
         out = {k: v.numpy() for k, v in out.items()}
     return out, time.perf_counter() - t0
+
+
+def _step_eval_rows(g: Graph, out: dict[str, Any], epochs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Steps ``[n]`` and values ``[n, 4, R]`` (val loss/accuracy, test loss/accuracy) of the
+    real call's step evaluations, checked to be every `Graph.eval_every`-th step."""
+    counts = out["eval_counts"]
+    steps = np.concatenate([out["eval_steps"][e, :c] for e, c in enumerate(counts)])
+    values = np.concatenate([out["eval_values"][e, :c] for e, c in enumerate(counts)])
+    want = eval_steps(epochs * g.steps_per_epoch, g.eval_every)
+    if not np.array_equal(steps.astype(np.int64), want):
+        raise RuntimeError(f"fused engine evaluated after steps {steps}, expected {want}")
+    if len(g.step_evals) == 1:  # no separate test split: test_* = val_*
+        values = np.concatenate([values, values], axis=1)
+    return want, values
 
 
 def _all_metric_rows(g: Graph, metrics: np.ndarray) -> np.ndarray:

@@ -12,9 +12,15 @@ dataset's validation split as ``validation_data``. The history columns come from
 - ``test_*``: ``model.evaluate`` on the test split, or the ``val_*`` numbers when the dataset
   has no validation split apart from its test split.
 
+With ``spec.eval_every_steps`` = k > 0 a callback also evaluates the validation split (and a
+separate test split) with ``model.evaluate`` in one batch after every k-th optimizer step of
+the replica's run (global steps, crossing epochs), saving and restoring the compiled metrics'
+state around it so that ``fit``'s running train averages are untouched (`_StepEvaluation`).
+
 Per-epoch seconds include those evaluations (as the fused engine's do); the first train and
 test steps, where Keras traces its graphs, count as setup. Keras is imported inside the
-functions.
+functions, with whatever backend ``KERAS_BACKEND`` names (`training.select_backend`); nothing
+here is TensorFlow-specific, so the engine runs on TensorFlow, JAX and PyTorch alike.
 """
 
 from __future__ import annotations
@@ -27,32 +33,63 @@ import numpy as np
 import pandas as pd
 
 from ..data import Dataset
-from ..spec import LrVariant, TrainSpec
-from .models import build_custom, build_mlp, make_optimizer
-from .result import METRIC_COLUMNS, Log, TrainResult, history_frame
+from ..spec import LrVariant, TrainSpec, steps_per_epoch
+from .models import build_custom, build_mlp, make_optimizer, weights_device
+from .result import (
+    EVAL_METRICS,
+    METRIC_COLUMNS,
+    Log,
+    TrainResult,
+    epoch_end_eval_table,
+    eval_steps,
+    history_frame,
+    step_eval_table,
+)
 
 
 def train_keras(data: Dataset, spec: TrainSpec, log: Log, base: str | Path = ".") -> TrainResult:
     """Train every replica of `spec` with ``model.fit``, one after another."""
-    metrics, timings, setups = [], [], []
+    import keras
+
+    metrics, step_values, timings, setups, devices = [], [], [], [], []
     for variant, seed in spec.replicas:
-        rows, timer = _train_one(data, spec, variant, seed, log, base)
+        rows, steps, timer, device = _train_one(data, spec, variant, seed, log, base)
         metrics.append(rows)
+        step_values.append(steps)
         timings.append(timer.table())
         setups.append(timer.setup_seconds)
+        devices.append(device)
+    used = ", ".join(dict.fromkeys(devices))
+    log(f"Keras {keras.__version__} on backend {keras.backend.backend()}: weights on {used}")
+    history = history_frame(spec, np.stack(metrics, axis=2))
+    spe = steps_per_epoch(data.n_train, spec.batch_size)
+    if spec.eval_every_steps:
+        at = eval_steps(spec.epochs * spe, spec.eval_every_steps)
+        evals = step_eval_table(spec, at, np.stack(step_values, axis=2), history, spe)
+    else:
+        evals = epoch_end_eval_table(history, spe)
     return TrainResult(
-        history=history_frame(spec, np.stack(metrics, axis=2)),
+        history=history,
+        evals=evals,
         timing=pd.concat(timings, ignore_index=True),
         setup_seconds=float(np.sum(setups)),
         engine="keras",
-        info={"replicas": len(spec.replicas)},
+        info={
+            "replicas": len(spec.replicas),
+            "eval_every_steps": spec.eval_every_steps,
+            "keras": keras.__version__,
+            "keras_backend": keras.backend.backend(),
+            "device_used": used,
+        },
     )
 
 
 def _train_one(
     data: Dataset, spec: TrainSpec, variant: LrVariant, seed: int, log: Log, base: str | Path
-) -> tuple[np.ndarray, _EpochTimer]:
-    """One replica's ``fit``; returns its metrics ``[epochs, len(METRIC_COLUMNS)]``."""
+) -> tuple[np.ndarray, np.ndarray, _EpochTimer, str]:
+    """One replica's ``fit``; returns its metrics ``[epochs, len(METRIC_COLUMNS)]``, its step
+    evaluations ``[n, len(EVAL_METRICS)]`` (no rows when ``eval_every_steps`` is 0), its timer
+    and the device that held its weights (`models.weights_device`)."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -67,6 +104,7 @@ def _train_one(
         metrics=["accuracy"],
     )
     ends = _EndOfEpochEvaluation(data)
+    steps = _StepEvaluation(data, spec.eval_every_steps)
     timer = _EpochTimer(seed, f"lr {variant.learning_rate:g} seed {seed}", spec.epochs, log)
     hist = model.fit(
         data.x_train,
@@ -76,7 +114,8 @@ def _train_one(
         batch_size=spec.batch_size,
         verbose=0,
         shuffle=True,
-        callbacks=[ends.callback(), timer.callback()],  # the timer's epoch end comes last
+        # the step evaluations run first after a step; the timer's epoch end comes last
+        callbacks=[steps.callback(), ends.callback(), timer.callback()],
     )
     h = hist.history
     cols = {
@@ -88,7 +127,8 @@ def _train_one(
     }
     if not data.has_validation_split:
         cols["test_loss"], cols["test_accuracy"] = h["val_loss"], h["val_accuracy"]
-    return np.array([cols[c] for c in METRIC_COLUMNS], dtype=np.float64).T, timer
+    rows = np.array([cols[c] for c in METRIC_COLUMNS], dtype=np.float64).T
+    return rows, steps.table(), timer, weights_device(model)
 
 
 class _EndOfEpochEvaluation:
@@ -119,6 +159,49 @@ class _EndOfEpochEvaluation:
 
     def columns(self) -> dict[str, list[float]]:
         return self.values
+
+
+class _StepEvaluation:
+    """``model.evaluate`` of the validation split (and a separate test split), in one batch
+    each, after every `every`-th optimizer step of a ``fit`` (global count; 0: never).
+
+    ``evaluate`` resets the compiled metrics, which ``fit`` also uses for its running train
+    averages, so their variables are saved before and restored after.
+    """
+
+    def __init__(self, data: Dataset, every: int) -> None:
+        self.every = every
+        self.splits = [data.validation]
+        if data.has_validation_split:
+            self.splits.append((data.x_test, data.y_test))
+        self.steps = 0
+        self.rows: list[list[float]] = []
+
+    def callback(self) -> Any:
+        import keras
+
+        outer = self
+
+        class _CB(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+                outer.steps += 1
+                if outer.every and outer.steps % outer.every == 0:
+                    outer.rows.append(outer.evaluate(self.model))
+
+        return _CB()
+
+    def evaluate(self, model: Any) -> list[float]:
+        saved = [v.numpy() for v in model.metrics_variables]
+        row = []
+        for x, y in self.splits:
+            got = model.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
+            row += [float(got["loss"]), float(got["accuracy"])]
+        for v, value in zip(model.metrics_variables, saved, strict=True):
+            v.assign(value)
+        return row * (len(EVAL_METRICS) // len(row))  # test_* = val_* without a test split
+
+    def table(self) -> np.ndarray:
+        return np.array(self.rows, dtype=np.float64).reshape(len(self.rows), len(EVAL_METRICS))
 
 
 class _EpochTimer:

@@ -75,6 +75,18 @@ def build_custom(spec: TrainSpec, n_features: int, n_classes: int, base: str | P
     return model
 
 
+def weights_device(model: Any) -> str:
+    """The device that holds `model`'s first weight, as its backend names it (e.g.
+    ``cuda:0``, ``TFRT_CPU_0``, ``/job:localhost/replica:0/task:0/device:GPU:0``): where the
+    backend actually trained it. "" for a model without weights."""
+    if not model.weights:
+        return ""
+    value = model.weights[0].value
+    if hasattr(value, "devices"):  # a JAX array: the set of devices it lives on
+        return ", ".join(sorted(str(d) for d in value.devices()))
+    return str(getattr(value, "device", ""))
+
+
 def learning_rate(variant: LrVariant) -> Any:
     """`variant`'s rate: constant, or a linear warmup over its `warmup_steps`, then constant
     (``lr * min(1, (iterations + 1) / warmup_steps)``, see `spec.LrVariant`)."""
