@@ -20,7 +20,7 @@ setup: $(BIN)/activate
 
 study: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES)
-	@echo "report: $(abspath report/index.html)"
+	@echo "report: $(abspath report/default/index.html) (all studies: $(abspath report/index.html))"
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
@@ -40,4 +40,4 @@ gpu-wheels:
 	bash benchmarks/gpu_wheels.sh
 
 clean:
-	rm -rf results report/index.html logs .snakemake
+	rm -rf results report/index.html report/*/ logs .snakemake

@@ -29,9 +29,11 @@ localrules:
     tune,
     plot,
     report,
+    catalogue,
 
 
 rule all:
     default_target: True
     input:
-        "report/index.html",
+        DIRS.report_html,
+        CATALOGUE,

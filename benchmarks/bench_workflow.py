@@ -22,6 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from batchstudy import config
+from batchstudy.layout import StudyDirs
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -52,8 +55,8 @@ def timed_snakemake(project: Path, cores: int, *args: str) -> float:
     return elapsed
 
 
-def peak_train_rss(project: Path) -> tuple[float, float]:
-    files = sorted((project / "results" / "benchmarks" / "train").glob("**/*.tsv"))
+def peak_train_rss(project: Path, study: StudyDirs) -> tuple[float, float]:
+    files = sorted((project / study.benchmarks / "train").glob("**/*.tsv"))
     rss = [float(pd.read_csv(f, sep="\t")["max_rss"].max()) for f in files]
     return max(rss), sum(rss) / len(rss)
 
@@ -66,12 +69,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-workflow-") as tmp:
         project = Path(tmp)
         copy_project(project, args.configfile.resolve())
+        study = StudyDirs(config.load(project / "config" / "config.yaml")["study"])
         cold = timed_snakemake(project, args.cores)
         noop = timed_snakemake(project, args.cores)
-        peak, mean = peak_train_rss(project)
-        report = (project / "report" / "index.html").stat().st_size
+        peak, mean = peak_train_rss(project, study)
+        report = (project / study.report_html).stat().st_size
     rows = [
-        ("cold end-to-end to report/index.html", f"{cold:.1f} s", "<= 60 s"),
+        ("cold end-to-end to the study's report", f"{cold:.1f} s", "<= 60 s"),
         ("no-op rerun", f"{noop:.1f} s", "<= 5 s"),
         ("peak RSS of a training job", f"{peak / 1024:.2f} GiB ({peak:.0f} MB)", "<= 1.5 GiB"),
         ("mean peak RSS of training jobs", f"{mean:.0f} MB", ""),

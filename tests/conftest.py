@@ -18,9 +18,24 @@ import yaml
 
 from batchstudy.engines.result import epoch_end_eval_table
 from batchstudy.io import write_json, write_table
+from batchstudy.layout import JOB_DIR, StudyDirs
 from batchstudy.spec import steps_per_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The rules after training: with `--allowed-rules`, they run a study on written (fake) jobs.
+RULES_AFTER_TRAINING = (
+    "config_snapshot",
+    "aggregate",
+    "analyze",
+    "tune",
+    "plot",
+    "report",
+    "catalogue",
+    "all",
+)
+#: The directories of the study config/config.yaml runs (its study name is the schema's
+#: default), where the fake jobs and reports below go unless told otherwise.
+DEFAULT_STUDY = StudyDirs("default")
 
 TINY_CONFIG = {
     "title": "tiny study",
@@ -74,6 +89,7 @@ def write_fake_job(
     engine: str = "fused",
     diverged_seeds: tuple[int, ...] = (),
     base_lr: float = BASE_LR,
+    study: StudyDirs = DEFAULT_STUDY,
 ) -> Path:
     """A job directory exactly as `batchstudy train` writes it, with synthetic numbers.
 
@@ -82,7 +98,10 @@ def write_fake_job(
     or base rate of the same job adds that variant's runs to the job's files.
     """
     dataset, optimizer, arm, budget = cond
-    d = root / "results" / "train" / dataset / optimizer / budget / f"bs{batch_size}"
+    job_dir = JOB_DIR.format(
+        dataset=dataset, optimizer=optimizer, budget=budget, batch_size=batch_size
+    )
+    d = root / study.train / job_dir
     rows = []
     for s in seeds:
         c = synthetic_curve(batch_size, s, epochs)
@@ -161,23 +180,25 @@ def render_fake_report(root: Path, cfg: dict, paths: list[Path], conds: list) ->
     from batchstudy.report import render_report
     from batchstudy.stats import IntervalSettings
 
-    agg = root / "results" / "aggregate"
+    d = DEFAULT_STUDY
+    agg = root / d.aggregate
     tables = aggregate(paths, agg, cfg["metrics"], log=lambda m: None)
-    findings = root / "results" / "analysis" / "findings.json"
+    findings = root / d.findings
     settings = IntervalSettings.from_metrics(cfg["metrics"])
     write_json(findings, analyze(tables["runs"], tables["summary"], settings))
     for c in conds:
-        plot_condition(agg, root / "results" / "plots" / c.path, plot_keys(c), cfg["plots"])
-    (root / "results" / "config.json").write_text(json.dumps(cfg))
-    out = root / "report" / "index.html"
+        plot_condition(agg, root / d.plots / c.path, plot_keys(c), cfg["plots"])
+    (root / d.results / "config.json").write_text(json.dumps({"study": d.study, **cfg}))
+    out = root / d.report_html
     template = ROOT / "workflow" / "report" / "index.html.j2"
     render_report(
         findings,
         agg / "jobs.tsv",
-        root / "results" / "plots",
-        root / "results" / "config.json",
+        root / d.plots,
+        root / d.results / "config.json",
         template,
         out,
+        summary=root / d.summary,
     )
     return out
 

@@ -7,6 +7,7 @@ import shutil
 
 import pandas as pd
 import pytest
+from conftest import DEFAULT_STUDY as D
 from conftest import ROOT, make_project, read_json, snakemake
 from test_workflow import dry_run
 
@@ -52,18 +53,18 @@ def axes(tmp_path_factory):
 
 
 def test_every_condition_is_trained_and_reported(axes):
-    jobs = pd.read_csv(axes / "results/aggregate/jobs.tsv", sep="\t")
+    jobs = pd.read_csv(axes / f"{D.aggregate}/jobs.tsv", sep="\t")
     assert len(jobs) == 2 * 1 * 2 * 2  # datasets x optimizers x budgets x sizes
     assert (jobs["replicas"] == 2 * 2).all()  # arms x seeds, inside each job
-    html = (axes / "report/index.html").read_text()
+    html = (axes / D.report_html).read_text()
     assert html.count('<h2 id="c') == 2 * 1 * 2 * 2  # datasets x optimizers x arms x budgets
     assert "Across conditions" in html
-    for c in config.conditions(read_json(axes / "results/config.json")):
+    for c in config.conditions(read_json(axes / f"{D.results}/config.json")):
         assert f">{c.label}</h2>" in html  # one section per condition, headed by its label
 
 
 def test_linear_arm_scales_the_learning_rate(axes):
-    summary = pd.read_csv(axes / "results/aggregate/summary.tsv", sep="\t")
+    summary = pd.read_csv(axes / f"{D.aggregate}/summary.tsv", sep="\t")
     lr = summary.set_index(["dataset", "lr_scaling", "budget", "batch_size"])["learning_rate"]
     assert lr[("moons", "constant", "e3", 8)] == pytest.approx(0.05)
     assert lr[("moons", "linear", "e3", 8)] == pytest.approx(0.05 * 8 / 32)
@@ -71,7 +72,7 @@ def test_linear_arm_scales_the_learning_rate(axes):
 
 
 def test_step_budget_gives_equal_updates(axes):
-    jobs = pd.read_csv(axes / "results/aggregate/jobs.tsv", sep="\t")
+    jobs = pd.read_csv(axes / f"{D.aggregate}/jobs.tsv", sep="\t")
     moons = jobs[(jobs["dataset"] == "moons") & (jobs["budget"] == "s12")]
     got = moons.set_index("batch_size")[["epochs", "steps_per_epoch"]].drop_duplicates()
     # 80 training rows: B=8 has 10 steps/epoch -> 2 epochs; B=32 has 3 -> 4 epochs
@@ -81,9 +82,9 @@ def test_step_budget_gives_equal_updates(axes):
 
 
 def test_csv_dataset_keeps_its_labels(axes):
-    meta = read_json(axes / "results/train/mine/sgd/e3/bs8/run.json")
+    meta = read_json(axes / f"{D.train}/mine/sgd/e3/bs8/run.json")
     assert meta["n_train"] == 200
-    hist = pd.read_csv(axes / "results/aggregate/history.tsv", sep="\t")
+    hist = pd.read_csv(axes / f"{D.aggregate}/history.tsv", sep="\t")
     assert set(hist["dataset"]) == {"moons", "mine"}
 
 
@@ -129,15 +130,15 @@ def test_custom_model_runs_on_the_keras_engine(tmp_path):
     (project / "config" / "models").mkdir()
     shutil.copy2(ROOT / "config/models/dropout_mlp.py", project / "config/models")
     snakemake(project)
-    meta = read_json(project / "results/train/blobs/adam/e3/bs16/run.json")
+    meta = read_json(project / f"{D.train}/blobs/adam/e3/bs16/run.json")
     assert meta["engine"] == "keras"
     assert any("cannot run on the fused engine" in n for n in meta["notices"])
-    check = read_json(project / "results/model_check.json")
+    check = read_json(project / f"{D.results}/model_check.json")
     assert check["custom_model"] == "config/models/dropout_mlp.py:build"
-    hist = pd.read_csv(project / "results/aggregate/history.tsv", sep="\t")
+    hist = pd.read_csv(project / f"{D.aggregate}/history.tsv", sep="\t")
     assert len(hist) == 2 * 2 * 3
 
 
 def test_run_json_records_the_resolved_epochs(axes):
-    meta = read_json(axes / "results/train/moons/sgd/s12/bs32/run.json")
+    meta = read_json(axes / f"{D.train}/moons/sgd/s12/bs32/run.json")
     assert meta["spec"]["epochs"] == 4 and meta["spec"]["extra"] == {"budget_steps": 12}

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DEFAULT_STUDY as D
 from conftest import TINY_CONFIG, make_project, snakemake, write_config
 
 from batchstudy import config
@@ -660,7 +661,7 @@ STUDY = with_changes(batch_sizes=[16, 128])  # 100 training rows: 128 is full-ba
 def _snapshot(project: Path) -> dict[str, bytes]:
     """Every result, training log and report file, by content."""
     out = {}
-    for top in ("results", "logs/train", "report"):
+    for top in ("results", f"{D.logs}/train", "report"):
         for p in sorted((project / top).rglob("*")):
             if p.is_file():
                 out[str(p.relative_to(project))] = p.read_bytes()
@@ -678,7 +679,7 @@ def _run_bad_config(project: Path, cfg: dict[str, Any], tmp_path: Path) -> tuple
     """Run snakemake on a bad study file: its output, and the files it added, removed or
     changed under results/, logs/train/ and report/."""
     before = _snapshot(project)
-    assert any(k.startswith("logs/train/") for k in before)
+    assert any(k.startswith(f"{D.logs}/train/") for k in before)
     path = tmp_path / "bad.yaml"
     write_config(path, cfg)
     proc = snakemake(project, "--configfile", str(path), check=False)
@@ -687,15 +688,15 @@ def _run_bad_config(project: Path, cfg: dict[str, Any], tmp_path: Path) -> tuple
     assert "rule train:" not in out, "a training job started"
     after = _snapshot(project)
     touched = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-    assert not [k for k in touched if k.startswith("logs/train/")], "a training job started"
+    assert not [k for k in touched if k.startswith(f"{D.logs}/train/")], "a training job started"
     return out, touched
 
 
 @pytest.mark.e2e
 def test_full_batch_notice_in_the_job_log(study):
-    log = (study / "logs/train/blobs/adam/e4/bs128.log").read_text()
+    log = (study / f"{D.logs}/train/blobs/adam/e4/bs128.log").read_text()
     assert "NOTICE: batch size 128 >= 100 training rows: full-batch" in log
-    jobs = pd.read_csv(study / "results/aggregate/jobs.tsv", sep="\t")
+    jobs = pd.read_csv(study / f"{D.aggregate}/jobs.tsv", sep="\t")
     assert jobs.set_index("batch_size")["steps_per_epoch"].to_dict() == {16: 7, 128: 1}
 
 
@@ -736,6 +737,6 @@ def test_cli_custom_model_not_a_keras_model(study, tmp_path):
     cfg = {**STUDY, "model": {"custom": "models/net.py:build"}}
     out, touched = _run_bad_config(study, cfg, tmp_path)
     assert "Error in rule check_model" in out
-    log = (study / "logs" / "model_check.log").read_text()
+    log = (study / D.logs / "model_check.log").read_text()
     assert "model.custom 'models/net.py:build' returned dict, not a keras.Model" in log
     assert touched == [], touched

@@ -24,7 +24,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import make_project, snakemake, write_config, write_fake_job
+from conftest import DEFAULT_STUDY as D
+from conftest import RULES_AFTER_TRAINING, make_project, snakemake, write_config, write_fake_job
 from test_divergence import EPOCHS, SEEDS, SIZES, diverge_from
 
 from batchstudy.data import build_dataset
@@ -88,9 +89,8 @@ def report(tmp_path_factory) -> Path:
         history = write_fake_job(root, COND, b, SEEDS, EPOCHS, n_train=20)
         if b == 64:
             diverge_from(history, seed=1, epoch=8)
-    rules = ("config_snapshot", "aggregate", "analyze", "tune", "plot", "report", "all")
-    snakemake(root, "--allowed-rules", *rules)
-    return root / "report" / "index.html"
+    snakemake(root, "--allowed-rules", *RULES_AFTER_TRAINING)
+    return root / D.report_html
 
 
 def test_strings_from_config_and_data_are_escaped(report):
@@ -108,7 +108,7 @@ def test_strings_from_config_and_data_are_escaped(report):
     assert "&lt;img src=x onerror=window.__pwned=3&gt;" in html  # the label column
     assert LABEL not in html and TITLE not in html and CSV_PATH not in html
     assert "<strong>Diverged runs:</strong> B = 64 seed 1." in html
-    cfg = json.loads((report.parents[1] / "results" / "config.json").read_text())
+    cfg = json.loads((report.parents[2] / D.results / "config.json").read_text())
     assert cfg["title"] == TITLE and cfg["datasets"]["mine"]["label_column"] == LABEL
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from batchstudy import config
 from batchstudy.config import ConfigError
+from batchstudy.spec import TrainSpec
 
 
 def test_defaults_reproduce_the_seed_experiment():
@@ -21,12 +24,14 @@ def test_defaults_reproduce_the_seed_experiment():
     )
     assert cfg["batch_sizes"] == [4, 8, 16, 32, 64, 128, 256, 512]
     assert cfg["epochs"] == 100
-    assert cfg["optimizers"] == {"adam": {"name": "adam", "learning_rate": 0.001}}
+    # Keras' Adam defaults, as the seed trained with; filled in by the schema
+    keras_adam = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
+    assert cfg["optimizers"] == {"adam": {"name": "adam", "learning_rate": 0.001, **keras_adam}}
     assert len(cfg["seeds"]) >= 5
 
 
 def test_shipped_config_is_valid():
-    cfg = config.load(config.SCHEMA_PATH.parents[2] / "config" / "config.yaml")
+    cfg = config.load(ROOT / "config" / "config.yaml")
     assert cfg["engine"] == "fused"
     assert len(config.conditions(cfg)) == 1
 
@@ -102,9 +107,9 @@ def test_study_size_counts_jobs_and_runs():
 
 
 def test_shipped_lr_scaling_study_is_at_most_40_jobs():
-    cfg = config.load(config.SCHEMA_PATH.parents[2] / "config" / "lr-scaling.yaml")
+    cfg = config.load(ROOT / "config" / "lr-scaling.yaml")
     assert config.study_size(cfg)["jobs"] == 8 * 2 * 2
-    assert cfg["lr_scaling"]["warmup_steps"] > 0 and "warmup_epochs" not in cfg["lr_scaling"]
+    assert cfg["lr_scaling"]["warmup_steps"] > 0 and cfg["lr_scaling"]["warmup_epochs"] == 0
 
 
 @pytest.mark.parametrize(
@@ -173,6 +178,58 @@ def test_warmup_in_steps_is_the_same_at_every_batch_size():
 def test_warmup_in_steps_and_epochs_at_once_is_an_error():
     with pytest.raises(ConfigError, match="give either warmup_steps or warmup_epochs, not both"):
         config.validate({"lr_scaling": {"warmup_steps": 10, "warmup_epochs": 1}})
+    # an explicit 0 is the default, not a second warmup
+    cfg = config.validate({"lr_scaling": {"warmup_steps": 0, "warmup_epochs": 2}})
+    assert cfg["lr_scaling"]["warmup_epochs"] == 2
+
+
+def test_optimizer_defaults_come_from_the_schema_and_fit_the_optimizer():
+    cfg = config.validate(
+        {
+            "optimizers": {
+                "a": {"name": "adam", "learning_rate": 0.1, "beta_1": 0.8},
+                "s": {"name": "sgd", "learning_rate": 0.1},
+            }
+        }
+    )
+    adam, sgd = cfg["optimizers"]["a"], cfg["optimizers"]["s"]
+    assert (adam["beta_1"], adam["beta_2"], adam["epsilon"]) == (0.8, 0.999, 1e-7)
+    assert "momentum" not in adam and "beta_1" not in sgd
+    assert (sgd["momentum"], sgd["nesterov"]) == (0.0, False)
+    spec = config.train_spec(cfg, config.JobKey("blobs", "a", "e100"), 8)
+    assert (spec.optimizer, spec.beta_1, spec.beta_2) == ("adam", 0.8, 0.999)
+
+
+def test_train_spec_defaults_are_the_schemas():
+    """A spec built without the config gets the config's defaults (one source: the schema)."""
+    cfg = config.validate({})
+    (job,) = config.job_keys(cfg)
+    from_config = config.train_spec(cfg, job, 8)
+    direct = TrainSpec(batch_size=8, epochs=cfg["epochs"], seeds=tuple(cfg["seeds"]))
+    assert direct == from_config
+
+
+def test_the_schema_is_package_data_and_the_workflow_links_to_it():
+    assert config.SCHEMA_PATH.is_file()
+    assert config.SCHEMA_PATH.parent.parent == Path(config.__file__).parent
+    workflow_schema = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+    assert workflow_schema.resolve() == config.SCHEMA_PATH.resolve()
+
+
+def test_a_resources_section_says_where_each_setting_moved():
+    with pytest.raises(ConfigError) as err:
+        config.validate({"resources": {"gpu_slots": 2, "train": {"threads": 4}}})
+    text = str(err.value)
+    assert "resources: no longer a config setting" in text
+    for flag in ("--resources gpu=N", "--set-threads train=N", "train:mem_mb=", "train:runtime="):
+        assert flag in text
+    assert "train:gpu=1" in text and "train:gpu_model=" in text
+
+
+def test_runtime_settings_are_not_in_the_validated_config():
+    """Threads, memory, GPUs: nothing of the sort enters the config (and so its hash)."""
+    assert "resources" not in config.load_schema()["properties"]
+    assert "resources" not in config.validate({})
 
 
 def test_train_spec_is_canonical_and_budget_aware():
@@ -226,10 +283,41 @@ def test_command_line_exponent_numbers_are_numbers():
 def test_check_command_counts_jobs_and_runs(capsys):
     from batchstudy.cli import main
 
-    assert main(["check", str(config.SCHEMA_PATH.parents[2] / "config" / "lr-scaling.yaml")]) == 0
+    assert main(["check", str(ROOT / "config" / "lr-scaling.yaml")]) == 0
     out = capsys.readouterr().out
     assert "32 training job(s) = 4 (dataset, optimizer, budget) x 8 batch size(s)" in out
     assert "960 run(s) = 12 condition(s)" in out and "x 10 seed(s)" in out
+
+
+def test_a_study_is_named_after_its_config_file(tmp_path):
+    """config/config.yaml is the study `default` (the schema's default); any other file is
+    its stem unless it sets `study:`; the name is not part of the config hash."""
+    from batchstudy.layout import StudyDirs
+
+    cfg_dir = tmp_path / "config"
+    cfg_dir.mkdir()
+    for name, text in (("config.yaml", ""), ("seed.yaml", ""), ("x.yaml", "study: named\n")):
+        (cfg_dir / name).write_text(text)
+    studies = [config.load(cfg_dir / n)["study"] for n in ("config.yaml", "seed.yaml", "x.yaml")]
+    assert studies == ["default", "seed", "named"]
+    assert config.config_hash(config.load(cfg_dir / "seed.yaml")) == config.config_hash(
+        config.load(cfg_dir / "config.yaml")
+    )
+    assert config.config_hash(config.validate({"title": "other"})) != config.config_hash(
+        config.validate({})
+    )
+    assert StudyDirs("seed").results == "results/seed"
+    assert StudyDirs("seed").report_html == "report/seed/index.html"
+
+
+@pytest.mark.parametrize("name", ["a b", "../up", "index.html", ".hidden", "", "x" * 65])
+def test_a_study_name_must_be_path_safe(tmp_path, name):
+    with pytest.raises(config.ConfigError, match="not a usable study name"):
+        config.validate({"study": name})
+    bad_file = tmp_path / "my study.yaml"
+    bad_file.write_text("")
+    with pytest.raises(config.ConfigError, match="named after the config file"):
+        config.load(bad_file)
 
 
 def test_eval_every_steps_is_part_of_the_job_spec():

@@ -19,6 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import (
+    DEFAULT_STUDY as D,
+)
+from conftest import (
     TINY_CONFIG,
     fake_condition,
     make_project,
@@ -32,8 +35,8 @@ from batchstudy.io import read_table, write_table
 from batchstudy.metrics import EPOCH_METRICS
 from batchstudy.plots import PLOTS
 
-BOOM = "results/train/blobs/boom/e4"
-ADAM = "results/train/blobs/adam/e4"
+BOOM = f"{D.train}/blobs/boom/e4"
+ADAM = f"{D.train}/blobs/adam/e4"
 HUGE = 1e30
 
 STUDY = copy.deepcopy(TINY_CONFIG)
@@ -71,7 +74,7 @@ def study(tmp_path_factory) -> Path:
 
 @pytest.mark.e2e
 def test_diverged_runs_are_marked_and_the_others_kept(study):
-    runs = pd.read_csv(study / "results/aggregate/runs.tsv", sep="\t")
+    runs = pd.read_csv(study / f"{D.aggregate}/runs.tsv", sep="\t")
     boom = runs[(runs["optimizer"] == "boom") & (runs["base_lr"] == HUGE)]
     tame = runs[(runs["optimizer"] == "boom") & (runs["base_lr"] == 0.01)]
     adam = runs[runs["optimizer"] == "adam"]
@@ -82,7 +85,7 @@ def test_diverged_runs_are_marked_and_the_others_kept(study):
         assert not healthy["diverged"].any()
         assert healthy["final_val_accuracy"].between(0.05, 1).all()
 
-    summary = pd.read_csv(study / "results/aggregate/summary.tsv", sep="\t")
+    summary = pd.read_csv(study / f"{D.aggregate}/summary.tsv", sep="\t")
     by = summary.set_index(["optimizer", "base_lr", "batch_size"])
     for b in (16, 64):
         assert by.loc[("boom", HUGE, b), "n_diverged"] == 2
@@ -102,7 +105,7 @@ def test_history_keeps_nan_and_the_log_says_diverged(study):
     assert not (huge["val_accuracy"] == 0).any()
     tame = hist[hist["base_lr"] == 0.01]
     assert np.isfinite(tame[list(EPOCH_METRICS)].to_numpy()).all()
-    log = (study / "logs/train/blobs/boom/e4/bs16.log").read_text()
+    log = (study / f"{D.logs}/train/blobs/boom/e4/bs16.log").read_text()
     assert "diverged (NaN/inf)" in log
     healthy = pd.read_csv(study / f"{ADAM}/bs16/history.tsv", sep="\t")
     assert np.isfinite(healthy[list(EPOCH_METRICS)].to_numpy()).all()
@@ -110,7 +113,7 @@ def test_history_keeps_nan_and_the_log_says_diverged(study):
 
 @pytest.mark.e2e
 def test_report_shows_diverged_not_zero(study):
-    html = (study / "report" / "index.html").read_text()
+    html = (study / D.report_html).read_text()
     # The overview, and the tuning section's lr grid and frontier of boom's two base rates.
     assert html.count("data:image/png;base64,") == 3 * len(PLOTS) + 1 + 2
     boom, adam = section(html, "boom", HUGE), section(html, "adam")
@@ -174,7 +177,7 @@ def test_one_diverged_run_keeps_the_other_seeds_and_batch_sizes(tmp_path):
         }
     )
     html = build_report(tmp_path, cfg, {(64, 1): 8}).read_text()
-    agg = tmp_path / "results" / "aggregate"
+    agg = tmp_path / D.results / "aggregate"
     runs = pd.read_csv(agg / "runs.tsv", sep="\t").set_index(["batch_size", "seed"])
     assert runs["diverged"].sum() == 1 and runs.loc[(64, 1), "diverged"]
     assert np.isnan(runs.loc[(64, 1), "final_val_accuracy"])
@@ -189,7 +192,7 @@ def test_one_diverged_run_keeps_the_other_seeds_and_batch_sizes(tmp_path):
     assert summary.loc[64, "final_val_accuracy_mean"] == pytest.approx(healthy, abs=1e-6)
 
     for name in PLOTS:
-        assert (tmp_path / "results/plots" / plot_path(COND) / f"{name}.png").stat().st_size > 1000
+        assert (tmp_path / D.plots / plot_path(COND) / f"{name}.png").stat().st_size > 1000
     assert "<strong>Diverged runs:</strong> B = 64 seed 1." in html
     sec = section(html, "sgd")
     header = re.findall(r"<th>(.*?)</th>", html.split("<h3>Summary</h3>", 1)[1])

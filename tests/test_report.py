@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import itertools
 import json
 import re
@@ -11,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import BASE_LR, ROOT, fake_condition, render_fake_report, write_fake_job
+from conftest import DEFAULT_STUDY as D
 
 from batchstudy import config, findings
 from batchstudy.aggregate import aggregate
@@ -61,7 +64,8 @@ def test_report_is_self_contained_with_computed_conclusions(tmp_path, cfg):
     imgs = re.findall(r'<img src="([^"]+)"', html)
     assert len(imgs) == len(PLOTS) + 1  # the condition's figures and the overview
     assert all(src.startswith("data:image/png;base64,") for src in imgs)
-    assert not re.search(r'(src|href)="(?!data:|#)', html)  # nothing to fetch
+    # nothing to fetch; the one other link is the way back to the catalogue of studies
+    assert re.findall(r'(?:src|href)="(?!data:|#)([^"]*)"', html) == ["../index.html"]
     # Findings come first, each linking to an anchor that exists.
     assert html.index('id="findings"') < html.index("<h2>The experiment</h2>")
     for anchor in re.findall(r'<a href="#([^"]+)">Evidence</a>', html):
@@ -115,10 +119,10 @@ def test_provenance_comes_from_the_aggregated_jobs_only(tmp_path, cfg):
     stale = write_fake_job(tmp_path, cond, 999, cfg["seeds"], cfg["epochs"]).parent / "run.json"
     stale.write_text(stale.read_text().replace("CPU (test)", "stale-device"))
     render_report(
-        tmp_path / "results/analysis/findings.json",
-        tmp_path / "results/aggregate/jobs.tsv",
-        tmp_path / "results/plots",
-        tmp_path / "results/config.json",
+        tmp_path / f"{D.analysis}/findings.json",
+        tmp_path / f"{D.aggregate}/jobs.tsv",
+        tmp_path / D.plots,
+        tmp_path / f"{D.results}/config.json",
         TEMPLATE,
         out,
     )
@@ -147,7 +151,7 @@ def test_no_nan_inf_or_empty_value_in_prose_or_tables(tmp_path, cfg):
     assert not re.search(r"\bNone\b", text)
     assert not re.search(r"<td>\s*</td>", html)
     assert "> budget (" in html or "&gt; budget (" in html  # censored medians said in words
-    findings = (tmp_path / "results" / "analysis" / "findings.json").read_text()
+    findings = (tmp_path / D.results / "analysis" / "findings.json").read_text()
 
     def strict(constant):
         raise AssertionError(f"non-standard JSON constant {constant}")
@@ -166,7 +170,7 @@ def test_under_training_at_large_batch_is_not_called_a_generalization_gap(tmp_pa
     hist["end_train_accuracy"] -= 0.18  # the gap shrinks by 0.03, as in the seed study
     write_table(paths[-1], hist)
     out = render_fake_report(tmp_path, cfg, paths, [fake_condition(cond)])
-    found = json.loads((tmp_path / "results" / "analysis" / "findings.json").read_text())
+    found = json.loads((tmp_path / D.results / "analysis" / "findings.json").read_text())
     verdicts = {c["claim"]: c for c in found["conditions"][0]["claims"]}
     lower = verdicts["Large batches end with lower test accuracy than the best batch size"]
     gap = verdicts["… because of a generalization gap"]
@@ -198,6 +202,25 @@ def test_fit_text_states_range_quality_and_extrapolation():
     assert not re.search(r"\b(nan|inf|None)\b", text)
 
 
+def test_every_table_downloads_as_data_from_the_page(tmp_path, cfg):
+    """Each table (summary, time to target, provenance) has a TSV download inside the page
+    whose numbers are the findings' (estimates and bounds as plain numbers)."""
+    html = build(tmp_path, cfg, [("blobs", "adam", "constant", "e20")]).read_text()
+    links = re.findall(r'<a download="([^"]+)" href="data:text/tab-separated-values;'
+                       r'charset=utf-8;base64,([^"]+)"', html)  # fmt: skip
+    found = json.loads((tmp_path / D.findings).read_text())["conditions"][0]
+    assert len(links) == html.count("<table>") == 1 + len(found["targets"]) + 1
+    tables = {name: base64.b64decode(data).decode() for name, data in links}
+    summary = pd.read_csv(io.StringIO(tables["default-c1-summary.tsv"]), sep="\t")
+    assert list(summary["batch_size"]) == cfg["batch_sizes"]
+    assert np.allclose(
+        summary["final_test_accuracy_estimate"],
+        [c["final_test_accuracy"]["estimate"] for c in found["cells"]],
+    )
+    prov = pd.read_csv(io.StringIO(tables["default-provenance.tsv"]), sep="\t")
+    assert {"config_hash", "code_commit", "code_dirty"} <= set(prov["key"])
+
+
 def test_timing_repeats_set_the_timing_unit_and_are_rendered(tmp_path, cfg):
     """With a timing stage the Timing definition names repeats as the unit and each condition
     shows its per-batch-size seconds over repeats with method and n; no nan/inf/empty cell."""
@@ -223,21 +246,21 @@ def test_timing_repeats_set_the_timing_unit_and_are_rendered(tmp_path, cfg):
         for r in range(5)
         for i, b in enumerate(cfg["batch_sizes"])
     )
-    agg = tmp_path / "results" / "aggregate"
+    agg = tmp_path / D.aggregate
     tables = aggregate(
-        sorted((tmp_path / "results/train").rglob("history.tsv")),
+        sorted((tmp_path / D.train).rglob("history.tsv")),
         agg,
         cfg["metrics"],
         log=lambda m: None,
     )
-    found = tmp_path / "results" / "analysis" / "findings.json"
+    found = tmp_path / D.findings
     settings = IntervalSettings.from_metrics(cfg["metrics"])
     write_json(found, findings.analyze(tables["runs"], tables["summary"], settings, repeats))
     render_report(
         found,
         agg / "jobs.tsv",
-        tmp_path / "results/plots",
-        tmp_path / "results/config.json",
+        tmp_path / D.plots,
+        tmp_path / D.results / "config.json",
         TEMPLATE,
         out,
     )

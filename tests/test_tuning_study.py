@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_fake_job
+from conftest import DEFAULT_STUDY, write_fake_job
 
 from batchstudy import claims, config, tuning
 from batchstudy import tuning_findings as tf
@@ -48,9 +48,9 @@ def tables(tmp_path_factory):
     root = tmp_path_factory.mktemp("tuning")
     for lr, b in itertools.product(RATES, SIZES):
         write_fake_job(root, ("blobs", "adam", "constant", "e20"), b, SEEDS, EPOCHS, base_lr=lr)
-    for path in root.glob("results/train/**/history.tsv"):
+    for path in (root / DEFAULT_STUDY.train).glob("**/history.tsv"):
         _faster(pd.read_csv(path, sep="\t"), 0.01).to_csv(path, sep="\t", index=False)
-    paths = sorted(str(p) for p in root.glob("results/train/**/history.tsv"))
+    paths = sorted(str(p) for p in (root / DEFAULT_STUDY.train).glob("**/history.tsv"))
     aggregate(paths, root / "agg", METRICS, log=lambda _: None)
     return {
         n: pd.read_csv(root / "agg" / f"{n}.tsv", sep="\t") for n in ("runs", "summary", "history")

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from conftest import (
     BASE_LR,
+    RULES_AFTER_TRAINING,
     TINY_CONFIG,
     make_project,
     planned_jobs,
@@ -19,8 +20,12 @@ from conftest import (
     write_config,
     write_fake_job,
 )
+from conftest import (
+    DEFAULT_STUDY as D,
+)
 
 from batchstudy import config
+from batchstudy.layout import PLOT_NAMES
 from batchstudy.metrics import CONDITION_KEYS
 
 pytestmark = pytest.mark.e2e
@@ -39,20 +44,20 @@ def study(tmp_path_factory) -> Path:
 
 
 def test_report_and_tables(study):
-    html = (study / "report" / "index.html").read_text()
+    html = (study / D.report_html).read_text()
     # Four figures of the condition and the overview across conditions.
     assert "tiny study" in html and html.count("data:image/png;base64,") == 5
-    hist = pd.read_csv(study / "results/aggregate/history.tsv", sep="\t")
+    hist = pd.read_csv(study / f"{D.aggregate}/history.tsv", sep="\t")
     assert sorted(hist["batch_size"].unique()) == [16, 64]
     assert len(hist) == 2 * 2 * 4
     assert hist["val_accuracy"].between(0, 1).all()
-    summary = pd.read_csv(study / "results/aggregate/summary.tsv", sep="\t")
+    summary = pd.read_csv(study / f"{D.aggregate}/summary.tsv", sep="\t")
     assert summary.set_index("batch_size")["steps_per_epoch"].to_dict() == {16: 7, 64: 2}
-    meta = read_json(study / "results/train/blobs/adam/e4/bs16/run.json")
+    meta = read_json(study / f"{D.train}/blobs/adam/e4/bs16/run.json")
     assert meta["engine"] == "fused" and meta["op_determinism"] is True
-    log = (study / "logs/train/blobs/adam/e4/bs16.log").read_text()
+    log = (study / f"{D.logs}/train/blobs/adam/e4/bs16.log").read_text()
     assert "training batch size 16" in log
-    bench = study / "results/benchmarks/train/blobs/adam/e4/bs16.tsv"
+    bench = study / f"{D.benchmarks}/train/blobs/adam/e4/bs16.tsv"
     assert "max_rss" in bench.read_text()
 
 
@@ -80,21 +85,21 @@ def test_changing_epochs_retrains_everything(study):
 
 
 def test_bad_config_fails_before_any_job_and_keeps_results(study):
-    before = (study / "results/aggregate/history.tsv").read_bytes()
+    before = (study / f"{D.aggregate}/history.tsv").read_bytes()
     proc = snakemake(study, "--config", "batch_sizes=[16,0]", check=False)
     assert proc.returncode != 0
     assert "batch_sizes[1] = 0: must be >= 1" in proc.stdout + proc.stderr
-    assert (study / "results/aggregate/history.tsv").read_bytes() == before
+    assert (study / f"{D.aggregate}/history.tsv").read_bytes() == before
 
 
 def test_same_config_gives_identical_metric_files(study, tmp_path):
     again = make_project(tmp_path, TINY_CONFIG)
-    snakemake(again, "results/aggregate/history.tsv")
+    snakemake(again, f"{D.aggregate}/history.tsv")
     for job in ("bs16", "bs64"):
-        rel = f"results/train/blobs/adam/e4/{job}/history.tsv"
+        rel = f"{D.train}/blobs/adam/e4/{job}/history.tsv"
         assert (study / rel).read_bytes() == (again / rel).read_bytes()
-    assert (study / "results/aggregate/history.tsv").read_bytes() == (
-        again / "results/aggregate/history.tsv"
+    assert (study / f"{D.aggregate}/history.tsv").read_bytes() == (
+        again / f"{D.aggregate}/history.tsv"
     ).read_bytes()
 
 
@@ -103,8 +108,9 @@ def test_configfile_override(study, tmp_path):
     cfg["seeds"] = [0, 1, 2]
     path = tmp_path / "other.yaml"
     write_config(path, cfg)
-    jobs = dry_run(study, "--configfile", str(path))
-    assert jobs.get("train") == 2  # the seed list is part of every job
+    # the same study (by name) with other seeds: the seed list is part of every job
+    jobs = dry_run(study, "--configfile", str(path), "--config", f"study={D.study}")
+    assert jobs.get("train") == 2
 
 
 def test_snakemake_report(study):
@@ -152,27 +158,27 @@ def grid_study(tmp_path_factory) -> Path:
 
 
 def test_one_job_writes_one_history_row_per_run_and_epoch(grid_study):
-    hist = pd.read_csv(grid_study / "results/train/blobs/sgd/e4/bs64/history.tsv", sep="\t")
+    hist = pd.read_csv(grid_study / f"{D.train}/blobs/sgd/e4/bs64/history.tsv", sep="\t")
     runs = hist.groupby(["lr_scaling", "base_lr", "seed"])["epoch"].count()
     assert len(runs) == 2 * 2 * 2 and (runs == 4).all()  # arms x base rates x seeds, 4 epochs
     sqrt = hist[hist["lr_scaling"] == "sqrt"].groupby("base_lr")["learning_rate"].first()
     assert sqrt.to_dict() == pytest.approx({0.01: 0.01 * 2**0.5, 0.1: 0.1 * 2**0.5})
-    meta = read_json(grid_study / "results/train/blobs/sgd/e4/bs64/run.json")
+    meta = read_json(grid_study / f"{D.train}/blobs/sgd/e4/bs64/run.json")
     assert len(meta["spec"]["variants"]) == 4
 
 
 def test_every_condition_is_aggregated_plotted_and_reported(grid_study):
     conds = config.conditions(config.validate(LR_GRID))
     assert len(conds) == 2 * 2 * 2  # optimizers x base rates x arms
-    summary = pd.read_csv(grid_study / "results/aggregate/summary.tsv", sep="\t")
+    summary = pd.read_csv(grid_study / f"{D.aggregate}/summary.tsv", sep="\t")
     assert len(summary.groupby(list(CONDITION_KEYS))) == len(conds)
     for c in conds:
-        assert (grid_study / "results/plots" / c.path / "curves.png").stat().st_size > 1000
-    html = (grid_study / "report/index.html").read_text()
+        assert (grid_study / D.plots / c.path / "curves.png").stat().st_size > 1000
+    html = (grid_study / D.report_html).read_text()
     assert html.count('<h2 id="c') == len(conds)
     # The overview, and per (optimizer, arm) the lr grid, the frontier and the noise scale.
     assert html.count("data:image/png;base64,") == 4 * len(conds) + 1 + 3 * 4
-    jobs = pd.read_csv(grid_study / "results/aggregate/jobs.tsv", sep="\t")
+    jobs = pd.read_csv(grid_study / f"{D.aggregate}/jobs.tsv", sep="\t")
     assert len(jobs) == 2 * 2 and (jobs["replicas"] == 2 * 2 * 2).all()
 
 
@@ -185,24 +191,23 @@ def test_workflow_on_written_training_outputs_without_training(tmp_path):
     project = make_project(tmp_path, cfg)
     for arm, lr, b in itertools.product(["constant", "linear"], [BASE_LR, 0.01], [16, 64]):
         write_fake_job(project, ("blobs", "adam", arm, "e4"), b, [0, 1, 2], 4, base_lr=lr)
-    allowed = ("config_snapshot", "aggregate", "analyze", "tune", "plot", "report", "all")
-    snakemake(project, "--allowed-rules", *allowed)
+    snakemake(project, "--allowed-rules", *RULES_AFTER_TRAINING)
     conds = config.conditions(config.validate(cfg))
     assert len(conds) == 4
     for c in conds:
-        for name in ("curves", "accuracy", "timing", "scaling"):
-            assert (project / "results/plots" / c.path / f"{name}.png").is_file()
-    html = (project / "report/index.html").read_text()
+        for name in PLOT_NAMES:
+            assert (project / D.plots / c.path / f"{name}.png").is_file()
+    html = (project / D.report_html).read_text()
     assert html.count('<h2 id="c') == 4 and "base lr 0.01" in html and "lr linear" in html
     # The overview, and per lr arm (two base rates each) the lr grid and the frontier.
     assert html.count("data:image/png;base64,") == 4 * 4 + 1 + 2 * 2
-    assert (project / "results/analysis/frontier.tsv").is_file()
+    assert (project / D.analysis / "frontier.tsv").is_file()
 
 
 def test_the_tuning_stage_tables_figures_and_report(grid_study):
     """Every (optimizer, arm) has two base rates: a grid, a frontier and two B_crit fits each,
     absolute targets from the config, a noise-scale run per optimizer."""
-    analysis = grid_study / "results/analysis"
+    analysis = grid_study / D.analysis
     grid = pd.read_csv(analysis / "lr_grid.tsv", sep="\t")
     assert len(grid) == 4 * 2 * 2 * 2  # groups x batch sizes x rates x target kinds
     per_size = grid.groupby(["optimizer", "lr_scaling", "target", "batch_size"])["chosen"]
@@ -216,16 +221,44 @@ def test_the_tuning_stage_tables_figures_and_report(grid_study):
         ("tuned", 4),
     ]
     for opt in ("adam", "sgd"):
-        noise = pd.read_csv(grid_study / f"results/noise/blobs/{opt}/noise_scale.tsv", sep="\t")
+        noise = pd.read_csv(grid_study / D.noise / f"blobs/{opt}/noise_scale.tsv", sep="\t")
         assert noise["step"].iloc[0] == 0 and (noise["batch_size"] == 16).all()
         assert (noise["b_simple"] > 0).all()
     doc = read_json(analysis / "tuning.json")
     assert len(doc["groups"]) == 4 and "epoch resolution" in doc["resolution"]
     assert all("absolute target" in g["target"] for g in doc["groups"])
-    html = (grid_study / "report/index.html").read_text()
+    html = (grid_study / D.report_html).read_text()
     text = re.sub(r'data:image/png;base64,[^"]+', "", html)
     assert "The learning rate tuned per batch size" in text and "derived for plain SGD" in text
     assert not re.search(r"\b(nan|inf)\b", text, re.IGNORECASE)
+
+
+RUNTIME_SETTINGS = (
+    "--set-threads", "train=3",
+    "--set-resources", "train:mem_mb=4321", "train:runtime=7", "train:cpu_fallback=1",
+    "--resources", "gpu=2",
+)  # fmt: skip
+
+
+def test_runtime_settings_rerun_nothing(study):
+    """Threads, memory, runtime, GPU slots are how jobs run, not what they compute."""
+    proc = snakemake(study, "-n", *RUNTIME_SETTINGS)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    assert "resources" not in read_json(study / D.results / "config.json")
+
+
+def test_runtime_settings_rerun_nothing_without_training(tmp_path):
+    """The same on written training outputs (no TensorFlow): the config snapshot and the
+    report, which depend on the whole config, stay up to date when only runtime changes."""
+    project = make_project(tmp_path, TINY_CONFIG)
+    for b in TINY_CONFIG["batch_sizes"]:
+        write_fake_job(project, ("blobs", "adam", "constant", "e4"), b, [0, 1], 4)
+    allowed = ("--allowed-rules", *RULES_AFTER_TRAINING)
+    snakemake(project, *allowed)
+    proc = snakemake(project, "-n", *allowed, *RUNTIME_SETTINGS)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout
+    # and the check can fail: a science setting does re-run them
+    assert planned_jobs(snakemake(project, "-n", *allowed, "--config", "title=x").stdout)
 
 
 def test_step_evaluations_and_timing_stage(tmp_path):
@@ -233,18 +266,18 @@ def test_step_evaluations_and_timing_stage(tmp_path):
     stage's file reach the aggregate; changing k re-runs training but not the timing stage."""
     cfg = {**TINY_CONFIG, "eval_every_steps": 3, "timing_repeats": 2, "timing_epochs": 1}
     project = make_project(tmp_path, cfg)
-    snakemake(project, "results/aggregate/evals.tsv")
-    evals = pd.read_csv(project / "results/aggregate/evals.tsv", sep="\t")
+    snakemake(project, D.aggregate + "/evals.tsv")
+    evals = pd.read_csv(project / D.aggregate + "/evals.tsv", sep="\t")
     steps = {16: 4 * 7 // 3, 64: 4 * 2 // 3}  # 100 training rows: 7 and 2 steps per epoch
     assert evals.groupby(["batch_size", "seed"]).size().to_dict() == {
         (b, s): n for b, n in steps.items() for s in (0, 1)
     }
     assert list(evals.columns[:5]) == list(CONDITION_KEYS)
     assert (evals.step % 3 == 0).all() and evals.val_accuracy.between(0, 1).all()
-    rep = pd.read_csv(project / "results/aggregate/timing_repeats.tsv", sep="\t")
+    rep = pd.read_csv(project / D.aggregate / "timing_repeats.tsv", sep="\t")
     assert len(rep) == 2 * 2 and set(rep.batch_size) == {16, 64}
     assert (rep.seconds_per_epoch > 0).all()
-    assert (project / "logs/timing/blobs/adam/e4.log").is_file()
-    assert (project / "results/benchmarks/timing/blobs/adam/e4.tsv").is_file()
-    jobs = dry_run(project, "results/aggregate/evals.tsv", "--config", "eval_every_steps=2")
+    assert (project / D.logs / "timing/blobs/adam/e4.log").is_file()
+    assert (project / D.benchmarks / "timing/blobs/adam/e4.tsv").is_file()
+    jobs = dry_run(project, D.aggregate + "/evals.tsv", "--config", "eval_every_steps=2")
     assert jobs.get("train") == 2 and "time_training" not in jobs

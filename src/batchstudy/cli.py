@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .layout import GPU_LOCK_DIR
+
 
 def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -61,7 +63,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     spec = TrainSpec.from_json(args.spec).resolved(data.n_train)  # step budget -> epochs
     with gpu_slot(args.gpu_slots if args.gpu else 0, args.lock_dir) as slot:
         if slot is None and args.gpu:
-            _log("NOTICE: no GPU slot configured (resources.gpu_slots = 0); training on the CPU")
+            _log(
+                "NOTICE: this job asked for a GPU but no GPU slots are configured (run "
+                "snakemake with --resources gpu=N); training on the CPU"
+            )
         _log(f"device: {describe_devices()}")
         from .training import configure_backend, select_backend, train, write_result
 
@@ -193,8 +198,22 @@ def cmd_report(args: argparse.Namespace) -> None:
         template=Path(args.template),
         out=Path(args.out),
         tuning=Path(args.tuning) if args.tuning else None,
+        summary=Path(args.summary) if args.summary else None,
     )
     _log(f"report written to {args.out}")
+
+
+def cmd_catalogue(args: argparse.Namespace) -> None:
+    from .report import render_catalogue
+
+    render_catalogue([Path(p) for p in args.summaries], Path(args.template), Path(args.out))
+    _log(f"catalogue of {len(args.summaries)} study(ies) written to {args.out}")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from .catalogue import compare_table
+
+    print(compare_table(args.a, args.b, args.root))
 
 
 def cmd_noise_scale(args: argparse.Namespace) -> None:
@@ -286,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=1)
     s.add_argument("--gpu", type=int, default=0, help="GPUs this job asked for (0 or 1)")
     s.add_argument("--gpu-slots", type=int, default=0, help="GPUs on this machine")
-    s.add_argument("--lock-dir", default="results/.gpu-locks")
+    s.add_argument("--lock-dir", default=GPU_LOCK_DIR)
     s.add_argument("--base", default=".")
     s.add_argument("--nondeterministic", action="store_true")
     s.add_argument(
@@ -359,7 +378,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--template", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--tuning", default="", help="tuning.json of the tune stage")
+    s.add_argument("--summary", help="the study's catalogue entry (study.json) to write")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("catalogue", help="render the catalogue page of every study's summary")
+    s.add_argument("--template", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("summaries", nargs="+", help="report/<study>/study.json files")
+    s.set_defaults(func=cmd_catalogue)
+
+    s = sub.add_parser("compare", help="two studies' headline numbers side by side")
+    s.add_argument("a", help="a study name (results/<study>/analysis/findings.json)")
+    s.add_argument("b", help="the other study's name")
+    s.add_argument("--root", default=".", help="the project directory the studies ran in")
+    s.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("tune", help="the learning rate tuned per batch size: frontier, B_crit")
     s.add_argument("--runs", required=True)

@@ -23,18 +23,26 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .schema import SCHEMA_PATH, load_schema
 from .spec import LrVariant, TrainSpec
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+__all__ = ["SCHEMA_PATH", "load_schema"]  # re-exported: the CLI and tests read them here
+
+#: Where each setting of the former `resources:` section of a study config is set now: they
+#: decide how jobs run, not what the study computes, so they are Snakemake settings (profiles,
+#: command line) and never part of the config hash or of a job's rerun key.
+MOVED_RUNTIME_SETTINGS = {
+    "gpu_slots": "snakemake --resources gpu=N (GPUs on this machine)",
+    "train.gpu": "--set-resources train:gpu=1 (profiles/slurm sets it)",
+    "train.gpu_model": "--set-resources train:gpu_model=MODEL (SLURM; see profiles/slurm)",
+    "train.threads": "--set-threads train=N",
+    "train.mem_mb": "--set-resources train:mem_mb=N",
+    "train.runtime": "--set-resources train:runtime=MINUTES",
+}
 
 
 class ConfigError(ValueError):
     """The config cannot be run; the message lists every problem found."""
-
-
-def load_schema(path: str | Path | None = None) -> dict[str, Any]:
-    with open(path or SCHEMA_PATH, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
 
 
 def _strict_types() -> Any:
@@ -163,6 +171,12 @@ def _explain(err: jsonschema.ValidationError) -> str:
             f"{key} = {value!r}: must look like 'path/to/file.py:function' "
             "(a Python file, a colon, then the name of a function in it)"
         )
+    if v == "pattern" and key == "study":
+        return (
+            f"study = {value!r}: not a usable study name; use letters, digits, '_' and '-' "
+            "(at most 64, starting with a letter or digit). Left out, the study is named after "
+            "the config file, so a file whose name is not one needs `study:` set in it"
+        )
     if v == "oneOf" and err.context:
         return _explain_one_of(key, value, err)
     if v in ("pattern", "propertyNames"):
@@ -228,6 +242,8 @@ def validate(
     cfg = copy.deepcopy(config) if config is not None else {}
     if not isinstance(cfg, dict):
         raise ConfigError(f"config must be a mapping of keys to values, got {type(cfg).__name__}")
+    if "resources" in cfg:
+        raise ConfigError(_moved_resources_message())
     validator = _validator_with_defaults(load_schema(schema_path))
     errors = sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
     messages = [_explain(e) for e in errors]
@@ -236,6 +252,15 @@ def validate(
     if messages:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(messages))
     return cfg
+
+
+def _moved_resources_message() -> str:
+    moves = "\n".join(f"    resources.{k}: {v}" for k, v in MOVED_RUNTIME_SETTINGS.items())
+    return (
+        "invalid config:\n  - resources: no longer a config setting; delete the section. "
+        "Threads, memory, runtime and GPUs are set the Snakemake way (README, GPUs and HPC):\n"
+        f"{moves}"
+    )
 
 
 #: The settings each dataset kind reads besides 'kind'; any other key would be ignored.
@@ -304,10 +329,10 @@ def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
             except ValueError as exc:
                 out.append(f"optimizers.{name}.reference_lr: {exc}")
     for name, opt in cfg["optimizers"].items():
-        wrong = {"adam": ("momentum", "nesterov"), "sgd": ("beta_1", "beta_2", "epsilon")}
-        for key in wrong[opt["name"]]:
-            if key in opt:
-                out.append(f"optimizers.{name}.{key}: not a setting of {opt['name']!r}")
+        for other, keys in OPTIMIZER_SETTINGS.items():
+            for key in keys:
+                if other != opt["name"] and key in opt:
+                    out.append(f"optimizers.{name}.{key}: not a setting of {opt['name']!r}")
     if cfg["engine"] == "fused" and cfg["backend"] != "tensorflow":
         out.append(
             f"backend = {cfg['backend']!r} needs engine = 'keras': the fused engine runs on "
@@ -373,7 +398,7 @@ def _lr_problems(cfg: dict[str, Any]) -> list[str]:
                     "use fewer values or a wider range"
                 )
     lrs = cfg["lr_scaling"]
-    if "warmup_steps" in lrs and "warmup_epochs" in lrs:
+    if lrs["warmup_steps"] and lrs["warmup_epochs"]:
         out.append(
             "lr_scaling: give either warmup_steps or warmup_epochs, not both "
             f"(got warmup_steps = {lrs['warmup_steps']}, warmup_epochs = {lrs['warmup_epochs']})"
@@ -390,9 +415,28 @@ def load(path: str | Path, schema_path: str | Path | None = None) -> dict[str, A
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
+    raw = with_study_name(raw or {}, p)
     return validate(
-        raw or {}, schema_path, base=p.parent.parent if p.parent.name == "config" else p.parent
+        raw, schema_path, base=p.parent.parent if p.parent.name == "config" else p.parent
     )
+
+
+#: A config file of this stem names no study: its study is the schema's default (`default`).
+UNNAMED_CONFIG_STEM = "config"
+
+
+def with_study_name(cfg: Any, path: str | Path | None) -> Any:
+    """`cfg` with ``study`` set to the config file's stem when the file does not set it.
+
+    A file named config.yaml (the workflow's own config) leaves it to the schema's default;
+    so does no file. A stem that is not a valid study name fails validation with a message
+    that says so (`_explain`). A non-mapping `cfg` is returned as it is, for `validate` to
+    reject.
+    """
+    if not isinstance(cfg, dict) or "study" in cfg or path is None:
+        return cfg
+    stem = Path(path).stem
+    return cfg if stem == UNNAMED_CONFIG_STEM else {"study": stem, **cfg}
 
 
 # ---- expanding the config into jobs -------------------------------------------------
@@ -526,12 +570,12 @@ def scaled_learning_rate(base_lr: float, arm: str, batch_size: int, reference: i
 
 def _warmup(lr_scaling: dict[str, Any], arm: str) -> dict[str, int]:
     """Warmup of one arm: only the scaled arms warm up; a config gives steps or epochs (never
-    both, see `validate`); a key left out means no warmup."""
+    both nonzero, see `validate`); 0, the schema's default, means no warmup."""
     if arm == "constant":
         return {"warmup_steps": 0, "warmup_epochs": 0}
     return {
-        "warmup_steps": lr_scaling.get("warmup_steps", 0),
-        "warmup_epochs": lr_scaling.get("warmup_epochs", 0),
+        "warmup_steps": lr_scaling["warmup_steps"],
+        "warmup_epochs": lr_scaling["warmup_epochs"],
     }
 
 
@@ -550,6 +594,16 @@ def lr_variants(cfg: dict[str, Any], optimizer: str, batch_size: int) -> tuple[L
     )
 
 
+#: The hyperparameters each optimizer reads (their defaults are the schema's, filled by
+#: `validate`); the other optimizer's keys are rejected there.
+OPTIMIZER_SETTINGS = {"adam": ("beta_1", "beta_2", "epsilon"), "sgd": ("momentum", "nesterov")}
+
+
+def optimizer_settings(opt: dict[str, Any]) -> dict[str, Any]:
+    """A validated optimizer's hyperparameters as `TrainSpec` fields."""
+    return {key: opt[key] for key in OPTIMIZER_SETTINGS[opt["name"]]}
+
+
 def train_spec(cfg: dict[str, Any], job: JobKey, batch_size: int) -> TrainSpec:
     """The exact job a (job key, batch size) pair runs; its JSON is the job's rerun key."""
     opt = cfg["optimizers"][job.optimizer]
@@ -564,11 +618,7 @@ def train_spec(cfg: dict[str, Any], job: JobKey, batch_size: int) -> TrainSpec:
         activation=cfg["model"]["activation"],
         initializer=cfg["model"]["initializer"],
         optimizer=opt["name"],
-        beta_1=opt.get("beta_1", 0.9),
-        beta_2=opt.get("beta_2", 0.999),
-        epsilon=opt.get("epsilon", 1e-7),
-        momentum=opt.get("momentum", 0.0),
-        nesterov=opt.get("nesterov", False),
+        **optimizer_settings(opt),
         engine=cfg["engine"],
         eval_every_steps=cfg["eval_every_steps"],
         backend=cfg["backend"],
@@ -635,7 +685,13 @@ def study_size(cfg: dict[str, Any]) -> dict[str, int]:
     }
 
 
+#: Config keys that name or label the study rather than say what it computes: not hashed.
+UNHASHED_KEYS = ("study",)
+
+
 def config_hash(cfg: dict[str, Any]) -> str:
-    """Short hash of the validated config, for the report's provenance."""
-    text = json.dumps(cfg, sort_keys=True, default=str)
+    """Short hash of the validated config's science settings (everything but the study's
+    name), for provenance: the same study under two names has one hash."""
+    science = {k: v for k, v in cfg.items() if k not in UNHASHED_KEYS}
+    text = json.dumps(science, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

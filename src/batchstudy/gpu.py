@@ -140,8 +140,9 @@ def _acquire(n_slots: int, lock_dir: Path, timeout: float, poll: float) -> tuple
             raise TimeoutError(
                 f"no GPU slot became free within {timeout:g} s: all {n_slots} slot(s) in "
                 f"lock_dir {str(lock_dir)!r} are held ({_holders(lock_dir, n_slots)}). "
-                "Lower the number of concurrent GPU jobs (snakemake --resources gpu=N with "
-                "N <= n_slots) or raise the timeout."
+                "The workflow runs at most N GPU jobs for `--resources gpu=N`, so another "
+                "process (another snakemake run here, say) holds slots: wait for it, give "
+                "the runs disjoint devices (BATCHSTUDY_GPU_IDS), or raise the timeout."
             )
         time.sleep(max(0.0, min(poll, deadline - time.monotonic())))
 

@@ -31,11 +31,11 @@ from . import scaling  # noqa: E402
 from .config import Condition  # noqa: E402
 from .formatting import condition  # noqa: E402
 from .io import read_table  # noqa: E402
+from .layout import PLOT_NAMES as PLOTS  # noqa: E402
 from .metrics import CONDITION_KEYS as KEYS  # noqa: E402
 from .metrics import target_suffixes  # noqa: E402
 from .stats import Effect, censored_median_value  # noqa: E402
 
-PLOTS = ("curves", "accuracy", "timing", "scaling")
 #: The keys that name a condition's figure directory, in the order the plot stage takes them:
 #: the condition keys. The directory itself is `batchstudy.config.Condition.path`
 #: (``<dataset>/<optimizer>/<lr_scaling>/lr<base_lr>/<budget>``).

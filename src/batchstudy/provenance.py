@@ -33,8 +33,10 @@ def code_version(root: str | Path) -> dict[str, Any]:
         commit = _git(root, "rev-parse", "HEAD")
         status = _git(root, "status", "--porcelain", "--untracked-files=normal")
     except (OSError, subprocess.SubprocessError) as exc:
-        reason = getattr(exc, "stderr", "") or str(exc)
-        return {"commit": "unknown", "dirty": None, "describe": f"not a git checkout ({reason})"}
+        reason = (getattr(exc, "stderr", "") or str(exc)).strip().splitlines()
+        why = reason[0] if reason else type(exc).__name__
+        describe = f"not a git checkout ({why})"
+        return {"commit": "unknown", "dirty": None, "describe": describe}
     changed = [
         line[3:]
         for line in status.splitlines()

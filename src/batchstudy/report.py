@@ -23,11 +23,17 @@ import pandas as pd
 
 from . import formatting as fmt
 from . import plots
+from .catalogue import catalogue_context, study_summary
 from .config import budget_label, budgets, config_hash
-from .io import read_table, write_text
+from .io import read_table, write_json, write_text
 from .metrics import EVENT_UNITS, JOB_KEYS
+from .provenance import code_version
 from .stats import Effect
 from .tuning_findings import FRONTIER_HEADER, TUNING_PLOT_DIR
+
+#: The workflow's own checkout (the rules run this copy of the package): its git commit is
+#: the code version in provenance; outside a git checkout it reads "unknown".
+WORKFLOW_ROOT = Path(__file__).resolve().parents[2]
 
 PLOTS = {
     "curves": "Learning curves: accuracy beside loss (the seed's grid)",
@@ -67,6 +73,38 @@ TABLE_COLUMNS = [
 
 def data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def tsv_uri(table: pd.DataFrame) -> str:
+    """A table as a tab-separated download inside the page (no file beside it)."""
+    text = table.to_csv(sep="\t", index=False, na_rep="NA")
+    return "data:text/tab-separated-values;charset=utf-8;base64," + base64.b64encode(
+        text.encode("utf-8")
+    ).decode("ascii")
+
+
+def _flat(cell: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """A findings cell's numbers as flat columns: an effect becomes ``<key>_<field>``
+    (estimate, lo, hi, n, ...; above-budget medians read "above budget")."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        value = cell[key]
+        if isinstance(value, dict):
+            out |= {f"{key}_{field}": v for field, v in value.items()}
+        else:
+            out[key] = value
+    return out
+
+
+def condition_tsv(cells: list[dict[str, Any]]) -> str:
+    """The condition's summary table as data: every interval's estimate, bounds and n."""
+    keys = ["batch_size", *(k for k, *_ in TABLE_COLUMNS), "n_runs", "n_diverged"]
+    return tsv_uri(pd.DataFrame([_flat(c, keys) for c in cells]))
+
+
+def target_tsv(target: dict[str, Any]) -> str:
+    keys = ["batch_size", *EVENT_UNITS]
+    return tsv_uri(pd.DataFrame([_flat(c, keys) for c in target["cells"]]))
 
 
 def table_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
@@ -125,6 +163,7 @@ def condition_section(found: dict[str, Any], plot_dir: Path) -> dict[str, Any]:
     ]
     return found | {
         "table": table_rows(found["cells"]),
+        "table_tsv": condition_tsv(found["cells"]),
         "repeat_rows": repeat_rows(found.get("timing_repeats")),
         "targets_rendered": [
             t
@@ -132,6 +171,7 @@ def condition_section(found: dict[str, Any], plot_dir: Path) -> dict[str, Any]:
                 "rows": target_rows(t),
                 "name": f"{t['suffix']}% {t['kind']} target",
                 "value_text": target_value(t.get("value")),
+                "tsv": target_tsv(t),
             }
             for t in found["targets"]
         ],
@@ -170,8 +210,10 @@ def provenance(cfg: dict[str, Any], jobs: pd.DataFrame) -> dict[str, Any]:
     """What the jobs of this report ran with, from jobs.tsv: only the configured jobs, never
     stale files of batch sizes no longer in the config."""
     return {
+        "study": cfg["study"],
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "config_hash": config_hash(cfg),
+        "code_version": code_version(WORKFLOW_ROOT),
         "seeds": cfg["seeds"],
         "engines": sorted(jobs["engine"].astype(str).unique()),
         "backends": _backends(jobs),
@@ -217,6 +259,7 @@ def build_context(
     found = json.loads(findings_path.read_text(encoding="utf-8"))
     jobs = read_table(jobs_path, JOB_KEYS, what="jobs")
     sections = [condition_section(c, plot_dir) for c in found["conditions"]]
+    prov = provenance(cfg, jobs)
     return {
         "findings": found,
         "headline": found["headline"],
@@ -230,7 +273,8 @@ def build_context(
         "sections": sections,
         "table_header": ["batch size"] + [h for _, h, _, _ in TABLE_COLUMNS] + ["runs"],
         "target_header": ["batch size"] + [f"{u} (median)" for u in EVENT_UNITS],
-        "provenance": provenance(cfg, jobs),
+        "provenance": prov,
+        "provenance_tsv": provenance_tsv(prov),
         "n_conditions": len(sections),
         "tuning": tuning_context(tuning_path),
     }
@@ -247,6 +291,19 @@ def render(template: Path, context: dict[str, Any]) -> str:
     return env.get_template(template.name).render(**context)
 
 
+def provenance_tsv(prov: dict[str, Any]) -> str:
+    """The provenance table as data (one row per entry, lists joined as the page shows them)."""
+    flat = {k: v for k, v in prov.items() if k not in ("versions", "code_version")}
+    flat |= {"code_commit": prov["code_version"]["commit"]}
+    flat |= {"code_dirty": prov["code_version"]["dirty"]}
+    flat |= {f"version_{k}": v for k, v in prov["versions"].items()}
+    rows = [
+        {"key": k, "value": "; ".join(map(str, v)) if isinstance(v, list) else v}
+        for k, v in flat.items()
+    ]
+    return tsv_uri(pd.DataFrame(rows))
+
+
 def render_report(
     findings: Path,
     jobs: Path,
@@ -255,7 +312,19 @@ def render_report(
     template: Path,
     out: Path,
     tuning: Path | None = None,
+    summary: Path | None = None,
 ) -> None:
+    """The study's report at `out` and, given `summary`, its catalogue entry (the same date,
+    config hash and code version as the report's provenance)."""
     cfg = json.loads(config_path.read_text(encoding="utf-8"))
     context = build_context(findings, jobs, plot_dir, cfg, tuning)
     write_text(out, render(template, context))
+    if summary is not None:
+        prov = context["provenance"]
+        entry = study_summary(cfg, context["findings"], prov["date"], prov["code_version"])
+        write_json(summary, entry)
+
+
+def render_catalogue(summaries: list[Path], template: Path, out: Path) -> None:
+    """The catalogue page of every study whose summary file is given."""
+    write_text(out, render(template, catalogue_context(summaries)))

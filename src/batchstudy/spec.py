@@ -16,6 +16,8 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from .schema import default_of
+
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu", "linear")
 INITIALIZERS = ("he_uniform", "he_normal", "glorot_uniform", "glorot_normal")
 OPTIMIZERS = ("adam", "sgd")
@@ -50,9 +52,20 @@ class LrVariant:
         object.__setattr__(self, "warmup_epochs", int(self.warmup_epochs))
 
 
+def _default_variant() -> LrVariant:
+    """The config's default optimizer and arm as a variant (the schema's defaults)."""
+    (opt,) = default_of("optimizers").values()
+    return LrVariant(
+        default_of("lr_scaling", "arms")[0], opt["learning_rate"], opt["learning_rate"]
+    )
+
+
 @dataclass(frozen=True)
 class TrainSpec:
     """Model, optimizer, learning-rate variants and budget of one training job.
+
+    The workflow fills every field from the validated config (`batchstudy.config.train_spec`);
+    the defaults, for specs built directly, are the config schema's (never restated here).
 
     `eval_every_steps` ``k > 0``: besides the end of every epoch, both engines evaluate the
     validation split (and a separate test split) after every k-th optimizer step of the run
@@ -63,19 +76,19 @@ class TrainSpec:
     batch_size: int
     epochs: int
     seeds: tuple[int, ...]
-    variants: tuple[LrVariant, ...] = (LrVariant("constant", 1e-3, 1e-3),)
-    hidden_layers: tuple[int, ...] = (50,)
-    activation: str = "relu"
-    initializer: str = "he_uniform"
-    optimizer: str = "adam"
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    epsilon: float = 1e-7
-    momentum: float = 0.0
-    nesterov: bool = False
-    engine: str = "fused"
-    eval_every_steps: int = 0
-    backend: str = "tensorflow"
+    variants: tuple[LrVariant, ...] = (_default_variant(),)
+    hidden_layers: tuple[int, ...] = tuple(default_of("model", "hidden_layers"))
+    activation: str = default_of("model", "activation")
+    initializer: str = default_of("model", "initializer")
+    optimizer: str = next(iter(default_of("optimizers").values()))["name"]
+    beta_1: float = default_of("$defs", "adam_defaults", "beta_1")
+    beta_2: float = default_of("$defs", "adam_defaults", "beta_2")
+    epsilon: float = default_of("$defs", "adam_defaults", "epsilon")
+    momentum: float = default_of("$defs", "sgd_defaults", "momentum")
+    nesterov: bool = default_of("$defs", "sgd_defaults", "nesterov")
+    engine: str = default_of("engine")
+    eval_every_steps: int = default_of("eval_every_steps")
+    backend: str = default_of("backend")
     custom_model: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

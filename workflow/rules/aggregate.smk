@@ -2,9 +2,9 @@ rule config_snapshot:
     input:
         model_check_inputs,
     output:
-        "results/config.json",
+        f"{DIRS.results}/config.json",
     log:
-        "logs/config_snapshot.log",
+        f"{DIRS.logs}/config_snapshot.log",
     params:
         config=lambda wildcards: json.dumps(config, sort_keys=True, indent=2),
     run:
@@ -19,21 +19,22 @@ rule aggregate:
         evals=all_train_files("evals.tsv"),
         timing_repeats=all_timing_repeats(),
     output:
-        history="results/aggregate/history.tsv",
-        timing="results/aggregate/timing.tsv",
-        jobs="results/aggregate/jobs.tsv",
-        runs="results/aggregate/runs.tsv",
-        summary="results/aggregate/summary.tsv",
-        evals="results/aggregate/evals.tsv",
-        timing_repeats="results/aggregate/timing_repeats.tsv",
+        history=f"{DIRS.aggregate}/history.tsv",
+        timing=f"{DIRS.aggregate}/timing.tsv",
+        jobs=f"{DIRS.aggregate}/jobs.tsv",
+        runs=f"{DIRS.aggregate}/runs.tsv",
+        summary=f"{DIRS.aggregate}/summary.tsv",
+        evals=f"{DIRS.aggregate}/evals.tsv",
+        timing_repeats=f"{DIRS.aggregate}/timing_repeats.tsv",
     log:
-        "logs/aggregate.log",
+        f"{DIRS.logs}/aggregate.log",
     benchmark:
-        "results/benchmarks/aggregate.tsv"
+        f"{DIRS.benchmarks}/aggregate.tsv"
     conda:
         "../envs/study.yaml"
     params:
         settings=settings_json("metrics"),
+        out_dir=directory_of("output.history"),
     shell:
-        "python -m batchstudy aggregate --out-dir results/aggregate --settings {params.settings:q}"
+        "python -m batchstudy aggregate --out-dir {params.out_dir:q} --settings {params.settings:q}"
         " {input.histories:q} --timing-repeats {input.timing_repeats:q} > {log:q} 2>&1"

@@ -1,7 +1,6 @@
 # Every path the analysis rules read or write.
 AGGREGATE = rules.aggregate.output
-ANALYSIS_DIR = "results/analysis"
-NOISE_SCALE = "results/noise/{dataset}/{optimizer}/noise_scale.tsv"
+NOISE_SCALE = f"{DIRS.noise}/{{dataset}}/{{optimizer}}/noise_scale.tsv"
 # Steps to target: from the aggregate evals.tsv when evaluations run every eval_every_steps
 # optimizer steps; otherwise (one evaluation per epoch) from the per-epoch history.
 EVALS = [AGGREGATE.evals] if config["eval_every_steps"] else []
@@ -13,11 +12,11 @@ rule analyze:
         summary=AGGREGATE.summary,
         timing_repeats=AGGREGATE.timing_repeats,
     output:
-        f"{ANALYSIS_DIR}/findings.json",
+        f"{DIRS.analysis}/findings.json",
     log:
-        "logs/analyze.log",
+        f"{DIRS.logs}/analyze.log",
     benchmark:
-        "results/benchmarks/analyze.tsv"
+        f"{DIRS.benchmarks}/analyze.tsv"
     conda:
         "../envs/study.yaml"
     params:
@@ -36,15 +35,15 @@ rule tune:
         evals=EVALS,
         noise=noise_files(NOISE_SCALE),
     output:
-        grid=f"{ANALYSIS_DIR}/lr_grid.tsv",
-        frontier=f"{ANALYSIS_DIR}/frontier.tsv",
-        bcrit=f"{ANALYSIS_DIR}/tuned_bcrit.tsv",
-        doc=f"{ANALYSIS_DIR}/tuning.json",
-        figures=directory(f"{ANALYSIS_DIR}/figures"),
+        grid=f"{DIRS.analysis}/lr_grid.tsv",
+        frontier=f"{DIRS.analysis}/frontier.tsv",
+        bcrit=f"{DIRS.analysis}/tuned_bcrit.tsv",
+        doc=f"{DIRS.analysis}/tuning.json",
+        figures=directory(f"{DIRS.analysis}/figures"),
     log:
-        "logs/tune.log",
+        f"{DIRS.logs}/tune.log",
     benchmark:
-        "results/benchmarks/tune.tsv"
+        f"{DIRS.benchmarks}/tune.tsv"
     conda:
         "../envs/study.yaml"
     params:
@@ -70,19 +69,20 @@ rule tune:
 
 rule noise_scale:
     input:
-        data="results/data/{dataset}.npz",
+        data=f"{DIRS.data}/{{dataset}}.npz",
     output:
         NOISE_SCALE,
     log:
-        "logs/noise/{dataset}/{optimizer}.log",
+        f"{DIRS.logs}/noise/{{dataset}}/{{optimizer}}.log",
     benchmark:
-        "results/benchmarks/noise/{dataset}/{optimizer}.tsv"
+        f"{DIRS.benchmarks}/noise/{{dataset}}/{{optimizer}}.tsv"
     conda:
         "../envs/study.yaml"
-    threads: config["resources"]["train"]["threads"]
+    # Runtime settings like the train rule's (--set-threads noise_scale=N, --set-resources).
+    threads: 1
     resources:
-        mem_mb=config["resources"]["train"]["mem_mb"],
-        runtime=config["resources"]["train"]["runtime"],
+        mem_mb=2000,
+        runtime=60,
     params:
         spec=noise_spec_json,
         every=config["noise_scale"]["every"],

@@ -3,18 +3,50 @@
 
 import copy
 import json
+import os
+import shlex
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+# The batchstudy package ships with the workflow (src/ next to the Snakefile). The workflow
+# and all its rules use that copy, found from the workflow's own directory, so it works
+# from any working directory, installed or not, and inside the rules' conda environment
+# (--sdm conda), which provides the dependencies only.
+PACKAGE_SRC = Path(workflow.basedir) / "src"
+if (PACKAGE_SRC / "batchstudy").is_dir() and str(PACKAGE_SRC) not in sys.path:
+    sys.path.insert(0, str(PACKAGE_SRC))
 try:
     from batchstudy import config as study_config
     from batchstudy.data import DataError, build_dataset, sha256_file
+    from batchstudy.layout import (
+        CATALOGUE,
+        JOB_DIR,
+        PLOT_NAMES,
+        TIMING_KEY_DIR,
+        StudyDirs,
+        study_summaries,
+    )
 except ImportError as exc:
     raise WorkflowError(
-        f"the study's package is not installed ({exc}); run `make setup` or "
+        f"the study's package or its dependencies are missing ({exc}); run `make setup` or "
         "`pip install -r requirements.txt && pip install --no-deps -e .` (README)"
     ) from None
+
+# Every shell rule runs `python -m batchstudy` with the workflow's own copy first on the
+# path (PYTHONPATH set by the caller is kept after it), after bash's strict mode (Snakemake's
+# default prefix, which this replaces). A prefix is not part of a rule's code, so moving the
+# project re-runs nothing.
+shell.prefix(
+    "set -euo pipefail; export PYTHONPATH="
+    + shlex.quote(str(PACKAGE_SRC)).replace("{", "{{").replace("}", "}}")
+    + "${{PYTHONPATH:+:$PYTHONPATH}}; "
+)
+
+#: GPUs on this machine that training jobs may share out (one lock file each): Snakemake's
+#: global `--resources gpu=N`, 0 when not given. A runtime setting, never in the config hash.
+GPU_SLOTS = int(workflow.global_resources.get("gpu").value or 0)
 
 BASE = Path.cwd()
 
@@ -24,9 +56,14 @@ if workflow.config_settings.configfiles:
     config.clear()
     config.update(copy.deepcopy(workflow.config_settings.overwrite_config))
 study_config.retype_overrides(config, dict(workflow.config_settings.config))
+# The study is named after the config file (the last --configfile, else config/config.yaml)
+# unless the file or --config sets `study`.
+_CONFIG_FILE = (list(workflow.config_settings.configfiles) or ["config/config.yaml"])[
+    -1
+]
 try:
     _validated = study_config.validate(
-        config, workflow.source_path("../schemas/config.schema.yaml"), base=BASE
+        study_config.with_study_name(config, _CONFIG_FILE), base=BASE
     )
 except study_config.ConfigError as exc:
     raise WorkflowError(str(exc)) from None
@@ -35,7 +72,15 @@ config.update(_validated)
 
 JOBS = study_config.job_keys(config)
 CONDITIONS = study_config.conditions(config)
-TRAIN_DIR = "results/train/{dataset}/{optimizer}/{budget}/bs{batch_size}"
+# Every path of this study starts with one of DIRS' directories (batchstudy.layout): results/
+# <study>/{data,train,aggregate,analysis,plots,benchmarks}, logs/<study>, report/<study>. A
+# rule names its files from these, never from a typed "results/..." prefix.
+STUDY = config["study"]
+DIRS = StudyDirs(STUDY)
+TRAIN_DIR = f"{DIRS.train}/{JOB_DIR}"
+TIMING_DIR = f"{DIRS.timing}/{TIMING_KEY_DIR}"
+#: Root of the figures; a condition's are under PLOT_DIR/CONDITION_DIR (plot, report).
+PLOT_DIR = DIRS.plots
 # Condition.path as a wildcard pattern (the base rate's level is LR_PATH_PREFIX + format_lr).
 CONDITION_DIR = (
     "{dataset}/{optimizer}/{lr_scaling}/"
@@ -95,25 +140,29 @@ def dataset_checksum(wildcards):
 
 
 def model_check_inputs(wildcards):
-    return ["results/model_check.json"] if config["model"]["custom"] else []
+    return [f"{DIRS.results}/model_check.json"] if config["model"]["custom"] else []
 
 
 def all_train_files(name):
     return [
-        f"results/train/{j.path}/bs{b}/{name}"
+        f"{TRAIN_DIR}/{name}".format(
+            dataset=j.dataset, optimizer=j.optimizer, budget=j.budget, batch_size=b
+        )
         for j in JOBS
         for b in config["batch_sizes"]
     ]
-
-
-TIMING_DIR = "results/timing/{dataset}/{optimizer}/{budget}"
 
 
 def all_timing_repeats():
     """The timing stage's files, one per job key; none when timing_repeats is 0."""
     if not config["timing_repeats"]:
         return []
-    return [f"results/timing/{j.path}/timing_repeats.tsv" for j in JOBS]
+    return [
+        f"{TIMING_DIR}/timing_repeats.tsv".format(
+            dataset=j.dataset, optimizer=j.optimizer, budget=j.budget
+        )
+        for j in JOBS
+    ]
 
 
 def timing_specs_json(wildcards):
@@ -122,11 +171,25 @@ def timing_specs_json(wildcards):
     return "[" + ",".join(s.to_json() for s in specs) + "]"
 
 
-PLOT_NAMES = ["curves", "accuracy", "timing", "scaling"]
-
-
 def all_plots():
-    return [f"results/plots/{c.path}/{p}.png" for c in CONDITIONS for p in PLOT_NAMES]
+    return [f"{PLOT_DIR}/{c.path}/{p}.png" for c in CONDITIONS for p in PLOT_NAMES]
+
+
+def plot_dir_of(wildcards, input):
+    """PLOT_DIR as the report's inputs name it: `all_plots()` lists the first condition's
+    first figure first, so the directory is that path less the condition's part."""
+    first = Path(input.plots[0]).parts
+    rel = Path(CONDITIONS[0].path, f"{PLOT_NAMES[0]}.png").parts
+    if first[-len(rel) :] != rel:
+        raise WorkflowError(f"report input {input.plots[0]!r} is not a figure {rel!r}")
+    return str(Path(*first[: -len(rel)]))
+
+
+def catalogue_inputs(wildcards):
+    """Every study's summary present in the project, and this study's (the catalogue lists
+    them all; a summary of another study is read, never rebuilt)."""
+    present = {p.relative_to(BASE).as_posix() for p in study_summaries(BASE)}
+    return sorted(present | {DIRS.summary})
 
 
 def noise_files(pattern):
@@ -164,3 +227,14 @@ def shared_validation():
 
 def settings_json(section):
     return json.dumps(config[section], sort_keys=True)
+
+
+def directory_of(name):
+    """A params function: the directory of the rule's input or output `name` ("output.history",
+    "input.0"), so that a
+    rule passes directories taken from its own paths rather than retyping them."""
+    kind, key = name.split(".")
+    key = int(key) if key.isdigit() else key
+    return lambda wildcards, input, output: os.path.dirname(
+        (input if kind == "input" else output)[key]
+    )

@@ -2,9 +2,9 @@ rule generate_data:
     input:
         dataset_inputs,
     output:
-        "results/data/{dataset}.npz",
+        f"{DIRS.data}/{{dataset}}.npz",
     log:
-        "logs/data/{dataset}.log",
+        f"{DIRS.logs}/data/{{dataset}}.log",
     conda:
         "../envs/study.yaml"
     params:
@@ -17,11 +17,11 @@ rule generate_data:
 rule check_model:
     input:
         model=lambda wildcards: config["model"]["custom"].rsplit(":", 1)[0],
-        data=expand("results/data/{dataset}.npz", dataset=config["datasets"]),
+        data=expand(rules.generate_data.output[0], dataset=config["datasets"]),
     output:
-        "results/model_check.json",
+        f"{DIRS.results}/model_check.json",
     log:
-        "logs/model_check.log",
+        f"{DIRS.logs}/model_check.log",
     conda:
         "../envs/study.yaml"
     params:

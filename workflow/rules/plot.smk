@@ -2,25 +2,26 @@ rule plot:
     input:
         rules.aggregate.output,
     output:
-        report(
-            expand(
-                f"results/plots/{CONDITION_DIR}/{{name}}.png",
-                name=PLOT_NAMES,
-                allow_missing=True,
-            ),
-            category="{dataset}",
-            subcategory="{optimizer} / lr {lr_scaling} / base lr {base_lr} / {budget}",
-            caption="../report/plots.rst",
-        ),
+        [
+            report(
+                f"{PLOT_DIR}/{CONDITION_DIR}/{name}.png",
+                category="{dataset}",
+                subcategory="{optimizer} / lr {lr_scaling} / base lr {base_lr} / {budget}",
+                caption="../report/plots.rst",
+                labels={"study": STUDY, "figure": name},
+            )
+            for name in PLOT_NAMES
+        ],
     log:
-        f"logs/plot/{CONDITION_DIR}.log",
+        f"{DIRS.logs}/plot/{CONDITION_DIR}.log",
     conda:
         "../envs/study.yaml"
     params:
         settings=settings_json("plots"),
-        outdir=f"results/plots/{CONDITION_DIR}",
+        aggregate_dir=directory_of("input.0"),
+        out_dir=directory_of("output.0"),
     shell:
-        "python -m batchstudy plot --aggregate-dir results/aggregate --out-dir {params.outdir:q}"
+        "python -m batchstudy plot --aggregate-dir {params.aggregate_dir:q} --out-dir {params.out_dir:q}"
         " --condition {wildcards.dataset:q} {wildcards.optimizer:q} {wildcards.lr_scaling:q}"
         " {wildcards.base_lr:q} {wildcards.budget:q} --settings {params.settings:q}"
         " > {log:q} 2>&1"

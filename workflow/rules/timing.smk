@@ -4,19 +4,19 @@
 
 rule time_training:
     input:
-        data="results/data/{dataset}.npz",
+        data=rules.generate_data.output[0],
     output:
         f"{TIMING_DIR}/timing_repeats.tsv",
     log:
-        "logs/timing/{dataset}/{optimizer}/{budget}.log",
+        f"{DIRS.logs}/timing/{TIMING_KEY_DIR}.log",
     benchmark:
-        "results/benchmarks/timing/{dataset}/{optimizer}/{budget}.tsv"
+        f"{DIRS.benchmarks}/timing/{TIMING_KEY_DIR}.tsv"
     conda:
         "../envs/study.yaml"
-    threads: config["resources"]["train"]["threads"]
+    threads: 1
     resources:
-        mem_mb=config["resources"]["train"]["mem_mb"],
-        runtime=config["resources"]["train"]["runtime"],
+        mem_mb=2000,
+        runtime=60,
     params:
         specs=timing_specs_json,
         repeats=config["timing_repeats"],
