@@ -267,7 +267,7 @@ def test_step_evaluations_and_timing_stage(tmp_path):
     cfg = {**TINY_CONFIG, "eval_every_steps": 3, "timing_repeats": 2, "timing_epochs": 1}
     project = make_project(tmp_path, cfg)
     snakemake(project, D.aggregate + "/evals.tsv")
-    evals = pd.read_csv(project / D.aggregate + "/evals.tsv", sep="\t")
+    evals = pd.read_csv(project / D.aggregate / "evals.tsv", sep="\t")
     steps = {16: 4 * 7 // 3, 64: 4 * 2 // 3}  # 100 training rows: 7 and 2 steps per epoch
     assert evals.groupby(["batch_size", "seed"]).size().to_dict() == {
         (b, s): n for b, n in steps.items() for s in (0, 1)
