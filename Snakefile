@@ -26,6 +26,7 @@ localrules:
     check_model,
     aggregate,
     analyze,
+    tune,
     plot,
     report,
     catalogue,

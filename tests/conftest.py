@@ -27,6 +27,7 @@ RULES_AFTER_TRAINING = (
     "config_snapshot",
     "aggregate",
     "analyze",
+    "tune",
     "plot",
     "report",
     "catalogue",

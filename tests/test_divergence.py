@@ -114,7 +114,8 @@ def test_history_keeps_nan_and_the_log_says_diverged(study):
 @pytest.mark.e2e
 def test_report_shows_diverged_not_zero(study):
     html = (study / D.report_html).read_text()
-    assert html.count("data:image/png;base64,") == 3 * len(PLOTS) + 1  # and the overview
+    # The overview, and the tuning section's lr grid and frontier of boom's two base rates.
+    assert html.count("data:image/png;base64,") == 3 * len(PLOTS) + 1 + 2
     boom, adam = section(html, "boom", HUGE), section(html, "adam")
     tame = section(html, "boom", 0.01)
     diverged = "B = 16 seed 0, B = 16 seed 1, B = 64 seed 0, B = 64 seed 1."

@@ -19,7 +19,7 @@ from batchstudy import config, findings
 from batchstudy.aggregate import aggregate
 from batchstudy.io import read_table, write_json, write_table
 from batchstudy.plots import PLOTS
-from batchstudy.report import render_report
+from batchstudy.report import NO_TARGET, render_report, target_value
 from batchstudy.stats import IntervalSettings
 
 TEMPLATE = ROOT / "workflow" / "report" / "index.html.j2"
@@ -287,3 +287,10 @@ def test_timing_repeats_set_the_timing_unit_and_are_rendered(tmp_path, cfg):
         assert not re.search(rf"\b{word}\b", text, flags=re.I), word
     assert not re.search(r"\bNone\b", text)
     assert not re.search(r"<td>\s*</td>", html)
+
+
+def test_a_missing_target_reads_as_a_phrase_not_none_or_nan():
+    """A condition whose runs all diverged has no target value: a phrase, never None/nan."""
+    assert target_value(0.4567) == "0.457"
+    for missing in (None, float("nan"), float("inf")):
+        assert target_value(missing) == NO_TARGET

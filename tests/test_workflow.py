@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -134,8 +135,13 @@ def test_a_learning_rate_grid_is_one_job_per_batch_size(study):
     assert jobs.get("train") == 2 and jobs.get("plot") == 3
 
 
+TUNING_TARGET = {"val_accuracy": 0.6, "val_loss": 0.9}
 LR_GRID = {
     **TINY_CONFIG,
+    "datasets": {
+        "blobs": {**TINY_CONFIG["datasets"]["blobs"], "n_val": 30, "target": TUNING_TARGET}
+    },
+    "noise_scale": {"batch_size": 16, "every": 5},
     "optimizers": {
         "adam": {"name": "adam", "learning_rate": [0.001, 0.01]},
         "sgd": {"name": "sgd", "learning_rate": {"min": 0.01, "max": 0.1, "num": 2}},
@@ -170,7 +176,8 @@ def test_every_condition_is_aggregated_plotted_and_reported(grid_study):
         assert (grid_study / D.plots / c.path / "curves.png").stat().st_size > 1000
     html = (grid_study / D.report_html).read_text()
     assert html.count('<h2 id="c') == len(conds)
-    assert html.count("data:image/png;base64,") == 4 * len(conds) + 1  # and the overview
+    # The overview, and per (optimizer, arm) the lr grid, the frontier and the noise scale.
+    assert html.count("data:image/png;base64,") == 4 * len(conds) + 1 + 3 * 4
     jobs = pd.read_csv(grid_study / f"{D.aggregate}/jobs.tsv", sep="\t")
     assert len(jobs) == 2 * 2 and (jobs["replicas"] == 2 * 2 * 2).all()
 
@@ -192,7 +199,38 @@ def test_workflow_on_written_training_outputs_without_training(tmp_path):
             assert (project / D.plots / c.path / f"{name}.png").is_file()
     html = (project / D.report_html).read_text()
     assert html.count('<h2 id="c') == 4 and "base lr 0.01" in html and "lr linear" in html
-    assert html.count("data:image/png;base64,") == 4 * 4 + 1  # and the overview
+    # The overview, and per lr arm (two base rates each) the lr grid and the frontier.
+    assert html.count("data:image/png;base64,") == 4 * 4 + 1 + 2 * 2
+    assert (project / D.analysis / "frontier.tsv").is_file()
+
+
+def test_the_tuning_stage_tables_figures_and_report(grid_study):
+    """Every (optimizer, arm) has two base rates: a grid, a frontier and two B_crit fits each,
+    absolute targets from the config, a noise-scale run per optimizer."""
+    analysis = grid_study / D.analysis
+    grid = pd.read_csv(analysis / "lr_grid.tsv", sep="\t")
+    assert len(grid) == 4 * 2 * 2 * 2  # groups x batch sizes x rates x target kinds
+    per_size = grid.groupby(["optimizer", "lr_scaling", "target", "batch_size"])["chosen"]
+    assert (per_size.sum() == 1).all()
+    front = pd.read_csv(analysis / "frontier.tsv", sep="\t")
+    assert len(front) == 4 * 2 and front["regime"].notna().all()
+    assert front["test_accuracy_mean"].between(0, 1).all()
+    bcrit = pd.read_csv(analysis / "tuned_bcrit.tsv", sep="\t")
+    assert sorted(bcrit["lr_choice"].value_counts().to_dict().items()) == [
+        ("reference", 4),
+        ("tuned", 4),
+    ]
+    for opt in ("adam", "sgd"):
+        noise = pd.read_csv(grid_study / D.noise / f"blobs/{opt}/noise_scale.tsv", sep="\t")
+        assert noise["step"].iloc[0] == 0 and (noise["batch_size"] == 16).all()
+        assert (noise["b_simple"] > 0).all()
+    doc = read_json(analysis / "tuning.json")
+    assert len(doc["groups"]) == 4 and "epoch resolution" in doc["resolution"]
+    assert all("absolute target" in g["target"] for g in doc["groups"])
+    html = (grid_study / D.report_html).read_text()
+    text = re.sub(r'data:image/png;base64,[^"]+', "", html)
+    assert "The learning rate tuned per batch size" in text and "derived for plain SGD" in text
+    assert not re.search(r"\b(nan|inf)\b", text, re.IGNORECASE)
 
 
 RUNTIME_SETTINGS = (

@@ -197,6 +197,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         config_path=Path(args.config),
         template=Path(args.template),
         out=Path(args.out),
+        tuning=Path(args.tuning) if args.tuning else None,
         summary=Path(args.summary) if args.summary else None,
     )
     _log(f"report written to {args.out}")
@@ -229,6 +230,53 @@ def cmd_noise_scale(args: argparse.Namespace) -> None:
     table = run_noise_scale(data, spec, args.every, _log)
     write_noise_scale(table, args.out)
     _log(f"noise scale at {len(table)} checkpoints -> {args.out}")
+
+
+def _noise_tables(paths: list[str]) -> dict[tuple[str, str], Any]:
+    """noise_scale.tsv files keyed by (dataset, optimizer), read off results/noise/<d>/<o>/."""
+    import pandas as pd
+
+    keyed = {(Path(p).parent.parent.name, Path(p).parent.name): p for p in paths}
+    return {k: pd.read_csv(p, sep="\t") for k, p in keyed.items()}
+
+
+def cmd_tune(args: argparse.Namespace) -> None:
+    """The tuned-learning-rate analysis: tables, figures and the report's document."""
+    import pandas as pd
+
+    from . import tuning_findings as tf
+    from . import tuning_study as ts
+    from .io import write_json, write_table
+    from .stats import IntervalSettings
+
+    metrics = json.loads(args.settings)
+    runs = pd.read_csv(args.runs, sep="\t")
+    if args.evals:
+        curves = ts.curves_from_evals(pd.read_csv(args.evals, sep="\t"), runs)
+        resolution = ts.RESOLUTION_STEPS
+    else:
+        curves = ts.curves_from_history(pd.read_csv(args.history, sep="\t"), runs)
+        resolution = ts.RESOLUTION_EPOCHS
+    noise = _noise_tables(args.noise)
+    result = tf.analyze_tuning(
+        runs,
+        pd.read_csv(args.summary, sep="\t"),
+        curves,
+        resolution,
+        absolute=json.loads(args.targets),
+        fraction=float(metrics["target_fractions"][0]),
+        noise=noise,
+        settings=IntervalSettings.from_metrics(metrics),
+        references=json.loads(args.references),
+        shared_validation=tuple(args.shared_validation),
+    )
+    out = Path(args.out_dir)
+    tf.draw(result, noise, out / tf.TUNING_PLOT_DIR, args.dpi)
+    write_table(out / tf.GRID_FILE, result["grid"])
+    write_table(out / tf.FRONTIER_FILE, result["frontier"])
+    write_table(out / tf.BCRIT_FILE, result["bcrit"])
+    write_json(out / tf.DOC_FILE, result["doc"])
+    _log(f"tuned {len(result['doc']['groups'])} group(s) -> {out}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -329,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", required=True, help="the validated config as JSON file")
     s.add_argument("--template", required=True)
     s.add_argument("--out", required=True)
+    s.add_argument("--tuning", default="", help="tuning.json of the tune stage")
     s.add_argument("--summary", help="the study's catalogue entry (study.json) to write")
     s.set_defaults(func=cmd_report)
 
@@ -343,6 +392,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("b", help="the other study's name")
     s.add_argument("--root", default=".", help="the project directory the studies ran in")
     s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("tune", help="the learning rate tuned per batch size: frontier, B_crit")
+    s.add_argument("--runs", required=True)
+    s.add_argument("--summary", required=True)
+    s.add_argument("--history", required=True, help="per-epoch evaluations (history.tsv)")
+    s.add_argument("--evals", default="", help="evals.tsv (every k steps); replaces history")
+    s.add_argument("--noise", nargs="*", default=[], help="results/noise/<d>/<o>/noise_scale.tsv")
+    s.add_argument("--settings", required=True, help="metrics settings as JSON")
+    s.add_argument(
+        "--targets", default="{}", help='JSON {dataset: {"val_accuracy": a, "val_loss": l}}'
+    )
+    s.add_argument("--references", default="{}", help="JSON {optimizer: reference rate}")
+    s.add_argument(
+        "--shared-validation", nargs="*", default=[], help="datasets validated on the test split"
+    )
+    s.add_argument("--dpi", type=int, required=True, help="resolution of the figures")
+    s.add_argument("--out-dir", required=True, help="tables, tuning.json and figures/ go here")
+    s.set_defaults(func=cmd_tune)
 
     s = sub.add_parser("noise-scale", help="gradient noise scale along a reference run")
     s.add_argument("--data", required=True)

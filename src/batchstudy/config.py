@@ -16,7 +16,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -264,7 +264,8 @@ def _moved_resources_message() -> str:
 
 
 #: The settings each dataset kind reads besides 'kind'; any other key would be ignored.
-_SPLIT_KEYS = ("n_train", "test_fraction", "n_val", "val_fraction", "random_state")
+#: 'target' is read by the tuning analysis, not by the dataset builder.
+_SPLIT_KEYS = ("n_train", "test_fraction", "n_val", "val_fraction", "random_state", "target")
 DATASET_KEYS = {
     "blobs": ("n_samples", "centers", "n_features", "cluster_std", *_SPLIT_KEYS),
     "moons": ("n_samples", "noise", *_SPLIT_KEYS),
@@ -321,6 +322,12 @@ def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
         if seed > MAX_SEED:
             out.append(f"seeds[{i}] = {seed}: must be <= 2**32 - 1 ({MAX_SEED})")
     out += _lr_problems(cfg)
+    for name, opt in cfg["optimizers"].items():
+        if "reference_lr" in opt:
+            try:
+                reference_lr(base_learning_rates(opt["learning_rate"]), opt["reference_lr"])
+            except ValueError as exc:
+                out.append(f"optimizers.{name}.reference_lr: {exc}")
     for name, opt in cfg["optimizers"].items():
         for other, keys in OPTIMIZER_SETTINGS.items():
             for key in keys:
@@ -617,6 +624,42 @@ def train_spec(cfg: dict[str, Any], job: JobKey, batch_size: int) -> TrainSpec:
         backend=cfg["backend"],
         custom_model=cfg["model"]["custom"],
         extra=extra,
+    )
+
+
+def reference_lr(rates: Any, given: float | None = None) -> float:
+    """The reference rate of a grid: `given` (an optimizer's ``reference_lr``, which must be
+    one of the rates) or else the middle of the sorted rates (the lower middle for an even
+    count). The tuning analysis's constant-lr comparison and the noise-scale run use it."""
+    ordered = sorted({float(r) for r in rates})
+    if not ordered:
+        raise ValueError("no learning rates")
+    if given is None:
+        return ordered[(len(ordered) - 1) // 2]
+    match = [r for r in ordered if math.isclose(r, given, rel_tol=1e-6)]
+    if not match:
+        raise ValueError(f"reference rate {given} is not one of the rates {ordered}")
+    return match[0]
+
+
+def optimizer_reference(cfg: dict[str, Any], optimizer: str) -> float:
+    """`reference_lr` of one configured optimizer."""
+    opt = cfg["optimizers"][optimizer]
+    return reference_lr(base_learning_rates(opt["learning_rate"]), opt.get("reference_lr"))
+
+
+def noise_spec(cfg: dict[str, Any], dataset: str, optimizer: str) -> TrainSpec:
+    """The noise-scale reference run of (dataset, optimizer): the first budget, the configured
+    noise batch size, the first lr arm at the reference rate, the first seed."""
+    batch_size = cfg["noise_scale"]["batch_size"]
+    if batch_size is None:
+        raise ConfigError("noise_scale.batch_size is not set: the noise scale is not measured")
+    spec = train_spec(cfg, JobKey(dataset, optimizer, budgets(cfg)[0]), batch_size)
+    ref = optimizer_reference(cfg, optimizer)
+    arm = cfg["lr_scaling"]["arms"][0]
+    chosen = [v for v in spec.variants if v.lr_scaling == arm and v.base_lr == ref]
+    return replace(
+        spec, variants=tuple(chosen[:1]), seeds=tuple(cfg["seeds"][:1]), eval_every_steps=0
     )
 
 

@@ -70,6 +70,11 @@ class StudyDirs:
         return f"{self.results}/analysis"
 
     @property
+    def noise(self) -> str:
+        """The noise-scale reference runs, one ``<dataset>/<optimizer>/noise_scale.tsv`` each."""
+        return f"{self.results}/noise"
+
+    @property
     def plots(self) -> str:
         return f"{self.results}/plots"
 

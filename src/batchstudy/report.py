@@ -29,6 +29,7 @@ from .io import read_table, write_json, write_text
 from .metrics import EVENT_UNITS, JOB_KEYS
 from .provenance import code_version
 from .stats import Effect
+from .tuning_findings import FRONTIER_HEADER, TUNING_PLOT_DIR
 
 #: The workflow's own checkout (the rules run this copy of the package): its git commit is
 #: the code version in provenance; outside a git checkout it reads "unknown".
@@ -169,12 +170,24 @@ def condition_section(found: dict[str, Any], plot_dir: Path) -> dict[str, Any]:
             | {
                 "rows": target_rows(t),
                 "name": f"{t['suffix']}% {t['kind']} target",
+                "value_text": target_value(t.get("value")),
                 "tsv": target_tsv(t),
             }
             for t in found["targets"]
         ],
         "figures": figures,
     }
+
+
+#: A target without a value: no run of the condition has a plateau to take a fraction of.
+NO_TARGET = "no target: every run of the condition diverged"
+
+
+def target_value(value: Any) -> str:
+    """A condition's target as text; `NO_TARGET` when it is missing or not finite (every run
+    of the condition diverged)."""
+    text = fmt.number(value)
+    return NO_TARGET if text == fmt.NOT_ESTIMABLE else text
 
 
 def _distinct(jobs: pd.DataFrame, column: str) -> list[str]:
@@ -223,8 +236,25 @@ def optimizers(cfg: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
+def tuning_context(tuning_path: Path | None) -> dict[str, Any]:
+    """The tuning stage's document (`batchstudy.tuning_findings`) with its figures (in the
+    `TUNING_PLOT_DIR` beside it) inlined; no groups when the stage did not run."""
+    if tuning_path is None:
+        return {"groups": [], "resolution": "", "frontier_header": []}
+    doc = json.loads(tuning_path.read_text(encoding="utf-8"))
+    plot_dir = tuning_path.parent / TUNING_PLOT_DIR
+    for g in doc["groups"]:
+        for f in g.get("figures", []):
+            f["uri"] = data_uri(plot_dir / f["file"])
+    return doc | {"frontier_header": FRONTIER_HEADER}
+
+
 def build_context(
-    findings_path: Path, jobs_path: Path, plot_dir: Path, cfg: dict[str, Any]
+    findings_path: Path,
+    jobs_path: Path,
+    plot_dir: Path,
+    cfg: dict[str, Any],
+    tuning_path: Path | None = None,
 ) -> dict[str, Any]:
     found = json.loads(findings_path.read_text(encoding="utf-8"))
     jobs = read_table(jobs_path, JOB_KEYS, what="jobs")
@@ -246,6 +276,7 @@ def build_context(
         "provenance": prov,
         "provenance_tsv": provenance_tsv(prov),
         "n_conditions": len(sections),
+        "tuning": tuning_context(tuning_path),
     }
 
 
@@ -280,12 +311,13 @@ def render_report(
     config_path: Path,
     template: Path,
     out: Path,
+    tuning: Path | None = None,
     summary: Path | None = None,
 ) -> None:
     """The study's report at `out` and, given `summary`, its catalogue entry (the same date,
     config hash and code version as the report's provenance)."""
     cfg = json.loads(config_path.read_text(encoding="utf-8"))
-    context = build_context(findings, jobs, plot_dir, cfg)
+    context = build_context(findings, jobs, plot_dir, cfg, tuning)
     write_text(out, render(template, context))
     if summary is not None:
         prov = context["provenance"]

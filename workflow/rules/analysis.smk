@@ -1,8 +1,16 @@
+# Every path the analysis rules read or write.
+AGGREGATE = rules.aggregate.output
+NOISE_SCALE = f"{DIRS.noise}/{{dataset}}/{{optimizer}}/noise_scale.tsv"
+# Steps to target: from the aggregate evals.tsv when evaluations run every eval_every_steps
+# optimizer steps; otherwise (one evaluation per epoch) from the per-epoch history.
+EVALS = [AGGREGATE.evals] if config["eval_every_steps"] else []
+
+
 rule analyze:
     input:
-        runs=rules.aggregate.output.runs,
-        summary=rules.aggregate.output.summary,
-        timing_repeats=rules.aggregate.output.timing_repeats,
+        runs=AGGREGATE.runs,
+        summary=AGGREGATE.summary,
+        timing_repeats=AGGREGATE.timing_repeats,
     output:
         f"{DIRS.analysis}/findings.json",
     log:
@@ -17,3 +25,67 @@ rule analyze:
         "python -m batchstudy analyze --runs {input.runs:q} --summary {input.summary:q}"
         " --timing-repeats {input.timing_repeats:q} --settings {params.settings:q}"
         " --out {output:q} > {log:q} 2>&1"
+
+
+rule tune:
+    input:
+        runs=AGGREGATE.runs,
+        summary=AGGREGATE.summary,
+        history=AGGREGATE.history,
+        evals=EVALS,
+        noise=noise_files(NOISE_SCALE),
+    output:
+        grid=f"{DIRS.analysis}/lr_grid.tsv",
+        frontier=f"{DIRS.analysis}/frontier.tsv",
+        bcrit=f"{DIRS.analysis}/tuned_bcrit.tsv",
+        doc=f"{DIRS.analysis}/tuning.json",
+        figures=directory(f"{DIRS.analysis}/figures"),
+    log:
+        f"{DIRS.logs}/tune.log",
+    benchmark:
+        f"{DIRS.benchmarks}/tune.tsv"
+    conda:
+        "../envs/study.yaml"
+    params:
+        evals=lambda wildcards, input: f"--evals {input.evals}" if input.evals else "",
+        settings=settings_json("metrics"),
+        targets=dataset_targets_json(),
+        references=json.dumps(
+            {
+                o: study_config.optimizer_reference(config, o)
+                for o in config["optimizers"]
+            }
+        ),
+        dpi=config["plots"]["dpi"],
+        shared=shared_validation(),
+        out_dir=lambda wildcards, output: os.path.dirname(output.doc),
+    shell:
+        "python -m batchstudy tune --runs {input.runs:q} --summary {input.summary:q}"
+        " --history {input.history:q} {params.evals} --noise {input.noise:q}"
+        " --settings {params.settings:q} --targets {params.targets:q} --dpi {params.dpi}"
+        " --references {params.references:q} --shared-validation {params.shared:q}"
+        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
+rule noise_scale:
+    input:
+        data=f"{DIRS.data}/{{dataset}}.npz",
+    output:
+        NOISE_SCALE,
+    log:
+        f"{DIRS.logs}/noise/{{dataset}}/{{optimizer}}.log",
+    benchmark:
+        f"{DIRS.benchmarks}/noise/{{dataset}}/{{optimizer}}.tsv"
+    conda:
+        "../envs/study.yaml"
+    # Runtime settings like the train rule's (--set-threads noise_scale=N, --set-resources).
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        spec=noise_spec_json,
+        every=config["noise_scale"]["every"],
+    shell:
+        "python -m batchstudy noise-scale --data {input.data:q} --spec {params.spec:q}"
+        " --every {params.every} --out {output:q} --threads {threads} > {log:q} 2>&1"

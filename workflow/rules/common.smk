@@ -123,7 +123,9 @@ def train_spec_json(wildcards):
 
 
 def dataset_json(wildcards):
-    return json.dumps(config["datasets"][wildcards.dataset], sort_keys=True)
+    """The dataset's config entry without the analysis-only target (no rebuild when it changes)."""
+    ds = config["datasets"][wildcards.dataset]
+    return json.dumps({k: v for k, v in ds.items() if k != "target"}, sort_keys=True)
 
 
 def dataset_inputs(wildcards):
@@ -188,6 +190,39 @@ def catalogue_inputs(wildcards):
     them all; a summary of another study is read, never rebuilt)."""
     present = {p.relative_to(BASE).as_posix() for p in study_summaries(BASE)}
     return sorted(present | {DIRS.summary})
+
+
+def noise_files(pattern):
+    """One noise-scale reference run per (dataset, optimizer) when noise_scale.batch_size is
+    set: `pattern` formatted with each dataset and optimizer."""
+    if config["noise_scale"]["batch_size"] is None:
+        return []
+    return [
+        pattern.format(dataset=d, optimizer=o)
+        for d in config["datasets"]
+        for o in config["optimizers"]
+    ]
+
+
+def noise_spec_json(wildcards):
+    return study_config.noise_spec(
+        config, wildcards.dataset, wildcards.optimizer
+    ).to_json()
+
+
+def dataset_targets_json():
+    """Absolute targets of the datasets that configure one (datasets.<name>.target)."""
+    targets = {n: d["target"] for n, d in config["datasets"].items() if "target" in d}
+    return json.dumps(targets, sort_keys=True)
+
+
+def shared_validation():
+    """Datasets without a validation split of their own (the test split doubles as one)."""
+    return [
+        n
+        for n, d in config["datasets"].items()
+        if "n_val" not in d and "val_fraction" not in d
+    ]
 
 
 def settings_json(section):

@@ -1,6 +1,8 @@
 rule report:
     input:
         findings=rules.analyze.output[0],
+        tuning=rules.tune.output.doc,
+        tuning_figures=rules.tune.output.figures,
         jobs=rules.aggregate.output.jobs,
         plots=all_plots(),
         config=rules.config_snapshot.output[0],
@@ -25,7 +27,7 @@ rule report:
         "python -m batchstudy report --findings {input.findings:q}"
         " --jobs {input.jobs:q} --plot-dir {params.plot_dir:q}"
         " --config {input.config:q} --template {input.template:q} --out {output.html:q}"
-        " --summary {output.summary:q} > {log:q} 2>&1"
+        " --summary {output.summary:q} --tuning {input.tuning:q} > {log:q} 2>&1"
 
 
 # The catalogue of every study present (report/index.html), from each study's summary; it

@@ -1,0 +1,451 @@
+"""What tuning the learning rate per batch size changed: the tuning stage's tables, figures and
+the report's sentences (``results/analysis/tuning.json``).
+
+For every group with at least two base learning rates (`tuning_study.tuned_groups`) and the
+main (validation-accuracy) target:
+
+* the (batch size x lr) grid with the chosen cells (`tuning.lr_grid`), the frontier with each
+  batch size's regime and the mean test accuracy at the chosen rate;
+* B_crit fitted twice, to the tuned frontier (bootstrap re-selecting the rate per resample)
+  and to the reference rate's steps (`batchstudy.config.reference_lr`, fixed: the constant-lr
+  result), each with its percentile-bootstrap interval over seeds;
+* the seed's claims (`batchstudy.claims`) judged at the reference rate and at the tuned rates;
+* the largest batch size against the best one on validation, in test accuracy, at both;
+* the measured gradient noise scale of the group's (dataset, optimizer), when configured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import claims, tuning
+from . import formatting as fmt
+from . import tuning_study as ts
+from .config import budget_label, format_lr, reference_lr
+from .findings import jsonable
+from .metrics import CELL_KEYS
+from .stats import Effect, IntervalSettings
+
+#: Files the tuning stage writes into its table directory.
+GRID_FILE = "lr_grid.tsv"
+FRONTIER_FILE = "frontier.tsv"
+BCRIT_FILE = "tuned_bcrit.tsv"
+DOC_FILE = "tuning.json"
+#: The figures' directory beside the stage's tables (``results/analysis/figures``).
+TUNING_PLOT_DIR = "figures"
+LR_CHOICES = ("tuned", "reference")
+#: Columns of ``tuned_bcrit.tsv``: one row per group and lr choice.
+BCRIT_COLUMNS = (*tuning.GROUP_KEYS, "lr_choice", "reference_lr", *tuning.FIT_COLUMNS)
+SGD_CAVEAT = (
+    "The noise-scale theory (McCandlish et al. 2018) is derived for plain SGD, whose update is "
+    "the minibatch gradient. With momentum it still describes the gradient's noise; with Adam, "
+    "whose update is the gradient rescaled per parameter by running moments, B_simple of the "
+    "raw gradient is only a heuristic for where the critical batch size lies."
+)
+
+
+def group_path(keys: dict[str, Any]) -> str:
+    return "/".join(str(keys[k]) for k in tuning.GROUP_KEYS)
+
+
+def _label(keys: dict[str, Any]) -> str:
+    return " · ".join(
+        [str(keys["dataset"]), str(keys["optimizer"]), fmt.arm(keys["lr_scaling"])]
+        + [budget_label(str(keys["budget"]))]
+    )
+
+
+def _fits(group: pd.DataFrame, ref: float, settings: IntervalSettings) -> dict[str, dict]:
+    """B_crit of the tuned frontier and of the reference rate's steps, same bootstrap draws."""
+    kw = {"n_boot": settings.n_boot, "seed": settings.seed, "level": settings.level}
+    at_ref = group.loc[np.isclose(group[tuning.LR_COLUMN], ref)]
+    return {
+        "tuned": tuning.critical_batch_of_group(group, ts.MAIN_TARGET, **kw),
+        "reference": tuning.critical_batch_of_group(at_ref, ts.MAIN_TARGET, **kw),
+    }
+
+
+def _one_arm(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs (or summary rows) of several base rates as one pseudo-condition for the claims."""
+    return runs.drop(columns=[tuning.LR_COLUMN, "learning_rate"], errors="ignore")
+
+
+def _claims(runs: pd.DataFrame, summary: pd.DataFrame, settings: IntervalSettings) -> list:
+    """Claims 1-4 on one set of cells; claim 4 races to the group's validation target."""
+    r, s = _one_arm(runs), _one_arm(summary)
+    wall = claims.claim_wall_time_not_epochs(r, settings, ts.MAIN_TARGET)
+    wall = replace(
+        wall,
+        statement="against the smallest batch size, each larger B reaches the group's "
+        "validation-accuracy target in less wall time but not in fewer epochs",
+    )
+    return [
+        claims.claim_time_per_epoch(s, settings),
+        claims.claim_small_batches_settle_sooner(r, settings),
+        *claims.claim_large_batches_generalize_worse(r, settings),
+        wall,
+    ]
+
+
+def _cells(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    cells = runs[list(CELL_KEYS)].drop_duplicates()
+    return summary.merge(cells, on=list(CELL_KEYS), how="inner")
+
+
+def claims_change(ref: list, tuned: list) -> list[dict[str, str]]:
+    """Per claim: the verdict at the reference rate, the tuned one, and what became of it."""
+    rows = []
+    for a, b in zip(ref, tuned, strict=True):
+        if a.verdict == claims.SUPPORTED:
+            fate = "survives tuning" if b.verdict == claims.SUPPORTED else "does not survive"
+        else:
+            fate = "unchanged" if a.verdict == b.verdict else "changed"
+        rows.append(
+            {
+                "claim": a.claim,
+                "reference": a.verdict,
+                "tuned": b.verdict,
+                "fate": fate,
+                "evidence": b.evidence,
+            }
+        )
+    return rows
+
+
+def _changed_text(fit: dict[str, Any]) -> str:
+    if not fit.get("ok"):
+        return ""
+    share = fmt.percent(fit["lr_changed_share"])
+    return f"The chosen rate differed at some batch size in {share} of the resamples."
+
+
+def bcrit_text(fit: dict[str, Any]) -> str:
+    """``4.7 [2.1, 9.8] (bootstrap over 10 seeds, 1990 of 2000 resamples fit)`` or why not."""
+    if not fit.get("ok"):
+        return f"not fitted ({fit.get('reason') or 'fit failed'})"
+    e = Effect(fit["b_crit"], fit["lo"], fit["hi"], int(fit["n_seeds"]), "bootstrap")
+    return (
+        f"{fmt.interval(e, 'count')} (percentile bootstrap over {fit['n_seeds']} seeds, "
+        f"{fit['n_boot_ok']} of {fit['n_boot']} resamples fit, {fit['n_points']} batch sizes)"
+    )
+
+
+def moved_text(fits: dict[str, dict]) -> str:
+    """Where B_crit moved: a direction only when the two intervals are disjoint."""
+    t, r = fits["tuned"], fits["reference"]
+    failed = [name for name, f in (("tuned", t), ("reference-rate", r)) if not f.get("ok")]
+    if failed:
+        fits = "fits" if len(failed) > 1 else "fit"
+        return f"Whether B_crit moved is not known: the {' and '.join(failed)} {fits} failed."
+    if not all(np.isfinite([t["lo"], t["hi"], r["lo"], r["hi"]])):
+        return "B_crit cannot be compared: an interval is missing."
+    if t["lo"] > r["hi"]:
+        way = "moved up"
+    elif t["hi"] < r["lo"]:
+        way = "moved down"
+    else:
+        return (
+            f"B_crit went from {fmt.number(r['b_crit'])} to {fmt.number(t['b_crit'])}; "
+            "the intervals overlap, so no move is shown at this number of seeds."
+        )
+    return (
+        f"B_crit {way} with tuning, from {fmt.number(r['b_crit'])} to "
+        f"{fmt.number(t['b_crit'])} (the intervals do not overlap)."
+    )
+
+
+def large_batch_text(found: dict[str, Any], where: str) -> str:
+    best, largest, e = found["best"], found["largest"], found["effect"]
+    if best is None:
+        return f"{where}: no batch size has a finite validation accuracy."
+    if e is None:
+        return f"{where}: the largest batch size (B = {largest}) is also the best on validation."
+    eff = Effect.from_dict(e)
+    return (
+        f"{where}: test accuracy of B = {largest} minus B = {best} (best on validation) is "
+        f"{fmt.effect(eff, 'difference')}: {eff.verdict} within ±{claims.ACCURACY_MARGIN:g}."
+    )
+
+
+def target_text(t: pd.Series, fraction: float) -> str:
+    acc, loss = fmt.accuracy(t["target_accuracy"]), fmt.number(t["target_loss"])
+    if t["target_kind"] == ts.ABSOLUTE:
+        return (
+            f"absolute target from the config: validation accuracy ≥ {acc}, validation loss "
+            f"≤ {loss}, the same for every batch size and learning rate"
+        )
+    return (
+        f"relative target (no datasets.<name>.target configured): validation accuracy ≥ {acc} "
+        f"= {fraction:g} × the best mean plateau over this group's (batch size, lr) cells; "
+        f"validation loss ≤ {loss} = that best plateau loss / {fraction:g}"
+    )
+
+
+SPLIT_TEXT = {
+    True: "Targets and the choice of rate use this dataset's validation split; the test split "
+    "only reports.",
+    False: "This dataset has no separate validation split: the test split served as validation "
+    "for the targets and the choice of rate, so the test accuracies at the chosen rates are "
+    "optimistic (configure n_val or val_fraction).",
+}
+
+
+def _chosen_label(cell: pd.Series) -> str:
+    """The chosen rate; when its median is above the budget no rate reached the target in
+    half the runs, and the choice is only the tie rule's (most runs reached, then smallest)."""
+    lr = format_lr(cell[tuning.LR_COLUMN])
+    return lr if np.isfinite(cell["median_steps"]) else f"{lr} (no rate's median reached)"
+
+
+def frontier_rows(frontier: pd.DataFrame) -> list[list[str]]:
+    """The report's frontier table: B, chosen lr, steps, examples, reached, regime, test acc."""
+    rows = []
+    for _, f in frontier.sort_values("batch_size").iterrows():
+        test = Effect(
+            f["test_accuracy_mean"],
+            f["test_accuracy_lo"],
+            f["test_accuracy_hi"],
+            int(f["n_seeds"]),
+            "t-interval over seeds",
+        )
+        rows.append(
+            [
+                str(int(f["batch_size"])),
+                _chosen_label(f),
+                tuning.steps_label(f["median_steps"], f["budget_steps"]),
+                tuning.steps_label(f["median_examples"], f["budget_steps"] * f["batch_size"]),
+                fmt.share(int(f["n_reached"]), int(f["n_runs"])),
+                str(f["regime"]),
+                fmt.interval(test, "accuracy"),
+            ]
+        )
+    return rows
+
+
+FRONTIER_HEADER = [
+    "batch size",
+    "chosen base lr",
+    "median steps to target",
+    "median examples to target",
+    "runs reached",
+    "regime",
+    "final test accuracy (t, over seeds)",
+]
+
+
+def noise_summary(noise: pd.DataFrame | None) -> dict[str, Any] | None:
+    """B_simple at the first and last checkpoint and its median, with the run's settings."""
+    if noise is None or noise.empty:
+        return None
+    b = noise.sort_values("step")["b_simple"].to_numpy(dtype=float)
+    finite = b[np.isfinite(b)]
+    first = noise.iloc[0]
+    return {
+        "n_checkpoints": len(noise),
+        "first": float(finite[0]) if finite.size else np.nan,
+        "last": float(finite[-1]) if finite.size else np.nan,
+        "median": float(np.median(finite)) if finite.size else np.nan,
+        "batch_size": int(first["batch_size"]),
+        "learning_rate": float(first["learning_rate"]),
+        "seed": int(first["seed"]),
+        "max_step": int(noise["step"].max()),
+    }
+
+
+def noise_text(n: dict[str, Any] | None, fit: dict[str, Any]) -> str:
+    if n is None:
+        return ""
+    return (
+        f"Measured gradient noise scale B_simple along a reference run (B = {n['batch_size']}, "
+        f"lr {format_lr(n['learning_rate'])}, seed {n['seed']}, {n['n_checkpoints']} checkpoints "
+        f"over {n['max_step']} steps): {fmt.number(n['first'])} at the start, "
+        f"{fmt.number(n['last'])} at the end, median {fmt.number(n['median'])}; the tuned "
+        f"frontier's B_crit is {bcrit_text(fit)}. {SGD_CAVEAT}"
+    )
+
+
+def resolution_text(resolution: str, curves: pd.DataFrame, runs: pd.DataFrame) -> str:
+    """How finely steps to target are resolved, from the evaluation steps themselves."""
+    gaps = (
+        curves.sort_values("step")
+        .groupby(["batch_size"])["step"]
+        .apply(lambda s: float(np.median(np.diff(np.unique(s)))) if s.nunique() > 1 else np.nan)
+    )
+    source = {
+        ts.RESOLUTION_STEPS: "at the evaluation steps of evals.tsv",
+        ts.RESOLUTION_EPOCHS: "at epoch resolution (one evaluation per epoch, history.tsv)",
+    }[resolution]
+    lo, hi = gaps.min(), gaps.max()
+    if lo == hi:
+        return f"Steps to target are read {source}: evaluations {fmt.number(lo)} steps apart."
+    return (
+        f"Steps to target are read {source}: evaluations {fmt.number(lo)} to {fmt.number(hi)} "
+        "optimizer steps apart depending on the batch size, so steps to target are known less "
+        "finely where evaluations are sparser."
+    )
+
+
+def _group_doc(
+    keys: dict[str, Any],
+    group: pd.DataFrame,
+    summary: pd.DataFrame,
+    frontier: pd.DataFrame,
+    extra: dict[str, Any],
+    settings: IntervalSettings,
+) -> dict[str, Any]:
+    """One group's findings for the report (`extra`: its grid, target row, reference rate, the
+    two B_crit fits of `_fits`, noise table)."""
+    ref, fits = extra["reference_lr"], extra["fits"]
+    at_ref = group.loc[np.isclose(group[tuning.LR_COLUMN], ref)]
+    chosen = ts.selected_runs(group, extra["grid"])
+    verdicts = {
+        "reference": _claims(at_ref, _cells(summary, at_ref), settings),
+        "tuned": _claims(chosen, _cells(summary, chosen), settings),
+    }
+    large = {
+        k: ts.large_vs_best(r, settings) for k, r in (("reference", at_ref), ("tuned", chosen))
+    }
+    rates = sorted(float(r) for r in group[tuning.LR_COLUMN].unique())
+    doc = {
+        "keys": keys,
+        "label": _label(keys),
+        "path": group_path(keys),
+        "rates": [format_lr(r) for r in rates],
+        "reference_lr": format_lr(ref),
+        "target": target_text(extra["target"], extra["fraction"]),
+        "split": SPLIT_TEXT[bool(extra["own_validation"])],
+        "frontier_rows": frontier_rows(frontier),
+        "bcrit": {k: bcrit_text(f) for k, f in fits.items()},
+        "lr_changed": _changed_text(fits["tuned"]),
+        "moved": moved_text(fits),
+        "claims": claims_change(verdicts["reference"], verdicts["tuned"]),
+        "large": {
+            "reference": large_batch_text(large["reference"], f"At the reference rate {ref:g}"),
+            "tuned": large_batch_text(large["tuned"], "At the tuned rates"),
+        },
+        "noise": noise_text(noise_summary(extra["noise"]), fits["tuned"]),
+    }
+    return doc
+
+
+def _fit_rows(keys: dict[str, Any], fits: dict[str, dict], ref: float) -> list[dict[str, Any]]:
+    return [
+        keys
+        | {"lr_choice": choice, "reference_lr": ref}
+        | {c: fits[choice].get(c, np.nan) for c in tuning.FIT_COLUMNS}
+        for choice in LR_CHOICES
+    ]
+
+
+def analyze_tuning(
+    runs: pd.DataFrame,
+    summary: pd.DataFrame,
+    curves: pd.DataFrame,
+    resolution: str,
+    *,
+    absolute: dict[str, dict[str, float]],
+    fraction: float,
+    noise: dict[tuple[str, str], pd.DataFrame],
+    settings: IntervalSettings,
+    references: dict[str, float] | None = None,
+    shared_validation: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Tables (``grid``, ``frontier``, ``bcrit``: the files of the stage) and the report's
+    document (``doc``: plain JSON types) of every group with >= 2 base learning rates.
+    `references`: optimizer -> configured reference rate (else the grid's middle);
+    `shared_validation`: datasets whose validation split is their test split."""
+    references = references or {}
+    targets = ts.group_targets(runs, absolute, fraction)
+    truns = ts.steps_to_targets(ts.tuned_groups(runs), curves, targets)
+    doc: dict[str, Any] = {
+        "resolution": resolution_text(resolution, curves, runs) if len(truns) else "",
+        "groups": [],
+    }
+    if truns.empty:
+        return {
+            "grid": pd.DataFrame(columns=[*tuning.GRID_COLUMNS, "target"]),
+            "frontier": pd.DataFrame(columns=[*tuning.GRID_COLUMNS, "target", "b_crit"]),
+            "bcrit": pd.DataFrame(columns=list(BCRIT_COLUMNS)),
+            "doc": doc,
+        }
+    grid = ts.grids(truns)
+    main = grid.loc[grid["target"] == ts.MAIN_TARGET]
+    tested = ts.test_accuracy_at(ts.selected_runs(truns, grid), settings)
+    keys = list(tuning.GROUP_KEYS)
+    fronts, fit_rows = [], []
+    for k, group in truns.groupby(keys, sort=True, dropna=False):
+        gk = dict(zip(keys, k, strict=True))
+        sel = (main[keys] == pd.Series(gk)).all(axis=1)
+        extra = {
+            "grid": grid.loc[(grid[keys] == pd.Series(gk)).all(axis=1)],
+            "target": targets.loc[(targets[keys] == pd.Series(gk)).all(axis=1)].iloc[0],
+            "fraction": fraction,
+            "noise": noise.get((str(gk["dataset"]), str(gk["optimizer"]))),
+            "own_validation": str(gk["dataset"]) not in shared_validation,
+        }
+        given = references.get(str(gk["optimizer"]))
+        extra["reference_lr"] = reference_lr(group[tuning.LR_COLUMN], given)
+        extra["fits"] = fits = _fits(group, extra["reference_lr"], settings)
+        front = tuning.add_regimes(
+            tuning.tuned_frontier(main.loc[sel]), pd.DataFrame([gk | fits["tuned"]])
+        ).merge(tested, on=[*keys, "batch_size"], how="left")
+        doc["groups"].append(_group_doc(gk, group, summary, front, extra, settings))
+        fronts.append(front)
+        fit_rows += _fit_rows(gk, fits, extra["reference_lr"])
+    return {
+        "grid": grid,
+        "frontier": pd.concat(fronts, ignore_index=True),
+        "bcrit": pd.DataFrame(fit_rows, columns=list(BCRIT_COLUMNS)),
+        "doc": jsonable(doc),
+    }
+
+
+FIGURE_TITLES = {
+    "lr_grid": "Median steps to the validation-accuracy target over the (batch size × lr) grid; "
+    "chosen lr outlined, grey: > budget",
+    "frontier": "Steps and examples to target vs batch size at the tuned lr (log–log), "
+    "perfect-scaling line and fitted curve",
+    "noise_scale": "Measured gradient noise scale B_simple over the reference run, beside the "
+    "tuned B_crit (theory for SGD)",
+}
+
+
+def _rows_of(table: pd.DataFrame, keys: dict[str, Any]) -> pd.DataFrame:
+    return table.loc[(table[list(keys)] == pd.Series(keys)).all(axis=1)]
+
+
+def draw(
+    result: dict[str, Any],
+    noise: dict[tuple[str, str], pd.DataFrame],
+    plot_dir: Path,
+    dpi: int,
+) -> None:
+    """Every group's figures under ``plot_dir/<group path>/``; their file names (relative to
+    ``plot_dir``) and titles go into the group's ``figures`` in the document."""
+    from . import tuning_plots
+
+    plot_dir.mkdir(parents=True, exist_ok=True)  # the stage's output, even without groups
+    for group in result["doc"]["groups"]:
+        keys, out = group["keys"], plot_dir / group["path"]
+        grid = _rows_of(result["grid"], keys)
+        fit = _rows_of(result["bcrit"], keys | {"lr_choice": "tuned"}).iloc[0].to_dict()
+        title = group["label"]
+        tuning_plots.plot_lr_grid(
+            grid.loc[grid["target"] == ts.MAIN_TARGET], out / "lr_grid.png", title=title, dpi=dpi
+        )
+        front = _rows_of(result["frontier"], keys)
+        tuning_plots.plot_frontier(front, out / "frontier.png", fit=fit, title=title, dpi=dpi)
+        names = ["lr_grid", "frontier"]
+        table = noise.get((str(keys["dataset"]), str(keys["optimizer"])))
+        if table is not None and not table.empty:
+            tuning_plots.plot_noise_scale(table, out / "noise_scale.png", fit=fit, dpi=dpi)
+            names.append("noise_scale")
+        group["figures"] = [
+            {"name": n, "file": f"{group['path']}/{n}.png", "title": FIGURE_TITLES[n]}
+            for n in names
+        ]

@@ -1,0 +1,303 @@
+"""The tuning stage on fake tables: targets, steps to target, the frontier, what tuning changed."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import DEFAULT_STUDY, write_fake_job
+
+from batchstudy import claims, config, tuning
+from batchstudy import tuning_findings as tf
+from batchstudy import tuning_study as ts
+from batchstudy.aggregate import aggregate
+from batchstudy.metrics import RUN_KEYS
+from batchstudy.stats import IntervalSettings
+
+SETTINGS = IntervalSettings(n_boot=200)
+SIZES, RATES, SEEDS, EPOCHS = [8, 32, 128], [0.001, 0.01], [0, 1, 2, 3, 4], 20
+METRICS = {
+    "smoothing_window": 3,
+    "plateau_last": 5,
+    "epsilon": 0.01,
+    "settling_max_slope": 0.003,
+    "target_fractions": [0.95],
+    "bootstrap": 200,
+}
+
+
+def _faster(history: pd.DataFrame, rate: float) -> pd.DataFrame:
+    """Runs at `rate` reach epoch 2e's numbers at epoch e (twice as fast), others unchanged."""
+    out = []
+    for _, run in history.groupby(["lr_scaling", "base_lr", "seed"]):
+        run = run.sort_values("epoch").copy()
+        if np.isclose(run["base_lr"].iloc[0], rate):
+            idx = np.minimum(2 * np.arange(len(run)) + 1, len(run) - 1)
+            for col in ("val_accuracy", "val_loss", "test_accuracy", "test_loss"):
+                run[col] = run[col].to_numpy()[idx]
+        out.append(run)
+    return pd.concat(out)
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tuning")
+    for lr, b in itertools.product(RATES, SIZES):
+        write_fake_job(root, ("blobs", "adam", "constant", "e20"), b, SEEDS, EPOCHS, base_lr=lr)
+    for path in (root / DEFAULT_STUDY.train).glob("**/history.tsv"):
+        _faster(pd.read_csv(path, sep="\t"), 0.01).to_csv(path, sep="\t", index=False)
+    paths = sorted(str(p) for p in (root / DEFAULT_STUDY.train).glob("**/history.tsv"))
+    aggregate(paths, root / "agg", METRICS, log=lambda _: None)
+    return {
+        n: pd.read_csv(root / "agg" / f"{n}.tsv", sep="\t") for n in ("runs", "summary", "history")
+    }
+
+
+def _analyze(tables, absolute=None, noise=None, shared=()):
+    curves = ts.curves_from_history(tables["history"], tables["runs"])
+    return tf.analyze_tuning(
+        tables["runs"],
+        tables["summary"],
+        curves,
+        ts.RESOLUTION_EPOCHS,
+        absolute=absolute or {},
+        fraction=0.95,
+        noise=noise or {},
+        settings=SETTINGS,
+        shared_validation=shared,
+    )
+
+
+def test_reference_rate_is_the_middle_of_the_grid():
+    assert config.reference_lr([0.1, 0.001, 0.01]) == 0.01
+    assert config.reference_lr([0.003, 0.03]) == 0.003  # lower middle
+    with pytest.raises(ValueError):
+        config.reference_lr([])
+
+
+def test_relative_target_is_fraction_of_the_best_cell_over_batch_sizes_and_rates(tables):
+    runs = tables["runs"]
+    targets = ts.group_targets(runs, {}, 0.95)
+    best = runs.groupby(["batch_size", "base_lr"])["plateau_val_accuracy"].mean().max()
+    assert len(targets) == 1 and targets["target_kind"].iloc[0] == ts.RELATIVE
+    assert targets["target_accuracy"].iloc[0] == pytest.approx(0.95 * best)
+
+
+def test_absolute_target_comes_from_the_config(tables):
+    targets = ts.group_targets(
+        tables["runs"], {"blobs": {"val_accuracy": 0.7, "val_loss": 0.5}}, 0.95
+    )
+    row = targets.iloc[0]
+    assert (row["target_kind"], row["target_accuracy"], row["target_loss"]) == (
+        ts.ABSOLUTE,
+        0.7,
+        0.5,
+    )
+
+
+def test_steps_to_target_is_the_first_epoch_reaching_it_times_steps_per_epoch(tables):
+    runs, history = tables["runs"], tables["history"]
+    targets = ts.group_targets(runs, {"blobs": {"val_accuracy": 0.7, "val_loss": 0.5}}, 0.95)
+    out = ts.steps_to_targets(runs, ts.curves_from_history(history, runs), targets)
+    run = out.iloc[0]
+    curve = history.merge(out.iloc[[0]][list(RUN_KEYS)]).sort_values("epoch")
+    first = int(curve.loc[curve["val_accuracy"] >= 0.7, "epoch"].iloc[0])
+    assert run["steps_to_target_accuracy"] == first * run["steps_per_epoch"]
+    assert run["examples_to_target_accuracy"] == first * run["n_train"]
+    first_loss = int(curve.loc[curve["val_loss"] <= 0.5, "epoch"].iloc[0])
+    assert run["epochs_to_target_loss"] == first_loss
+
+
+def test_steps_from_evals_use_their_own_steps_and_censor_diverged_runs():
+    runs = pd.DataFrame(
+        [
+            {
+                **dict.fromkeys(RUN_KEYS, 0),
+                "dataset": "d",
+                "optimizer": "o",
+                "lr_scaling": "constant",
+                "base_lr": 0.1,
+                "budget": "e2",
+                "batch_size": 10,
+                "seed": s,
+                "diverged": s == 1,
+                "n_train": 25,
+                "steps_per_epoch": 3,
+                "seconds_per_epoch": 1.0,
+            }
+            for s in (0, 1)
+        ]
+    )
+    steps = [1, 2, 3, 4, 5, 6]
+    acc = [0.1, 0.5, 0.8, 0.9, 0.9, 0.9]
+    evals = pd.concat(
+        [
+            runs[list(RUN_KEYS)]
+            .iloc[[i] * 6]
+            .assign(
+                learning_rate=0.1,
+                step=steps,
+                epoch=0,
+                val_loss=0.3,
+                val_accuracy=acc,
+                test_loss=0.3,
+                test_accuracy=acc,
+            )
+            for i in (0, 1)
+        ]
+    )
+    targets = pd.DataFrame(
+        [
+            {
+                "dataset": "d",
+                "optimizer": "o",
+                "lr_scaling": "constant",
+                "budget": "e2",
+                "target_accuracy": 0.75,
+                "target_loss": 0.1,
+                "target_kind": ts.ABSOLUTE,
+            }
+        ]
+    )
+    out = ts.steps_to_targets(runs, ts.curves_from_evals(evals, runs), targets)
+    assert out["steps_to_target_accuracy"].iloc[0] == 3
+    assert out["examples_to_target_accuracy"].iloc[0] == 25  # a partial last batch: 10+10+5
+    assert np.isnan(out["steps_to_target_accuracy"].iloc[1])  # diverged
+    assert out["steps_to_target_loss"].isna().all()  # loss never fell to 0.1
+    with pytest.raises(ValueError, match="lacks columns"):
+        ts.curves_from_evals(evals.drop(columns=["step"]), runs)
+
+
+def test_the_faster_rate_is_chosen_at_every_batch_size(tables):
+    result = _analyze(tables)
+    front = result["frontier"]
+    assert sorted(front["batch_size"]) == SIZES
+    assert (front[tuning.LR_COLUMN] == 0.01).all()
+    grid = result["grid"]
+    assert set(grid["target"]) == set(ts.TARGET_METRICS)
+    assert grid.groupby(["target", "batch_size"])["chosen"].sum().eq(1).all()
+    assert set(result["bcrit"]["lr_choice"]) == set(tf.LR_CHOICES)
+    assert (result["bcrit"]["reference_lr"] == 0.001).all()
+
+
+def test_test_accuracy_of_the_frontier_is_the_chosen_cells(tables):
+    result = _analyze(tables)
+    runs = tables["runs"]
+    for _, f in result["frontier"].iterrows():
+        cell = runs[(runs["batch_size"] == f["batch_size"]) & (runs["base_lr"] == f["base_lr"])]
+        assert f["test_accuracy_mean"] == pytest.approx(cell["final_test_accuracy"].mean())
+
+
+def test_document_has_every_part_and_no_raw_nan_or_inf(tables):
+    doc = _analyze(tables, absolute={"blobs": {"val_accuracy": 0.7, "val_loss": 0.5}})["doc"]
+    text = json.dumps(doc)
+    assert not re.search(r"\b(nan|inf|infinity|null)\b", text, re.IGNORECASE), text
+    (g,) = doc["groups"]
+    assert g["reference_lr"] == "0.001" and g["rates"] == ["0.001", "0.01"]
+    assert "absolute target" in g["target"] and "epoch resolution" in doc["resolution"]
+    assert len(g["claims"]) == 5 and {c["fate"] for c in g["claims"]} <= {
+        "survives tuning",
+        "does not survive",
+        "unchanged",
+        "changed",
+    }
+    assert len(g["frontier_rows"]) == len(SIZES)
+
+
+def test_groups_with_one_rate_are_not_tuned(tables):
+    one = {n: t[t["base_lr"] == 0.001] if "base_lr" in t else t for n, t in tables.items()}
+    result = _analyze(one)
+    assert result["doc"]["groups"] == [] and result["grid"].empty
+
+
+def test_large_vs_best_picks_the_best_on_validation_and_compares_test():
+    rows = []
+    for s in range(5):
+        rows.append(
+            {
+                "seed": s,
+                "batch_size": 8,
+                "final_val_accuracy": 0.9,
+                "final_test_accuracy": 0.80 + 0.001 * s,
+            }
+        )
+        rows.append(
+            {
+                "seed": s,
+                "batch_size": 64,
+                "final_val_accuracy": 0.8,
+                "final_test_accuracy": 0.70 + 0.002 * s,
+            }
+        )
+    found = ts.large_vs_best(pd.DataFrame(rows), SETTINGS)
+    assert (found["best"], found["largest"]) == (8, 64)
+    assert found["effect"]["estimate"] == pytest.approx(-0.1 + 0.001 * 2)
+    assert found["effect"]["verdict"] == "different"
+
+
+def test_b_crit_moves_only_when_the_intervals_are_disjoint():
+    fit = {"ok": True, "b_crit": 10.0, "lo": 8.0, "hi": 12.0}
+    up = {"tuned": fit | {"b_crit": 40.0, "lo": 30.0, "hi": 50.0}, "reference": fit}
+    assert "moved up" in tf.moved_text(up)
+    overlap = {"tuned": fit | {"b_crit": 11.0, "lo": 9.0, "hi": 14.0}, "reference": fit}
+    assert "overlap" in tf.moved_text(overlap)
+    failed = {"tuned": {"ok": False}, "reference": fit}
+    assert "tuned fit failed" in tf.moved_text(failed)
+
+
+def test_noise_spec_is_the_reference_rate_first_seed_and_configured_batch_size():
+    cfg = config.validate(
+        {
+            "optimizers": {
+                "sgd": {"name": "sgd", "learning_rate": [0.3, 0.01, 0.1], "momentum": 0.9}
+            },
+            "noise_scale": {"batch_size": 16, "every": 5},
+            "seeds": [3, 4],
+        }
+    )
+    spec = config.noise_spec(cfg, "blobs", "sgd")
+    assert spec.batch_size == 16 and spec.seeds == (3,)
+    assert [v.base_lr for v in spec.variants] == [0.1]
+
+
+def test_target_must_be_a_valid_accuracy_and_loss():
+    bad = {"datasets": {"b": {"kind": "blobs", "target": {"val_accuracy": 1.5, "val_loss": 0.3}}}}
+    with pytest.raises(config.ConfigError):
+        config.validate(bad)
+    ok = {"datasets": {"b": {"kind": "blobs", "target": {"val_accuracy": 0.8, "val_loss": 0.3}}}}
+    assert config.validate(ok)["datasets"]["b"]["target"]["val_accuracy"] == 0.8
+    assert config.validate({})["noise_scale"]["batch_size"] is None
+
+
+def test_a_claim_survives_only_when_supported_both_times():
+    def v(verdict):
+        return claims.Verdict("c", "s", verdict, "e")
+
+    rows = tf.claims_change(
+        [v(claims.SUPPORTED), v(claims.SUPPORTED), v(claims.INCONCLUSIVE), v(claims.NOT_SUPPORTED)],
+        [v(claims.SUPPORTED), v(claims.INCONCLUSIVE), v(claims.INCONCLUSIVE), v(claims.SUPPORTED)],
+    )
+    assert [r["fate"] for r in rows] == [
+        "survives tuning",
+        "does not survive",
+        "unchanged",
+        "changed",
+    ]
+
+
+def test_a_configured_reference_rate_must_be_in_the_grid():
+    opt = {"name": "adam", "learning_rate": [0.001, 0.01, 0.1], "reference_lr": 0.001}
+    cfg = config.validate({"optimizers": {"adam": opt}})
+    assert config.optimizer_reference(cfg, "adam") == 0.001
+    with pytest.raises(config.ConfigError, match="reference_lr"):
+        config.validate({"optimizers": {"adam": opt | {"reference_lr": 0.002}}})
+
+
+def test_a_dataset_validated_on_its_test_split_is_called_optimistic(tables):
+    (own,) = _analyze(tables)["doc"]["groups"]
+    (shared,) = _analyze(tables, shared=("blobs",))["doc"]["groups"]
+    assert "only reports" in own["split"] and "optimistic" in shared["split"]
