@@ -681,7 +681,9 @@ def _run_bad_config(project: Path, cfg: dict[str, Any], tmp_path: Path) -> tuple
     before = _snapshot(project)
     assert any(k.startswith(f"{D.logs}/train/") for k in before)
     path = tmp_path / "bad.yaml"
-    write_config(path, cfg)
+    # The bad file is the existing study's (not a new study named "bad"), so that a failure
+    # has that study's results to protect.
+    write_config(path, {"study": D.study, **cfg})
     proc = snakemake(project, "--configfile", str(path), check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
