@@ -10,8 +10,8 @@
 # what it lacks (Keras, jsonschema, Snakemake and their small dependencies) is installed
 # from .whl/ into a scratch folder. Budget: about 8 minutes. The study: the seed's blobs data,
 # batch sizes 32 and 256, seeds 0 and 1, 5 epochs, engine keras, on the GPU
-# (resources.gpu_slots = 1, train.gpu = 1, snakemake --resources gpu=1) and on the CPU
-# (gpu_slots = 0). Everything goes to $OUT (GPU_CHECK_OUT, default benchmarks/out/gpu_check):
+# (snakemake --resources gpu=1 --set-resources train:gpu=1) and on the CPU
+# (--resources gpu=0). Everything goes to $OUT (GPU_CHECK_OUT, default benchmarks/out/gpu_check):
 #   summary.txt      what ran, versions, notes, seconds per epoch by batch size: GPU vs CPU
 #   nvidia-smi.txt   nvidia-smi before and after the runs
 #   jobs.tsv         every study's jobs.tsv (columns study, backend, where first)
@@ -104,8 +104,7 @@ EOF
 # ---- 3. the studies ------------------------------------------------------------------------
 # write_project DIR BACKEND WHERE DETERMINISTIC: a throwaway project with the tiny study.
 write_project() {
-  local dir=$1 backend=$2 where=$3 det=$4 slots=1 gpu=1
-  [ "$where" = cpu ] && slots=0 gpu=0
+  local dir=$1 backend=$2 where=$3 det=$4
   rm -rf "$dir" && mkdir -p "$dir/config"
   cp -r "$ROOT/Snakefile" "$ROOT/workflow" "$dir/"
   cat >"$dir/config/config.yaml" <<EOF
@@ -119,32 +118,33 @@ epochs: $EPOCHS
 engine: keras
 backend: $backend
 deterministic: $det
-resources: {gpu_slots: $slots, train: {gpu: $gpu, threads: 2}}
 metrics: {bootstrap: 200, plateau_last: 2, smoothing_window: 1}
 EOF
 }
 
 # run_study BACKEND WHERE -> 0 when the report was written
 run_study() {
-  local backend=$1 where=$2 det=true dir="$WORK/study-$1-$2" rc
+  local backend=$1 where=$2 det=true dir="$WORK/study-$1-$2" rc slots=1 gpu=1
+  [ "$where" = cpu ] && slots=0 gpu=0
   for det in true false; do
     write_project "$dir" "$backend" "$where" "$det"
     say "study $backend on $where (deterministic: $det) in $dir"
     rc=0
     (cd "$dir" && timeout "$STUDY_TIMEOUT" "$PYTHON" -m snakemake --cores 4 \
-      --resources gpu=1 >"$dir/snakemake.log" 2>&1) || rc=$?
+      --resources gpu=$slots --set-resources train:gpu=$gpu --set-threads train=2 \
+      >"$dir/snakemake.log" 2>&1) || rc=$?
     if [ "$rc" = 0 ]; then
-      say "study $backend on $where: done ($(grep -c . "$dir/results/aggregate/jobs.tsv") lines in jobs.tsv)"
-      (cd "$dir/logs/train" && grep -r -e "backend .* ready" -e "weights on" -e NOTICE .) |
+      say "study $backend on $where: done ($(grep -c . "$dir/results/default/aggregate/jobs.tsv") lines in jobs.tsv)"
+      (cd "$dir/logs/default/train" && grep -r -e "backend .* ready" -e "weights on" -e NOTICE .) |
         sed 's/^/    /' | tee -a "$SUMMARY"
       return 0
     fi
     [ "$rc" = 124 ] && say "study $backend on $where cut at ${STUDY_TIMEOUT} s (GPU_CHECK_STUDY_TIMEOUT)"
     say "study $backend on $where failed (exit $rc); the end of its logs:"
     tail -n 15 "$dir/snakemake.log" | sed 's/^/    /' | tee -a "$SUMMARY"
-    tail -n 15 "$dir"/logs/train/*/*/*/*.log 2>/dev/null | sed 's/^/    /' | tee -a "$SUMMARY"
+    tail -n 15 "$dir"/logs/default/train/*/*/*/*.log 2>/dev/null | sed 's/^/    /' | tee -a "$SUMMARY"
     if [ "$det" = true ] && grep -q -e "deterministic implementation" -e "Unknown flag" \
-      "$dir/snakemake.log" "$dir"/logs/train/*/*/*/*.log 2>/dev/null; then
+      "$dir/snakemake.log" "$dir"/logs/default/train/*/*/*/*.log 2>/dev/null; then
       say "NOTE: $backend failed with deterministic ops; once more without (recorded)"
       continue
     fi
@@ -178,14 +178,14 @@ import pandas as pd
 work, out = Path(sys.argv[1]), Path(sys.argv[2])
 jobs, timing = [], []
 for d in sorted(work.glob("study-*-*")):
-    agg = d / "results" / "aggregate"
+    agg = d / "results" / "default" / "aggregate"
     if not (agg / "jobs.tsv").is_file():
         continue
     _, backend, where = d.name.split("-")
     lead = {"study": d.name, "backend": backend, "where": where}
     jobs.append(pd.read_csv(agg / "jobs.tsv", sep="\t").assign(**lead))
     timing.append(pd.read_csv(agg / "timing.tsv", sep="\t").assign(**lead))
-    report = d / "report" / "index.html"
+    report = d / "report" / "default" / "index.html"
     if where == "gpu" and report.is_file():
         (out / f"report-{backend}-gpu.html").write_bytes(report.read_bytes())
 if not jobs:

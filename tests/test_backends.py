@@ -232,7 +232,7 @@ def test_tiny_study_on_the_jax_backend(tmp_path):
     meta = read_json(project / D.train / "blobs/adam/e4/bs16/run.json")
     assert meta["backend"] == "jax" and meta["spec"]["backend"] == "jax"
     assert meta["replicas"] == 2 and "jax" in meta
-    log = (project / "logs/train/blobs/adam/e4/bs16.log").read_text()
+    log = (project / D.logs / "train/blobs/adam/e4/bs16.log").read_text()
     assert "backend jax" in log and "on backend jax: weights on cpu" in log.lower()
     html = (project / D.report_html).read_text()
     assert f"jax {version}" in html

@@ -298,7 +298,7 @@ def test_workflow_on_slurm(cluster, tmp_path):
         seen_jobs.add(m.group(2))
     assert seen_jobs == set(train_ids)
     for log in (project / TINY.logs / "train").rglob("*.log"):
-        assert "but the backend sees no GPU; training on the CPU" in log.read_text(), log
+        assert "but TensorFlow sees no GPU; training on the CPU" in log.read_text(), log
 
     report = project / TINY.report_html
     assert report.is_file() and report.stat().st_size > 0
@@ -318,7 +318,7 @@ def test_a_job_given_a_gpu_tensorflow_cannot_see_fails(tmp_path):
         "SLURM_JOB_GPUS": "0",
         "CUDA_VISIBLE_DEVICES": "0",
     }
-    outputs = {name: tmp_path / f"out.{name}" for name in ("history", "timing", "meta")}
+    outputs = {name: tmp_path / f"out.{name}" for name in ("history", "evals", "timing", "meta")}
     proc = _run(
         [sys.executable, "-m", "batchstudy", "train", "--data", str(data),
          "--spec", TrainSpec(batch_size=16, epochs=1, seeds=(0,)).to_json(),

@@ -1,0 +1,687 @@
+"""The seed article's four claims about batch size, stated precisely and tested on one condition.
+
+Each claim function takes the per-run table of `batchstudy.metrics.run_metrics` and the
+`batchstudy.metrics.summarize` table of one condition and returns `Verdict` objects whose
+numbers are `batchstudy.stats.Effect` values. Comparisons are paired by seed (the study reuses
+seeds across batch sizes). Every verdict comes from the one rule of `batchstudy.stats.judge`:
+with a practical margin, an interval inside ±margin is *equivalent*, one wholly beyond it
+*different*, anything else (or fewer than `batchstudy.stats.MIN_N` seeds) *inconclusive*.
+A claim is *supported* when its effect is *different* in the claimed direction, *not
+supported* when it is *equivalent* or *different* the other way, *inconclusive* otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from . import formatting as fmt
+from . import stats
+from .metrics import CONDITION_KEYS, target_suffixes
+from .stats import DIFFERENT, EQUIVALENT, Effect, IntervalSettings
+
+SUPPORTED = "supported"
+NOT_SUPPORTED = "not supported"
+INCONCLUSIVE = "inconclusive"
+PARTLY = "holds for part of the range"
+
+CLAIM_TIME_PER_EPOCH = "Larger batches take less time per epoch"
+CLAIM_SETTLING = "Small batches stabilise in fewer epochs than large ones"
+CLAIM_LOWER_ACCURACY = "Large batches end with lower test accuracy than the best batch size"
+CLAIM_GAP = "… because of a generalization gap"
+CLAIM_WALL_TIME = "Larger batches progress faster in wall time but not in epochs"
+
+# Practical margins: effects inside these are too small to matter for the claims.
+TIME_RATIO_MARGIN = 1.10  # 10% in seconds or epochs
+SETTLING_MARGIN_EPOCHS = 5.0  # the article's effect was ~20 epochs (~30 vs ~50)
+ACCURACY_MARGIN = 0.01  # one accuracy point, below the ~1.7% per-run noise at n = 500
+# Claim 1: at least three batch sizes to call a trend, and a Spearman rho of the per-batch-size
+# medians at or below this to call it decreasing.
+MIN_BATCH_SIZES_FOR_TREND = 3
+STRONG_DECREASE_RHO = -0.8
+#: Intervals of the timing stage's repeats (claims 1 and 4 when ``timing_repeats`` > 0): the
+#: unit of replication is one repeat, which re-times every batch size once, interleaved.
+METHOD_REPEAT_MEAN = "t-interval of log seconds over timing repeats (geometric mean)"
+METHOD_REPEAT_RATIO = "paired t-interval of log-ratios over timing repeats (geometric mean)"
+METHOD_WALL_PRODUCT = (
+    "epochs ratio (bootstrap over seeds) × seconds-per-epoch ratio (paired t over timing "
+    "repeats), each at half the error rate"
+)
+# Claim 2: batch sizes at or above this are "large"; "small" are the two smallest below it.
+LARGE_BATCH_MIN = 64
+N_SMALL_BATCHES = 2
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Outcome of one claim: what exactly was tested (``statement``), the verdict, the
+    evidence in words, and the effects behind it. ``holds_for`` lists the batch sizes where a
+    claim judged across batch sizes holds."""
+
+    claim: str
+    statement: str
+    verdict: str
+    evidence: str
+    effects: dict[str, Effect] = field(default_factory=dict)
+    holds_for: list[int] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "claim": self.claim,
+            "statement": self.statement,
+            "verdict": self.verdict,
+            "evidence": self.evidence,
+            "effects": {k: e.to_dict() for k, e in self.effects.items()},
+            "holds_for": self.holds_for,
+        }
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def one_condition(runs: pd.DataFrame) -> pd.DataFrame:
+    """Claims compare batch sizes within one condition; mixing conditions would pair wrongly."""
+    keys = [k for k in CONDITION_KEYS if k in runs.columns]
+    if keys and len(runs[keys].drop_duplicates()) > 1:
+        raise ValueError("claims are evaluated on one condition at a time; got several")
+    return runs
+
+
+def batch_sizes(runs: pd.DataFrame) -> list[int]:
+    return sorted(int(b) for b in runs["batch_size"].unique())
+
+
+def per_seed(runs: pd.DataFrame, column: str, sizes: list[int]) -> pd.DataFrame:
+    """Seeds x batch sizes table of one metric (NaN where a run is missing)."""
+    table = runs.set_index(["seed", "batch_size"])[column].astype(float).unstack("batch_size")
+    return table.reindex(columns=sizes)
+
+
+def directional(effect: Effect, direction: int) -> str:
+    """Claim verdict from an effect's three-way verdict and the claimed sign."""
+    if effect.verdict == EQUIVALENT:
+        return NOT_SUPPORTED
+    if effect.verdict == DIFFERENT:
+        return SUPPORTED if np.sign(effect.estimate) == direction else NOT_SUPPORTED
+    return INCONCLUSIVE
+
+
+def _inconclusive(claim: str, statement: str, reason: str) -> Verdict:
+    return Verdict(claim, statement, INCONCLUSIVE, reason)
+
+
+def accuracy_vs_best(
+    runs: pd.DataFrame, settings: IntervalSettings, column: str = "final_test_accuracy"
+) -> tuple[int | None, dict[int, Effect]]:
+    """Every batch size against the best one (highest mean), paired by seed, as one family.
+
+    The best is chosen after seeing the data, so the m comparisons get Bonferroni-simultaneous
+    intervals (each at level 1 - alpha/m) and the three-way verdict with `ACCURACY_MARGIN`.
+    Effects are (other - best). Ties go to the smaller batch size. ``None`` when no batch size
+    has a finite mean.
+    """
+    sizes = batch_sizes(runs)
+    table = per_seed(runs, column, sizes)
+    means = table.mean(axis=0, skipna=True).dropna()
+    if means.empty:
+        return None, {}
+    best = int(means[means == means.max()].index.min())
+    others = [b for b in sizes if b != best]
+    member = settings.family(len(others))
+    out = {
+        b: stats.judge(
+            stats.paired_mean_difference(table[b], table[best], member), ACCURACY_MARGIN, member
+        )
+        for b in others
+    }
+    return best, out
+
+
+# --------------------------------------------------------------------------- timing repeats
+
+
+def repeat_table(repeats: pd.DataFrame | None, sizes: list[int]) -> pd.DataFrame | None:
+    """Repeats x batch sizes table of seconds per model-epoch from the timing stage's rows of
+    one job key (aggregate ``timing_repeats.tsv``), NaN where a batch size was not re-timed;
+    ``None`` when there are no repeats (``timing_repeats`` = 0) or none of `sizes` was timed.
+    """
+    if repeats is None or repeats.empty:
+        return None
+    if repeats.duplicated(["repeat", "batch_size"]).any():
+        raise ValueError("timing repeats of several jobs: select one condition's job key first")
+    table = (
+        repeats.astype({"batch_size": int})
+        .set_index(["repeat", "batch_size"])["seconds_per_epoch"]
+        .astype(float)
+        .unstack("batch_size")
+        .reindex(columns=sizes)
+    )
+    return None if table.isna().all().all() else table
+
+
+def n_repeats(table: pd.DataFrame) -> int:
+    return int(table.shape[0])
+
+
+def repeat_unit(table: pd.DataFrame) -> str:
+    """The unit of replication of timing intervals from the timing stage, in words."""
+    return (
+        f"one timing repeat ({n_repeats(table)} interleaved timing repeats, each re-timing "
+        "every batch size once in a shuffled order), so the intervals are over independent "
+        "repeats"
+    )
+
+
+def _exp(e: Effect, method: str) -> Effect:
+    """An effect on the log scale back on the ratio scale (geometric mean), renamed."""
+    return replace(
+        e,
+        estimate=float(np.exp(e.estimate)),
+        lo=float(np.exp(e.lo)),
+        hi=float(np.exp(e.hi)),
+        method=method,
+    )
+
+
+def repeat_seconds(table: pd.DataFrame, b: int, settings: IntervalSettings) -> Effect:
+    """Geometric-mean seconds per model-epoch of batch size ``b`` over the repeats, with the
+    exponentiated t-interval of the log seconds (times are log-normal-like)."""
+    x = table[b].to_numpy(dtype=float)
+    x = x[np.isfinite(x) & (x > 0)]
+    return _exp(stats.t_interval(np.log(x), settings), METHOD_REPEAT_MEAN)
+
+
+def repeat_ratio(table: pd.DataFrame, b: int, ref: int, settings: IntervalSettings) -> Effect:
+    """Seconds per model-epoch of ``b`` over ``ref``, paired by repeat: geometric-mean ratio
+    with the t-interval of the per-repeat log-ratios (`stats.paired_ratio`)."""
+    return replace(stats.paired_ratio(table[b], table[ref], settings), method=METHOD_REPEAT_RATIO)
+
+
+def judge_ratio(ratio: Effect, margin: float, settings: IntervalSettings) -> Effect:
+    """`stats.judge` on the log scale: a ratio interval inside (1/margin, margin) is
+    equivalent, one wholly beyond it different, anything else (or too few pairs) inconclusive.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = replace(
+            ratio, estimate=np.log(ratio.estimate), lo=np.log(ratio.lo), hi=np.log(ratio.hi)
+        )
+    return replace(ratio, verdict=stats.judge(logs, float(np.log(margin)), settings).verdict)
+
+
+# --------------------------------------------------------------------------- claim 1
+
+
+def claim_time_per_epoch(
+    summary: pd.DataFrame, settings: IntervalSettings, repeats: pd.DataFrame | None = None
+) -> Verdict:
+    """Claim 1: seconds per epoch fall as the batch size grows.
+
+    With the timing stage's ``repeats`` (rows of this condition's job key), the unit of
+    replication is one repeat: see `_time_per_epoch_repeats`. Without them, one training job
+    per batch size: with the fused engine all replicas of a job share one clock, so each batch
+    size has one timing stream; the intervals are over that job's epochs and describe its
+    timing only, not repeat runs. Supported when the per-batch-size medians decrease (Spearman
+    rho <= `STRONG_DECREASE_RHO`) and the smallest batch size's epoch-time interval lies wholly
+    above `TIME_RATIO_MARGIN` x the largest's. Not supported when rho >= 0 or when the two
+    intervals overlap within the margin.
+    """
+    sizes = sorted(int(b) for b in summary["batch_size"])
+    table = repeat_table(repeats, sizes)
+    if table is not None:
+        return _time_per_epoch_repeats(table.dropna(axis=1, how="all"), settings)
+    claim, statement = (
+        CLAIM_TIME_PER_EPOCH,
+        "median seconds per model-epoch decrease with B across the tested batch sizes",
+    )
+    s = summary.dropna(subset=["seconds_per_epoch_median"]).sort_values("batch_size")
+    sizes = [int(b) for b in s["batch_size"]]
+    if len(sizes) < MIN_BATCH_SIZES_FOR_TREND:
+        return _inconclusive(
+            claim, statement, f"{fmt.sizes(sizes)} timed: a trend needs three batch sizes"
+        )
+    med = s["seconds_per_epoch_median"].to_numpy(dtype=float)
+    rho = _rho(sizes, med)
+    first, last = s.iloc[0], s.iloc[-1]
+    ratio_lo = first["seconds_per_epoch_lo"] / last["seconds_per_epoch_hi"]
+    ratio_hi = first["seconds_per_epoch_hi"] / last["seconds_per_epoch_lo"]
+    if rho <= STRONG_DECREASE_RHO and ratio_lo > TIME_RATIO_MARGIN:
+        verdict = SUPPORTED
+    elif rho >= 0 or (ratio_lo > 1 / TIME_RATIO_MARGIN and ratio_hi < TIME_RATIO_MARGIN):
+        verdict = NOT_SUPPORTED
+    else:
+        verdict = INCONCLUSIVE
+    point = first["seconds_per_epoch_median"] / last["seconds_per_epoch_median"]
+    trend = ", ".join(
+        f"B = {int(r.batch_size)}: {fmt.seconds(r.seconds_per_epoch_median)}"
+        for r in s.itertuples()
+    )
+    evidence = (
+        f"Median time per model-epoch {trend}; Spearman ρ of the medians over B "
+        f"{fmt.correlation(rho)}. B = {sizes[0]} takes {fmt.ratio(point)} "
+        f"the time of B = {sizes[-1]} (range of the two epoch intervals "
+        f"{fmt.ratio(ratio_lo)} to {fmt.ratio(ratio_hi)}). " + _stream_note(s, sizes)
+    )
+    return Verdict(claim, statement, verdict, evidence)
+
+
+def _rho(sizes: list[int], values: np.ndarray) -> float:
+    """Spearman rho of per-batch-size times over B; equal times everywhere have no rank
+    correlation: no trend, rho = 0."""
+    return 0.0 if np.ptp(values) == 0 else float(spearmanr(sizes, values).statistic)
+
+
+def _stream_note(s: pd.DataFrame, sizes: list[int]) -> str:
+    """Unit of replication and drift within a job when timings come from the training jobs."""
+    streams = int(s["timing_streams"].max())
+    per_job = "one timing stream per job" if streams == 1 else f"{streams} timing streams per job"
+    drift = s["timing_drift"].to_numpy(dtype=float)
+    worst = int(np.argmax(np.abs(np.log(drift))))
+    drift_note = (
+        f"; that is more than the {fmt.number(TIME_RATIO_MARGIN)}× margin, so time "
+        "differences of that size between batch sizes are not reliable"
+        if max(drift[worst], 1 / drift[worst]) > TIME_RATIO_MARGIN
+        else ""
+    )
+    return (
+        f"Unit of replication: one training job per batch size ({per_job}); the intervals are "
+        "over that job's epochs, which share its machine state, so they are not intervals over "
+        f"independent repeats. Drift within a job: up to {fmt.ratio(drift[worst])} "
+        f"(last vs first epochs, B = {sizes[worst]}){drift_note}."
+    )
+
+
+def _time_per_epoch_repeats(table: pd.DataFrame, settings: IntervalSettings) -> Verdict:
+    """Claim 1 on the timing stage's repeats: per batch size the geometric-mean seconds per
+    model-epoch over repeats; the smallest against the largest batch size paired by repeat
+    (`repeat_ratio`, judged with `TIME_RATIO_MARGIN` by `judge_ratio`). Supported when the
+    geometric means decrease (rho <= `STRONG_DECREASE_RHO`) and the ratio is *different* above
+    1; not supported when rho >= 0, the ratio is *equivalent* or *different* below 1;
+    inconclusive otherwise, and always with fewer than `stats.MIN_N` repeats.
+    """
+    claim = CLAIM_TIME_PER_EPOCH
+    statement = (
+        "seconds per model-epoch (geometric mean over timing repeats) decrease with B across "
+        "the tested batch sizes"
+    )
+    sizes = [int(b) for b in table.columns]
+    if len(sizes) < MIN_BATCH_SIZES_FOR_TREND:
+        return _inconclusive(
+            claim, statement, f"{fmt.sizes(sizes)} timed: a trend needs three batch sizes"
+        )
+    per_b = {b: repeat_seconds(table, b, settings) for b in sizes}
+    rho = _rho(sizes, np.array([per_b[b].estimate for b in sizes]))
+    ratio = judge_ratio(
+        repeat_ratio(table, sizes[0], sizes[-1], settings), TIME_RATIO_MARGIN, settings
+    )
+    if ratio.n < settings.min_n:
+        verdict = INCONCLUSIVE
+    elif rho <= STRONG_DECREASE_RHO and ratio.verdict == DIFFERENT and ratio.estimate > 1:
+        verdict = SUPPORTED
+    elif rho >= 0 or ratio.verdict == EQUIVALENT or ratio.verdict == DIFFERENT:
+        verdict = NOT_SUPPORTED
+    else:
+        verdict = INCONCLUSIVE
+    trend = ", ".join(f"B = {b}: {fmt.interval(e, 'seconds')}" for b, e in per_b.items())
+    evidence = (
+        f"Seconds per model-epoch, geometric mean over repeats with its t-interval: {trend}; "
+        f"Spearman ρ over B {fmt.correlation(rho)}. B = {sizes[0]} over B = {sizes[-1]}, "
+        f"paired by repeat: {fmt.effect(ratio, 'ratio')}, margin "
+        f"{fmt.number(TIME_RATIO_MARGIN)}× ({ratio.verdict}). Unit of replication: "
+        f"{repeat_unit(table)}."
+    )
+    effects = {f"seconds_per_epoch_{b}": e for b, e in per_b.items()} | {"seconds_ratio": ratio}
+    return Verdict(claim, statement, verdict, evidence, effects)
+
+
+# --------------------------------------------------------------------------- claim 2
+
+
+def claim_small_batches_settle_sooner(
+    runs: pd.DataFrame, settings: IntervalSettings, large_min: int = LARGE_BATCH_MIN
+) -> Verdict:
+    """Claim 2: the two smallest batch sizes settle in fewer epochs than those >= ``large_min``.
+
+    Runs that never settled are censored: they count as settling at the budget (their last
+    epoch), a lower bound, never dropped. Per seed, each group's value is the median over its
+    batch sizes; the paired t-interval of (small - large) with margin
+    `SETTLING_MARGIN_EPOCHS` decides. Counting unsettled runs at the budget shrinks a true
+    difference, so it can hide support but not invent it.
+    """
+    claim = CLAIM_SETTLING
+    sizes = batch_sizes(runs)
+    small = [b for b in sizes if b < large_min][:N_SMALL_BATCHES]
+    large = [b for b in sizes if b >= large_min]
+    statement = (
+        f"median settling epoch of {fmt.sizes(small)} is lower than that of {fmt.sizes(large)}"
+    )
+    if not small or not large:
+        return _inconclusive(
+            claim, statement, f"needs batch sizes below and from {large_min} on; ran {sizes}"
+        )
+    settled = runs["settling_epoch"].astype(float)
+    at_least = runs.assign(settle=settled.fillna(runs["n_epochs"].astype(float)))
+    table = per_seed(at_least, "settle", sizes)
+    diff = stats.judge(
+        stats.paired_mean_difference(
+            table[small].median(axis=1), table[large].median(axis=1), settings
+        ),
+        SETTLING_MARGIN_EPOCHS,
+        settings,
+    )
+    verdict, caveat = _censored_settling(directional(diff, -1), diff, runs, small, large)
+    unsettled = runs.loc[runs["settling_epoch"].isna()].groupby("batch_size").size()
+    if unsettled.sum() == 0:
+        counts = "none"
+    else:
+        counts = ", ".join(
+            f"B = {b}: {int(unsettled.get(b, 0))} of {int((runs['batch_size'] == b).sum())}"
+            for b in sizes
+        )
+    evidence = (
+        f"Paired difference (small − large) of the per-seed median settling epoch, in epochs: "
+        f"{fmt.effect(diff, 'count_difference')}, margin "
+        f"±{fmt.number(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict}). Runs that never "
+        "settled (counted at the budget, a lower bound): "
+        f"{counts}.{caveat} The article reported about 30 vs about 50 epochs. Per epoch is not per "
+        f"update: the settling table gives the same point in optimizer steps and examples."
+    )
+    return Verdict(claim, statement, verdict, evidence, {"difference": diff})
+
+
+def _censored_settling(
+    verdict: str, diff: Effect, runs: pd.DataFrame, small: list[int], large: list[int]
+) -> tuple[str, str]:
+    """Keep only the verdicts that censoring at the budget cannot have produced.
+
+    An unsettled run counted at the budget is a lower bound. Where half or more of a group's
+    runs never settled, its values are mostly lower bounds: small batches "sooner" (supported)
+    needs the small group mostly settled, large batches "not later" (equivalent or sooner)
+    needs the large group mostly settled, and equivalence needs both.
+    """
+    share = {
+        name: float(runs.loc[runs["batch_size"].isin(group), "settling_epoch"].isna().mean())
+        for name, group in (("small", small), ("large", large))
+    }
+    mostly = {name: s >= 0.5 for name, s in share.items()}
+    unsafe = (
+        (verdict == SUPPORTED and mostly["small"])
+        or (verdict == NOT_SUPPORTED and diff.verdict == EQUIVALENT and any(mostly.values()))
+        or (verdict == NOT_SUPPORTED and diff.estimate > 0 and mostly["large"])
+    )
+    if not unsafe:
+        return verdict, ""
+    groups = " and ".join(n for n, m in mostly.items() if m)
+    return INCONCLUSIVE, (
+        f" Half or more of the {groups} batch sizes' runs never settled within the budget, so "
+        "their values are lower bounds and cannot carry this verdict."
+    )
+
+
+# --------------------------------------------------------------------------- claim 3
+
+
+def claim_large_batches_generalize_worse(
+    runs: pd.DataFrame, settings: IntervalSettings
+) -> list[Verdict]:
+    """Claim 3, as two verdicts on the largest batch size against the best other one.
+
+    3a ("lower test accuracy under this budget") reads the largest batch size's comparison
+    from the family of `accuracy_vs_best` (same interval as the accuracy finding). 3b ("because
+    of a generalization gap") asks whether the gap, whole-training-split accuracy with the last
+    epoch's weights minus test accuracy, is larger at the largest batch size (paired t, same
+    margin). A lower test accuracy with a gap that is not larger is under-training, not a
+    generalization gap; the evidence says which.
+    """
+    sizes = batch_sizes(runs)
+    largest = sizes[-1]
+    best, family = accuracy_vs_best(runs, settings)
+    s3a = f"mean final test accuracy at B = {largest} is lower than at the best batch size"
+    s3b = (
+        f"the gap (train − test accuracy, train on the whole training split) is larger at "
+        f"B = {largest} than at the best batch size"
+    )
+    if best is None or len(sizes) < 2:
+        why = f"needs two batch sizes with finite accuracies; ran {sizes}"
+        return [
+            _inconclusive(CLAIM_LOWER_ACCURACY, s3a, why),
+            _inconclusive(CLAIM_GAP, s3b, why),
+        ]
+    if best == largest:
+        why = f"B = {largest} has the best mean test accuracy itself"
+        return [
+            Verdict(CLAIM_LOWER_ACCURACY, s3a, NOT_SUPPORTED, why + "."),
+            Verdict(CLAIM_GAP, s3b, NOT_SUPPORTED, why + ": there is no loss to explain."),
+        ]
+    acc = family[largest]
+    table = {
+        col: per_seed(runs, col, [largest, best])
+        for col in ("gap_accuracy", "final_end_train_accuracy")
+    }
+    gap = stats.judge(
+        stats.paired_mean_difference(
+            table["gap_accuracy"][largest], table["gap_accuracy"][best], settings
+        ),
+        ACCURACY_MARGIN,
+        settings,
+    )
+    train = stats.judge(
+        stats.paired_mean_difference(
+            table["final_end_train_accuracy"][largest],
+            table["final_end_train_accuracy"][best],
+            settings,
+        ),
+        ACCURACY_MARGIN,
+        settings,
+    )
+    v3a = directional(acc, -1)
+    v3b = directional(gap, +1)
+    ev3a = (
+        f"B = {largest} − B = {best} (the best): {fmt.effect(acc, 'difference')} in test "
+        f"accuracy, margin ±{fmt.number(ACCURACY_MARGIN)} ({acc.verdict}); this interval "
+        "belongs to the family of all batch sizes against the best. Under this budget and "
+        "learning rate only."
+    )
+    reading = (
+        "the train accuracy falls with the test accuracy while the gap does not grow: "
+        "under-training, not a generalization gap"
+        if v3a == SUPPORTED
+        and v3b != SUPPORTED
+        and train.verdict == DIFFERENT
+        and train.estimate < 0
+        else "a larger gap at large B is what a generalization gap means"
+        if v3b == SUPPORTED
+        else "no reading beyond the intervals"
+    )
+    ev3b = (
+        f"Gap at B = {largest} minus gap at B = {best}: {fmt.effect(gap, 'difference')} "
+        f"({gap.verdict}); train accuracy on the whole training split, end-of-epoch weights: "
+        f"{fmt.effect(train, 'difference')} ({train.verdict}). Reading: {reading}."
+    )
+    return [
+        Verdict(CLAIM_LOWER_ACCURACY, s3a, v3a, ev3a, {"test_accuracy": acc}),
+        Verdict(CLAIM_GAP, s3b, v3b, ev3b, {"gap": gap, "train_accuracy": train}),
+    ]
+
+
+# --------------------------------------------------------------------------- claim 4
+
+
+def _median_ratio(num: np.ndarray, den: np.ndarray) -> float:
+    """Ratio of censored medians; +inf when the denominator's median is above the budget
+    (no ratio can be read, and +inf keeps such resamples from looking faster)."""
+    top, bottom = stats.censored_median_value(num), stats.censored_median_value(den)
+    return np.inf if not np.isfinite(bottom) else top / bottom
+
+
+def censored_median_ratio(num: np.ndarray, den: np.ndarray, settings: IntervalSettings) -> Effect:
+    """Ratio of two censored medians (NaN = never reached) with a paired percentile bootstrap
+    over seeds; +inf where the numerator's median is above the budget. Callers check that the
+    denominator's own median is within the budget before reading the ratio."""
+    est = _median_ratio(num, den)
+    n = int(num.size)
+    k = int((~np.isfinite(num)).sum())
+    method = stats.METHOD_MEDIAN + " ratio"
+    if n < 2:
+        return Effect(est, np.nan, np.nan, n, method, settings.level, n_censored=k)
+    rows = np.random.default_rng(settings.seed).integers(0, n, size=(settings.n_boot, n))
+    draws = np.array([_median_ratio(num[r], den[r]) for r in rows])
+    alpha = (1 - settings.level) / 2
+    lo, hi = np.quantile(draws, [alpha, 1 - alpha], method="inverted_cdf")
+    return Effect(float(est), float(lo), float(hi), n, method, settings.level, n_censored=k)
+
+
+def _wall_verdict(seconds: Effect, epochs: Effect) -> str:
+    """Per batch size: holds / fails / inconclusive / not reached (see the claim)."""
+    if seconds.estimate == np.inf:
+        return "not reached"
+    if seconds.n < stats.MIN_N:
+        return INCONCLUSIVE
+    m = TIME_RATIO_MARGIN
+    faster = seconds.hi < 1 / m
+    not_faster = seconds.lo > 1 / m
+    fewer_epochs = epochs.hi < 1 / m
+    not_fewer = epochs.lo > 1 / m
+    if faster and not_fewer:
+        return "holds"
+    if fewer_epochs:
+        return "fails (fewer epochs)"
+    if not_faster:
+        return "fails (not faster in wall time)"
+    return INCONCLUSIVE
+
+
+def wall_time_ratio(
+    epochs: tuple[np.ndarray, np.ndarray],
+    table: pd.DataFrame,
+    b: int,
+    ref: int,
+    settings: IntervalSettings,
+) -> Effect:
+    """Seconds to target, B over ``ref``, from the timing stage's repeats: the ratio of
+    censored median epochs (bootstrap over seeds) times the seconds-per-epoch ratio (paired t
+    over repeats), as seconds to target are epochs x seconds per epoch. Each factor's interval
+    is at level 1 - alpha/2, so the product of their ends covers with at least the level
+    (Bonferroni). ``n`` is the smaller of the two n; a censored epochs median makes it +inf.
+    """
+    half = settings.family(2)
+    ep = censored_median_ratio(epochs[0], epochs[1], half)
+    t = repeat_ratio(table, b, ref, half)
+    return Effect(
+        float(ep.estimate * t.estimate),
+        float(ep.lo * t.lo),
+        float(ep.hi * t.hi),
+        min(ep.n, t.n),
+        METHOD_WALL_PRODUCT,
+        settings.level,
+        n_censored=ep.n_censored,
+    )
+
+
+def claim_wall_time_not_epochs(
+    runs: pd.DataFrame,
+    settings: IntervalSettings,
+    target: str,
+    repeats: pd.DataFrame | None = None,
+) -> Verdict:
+    """Claim 4, judged for every batch size against the smallest one.
+
+    At batch size B it *holds* when B reaches the target in less wall time (ratio of censored
+    median seconds, B / smallest, wholly below 1 / `TIME_RATIO_MARGIN`) but not in fewer
+    epochs (the epochs ratio's interval stays above 1 / margin); it *fails* when B is not
+    faster or needs fewer epochs; a B whose median is above the budget did "not reach" the
+    target. The verdict is supported when it holds for every larger B, not supported when it
+    holds for none, and otherwise names the range where it holds. With the timing stage's
+    ``repeats`` the seconds ratio is `wall_time_ratio`; without, the run table's seconds
+    (epochs x the job's median seconds per epoch, one timing stream per job).
+    """
+    claim = CLAIM_WALL_TIME
+    statement = (
+        f"against the smallest batch size, each larger B reaches the {target}% accuracy target "
+        "in less wall time but not in fewer epochs"
+    )
+    cols = [f"{q}_to_target_{target}" for q in ("seconds", "epochs")]
+    if any(c not in runs.columns for c in cols):
+        return _inconclusive(claim, statement, f"no {target}% target in the run table")
+    sizes = batch_sizes(runs)
+    if len(sizes) < 2:
+        return _inconclusive(claim, statement, f"needs two batch sizes; ran {sizes}")
+    ref = sizes[0]
+    tables = {q: per_seed(runs, c, sizes) for q, c in zip(("seconds", "epochs"), cols, strict=True)}
+    ref_epochs = stats.censored_median(tables["epochs"][ref].to_numpy(), settings)
+    if not np.isfinite(ref_epochs.estimate):
+        return _inconclusive(
+            claim,
+            statement,
+            f"The smallest batch size B = {ref} did not reach the target within the budget: "
+            f"median epochs {fmt.interval(ref_epochs, 'count')}; no ratio against it.",
+        )
+    timing = repeat_table(repeats, sizes)
+    parts, holds, effects = [], [], {}
+    for b in sizes[1:]:
+        col = {q: (t[b].to_numpy(), t[ref].to_numpy()) for q, t in tables.items()}
+        sec = (
+            censored_median_ratio(*col["seconds"], settings)
+            if timing is None
+            else wall_time_ratio(col["epochs"], timing, b, ref, settings)
+        )
+        ep = censored_median_ratio(*col["epochs"], settings)
+        outcome = _wall_verdict(sec, ep)
+        effects |= {f"seconds_ratio_{b}": sec, f"epochs_ratio_{b}": ep}
+        holds += [b] if outcome == "holds" else []
+        parts.append(
+            f"B = {b}: {outcome} (seconds {fmt.interval(sec, 'ratio')}, epochs "
+            f"{fmt.interval(ep, 'ratio')})"
+        )
+    verdict = SUPPORTED if len(holds) == len(sizes) - 1 else PARTLY if holds else NOT_SUPPORTED
+    evidence = (
+        f"Ratios of censored medians against B = {ref} (runs that never reached the target "
+        f"count as above the budget; bootstrap over seeds, n = {tables['epochs'].shape[0]}): "
+        + "; ".join(parts)
+        + f". Holds for {fmt.sizes(holds)}. Margin {fmt.number(TIME_RATIO_MARGIN)}×. "
+        + _wall_unit(timing)
+    )
+    return Verdict(claim, statement, verdict, evidence, effects, holds)
+
+
+def _wall_unit(timing: pd.DataFrame | None) -> str:
+    """Where claim 4's seconds come from and their unit of replication, in words."""
+    if timing is None:
+        return (
+            "Seconds are epochs × the job's median seconds per epoch: one timing stream per "
+            "job, so these intervals carry the seeds' epoch counts, not timing repeats."
+        )
+    return (
+        "Seconds are epochs × seconds per epoch from the timing stage: the seconds ratio is "
+        "the epochs ratio times the seconds-per-epoch ratio paired by repeat, each interval at "
+        "half the error rate. Unit of replication of the seconds per epoch: "
+        f"{repeat_unit(timing)}."
+    )
+
+
+# --------------------------------------------------------------------------- all claims
+
+
+def evaluate_claims(
+    runs: pd.DataFrame,
+    summary: pd.DataFrame,
+    settings: IntervalSettings,
+    target: str | None = None,
+    repeats: pd.DataFrame | None = None,
+) -> list[Verdict]:
+    """All claims on one condition (claim 3 as two verdicts); claim 4 races to ``target``,
+    by default the first configured accuracy target. ``repeats``: the timing stage's rows of
+    this condition's job key (`repeat_table`); claims 1 and 4 time with them when given."""
+    runs = one_condition(runs)
+    if target is None:
+        suffixes = target_suffixes(runs)
+        target = suffixes[0] if suffixes else ""
+    return [
+        claim_time_per_epoch(summary, settings, repeats),
+        claim_small_batches_settle_sooner(runs, settings),
+        *claim_large_batches_generalize_worse(runs, settings),
+        claim_wall_time_not_epochs(runs, settings, target, repeats),
+    ]

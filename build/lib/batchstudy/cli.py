@@ -1,0 +1,376 @@
+"""Command line of the study's stages; every workflow rule is one call of it.
+
+`python -m batchstudy <stage> ...`. Each stage imports only what it needs: `train` and
+`check-model` import Keras and the spec's backend only (a JAX or PyTorch job never imports
+TensorFlow); `time` and `noise-scale` import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .layout import GPU_LOCK_DIR
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def cmd_check(args: argparse.Namespace) -> None:
+    from . import config
+
+    cfg = config.load(args.config)
+    n = config.study_size(cfg)
+    print(
+        f"config OK: {n['jobs']} training job(s) = {n['jobs'] // n['batch_sizes']} "
+        f"(dataset, optimizer, budget) x {n['batch_sizes']} batch size(s); "
+        f"{n['runs']} run(s) = {n['conditions']} condition(s) (every lr arm x base learning "
+        f"rate) x {n['batch_sizes']} batch size(s) x {n['seeds']} seed(s)"
+    )
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    from .data import build_dataset, save_dataset
+
+    spec = json.loads(args.spec)
+    ds = build_dataset(spec, base=args.base)
+    save_dataset(ds, args.out)
+    val = f"{len(ds.x_val)} validation / " if ds.x_val is not None else ""
+    _log(
+        f"dataset {spec['kind']}: {ds.n_train} train / {val}{len(ds.x_test)} test rows, "
+        f"{ds.x_train.shape[1]} features, {ds.n_classes} classes -> {args.out}"
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .data import load_dataset
+    from .gpu import check_gpu_used, describe_devices, gpu_slot
+    from .spec import TrainSpec
+
+    data = load_dataset(args.data)  # fail on a bad input before paying for TensorFlow
+    spec = TrainSpec.from_json(args.spec).resolved(data.n_train)  # step budget -> epochs
+    with gpu_slot(args.gpu_slots if args.gpu else 0, args.lock_dir) as slot:
+        if slot is None and args.gpu:
+            _log(
+                "NOTICE: this job asked for a GPU but no GPU slots are configured (run "
+                "snakemake with --resources gpu=N); training on the CPU"
+            )
+        _log(f"device: {describe_devices()}")
+        from .training import configure_backend, select_backend, train, write_result
+
+        select_backend(spec.backend)  # after the slot pinned the device, before any import
+        t0 = time.perf_counter()
+        info = configure_backend(spec.backend, args.threads, not args.nondeterministic)
+        if notice := check_gpu_used(
+            slot, info["gpus_visible_to_backend"], bool(args.allow_cpu_fallback), spec.backend
+        ):
+            _log(notice)
+        _log(
+            f"backend {info['backend']} {info['backend_version']} ready in "
+            f"{time.perf_counter() - t0:.1f} s on {info['device']} (GPUs it sees: "
+            f"{info['gpus_visible_to_backend'] or 'none'}), {args.threads} thread(s), "
+            f"deterministic ops {'on' if info['op_determinism'] else 'off'}"
+        )
+        _log(
+            f"training batch size {spec.batch_size}: {len(spec.variants)} learning rate(s) "
+            f"{[v.learning_rate for v in spec.variants]} x seeds {list(spec.seeds)}, "
+            f"engine {spec.engine}"
+        )
+        result = train(data, spec, _log, base=args.base)
+        extra: dict[str, Any] = {
+            **info,
+            "gpu_slot": slot,
+            "device_env": describe_devices(),
+            "n_train": data.n_train,
+        }
+        paths = (Path(args.history), Path(args.timing), Path(args.meta))
+        write_result(result, spec, *paths, extra, evals=Path(args.evals))
+    _log(f"done: {args.history}")
+
+
+def cmd_time(args: argparse.Namespace) -> None:
+    """The timing stage: every batch size's training re-timed, repeats interleaved."""
+    from .data import load_dataset
+    from .io import write_table
+    from .spec import TrainSpec
+
+    data = load_dataset(args.data)  # fail on a bad input before paying for TensorFlow
+    specs = [TrainSpec(**s) for s in json.loads(args.specs)]
+    from .engines.timing import time_batch_sizes
+    from .training import configure_tensorflow
+
+    info = configure_tensorflow(args.threads, deterministic=not args.nondeterministic)
+    _log(
+        f"timing {len(specs)} batch size(s) x {args.repeats} repeat(s) x {args.epochs} "
+        f"epoch(s) on {info['device']}, {args.threads} thread(s)"
+    )
+    table = time_batch_sizes(data, specs, args.repeats, args.epochs, _log)
+    write_table(args.out, table)
+    _log(f"done: {args.out}")
+
+
+def cmd_aggregate(args: argparse.Namespace) -> None:
+    from .aggregate import aggregate, write_extra_tables
+
+    aggregate(args.histories, Path(args.out_dir), json.loads(args.settings), log=_log)
+    write_extra_tables(args.histories, args.timing_repeats, Path(args.out_dir), log=_log)
+
+
+def cmd_analyze(args: argparse.Namespace) -> None:
+    from .aggregate import TIMING_REPEATS_TABLE_COLUMNS
+    from .findings import analyze
+    from .io import read_table, write_json
+    from .metrics import CONDITION_KEYS
+    from .stats import IntervalSettings
+
+    runs = read_table(args.runs, CONDITION_KEYS, what="runs")
+    summary = read_table(args.summary, CONDITION_KEYS, what="summary")
+    repeats = (
+        read_table(args.timing_repeats, TIMING_REPEATS_TABLE_COLUMNS, what="timing-repeats")
+        if args.timing_repeats
+        else None
+    )
+    settings = IntervalSettings.from_metrics(json.loads(args.settings))
+    found = analyze(runs, summary, settings, repeats)
+    write_json(args.out, found)
+    _log(f"findings of {len(found['conditions'])} condition(s) -> {args.out}")
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from .plots import PLOT_PATH_KEYS, plot_condition
+
+    cond = dict(zip(PLOT_PATH_KEYS, args.condition, strict=True))
+    paths = plot_condition(
+        Path(args.aggregate_dir), Path(args.out_dir), cond, json.loads(args.settings)
+    )
+    _log(f"wrote {', '.join(str(p) for p in paths)}")
+
+
+def cmd_check_model(args: argparse.Namespace) -> None:
+    """Build the user's model once, before any training job, so a broken one fails early: on
+    the config's backend, on the CPU (CUDA_VISIBLE_DEVICES="" before the backend loads)."""
+    from .data import load_dataset
+    from .engines.models import build_custom
+    from .gpu import gpu_slot
+    from .io import write_json
+    from .spec import TrainSpec
+    from .training import select_backend
+
+    spec = TrainSpec(
+        batch_size=1, epochs=1, seeds=(0,), custom_model=args.custom, backend=args.backend
+    )
+    checked = {}
+    with gpu_slot(0, "."):  # no slot: CUDA_VISIBLE_DEVICES="" while the model is built
+        select_backend(spec.backend)
+        for path in args.data:
+            ds = load_dataset(path)
+            model = build_custom(spec, ds.x_train.shape[1], ds.n_classes, base=args.base)
+            checked[str(path)] = int(model.count_params())
+            _log(
+                f"custom model {args.custom} builds a keras.Model with {checked[str(path)]} "
+                f"parameters for {path} (backend {spec.backend})"
+            )
+    write_json(
+        args.out, {"custom_model": args.custom, "backend": args.backend, "parameters": checked}
+    )
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from .report import render_report
+
+    render_report(
+        findings=Path(args.findings),
+        jobs=Path(args.jobs),
+        plot_dir=Path(args.plot_dir),
+        config_path=Path(args.config),
+        template=Path(args.template),
+        out=Path(args.out),
+        summary=Path(args.summary) if args.summary else None,
+    )
+    _log(f"report written to {args.out}")
+
+
+def cmd_catalogue(args: argparse.Namespace) -> None:
+    from .report import render_catalogue
+
+    render_catalogue([Path(p) for p in args.summaries], Path(args.template), Path(args.out))
+    _log(f"catalogue of {len(args.summaries)} study(ies) written to {args.out}")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from .catalogue import compare_table
+
+    print(compare_table(args.a, args.b, args.root))
+
+
+def cmd_noise_scale(args: argparse.Namespace) -> None:
+    """Train the spec's reference run and write B_simple at its checkpoints."""
+    from .data import load_dataset
+    from .spec import TrainSpec
+
+    data = load_dataset(args.data)  # fail on a bad input before paying for TensorFlow
+    spec = TrainSpec.from_json(args.spec)
+    from .engines.noise import run_noise_scale, write_noise_scale
+    from .training import configure_tensorflow
+
+    configure_tensorflow(args.threads)
+    table = run_noise_scale(data, spec, args.every, _log)
+    write_noise_scale(table, args.out)
+    _log(f"noise scale at {len(table)} checkpoints -> {args.out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .spec import BACKENDS
+
+    p = argparse.ArgumentParser(prog="batchstudy", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("check", help="validate a config file and count its jobs")
+    s.add_argument("config")
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("data", help="build one dataset file")
+    s.add_argument("--spec", required=True, help="the dataset's config entry as JSON")
+    s.add_argument("--out", required=True)
+    s.add_argument("--base", default=".", help="directory that relative data paths start from")
+    s.set_defaults(func=cmd_data)
+
+    s = sub.add_parser("train", help="train every learning-rate variant and seed of one batch size")
+    s.add_argument("--data", required=True)
+    s.add_argument("--spec", required=True, help="TrainSpec JSON")
+    s.add_argument("--history", required=True)
+    s.add_argument("--timing", required=True)
+    s.add_argument("--meta", required=True)
+    s.add_argument("--evals", required=True, help="evals.tsv to write (see io.EVAL_COLUMNS)")
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--gpu", type=int, default=0, help="GPUs this job asked for (0 or 1)")
+    s.add_argument("--gpu-slots", type=int, default=0, help="GPUs on this machine")
+    s.add_argument("--lock-dir", default=GPU_LOCK_DIR)
+    s.add_argument("--base", default=".")
+    s.add_argument("--nondeterministic", action="store_true")
+    s.add_argument(
+        "--allow-cpu-fallback",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="1: a job given a GPU its backend cannot see trains on the CPU instead of failing",
+    )
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("time", help="re-time every batch size's training, repeats interleaved")
+    s.add_argument("--data", required=True)
+    s.add_argument("--specs", required=True, help="JSON list of TrainSpecs, one per batch size")
+    s.add_argument("--repeats", type=_positive_int, required=True)
+    s.add_argument("--epochs", type=_positive_int, required=True, help="epochs timed per visit")
+    s.add_argument("--out", required=True, help="timing_repeats.tsv to write")
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--nondeterministic", action="store_true")
+    s.set_defaults(func=cmd_time)
+
+    s = sub.add_parser("aggregate", help="collect all histories into tables")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--settings", required=True, help="metrics settings as JSON")
+    s.add_argument(
+        "--timing-repeats",
+        nargs="*",
+        default=[],
+        help="timing_repeats.tsv files of the timing stage (none when it is off)",
+    )
+    s.add_argument("histories", nargs="+")
+    s.set_defaults(func=cmd_aggregate)
+
+    s = sub.add_parser("analyze", help="compute findings and verdicts from the aggregate tables")
+    s.add_argument("--runs", required=True, help="runs.tsv of the aggregate stage")
+    s.add_argument("--summary", required=True, help="summary.tsv of the aggregate stage")
+    s.add_argument("--settings", required=True, help="metrics settings as JSON")
+    s.add_argument(
+        "--timing-repeats",
+        help="timing_repeats.tsv of the aggregate stage (no rows: no timing stage)",
+    )
+    s.add_argument("--out", required=True, help="findings JSON file")
+    s.set_defaults(func=cmd_analyze)
+
+    s = sub.add_parser("plot", help="draw the figures")
+    s.add_argument("--aggregate-dir", required=True)
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--settings", required=True)
+    s.add_argument(
+        "--condition",
+        nargs=5,
+        required=True,
+        metavar=("DATASET", "OPTIMIZER", "LR_SCALING", "BASE_LR", "BUDGET"),
+    )
+    s.set_defaults(func=cmd_plot)
+
+    s = sub.add_parser("check-model", help="build a custom model once to check it")
+    s.add_argument("--custom", required=True)
+    s.add_argument("--data", nargs="+", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--base", default=".")
+    s.add_argument("--backend", choices=BACKENDS, default=BACKENDS[0], help="Keras backend")
+    s.set_defaults(func=cmd_check_model)
+
+    s = sub.add_parser("report", help="render the HTML report from the findings")
+    s.add_argument("--findings", required=True, help="findings JSON of the analyze stage")
+    s.add_argument("--jobs", required=True, help="jobs.tsv of the aggregate stage (provenance)")
+    s.add_argument("--plot-dir", required=True)
+    s.add_argument("--config", required=True, help="the validated config as JSON file")
+    s.add_argument("--template", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--summary", help="the study's catalogue entry (study.json) to write")
+    s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("catalogue", help="render the catalogue page of every study's summary")
+    s.add_argument("--template", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("summaries", nargs="+", help="report/<study>/study.json files")
+    s.set_defaults(func=cmd_catalogue)
+
+    s = sub.add_parser("compare", help="two studies' headline numbers side by side")
+    s.add_argument("a", help="a study name (results/<study>/analysis/findings.json)")
+    s.add_argument("b", help="the other study's name")
+    s.add_argument("--root", default=".", help="the project directory the studies ran in")
+    s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("noise-scale", help="gradient noise scale along a reference run")
+    s.add_argument("--data", required=True)
+    s.add_argument("--spec", required=True, help="TrainSpec JSON (first variant, first seed)")
+    s.add_argument(
+        "--every", type=_positive_int, required=True, help="optimizer steps between checkpoints"
+    )
+    s.add_argument("--out", required=True, help="noise_scale.tsv to write")
+    s.add_argument("--threads", type=int, default=1)
+    s.set_defaults(func=cmd_noise_scale)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .config import ConfigError
+    from .data import DataError
+    from .engines.models import ModelError
+    from .gpu import GpuUnavailableError
+    from .io import FormatError
+
+    try:
+        args.func(args)
+    except (ConfigError, DataError, FormatError, ModelError, GpuUnavailableError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,547 @@
+"""The analysis stage: findings and verdicts computed from the aggregate tables, as one JSON file.
+
+`analyze` reads ``runs.tsv``, ``summary.tsv`` and, when the study has a timing stage,
+``timing_repeats.tsv``, and returns the findings document that
+``python -m batchstudy analyze`` writes (``results/analysis/findings.json``; its layout is in
+README "File formats"). The report only renders it. Every number in it is a
+`batchstudy.stats.Effect` (estimate, lo, hi, n, method, level, verdict, n_censored) or a plain
+count; every sentence in it is built with `batchstudy.formatting`, so the text, the tables and
+the figures print the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import claims, scaling, stats
+from . import formatting as fmt
+from .config import Condition
+from .metrics import CONDITION_KEYS, EVENT_UNITS, MEAN_METRICS, target_suffixes
+from .stats import DIFFERENT, EQUIVALENT, Effect, IntervalSettings
+
+FORMAT_VERSION = 1
+#: What the intervals are conditional on (printed with the methods).
+CONDITIONAL_ON = (
+    "Intervals cover the randomness of initialisation and data order (the seeds) for one "
+    "draw of each dataset and one train/validation/test split; they say nothing about other "
+    "draws of the data."
+)
+LR_NOTES = {
+    "constant": (
+        "The learning rate was fixed at the base rate for every batch size, not tuned per batch "
+        "size as in McCandlish et al. and Shallue et al.: the steps-to-target curve and B_crit "
+        "describe this fixed learning rate; with a rate tuned per batch size, large batches "
+        "usually need fewer steps, so B_crit here is likely lower than a tuned one."
+    ),
+    "scaled": (
+        "The learning rate was scaled with the batch size by a fixed rule ({arm}), not tuned "
+        "per batch size as in McCandlish et al. and Shallue et al.: B_crit describes this rule."
+    ),
+}
+
+
+# --------------------------------------------------------------------------- effects from tables
+
+
+def _mean_effect(row: pd.Series, name: str, settings: IntervalSettings) -> Effect:
+    n = int(row["n_runs"] - row["n_diverged"])
+    return Effect(
+        float(row[f"{name}_mean"]),
+        float(row[f"{name}_lo"]),
+        float(row[f"{name}_hi"]),
+        n,
+        stats.METHOD_T,
+        settings.level,
+    )
+
+
+def _median_effect(row: pd.Series, name: str, n_done: int, settings: IntervalSettings) -> Effect:
+    n = int(row["n_runs"])
+    return Effect(
+        float(row[f"{name}_median"]),
+        float(row[f"{name}_lo"]),
+        float(row[f"{name}_hi"]),
+        n,
+        stats.METHOD_MEDIAN,
+        settings.level,
+        n_censored=n - int(n_done),
+    )
+
+
+def _timing_effect(row: pd.Series, settings: IntervalSettings) -> Effect:
+    return Effect(
+        float(row["seconds_per_epoch_median"]),
+        float(row["seconds_per_epoch_lo"]),
+        float(row["seconds_per_epoch_hi"]),
+        int(row["epochs"]),
+        stats.METHOD_EPOCHS,
+        settings.level,
+    )
+
+
+def repeat_timing(
+    repeats: pd.DataFrame | None, sizes: list[int], settings: IntervalSettings
+) -> dict[str, Any] | None:
+    """The timing stage's seconds per model-epoch of one condition: per batch size the
+    geometric mean over repeats with its t-interval, and the unit of replication in words;
+    ``None`` without repeats (timing intervals are then over one job's epochs)."""
+    table = claims.repeat_table(repeats, sizes)
+    if table is None:
+        return None
+    return {
+        "repeats": claims.n_repeats(table),
+        "unit": claims.repeat_unit(table),
+        "seconds_per_epoch": {
+            str(b): claims.repeat_seconds(table, b, settings).to_dict() for b in sizes
+        },
+    }
+
+
+def _job_rows(repeats: pd.DataFrame | None, keys: dict[str, Any]) -> pd.DataFrame | None:
+    """The timing stage's rows of a condition's job key (dataset, optimizer, budget)."""
+    if repeats is None or repeats.empty:
+        return None
+    job = [k for k in ("dataset", "optimizer", "budget") if k in repeats.columns]
+    mask = np.logical_and.reduce([repeats[k].astype(str) == str(keys[k]) for k in job])
+    return repeats.loc[mask]
+
+
+def cell_effects(row: pd.Series, settings: IntervalSettings) -> dict[str, Any]:
+    """Everything the report's table shows for one (condition, batch size), from summary.tsv."""
+    out: dict[str, Any] = {
+        "batch_size": int(row["batch_size"]),
+        "n_runs": int(row["n_runs"]),
+        "n_diverged": int(row["n_diverged"]),
+        "steps_per_epoch": int(row["steps_per_epoch"]),
+        "learning_rate": float(row["learning_rate"]),
+        "seconds_per_epoch": _timing_effect(row, settings).to_dict(),
+        "timing_drift": float(row["timing_drift"]),
+    }
+    for name in MEAN_METRICS:
+        out[name] = _mean_effect(row, name, settings).to_dict()
+    for unit in EVENT_UNITS:
+        name = f"{unit}_to_settle"
+        out[name] = _median_effect(row, name, row["n_settled"], settings).to_dict()
+    return out
+
+
+def target_cells(summary: pd.DataFrame, sfx: str, kind: str, settings: IntervalSettings) -> list:
+    """Per batch size: epochs/steps/examples/seconds to one target (censored medians)."""
+    event, reached = (
+        (f"to_target_{sfx}", f"n_reached_{sfx}") if kind == "accuracy" else (f"to_loss_{sfx}", None)
+    )
+    out = []
+    for _, row in summary.iterrows():
+        done = row[reached] if reached else None
+        cell = {"batch_size": int(row["batch_size"])}
+        for unit in EVENT_UNITS:
+            name = f"{unit}_{event}"
+            n_done = done if done is not None else row[f"n_reached_loss_{sfx}"]
+            cell[unit] = _median_effect(row, name, n_done, settings).to_dict()
+        out.append(cell)
+    return out
+
+
+# --------------------------------------------------------------------------- per condition
+
+
+def _lr_note(arm: str) -> str:
+    if arm == "constant":
+        return LR_NOTES["constant"]
+    return LR_NOTES["scaled"].format(arm=fmt.arm(arm))
+
+
+def _critical_batch(runs: pd.DataFrame, col: str, settings: IntervalSettings) -> dict[str, Any]:
+    fit = scaling.critical_batch_finding(runs, col, settings)
+    return {k: (v if not isinstance(v, float) or np.isfinite(v) else None) for k, v in fit.items()}
+
+
+def _targets(runs: pd.DataFrame, summary: pd.DataFrame, settings: IntervalSettings) -> list:
+    out = []
+    for sfx in target_suffixes(summary):
+        for kind, tau_col, steps_col in (
+            ("accuracy", f"target_{sfx}", f"steps_to_target_{sfx}"),
+            ("loss", f"loss_target_{sfx}", f"steps_to_loss_{sfx}"),
+        ):
+            out.append(
+                {
+                    "suffix": sfx,
+                    "kind": kind,
+                    "value": float(summary[tau_col].iloc[0]),
+                    "cells": target_cells(summary, sfx, kind, settings),
+                    "critical_batch": _critical_batch(runs, steps_col, settings),
+                }
+            )
+    return out
+
+
+def condition_findings(
+    runs: pd.DataFrame,
+    summary: pd.DataFrame,
+    settings: IntervalSettings,
+    repeats: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Findings of one condition: cells, accuracy family, targets with B_crit, claims, text.
+    ``repeats``: the aggregate ``timing_repeats.tsv`` (any job keys; this condition's are
+    picked), or ``None``/empty when the study has no timing stage."""
+    keys = {k: runs[k].iloc[0] for k in CONDITION_KEYS}
+    summary = summary.sort_values("batch_size")
+    best, family = claims.accuracy_vs_best(runs, settings)
+    targets = _targets(runs, summary, settings)
+    job_repeats = _job_rows(repeats, keys)
+    verdicts = claims.evaluate_claims(runs, summary, settings, repeats=job_repeats)
+    found = {
+        "keys": {k: (float(v) if k == "base_lr" else str(v)) for k, v in keys.items()},
+        "label": Condition.from_keys(keys).label,
+        "batch_sizes": claims.batch_sizes(runs),
+        "n_seeds": int(runs["seed"].nunique()),
+        "lr_note": _lr_note(str(keys["lr_scaling"])),
+        "cells": [cell_effects(r, settings) for _, r in summary.iterrows()],
+        "accuracy": {
+            "best": best,
+            "margin": claims.ACCURACY_MARGIN,
+            "family": f"family: the {len(family)} comparisons of every other batch size with "
+            f"B = {best}, {stats.FAMILY_BONFERRONI} intervals",
+            "comparisons": {str(b): e.to_dict() for b, e in family.items()},
+        },
+        "targets": targets,
+        "claims": [v.to_dict() for v in verdicts],
+        "timing_repeats": repeat_timing(job_repeats, claims.batch_sizes(runs), settings),
+        "diverged": [
+            {"batch_size": int(r.batch_size), "seed": int(r.seed)}
+            for r in runs.loc[runs["diverged"].astype(bool)].itertuples()
+        ],
+    }
+    found["text"] = condition_text(found)
+    return found
+
+
+# --------------------------------------------------------------------------- sentences
+
+
+def accuracy_text(found: dict[str, Any]) -> str:
+    acc = found["accuracy"]
+    if acc["best"] is None:
+        return "Every run diverged: no final test accuracy to compare."
+    cells = {c["batch_size"]: c for c in found["cells"]}
+    best = Effect.from_dict(cells[acc["best"]]["final_test_accuracy"])
+    groups: dict[str, list[str]] = {}
+    for b, d in acc["comparisons"].items():
+        e = Effect.from_dict(d)
+        groups.setdefault(e.verdict, []).append(f"B = {b} ({fmt.interval(e, 'difference')})")
+    text = (
+        f"Best mean final test accuracy: B = {acc['best']}, {fmt.effect(best, 'accuracy')}. "
+        f"Against it ({acc['family']}, margin ±{fmt.number(acc['margin'])}): "
+    )
+    words = {
+        DIFFERENT: "different",
+        EQUIVALENT: "equivalent",
+        stats.INCONCLUSIVE: "inconclusive",
+    }
+    text += "; ".join(f"{words[v]}: {', '.join(items)}" for v, items in groups.items()) + "."
+    return text
+
+
+def _fit_text(t: dict[str, Any]) -> str:
+    fit = t["critical_batch"]
+    name = f"{t['suffix']}% {'accuracy' if t['kind'] == 'accuracy' else 'loss'} target"
+    not_reached = fit.get("not_reached") or []
+    tail = (
+        f" Not reached (median above the budget): {fmt.sizes(not_reached)}." if not_reached else ""
+    )
+    if not fit.get("ok"):
+        return f"B_crit for the {name}: not estimated ({fit.get('reason')}).{tail}"
+    lo, hi = fit.get("lo"), fit.get("hi")
+    span = (
+        f"[{fmt.number(lo)}, {fmt.number(hi)}]"
+        if lo is not None and hi is not None
+        else "(no bootstrap interval)"
+    )
+    fitted = fit["fitted_sizes"]
+    text = (
+        f"B_crit for the {name} ≈ {fmt.number(fit['b_crit'])} {span} (percentile bootstrap "
+        f"over seeds, {fit['n_boot_ok']} of {fit['n_boot']} refits usable), fitted on "
+        f"B = {fitted[0]}–{fitted[-1]} ({len(fitted)} batch sizes), relative RMSE of the fit "
+        f"{fmt.percent(fit['rel_rmse'])}."
+    )
+    if fit.get("extrapolated_low"):
+        text += f" The interval reaches below the smallest fitted B = {fitted[0]}: extrapolation."
+    if fit.get("extrapolated_high"):
+        text += f" The interval reaches above the largest fitted B = {fitted[-1]}: extrapolation."
+    return text + tail
+
+
+def _target_text(t: dict[str, Any]) -> str:
+    what = (
+        f"validation accuracy {fmt.accuracy(t['value'])}"
+        if t["kind"] == "accuracy"
+        else f"validation loss {fmt.number(t['value'])}"
+    )
+    steps = []
+    for c in t["cells"]:
+        e = Effect.from_dict(c["steps"])
+        steps.append(f"B = {c['batch_size']}: {fmt.interval(e, 'count')}")
+    return (
+        f"Optimizer steps to the {t['suffix']}% {t['kind']} target ({what}; median, runs "
+        f"that never reached it count as above the budget): "
+        + "; ".join(steps)
+        + ". "
+        + _fit_text(t)
+    )
+
+
+def settling_text(found: dict[str, Any]) -> str:
+    parts = []
+    for c in found["cells"]:
+        ep = Effect.from_dict(c["epochs_to_settle"])
+        st = Effect.from_dict(c["steps_to_settle"])
+        parts.append(
+            f"B = {c['batch_size']}: "
+            + (
+                f"{fmt.interval(ep, 'count', 'never settled')} epochs = "
+                f"{fmt.interval(st, 'count', 'never settled')} steps"
+                if np.isfinite(ep.estimate)
+                else fmt.interval(ep, "count", "never settled")
+            )
+        )
+    return (
+        "Median settling point (runs that never settled count as above the budget): "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+def condition_text(found: dict[str, Any]) -> list[dict[str, str]]:
+    """The condition's sentences, in the order the report prints them."""
+    out = [{"topic": "accuracy", "text": accuracy_text(found)}]
+    out.append({"topic": "settling", "text": settling_text(found)})
+    out += [
+        {"topic": f"{t['suffix']}% {t['kind']} target", "text": _target_text(t)}
+        for t in found["targets"]
+    ]
+    out.append({"topic": "learning rate", "text": found["lr_note"]})
+    return out
+
+
+# --------------------------------------------------------------------------- across conditions
+
+
+def _claim(found: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in found["claims"] if c["claim"] == name)
+
+
+def headline(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The few findings that matter, in plain words, each with the anchor of its evidence."""
+    out = []
+    lower = [
+        (i, c)
+        for i, c in enumerate(conditions)
+        if _claim(c, claims.CLAIM_LOWER_ACCURACY)["verdict"] == claims.SUPPORTED
+    ]
+    same = [
+        c
+        for c in conditions
+        if _claim(c, claims.CLAIM_LOWER_ACCURACY)["verdict"] == claims.NOT_SUPPORTED
+    ]
+    n = len(conditions)
+    if lower:
+        worst_i, worst = min(
+            lower,
+            key=lambda ic: _claim(ic[1], claims.CLAIM_LOWER_ACCURACY)["effects"]["test_accuracy"][
+                "estimate"
+            ],
+        )
+        e = Effect.from_dict(_claim(worst, claims.CLAIM_LOWER_ACCURACY)["effects"]["test_accuracy"])
+        gap_ok = sum(_claim(c, claims.CLAIM_GAP)["verdict"] == claims.SUPPORTED for _, c in lower)
+        out.append(
+            {
+                "text": (
+                    f"The largest batch size ends with practically lower test accuracy than the "
+                    f"best batch size in {len(lower)} of {n} condition(s); the largest drop is "
+                    f"{fmt.effect(e, 'difference')} ({worst['label']}). In {gap_ok} of them a "
+                    f"larger train-test gap (a generalization gap) comes with it; in the others "
+                    f"the drop is not explained by a larger gap."
+                ),
+                "anchor": f"c{worst_i + 1}-claims",
+            }
+        )
+    if same:
+        out.append(
+            {
+                "text": (
+                    f"In {len(same)} of {n} condition(s) the largest batch size's test accuracy is "
+                    "equivalent to the best batch size's (within "
+                    f"±{fmt.number(claims.ACCURACY_MARGIN)}) or higher: "
+                    + "; ".join(c["label"] for c in same)
+                    + "."
+                ),
+                "anchor": "overview",
+            }
+        )
+    unclear = [
+        c
+        for c in conditions
+        if _claim(c, claims.CLAIM_LOWER_ACCURACY)["verdict"] == claims.INCONCLUSIVE
+    ]
+    if unclear:
+        out.append(
+            {
+                "text": (
+                    f"In {len(unclear)} of {n} condition(s) the seeds run cannot tell the largest "
+                    "batch size's test accuracy from the best one's (inconclusive: the interval "
+                    "straddles the margin or too few runs trained): "
+                    + "; ".join(c["label"] for c in unclear)
+                    + "."
+                ),
+                "anchor": "overview",
+            }
+        )
+    fits = [
+        (i, c, t)
+        for i, c in enumerate(conditions)
+        for t in c["targets"][:1]
+        if t["critical_batch"].get("ok")
+    ]
+    if not fits and conditions and conditions[0]["targets"]:
+        t = conditions[0]["targets"][0]
+        out.append(
+            {
+                "text": (
+                    f"No condition gives a usable critical-batch-size fit for the "
+                    f"{t['suffix']}% accuracy target; in {conditions[0]['label']}: "
+                    f"{t['critical_batch'].get('reason')}."
+                ),
+                "anchor": "c1-targets",
+            }
+        )
+    if fits:
+        i, c, t = fits[0]
+        out.append(
+            {
+                "text": _fit_text(t)
+                + f" ({c['label']}; {len(fits)} of {n} condition(s) have a usable fit.)",
+                "anchor": f"c{i + 1}-targets",
+            }
+        )
+    partly = [c for c in conditions if _claim(c, claims.CLAIM_WALL_TIME)["holds_for"]]
+    target = conditions[0]["targets"][0]["suffix"] if conditions[0]["targets"] else "first"
+    out.append(
+        {
+            "text": (
+                f"Claim 4 (larger batches reach the {target}% accuracy target in "
+                "less wall time but not in fewer epochs than the smallest batch size) holds for "
+                f"at least one batch size in {len(partly)} of {n} condition(s)"
+                + (
+                    ": "
+                    + "; ".join(
+                        f"{c['label']}: {fmt.sizes(_claim(c, claims.CLAIM_WALL_TIME)['holds_for'])}"
+                        for c in partly
+                    )
+                    if partly
+                    else ""
+                )
+                + ". "
+                + _wall_source(conditions)
+            ),
+            "anchor": "c1-claims",
+        }
+    )
+    return out
+
+
+def _wall_source(conditions: list[dict[str, Any]]) -> str:
+    """Where claim 4's wall times come from, in words."""
+    k = [c["timing_repeats"]["repeats"] for c in conditions if c.get("timing_repeats")]
+    if not k:
+        return "Wall times come from one training job per batch size."
+    return (
+        f"Seconds per epoch come from {min(k)}"
+        + (f"–{max(k)}" if max(k) != min(k) else "")
+        + " interleaved timing repeats per batch size"
+        + ("" if len(k) == len(conditions) else f" ({len(k)} of {len(conditions)} conditions)")
+        + "."
+    )
+
+
+def overview(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of the small-multiples figure: per condition and batch size, the final test
+    accuracy and the steps to the first accuracy target (the same effects as the sections)."""
+    rows = []
+    for c in conditions:
+        first = c["targets"][0] if c["targets"] else None
+        steps = {x["batch_size"]: x["steps"] for x in first["cells"]} if first else {}
+        for cell in c["cells"]:
+            rows.append(
+                {
+                    **c["keys"],
+                    "batch_size": cell["batch_size"],
+                    "test_accuracy": cell["final_test_accuracy"],
+                    "steps_to_target": steps.get(cell["batch_size"]),
+                    "target": first["suffix"] if first else None,
+                }
+            )
+    return rows
+
+
+def jsonable(obj: Any) -> Any:
+    """Plain JSON types: numpy scalars to Python, non-finite floats outside effects to null."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def analyze(
+    runs: pd.DataFrame,
+    summary: pd.DataFrame,
+    settings: IntervalSettings,
+    timing_repeats: pd.DataFrame | None = None,
+) -> dict:
+    """The findings document of the whole study (plain JSON types, see `jsonable`).
+    ``timing_repeats``: the aggregate ``timing_repeats.tsv`` (no rows without a timing stage).
+    """
+    keys = list(CONDITION_KEYS)
+    summaries = dict(iter(summary.groupby(keys, sort=True)))
+    conditions = [
+        condition_findings(r, summaries[k], settings, timing_repeats)
+        for k, r in runs.groupby(keys, sort=True)
+    ]
+    for i, c in enumerate(conditions):
+        c["id"] = f"c{i + 1}"
+    return jsonable(
+        {
+            "format_version": FORMAT_VERSION,
+            "settings": {
+                "level": settings.level,
+                "n_boot": settings.n_boot,
+                "seed": settings.seed,
+                "min_n": settings.min_n,
+                "margins": {
+                    "accuracy": claims.ACCURACY_MARGIN,
+                    "time_ratio": claims.TIME_RATIO_MARGIN,
+                    "settling_epochs": claims.SETTLING_MARGIN_EPOCHS,
+                },
+                "methods": {
+                    "mean": stats.METHOD_T,
+                    "paired_difference": stats.METHOD_PAIRED_T,
+                    "median": stats.METHOD_MEDIAN,
+                    "timing": stats.METHOD_EPOCHS,
+                    "timing_repeats": claims.METHOD_REPEAT_MEAN,
+                    "timing_repeat_ratio": claims.METHOD_REPEAT_RATIO,
+                    "family": stats.FAMILY_BONFERRONI,
+                },
+                "conditional_on": CONDITIONAL_ON,
+            },
+            "headline": headline(conditions),
+            "overview": overview(conditions),
+            "conditions": conditions,
+        }
+    )

@@ -1,0 +1,183 @@
+"""Every number, interval and condition label the report prints, formatted in one place.
+
+Nothing formatted here ever reads ``nan`` or ``inf``: a missing number reads "not estimable",
+a censored median above the budget reads "> budget (k of n never reached)", an interval that
+cannot be computed (one run) says so. `batchstudy.stats.Effect` is the input of every
+interval formatter, so an interval's method and n travel with it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .config import Condition, base_learning_rates, format_lr
+from .stats import Effect
+
+NOT_ESTIMABLE = "not estimable"
+ABOVE_BUDGET = "> budget"
+
+#: Readable names of the learning-rate arms (config key -> words).
+ARM_LABELS = {
+    "constant": "constant lr",
+    "linear": "lr ∝ B (linear scaling)",
+    "sqrt": "lr ∝ √B (square-root scaling)",
+}
+#: Short method names printed beside every interval (full names in `batchstudy.stats`).
+METHOD_TAGS = {
+    "t-interval over seeds": "t",
+    "paired t-interval over seeds": "paired t",
+    "paired t-interval of log-ratios over seeds (geometric mean)": "paired log-t",
+    "percentile bootstrap over seeds of the censored median": "bootstrap",
+    "percentile bootstrap over the epochs of one job (not independent replicates)": (
+        "over epochs of one job"
+    ),
+    "t-interval of log seconds over timing repeats (geometric mean)": "log-t over repeats",
+    "paired t-interval of log-ratios over timing repeats (geometric mean)": (
+        "paired log-t over repeats"
+    ),
+    "epochs ratio (bootstrap over seeds) × seconds-per-epoch ratio (paired t over timing "
+    "repeats), each at half the error rate": "bootstrap × paired log-t over repeats",
+}
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def number(x: Any, digits: int = 3) -> str:
+    """``digits`` significant digits; thousands separated from 1000 on (whole numbers)."""
+    if not _finite(x):
+        return NOT_ESTIMABLE
+    v = float(x)
+    if abs(v) >= 1000:
+        return f"{float(f'{v:.{digits}g}'):,.0f}"
+    return f"{v:.{digits}g}"
+
+
+def accuracy(x: Any) -> str:
+    return f"{float(x):.3f}" if _finite(x) else NOT_ESTIMABLE
+
+
+def signed(x: Any) -> str:
+    """A difference with its sign (−0.185, +0.003), a true minus sign."""
+    return f"{float(x):+.3f}".replace("-", "−") if _finite(x) else NOT_ESTIMABLE
+
+
+def signed_count(x: Any) -> str:
+    """A difference of counts (epochs) with its sign and one decimal."""
+    return f"{float(x):+.1f}".replace("-", "−") if _finite(x) else NOT_ESTIMABLE
+
+
+def correlation(x: Any) -> str:
+    """A correlation coefficient with two decimals and a true minus sign."""
+    return f"{float(x):.2f}".replace("-", "−") if _finite(x) else NOT_ESTIMABLE
+
+
+def percent(x: Any) -> str:
+    return f"{float(x):.1%}" if _finite(x) else NOT_ESTIMABLE
+
+
+def seconds(x: Any) -> str:
+    """Seconds with 3 significant digits, in ms below one second."""
+    if not _finite(x):
+        return NOT_ESTIMABLE
+    v = float(x)
+    return f"{v * 1e3:.3g} ms" if abs(v) < 1 else f"{number(v)} s"
+
+
+def ratio(x: Any) -> str:
+    """Ratios span orders of magnitude (0.08 to 40): three significant digits, ×."""
+    return f"{float(x):.3g}×" if _finite(x) else NOT_ESTIMABLE
+
+
+KINDS: dict[str, Callable[[Any], str]] = {
+    "accuracy": accuracy,
+    "difference": signed,
+    "count": number,
+    "count_difference": signed_count,
+    "seconds": seconds,
+    "ratio": ratio,
+    "loss": number,
+}
+
+
+def _end(x: float, kind: str) -> str:
+    if x == math.inf:
+        return ABOVE_BUDGET
+    return KINDS[kind](x)
+
+
+def interval(e: Effect, kind: str, missing: str = "never reached") -> str:
+    """``estimate [lo, hi]``; censored medians read "> budget (k of n <missing>)"."""
+    if e.n == 0 or (not _finite(e.estimate) and e.estimate != math.inf):
+        return NOT_ESTIMABLE
+    censored = f"{e.n_censored} of {e.n} {missing}"
+    if e.estimate == math.inf:
+        return f"{ABOVE_BUDGET} ({censored})"
+    text = KINDS[kind](e.estimate)
+    if not (_finite(e.lo) or e.lo == math.inf) or not (_finite(e.hi) or e.hi == math.inf):
+        return f"{text} (one run, no interval)"
+    text += f" [{_end(e.lo, kind)}, {_end(e.hi, kind)}]"
+    if e.n_censored:
+        text += f" ({censored})"
+    return text
+
+
+def effect(e: Effect, kind: str, missing: str = "never reached") -> str:
+    """The interval with its method and n, e.g. ``−0.185 [−0.239, −0.142] (paired t, n = 10)``;
+    a level other than 95% (a family member) is named."""
+    if e.n == 0:
+        return NOT_ESTIMABLE
+    tag = METHOD_TAGS.get(e.method, e.method)
+    level = "" if abs(e.level - 0.95) < 1e-9 else f", {e.level:.2%} level"
+    return f"{interval(e, kind, missing)} ({tag}, n = {e.n}{level})"
+
+
+def sizes(values: Sequence[int]) -> str:
+    """``B = 4`` or ``B ∈ {4, 8, 16}``; empty reads "none"."""
+    values = [int(v) for v in values]
+    if not values:
+        return "none"
+    if len(values) == 1:
+        return f"B = {values[0]}"
+    return "B ∈ {" + ", ".join(map(str, values)) + "}"
+
+
+def arm(name: str) -> str:
+    return ARM_LABELS.get(str(name), f"lr arm {name}")
+
+
+def condition(keys: dict[str, Any], skip: Sequence[str] = ()) -> str:
+    """A condition's label (`batchstudy.config.Condition.label`: dataset · optimizer · lr arm ·
+    base lr · budget) without the keys in `skip`; "all runs" when every key is skipped."""
+    parts = Condition.from_keys(keys).label_parts()
+    return " · ".join(v for k, v in parts.items() if k not in skip) or "all runs"
+
+
+def learning_rates(learning_rate: Any) -> str:
+    """An optimizer's configured base learning rate(s) in words: one rate, a grid, or a
+    log-spaced range with the values it expands to (`batchstudy.config.base_learning_rates`)."""
+    values = ", ".join(format_lr(v) for v in base_learning_rates(learning_rate))
+    if isinstance(learning_rate, dict):
+        lo, hi = format_lr(learning_rate["min"]), format_lr(learning_rate["max"])
+        return f"base lr {learning_rate['num']} values log-spaced from {lo} to {hi} ({values})"
+    if isinstance(learning_rate, list):
+        return f"base lr grid {values}"
+    return f"base lr {values}"
+
+
+def warmup(lr_scaling: dict[str, Any]) -> str:
+    """The scaled arms' warmup in words (the config gives steps or epochs, or none)."""
+    for key, unit in (("warmup_steps", "optimizer steps"), ("warmup_epochs", "epochs")):
+        if lr_scaling.get(key):
+            return f"scaled arms warm up linearly over {lr_scaling[key]} {unit}"
+    return "no warmup"
+
+
+def share(k: int, n: int) -> str:
+    return f"{k} of {n}"

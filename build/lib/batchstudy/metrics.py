@@ -1,0 +1,443 @@
+"""Per-run training metrics and their uncertainty, from long-format training histories.
+
+Everything here is plain numpy/pandas/scipy so that the analysis can be rerun (and tested)
+without the training stack. Definitions follow the study references:
+
+* **Settling point** -- smooth the validation-accuracy curve, take its plateau as the median of
+  the last ``k_last`` smoothed values, and report the first epoch after which the smoothed curve
+  *stays* within ``eps`` of the plateau. A curve that merely touches the plateau early and leaves
+  again has not settled then, and a run whose smoothed accuracy or loss still moves over the
+  plateau window (slope above ``max_slope``) has not settled at all: it is censored at the
+  budget, like a run that never reached a target.
+* **Steps to result** (Shallue et al. 2019, MLPerf) -- the first epoch whose raw validation
+  accuracy reaches a fixed target (or whose raw validation loss falls to a target loss); runs
+  that never reach it are *censored* (NaN, ``reached`` False) and are counted, never averaged
+  as if they had converged. `batchstudy.stats.censored_median` turns them into medians.
+* **Diverged runs** (any non-finite loss) keep their row with ``diverged`` True and NaN metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .config import Condition, JobKey
+from .io import EPOCH_METRICS
+from .stats import IntervalSettings, censored_median, t_interval
+
+#: A condition is everything but the batch size and the seed: the learning-rate arm and base
+#: rate are conditions too, although one training job trains all of them (replica axis).
+#: The fields of `batchstudy.config.Condition`, in its path's order: (dataset, optimizer,
+#: lr_scaling, base_lr, budget).
+CONDITION_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Condition))
+RUN_KEYS: tuple[str, ...] = (*CONDITION_KEYS, "batch_size", "seed")
+CELL_KEYS: tuple[str, ...] = (*CONDITION_KEYS, "batch_size")
+#: One training job (one process, one timing stream): a `batchstudy.config.JobKey` (dataset,
+#: optimizer, budget) and its batch size.
+JOB_KEYS: tuple[str, ...] = (*(f.name for f in fields(JobKey)), "batch_size")
+HISTORY_COLUMNS: tuple[str, ...] = (*RUN_KEYS, "learning_rate", "epoch", *EPOCH_METRICS)
+FACT_COLUMNS: tuple[str, ...] = (*RUN_KEYS, "n_train", "steps_per_epoch", "seconds_per_epoch")
+LOSS_COLUMNS: tuple[str, ...] = ("train_loss", "val_loss")
+DEFAULT_TARGET_FRACTIONS: tuple[float, ...] = (0.95, 0.99)
+CURVE_METRICS: tuple[str, ...] = (
+    "final_train_accuracy",
+    "final_end_train_accuracy",
+    "final_val_accuracy",
+    "final_test_accuracy",
+    "final_test_loss",
+    "final_train_loss",
+    "final_val_loss",
+    "best_val_accuracy",
+    "best_val_loss",
+    "gap_accuracy",
+    "gap_loss",
+    "plateau_val_accuracy",
+    "plateau_val_loss",
+    "settling_epoch",
+)
+#: Time-to-event quantities derived from an epoch count: unit -> per-run factor column
+#: (None: the epochs themselves). Examples are epochs x n_train, the examples actually seen.
+EVENT_UNITS: dict[str, str | None] = {
+    "epochs": None,
+    "steps": "steps_per_epoch",
+    "examples": "n_train",
+    "seconds": "seconds_per_epoch",
+}
+
+# Float slack for "within eps": a value exactly eps away counts as inside, and an eps that is
+# hit up to rounding (0.85 - 0.80 != 0.05 in binary) must not flip the answer.
+_WITHIN_TOL = 1e-12
+
+Stat = Literal["mean", "median"]
+
+
+# --------------------------------------------------------------------------- curve primitives
+
+
+def smooth(values: Sequence[float] | np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average, so that the value at epoch e uses only epochs <= e.
+
+    Trailing (not centred) keeps the smoothed curve causal: a settling point read off it is one
+    that could have been detected at that epoch. The first ``window - 1`` epochs average over the
+    epochs available so far. Any non-finite value (NaN, +-inf) inside a window makes that
+    smoothed value NaN, so a diverged stretch is never averaged away into a plausible number;
+    the NaN clears once the window has moved past it. ``window == 1`` returns the input (with
+    non-finite values as NaN).
+    """
+    if int(window) != window or window < 1:
+        raise ValueError(f"window must be a positive integer, got {window!r}")
+    window = int(window)
+    x = np.asarray(values, dtype=float).ravel()
+    bad = ~np.isfinite(x)
+    if window == 1 or x.size == 0:
+        return np.where(bad, np.nan, x)
+    pad = window - 1
+    vals = sliding_window_view(np.concatenate([np.zeros(pad), np.where(bad, 0.0, x)]), window)
+    is_pad = sliding_window_view(
+        np.concatenate([np.ones(pad, bool), np.zeros(x.size, bool)]), window
+    )
+    is_bad = sliding_window_view(np.concatenate([np.zeros(pad, bool), bad]), window)
+    out = vals.sum(axis=1) / (~is_pad).sum(axis=1)
+    out[is_bad.any(axis=1)] = np.nan
+    return out
+
+
+def plateau(values: Sequence[float] | np.ndarray, k_last: int) -> float:
+    """Median of the last ``k_last`` values: robust to one noisy final evaluation.
+
+    NaN when any of those values is non-finite, because a run that ends diverged has no plateau.
+    """
+    if k_last < 1:
+        raise ValueError(f"k_last must be >= 1, got {k_last}")
+    x = np.asarray(values, dtype=float).ravel()
+    tail = x[-k_last:]
+    if tail.size == 0 or not np.all(np.isfinite(tail)):
+        return float("nan")
+    return float(np.median(tail))
+
+
+def slope(values: Sequence[float] | np.ndarray) -> float:
+    """Least-squares slope per epoch of a curve; NaN when a value is non-finite or n < 2."""
+    y = np.asarray(values, dtype=float).ravel()
+    if y.size < 2 or not np.all(np.isfinite(y)):
+        return float("nan")
+    x = np.arange(y.size, dtype=float)
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def is_flat(smoothed: np.ndarray, k_last: int, max_slope: float, relative: bool) -> bool:
+    """Whether the last ``k_last`` smoothed values have |slope| <= ``max_slope`` per epoch.
+
+    ``relative`` divides the slope by the plateau level first (for losses, whose scale depends
+    on the problem: 0.001 then means 0.1% of the plateau loss per epoch). A plateau of 0 has
+    no relative slope; it counts as flat when the curve is flat in absolute terms.
+    """
+    tail = np.asarray(smoothed, dtype=float)[-k_last:]
+    rate = slope(tail)
+    if not np.isfinite(rate):
+        return False
+    if relative:
+        level = abs(plateau(tail, k_last))
+        rate = rate / level if level > 0 else rate
+    return bool(abs(rate) <= max_slope + _WITHIN_TOL)
+
+
+def settling_epoch(
+    val_acc: Sequence[float] | np.ndarray,
+    *,
+    window: int,
+    k_last: int,
+    eps: float,
+    val_loss: Sequence[float] | np.ndarray | None = None,
+    max_slope: float | None = None,
+) -> int | None:
+    """First 1-based epoch from which the smoothed curve stays within ``eps`` of its plateau.
+
+    "Stays", not "touches": every epoch from the returned one to the end must be inside the band
+    (``|smoothed - plateau| <= eps``, boundary inclusive), so an early excursion through the
+    plateau does not count. ``None`` (not settled: censored at the budget) when the curve is
+    non-finite among its last ``k_last`` smoothed values (diverged), when even the last epoch is
+    outside the band, or -- with ``max_slope`` -- when the smoothed accuracy or the smoothed
+    ``val_loss`` (relative to its plateau) still moves by more than ``max_slope`` per epoch over
+    the plateau window: a curve still climbing or falling has no plateau to settle on. A curve
+    that oscillates by more than ``eps`` until the end settles only at its last epoch.
+    """
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    smoothed = smooth(val_acc, window)
+    level = plateau(smoothed, k_last)
+    if not np.isfinite(level):
+        return None
+    if max_slope is not None:
+        if not is_flat(smoothed, k_last, max_slope, relative=False):
+            return None
+        if val_loss is not None and not is_flat(
+            smooth(val_loss, window), k_last, max_slope, relative=True
+        ):
+            return None
+    with np.errstate(invalid="ignore"):
+        inside = np.abs(smoothed - level) <= eps + _WITHIN_TOL
+    if not inside[-1]:
+        return None
+    outside = np.flatnonzero(~inside)
+    return 1 if outside.size == 0 else int(outside[-1]) + 2
+
+
+def first_below(values: Sequence[float] | np.ndarray, tau: float) -> int | None:
+    """First 1-based epoch whose value is <= ``tau`` (a loss target); ``None``: censored."""
+    if not np.isfinite(tau):
+        return None
+    return first_reach(-np.asarray(values, dtype=float), -tau)
+
+
+def first_reach(values: Sequence[float] | np.ndarray, tau: float) -> int | None:
+    """First 1-based epoch whose value is >= ``tau``; ``None`` means censored (never reached).
+
+    The raw curve is used, as benchmarks (MLPerf, DAWNBench) count the first evaluation at the
+    target; smoothing would add a lag of about half the window. NaN never reaches, and a NaN
+    target is never reached.
+    """
+    if not np.isfinite(tau):
+        return None
+    x = np.asarray(values, dtype=float).ravel()
+    with np.errstate(invalid="ignore"):
+        hits = np.flatnonzero(x >= tau)
+    return int(hits[0]) + 1 if hits.size else None
+
+
+def target_suffix(fraction: float) -> str:
+    """Column suffix for a target fraction (0.95 -> '95', 0.995 -> '99p5'), stable in names."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"target fraction must be in (0, 1], got {fraction}")
+    return f"{round(fraction * 100, 6):g}".replace(".", "p")
+
+
+# --------------------------------------------------------------------------- per-run table
+
+
+def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} lacks columns {missing}")
+
+
+def _is_diverged(run: pd.DataFrame) -> bool:
+    """Any non-finite loss: once a loss blows up, later accuracies describe a broken model."""
+    losses = run[list(LOSS_COLUMNS)].to_numpy(dtype=float)
+    return bool(not np.all(np.isfinite(losses)))
+
+
+def _curve_metrics(
+    run: pd.DataFrame, *, window: int, k_last: int, eps: float, max_slope: float | None
+) -> dict[str, Any]:
+    """Final/best/gap/settling values of one run, sorted by epoch; NaN for a diverged run.
+
+    ``gap_accuracy`` is the generalization gap: whole-training-split accuracy with the last
+    epoch's weights (``end_train_accuracy``) minus test accuracy. Keras' running average over
+    the epoch (``train_accuracy``) mixes weights from the whole epoch and is kept apart.
+    """
+    diverged = _is_diverged(run)
+    row: dict[str, Any] = {"n_epochs": len(run), "diverged": diverged}
+    if diverged:
+        return row | dict.fromkeys(CURVE_METRICS, np.nan)
+    last = run.iloc[-1]
+    val_acc = run["val_accuracy"].to_numpy(dtype=float)
+    val_loss = run["val_loss"].to_numpy(dtype=float)
+    settled = settling_epoch(
+        val_acc, window=window, k_last=k_last, eps=eps, val_loss=val_loss, max_slope=max_slope
+    )
+    return row | {
+        "final_train_accuracy": float(last["train_accuracy"]),
+        "final_end_train_accuracy": float(last["end_train_accuracy"]),
+        "final_val_accuracy": float(last["val_accuracy"]),
+        "final_test_accuracy": float(last["test_accuracy"]),
+        "final_test_loss": float(last["test_loss"]),
+        "final_train_loss": float(last["train_loss"]),
+        "final_val_loss": float(last["val_loss"]),
+        "best_val_accuracy": float(np.nanmax(val_acc)),
+        "best_val_loss": float(np.nanmin(val_loss)),
+        "gap_accuracy": float(last["end_train_accuracy"] - last["test_accuracy"]),
+        "gap_loss": float(last["test_loss"] - last["end_train_loss"]),
+        "plateau_val_accuracy": plateau(val_acc, k_last),
+        "plateau_val_loss": plateau(val_loss, k_last),
+        "settling_epoch": np.nan if settled is None else float(settled),
+    }
+
+
+def condition_targets(run_table: pd.DataFrame, fractions: Sequence[float]) -> pd.DataFrame:
+    """Target accuracy and target loss per condition, from the best batch size's mean plateau.
+
+    One target per condition (not per batch size) so that every batch size races to the same
+    finish line. The plateau of a batch size is the mean over its non-diverged seeds of each
+    run's raw plateau (median of the last ``k_last`` values); the best batch size is the one
+    with the highest such mean accuracy (lowest mean loss). Target accuracy = fraction x best
+    plateau accuracy (``target_<sfx>``); target loss = best plateau loss / fraction
+    (``loss_target_<sfx>``), so 0.95 allows a loss about 5% above the best plateau. A condition
+    whose runs all diverged gets NaN targets.
+    """
+    ok = run_table.loc[~run_table["diverged"].astype(bool)]
+    cells = ok.groupby(list(CELL_KEYS), dropna=False)[["plateau_val_accuracy", "plateau_val_loss"]]
+    per_size = cells.mean()
+    level = list(CONDITION_KEYS)
+    best = pd.DataFrame(
+        {
+            "best_plateau": per_size["plateau_val_accuracy"].groupby(level=level).max(),
+            "best_plateau_loss": per_size["plateau_val_loss"].groupby(level=level).min(),
+        }
+    )
+    conditions = run_table[list(CONDITION_KEYS)].drop_duplicates()
+    targets = conditions.merge(best.reset_index(), on=list(CONDITION_KEYS), how="left")
+    for fraction in fractions:
+        sfx = target_suffix(fraction)
+        targets[f"target_{sfx}"] = fraction * targets["best_plateau"]
+        targets[f"loss_target_{sfx}"] = targets["best_plateau_loss"] / fraction
+    return targets.reset_index(drop=True)
+
+
+def _epochs_or_nan(epoch: int | None) -> float:
+    return np.nan if epoch is None else float(epoch)
+
+
+def event_columns(table: pd.DataFrame, name: str, epochs: np.ndarray) -> pd.DataFrame:
+    """``<unit>_<name>`` for every unit of `EVENT_UNITS` from an epoch count (NaN: censored)."""
+    for unit, factor in EVENT_UNITS.items():
+        scale = 1.0 if factor is None else table[factor].astype(float)
+        table[f"{unit}_{name}"] = epochs * scale
+    return table
+
+
+def _add_target_columns(
+    table: pd.DataFrame, curves: list[np.ndarray], losses: list[np.ndarray], fraction: float
+) -> pd.DataFrame:
+    """Epochs/steps/examples/seconds to one accuracy target (``*_to_target_<sfx>``) and to
+    one loss target (``*_to_loss_<sfx>``); censored and diverged runs stay NaN."""
+    sfx = target_suffix(fraction)
+    for name, tau_col, series, reach in (
+        (f"to_target_{sfx}", f"target_{sfx}", curves, first_reach),
+        (f"to_loss_{sfx}", f"loss_target_{sfx}", losses, first_below),
+    ):
+        tau = table[tau_col].to_numpy(dtype=float)
+        epochs = np.array(
+            [
+                _epochs_or_nan(None if diverged else reach(curve, t))
+                for curve, t, diverged in zip(series, tau, table["diverged"], strict=True)
+            ],
+            dtype=float,
+        )
+        table = event_columns(table, name, epochs)
+    table[f"reached_{sfx}"] = np.isfinite(table[f"epochs_to_target_{sfx}"])
+    table[f"reached_loss_{sfx}"] = np.isfinite(table[f"epochs_to_loss_{sfx}"])
+    return table
+
+
+def run_metrics(
+    history: pd.DataFrame,
+    facts: pd.DataFrame,
+    *,
+    window: int,
+    k_last: int,
+    eps: float,
+    max_slope: float | None = None,
+    target_fractions: Sequence[float] = DEFAULT_TARGET_FRACTIONS,
+) -> pd.DataFrame:
+    """One row per run with end-of-training, settling and time-to-target metrics.
+
+    Settling is also given in steps, examples and seconds (``<unit>_to_settle``), because
+    fewer epochs at a small batch size are also many more optimizer updates. Every run in
+    ``history`` gets a row (diverged ones too, with NaN metrics) so that failure
+    counts survive into the summary. Facts are joined on the run keys; a run without facts
+    keeps NaN steps/examples/seconds rather than being dropped.
+    """
+    _require(history, HISTORY_COLUMNS, "history")
+    _require(facts, FACT_COLUMNS, "facts")
+    ordered = history.sort_values([*RUN_KEYS, "epoch"], kind="stable")
+    rows: list[dict[str, Any]] = []
+    curves: list[np.ndarray] = []
+    losses: list[np.ndarray] = []
+    settle = {"window": window, "k_last": k_last, "eps": eps, "max_slope": max_slope}
+    for keys, run in ordered.groupby(list(RUN_KEYS), sort=True, dropna=False):
+        rows.append(dict(zip(RUN_KEYS, keys, strict=True)) | _curve_metrics(run, **settle))
+        curves.append(run["val_accuracy"].to_numpy(dtype=float))
+        losses.append(run["val_loss"].to_numpy(dtype=float))
+    table = pd.DataFrame(rows, columns=[*RUN_KEYS, "n_epochs", "diverged", *CURVE_METRICS])
+    table["diverged"] = table["diverged"].astype(bool)
+    table = table.merge(
+        facts[list(FACT_COLUMNS)], on=list(RUN_KEYS), how="left", validate="one_to_one"
+    )
+    table = event_columns(table, "to_settle", table["settling_epoch"].to_numpy(dtype=float))
+    targets = condition_targets(table, target_fractions)
+    targets = targets.drop(columns=["best_plateau", "best_plateau_loss"])
+    table = table.merge(targets, on=list(CONDITION_KEYS), how="left", validate="many_to_one")
+    for fraction in target_fractions:
+        table = _add_target_columns(table, curves, losses, fraction)
+    return table
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def target_suffixes(table: pd.DataFrame) -> list[str]:
+    """Target suffixes present in a run or summary table, read from its ``target_*`` columns
+    (both tables carry the target value; ``steps_to_target_*`` and the like do not match)."""
+    return [c.removeprefix("target_") for c in table.columns if c.startswith("target_")]
+
+
+#: Per-run means summarised with a t-interval over seeds.
+MEAN_METRICS: tuple[str, ...] = (
+    "final_train_accuracy",
+    "final_end_train_accuracy",
+    "final_val_accuracy",
+    "final_test_accuracy",
+    "final_test_loss",
+    "gap_accuracy",
+)
+
+
+def event_names(suffixes: Sequence[str]) -> list[str]:
+    """Every time-to-event quantity summarised as a censored median: settling, then per target
+    the accuracy and the loss target."""
+    events = ["to_settle"] + [
+        f"{kind}_{sfx}" for sfx in suffixes for kind in ("to_target", "to_loss")
+    ]
+    return [f"{unit}_{event}" for event in events for unit in EVENT_UNITS]
+
+
+def _summarize_cell(cell: pd.DataFrame, suffixes: list[str], settings: IntervalSettings) -> dict:
+    """Summary of one (condition, batch size); the same bootstrap seed in every cell keeps each
+    cell reproducible on its own, whatever else is in the table."""
+    row: dict[str, Any] = {"n_runs": len(cell), "n_diverged": int(cell["diverged"].sum())}
+    for name in MEAN_METRICS:
+        e = t_interval(cell[name], settings)
+        row |= {f"{name}_mean": e.estimate, f"{name}_lo": e.lo, f"{name}_hi": e.hi}
+    row["n_settled"] = int(cell["settling_epoch"].notna().sum())
+    for sfx in suffixes:
+        row[f"target_{sfx}"] = float(cell[f"target_{sfx}"].iloc[0])
+        row[f"loss_target_{sfx}"] = float(cell[f"loss_target_{sfx}"].iloc[0])
+        row[f"n_reached_{sfx}"] = int(cell[f"reached_{sfx}"].astype(bool).sum())
+        row[f"n_censored_{sfx}"] = len(cell) - row[f"n_reached_{sfx}"]
+        row[f"n_reached_loss_{sfx}"] = int(cell[f"reached_loss_{sfx}"].astype(bool).sum())
+    for name in event_names(suffixes):
+        e = censored_median(cell[name], settings)
+        row |= {f"{name}_median": e.estimate, f"{name}_lo": e.lo, f"{name}_hi": e.hi}
+    return row
+
+
+def summarize(run_table: pd.DataFrame, settings: IntervalSettings) -> pd.DataFrame:
+    """Per (condition, batch size): run counts and point estimates with 95% intervals.
+
+    Means with t-intervals over seeds for accuracies and loss; censored medians (runs that
+    never settled or reached a target count as above the budget; +inf when half or more did)
+    with percentile-bootstrap intervals for every time-to-event quantity. See
+    `batchstudy.stats` for the methods.
+    """
+    suffixes = target_suffixes(run_table)
+    rows = [
+        dict(zip(CELL_KEYS, keys, strict=True)) | _summarize_cell(cell, suffixes, settings)
+        for keys, cell in run_table.groupby(list(CELL_KEYS), sort=True, dropna=False)
+    ]
+    return pd.DataFrame(rows)

@@ -1,0 +1,298 @@
+"""Render the self-contained HTML report (Jinja2, autoescaped, figures inlined as base64).
+
+The report computes nothing: its sentences, verdicts and numbers come from the analysis
+stage's ``findings.json`` (`batchstudy.findings`), formatted by `batchstudy.formatting`.
+
+The report opens with no other file present: every figure is a data URI and the only
+styling is inline. Everything written in it that comes from the config or the data passes
+through Jinja2's autoescape.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from . import formatting as fmt
+from . import plots
+from .catalogue import catalogue_context, study_summary
+from .config import budget_label, budgets, config_hash
+from .io import read_table, write_json, write_text
+from .metrics import EVENT_UNITS, JOB_KEYS
+from .provenance import code_version
+from .stats import Effect
+
+#: The workflow's own checkout (the rules run this copy of the package): its git commit is
+#: the code version in provenance; outside a git checkout it reads "unknown".
+WORKFLOW_ROOT = Path(__file__).resolve().parents[2]
+
+PLOTS = {
+    "curves": "Learning curves: accuracy beside loss (the seed's grid)",
+    "accuracy": "Final accuracy vs batch size",
+    "timing": "Time per epoch and per step vs batch size",
+    "scaling": "Steps and seconds to target vs batch size",
+}
+PACKAGES = (
+    "tensorflow-cpu",
+    "tensorflow",
+    "jax",
+    "jaxlib",
+    "torch",
+    "keras",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "scipy",
+    "matplotlib",
+    "jinja2",
+    "snakemake",
+)
+
+#: Columns of a condition's table: (cell key, header, formatter kind, missing-word).
+TABLE_COLUMNS = [
+    ("learning_rate", "learning rate", None, ""),
+    ("steps_per_epoch", "steps / epoch", None, ""),
+    ("final_test_accuracy", "final test acc", "accuracy", ""),
+    ("final_end_train_accuracy", "final train acc (whole split)", "accuracy", ""),
+    ("gap_accuracy", "gap (train − test)", "difference", ""),
+    ("final_test_loss", "final test loss", "loss", ""),
+    ("epochs_to_settle", "settling epoch", "count", "never settled"),
+    ("steps_to_settle", "settling step", "count", "never settled"),
+    ("seconds_per_epoch", "time / epoch", "seconds", ""),
+]
+
+
+def data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def tsv_uri(table: pd.DataFrame) -> str:
+    """A table as a tab-separated download inside the page (no file beside it)."""
+    text = table.to_csv(sep="\t", index=False, na_rep="NA")
+    return "data:text/tab-separated-values;charset=utf-8;base64," + base64.b64encode(
+        text.encode("utf-8")
+    ).decode("ascii")
+
+
+def _flat(cell: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """A findings cell's numbers as flat columns: an effect becomes ``<key>_<field>``
+    (estimate, lo, hi, n, ...; above-budget medians read "above budget")."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        value = cell[key]
+        if isinstance(value, dict):
+            out |= {f"{key}_{field}": v for field, v in value.items()}
+        else:
+            out[key] = value
+    return out
+
+
+def condition_tsv(cells: list[dict[str, Any]]) -> str:
+    """The condition's summary table as data: every interval's estimate, bounds and n."""
+    keys = ["batch_size", *(k for k, *_ in TABLE_COLUMNS), "n_runs", "n_diverged"]
+    return tsv_uri(pd.DataFrame([_flat(c, keys) for c in cells]))
+
+
+def target_tsv(target: dict[str, Any]) -> str:
+    keys = ["batch_size", *EVENT_UNITS]
+    return tsv_uri(pd.DataFrame([_flat(c, keys) for c in target["cells"]]))
+
+
+def table_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
+    """The condition's table, every number through `batchstudy.formatting`."""
+    rows = []
+    for c in cells:
+        row = [str(c["batch_size"])]
+        for key, _, kind, missing in TABLE_COLUMNS:
+            if kind is None:
+                row.append(fmt.number(c[key]))
+            else:
+                row.append(fmt.interval(Effect.from_dict(c[key]), kind, missing or "never reached"))
+        row.append(
+            f"{c['n_runs']} ({c['n_diverged']} diverged)" if c["n_diverged"] else str(c["n_runs"])
+        )
+        rows.append(row)
+    return rows
+
+
+def target_rows(target: dict[str, Any]) -> list[list[str]]:
+    return [
+        [str(c["batch_size"])]
+        + [
+            fmt.interval(Effect.from_dict(c[u]), "seconds" if u == "seconds" else "count")
+            for u in EVENT_UNITS
+        ]
+        for c in target["cells"]
+    ]
+
+
+def repeat_rows(timing: dict[str, Any] | None) -> list[list[str]]:
+    """A condition's timing-stage seconds per model-epoch (findings' ``timing_repeats``):
+    per batch size (ascending) the estimate with its interval, method and n; no rows
+    without repeats."""
+    if not timing:
+        return []
+    per_b = timing["seconds_per_epoch"]
+    return [[b, fmt.effect(Effect.from_dict(per_b[b]), "seconds")] for b in sorted(per_b, key=int)]
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def condition_section(found: dict[str, Any], plot_dir: Path) -> dict[str, Any]:
+    sub = plots.condition_dir(found["keys"])
+    figures = [
+        {"title": title, "uri": data_uri(plot_dir / sub / f"{name}.png"), "name": name}
+        for name, title in PLOTS.items()
+    ]
+    return found | {
+        "table": table_rows(found["cells"]),
+        "table_tsv": condition_tsv(found["cells"]),
+        "repeat_rows": repeat_rows(found.get("timing_repeats")),
+        "targets_rendered": [
+            t
+            | {
+                "rows": target_rows(t),
+                "name": f"{t['suffix']}% {t['kind']} target",
+                "tsv": target_tsv(t),
+            }
+            for t in found["targets"]
+        ],
+        "figures": figures,
+    }
+
+
+def _distinct(jobs: pd.DataFrame, column: str) -> list[str]:
+    """The distinct values a column of jobs.tsv takes, as text (whole numbers without '.0')."""
+    values = jobs[column].dropna().unique() if column in jobs else []
+    return sorted(
+        {str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values}
+    )
+
+
+def _backends(jobs: pd.DataFrame) -> list[str]:
+    """'<backend> <version>' of the jobs (jobs.tsv from before backends: TensorFlow's)."""
+    if "backend" not in jobs:
+        return [f"tensorflow {v}" for v in _distinct(jobs, "tensorflow")]
+    pairs = jobs[["backend", "backend_version"]].astype(str).drop_duplicates()
+    return sorted(f"{b} {v}" for b, v in pairs.itertuples(index=False))
+
+
+def provenance(cfg: dict[str, Any], jobs: pd.DataFrame) -> dict[str, Any]:
+    """What the jobs of this report ran with, from jobs.tsv: only the configured jobs, never
+    stale files of batch sizes no longer in the config."""
+    return {
+        "study": cfg["study"],
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "config_hash": config_hash(cfg),
+        "code_version": code_version(WORKFLOW_ROOT),
+        "seeds": cfg["seeds"],
+        "engines": sorted(jobs["engine"].astype(str).unique()),
+        "backends": _backends(jobs),
+        "devices": _distinct(jobs, "device"),
+        "gpu_slots": _distinct(jobs, "gpu_slot"),
+        "tensorflow": _distinct(jobs, "tensorflow"),
+        "op_determinism": _distinct(jobs, "op_determinism"),
+        "threads": _distinct(jobs, "threads"),
+        "setup_seconds": float(jobs["setup_seconds"].sum()),
+        "versions": versions(),
+        "machine": f"{platform.system()} {platform.machine()}, {platform.processor() or ''}",
+    }
+
+
+def optimizers(cfg: dict[str, Any]) -> list[dict[str, str]]:
+    """Each configured optimizer with its base learning rate(s) in words."""
+    return [
+        {"name": name, "kind": o["name"], "learning_rate": fmt.learning_rates(o["learning_rate"])}
+        for name, o in cfg["optimizers"].items()
+    ]
+
+
+def build_context(
+    findings_path: Path, jobs_path: Path, plot_dir: Path, cfg: dict[str, Any]
+) -> dict[str, Any]:
+    found = json.loads(findings_path.read_text(encoding="utf-8"))
+    jobs = read_table(jobs_path, JOB_KEYS, what="jobs")
+    sections = [condition_section(c, plot_dir) for c in found["conditions"]]
+    prov = provenance(cfg, jobs)
+    return {
+        "findings": found,
+        "headline": found["headline"],
+        "overview_uri": plots.overview_uri(found["overview"], int(cfg["plots"]["dpi"])),
+        "title": cfg["title"],
+        "config": cfg,
+        "config_yaml": json.dumps(cfg, indent=2, sort_keys=True),
+        "optimizers": optimizers(cfg),
+        "warmup": fmt.warmup(cfg["lr_scaling"]),
+        "budgets": [budget_label(b) for b in budgets(cfg)],
+        "sections": sections,
+        "table_header": ["batch size"] + [h for _, h, _, _ in TABLE_COLUMNS] + ["runs"],
+        "target_header": ["batch size"] + [f"{u} (median)" for u in EVENT_UNITS],
+        "provenance": prov,
+        "provenance_tsv": provenance_tsv(prov),
+        "n_conditions": len(sections),
+    }
+
+
+def render(template: Path, context: dict[str, Any]) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template.parent)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template(template.name).render(**context)
+
+
+def provenance_tsv(prov: dict[str, Any]) -> str:
+    """The provenance table as data (one row per entry, lists joined as the page shows them)."""
+    flat = {k: v for k, v in prov.items() if k not in ("versions", "code_version")}
+    flat |= {"code_commit": prov["code_version"]["commit"]}
+    flat |= {"code_dirty": prov["code_version"]["dirty"]}
+    flat |= {f"version_{k}": v for k, v in prov["versions"].items()}
+    rows = [
+        {"key": k, "value": "; ".join(map(str, v)) if isinstance(v, list) else v}
+        for k, v in flat.items()
+    ]
+    return tsv_uri(pd.DataFrame(rows))
+
+
+def render_report(
+    findings: Path,
+    jobs: Path,
+    plot_dir: Path,
+    config_path: Path,
+    template: Path,
+    out: Path,
+    summary: Path | None = None,
+) -> None:
+    """The study's report at `out` and, given `summary`, its catalogue entry (the same date,
+    config hash and code version as the report's provenance)."""
+    cfg = json.loads(config_path.read_text(encoding="utf-8"))
+    context = build_context(findings, jobs, plot_dir, cfg)
+    write_text(out, render(template, context))
+    if summary is not None:
+        prov = context["provenance"]
+        entry = study_summary(cfg, context["findings"], prov["date"], prov["code_version"])
+        write_json(summary, entry)
+
+
+def render_catalogue(summaries: list[Path], template: Path, out: Path) -> None:
+    """The catalogue page of every study whose summary file is given."""
+    write_text(out, render(template, catalogue_context(summaries)))

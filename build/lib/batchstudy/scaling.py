@@ -1,0 +1,261 @@
+"""Critical batch size from steps-to-target, after McCandlish et al. (2018).
+
+The empirical model says the optimizer steps S and training examples E = B*S needed to reach a
+fixed target trade off as
+
+    (S / S_min - 1) * (E / E_min - 1) = 1.
+
+Substituting E = B*S and expanding: B*S**2 - S*(E_min + B*S_min) = 0, whose non-zero root is
+
+    S(B) = S_min + E_min / B,     i.e.  S / S_min = 1 + B_crit / B,  E / E_min = 1 + B / B_crit,
+
+with B_crit = E_min / S_min. The steps are therefore *linear* in (S_min, E_min) with regressors
+(1, 1/B), so we fit them by non-negative linear least squares; see `fit_critical_batch`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import nnls
+
+from .stats import IntervalSettings
+
+# A fit needs more points than its two parameters to say anything about the curve's shape.
+MIN_BATCH_SIZES = 3
+
+# Regime thresholds, as multiples of B_crit. From S/S_min = 1 + B_crit/B and
+# E/E_min = 1 + B/B_crit:
+# * at B = B_crit/4 the examples needed are within 25% of the minimum E_min, and doubling B still
+#   cuts the steps by a factor 5/3 (83% of the ideal 2x) -- close to perfect scaling;
+# * at B = 4*B_crit the steps are within 25% of the floor S_min, so no larger batch can save more
+#   than 20% of the steps, and doubling B cuts them only by 1.25/1.125 = 1.11x -- no further gain.
+# The two thresholds are symmetric on a log axis around B_crit, where doubling gives 1.33x.
+PERFECT_SCALING_BELOW = 0.25
+NO_FURTHER_GAIN_ABOVE = 4.0
+
+# A fitted term contributing less than this share of the predicted steps, even where it matters
+# most (S_min at the largest B, E_min/B at the smallest), is numerically zero: NNLS returns
+# 1e-15-sized values instead of exact zeros, which would give absurd B_crit like 1e17.
+_ZERO_SHARE = 1e-6
+
+REGIME_PERFECT = "perfect scaling"
+REGIME_DIMINISHING = "diminishing returns"
+REGIME_NO_GAIN = "no further gain"
+REGIME_UNKNOWN = "unknown"
+
+
+def _clean_points(
+    batch_sizes: Sequence[float], steps: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positive finite (B, S) pairs only: censored batch sizes (NaN/inf steps) carry no point."""
+    b = np.asarray(batch_sizes, dtype=float).ravel()
+    s = np.asarray(steps, dtype=float).ravel()
+    if b.shape != s.shape:
+        raise ValueError(f"batch_sizes and steps need equal lengths, got {b.size} and {s.size}")
+    keep = np.isfinite(b) & np.isfinite(s) & (b > 0) & (s > 0)
+    return b[keep], s[keep]
+
+
+def _failed_fit(reason: str, n_points: int, **values: float) -> dict[str, Any]:
+    fit = {"s_min": np.nan, "e_min": np.nan, "b_crit": np.nan, "rel_rmse": np.nan}
+    return fit | values | {"ok": False, "reason": reason, "n_points": n_points, "in_range": False}
+
+
+def _share(term: float, other: float) -> float:
+    """Fraction of a predicted step count contributed by ``term`` (0 when both are 0)."""
+    total = term + other
+    return term / total if total > 0 else 0.0
+
+
+def predicted_steps(batch_sizes: Sequence[float], s_min: float, e_min: float) -> np.ndarray:
+    """Steps the fitted model expects at each batch size (for plotting the fitted curve)."""
+    return s_min + e_min / np.asarray(batch_sizes, dtype=float)
+
+
+def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> dict[str, Any]:
+    """Fit S_min, E_min (and B_crit = E_min/S_min) to steps-to-target over batch sizes.
+
+    Uses S = S_min + E_min/B (exact rearrangement of the McCandlish hyperbola, see the module
+    docstring), fitted by non-negative least squares on *relative* residuals (1 - S_hat/S):
+    steps span orders of magnitude across batch sizes and their seed noise is roughly
+    proportional to their size, so absolute residuals would let the smallest batch sizes decide
+    the fit alone. Non-negativity keeps both parameters physical.
+
+    ``ok`` is False, with a ``reason``, when fewer than `MIN_BATCH_SIZES` distinct batch sizes
+    have finite steps, or when a parameter sits at its zero bound: S_min = 0 means steps fell
+    like 1/B over the whole range (B_crit above it: reported as inf), E_min = 0 means steps did
+    not fall at all (B_crit below it: reported as 0). ``in_range`` says whether B_crit lies
+    between the smallest and largest batch size fitted, i.e. is interpolated, not extrapolated.
+    """
+    b, s = _clean_points(batch_sizes, steps)
+    n_sizes = int(np.unique(b).size)
+    if n_sizes < MIN_BATCH_SIZES:
+        return _failed_fit(
+            f"need >= {MIN_BATCH_SIZES} batch sizes with finite steps, got {n_sizes}", b.size
+        )
+    design = np.column_stack([1.0 / s, 1.0 / (b * s)])
+    (s_min, e_min), _ = nnls(design, np.ones_like(s))
+    if _share(s_min, e_min / b.max()) < _ZERO_SHARE:
+        return _failed_fit(
+            "S_min fitted at 0: steps fall like 1/B over the whole range (perfect scaling), "
+            "so B_crit lies above the largest batch size",
+            b.size,
+            s_min=0.0,
+            e_min=float(e_min),
+            b_crit=float("inf"),
+        )
+    if _share(e_min / b.min(), s_min) < _ZERO_SHARE:
+        return _failed_fit(
+            "E_min fitted at 0: steps do not fall with batch size, "
+            "so B_crit lies below the smallest batch size",
+            b.size,
+            s_min=float(s_min),
+            e_min=0.0,
+            b_crit=0.0,
+        )
+    b_crit = float(e_min / s_min)
+    rel_rmse = float(np.sqrt(np.mean((1 - predicted_steps(b, s_min, e_min) / s) ** 2)))
+    return {
+        "s_min": float(s_min),
+        "e_min": float(e_min),
+        "b_crit": b_crit,
+        "rel_rmse": rel_rmse,
+        "ok": True,
+        "reason": "",
+        "n_points": int(b.size),
+        "in_range": bool(b.min() <= b_crit <= b.max()),
+    }
+
+
+def _seed_matrix(per_seed_table: pd.DataFrame, steps_col: str) -> tuple[np.ndarray, np.ndarray]:
+    """Seeds x batch sizes matrix of steps: NaN = run absent, +inf = run censored.
+
+    Censored (present but NaN) runs become +inf so that a median over seeds counts them as
+    the slowest (as MLPerf does) instead of silently dropping them and looking faster.
+    """
+    needed = {"batch_size", "seed", steps_col}
+    if missing := needed - set(per_seed_table.columns):
+        raise ValueError(f"per-seed table lacks columns {sorted(missing)}")
+    values = per_seed_table[["seed", "batch_size", steps_col]].copy()
+    values[steps_col] = values[steps_col].astype(float).fillna(np.inf)
+    grid = values.pivot_table(
+        index="seed", columns="batch_size", values=steps_col, aggfunc="median"
+    )
+    return grid.columns.to_numpy(dtype=float), grid.to_numpy(dtype=float)
+
+
+def _median_over_seeds(matrix: np.ndarray) -> np.ndarray:
+    """Per-batch-size median over the given seed rows, ignoring absent runs (NaN)."""
+    with warnings.catch_warnings():
+        # A batch size absent from every drawn seed is NaN, which the fit then drops.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(matrix, axis=0)
+
+
+def bootstrap_critical_batch(
+    per_seed_table: pd.DataFrame,
+    n_boot: int = 1000,
+    seed: int = 0,
+    *,
+    steps_col: str = "steps",
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """B_crit with a percentile CI from resampling seeds (whole seeds, all batch sizes at once).
+
+    Each resample draws seeds with replacement, takes the median steps over the drawn seeds at
+    every batch size (censored runs count as slowest; a batch size whose median is censored drops
+    out of that fit) and refits. Resampling whole seeds keeps the pairing across batch sizes.
+    The CI covers the resamples whose fit was ``ok``; ``n_boot_ok`` says how many that was.
+    """
+    sizes, matrix = _seed_matrix(per_seed_table, steps_col)
+    point = fit_critical_batch(sizes, _median_over_seeds(matrix))
+    n_seeds = matrix.shape[0]
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        rows = rng.integers(0, n_seeds, size=n_seeds)
+        fit = fit_critical_batch(sizes, _median_over_seeds(matrix[rows]))
+        if fit["ok"]:
+            draws.append(fit["b_crit"])
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(draws, [alpha, 1 - alpha]) if draws else (np.nan, np.nan)
+    return point | {
+        "lo": float(lo),
+        "hi": float(hi),
+        "n_boot": n_boot,
+        "n_boot_ok": len(draws),
+        "n_seeds": n_seeds,
+        "level": level,
+    }
+
+
+def critical_batch_finding(
+    runs: pd.DataFrame, steps_col: str, settings: IntervalSettings
+) -> dict[str, Any]:
+    """B_crit of one condition and target, with what it rests on.
+
+    The point fit uses the per-batch-size censored medians over seeds (the same numbers as
+    the summary table and the scaling figure); batch sizes whose median is above the budget
+    are ``not_reached`` and carry no point. ``extrapolated_low``/``_high`` flag an interval
+    reaching beyond the fitted batch sizes; ``regimes`` are given for fitted batch sizes only.
+    """
+    fit = bootstrap_critical_batch(
+        runs[["batch_size", "seed", steps_col]],
+        n_boot=settings.n_boot,
+        seed=settings.seed,
+        steps_col=steps_col,
+        level=settings.level,
+    )
+    sizes, matrix = _seed_matrix(runs[["batch_size", "seed", steps_col]], steps_col)
+    medians = _median_over_seeds(matrix)
+    reached = np.isfinite(medians)
+    fitted = [int(b) for b in sizes[reached]]
+    fit |= {
+        "fitted_sizes": fitted,
+        "not_reached": [int(b) for b in sizes[~reached]],
+        "extrapolated_low": bool(fitted and np.isfinite(fit["lo"]) and fit["lo"] < min(fitted)),
+        "extrapolated_high": bool(fitted and np.isfinite(fit["hi"]) and fit["hi"] > max(fitted)),
+        "regimes": (
+            {str(b): scaling_regime(b, fit["b_crit"]) for b in fitted} if fit["ok"] else {}
+        ),
+    }
+    return fit
+
+
+def scaling_regime(batch_size: float, b_crit: float) -> str:
+    """Shallue et al.'s regime of one batch size given B_crit (thresholds: module constants).
+
+    Below ``PERFECT_SCALING_BELOW * B_crit`` doubling B nearly halves the steps; above
+    ``NO_FURTHER_GAIN_ABOVE * B_crit`` the steps are within 25% of their floor. Boundary values
+    count as diminishing returns. An unusable B_crit (NaN, negative) gives 'unknown'.
+    """
+    if not (b_crit >= 0) or not np.isfinite(batch_size) or batch_size <= 0:
+        return REGIME_UNKNOWN
+    if batch_size < PERFECT_SCALING_BELOW * b_crit:
+        return REGIME_PERFECT
+    if batch_size > NO_FURTHER_GAIN_ABOVE * b_crit:
+        return REGIME_NO_GAIN
+    return REGIME_DIMINISHING
+
+
+def perfect_scaling_line(batch_sizes: Sequence[float], steps: Sequence[float]) -> np.ndarray:
+    """Steps under perfect scaling, anchored at the smallest batch size: S_ref * B_ref / B.
+
+    The smallest batch size is the one most surely inside the perfect-scaling regime, so the
+    gap between this line and the measured steps shows where scaling starts to fall short.
+    Several entries at the smallest B (e.g. per seed) are combined by their median.
+    """
+    b = np.asarray(batch_sizes, dtype=float).ravel()
+    s = np.asarray(steps, dtype=float).ravel()
+    if b.shape != s.shape:
+        raise ValueError(f"batch_sizes and steps need equal lengths, got {b.size} and {s.size}")
+    if b.size == 0:
+        return np.array([], dtype=float)
+    b_ref = np.nanmin(b)
+    s_ref = float(np.median(s[b == b_ref]))
+    return s_ref * b_ref / b

@@ -1,0 +1,240 @@
+"""Intervals, effects and verdicts: the one place where the study's uncertainty is defined.
+
+Methods (chosen for coverage at the seed counts the study ships, 5-10 paired seeds):
+
+* **Means and paired mean differences**: Student-t intervals over seeds
+  (mean ± t_{n-1} · sd / √n). The percentile bootstrap of a mean covers only about 84% at
+  n = 5 and 90% at n = 10; the t-interval holds its level for symmetric and mildly skewed
+  per-seed differences (tests/test_stats.py simulates both).
+* **Ratios of positive quantities** (seconds, epochs): the t-interval of the mean paired
+  log-ratio, exponentiated: a geometric-mean ratio. Right-skewed, log-normal-like times are
+  symmetric on the log scale, where the t-interval is exact.
+* **Medians of time-to-event quantities** (epochs/steps/examples/seconds to a target,
+  settling): runs that never reached the event by the budget (or diverged) are *censored at the
+  budget* and counted as larger than every observed value. With one common censoring time above
+  every observation, this median is the Kaplan-Meier median. When half or more of the runs are
+  censored the median is above the budget (``+inf`` here, "> budget" in text). Its interval is
+  a percentile bootstrap over seeds of the same censored median.
+* **Families**: comparisons of several batch sizes against one chosen post hoc (the best) use
+  Bonferroni-simultaneous intervals (each at level 1 - alpha/m), so that the family-wise
+  coverage is at least the nominal level and the verdicts read off the intervals keep the
+  family-wise error rate.
+* **Verdicts with a practical margin δ**: an interval inside (-δ, δ) is *equivalent*, one
+  entirely beyond ±δ is *different*, anything else *inconclusive*; fewer than `MIN_N` paired
+  seeds are always *inconclusive*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+#: Fewest paired seeds for which an interval is read as evidence at all.
+MIN_N = 3
+LEVEL = 0.95
+
+EQUIVALENT = "equivalent"
+DIFFERENT = "different"
+INCONCLUSIVE = "inconclusive"
+
+METHOD_T = "t-interval over seeds"
+METHOD_PAIRED_T = "paired t-interval over seeds"
+METHOD_LOG_T = "paired t-interval of log-ratios over seeds (geometric mean)"
+METHOD_MEDIAN = "percentile bootstrap over seeds of the censored median"
+METHOD_EPOCHS = "percentile bootstrap over the epochs of one job (not independent replicates)"
+FAMILY_BONFERRONI = "Bonferroni-simultaneous"
+
+
+@dataclass(frozen=True)
+class IntervalSettings:
+    """How every interval of the analysis is computed; one object passed everywhere."""
+
+    level: float = LEVEL
+    n_boot: int = 2000
+    seed: int = 0
+    min_n: int = MIN_N
+
+    @classmethod
+    def from_metrics(cls, metrics: dict[str, Any]) -> IntervalSettings:
+        """From the config's ``metrics`` section (its defaults live in the JSON schema)."""
+        return cls(n_boot=int(metrics["bootstrap"]))
+
+    def family(self, m: int) -> IntervalSettings:
+        """Settings for one member of a family of ``m`` simultaneous intervals."""
+        return replace(self, level=1 - (1 - self.level) / max(m, 1))
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One estimated quantity with its interval: what every number in the findings is.
+
+    ``lo``/``hi`` are NaN when the interval cannot be computed (n < 2); ``+inf`` is allowed
+    for censored medians (above the budget). ``verdict`` is empty when no margin applies.
+    """
+
+    estimate: float
+    lo: float
+    hi: float
+    n: int
+    method: str
+    level: float = LEVEL
+    verdict: str = ""
+    n_censored: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: NaN (not estimable) -> null, +inf (above the budget) -> `ABOVE_BUDGET`."""
+        return {k: _to_json(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Effect:
+        return cls(**{k: _from_json(v) for k, v in d.items()})
+
+
+#: How +inf (a censored median above the budget) is written in JSON, which has no infinity.
+ABOVE_BUDGET = "above budget"
+
+
+def _to_json(v: Any) -> Any:
+    if isinstance(v, float) and np.isnan(v):
+        return None
+    if isinstance(v, float) and np.isinf(v):
+        return ABOVE_BUDGET if v > 0 else "-" + ABOVE_BUDGET
+    return v
+
+
+def _from_json(v: Any) -> Any:
+    if v is None:
+        return np.nan
+    if v == ABOVE_BUDGET:
+        return np.inf
+    if v == "-" + ABOVE_BUDGET:
+        return -np.inf
+    return v
+
+
+def _finite(values: Any) -> np.ndarray:
+    x = np.asarray(values, dtype=float).ravel()
+    return x[np.isfinite(x)]
+
+
+def t_interval(values: Any, settings: IntervalSettings, method: str = METHOD_T) -> Effect:
+    """Mean with a Student-t interval; non-finite values are dropped (callers count them).
+
+    One value gives the estimate with a NaN interval (no spread to measure), none gives NaN.
+    """
+    x = _finite(values)
+    n = int(x.size)
+    if n == 0:
+        return Effect(np.nan, np.nan, np.nan, 0, method, settings.level)
+    mean = float(x.mean())
+    if n == 1:
+        return Effect(mean, np.nan, np.nan, 1, method, settings.level)
+    half = sps.t.ppf(0.5 + settings.level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n)
+    return Effect(mean, mean - float(half), mean + float(half), n, method, settings.level)
+
+
+def _pairs(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Align two per-seed Series on their index (seed); arrays must already be aligned."""
+    if isinstance(a, pd.Series) and isinstance(b, pd.Series):
+        a, b = a.align(b)
+    x, y = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"paired values need equal lengths, got {x.size} and {y.size}")
+    keep = np.isfinite(x) & np.isfinite(y)
+    return x[keep], y[keep]
+
+
+def paired_mean_difference(a: Any, b: Any, settings: IntervalSettings) -> Effect:
+    """Mean of per-seed differences ``a - b`` with a paired t-interval; incomplete pairs drop."""
+    x, y = _pairs(a, b)
+    return t_interval(x - y, settings, METHOD_PAIRED_T)
+
+
+def paired_ratio(a: Any, b: Any, settings: IntervalSettings) -> Effect:
+    """Geometric mean of per-seed ratios ``a / b`` with the exponentiated t-interval of the
+    log-ratios; pairs with a non-positive side drop (no log)."""
+    x, y = _pairs(a, b)
+    ok = (x > 0) & (y > 0)
+    e = t_interval(np.log(x[ok] / y[ok]), settings, METHOD_LOG_T)
+    return replace(
+        e, estimate=float(np.exp(e.estimate)), lo=float(np.exp(e.lo)), hi=float(np.exp(e.hi))
+    )
+
+
+def censored_median_value(values: np.ndarray) -> float:
+    """Median with NaN read as censored at the budget (+inf): +inf when half or more are.
+
+    Above the Kaplan-Meier convention (which gives a finite median at exactly half censored
+    with an even n) on purpose: at exactly half, the median is not pinned below the budget.
+    """
+    x = np.asarray(values, dtype=float).ravel()
+    if x.size == 0:
+        return np.nan
+    x = np.where(np.isfinite(x), x, np.inf)
+    if 2 * int(np.isinf(x).sum()) >= x.size:
+        return np.inf
+    return float(np.median(x))
+
+
+def censored_median(values: Any, settings: IntervalSettings) -> Effect:
+    """Median over runs of a time-to-event quantity; NaN entries are runs censored at the
+    budget (never reached, not settled, or diverged) and count as above every observed value.
+
+    The interval is a percentile bootstrap over runs of the same censored median, so its ends
+    may be ``+inf`` ("> budget"). A single run gives a NaN interval.
+    """
+    x = np.asarray(values, dtype=float).ravel()
+    n, k = int(x.size), int((~np.isfinite(x)).sum())
+    est = censored_median_value(x)
+    if n < 2:
+        return Effect(est, np.nan, np.nan, n, METHOD_MEDIAN, settings.level, n_censored=k)
+    rng = np.random.default_rng(settings.seed)
+    draws = np.where(np.isfinite(x), x, np.inf)[rng.integers(0, n, size=(settings.n_boot, n))]
+    censored = 2 * np.isinf(draws).sum(axis=1) >= n
+    with np.errstate(invalid="ignore"):
+        meds = np.where(
+            censored, np.inf, np.median(np.where(np.isinf(draws), 1e300, draws), axis=1)
+        )
+    alpha = (1 - settings.level) / 2
+    lo, hi = np.quantile(meds, [alpha, 1 - alpha], method="inverted_cdf")
+    return Effect(est, float(lo), float(hi), n, METHOD_MEDIAN, settings.level, n_censored=k)
+
+
+def epoch_median(values: Any, settings: IntervalSettings) -> Effect:
+    """Median of one job's per-epoch times with a percentile bootstrap over its epochs.
+
+    The epochs of one job share its machine state (load, clocks), so this interval describes
+    that job's timing stream only; it is not an interval over independent replicates.
+    """
+    x = _finite(values)
+    if x.size == 0:
+        return Effect(np.nan, np.nan, np.nan, 0, METHOD_EPOCHS, settings.level)
+    est = float(np.median(x))
+    rng = np.random.default_rng(settings.seed)
+    meds = np.median(x[rng.integers(0, x.size, size=(settings.n_boot, x.size))], axis=1)
+    alpha = (1 - settings.level) / 2
+    lo, hi = np.quantile(meds, [alpha, 1 - alpha])
+    return Effect(est, float(lo), float(hi), int(x.size), METHOD_EPOCHS, settings.level)
+
+
+def judge(effect: Effect, margin: float, settings: IntervalSettings, null: float = 0.0) -> Effect:
+    """Attach the three-way verdict (module docstring) for a practical margin around ``null``."""
+    if effect.n < settings.min_n or not (np.isfinite(effect.lo) and np.isfinite(effect.hi)):
+        return replace(effect, verdict=INCONCLUSIVE)
+    lo, hi = effect.lo - null, effect.hi - null
+    if -margin < lo and hi < margin:
+        return replace(effect, verdict=EQUIVALENT)
+    if lo > margin or hi < -margin:
+        return replace(effect, verdict=DIFFERENT)
+    return replace(effect, verdict=INCONCLUSIVE)
+
+
+def excludes(effect: Effect, settings: IntervalSettings, null: float = 0.0) -> int:
+    """+1 / -1 when the interval lies wholly above / below ``null`` (with enough seeds), else 0."""
+    if effect.n < settings.min_n or not (np.isfinite(effect.lo) and np.isfinite(effect.hi)):
+        return 0
+    return 1 if effect.lo > null else -1 if effect.hi < null else 0

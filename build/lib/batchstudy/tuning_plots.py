@@ -1,0 +1,187 @@
+"""Figures of the tuned learning-rate study (matplotlib, no display).
+
+- ``lr_grid.png`` (`plot_lr_grid`): the (batch size x base_lr) grid of median steps to the
+  target of one group as a heatmap (log colour scale), censored cells ("> budget") grey, the
+  learning rate chosen for each batch size outlined.
+- ``frontier.png`` (`plot_frontier`): steps and examples to the target vs batch size at the
+  tuned learning rate, log-log, with the perfect-scaling line and the fitted McCandlish curve.
+- ``noise_scale.png`` (`plot_noise_scale`): the measured B_simple over a reference run, beside
+  the fitted B_crit and its interval.
+
+Each function draws one group (one dataset, optimizer, lr_scaling, budget): filter the tables
+of `batchstudy.tuning` first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from . import scaling  # noqa: E402
+from .tuning import LR_COLUMN, steps_label  # noqa: E402
+
+CENSORED_COLOR = "0.8"
+
+
+def _save(fig: Any, out: Path, dpi: int) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return out
+
+
+def _one_group(table: pd.DataFrame, what: str) -> None:
+    if table.empty:
+        raise ValueError(f"{what}: no rows to draw")
+    if table.duplicated(["batch_size", LR_COLUMN]).any():
+        raise ValueError(f"{what}: several rows per cell; filter the table to one group first")
+
+
+def plot_lr_grid(grid: pd.DataFrame, out: Path, *, title: str = "", dpi: int = 120) -> Path:
+    """Heatmap of one group's `tuning.lr_grid` rows: rows batch sizes, columns base_lr."""
+    _one_group(grid, "lr grid")
+    steps = grid.pivot(index="batch_size", columns=LR_COLUMN, values="median_steps")
+    sizes, rates = steps.index.to_numpy(), steps.columns.to_numpy()
+    values = steps.to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(rates), 1.0 + 0.45 * len(sizes)))
+    ax.set_facecolor(CENSORED_COLOR)
+    norm = None
+    if finite.size:
+        norm = LogNorm(vmin=finite.min(), vmax=max(finite.max(), finite.min() * 1.01))
+        shown = np.ma.masked_invalid(values)
+        mesh = ax.imshow(shown, cmap="viridis_r", norm=norm, aspect="auto", origin="lower")
+        fig.colorbar(mesh, ax=ax, label="median steps to target")
+    _annotate_cells(ax, grid, sizes, rates, norm)
+    ax.set_xticks(range(len(rates)), [f"{r:.2g}" for r in rates], rotation=45)
+    ax.set_yticks(range(len(sizes)), [str(b) for b in sizes])
+    ax.set_xlim(-0.5, len(rates) - 0.5)
+    ax.set_ylim(-0.5, len(sizes) - 0.5)
+    ax.set_xlabel("base learning rate")
+    ax.set_ylabel("batch size")
+    ax.set_title(title or "median steps to target (outlined: chosen rate; grey: > budget)")
+    return _save(fig, out, dpi)
+
+
+def _annotate_cells(
+    ax: Any, grid: pd.DataFrame, sizes: np.ndarray, rates: np.ndarray, norm: Any
+) -> None:
+    """Each cell's steps label (white on the dark, slow end of the colour scale), and a frame
+    around the chosen cell of each batch size."""
+    row_of = {b: i for i, b in enumerate(sizes)}
+    col_of = {r: j for j, r in enumerate(rates)}
+    for cell in grid.itertuples(index=False):
+        i, j = row_of[cell.batch_size], col_of[getattr(cell, LR_COLUMN)]
+        text = steps_label(cell.median_steps, cell.budget_steps)
+        dark = norm is not None and np.isfinite(cell.median_steps) and norm(cell.median_steps) > 0.6
+        ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "k")
+        if cell.chosen:
+            frame = Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", lw=2)
+            ax.add_patch(frame)
+
+
+def _fit_text(fit: Mapping[str, Any] | None) -> str:
+    if fit is None or not fit.get("ok"):
+        reason = "" if fit is None else f": {fit.get('reason', '')}"
+        return f"no B_crit fit{reason}"
+    interval = ""
+    if np.isfinite(fit.get("lo", np.nan)):
+        level = fit.get("level", 0.95)
+        interval = f", {level:.0%} CI [{fit['lo']:.3g}, {fit['hi']:.3g}] (seeds resampled)"
+    return f"B_crit = {fit['b_crit']:.3g}{interval}"
+
+
+def _frontier_panel(ax: Any, b: np.ndarray, y: np.ndarray, budget: np.ndarray, what: str) -> None:
+    """Measured medians (finite) and censored batch sizes (triangles at the budget) of one axis."""
+    ok = np.isfinite(y)
+    ax.loglog(b[ok], y[ok], "o-", color="C0", label="tuned rate (median over seeds)")
+    if (~ok).any():
+        ax.loglog(b[~ok], budget[~ok], "^", mfc="none", color="C3", label="> budget")
+    ax.set_xlabel("batch size")
+    ax.set_ylabel(f"{what} to target")
+    ax.grid(alpha=0.3, which="both")
+
+
+def plot_frontier(
+    frontier: pd.DataFrame,
+    out: Path,
+    *,
+    fit: Mapping[str, Any] | None = None,
+    title: str = "",
+    dpi: int = 120,
+) -> Path:
+    """Steps and examples to target vs batch size at the tuned rate (one group), log-log.
+
+    Points: the frontier's ``median_steps`` and ``median_examples``; censored batch sizes
+    (median "> budget") are open triangles at their budget (in examples: budget x B). Perfect
+    scaling: `scaling.perfect_scaling_line` anchored at the smallest batch size with a finite
+    median, i.e. constant examples. The fitted curve S = S_min + E_min/B (and E = B*S) is drawn
+    when `fit` (a row of `tuning.tuned_critical_batch`) is ok.
+    """
+    _one_group(frontier, "frontier")
+    front = frontier.sort_values("batch_size")
+    b = front["batch_size"].to_numpy(dtype=float)
+    steps = front["median_steps"].to_numpy(dtype=float)
+    examples = front["median_examples"].to_numpy(dtype=float)
+    budget = front["budget_steps"].to_numpy(dtype=float)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    _frontier_panel(axes[0], b, steps, budget, "steps")
+    _frontier_panel(axes[1], b, examples, budget * b, "examples")
+    ok = np.isfinite(steps) & np.isfinite(examples)
+    if ok.any():
+        axes[0].loglog(b[ok], scaling.perfect_scaling_line(b[ok], steps[ok]), "--", color="0.4")
+        axes[1].loglog(b[ok], np.full(ok.sum(), examples[ok][0]), "--", color="0.4")
+        axes[0].lines[-1].set_label("perfect scaling")
+    if fit is not None and fit.get("ok"):
+        grid = np.geomspace(b.min(), b.max(), 100)
+        curve = scaling.predicted_steps(grid, fit["s_min"], fit["e_min"])
+        axes[0].loglog(grid, curve, color="C1", label="fit S = S_min + E_min/B")
+        axes[1].loglog(grid, curve * grid, color="C1")
+    for bi, si, lr in zip(b, steps, front[LR_COLUMN], strict=True):
+        if np.isfinite(si):
+            axes[0].annotate(
+                f"{lr:.2g}", (bi, si), fontsize=7, xytext=(3, 3), textcoords="offset points"
+            )
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{title}  {_fit_text(fit)}".strip(), fontsize=10)
+    return _save(fig, out, dpi)
+
+
+def plot_noise_scale(
+    noise: pd.DataFrame,
+    out: Path,
+    *,
+    fit: Mapping[str, Any] | None = None,
+    title: str = "",
+    dpi: int = 120,
+) -> Path:
+    """B_simple over the reference run's steps (``noise_scale.tsv``), with B_crit beside it.
+
+    Non-finite B_simple (G = 0, diverged) is left out. With an ok `fit`, B_crit is a horizontal
+    line and its interval a band. The caption's caveat: the theory is derived for SGD.
+    """
+    if noise.empty:
+        raise ValueError("noise scale: no rows to draw")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    keep = np.isfinite(noise["b_simple"].to_numpy(dtype=float)) & (noise["b_simple"] > 0)
+    ax.semilogy(noise.loc[keep, "step"], noise.loc[keep, "b_simple"], "o-", label="B_simple")
+    if fit is not None and fit.get("ok"):
+        ax.axhline(fit["b_crit"], color="C1", label="B_crit (tuned frontier)")
+        if np.isfinite(fit.get("lo", np.nan)):
+            ax.axhspan(fit["lo"], fit["hi"], color="C1", alpha=0.2, lw=0)
+    ax.set_xlabel("optimizer step of the reference run")
+    ax.set_ylabel("batch size")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "gradient noise scale (theory for SGD; a heuristic for Adam)", fontsize=9)
+    return _save(fig, out, dpi)
