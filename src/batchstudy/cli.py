@@ -279,11 +279,9 @@ def cmd_tune(args: argparse.Namespace) -> None:
     _log(f"tuned {len(result['doc']['groups'])} group(s) -> {out}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_setup_stages(sub: Any) -> None:
+    """Subcommands check, data, check-model and noise-scale: inputs and checks."""
     from .spec import BACKENDS
-
-    p = argparse.ArgumentParser(prog="batchstudy", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("check", help="validate a config file and count its jobs")
     s.add_argument("config")
@@ -295,6 +293,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--base", default=".", help="directory that relative data paths start from")
     s.set_defaults(func=cmd_data)
 
+    s = sub.add_parser("check-model", help="build a custom model once to check it")
+    s.add_argument("--custom", required=True)
+    s.add_argument("--data", nargs="+", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--base", default=".")
+    s.add_argument("--backend", choices=BACKENDS, default=BACKENDS[0], help="Keras backend")
+    s.set_defaults(func=cmd_check_model)
+
+    s = sub.add_parser("noise-scale", help="gradient noise scale along a reference run")
+    s.add_argument("--data", required=True)
+    s.add_argument("--spec", required=True, help="TrainSpec JSON (first variant, first seed)")
+    s.add_argument(
+        "--every", type=_positive_int, required=True, help="optimizer steps between checkpoints"
+    )
+    s.add_argument("--out", required=True, help="noise_scale.tsv to write")
+    s.add_argument("--threads", type=int, default=1)
+    s.set_defaults(func=cmd_noise_scale)
+
+
+def _add_training_stages(sub: Any) -> None:
+    """Subcommands train and time: the stages that train models."""
     s = sub.add_parser("train", help="train every learning-rate variant and seed of one batch size")
     s.add_argument("--data", required=True)
     s.add_argument("--spec", required=True, help="TrainSpec JSON")
@@ -327,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--nondeterministic", action="store_true")
     s.set_defaults(func=cmd_time)
 
+
+def _add_table_stages(sub: Any) -> None:
+    """Subcommands aggregate, analyze and plot: tables, findings and figures."""
     s = sub.add_parser("aggregate", help="collect all histories into tables")
     s.add_argument("--out-dir", required=True)
     s.add_argument("--settings", required=True, help="metrics settings as JSON")
@@ -362,14 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_plot)
 
-    s = sub.add_parser("check-model", help="build a custom model once to check it")
-    s.add_argument("--custom", required=True)
-    s.add_argument("--data", nargs="+", required=True)
-    s.add_argument("--out", required=True)
-    s.add_argument("--base", default=".")
-    s.add_argument("--backend", choices=BACKENDS, default=BACKENDS[0], help="Keras backend")
-    s.set_defaults(func=cmd_check_model)
 
+def _add_report_stages(sub: Any) -> None:
+    """Subcommands report, catalogue, compare and tune: pages and comparisons."""
     s = sub.add_parser("report", help="render the HTML report from the findings")
     s.add_argument("--findings", required=True, help="findings JSON of the analyze stage")
     s.add_argument("--jobs", required=True, help="jobs.tsv of the aggregate stage (provenance)")
@@ -411,15 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out-dir", required=True, help="tables, tuning.json and figures/ go here")
     s.set_defaults(func=cmd_tune)
 
-    s = sub.add_parser("noise-scale", help="gradient noise scale along a reference run")
-    s.add_argument("--data", required=True)
-    s.add_argument("--spec", required=True, help="TrainSpec JSON (first variant, first seed)")
-    s.add_argument(
-        "--every", type=_positive_int, required=True, help="optimizer steps between checkpoints"
-    )
-    s.add_argument("--out", required=True, help="noise_scale.tsv to write")
-    s.add_argument("--threads", type=int, default=1)
-    s.set_defaults(func=cmd_noise_scale)
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="batchstudy", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_setup_stages, _add_training_stages, _add_table_stages, _add_report_stages):
+        add(sub)
     return p
 
 
