@@ -334,7 +334,17 @@ def _claim(found: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def headline(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The few findings that matter, in plain words, each with the anchor of its evidence."""
+    """The few findings that matter, in plain words, each with the anchor of its evidence:
+    the large-batch accuracy verdicts, the critical batch size, and where claim 4 holds."""
+    return [
+        *_accuracy_headlines(conditions),
+        *_critical_batch_headlines(conditions),
+        *_wall_time_headlines(conditions),
+    ]
+
+
+def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Where the largest batch size is lower than, equivalent to, or not told from the best."""
     out = []
     lower = [
         (i, c)
@@ -399,6 +409,13 @@ def headline(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
                 "anchor": "overview",
             }
         )
+    return out
+
+
+def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The first condition with a usable B_crit fit, or why none has one."""
+    n = len(conditions)
+    out = []
     fits = [
         (i, c, t)
         for i, c in enumerate(conditions)
@@ -426,6 +443,13 @@ def headline(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
                 "anchor": f"c{i + 1}-targets",
             }
         )
+    return out
+
+
+def _wall_time_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Where claim 4 holds, and what its wall times rest on."""
+    n = len(conditions)
+    out = []
     partly = [c for c in conditions if _claim(c, claims.CLAIM_WALL_TIME)["holds_for"]]
     target = conditions[0]["targets"][0]["suffix"] if conditions[0]["targets"] else "first"
     out.append(
