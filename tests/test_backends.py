@@ -303,3 +303,34 @@ def test_jax_backend_agrees_with_tensorflow_on_the_seed_setup():
 @pytest.mark.slow
 def test_torch_backend_agrees_with_tensorflow_on_the_seed_setup():
     _check_agreement(_agreement_with_tensorflow("torch"))
+
+
+def test_fused_jobs_import_tensorflow_without_keras():
+    """A fused-engine job imports TensorFlow without its eager Keras import (and so without
+    scikit-learn and SciPy); the switch that does it is gone from the environment afterwards,
+    TensorFlow works, and Keras 3 can still be imported; a Keras-engine job gets Keras."""
+    code = (
+        "import json, os, sys\n"
+        "from batchstudy.training import configure_tensorflow\n"
+        "configure_tensorflow(1, keras=KERAS)\n"
+        "import tensorflow as tf\n"
+        "got = {'keras': 'keras' in sys.modules, 'sklearn': 'sklearn' in sys.modules,\n"
+        "       'env': 'TF_USE_LEGACY_KERAS' in os.environ,\n"
+        "       'sum': float(tf.reduce_sum(tf.ones([3])))}\n"
+        "import keras\n"
+        "got['keras_backend'] = keras.backend.backend()\n"
+        "print(json.dumps(got))\n"
+    )
+    env = {k: v for k, v in _env().items() if k != "TF_USE_LEGACY_KERAS"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    for keras in (False, True):
+        proc = subprocess.run(
+            [sys.executable, "-c", code.replace("KERAS", str(keras))],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stderr
+        got = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert got["keras"] is keras and got["sklearn"] is keras, got
+        assert not got["env"] and got["sum"] == 3.0 and got["keras_backend"] == "tensorflow"

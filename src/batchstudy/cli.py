@@ -68,11 +68,18 @@ def cmd_train(args: argparse.Namespace) -> None:
                 "snakemake with --resources gpu=N); training on the CPU"
             )
         _log(f"device: {describe_devices()}")
-        from .training import configure_backend, select_backend, train, write_result
+        from .training import (
+            choose_engine,
+            configure_backend,
+            select_backend,
+            train,
+            write_result,
+        )
 
         select_backend(spec.backend)  # after the slot pinned the device, before any import
         t0 = time.perf_counter()
-        info = configure_backend(spec.backend, args.threads, not args.nondeterministic)
+        keras = choose_engine(spec)[0] != "fused"  # the fused engine runs on TensorFlow alone
+        info = configure_backend(spec.backend, args.threads, not args.nondeterministic, keras)
         if notice := check_gpu_used(
             slot, info["gpus_visible_to_backend"], bool(args.allow_cpu_fallback), spec.backend
         ):
@@ -111,7 +118,7 @@ def cmd_time(args: argparse.Namespace) -> None:
     from .engines.timing import time_batch_sizes
     from .training import configure_tensorflow
 
-    info = configure_tensorflow(args.threads, deterministic=not args.nondeterministic)
+    info = configure_tensorflow(args.threads, not args.nondeterministic, keras=False)  # fused
     _log(
         f"timing {len(specs)} batch size(s) x {args.repeats} repeat(s) x {args.epochs} "
         f"epoch(s) on {info['device']}, {args.threads} thread(s)"

@@ -24,6 +24,7 @@ import contextlib
 import os
 import platform
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,12 @@ def select_backend(backend: str) -> None:
     os.environ[ENV_KERAS_BACKEND] = backend
 
 
-def configure_backend(backend: str, threads: int, deterministic: bool = True) -> dict[str, Any]:
+def configure_backend(
+    backend: str, threads: int, deterministic: bool = True, keras: bool = True
+) -> dict[str, Any]:
     """Set `backend` up for one job (`configure_tensorflow`, `configure_jax`,
-    `configure_torch`) and say what it sees.
+    `configure_torch`) and say what it sees. ``keras=False`` (TensorFlow only: a job of the
+    fused engine, which uses no Keras) imports TensorFlow without Keras (`_tensorflow_alone`).
 
     Every configurator returns the same keys: ``backend``, ``backend_version``, ``threads``,
     ``op_determinism`` (deterministic ops asked of the backend), ``gpus_visible_to_backend``
@@ -82,6 +86,8 @@ def configure_backend(backend: str, threads: int, deterministic: bool = True) ->
     }
     if backend not in configure:
         raise ValueError(f"backend {backend!r} is not one of {list(BACKENDS)}")
+    if backend == "tensorflow":
+        return configure_tensorflow(threads, deterministic, keras)
     return configure[backend](threads, deterministic)
 
 
@@ -89,11 +95,44 @@ def _cpu_name() -> str:
     return f"CPU ({platform.processor() or platform.machine()})"
 
 
-def configure_tensorflow(threads: int, deterministic: bool = True) -> dict[str, Any]:
+#: TensorFlow's switch between Keras 3 and Keras 2 (``tf_keras``) for ``tf.keras``.
+_LEGACY_KERAS = "TF_USE_LEGACY_KERAS"
+
+
+@contextlib.contextmanager
+def _tensorflow_alone() -> Iterator[None]:
+    """Make a first ``import tensorflow`` inside the block skip its eager import of Keras.
+
+    TensorFlow's ``__init__`` imports ``keras.src.optimizers`` (Keras 3, and through its
+    scikit-learn wrapper scikit-learn and SciPy), ~3.5 s of the ~10 s import on one core,
+    unless ``TF_USE_LEGACY_KERAS`` is set, in which case it tries ``tf_keras`` instead and
+    ignores its ImportError. So, when TensorFlow is not imported yet and ``tf_keras`` is not
+    installed, the variable is set for the import only; ``tf.keras`` then stays unusable in
+    this process (``import keras`` itself still works). Used for the fused engine's jobs,
+    which build their graph from TensorFlow ops alone.
+    """
+    import importlib.util
+
+    skip = "tensorflow" not in sys.modules and importlib.util.find_spec("tf_keras") is None
+    skip = skip and _LEGACY_KERAS not in os.environ
+    if skip:
+        os.environ[_LEGACY_KERAS] = "1"
+    try:
+        yield
+    finally:
+        if skip:
+            del os.environ[_LEGACY_KERAS]
+
+
+def configure_tensorflow(
+    threads: int, deterministic: bool = True, keras: bool = True
+) -> dict[str, Any]:
     """Pin TensorFlow's thread pools to the job's `threads` before any op runs, so parallel
-    jobs share the cores instead of each assuming it owns the machine."""
+    jobs share the cores instead of each assuming it owns the machine. ``keras=False``:
+    import TensorFlow without Keras (`_tensorflow_alone`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    with _tensorflow_alone() if not keras else contextlib.nullcontext():
+        import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
     tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
