@@ -134,7 +134,9 @@ def accuracy_vs_best(
     member = settings.family(len(others))
     out = {
         b: stats.judge(
-            stats.paired_mean_difference(table[b], table[best], member), ACCURACY_MARGIN, member
+            stats.paired_mean_difference(table[b], table[best], member, stats.value_range(column)),
+            ACCURACY_MARGIN,
+            member,
         )
         for b in others
     }
@@ -463,7 +465,10 @@ def claim_large_batches_generalize_worse(
     }
     gap = stats.judge(
         stats.paired_mean_difference(
-            table["gap_accuracy"][largest], table["gap_accuracy"][best], settings
+            table["gap_accuracy"][largest],
+            table["gap_accuracy"][best],
+            settings,
+            stats.value_range("gap_accuracy"),
         ),
         ACCURACY_MARGIN,
         settings,
@@ -473,6 +478,7 @@ def claim_large_batches_generalize_worse(
             table["final_end_train_accuracy"][largest],
             table["final_end_train_accuracy"][best],
             settings,
+            stats.value_range("final_end_train_accuracy"),
         ),
         ACCURACY_MARGIN,
         settings,
