@@ -372,4 +372,25 @@ def test_summarize_means_use_t_intervals(runs):
     acc = np.array([0.9, 0.88])
     half = 12.706 * acc.std(ddof=1) / np.sqrt(2)  # t_{0.975, 1}
     assert summary.at[8, "final_val_accuracy_lo"] == pytest.approx(acc.mean() - half, rel=1e-3)
-    assert summary.at[8, "final_val_accuracy_hi"] == pytest.approx(acc.mean() + half, rel=1e-3)
+    # 0.89 + 0.127 passes 1, the largest possible accuracy: the upper end is clipped there.
+    assert summary.at[8, "final_val_accuracy_hi"] == 1.0
+    loss = summary.at[8, "final_test_loss_mean"]
+    assert summary.at[8, "final_test_loss_hi"] == pytest.approx(loss + half, rel=1e-3)
+
+
+def test_summarize_clips_intervals_of_bounded_metrics_to_their_range(runs):
+    # Two seeds far apart: the raw t-interval (t_{0.975, 1} = 12.7) runs far past [0, 1].
+    spread = runs.reset_index(drop=True).copy()
+    b8 = spread["batch_size"] == 8
+    spread.loc[b8, "final_test_accuracy"] = [0.99, 0.6]
+    spread.loc[b8, "gap_accuracy"] = [0.9, -0.5]
+    spread.loc[b8, "final_test_loss"] = [0.05, 0.9]
+    cells = summarize(spread, SETTINGS).set_index("batch_size")
+    assert cells.at[8, "final_test_accuracy_mean"] == pytest.approx(0.795)
+    assert (cells.at[8, "final_test_accuracy_lo"], cells.at[8, "final_test_accuracy_hi"]) == (
+        0.0,
+        1.0,
+    )
+    assert (cells.at[8, "gap_accuracy_lo"], cells.at[8, "gap_accuracy_hi"]) == (-1.0, 1.0)
+    assert cells.at[8, "final_test_loss_lo"] == 0.0
+    assert cells.at[8, "final_test_loss_hi"] > 0.9  # a loss has no upper bound

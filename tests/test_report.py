@@ -80,6 +80,7 @@ def test_report_is_self_contained_with_computed_conclusions(tmp_path, cfg):
     ):
         assert claim in html
     assert "one draw of each dataset and one train/validation/test split" in html
+    assert "Bounded quantities: intervals are clipped to the quantity" in html
     assert re.search(r'class="verdict (supported|not-supported|inconclusive)"', html)
     assert "config " + config.config_hash(cfg) in html
 
@@ -287,6 +288,19 @@ def test_timing_repeats_set_the_timing_unit_and_are_rendered(tmp_path, cfg):
         assert not re.search(rf"\b{word}\b", text, flags=re.I), word
     assert not re.search(r"\bNone\b", text)
     assert not re.search(r"<td>\s*</td>", html)
+    # The repeats table downloads as data like every other table, with the same numbers.
+    links = dict(re.findall(r'<a download="([^"]+)" href="data:text/tab-separated-values;'
+                            r'charset=utf-8;base64,([^"]+)"', html))  # fmt: skip
+    assert len(links) == html.count("<table>")
+    tsv = pd.read_csv(
+        io.StringIO(base64.b64decode(links["default-c1-timing-repeats.tsv"]).decode()), sep="\t"
+    )
+    per_b = json.loads(found.read_text())["conditions"][0]["timing_repeats"]["seconds_per_epoch"]
+    assert list(tsv["batch_size"]) == sorted(cfg["batch_sizes"])
+    for field in ("estimate", "lo", "hi", "n"):
+        assert np.allclose(
+            tsv[f"seconds_per_epoch_{field}"], [per_b[str(b)][field] for b in tsv["batch_size"]]
+        ), field
 
 
 def test_a_missing_target_reads_as_a_phrase_not_none_or_nan():

@@ -16,6 +16,8 @@ from batchstudy.stats import (
     judge,
     paired_mean_difference,
     paired_ratio,
+    t_interval,
+    value_range,
 )
 
 SETTINGS = IntervalSettings(n_boot=200)
@@ -111,3 +113,23 @@ def test_family_widens_each_interval():
     seven = paired_mean_difference(a, b, SETTINGS.family(7))
     assert seven.lo < one.lo and seven.hi > one.hi
     assert seven.level == pytest.approx(1 - 0.05 / 7)
+
+
+def test_bounded_intervals_are_clipped_to_the_range():
+    acc = np.array([0.99, 0.97, 0.7])  # three seeds, one far off: the raw interval passes 1
+    raw = t_interval(acc, SETTINGS)
+    assert raw.hi > 1
+    clipped = t_interval(acc, SETTINGS, bounds=value_range("final_test_accuracy"))
+    assert (clipped.estimate, clipped.lo) == (raw.estimate, raw.lo)
+    assert clipped.hi == 1.0
+    # A difference of two accuracies lies in [-1, 1], whatever the raw t-interval says.
+    diff = paired_mean_difference([0.9, 0.1], [0.1, 0.8], SETTINGS, value_range("test_accuracy"))
+    assert (diff.lo, diff.hi) == (-1.0, 1.0)
+    assert paired_mean_difference([0.9, 0.1], [0.1, 0.8], SETTINGS).lo < -1
+
+
+def test_value_range_from_the_column_name():
+    assert value_range("final_end_train_accuracy") == (0.0, 1.0)
+    assert value_range("gap_accuracy") == (-1.0, 1.0)
+    assert value_range("final_test_loss") == (0.0, np.inf)
+    assert value_range("seconds_per_epoch") == (-np.inf, np.inf)

@@ -134,7 +134,9 @@ def accuracy_vs_best(
     member = settings.family(len(others))
     out = {
         b: stats.judge(
-            stats.paired_mean_difference(table[b], table[best], member), ACCURACY_MARGIN, member
+            stats.paired_mean_difference(table[b], table[best], member, stats.value_range(column)),
+            ACCURACY_MARGIN,
+            member,
         )
         for b in others
     }
@@ -424,6 +426,78 @@ def _censored_settling(
 # --------------------------------------------------------------------------- claim 3
 
 
+def _claim3_statements(largest: int) -> tuple[str, str]:
+    """What claims 3a and 3b test, in words, for the largest batch size."""
+    return (
+        f"mean final test accuracy at B = {largest} is lower than at the best batch size",
+        f"the gap (train − test accuracy, train on the whole training split) is larger at "
+        f"B = {largest} than at the best batch size",
+    )
+
+
+def _claim3_without_comparison(
+    sizes: list[int], best: int | None, statements: tuple[str, str]
+) -> list[Verdict] | None:
+    """Both verdicts when no comparison can be made: inconclusive with fewer than two batch
+    sizes (or no finite accuracy), not supported when the largest batch size is the best;
+    ``None`` when the comparison can be made."""
+    s3a, s3b = statements
+    if best is None or len(sizes) < 2:
+        why = f"needs two batch sizes with finite accuracies; ran {sizes}"
+        return [
+            _inconclusive(CLAIM_LOWER_ACCURACY, s3a, why),
+            _inconclusive(CLAIM_GAP, s3b, why),
+        ]
+    if best == sizes[-1]:
+        why = f"B = {best} has the best mean test accuracy itself"
+        return [
+            Verdict(CLAIM_LOWER_ACCURACY, s3a, NOT_SUPPORTED, why + "."),
+            Verdict(CLAIM_GAP, s3b, NOT_SUPPORTED, why + ": there is no loss to explain."),
+        ]
+    return None
+
+
+def _paired_accuracy_difference(
+    runs: pd.DataFrame, column: str, b: int, ref: int, settings: IntervalSettings
+) -> Effect:
+    """``column`` at B = ``b`` minus at B = ``ref``, paired by seed, judged with
+    `ACCURACY_MARGIN` (a single comparison, not a family member)."""
+    table = per_seed(runs, column, [b, ref])
+    diff = stats.paired_mean_difference(table[b], table[ref], settings, stats.value_range(column))
+    return stats.judge(diff, ACCURACY_MARGIN, settings)
+
+
+def _claim3_reading(v3a: str, v3b: str, train: Effect) -> str:
+    """What the three intervals say together: under-training (train and test accuracy fall,
+    the gap does not grow), a generalization gap (the gap grows), or nothing beyond them."""
+    if v3a == SUPPORTED and v3b != SUPPORTED and train.verdict == DIFFERENT and train.estimate < 0:
+        return (
+            "the train accuracy falls with the test accuracy while the gap does not grow: "
+            "under-training, not a generalization gap"
+        )
+    if v3b == SUPPORTED:
+        return "a larger gap at large B is what a generalization gap means"
+    return "no reading beyond the intervals"
+
+
+def _claim3_evidence(
+    largest: int, best: int, acc: Effect, gap: Effect, train: Effect, reading: str
+) -> tuple[str, str]:
+    """The evidence sentences of claims 3a and 3b."""
+    ev3a = (
+        f"B = {largest} − B = {best} (the best): {fmt.effect(acc, 'difference')} in test "
+        f"accuracy, margin ±{fmt.number(ACCURACY_MARGIN)} ({acc.verdict}); this interval "
+        "belongs to the family of all batch sizes against the best. Under this budget and "
+        "learning rate only."
+    )
+    ev3b = (
+        f"Gap at B = {largest} minus gap at B = {best}: {fmt.effect(gap, 'difference')} "
+        f"({gap.verdict}); train accuracy on the whole training split, end-of-epoch weights: "
+        f"{fmt.effect(train, 'difference')} ({train.verdict}). Reading: {reading}."
+    )
+    return ev3a, ev3b
+
+
 def claim_large_batches_generalize_worse(
     runs: pd.DataFrame, settings: IntervalSettings
 ) -> list[Verdict]:
@@ -439,68 +513,15 @@ def claim_large_batches_generalize_worse(
     sizes = batch_sizes(runs)
     largest = sizes[-1]
     best, family = accuracy_vs_best(runs, settings)
-    s3a = f"mean final test accuracy at B = {largest} is lower than at the best batch size"
-    s3b = (
-        f"the gap (train − test accuracy, train on the whole training split) is larger at "
-        f"B = {largest} than at the best batch size"
-    )
-    if best is None or len(sizes) < 2:
-        why = f"needs two batch sizes with finite accuracies; ran {sizes}"
-        return [
-            _inconclusive(CLAIM_LOWER_ACCURACY, s3a, why),
-            _inconclusive(CLAIM_GAP, s3b, why),
-        ]
-    if best == largest:
-        why = f"B = {largest} has the best mean test accuracy itself"
-        return [
-            Verdict(CLAIM_LOWER_ACCURACY, s3a, NOT_SUPPORTED, why + "."),
-            Verdict(CLAIM_GAP, s3b, NOT_SUPPORTED, why + ": there is no loss to explain."),
-        ]
+    s3a, s3b = statements = _claim3_statements(largest)
+    early = _claim3_without_comparison(sizes, best, statements)
+    if early is not None:
+        return early
     acc = family[largest]
-    table = {
-        col: per_seed(runs, col, [largest, best])
-        for col in ("gap_accuracy", "final_end_train_accuracy")
-    }
-    gap = stats.judge(
-        stats.paired_mean_difference(
-            table["gap_accuracy"][largest], table["gap_accuracy"][best], settings
-        ),
-        ACCURACY_MARGIN,
-        settings,
-    )
-    train = stats.judge(
-        stats.paired_mean_difference(
-            table["final_end_train_accuracy"][largest],
-            table["final_end_train_accuracy"][best],
-            settings,
-        ),
-        ACCURACY_MARGIN,
-        settings,
-    )
-    v3a = directional(acc, -1)
-    v3b = directional(gap, +1)
-    ev3a = (
-        f"B = {largest} − B = {best} (the best): {fmt.effect(acc, 'difference')} in test "
-        f"accuracy, margin ±{fmt.number(ACCURACY_MARGIN)} ({acc.verdict}); this interval "
-        "belongs to the family of all batch sizes against the best. Under this budget and "
-        "learning rate only."
-    )
-    reading = (
-        "the train accuracy falls with the test accuracy while the gap does not grow: "
-        "under-training, not a generalization gap"
-        if v3a == SUPPORTED
-        and v3b != SUPPORTED
-        and train.verdict == DIFFERENT
-        and train.estimate < 0
-        else "a larger gap at large B is what a generalization gap means"
-        if v3b == SUPPORTED
-        else "no reading beyond the intervals"
-    )
-    ev3b = (
-        f"Gap at B = {largest} minus gap at B = {best}: {fmt.effect(gap, 'difference')} "
-        f"({gap.verdict}); train accuracy on the whole training split, end-of-epoch weights: "
-        f"{fmt.effect(train, 'difference')} ({train.verdict}). Reading: {reading}."
-    )
+    gap = _paired_accuracy_difference(runs, "gap_accuracy", largest, best, settings)
+    train = _paired_accuracy_difference(runs, "final_end_train_accuracy", largest, best, settings)
+    v3a, v3b = directional(acc, -1), directional(gap, +1)
+    ev3a, ev3b = _claim3_evidence(largest, best, acc, gap, train, _claim3_reading(v3a, v3b, train))
     return [
         Verdict(CLAIM_LOWER_ACCURACY, s3a, v3a, ev3a, {"test_accuracy": acc}),
         Verdict(CLAIM_GAP, s3b, v3b, ev3b, {"gap": gap, "train_accuracy": train}),

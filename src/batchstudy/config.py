@@ -328,7 +328,6 @@ def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
                 reference_lr(base_learning_rates(opt["learning_rate"]), opt["reference_lr"])
             except ValueError as exc:
                 out.append(f"optimizers.{name}.reference_lr: {exc}")
-    for name, opt in cfg["optimizers"].items():
         for other, keys in OPTIMIZER_SETTINGS.items():
             for key in keys:
                 if other != opt["name"] and key in opt:

@@ -151,7 +151,9 @@ def _generated(spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     raise DataError(f"dataset kind {kind!r} is not one of {list(KINDS)}")
 
 
-def _read_file(spec: dict[str, Any], base: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _data_path(spec: dict[str, Any], base: Path) -> Path:
+    """The dataset's file (``path``, relative to ``base`` unless absolute); it must exist and
+    not be empty."""
     path = (
         (base / spec["path"]).resolve()
         if not Path(spec["path"]).is_absolute()
@@ -161,45 +163,55 @@ def _read_file(spec: dict[str, Any], base: Path) -> tuple[np.ndarray, np.ndarray
         raise DataError(f"data file {path} does not exist (dataset key 'path')")
     if path.stat().st_size == 0:
         raise DataError(f"data file {path} is empty")
-    label = spec.get("label_column", "label")
-    if spec["kind"] == "csv":
-        import pandas as pd
+    return path
 
-        try:
-            df = pd.read_csv(path)
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise DataError(f"data file {path} cannot be read as CSV: {str(exc).strip()}") from exc
-        if df.empty:
-            raise DataError(f"data file {path} has a header but no rows")
-        if label not in df.columns:
-            raise DataError(
-                f"data file {path} has no label column {label!r} (label_column); "
-                f"its columns are {list(df.columns)}"
-            )
-        feats = [c for c in df.columns if c != label]
-        if not feats:
-            raise DataError(f"data file {path} has no feature columns besides {label!r}")
-        # pandas >= 3 reads text as StringDtype, which np.issubdtype cannot interpret.
-        bad = [
-            c
-            for c in feats
-            if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])
-        ]
-        if bad:
-            raise DataError(
-                f"data file {path}: feature column(s) {bad} are not numeric; "
-                "every column except the label must hold numbers"
-            )
-        missing = df[label].isna().to_numpy()
-        if missing.any():
-            raise DataError(
-                f"data file {path}: label column {label!r} is empty in "
-                f"{_rows_text(np.flatnonzero(missing), int(missing.sum()))}; "
-                "every row needs a label"
-            )
-        x = df[feats].to_numpy(dtype=np.float64)
-        _check_finite(x, f"data file {path}", [str(c) for c in feats])
-        return x, df[label].to_numpy(), [str(c) for c in feats]
+
+def _read_csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Features (every numeric column but ``label``), labels and feature names of a CSV file
+    with a header; a `DataError` names what is wrong (no rows, no label column, a non-numeric
+    or non-finite feature, an empty label)."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"data file {path} cannot be read as CSV: {str(exc).strip()}") from exc
+    if df.empty:
+        raise DataError(f"data file {path} has a header but no rows")
+    if label not in df.columns:
+        raise DataError(
+            f"data file {path} has no label column {label!r} (label_column); "
+            f"its columns are {list(df.columns)}"
+        )
+    feats = [c for c in df.columns if c != label]
+    if not feats:
+        raise DataError(f"data file {path} has no feature columns besides {label!r}")
+    # pandas >= 3 reads text as StringDtype, which np.issubdtype cannot interpret.
+    bad = [
+        c
+        for c in feats
+        if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])
+    ]
+    if bad:
+        raise DataError(
+            f"data file {path}: feature column(s) {bad} are not numeric; "
+            "every column except the label must hold numbers"
+        )
+    missing = df[label].isna().to_numpy()
+    if missing.any():
+        raise DataError(
+            f"data file {path}: label column {label!r} is empty in "
+            f"{_rows_text(np.flatnonzero(missing), int(missing.sum()))}; "
+            "every row needs a label"
+        )
+    x = df[feats].to_numpy(dtype=np.float64)
+    _check_finite(x, f"data file {path}", [str(c) for c in feats])
+    return x, df[label].to_numpy(), [str(c) for c in feats]
+
+
+def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays ``X`` and ``y`` of an .npz archive (no pickles); a `DataError` when the file is
+    no archive, cannot be read or lacks either array."""
     if not zipfile.is_zipfile(path):
         raise DataError(
             f"data file {path} is not an .npz archive (kind 'npz' needs a file written by "
@@ -211,11 +223,17 @@ def _read_file(spec: dict[str, Any], base: Path) -> tuple[np.ndarray, np.ndarray
                 raise DataError(
                     f"data file {path} must hold arrays 'X' and 'y'; it holds {z.files}"
                 )
-            x, y = z["X"], z["y"]
+            return z["X"], z["y"]
     except (ValueError, OSError) as exc:
         if isinstance(exc, DataError):
             raise
         raise DataError(f"data file {path} cannot be read as NPZ: {exc}") from exc
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Features (float64), labels and feature names ``x0, x1, ...`` of an .npz archive; a
+    `DataError` unless X is 2-D real numbers, finite, and y 1-D with X's rows and no NaN."""
+    x, y = _load_npz(path)
     if x.ndim != 2 or y.ndim != 1 or x.shape[0] != y.shape[0]:
         raise DataError(
             f"data file {path}: X must be 2-D and y 1-D with the same rows; "
@@ -231,6 +249,14 @@ def _read_file(spec: dict[str, Any], base: Path) -> tuple[np.ndarray, np.ndarray
         rows = _rows_text(np.flatnonzero(missing), int(missing.sum()))
         raise DataError(f"data file {path}: y is NaN in {rows}; every row needs a label")
     return x, y, features
+
+
+def _read_file(spec: dict[str, Any], base: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Features, labels and feature names of a ``csv`` or ``npz`` dataset's file."""
+    path = _data_path(spec, base)
+    if spec["kind"] == "csv":
+        return _read_csv(path, spec.get("label_column", "label"))
+    return _read_npz(path)
 
 
 def _check_finite(x: np.ndarray, what: str, features: list[str]) -> None:

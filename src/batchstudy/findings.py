@@ -561,6 +561,7 @@ def analyze(
                     "timing_repeats": claims.METHOD_REPEAT_MEAN,
                     "timing_repeat_ratio": claims.METHOD_REPEAT_RATIO,
                     "family": stats.FAMILY_BONFERRONI,
+                    "bounded": stats.BOUNDED_NOTE,
                 },
                 "conditional_on": CONDITIONAL_ON,
             },

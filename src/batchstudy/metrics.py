@@ -28,7 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .config import Condition, JobKey
 from .io import EPOCH_METRICS
-from .stats import IntervalSettings, censored_median, t_interval
+from .stats import IntervalSettings, censored_median, t_interval, value_range
 
 #: A condition is everything but the batch size and the seed: the learning-rate arm and base
 #: rate are conditions too, although one training job trains all of them (replica axis).
@@ -412,7 +412,7 @@ def _summarize_cell(cell: pd.DataFrame, suffixes: list[str], settings: IntervalS
     cell reproducible on its own, whatever else is in the table."""
     row: dict[str, Any] = {"n_runs": len(cell), "n_diverged": int(cell["diverged"].sum())}
     for name in MEAN_METRICS:
-        e = t_interval(cell[name], settings)
+        e = t_interval(cell[name], settings, bounds=value_range(name))
         row |= {f"{name}_mean": e.estimate, f"{name}_lo": e.lo, f"{name}_hi": e.hi}
     row["n_settled"] = int(cell["settling_epoch"].notna().sum())
     for sfx in suffixes:

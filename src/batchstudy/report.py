@@ -145,6 +145,20 @@ def repeat_rows(timing: dict[str, Any] | None) -> list[list[str]]:
     return [[b, fmt.effect(Effect.from_dict(per_b[b]), "seconds")] for b in sorted(per_b, key=int)]
 
 
+def repeat_tsv(timing: dict[str, Any] | None) -> str:
+    """The timing-stage table as data: per batch size (ascending) the seconds per model-epoch
+    over repeats as ``seconds_per_epoch_<field>`` (estimate, lo, hi, n, method, ...); empty
+    without repeats (no table, no download)."""
+    if not timing:
+        return ""
+    per_b = timing["seconds_per_epoch"]
+    rows = [
+        {"batch_size": int(b)} | _flat({"seconds_per_epoch": per_b[b]}, ["seconds_per_epoch"])
+        for b in sorted(per_b, key=int)
+    ]
+    return tsv_uri(pd.DataFrame(rows))
+
+
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -165,6 +179,7 @@ def condition_section(found: dict[str, Any], plot_dir: Path) -> dict[str, Any]:
         "table": table_rows(found["cells"]),
         "table_tsv": condition_tsv(found["cells"]),
         "repeat_rows": repeat_rows(found.get("timing_repeats")),
+        "repeat_tsv": repeat_tsv(found.get("timing_repeats")),
         "targets_rendered": [
             t
             | {

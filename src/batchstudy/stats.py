@@ -6,6 +6,11 @@ Methods (chosen for coverage at the seed counts the study ships, 5-10 paired see
   (mean ± t_{n-1} · sd / √n). The percentile bootstrap of a mean covers only about 84% at
   n = 5 and 90% at n = 10; the t-interval holds its level for symmetric and mildly skewed
   per-seed differences (tests/test_stats.py simulates both).
+* **Bounded quantities**: a t-interval of a quantity with a known range (an accuracy in
+  [0, 1], a train-test gap in [-1, 1], a loss in [0, inf)) is clipped to that range, and a
+  paired difference of two such values to the range of their difference (accuracies: [-1, 1]).
+  At 2-3 seeds the raw interval can run past the range; the true value lies inside it, so
+  clipping removes no possible value and leaves the coverage as it was (`BOUNDED_NOTE`).
 * **Ratios of positive quantities** (seconds, epochs): the t-interval of the mean paired
   log-ratio, exponentiated: a geometric-mean ratio. Right-skewed, log-normal-like times are
   symmetric on the log scale, where the t-interval is exact.
@@ -47,6 +52,33 @@ METHOD_LOG_T = "paired t-interval of log-ratios over seeds (geometric mean)"
 METHOD_MEDIAN = "percentile bootstrap over seeds of the censored median"
 METHOD_EPOCHS = "percentile bootstrap over the epochs of one job (not independent replicates)"
 FAMILY_BONFERRONI = "Bonferroni-simultaneous"
+
+#: Ranges of the bounded per-run quantities (lower, upper); `t_interval` clips to them.
+ACCURACY_RANGE = (0.0, 1.0)
+GAP_RANGE = (-1.0, 1.0)
+LOSS_RANGE = (0.0, np.inf)
+UNBOUNDED = (-np.inf, np.inf)
+
+
+def value_range(column: str) -> tuple[float, float]:
+    """The range of a per-run column's values, read from its name: a gap (``gap_accuracy``)
+    in `GAP_RANGE`, any other ``*_accuracy`` in `ACCURACY_RANGE`, a ``*_loss`` in
+    `LOSS_RANGE`, anything else `UNBOUNDED`."""
+    if column.startswith("gap_"):
+        return GAP_RANGE
+    if column.endswith("_accuracy"):
+        return ACCURACY_RANGE
+    if column.endswith("_loss"):
+        return LOSS_RANGE
+    return UNBOUNDED
+
+
+#: How the clipping is stated beside the methods.
+BOUNDED_NOTE = (
+    "intervals are clipped to the quantity's range (accuracies [0, 1], train-test gaps and "
+    "differences of accuracies [-1, 1], losses from 0); the true value lies in that range, so "
+    "clipping removes no possible value and leaves the coverage as it was"
+)
 
 
 @dataclass(frozen=True)
@@ -121,10 +153,17 @@ def _finite(values: Any) -> np.ndarray:
     return x[np.isfinite(x)]
 
 
-def t_interval(values: Any, settings: IntervalSettings, method: str = METHOD_T) -> Effect:
+def t_interval(
+    values: Any,
+    settings: IntervalSettings,
+    method: str = METHOD_T,
+    bounds: tuple[float, float] = UNBOUNDED,
+) -> Effect:
     """Mean with a Student-t interval; non-finite values are dropped (callers count them).
 
-    One value gives the estimate with a NaN interval (no spread to measure), none gives NaN.
+    ``bounds`` is the range every value (hence the mean) lies in; the interval's ends are
+    clipped to it (module docstring). One value gives the estimate with a NaN interval (no
+    spread to measure), none gives NaN.
     """
     x = _finite(values)
     n = int(x.size)
@@ -133,8 +172,9 @@ def t_interval(values: Any, settings: IntervalSettings, method: str = METHOD_T) 
     mean = float(x.mean())
     if n == 1:
         return Effect(mean, np.nan, np.nan, 1, method, settings.level)
-    half = sps.t.ppf(0.5 + settings.level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n)
-    return Effect(mean, mean - float(half), mean + float(half), n, method, settings.level)
+    half = float(sps.t.ppf(0.5 + settings.level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n))
+    lo, hi = max(mean - half, bounds[0]), min(mean + half, bounds[1])
+    return Effect(mean, lo, hi, n, method, settings.level)
 
 
 def _pairs(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -148,10 +188,17 @@ def _pairs(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
     return x[keep], y[keep]
 
 
-def paired_mean_difference(a: Any, b: Any, settings: IntervalSettings) -> Effect:
-    """Mean of per-seed differences ``a - b`` with a paired t-interval; incomplete pairs drop."""
+def paired_mean_difference(
+    a: Any, b: Any, settings: IntervalSettings, bounds: tuple[float, float] = UNBOUNDED
+) -> Effect:
+    """Mean of per-seed differences ``a - b`` with a paired t-interval; incomplete pairs drop.
+
+    ``bounds`` is the range of the values of ``a`` and ``b``; the interval is clipped to the
+    range of their difference (two accuracies in [0, 1]: [-1, 1]).
+    """
     x, y = _pairs(a, b)
-    return t_interval(x - y, settings, METHOD_PAIRED_T)
+    width = bounds[1] - bounds[0]
+    return t_interval(x - y, settings, METHOD_PAIRED_T, (-width, width))
 
 
 def paired_ratio(a: Any, b: Any, settings: IntervalSettings) -> Effect:

@@ -170,9 +170,10 @@ def test_accuracy_at(selected: pd.DataFrame, settings: IntervalSettings) -> pd.D
     """Mean final test (and validation) accuracy with a t-interval per selected cell."""
     rows = []
     keys = [*tuning.GROUP_KEYS, "batch_size"]
+    test_col, val_col = "final_test_accuracy", "final_val_accuracy"
     for k, cell in selected.groupby(keys, sort=True, dropna=False):
-        test = stats.t_interval(cell["final_test_accuracy"], settings)
-        val = stats.t_interval(cell["final_val_accuracy"], settings)
+        test = stats.t_interval(cell[test_col], settings, bounds=stats.value_range(test_col))
+        val = stats.t_interval(cell[val_col], settings, bounds=stats.value_range(val_col))
         rows.append(
             dict(zip(keys, k, strict=True))
             | {"test_accuracy_mean": test.estimate, "test_accuracy_lo": test.lo}
@@ -198,6 +199,8 @@ def large_vs_best(runs: pd.DataFrame, settings: IntervalSettings) -> dict[str, A
     out: dict[str, Any] = {"best": best, "largest": largest, "effect": None}
     if largest != best:
         test = claims.per_seed(runs, "final_test_accuracy", sizes)
-        diff = stats.paired_mean_difference(test[largest], test[best], settings)
+        diff = stats.paired_mean_difference(
+            test[largest], test[best], settings, stats.value_range("final_test_accuracy")
+        )
         out["effect"] = stats.judge(diff, claims.ACCURACY_MARGIN, settings).to_dict()
     return out
