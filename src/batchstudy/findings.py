@@ -27,7 +27,8 @@ FORMAT_VERSION = 1
 CONDITIONAL_ON = (
     "Intervals cover the randomness of initialisation and data order (the seeds) for one "
     "draw of each dataset and one train/validation/test split; they say nothing about other "
-    "draws of the data."
+    "draws of the data. A dataset whose random_state lists several draws is trained once per "
+    "draw, and its draws are pooled in the section across dataset draws."
 )
 LR_NOTES = {
     "constant": (
