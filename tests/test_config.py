@@ -375,7 +375,7 @@ def test_draws_of_a_split_need_a_shuffled_split():
     ("states", "needle"),
     [
         ([1, 1], r"random_state = \[1, 1\]: values must be unique; duplicated: 1"),
-        ([4], r"random_state = \[4\]: must have at least 2 item"),
+        ([4], r"random_state = \[4\]: a list of dataset draws needs at least 2 distinct seeds"),
         ([1, 2.5], r"random_state\[1\] = 2\.5: must be of type integer"),
         ([1, True], r"random_state\[1\] = True: must be of type integer"),
         ([1, -2], r"random_state\[1\] = -2: must be >= 0"),

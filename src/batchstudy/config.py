@@ -157,6 +157,11 @@ def _explain(err: jsonschema.ValidationError) -> str:
     if v == "uniqueItems":
         dup = sorted(str(x) for x, n in Counter(map(json.dumps, value)).items() if n > 1)
         return f"{key} = {value!r}: values must be unique; duplicated: {', '.join(dup)}"
+    if v == "minItems" and key.endswith(".random_state"):
+        return (
+            f"{key} = {value!r}: a list of dataset draws needs at least {err.validator_value} "
+            "distinct seeds (for one draw give the integer)"
+        )
     if v == "minItems":
         return f"{key} = {value!r}: must have at least {err.validator_value} item(s)"
     if v == "minProperties":
