@@ -175,6 +175,7 @@ def render_fake_report(root: Path, cfg: dict, paths: list[Path], conds: list) ->
     the workflow chains them (no TensorFlow, no snakemake). `conds` are `config.Condition`s;
     each one's figures go to its `Condition.path`."""
     from batchstudy.aggregate import aggregate
+    from batchstudy.config import dataset_draws
     from batchstudy.findings import analyze
     from batchstudy.plots import plot_condition
     from batchstudy.report import render_report
@@ -185,7 +186,8 @@ def render_fake_report(root: Path, cfg: dict, paths: list[Path], conds: list) ->
     tables = aggregate(paths, agg, cfg["metrics"], log=lambda m: None)
     findings = root / d.findings
     settings = IntervalSettings.from_metrics(cfg["metrics"])
-    write_json(findings, analyze(tables["runs"], tables["summary"], settings))
+    draws = dataset_draws(cfg)
+    write_json(findings, analyze(tables["runs"], tables["summary"], settings, None, draws))
     for c in conds:
         plot_condition(agg, root / d.plots / c.path, plot_keys(c), cfg["plots"])
     (root / d.results / "config.json").write_text(json.dumps({"study": d.study, **cfg}))

@@ -343,3 +343,58 @@ def test_timing_repeats_need_the_fused_engine():
     assert config.validate({})["timing_repeats"] == 0
     with pytest.raises(ConfigError, match="timing_repeats = 3: the timing stage times the fused"):
         config.validate({"timing_repeats": 3, "engine": "keras"})
+
+
+def _draws_config(**dataset) -> dict:
+    return {"datasets": {"blobs": {"kind": "blobs", "n_train": 500, **dataset}}}
+
+
+def test_a_list_of_random_states_expands_into_one_dataset_per_draw():
+    cfg = config.validate(_draws_config(random_state=[3, 1, 2]))
+    assert list(cfg["datasets"]) == ["blobs-rs3", "blobs-rs1", "blobs-rs2"]
+    one = cfg["datasets"]["blobs-rs1"]
+    assert (one["random_state"], one["n_train"], one["kind"]) == (1, 500, "blobs")
+    assert config.dataset_draws(cfg)["blobs-rs2"] == {"draw_of": "blobs", "draw": 2}
+    # Draws are datasets like any other: three times the jobs and conditions of one draw.
+    single = config.validate(_draws_config(random_state=1))
+    assert config.study_size(cfg)["jobs"] == 3 * config.study_size(single)["jobs"]
+    assert config.dataset_draws(single) == {}
+    assert {c.dataset for c in config.conditions(cfg)} == set(cfg["datasets"])
+
+
+def test_draws_of_a_split_need_a_shuffled_split():
+    cfg = config.validate(
+        {"datasets": {"d": {"kind": "digits", "random_state": [1, 2], "test_fraction": 0.3}}}
+    )
+    assert list(cfg["datasets"]) == ["d-rs1", "d-rs2"]
+    with pytest.raises(ConfigError, match=r"datasets\.d\.random_state = \[1, 2\]: a list of draws"):
+        config.validate({"datasets": {"d": {"kind": "digits", "random_state": [1, 2]}}})
+
+
+@pytest.mark.parametrize(
+    ("states", "needle"),
+    [
+        ([1, 1], r"random_state = \[1, 1\]: values must be unique; duplicated: 1"),
+        ([4], r"random_state = \[4\]: a list of dataset draws needs at least 2 distinct seeds"),
+        ([1, 2.5], r"random_state\[1\] = 2\.5: must be of type integer"),
+        ([1, True], r"random_state\[1\] = True: must be of type integer"),
+        ([1, -2], r"random_state\[1\] = -2: must be >= 0"),
+        ([1, 2**32], r"random_state = \[1, 4294967296\]: must be <= 2\*\*32 - 1"),
+        ("7", r"random_state = '7': must be of type integer or array"),
+    ],
+)
+def test_bad_lists_of_random_states_name_the_problem(states, needle):
+    with pytest.raises(ConfigError, match=needle):
+        config.validate(_draws_config(random_state=states))
+
+
+def test_draw_names_cannot_collide_with_a_configured_dataset():
+    cfg = _draws_config(random_state=[1, 2])
+    cfg["datasets"]["blobs-rs2"] = {"kind": "moons"}
+    with pytest.raises(ConfigError, match=r"\['blobs-rs2'\] is already the name"):
+        config.validate(cfg)
+
+
+def test_the_draw_record_is_not_a_user_setting():
+    with pytest.raises(ConfigError, match=r"unknown key 'draw_of' in datasets\.blobs"):
+        config.validate(_draws_config(draw_of="other"))

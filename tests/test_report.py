@@ -308,3 +308,50 @@ def test_a_missing_target_reads_as_a_phrase_not_none_or_nan():
     assert target_value(0.4567) == "0.457"
     for missing in (None, float("nan"), float("inf")):
         assert target_value(missing) == NO_TARGET
+
+
+@pytest.mark.parametrize("states", [[1, 2, 3], [1, 2]])
+def test_dataset_draws_are_pooled_in_a_section_of_their_own(tmp_path, cfg, states):
+    """Three (or two: no verdict) draws of one dataset: their own sections, and one pooled
+    table whose sentence says the intervals cover draws; no nan/inf/empty cell."""
+    cfg = config.validate(
+        {
+            "datasets": {"blobs": {"kind": "blobs", "random_state": states}},
+            "epochs": 5,
+            "seeds": [0, 1, 2],
+            "batch_sizes": [4, 64],
+            "metrics": {"bootstrap": 200},
+        }
+    )
+    conds = [(d, "adam", "constant", "e5") for d in cfg["datasets"]]
+    html = build(tmp_path, cfg, conds).read_text()
+    found = json.loads((tmp_path / D.findings).read_text())
+    (group,) = found["pooled_draws"]
+    assert group["n_draws"] == len(states) and group["datasets"] == sorted(cfg["datasets"])
+    assert html.index('id="draws"') < html.index("<h2>The experiment</h2>")
+    assert f"n = {len(states)} draws of blobs" in html
+    assert "The per-condition sections cover seeds within one draw." in html
+    assert "t over draws" in html and "paired t over draws" in html
+    verdict = group["comparisons"]["64"]["verdict"]
+    assert verdict in html and (verdict == "inconclusive") == (len(states) < 3)
+    text = _visible_text(html)
+    for word in ("nan", "inf", "null", "undefined"):
+        assert not re.search(rf"\b{word}\b", text, flags=re.I), word
+    assert not re.search(r"<td>\s*</td>", html)
+    links = dict(re.findall(r'<a download="([^"]+)" href="data:text/tab-separated-values;'
+                            r'charset=utf-8;base64,([^"]+)"', html))  # fmt: skip
+    pooled = pd.read_csv(io.StringIO(base64.b64decode(links["default-draws-1.tsv"]).decode()),
+                         sep="\t")  # fmt: skip
+    assert list(pooled["batch_size"]) == [4, 64]
+    assert np.allclose(
+        pooled["final_test_accuracy_estimate"],
+        [c["final_test_accuracy"]["estimate"] for c in group["cells"]],
+    )
+    diff = group["comparisons"]["64"]
+    assert pooled["difference_from_reference_estimate"].iloc[1] == pytest.approx(diff["estimate"])
+
+
+def test_a_study_without_draws_has_no_pooled_section(tmp_path, cfg):
+    html = build(tmp_path, cfg, [("blobs", "adam", "constant", "e20")]).read_text()
+    assert json.loads((tmp_path / D.findings).read_text())["pooled_draws"] == []
+    assert 'id="draws"' not in html

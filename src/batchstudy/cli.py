@@ -150,7 +150,7 @@ def cmd_analyze(args: argparse.Namespace) -> None:
         else None
     )
     settings = IntervalSettings.from_metrics(json.loads(args.settings))
-    found = analyze(runs, summary, settings, repeats)
+    found = analyze(runs, summary, settings, repeats, json.loads(args.draws))
     write_json(args.out, found)
     _log(f"findings of {len(found['conditions'])} condition(s) -> {args.out}")
 
@@ -375,6 +375,11 @@ def _add_table_stages(sub: Any) -> None:
     s.add_argument(
         "--timing-repeats",
         help="timing_repeats.tsv of the aggregate stage (no rows: no timing stage)",
+    )
+    s.add_argument(
+        "--draws",
+        default="{}",
+        help="dataset draws as JSON: name -> {draw_of, draw} (config.dataset_draws)",
     )
     s.add_argument("--out", required=True, help="findings JSON file")
     s.set_defaults(func=cmd_analyze)

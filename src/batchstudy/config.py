@@ -157,6 +157,11 @@ def _explain(err: jsonschema.ValidationError) -> str:
     if v == "uniqueItems":
         dup = sorted(str(x) for x, n in Counter(map(json.dumps, value)).items() if n > 1)
         return f"{key} = {value!r}: values must be unique; duplicated: {', '.join(dup)}"
+    if v == "minItems" and key.endswith(".random_state"):
+        return (
+            f"{key} = {value!r}: a list of dataset draws needs at least {err.validator_value} "
+            "distinct seeds (for one draw give the integer)"
+        )
     if v == "minItems":
         return f"{key} = {value!r}: must have at least {err.validator_value} item(s)"
     if v == "minProperties":
@@ -251,7 +256,7 @@ def validate(
         messages = _semantic_problems(cfg, Path(base))
     if messages:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(messages))
-    return cfg
+    return expand_draws(cfg)
 
 
 def _moved_resources_message() -> str:
@@ -316,8 +321,7 @@ def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
                 "so that rows remain for the test split"
             )
         out += _validation_problems(name, ds, rows)
-        if ds.get("random_state", 0) > MAX_SEED:
-            out.append(f"datasets.{name}.random_state = {ds['random_state']}: must be <= 2**32 - 1")
+        out += _random_state_problems(name, ds, cfg["datasets"])
     for i, seed in enumerate(cfg["seeds"]):
         if seed > MAX_SEED:
             out.append(f"seeds[{i}] = {seed}: must be <= 2**32 - 1 ({MAX_SEED})")
@@ -348,6 +352,37 @@ def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
             f"timing_repeats = {cfg['timing_repeats']}: the timing stage times the fused engine; "
             f"it needs engine: fused and no model.custom (got engine {cfg['engine']!r}, "
             f"model.custom {custom!r})"
+        )
+    return out
+
+
+#: Kinds whose data come from a generator seeded by random_state: every draw differs.
+GENERATED_KINDS = ("blobs", "moons", "circles")
+#: Split settings that shuffle with random_state (any kind): with one, draws differ in the split.
+SHUFFLED_SPLIT_KEYS = ("test_fraction", "val_fraction")
+
+
+def _random_state_problems(name: str, ds: dict[str, Any], datasets: Mapping[str, Any]) -> list[str]:
+    """Range of the random state(s); a list (dataset draws) only where random_state changes the
+    data, and expanded names (`draw_name`) that no configured dataset already has."""
+    rs = ds.get("random_state", 0)
+    states = rs if isinstance(rs, list) else [rs]
+    key = f"datasets.{name}.random_state"
+    out = [f"{key} = {rs}: must be <= 2**32 - 1 ({MAX_SEED})" for r in states if r > MAX_SEED][:1]
+    if not isinstance(rs, list):
+        return out
+    if ds["kind"] not in GENERATED_KINDS and not any(k in ds for k in SHUFFLED_SPLIT_KEYS):
+        out.append(
+            f"{key} = {rs}: a list of draws needs data that random_state changes: kind "
+            f"{ds['kind']!r} is not generated, and without test_fraction or val_fraction its "
+            "split is fixed (the first rows train), so every draw would be the same data; "
+            "give one integer, or a test_fraction / val_fraction to draw splits"
+        )
+    taken = sorted(draw_name(name, r) for r in states if draw_name(name, r) in datasets)
+    if taken:
+        out.append(
+            f"{key} = {rs}: its draws are named <name>-rs<seed>, and {taken} is already the name "
+            "of a configured dataset; rename that dataset"
         )
     return out
 
@@ -439,6 +474,43 @@ def with_study_name(cfg: Any, path: str | Path | None) -> Any:
 
 
 # ---- expanding the config into jobs -------------------------------------------------
+
+#: Keys an expanded dataset draw carries (`expand_draws`): the configured dataset it was drawn
+#: from and its random_state. A user cannot set them (they are not dataset settings).
+DRAW_OF, DRAW = "draw_of", "draw"
+
+
+def draw_name(name: str, random_state: int) -> str:
+    """The dataset name of one draw: ``blobs`` drawn with random_state 3 is ``blobs-rs3``
+    (valid wherever a dataset name is: paths, wildcards, labels)."""
+    return f"{name}-rs{random_state}"
+
+
+def expand_draws(cfg: dict[str, Any]) -> dict[str, Any]:
+    """`cfg` with every dataset whose random_state is a list replaced, in place of it and in the
+    list's order, by one dataset per draw (`draw_name`), each with its integer random_state and
+    the `DRAW_OF` / `DRAW` record; other datasets are unchanged. Run once, by `validate`: an
+    expanded config is not a config a user writes, so validating it again is an error."""
+    datasets: dict[str, Any] = {}
+    for name, ds in cfg["datasets"].items():
+        states = ds.get("random_state")
+        if not isinstance(states, list):
+            datasets[name] = ds
+            continue
+        for r in states:
+            datasets[draw_name(name, r)] = {**ds, "random_state": r, DRAW_OF: name, DRAW: r}
+    return {**cfg, "datasets": datasets}
+
+
+def dataset_draws(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The expanded config's dataset draws: name -> {`DRAW_OF`: base name, `DRAW`: random
+    state}; empty when no dataset lists several random states."""
+    return {
+        name: {DRAW_OF: ds[DRAW_OF], DRAW: ds[DRAW]}
+        for name, ds in cfg["datasets"].items()
+        if DRAW_OF in ds
+    }
+
 
 #: Significant figures a log-spaced learning-rate range is rounded to, so that its values read
 #: well in labels and paths (1e-4 .. 1e-1 in 7 steps gives 0.0001, 0.0003162, 0.001, ...).

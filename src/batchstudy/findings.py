@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import claims, scaling, stats
+from . import claims, draws, scaling, stats
 from . import formatting as fmt
-from .config import Condition
+from .config import DRAW_OF, Condition
 from .metrics import CONDITION_KEYS, EVENT_UNITS, MEAN_METRICS, target_suffixes
 from .stats import DIFFERENT, EQUIVALENT, Effect, IntervalSettings
 
@@ -27,7 +27,8 @@ FORMAT_VERSION = 1
 CONDITIONAL_ON = (
     "Intervals cover the randomness of initialisation and data order (the seeds) for one "
     "draw of each dataset and one train/validation/test split; they say nothing about other "
-    "draws of the data."
+    "draws of the data. A dataset whose random_state lists several draws is trained once per "
+    "draw, and its draws are pooled in the section across dataset draws."
 )
 LR_NOTES = {
     "constant": (
@@ -490,9 +491,14 @@ def _wall_source(conditions: list[dict[str, Any]]) -> str:
     )
 
 
-def overview(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def overview(
+    conditions: list[dict[str, Any]], dataset_draws: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Rows of the small-multiples figure: per condition and batch size, the final test
-    accuracy and the steps to the first accuracy target (the same effects as the sections)."""
+    accuracy and the steps to the first accuracy target (the same effects as the sections).
+    ``panel`` is the figure's column: the dataset, or for a draw its configured dataset
+    (`batchstudy.config.dataset_draws`), so that the draws of one dataset share a column."""
+    draw_of = {name: d[DRAW_OF] for name, d in (dataset_draws or {}).items()}
     rows = []
     for c in conditions:
         first = c["targets"][0] if c["targets"] else None
@@ -501,6 +507,7 @@ def overview(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
             rows.append(
                 {
                     **c["keys"],
+                    "panel": draw_of.get(c["keys"]["dataset"], c["keys"]["dataset"]),
                     "batch_size": cell["batch_size"],
                     "test_accuracy": cell["final_test_accuracy"],
                     "steps_to_target": steps.get(cell["batch_size"]),
@@ -528,9 +535,12 @@ def analyze(
     summary: pd.DataFrame,
     settings: IntervalSettings,
     timing_repeats: pd.DataFrame | None = None,
+    dataset_draws: dict[str, dict[str, Any]] | None = None,
 ) -> dict:
     """The findings document of the whole study (plain JSON types, see `jsonable`).
     ``timing_repeats``: the aggregate ``timing_repeats.tsv`` (no rows without a timing stage).
+    ``dataset_draws``: `batchstudy.config.dataset_draws` of the study; its draws are pooled
+    (`batchstudy.draws`) into ``pooled_draws`` (empty without draws).
     """
     keys = list(CONDITION_KEYS)
     summaries = dict(iter(summary.groupby(keys, sort=True)))
@@ -562,11 +572,14 @@ def analyze(
                     "timing_repeat_ratio": claims.METHOD_REPEAT_RATIO,
                     "family": stats.FAMILY_BONFERRONI,
                     "bounded": stats.BOUNDED_NOTE,
+                    "draws_mean": draws.METHOD_DRAWS,
+                    "draws_difference": draws.METHOD_PAIRED_DRAWS,
                 },
                 "conditional_on": CONDITIONAL_ON,
             },
             "headline": headline(conditions),
-            "overview": overview(conditions),
+            "overview": overview(conditions, dataset_draws),
             "conditions": conditions,
+            "pooled_draws": draws.pooled(runs, dataset_draws or {}, settings),
         }
     )

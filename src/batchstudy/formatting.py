@@ -34,6 +34,10 @@ METHOD_TAGS = {
         "over epochs of one job"
     ),
     "t-interval of log seconds over timing repeats (geometric mean)": "log-t over repeats",
+    "t-interval over dataset draws (each draw: the mean over its seeds)": "t over draws",
+    "paired t-interval over dataset draws (each draw: the mean over its seeds)": (
+        "paired t over draws"
+    ),
     "paired t-interval of log-ratios over timing repeats (geometric mean)": (
         "paired log-t over repeats"
     ),

@@ -296,19 +296,24 @@ def _line_label(row: dict[str, Any], varying: list[str]) -> str:
 
 def plot_overview(rows: list[dict[str, Any]], out: Any, dpi: int) -> None:
     """Small multiples across conditions: final test accuracy (top) and steps to the first
-    accuracy target (bottom) vs batch size, one column per dataset, one line per combination
-    of optimizer, lr arm, base lr and budget. Points are the findings' effects (mean with
-    t-interval; censored median with bootstrap interval, absent when above the budget)."""
+    accuracy target (bottom) vs batch size, one column per panel (a row's ``panel``: its
+    dataset, or the configured dataset its draw came from), one line per combination of
+    dataset (draw), optimizer, lr arm, base lr and budget. Points are the findings' effects
+    (mean with t-interval; censored median with bootstrap interval, absent when above the
+    budget). Rows without ``panel`` (findings from before dataset draws) use the dataset."""
     df = pd.DataFrame(rows)
-    datasets = sorted(df["dataset"].unique())
+    if "panel" not in df:
+        df["panel"] = df["dataset"]
+    panels = sorted(df["panel"].unique())
     varying = [k for k in LINE_KEYS if df[k].nunique() > 1]
-    fig, axes = plt.subplots(2, len(datasets), figsize=(5.2 * len(datasets), 6.4), squeeze=False)
-    for col, ds in enumerate(datasets):
-        part = df[df["dataset"] == ds]
-        groups = part.groupby(list(LINE_KEYS), sort=True) if LINE_KEYS else [((), part)]
+    fig, axes = plt.subplots(2, len(panels), figsize=(5.2 * len(panels), 6.4), squeeze=False)
+    for col, ds in enumerate(panels):
+        part = df[df["panel"] == ds]
+        lines = (["dataset"] if part["dataset"].nunique() > 1 else []) + varying
+        groups = part.groupby(["dataset", *LINE_KEYS], sort=True)
         for i, (_, g) in enumerate(groups):
             g = g.sort_values("batch_size")
-            label = _line_label(g.iloc[0].to_dict(), varying) if varying else ds
+            label = _line_label(g.iloc[0].to_dict(), lines) if lines else ds
             b = g["batch_size"].to_numpy(dtype=float)
             for ax, key in zip(axes[:, col], ("test_accuracy", "steps_to_target"), strict=True):
                 effects = [Effect.from_dict(e) if e else None for e in g[key]]

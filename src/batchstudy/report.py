@@ -159,6 +159,58 @@ def repeat_tsv(timing: dict[str, Any] | None) -> str:
     return tsv_uri(pd.DataFrame(rows))
 
 
+#: Header of a pooled-draws table (`pooled_rows`); {ref} is the smallest batch size.
+POOLED_HEADER = (
+    "batch size",
+    "final test acc, mean over draws",
+    "difference from B = {ref}, paired by draw",
+    "verdict",
+)
+
+
+def pooled_rows(group: dict[str, Any]) -> list[list[str]]:
+    """One pooled group's table (findings' ``pooled_draws``, `batchstudy.draws`): per batch
+    size the mean over draws and, beside every batch size but the smallest, its paired
+    difference from the smallest with the verdict."""
+    ref = group["reference_batch_size"]
+    rows = []
+    for c in group["cells"]:
+        b = c["batch_size"]
+        mean = fmt.effect(Effect.from_dict(c["final_test_accuracy"]), "accuracy")
+        if b == ref:
+            rows.append([str(b), mean, "reference", "reference"])
+            continue
+        diff = Effect.from_dict(group["comparisons"][str(b)])
+        rows.append([str(b), mean, fmt.effect(diff, "difference"), diff.verdict])
+    return rows
+
+
+def pooled_sections(found: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pooled-draws groups with their rendered tables (none without dataset draws)."""
+    return [
+        g
+        | {
+            "rows": pooled_rows(g),
+            "header": [h.format(ref=g["reference_batch_size"]) for h in POOLED_HEADER],
+            "tsv": pooled_tsv(g),
+        }
+        for g in found.get("pooled_draws", [])
+    ]
+
+
+def pooled_tsv(group: dict[str, Any]) -> str:
+    """One pooled group's table as data: per batch size the mean over draws and the paired
+    difference from the smallest batch size (``<key>_<field>`` columns, as `_flat`)."""
+    rows = []
+    for c in group["cells"]:
+        b = c["batch_size"]
+        diff = group["comparisons"].get(str(b))
+        cell = {"final_test_accuracy": c["final_test_accuracy"]}
+        cell |= {"difference_from_reference": diff} if diff else {}
+        rows.append({"batch_size": b} | _flat(cell, list(cell)))
+    return tsv_uri(pd.DataFrame(rows))
+
+
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -286,6 +338,7 @@ def build_context(
         "warmup": fmt.warmup(cfg["lr_scaling"]),
         "budgets": [budget_label(b) for b in budgets(cfg)],
         "sections": sections,
+        "pooled": pooled_sections(found),
         "table_header": ["batch size"] + [h for _, h, _, _ in TABLE_COLUMNS] + ["runs"],
         "target_header": ["batch size"] + [f"{u} (median)" for u in EVENT_UNITS],
         "provenance": prov,

@@ -21,10 +21,11 @@ rule analyze:
         "../envs/study.yaml"
     params:
         settings=settings_json("metrics"),
+        draws=json.dumps(study_config.dataset_draws(config), sort_keys=True),
     shell:
         "python -m batchstudy analyze --runs {input.runs:q} --summary {input.summary:q}"
         " --timing-repeats {input.timing_repeats:q} --settings {params.settings:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --draws {params.draws:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule tune:
