@@ -76,14 +76,22 @@ def predicted_steps(batch_sizes: Sequence[float], s_min: float, e_min: float) ->
     return s_min + e_min / np.asarray(batch_sizes, dtype=float)
 
 
-def _solve(b: np.ndarray, s: np.ndarray) -> tuple[float, float, str]:
-    """NNLS fit of (S_min, E_min) to clean points (see `fit_critical_batch`), and which of the
-    two sits at its zero bound ('s_min', 'e_min'; '' for neither), judged by `_ZERO_SHARE`."""
-    design = np.column_stack([1.0 / s, 1.0 / (b * s)])
-    (s_min, e_min), _ = nnls(design, np.ones_like(s))
-    if _share(s_min, e_min / b.max()) < _ZERO_SHARE:
+def _design(b: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """NNLS design of points (B, S): rows (1/S, 1/(B*S)), whose fit to 1 is the relative-residual
+    form of S = S_min + E_min/B (see `fit_critical_batch`). Leading axes of ``s`` carry through."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.stack([1.0 / s, 1.0 / (b * s)], axis=-1)
+
+
+def _solve(design: np.ndarray, b_min: float, b_max: float) -> tuple[float, float, str]:
+    """NNLS (S_min, E_min) of clean points' `_design` and which of the two sits at its zero
+    bound ('s_min', 'e_min'; '' for neither), judged by `_ZERO_SHARE` at the batch size where
+    the term matters most (the largest B for S_min, the smallest for E_min/B)."""
+    (s_min, e_min), _ = nnls(design, np.ones(len(design)))
+    s_min, e_min = float(s_min), float(e_min)
+    if _share(s_min, e_min / b_max) < _ZERO_SHARE:
         return s_min, e_min, "s_min"
-    if _share(e_min / b.min(), s_min) < _ZERO_SHARE:
+    if _share(e_min / b_min, s_min) < _ZERO_SHARE:
         return s_min, e_min, "e_min"
     return s_min, e_min, ""
 
@@ -109,7 +117,7 @@ def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> 
         return _failed_fit(
             f"need >= {MIN_BATCH_SIZES} batch sizes with finite steps, got {n_sizes}", b.size
         )
-    s_min, e_min, at_zero = _solve(b, s)
+    s_min, e_min, at_zero = _solve(_design(b, s), float(b.min()), float(b.max()))
     if at_zero == "s_min":
         return _failed_fit(
             "S_min fitted at 0: steps fall like 1/B over the whole range (perfect scaling), "
@@ -178,13 +186,16 @@ def resampled_b_crits(batch_sizes: np.ndarray, steps: np.ndarray) -> np.ndarray:
         raise ValueError(f"batch sizes must be distinct, got {b.tolist()}")
     s = np.asarray(steps, dtype=float).reshape(-1, b.size)
     keep = np.isfinite(s) & (s > 0) & np.isfinite(b) & (b > 0)
+    design = _design(b, s)
+    b_min = np.where(keep, b, np.inf).min(axis=1, initial=np.inf)
+    b_max = np.where(keep, b, -np.inf).max(axis=1, initial=-np.inf)
     out = np.full(len(s), np.nan)
     fitted: dict[bytes, float] = {}
     for i in np.flatnonzero(keep.sum(axis=1) >= MIN_BATCH_SIZES):
         key = s[i].tobytes()
         if key not in fitted:
-            s_min, e_min, at_zero = _solve(b[keep[i]], s[i, keep[i]])
-            fitted[key] = np.nan if at_zero else float(e_min / s_min)
+            s_min, e_min, at_zero = _solve(design[i, keep[i]], b_min[i], b_max[i])
+            fitted[key] = np.nan if at_zero else e_min / s_min
         out[i] = fitted[key]
     return out
 
