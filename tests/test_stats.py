@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,9 @@ from batchstudy.stats import (
     Effect,
     IntervalSettings,
     censored_median,
+    censored_median_rows,
     censored_median_value,
+    censored_medians,
     judge,
     paired_mean_difference,
     paired_ratio,
@@ -111,3 +115,34 @@ def test_family_widens_each_interval():
     seven = paired_mean_difference(a, b, SETTINGS.family(7))
     assert seven.lo < one.lo and seven.hi > one.hi
     assert seven.level == pytest.approx(1 - 0.05 / 7)
+
+
+def test_censored_medians_along_an_axis_are_nanmedian_bit_for_bit():
+    rng = np.random.default_rng(3)
+    for shape, axis in [((10, 8), 0), ((200, 10, 8), 1), ((7, 6, 5), 2), ((9,), 0)]:
+        x = rng.lognormal(5, 1, size=shape)
+        x[rng.random(shape) < 0.3] = np.inf  # censored
+        x[rng.random(shape) < 0.2] = np.nan  # absent
+        x[(0,) * len(shape)] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
+            expected = np.nanmedian(x, axis=axis)
+        got = censored_medians(x, axis=axis)
+        assert got.shape == expected.shape
+        assert np.array_equal(got, expected, equal_nan=True)
+    assert np.isnan(censored_medians(np.ones((3, 0)), axis=1)).tolist() == [True] * 3
+
+
+def _censored_median_by_definition(x: np.ndarray) -> float:
+    """+inf when half or more are censored (NaN), else np.median with censored ones as +inf."""
+    x = np.where(np.isnan(x), np.inf, x)
+    return np.inf if 2 * np.isinf(x).sum() >= x.size else float(np.median(x))
+
+
+def test_censored_median_rows_follow_the_censoring_convention_row_by_row():
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 5, 6, 10):
+        x = rng.lognormal(3, 1, size=(300, n)).round(1)
+        x[rng.random(x.shape) < 0.35] = np.nan
+        assert censored_median_rows(x).tolist() == [_censored_median_by_definition(r) for r in x]
+    assert np.isnan(censored_median_value(np.array([])))
