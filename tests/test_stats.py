@@ -14,6 +14,7 @@ from batchstudy.stats import (
     Effect,
     IntervalSettings,
     censored_median,
+    censored_median_columns,
     censored_median_rows,
     censored_median_value,
     censored_medians,
@@ -146,3 +147,18 @@ def test_censored_median_rows_follow_the_censoring_convention_row_by_row():
         x[rng.random(x.shape) < 0.35] = np.nan
         assert censored_median_rows(x).tolist() == [_censored_median_by_definition(r) for r in x]
     assert np.isnan(censored_median_value(np.array([])))
+
+
+def test_censored_median_columns_bootstrap_each_column_over_the_same_seed_resamples():
+    rng = np.random.default_rng(8)
+    x = rng.integers(10, 60, size=(7, 3)).astype(float)
+    x[[0, 3], 1] = np.nan
+    x[:4, 2] = np.nan  # mostly censored: median above the budget
+    settings = IntervalSettings(n_boot=300, seed=2)
+    draws = np.random.default_rng(2).integers(0, 7, size=(300, 7))
+    for col, e in zip(x.T, censored_median_columns(x, settings), strict=True):
+        meds = [_censored_median_by_definition(col[r]) for r in draws]
+        lo, hi = np.quantile(meds, [0.025, 0.975], method="inverted_cdf")
+        assert (e.estimate, e.lo, e.hi) == (_censored_median_by_definition(col), lo, hi)
+        assert e.n == 7 and e.n_censored == int(np.isnan(col).sum())
+    assert censored_median_columns(x, settings)[2].estimate == np.inf

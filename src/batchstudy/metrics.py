@@ -28,7 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .config import Condition, JobKey
 from .io import EPOCH_METRICS
-from .stats import IntervalSettings, censored_median, t_interval
+from .stats import IntervalSettings, censored_median_columns, t_interval
 
 #: A condition is everything but the batch size and the seed: the learning-rate arm and base
 #: rate are conditions too, although one training job trains all of them (replica axis).
@@ -421,8 +421,8 @@ def _summarize_cell(cell: pd.DataFrame, suffixes: list[str], settings: IntervalS
         row[f"n_reached_{sfx}"] = int(cell[f"reached_{sfx}"].astype(bool).sum())
         row[f"n_censored_{sfx}"] = len(cell) - row[f"n_reached_{sfx}"]
         row[f"n_reached_loss_{sfx}"] = int(cell[f"reached_loss_{sfx}"].astype(bool).sum())
-    for name in event_names(suffixes):
-        e = censored_median(cell[name], settings)
+    names = event_names(suffixes)
+    for name, e in zip(names, censored_median_columns(cell[names], settings), strict=True):
         row |= {f"{name}_median": e.estimate, f"{name}_lo": e.lo, f"{name}_hi": e.hi}
     return row
 

@@ -208,16 +208,28 @@ def censored_median(values: Any, settings: IntervalSettings) -> Effect:
     The interval is a percentile bootstrap over runs of the same censored median, so its ends
     may be ``+inf`` ("> budget"). A single run gives a NaN interval.
     """
-    x = np.asarray(values, dtype=float).ravel()
-    n, k = int(x.size), int((~np.isfinite(x)).sum())
-    est = censored_median_value(x)
+    return censored_median_columns(np.asarray(values, dtype=float).ravel()[:, None], settings)[0]
+
+
+def censored_median_columns(values: Any, settings: IntervalSettings) -> list[Effect]:
+    """`censored_median` of every column of a runs x quantities array, in one pass: each
+    column's resamples are the runs that column would draw on its own (same seed, same n),
+    so the Effects equal those of column-by-column calls."""
+    x = np.asarray(values, dtype=float)
+    n = x.shape[0]
+    est = censored_median_rows(x.T)
+    k = (~np.isfinite(x)).sum(axis=0)
     if n < 2:
-        return Effect(est, np.nan, np.nan, n, METHOD_MEDIAN, settings.level, n_censored=k)
-    rng = np.random.default_rng(settings.seed)
-    meds = censored_median_rows(x[rng.integers(0, n, size=(settings.n_boot, n))])
-    alpha = (1 - settings.level) / 2
-    lo, hi = np.quantile(meds, [alpha, 1 - alpha], method="inverted_cdf")
-    return Effect(est, float(lo), float(hi), n, METHOD_MEDIAN, settings.level, n_censored=k)
+        lo = hi = np.full(x.shape[1], np.nan)
+    else:
+        rows = np.random.default_rng(settings.seed).integers(0, n, size=(settings.n_boot, n))
+        meds = censored_median_rows(np.moveaxis(x[rows], -1, 0))  # quantities x resamples
+        alpha = (1 - settings.level) / 2
+        lo, hi = np.quantile(meds, [alpha, 1 - alpha], axis=1, method="inverted_cdf")
+    return [
+        Effect(float(e), float(a), float(b), n, METHOD_MEDIAN, settings.level, n_censored=int(c))
+        for e, a, b, c in zip(est, lo, hi, k, strict=True)
+    ]
 
 
 def epoch_median(values: Any, settings: IntervalSettings) -> Effect:
