@@ -196,7 +196,7 @@ def censored_median_value(values: np.ndarray) -> float:
 
     Above the Kaplan-Meier convention (which gives a finite median at exactly half censored
     with an even n) on purpose: at exactly half, the median is not pinned below the budget.
-    No values give NaN.
+    An empty array gives NaN.
     """
     return float(censored_median_rows(np.asarray(values, dtype=float).ravel()[None, :])[0])
 
