@@ -14,6 +14,7 @@ from batchstudy.scaling import (
     fit_critical_batch,
     perfect_scaling_line,
     predicted_steps,
+    resampled_b_crits,
     scaling_regime,
 )
 from batchstudy.stats import IntervalSettings, censored_median_value
@@ -105,6 +106,36 @@ def test_bootstrap_counts_censored_runs_as_slowest():
     res = bootstrap_critical_batch(table, n_boot=50, seed=0, steps_col="steps_to_target")
     assert res["n_points"] == len(SIZES) - 1
     assert res["b_crit"] == pytest.approx(64.0, rel=1e-6)
+
+
+def test_resampled_b_crits_are_the_ok_fits_b_crit_row_by_row():
+    rng = np.random.default_rng(5)
+    rows = (S_MIN + E_MIN / SIZES) * np.exp(rng.normal(0, 0.3, size=(60, SIZES.size)))
+    rows[rng.random(rows.shape) < 0.4] = np.inf  # censored medians drop out of a fit
+    rows[:5] = rows[5]  # repeated resamples
+    rows[6] = 1000.0  # flat: E_min at 0, not ok
+    rows[7] = E_MIN / SIZES  # perfect scaling: S_min at 0, not ok
+    expected = []
+    for row in rows:
+        fit = fit_critical_batch(SIZES, row)
+        expected.append(fit["b_crit"] if fit["ok"] else np.nan)
+    got = resampled_b_crits(SIZES, rows)
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert np.isnan(got[[6, 7]]).all() and np.isfinite(got).sum() > 20
+    with pytest.raises(ValueError, match="distinct"):
+        resampled_b_crits(np.array([4.0, 4.0, 8.0]), rows[:, :3])
+
+
+def test_bootstrap_draws_are_successive_seed_resamples():
+    # One (n_boot, n_seeds) draw is the stream of n_boot successive draws of n_seeds seeds.
+    table = _per_seed_table(noise=0.1, seed=4)
+    res = bootstrap_critical_batch(table, n_boot=40, seed=7)
+    rng, draws = np.random.default_rng(7), []
+    for _ in range(40):
+        seeds = rng.integers(0, 10, size=10)
+        steps = [np.median(table.query("batch_size == @b").steps.to_numpy()[seeds]) for b in SIZES]
+        draws.append(fit_critical_batch(SIZES, steps)["b_crit"])
+    assert [res["lo"], res["hi"]] == np.quantile(draws, [0.025, 0.975]).tolist()
 
 
 def test_bootstrap_requires_columns():

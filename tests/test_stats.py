@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,10 @@ from batchstudy.stats import (
     Effect,
     IntervalSettings,
     censored_median,
+    censored_median_columns,
+    censored_median_rows,
     censored_median_value,
+    censored_medians,
     judge,
     paired_mean_difference,
     paired_ratio,
@@ -133,3 +138,49 @@ def test_value_range_from_the_column_name():
     assert value_range("gap_accuracy") == (-1.0, 1.0)
     assert value_range("final_test_loss") == (0.0, np.inf)
     assert value_range("seconds_per_epoch") == (-np.inf, np.inf)
+
+
+def test_censored_medians_along_an_axis_are_nanmedian_bit_for_bit():
+    rng = np.random.default_rng(3)
+    for shape, axis in [((10, 8), 0), ((200, 10, 8), 1), ((7, 6, 5), 2), ((9,), 0)]:
+        x = rng.lognormal(5, 1, size=shape)
+        x[rng.random(shape) < 0.3] = np.inf  # censored
+        x[rng.random(shape) < 0.2] = np.nan  # absent
+        x[(0,) * len(shape)] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
+            expected = np.nanmedian(x, axis=axis)
+        got = censored_medians(x, axis=axis)
+        assert got.shape == expected.shape
+        assert np.array_equal(got, expected, equal_nan=True)
+    assert np.isnan(censored_medians(np.ones((3, 0)), axis=1)).tolist() == [True] * 3
+
+
+def _censored_median_by_definition(x: np.ndarray) -> float:
+    """+inf when half or more are censored (NaN), else np.median with censored ones as +inf."""
+    x = np.where(np.isnan(x), np.inf, x)
+    return np.inf if 2 * np.isinf(x).sum() >= x.size else float(np.median(x))
+
+
+def test_censored_median_rows_follow_the_censoring_convention_row_by_row():
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 5, 6, 10):
+        x = rng.lognormal(3, 1, size=(300, n)).round(1)
+        x[rng.random(x.shape) < 0.35] = np.nan
+        assert censored_median_rows(x).tolist() == [_censored_median_by_definition(r) for r in x]
+    assert np.isnan(censored_median_value(np.array([])))
+
+
+def test_censored_median_columns_bootstrap_each_column_over_the_same_seed_resamples():
+    rng = np.random.default_rng(8)
+    x = rng.integers(10, 60, size=(7, 3)).astype(float)
+    x[[0, 3], 1] = np.nan
+    x[:4, 2] = np.nan  # mostly censored: median above the budget
+    settings = IntervalSettings(n_boot=300, seed=2)
+    draws = np.random.default_rng(2).integers(0, 7, size=(300, 7))
+    for col, e in zip(x.T, censored_median_columns(x, settings), strict=True):
+        meds = [_censored_median_by_definition(col[r]) for r in draws]
+        lo, hi = np.quantile(meds, [0.025, 0.975], method="inverted_cdf")
+        assert (e.estimate, e.lo, e.hi) == (_censored_median_by_definition(col), lo, hi)
+        assert e.n == 7 and e.n_censored == int(np.isnan(col).sum())
+    assert censored_median_columns(x, settings)[2].estimate == np.inf

@@ -103,6 +103,22 @@ def test_ties_go_to_more_reached_runs_then_to_the_smaller_rate():
     assert tuning.select_lr(np.array([[np.nan, np.inf]]), np.array([[0, 0]])).tolist() == [1]
 
 
+def test_select_lr_over_resamples_is_the_choice_in_each_resample():
+    rng = np.random.default_rng(6)
+    median = rng.choice([5.0, 6.0, np.inf, np.nan], size=(50, 4, 3))
+    reached = rng.integers(0, 4, size=median.shape)
+
+    def rule(med, hit):  # lowest median, then most runs reached, then the smallest rate
+        present = [j for j in range(med.size) if not np.isnan(med[j])]
+        return min(present, key=lambda j: (med[j], -hit[j], j)) if present else -1
+
+    expected = [
+        [rule(m, h) for m, h in zip(ms, hs, strict=True)]
+        for ms, hs in zip(median, reached, strict=True)
+    ]
+    assert tuning.select_lr(median, reached).tolist() == expected
+
+
 def test_a_batch_size_censored_at_every_rate_stays_on_the_frontier_as_inf():
     runs = make_runs(lambda b, j, s: 10 * BUDGET if b == 512 else known_optimum(b, j, s))
     front = tuning.tuned_frontier(tuning.lr_grid(runs, "95"))

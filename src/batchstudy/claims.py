@@ -531,28 +531,30 @@ def claim_large_batches_generalize_worse(
 # --------------------------------------------------------------------------- claim 4
 
 
-def _median_ratio(num: np.ndarray, den: np.ndarray) -> float:
-    """Ratio of censored medians; +inf when the denominator's median is above the budget
-    (no ratio can be read, and +inf keeps such resamples from looking faster)."""
-    top, bottom = stats.censored_median_value(num), stats.censored_median_value(den)
-    return np.inf if not np.isfinite(bottom) else top / bottom
+def _median_ratios(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """Row-wise ratio of the censored medians of two 2-D arrays (one resample per row); +inf
+    where the denominator's median is above the budget (no ratio can be read, and +inf keeps
+    such resamples from looking faster) and where the numerator's alone is."""
+    top, bottom = stats.censored_median_rows(num), stats.censored_median_rows(den)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.isfinite(bottom), top / bottom, np.inf)
 
 
 def censored_median_ratio(num: np.ndarray, den: np.ndarray, settings: IntervalSettings) -> Effect:
     """Ratio of two censored medians (NaN = never reached) with a paired percentile bootstrap
     over seeds; +inf where the numerator's median is above the budget. Callers check that the
     denominator's own median is within the budget before reading the ratio."""
-    est = _median_ratio(num, den)
+    est = float(_median_ratios(num[None, :], den[None, :])[0])
     n = int(num.size)
     k = int((~np.isfinite(num)).sum())
     method = stats.METHOD_MEDIAN + " ratio"
     if n < 2:
         return Effect(est, np.nan, np.nan, n, method, settings.level, n_censored=k)
     rows = np.random.default_rng(settings.seed).integers(0, n, size=(settings.n_boot, n))
-    draws = np.array([_median_ratio(num[r], den[r]) for r in rows])
+    draws = _median_ratios(num[rows], den[rows])
     alpha = (1 - settings.level) / 2
     lo, hi = np.quantile(draws, [alpha, 1 - alpha], method="inverted_cdf")
-    return Effect(float(est), float(lo), float(hi), n, method, settings.level, n_censored=k)
+    return Effect(est, float(lo), float(hi), n, method, settings.level, n_censored=k)
 
 
 def _wall_verdict(seconds: Effect, epochs: Effect) -> str:

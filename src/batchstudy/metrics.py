@@ -28,7 +28,12 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .config import Condition, JobKey
 from .io import EPOCH_METRICS
-from .stats import IntervalSettings, censored_median, t_interval, value_range
+from .stats import (
+    IntervalSettings,
+    censored_median_columns,
+    t_interval,
+    value_range,
+)
 
 #: A condition is everything but the batch size and the seed: the learning-rate arm and base
 #: rate are conditions too, although one training job trains all of them (replica axis).
@@ -228,8 +233,20 @@ def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
 
 def _is_diverged(run: pd.DataFrame) -> bool:
     """Any non-finite loss: once a loss blows up, later accuracies describe a broken model."""
-    losses = run[list(LOSS_COLUMNS)].to_numpy(dtype=float)
-    return bool(not np.all(np.isfinite(losses)))
+    return not all(np.isfinite(run[c].to_numpy(dtype=float)).all() for c in LOSS_COLUMNS)
+
+
+#: The last epoch's values `_curve_metrics` reads.
+_LAST_EPOCH_COLUMNS: tuple[str, ...] = (
+    "train_accuracy",
+    "end_train_accuracy",
+    "val_accuracy",
+    "test_accuracy",
+    "test_loss",
+    "train_loss",
+    "end_train_loss",
+    "val_loss",
+)
 
 
 def _curve_metrics(
@@ -245,24 +262,24 @@ def _curve_metrics(
     row: dict[str, Any] = {"n_epochs": len(run), "diverged": diverged}
     if diverged:
         return row | dict.fromkeys(CURVE_METRICS, np.nan)
-    last = run.iloc[-1]
+    last = {c: float(run[c].iloc[-1]) for c in _LAST_EPOCH_COLUMNS}
     val_acc = run["val_accuracy"].to_numpy(dtype=float)
     val_loss = run["val_loss"].to_numpy(dtype=float)
     settled = settling_epoch(
         val_acc, window=window, k_last=k_last, eps=eps, val_loss=val_loss, max_slope=max_slope
     )
     return row | {
-        "final_train_accuracy": float(last["train_accuracy"]),
-        "final_end_train_accuracy": float(last["end_train_accuracy"]),
-        "final_val_accuracy": float(last["val_accuracy"]),
-        "final_test_accuracy": float(last["test_accuracy"]),
-        "final_test_loss": float(last["test_loss"]),
-        "final_train_loss": float(last["train_loss"]),
-        "final_val_loss": float(last["val_loss"]),
+        "final_train_accuracy": last["train_accuracy"],
+        "final_end_train_accuracy": last["end_train_accuracy"],
+        "final_val_accuracy": last["val_accuracy"],
+        "final_test_accuracy": last["test_accuracy"],
+        "final_test_loss": last["test_loss"],
+        "final_train_loss": last["train_loss"],
+        "final_val_loss": last["val_loss"],
         "best_val_accuracy": float(np.nanmax(val_acc)),
         "best_val_loss": float(np.nanmin(val_loss)),
-        "gap_accuracy": float(last["end_train_accuracy"] - last["test_accuracy"]),
-        "gap_loss": float(last["test_loss"] - last["end_train_loss"]),
+        "gap_accuracy": last["end_train_accuracy"] - last["test_accuracy"],
+        "gap_loss": last["test_loss"] - last["end_train_loss"],
         "plateau_val_accuracy": plateau(val_acc, k_last),
         "plateau_val_loss": plateau(val_loss, k_last),
         "settling_epoch": np.nan if settled is None else float(settled),
@@ -421,8 +438,8 @@ def _summarize_cell(cell: pd.DataFrame, suffixes: list[str], settings: IntervalS
         row[f"n_reached_{sfx}"] = int(cell[f"reached_{sfx}"].astype(bool).sum())
         row[f"n_censored_{sfx}"] = len(cell) - row[f"n_reached_{sfx}"]
         row[f"n_reached_loss_{sfx}"] = int(cell[f"reached_loss_{sfx}"].astype(bool).sum())
-    for name in event_names(suffixes):
-        e = censored_median(cell[name], settings)
+    names = event_names(suffixes)
+    for name, e in zip(names, censored_median_columns(cell[names], settings), strict=True):
         row |= {f"{name}_median": e.estimate, f"{name}_lo": e.lo, f"{name}_hi": e.hi}
     return row
 

@@ -15,7 +15,6 @@ with B_crit = E_min / S_min. The steps are therefore *linear* in (S_min, E_min) 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
 
-from .stats import IntervalSettings
+from .stats import IntervalSettings, censored_medians
 
 # A fit needs more points than its two parameters to say anything about the curve's shape.
 MIN_BATCH_SIZES = 3
@@ -77,6 +76,26 @@ def predicted_steps(batch_sizes: Sequence[float], s_min: float, e_min: float) ->
     return s_min + e_min / np.asarray(batch_sizes, dtype=float)
 
 
+def _design(b: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """NNLS design of points (B, S): rows (1/S, 1/(B*S)), whose fit to 1 is the relative-residual
+    form of S = S_min + E_min/B (see `fit_critical_batch`). Leading axes of ``s`` carry through."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.stack([1.0 / s, 1.0 / (b * s)], axis=-1)
+
+
+def _solve(design: np.ndarray, b_min: float, b_max: float) -> tuple[float, float, str]:
+    """NNLS (S_min, E_min) of clean points' `_design` and which of the two sits at its zero
+    bound ('s_min', 'e_min'; '' for neither), judged by `_ZERO_SHARE` at the batch size where
+    the term matters most (the largest B for S_min, the smallest for E_min/B)."""
+    (s_min, e_min), _ = nnls(design, np.ones(len(design)))
+    s_min, e_min = float(s_min), float(e_min)
+    if _share(s_min, e_min / b_max) < _ZERO_SHARE:
+        return s_min, e_min, "s_min"
+    if _share(e_min / b_min, s_min) < _ZERO_SHARE:
+        return s_min, e_min, "e_min"
+    return s_min, e_min, ""
+
+
 def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> dict[str, Any]:
     """Fit S_min, E_min (and B_crit = E_min/S_min) to steps-to-target over batch sizes.
 
@@ -98,9 +117,8 @@ def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> 
         return _failed_fit(
             f"need >= {MIN_BATCH_SIZES} batch sizes with finite steps, got {n_sizes}", b.size
         )
-    design = np.column_stack([1.0 / s, 1.0 / (b * s)])
-    (s_min, e_min), _ = nnls(design, np.ones_like(s))
-    if _share(s_min, e_min / b.max()) < _ZERO_SHARE:
+    s_min, e_min, at_zero = _solve(_design(b, s), float(b.min()), float(b.max()))
+    if at_zero == "s_min":
         return _failed_fit(
             "S_min fitted at 0: steps fall like 1/B over the whole range (perfect scaling), "
             "so B_crit lies above the largest batch size",
@@ -109,7 +127,7 @@ def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> 
             e_min=float(e_min),
             b_crit=float("inf"),
         )
-    if _share(e_min / b.min(), s_min) < _ZERO_SHARE:
+    if at_zero == "e_min":
         return _failed_fit(
             "E_min fitted at 0: steps do not fall with batch size, "
             "so B_crit lies below the smallest batch size",
@@ -149,12 +167,37 @@ def _seed_matrix(per_seed_table: pd.DataFrame, steps_col: str) -> tuple[np.ndarr
     return grid.columns.to_numpy(dtype=float), grid.to_numpy(dtype=float)
 
 
-def _median_over_seeds(matrix: np.ndarray) -> np.ndarray:
-    """Per-batch-size median over the given seed rows, ignoring absent runs (NaN)."""
-    with warnings.catch_warnings():
-        # A batch size absent from every drawn seed is NaN, which the fit then drops.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(matrix, axis=0)
+def _median_over_seeds(matrix: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Per-batch-size censored median over the seed ``axis`` (`stats.censored_medians`): absent
+    runs (NaN) skipped, +inf when half or more of the present runs are censored; a batch size
+    absent from every seed is NaN, which the fit then drops."""
+    return censored_medians(matrix, axis=axis)
+
+
+def resampled_b_crits(batch_sizes: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """B_crit of each row of ``steps`` (resamples x distinct batch sizes), NaN where not ok.
+
+    Each row is fitted exactly as `fit_critical_batch` fits it (same points, same NNLS), so
+    the values equal that function's ``b_crit`` where its ``ok`` is True; identical rows
+    (frequent among seed resamples) are fitted once.
+    """
+    b = np.asarray(batch_sizes, dtype=float)
+    if np.unique(b).size != b.size:
+        raise ValueError(f"batch sizes must be distinct, got {b.tolist()}")
+    s = np.asarray(steps, dtype=float).reshape(-1, b.size)
+    keep = np.isfinite(s) & (s > 0) & np.isfinite(b) & (b > 0)
+    design = _design(b, s)
+    b_min = np.where(keep, b, np.inf).min(axis=1, initial=np.inf)
+    b_max = np.where(keep, b, -np.inf).max(axis=1, initial=-np.inf)
+    out = np.full(len(s), np.nan)
+    fitted: dict[bytes, float] = {}
+    for i in np.flatnonzero(keep.sum(axis=1) >= MIN_BATCH_SIZES):
+        key = s[i].tobytes()
+        if key not in fitted:
+            s_min, e_min, at_zero = _solve(design[i, keep[i]], b_min[i], b_max[i])
+            fitted[key] = np.nan if at_zero else e_min / s_min
+        out[i] = fitted[key]
+    return out
 
 
 def bootstrap_critical_batch(
@@ -171,24 +214,22 @@ def bootstrap_critical_batch(
     every batch size (censored runs count as slowest; a batch size whose median is censored drops
     out of that fit) and refits. Resampling whole seeds keeps the pairing across batch sizes.
     The CI covers the resamples whose fit was ``ok``; ``n_boot_ok`` says how many that was.
+    The resamples are one (n_boot, n_seeds) draw of ``default_rng(seed).integers``, the same
+    numbers as n_boot successive draws of n_seeds.
     """
     sizes, matrix = _seed_matrix(per_seed_table, steps_col)
     point = fit_critical_batch(sizes, _median_over_seeds(matrix))
     n_seeds = matrix.shape[0]
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(n_boot):
-        rows = rng.integers(0, n_seeds, size=n_seeds)
-        fit = fit_critical_batch(sizes, _median_over_seeds(matrix[rows]))
-        if fit["ok"]:
-            draws.append(fit["b_crit"])
+    rows = np.random.default_rng(seed).integers(0, n_seeds, size=(n_boot, n_seeds))
+    b_crits = resampled_b_crits(sizes, _median_over_seeds(matrix[rows], axis=1))
+    draws = b_crits[~np.isnan(b_crits)]
     alpha = (1 - level) / 2
-    lo, hi = np.quantile(draws, [alpha, 1 - alpha]) if draws else (np.nan, np.nan)
+    lo, hi = np.quantile(draws, [alpha, 1 - alpha]) if draws.size else (np.nan, np.nan)
     return point | {
         "lo": float(lo),
         "hi": float(hi),
         "n_boot": n_boot,
-        "n_boot_ok": len(draws),
+        "n_boot_ok": int(draws.size),
         "n_seeds": n_seeds,
         "level": level,
     }

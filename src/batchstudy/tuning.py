@@ -28,7 +28,6 @@ lr_scaling arm it fixes the rate each batch size used).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -36,6 +35,7 @@ import pandas as pd
 
 from . import scaling
 from .metrics import CONDITION_KEYS
+from .stats import censored_medians
 
 #: What a learning rate is chosen within: a condition without its base_lr.
 GROUP_KEYS: tuple[str, ...] = tuple(k for k in CONDITION_KEYS if k != "base_lr")
@@ -104,16 +104,14 @@ def _cube(group: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray, np.
     return sizes, rates, cube.reshape(len(wide), sizes.size, rates.size)
 
 
-def _medians(cube: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-cell censored median over the seed axis, runs that reached, runs present.
+def _medians(cube: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-cell censored median over the seed ``axis``, runs that reached, runs present.
 
-    np.nanmedian skips absent runs (NaN) and keeps +inf, so a cell with half or more of its
-    runs censored has median +inf; a cell without runs has median NaN.
+    `stats.censored_medians` skips absent runs (NaN) and keeps +inf, so a cell with half or
+    more of its runs censored has median +inf; a cell without runs has median NaN.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells: no runs there
-        median = np.nanmedian(cube, axis=0)
-    return median, np.isfinite(cube).sum(axis=0), (~np.isnan(cube)).sum(axis=0)
+    present = ~np.isnan(cube)
+    return censored_medians(cube, axis=axis), np.isfinite(cube).sum(axis=axis), present.sum(axis)
 
 
 def select_lr(median: np.ndarray, reached: np.ndarray) -> np.ndarray:
@@ -121,22 +119,19 @@ def select_lr(median: np.ndarray, reached: np.ndarray) -> np.ndarray:
 
     Rates must be sorted ascending along the columns. Lowest median first, then most runs
     reached, then the smallest rate; cells with NaN median (no runs) are never chosen.
+    Leading axes (resamples) carry through: (..., sizes, rates) arrays give (..., sizes).
     """
-    chosen = np.full(median.shape[0], -1, dtype=int)
-    for i, (med, hit) in enumerate(zip(median, reached, strict=True)):
-        present = ~np.isnan(med)
-        if present.any():
-            order = np.lexsort(
-                (np.arange(med.size), -hit, np.where(present, med, np.inf), ~present)
-            )
-            chosen[i] = int(order[0])
-    return chosen
+    present = ~np.isnan(median)
+    rate_index = np.broadcast_to(np.arange(median.shape[-1]), median.shape)
+    order = np.lexsort((rate_index, -reached, np.where(present, median, np.inf), ~present), axis=-1)
+    return np.where(present.any(axis=-1), order[..., 0], -1)
 
 
 def _frontier_steps(median: np.ndarray, chosen: np.ndarray) -> np.ndarray:
-    """Median steps of the chosen cell per batch size (NaN where no cell could be chosen)."""
-    rows = np.arange(median.shape[0])
-    return np.where(chosen >= 0, median[rows, np.maximum(chosen, 0)], np.nan)
+    """Median steps of the chosen cell per batch size (NaN where no cell could be chosen);
+    leading axes of ``median`` (..., sizes, rates) and ``chosen`` (..., sizes) carry through."""
+    picked = np.take_along_axis(median, np.maximum(chosen, 0)[..., None], axis=-1)[..., 0]
+    return np.where(chosen >= 0, picked, np.nan)
 
 
 def _group_grid(group: pd.DataFrame, sfx: str) -> pd.DataFrame:
@@ -212,23 +207,19 @@ def tuned_frontier(grid: pd.DataFrame) -> pd.DataFrame:
 
 
 def _bootstrap(sizes: np.ndarray, cube: np.ndarray, n_boot: int, seed: int) -> dict[str, Any]:
-    """Fits over seed resamples, re-selecting the rate in each; same draws as scaling's."""
+    """Fits over seed resamples, re-selecting the rate in each; same draws as scaling's (one
+    (n_boot, n_seeds) draw of ``default_rng(seed).integers``). ``draws``: the ok fits' B_crit."""
     median, reached, _ = _medians(cube)
     chosen = select_lr(median, reached)
     sizes = sizes.astype(float)
     point = scaling.fit_critical_batch(sizes, _frontier_steps(median, chosen))
-    rng = np.random.default_rng(seed)
     n_seeds = cube.shape[0]
-    draws, changed = [], 0
-    for _ in range(n_boot):
-        rows = rng.integers(0, n_seeds, size=n_seeds)
-        med, hit, _ = _medians(cube[rows])
-        pick = select_lr(med, hit)
-        changed += bool(np.any(pick != chosen))
-        fit = scaling.fit_critical_batch(sizes, _frontier_steps(med, pick))
-        if fit["ok"]:
-            draws.append(fit["b_crit"])
-    return point | {"draws": draws, "changed": changed, "n_seeds": n_seeds}
+    rows = np.random.default_rng(seed).integers(0, n_seeds, size=(n_boot, n_seeds))
+    med, hit, _ = _medians(cube[rows], axis=1)
+    pick = select_lr(med, hit)
+    b_crits = scaling.resampled_b_crits(sizes, _frontier_steps(med, pick))
+    changed = int(np.any(pick != chosen, axis=-1).sum())
+    return point | {"draws": b_crits[~np.isnan(b_crits)], "changed": changed, "n_seeds": n_seeds}
 
 
 def critical_batch_of_group(
@@ -249,7 +240,7 @@ def critical_batch_of_group(
     boot = _bootstrap(sizes, cube, n_boot, seed)
     draws = boot.pop("draws")
     alpha = (1 - level) / 2
-    lo, hi = np.quantile(draws, [alpha, 1 - alpha]) if draws else (np.nan, np.nan)
+    lo, hi = np.quantile(draws, [alpha, 1 - alpha]) if draws.size else (np.nan, np.nan)
     return {k: boot[k] for k in FIT_COLUMNS if k in boot} | {
         "lo": float(lo),
         "hi": float(hi),
