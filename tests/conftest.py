@@ -176,7 +176,7 @@ def render_fake_report(root: Path, cfg: dict, paths: list[Path], conds: list) ->
     each one's figures go to its `Condition.path`."""
     from batchstudy.aggregate import aggregate
     from batchstudy.findings import analyze
-    from batchstudy.plots import plot_condition
+    from batchstudy.plots import plot_conditions
     from batchstudy.report import render_report
     from batchstudy.stats import IntervalSettings
 
@@ -186,8 +186,7 @@ def render_fake_report(root: Path, cfg: dict, paths: list[Path], conds: list) ->
     findings = root / d.findings
     settings = IntervalSettings.from_metrics(cfg["metrics"])
     write_json(findings, analyze(tables["runs"], tables["summary"], settings))
-    for c in conds:
-        plot_condition(agg, root / d.plots / c.path, plot_keys(c), cfg["plots"])
+    plot_conditions(agg, root / d.plots, [plot_keys(c) for c in conds], cfg["plots"])
     (root / d.results / "config.json").write_text(json.dumps({"study": d.study, **cfg}))
     out = root / d.report_html
     template = ROOT / "workflow" / "report" / "index.html.j2"
