@@ -89,7 +89,7 @@ SUPTITLE_GAP = 0.1
 #: label of the axes and its siblings to place the title at draw time.
 TITLE_Y = 1.0
 #: The four figures' margins (see `Margins`); a suptitle takes ~0.3 in of `top`.
-CURVES_MARGINS = Margins(left=0.75, bottom=0.5, top=0.65, wspace=0.75, hspace=0.4)
+CURVES_MARGINS = Margins(left=0.75, bottom=0.5, top=0.65, wspace=0.95, hspace=0.4)
 ACCURACY_MARGINS = Margins(left=0.75, bottom=0.5, top=0.15)
 TIMING_MARGINS = Margins(left=0.95, bottom=0.5, top=0.45, wspace=1.05)
 # top = bottom: the axes centred, so the seconds panel's long y label (3.9 in) fits in 4 in.
