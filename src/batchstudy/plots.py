@@ -1,4 +1,7 @@
-"""Figures of one condition, drawn from the aggregate tables (matplotlib, no display).
+"""Figures of each condition, drawn from the aggregate tables (matplotlib, no display).
+
+`plot_conditions` reads the tables once (the columns of `PLOT_COLUMNS`) and draws every
+condition it is given; each figure is laid out by fixed `Margins`, drawn once, by ``savefig``.
 
 - ``curves.png``: the seed's grid of learning curves, one row per batch size, accuracy beside
   loss (train on the whole training split, validation), mean over seeds with a 95% band
