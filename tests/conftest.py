@@ -177,7 +177,7 @@ def render_fake_report(root: Path, cfg: dict, paths: list[Path], conds: list) ->
     from batchstudy.aggregate import aggregate
     from batchstudy.config import dataset_draws
     from batchstudy.findings import analyze
-    from batchstudy.plots import plot_condition
+    from batchstudy.plots import plot_conditions
     from batchstudy.report import render_report
     from batchstudy.stats import IntervalSettings
 
@@ -188,8 +188,7 @@ def render_fake_report(root: Path, cfg: dict, paths: list[Path], conds: list) ->
     settings = IntervalSettings.from_metrics(cfg["metrics"])
     draws = dataset_draws(cfg)
     write_json(findings, analyze(tables["runs"], tables["summary"], settings, None, draws))
-    for c in conds:
-        plot_condition(agg, root / d.plots / c.path, plot_keys(c), cfg["plots"])
+    plot_conditions(agg, root / d.plots, [plot_keys(c) for c in conds], cfg["plots"])
     (root / d.results / "config.json").write_text(json.dumps({"study": d.study, **cfg}))
     out = root / d.report_html
     template = ROOT / "workflow" / "report" / "index.html.j2"

@@ -156,13 +156,13 @@ def cmd_analyze(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from .plots import PLOT_PATH_KEYS, plot_condition
+    from .plots import PLOT_PATH_KEYS, plot_conditions
 
-    cond = dict(zip(PLOT_PATH_KEYS, args.condition, strict=True))
-    paths = plot_condition(
-        Path(args.aggregate_dir), Path(args.out_dir), cond, json.loads(args.settings)
+    conds = [dict(zip(PLOT_PATH_KEYS, c, strict=True)) for c in args.condition]
+    paths = plot_conditions(
+        Path(args.aggregate_dir), Path(args.plot_dir), conds, json.loads(args.settings)
     )
-    _log(f"wrote {', '.join(str(p) for p in paths)}")
+    _log(f"wrote {len(paths)} figure(s) of {len(conds)} condition(s) under {args.plot_dir}")
 
 
 def cmd_check_model(args: argparse.Namespace) -> None:
@@ -384,15 +384,19 @@ def _add_table_stages(sub: Any) -> None:
     s.add_argument("--out", required=True, help="findings JSON file")
     s.set_defaults(func=cmd_analyze)
 
-    s = sub.add_parser("plot", help="draw the figures")
+    s = sub.add_parser("plot", help="draw the figures of one or more conditions")
     s.add_argument("--aggregate-dir", required=True)
-    s.add_argument("--out-dir", required=True)
+    s.add_argument(
+        "--plot-dir", required=True, help="a condition's figures go to <plot-dir>/<condition path>"
+    )
     s.add_argument("--settings", required=True)
     s.add_argument(
         "--condition",
         nargs=5,
+        action="append",
         required=True,
         metavar=("DATASET", "OPTIMIZER", "LR_SCALING", "BASE_LR", "BUDGET"),
+        help="a condition to draw; repeat it for more (the tables are read once)",
     )
     s.set_defaults(func=cmd_plot)
 

@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,16 +107,24 @@ def write_table(path: str | os.PathLike[str], df: pd.DataFrame) -> None:
 
 
 def read_table(
-    path: str | os.PathLike[str], required: Sequence[str] = (), *, what: str = "table"
+    path: str | os.PathLike[str],
+    required: Sequence[str] = (),
+    *,
+    what: str = "table",
+    keep: Callable[[str], bool] | None = None,
 ) -> pd.DataFrame:
-    """Read a study TSV and check it has the columns it must have, naming the file if not."""
+    """Read a study TSV and check it has the columns it must have, naming the file if not.
+
+    `keep`, when given, picks the columns to parse by name (the others are skipped, which is
+    what makes a wide table cheap to read); the required columns are checked among the kept
+    ones, so `keep` must accept them."""
     p = Path(path)
     if not p.is_file():
         raise FormatError(f"{what} file {p} does not exist")
     if p.stat().st_size == 0:
         raise FormatError(f"{what} file {p} is empty")
     try:
-        df = pd.read_csv(p, sep="\t")
+        df = pd.read_csv(p, sep="\t", usecols=keep)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise FormatError(f"{what} file {p} cannot be parsed as TSV: {exc}") from exc
     missing = [c for c in required if c not in df.columns]

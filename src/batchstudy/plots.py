@@ -1,4 +1,7 @@
-"""Figures of one condition, drawn from the aggregate tables (matplotlib, no display).
+"""Figures of each condition, drawn from the aggregate tables (matplotlib, no display).
+
+`plot_conditions` reads the tables once (the columns of `PLOT_COLUMNS`) and draws every
+condition it is given; each figure is laid out by fixed `Margins`, drawn once, by ``savefig``.
 
 - ``curves.png``: the seed's grid of learning curves, one row per batch size, accuracy beside
   loss (train on the whole training split, validation), mean over seeds with a 95% band
@@ -15,7 +18,8 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,7 @@ from .io import read_table  # noqa: E402
 from .layout import PLOT_NAMES as PLOTS  # noqa: E402
 from .metrics import CONDITION_KEYS as KEYS  # noqa: E402
 from .metrics import target_suffixes  # noqa: E402
-from .stats import Effect, censored_median_value  # noqa: E402
+from .stats import Effect, censored_median_value, value_range  # noqa: E402
 
 #: The keys that name a condition's figure directory, in the order the plot stage takes them:
 #: the condition keys. The directory itself is `batchstudy.config.Condition.path`
@@ -47,24 +51,85 @@ def condition_dir(keys: dict[str, Any]) -> Path:
     return Path(Condition.from_keys(keys).path)
 
 
-def select(df: pd.DataFrame, condition: dict[str, str]) -> pd.DataFrame:
-    mask = np.ones(len(df), dtype=bool)
-    for k, v in condition.items():
-        if k == "base_lr":  # a number: '0.001' and '1e-3' are one rate, a table may print '1'
-            mask &= df[k].astype(float).to_numpy() == float(v)
-        else:
-            mask &= df[k].astype(str).to_numpy() == v
-    return df.loc[mask]
+@dataclass(frozen=True)
+class Margins:
+    """Fixed space around and between a figure's axes, in inches, set when the figure is made.
+
+    They replace matplotlib's ``tight_layout``, which draws the whole figure once more before
+    ``savefig`` draws it again. Each figure's margins are sized for its labels: one line of
+    title, tick labels up to the width of ``9×10⁻⁴`` on log axes. The axes share what is left
+    of the figure equally; a figure too small for its margins raises ValueError."""
+
+    left: float
+    bottom: float
+    top: float
+    right: float = 0.15
+    wspace: float = 0.0  # between columns
+    hspace: float = 0.0  # between rows
+
+    def gridspec(self, size: tuple[float, float], nrows: int, ncols: int) -> dict[str, float]:
+        """``plt.subplots``' ``gridspec_kw``: the margins as fractions of the figure, the gaps
+        as fractions of an axes' width and height (matplotlib's units)."""
+        width, height = size
+        ax_w = (width - self.left - self.right - self.wspace * (ncols - 1)) / ncols
+        ax_h = (height - self.bottom - self.top - self.hspace * (nrows - 1)) / nrows
+        if ax_w <= 0 or ax_h <= 0:
+            raise ValueError(f"a {width}x{height} in figure has no room for {self}")
+        return {
+            "left": self.left / width,
+            "right": 1 - self.right / width,
+            "bottom": self.bottom / height,
+            "top": 1 - self.top / height,
+            "wspace": self.wspace / ax_w,
+            "hspace": self.hspace / ax_h,
+        }
 
 
-def mean_band(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over rows (seeds) and the half-width of its t confidence interval, per column."""
+#: Inches between the top of a figure and its suptitle's top.
+SUPTITLE_GAP = 0.1
+#: Where an axes' title sits, in axes units: on its top edge (plus matplotlib's pad), where no
+#: figure here has tick labels. Given explicitly, it spares matplotlib measuring every tick
+#: label of the axes and its siblings to place the title at draw time.
+TITLE_Y = 1.0
+#: The four figures' margins (see `Margins`); a suptitle takes ~0.3 in of `top`.
+CURVES_MARGINS = Margins(left=0.75, bottom=0.5, top=0.65, wspace=0.95, hspace=0.4)
+ACCURACY_MARGINS = Margins(left=0.75, bottom=0.5, top=0.15)
+TIMING_MARGINS = Margins(left=0.95, bottom=0.5, top=0.45, wspace=1.05)
+# top = bottom: the axes centred, so the seconds panel's long y label (3.9 in) fits in 4 in.
+SCALING_MARGINS = Margins(left=0.95, bottom=0.5, top=0.5, wspace=1.15)
+
+
+def _figure(
+    nrows: int, ncols: int, size: tuple[float, float], margins: Margins, **kw: Any
+) -> tuple[Any, Any]:
+    """A figure and its grid of axes, laid out by `margins` (``plt.subplots``' ``kw``)."""
+    return plt.subplots(
+        nrows, ncols, figsize=size, gridspec_kw=margins.gridspec(size, nrows, ncols), **kw
+    )
+
+
+def _suptitle(fig: Any, text: str) -> None:
+    """The figure's title, `SUPTITLE_GAP` below its top edge whatever the figure's height."""
+    fig.suptitle(text, fontsize=10, y=1 - SUPTITLE_GAP / fig.get_figheight(), va="top")
+
+
+def _save(fig: Any, out: Any, dpi: int) -> None:
+    fig.savefig(out, dpi=dpi, format="png")
+    plt.close(fig)
+
+
+def mean_band(
+    values: np.ndarray, level: float = 0.95, bounds: tuple[float, float] = (-np.inf, np.inf)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over rows (seeds) and its t confidence band ``(lo, hi)``, per column; the band is
+    clipped to `bounds`, the values' range (`stats.value_range`), as the findings' intervals
+    are."""
     n = np.sum(np.isfinite(values), axis=0)
     mean = np.nanmean(values, axis=0)
     sd = np.nanstd(values, axis=0, ddof=1) if values.shape[0] > 1 else np.zeros_like(mean)
     t = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1))
     half = np.where(n > 1, t * sd / np.sqrt(np.maximum(n, 1)), 0.0)
-    return mean, half
+    return mean, np.maximum(mean - half, bounds[0]), np.minimum(mean + half, bounds[1])
 
 
 CURVE_PANELS = (
@@ -79,10 +144,10 @@ CURVE_PANELS = (
 def _curve_panel(ax: Any, h: pd.DataFrame, series: tuple) -> None:
     for col, label, color in series:
         wide = h.pivot(index="seed", columns="epoch", values=col).to_numpy(dtype=float)
-        mean, half = mean_band(wide)
+        mean, lo, hi = mean_band(wide, bounds=value_range(col))
         epochs = np.arange(1, wide.shape[1] + 1)
         ax.plot(epochs, mean, color=color, label=label, lw=1.3)
-        ax.fill_between(epochs, mean - half, mean + half, color=color, alpha=0.25, lw=0)
+        ax.fill_between(epochs, lo, hi, color=color, alpha=0.25, lw=0)
     ax.grid(alpha=0.3)
 
 
@@ -93,8 +158,8 @@ def plot_curves(
     t band; dotted: the censored median settling epoch (unsettled runs count as above the
     budget; no line where half or more never settled), the same number as the tables."""
     sizes = sorted(history["batch_size"].unique())
-    fig, axes = plt.subplots(
-        len(sizes), 2, figsize=(9, 2.2 * len(sizes)), sharex=True, squeeze=False
+    fig, axes = _figure(
+        len(sizes), 2, (9, 2.2 * len(sizes)), CURVES_MARGINS, sharex=True, squeeze=False
     )
     for row, b in zip(axes, sizes, strict=True):
         h = history[history["batch_size"] == b]
@@ -111,18 +176,13 @@ def plot_curves(
         title = f"batch size {b}: {n_set} of {n} runs settled" + (
             f", {n_div} diverged" if n_div else ""
         )
-        row[0].set_title(title, fontsize=9, loc="left")
+        row[0].set_title(title, fontsize=9, loc="left", y=TITLE_Y)
     for ax in axes[-1, :]:
         ax.set_xlabel("epoch")
     axes[0, 0].legend(loc="lower right", fontsize=7)
     axes[0, 1].legend(loc="upper right", fontsize=7)
-    fig.suptitle(
-        "Learning curves: mean over seeds, 95% band; dotted: median settling epoch",
-        fontsize=10,
-    )
-    fig.tight_layout()
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
+    _suptitle(fig, "Learning curves: mean over seeds, 95% band; dotted: median settling epoch")
+    _save(fig, out, dpi)
 
 
 def _errorbar(
@@ -148,13 +208,17 @@ def _errorbar(
         )
 
 
+#: The accuracy figure's series: the summary's mean and t-interval of each, and its legend.
+ACCURACY_SERIES = (
+    ("final_end_train_accuracy", "train (whole split)"),
+    ("final_test_accuracy", "test"),
+)
+
+
 def plot_accuracy(summary: pd.DataFrame, out: Path, dpi: int) -> None:
     s = summary.sort_values("batch_size")
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for name, label in (
-        ("final_end_train_accuracy", "train (whole split)"),
-        ("final_test_accuracy", "test"),
-    ):
+    fig, ax = _figure(1, 1, (5.5, 3.6), ACCURACY_MARGINS)
+    for name, label in ACCURACY_SERIES:
         _errorbar(
             ax,
             s["batch_size"].to_numpy(),
@@ -168,14 +232,12 @@ def plot_accuracy(summary: pd.DataFrame, out: Path, dpi: int) -> None:
     ax.set_ylabel("final accuracy (mean, 95% t-interval)")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
+    _save(fig, out, dpi)
 
 
 def plot_timing(summary: pd.DataFrame, out: Path, dpi: int) -> None:
     s = summary.sort_values("batch_size")
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, (a1, a2) = _figure(1, 2, (9, 3.6), TIMING_MARGINS)
     b = s["batch_size"].to_numpy()
     _errorbar(
         a1, b, s["seconds_per_epoch_median"], s["seconds_per_epoch_lo"], s["seconds_per_epoch_hi"]
@@ -189,12 +251,8 @@ def plot_timing(summary: pd.DataFrame, out: Path, dpi: int) -> None:
         ax.set_xlabel("batch size")
         ax.grid(alpha=0.3, which="both")
     engine = ", ".join(sorted(s["engine"].astype(str).unique()))
-    fig.suptitle(
-        f"Time per epoch and per step (engine: {engine}; graph building excluded)", fontsize=10
-    )
-    fig.tight_layout()
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
+    _suptitle(fig, f"Time per epoch and per step (engine: {engine}; graph building excluded)")
+    _save(fig, out, dpi)
 
 
 def _per_target(s: pd.DataFrame, quantity: str, targets: list[str]) -> Iterator[tuple]:
@@ -230,7 +288,7 @@ def _steps_panel(ax: Any, s: pd.DataFrame, targets: list[str]) -> bool:
             ax.plot(grid, pred, color=f"C{i}", lw=0.8, alpha=0.5)
             ax.axvline(fit["b_crit"], color=f"C{i}", ls=":", lw=0.8)
     ax.set_ylabel("optimizer steps to target (median, 95% bootstrap)")
-    ax.set_title("Steps; dashed: perfect scaling, thin: fit, dotted: B_crit", fontsize=9)
+    ax.set_title("Steps; dashed: perfect scaling, thin: fit, dotted: B_crit", fontsize=9, y=TITLE_Y)
     return drew
 
 
@@ -240,14 +298,14 @@ def _seconds_panel(ax: Any, s: pd.DataFrame, targets: list[str]) -> bool:
         drew = True
         _errorbar(ax, b, est, lo, hi, label=f"target {k}", color=f"C{i}")
     ax.set_ylabel("seconds to target, one model (median, 95% bootstrap)")
-    ax.set_title("Wall time to target (one timing stream per job)", fontsize=9)
+    ax.set_title("Wall time to target (one timing stream per job)", fontsize=9, y=TITLE_Y)
     return drew
 
 
 def plot_scaling(summary: pd.DataFrame, runs: pd.DataFrame, out: Path, dpi: int) -> None:
     s = summary.sort_values("batch_size")
     targets = target_suffixes(runs)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = _figure(1, 2, (10, 4), SCALING_MARGINS)
     for ax, panel in zip(axes, (_steps_panel, _seconds_panel), strict=True):
         drew = panel(ax, s, targets)
         ax.set_xscale("log", base=2)
@@ -258,22 +316,67 @@ def plot_scaling(summary: pd.DataFrame, runs: pd.DataFrame, out: Path, dpi: int)
             ax.legend(fontsize=8)
         else:
             ax.text(0.5, 0.5, "no batch size reached a target", transform=ax.transAxes, ha="center")
-    fig.tight_layout()
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
+    _save(fig, out, dpi)
 
 
-def plot_condition(
-    agg_dir: Path, out_dir: Path, condition: dict[str, str], settings: dict[str, Any]
-) -> list[Path]:
-    missing = [k for k in PLOT_PATH_KEYS if k not in condition]
+#: The columns each aggregate table's figures read besides the condition keys (checked when the
+#: table is read), and the prefixes of the per-target columns they read (the runs' ``target_*``
+#: name the targets, `batchstudy.metrics.target_suffixes`; the summary's ``steps_to_*`` and
+#: ``seconds_to_*`` are their medians and intervals). The other columns are never parsed.
+PLOT_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "history": (
+        ("batch_size", "seed", "epoch", *(c for _, series in CURVE_PANELS for c, _, _ in series)),
+        (),
+    ),
+    "runs": (("batch_size", "settling_epoch", "diverged"), ("target_",)),
+    "summary": (
+        (
+            "batch_size",
+            "engine",
+            "seconds_per_step",
+            *(f"seconds_per_epoch_{s}" for s in ("median", "lo", "hi")),
+            *(f"{name}_{s}" for name, _ in ACCURACY_SERIES for s in ("mean", "lo", "hi")),
+        ),
+        ("steps_to_", "seconds_to_"),
+    ),
+}
+
+
+def read_plot_table(agg_dir: Path, name: str) -> dict[Condition, pd.DataFrame]:
+    """The aggregate table `name` (``<name>.tsv``), read once, only the columns of
+    `PLOT_COLUMNS`, split by condition. The base rate is matched as a number, so a table
+    printing ``0.001`` and a path reading ``1e-3`` name one condition; rows with an empty
+    condition key belong to none."""
+    columns, prefixes = PLOT_COLUMNS[name]
+    wanted = {*KEYS, *columns}
+    df = read_table(
+        agg_dir / f"{name}.tsv",
+        (*KEYS, *columns),
+        what=name,
+        keep=lambda c: c in wanted or c.startswith(prefixes),
+    )
+    groups = df.groupby(list(KEYS), sort=False)
+    return {
+        Condition.from_keys({k: str(v) for k, v in zip(KEYS, key, strict=True)}): rows
+        for key, rows in groups
+    }
+
+
+def _condition(keys: Mapping[str, Any]) -> Condition:
+    missing = [k for k in PLOT_PATH_KEYS if k not in keys]
     if missing:
-        raise ValueError(f"condition {condition} lacks {missing}: a figure is of one condition")
-    history = select(read_table(agg_dir / "history.tsv", KEYS, what="history"), condition)
-    runs = select(read_table(agg_dir / "runs.tsv", KEYS, what="runs"), condition)
-    summary = select(read_table(agg_dir / "summary.tsv", KEYS, what="summary"), condition)
-    if history.empty:
-        raise ValueError(f"no rows for condition {condition} in {agg_dir}")
+        raise ValueError(f"condition {dict(keys)} lacks {missing}: a figure is of one condition")
+    return Condition.from_keys({k: str(keys[k]) for k in PLOT_PATH_KEYS})
+
+
+def draw_condition(
+    history: pd.DataFrame,
+    runs: pd.DataFrame,
+    summary: pd.DataFrame,
+    out_dir: Path,
+    settings: Mapping[str, Any],
+) -> list[Path]:
+    """One condition's figures (`PLOTS`, in that order) from its rows of the three tables."""
     out_dir.mkdir(parents=True, exist_ok=True)
     dpi = int(settings.get("dpi", 90))
     paths = [out_dir / f"{p}.png" for p in PLOTS]
@@ -281,6 +384,29 @@ def plot_condition(
     plot_accuracy(summary, paths[1], dpi)
     plot_timing(summary, paths[2], dpi)
     plot_scaling(summary, runs, paths[3], dpi)
+    return paths
+
+
+def plot_conditions(
+    agg_dir: Path,
+    plot_dir: Path,
+    conditions: Sequence[Mapping[str, Any]],
+    settings: Mapping[str, Any],
+) -> list[Path]:
+    """The figures of every condition in `conditions` (keys as `PLOT_PATH_KEYS`, values text
+    or numbers), each condition's under ``plot_dir / Condition.path``, from one read of the
+    aggregate tables. A condition without rows in each table raises ValueError before any
+    figure is drawn."""
+    conds = [_condition(c) for c in conditions]
+    tables = {name: read_plot_table(agg_dir, name) for name in PLOT_COLUMNS}
+    for c in conds:
+        absent = [name for name, rows in tables.items() if c not in rows]
+        if absent:
+            raise ValueError(f"no rows for condition {c.label} in {agg_dir} ({', '.join(absent)})")
+    paths: list[Path] = []
+    for c in conds:
+        rows = (tables[name][c] for name in ("history", "runs", "summary"))
+        paths += draw_condition(*rows, plot_dir / c.path, settings)
     return paths
 
 

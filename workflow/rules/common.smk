@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -79,14 +80,8 @@ STUDY = config["study"]
 DIRS = StudyDirs(STUDY)
 TRAIN_DIR = f"{DIRS.train}/{JOB_DIR}"
 TIMING_DIR = f"{DIRS.timing}/{TIMING_KEY_DIR}"
-#: Root of the figures; a condition's are under PLOT_DIR/CONDITION_DIR (plot, report).
+#: Root of the figures; a condition's are under PLOT_DIR/Condition.path (plot, report).
 PLOT_DIR = DIRS.plots
-# Condition.path as a wildcard pattern (the base rate's level is LR_PATH_PREFIX + format_lr).
-CONDITION_DIR = (
-    "{dataset}/{optimizer}/{lr_scaling}/"
-    + study_config.LR_PATH_PREFIX
-    + "{base_lr}/{budget}"
-)
 
 
 def _check_data_files():
@@ -175,14 +170,39 @@ def all_plots():
     return [f"{PLOT_DIR}/{c.path}/{p}.png" for c in CONDITIONS for p in PLOT_NAMES]
 
 
-def plot_dir_of(wildcards, input):
-    """PLOT_DIR as the report's inputs name it: `all_plots()` lists the first condition's
-    first figure first, so the directory is that path less the condition's part."""
-    first = Path(input.plots[0]).parts
+def plot_subcategory(c):
+    """A condition's figures' subcategory in Snakemake's report (the dataset is the category)."""
+    lr = study_config.format_lr(c.base_lr)
+    return f"{c.optimizer} / lr {c.lr_scaling} / base lr {lr} / {c.budget}"
+
+
+def plot_condition_args():
+    """The plot stage's `--condition` arguments, one per condition: its keys in the order of
+    `Condition`'s fields (the CLI's order), the base rate as its paths print it."""
+    args = []
+    for c in CONDITIONS:
+        keys = {f.name: getattr(c, f.name) for f in fields(c)}
+        keys["base_lr"] = study_config.format_lr(c.base_lr)
+        args.append(
+            "--condition " + " ".join(shlex.quote(str(v)) for v in keys.values())
+        )
+    return " ".join(args)
+
+
+def figures_root(figures):
+    """PLOT_DIR as a rule's list of figures names it: the list starts, as `all_plots()`
+    does, with the first condition's first figure, so the directory is that path less the
+    condition's part."""
+    first = Path(figures[0]).parts
     rel = Path(CONDITIONS[0].path, f"{PLOT_NAMES[0]}.png").parts
     if first[-len(rel) :] != rel:
-        raise WorkflowError(f"report input {input.plots[0]!r} is not a figure {rel!r}")
+        raise WorkflowError(f"{figures[0]!r} is not a figure {rel!r}")
     return str(Path(*first[: -len(rel)]))
+
+
+def plot_dir_of(wildcards, input):
+    """PLOT_DIR as the report rule's inputs (`all_plots()`) name it."""
+    return figures_root(input.plots)
 
 
 def catalogue_inputs(wildcards):

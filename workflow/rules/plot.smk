@@ -1,27 +1,35 @@
+# One job draws every condition's figures: one process reads the aggregate tables once (the
+# columns the figures need) and draws condition after condition, where a job per condition
+# paid the imports and the reading each time. What re-runs it is unchanged: a job per
+# condition depended on the whole aggregate output too, so a new aggregate re-plotted every
+# condition either way.
 rule plot:
     input:
         rules.aggregate.output,
     output:
         [
             report(
-                f"{PLOT_DIR}/{CONDITION_DIR}/{name}.png",
-                category="{dataset}",
-                subcategory="{optimizer} / lr {lr_scaling} / base lr {base_lr} / {budget}",
+                f"{PLOT_DIR}/{c.path}/{name}.png",
+                category=c.dataset,
+                subcategory=plot_subcategory(c),
                 caption="../report/plots.rst",
                 labels={"study": STUDY, "figure": name},
             )
+            for c in CONDITIONS
             for name in PLOT_NAMES
         ],
     log:
-        f"{DIRS.logs}/plot/{CONDITION_DIR}.log",
+        f"{DIRS.logs}/plot.log",
+    benchmark:
+        f"{DIRS.benchmarks}/plot.tsv"
     conda:
         "../envs/study.yaml"
     params:
         settings=settings_json("plots"),
         aggregate_dir=directory_of("input.0"),
-        out_dir=directory_of("output.0"),
+        plot_dir=lambda wildcards, output: figures_root(output),
+        conditions=plot_condition_args(),
     shell:
-        "python -m batchstudy plot --aggregate-dir {params.aggregate_dir:q} --out-dir {params.out_dir:q}"
-        " --condition {wildcards.dataset:q} {wildcards.optimizer:q} {wildcards.lr_scaling:q}"
-        " {wildcards.base_lr:q} {wildcards.budget:q} --settings {params.settings:q}"
+        "python -m batchstudy plot --aggregate-dir {params.aggregate_dir:q}"
+        " --plot-dir {params.plot_dir:q} --settings {params.settings:q} {params.conditions}"
         " > {log:q} 2>&1"
