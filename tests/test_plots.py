@@ -159,3 +159,15 @@ def test_learning_curve_bands_stay_inside_the_metric_range():
     mean_c, lo_c, hi_c = mean_band(acc, bounds=value_range("val_accuracy"))
     assert np.array_equal(mean, mean_c) and hi_c[0] == 1.0 and lo_c[0] == lo[0]
     assert np.array_equal(lo_c[1:], lo[1:]) and np.array_equal(hi_c[1:], hi[1:])
+
+
+def test_conditions_drawn_by_two_processes_give_the_same_files(agg, tmp_path):
+    """`workers=2` draws the conditions in two forked processes: the same figures, byte for
+    byte, as one process draws them."""
+    one = plots.plot_conditions(agg, tmp_path / "one", conditions(), {"dpi": 40})
+    two = plots.plot_conditions(agg, tmp_path / "two", conditions(), {"dpi": 40}, workers=2)
+    assert [p.relative_to(tmp_path / "one") for p in one] == [
+        p.relative_to(tmp_path / "two") for p in two
+    ]
+    for a, b in zip(one, two, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a

@@ -160,7 +160,11 @@ def cmd_plot(args: argparse.Namespace) -> None:
 
     conds = [dict(zip(PLOT_PATH_KEYS, c, strict=True)) for c in args.condition]
     paths = plot_conditions(
-        Path(args.aggregate_dir), Path(args.plot_dir), conds, json.loads(args.settings)
+        Path(args.aggregate_dir),
+        Path(args.plot_dir),
+        conds,
+        json.loads(args.settings),
+        workers=args.threads,
     )
     _log(f"wrote {len(paths)} figure(s) of {len(conds)} condition(s) under {args.plot_dir}")
 
@@ -397,6 +401,9 @@ def _add_table_stages(sub: Any) -> None:
         required=True,
         metavar=("DATASET", "OPTIMIZER", "LR_SCALING", "BASE_LR", "BUDGET"),
         help="a condition to draw; repeat it for more (the tables are read once)",
+    )
+    s.add_argument(
+        "--threads", type=int, default=1, help="processes drawing conditions side by side"
     )
     s.set_defaults(func=cmd_plot)
 

@@ -17,7 +17,10 @@ condition it is given; each figure is laid out by fixed `Margins`, drawn once, b
 from __future__ import annotations
 
 import base64
+import concurrent.futures
+import functools
 import io
+import multiprocessing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -392,22 +395,34 @@ def plot_conditions(
     plot_dir: Path,
     conditions: Sequence[Mapping[str, Any]],
     settings: Mapping[str, Any],
+    workers: int = 1,
 ) -> list[Path]:
     """The figures of every condition in `conditions` (keys as `PLOT_PATH_KEYS`, values text
     or numbers), each condition's under ``plot_dir / Condition.path``, from one read of the
     aggregate tables. A condition without rows in each table raises ValueError before any
-    figure is drawn."""
+    figure is drawn. ``workers`` > 1 draws the conditions in that many forked processes
+    (each figure is drawn by one process alone, so the files are the same as drawn in one)."""
     conds = [_condition(c) for c in conditions]
     tables = {name: read_plot_table(agg_dir, name) for name in PLOT_COLUMNS}
     for c in conds:
         absent = [name for name, rows in tables.items() if c not in rows]
         if absent:
             raise ValueError(f"no rows for condition {c.label} in {agg_dir} ({', '.join(absent)})")
-    paths: list[Path] = []
-    for c in conds:
-        rows = (tables[name][c] for name in ("history", "runs", "summary"))
-        paths += draw_condition(*rows, plot_dir / c.path, settings)
-    return paths
+    jobs = [
+        (*(tables[name][c] for name in ("history", "runs", "summary")), plot_dir / c.path)
+        for c in conds
+    ]
+    draw = functools.partial(_draw_job, settings=settings)
+    if workers <= 1 or len(jobs) <= 1:
+        return [p for job in jobs for p in draw(job)]
+    context = multiprocessing.get_context("fork")  # the workers inherit the imports
+    with concurrent.futures.ProcessPoolExecutor(min(workers, len(jobs)), context) as pool:
+        return [p for paths in pool.map(draw, jobs) for p in paths]
+
+
+def _draw_job(job: tuple[Any, ...], settings: Mapping[str, Any]) -> list[Path]:
+    """`draw_condition` of one ``(history, runs, summary, out_dir)`` (picklable for a pool)."""
+    return draw_condition(*job[:3], job[3], settings)
 
 
 # --------------------------------------------------------------------------- across conditions

@@ -2,7 +2,8 @@
 # columns the figures need) and draws condition after condition, where a job per condition
 # paid the imports and the reading each time. What re-runs it is unchanged: a job per
 # condition depended on the whole aggregate output too, so a new aggregate re-plotted every
-# condition either way.
+# condition either way. Its conditions are drawn by `threads` processes side by side
+# (--set-threads plot=N).
 rule plot:
     input:
         rules.aggregate.output,
@@ -24,6 +25,7 @@ rule plot:
         f"{DIRS.benchmarks}/plot.tsv"
     conda:
         "../envs/study.yaml"
+    threads: 2
     params:
         settings=settings_json("plots"),
         aggregate_dir=directory_of("input.0"),
@@ -32,4 +34,5 @@ rule plot:
     shell:
         "python -m batchstudy plot --aggregate-dir {params.aggregate_dir:q}"
         " --plot-dir {params.plot_dir:q} --settings {params.settings:q} {params.conditions}"
+        " --threads {threads}"
         " > {log:q} 2>&1"
