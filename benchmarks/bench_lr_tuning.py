@@ -6,8 +6,8 @@ It copies the workflow into a temporary project with config/lr-tuning.yaml restr
 dataset (blobs by default: 8 batch sizes x 7 learning rates x 10 seeds, Adam and SGD with
 momentum, the noise-scale runs), runs it cold to report/index.html and prints the wall seconds
 against the target of 3 minutes on 2 CPU cores, with the machine's load average before and
-after (other processes on the machine slow the run down). --keep copies the project's results
-and report to DIR afterwards.
+after (other processes on the machine slow the run down). --keep copies the project's results,
+report, job logs and Snakemake's own log to DIR afterwards.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def main() -> None:
         copy_project(project, project / "study.yaml")
         cold = timed_snakemake(project, args.cores)
         if args.keep is not None:
-            for name in ("results", "report"):
+            for name in ("results", "report", "logs", ".snakemake/log"):
                 shutil.copytree(project / name, args.keep / name, dirs_exist_ok=True)
     load_after = os.getloadavg()
     n_rates = {
