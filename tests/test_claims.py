@@ -161,6 +161,17 @@ def test_time_per_epoch_supported_when_seconds_fall_with_batch_size():
     assert "not intervals over independent repeats" in v.evidence
 
 
+def test_time_per_epoch_states_drift_as_a_fold_change_above_one():
+    """A job whose last epochs ran 0.421x as long as its first drifted 2.38-fold: the text
+    gives the factor (>= 1, comparable with the 1.1x margin) and calls such differences
+    unreliable; a drift inside the margin gets no such caveat."""
+    v = claim_time_per_epoch(make_summary(lambda b: 0.05 + 10.0 / b, drift=0.421), SETTINGS)
+    assert "up to a 2.38-fold change" in v.evidence and "0.421×" in v.evidence
+    assert "not reliable" in v.evidence
+    quiet = claim_time_per_epoch(make_summary(lambda b: 0.05 + 10.0 / b, drift=1.05), SETTINGS)
+    assert "1.05-fold" in quiet.evidence and "not reliable" not in quiet.evidence
+
+
 def test_time_per_epoch_not_supported_when_flat():
     v = claim_time_per_epoch(make_summary(lambda b: 0.5), SETTINGS)
     _assert_verdict(v, NOT_SUPPORTED)

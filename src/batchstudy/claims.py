@@ -282,17 +282,19 @@ def _stream_note(s: pd.DataFrame, sizes: list[int]) -> str:
     per_job = "one timing stream per job" if streams == 1 else f"{streams} timing streams per job"
     drift = s["timing_drift"].to_numpy(dtype=float)
     worst = int(np.argmax(np.abs(np.log(drift))))
+    factor = max(drift[worst], 1 / drift[worst])
     drift_note = (
         f"; that is more than the {fmt.number(TIME_RATIO_MARGIN)}× margin, so time "
         "differences of that size between batch sizes are not reliable"
-        if max(drift[worst], 1 / drift[worst]) > TIME_RATIO_MARGIN
+        if factor > TIME_RATIO_MARGIN
         else ""
     )
     return (
-        f"Unit of replication: one training job per batch size ({per_job}); the intervals are "
-        "over that job's epochs, which share its machine state, so they are not intervals over "
-        f"independent repeats. Drift within a job: up to {fmt.ratio(drift[worst])} "
-        f"(last vs first epochs, B = {sizes[worst]}){drift_note}."
+        "Unit of replication: one training job per batch size, whose clock every learning rate "
+        f"trained in that job shares ({per_job}); the intervals are over that job's epochs, "
+        "which share its machine state, so they are not intervals over independent repeats. "
+        f"Drift within a job: up to a {fmt.number(factor)}-fold change (the last epochs took "
+        f"{fmt.ratio(drift[worst])} the time of the first, B = {sizes[worst]}){drift_note}."
     )
 
 
@@ -389,7 +391,7 @@ def claim_small_batches_settle_sooner(
         f"±{fmt.number(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict}). Runs that never "
         "settled (counted at the budget, a lower bound): "
         f"{counts}.{caveat} The article reported about 30 vs about 50 epochs. Per epoch is not per "
-        f"update: the settling table gives the same point in optimizer steps and examples."
+        f"update: the Settling paragraph gives the same point in optimizer steps."
     )
     return Verdict(claim, statement, verdict, evidence, {"difference": diff})
 
