@@ -13,6 +13,7 @@ from batchstudy import stats
 from batchstudy.claims import (
     CLAIM_TIME_PER_EPOCH,
     CLAIM_WALL_TIME,
+    DRIFT_INCONCLUSIVE,
     INCONCLUSIVE,
     METHOD_REPEAT_RATIO,
     METHOD_WALL_PRODUCT,
@@ -387,6 +388,18 @@ def test_wall_time_judged_across_batch_sizes_with_the_range_where_it_holds():
     _assert_verdict(v, PARTLY)
     assert v.holds_for == [8]
     assert "B = 64: fails (fewer epochs)" in v.evidence and "Holds for B = 8" in v.evidence
+
+
+def test_wall_time_speed_up_within_the_jobs_clock_drift_is_inconclusive():
+    """Without timing repeats each job has one clock: a speed-up that the drift of the two
+    jobs' clocks (here B = 8's last epochs ran 0.421x as long as its first) could produce is
+    inconclusive, not "holds"; small drifts change nothing."""
+    runs = make_runs(epochs_to=lambda b: {4: 10.0, 8: 10.0, 64: 5.0, 128: 5.0, 512: 5.0}[b])
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95", drift={4: 1.0, 8: 0.421})
+    assert v.holds_for == [] and f"B = 8: {DRIFT_INCONCLUSIVE}" in v.evidence
+    _assert_verdict(v, NOT_SUPPORTED)
+    calm = claim_wall_time_not_epochs(runs, SETTINGS, "95", drift={4: 1.0, 8: 1.02})
+    assert calm.holds_for == [8]
 
 
 def test_wall_time_not_reached_at_a_batch_size_that_mostly_never_reaches_the_target():

@@ -12,6 +12,7 @@ supported* when it is *equivalent* or *different* the other way, *inconclusive* 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -559,13 +560,24 @@ def censored_median_ratio(num: np.ndarray, den: np.ndarray, settings: IntervalSe
     return Effect(est, float(lo), float(hi), n, method, settings.level, n_censored=k)
 
 
-def _wall_verdict(seconds: Effect, epochs: Effect) -> str:
-    """Per batch size: holds / fails / inconclusive / not reached (see the claim)."""
+#: Claim 4's outcome at a batch size that is faster by its interval but not by more than the
+#: two jobs' clocks drifted (`_wall_verdict`).
+DRIFT_INCONCLUSIVE = "inconclusive (faster by less than the jobs' clocks drifted)"
+
+
+def _wall_verdict(seconds: Effect, epochs: Effect, drift: float = 1.0) -> str:
+    """Per batch size: holds / fails / inconclusive / not reached (see the claim).
+
+    ``drift`` (>= 1) is the larger within-job drift factor of the two jobs compared when their
+    seconds come from one timing stream per job: faster must then hold even with the upper
+    end multiplied by it, or the outcome is `DRIFT_INCONCLUSIVE`."""
     if seconds.estimate == np.inf:
         return "not reached"
     if seconds.n < stats.MIN_N:
         return INCONCLUSIVE
     m = TIME_RATIO_MARGIN
+    if seconds.hi < 1 / m and seconds.hi * drift >= 1 / m and epochs.lo > 1 / m:
+        return DRIFT_INCONCLUSIVE
     faster = seconds.hi < 1 / m
     not_faster = seconds.lo > 1 / m
     fewer_epochs = epochs.hi < 1 / m
@@ -611,6 +623,7 @@ def claim_wall_time_not_epochs(
     settings: IntervalSettings,
     target: str,
     repeats: pd.DataFrame | None = None,
+    drift: Mapping[int, float] | None = None,
 ) -> Verdict:
     """Claim 4, judged for every batch size against the smallest one.
 
@@ -621,7 +634,9 @@ def claim_wall_time_not_epochs(
     target. The verdict is supported when it holds for every larger B, not supported when it
     holds for none, and otherwise names the range where it holds. With the timing stage's
     ``repeats`` the seconds ratio is `wall_time_ratio`; without, the run table's seconds
-    (epochs x the job's median seconds per epoch, one timing stream per job).
+    (epochs x the job's median seconds per epoch, one timing stream per job), and ``drift``
+    (batch size -> the summary's ``timing_drift``, last vs first epochs of its job) makes a
+    speed-up no larger than the two jobs' drift inconclusive (`_wall_verdict`).
     """
     claim = CLAIM_WALL_TIME
     statement = (
@@ -654,7 +669,7 @@ def claim_wall_time_not_epochs(
             else wall_time_ratio(col["epochs"], timing, b, ref, settings)
         )
         ep = censored_median_ratio(*col["epochs"], settings)
-        outcome = _wall_verdict(sec, ep)
+        outcome = _wall_verdict(sec, ep, _drift_factor(drift, (b, ref)) if timing is None else 1)
         effects |= {f"seconds_ratio_{b}": sec, f"epochs_ratio_{b}": ep}
         holds += [b] if outcome == "holds" else []
         parts.append(
@@ -670,6 +685,12 @@ def claim_wall_time_not_epochs(
         + _wall_unit(timing)
     )
     return Verdict(claim, statement, verdict, evidence, effects, holds)
+
+
+def _drift_factor(drift: Mapping[int, float] | None, sizes: tuple[int, ...]) -> float:
+    """The largest within-job drift, as a factor >= 1, of the jobs of `sizes` (1: unknown)."""
+    factors = [max(d, 1 / d) for b in sizes if drift and np.isfinite(d := drift.get(b, np.nan))]
+    return max(factors, default=1.0)
 
 
 def _wall_unit(timing: pd.DataFrame | None) -> str:
@@ -690,6 +711,16 @@ def _wall_unit(timing: pd.DataFrame | None) -> str:
 # --------------------------------------------------------------------------- all claims
 
 
+def _drifts(summary: pd.DataFrame) -> dict[int, float]:
+    """Batch size -> the within-job timing drift (last vs first epochs) of one condition."""
+    if "timing_drift" not in summary.columns:
+        return {}
+    rows = one_condition(summary)
+    return dict(
+        zip(rows["batch_size"].astype(int), rows["timing_drift"].astype(float), strict=True)
+    )
+
+
 def evaluate_claims(
     runs: pd.DataFrame,
     summary: pd.DataFrame,
@@ -708,5 +739,5 @@ def evaluate_claims(
         claim_time_per_epoch(summary, settings, repeats),
         claim_small_batches_settle_sooner(runs, settings),
         *claim_large_batches_generalize_worse(runs, settings),
-        claim_wall_time_not_epochs(runs, settings, target, repeats),
+        claim_wall_time_not_epochs(runs, settings, target, repeats, _drifts(summary)),
     ]
