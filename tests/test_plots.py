@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import TINY_CONFIG, fake_condition, plot_keys, write_fake_job
 
@@ -107,6 +108,7 @@ def drawn_texts(fig) -> list[tuple[str, object, object]]:
         texts += [(t, ax) for t in (ax.title, ax._left_title, ax._right_title, *ax.texts)]
         if ax.get_legend():
             texts += [(t, ax) for t in ax.get_legend().get_texts()]
+    texts += [(t, None) for leg in fig.legends for t in leg.get_texts()]
     texts += [(fig._suptitle, None)] if fig._suptitle else []
     r = fig.canvas.get_renderer()
     return [
@@ -171,3 +173,136 @@ def test_conditions_drawn_by_two_processes_give_the_same_files(agg, tmp_path):
     ]
     for a, b in zip(one, two, strict=True):
         assert a.read_bytes() == b.read_bytes(), a
+
+
+# --------------------------------------------------------------------------- the overview
+
+ABOVE = "above budget"
+
+
+def effect(estimate, lo=None, hi=None) -> dict:
+    return {"estimate": estimate, "lo": lo, "hi": hi, "level": 0.95, "method": "m", "n": 3}
+
+
+def overview_rows(lines: list[dict], sizes=SIZES, steps=None) -> list[dict]:
+    """Overview rows of each line (condition keys): accuracy and steps that differ per line,
+    unless `steps(i, b)` gives the steps effect."""
+    rows = []
+    for i, keys in enumerate(lines):
+        for b in sizes:
+            step = steps(i, b) if steps else effect(100.0 * (i + 1) / b, 50.0 / b, 200.0 * (i + 1))
+            acc = 0.5 + 0.01 * i
+            rows.append(
+                {
+                    "dataset": "blobs",
+                    "panel": "blobs",
+                    **keys,
+                    "batch_size": b,
+                    "test_accuracy": effect(acc, acc - 0.02, acc + 0.02),
+                    "steps_to_target": step,
+                    "target": "95",
+                }
+            )
+    return rows
+
+
+def tuning_lines() -> list[dict]:
+    """14 lines: 2 optimizers x 7 base rates (partly shared), one arm, one budget."""
+    rates = {"adam": np.logspace(-4, -1, 7), "sgd": np.logspace(-3, 0, 7)}
+    return [
+        {"optimizer": o, "lr_scaling": "constant", "base_lr": float(lr), "budget": "e6"}
+        for o, lrs in rates.items()
+        for lr in lrs
+    ]
+
+
+def scaling_lines() -> list[dict]:
+    """12 lines: 2 optimizers (one base rate each) x 3 lr arms x 2 budgets."""
+    return [
+        {"optimizer": o, "lr_scaling": arm, "base_lr": lr, "budget": budget}
+        for o, lr in (("adam", 0.001), ("sgd", 0.01))
+        for arm in ("constant", "linear", "sqrt")
+        for budget in ("e100", "s1000")
+    ]
+
+
+def drawn_overview(monkeypatch, rows) -> object:
+    """The overview figure of `rows`, as `plot_overview` saves it."""
+    figs = []
+    monkeypatch.setattr(plots, "_save", lambda fig, out, dpi: figs.append(fig))
+    plots.plot_overview(rows, None, 40)
+    (fig,) = figs
+    return fig
+
+
+def connected(ax) -> list:
+    """The lines through an axes' points (not the error bars' caps nor the open triangles)."""
+    return [line for line in ax.get_lines() if line.get_linestyle() != "None"]
+
+
+def line_looks(ax) -> list[tuple]:
+    """(colour, line style, marker) of every line through an axes' points."""
+    from matplotlib.colors import to_hex
+
+    return [(to_hex(ln.get_color()), ln.get_linestyle(), ln.get_marker()) for ln in connected(ax)]
+
+
+@pytest.mark.parametrize("lines", [tuning_lines(), scaling_lines()], ids=["tuning", "scaling"])
+def test_no_two_overview_lines_look_alike(lines, monkeypatch):
+    fig = drawn_overview(monkeypatch, overview_rows(lines))
+    for ax in fig.axes:
+        looks = line_looks(ax)
+        assert len(looks) == len(lines)
+        assert len(set(looks)) == len(lines), looks
+    (legend,) = fig.legends
+    assert len(legend.get_texts()) == len(lines)
+
+
+def test_the_encoding_follows_the_keys():
+    """Colour from the lr arm, marker from the optimizer, style from the budget; the base lr,
+    fixed by the optimizer, is left to the labels. Base rates alone get a sequential ramp."""
+    lines = pd.DataFrame(scaling_lines())
+    enc = plots.line_encoding(lines, list(plots.LINE_KEYS))
+    assert (enc.colour_keys, enc.marker_key, enc.style_key) == (
+        ("lr_scaling",),
+        "optimizer",
+        "budget",
+    )
+    tuning = pd.DataFrame(tuning_lines())
+    enc = plots.line_encoding(tuning, ["optimizer", "base_lr"])
+    assert (enc.colour_keys, enc.marker_key, enc.style_key) == (("base_lr",), "optimizer", None)
+    assert len(set(enc.colours.values())) == tuning["base_lr"].nunique() == 9
+    one = plots.line_encoding(tuning[:1], [])
+    assert one.style(tuning.iloc[0]) == {"color": "C0", "marker": "o", "ls": "-"}
+
+
+def test_overview_lines_with_the_same_values_are_shifted_apart(monkeypatch):
+    lines = scaling_lines()[:2]
+    same = overview_rows(lines, steps=lambda i, b: effect(100.0, 90.0, 110.0))
+    fig = drawn_overview(monkeypatch, same)
+    xs = [tuple(line.get_xdata()) for line in connected(fig.axes[1])]
+    assert len(xs) == 2 and xs[0] != xs[1]
+    ratio = np.array(xs[1]) / np.array(xs[0])
+    assert np.allclose(ratio, ratio[0]) and 1 < ratio[0] < 2**plots.DODGE_SPAN
+
+
+def test_overview_keeps_its_points_and_marks_open_intervals(monkeypatch):
+    """A median above the budget has no point; an interval open above it an open triangle;
+    the legend says so, below the axes; no text leaves the figure or overlaps another."""
+
+    def steps(i, b):
+        if b == SIZES[-1]:
+            return effect(ABOVE, ABOVE, ABOVE)
+        return effect(100.0 / b, 50.0 / b, ABOVE if b == SIZES[1] else 200.0 / b)
+
+    fig = drawn_overview(monkeypatch, overview_rows(tuning_lines(), steps=steps))
+    top, bottom = fig.axes
+    marks = [line for line in bottom.get_lines() if line.get_marker() == "^"]
+    assert len(marks) == 14 and all(len(m.get_xdata()) == 1 for m in marks)
+    assert [len(line.get_xdata()) for line in connected(bottom)] == [len(SIZES) - 1] * 14
+    assert [len(line.get_xdata()) for line in connected(top)] == [len(SIZES)] * 14
+    (legend,) = fig.legends
+    assert legend.get_texts()[-1].get_text() == "interval open above the budget"
+    assert layout_problems(fig) == []
+    box = legend.get_window_extent(fig.canvas.get_renderer())
+    assert not any(box.overlaps(ax.get_window_extent()) for ax in (top, bottom))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import dataclasses
 import functools
 import io
 import multiprocessing
@@ -32,6 +33,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.transforms import ScaledTranslation  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from . import scaling  # noqa: E402
@@ -189,26 +192,40 @@ def plot_curves(
 
 
 def _errorbar(
-    ax: Any, x: np.ndarray, est: pd.Series, lo: pd.Series, hi: pd.Series, **kw: Any
+    ax: Any,
+    x: np.ndarray,
+    est: pd.Series,
+    lo: pd.Series,
+    hi: pd.Series,
+    open_mark: Mapping[str, Any] | None = None,
+    **kw: Any,
 ) -> None:
     """Point and interval; an upper end above the budget (+inf) draws no upper bar and an
-    open triangle above the point."""
+    open triangle at the point (`open_mark`: its style, default `OPEN_MARK`). `kw` go to
+    ``errorbar`` over the default marker, caps and widths."""
     est, lo, hi = (np.asarray(v, dtype=float) for v in (est, lo, hi))
     open_top = np.isinf(hi)
     hi = np.where(open_top | np.isnan(hi), est, hi)
     lo = np.where(np.isnan(lo), est, lo)
     yerr = np.vstack([est - lo, hi - est]).clip(min=0)
-    ax.errorbar(x, est, yerr=yerr, marker="o", capsize=3, lw=1.2, ms=4, **kw)
+    ax.errorbar(x, est, yerr=yerr, **{"marker": "o", "capsize": 3, "lw": 1.2, "ms": 4, **kw})
     if open_top.any():
+        mark = dict(open_mark if open_mark is not None else OPEN_MARK)
+        raise_pt = mark.pop("raise_pt", 0.0)
+        offset = ScaledTranslation(0, raise_pt / 72, ax.figure.dpi_scale_trans)
         ax.plot(
             np.asarray(x)[open_top],
             est[open_top],
             ls="",
-            marker="^",
-            mfc="none",
             color=kw.get("color"),
-            ms=7,
+            transform=ax.transData + offset,
+            **mark,
         )
+
+
+#: The open triangle of an interval open above the budget (``raise_pt``: points above the
+#: point it marks).
+OPEN_MARK = {"marker": "^", "mfc": "none", "ms": 7}
 
 
 #: The accuracy figure's series: the summary's mean and t-interval of each, and its legend.
@@ -429,10 +446,177 @@ def _draw_job(job: tuple[Any, ...], settings: Mapping[str, Any]) -> list[Path]:
 
 #: Condition keys that may vary between the lines of one overview panel.
 LINE_KEYS = ("optimizer", "lr_scaling", "base_lr", "budget")
+#: Line markers by optimizer, line styles by budget (`line_styles`); no "^", the open
+#: triangle of a censored interval.
+LINE_MARKERS = ("o", "s", "D", "v", "P", "X", "p", "h")
+LINE_STYLES = ("-", "--", ":", "-.")
+MARKER_KEY = "optimizer"
+STYLE_KEY = "budget"
+#: The order in which a key that the other varying keys already determine (e.g. the base lr
+#: when each optimizer has one) is left out of the encoding (it stays in the labels).
+REDUNDANT_FIRST = ("base_lr", "dataset", "lr_scaling", "budget", "optimizer")
+#: Colour ramp of the base learning rate when it alone is coloured: the rank of each rate,
+#: spread over this part of plasma (its pale yellow end left out).
+LR_COLORMAP = ("plasma", 0.0, 0.85)
+#: Lines of one panel are shifted apart along x (log2 batch size) by this many octaves
+#: each, at most `DODGE_SPAN` octaves in all, so that lines with the same values stay visible.
+DODGE_STEP = 0.04
+DODGE_SPAN = 0.4
+#: The overview's censored mark: larger than the line markers, above the point it marks.
+OVERVIEW_OPEN_MARK = {"marker": "^", "mfc": "none", "ms": 8, "mew": 1.5, "raise_pt": 6.0}
+#: Overview layout in inches: one panel's axes, the figure's least width, the margins
+#: around the axes (the legend's height is added below them), the legend's font size.
+PANEL_SIZE = (4.4, 2.6)
+OVERVIEW_MIN_WIDTH = 6.5
+OVERVIEW_MARGINS = Margins(left=0.85, bottom=0.55, top=0.35, right=0.2, wspace=0.95, hspace=0.6)
+LEGEND_FONTSIZE = 7
+LEGEND_GAP = 0.1
+
+
+@dataclass(frozen=True)
+class LineEncoding:
+    """How the overview tells its lines apart: colour from the `colour_keys` (together), marker
+    from `marker_key`, line style from `style_key`, each a map from the key's values."""
+
+    colour_keys: tuple[str, ...]
+    colours: dict[tuple, Any]
+    marker_key: str | None
+    markers: dict[Any, str]
+    style_key: str | None
+    styles: dict[Any, str]
+
+    def style(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """``color``, ``marker`` and ``ls`` of the line of `row` (its condition keys)."""
+        colour = self.colours.get(tuple(row[k] for k in self.colour_keys), "C0")
+        marker = self.markers[row[self.marker_key]] if self.marker_key else LINE_MARKERS[0]
+        ls = self.styles[row[self.style_key]] if self.style_key else LINE_STYLES[0]
+        return {"color": colour, "marker": marker, "ls": ls}
+
+
+def _essential_keys(lines: pd.DataFrame, varying: Sequence[str]) -> list[str]:
+    """The `varying` keys less those the others determine (in `REDUNDANT_FIRST` order): the
+    kept keys still tell every line of `lines` apart."""
+    keep = list(varying)
+    n = len(lines.drop_duplicates(keep)) if keep else 1
+    for k in REDUNDANT_FIRST:
+        rest = [x for x in keep if x != k]
+        if k in keep and rest and len(lines.drop_duplicates(rest)) == n:
+            keep = rest
+    return keep
+
+
+def _colours(keys: tuple[str, ...], levels: list[tuple]) -> dict[tuple, Any]:
+    """One colour per level: a sequential ramp by rank for the base lr alone, else tab10
+    (tab20, then an even spread of turbo, when there are more levels)."""
+    n = len(levels)
+    if keys == ("base_lr",):
+        name, lo, hi = LR_COLORMAP
+        cmap = matplotlib.colormaps[name]
+        return {v: cmap(x) for v, x in zip(levels, np.linspace(lo, hi, n), strict=True)}
+    if n <= 10:
+        return {v: f"C{i}" for i, v in enumerate(levels)}
+    cmap = matplotlib.colormaps["tab20" if n <= 20 else "turbo"]
+    xs = np.arange(n) / 20 if n <= 20 else np.linspace(0.05, 0.95, n)
+    return {v: cmap(x) for v, x in zip(levels, xs, strict=True)}
+
+
+def line_encoding(lines: pd.DataFrame, varying: Sequence[str]) -> LineEncoding:
+    """The encoding of the lines (one row each, condition keys as columns) that differ in the
+    `varying` keys. Of the keys that tell them apart (`_essential_keys`), the optimizer takes
+    the marker and the budget the line style when their values fit `LINE_MARKERS` /
+    `LINE_STYLES`; the others take the colour together (or, when none is left, the colour
+    repeats the marker's or style's key). Every key kept maps one to one, so no two lines
+    share colour, marker and style. One line: C0, solid, circles."""
+    keep = _essential_keys(lines, varying)
+
+    def channel(key: str, values: tuple) -> str | None:
+        return key if key in keep and lines[key].nunique() <= len(values) else None
+
+    marker_key, style_key = channel(MARKER_KEY, LINE_MARKERS), channel(STYLE_KEY, LINE_STYLES)
+    colour_keys = tuple(k for k in keep if k not in (marker_key, style_key))
+    colour_keys = colour_keys or tuple(k for k in (marker_key, style_key) if k)[:1]
+    levels = sorted(set(lines[list(colour_keys)].itertuples(index=False, name=None)))
+    return LineEncoding(
+        colour_keys=colour_keys,
+        colours=_colours(colour_keys, levels) if colour_keys else {},
+        marker_key=marker_key,
+        markers=_level_map(lines, marker_key, LINE_MARKERS),
+        style_key=style_key,
+        styles=_level_map(lines, style_key, LINE_STYLES),
+    )
+
+
+def _level_map(lines: pd.DataFrame, key: str | None, values: tuple) -> dict[Any, str]:
+    return dict(zip(sorted(lines[key].unique()), values, strict=False)) if key else {}
+
+
+def dodge(n: int) -> np.ndarray:
+    """The x factors of `n` lines of one panel: centred shifts of `DODGE_STEP` octaves each
+    (less when `n` lines would span more than `DODGE_SPAN`); 1 for a single line."""
+    step = min(DODGE_STEP, DODGE_SPAN / max(n - 1, 1))
+    return 2.0 ** (step * (np.arange(n) - (n - 1) / 2))
 
 
 def _line_label(row: dict[str, Any], varying: list[str]) -> str:
     return condition(row, skip=[k for k in ("dataset", *LINE_KEYS) if k not in varying])
+
+
+def _overview_panel(
+    axes: Any, part: pd.DataFrame, enc: LineEncoding, labels: list[str], handles: dict
+) -> bool:
+    """One column of the overview: the lines of `part` (one per condition), each labelled by
+    `labels`' keys; fills `handles` (label: legend proxy). True when a censored mark is drawn."""
+    groups = list(part.groupby(["dataset", *LINE_KEYS], sort=True))
+    censored = False
+    for (_, g), shift in zip(groups, dodge(len(groups)), strict=True):
+        g = g.sort_values("batch_size")
+        row = g.iloc[0].to_dict()
+        label = _line_label(row, labels) if labels else row["panel"]
+        style = enc.style(row)
+        b = g["batch_size"].to_numpy(dtype=float) * shift
+        for ax, key in zip(axes, ("test_accuracy", "steps_to_target"), strict=True):
+            effects = [Effect.from_dict(e) if e else None for e in g[key]]
+            est = np.array([e.estimate if e else np.nan for e in effects], dtype=float)
+            lo = np.array([e.lo if e else np.nan for e in effects], dtype=float)
+            hi = np.array([e.hi if e else np.nan for e in effects], dtype=float)
+            ok = np.isfinite(est)
+            if ok.any():
+                _errorbar(ax, b[ok], est[ok], lo[ok], hi[ok], OVERVIEW_OPEN_MARK, ms=5, **style)
+                handles.setdefault(label, Line2D([], [], ms=5, lw=1.2, **style))
+                censored |= bool(np.isinf(hi[ok]).any())
+    return censored
+
+
+def _label_axes(axes: Any, title: str, target: pd.Series) -> None:
+    axes[0].set_title(title, fontsize=10, y=TITLE_Y)
+    axes[0].set_ylabel("final test accuracy (mean, 95% t)", fontsize=9)
+    tgt = f"{target.iloc[0]}% " if len(target) else ""
+    axes[1].set_ylabel(f"steps to the {tgt}accuracy target (median)", fontsize=9)
+    axes[1].set_yscale("log")
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size", fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+
+
+def _legend_below(fig: Any, handles: dict, width: float) -> float:
+    """The figure's legend, centred below the axes in as many columns as fit `width` inches;
+    returns its height in inches (the figure is laid out around it afterwards)."""
+    r = fig.canvas.get_renderer()
+    font = matplotlib.font_manager.FontProperties(size=LEGEND_FONTSIZE)
+    em = LEGEND_FONTSIZE / 72
+    text_w = max(r.get_text_width_height_descent(t, font, ismath=False)[0] for t in handles)
+    entry = text_w / fig.dpi + em * (2.0 + 0.8 + 2.0)  # handle, pad, column spacing
+    ncol = int(max(1, min(len(handles), (width - 0.2) // entry)))
+    leg = fig.legend(
+        list(handles.values()),
+        list(handles),
+        loc="lower center",
+        ncol=ncol,
+        fontsize=LEGEND_FONTSIZE,
+        frameon=False,
+    )
+    return leg.get_window_extent(r).height / fig.dpi
 
 
 def plot_overview(rows: list[dict[str, Any]], out: Any, dpi: int) -> None:
@@ -441,43 +625,41 @@ def plot_overview(rows: list[dict[str, Any]], out: Any, dpi: int) -> None:
     dataset, or the configured dataset its draw came from), one line per combination of
     dataset (draw), optimizer, lr arm, base lr and budget. Points are the findings' effects
     (mean with t-interval; censored median with bootstrap interval, absent when above the
-    budget). Rows without ``panel`` (findings from before dataset draws) use the dataset."""
+    budget). Rows without ``panel`` (findings from before dataset draws) use the dataset.
+
+    The lines are told apart by `line_encoding` (the same throughout the figure) and shifted
+    apart along x by `dodge`; one legend below the axes names every line (and the open
+    triangle, when drawn), the figure growing to hold it."""
     df = pd.DataFrame(rows)
     if "panel" not in df:
         df["panel"] = df["dataset"]
     panels = sorted(df["panel"].unique())
-    varying = [k for k in LINE_KEYS if df[k].nunique() > 1]
-    fig, axes = plt.subplots(2, len(panels), figsize=(5.2 * len(panels), 6.4), squeeze=False)
+    draws = bool((df.groupby("panel")["dataset"].nunique() > 1).any())
+    varying = (["dataset"] if draws else []) + [k for k in LINE_KEYS if df[k].nunique() > 1]
+    enc = line_encoding(df.drop_duplicates(["dataset", *LINE_KEYS]), varying)
+    m = OVERVIEW_MARGINS
+    width = max(OVERVIEW_MIN_WIDTH, m.left + m.right + len(panels) * (PANEL_SIZE[0] + m.wspace))
+    fig, axes = plt.subplots(2, len(panels), figsize=(width, 6), squeeze=False)
+    handles: dict[str, Any] = {}
+    censored = False
     for col, ds in enumerate(panels):
         part = df[df["panel"] == ds]
-        lines = (["dataset"] if part["dataset"].nunique() > 1 else []) + varying
-        groups = part.groupby(["dataset", *LINE_KEYS], sort=True)
-        for i, (_, g) in enumerate(groups):
-            g = g.sort_values("batch_size")
-            label = _line_label(g.iloc[0].to_dict(), lines) if lines else ds
-            b = g["batch_size"].to_numpy(dtype=float)
-            for ax, key in zip(axes[:, col], ("test_accuracy", "steps_to_target"), strict=True):
-                effects = [Effect.from_dict(e) if e else None for e in g[key]]
-                est = np.array([e.estimate if e else np.nan for e in effects], dtype=float)
-                lo = np.array([e.lo if e else np.nan for e in effects], dtype=float)
-                hi = np.array([e.hi if e else np.nan for e in effects], dtype=float)
-                ok = np.isfinite(est)
-                if ok.any():
-                    _errorbar(ax, b[ok], est[ok], lo[ok], hi[ok], color=f"C{i}", label=label)
-        target = part["target"].dropna()
-        axes[0, col].set_title(ds, fontsize=10)
-        axes[0, col].set_ylabel("final test accuracy (mean, 95% t)")
-        tgt = f"{target.iloc[0]}% " if len(target) else ""
-        axes[1, col].set_ylabel(f"steps to the {tgt}accuracy target (median)")
-        axes[1, col].set_yscale("log")
-        for ax in axes[:, col]:
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("batch size")
-            ax.grid(alpha=0.3, which="both")
-        axes[0, col].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=dpi, format="png")
-    plt.close(fig)
+        labels = (["dataset"] if part["dataset"].nunique() > 1 else []) + varying
+        labels = list(dict.fromkeys(labels))
+        censored |= _overview_panel(axes[:, col], part, enc, labels, handles)
+        _label_axes(axes[:, col], ds, part["target"].dropna())
+    if censored:
+        mark = {k: v for k, v in OVERVIEW_OPEN_MARK.items() if k != "raise_pt"}
+        handles["interval open above the budget"] = Line2D([], [], ls="", color="k", **mark)
+    legend_h = _legend_below(fig, handles, width) if handles else 0.0
+    bottom = m.bottom + LEGEND_GAP + legend_h + LEGEND_GAP
+    height = m.top + bottom + 2 * PANEL_SIZE[1] + m.hspace
+    fig.set_size_inches(width, height)
+    margins = dataclasses.replace(m, bottom=bottom)
+    fig.subplots_adjust(**margins.gridspec((width, height), 2, len(panels)))
+    if fig.legends:
+        fig.legends[0].set_bbox_to_anchor((0.5, LEGEND_GAP / height), fig.transFigure)
+    _save(fig, out, dpi)
 
 
 def overview_uri(rows: list[dict[str, Any]], dpi: int) -> str:
