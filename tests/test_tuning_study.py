@@ -301,3 +301,38 @@ def test_a_dataset_validated_on_its_test_split_is_called_optimistic(tables):
     (own,) = _analyze(tables)["doc"]["groups"]
     (shared,) = _analyze(tables, shared=("blobs",))["doc"]["groups"]
     assert "only reports" in own["split"] and "optimistic" in shared["split"]
+
+
+def _front(**cols):
+    """A one-group frontier of two batch sizes with the given columns (lists of two)."""
+    base = {
+        "batch_size": [4, 512],
+        "base_lr": [0.1, 0.01],
+        "median_steps": [150.0, 23.5],
+        "budget_steps": [10000.0, 100.0],
+        "val_accuracy_mean": [0.85, 0.86],
+        "best_val_accuracy": [0.86, 0.86],
+        "best_val_lr": [0.001, 0.01],
+    }
+    return pd.DataFrame(base | cols)
+
+
+def test_criterion_lists_the_chosen_rates_ending_below_the_target():
+    text = tf.criterion_text(_front(val_accuracy_mean=[0.71, 0.86]), 0.8)
+    assert "not for the final accuracy" in text
+    assert "at B = 4 the chosen rate 0.1 ends at 0.710" in text
+    assert "step 150" in text and "0.860, lr 0.001" in text
+    assert "B = 512" not in text
+    fine = tf.criterion_text(_front(), 0.8)
+    assert "below the target" not in fine and "at or above the target 0.800" in fine
+
+
+def test_best_final_val_is_the_highest_mean_over_rates_ties_to_the_smaller():
+    keys = {"dataset": "d", "optimizer": "o", "lr_scaling": "constant", "budget": "e2"}
+    rows = [
+        keys | {"batch_size": 8, "base_lr": lr, "seed": s, "final_val_accuracy": acc + 0.01 * s}
+        for lr, acc in ((0.1, 0.5), (0.01, 0.7), (0.001, 0.7))
+        for s in (0, 1)
+    ]
+    (best,) = ts.best_final_val(pd.DataFrame(rows)).to_dict("records")
+    assert best["best_val_accuracy"] == pytest.approx(0.705) and best["best_val_lr"] == 0.001

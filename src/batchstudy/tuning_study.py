@@ -182,6 +182,26 @@ def test_accuracy_at(selected: pd.DataFrame, settings: IntervalSettings) -> pd.D
     return pd.DataFrame(rows)
 
 
+def best_final_val(truns: pd.DataFrame) -> pd.DataFrame:
+    """Per group and batch size, the highest mean final validation accuracy over seeds that any
+    rate of the grid ended at (``best_val_accuracy``) and that rate (``best_val_lr``; ties to
+    the smaller rate). Diverged runs' NaN accuracies are skipped by the mean; a batch size
+    whose every cell is NaN has NaN and no rate."""
+    keys = [*tuning.GROUP_KEYS, "batch_size"]
+    means = (
+        truns.groupby([*keys, tuning.LR_COLUMN], dropna=False)["final_val_accuracy"]
+        .mean()
+        .reset_index()
+        .sort_values(tuning.LR_COLUMN, kind="stable")
+        .reset_index(drop=True)
+    )
+    best = means.loc[means.groupby(keys, dropna=False)["final_val_accuracy"].idxmax().dropna()]
+    out = means[keys].drop_duplicates().merge(best, on=keys, how="left")
+    return out.rename(
+        columns={"final_val_accuracy": "best_val_accuracy", tuning.LR_COLUMN: "best_val_lr"}
+    ).reset_index(drop=True)
+
+
 def large_vs_best(runs: pd.DataFrame, settings: IntervalSettings) -> dict[str, Any]:
     """Largest batch size minus the best on validation, in final test accuracy, paired by seed.
 
