@@ -336,3 +336,16 @@ def test_best_final_val_is_the_highest_mean_over_rates_ties_to_the_smaller():
     ]
     (best,) = ts.best_final_val(pd.DataFrame(rows)).to_dict("records")
     assert best["best_val_accuracy"] == pytest.approx(0.705) and best["best_val_lr"] == 0.001
+
+
+def test_a_chosen_rate_at_the_grid_edge_is_flagged():
+    text = tf.edge_text(_front(), [0.001, 0.01, 0.1])
+    assert text == (
+        "The chosen rate is the grid's largest (0.1) at B = 4: "
+        "there the optimum may lie outside the grid."
+    )
+    both = tf.edge_text(_front(base_lr=[0.1, 0.001]), [0.001, 0.01, 0.1])
+    assert "smallest (0.001) at B = 512 and the grid's largest (0.1) at B = 4" in both
+    assert tf.edge_text(_front(base_lr=[0.01, 0.01]), [0.001, 0.01, 0.1]) == ""
+    never = _front(median_steps=[np.inf, 23.5])  # the tie rule's choice, not an optimum
+    assert tf.edge_text(never, [0.001, 0.01, 0.1]) == ""

@@ -231,6 +231,24 @@ def criterion_text(frontier: pd.DataFrame, target: float) -> str:
     )
 
 
+def edge_text(frontier: pd.DataFrame, rates: list[float]) -> str:
+    """The batch sizes whose chosen rate is the grid's smallest or largest (`rates`: the
+    group's grid), where the fastest rate may lie outside the grid; empty when none is. A
+    choice whose median never reached the target (the tie rule's, not a measured optimum) is
+    not flagged; nor is anything when the grid has a single rate."""
+    if len(rates) < 2:
+        return ""
+    front = frontier.loc[np.isfinite(frontier["median_steps"].astype(float))]
+    parts = []
+    for name, edge in (("smallest", min(rates)), ("largest", max(rates))):
+        at = front.loc[np.isclose(front[tuning.LR_COLUMN], edge), "batch_size"]
+        if len(at):
+            parts.append(f"the grid's {name} ({format_lr(edge)}) at {fmt.sizes(sorted(at))}")
+    if not parts:
+        return ""
+    return f"The chosen rate is {' and '.join(parts)}: there the optimum may lie outside the grid."
+
+
 def _chosen_label(cell: pd.Series) -> str:
     """The chosen rate; when its median is above the budget no rate reached the target in
     half the runs, and the choice is only the tie rule's (most runs reached, then smallest)."""
@@ -355,6 +373,7 @@ def _group_doc(
         "reference_lr": format_lr(ref),
         "target": target_text(extra["target"], extra["fraction"]),
         "split": SPLIT_TEXT[bool(extra["own_validation"])],
+        "edge": edge_text(frontier, rates),
         "criterion": criterion_text(frontier, float(extra["target"]["target_accuracy"])),
         "frontier_rows": frontier_rows(frontier),
         "bcrit": {k: bcrit_text(f) for k, f in fits.items()},
