@@ -349,3 +349,28 @@ def test_a_chosen_rate_at_the_grid_edge_is_flagged():
     assert tf.edge_text(_front(base_lr=[0.01, 0.01]), [0.001, 0.01, 0.1]) == ""
     never = _front(median_steps=[np.inf, 23.5])  # the tie rule's choice, not an optimum
     assert tf.edge_text(never, [0.001, 0.01, 0.1]) == ""
+
+
+def test_evaluation_grid_and_the_coarsely_resolved_batch_sizes():
+    keys = {"dataset": "d", "optimizer": "o", "lr_scaling": "constant", "budget": "e5"}
+    curves = pd.DataFrame(
+        [keys | {"batch_size": b, "step": e * n} for b, n in ((4, 100), (512, 1)) for e in range(6)]
+    )
+    ev = ts.evaluation_grid(curves)
+    assert ev["eval_spacing"].tolist() == [100.0, 1.0]
+    assert ev["kth_eval_step"].tolist() == [300.0, 3.0]  # step 0 is not an evaluation
+    front = _front(median_steps=[250.0, 23.5]).assign(
+        eval_spacing=ev["eval_spacing"], kth_eval_step=ev["kth_eval_step"]
+    )
+    text = tf.evaluation_text(front, ts.RESOLUTION_EPOCHS, 400)
+    assert "ceil(n_train / B) optimizer steps, n_train = 400" in text
+    assert "B = 4: 100, B = 512: 1" in text
+    assert "within the first 3 evaluations at B = 4:" in text
+    later = tf.evaluation_text(front.assign(median_steps=[400.0, 23.5]), ts.RESOLUTION_EPOCHS, 400)
+    assert "within the first" not in later
+
+
+def test_regimes_are_defined_by_the_tuned_fit():
+    text = tf.regime_text({"ok": True, "b_crit": 20.0})
+    assert "0.25 × B_crit" in text and "(here B < 5, B > 80, with the tuned B_crit 20)" in text
+    assert "unknown" in tf.regime_text({"ok": False})

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import claims, tuning
+from . import claims, scaling, tuning
 from . import formatting as fmt
 from . import tuning_study as ts
 from .config import budget_label, format_lr, reference_lr
@@ -249,6 +249,51 @@ def edge_text(frontier: pd.DataFrame, rates: list[float]) -> str:
     return f"The chosen rate is {' and '.join(parts)}: there the optimum may lie outside the grid."
 
 
+def regime_text(fit: dict[str, Any]) -> str:
+    """How the frontier table's regime column is defined (`scaling.scaling_regime` with the
+    tuned fit's B_crit), with the group's thresholds; says so when there is no fit."""
+    rule = (
+        f"perfect scaling where B < {scaling.PERFECT_SCALING_BELOW:g} × B_crit, no further gain "
+        f"where B > {scaling.NO_FURTHER_GAIN_ABOVE:g} × B_crit, diminishing returns between"
+    )
+    if not fit.get("ok") or not np.isfinite(fit.get("b_crit", np.nan)):
+        return f"Regime: {rule}; without a tuned B_crit fit every batch size reads 'unknown'."
+    b = fit["b_crit"]
+    lo, hi = scaling.PERFECT_SCALING_BELOW * b, scaling.NO_FURTHER_GAIN_ABOVE * b
+    return (
+        f"Regime: read off the fitted curve S = S_min + E_min/B, not off each batch size's own "
+        f"measured steps: {rule} (here B < {fmt.number(lo)}, B > {fmt.number(hi)}, with the "
+        f"tuned B_crit {fmt.number(b)})."
+    )
+
+
+def evaluation_text(frontier: pd.DataFrame, resolution: str, n_train: int) -> str:
+    """The evaluation spacing per batch size and the batch sizes whose median steps to target
+    lies within the first `ts.COARSE_EVALUATIONS` evaluations (frontier rows need
+    ``eval_spacing`` and ``kth_eval_step`` of `ts.evaluation_grid`); there the first crossing
+    is known only to within one evaluation interval, at least a third of the median."""
+    front = frontier.sort_values("batch_size")
+    spacing = ", ".join(
+        f"B = {int(f['batch_size'])}: {fmt.number(f['eval_spacing'], 6)}"
+        for _, f in front.iterrows()
+    )
+    what = (
+        f"one evaluation per epoch = ceil(n_train / B) optimizer steps, n_train = {n_train}"
+        if resolution == ts.RESOLUTION_EPOCHS
+        else "evaluations at the steps of evals.tsv"
+    )
+    text = f"Resolution of steps to target ({what}); steps between evaluations: {spacing}."
+    k = ts.COARSE_EVALUATIONS
+    coarse = front.loc[front["median_steps"] <= front["kth_eval_step"], "batch_size"]
+    if len(coarse):
+        text += (
+            f" The median steps to target lies within the first {k} evaluations at "
+            f"{fmt.sizes(sorted(coarse))}: there the first crossing is known only to within "
+            f"one evaluation interval, at least 1/{k} of the median itself."
+        )
+    return text
+
+
 def _chosen_label(cell: pd.Series) -> str:
     """The chosen rate; when its median is above the budget no rate reached the target in
     half the runs, and the choice is only the tie rule's (most runs reached, then smallest)."""
@@ -374,6 +419,8 @@ def _group_doc(
         "target": target_text(extra["target"], extra["fraction"]),
         "split": SPLIT_TEXT[bool(extra["own_validation"])],
         "edge": edge_text(frontier, rates),
+        "regime": regime_text(fits["tuned"]),
+        "evaluations": evaluation_text(frontier, extra["resolution"], int(group["n_train"].max())),
         "criterion": criterion_text(frontier, float(extra["target"]["target_accuracy"])),
         "frontier_rows": frontier_rows(frontier),
         "bcrit": {k: bcrit_text(f) for k, f in fits.items()},
@@ -431,9 +478,9 @@ def analyze_tuning(
         }
     grid = ts.grids(truns)
     main = grid.loc[grid["target"] == ts.MAIN_TARGET]
-    tested = ts.test_accuracy_at(ts.selected_runs(truns, grid), settings).merge(
-        ts.best_final_val(truns), on=[*tuning.GROUP_KEYS, "batch_size"], how="left"
-    )
+    tested = ts.test_accuracy_at(ts.selected_runs(truns, grid), settings)
+    for more in (ts.best_final_val(truns), ts.evaluation_grid(curves)):
+        tested = tested.merge(more, on=[*tuning.GROUP_KEYS, "batch_size"], how="left")
     keys = list(tuning.GROUP_KEYS)
     fronts, fit_rows = [], []
     for k, group in truns.groupby(keys, sort=True, dropna=False):
@@ -445,6 +492,7 @@ def analyze_tuning(
             "fraction": fraction,
             "noise": noise.get((str(gk["dataset"]), str(gk["optimizer"]))),
             "own_validation": str(gk["dataset"]) not in shared_validation,
+            "resolution": resolution,
         }
         given = references.get(str(gk["optimizer"]))
         extra["reference_lr"] = reference_lr(group[tuning.LR_COLUMN], given)
