@@ -76,8 +76,16 @@ def test_censored_median_is_inf_once_half_the_runs_are_censored():
     assert by_b.loc[16, "median_steps"] == np.inf
     assert by_b.loc[16, "n_reached"] == 5
     assert by_b.loc[16, "budget_steps"] == 4000
-    assert tuning.steps_label(np.inf, 4000) == "> 4000"
+    assert tuning.steps_label(np.inf, 4000) == "> 4,000"
     assert tuning.steps_label(145.0, 4000) == "145"
+
+
+def test_median_labels_keep_their_half_and_every_digit():
+    assert tuning.steps_label(23.5, 100) == "23.5"  # not rounded half-to-even to 24
+    assert tuning.steps_label(24.5, 100) == "24.5"
+    assert tuning.steps_label(2154.0, 1e4) == "2,154"  # every digit, not 3 significant
+    assert tuning.steps_label(7.0, 100) == "7"
+    assert tuning.steps_label(np.nan, 100) == ""
 
 
 def test_known_optimum_is_chosen_and_the_grid_is_complete():

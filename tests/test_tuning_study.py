@@ -374,3 +374,15 @@ def test_regimes_are_defined_by_the_tuned_fit():
     text = tf.regime_text({"ok": True, "b_crit": 20.0})
     assert "0.25 × B_crit" in text and "(here B < 5, B > 80, with the tuned B_crit 20)" in text
     assert "unknown" in tf.regime_text({"ok": False})
+
+
+def test_ties_with_the_chosen_cell_are_named():
+    grid = pd.DataFrame(
+        {
+            "batch_size": [4, 4, 8, 8],
+            "median_steps": [100.0, 100.0, 50.0, 60.0],
+            "chosen": [True, False, True, False],
+        }
+    )
+    assert tf.tie_text(grid).startswith("At B = 4 another rate has the same median steps")
+    assert tf.tie_text(grid.iloc[2:]) == ""

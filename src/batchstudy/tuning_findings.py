@@ -294,6 +294,23 @@ def evaluation_text(frontier: pd.DataFrame, resolution: str, n_train: int) -> st
     return text
 
 
+def tie_text(grid: pd.DataFrame) -> str:
+    """The batch sizes where another rate has the same finite median steps as the chosen one
+    (`grid`: one group's main-target rows), so the tie rule decided; empty when none."""
+    tied = []
+    for b, cells in grid.groupby("batch_size", sort=True):
+        chosen = cells.loc[cells["chosen"].astype(bool), "median_steps"].astype(float)
+        same = cells["median_steps"].astype(float) == (chosen.iloc[0] if len(chosen) else np.nan)
+        if len(chosen) and np.isfinite(chosen.iloc[0]) and same.sum() > 1:
+            tied.append(int(b))
+    if not tied:
+        return ""
+    return (
+        f"At {fmt.sizes(tied)} another rate has the same median steps as the chosen one; the "
+        "tie rule (more runs reached, then the smaller rate) chose."
+    )
+
+
 def _chosen_label(cell: pd.Series) -> str:
     """The chosen rate; when its median is above the budget no rate reached the target in
     half the runs, and the choice is only the tie rule's (most runs reached, then smallest)."""
@@ -419,6 +436,7 @@ def _group_doc(
         "target": target_text(extra["target"], extra["fraction"]),
         "split": SPLIT_TEXT[bool(extra["own_validation"])],
         "edge": edge_text(frontier, rates),
+        "ties": tie_text(extra["grid"].loc[extra["grid"]["target"] == ts.MAIN_TARGET]),
         "regime": regime_text(fits["tuned"]),
         "evaluations": evaluation_text(frontier, extra["resolution"], int(group["n_train"].max())),
         "criterion": criterion_text(frontier, float(extra["target"]["target_accuracy"])),
