@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import DEFAULT_STUDY, write_fake_job
 
-from batchstudy import claims, config, tuning
+from batchstudy import claims, config, stats, tuning
 from batchstudy import tuning_findings as tf
 from batchstudy import tuning_study as ts
 from batchstudy.aggregate import aggregate
@@ -386,3 +386,17 @@ def test_ties_with_the_chosen_cell_are_named():
     )
     assert tf.tie_text(grid).startswith("At B = 4 another rate has the same median steps")
     assert tf.tie_text(grid.iloc[2:]) == ""
+
+
+def _fit(**kw):
+    base = {"ok": True, "b_crit": 22.5, "lo": 12.2, "hi": 35.4, "level": 0.95, "n_seeds": 10}
+    return base | {"n_boot": 2000, "n_boot_ok": 2000, "n_points": 8, "rel_rmse": 0.051} | kw
+
+
+def test_every_tuning_interval_names_its_level():
+    assert "[12.2, 35.4] (95.0% percentile bootstrap over 10 seeds" in tf.bcrit_text(_fit())
+    assert "(90.0% percentile bootstrap" in tf.bcrit_text(_fit(level=0.9))
+    eff = stats.Effect(-0.061, -0.126, 0.005, 10, "paired t-interval over seeds", 0.95)
+    found = {"best": 64, "largest": 512, "effect": eff.to_dict() | {"verdict": "inconclusive"}}
+    text = tf.large_batch_text(found, "At the speed-tuned rates")
+    assert "(95.0% paired t-interval, n = 10): inconclusive" in text

@@ -130,7 +130,8 @@ def bcrit_text(fit: dict[str, Any]) -> str:
         return f"not fitted ({fit.get('reason') or 'fit failed'})"
     e = Effect(fit["b_crit"], fit["lo"], fit["hi"], int(fit["n_seeds"]), "bootstrap")
     return (
-        f"{fmt.interval(e, 'count')} (percentile bootstrap over {fit['n_seeds']} seeds, "
+        f"{fmt.interval(e, 'count')} ({fmt.percent(fit['level'])} percentile bootstrap over "
+        f"{fit['n_seeds']} seeds, "
         f"{fit['n_boot_ok']} of {fit['n_boot']} resamples fit, {fit['n_points']} batch sizes)"
     )
 
@@ -166,9 +167,11 @@ def large_batch_text(found: dict[str, Any], where: str) -> str:
     if e is None:
         return f"{where}: the largest batch size (B = {largest}) is also the best on validation."
     eff = Effect.from_dict(e)
+    tag = fmt.METHOD_TAGS.get(eff.method, eff.method)
     return (
         f"{where}: test accuracy of B = {largest} minus B = {best} (best on validation) is "
-        f"{fmt.effect(eff, 'difference')}: {eff.verdict} within ±{claims.ACCURACY_MARGIN:g}."
+        f"{fmt.interval(eff, 'difference')} ({fmt.percent(eff.level)} {tag}-interval, "
+        f"n = {eff.n}): {eff.verdict} within ±{claims.ACCURACY_MARGIN:g}."
     )
 
 
@@ -438,6 +441,14 @@ def _group_doc(
         "edge": edge_text(frontier, rates),
         "ties": tie_text(extra["grid"].loc[extra["grid"]["target"] == ts.MAIN_TARGET]),
         "regime": regime_text(fits["tuned"]),
+        "levels": (
+            f"The test-accuracy intervals in the table are {fmt.percent(settings.level)} "
+            "t-intervals over seeds."
+        ),
+        "claims_levels": (
+            f"Intervals in the evidence are at the {fmt.percent(settings.level)} level unless "
+            "another level is named."
+        ),
         "evaluations": evaluation_text(frontier, extra["resolution"], int(group["n_train"].max())),
         "criterion": criterion_text(frontier, float(extra["target"]["target_accuracy"])),
         "frontier_rows": frontier_rows(frontier),
