@@ -400,3 +400,13 @@ def test_every_tuning_interval_names_its_level():
     found = {"best": 64, "largest": 512, "effect": eff.to_dict() | {"verdict": "inconclusive"}}
     text = tf.large_batch_text(found, "At the speed-tuned rates")
     assert "(95.0% paired t-interval, n = 10): inconclusive" in text
+
+
+def test_b_crit_prints_its_fit_quality_and_why_it_differs_from_the_condition_sections():
+    assert "relative RMSE of the fitted steps 5.1%)" in tf.bcrit_text(_fit())
+    target = {"target_accuracy": 0.8, "target_loss": 0.5}
+    absolute = tf.bcrit_target_text(pd.Series(target | {"target_kind": ts.ABSOLUTE}), "0.001")
+    assert "absolute target (validation accuracy 0.800; its loss target 0.5" in absolute
+    assert "condition at base lr 0.001" in absolute
+    relative = tf.bcrit_target_text(pd.Series(target | {"target_kind": ts.RELATIVE}), "0.001")
+    assert "absolute" not in relative and "own best mean plateau" in relative

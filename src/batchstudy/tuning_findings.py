@@ -132,7 +132,26 @@ def bcrit_text(fit: dict[str, Any]) -> str:
     return (
         f"{fmt.interval(e, 'count')} ({fmt.percent(fit['level'])} percentile bootstrap over "
         f"{fit['n_seeds']} seeds, "
-        f"{fit['n_boot_ok']} of {fit['n_boot']} resamples fit, {fit['n_points']} batch sizes)"
+        f"{fit['n_boot_ok']} of {fit['n_boot']} resamples fit, {fit['n_points']} batch sizes; "
+        f"relative RMSE of the fitted steps {fmt.percent(fit.get('rel_rmse'))})"
+    )
+
+
+def bcrit_target_text(t: pd.Series, ref: str) -> str:
+    """Why this section's reference-rate B_crit differs from the one in the condition section
+    of the reference rate: the two race to different targets (`t`: the group's target row)."""
+    if t["target_kind"] == ts.ABSOLUTE:
+        acc, loss = fmt.accuracy(t["target_accuracy"]), fmt.number(t["target_loss"])
+        here = (
+            f"the config's absolute target (validation accuracy {acc}; its loss target {loss} is "
+            "not used for B_crit), the same for every rate"
+        )
+    else:
+        here = "one relative target for the whole group, set by the best cell over all its rates"
+    return (
+        f"B_crit here is fitted to steps to {here}, while each condition's section fits it to "
+        "fractions of that condition's own best mean plateau; so the reference-rate B_crit here "
+        f"differs from the one in the section of the condition at base lr {ref}."
     )
 
 
@@ -455,6 +474,7 @@ def _group_doc(
         "bcrit": {k: bcrit_text(f) for k, f in fits.items()},
         "lr_changed": _changed_text(fits["tuned"]),
         "moved": moved_text(fits),
+        "bcrit_target": bcrit_target_text(extra["target"], format_lr(ref)),
         "claims": claims_change(verdicts["reference"], verdicts["tuned"]),
         "large": {
             "reference": large_batch_text(large["reference"], f"At the reference rate {ref:g}"),
