@@ -410,3 +410,17 @@ def test_b_crit_prints_its_fit_quality_and_why_it_differs_from_the_condition_sec
     assert "condition at base lr 0.001" in absolute
     relative = tf.bcrit_target_text(pd.Series(target | {"target_kind": ts.RELATIVE}), "0.001")
     assert "absolute" not in relative and "own best mean plateau" in relative
+
+
+def test_b_simple_is_compared_with_the_tuned_b_crit_near_the_target():
+    noise = pd.DataFrame({"step": [0, 50, 100, 150], "b_simple": [3.0, 90.0, 200.0, 400.0]})
+    at = tf.noise_at_target(noise, 60.0)
+    assert (at["step"], at["b_simple"], at["n_after"]) == (50, 90.0, 2)
+    n = {"median": 145.0, "batch_size": 32, "n_checkpoints": 4}
+    text = tf.noise_vs_bcrit_text(n, at, _fit(b_crit=10.0), "0.001")
+    assert "The median B_simple is 14.5× the tuned B_crit" in text
+    assert "over seeds is 60; at the checkpoint nearest it (step 50) B_simple is 90, 9×" in text
+    assert "2 of the 4 checkpoints lie after" in text
+    assert tf.noise_at_target(noise, np.inf) == {}
+    never = tf.noise_vs_bcrit_text(n, {}, _fit(b_crit=10.0), "0.001")
+    assert "did not reach the target" in never and "checkpoint nearest" not in never

@@ -395,7 +395,47 @@ def noise_summary(noise: pd.DataFrame | None) -> dict[str, Any] | None:
     }
 
 
-def noise_text(n: dict[str, Any] | None, fit: dict[str, Any]) -> str:
+def noise_at_target(noise: pd.DataFrame, median_steps: float) -> dict[str, Any]:
+    """B_simple at the checkpoint nearest `median_steps` (the earlier one on a tie), and how
+    many checkpoints lie after that step; empty when the median is not finite."""
+    if not np.isfinite(median_steps):
+        return {}
+    table = noise.loc[np.isfinite(noise["b_simple"].astype(float))].sort_values("step")
+    if table.empty:
+        return {}
+    steps = table["step"].to_numpy(dtype=float)
+    i = int(np.argmin(np.abs(steps - median_steps)))
+    return {
+        "target_steps": float(median_steps),
+        "step": int(steps[i]),
+        "b_simple": float(table["b_simple"].iloc[i]),
+        "n_after": int((noise["step"] > median_steps).sum()),
+    }
+
+
+def noise_vs_bcrit_text(
+    n: dict[str, Any], at: dict[str, Any], fit: dict[str, Any], ref: str
+) -> str:
+    """How B_simple compares with the tuned B_crit: the ratio of its median over the run, and
+    B_simple at the checkpoint nearest the median steps to target of the run's cell (its
+    batch size at the reference rate `ref`), `at` from `noise_at_target`."""
+    if not fit.get("ok") or not fit.get("b_crit"):
+        return "Without a tuned B_crit fit, B_simple is not compared with it."
+    b = fit["b_crit"]
+    text = f"The median B_simple is {fmt.ratio(n['median'] / b)} the tuned B_crit."
+    cell = f"B = {n['batch_size']} at the reference rate {ref}"
+    if not at:
+        return text + f" The median run of {cell} did not reach the target within the budget."
+    return text + (
+        f" The median steps to target of {cell} over seeds is "
+        f"{tuning.steps_label(at['target_steps'], 0)};"
+        f" at the checkpoint nearest it (step {at['step']}) B_simple is "
+        f"{fmt.number(at['b_simple'])}, {fmt.ratio(at['b_simple'] / b)} the tuned B_crit; "
+        f"{at['n_after']} of the {n['n_checkpoints']} checkpoints lie after that median."
+    )
+
+
+def noise_text(n: dict[str, Any] | None, fit: dict[str, Any], compare: str = "") -> str:
     if n is None:
         return ""
     return (
@@ -403,7 +443,7 @@ def noise_text(n: dict[str, Any] | None, fit: dict[str, Any]) -> str:
         f"lr {format_lr(n['learning_rate'])}, seed {n['seed']}, {n['n_checkpoints']} checkpoints "
         f"over {n['max_step']} steps): {fmt.number(n['first'])} at the start, "
         f"{fmt.number(n['last'])} at the end, median {fmt.number(n['median'])}; the tuned "
-        f"frontier's B_crit is {bcrit_text(fit)}. {SGD_CAVEAT}"
+        f"frontier's B_crit is {bcrit_text(fit)}. {compare} {SGD_CAVEAT}".replace("  ", " ")
     )
 
 
@@ -480,9 +520,25 @@ def _group_doc(
             "reference": large_batch_text(large["reference"], f"At the reference rate {ref:g}"),
             "tuned": large_batch_text(large["tuned"], "At the speed-tuned rates"),
         },
-        "noise": noise_text(noise_summary(extra["noise"]), fits["tuned"]),
+        "noise": _noise_doc(extra, fits["tuned"]),
     }
     return doc
+
+
+def _noise_doc(extra: dict[str, Any], fit: dict[str, Any]) -> str:
+    """The noise-scale paragraph of one group, compared with its tuned B_crit."""
+    n = noise_summary(extra["noise"])
+    if n is None:
+        return ""
+    grid = extra["grid"]
+    cell = grid.loc[
+        (grid["target"] == ts.MAIN_TARGET)
+        & (grid["batch_size"] == n["batch_size"])
+        & np.isclose(grid[tuning.LR_COLUMN], extra["reference_lr"])
+    ]
+    median = float(cell["median_steps"].iloc[0]) if len(cell) else np.nan
+    at = noise_at_target(extra["noise"], median)
+    return noise_text(n, fit, noise_vs_bcrit_text(n, at, fit, format_lr(extra["reference_lr"])))
 
 
 def _fit_rows(keys: dict[str, Any], fits: dict[str, dict], ref: float) -> list[dict[str, Any]]:
