@@ -199,7 +199,7 @@ def test_document_has_every_part_and_no_raw_nan_or_inf(tables):
     (g,) = doc["groups"]
     assert g["reference_lr"] == "0.001" and g["rates"] == ["0.001", "0.01"]
     assert "absolute target" in g["target"] and "epoch resolution" in doc["resolution"]
-    assert len(g["claims"]) == 5 and {c["fate"] for c in g["claims"]} <= {
+    assert len(g["claims"]) == 5 and {c["fate"].split(" (holds for")[0] for c in g["claims"]} <= {
         "survives tuning",
         "does not survive",
         "unchanged",
@@ -287,6 +287,18 @@ def test_a_claim_survives_only_when_supported_both_times():
         "unchanged",
         "changed",
     ]
+
+
+def test_unchanged_needs_the_same_verdict_and_the_same_batch_sizes():
+    def v(at):
+        return claims.Verdict("c", "s", claims.INCONCLUSIVE, "e", holds_for=at)
+
+    assert tf.claims_change([v([8])], [v([8])])[0]["fate"] == "unchanged"
+    (row,) = tf.claims_change([v([8])], [v([64, 128])])
+    assert row["fate"] == (
+        "changed (holds for B = 8 at the reference rate, for B ∈ {64, 128} at the speed-tuned "
+        "rates)"
+    )
 
 
 def test_a_configured_reference_rate_must_be_in_the_grid():

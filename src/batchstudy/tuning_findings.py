@@ -98,13 +98,22 @@ def _cells(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def claims_change(ref: list, tuned: list) -> list[dict[str, str]]:
-    """Per claim: the verdict at the reference rate, the tuned one, and what became of it."""
+    """Per claim: the verdict at the reference rate, the tuned one, and what became of it.
+
+    "unchanged" needs the same verdict *and* the same batch sizes where the claim holds
+    (`claims.Verdict.holds_for`); whenever those sets differ, the fate names both."""
     rows = []
     for a, b in zip(ref, tuned, strict=True):
+        ref_at, tuned_at = sorted(a.holds_for or []), sorted(b.holds_for or [])
         if a.verdict == claims.SUPPORTED:
             fate = "survives tuning" if b.verdict == claims.SUPPORTED else "does not survive"
         else:
-            fate = "unchanged" if a.verdict == b.verdict else "changed"
+            fate = "unchanged" if (a.verdict, ref_at) == (b.verdict, tuned_at) else "changed"
+        if ref_at != tuned_at:
+            fate += (
+                f" (holds for {fmt.sizes(ref_at)} at the reference rate, for "
+                f"{fmt.sizes(tuned_at)} at the speed-tuned rates)"
+            )
         rows.append(
             {
                 "claim": a.claim,
