@@ -333,7 +333,8 @@ def test_criterion_lists_the_chosen_rates_ending_below_the_target():
     text = tf.criterion_text(_front(val_accuracy_mean=[0.71, 0.86]), 0.8)
     assert "not for the final accuracy" in text
     assert "at B = 4 the chosen rate 0.1 ends at 0.710" in text
-    assert "step 150" in text and "0.860, lr 0.001" in text
+    assert "(its median steps to target 150; the best mean any rate ended at there: 0.860, " in text
+    assert "lr 0.001)" in text
     assert "B = 512" not in text
     fine = tf.criterion_text(_front(), 0.8)
     assert "below the target" not in fine and "at or above the target 0.800" in fine

@@ -242,15 +242,14 @@ def criterion_text(frontier: pd.DataFrame, target: float) -> str:
     parts = []
     for _, f in below.iterrows():
         reached = (
-            f"its median run first reached the target at step "
-            f"{tuning.steps_label(f['median_steps'], f['budget_steps'])}, "
+            f"its median steps to target {tuning.steps_label(f['median_steps'], 0)}; "
             if np.isfinite(f["median_steps"])
             else ""
         )
         parts.append(
             f"at B = {int(f['batch_size'])} the chosen rate {format_lr(f[tuning.LR_COLUMN])} "
-            f"ends at {fmt.accuracy(f['val_accuracy_mean'])} ({reached}the best any rate "
-            f"ended at is {fmt.accuracy(f['best_val_accuracy'])}, lr "
+            f"ends at {fmt.accuracy(f['val_accuracy_mean'])} ({reached}the best mean any rate "
+            f"ended at there: {fmt.accuracy(f['best_val_accuracy'])}, lr "
             f"{format_lr(f['best_val_lr'])})"
         )
     return (
