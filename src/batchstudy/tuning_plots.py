@@ -133,6 +133,13 @@ def plot_frontier(
     median, i.e. constant examples. The fitted curve S = S_min + E_min/B (and E = B*S) is drawn
     when `fit` (a row of `tuning.tuned_critical_batch`) is ok.
     """
+    return _save(frontier_figure(frontier, fit=fit, title=title), out, dpi)
+
+
+def frontier_figure(
+    frontier: pd.DataFrame, *, fit: Mapping[str, Any] | None = None, title: str = ""
+) -> Any:
+    """The figure `plot_frontier` saves (open; the caller closes it)."""
     _one_group(frontier, "frontier")
     front = frontier.sort_values("batch_size")
     b = front["batch_size"].to_numpy(dtype=float)
@@ -168,7 +175,7 @@ def plot_frontier(
         ax.set_xlim(b.min() / FRONTIER_X_PAD, b.max() * FRONTIER_X_PAD**2)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{title}  {_fit_text(fit)}".strip(), fontsize=10)
-    return _save(fig, out, dpi)
+    return fig
 
 
 def plot_noise_scale(
