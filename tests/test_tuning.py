@@ -76,8 +76,16 @@ def test_censored_median_is_inf_once_half_the_runs_are_censored():
     assert by_b.loc[16, "median_steps"] == np.inf
     assert by_b.loc[16, "n_reached"] == 5
     assert by_b.loc[16, "budget_steps"] == 4000
-    assert tuning.steps_label(np.inf, 4000) == "> 4000"
+    assert tuning.steps_label(np.inf, 4000) == "> 4,000"
     assert tuning.steps_label(145.0, 4000) == "145"
+
+
+def test_median_labels_keep_their_half_and_every_digit():
+    assert tuning.steps_label(23.5, 100) == "23.5"  # not rounded half-to-even to 24
+    assert tuning.steps_label(24.5, 100) == "24.5"
+    assert tuning.steps_label(2154.0, 1e4) == "2,154"  # every digit, not 3 significant
+    assert tuning.steps_label(7.0, 100) == "7"
+    assert tuning.steps_label(np.nan, 100) == ""
 
 
 def test_known_optimum_is_chosen_and_the_grid_is_complete():
@@ -204,3 +212,21 @@ def test_figures_are_png_files(tmp_path):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="one group"):
         tuning_plots.plot_lr_grid(pd.concat([grid, grid]), tmp_path / "twice.png")
+
+
+def test_frontier_labels_stay_clear_of_the_other_panel_and_inside_the_figure():
+    import matplotlib.pyplot as plt
+
+    from batchstudy import tuning_plots
+
+    runs = make_runs(known_optimum)
+    grid = tuning.lr_grid(runs, "95")
+    fit = tuning.tuned_critical_batch(runs, "95", n_boot=20).iloc[0].to_dict()
+    fig = tuning_plots.frontier_figure(tuning.tuned_frontier(grid), fit=fit, title="t")
+    renderer = fig.canvas.get_renderer()
+    left, right = fig.axes[0], fig.axes[1]
+    ylabel = right.yaxis.get_tightbbox(renderer)  # tick labels and label of the right panel
+    assert ylabel.x0 > left.get_window_extent(renderer).x1
+    for text in left.texts:  # the rate labels beside the points, inside the left panel
+        assert text.get_window_extent(renderer).x1 <= left.get_window_extent(renderer).x1
+    plt.close(fig)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import DEFAULT_STUDY, write_fake_job
 
-from batchstudy import claims, config, tuning
+from batchstudy import claims, config, stats, tuning
 from batchstudy import tuning_findings as tf
 from batchstudy import tuning_study as ts
 from batchstudy.aggregate import aggregate
@@ -199,7 +199,7 @@ def test_document_has_every_part_and_no_raw_nan_or_inf(tables):
     (g,) = doc["groups"]
     assert g["reference_lr"] == "0.001" and g["rates"] == ["0.001", "0.01"]
     assert "absolute target" in g["target"] and "epoch resolution" in doc["resolution"]
-    assert len(g["claims"]) == 5 and {c["fate"] for c in g["claims"]} <= {
+    assert len(g["claims"]) == 5 and {c["fate"].split(" (holds for")[0] for c in g["claims"]} <= {
         "survives tuning",
         "does not survive",
         "unchanged",
@@ -289,6 +289,18 @@ def test_a_claim_survives_only_when_supported_both_times():
     ]
 
 
+def test_unchanged_needs_the_same_verdict_and_the_same_batch_sizes():
+    def v(at):
+        return claims.Verdict("c", "s", claims.INCONCLUSIVE, "e", holds_for=at)
+
+    assert tf.claims_change([v([8])], [v([8])])[0]["fate"] == "unchanged"
+    (row,) = tf.claims_change([v([8])], [v([64, 128])])
+    assert row["fate"] == (
+        "changed (holds for B = 8 at the reference rate, for B ∈ {64, 128} at the speed-tuned "
+        "rates)"
+    )
+
+
 def test_a_configured_reference_rate_must_be_in_the_grid():
     opt = {"name": "adam", "learning_rate": [0.001, 0.01, 0.1], "reference_lr": 0.001}
     cfg = config.validate({"optimizers": {"adam": opt}})
@@ -301,3 +313,127 @@ def test_a_dataset_validated_on_its_test_split_is_called_optimistic(tables):
     (own,) = _analyze(tables)["doc"]["groups"]
     (shared,) = _analyze(tables, shared=("blobs",))["doc"]["groups"]
     assert "only reports" in own["split"] and "optimistic" in shared["split"]
+
+
+def _front(**cols):
+    """A one-group frontier of two batch sizes with the given columns (lists of two)."""
+    base = {
+        "batch_size": [4, 512],
+        "base_lr": [0.1, 0.01],
+        "median_steps": [150.0, 23.5],
+        "budget_steps": [10000.0, 100.0],
+        "val_accuracy_mean": [0.85, 0.86],
+        "best_val_accuracy": [0.86, 0.86],
+        "best_val_lr": [0.001, 0.01],
+    }
+    return pd.DataFrame(base | cols)
+
+
+def test_criterion_lists_the_chosen_rates_ending_below_the_target():
+    text = tf.criterion_text(_front(val_accuracy_mean=[0.71, 0.86]), 0.8)
+    assert "not for the final accuracy" in text
+    assert "at B = 4 the chosen rate 0.1 ends at 0.710" in text
+    assert "(its median steps to target 150; the best mean any rate ended at there: 0.860, " in text
+    assert "lr 0.001)" in text
+    assert "B = 512" not in text
+    fine = tf.criterion_text(_front(), 0.8)
+    assert "below the target" not in fine and "at or above the target 0.800" in fine
+
+
+def test_best_final_val_is_the_highest_mean_over_rates_ties_to_the_smaller():
+    keys = {"dataset": "d", "optimizer": "o", "lr_scaling": "constant", "budget": "e2"}
+    rows = [
+        keys | {"batch_size": 8, "base_lr": lr, "seed": s, "final_val_accuracy": acc + 0.01 * s}
+        for lr, acc in ((0.1, 0.5), (0.01, 0.7), (0.001, 0.7))
+        for s in (0, 1)
+    ]
+    (best,) = ts.best_final_val(pd.DataFrame(rows)).to_dict("records")
+    assert best["best_val_accuracy"] == pytest.approx(0.705) and best["best_val_lr"] == 0.001
+
+
+def test_a_chosen_rate_at_the_grid_edge_is_flagged():
+    text = tf.edge_text(_front(), [0.001, 0.01, 0.1])
+    assert text == (
+        "The chosen rate is the grid's largest (0.1) at B = 4: "
+        "there the optimum may lie outside the grid."
+    )
+    both = tf.edge_text(_front(base_lr=[0.1, 0.001]), [0.001, 0.01, 0.1])
+    assert "smallest (0.001) at B = 512 and the grid's largest (0.1) at B = 4" in both
+    assert tf.edge_text(_front(base_lr=[0.01, 0.01]), [0.001, 0.01, 0.1]) == ""
+    never = _front(median_steps=[np.inf, 23.5])  # the tie rule's choice, not an optimum
+    assert tf.edge_text(never, [0.001, 0.01, 0.1]) == ""
+
+
+def test_evaluation_grid_and_the_coarsely_resolved_batch_sizes():
+    keys = {"dataset": "d", "optimizer": "o", "lr_scaling": "constant", "budget": "e5"}
+    curves = pd.DataFrame(
+        [keys | {"batch_size": b, "step": e * n} for b, n in ((4, 100), (512, 1)) for e in range(6)]
+    )
+    ev = ts.evaluation_grid(curves)
+    assert ev["eval_spacing"].tolist() == [100.0, 1.0]
+    assert ev["kth_eval_step"].tolist() == [300.0, 3.0]  # step 0 is not an evaluation
+    front = _front(median_steps=[250.0, 23.5]).assign(
+        eval_spacing=ev["eval_spacing"], kth_eval_step=ev["kth_eval_step"]
+    )
+    text = tf.evaluation_text(front, ts.RESOLUTION_EPOCHS, 400)
+    assert "ceil(n_train / B) optimizer steps, n_train = 400" in text
+    assert "B = 4: 100, B = 512: 1" in text
+    assert "within the first 3 evaluations at B = 4:" in text
+    later = tf.evaluation_text(front.assign(median_steps=[400.0, 23.5]), ts.RESOLUTION_EPOCHS, 400)
+    assert "within the first" not in later
+
+
+def test_regimes_are_defined_by_the_tuned_fit():
+    text = tf.regime_text({"ok": True, "b_crit": 20.0})
+    assert "0.25 × B_crit" in text and "(here B < 5, B > 80, with the tuned B_crit 20)" in text
+    assert "unknown" in tf.regime_text({"ok": False})
+
+
+def test_ties_with_the_chosen_cell_are_named():
+    grid = pd.DataFrame(
+        {
+            "batch_size": [4, 4, 8, 8],
+            "median_steps": [100.0, 100.0, 50.0, 60.0],
+            "chosen": [True, False, True, False],
+        }
+    )
+    assert tf.tie_text(grid).startswith("At B = 4 another rate has the same median steps")
+    assert tf.tie_text(grid.iloc[2:]) == ""
+
+
+def _fit(**kw):
+    base = {"ok": True, "b_crit": 22.5, "lo": 12.2, "hi": 35.4, "level": 0.95, "n_seeds": 10}
+    return base | {"n_boot": 2000, "n_boot_ok": 2000, "n_points": 8, "rel_rmse": 0.051} | kw
+
+
+def test_every_tuning_interval_names_its_level():
+    assert "[12.2, 35.4] (95.0% percentile bootstrap over 10 seeds" in tf.bcrit_text(_fit())
+    assert "(90.0% percentile bootstrap" in tf.bcrit_text(_fit(level=0.9))
+    eff = stats.Effect(-0.061, -0.126, 0.005, 10, "paired t-interval over seeds", 0.95)
+    found = {"best": 64, "largest": 512, "effect": eff.to_dict() | {"verdict": "inconclusive"}}
+    text = tf.large_batch_text(found, "At the speed-tuned rates")
+    assert "(95.0% paired t-interval, n = 10): inconclusive" in text
+
+
+def test_b_crit_prints_its_fit_quality_and_why_it_differs_from_the_condition_sections():
+    assert "relative RMSE of the fitted steps 5.1%)" in tf.bcrit_text(_fit())
+    target = {"target_accuracy": 0.8, "target_loss": 0.5}
+    absolute = tf.bcrit_target_text(pd.Series(target | {"target_kind": ts.ABSOLUTE}), "0.001")
+    assert "absolute target (validation accuracy 0.800; its loss target 0.5" in absolute
+    assert "condition at base lr 0.001" in absolute
+    relative = tf.bcrit_target_text(pd.Series(target | {"target_kind": ts.RELATIVE}), "0.001")
+    assert "absolute" not in relative and "own best mean plateau" in relative
+
+
+def test_b_simple_is_compared_with_the_tuned_b_crit_near_the_target():
+    noise = pd.DataFrame({"step": [0, 50, 100, 150], "b_simple": [3.0, 90.0, 200.0, 400.0]})
+    at = tf.noise_at_target(noise, 60.0)
+    assert (at["step"], at["b_simple"], at["n_after"]) == (50, 90.0, 2)
+    n = {"median": 145.0, "batch_size": 32, "n_checkpoints": 4}
+    text = tf.noise_vs_bcrit_text(n, at, _fit(b_crit=10.0), "0.001")
+    assert "The median B_simple is 14.5× the tuned B_crit" in text
+    assert "over seeds is 60; at the checkpoint nearest it (step 50) B_simple is 90, 9×" in text
+    assert "2 of the 4 checkpoints lie after" in text
+    assert tf.noise_at_target(noise, np.inf) == {}
+    never = tf.noise_vs_bcrit_text(n, {}, _fit(b_crit=10.0), "0.001")
+    assert "did not reach the target" in never and "checkpoint nearest" not in never

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import scaling
+from . import formatting, scaling
 from .metrics import CONDITION_KEYS
 from .stats import censored_medians
 
@@ -280,9 +280,16 @@ def add_regimes(frontier: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
 
 
 def steps_label(median_steps: float, budget_steps: float) -> str:
-    """How a censored-aware median reads: '1234', '> 2000' (censored), '' (no runs)."""
+    """How a censored-aware median reads: '23.5', '1,234', '> 2,000' (censored), '' (no runs)."""
     if np.isnan(median_steps):
         return ""
     if np.isinf(median_steps):
-        return f"> {budget_steps:.0f}" if np.isfinite(budget_steps) else "> budget"
-    return f"{median_steps:.0f}"
+        return f"> {_whole(budget_steps)}" if np.isfinite(budget_steps) else "> budget"
+    return _whole(median_steps)
+
+
+def _whole(x: float) -> str:
+    """A count or a median of counts in full: every integer digit and the .5 of a median of an
+    even number of runs (23.5, never rounded half-to-even to 24), via `formatting.number`.
+    From 1000 on that formatter prints whole numbers only, so a .5 there is rounded."""
+    return formatting.number(x, len(str(int(abs(x)))) + 1)

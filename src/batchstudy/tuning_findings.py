@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import claims, tuning
+from . import claims, scaling, tuning
 from . import formatting as fmt
 from . import tuning_study as ts
 from .config import budget_label, format_lr, reference_lr
@@ -98,13 +98,22 @@ def _cells(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def claims_change(ref: list, tuned: list) -> list[dict[str, str]]:
-    """Per claim: the verdict at the reference rate, the tuned one, and what became of it."""
+    """Per claim: the verdict at the reference rate, the tuned one, and what became of it.
+
+    "unchanged" needs the same verdict *and* the same batch sizes where the claim holds
+    (`claims.Verdict.holds_for`); whenever those sets differ, the fate names both."""
     rows = []
     for a, b in zip(ref, tuned, strict=True):
+        ref_at, tuned_at = sorted(a.holds_for or []), sorted(b.holds_for or [])
         if a.verdict == claims.SUPPORTED:
             fate = "survives tuning" if b.verdict == claims.SUPPORTED else "does not survive"
         else:
-            fate = "unchanged" if a.verdict == b.verdict else "changed"
+            fate = "unchanged" if (a.verdict, ref_at) == (b.verdict, tuned_at) else "changed"
+        if ref_at != tuned_at:
+            fate += (
+                f" (holds for {fmt.sizes(ref_at)} at the reference rate, for "
+                f"{fmt.sizes(tuned_at)} at the speed-tuned rates)"
+            )
         rows.append(
             {
                 "claim": a.claim,
@@ -130,8 +139,28 @@ def bcrit_text(fit: dict[str, Any]) -> str:
         return f"not fitted ({fit.get('reason') or 'fit failed'})"
     e = Effect(fit["b_crit"], fit["lo"], fit["hi"], int(fit["n_seeds"]), "bootstrap")
     return (
-        f"{fmt.interval(e, 'count')} (percentile bootstrap over {fit['n_seeds']} seeds, "
-        f"{fit['n_boot_ok']} of {fit['n_boot']} resamples fit, {fit['n_points']} batch sizes)"
+        f"{fmt.interval(e, 'count')} ({fmt.percent(fit['level'])} percentile bootstrap over "
+        f"{fit['n_seeds']} seeds, "
+        f"{fit['n_boot_ok']} of {fit['n_boot']} resamples fit, {fit['n_points']} batch sizes; "
+        f"relative RMSE of the fitted steps {fmt.percent(fit.get('rel_rmse'))})"
+    )
+
+
+def bcrit_target_text(t: pd.Series, ref: str) -> str:
+    """Why this section's reference-rate B_crit differs from the one in the condition section
+    of the reference rate: the two race to different targets (`t`: the group's target row)."""
+    if t["target_kind"] == ts.ABSOLUTE:
+        acc, loss = fmt.accuracy(t["target_accuracy"]), fmt.number(t["target_loss"])
+        here = (
+            f"the config's absolute target (validation accuracy {acc}; its loss target {loss} is "
+            "not used for B_crit), the same for every rate"
+        )
+    else:
+        here = "one relative target for the whole group, set by the best cell over all its rates"
+    return (
+        f"B_crit here is fitted to steps to {here}, while each condition's section fits it to "
+        "fractions of that condition's own best mean plateau; so the reference-rate B_crit here "
+        f"differs from the one in the section of the condition at base lr {ref}."
     )
 
 
@@ -166,9 +195,11 @@ def large_batch_text(found: dict[str, Any], where: str) -> str:
     if e is None:
         return f"{where}: the largest batch size (B = {largest}) is also the best on validation."
     eff = Effect.from_dict(e)
+    tag = fmt.METHOD_TAGS.get(eff.method, eff.method)
     return (
         f"{where}: test accuracy of B = {largest} minus B = {best} (best on validation) is "
-        f"{fmt.effect(eff, 'difference')}: {eff.verdict} within ±{claims.ACCURACY_MARGIN:g}."
+        f"{fmt.interval(eff, 'difference')} ({fmt.percent(eff.level)} {tag}-interval, "
+        f"n = {eff.n}): {eff.verdict} within ±{claims.ACCURACY_MARGIN:g}."
     )
 
 
@@ -193,6 +224,121 @@ SPLIT_TEXT = {
     "for the targets and the choice of rate, so the test accuracies at the chosen rates are "
     "optimistic (configure n_val or val_fraction).",
 }
+
+
+def criterion_text(frontier: pd.DataFrame, target: float) -> str:
+    """What choosing for speed did to the final accuracy: the batch sizes whose chosen rate ends
+    (mean final validation accuracy over seeds) below the accuracy target it was chosen to
+    reach first, each with the best mean any rate of the grid ended at there. Frontier rows
+    need ``val_accuracy_mean``, ``best_val_accuracy`` and ``best_val_lr``; NaN accuracies are
+    never listed. When no batch size falls below, one sentence says so."""
+    front = frontier.sort_values("batch_size")
+    below = front.loc[front["val_accuracy_mean"] < target]
+    if below.empty:
+        return (
+            f"At every batch size the chosen rate's mean final validation accuracy is at or "
+            f"above the target {fmt.accuracy(target)}."
+        )
+    parts = []
+    for _, f in below.iterrows():
+        reached = (
+            f"its median steps to target {tuning.steps_label(f['median_steps'], 0)}; "
+            if np.isfinite(f["median_steps"])
+            else ""
+        )
+        parts.append(
+            f"at B = {int(f['batch_size'])} the chosen rate {format_lr(f[tuning.LR_COLUMN])} "
+            f"ends at {fmt.accuracy(f['val_accuracy_mean'])} ({reached}the best mean any rate "
+            f"ended at there: {fmt.accuracy(f['best_val_accuracy'])}, lr "
+            f"{format_lr(f['best_val_lr'])})"
+        )
+    return (
+        "The rate is chosen for the fewest steps to the first evaluation at the target, not "
+        "for the final accuracy, and a run that crosses the target may fall back below it. "
+        f"Mean final validation accuracy below the target {fmt.accuracy(target)}: "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+def edge_text(frontier: pd.DataFrame, rates: list[float]) -> str:
+    """The batch sizes whose chosen rate is the grid's smallest or largest (`rates`: the
+    group's grid), where the fastest rate may lie outside the grid; empty when none is. A
+    choice whose median never reached the target (the tie rule's, not a measured optimum) is
+    not flagged; nor is anything when the grid has a single rate."""
+    if len(rates) < 2:
+        return ""
+    front = frontier.loc[np.isfinite(frontier["median_steps"].astype(float))]
+    parts = []
+    for name, edge in (("smallest", min(rates)), ("largest", max(rates))):
+        at = front.loc[np.isclose(front[tuning.LR_COLUMN], edge), "batch_size"]
+        if len(at):
+            parts.append(f"the grid's {name} ({format_lr(edge)}) at {fmt.sizes(sorted(at))}")
+    if not parts:
+        return ""
+    return f"The chosen rate is {' and '.join(parts)}: there the optimum may lie outside the grid."
+
+
+def regime_text(fit: dict[str, Any]) -> str:
+    """How the frontier table's regime column is defined (`scaling.scaling_regime` with the
+    tuned fit's B_crit), with the group's thresholds; says so when there is no fit."""
+    rule = (
+        f"perfect scaling where B < {scaling.PERFECT_SCALING_BELOW:g} × B_crit, no further gain "
+        f"where B > {scaling.NO_FURTHER_GAIN_ABOVE:g} × B_crit, diminishing returns between"
+    )
+    if not fit.get("ok") or not np.isfinite(fit.get("b_crit", np.nan)):
+        return f"Regime: {rule}; without a tuned B_crit fit every batch size reads 'unknown'."
+    b = fit["b_crit"]
+    lo, hi = scaling.PERFECT_SCALING_BELOW * b, scaling.NO_FURTHER_GAIN_ABOVE * b
+    return (
+        f"Regime: read off the fitted curve S = S_min + E_min/B, not off each batch size's own "
+        f"measured steps: {rule} (here B < {fmt.number(lo)}, B > {fmt.number(hi)}, with the "
+        f"tuned B_crit {fmt.number(b)})."
+    )
+
+
+def evaluation_text(frontier: pd.DataFrame, resolution: str, n_train: int) -> str:
+    """The evaluation spacing per batch size and the batch sizes whose median steps to target
+    lies within the first `ts.COARSE_EVALUATIONS` evaluations (frontier rows need
+    ``eval_spacing`` and ``kth_eval_step`` of `ts.evaluation_grid`); there the first crossing
+    is known only to within one evaluation interval, at least a third of the median."""
+    front = frontier.sort_values("batch_size")
+    spacing = ", ".join(
+        f"B = {int(f['batch_size'])}: {fmt.number(f['eval_spacing'], 6)}"
+        for _, f in front.iterrows()
+    )
+    what = (
+        f"one evaluation per epoch = ceil(n_train / B) optimizer steps, n_train = {n_train}"
+        if resolution == ts.RESOLUTION_EPOCHS
+        else "evaluations at the steps of evals.tsv"
+    )
+    text = f"Resolution of steps to target ({what}); steps between evaluations: {spacing}."
+    k = ts.COARSE_EVALUATIONS
+    coarse = front.loc[front["median_steps"] <= front["kth_eval_step"], "batch_size"]
+    if len(coarse):
+        text += (
+            f" The median steps to target lies within the first {k} evaluations at "
+            f"{fmt.sizes(sorted(coarse))}: there the first crossing is known only to within "
+            f"one evaluation interval, at least 1/{k} of the median itself."
+        )
+    return text
+
+
+def tie_text(grid: pd.DataFrame) -> str:
+    """The batch sizes where another rate has the same finite median steps as the chosen one
+    (`grid`: one group's main-target rows), so the tie rule decided; empty when none."""
+    tied = []
+    for b, cells in grid.groupby("batch_size", sort=True):
+        chosen = cells.loc[cells["chosen"].astype(bool), "median_steps"].astype(float)
+        same = cells["median_steps"].astype(float) == (chosen.iloc[0] if len(chosen) else np.nan)
+        if len(chosen) and np.isfinite(chosen.iloc[0]) and same.sum() > 1:
+            tied.append(int(b))
+    if not tied:
+        return ""
+    return (
+        f"At {fmt.sizes(tied)} another rate has the same median steps as the chosen one; the "
+        "tie rule (more runs reached, then the smaller rate) chose."
+    )
 
 
 def _chosen_label(cell: pd.Series) -> str:
@@ -234,7 +380,7 @@ FRONTIER_HEADER = [
     "median examples to target",
     "runs reached",
     "regime",
-    "final test accuracy (t, over seeds)",
+    "final test accuracy at the speed-tuned rate (t, over seeds)",
 ]
 
 
@@ -257,7 +403,47 @@ def noise_summary(noise: pd.DataFrame | None) -> dict[str, Any] | None:
     }
 
 
-def noise_text(n: dict[str, Any] | None, fit: dict[str, Any]) -> str:
+def noise_at_target(noise: pd.DataFrame, median_steps: float) -> dict[str, Any]:
+    """B_simple at the checkpoint nearest `median_steps` (the earlier one on a tie), and how
+    many checkpoints lie after that step; empty when the median is not finite."""
+    if not np.isfinite(median_steps):
+        return {}
+    table = noise.loc[np.isfinite(noise["b_simple"].astype(float))].sort_values("step")
+    if table.empty:
+        return {}
+    steps = table["step"].to_numpy(dtype=float)
+    i = int(np.argmin(np.abs(steps - median_steps)))
+    return {
+        "target_steps": float(median_steps),
+        "step": int(steps[i]),
+        "b_simple": float(table["b_simple"].iloc[i]),
+        "n_after": int((noise["step"] > median_steps).sum()),
+    }
+
+
+def noise_vs_bcrit_text(
+    n: dict[str, Any], at: dict[str, Any], fit: dict[str, Any], ref: str
+) -> str:
+    """How B_simple compares with the tuned B_crit: the ratio of its median over the run, and
+    B_simple at the checkpoint nearest the median steps to target of the run's cell (its
+    batch size at the reference rate `ref`), `at` from `noise_at_target`."""
+    if not fit.get("ok") or not fit.get("b_crit"):
+        return "Without a tuned B_crit fit, B_simple is not compared with it."
+    b = fit["b_crit"]
+    text = f"The median B_simple is {fmt.ratio(n['median'] / b)} the tuned B_crit."
+    cell = f"B = {n['batch_size']} at the reference rate {ref}"
+    if not at:
+        return text + f" The median run of {cell} did not reach the target within the budget."
+    return text + (
+        f" The median steps to target of {cell} over seeds is "
+        f"{tuning.steps_label(at['target_steps'], 0)};"
+        f" at the checkpoint nearest it (step {at['step']}) B_simple is "
+        f"{fmt.number(at['b_simple'])}, {fmt.ratio(at['b_simple'] / b)} the tuned B_crit; "
+        f"{at['n_after']} of the {n['n_checkpoints']} checkpoints lie after that median."
+    )
+
+
+def noise_text(n: dict[str, Any] | None, fit: dict[str, Any], compare: str = "") -> str:
     if n is None:
         return ""
     return (
@@ -265,7 +451,7 @@ def noise_text(n: dict[str, Any] | None, fit: dict[str, Any]) -> str:
         f"lr {format_lr(n['learning_rate'])}, seed {n['seed']}, {n['n_checkpoints']} checkpoints "
         f"over {n['max_step']} steps): {fmt.number(n['first'])} at the start, "
         f"{fmt.number(n['last'])} at the end, median {fmt.number(n['median'])}; the tuned "
-        f"frontier's B_crit is {bcrit_text(fit)}. {SGD_CAVEAT}"
+        f"frontier's B_crit is {bcrit_text(fit)}. {compare} {SGD_CAVEAT}".replace("  ", " ")
     )
 
 
@@ -319,18 +505,48 @@ def _group_doc(
         "reference_lr": format_lr(ref),
         "target": target_text(extra["target"], extra["fraction"]),
         "split": SPLIT_TEXT[bool(extra["own_validation"])],
+        "edge": edge_text(frontier, rates),
+        "ties": tie_text(extra["grid"].loc[extra["grid"]["target"] == ts.MAIN_TARGET]),
+        "regime": regime_text(fits["tuned"]),
+        "levels": (
+            f"The test-accuracy intervals in the table are {fmt.percent(settings.level)} "
+            "t-intervals over seeds."
+        ),
+        "claims_levels": (
+            f"Intervals in the evidence are at the {fmt.percent(settings.level)} level unless "
+            "another level is named."
+        ),
+        "evaluations": evaluation_text(frontier, extra["resolution"], int(group["n_train"].max())),
+        "criterion": criterion_text(frontier, float(extra["target"]["target_accuracy"])),
         "frontier_rows": frontier_rows(frontier),
         "bcrit": {k: bcrit_text(f) for k, f in fits.items()},
         "lr_changed": _changed_text(fits["tuned"]),
         "moved": moved_text(fits),
+        "bcrit_target": bcrit_target_text(extra["target"], format_lr(ref)),
         "claims": claims_change(verdicts["reference"], verdicts["tuned"]),
         "large": {
             "reference": large_batch_text(large["reference"], f"At the reference rate {ref:g}"),
-            "tuned": large_batch_text(large["tuned"], "At the tuned rates"),
+            "tuned": large_batch_text(large["tuned"], "At the speed-tuned rates"),
         },
-        "noise": noise_text(noise_summary(extra["noise"]), fits["tuned"]),
+        "noise": _noise_doc(extra, fits["tuned"]),
     }
     return doc
+
+
+def _noise_doc(extra: dict[str, Any], fit: dict[str, Any]) -> str:
+    """The noise-scale paragraph of one group, compared with its tuned B_crit."""
+    n = noise_summary(extra["noise"])
+    if n is None:
+        return ""
+    grid = extra["grid"]
+    cell = grid.loc[
+        (grid["target"] == ts.MAIN_TARGET)
+        & (grid["batch_size"] == n["batch_size"])
+        & np.isclose(grid[tuning.LR_COLUMN], extra["reference_lr"])
+    ]
+    median = float(cell["median_steps"].iloc[0]) if len(cell) else np.nan
+    at = noise_at_target(extra["noise"], median)
+    return noise_text(n, fit, noise_vs_bcrit_text(n, at, fit, format_lr(extra["reference_lr"])))
 
 
 def _fit_rows(keys: dict[str, Any], fits: dict[str, dict], ref: float) -> list[dict[str, Any]]:
@@ -376,6 +592,8 @@ def analyze_tuning(
     grid = ts.grids(truns)
     main = grid.loc[grid["target"] == ts.MAIN_TARGET]
     tested = ts.test_accuracy_at(ts.selected_runs(truns, grid), settings)
+    for more in (ts.best_final_val(truns), ts.evaluation_grid(curves)):
+        tested = tested.merge(more, on=[*tuning.GROUP_KEYS, "batch_size"], how="left")
     keys = list(tuning.GROUP_KEYS)
     fronts, fit_rows = [], []
     for k, group in truns.groupby(keys, sort=True, dropna=False):
@@ -387,6 +605,7 @@ def analyze_tuning(
             "fraction": fraction,
             "noise": noise.get((str(gk["dataset"]), str(gk["optimizer"]))),
             "own_validation": str(gk["dataset"]) not in shared_validation,
+            "resolution": resolution,
         }
         given = references.get(str(gk["optimizer"]))
         extra["reference_lr"] = reference_lr(group[tuning.LR_COLUMN], given)

@@ -31,6 +31,11 @@ from . import scaling  # noqa: E402
 from .tuning import LR_COLUMN, steps_label  # noqa: E402
 
 CENSORED_COLOR = "0.8"
+#: Frontier figure: horizontal space between its two panels (fraction of the axes width) and
+#: the factor the log x axis extends beyond the smallest batch size (twice that beyond the
+#: largest, where the rate labels sit).
+FRONTIER_WSPACE = 0.35
+FRONTIER_X_PAD = 1.4
 
 
 def _save(fig: Any, out: Path, dpi: int) -> Path:
@@ -128,13 +133,22 @@ def plot_frontier(
     median, i.e. constant examples. The fitted curve S = S_min + E_min/B (and E = B*S) is drawn
     when `fit` (a row of `tuning.tuned_critical_batch`) is ok.
     """
+    return _save(frontier_figure(frontier, fit=fit, title=title), out, dpi)
+
+
+def frontier_figure(
+    frontier: pd.DataFrame, *, fit: Mapping[str, Any] | None = None, title: str = ""
+) -> Any:
+    """The figure `plot_frontier` saves (open; the caller closes it)."""
     _one_group(frontier, "frontier")
     front = frontier.sort_values("batch_size")
     b = front["batch_size"].to_numpy(dtype=float)
     steps = front["median_steps"].to_numpy(dtype=float)
     examples = front["median_examples"].to_numpy(dtype=float)
     budget = front["budget_steps"].to_numpy(dtype=float)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4))
+    # room between the panels for the right panel's y label and its log tick labels
+    fig.subplots_adjust(wspace=FRONTIER_WSPACE)
     _frontier_panel(axes[0], b, steps, budget, "steps")
     _frontier_panel(axes[1], b, examples, budget * b, "examples")
     ok = np.isfinite(steps) & np.isfinite(examples)
@@ -150,11 +164,18 @@ def plot_frontier(
     for bi, si, lr in zip(b, steps, front[LR_COLUMN], strict=True):
         if np.isfinite(si):
             axes[0].annotate(
-                f"{lr:.2g}", (bi, si), fontsize=7, xytext=(3, 3), textcoords="offset points"
+                f"{lr:.2g}",
+                (bi, si),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+                annotation_clip=False,
             )
+    for ax in axes:  # head room on the log x axis for the rate labels right of the points
+        ax.set_xlim(b.min() / FRONTIER_X_PAD, b.max() * FRONTIER_X_PAD**2)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{title}  {_fit_text(fit)}".strip(), fontsize=10)
-    return _save(fig, out, dpi)
+    return fig
 
 
 def plot_noise_scale(

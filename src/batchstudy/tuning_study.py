@@ -47,6 +47,8 @@ ABSOLUTE = "absolute"
 RELATIVE = "relative"
 RESOLUTION_STEPS = "steps"
 RESOLUTION_EPOCHS = "epochs"
+#: A median steps to target at or before this evaluation is called coarsely resolved.
+COARSE_EVALUATIONS = 3
 #: Columns `group_targets` adds to the group keys.
 TARGET_COLUMNS: tuple[str, ...] = ("target_accuracy", "target_loss", "target_kind")
 _CURVE_COLUMNS = (*RUN_KEYS, "step", "examples", "val_accuracy", "val_loss")
@@ -180,6 +182,49 @@ def test_accuracy_at(selected: pd.DataFrame, settings: IntervalSettings) -> pd.D
             | {"test_accuracy_hi": test.hi, "val_accuracy_mean": val.estimate, "n_seeds": test.n}
         )
     return pd.DataFrame(rows)
+
+
+def evaluation_grid(curves: pd.DataFrame, k: int = COARSE_EVALUATIONS) -> pd.DataFrame:
+    """Per group and batch size: ``eval_spacing``, the median distance in optimizer steps
+    between consecutive evaluations (the resolution of steps to target; at epoch resolution
+    one epoch = ceil(n_train / B) steps), and ``kth_eval_step``, the step of the `k`-th
+    evaluation after the start (NaN when there are fewer). Step 0 (before training) is not
+    an evaluation a target can be first reached at, so it is not counted."""
+    keys = [*tuning.GROUP_KEYS, "batch_size"]
+    rows = []
+    for k_vals, c in curves.groupby(keys, sort=True, dropna=False):
+        steps = np.unique(c["step"].to_numpy(dtype=float))
+        steps = steps[steps > 0]
+        rows.append(
+            dict(zip(keys, k_vals, strict=True))
+            | {
+                "eval_spacing": float(np.median(np.diff(np.r_[0.0, steps])))
+                if steps.size
+                else np.nan,
+                "kth_eval_step": float(steps[k - 1]) if steps.size >= k else np.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=[*keys, "eval_spacing", "kth_eval_step"])
+
+
+def best_final_val(truns: pd.DataFrame) -> pd.DataFrame:
+    """Per group and batch size, the highest mean final validation accuracy over seeds that any
+    rate of the grid ended at (``best_val_accuracy``) and that rate (``best_val_lr``; ties to
+    the smaller rate). Diverged runs' NaN accuracies are skipped by the mean; a batch size
+    whose every cell is NaN has NaN and no rate."""
+    keys = [*tuning.GROUP_KEYS, "batch_size"]
+    means = (
+        truns.groupby([*keys, tuning.LR_COLUMN], dropna=False)["final_val_accuracy"]
+        .mean()
+        .reset_index()
+        .sort_values(tuning.LR_COLUMN, kind="stable")
+        .reset_index(drop=True)
+    )
+    best = means.loc[means.groupby(keys, dropna=False)["final_val_accuracy"].idxmax().dropna()]
+    out = means[keys].drop_duplicates().merge(best, on=keys, how="left")
+    return out.rename(
+        columns={"final_val_accuracy": "best_val_accuracy", tuning.LR_COLUMN: "best_val_lr"}
+    ).reset_index(drop=True)
 
 
 def large_vs_best(runs: pd.DataFrame, settings: IntervalSettings) -> dict[str, Any]:
