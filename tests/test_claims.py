@@ -9,10 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from batchstudy import formatting as fmt
 from batchstudy import stats
 from batchstudy.claims import (
     CLAIM_TIME_PER_EPOCH,
     CLAIM_WALL_TIME,
+    GAP_GROWS,
+    GAP_SAME,
+    GAP_SHRINKS,
+    GAP_UNKNOWN,
     INCONCLUSIVE,
     METHOD_REPEAT_RATIO,
     METHOD_WALL_PRODUCT,
@@ -27,6 +32,7 @@ from batchstudy.claims import (
     claim_time_per_epoch,
     claim_wall_time_not_epochs,
     evaluate_claims,
+    gap_outcome,
     judge_ratio,
     repeat_table,
 )
@@ -326,6 +332,48 @@ def test_under_training_when_train_and_test_both_drop():
     _assert_verdict(lower, SUPPORTED)
     _assert_verdict(gap, NOT_SUPPORTED)  # the gap is equivalent: no generalization gap
     assert "under-training" in gap.evidence
+
+
+def _gap_case(test_drop: float, train_drop: float) -> tuple[Verdict, Verdict]:
+    """Claim 3 when B = 512 loses ``test_drop`` test and ``train_drop`` train accuracy."""
+    runs = make_runs(
+        test=lambda b: 0.83 - (test_drop if b == 512 else 0),
+        train=lambda b: 0.90 - (train_drop if b == 512 else 0),
+    )
+    return claim_large_batches_generalize_worse(runs, SETTINGS)
+
+
+def _reading(v: Verdict) -> str:
+    return v.evidence.split("Reading: ")[1]
+
+
+def test_claim_3b_reading_when_the_gap_is_shown_to_grow():
+    lower, gap = _gap_case(0.05, 0.0)
+    assert gap.effects["gap"].verdict == DIFFERENT and gap_outcome(gap.effects["gap"]) == GAP_GROWS
+    assert _reading(gap).startswith("the gap grows at large B")
+
+
+def test_claim_3b_reading_when_the_gap_is_shown_not_to_grow():
+    lower, gap = _gap_case(0.05, 0.05)
+    assert gap.effects["gap"].verdict == EQUIVALENT and gap_outcome(gap.effects["gap"]) == GAP_SAME
+    assert "while the gap does not grow (within ±0.01): under-training" in _reading(gap)
+
+
+def test_claim_3b_reading_when_the_gap_comparison_is_inconclusive_never_says_it_does_not_grow():
+    """The referee's case: the gap difference is positive but its interval straddles the
+    margin; the reading must not say that the gap does not grow."""
+    lower, gap = _gap_case(0.05, 0.038)
+    e = gap.effects["gap"]
+    assert e.verdict == INCONCLUSIVE and e.estimate > 0 and gap_outcome(e) == GAP_UNKNOWN
+    reading = _reading(gap)
+    assert "does not grow" not in reading and "not a generalization gap" not in reading
+    assert f"the gap comparison is inconclusive ({fmt.interval(e, 'difference')}" in reading
+
+
+def test_claim_3b_reading_when_the_gap_is_shown_to_shrink():
+    lower, gap = _gap_case(0.05, 0.09)
+    assert gap_outcome(gap.effects["gap"]) == GAP_SHRINKS
+    assert "while the gap shrinks: under-training, not a generalization gap" in _reading(gap)
 
 
 def test_claim_3a_reads_the_family_interval_of_the_accuracy_finding():

@@ -467,17 +467,44 @@ def _paired_accuracy_difference(
     return stats.judge(diff, ACCURACY_MARGIN, settings)
 
 
-def _claim3_reading(v3a: str, v3b: str, train: Effect) -> str:
-    """What the three intervals say together: under-training (train and test accuracy fall,
-    the gap does not grow), a generalization gap (the gap grows), or nothing beyond them."""
-    if v3a == SUPPORTED and v3b != SUPPORTED and train.verdict == DIFFERENT and train.estimate < 0:
-        return (
-            "the train accuracy falls with the test accuracy while the gap does not grow: "
-            "under-training, not a generalization gap"
+#: What claim 3b's gap difference (largest B minus best) shows, from its own three-way verdict.
+GAP_GROWS = "grows"
+GAP_SHRINKS = "shrinks"
+GAP_SAME = "does not grow"
+GAP_UNKNOWN = "inconclusive"
+
+
+def gap_outcome(gap: Effect) -> str:
+    """The gap difference's verdict in words: *different* and positive `GAP_GROWS`, *different*
+    and negative `GAP_SHRINKS`, *equivalent* (inside ±`ACCURACY_MARGIN`) `GAP_SAME`, anything
+    else (the interval straddles the margin, too few seeds) `GAP_UNKNOWN`."""
+    if gap.verdict == DIFFERENT:
+        return GAP_GROWS if gap.estimate > 0 else GAP_SHRINKS
+    return GAP_SAME if gap.verdict == EQUIVALENT else GAP_UNKNOWN
+
+
+def _claim3_reading(v3a: str, gap: Effect, train: Effect) -> str:
+    """What the intervals say together, each part true as worded: the gap part follows the
+    gap's own verdict (`gap_outcome`); a falling train accuracy with a gap shown not to grow
+    (or to shrink) is under-training, not a generalization gap."""
+    margin = f"±{fmt.number(ACCURACY_MARGIN)}"
+    outcome = gap_outcome(gap)
+    train_falls = v3a == SUPPORTED and train.verdict == DIFFERENT and train.estimate < 0
+    if outcome == GAP_GROWS:
+        return "the gap grows at large B, which is what a generalization gap means"
+    if outcome == GAP_UNKNOWN:
+        text = (
+            f"the gap comparison is inconclusive ({fmt.interval(gap, 'difference')} against a "
+            f"margin of {margin}): these seeds cannot say whether the gap grows"
         )
-    if v3b == SUPPORTED:
-        return "a larger gap at large B is what a generalization gap means"
-    return "no reading beyond the intervals"
+        return ("the train accuracy falls with the test accuracy; " + text) if train_falls else text
+    shown = f"the gap does not grow (within {margin})" if outcome == GAP_SAME else "the gap shrinks"
+    if train_falls:
+        return (
+            f"the train accuracy falls with the test accuracy while {shown}: under-training, "
+            "not a generalization gap"
+        )
+    return shown + ", so no generalization gap is shown"
 
 
 def _claim3_evidence(
@@ -521,7 +548,7 @@ def claim_large_batches_generalize_worse(
     gap = _paired_accuracy_difference(runs, "gap_accuracy", largest, best, settings)
     train = _paired_accuracy_difference(runs, "final_end_train_accuracy", largest, best, settings)
     v3a, v3b = directional(acc, -1), directional(gap, +1)
-    ev3a, ev3b = _claim3_evidence(largest, best, acc, gap, train, _claim3_reading(v3a, v3b, train))
+    ev3a, ev3b = _claim3_evidence(largest, best, acc, gap, train, _claim3_reading(v3a, gap, train))
     return [
         Verdict(CLAIM_LOWER_ACCURACY, s3a, v3a, ev3a, {"test_accuracy": acc}),
         Verdict(CLAIM_GAP, s3b, v3b, ev3b, {"gap": gap, "train_accuracy": train}),

@@ -366,15 +366,13 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
             ],
         )
         e = Effect.from_dict(_claim(worst, claims.CLAIM_LOWER_ACCURACY)["effects"]["test_accuracy"])
-        gap_ok = sum(_claim(c, claims.CLAIM_GAP)["verdict"] == claims.SUPPORTED for _, c in lower)
         out.append(
             {
                 "text": (
                     f"The largest batch size ends with practically lower test accuracy than the "
                     f"best batch size in {len(lower)} of {n} condition(s); the largest drop is "
-                    f"{fmt.effect(e, 'difference')} ({worst['label']}). In {gap_ok} of them a "
-                    f"larger train-test gap (a generalization gap) comes with it; in the others "
-                    f"the drop is not explained by a larger gap."
+                    f"{fmt.effect(e, 'difference')} ({worst['label']}). "
+                    + gap_counts([c for _, c in lower])
                 ),
                 "anchor": f"c{worst_i + 1}-claims",
             }
@@ -411,6 +409,29 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
             }
         )
     return out
+
+
+def gap_counts(conditions: list[dict[str, Any]]) -> str:
+    """How the train-test gap compares (largest B minus best, `claims.gap_outcome`) in these
+    conditions, each outcome counted apart: shown larger, shown not to grow (within the
+    margin), shown smaller, inconclusive. An outcome with no condition is left out, except
+    "larger", which is always counted."""
+    outcomes = [
+        claims.gap_outcome(Effect.from_dict(_claim(c, claims.CLAIM_GAP)["effects"]["gap"]))
+        for c in conditions
+    ]
+    n = {o: outcomes.count(o) for o in (claims.GAP_GROWS, claims.GAP_SAME, claims.GAP_SHRINKS)}
+    n[claims.GAP_UNKNOWN] = len(outcomes) - sum(n.values())
+    parts = [f"in {n[claims.GAP_GROWS]} of them a larger train-test gap is shown"]
+    margin = fmt.number(claims.ACCURACY_MARGIN)
+    words = {
+        claims.GAP_SAME: f"the gap is shown not to grow (within ±{margin})",
+        claims.GAP_SHRINKS: "the gap is shown to shrink",
+        claims.GAP_UNKNOWN: "the gap comparison is inconclusive",
+    }
+    parts += [f"in {n[o]} {w}" for o, w in words.items() if n[o]]
+    text = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    return text[0].upper() + text[1:] + "."
 
 
 def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
