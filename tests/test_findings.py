@@ -55,3 +55,22 @@ def test_an_inconclusive_gap_is_never_counted_as_not_growing():
         "In 0 of them a larger train-test gap is shown, in 5 the gap is shown to shrink and in "
         "8 the gap comparison is inconclusive."
     )
+
+
+def test_the_learning_rate_sentence_claims_no_direction_for_a_tuned_b_crit():
+    """Tuned B_crit was higher than the fixed-rate one in some conditions and lower in others:
+    the sentence says only what is true in both."""
+    for arm in ("constant", "sqrt", "linear"):
+        note = findings._lr_note(arm)
+        assert "likely lower" not in note and "usually need fewer steps" not in note
+        assert "can move B_crit either way" in note
+    assert "this optimizer at this rate" in findings._lr_note("constant")
+    assert "(lr ∝ √B (square-root scaling))" in findings._lr_note("sqrt")
+
+
+def test_the_conditional_on_note_names_the_draws_section_only_when_there_is_one():
+    assert "pooled" not in findings.conditional_on(False)
+    assert findings.conditional_on(False) == findings.CONDITIONAL_ON
+    with_draws = findings.conditional_on(True)
+    assert with_draws.startswith(findings.CONDITIONAL_ON)
+    assert "pooled in the section across dataset draws" in with_draws

@@ -27,21 +27,33 @@ FORMAT_VERSION = 1
 CONDITIONAL_ON = (
     "Intervals cover the randomness of initialisation and data order (the seeds) for one "
     "draw of each dataset and one train/validation/test split; they say nothing about other "
-    "draws of the data. A dataset whose random_state lists several draws is trained once per "
-    "draw, and its draws are pooled in the section across dataset draws."
+    "draws of the data."
 )
+#: Added to `CONDITIONAL_ON` only when the study has a section across dataset draws.
+CONDITIONAL_ON_DRAWS = (
+    " A dataset whose random_state lists several draws is trained once per draw, and its "
+    "draws are pooled in the section across dataset draws."
+)
+#: The per-condition "Learning rate" sentence; true whichever way a tuned rate would move
+#: B_crit (tuning moves it up in some conditions and down in others). Where the study tunes
+#: the rate, the report points to its tuned-learning-rate section after this sentence.
 LR_NOTES = {
     "constant": (
         "The learning rate was fixed at the base rate for every batch size, not tuned per batch "
         "size as in McCandlish et al. and Shallue et al.: the steps-to-target curve and B_crit "
-        "describe this fixed learning rate; with a rate tuned per batch size, large batches "
-        "usually need fewer steps, so B_crit here is likely lower than a tuned one."
+        "describe this optimizer at this rate. Tuning the rate per batch size can move B_crit "
+        "either way."
     ),
     "scaled": (
         "The learning rate was scaled with the batch size by a fixed rule ({arm}), not tuned "
-        "per batch size as in McCandlish et al. and Shallue et al.: B_crit describes this rule."
+        "per batch size as in McCandlish et al. and Shallue et al.: the steps-to-target curve "
+        "and B_crit describe this optimizer under this rule. Tuning the rate per batch size can "
+        "move B_crit either way."
     ),
 }
+#: The topic under which `LR_NOTES` is printed in a condition's findings; its entry carries
+#: ``points_to_tuning`` (the report adds the pointer when the study has a tuning section).
+LR_TOPIC = "learning rate"
 
 
 # --------------------------------------------------------------------------- effects from tables
@@ -323,7 +335,7 @@ def condition_text(found: dict[str, Any]) -> list[dict[str, str]]:
         {"topic": f"{t['suffix']}% {t['kind']} target", "text": _target_text(t)}
         for t in found["targets"]
     ]
-    out.append({"topic": "learning rate", "text": found["lr_note"]})
+    out.append({"topic": LR_TOPIC, "text": found["lr_note"], "points_to_tuning": True})
     return out
 
 
@@ -538,6 +550,12 @@ def overview(
     return rows
 
 
+def conditional_on(pooled: bool) -> str:
+    """What the intervals are conditional on; the section across dataset draws is named only
+    when the study has one (``pooled``)."""
+    return CONDITIONAL_ON + (CONDITIONAL_ON_DRAWS if pooled else "")
+
+
 def jsonable(obj: Any) -> Any:
     """Plain JSON types: numpy scalars to Python, non-finite floats outside effects to null."""
     if isinstance(obj, dict):
@@ -571,6 +589,7 @@ def analyze(
     ]
     for i, c in enumerate(conditions):
         c["id"] = f"c{i + 1}"
+    pooled = draws.pooled(runs, dataset_draws or {}, settings)
     return jsonable(
         {
             "format_version": FORMAT_VERSION,
@@ -596,11 +615,11 @@ def analyze(
                     "draws_mean": draws.METHOD_DRAWS,
                     "draws_difference": draws.METHOD_PAIRED_DRAWS,
                 },
-                "conditional_on": CONDITIONAL_ON,
+                "conditional_on": conditional_on(bool(pooled)),
             },
             "headline": headline(conditions),
             "overview": overview(conditions, dataset_draws),
             "conditions": conditions,
-            "pooled_draws": draws.pooled(runs, dataset_draws or {}, settings),
+            "pooled_draws": pooled,
         }
     )
