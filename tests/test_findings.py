@@ -74,3 +74,58 @@ def test_the_conditional_on_note_names_the_draws_section_only_when_there_is_one(
     with_draws = findings.conditional_on(True)
     assert with_draws.startswith(findings.CONDITIONAL_ON)
     assert "pooled in the section across dataset draws" in with_draws
+
+
+def _fit(lo: float, hi: float, b_crit: float, **extra) -> dict:
+    fitted = [4, 8, 16, 32, 64]
+    return {
+        "ok": True,
+        "b_crit": b_crit,
+        "lo": lo,
+        "hi": hi,
+        "n_boot": 200,
+        "n_boot_ok": 200,
+        "fitted_sizes": fitted,
+        "rel_rmse": 0.05,
+        "extrapolated_low": lo < fitted[0],
+        "extrapolated_high": hi > fitted[-1],
+        **extra,
+    }
+
+
+def _target(fit: dict) -> dict:
+    return {"suffix": "95", "kind": "accuracy", "critical_batch": fit}
+
+
+def test_a_fit_wholly_below_or_above_the_tested_range_says_so_and_is_not_usable():
+    below, above = _fit(0.215, 1.72, 0.749), _fit(80, 300, 120, not_reached=[128])
+    reaches, inside = _fit(2.08, 4.1, 3.38), _fit(10, 40, 20)
+    text = findings._fit_text(_target(below))
+    assert "The interval lies entirely below the tested range (the smallest fitted B = 4)" in text
+    assert "reaches below" not in text
+    # B = 128 was tested but never reached: above the fitted range, not the tested one
+    assert "lies entirely above the fitted range (the largest fitted B = 64)" in (
+        findings._fit_text(_target(above))
+    )
+    assert "The interval reaches below the smallest fitted B = 4: extrapolation." in (
+        findings._fit_text(_target(reaches))
+    )
+    assert "extrapolation" not in findings._fit_text(_target(inside))
+    assert [findings.usable_fit(f) for f in (below, above, reaches, inside)] == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    conditions = [
+        {"label": f"c{i}", "targets": [_target(f)]} for i, f in enumerate((below, above, reaches))
+    ]
+    (head,) = findings._critical_batch_headlines(conditions)
+    assert head["anchor"] == "c3-targets" and head["text"].startswith("B_crit for the 95%")
+    assert (
+        "1 of 3 condition(s) have a usable fit; in 2 more the whole interval lies outside"
+        in (head["text"])
+    )
+    (none,) = findings._critical_batch_headlines(conditions[:1])
+    assert "No condition gives a usable critical-batch-size fit" in none["text"]
+    assert "its interval lies entirely below the tested range" in none["text"]

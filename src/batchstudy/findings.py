@@ -280,11 +280,50 @@ def _fit_text(t: dict[str, Any]) -> str:
         f"B = {fitted[0]}–{fitted[-1]} ({len(fitted)} batch sizes), relative RMSE of the fit "
         f"{fmt.percent(fit['rel_rmse'])}."
     )
-    if fit.get("extrapolated_low"):
-        text += f" The interval reaches below the smallest fitted B = {fitted[0]}: extrapolation."
-    if fit.get("extrapolated_high"):
-        text += f" The interval reaches above the largest fitted B = {fitted[-1]}: extrapolation."
-    return text + tail
+    return text + _extrapolation_text(fit) + tail
+
+
+def _extrapolation_text(fit: dict[str, Any]) -> str:
+    """Where a fit's interval leaves the fitted batch sizes: wholly outside them
+    (`fit_outside`), or reaching below the smallest / above the largest; empty inside."""
+    fitted = fit["fitted_sizes"]
+    edges = {
+        "below": f"the smallest fitted B = {fitted[0]}",
+        "above": f"the largest fitted B = {fitted[-1]}",
+    }
+    outside = fit_outside(fit)
+    if outside:
+        tested = sorted([*fitted, *(fit.get("not_reached") or [])])
+        edge = fitted[0] if outside == "below" else fitted[-1]
+        which = "tested" if edge in (tested[0], tested[-1]) else "fitted"
+        return (
+            f" The interval lies entirely {outside} the {which} range ({edges[outside]}): "
+            "extrapolation, not a critical batch size the tested batch sizes show."
+        )
+    flags = {"below": fit.get("extrapolated_low"), "above": fit.get("extrapolated_high")}
+    return "".join(
+        f" The interval reaches {side} {edges[side]}: extrapolation."
+        for side, flag in flags.items()
+        if flag
+    )
+
+
+def fit_outside(fit: dict[str, Any]) -> str | None:
+    """Where a B_crit fit's whole bootstrap interval lies: "below" the smallest fitted batch
+    size, "above" the largest, else ``None`` (also for a fit without an interval or not
+    estimated). Such a fit is extrapolation and never counts as usable (`usable_fit`)."""
+    lo, hi, fitted = fit.get("lo"), fit.get("hi"), fit.get("fitted_sizes") or []
+    if not fit.get("ok") or lo is None or hi is None or not fitted:
+        return None
+    if hi < fitted[0]:
+        return "below"
+    return "above" if lo > fitted[-1] else None
+
+
+def usable_fit(fit: dict[str, Any]) -> bool:
+    """A B_crit fit the Findings count: estimated, and its interval not wholly outside the
+    fitted batch sizes (`fit_outside`)."""
+    return bool(fit.get("ok")) and fit_outside(fit) is None
 
 
 def _target_text(t: dict[str, Any]) -> str:
@@ -454,16 +493,31 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
         (i, c, t)
         for i, c in enumerate(conditions)
         for t in c["targets"][:1]
-        if t["critical_batch"].get("ok")
+        if usable_fit(t["critical_batch"])
     ]
+    outside = sum(
+        fit_outside(t["critical_batch"]) is not None for c in conditions for t in c["targets"][:1]
+    )
+    beyond = (
+        f"; in {outside} more the whole interval lies outside the tested range, which is not "
+        "counted as usable"
+        if outside
+        else ""
+    )
     if not fits and conditions and conditions[0]["targets"]:
         t = conditions[0]["targets"][0]
+        fit = t["critical_batch"]
+        why = (
+            fit.get("reason")
+            if not fit.get("ok")
+            else (f"its interval lies entirely {fit_outside(fit)} the tested range")
+        )
         out.append(
             {
                 "text": (
                     f"No condition gives a usable critical-batch-size fit for the "
-                    f"{t['suffix']}% accuracy target; in {conditions[0]['label']}: "
-                    f"{t['critical_batch'].get('reason')}."
+                    f"{t['suffix']}% accuracy target{beyond}; in {conditions[0]['label']}: "
+                    f"{why}."
                 ),
                 "anchor": "c1-targets",
             }
@@ -473,7 +527,7 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
         out.append(
             {
                 "text": _fit_text(t)
-                + f" ({c['label']}; {len(fits)} of {n} condition(s) have a usable fit.)",
+                + f" ({c['label']}; {len(fits)} of {n} condition(s) have a usable fit{beyond}.)",
                 "anchor": f"c{i + 1}-targets",
             }
         )
