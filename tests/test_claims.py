@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from batchstudy import claims, stats
 from batchstudy import formatting as fmt
-from batchstudy import stats
 from batchstudy.claims import (
     CLAIM_TIME_PER_EPOCH,
     CLAIM_WALL_TIME,
@@ -27,6 +27,7 @@ from batchstudy.claims import (
     TIME_RATIO_MARGIN,
     Verdict,
     accuracy_vs_best,
+    best_batch_size,
     claim_large_batches_generalize_worse,
     claim_small_batches_settle_sooner,
     claim_time_per_epoch,
@@ -383,6 +384,37 @@ def test_claim_3a_reads_the_family_interval_of_the_accuracy_finding():
     assert best == 8
     assert lower.effects["test_accuracy"] == family[512]
     assert family[512].level == pytest.approx(1 - 0.05 / 4)  # four comparisons, Bonferroni
+
+
+def test_the_best_batch_size_is_chosen_on_validation_when_the_dataset_has_its_own():
+    """B = 8 is best on the test split, B = 64 on validation: with a validation split of its
+    own the comparison is against B = 64 (the test split only reports); without one, the test
+    split serves as validation and B = 8 is best, as before."""
+    runs = make_runs(test=lambda b: {4: 0.80, 8: 0.84, 64: 0.82, 128: 0.81, 512: 0.79}[b])
+    runs["final_val_accuracy"] = runs["final_test_accuracy"] + np.where(
+        runs["batch_size"] == 64, 0.05, 0.0
+    )
+    assert best_batch_size(runs, own_validation=True) == 64
+    assert best_batch_size(runs, own_validation=False) == 8
+    best, family = accuracy_vs_best(runs, SETTINGS, own_validation=True)
+    assert best == 64 and set(family) == {4, 8, 128, 512}
+    assert family[8].estimate > 0  # compared in test accuracy, where B = 8 is higher
+    lower, _ = claim_large_batches_generalize_worse(runs, SETTINGS, own_validation=True)
+    assert "B = 512 − B = 64 (the best)" in lower.evidence
+    assert "chosen on the final validation accuracy; the test split only reports" in (
+        lower.statement
+    )
+    lower, _ = claim_large_batches_generalize_worse(runs, SETTINGS)
+    assert "B = 512 − B = 8 (the best)" in lower.evidence
+    assert "chosen on the test split, which serves as validation" in lower.statement
+
+
+def test_ties_for_the_best_batch_size_go_to_the_smaller_one():
+    runs = make_runs(test=lambda b: 0.83, acc_sd=0.0)
+    runs["final_val_accuracy"] = 0.9
+    assert best_batch_size(runs, own_validation=True) == min(SIZES)
+    assert best_batch_size(runs, own_validation=False) == min(SIZES)
+    assert "ties go to the smaller batch size" in claims.best_choice(True)
 
 
 def test_generalization_not_supported_when_equal():

@@ -129,3 +129,27 @@ def test_a_fit_wholly_below_or_above_the_tested_range_says_so_and_is_not_usable(
     (none,) = findings._critical_batch_headlines(conditions[:1])
     assert "No condition gives a usable critical-batch-size fit" in none["text"]
     assert "its interval lies entirely below the tested range" in none["text"]
+
+
+def test_the_accuracy_sentence_says_which_split_chose_the_best_batch_size():
+    cell = Effect(0.83, 0.82, 0.84, 10, "t-interval over seeds").to_dict()
+    diff = Effect(-0.05, -0.08, -0.02, 10, METHOD_PAIRED_T, verdict=DIFFERENT).to_dict()
+    for own, words in (
+        (True, "chosen on the final validation accuracy; the test split only reports"),
+        (False, "chosen on the test split, which serves as validation"),
+    ):
+        found = {
+            "cells": [{"batch_size": 4, "final_test_accuracy": cell}],
+            "accuracy": {
+                "best": 4,
+                "chosen_on": claims.best_choice(own),
+                "margin": 0.01,
+                "family": "family",
+                "comparisons": {"64": diff},
+            },
+        }
+        text = findings.accuracy_text(found)
+        assert text.startswith(
+            f"Best batch size: B = 4 ({words}; ties go to the smaller batch size); its mean "
+            "final test accuracy 0.830 [0.820, 0.840]"
+        )

@@ -70,7 +70,8 @@ def test_report_is_self_contained_with_computed_conclusions(tmp_path, cfg):
     assert html.index('id="findings"') < html.index("<h2>The experiment</h2>")
     for anchor in re.findall(r'<a href="#([^"]+)">Evidence</a>', html):
         assert f'id="{anchor}"' in html
-    assert "Best mean final test accuracy: B = " in html
+    assert "Best batch size: B = " in html
+    assert "chosen on the test split, which serves as validation" in html
     assert "B = 256: 1.15 ms" not in html  # the synthetic timing, in ms per model-epoch
     for claim in (
         "Larger batches take less time per epoch",

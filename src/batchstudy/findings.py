@@ -11,6 +11,7 @@ the figures print the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -196,16 +197,21 @@ def condition_findings(
     summary: pd.DataFrame,
     settings: IntervalSettings,
     repeats: pd.DataFrame | None = None,
+    own_validation: bool = False,
 ) -> dict[str, Any]:
     """Findings of one condition: cells, accuracy family, targets with B_crit, claims, text.
     ``repeats``: the aggregate ``timing_repeats.tsv`` (any job keys; this condition's are
-    picked), or ``None``/empty when the study has no timing stage."""
+    picked), or ``None``/empty when the study has no timing stage. ``own_validation``: the
+    dataset has a validation split of its own, on which the best batch size is chosen
+    (`batchstudy.claims.best_batch_size`)."""
     keys = {k: runs[k].iloc[0] for k in CONDITION_KEYS}
     summary = summary.sort_values("batch_size")
-    best, family = claims.accuracy_vs_best(runs, settings)
+    best, family = claims.accuracy_vs_best(runs, settings, own_validation=own_validation)
     targets = _targets(runs, summary, settings)
     job_repeats = _job_rows(repeats, keys)
-    verdicts = claims.evaluate_claims(runs, summary, settings, repeats=job_repeats)
+    verdicts = claims.evaluate_claims(
+        runs, summary, settings, repeats=job_repeats, own_validation=own_validation
+    )
     found = {
         "keys": {k: (float(v) if k == "base_lr" else str(v)) for k, v in keys.items()},
         "label": Condition.from_keys(keys).label,
@@ -215,6 +221,7 @@ def condition_findings(
         "cells": [cell_effects(r, settings) for _, r in summary.iterrows()],
         "accuracy": {
             "best": best,
+            "chosen_on": claims.best_choice(own_validation),
             "margin": claims.ACCURACY_MARGIN,
             "family": f"family: the {len(family)} comparisons of every other batch size with "
             f"B = {best}, {stats.FAMILY_BONFERRONI} intervals",
@@ -246,8 +253,9 @@ def accuracy_text(found: dict[str, Any]) -> str:
         e = Effect.from_dict(d)
         groups.setdefault(e.verdict, []).append(f"B = {b} ({fmt.interval(e, 'difference')})")
     text = (
-        f"Best mean final test accuracy: B = {acc['best']}, {fmt.effect(best, 'accuracy')}. "
-        f"Against it ({acc['family']}, margin ±{fmt.number(acc['margin'])}): "
+        f"Best batch size: B = {acc['best']} ({acc['chosen_on']}); its mean final test "
+        f"accuracy {fmt.effect(best, 'accuracy')}. Against it, in final test accuracy "
+        f"({acc['family']}, margin ±{fmt.number(acc['margin'])}): "
     )
     words = {
         DIFFERENT: "different",
@@ -629,16 +637,24 @@ def analyze(
     settings: IntervalSettings,
     timing_repeats: pd.DataFrame | None = None,
     dataset_draws: dict[str, dict[str, Any]] | None = None,
+    own_validation: Collection[str] = (),
 ) -> dict:
     """The findings document of the whole study (plain JSON types, see `jsonable`).
     ``timing_repeats``: the aggregate ``timing_repeats.tsv`` (no rows without a timing stage).
     ``dataset_draws``: `batchstudy.config.dataset_draws` of the study; its draws are pooled
-    (`batchstudy.draws`) into ``pooled_draws`` (empty without draws).
+    (`batchstudy.draws`) into ``pooled_draws`` (empty without draws). ``own_validation``: the
+    datasets with a validation split of their own (the others' test split serves as one).
     """
     keys = list(CONDITION_KEYS)
     summaries = dict(iter(summary.groupby(keys, sort=True)))
     conditions = [
-        condition_findings(r, summaries[k], settings, timing_repeats)
+        condition_findings(
+            r,
+            summaries[k],
+            settings,
+            timing_repeats,
+            own_validation=str(r["dataset"].iloc[0]) in set(own_validation),
+        )
         for k, r in runs.groupby(keys, sort=True)
     ]
     for i, c in enumerate(conditions):
