@@ -521,7 +521,7 @@ def test_claims_refuse_mixed_conditions():
 # --------------------------------------------------------------------------- the analyze stage
 
 
-def _analyze_stage(study: dict, repeat_files: list) -> dict:
+def _analyze_stage(study: dict, repeat_files: list, extra: tuple[str, ...] = ()) -> dict:
     """Fake jobs through the real aggregate, then ``python -m batchstudy analyze`` as the
     workflow's analyze rule calls it (with the aggregate's timing_repeats.tsv)."""
     from conftest import read_json
@@ -538,7 +538,7 @@ def _analyze_stage(study: dict, repeat_files: list) -> dict:
     out = root / "results" / "analysis" / "findings.json"
     argv = ["analyze", "--runs", str(agg / "runs.tsv"), "--summary", str(agg / "summary.tsv")]
     argv += ["--timing-repeats", str(agg / "timing_repeats.tsv")]
-    argv += ["--settings", json.dumps(cfg["metrics"]), "--out", str(out)]
+    argv += ["--settings", json.dumps(cfg["metrics"]), "--out", str(out), *extra]
     assert main(argv) == 0
     return read_json(out)
 
@@ -575,3 +575,18 @@ def test_analyze_stage_without_timing_stage_keeps_one_stream_per_job(fake_study)
     one = next(v for v in c["claims"] if v["claim"] == CLAIM_TIME_PER_EPOCH)
     assert "one timing stream per job" in one["evidence"] and not one["effects"]
     assert any("one training job per batch size" in h["text"] for h in found["headline"])
+
+
+def test_analyze_stage_chooses_the_best_on_validation_for_datasets_with_their_own(fake_study):
+    """``--own-validation blobs``: the best batch size is the highest mean final validation
+    accuracy of runs.tsv, and the sentences say so; without it the test split chooses."""
+    runs = None
+    for extra, column, words in (
+        (("--own-validation", "blobs"), "final_val_accuracy", "the final validation accuracy"),
+        ((), "final_test_accuracy", "the test split, which serves as validation"),
+    ):
+        (c,) = _analyze_stage(fake_study, [], extra)["conditions"]
+        runs = pd.read_csv(fake_study["root"] / "results" / "aggregate" / "runs.tsv", sep="\t")
+        means = runs.groupby("batch_size")[column].mean()
+        assert c["accuracy"]["best"] == int(means.idxmax())
+        assert f"chosen on {words}" in c["text"][0]["text"]
