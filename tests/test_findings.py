@@ -42,7 +42,8 @@ def test_the_headline_counts_each_gap_outcome_apart():
     )
     (lower, *_) = findings._accuracy_headlines(conditions)
     assert lower["text"].endswith(findings.gap_counts(conditions))
-    assert "not explained" not in lower["text"]
+    assert "not explained" not in lower["text"] and "condition(s)" not in lower["text"]
+    assert "in 6 of 6 conditions;" in lower["text"]
 
 
 def test_an_inconclusive_gap_is_never_counted_as_not_growing():
@@ -123,7 +124,7 @@ def test_a_fit_wholly_below_or_above_the_tested_range_says_so_and_is_not_usable(
     (head,) = findings._critical_batch_headlines(conditions)
     assert head["anchor"] == "c3-targets" and head["text"].startswith("B_crit for the 95%")
     assert (
-        "1 of 3 condition(s) have a usable fit; in 2 more the whole interval lies outside"
+        "usable fits: 1 of 3 conditions; in 2 more the whole interval lies outside"
         in (head["text"])
     )
     (none,) = findings._critical_batch_headlines(conditions[:1])

@@ -92,3 +92,8 @@ def test_huge_magnitudes_print_in_scientific_form_never_as_long_integers():
     assert fmt.interval(e, "loss") == "5.12×10²⁸ [1.10×10²⁷, 1.43×10²⁹]"
     for f in (fmt.number, fmt.signed, fmt.signed_count, fmt.seconds, fmt.ratio, fmt.accuracy):
         assert len(f(5.12e28)) < 14
+
+
+def test_counts_take_the_number_of_their_noun():
+    assert fmt.counted(1, "condition") == "1 condition"
+    assert fmt.counted(28, "condition") == "28 conditions"

@@ -417,6 +417,7 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
         if _claim(c, claims.CLAIM_LOWER_ACCURACY)["verdict"] == claims.NOT_SUPPORTED
     ]
     n = len(conditions)
+    of_n = f"of {fmt.counted(n, 'condition')}"
     if lower:
         worst_i, worst = min(
             lower,
@@ -429,7 +430,7 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
             {
                 "text": (
                     f"The largest batch size ends with practically lower test accuracy than the "
-                    f"best batch size in {len(lower)} of {n} condition(s); the largest drop is "
+                    f"best batch size in {len(lower)} {of_n}; the largest drop is "
                     f"{fmt.effect(e, 'difference')} ({worst['label']}). "
                     + gap_counts([c for _, c in lower])
                 ),
@@ -440,7 +441,7 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
         out.append(
             {
                 "text": (
-                    f"In {len(same)} of {n} condition(s) the largest batch size's test accuracy is "
+                    f"In {len(same)} {of_n} the largest batch size's test accuracy is "
                     "equivalent to the best batch size's (within "
                     f"±{fmt.number(claims.ACCURACY_MARGIN)}) or higher: "
                     + "; ".join(c["label"] for c in same)
@@ -458,7 +459,7 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
         out.append(
             {
                 "text": (
-                    f"In {len(unclear)} of {n} condition(s) the seeds run cannot tell the largest "
+                    f"In {len(unclear)} {of_n} the seeds run cannot tell the largest "
                     "batch size's test accuracy from the best one's (inconclusive: the interval "
                     "straddles the margin or too few runs trained): "
                     + "; ".join(c["label"] for c in unclear)
@@ -496,6 +497,7 @@ def gap_counts(conditions: list[dict[str, Any]]) -> str:
 def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The first condition with a usable B_crit fit, or why none has one."""
     n = len(conditions)
+    of_n = f"of {fmt.counted(n, 'condition')}"
     out = []
     fits = [
         (i, c, t)
@@ -534,8 +536,7 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
         i, c, t = fits[0]
         out.append(
             {
-                "text": _fit_text(t)
-                + f" ({c['label']}; {len(fits)} of {n} condition(s) have a usable fit{beyond}.)",
+                "text": _fit_text(t) + f" ({c['label']}; usable fits: {len(fits)} {of_n}{beyond}.)",
                 "anchor": f"c{i + 1}-targets",
             }
         )
@@ -545,6 +546,7 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
 def _wall_time_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Where claim 4 holds, and what its wall times rest on."""
     n = len(conditions)
+    of_n = f"of {fmt.counted(n, 'condition')}"
     out = []
     partly = [c for c in conditions if _claim(c, claims.CLAIM_WALL_TIME)["holds_for"]]
     target = conditions[0]["targets"][0]["suffix"] if conditions[0]["targets"] else "first"
@@ -553,7 +555,7 @@ def _wall_time_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str
             "text": (
                 f"Claim 4 (larger batches reach the {target}% accuracy target in "
                 "less wall time but not in fewer epochs than the smallest batch size) holds for "
-                f"at least one batch size in {len(partly)} of {n} condition(s)"
+                f"at least one batch size in {len(partly)} {of_n}"
                 + (
                     ": "
                     + "; ".join(

@@ -215,3 +215,8 @@ def warmup(lr_scaling: dict[str, Any]) -> str:
 
 def share(k: int, n: int) -> str:
     return f"{k} of {n}"
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` and the noun in the number it takes: "1 condition", "28 conditions"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
