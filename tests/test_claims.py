@@ -9,11 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batchstudy import stats
+from batchstudy import claims, stats
+from batchstudy import formatting as fmt
 from batchstudy.claims import (
     CLAIM_TIME_PER_EPOCH,
     CLAIM_WALL_TIME,
     DRIFT_INCONCLUSIVE,
+    GAP_GROWS,
+    GAP_SAME,
+    GAP_SHRINKS,
+    GAP_UNKNOWN,
     INCONCLUSIVE,
     METHOD_REPEAT_RATIO,
     METHOD_WALL_PRODUCT,
@@ -23,11 +28,13 @@ from batchstudy.claims import (
     TIME_RATIO_MARGIN,
     Verdict,
     accuracy_vs_best,
+    best_batch_size,
     claim_large_batches_generalize_worse,
     claim_small_batches_settle_sooner,
     claim_time_per_epoch,
     claim_wall_time_not_epochs,
     evaluate_claims,
+    gap_outcome,
     judge_ratio,
     repeat_table,
 )
@@ -340,6 +347,48 @@ def test_under_training_when_train_and_test_both_drop():
     assert "under-training" in gap.evidence
 
 
+def _gap_case(test_drop: float, train_drop: float) -> tuple[Verdict, Verdict]:
+    """Claim 3 when B = 512 loses ``test_drop`` test and ``train_drop`` train accuracy."""
+    runs = make_runs(
+        test=lambda b: 0.83 - (test_drop if b == 512 else 0),
+        train=lambda b: 0.90 - (train_drop if b == 512 else 0),
+    )
+    return claim_large_batches_generalize_worse(runs, SETTINGS)
+
+
+def _reading(v: Verdict) -> str:
+    return v.evidence.split("Reading: ")[1]
+
+
+def test_claim_3b_reading_when_the_gap_is_shown_to_grow():
+    lower, gap = _gap_case(0.05, 0.0)
+    assert gap.effects["gap"].verdict == DIFFERENT and gap_outcome(gap.effects["gap"]) == GAP_GROWS
+    assert _reading(gap).startswith("the gap grows at large B")
+
+
+def test_claim_3b_reading_when_the_gap_is_shown_not_to_grow():
+    lower, gap = _gap_case(0.05, 0.05)
+    assert gap.effects["gap"].verdict == EQUIVALENT and gap_outcome(gap.effects["gap"]) == GAP_SAME
+    assert "while the gap does not grow (within ±0.01): under-training" in _reading(gap)
+
+
+def test_claim_3b_reading_when_the_gap_comparison_is_inconclusive_never_says_it_does_not_grow():
+    """The referee's case: the gap difference is positive but its interval straddles the
+    margin; the reading must not say that the gap does not grow."""
+    lower, gap = _gap_case(0.05, 0.038)
+    e = gap.effects["gap"]
+    assert e.verdict == INCONCLUSIVE and e.estimate > 0 and gap_outcome(e) == GAP_UNKNOWN
+    reading = _reading(gap)
+    assert "does not grow" not in reading and "not a generalization gap" not in reading
+    assert f"the gap comparison is inconclusive ({fmt.interval(e, 'difference')}" in reading
+
+
+def test_claim_3b_reading_when_the_gap_is_shown_to_shrink():
+    lower, gap = _gap_case(0.05, 0.09)
+    assert gap_outcome(gap.effects["gap"]) == GAP_SHRINKS
+    assert "while the gap shrinks: under-training, not a generalization gap" in _reading(gap)
+
+
 def test_claim_3a_reads_the_family_interval_of_the_accuracy_finding():
     runs = make_runs(test=lambda b: {4: 0.80, 8: 0.84, 64: 0.82, 128: 0.81, 512: 0.79}[b])
     best, family = accuracy_vs_best(runs, SETTINGS)
@@ -347,6 +396,37 @@ def test_claim_3a_reads_the_family_interval_of_the_accuracy_finding():
     assert best == 8
     assert lower.effects["test_accuracy"] == family[512]
     assert family[512].level == pytest.approx(1 - 0.05 / 4)  # four comparisons, Bonferroni
+
+
+def test_the_best_batch_size_is_chosen_on_validation_when_the_dataset_has_its_own():
+    """B = 8 is best on the test split, B = 64 on validation: with a validation split of its
+    own the comparison is against B = 64 (the test split only reports); without one, the test
+    split serves as validation and B = 8 is best, as before."""
+    runs = make_runs(test=lambda b: {4: 0.80, 8: 0.84, 64: 0.82, 128: 0.81, 512: 0.79}[b])
+    runs["final_val_accuracy"] = runs["final_test_accuracy"] + np.where(
+        runs["batch_size"] == 64, 0.05, 0.0
+    )
+    assert best_batch_size(runs, own_validation=True) == 64
+    assert best_batch_size(runs, own_validation=False) == 8
+    best, family = accuracy_vs_best(runs, SETTINGS, own_validation=True)
+    assert best == 64 and set(family) == {4, 8, 128, 512}
+    assert family[8].estimate > 0  # compared in test accuracy, where B = 8 is higher
+    lower, _ = claim_large_batches_generalize_worse(runs, SETTINGS, own_validation=True)
+    assert "B = 512 − B = 64 (the best)" in lower.evidence
+    assert "chosen on the final validation accuracy; the test split only reports" in (
+        lower.statement
+    )
+    lower, _ = claim_large_batches_generalize_worse(runs, SETTINGS)
+    assert "B = 512 − B = 8 (the best)" in lower.evidence
+    assert "chosen on the test split, which serves as validation" in lower.statement
+
+
+def test_ties_for_the_best_batch_size_go_to_the_smaller_one():
+    runs = make_runs(test=lambda b: 0.83, acc_sd=0.0)
+    runs["final_val_accuracy"] = 0.9
+    assert best_batch_size(runs, own_validation=True) == min(SIZES)
+    assert best_batch_size(runs, own_validation=False) == min(SIZES)
+    assert "ties go to the smaller batch size" in claims.best_choice(True)
 
 
 def test_generalization_not_supported_when_equal():
@@ -465,7 +545,7 @@ def test_claims_refuse_mixed_conditions():
 # --------------------------------------------------------------------------- the analyze stage
 
 
-def _analyze_stage(study: dict, repeat_files: list) -> dict:
+def _analyze_stage(study: dict, repeat_files: list, extra: tuple[str, ...] = ()) -> dict:
     """Fake jobs through the real aggregate, then ``python -m batchstudy analyze`` as the
     workflow's analyze rule calls it (with the aggregate's timing_repeats.tsv)."""
     from conftest import read_json
@@ -482,7 +562,7 @@ def _analyze_stage(study: dict, repeat_files: list) -> dict:
     out = root / "results" / "analysis" / "findings.json"
     argv = ["analyze", "--runs", str(agg / "runs.tsv"), "--summary", str(agg / "summary.tsv")]
     argv += ["--timing-repeats", str(agg / "timing_repeats.tsv")]
-    argv += ["--settings", json.dumps(cfg["metrics"]), "--out", str(out)]
+    argv += ["--settings", json.dumps(cfg["metrics"]), "--out", str(out), *extra]
     assert main(argv) == 0
     return read_json(out)
 
@@ -519,3 +599,18 @@ def test_analyze_stage_without_timing_stage_keeps_one_stream_per_job(fake_study)
     one = next(v for v in c["claims"] if v["claim"] == CLAIM_TIME_PER_EPOCH)
     assert "one timing stream per job" in one["evidence"] and not one["effects"]
     assert any("one training job per batch size" in h["text"] for h in found["headline"])
+
+
+def test_analyze_stage_chooses_the_best_on_validation_for_datasets_with_their_own(fake_study):
+    """``--own-validation blobs``: the best batch size is the highest mean final validation
+    accuracy of runs.tsv, and the sentences say so; without it the test split chooses."""
+    runs = None
+    for extra, column, words in (
+        (("--own-validation", "blobs"), "final_val_accuracy", "the final validation accuracy"),
+        ((), "final_test_accuracy", "the test split, which serves as validation"),
+    ):
+        (c,) = _analyze_stage(fake_study, [], extra)["conditions"]
+        runs = pd.read_csv(fake_study["root"] / "results" / "aggregate" / "runs.tsv", sep="\t")
+        means = runs.groupby("batch_size")[column].mean()
+        assert c["accuracy"]["best"] == int(means.idxmax())
+        assert f"chosen on {words}" in c["text"][0]["text"]

@@ -65,3 +65,35 @@ def test_learning_rate_forms_read_as_rates():
     over = "scaled arms warm up linearly over"
     assert fmt.warmup({"warmup_steps": 50}) == f"{over} 50 optimizer steps"
     assert fmt.warmup({"warmup_epochs": 2}) == f"{over} 2 epochs"
+
+
+def test_a_value_that_rounds_to_zero_prints_unsigned_also_inside_intervals():
+    for f, zero in ((fmt.signed, "0.000"), (fmt.signed_count, "0.0"), (fmt.correlation, "0.00")):
+        assert f(-0.0001) == f(0.0001) == f(-0.0) == zero
+    assert fmt.number(-0.0) == "0" and fmt.accuracy(-0.0001) == "0.000"
+    assert fmt.percent(-0.0001) == "0.0%"
+    e = Effect(-0.0002, -0.0134, 0.0121, 10, METHOD_PAIRED_T)
+    assert fmt.interval(e, "difference") == "0.000 [−0.013, +0.012]"
+    e = Effect(-0.022, -0.044, -0.0003, 10, METHOD_PAIRED_T)
+    assert fmt.interval(e, "difference") == "−0.022 [−0.044, 0.000]"
+    # the sign convention stays for everything else
+    assert fmt.signed(-0.0006) == "−0.001" and fmt.signed(0.003) == "+0.003"
+    assert fmt.number(-0.5) == "-0.5"
+
+
+def test_huge_magnitudes_print_in_scientific_form_never_as_long_integers():
+    assert fmt.number(5.12e28) == "5.12×10²⁸" and fmt.number(-4.32e28) == "-4.32×10²⁸"
+    assert fmt.number(fmt.SCIENTIFIC_FROM) == "1.00×10⁶"
+    assert fmt.number(999_999.7) == "1.00×10⁶"  # rounds up to the threshold
+    assert fmt.number(999_400) == "999,000" and fmt.number(999.7) == "1,000"
+    assert fmt.signed(5.12e28) == "+5.12×10²⁸" and fmt.signed(-5.12e28) == "−5.12×10²⁸"
+    assert fmt.ratio(2.5e7) == "2.50×10⁷×" and fmt.percent(1e5) == "1.00×10⁷%"
+    e = Effect(5.12e28, 1.1e27, 1.43e29, 10, METHOD_PAIRED_T)
+    assert fmt.interval(e, "loss") == "5.12×10²⁸ [1.10×10²⁷, 1.43×10²⁹]"
+    for f in (fmt.number, fmt.signed, fmt.signed_count, fmt.seconds, fmt.ratio, fmt.accuracy):
+        assert len(f(5.12e28)) < 14
+
+
+def test_counts_take_the_number_of_their_noun():
+    assert fmt.counted(1, "condition") == "1 condition"
+    assert fmt.counted(28, "condition") == "28 conditions"

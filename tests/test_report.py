@@ -70,7 +70,8 @@ def test_report_is_self_contained_with_computed_conclusions(tmp_path, cfg):
     assert html.index('id="findings"') < html.index("<h2>The experiment</h2>")
     for anchor in re.findall(r'<a href="#([^"]+)">Evidence</a>', html):
         assert f'id="{anchor}"' in html
-    assert "Best mean final test accuracy: B = " in html
+    assert "Best batch size: B = " in html
+    assert "chosen on the test split, which serves as validation" in html
     assert "B = 256: 1.15 ms" not in html  # the synthetic timing, in ms per model-epoch
     for claim in (
         "Larger batches take less time per epoch",
@@ -109,9 +110,47 @@ def test_one_section_per_base_learning_rate(tmp_path, cfg):
     assert html.count('<h2 id="c') == 2
     assert "base lr 0.001 · 20 epochs</h2>" in html and "base lr 0.01 · 20 epochs</h2>" in html
     assert len(re.findall(r'<img src="data:image/png', html)) == 2 * len(PLOTS) + 1
-    # The grid reads as rates, not as the config's list.
-    assert "<code>adam</code> = adam, base lr grid 0.001, 0.01" in html
+    # The grid reads as rates, not as the config's list; "adam" is named once.
+    assert "<code>adam</code>, base lr grid 0.001, 0.01" in html
     assert not re.search(r"\[0\.001|'min'|\{'", _visible_text(html))
+    # With the tuning stage's document, each learning-rate sentence points to its section.
+    pointer = 'This study also tunes the rate per batch size: see <a href="#tuning">'
+    assert pointer not in html
+    html = _render_with_tuning(tmp_path, cfg).read_text()
+    assert 'id="tuning"' in html and html.count(pointer) == 2
+
+
+def _render_with_tuning(root: Path, cfg: dict) -> Path:
+    """The report of `build` again, with the tuning stage's document of its aggregate tables
+    (no tuning figures)."""
+    from batchstudy import tuning_findings, tuning_study
+
+    agg = root / D.aggregate
+    runs, summary, history = (read_table(agg / f"{n}.tsv") for n in ("runs", "summary", "history"))
+    doc = tuning_findings.analyze_tuning(
+        runs,
+        summary,
+        tuning_study.curves_from_history(history, runs),
+        tuning_study.RESOLUTION_EPOCHS,
+        absolute={},
+        fraction=0.95,
+        noise={},
+        settings=IntervalSettings(n_boot=50),
+    )["doc"]
+    for g in doc["groups"]:
+        g["figures"] = []
+    write_json(root / "tuning.json", doc)
+    out = root / D.report_html
+    render_report(
+        root / D.findings,
+        agg / "jobs.tsv",
+        root / D.plots,
+        root / D.results / "config.json",
+        TEMPLATE,
+        out,
+        tuning=root / "tuning.json",
+    )
+    return out
 
 
 def test_provenance_comes_from_the_aggregated_jobs_only(tmp_path, cfg):
@@ -177,7 +216,10 @@ def test_under_training_at_large_batch_is_not_called_a_generalization_gap(tmp_pa
     gap = verdicts["… because of a generalization gap"]
     assert lower["verdict"] == "supported"
     assert gap["verdict"] == "not supported" and "under-training" in gap["evidence"]
-    assert "not explained by a larger gap" in found["headline"][0]["text"]
+    assert (
+        "In 0 of them a larger train-test gap is shown and in 1 the gap is shown to shrink."
+        in (found["headline"][0]["text"])
+    )
     assert found["headline"][0]["anchor"] == "c1-claims"
     html = out.read_text()
     assert 'id="c1-claims"' in html and "under-training, not a generalization gap" in html
@@ -331,6 +373,7 @@ def test_dataset_draws_are_pooled_in_a_section_of_their_own(tmp_path, cfg, state
     assert html.index('id="draws"') < html.index("<h2>The experiment</h2>")
     assert f"n = {len(states)} draws of blobs" in html
     assert "The per-condition sections cover seeds within one draw." in html
+    assert "pooled in the section across dataset draws" in html
     assert "t over draws" in html and "paired t over draws" in html
     verdict = group["comparisons"]["64"]["verdict"]
     assert verdict in html and (verdict == "inconclusive") == (len(states) < 3)
@@ -355,3 +398,8 @@ def test_a_study_without_draws_has_no_pooled_section(tmp_path, cfg):
     html = build(tmp_path, cfg, [("blobs", "adam", "constant", "e20")]).read_text()
     assert json.loads((tmp_path / D.findings).read_text())["pooled_draws"] == []
     assert 'id="draws"' not in html
+    # no sentence points to sections this report does not have
+    assert "across dataset draws" not in _visible_text(html)
+    assert 'href="#tuning"' not in html and "This study also tunes" not in html
+    # an optimizer named like its kind is named once
+    assert "<code>adam</code>, base lr" in html and "= adam" not in html

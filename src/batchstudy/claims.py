@@ -115,22 +115,51 @@ def _inconclusive(claim: str, statement: str, reason: str) -> Verdict:
     return Verdict(claim, statement, INCONCLUSIVE, reason)
 
 
+#: The column the best batch size is chosen on, and the words that say so, with and without a
+#: validation split of the dataset's own (without one, the test split serves as validation).
+CHOICE_COLUMNS = {True: "final_val_accuracy", False: "final_test_accuracy"}
+CHOICE_WORDS = {
+    True: "chosen on the final validation accuracy; the test split only reports",
+    False: "chosen on the test split, which serves as validation",
+}
+TIE_WORDS = "ties go to the smaller batch size"
+
+
+def best_choice(own_validation: bool) -> str:
+    """How the best batch size is chosen, in words (`CHOICE_WORDS`, `TIE_WORDS`)."""
+    return f"{CHOICE_WORDS[own_validation]}; {TIE_WORDS}"
+
+
+def best_batch_size(runs: pd.DataFrame, own_validation: bool = False) -> int | None:
+    """The batch size with the highest mean of `CHOICE_COLUMNS` [own_validation] over seeds;
+    ties go to the smaller batch size; ``None`` when no batch size has a finite mean (or the
+    run table lacks the column)."""
+    column = CHOICE_COLUMNS[own_validation]
+    if column not in runs.columns:
+        return None
+    means = per_seed(runs, column, batch_sizes(runs)).mean(axis=0, skipna=True).dropna()
+    return None if means.empty else int(means[means == means.max()].index.min())
+
+
 def accuracy_vs_best(
-    runs: pd.DataFrame, settings: IntervalSettings, column: str = "final_test_accuracy"
+    runs: pd.DataFrame,
+    settings: IntervalSettings,
+    column: str = "final_test_accuracy",
+    own_validation: bool = False,
 ) -> tuple[int | None, dict[int, Effect]]:
-    """Every batch size against the best one (highest mean), paired by seed, as one family.
+    """Every batch size against the best one (`best_batch_size`: chosen on validation when the
+    dataset has a validation split of its own, else on the test split that serves as one),
+    ``column`` compared paired by seed, as one family.
 
     The best is chosen after seeing the data, so the m comparisons get Bonferroni-simultaneous
     intervals (each at level 1 - alpha/m) and the three-way verdict with `ACCURACY_MARGIN`.
-    Effects are (other - best). Ties go to the smaller batch size. ``None`` when no batch size
-    has a finite mean.
+    Effects are (other - best). ``None`` when no batch size has a finite mean.
     """
     sizes = batch_sizes(runs)
     table = per_seed(runs, column, sizes)
-    means = table.mean(axis=0, skipna=True).dropna()
-    if means.empty:
+    best = best_batch_size(runs, own_validation)
+    if best is None:
         return None, {}
-    best = int(means[means == means.max()].index.min())
     others = [b for b in sizes if b != best]
     member = settings.family(len(others))
     out = {
@@ -429,10 +458,11 @@ def _censored_settling(
 # --------------------------------------------------------------------------- claim 3
 
 
-def _claim3_statements(largest: int) -> tuple[str, str]:
+def _claim3_statements(largest: int, own_validation: bool) -> tuple[str, str]:
     """What claims 3a and 3b test, in words, for the largest batch size."""
+    best = f"the best batch size ({best_choice(own_validation)})"
     return (
-        f"mean final test accuracy at B = {largest} is lower than at the best batch size",
+        f"mean final test accuracy at B = {largest} is lower than at {best}",
         f"the gap (train − test accuracy, train on the whole training split) is larger at "
         f"B = {largest} than at the best batch size",
     )
@@ -452,7 +482,7 @@ def _claim3_without_comparison(
             _inconclusive(CLAIM_GAP, s3b, why),
         ]
     if best == sizes[-1]:
-        why = f"B = {best} has the best mean test accuracy itself"
+        why = f"B = {best} is the best batch size itself"
         return [
             Verdict(CLAIM_LOWER_ACCURACY, s3a, NOT_SUPPORTED, why + "."),
             Verdict(CLAIM_GAP, s3b, NOT_SUPPORTED, why + ": there is no loss to explain."),
@@ -470,17 +500,44 @@ def _paired_accuracy_difference(
     return stats.judge(diff, ACCURACY_MARGIN, settings)
 
 
-def _claim3_reading(v3a: str, v3b: str, train: Effect) -> str:
-    """What the three intervals say together: under-training (train and test accuracy fall,
-    the gap does not grow), a generalization gap (the gap grows), or nothing beyond them."""
-    if v3a == SUPPORTED and v3b != SUPPORTED and train.verdict == DIFFERENT and train.estimate < 0:
-        return (
-            "the train accuracy falls with the test accuracy while the gap does not grow: "
-            "under-training, not a generalization gap"
+#: What claim 3b's gap difference (largest B minus best) shows, from its own three-way verdict.
+GAP_GROWS = "grows"
+GAP_SHRINKS = "shrinks"
+GAP_SAME = "does not grow"
+GAP_UNKNOWN = "inconclusive"
+
+
+def gap_outcome(gap: Effect) -> str:
+    """The gap difference's verdict in words: *different* and positive `GAP_GROWS`, *different*
+    and negative `GAP_SHRINKS`, *equivalent* (inside ±`ACCURACY_MARGIN`) `GAP_SAME`, anything
+    else (the interval straddles the margin, too few seeds) `GAP_UNKNOWN`."""
+    if gap.verdict == DIFFERENT:
+        return GAP_GROWS if gap.estimate > 0 else GAP_SHRINKS
+    return GAP_SAME if gap.verdict == EQUIVALENT else GAP_UNKNOWN
+
+
+def _claim3_reading(v3a: str, gap: Effect, train: Effect) -> str:
+    """What the intervals say together, each part true as worded: the gap part follows the
+    gap's own verdict (`gap_outcome`); a falling train accuracy with a gap shown not to grow
+    (or to shrink) is under-training, not a generalization gap."""
+    margin = f"±{fmt.number(ACCURACY_MARGIN)}"
+    outcome = gap_outcome(gap)
+    train_falls = v3a == SUPPORTED and train.verdict == DIFFERENT and train.estimate < 0
+    if outcome == GAP_GROWS:
+        return "the gap grows at large B, which is what a generalization gap means"
+    if outcome == GAP_UNKNOWN:
+        text = (
+            f"the gap comparison is inconclusive ({fmt.interval(gap, 'difference')} against a "
+            f"margin of {margin}): these seeds cannot say whether the gap grows"
         )
-    if v3b == SUPPORTED:
-        return "a larger gap at large B is what a generalization gap means"
-    return "no reading beyond the intervals"
+        return ("the train accuracy falls with the test accuracy; " + text) if train_falls else text
+    shown = f"the gap does not grow (within {margin})" if outcome == GAP_SAME else "the gap shrinks"
+    if train_falls:
+        return (
+            f"the train accuracy falls with the test accuracy while {shown}: under-training, "
+            "not a generalization gap"
+        )
+    return shown + ", so no generalization gap is shown"
 
 
 def _claim3_evidence(
@@ -502,7 +559,7 @@ def _claim3_evidence(
 
 
 def claim_large_batches_generalize_worse(
-    runs: pd.DataFrame, settings: IntervalSettings
+    runs: pd.DataFrame, settings: IntervalSettings, own_validation: bool = False
 ) -> list[Verdict]:
     """Claim 3, as two verdicts on the largest batch size against the best other one.
 
@@ -515,8 +572,8 @@ def claim_large_batches_generalize_worse(
     """
     sizes = batch_sizes(runs)
     largest = sizes[-1]
-    best, family = accuracy_vs_best(runs, settings)
-    s3a, s3b = statements = _claim3_statements(largest)
+    best, family = accuracy_vs_best(runs, settings, own_validation=own_validation)
+    s3a, s3b = statements = _claim3_statements(largest, own_validation)
     early = _claim3_without_comparison(sizes, best, statements)
     if early is not None:
         return early
@@ -524,7 +581,7 @@ def claim_large_batches_generalize_worse(
     gap = _paired_accuracy_difference(runs, "gap_accuracy", largest, best, settings)
     train = _paired_accuracy_difference(runs, "final_end_train_accuracy", largest, best, settings)
     v3a, v3b = directional(acc, -1), directional(gap, +1)
-    ev3a, ev3b = _claim3_evidence(largest, best, acc, gap, train, _claim3_reading(v3a, v3b, train))
+    ev3a, ev3b = _claim3_evidence(largest, best, acc, gap, train, _claim3_reading(v3a, gap, train))
     return [
         Verdict(CLAIM_LOWER_ACCURACY, s3a, v3a, ev3a, {"test_accuracy": acc}),
         Verdict(CLAIM_GAP, s3b, v3b, ev3b, {"gap": gap, "train_accuracy": train}),
@@ -727,10 +784,13 @@ def evaluate_claims(
     settings: IntervalSettings,
     target: str | None = None,
     repeats: pd.DataFrame | None = None,
+    own_validation: bool = False,
 ) -> list[Verdict]:
     """All claims on one condition (claim 3 as two verdicts); claim 4 races to ``target``,
     by default the first configured accuracy target. ``repeats``: the timing stage's rows of
-    this condition's job key (`repeat_table`); claims 1 and 4 time with them when given."""
+    this condition's job key (`repeat_table`); claims 1 and 4 time with them when given.
+    ``own_validation``: the dataset has a validation split of its own, on which claim 3's
+    best batch size is chosen (`best_batch_size`)."""
     runs = one_condition(runs)
     if target is None:
         suffixes = target_suffixes(runs)
@@ -738,6 +798,6 @@ def evaluate_claims(
     return [
         claim_time_per_epoch(summary, settings, repeats),
         claim_small_batches_settle_sooner(runs, settings),
-        *claim_large_batches_generalize_worse(runs, settings),
+        *claim_large_batches_generalize_worse(runs, settings, own_validation),
         claim_wall_time_not_epochs(runs, settings, target, repeats, _drifts(summary)),
     ]

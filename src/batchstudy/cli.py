@@ -150,7 +150,7 @@ def cmd_analyze(args: argparse.Namespace) -> None:
         else None
     )
     settings = IntervalSettings.from_metrics(json.loads(args.settings))
-    found = analyze(runs, summary, settings, repeats, json.loads(args.draws))
+    found = analyze(runs, summary, settings, repeats, json.loads(args.draws), args.own_validation)
     write_json(args.out, found)
     _log(f"findings of {len(found['conditions'])} condition(s) -> {args.out}")
 
@@ -384,6 +384,13 @@ def _add_table_stages(sub: Any) -> None:
         "--draws",
         default="{}",
         help="dataset draws as JSON: name -> {draw_of, draw} (config.dataset_draws)",
+    )
+    s.add_argument(
+        "--own-validation",
+        nargs="*",
+        default=[],
+        help="datasets with a validation split of their own: their best batch size is chosen "
+        "on validation accuracy (the others' test split serves as validation)",
     )
     s.add_argument("--out", required=True, help="findings JSON file")
     s.set_defaults(func=cmd_analyze)

@@ -11,6 +11,7 @@ the figures print the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -27,21 +28,33 @@ FORMAT_VERSION = 1
 CONDITIONAL_ON = (
     "Intervals cover the randomness of initialisation and data order (the seeds) for one "
     "draw of each dataset and one train/validation/test split; they say nothing about other "
-    "draws of the data. A dataset whose random_state lists several draws is trained once per "
-    "draw, and its draws are pooled in the section across dataset draws."
+    "draws of the data."
 )
+#: Added to `CONDITIONAL_ON` only when the study has a section across dataset draws.
+CONDITIONAL_ON_DRAWS = (
+    " A dataset whose random_state lists several draws is trained once per draw, and its "
+    "draws are pooled in the section across dataset draws."
+)
+#: The per-condition "Learning rate" sentence; true whichever way a tuned rate would move
+#: B_crit (tuning moves it up in some conditions and down in others). Where the study tunes
+#: the rate, the report points to its tuned-learning-rate section after this sentence.
 LR_NOTES = {
     "constant": (
         "The learning rate was fixed at the base rate for every batch size, not tuned per batch "
         "size as in McCandlish et al. and Shallue et al.: the steps-to-target curve and B_crit "
-        "describe this fixed learning rate; with a rate tuned per batch size, large batches "
-        "usually need fewer steps, so B_crit here is likely lower than a tuned one."
+        "describe this optimizer at this rate. Tuning the rate per batch size can move B_crit "
+        "either way."
     ),
     "scaled": (
         "The learning rate was scaled with the batch size by a fixed rule ({arm}), not tuned "
-        "per batch size as in McCandlish et al. and Shallue et al.: B_crit describes this rule."
+        "per batch size as in McCandlish et al. and Shallue et al.: the steps-to-target curve "
+        "and B_crit describe this optimizer under this rule. Tuning the rate per batch size can "
+        "move B_crit either way."
     ),
 }
+#: The topic under which `LR_NOTES` is printed in a condition's findings; its entry carries
+#: ``points_to_tuning`` (the report adds the pointer when the study has a tuning section).
+LR_TOPIC = "learning rate"
 
 
 # --------------------------------------------------------------------------- effects from tables
@@ -184,16 +197,21 @@ def condition_findings(
     summary: pd.DataFrame,
     settings: IntervalSettings,
     repeats: pd.DataFrame | None = None,
+    own_validation: bool = False,
 ) -> dict[str, Any]:
     """Findings of one condition: cells, accuracy family, targets with B_crit, claims, text.
     ``repeats``: the aggregate ``timing_repeats.tsv`` (any job keys; this condition's are
-    picked), or ``None``/empty when the study has no timing stage."""
+    picked), or ``None``/empty when the study has no timing stage. ``own_validation``: the
+    dataset has a validation split of its own, on which the best batch size is chosen
+    (`batchstudy.claims.best_batch_size`)."""
     keys = {k: runs[k].iloc[0] for k in CONDITION_KEYS}
     summary = summary.sort_values("batch_size")
-    best, family = claims.accuracy_vs_best(runs, settings)
+    best, family = claims.accuracy_vs_best(runs, settings, own_validation=own_validation)
     targets = _targets(runs, summary, settings)
     job_repeats = _job_rows(repeats, keys)
-    verdicts = claims.evaluate_claims(runs, summary, settings, repeats=job_repeats)
+    verdicts = claims.evaluate_claims(
+        runs, summary, settings, repeats=job_repeats, own_validation=own_validation
+    )
     found = {
         "keys": {k: (float(v) if k == "base_lr" else str(v)) for k, v in keys.items()},
         "label": Condition.from_keys(keys).label,
@@ -203,6 +221,7 @@ def condition_findings(
         "cells": [cell_effects(r, settings) for _, r in summary.iterrows()],
         "accuracy": {
             "best": best,
+            "chosen_on": claims.best_choice(own_validation),
             "margin": claims.ACCURACY_MARGIN,
             "family": f"family: the {len(family)} comparisons of every other batch size with "
             f"B = {best}, {stats.FAMILY_BONFERRONI} intervals",
@@ -234,8 +253,9 @@ def accuracy_text(found: dict[str, Any]) -> str:
         e = Effect.from_dict(d)
         groups.setdefault(e.verdict, []).append(f"B = {b} ({fmt.interval(e, 'difference')})")
     text = (
-        f"Best mean final test accuracy: B = {acc['best']}, {fmt.effect(best, 'accuracy')}. "
-        f"Against it ({acc['family']}, margin ±{fmt.number(acc['margin'])}): "
+        f"Best batch size: B = {acc['best']} ({acc['chosen_on']}); its mean final test "
+        f"accuracy {fmt.effect(best, 'accuracy')}. Against it, in final test accuracy "
+        f"({acc['family']}, margin ±{fmt.number(acc['margin'])}): "
     )
     words = {
         DIFFERENT: "different",
@@ -268,11 +288,50 @@ def _fit_text(t: dict[str, Any]) -> str:
         f"B = {fitted[0]}–{fitted[-1]} ({len(fitted)} batch sizes), relative RMSE of the fit "
         f"{fmt.percent(fit['rel_rmse'])}."
     )
-    if fit.get("extrapolated_low"):
-        text += f" The interval reaches below the smallest fitted B = {fitted[0]}: extrapolation."
-    if fit.get("extrapolated_high"):
-        text += f" The interval reaches above the largest fitted B = {fitted[-1]}: extrapolation."
-    return text + tail
+    return text + _extrapolation_text(fit) + tail
+
+
+def _extrapolation_text(fit: dict[str, Any]) -> str:
+    """Where a fit's interval leaves the fitted batch sizes: wholly outside them
+    (`fit_outside`), or reaching below the smallest / above the largest; empty inside."""
+    fitted = fit["fitted_sizes"]
+    edges = {
+        "below": f"the smallest fitted B = {fitted[0]}",
+        "above": f"the largest fitted B = {fitted[-1]}",
+    }
+    outside = fit_outside(fit)
+    if outside:
+        tested = sorted([*fitted, *(fit.get("not_reached") or [])])
+        edge = fitted[0] if outside == "below" else fitted[-1]
+        which = "tested" if edge in (tested[0], tested[-1]) else "fitted"
+        return (
+            f" The interval lies entirely {outside} the {which} range ({edges[outside]}): "
+            "extrapolation, not a critical batch size the tested batch sizes show."
+        )
+    flags = {"below": fit.get("extrapolated_low"), "above": fit.get("extrapolated_high")}
+    return "".join(
+        f" The interval reaches {side} {edges[side]}: extrapolation."
+        for side, flag in flags.items()
+        if flag
+    )
+
+
+def fit_outside(fit: dict[str, Any]) -> str | None:
+    """Where a B_crit fit's whole bootstrap interval lies: "below" the smallest fitted batch
+    size, "above" the largest, else ``None`` (also for a fit without an interval or not
+    estimated). Such a fit is extrapolation and never counts as usable (`usable_fit`)."""
+    lo, hi, fitted = fit.get("lo"), fit.get("hi"), fit.get("fitted_sizes") or []
+    if not fit.get("ok") or lo is None or hi is None or not fitted:
+        return None
+    if hi < fitted[0]:
+        return "below"
+    return "above" if lo > fitted[-1] else None
+
+
+def usable_fit(fit: dict[str, Any]) -> bool:
+    """A B_crit fit the Findings count: estimated, and its interval not wholly outside the
+    fitted batch sizes (`fit_outside`)."""
+    return bool(fit.get("ok")) and fit_outside(fit) is None
 
 
 def _target_text(t: dict[str, Any]) -> str:
@@ -323,7 +382,7 @@ def condition_text(found: dict[str, Any]) -> list[dict[str, str]]:
         {"topic": f"{t['suffix']}% {t['kind']} target", "text": _target_text(t)}
         for t in found["targets"]
     ]
-    out.append({"topic": "learning rate", "text": found["lr_note"]})
+    out.append({"topic": LR_TOPIC, "text": found["lr_note"], "points_to_tuning": True})
     return out
 
 
@@ -358,6 +417,7 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
         if _claim(c, claims.CLAIM_LOWER_ACCURACY)["verdict"] == claims.NOT_SUPPORTED
     ]
     n = len(conditions)
+    of_n = f"of {fmt.counted(n, 'condition')}"
     if lower:
         worst_i, worst = min(
             lower,
@@ -366,15 +426,13 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
             ],
         )
         e = Effect.from_dict(_claim(worst, claims.CLAIM_LOWER_ACCURACY)["effects"]["test_accuracy"])
-        gap_ok = sum(_claim(c, claims.CLAIM_GAP)["verdict"] == claims.SUPPORTED for _, c in lower)
         out.append(
             {
                 "text": (
                     f"The largest batch size ends with practically lower test accuracy than the "
-                    f"best batch size in {len(lower)} of {n} condition(s); the largest drop is "
-                    f"{fmt.effect(e, 'difference')} ({worst['label']}). In {gap_ok} of them a "
-                    f"larger train-test gap (a generalization gap) comes with it; in the others "
-                    f"the drop is not explained by a larger gap."
+                    f"best batch size in {len(lower)} {of_n}; the largest drop is "
+                    f"{fmt.effect(e, 'difference')} ({worst['label']}). "
+                    + gap_counts([c for _, c in lower])
                 ),
                 "anchor": f"c{worst_i + 1}-claims",
             }
@@ -383,7 +441,7 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
         out.append(
             {
                 "text": (
-                    f"In {len(same)} of {n} condition(s) the largest batch size's test accuracy is "
+                    f"In {len(same)} {of_n} the largest batch size's test accuracy is "
                     "equivalent to the best batch size's (within "
                     f"±{fmt.number(claims.ACCURACY_MARGIN)}) or higher: "
                     + "; ".join(c["label"] for c in same)
@@ -401,7 +459,7 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
         out.append(
             {
                 "text": (
-                    f"In {len(unclear)} of {n} condition(s) the seeds run cannot tell the largest "
+                    f"In {len(unclear)} {of_n} the seeds run cannot tell the largest "
                     "batch size's test accuracy from the best one's (inconclusive: the interval "
                     "straddles the margin or too few runs trained): "
                     + "; ".join(c["label"] for c in unclear)
@@ -413,24 +471,63 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
     return out
 
 
+def gap_counts(conditions: list[dict[str, Any]]) -> str:
+    """How the train-test gap compares (largest B minus best, `claims.gap_outcome`) in these
+    conditions, each outcome counted apart: shown larger, shown not to grow (within the
+    margin), shown smaller, inconclusive. An outcome with no condition is left out, except
+    "larger", which is always counted."""
+    outcomes = [
+        claims.gap_outcome(Effect.from_dict(_claim(c, claims.CLAIM_GAP)["effects"]["gap"]))
+        for c in conditions
+    ]
+    n = {o: outcomes.count(o) for o in (claims.GAP_GROWS, claims.GAP_SAME, claims.GAP_SHRINKS)}
+    n[claims.GAP_UNKNOWN] = len(outcomes) - sum(n.values())
+    parts = [f"in {n[claims.GAP_GROWS]} of them a larger train-test gap is shown"]
+    margin = fmt.number(claims.ACCURACY_MARGIN)
+    words = {
+        claims.GAP_SAME: f"the gap is shown not to grow (within ±{margin})",
+        claims.GAP_SHRINKS: "the gap is shown to shrink",
+        claims.GAP_UNKNOWN: "the gap comparison is inconclusive",
+    }
+    parts += [f"in {n[o]} {w}" for o, w in words.items() if n[o]]
+    text = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    return text[0].upper() + text[1:] + "."
+
+
 def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The first condition with a usable B_crit fit, or why none has one."""
     n = len(conditions)
+    of_n = f"of {fmt.counted(n, 'condition')}"
     out = []
     fits = [
         (i, c, t)
         for i, c in enumerate(conditions)
         for t in c["targets"][:1]
-        if t["critical_batch"].get("ok")
+        if usable_fit(t["critical_batch"])
     ]
+    outside = sum(
+        fit_outside(t["critical_batch"]) is not None for c in conditions for t in c["targets"][:1]
+    )
+    beyond = (
+        f"; in {outside} more the whole interval lies outside the tested range, which is not "
+        "counted as usable"
+        if outside
+        else ""
+    )
     if not fits and conditions and conditions[0]["targets"]:
         t = conditions[0]["targets"][0]
+        fit = t["critical_batch"]
+        why = (
+            fit.get("reason")
+            if not fit.get("ok")
+            else (f"its interval lies entirely {fit_outside(fit)} the tested range")
+        )
         out.append(
             {
                 "text": (
                     f"No condition gives a usable critical-batch-size fit for the "
-                    f"{t['suffix']}% accuracy target; in {conditions[0]['label']}: "
-                    f"{t['critical_batch'].get('reason')}."
+                    f"{t['suffix']}% accuracy target{beyond}; in {conditions[0]['label']}: "
+                    f"{why}."
                 ),
                 "anchor": "c1-targets",
             }
@@ -439,8 +536,7 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
         i, c, t = fits[0]
         out.append(
             {
-                "text": _fit_text(t)
-                + f" ({c['label']}; {len(fits)} of {n} condition(s) have a usable fit.)",
+                "text": _fit_text(t) + f" ({c['label']}; usable fits: {len(fits)} {of_n}{beyond}.)",
                 "anchor": f"c{i + 1}-targets",
             }
         )
@@ -450,6 +546,7 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
 def _wall_time_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Where claim 4 holds, and what its wall times rest on."""
     n = len(conditions)
+    of_n = f"of {fmt.counted(n, 'condition')}"
     out = []
     partly = [c for c in conditions if _claim(c, claims.CLAIM_WALL_TIME)["holds_for"]]
     target = conditions[0]["targets"][0]["suffix"] if conditions[0]["targets"] else "first"
@@ -458,7 +555,7 @@ def _wall_time_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str
             "text": (
                 f"Claim 4 (larger batches reach the {target}% accuracy target in "
                 "less wall time but not in fewer epochs than the smallest batch size) holds for "
-                f"at least one batch size in {len(partly)} of {n} condition(s)"
+                f"at least one batch size in {len(partly)} {of_n}"
                 + (
                     ": "
                     + "; ".join(
@@ -517,6 +614,12 @@ def overview(
     return rows
 
 
+def conditional_on(pooled: bool) -> str:
+    """What the intervals are conditional on; the section across dataset draws is named only
+    when the study has one (``pooled``)."""
+    return CONDITIONAL_ON + (CONDITIONAL_ON_DRAWS if pooled else "")
+
+
 def jsonable(obj: Any) -> Any:
     """Plain JSON types: numpy scalars to Python, non-finite floats outside effects to null."""
     if isinstance(obj, dict):
@@ -536,20 +639,29 @@ def analyze(
     settings: IntervalSettings,
     timing_repeats: pd.DataFrame | None = None,
     dataset_draws: dict[str, dict[str, Any]] | None = None,
+    own_validation: Collection[str] = (),
 ) -> dict:
     """The findings document of the whole study (plain JSON types, see `jsonable`).
     ``timing_repeats``: the aggregate ``timing_repeats.tsv`` (no rows without a timing stage).
     ``dataset_draws``: `batchstudy.config.dataset_draws` of the study; its draws are pooled
-    (`batchstudy.draws`) into ``pooled_draws`` (empty without draws).
+    (`batchstudy.draws`) into ``pooled_draws`` (empty without draws). ``own_validation``: the
+    datasets with a validation split of their own (the others' test split serves as one).
     """
     keys = list(CONDITION_KEYS)
     summaries = dict(iter(summary.groupby(keys, sort=True)))
     conditions = [
-        condition_findings(r, summaries[k], settings, timing_repeats)
+        condition_findings(
+            r,
+            summaries[k],
+            settings,
+            timing_repeats,
+            own_validation=str(r["dataset"].iloc[0]) in set(own_validation),
+        )
         for k, r in runs.groupby(keys, sort=True)
     ]
     for i, c in enumerate(conditions):
         c["id"] = f"c{i + 1}"
+    pooled = draws.pooled(runs, dataset_draws or {}, settings)
     return jsonable(
         {
             "format_version": FORMAT_VERSION,
@@ -575,11 +687,11 @@ def analyze(
                     "draws_mean": draws.METHOD_DRAWS,
                     "draws_difference": draws.METHOD_PAIRED_DRAWS,
                 },
-                "conditional_on": CONDITIONAL_ON,
+                "conditional_on": conditional_on(bool(pooled)),
             },
             "headline": headline(conditions),
             "overview": overview(conditions, dataset_draws),
             "conditions": conditions,
-            "pooled_draws": draws.pooled(runs, dataset_draws or {}, settings),
+            "pooled_draws": pooled,
         }
     )

@@ -9,6 +9,7 @@ interval formatter, so an interval's method and n travel with it.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,6 +18,13 @@ from .stats import Effect
 
 NOT_ESTIMABLE = "not estimable"
 ABOVE_BUDGET = "> budget"
+#: Magnitudes at or above this print in scientific form (``5.12×10²⁸``), never as long integers
+#: (a run that blew up without becoming NaN can leave a loss mean of 1e28).
+SCIENTIFIC_FROM = 1e6
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+#: A sign in front of digits that are all zero ("-0.000", "+0.0", "-0"): dropped, so that a
+#: value that rounds to zero prints unsigned.
+_SIGNED_ZERO = re.compile(r"^[+-](?=[0.]+%?$)")
 
 #: Readable names of the learning-rate arms (config key -> words).
 ARM_LABELS = {
@@ -53,37 +61,59 @@ def _finite(x: Any) -> bool:
         return False
 
 
+def scientific(v: float, digits: int = 3, sign: str = "") -> str:
+    """``digits`` significant digits times a power of ten, ``5.12×10²⁸``; ``sign`` "+" also
+    prints a plus (the sign itself is an ASCII "-" here, as in `number`)."""
+    mantissa, exponent = f"{v:{sign}.{digits - 1}e}".split("e")
+    return f"{mantissa}×10{str(int(exponent)).translate(_SUPERSCRIPT)}"
+
+
+def _fixed(v: float, spec: str) -> str:
+    """``format(v, spec)`` without a sign on a value that rounds to zero (no "−0.000"), and
+    in scientific form from `SCIENTIFIC_FROM` on."""
+    if abs(v) >= SCIENTIFIC_FROM:
+        return scientific(v, sign="+" if spec.startswith("+") else "")
+    return _SIGNED_ZERO.sub("", format(v, spec))
+
+
 def number(x: Any, digits: int = 3) -> str:
-    """``digits`` significant digits; thousands separated from 1000 on (whole numbers)."""
+    """``digits`` significant digits; thousands separated from 1000 on (whole numbers); from
+    `SCIENTIFIC_FROM` on in scientific form (`scientific`). Zero prints unsigned."""
     if not _finite(x):
         return NOT_ESTIMABLE
-    v = float(x)
+    v = float(f"{float(x):.{digits}g}")  # rounded first: 999.7 is 1,000, not "1e+03"
+    if abs(v) >= SCIENTIFIC_FROM:
+        return scientific(v, digits)
     if abs(v) >= 1000:
-        return f"{float(f'{v:.{digits}g}'):,.0f}"
-    return f"{v:.{digits}g}"
+        return f"{v:,.0f}"
+    return _fixed(v, f".{digits}g")
 
 
 def accuracy(x: Any) -> str:
-    return f"{float(x):.3f}" if _finite(x) else NOT_ESTIMABLE
+    return _fixed(float(x), ".3f") if _finite(x) else NOT_ESTIMABLE
 
 
 def signed(x: Any) -> str:
-    """A difference with its sign (−0.185, +0.003), a true minus sign."""
-    return f"{float(x):+.3f}".replace("-", "−") if _finite(x) else NOT_ESTIMABLE
+    """A difference with its sign (−0.185, +0.003), a true minus sign; a difference that
+    rounds to zero prints unsigned (0.000)."""
+    return _fixed(float(x), "+.3f").replace("-", "−") if _finite(x) else NOT_ESTIMABLE
 
 
 def signed_count(x: Any) -> str:
-    """A difference of counts (epochs) with its sign and one decimal."""
-    return f"{float(x):+.1f}".replace("-", "−") if _finite(x) else NOT_ESTIMABLE
+    """A difference of counts (epochs) with its sign and one decimal (0.0 unsigned)."""
+    return _fixed(float(x), "+.1f").replace("-", "−") if _finite(x) else NOT_ESTIMABLE
 
 
 def correlation(x: Any) -> str:
-    """A correlation coefficient with two decimals and a true minus sign."""
-    return f"{float(x):.2f}".replace("-", "−") if _finite(x) else NOT_ESTIMABLE
+    """A correlation coefficient with two decimals and a true minus sign (0.00 unsigned)."""
+    return _fixed(float(x), ".2f").replace("-", "−") if _finite(x) else NOT_ESTIMABLE
 
 
 def percent(x: Any) -> str:
-    return f"{float(x):.1%}" if _finite(x) else NOT_ESTIMABLE
+    if not _finite(x):
+        return NOT_ESTIMABLE
+    v = float(x)
+    return f"{scientific(100 * v)}%" if abs(100 * v) >= SCIENTIFIC_FROM else _fixed(v, ".1%")
 
 
 def seconds(x: Any) -> str:
@@ -96,7 +126,7 @@ def seconds(x: Any) -> str:
 
 def ratio(x: Any) -> str:
     """Ratios span orders of magnitude (0.08 to 40): three significant digits, ×."""
-    return f"{float(x):.3g}×" if _finite(x) else NOT_ESTIMABLE
+    return f"{number(x)}×" if _finite(x) else NOT_ESTIMABLE
 
 
 KINDS: dict[str, Callable[[Any], str]] = {
@@ -185,3 +215,8 @@ def warmup(lr_scaling: dict[str, Any]) -> str:
 
 def share(k: int, n: int) -> str:
     return f"{k} of {n}"
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` and the noun in the number it takes: "1 condition", "28 conditions"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -22,10 +22,12 @@ rule analyze:
     params:
         settings=settings_json("metrics"),
         draws=json.dumps(study_config.dataset_draws(config), sort_keys=True),
+        own_validation=own_validation(),
     shell:
         "python -m batchstudy analyze --runs {input.runs:q} --summary {input.summary:q}"
         " --timing-repeats {input.timing_repeats:q} --settings {params.settings:q}"
-        " --draws {params.draws:q} --out {output:q} > {log:q} 2>&1"
+        " --draws {params.draws:q} --own-validation {params.own_validation:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule tune:

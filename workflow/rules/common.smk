@@ -245,6 +245,12 @@ def shared_validation():
     ]
 
 
+def own_validation():
+    """Datasets with a validation split of their own (`shared_validation`'s complement)."""
+    shared = shared_validation()
+    return [n for n in config["datasets"] if n not in shared]
+
+
 def settings_json(section):
     return json.dumps(config[section], sort_keys=True)
 

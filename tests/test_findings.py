@@ -1,0 +1,156 @@
+"""The findings' sentences across and within conditions, from hand-made findings dicts."""
+
+from __future__ import annotations
+
+from batchstudy import claims, findings
+from batchstudy.stats import DIFFERENT, EQUIVALENT, INCONCLUSIVE, METHOD_PAIRED_T, Effect
+
+
+def _condition(gap: Effect, i: int = 0) -> dict:
+    """A condition whose largest batch size is practically lower than the best one (claim 3a
+    supported) with the given gap difference behind claim 3b."""
+    drop = Effect(-0.05, -0.08, -0.02, 10, METHOD_PAIRED_T, verdict=DIFFERENT)
+    return {
+        "label": f"condition {i}",
+        "claims": [
+            claims.Verdict(
+                claims.CLAIM_LOWER_ACCURACY, "", claims.SUPPORTED, "", {"test_accuracy": drop}
+            ).to_dict(),
+            claims.Verdict(
+                claims.CLAIM_GAP,
+                "",
+                claims.directional(gap, +1),
+                "",
+                {"gap": gap, "train_accuracy": drop},
+            ).to_dict(),
+        ],
+    }
+
+
+GROWS = Effect(0.05, 0.03, 0.07, 10, METHOD_PAIRED_T, verdict=DIFFERENT)
+SAME = Effect(0.001, -0.005, 0.007, 10, METHOD_PAIRED_T, verdict=EQUIVALENT)
+SHRINKS = Effect(-0.03, -0.05, -0.02, 10, METHOD_PAIRED_T, verdict=DIFFERENT)
+UNKNOWN = Effect(0.032, 0.009, 0.055, 10, METHOD_PAIRED_T, verdict=INCONCLUSIVE)
+
+
+def test_the_headline_counts_each_gap_outcome_apart():
+    gaps = [GROWS, SAME, SAME, UNKNOWN, UNKNOWN, UNKNOWN]
+    conditions = [_condition(g, i) for i, g in enumerate(gaps)]
+    assert findings.gap_counts(conditions) == (
+        "In 1 of them a larger train-test gap is shown, in 2 the gap is shown not to grow "
+        "(within ±0.01) and in 3 the gap comparison is inconclusive."
+    )
+    (lower, *_) = findings._accuracy_headlines(conditions)
+    assert lower["text"].endswith(findings.gap_counts(conditions))
+    assert "not explained" not in lower["text"] and "condition(s)" not in lower["text"]
+    assert "in 6 of 6 conditions;" in lower["text"]
+
+
+def test_an_inconclusive_gap_is_never_counted_as_not_growing():
+    """The referee's headline: 13 conditions lower, 8 gap comparisons inconclusive, 5 not
+    supported; none may read as "the drop is not explained by a larger gap"."""
+    conditions = [_condition(UNKNOWN, i) for i in range(8)]
+    conditions += [_condition(SHRINKS, 8 + i) for i in range(5)]
+    text = findings.gap_counts(conditions)
+    assert text == (
+        "In 0 of them a larger train-test gap is shown, in 5 the gap is shown to shrink and in "
+        "8 the gap comparison is inconclusive."
+    )
+
+
+def test_the_learning_rate_sentence_claims_no_direction_for_a_tuned_b_crit():
+    """Tuned B_crit was higher than the fixed-rate one in some conditions and lower in others:
+    the sentence says only what is true in both."""
+    for arm in ("constant", "sqrt", "linear"):
+        note = findings._lr_note(arm)
+        assert "likely lower" not in note and "usually need fewer steps" not in note
+        assert "can move B_crit either way" in note
+    assert "this optimizer at this rate" in findings._lr_note("constant")
+    assert "(lr ∝ √B (square-root scaling))" in findings._lr_note("sqrt")
+
+
+def test_the_conditional_on_note_names_the_draws_section_only_when_there_is_one():
+    assert "pooled" not in findings.conditional_on(False)
+    assert findings.conditional_on(False) == findings.CONDITIONAL_ON
+    with_draws = findings.conditional_on(True)
+    assert with_draws.startswith(findings.CONDITIONAL_ON)
+    assert "pooled in the section across dataset draws" in with_draws
+
+
+def _fit(lo: float, hi: float, b_crit: float, **extra) -> dict:
+    fitted = [4, 8, 16, 32, 64]
+    return {
+        "ok": True,
+        "b_crit": b_crit,
+        "lo": lo,
+        "hi": hi,
+        "n_boot": 200,
+        "n_boot_ok": 200,
+        "fitted_sizes": fitted,
+        "rel_rmse": 0.05,
+        "extrapolated_low": lo < fitted[0],
+        "extrapolated_high": hi > fitted[-1],
+        **extra,
+    }
+
+
+def _target(fit: dict) -> dict:
+    return {"suffix": "95", "kind": "accuracy", "critical_batch": fit}
+
+
+def test_a_fit_wholly_below_or_above_the_tested_range_says_so_and_is_not_usable():
+    below, above = _fit(0.215, 1.72, 0.749), _fit(80, 300, 120, not_reached=[128])
+    reaches, inside = _fit(2.08, 4.1, 3.38), _fit(10, 40, 20)
+    text = findings._fit_text(_target(below))
+    assert "The interval lies entirely below the tested range (the smallest fitted B = 4)" in text
+    assert "reaches below" not in text
+    # B = 128 was tested but never reached: above the fitted range, not the tested one
+    assert "lies entirely above the fitted range (the largest fitted B = 64)" in (
+        findings._fit_text(_target(above))
+    )
+    assert "The interval reaches below the smallest fitted B = 4: extrapolation." in (
+        findings._fit_text(_target(reaches))
+    )
+    assert "extrapolation" not in findings._fit_text(_target(inside))
+    assert [findings.usable_fit(f) for f in (below, above, reaches, inside)] == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    conditions = [
+        {"label": f"c{i}", "targets": [_target(f)]} for i, f in enumerate((below, above, reaches))
+    ]
+    (head,) = findings._critical_batch_headlines(conditions)
+    assert head["anchor"] == "c3-targets" and head["text"].startswith("B_crit for the 95%")
+    assert (
+        "usable fits: 1 of 3 conditions; in 2 more the whole interval lies outside"
+        in (head["text"])
+    )
+    (none,) = findings._critical_batch_headlines(conditions[:1])
+    assert "No condition gives a usable critical-batch-size fit" in none["text"]
+    assert "its interval lies entirely below the tested range" in none["text"]
+
+
+def test_the_accuracy_sentence_says_which_split_chose_the_best_batch_size():
+    cell = Effect(0.83, 0.82, 0.84, 10, "t-interval over seeds").to_dict()
+    diff = Effect(-0.05, -0.08, -0.02, 10, METHOD_PAIRED_T, verdict=DIFFERENT).to_dict()
+    for own, words in (
+        (True, "chosen on the final validation accuracy; the test split only reports"),
+        (False, "chosen on the test split, which serves as validation"),
+    ):
+        found = {
+            "cells": [{"batch_size": 4, "final_test_accuracy": cell}],
+            "accuracy": {
+                "best": 4,
+                "chosen_on": claims.best_choice(own),
+                "margin": 0.01,
+                "family": "family",
+                "comparisons": {"64": diff},
+            },
+        }
+        text = findings.accuracy_text(found)
+        assert text.startswith(
+            f"Best batch size: B = 4 ({words}; ties go to the smaller batch size); its mean "
+            "final test accuracy 0.830 [0.820, 0.840]"
+        )
