@@ -75,8 +75,11 @@ def _one_arm(runs: pd.DataFrame) -> pd.DataFrame:
     return runs.drop(columns=[tuning.LR_COLUMN, "learning_rate"], errors="ignore")
 
 
-def _claims(runs: pd.DataFrame, summary: pd.DataFrame, settings: IntervalSettings) -> list:
-    """Claims 1-4 on one set of cells; claim 4 races to the group's validation target."""
+def _claims(
+    runs: pd.DataFrame, summary: pd.DataFrame, settings: IntervalSettings, own_validation: bool
+) -> list:
+    """Claims 1-4 on one set of cells; claim 4 races to the group's validation target; claim 3
+    picks its best batch size on validation when the dataset has its own validation split."""
     r, s = _one_arm(runs), _one_arm(summary)
     wall = claims.claim_wall_time_not_epochs(r, settings, ts.MAIN_TARGET)
     wall = replace(
@@ -87,7 +90,7 @@ def _claims(runs: pd.DataFrame, summary: pd.DataFrame, settings: IntervalSetting
     return [
         claims.claim_time_per_epoch(s, settings),
         claims.claim_small_batches_settle_sooner(r, settings),
-        *claims.claim_large_batches_generalize_worse(r, settings),
+        *claims.claim_large_batches_generalize_worse(r, settings, own_validation),
         wall,
     ]
 
@@ -490,8 +493,8 @@ def _group_doc(
     at_ref = group.loc[np.isclose(group[tuning.LR_COLUMN], ref)]
     chosen = ts.selected_runs(group, extra["grid"])
     verdicts = {
-        "reference": _claims(at_ref, _cells(summary, at_ref), settings),
-        "tuned": _claims(chosen, _cells(summary, chosen), settings),
+        k: _claims(r, _cells(summary, r), settings, extra["own_validation"])
+        for k, r in (("reference", at_ref), ("tuned", chosen))
     }
     large = {
         k: ts.large_vs_best(r, settings) for k, r in (("reference", at_ref), ("tuned", chosen))
