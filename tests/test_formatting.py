@@ -97,3 +97,11 @@ def test_huge_magnitudes_print_in_scientific_form_never_as_long_integers():
 def test_counts_take_the_number_of_their_noun():
     assert fmt.counted(1, "condition") == "1 condition"
     assert fmt.counted(28, "condition") == "28 conditions"
+
+
+def test_numbers_from_a_thousand_keep_a_half_that_survives_rounding():
+    """A median of 1822.5 steps printed with enough digits keeps its .5 (no half-to-even
+    rounding to 1,822); at three significant digits it is 1,820; whole numbers stay whole."""
+    assert fmt.number(1822.5, 6) == "1,822.5"
+    assert fmt.number(1822.5) == "1,820"
+    assert fmt.number(2000.0, 6) == "2,000"

@@ -77,15 +77,16 @@ def _fixed(v: float, spec: str) -> str:
 
 
 def number(x: Any, digits: int = 3) -> str:
-    """``digits`` significant digits; thousands separated from 1000 on (whole numbers); from
+    """``digits`` significant digits; thousands separated from 1000 on (whole numbers, or one
+    decimal where the rounded value keeps a fraction, e.g. a median of 1822.5); from
     `SCIENTIFIC_FROM` on in scientific form (`scientific`). Zero prints unsigned."""
     if not _finite(x):
         return NOT_ESTIMABLE
     v = float(f"{float(x):.{digits}g}")  # rounded first: 999.7 is 1,000, not "1e+03"
     if abs(v) >= SCIENTIFIC_FROM:
         return scientific(v, digits)
-    if abs(v) >= 1000:
-        return f"{v:,.0f}"
+    if abs(v) >= 1000:  # a half that survives the rounding stays: 1,822.5, not 1,822
+        return f"{v:,.1f}" if v != round(v) else f"{v:,.0f}"
     return _fixed(v, f".{digits}g")
 
 
