@@ -132,6 +132,18 @@ def test_a_fit_wholly_below_or_above_the_tested_range_says_so_and_is_not_usable(
     assert "its interval lies entirely below the tested range" in none["text"]
 
 
+def test_the_bcrit_headline_says_the_rate_was_not_tuned_and_gives_the_range():
+    """With several usable fits the headline gives their range, and it always says each
+    condition's B_crit describes one fixed (or rule-scaled) learning rate."""
+    fits = [_fit(2.08, 4.1, 3.38), _fit(10, 40, 20), _fit(50, 200, 120)]
+    conditions = [{"label": f"c{i}", "targets": [_target(f)]} for i, f in enumerate(fits)]
+    (head,) = findings._critical_batch_headlines(conditions)
+    assert "Across the usable fits B_crit ranges from 3.38 to 120." in head["text"]
+    assert findings.FIXED_RATE_NOTE in head["text"]
+    (one,) = findings._critical_batch_headlines(conditions[:1])
+    assert "ranges from" not in one["text"] and findings.FIXED_RATE_NOTE in one["text"]
+
+
 def test_the_accuracy_sentence_says_which_split_chose_the_best_batch_size():
     cell = Effect(0.83, 0.82, 0.84, 10, "t-interval over seeds").to_dict()
     diff = Effect(-0.05, -0.08, -0.02, 10, METHOD_PAIRED_T, verdict=DIFFERENT).to_dict()

@@ -459,11 +459,10 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
         out.append(
             {
                 "text": (
-                    f"In {len(unclear)} {of_n} the seeds run cannot tell the largest "
-                    "batch size's test accuracy from the best one's (inconclusive: the interval "
-                    "straddles the margin or too few runs trained): "
-                    + "; ".join(c["label"] for c in unclear)
-                    + "."
+                    f"In {len(unclear)} {of_n} the seeds run cannot tell whether the largest "
+                    "batch size's test accuracy differs from the best one's by more than the "
+                    "margin (inconclusive: the interval straddles the margin or too few runs "
+                    "trained): " + "; ".join(c["label"] for c in unclear) + "."
                 ),
                 "anchor": "overview",
             }
@@ -534,13 +533,30 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
         )
     if fits:
         i, c, t = fits[0]
+        values = [f["critical_batch"]["b_crit"] for _, _, f in fits]
+        spread = (
+            f" Across the usable fits B_crit ranges from {fmt.number(min(values))} to "
+            f"{fmt.number(max(values))}."
+            if len(fits) > 1
+            else ""
+        )
         out.append(
             {
-                "text": _fit_text(t) + f" ({c['label']}; usable fits: {len(fits)} {of_n}{beyond}.)",
+                "text": _fit_text(t)
+                + f" ({c['label']}; usable fits: {len(fits)} {of_n}{beyond}.){spread} "
+                + FIXED_RATE_NOTE,
                 "anchor": f"c{i + 1}-targets",
             }
         )
     return out
+
+
+#: What a per-condition B_crit describes: every condition trains one learning rate (or one
+#: rule) for all its batch sizes, as McCandlish et al. and Shallue et al. did not.
+FIXED_RATE_NOTE = (
+    "Each condition uses one learning rate (or one scaling rule) for every batch size, not a "
+    "rate tuned per batch size, so each B_crit describes that optimizer at that rate."
+)
 
 
 def _wall_time_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
