@@ -33,6 +33,7 @@ from batchstudy.claims import (
     claim_small_batches_settle_sooner,
     claim_time_per_epoch,
     claim_wall_time_not_epochs,
+    directional,
     evaluate_claims,
     gap_outcome,
     judge_ratio,
@@ -369,7 +370,7 @@ def test_claim_3b_reading_when_the_gap_is_shown_to_grow():
 def test_claim_3b_reading_when_the_gap_is_shown_not_to_grow():
     lower, gap = _gap_case(0.05, 0.05)
     assert gap.effects["gap"].verdict == EQUIVALENT and gap_outcome(gap.effects["gap"]) == GAP_SAME
-    assert "while the gap does not grow (within ±0.01): under-training" in _reading(gap)
+    assert "while the gap does not grow by more than 0.01: under-training" in _reading(gap)
 
 
 def test_claim_3b_reading_when_the_gap_comparison_is_inconclusive_never_says_it_does_not_grow():
@@ -381,6 +382,21 @@ def test_claim_3b_reading_when_the_gap_comparison_is_inconclusive_never_says_it_
     reading = _reading(gap)
     assert "does not grow" not in reading and "not a generalization gap" not in reading
     assert f"the gap comparison is inconclusive ({fmt.interval(e, 'difference')}" in reading
+
+
+def test_claim_3b_not_supported_when_a_larger_gap_is_ruled_out():
+    """The default study's case: the gap difference's interval lies below zero but reaches
+    past −margin (three-way verdict inconclusive). A larger gap is ruled out, so 3b ("because
+    of a generalization gap") is not supported and the reading says the gap does not grow;
+    an interval reaching past +margin stays inconclusive."""
+    ruled_out = Effect(-0.020, -0.033, -0.007, 10, "paired t", verdict=INCONCLUSIVE)
+    assert directional(ruled_out, +1, 0.01) == NOT_SUPPORTED
+    assert directional(ruled_out, +1) == INCONCLUSIVE  # without a margin: three-way only
+    assert gap_outcome(ruled_out) == GAP_SAME
+    open_up = Effect(0.032, 0.009, 0.055, 10, "paired t", verdict=INCONCLUSIVE)
+    assert directional(open_up, +1, 0.01) == INCONCLUSIVE and gap_outcome(open_up) == GAP_UNKNOWN
+    few = Effect(-0.02, -0.03, -0.01, 2, "paired t", verdict=INCONCLUSIVE)
+    assert directional(few, +1, 0.01) == INCONCLUSIVE  # below the minimum n: no verdict
 
 
 def test_claim_3b_reading_when_the_gap_is_shown_to_shrink():

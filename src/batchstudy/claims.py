@@ -102,13 +102,27 @@ def per_seed(runs: pd.DataFrame, column: str, sizes: list[int]) -> pd.DataFrame:
     return table.reindex(columns=sizes)
 
 
-def directional(effect: Effect, direction: int) -> str:
-    """Claim verdict from an effect's three-way verdict and the claimed sign."""
+def directional(effect: Effect, direction: int, margin: float | None = None) -> str:
+    """Claim verdict from an effect's three-way verdict and the claimed sign. With `margin`,
+    an inconclusive effect whose interval excludes a change of at least the margin in the
+    claimed direction (direction +1: upper end below +margin) is not supported either: the
+    claimed effect is ruled out, only its opposite or nothing remains possible."""
     if effect.verdict == EQUIVALENT:
         return NOT_SUPPORTED
     if effect.verdict == DIFFERENT:
         return SUPPORTED if np.sign(effect.estimate) == direction else NOT_SUPPORTED
+    if (
+        margin is not None
+        and effect.n >= stats.MIN_N
+        and direction * _far_end(effect, direction) < margin
+    ):
+        return NOT_SUPPORTED
     return INCONCLUSIVE
+
+
+def _far_end(effect: Effect, direction: int) -> float:
+    """The interval's end in the claimed direction (upper for +1, lower for -1)."""
+    return effect.hi if direction > 0 else effect.lo
 
 
 def _inconclusive(claim: str, statement: str, reason: str) -> Verdict:
@@ -509,11 +523,14 @@ GAP_UNKNOWN = "inconclusive"
 
 def gap_outcome(gap: Effect) -> str:
     """The gap difference's verdict in words: *different* and positive `GAP_GROWS`, *different*
-    and negative `GAP_SHRINKS`, *equivalent* (inside ±`ACCURACY_MARGIN`) `GAP_SAME`, anything
-    else (the interval straddles the margin, too few seeds) `GAP_UNKNOWN`."""
+    and negative `GAP_SHRINKS`; *equivalent* (inside ±`ACCURACY_MARGIN`), or an interval whose
+    upper end is below +margin (a larger gap ruled out), `GAP_SAME`; anything else (the
+    interval reaches past +margin without excluding 0, too few seeds) `GAP_UNKNOWN`."""
     if gap.verdict == DIFFERENT:
         return GAP_GROWS if gap.estimate > 0 else GAP_SHRINKS
-    return GAP_SAME if gap.verdict == EQUIVALENT else GAP_UNKNOWN
+    if gap.verdict == EQUIVALENT or directional(gap, +1, ACCURACY_MARGIN) == NOT_SUPPORTED:
+        return GAP_SAME
+    return GAP_UNKNOWN
 
 
 def _claim3_reading(v3a: str, gap: Effect, train: Effect) -> str:
@@ -531,7 +548,11 @@ def _claim3_reading(v3a: str, gap: Effect, train: Effect) -> str:
             f"margin of {margin}): these seeds cannot say whether the gap grows"
         )
         return ("the train accuracy falls with the test accuracy; " + text) if train_falls else text
-    shown = f"the gap does not grow (within {margin})" if outcome == GAP_SAME else "the gap shrinks"
+    shown = (
+        f"the gap does not grow by more than {fmt.number(ACCURACY_MARGIN)}"
+        if outcome == GAP_SAME
+        else "the gap shrinks"
+    )
     if train_falls:
         return (
             f"the train accuracy falls with the test accuracy while {shown}: under-training, "
@@ -580,7 +601,7 @@ def claim_large_batches_generalize_worse(
     acc = family[largest]
     gap = _paired_accuracy_difference(runs, "gap_accuracy", largest, best, settings)
     train = _paired_accuracy_difference(runs, "final_end_train_accuracy", largest, best, settings)
-    v3a, v3b = directional(acc, -1), directional(gap, +1)
+    v3a, v3b = directional(acc, -1), directional(gap, +1, ACCURACY_MARGIN)
     ev3a, ev3b = _claim3_evidence(largest, best, acc, gap, train, _claim3_reading(v3a, gap, train))
     return [
         Verdict(CLAIM_LOWER_ACCURACY, s3a, v3a, ev3a, {"test_accuracy": acc}),
