@@ -498,6 +498,16 @@ def test_wall_time_speed_up_within_the_jobs_clock_drift_is_inconclusive():
     assert calm.holds_for == [8]
 
 
+def test_wall_time_slow_down_within_the_jobs_clock_drift_is_inconclusive_too():
+    """Symmetric: B = 8 looks 1.5x slower per epoch (same epochs), but its job's clock drifted
+    2.4-fold, so "not faster" is not shown either; without drift it fails."""
+    runs = make_runs(seconds=lambda b: 0.3 if b == 8 else 0.2)
+    drifting = claim_wall_time_not_epochs(runs, SETTINGS, "95", drift={4: 1.0, 8: 0.421})
+    assert f"B = 8: {DRIFT_INCONCLUSIVE}" in drifting.evidence
+    calm = claim_wall_time_not_epochs(runs, SETTINGS, "95", drift={4: 1.0, 8: 1.0})
+    assert "B = 8: fails (not faster in wall time)" in calm.evidence
+
+
 def test_wall_time_not_reached_at_a_batch_size_that_mostly_never_reaches_the_target():
     runs = make_runs(reached=lambda b, s: b != 512 or s < 2)
     v = claim_wall_time_not_epochs(runs, SETTINGS, "95")

@@ -166,3 +166,13 @@ def test_the_accuracy_sentence_says_which_split_chose_the_best_batch_size():
             f"Best batch size: B = 4 ({words}; ties go to the smaller batch size); its mean "
             "final test accuracy 0.830 [0.820, 0.840]"
         )
+
+
+def test_a_three_point_fit_and_a_partly_refitted_interval_are_flagged():
+    few = _fit(2.08, 4.1, 3.38)
+    few["fitted_sizes"], few["n_boot_ok"], few["n_boot"] = [4, 8, 16], 1245, 2000
+    text = findings._fit_text(_target(few))
+    assert "3 points for 2 parameters: indicative only" in text
+    assert "the interval covers only the resamples that could be refitted" in text
+    many = _fit(10, 40, 20)
+    assert "indicative only" not in findings._fit_text(_target(many))

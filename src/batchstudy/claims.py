@@ -638,23 +638,26 @@ def censored_median_ratio(num: np.ndarray, den: np.ndarray, settings: IntervalSe
     return Effect(est, float(lo), float(hi), n, method, settings.level, n_censored=k)
 
 
-#: Claim 4's outcome at a batch size that is faster by its interval but not by more than the
-#: two jobs' clocks drifted (`_wall_verdict`).
-DRIFT_INCONCLUSIVE = "inconclusive (faster by less than the jobs' clocks drifted)"
+#: Claim 4's outcome at a batch size whose wall time differs from the smallest's by its
+#: interval but by less than the two jobs' clocks drifted, faster or slower (`_wall_verdict`).
+DRIFT_INCONCLUSIVE = "inconclusive (the difference is within the jobs' clock drift)"
 
 
 def _wall_verdict(seconds: Effect, epochs: Effect, drift: float = 1.0) -> str:
     """Per batch size: holds / fails / inconclusive / not reached (see the claim).
 
     ``drift`` (>= 1) is the larger within-job drift factor of the two jobs compared when their
-    seconds come from one timing stream per job: faster must then hold even with the upper
-    end multiplied by it, or the outcome is `DRIFT_INCONCLUSIVE`."""
+    seconds come from the training jobs' own clocks: faster must then hold even with the upper
+    end multiplied by it, and slower even with the lower end divided by it, or the outcome is
+    `DRIFT_INCONCLUSIVE`."""
     if seconds.estimate == np.inf:
         return "not reached"
     if seconds.n < stats.MIN_N:
         return INCONCLUSIVE
     m = TIME_RATIO_MARGIN
     if seconds.hi < 1 / m and seconds.hi * drift >= 1 / m and epochs.lo > 1 / m:
+        return DRIFT_INCONCLUSIVE
+    if seconds.lo > 1 / m and seconds.lo / drift <= 1 / m and not epochs.hi < 1 / m:
         return DRIFT_INCONCLUSIVE
     faster = seconds.hi < 1 / m
     not_faster = seconds.lo > 1 / m
@@ -775,8 +778,8 @@ def _wall_unit(timing: pd.DataFrame | None) -> str:
     """Where claim 4's seconds come from and their unit of replication, in words."""
     if timing is None:
         return (
-            "Seconds are epochs × the job's median seconds per epoch: one timing stream per "
-            "job, so these intervals carry the seeds' epoch counts, not timing repeats."
+            "Seconds are epochs × the job's median seconds per epoch, from the training job's "
+            "own clock, so these intervals carry the seeds' epoch counts, not timing repeats."
         )
     return (
         "Seconds are epochs × seconds per epoch from the timing stage: the seconds ratio is "

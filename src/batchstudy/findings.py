@@ -286,9 +286,21 @@ def _fit_text(t: dict[str, Any]) -> str:
         f"B_crit for the {name} ≈ {fmt.number(fit['b_crit'])} {span} (percentile bootstrap "
         f"over seeds, {fit['n_boot_ok']} of {fit['n_boot']} refits usable), fitted on "
         f"B = {fitted[0]}–{fitted[-1]} ({len(fitted)} batch sizes), relative RMSE of the fit "
-        f"{fmt.percent(fit['rel_rmse'])}."
+        f"{fmt.percent(fit['rel_rmse'])}{_fit_caveats(fit, len(fitted))}."
     )
     return text + _extrapolation_text(fit) + tail
+
+
+def _fit_caveats(fit: dict[str, Any], n_points: int) -> str:
+    """What limits a B_crit fit beyond its interval: two parameters on three points leave one
+    residual degree of freedom (the RMSE checks little); an interval over the usable refits
+    only, when fewer than 95% of the resamples gave one, has unknown coverage."""
+    out = []
+    if n_points <= 3:
+        out.append(f"{n_points} points for 2 parameters: indicative only")
+    if fit["n_boot_ok"] < 0.95 * fit["n_boot"]:
+        out.append("the interval covers only the resamples that could be refitted")
+    return "".join(f"; {c}" for c in out)
 
 
 def _extrapolation_text(fit: dict[str, Any]) -> str:

@@ -318,7 +318,7 @@ def _seconds_panel(ax: Any, s: pd.DataFrame, targets: list[str]) -> bool:
         drew = True
         _errorbar(ax, b, est, lo, hi, label=f"target {k}", color=f"C{i}")
     ax.set_ylabel("seconds to target, one model (median, 95% bootstrap)")
-    ax.set_title("Wall time to target (one timing stream per job)", fontsize=9, y=TITLE_Y)
+    ax.set_title("Wall time to target (the training jobs' clocks)", fontsize=9, y=TITLE_Y)
     return drew
 
 

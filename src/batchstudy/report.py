@@ -36,7 +36,7 @@ from .tuning_findings import FRONTIER_HEADER, TUNING_PLOT_DIR
 WORKFLOW_ROOT = Path(__file__).resolve().parents[2]
 
 PLOTS = {
-    "curves": "Learning curves: accuracy beside loss (the seed's grid)",
+    "curves": "Learning curves: accuracy beside loss (the original article's grid)",
     "accuracy": "Final accuracy vs batch size",
     "timing": "Time per epoch and per step vs batch size",
     "scaling": "Steps and seconds to target vs batch size",
