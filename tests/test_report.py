@@ -116,8 +116,14 @@ def test_one_section_per_base_learning_rate(tmp_path, cfg):
     # With the tuning stage's document, each learning-rate sentence points to its section.
     pointer = 'This study also tunes the rate per batch size: see <a href="#tuning">'
     assert pointer not in html
+    assert "learning rate tuned per batch size (chosen for speed" not in html
     html = _render_with_tuning(tmp_path, cfg).read_text()
     assert 'id="tuning"' in html and html.count(pointer) == 2
+    # The Findings open with the tuned results, and say the per-condition ones are untuned.
+    findings_part = html[html.index('<h2 id="findings">') : html.index('<h2 id="overview">')]
+    assert "learning rate tuned per batch size (chosen for speed to the target" in findings_part
+    assert "Claims at the speed-tuned rates:" in findings_part
+    assert "Over every rate of the grid, each used for every" in findings_part
 
 
 def _render_with_tuning(root: Path, cfg: dict) -> Path:
