@@ -792,7 +792,7 @@ def _wall_unit(timing: pd.DataFrame | None) -> str:
 # --------------------------------------------------------------------------- all claims
 
 
-def _drifts(summary: pd.DataFrame) -> dict[int, float]:
+def job_drifts(summary: pd.DataFrame) -> dict[int, float]:
     """Batch size -> the within-job timing drift (last vs first epochs) of one condition."""
     if "timing_drift" not in summary.columns:
         return {}
@@ -823,5 +823,5 @@ def evaluate_claims(
         claim_time_per_epoch(summary, settings, repeats),
         claim_small_batches_settle_sooner(runs, settings),
         *claim_large_batches_generalize_worse(runs, settings, own_validation),
-        claim_wall_time_not_epochs(runs, settings, target, repeats, _drifts(summary)),
+        claim_wall_time_not_epochs(runs, settings, target, repeats, job_drifts(summary)),
     ]
