@@ -38,7 +38,7 @@ def test_the_headline_counts_each_gap_outcome_apart():
     conditions = [_condition(g, i) for i, g in enumerate(gaps)]
     assert findings.gap_counts(conditions) == (
         "In 1 of them a larger train-test gap is shown, in 2 the gap is shown not to grow "
-        "(within ±0.01) and in 3 the gap comparison is inconclusive."
+        "by more than 0.01 and in 3 the gap comparison is inconclusive."
     )
     (lower, *_) = findings._accuracy_headlines(conditions)
     assert lower["text"].endswith(findings.gap_counts(conditions))

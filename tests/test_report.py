@@ -80,7 +80,7 @@ def test_report_is_self_contained_with_computed_conclusions(tmp_path, cfg):
         "because of a generalization gap",
     ):
         assert claim in html
-    assert "one draw of each dataset and one train/validation/test split" in html
+    assert "one draw of each dataset and one split of its rows" in html
     assert "Bounded quantities: intervals are clipped to the quantity" in html
     assert re.search(r'class="verdict (supported|not-supported|inconclusive)"', html)
     assert "config " + config.config_hash(cfg) in html

@@ -27,8 +27,8 @@ FORMAT_VERSION = 1
 #: What the intervals are conditional on (printed with the methods).
 CONDITIONAL_ON = (
     "Intervals cover the randomness of initialisation and data order (the seeds) for one "
-    "draw of each dataset and one train/validation/test split; they say nothing about other "
-    "draws of the data."
+    "draw of each dataset and one split of its rows (training, test, and validation where the "
+    "dataset has its own); they say nothing about other draws or splits of the data."
 )
 #: Added to `CONDITIONAL_ON` only when the study has a section across dataset draws.
 CONDITIONAL_ON_DRAWS = (
@@ -484,8 +484,8 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
 
 def gap_counts(conditions: list[dict[str, Any]]) -> str:
     """How the train-test gap compares (largest B minus best, `claims.gap_outcome`) in these
-    conditions, each outcome counted apart: shown larger, shown not to grow (within the
-    margin), shown smaller, inconclusive. An outcome with no condition is left out, except
+    conditions, each outcome counted apart: shown larger, shown not to grow by more than the
+    margin, shown smaller, inconclusive. An outcome with no condition is left out, except
     "larger", which is always counted."""
     outcomes = [
         claims.gap_outcome(Effect.from_dict(_claim(c, claims.CLAIM_GAP)["effects"]["gap"]))
@@ -496,7 +496,7 @@ def gap_counts(conditions: list[dict[str, Any]]) -> str:
     parts = [f"in {n[claims.GAP_GROWS]} of them a larger train-test gap is shown"]
     margin = fmt.number(claims.ACCURACY_MARGIN)
     words = {
-        claims.GAP_SAME: f"the gap is shown not to grow (within ±{margin})",
+        claims.GAP_SAME: f"the gap is shown not to grow by more than {margin}",
         claims.GAP_SHRINKS: "the gap is shown to shrink",
         claims.GAP_UNKNOWN: "the gap comparison is inconclusive",
     }
