@@ -35,6 +35,8 @@ from batchstudy.claims import (
     claim_wall_time_not_epochs,
     directional,
     evaluate_claims,
+    family_size,
+    family_words,
     gap_outcome,
     judge_ratio,
     repeat_table,
@@ -340,7 +342,9 @@ def test_generalization_gap_when_train_holds_and_test_drops():
 
 def test_under_training_when_train_and_test_both_drop():
     runs = make_runs(
-        test=lambda b: 0.78 if b == 512 else 0.83, train=lambda b: 0.81 if b == 512 else 0.86
+        test=lambda b: 0.78 if b == 512 else 0.83,
+        train=lambda b: 0.81 if b == 512 else 0.86,
+        acc_sd=0.002,
     )
     lower, gap = claim_large_batches_generalize_worse(runs, SETTINGS)
     _assert_verdict(lower, SUPPORTED)
@@ -353,6 +357,7 @@ def _gap_case(test_drop: float, train_drop: float) -> tuple[Verdict, Verdict]:
     runs = make_runs(
         test=lambda b: 0.83 - (test_drop if b == 512 else 0),
         train=lambda b: 0.90 - (train_drop if b == 512 else 0),
+        acc_sd=0.002,
     )
     return claim_large_batches_generalize_worse(runs, SETTINGS)
 
@@ -411,7 +416,8 @@ def test_claim_3a_reads_the_family_interval_of_the_accuracy_finding():
     lower, _ = claim_large_batches_generalize_worse(runs, SETTINGS)
     assert best == 8
     assert lower.effects["test_accuracy"] == family[512]
-    assert family[512].level == pytest.approx(1 - 0.05 / 4)  # four comparisons, Bonferroni
+    # chosen on the test split: Bonferroni over all 10 pairs of the 5 batch sizes
+    assert family[512].level == pytest.approx(1 - 0.05 / 10)
 
 
 def test_the_best_batch_size_is_chosen_on_validation_when_the_dataset_has_its_own():
@@ -640,3 +646,23 @@ def test_analyze_stage_chooses_the_best_on_validation_for_datasets_with_their_ow
         means = runs.groupby("batch_size")[column].mean()
         assert c["accuracy"]["best"] == int(means.idxmax())
         assert f"chosen on {words}" in c["text"][0]["text"]
+
+
+def test_a_best_chosen_on_the_test_split_widens_the_family_to_every_pair():
+    """Selecting the reference on the numbers compared is post hoc: Bonferroni over all pairs
+    (5 batch sizes: 10 pairs), against 4 comparisons when validation chose it."""
+    runs = make_runs(test=lambda b: {4: 0.80, 8: 0.84, 64: 0.82, 128: 0.81, 512: 0.79}[b])
+    runs["final_val_accuracy"] = runs["final_test_accuracy"]
+    assert family_size(5, own_validation=True) == 4
+    assert family_size(5, own_validation=False) == 10
+    _, on_test = accuracy_vs_best(runs, SETTINGS, own_validation=False)
+    _, on_val = accuracy_vs_best(runs, SETTINGS, own_validation=True)
+    assert on_test[512].level == pytest.approx(1 - 0.05 / 10)
+    assert on_val[512].level == pytest.approx(1 - 0.05 / 4)
+    assert on_test[512].hi - on_test[512].lo > on_val[512].hi - on_val[512].lo
+    _, gap = claim_large_batches_generalize_worse(runs, SETTINGS)
+    assert gap.effects["gap"].level == pytest.approx(1 - 0.05 / 10)
+    _, gap = claim_large_batches_generalize_worse(runs, SETTINGS, own_validation=True)
+    assert gap.effects["gap"].level == pytest.approx(0.95)
+    assert "all 10 pairs" in family_words(5, 8, own_validation=False)
+    assert "the 4 comparisons" in family_words(5, 64, own_validation=True)

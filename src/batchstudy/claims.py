@@ -155,6 +155,33 @@ def best_batch_size(runs: pd.DataFrame, own_validation: bool = False) -> int | N
     return None if means.empty else int(means[means == means.max()].index.min())
 
 
+def family_size(n_sizes: int, own_validation: bool) -> int:
+    """How many simultaneous intervals the comparisons with the best batch size stand for.
+
+    Chosen on a validation split of the dataset's own, the best is independent of the test
+    numbers: the family is its ``n_sizes - 1`` comparisons. Chosen on the test split itself,
+    the reference is picked by the very numbers compared, so the family is every pair of batch
+    sizes, ``n_sizes (n_sizes - 1) / 2``: Bonferroni over all pairs holds for whichever pair
+    the data picked, so the selection cannot make the intervals over-claim.
+    """
+    others = max(n_sizes - 1, 0)
+    return others if own_validation else n_sizes * others // 2
+
+
+def family_words(n_sizes: int, best: int | None, own_validation: bool) -> str:
+    """The family of `accuracy_vs_best` in words: which comparisons, how many, and why."""
+    m = family_size(n_sizes, own_validation)
+    if own_validation:
+        return (
+            f"family: the {m} comparisons of every other batch size with B = {best}, "
+            f"{stats.FAMILY_BONFERRONI} intervals"
+        )
+    return (
+        f"family: all {m} pairs of the {n_sizes} batch sizes, {stats.FAMILY_BONFERRONI} "
+        f"intervals, because B = {best} was chosen on the same test split"
+    )
+
+
 def accuracy_vs_best(
     runs: pd.DataFrame,
     settings: IntervalSettings,
@@ -165,9 +192,10 @@ def accuracy_vs_best(
     dataset has a validation split of its own, else on the test split that serves as one),
     ``column`` compared paired by seed, as one family.
 
-    The best is chosen after seeing the data, so the m comparisons get Bonferroni-simultaneous
-    intervals (each at level 1 - alpha/m) and the three-way verdict with `ACCURACY_MARGIN`.
-    Effects are (other - best). ``None`` when no batch size has a finite mean.
+    The comparisons get Bonferroni-simultaneous intervals over `family_size` members (each at
+    level 1 - alpha/m: the other batch sizes, or every pair when the best was chosen on the
+    test split) and the three-way verdict with `ACCURACY_MARGIN`. Effects are (other - best).
+    ``None`` when no batch size has a finite mean.
     """
     sizes = batch_sizes(runs)
     table = per_seed(runs, column, sizes)
@@ -175,7 +203,7 @@ def accuracy_vs_best(
     if best is None:
         return None, {}
     others = [b for b in sizes if b != best]
-    member = settings.family(len(others))
+    member = settings.family(family_size(len(sizes), own_validation))
     out = {
         b: stats.judge(
             stats.paired_mean_difference(table[b], table[best], member, stats.value_range(column)),
@@ -508,7 +536,8 @@ def _paired_accuracy_difference(
     runs: pd.DataFrame, column: str, b: int, ref: int, settings: IntervalSettings
 ) -> Effect:
     """``column`` at B = ``b`` minus at B = ``ref``, paired by seed, judged with
-    `ACCURACY_MARGIN` (a single comparison, not a family member)."""
+    `ACCURACY_MARGIN`, at the level of ``settings`` (a family member's where ``ref`` was
+    chosen on the test split: `family_size`)."""
     table = per_seed(runs, column, [b, ref])
     diff = stats.paired_mean_difference(table[b], table[ref], settings, stats.value_range(column))
     return stats.judge(diff, ACCURACY_MARGIN, settings)
@@ -568,8 +597,7 @@ def _claim3_evidence(
     ev3a = (
         f"B = {largest} − B = {best} (the best): {fmt.effect(acc, 'difference')} in test "
         f"accuracy, margin ±{fmt.number(ACCURACY_MARGIN)} ({acc.verdict}); this interval "
-        "belongs to the family of all batch sizes against the best. Under this budget and "
-        "learning rate only."
+        "belongs to the accuracy finding's family. Under this budget and learning rate only."
     )
     ev3b = (
         f"Gap at B = {largest} minus gap at B = {best}: {fmt.effect(gap, 'difference')} "
@@ -588,8 +616,9 @@ def claim_large_batches_generalize_worse(
     from the family of `accuracy_vs_best` (same interval as the accuracy finding). 3b ("because
     of a generalization gap") asks whether the gap, whole-training-split accuracy with the last
     epoch's weights minus test accuracy, is larger at the largest batch size (paired t, same
-    margin). A lower test accuracy with a gap that is not larger is under-training, not a
-    generalization gap; the evidence says which.
+    margin; at the family's level where the best was chosen on the test split). A lower test
+    accuracy with a gap that is not larger is under-training, not a generalization gap; the
+    evidence says which.
     """
     sizes = batch_sizes(runs)
     largest = sizes[-1]
@@ -599,8 +628,10 @@ def claim_large_batches_generalize_worse(
     if early is not None:
         return early
     acc = family[largest]
-    gap = _paired_accuracy_difference(runs, "gap_accuracy", largest, best, settings)
-    train = _paired_accuracy_difference(runs, "final_end_train_accuracy", largest, best, settings)
+    # A reference picked on the test split makes these comparisons post hoc too: same family.
+    pair = settings if own_validation else settings.family(family_size(len(sizes), False))
+    gap = _paired_accuracy_difference(runs, "gap_accuracy", largest, best, pair)
+    train = _paired_accuracy_difference(runs, "final_end_train_accuracy", largest, best, pair)
     v3a, v3b = directional(acc, -1), directional(gap, +1, ACCURACY_MARGIN)
     ev3a, ev3b = _claim3_evidence(largest, best, acc, gap, train, _claim3_reading(v3a, gap, train))
     return [

@@ -223,8 +223,7 @@ def condition_findings(
             "best": best,
             "chosen_on": claims.best_choice(own_validation),
             "margin": claims.ACCURACY_MARGIN,
-            "family": f"family: the {len(family)} comparisons of every other batch size with "
-            f"B = {best}, {stats.FAMILY_BONFERRONI} intervals",
+            "family": claims.family_words(len(claims.batch_sizes(runs)), best, own_validation),
             "comparisons": {str(b): e.to_dict() for b, e in family.items()},
         },
         "targets": targets,
