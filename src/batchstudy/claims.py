@@ -84,6 +84,11 @@ class Verdict:
 # --------------------------------------------------------------------------- shared helpers
 
 
+def claim_entry(found: Mapping[str, Any], claim: str) -> dict[str, Any]:
+    """The verdict dict of ``claim`` in one condition's findings (``found["claims"]``)."""
+    return next(c for c in found["claims"] if c["claim"] == claim)
+
+
 def one_condition(runs: pd.DataFrame) -> pd.DataFrame:
     """Claims compare batch sizes within one condition; mixing conditions would pair wrongly."""
     keys = [k for k in CONDITION_KEYS if k in runs.columns]

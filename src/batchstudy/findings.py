@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import claims, draws, scaling, stats
+from . import arms, claims, draws, scaling, stats
 from . import formatting as fmt
 from .config import DRAW_OF, Condition
 from .metrics import CONDITION_KEYS, EVENT_UNITS, MEAN_METRICS, target_suffixes
@@ -400,15 +400,17 @@ def condition_text(found: dict[str, Any]) -> list[dict[str, str]]:
 # --------------------------------------------------------------------------- across conditions
 
 
-def _claim(found: dict[str, Any], name: str) -> dict[str, Any]:
-    return next(c for c in found["claims"] if c["claim"] == name)
+_claim = claims.claim_entry
 
 
 def headline(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The few findings that matter, in plain words, each with the anchor of its evidence:
-    the large-batch accuracy verdicts, the critical batch size, and where claim 4 holds."""
+    the large-batch accuracy verdicts (and, with several learning-rate arms or budgets, the
+    largest batch size's in each: `batchstudy.arms`), the critical batch size, and where claim
+    4 holds."""
     return [
         *_accuracy_headlines(conditions),
+        *arms.arm_headlines(conditions),
         *_critical_batch_headlines(conditions),
         *_wall_time_headlines(conditions),
     ]
