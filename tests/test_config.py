@@ -398,3 +398,19 @@ def test_draw_names_cannot_collide_with_a_configured_dataset():
 def test_the_draw_record_is_not_a_user_setting():
     with pytest.raises(ConfigError, match=r"unknown key 'draw_of' in datasets\.blobs"):
         config.validate(_draws_config(draw_of="other"))
+
+
+def test_check_command_names_the_draws_of_a_dataset(tmp_path, capsys):
+    """Each draw of a dataset with a random_state list is a dataset of its own: `check` says
+    which draws came from which configured dataset."""
+    from batchstudy.cli import main
+
+    path = tmp_path / "draws.yaml"
+    path.write_text(
+        "datasets:\n  blobs:\n    kind: blobs\n    random_state: [1, 2, 3]\n"
+        "seeds: [0, 1]\nbatch_sizes: [8, 16]\nepochs: 2\n"
+    )
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    names = "blobs-rs1, blobs-rs2, blobs-rs3"
+    assert f"dataset blobs: 3 draws, each counted as a dataset: {names}" in out

@@ -39,6 +39,11 @@ def cmd_check(args: argparse.Namespace) -> None:
         f"{n['runs']} run(s) = {n['conditions']} condition(s) (every lr arm x base learning "
         f"rate) x {n['batch_sizes']} batch size(s) x {n['seeds']} seed(s)"
     )
+    by_base: dict[str, list[str]] = {}
+    for name, draw in config.dataset_draws(cfg).items():
+        by_base.setdefault(draw[config.DRAW_OF], []).append(name)
+    for base, names in by_base.items():
+        print(f"dataset {base}: {len(names)} draws, each counted as a dataset: {', '.join(names)}")
 
 
 def cmd_data(args: argparse.Namespace) -> None:
