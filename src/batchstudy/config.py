@@ -286,56 +286,75 @@ MAX_SEED = 2**32 - 1
 
 def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
     """What a schema cannot say: files that must exist, keys that depend on each other."""
-    from .data import generated_rows
-
     out = []
     for section in ("datasets", "optimizers"):
         for name in cfg[section]:
             if not isinstance(name, str):
                 out.append(f"{section}: the name {name!r} is not allowed: {_NAME_RULE}")
     for name, ds in cfg["datasets"].items():
-        kind = ds["kind"]
-        for key in ds:
-            if key != "kind" and key not in DATASET_KEYS[kind]:
-                out.append(
-                    f"datasets.{name}.{key}: not a setting of kind {kind!r}; "
-                    f"kind {kind!r} reads {list(DATASET_KEYS[kind])}"
-                )
-        if kind in ("csv", "npz"):
-            if "path" not in ds:
-                out.append(f"datasets.{name}: kind {kind!r} needs a 'path' to the data file")
-            elif not (base / ds["path"]).is_file():
-                out.append(
-                    f"datasets.{name}.path = {ds['path']!r}: file not found "
-                    f"(relative to {base.resolve()})"
-                )
-        if "n_train" in ds and "test_fraction" in ds:
-            out.append(f"datasets.{name}: give either n_train or test_fraction, not both")
-        rows = generated_rows(ds)
-        if rows is not None and ds.get("n_train", 0) >= rows:
-            given = "n_samples" if "n_samples" in ds else "the default n_samples"
-            if kind == "digits":
-                given = "the number of digits images"
-            out.append(
-                f"datasets.{name}.n_train = {ds['n_train']}: must be < {given} ({rows}), "
-                "so that rows remain for the test split"
-            )
-        out += _validation_problems(name, ds, rows)
-        out += _random_state_problems(name, ds, cfg["datasets"])
+        out += _dataset_problems(name, ds, cfg["datasets"], base)
     for i, seed in enumerate(cfg["seeds"]):
         if seed > MAX_SEED:
             out.append(f"seeds[{i}] = {seed}: must be <= 2**32 - 1 ({MAX_SEED})")
     out += _lr_problems(cfg)
     for name, opt in cfg["optimizers"].items():
-        if "reference_lr" in opt:
-            try:
-                reference_lr(base_learning_rates(opt["learning_rate"]), opt["reference_lr"])
-            except ValueError as exc:
-                out.append(f"optimizers.{name}.reference_lr: {exc}")
-        for other, keys in OPTIMIZER_SETTINGS.items():
-            for key in keys:
-                if other != opt["name"] and key in opt:
-                    out.append(f"optimizers.{name}.{key}: not a setting of {opt['name']!r}")
+        out += _optimizer_problems(name, opt)
+    return out + _engine_problems(cfg, base)
+
+
+def _dataset_problems(
+    name: str, ds: dict[str, Any], datasets: dict[str, Any], base: Path
+) -> list[str]:
+    """One dataset's keys for its kind, its data file, and its row counts."""
+    from .data import generated_rows
+
+    kind = ds["kind"]
+    out = [
+        f"datasets.{name}.{key}: not a setting of kind {kind!r}; "
+        f"kind {kind!r} reads {list(DATASET_KEYS[kind])}"
+        for key in ds
+        if key != "kind" and key not in DATASET_KEYS[kind]
+    ]
+    if kind in ("csv", "npz"):
+        if "path" not in ds:
+            out.append(f"datasets.{name}: kind {kind!r} needs a 'path' to the data file")
+        elif not (base / ds["path"]).is_file():
+            out.append(
+                f"datasets.{name}.path = {ds['path']!r}: file not found "
+                f"(relative to {base.resolve()})"
+            )
+    if "n_train" in ds and "test_fraction" in ds:
+        out.append(f"datasets.{name}: give either n_train or test_fraction, not both")
+    rows = generated_rows(ds)
+    if rows is not None and ds.get("n_train", 0) >= rows:
+        given = "n_samples" if "n_samples" in ds else "the default n_samples"
+        if kind == "digits":
+            given = "the number of digits images"
+        out.append(
+            f"datasets.{name}.n_train = {ds['n_train']}: must be < {given} ({rows}), "
+            "so that rows remain for the test split"
+        )
+    return out + _validation_problems(name, ds, rows) + _random_state_problems(name, ds, datasets)
+
+
+def _optimizer_problems(name: str, opt: dict[str, Any]) -> list[str]:
+    """An optimizer's reference rate and the settings that belong to another optimizer."""
+    out = []
+    if "reference_lr" in opt:
+        try:
+            reference_lr(base_learning_rates(opt["learning_rate"]), opt["reference_lr"])
+        except ValueError as exc:
+            out.append(f"optimizers.{name}.reference_lr: {exc}")
+    for other, keys in OPTIMIZER_SETTINGS.items():
+        for key in keys:
+            if other != opt["name"] and key in opt:
+                out.append(f"optimizers.{name}.{key}: not a setting of {opt['name']!r}")
+    return out
+
+
+def _engine_problems(cfg: dict[str, Any], base: Path) -> list[str]:
+    """Engine, backend, custom model file and timing stage that do not go together."""
+    out = []
     if cfg["engine"] == "fused" and cfg["backend"] != "tensorflow":
         out.append(
             f"backend = {cfg['backend']!r} needs engine = 'keras': the fused engine runs on "
