@@ -563,6 +563,23 @@ def _fit_rows(keys: dict[str, Any], fits: dict[str, dict], ref: float) -> list[d
     ]
 
 
+def _of_group(frame: pd.DataFrame, keys: dict[str, Any]) -> pd.DataFrame:
+    """The rows of ``frame`` whose `tuning.GROUP_KEYS` equal ``keys``."""
+    cols = list(keys)
+    return frame.loc[(frame[cols] == pd.Series(keys)).all(axis=1)]
+
+
+def _no_groups(doc: dict[str, Any]) -> dict[str, Any]:
+    """`analyze_tuning`'s result for a study without a group of >= 2 base rates: empty tables
+    with their columns."""
+    return {
+        "grid": pd.DataFrame(columns=[*tuning.GRID_COLUMNS, "target"]),
+        "frontier": pd.DataFrame(columns=[*tuning.GRID_COLUMNS, "target", "b_crit"]),
+        "bcrit": pd.DataFrame(columns=list(BCRIT_COLUMNS)),
+        "doc": doc,
+    }
+
+
 def analyze_tuning(
     runs: pd.DataFrame,
     summary: pd.DataFrame,
@@ -588,12 +605,7 @@ def analyze_tuning(
         "groups": [],
     }
     if truns.empty:
-        return {
-            "grid": pd.DataFrame(columns=[*tuning.GRID_COLUMNS, "target"]),
-            "frontier": pd.DataFrame(columns=[*tuning.GRID_COLUMNS, "target", "b_crit"]),
-            "bcrit": pd.DataFrame(columns=list(BCRIT_COLUMNS)),
-            "doc": doc,
-        }
+        return _no_groups(doc)
     grid = ts.grids(truns)
     main = grid.loc[grid["target"] == ts.MAIN_TARGET]
     tested = ts.test_accuracy_at(ts.selected_runs(truns, grid), settings)
@@ -603,10 +615,9 @@ def analyze_tuning(
     fronts, fit_rows = [], []
     for k, group in truns.groupby(keys, sort=True, dropna=False):
         gk = dict(zip(keys, k, strict=True))
-        sel = (main[keys] == pd.Series(gk)).all(axis=1)
         extra = {
-            "grid": grid.loc[(grid[keys] == pd.Series(gk)).all(axis=1)],
-            "target": targets.loc[(targets[keys] == pd.Series(gk)).all(axis=1)].iloc[0],
+            "grid": _of_group(grid, gk),
+            "target": _of_group(targets, gk).iloc[0],
             "fraction": fraction,
             "noise": noise.get((str(gk["dataset"]), str(gk["optimizer"]))),
             "own_validation": str(gk["dataset"]) not in shared_validation,
@@ -616,7 +627,7 @@ def analyze_tuning(
         extra["reference_lr"] = reference_lr(group[tuning.LR_COLUMN], given)
         extra["fits"] = fits = _fits(group, extra["reference_lr"], settings)
         front = tuning.add_regimes(
-            tuning.tuned_frontier(main.loc[sel]), pd.DataFrame([gk | fits["tuned"]])
+            tuning.tuned_frontier(_of_group(main, gk)), pd.DataFrame([gk | fits["tuned"]])
         ).merge(tested, on=[*keys, "batch_size"], how="left")
         doc["groups"].append(_group_doc(gk, group, summary, front, extra, settings))
         fronts.append(front)

@@ -693,9 +693,6 @@ def train_fused(
         weights_out["initial"] = unflatten(g, out["theta0"])
         weights_out["final"] = unflatten(g, out["theta"])
     seconds = np.diff(np.concatenate([[float(out["start"])], out["stamps"]]))
-    diverged = [
-        run_id for run_id, ok in zip(replica_ids(spec), out["alive"], strict=True) if not ok
-    ]
     info = {
         "xla": bool(jit_compile),
         "replicas": g.n_rep,
@@ -706,10 +703,19 @@ def train_fused(
         "warmup_call_seconds": warm_s,
         "train_call_seconds": call_s,
         "in_graph_train_seconds": float(seconds.sum()),
-        "diverged": diverged,
+        "diverged": [
+            run_id for run_id, ok in zip(replica_ids(spec), out["alive"], strict=True) if not ok
+        ],
     }
     _log_done(log, spec, g, info)
-    epochs = np.arange(1, spec.epochs + 1)
+    return _result(g, spec, out, seconds, info)
+
+
+def _result(
+    g: Graph, spec: TrainSpec, out: dict[str, np.ndarray], seconds: np.ndarray, info: dict
+) -> TrainResult:
+    """The graph's outputs as the engine-neutral `TrainResult`: per-epoch history, the
+    evaluations every `eval_every` steps (or at each epoch's end), one timing stream."""
     history = history_frame(spec, _all_metric_rows(g, out["metrics"]))
     if g.eval_every:
         evals = step_eval_table(
@@ -718,11 +724,12 @@ def train_fused(
     else:
         evals = epoch_end_eval_table(history, g.steps_per_epoch)
     info["eval_every_steps"] = g.eval_every
+    epochs = np.arange(1, spec.epochs + 1)
     return TrainResult(
         history=history,
         evals=evals,
         timing=pd.DataFrame({"seed": -1, "epoch": epochs, "seconds": seconds, "replicas": g.n_rep}),
-        setup_seconds=trace_s + warm_s,
+        setup_seconds=info["trace_seconds"] + info["warmup_call_seconds"],
         engine="fused",
         info=info,
     )
