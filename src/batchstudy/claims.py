@@ -501,8 +501,9 @@ def _settling_bound(
     lim = fmt.number(limit)
     evidence = (
         f"No difference is estimated (one-sided bound): {words[done]}, every run counted at "
-        f"the budget, so each of their settling epochs exceeds {fmt.number(budget[done])} and {first} − {second} < "
-        f"{first} − {fmt.number(budget[done])}. Per-seed median settling epoch of "
+        f"the budget, so each of their settling epochs exceeds {fmt.number(budget[done])} "
+        f"and {first} − {second} < {first} − {fmt.number(budget[done])}. Per-seed median "
+        "settling epoch of "
         f"{fmt.sizes(groups[other])}: {fmt.effect(e, 'count')}; its upper end "
         f"{'lies' if clear else 'does not lie'} below the budget minus the margin "
         f"({fmt.number(budget[done])} − {fmt.number(SETTLING_MARGIN_EPOCHS)} = {lim})"
