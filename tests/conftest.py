@@ -24,6 +24,8 @@ from batchstudy.spec import steps_per_epoch
 ROOT = Path(__file__).resolve().parents[1]
 #: The rules after training: with `--allowed-rules`, they run a study on written (fake) jobs.
 RULES_AFTER_TRAINING = (
+    "generate_data",
+    "dataset_splits",
     "config_snapshot",
     "aggregate",
     "analyze",
