@@ -325,7 +325,16 @@ def test_settling_bound_is_inconclusive_when_small_batches_settle_near_the_budge
     runs.loc[runs["batch_size"] >= 64, "settling_epoch"] = np.nan
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(v, INCONCLUSIVE)
-    assert "does not lie below the budget minus the margin" in v.evidence
+    assert "(100 − 5 = 95): it is not." in v.evidence
+
+
+def test_settling_bound_needs_enough_seeds():
+    runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0)
+    runs = runs.loc[runs["seed"] < 2].copy()
+    runs.loc[runs["batch_size"] >= 64, "settling_epoch"] = np.nan
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(v, INCONCLUSIVE)
+    assert "(100 − 5 = 95): it is; 2 seeds are too few for a verdict." in v.evidence
 
 
 def test_settling_small_group_never_settled_and_large_sooner_is_not_supported():

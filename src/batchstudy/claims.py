@@ -495,19 +495,20 @@ def _settling_bound(
     done = "large" if other == "small" else "small"
     e = stats.t_interval(table[groups[other]].median(axis=1), settings)
     limit = budget[done] - SETTLING_MARGIN_EPOCHS
-    clear = e.n >= stats.MIN_N and np.isfinite(e.hi) and e.hi < limit
+    below = bool(np.isfinite(e.hi) and e.hi < limit)
+    clear = below and e.n >= stats.MIN_N
     verdict = (SUPPORTED if other == "small" else NOT_SUPPORTED) if clear else INCONCLUSIVE
     first, second = ("small", "large") if other == "small" else ("large", "small")
-    lim = fmt.number(limit)
+    where = "it is" if below else "it is not" if np.isfinite(e.hi) else "no upper end (one seed)"
     evidence = (
         f"No difference is estimated (one-sided bound): {words[done]}, every run counted at "
         f"the budget, so each of their settling epochs exceeds {fmt.number(budget[done])} "
         f"and {first} − {second} < {first} − {fmt.number(budget[done])}. Per-seed median "
-        "settling epoch of "
-        f"{fmt.sizes(groups[other])}: {fmt.effect(e, 'count')}; its upper end "
-        f"{'lies' if clear else 'does not lie'} below the budget minus the margin "
-        f"({fmt.number(budget[done])} − {fmt.number(SETTLING_MARGIN_EPOCHS)} = {lim})"
-        + ("." if e.n >= stats.MIN_N else f", and {e.n} seeds are too few for a verdict.")
+        f"settling epoch of {fmt.sizes(groups[other])}: {fmt.effect(e, 'count')}; the "
+        f"verdict needs its upper end below the budget minus the margin "
+        f"({fmt.number(budget[done])} − {fmt.number(SETTLING_MARGIN_EPOCHS)} = "
+        f"{fmt.number(limit)}): {where}"
+        + ("." if e.n >= stats.MIN_N else f"; {e.n} seeds are too few for a verdict.")
     )
     return verdict, evidence, {f"{other}_median": e}
 
