@@ -195,7 +195,8 @@ def test_conditions_at_chance_are_named_apart_and_left_out_of_the_counts():
     conditions = [_full(GROWS, 0, why), _full(GROWS, 1), _full(SAME, 2)]
     head = findings.headline(conditions)
     first = head[0]
-    assert first["text"].startswith("In 1 of 3 conditions no batch size learnt more than chance")
+    assert first["text"].startswith("In 1 of 3 conditions no batch size's plateau validation")
+    assert "accuracy is clearly above chance, so no targets were set" in first["text"]
     assert "condition 0" in first["text"] and first["anchor"] == "c1-targets"
     lower = next(h for h in head if "practically lower" in h["text"])
     assert "in 2 of 2 conditions;" in lower["text"]  # the condition at chance is not counted

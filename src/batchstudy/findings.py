@@ -461,8 +461,10 @@ def _chance_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
         {
             "text": (
                 f"In {len(at_chance)} of {fmt.counted(len(conditions), 'condition')} no batch "
-                "size learnt more than chance, so no targets were set and the findings below "
-                "leave them out: " + "; ".join(c["label"] for _, c in at_chance) + "."
+                "size's plateau validation accuracy is clearly above chance, so no targets were "
+                "set and the findings below leave them out: "
+                + "; ".join(c["label"] for _, c in at_chance)
+                + "."
             ),
             "anchor": f"{_anchor(first, i)}-targets",
         }
