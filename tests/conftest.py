@@ -24,6 +24,8 @@ from batchstudy.spec import steps_per_epoch
 ROOT = Path(__file__).resolve().parents[1]
 #: The rules after training: with `--allowed-rules`, they run a study on written (fake) jobs.
 RULES_AFTER_TRAINING = (
+    "generate_data",
+    "dataset_splits",
     "config_snapshot",
     "aggregate",
     "analyze",
@@ -170,12 +172,16 @@ def plot_keys(cond) -> dict[str, str]:
     return keys | {"base_lr": format_lr(cond.base_lr)}
 
 
-def render_fake_report(root: Path, cfg: dict, paths: list[Path], conds: list) -> Path:
+def render_fake_report(
+    root: Path, cfg: dict, paths: list[Path], conds: list, splits: pd.DataFrame | None = None
+) -> Path:
     """Fake job files through the real aggregate, analyze, plot and report code, chained as
     the workflow chains them (no TensorFlow, no snakemake). `conds` are `config.Condition`s;
-    each one's figures go to its `Condition.path`."""
+    each one's figures go to its `Condition.path`. ``splits``: a splits.tsv table
+    (`batchstudy.data.SPLIT_COLUMNS`) whose chance levels the aggregate stage applies."""
     from batchstudy.aggregate import aggregate
     from batchstudy.config import dataset_draws
+    from batchstudy.data import chance_accuracies
     from batchstudy.findings import analyze
     from batchstudy.plots import plot_conditions
     from batchstudy.report import render_report
@@ -183,11 +189,13 @@ def render_fake_report(root: Path, cfg: dict, paths: list[Path], conds: list) ->
 
     d = DEFAULT_STUDY
     agg = root / d.aggregate
-    tables = aggregate(paths, agg, cfg["metrics"], log=lambda m: None)
+    chance = None if splits is None else chance_accuracies(splits)
+    tables = aggregate(paths, agg, cfg["metrics"], chance=chance, log=lambda m: None)
     findings = root / d.findings
     settings = IntervalSettings.from_metrics(cfg["metrics"])
     draws = dataset_draws(cfg)
-    write_json(findings, analyze(tables["runs"], tables["summary"], settings, None, draws))
+    found = analyze(tables["runs"], tables["summary"], settings, None, draws, splits=splits)
+    write_json(findings, found)
     plot_conditions(agg, root / d.plots, [plot_keys(c) for c in conds], cfg["plots"])
     (root / d.results / "config.json").write_text(json.dumps({"study": d.study, **cfg}))
     out = root / d.report_html

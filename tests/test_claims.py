@@ -24,6 +24,7 @@ from batchstudy.claims import (
     METHOD_WALL_PRODUCT,
     NOT_SUPPORTED,
     PARTLY,
+    SETTLING_MARGIN_EPOCHS,
     SUPPORTED,
     TIME_RATIO_MARGIN,
     Verdict,
@@ -298,7 +299,53 @@ def test_settling_inconclusive_when_most_runs_never_settled():
     runs["settling_epoch"] = np.nan  # every run counted at the budget: equal, but uninformative
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(v, INCONCLUSIVE)
-    assert "lower bounds" in v.evidence
+    assert "No run settled within the budget" in v.evidence
+    assert "> budget (20 of 20 never settled)" in v.evidence
+    assert "difference" not in v.effects and "[" not in v.evidence
+
+
+def test_settling_large_group_never_settled_is_a_bound_not_an_interval():
+    """Every large-batch run censored: no paired interval is printed as an estimate; the small
+    group's per-seed median (about 30) lies well below the budget (100) minus the margin."""
+    runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0)
+    large = runs["batch_size"] >= 64
+    runs.loc[large, "settling_epoch"] = np.nan
+    runs["settle_status"] = np.where(large, "still moving", "settled")
+    runs.loc[large & (runs["seed"] < 3), "settle_status"] = "collapsed to chance"
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(v, SUPPORTED)
+    assert "difference" not in v.effects and "paired" not in v.evidence
+    assert "B ∈ {64, 128, 512}: > budget (30 of 30 never settled)" in v.evidence
+    assert v.effects["small_median"].hi < EPOCHS - SETTLING_MARGIN_EPOCHS
+    assert "never settled within the budget (counted at the budget)" in v.evidence
+    assert "B = 512: 10 of 10 (3 collapsed to chance, 7 still moving)" in v.evidence
+    assert "lower bound" not in v.evidence and "nan" not in v.evidence
+
+
+def test_settling_bound_is_inconclusive_when_small_batches_settle_near_the_budget():
+    runs = make_runs(settling=lambda b: 97.0 if b < 64 else 50.0)
+    runs.loc[runs["batch_size"] >= 64, "settling_epoch"] = np.nan
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(v, INCONCLUSIVE)
+    assert "(100 − 5 = 95): it is not." in v.evidence
+
+
+def test_settling_bound_needs_enough_seeds():
+    runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0)
+    runs = runs.loc[runs["seed"] < 2].copy()
+    runs.loc[runs["batch_size"] >= 64, "settling_epoch"] = np.nan
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(v, INCONCLUSIVE)
+    assert "(100 − 5 = 95): it is; 2 seeds are too few for a verdict." in v.evidence
+
+
+def test_settling_small_group_never_settled_and_large_sooner_is_not_supported():
+    runs = make_runs(settling=lambda b: 50.0 if b < 64 else 30.0)
+    runs.loc[runs["batch_size"] < 64, "settling_epoch"] = np.nan
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(v, NOT_SUPPORTED)
+    assert "B ∈ {4, 8}: > budget (20 of 20 never settled)" in v.evidence
+    assert "large_median" in v.effects
 
 
 def test_settling_not_supported_when_equal_within_margin():

@@ -6,7 +6,18 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from batchstudy.data import SEED_BLOBS, DataError, build_dataset, load_dataset, save_dataset
+from batchstudy.data import (
+    SEED_BLOBS,
+    SPLIT_COLUMNS,
+    VAL_OWN,
+    VAL_TEST,
+    DataError,
+    build_dataset,
+    load_dataset,
+    majority_share,
+    save_dataset,
+    split_facts,
+)
 
 
 def test_blobs_is_the_seed_split():
@@ -96,3 +107,39 @@ def test_csv_problems_are_named(tmp_path):
         build_dataset({"kind": "csv", "path": str(p), "n_train": 2})
     with pytest.raises(DataError, match="no label column 'y'"):
         build_dataset({"kind": "csv", "path": str(p), "label_column": "y", "n_train": 2})
+
+
+def test_split_facts_with_and_without_a_validation_split():
+    shared, own = build_dataset(SEED_BLOBS), build_dataset({**SEED_BLOBS, "n_val": 100})
+    a, b = split_facts("blobs", shared), split_facts("blobs", own)
+    assert (a["n_train"], a["n_val"], a["n_test"], a["val_split"]) == (500, 500, 500, VAL_TEST)
+    assert (b["n_train"], b["n_val"], b["n_test"], b["val_split"]) == (400, 100, 500, VAL_OWN)
+    assert a["n_classes"] == 3 and a["chance_loss"] == pytest.approx(np.log(3))
+    # The majority class's share of the validation rows: at least a third, well below one.
+    y = shared.y_test.argmax(axis=1)
+    assert a["chance_accuracy"] == pytest.approx(np.bincount(y).max() / len(y))
+    assert 1 / 3 <= b["chance_accuracy"] < 0.5
+    assert list(a) == list(SPLIT_COLUMNS)
+
+
+def test_majority_share_of_one_hot_rows():
+    y = np.eye(3)[[0, 0, 0, 1, 2]]
+    assert majority_share(y) == pytest.approx(0.6)
+    assert np.isnan(majority_share(np.zeros((0, 3))))
+
+
+def test_splits_command_writes_one_row_per_dataset_file(tmp_path):
+    import pandas as pd
+
+    from batchstudy.cli import main
+
+    for name, spec in (("seed", SEED_BLOBS), ("held", {**SEED_BLOBS, "n_val": 100})):
+        save_dataset(build_dataset(spec), tmp_path / f"{name}.npz")
+    out = tmp_path / "splits.tsv"
+    assert (
+        main(["splits", "--out", str(out), str(tmp_path / "seed.npz"), str(tmp_path / "held.npz")])
+        == 0
+    )
+    table = pd.read_csv(out, sep="\t")
+    assert list(table.columns) == list(SPLIT_COLUMNS)
+    assert table.set_index("dataset")["val_split"].to_dict() == {"seed": VAL_TEST, "held": VAL_OWN}

@@ -176,3 +176,82 @@ def test_a_three_point_fit_and_a_partly_refitted_interval_are_flagged():
     assert "the interval covers only the resamples that could be refitted" in text
     many = _fit(10, 40, 20)
     assert "indicative only" not in findings._fit_text(_target(many))
+
+
+# --------------------------------------------------------------------------- chance
+
+
+def _full(gap: Effect, i: int, unset: str | None = None) -> dict:
+    """A condition with everything `findings.headline` reads; ``unset``: its targets_unset."""
+    c = _condition(gap, i)
+    c["claims"].append(
+        claims.Verdict(claims.CLAIM_WALL_TIME, "", claims.NOT_SUPPORTED, "", {}, []).to_dict()
+    )
+    keys = {"dataset": f"d{i}", "optimizer": "adam", "lr_scaling": "constant", "base_lr": 0.001}
+    return c | {
+        "id": f"c{i + 1}",
+        "keys": keys | {"budget": "e100"},
+        "batch_sizes": [4, 512],
+        "targets": [],
+        "targets_unset": unset,
+        "timing_repeats": None,
+    }
+
+
+def test_conditions_at_chance_are_named_apart_and_left_out_of_the_counts():
+    why = "targets not set: the best plateau validation accuracy 0.340 is at chance (0.338, …)"
+    conditions = [_full(GROWS, 0, why), _full(GROWS, 1), _full(SAME, 2)]
+    head = findings.headline(conditions)
+    first = head[0]
+    assert first["text"].startswith("In 1 of 3 conditions no batch size's plateau validation")
+    assert "accuracy is clearly above chance, so no targets were set" in first["text"]
+    assert "condition 0" in first["text"] and first["anchor"] == "c1-targets"
+    lower = next(h for h in head if "practically lower" in h["text"])
+    assert "in 2 of 2 conditions;" in lower["text"]  # the condition at chance is not counted
+    assert lower["anchor"] in {"c2-claims", "c3-claims"}
+    assert all("nan" not in h["text"] and "None" not in h["text"] for h in head)
+    assert findings._chance_headlines(conditions[1:]) == []
+
+
+def test_targets_unset_says_why_in_numbers():
+    import numpy as np
+    import pandas as pd
+
+    runs = pd.DataFrame(
+        {
+            "best_plateau": [0.34, 0.34],
+            "chance_accuracy": [0.338, 0.338],
+            "target_95": [np.nan, np.nan],
+        }
+    )
+    why = findings.targets_unset(runs)
+    assert why.startswith("targets not set: the best plateau validation accuracy 0.340 is at")
+    assert "chance (0.338" in why
+    assert findings.targets_unset(runs.assign(target_95=0.323)) is None
+    # All runs diverged (no plateau) or chance unknown: no claim about chance is made.
+    assert findings.targets_unset(runs.assign(best_plateau=np.nan)) is None
+    assert findings.targets_unset(runs.assign(chance_accuracy=np.nan)) is None
+    assert findings.targets_unset(runs.drop(columns="chance_accuracy")) is None
+
+
+def test_settling_text_counts_runs_collapsed_to_chance():
+    never = Effect(float("inf"), float("inf"), float("inf"), 10, "median", n_censored=10)
+    settled = Effect(30.0, 28.0, 33.0, 10, "median")
+    cells = [
+        {
+            "batch_size": 8,
+            "epochs_to_settle": settled.to_dict(),
+            "steps_to_settle": settled.to_dict(),
+            "n_collapsed": 0,
+        },
+        {
+            "batch_size": 512,
+            "epochs_to_settle": never.to_dict(),
+            "steps_to_settle": never.to_dict(),
+            "n_collapsed": 7,
+        },
+    ]
+    text = findings.settling_text({"cells": cells})
+    assert "B = 512: > budget (10 of 10 never settled), 7 of them collapsed to chance" in text
+    assert "B = 8: 30 [28, 33] epochs" in text and "collapsed to chance;" not in text.split(";")[0]
+    assert "nan" not in text

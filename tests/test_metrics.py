@@ -7,9 +7,15 @@ import pandas as pd
 import pytest
 
 from batchstudy.metrics import (
+    COLLAPSED,
     CONDITION_KEYS,
+    DIVERGED,
+    LOSS_RISING,
+    SETTLED,
+    STILL_MOVING,
     first_below,
     first_reach,
+    is_collapsed,
     is_flat,
     plateau,
     run_metrics,
@@ -17,6 +23,7 @@ from batchstudy.metrics import (
     smooth,
     summarize,
     target_suffix,
+    unsettled_status,
 )
 from batchstudy.stats import IntervalSettings
 
@@ -230,6 +237,8 @@ EXPECTED_RUN_COLUMNS = [
     "seed",
     "n_epochs",
     "diverged",
+    "settle_status",
+    "chance_accuracy",
     "final_train_accuracy",
     "final_end_train_accuracy",
     "final_val_accuracy",
@@ -248,6 +257,7 @@ EXPECTED_RUN_COLUMNS = [
     "steps_per_epoch",
     "seconds_per_epoch",
     *[f"{u}_to_settle" for u in UNITS],
+    "best_plateau",
     "target_95",
     "loss_target_95",
     "target_99",
@@ -335,6 +345,72 @@ def test_run_metrics_diverged_run_kept_with_nan_metrics(runs):
         assert np.isnan(row[col]), col
     assert not row["reached_95"]
     assert row["target_95"] == pytest.approx(0.95 * 0.89)
+
+
+def test_is_collapsed_is_inclusive_and_needs_both_numbers():
+    assert is_collapsed(0.35, 0.34, 0.01)  # exactly chance + margin counts as chance
+    assert not is_collapsed(0.36, 0.34, 0.01)
+    assert not is_collapsed(0.30, np.nan, 0.01)  # unknown chance: never called collapsed
+    assert not is_collapsed(np.nan, 0.34, 0.01)  # diverged run: no plateau
+
+
+def test_unsettled_status_tells_a_rising_loss_from_a_moving_curve():
+    rising = [0.5, 0.5, 0.5, 0.6, 0.7, 0.8]
+    assert unsettled_status(rising, window=1, k_last=3, max_slope=0.01) == LOSS_RISING
+    falling = rising[::-1]
+    assert unsettled_status(falling, window=1, k_last=3, max_slope=0.01) == STILL_MOVING
+    # A rise within the slope limit is not "rising": the accuracy was what moved.
+    slow = [1.0, 1.0, 1.001, 1.002]
+    assert unsettled_status(slow, window=1, k_last=3, max_slope=0.01) == STILL_MOVING
+
+
+def test_run_metrics_settle_status_without_chance(runs):
+    assert runs.loc[(8, 0), "settle_status"] == SETTLED
+    assert runs.loc[(64, 1), "settle_status"] == DIVERGED
+    assert np.isnan(runs.loc[(8, 0), "chance_accuracy"])
+    assert runs.loc[(8, 0), "best_plateau"] == pytest.approx(0.89)
+
+
+def test_run_metrics_run_at_chance_is_collapsed_not_settled():
+    """B = 64 seed 0 plateaus at 0.8, within the margin of a chance level of 0.79: flat as it
+    is, it has not settled; the condition's best plateau (0.89) is above chance, so it keeps
+    its targets."""
+    table = run_metrics(
+        _history(),
+        _facts(),
+        window=1,
+        k_last=3,
+        eps=0.01,
+        chance={"moons": 0.79},
+        chance_margin=0.02,
+    ).set_index(["batch_size", "seed"], drop=False)
+    assert table.loc[(64, 0), "settle_status"] == COLLAPSED
+    assert np.isnan(table.loc[(64, 0), "settling_epoch"])
+    assert np.isnan(table.loc[(64, 0), "steps_to_settle"])
+    assert table.loc[(8, 0), "settle_status"] == SETTLED
+    assert table.loc[(8, 0), "chance_accuracy"] == pytest.approx(0.79)
+    assert table.loc[(8, 0), "target_95"] == pytest.approx(0.95 * 0.89)
+    summary = summarize(table.reset_index(drop=True), IntervalSettings(n_boot=100))
+    assert summary.set_index("batch_size")["n_collapsed"].to_dict() == {8: 0, 64: 1}
+
+
+def test_run_metrics_condition_at_chance_gets_no_targets():
+    """A best plateau (0.89) not above chance (0.88) plus the margin: no relative targets,
+    so no run reaches one; the best plateau stays in the table to say why."""
+    table = run_metrics(
+        _history(),
+        _facts(),
+        window=1,
+        k_last=3,
+        eps=0.01,
+        chance={"moons": 0.88},
+        chance_margin=0.02,
+    )
+    for col in ("target_95", "loss_target_95", "epochs_to_target_95", "steps_to_loss_99"):
+        assert table[col].isna().all(), col
+    assert not table["reached_95"].any()
+    assert table["best_plateau"].iloc[0] == pytest.approx(0.89)
+    assert (table.loc[~table["diverged"], "settle_status"] == COLLAPSED).all()
 
 
 def test_run_metrics_requires_columns():

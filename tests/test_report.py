@@ -17,6 +17,7 @@ from conftest import DEFAULT_STUDY as D
 
 from batchstudy import config, findings
 from batchstudy.aggregate import aggregate
+from batchstudy.data import SPLIT_COLUMNS
 from batchstudy.io import read_table, write_json, write_table
 from batchstudy.plots import PLOTS
 from batchstudy.report import NO_TARGET, render_report, target_value
@@ -203,6 +204,41 @@ def test_no_nan_inf_or_empty_value_in_prose_or_tables(tmp_path, cfg):
         raise AssertionError(f"non-standard JSON constant {constant}")
 
     json.loads(findings, parse_constant=strict)
+
+
+def test_split_sizes_and_a_condition_at_chance_read_in_words(tmp_path, cfg):
+    """The experiment lists every dataset's rows per split; a dataset whose chance level
+    (0.82) is as high as its best plateau (about 0.83) gets no targets, said in words, and is
+    left out of the findings' counts."""
+    cfg = dict(cfg, epochs=5, batch_sizes=[4, 64, 512])
+    conds = [("blobs", "adam", "constant", "e5"), ("moons", "adam", "constant", "e5")]
+    paths = sorted(
+        {write_fake_job(tmp_path, c, b, cfg["seeds"], 5) for c in conds for b in cfg["batch_sizes"]}
+    )
+    splits = pd.DataFrame(
+        [
+            ["blobs", 3, 500, 500, "test", 500, 0.34, 1.0986],
+            ["moons", 2, 400, 100, "own", 500, 0.82, 0.6931],
+        ],
+        columns=list(SPLIT_COLUMNS),
+    )
+    out = render_fake_report(
+        tmp_path, cfg, paths, [fake_condition(c) for c in conds], splits=splits
+    )
+    html = out.read_text()
+    text = " ".join(_visible_text(html).split())
+    assert (
+        "Rows per split: blobs: 500 train / 500 test (the test split serves as validation), "
+        "3 classes, chance accuracy 0.340; moons: 400 train / 100 validation / 500 test, "
+        "2 classes, chance accuracy 0.820." in text
+    )
+    assert "Targets not set: the best plateau validation accuracy 0.8" in text
+    assert "is at chance (0.820" in text
+    assert "In 1 of 2 conditions no batch size" in text
+    assert "plateau validation accuracy is clearly above chance, so no targets were set" in text
+    assert "collapsed to chance" in text  # the moons runs, in the Settling text
+    for word in ("nan", "inf", "None"):
+        assert not re.search(rf"\b{word}\b", text), word
 
 
 def test_under_training_at_large_batch_is_not_called_a_generalization_gap(tmp_path, cfg):

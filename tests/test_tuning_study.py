@@ -25,6 +25,7 @@ METRICS = {
     "plateau_last": 5,
     "epsilon": 0.01,
     "settling_max_slope": 0.003,
+    "chance_margin": 0.02,
     "target_fractions": [0.95],
     "bootstrap": 200,
 }

@@ -25,6 +25,7 @@ from conftest import (
 )
 
 from batchstudy import config
+from batchstudy.data import SPLIT_COLUMNS
 from batchstudy.layout import PLOT_NAMES
 from batchstudy.metrics import CONDITION_KEYS
 
@@ -202,6 +203,10 @@ def test_workflow_on_written_training_outputs_without_training(tmp_path):
     # The overview, and per lr arm (two base rates each) the lr grid and the frontier.
     assert html.count("data:image/png;base64,") == 4 * 4 + 1 + 2 * 2
     assert (project / D.analysis / "frontier.tsv").is_file()
+    # The datasets' split sizes, read from the dataset files, reach the report.
+    splits = pd.read_csv(project / D.splits, sep="\t")
+    assert list(splits.columns) == list(SPLIT_COLUMNS) and splits["dataset"].tolist() == ["blobs"]
+    assert "Rows per split: blobs: " in html
 
 
 def test_the_tuning_stage_tables_figures_and_report(grid_study):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -198,8 +198,11 @@ def aggregate(
     history_paths: Sequence[str | Path],
     out_dir: Path,
     settings: dict[str, Any],
+    chance: Mapping[str, float] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, pd.DataFrame]:
+    """Every job's files into the aggregate tables; ``chance``: dataset -> chance accuracy
+    (`batchstudy.data.chance_accuracies`), which marks collapsed runs (`metrics.run_metrics`)."""
     tables = collect(history_paths)
     facts = run_facts(tables["history"], tables["jobs"])
     runs = metrics.run_metrics(
@@ -210,6 +213,8 @@ def aggregate(
         eps=settings["epsilon"],
         max_slope=settings["settling_max_slope"],
         target_fractions=settings["target_fractions"],
+        chance=chance,
+        chance_margin=settings["chance_margin"],
     )
     interval = IntervalSettings.from_metrics(settings)
     summary = metrics.summarize(runs, interval)

@@ -95,9 +95,7 @@ def arm_sentence(conditions: Sequence[dict[str, Any]], idx: list[int]) -> str:
     return text
 
 
-def arm_headlines(conditions: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    """One finding per group with several arms or budgets (`groups`); none otherwise."""
-    return [
-        {"text": arm_sentence(conditions, idx), "anchor": f"c{idx[0] + 1}-claims"}
-        for idx in groups(conditions)
-    ]
+def arm_findings(conditions: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
+    """One finding per group with several arms or budgets (`groups`), as (index of the group's
+    first condition, sentence); none otherwise."""
+    return [(idx[0], arm_sentence(conditions, idx)) for idx in groups(conditions)]

@@ -426,11 +426,12 @@ def claim_small_batches_settle_sooner(
 ) -> Verdict:
     """Claim 2: the two smallest batch sizes settle in fewer epochs than those >= ``large_min``.
 
-    Runs that never settled are censored: they count as settling at the budget (their last
-    epoch), a lower bound, never dropped. Per seed, each group's value is the median over its
-    batch sizes; the paired t-interval of (small - large) with margin
-    `SETTLING_MARGIN_EPOCHS` decides. Counting unsettled runs at the budget shrinks a true
-    difference, so it can hide support but not invent it.
+    Runs that never settled within the budget are counted at the budget (their last epoch),
+    never dropped: their true value is above it. Per seed, each group's value is the median
+    over its batch sizes. Where each group has a run that settled, the paired t-interval of
+    (small - large) with margin `SETTLING_MARGIN_EPOCHS` decides (`_censored_settling` keeps
+    only what censoring cannot have produced). Where every run of a group is censored, that
+    group's values are only "> budget" and no difference is estimated (`_settling_bound`).
     """
     claim = CLAIM_SETTLING
     sizes = batch_sizes(runs)
@@ -446,6 +447,22 @@ def claim_small_batches_settle_sooner(
     settled = runs["settling_epoch"].astype(float)
     at_least = runs.assign(settle=settled.fillna(runs["n_epochs"].astype(float)))
     table = per_seed(at_least, "settle", sizes)
+    groups = {"small": small, "large": large}
+    censored = {
+        name: bool(runs.loc[runs["batch_size"].isin(g), "settling_epoch"].isna().all())
+        for name, g in groups.items()
+    }
+    unsettled = (
+        " Runs that never settled within the budget (counted at the budget): "
+        f"{unsettled_counts(runs, sizes)}."
+    )
+    tail = (
+        " The article reported about 30 vs about 50 epochs. Per epoch is not per update: the "
+        "Settling paragraph gives the same point in optimizer steps."
+    )
+    if any(censored.values()):
+        verdict, evidence, effects = _settling_bound(runs, table, groups, censored, settings)
+        return Verdict(claim, statement, verdict, evidence + unsettled + tail, effects)
     diff = stats.judge(
         stats.paired_mean_difference(
             table[small].median(axis=1), table[large].median(axis=1), settings
@@ -454,23 +471,85 @@ def claim_small_batches_settle_sooner(
         settings,
     )
     verdict, caveat = _censored_settling(directional(diff, -1), diff, runs, small, large)
-    unsettled = runs.loc[runs["settling_epoch"].isna()].groupby("batch_size").size()
-    if unsettled.sum() == 0:
-        counts = "none"
-    else:
-        counts = ", ".join(
-            f"B = {b}: {int(unsettled.get(b, 0))} of {int((runs['batch_size'] == b).sum())}"
-            for b in sizes
-        )
     evidence = (
         f"Paired difference (small − large) of the per-seed median settling epoch, in epochs: "
         f"{fmt.effect(diff, 'count_difference')}, margin "
-        f"±{fmt.number(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict}). Runs that never "
-        "settled (counted at the budget, a lower bound): "
-        f"{counts}.{caveat} The article reported about 30 vs about 50 epochs. Per epoch is not per "
-        f"update: the Settling paragraph gives the same point in optimizer steps."
+        f"±{fmt.number(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict}).{unsettled}{caveat}"
     )
-    return Verdict(claim, statement, verdict, evidence, {"difference": diff})
+    return Verdict(claim, statement, verdict, evidence + tail, {"difference": diff})
+
+
+def unsettled_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
+    """Per batch size, how many runs never settled and why (the run table's
+    ``settle_status``, `batchstudy.metrics.SETTLE_STATUSES`, where it has one); "none"
+    when every run settled."""
+    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    out = []
+    for b in sizes:
+        mine = runs["batch_size"] == b
+        why = status[mine & runs["settling_epoch"].isna()]
+        if why.empty:
+            continue
+        kinds = [f"{n} {k}" for k, n in why.value_counts().sort_index().items() if k]
+        detail = f" ({', '.join(kinds)})" if kinds else ""
+        out.append(f"B = {b}: {len(why)} of {int(mine.sum())}{detail}")
+    return "; ".join(out) if out else "none"
+
+
+def _settling_bound(
+    runs: pd.DataFrame,
+    table: pd.DataFrame,
+    groups: dict[str, list[int]],
+    censored: dict[str, bool],
+    settings: IntervalSettings,
+) -> tuple[str, str, dict[str, Effect]]:
+    """Claim 2 where every run of one group never settled: a one-sided bound, no difference.
+
+    A wholly censored group's every value exceeds its budget (the fewest epochs its runs
+    trained), so the other group is compared with that budget: with the large group censored,
+    "small sooner" is supported when the upper end of the t-interval of the small group's
+    per-seed median settling epoch lies below the large group's budget minus
+    `SETTLING_MARGIN_EPOCHS`; with the small group censored, it is not supported when the
+    large group's upper end lies below the small group's budget minus the margin (the large
+    batches settle sooner). Otherwise, with both groups censored, or with fewer than
+    `batchstudy.stats.MIN_N` seeds, inconclusive.
+    """
+    budget = {
+        name: float(runs.loc[runs["batch_size"].isin(g), "n_epochs"].min())
+        for name, g in groups.items()
+    }
+    words = {
+        name: f"{fmt.sizes(g)}: > budget ({_never(runs, g)} never settled)"
+        for name, g in groups.items()
+    }
+    if all(censored.values()):
+        return INCONCLUSIVE, f"No run settled within the budget: {'; '.join(words.values())}.", {}
+    other = "small" if censored["large"] else "large"
+    done = "large" if other == "small" else "small"
+    e = stats.t_interval(table[groups[other]].median(axis=1), settings)
+    limit = budget[done] - SETTLING_MARGIN_EPOCHS
+    below = bool(np.isfinite(e.hi) and e.hi < limit)
+    clear = below and e.n >= stats.MIN_N
+    verdict = (SUPPORTED if other == "small" else NOT_SUPPORTED) if clear else INCONCLUSIVE
+    first, second = ("small", "large") if other == "small" else ("large", "small")
+    where = "it is" if below else "it is not" if np.isfinite(e.hi) else "no upper end (one seed)"
+    evidence = (
+        f"No difference is estimated (one-sided bound): {words[done]}, every run counted at "
+        f"the budget, so each of their settling epochs exceeds {fmt.number(budget[done])} "
+        f"and {first} − {second} < {first} − {fmt.number(budget[done])}. Per-seed median "
+        f"settling epoch of {fmt.sizes(groups[other])}: {fmt.effect(e, 'count')}; the "
+        f"verdict needs its upper end below the budget minus the margin "
+        f"({fmt.number(budget[done])} − {fmt.number(SETTLING_MARGIN_EPOCHS)} = "
+        f"{fmt.number(limit)}): {where}"
+        + ("." if e.n >= stats.MIN_N else f"; {e.n} seeds are too few for a verdict.")
+    )
+    return verdict, evidence, {f"{other}_median": e}
+
+
+def _never(runs: pd.DataFrame, group: list[int]) -> str:
+    """ "k of n" runs of a group that never settled."""
+    mine = runs.loc[runs["batch_size"].isin(group), "settling_epoch"]
+    return f"{int(mine.isna().sum())} of {len(mine)}"
 
 
 def _censored_settling(
@@ -478,10 +557,10 @@ def _censored_settling(
 ) -> tuple[str, str]:
     """Keep only the verdicts that censoring at the budget cannot have produced.
 
-    An unsettled run counted at the budget is a lower bound. Where half or more of a group's
-    runs never settled, its values are mostly lower bounds: small batches "sooner" (supported)
-    needs the small group mostly settled, large batches "not later" (equivalent or sooner)
-    needs the large group mostly settled, and equivalence needs both.
+    An unsettled run counted at the budget is only known to exceed it. Where half or more of
+    a group's runs never settled, its values are mostly such bounds: small batches "sooner"
+    (supported) needs the small group mostly settled, large batches "not later" (equivalent
+    or sooner) needs the large group mostly settled, and equivalence needs both.
     """
     share = {
         name: float(runs.loc[runs["batch_size"].isin(group), "settling_epoch"].isna().mean())
@@ -498,7 +577,7 @@ def _censored_settling(
     groups = " and ".join(n for n, m in mostly.items() if m)
     return INCONCLUSIVE, (
         f" Half or more of the {groups} batch sizes' runs never settled within the budget, so "
-        "their values are lower bounds and cannot carry this verdict."
+        "their values are only known to exceed it and cannot carry this verdict."
     )
 
 
@@ -763,6 +842,13 @@ def claim_wall_time_not_epochs(
     cols = [f"{q}_to_target_{target}" for q in ("seconds", "epochs")]
     if any(c not in runs.columns for c in cols):
         return _inconclusive(claim, statement, f"no {target}% target in the run table")
+    if runs[f"target_{target}"].isna().all():
+        return _inconclusive(
+            claim,
+            statement,
+            f"No {target}% target was set: every run diverged or the best plateau accuracy is "
+            "at chance.",
+        )
     sizes = batch_sizes(runs)
     if len(sizes) < 2:
         return _inconclusive(claim, statement, f"needs two batch sizes; ran {sizes}")

@@ -59,6 +59,18 @@ def cmd_data(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_splits(args: argparse.Namespace) -> None:
+    """Split sizes and chance levels of every dataset file (named by its file's stem)."""
+    import pandas as pd
+
+    from .data import SPLIT_COLUMNS, load_dataset, split_facts
+    from .io import write_table
+
+    rows = [split_facts(Path(p).stem, load_dataset(p)) for p in args.data]
+    write_table(args.out, pd.DataFrame(rows, columns=list(SPLIT_COLUMNS)))
+    _log(f"split facts of {len(rows)} dataset(s) -> {args.out}")
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from .data import load_dataset
     from .gpu import check_gpu_used, describe_devices, gpu_slot
@@ -133,15 +145,29 @@ def cmd_time(args: argparse.Namespace) -> None:
     _log(f"done: {args.out}")
 
 
+def _chance(splits: str | None) -> dict[str, float] | None:
+    """Dataset -> chance accuracy from a splits.tsv (`batchstudy.data.split_facts`)."""
+    if not splits:
+        return None
+    from .data import SPLIT_COLUMNS, chance_accuracies
+    from .io import read_table
+
+    return chance_accuracies(read_table(splits, SPLIT_COLUMNS, what="splits"))
+
+
 def cmd_aggregate(args: argparse.Namespace) -> None:
     from .aggregate import aggregate, write_extra_tables
 
-    aggregate(args.histories, Path(args.out_dir), json.loads(args.settings), log=_log)
+    chance = _chance(args.splits)
+    aggregate(
+        args.histories, Path(args.out_dir), json.loads(args.settings), chance=chance, log=_log
+    )
     write_extra_tables(args.histories, args.timing_repeats, Path(args.out_dir), log=_log)
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
     from .aggregate import TIMING_REPEATS_TABLE_COLUMNS
+    from .data import SPLIT_COLUMNS
     from .findings import analyze
     from .io import read_table, write_json
     from .metrics import CONDITION_KEYS
@@ -155,7 +181,16 @@ def cmd_analyze(args: argparse.Namespace) -> None:
         else None
     )
     settings = IntervalSettings.from_metrics(json.loads(args.settings))
-    found = analyze(runs, summary, settings, repeats, json.loads(args.draws), args.own_validation)
+    splits = read_table(args.splits, SPLIT_COLUMNS, what="splits") if args.splits else None
+    found = analyze(
+        runs,
+        summary,
+        settings,
+        repeats,
+        json.loads(args.draws),
+        args.own_validation,
+        splits=splits,
+    )
     write_json(args.out, found)
     _log(f"findings of {len(found['conditions'])} condition(s) -> {args.out}")
 
@@ -309,6 +344,11 @@ def _add_setup_stages(sub: Any) -> None:
     s.add_argument("--base", default=".", help="directory that relative data paths start from")
     s.set_defaults(func=cmd_data)
 
+    s = sub.add_parser("splits", help="split sizes and chance levels of the dataset files")
+    s.add_argument("--out", required=True, help="splits.tsv to write (data.SPLIT_COLUMNS)")
+    s.add_argument("data", nargs="+", help="dataset .npz files, each named by its stem")
+    s.set_defaults(func=cmd_splits)
+
     s = sub.add_parser("check-model", help="build a custom model once to check it")
     s.add_argument("--custom", required=True)
     s.add_argument("--data", nargs="+", required=True)
@@ -374,6 +414,7 @@ def _add_table_stages(sub: Any) -> None:
         default=[],
         help="timing_repeats.tsv files of the timing stage (none when it is off)",
     )
+    s.add_argument("--splits", help="splits.tsv of the datasets (chance levels)")
     s.add_argument("histories", nargs="+")
     s.set_defaults(func=cmd_aggregate)
 
@@ -397,6 +438,7 @@ def _add_table_stages(sub: Any) -> None:
         help="datasets with a validation split of their own: their best batch size is chosen "
         "on validation accuracy (the others' test split serves as validation)",
     )
+    s.add_argument("--splits", help="splits.tsv of the datasets (split sizes for the report)")
     s.add_argument("--out", required=True, help="findings JSON file")
     s.set_defaults(func=cmd_analyze)
 

@@ -448,3 +448,58 @@ def load_dataset(path: str | Path) -> Dataset:
             )
     except (OSError, KeyError, ValueError) as exc:
         raise DataError(f"dataset file {path} is not a study dataset: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- split facts
+
+#: Columns of ``results/<study>/data/splits.tsv`` (`split_facts`), one row per dataset.
+SPLIT_COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "n_classes",
+    "n_train",
+    "n_val",
+    "val_split",
+    "n_test",
+    "chance_accuracy",
+    "chance_loss",
+)
+#: ``val_split``: the dataset has a validation split of its own, or the test split serves as one.
+VAL_OWN = "own"
+VAL_TEST = "test"
+
+
+def majority_share(y: np.ndarray) -> float:
+    """Share of the most frequent class among one-hot rows ``y``: the accuracy of a constant
+    predictor that always answers the majority class. NaN for no rows."""
+    counts = np.asarray(y, dtype=float).sum(axis=0)
+    total = counts.sum()
+    return float(counts.max() / total) if total > 0 else float("nan")
+
+
+def split_facts(name: str, ds: Dataset) -> dict[str, Any]:
+    """One `SPLIT_COLUMNS` row of a dataset: split sizes and what chance scores on it.
+
+    ``n_val`` is the validation split's rows: its own (``val_split`` 'own') or, without one,
+    the test split's (``val_split`` 'test', ``n_val == n_test``), the rows learning curves and
+    targets are measured on. ``chance_accuracy`` is the majority class's share of that
+    validation split (a constant predictor's accuracy, at least 1 / n_classes);
+    ``chance_loss`` is ln(n_classes), the crossentropy of the uniform prediction.
+    """
+    x_val, y_val = ds.validation
+    return {
+        "dataset": name,
+        "n_classes": ds.n_classes,
+        "n_train": ds.n_train,
+        "n_val": int(x_val.shape[0]),
+        "val_split": VAL_OWN if ds.has_validation_split else VAL_TEST,
+        "n_test": int(ds.x_test.shape[0]),
+        "chance_accuracy": majority_share(y_val),
+        "chance_loss": float(np.log(ds.n_classes)),
+    }
+
+
+def chance_accuracies(splits: Any) -> dict[str, float]:
+    """Dataset -> ``chance_accuracy`` from a splits table (a DataFrame of `SPLIT_COLUMNS`)."""
+    return {
+        str(d): float(c) for d, c in zip(splits["dataset"], splits["chance_accuracy"], strict=True)
+    }

@@ -133,6 +133,7 @@ def cell_effects(row: pd.Series, settings: IntervalSettings) -> dict[str, Any]:
         "learning_rate": float(row["learning_rate"]),
         "seconds_per_epoch": _timing_effect(row, settings).to_dict(),
         "timing_drift": float(row["timing_drift"]),
+        "n_collapsed": int(row.get("n_collapsed", 0)),
     }
     for name in MEAN_METRICS:
         out[name] = _mean_effect(row, name, settings).to_dict()
@@ -173,7 +174,28 @@ def _critical_batch(runs: pd.DataFrame, col: str, settings: IntervalSettings) ->
     return {k: (v if not isinstance(v, float) or np.isfinite(v) else None) for k, v in fit.items()}
 
 
+def targets_unset(runs: pd.DataFrame) -> str | None:
+    """Why a condition has no relative targets, or None where it has them (or the run table
+    says nothing about chance): its best plateau is at chance
+    (`batchstudy.metrics.condition_targets`)."""
+    if "best_plateau" not in runs.columns or "chance_accuracy" not in runs.columns:
+        return None
+    best = float(runs["best_plateau"].iloc[0])
+    chance = float(runs["chance_accuracy"].iloc[0])
+    suffixes = target_suffixes(runs)
+    unset = bool(suffixes) and runs[f"target_{suffixes[0]}"].isna().all()
+    if not (unset and np.isfinite(best) and np.isfinite(chance)):
+        return None
+    return (
+        f"targets not set: the best plateau validation accuracy {fmt.accuracy(best)} is at "
+        f"chance ({fmt.accuracy(chance)}, the majority class's share of the validation split)"
+    )
+
+
 def _targets(runs: pd.DataFrame, summary: pd.DataFrame, settings: IntervalSettings) -> list:
+    """Per target: its value, the cells' times to it and B_crit; none where `targets_unset`."""
+    if targets_unset(runs):
+        return []
     out = []
     for sfx in target_suffixes(summary):
         for kind, tau_col, steps_col in (
@@ -227,6 +249,7 @@ def condition_findings(
             "comparisons": {str(b): e.to_dict() for b, e in family.items()},
         },
         "targets": targets,
+        "targets_unset": targets_unset(runs),
         "claims": [v.to_dict() for v in verdicts],
         "timing_repeats": repeat_timing(job_repeats, claims.batch_sizes(runs), settings),
         "diverged": [
@@ -369,6 +392,7 @@ def settling_text(found: dict[str, Any]) -> str:
     for c in found["cells"]:
         ep = Effect.from_dict(c["epochs_to_settle"])
         st = Effect.from_dict(c["steps_to_settle"])
+        collapsed = c.get("n_collapsed", 0)
         parts.append(
             f"B = {c['batch_size']}: "
             + (
@@ -377,11 +401,11 @@ def settling_text(found: dict[str, Any]) -> str:
                 if np.isfinite(ep.estimate)
                 else fmt.interval(ep, "count", "never settled")
             )
+            + (f", {collapsed} of them collapsed to chance" if collapsed else "")
         )
     return (
-        "Median settling point (runs that never settled count as above the budget): "
-        + "; ".join(parts)
-        + "."
+        "Median settling point (runs that never settled within the budget are counted above "
+        "it; runs collapsed to chance never settle): " + "; ".join(parts) + "."
     )
 
 
@@ -389,6 +413,9 @@ def condition_text(found: dict[str, Any]) -> list[dict[str, str]]:
     """The condition's sentences, in the order the report prints them."""
     out = [{"topic": "accuracy", "text": accuracy_text(found)}]
     out.append({"topic": "settling", "text": settling_text(found)})
+    if found.get("targets_unset"):
+        why = found["targets_unset"]
+        out.append({"topic": "targets", "text": f"{why[0].upper()}{why[1:]}."})
     out += [
         {"topic": f"{t['suffix']}% {t['kind']} target", "text": _target_text(t)}
         for t in found["targets"]
@@ -403,16 +430,47 @@ def condition_text(found: dict[str, Any]) -> list[dict[str, str]]:
 _claim = claims.claim_entry
 
 
+def _anchor(found: dict[str, Any], i: int) -> str:
+    """A condition's section id (``c<k>``), by its position `i` where it has none yet."""
+    return str(found.get("id", f"c{i + 1}"))
+
+
 def headline(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The few findings that matter, in plain words, each with the anchor of its evidence:
     the large-batch accuracy verdicts (and, with several learning-rate arms or budgets, the
     largest batch size's in each: `batchstudy.arms`), the critical batch size, and where claim
-    4 holds."""
+    4 holds. Conditions whose best plateau is at chance (no targets, `targets_unset`) are left
+    out of those counts and named apart (`_chance_headlines`)."""
+    learnt = [c for c in conditions if not c.get("targets_unset")]
     return [
-        *_accuracy_headlines(conditions),
-        *arms.arm_headlines(conditions),
-        *_critical_batch_headlines(conditions),
-        *_wall_time_headlines(conditions),
+        *_chance_headlines(conditions),
+        *_accuracy_headlines(learnt),
+        *(
+            {"text": text, "anchor": f"{_anchor(learnt[i], i)}-claims"}
+            for i, text in arms.arm_findings(learnt)
+        ),
+        *_critical_batch_headlines(learnt),
+        *_wall_time_headlines(learnt),
+    ]
+
+
+def _chance_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The conditions whose best plateau is at chance, which the other headlines leave out."""
+    at_chance = [(i, c) for i, c in enumerate(conditions) if c.get("targets_unset")]
+    if not at_chance:
+        return []
+    i, first = at_chance[0]
+    return [
+        {
+            "text": (
+                f"In {len(at_chance)} of {fmt.counted(len(conditions), 'condition')} no batch "
+                "size's plateau validation accuracy is clearly above chance, so no targets were "
+                "set and the findings below leave them out: "
+                + "; ".join(c["label"] for _, c in at_chance)
+                + "."
+            ),
+            "anchor": f"{_anchor(first, i)}-targets",
+        }
     ]
 
 
@@ -447,7 +505,7 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
                     f"{fmt.effect(e, 'difference')} ({worst['label']}). "
                     + gap_counts([c for _, c in lower])
                 ),
-                "anchor": f"c{worst_i + 1}-claims",
+                "anchor": f"{_anchor(worst, worst_i)}-claims",
             }
         )
     if same:
@@ -541,7 +599,7 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
                     f"{t['suffix']}% accuracy target{beyond}; in {conditions[0]['label']}: "
                     f"{why}."
                 ),
-                "anchor": "c1-targets",
+                "anchor": f"{_anchor(conditions[0], 0)}-targets",
             }
         )
     if fits:
@@ -558,7 +616,7 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
                 "text": _fit_text(t)
                 + f" ({c['label']}; usable fits: {len(fits)} {of_n}{beyond}.){spread} "
                 + FIXED_RATE_NOTE,
-                "anchor": f"c{i + 1}-targets",
+                "anchor": f"{_anchor(c, i)}-targets",
             }
         )
     return out
@@ -573,7 +631,9 @@ FIXED_RATE_NOTE = (
 
 
 def _wall_time_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Where claim 4 holds, and what its wall times rest on."""
+    """Where claim 4 holds, and what its wall times rest on; nothing without conditions."""
+    if not conditions:
+        return []
     n = len(conditions)
     of_n = f"of {fmt.counted(n, 'condition')}"
     out = []
@@ -597,7 +657,7 @@ def _wall_time_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str
                 + ". "
                 + _wall_source(conditions)
             ),
-            "anchor": "c1-claims",
+            "anchor": f"{_anchor(conditions[0], 0)}-claims",
         }
     )
     return out
@@ -669,12 +729,15 @@ def analyze(
     timing_repeats: pd.DataFrame | None = None,
     dataset_draws: dict[str, dict[str, Any]] | None = None,
     own_validation: Collection[str] = (),
+    splits: pd.DataFrame | None = None,
 ) -> dict:
     """The findings document of the whole study (plain JSON types, see `jsonable`).
     ``timing_repeats``: the aggregate ``timing_repeats.tsv`` (no rows without a timing stage).
     ``dataset_draws``: `batchstudy.config.dataset_draws` of the study; its draws are pooled
     (`batchstudy.draws`) into ``pooled_draws`` (empty without draws). ``own_validation``: the
     datasets with a validation split of their own (the others' test split serves as one).
+    ``splits``: the datasets' split sizes and chance levels (`batchstudy.data.SPLIT_COLUMNS`),
+    kept as ``splits`` (one record per dataset; empty without it) for the report.
     """
     keys = list(CONDITION_KEYS)
     summaries = dict(iter(summary.groupby(keys, sort=True)))
@@ -722,5 +785,6 @@ def analyze(
             "overview": overview(conditions, dataset_draws),
             "conditions": conditions,
             "pooled_draws": pooled,
+            "splits": [] if splits is None else splits.to_dict("records"),
         }
     )

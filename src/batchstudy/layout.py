@@ -53,6 +53,11 @@ class StudyDirs:
         return f"{self.results}/data"
 
     @property
+    def splits(self) -> str:
+        """Split sizes and chance levels of every dataset (`batchstudy.data.SPLIT_COLUMNS`)."""
+        return f"{self.data}/splits.tsv"
+
+    @property
     def train(self) -> str:
         return f"{self.results}/train"
 

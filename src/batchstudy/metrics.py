@@ -14,11 +14,15 @@ without the training stack. Definitions follow the study references:
   that never reach it are *censored* (NaN, ``reached`` False) and are counted, never averaged
   as if they had converged. `batchstudy.stats.censored_median` turns them into medians.
 * **Diverged runs** (any non-finite loss) keep their row with ``diverged`` True and NaN metrics.
+* **Collapsed to chance** -- a run whose plateau validation accuracy is at most the dataset's
+  chance accuracy (majority class share of the validation split, `batchstudy.data.split_facts`)
+  plus ``chance_margin`` has learnt nothing a constant predictor would not: it is never settled,
+  and a condition whose best plateau is at chance gets no relative targets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any, Literal
 
@@ -73,6 +77,18 @@ EVENT_UNITS: dict[str, str | None] = {
     "examples": "n_train",
     "seconds": "seconds_per_epoch",
 }
+
+#: ``settle_status`` of a run (`settle_status`): settled, or why not. "still moving": the smoothed
+#: accuracy or loss moves by more than ``max_slope`` over the plateau window (or the last epoch is
+#: outside the band) without the loss rising; "loss rising": the smoothed loss climbs by more than
+#: ``max_slope`` of its plateau per epoch; "collapsed to chance": plateau accuracy at most chance
+#: plus the margin; "diverged": a non-finite loss.
+SETTLED = "settled"
+STILL_MOVING = "still moving"
+LOSS_RISING = "loss rising"
+COLLAPSED = "collapsed to chance"
+DIVERGED = "diverged"
+SETTLE_STATUSES: tuple[str, ...] = (SETTLED, STILL_MOVING, LOSS_RISING, COLLAPSED, DIVERGED)
 
 # Float slack for "within eps": a value exactly eps away counts as inside, and an eps that is
 # hit up to rounding (0.85 - 0.80 != 0.05 in binary) must not flip the answer.
@@ -135,21 +151,47 @@ def slope(values: Sequence[float] | np.ndarray) -> float:
     return float(np.polyfit(x, y, 1)[0])
 
 
-def is_flat(smoothed: np.ndarray, k_last: int, max_slope: float, relative: bool) -> bool:
-    """Whether the last ``k_last`` smoothed values have |slope| <= ``max_slope`` per epoch.
+def tail_slope(smoothed: np.ndarray, k_last: int, relative: bool) -> float:
+    """Slope per epoch of the last ``k_last`` smoothed values (NaN when one is non-finite).
 
-    ``relative`` divides the slope by the plateau level first (for losses, whose scale depends
-    on the problem: 0.001 then means 0.1% of the plateau loss per epoch). A plateau of 0 has
-    no relative slope; it counts as flat when the curve is flat in absolute terms.
+    ``relative`` divides the slope by the plateau level (for losses, whose scale depends on the
+    problem: 0.001 then means 0.1% of the plateau loss per epoch). A plateau of 0 has no
+    relative slope; the absolute slope is returned then.
     """
     tail = np.asarray(smoothed, dtype=float)[-k_last:]
     rate = slope(tail)
-    if not np.isfinite(rate):
-        return False
-    if relative:
+    if relative and np.isfinite(rate):
         level = abs(plateau(tail, k_last))
         rate = rate / level if level > 0 else rate
-    return bool(abs(rate) <= max_slope + _WITHIN_TOL)
+    return rate
+
+
+def is_flat(smoothed: np.ndarray, k_last: int, max_slope: float, relative: bool) -> bool:
+    """Whether the last ``k_last`` smoothed values have |`tail_slope`| <= ``max_slope``;
+    a non-finite tail is not flat."""
+    rate = tail_slope(smoothed, k_last, relative)
+    return bool(np.isfinite(rate) and abs(rate) <= max_slope + _WITHIN_TOL)
+
+
+def is_collapsed(plateau_accuracy: float, chance: float, margin: float) -> bool:
+    """Whether a plateau accuracy is at most ``chance + margin`` (boundary inclusive): no better
+    than always answering the majority class. False when either number is NaN (unknown chance,
+    diverged run): collapse is only called on evidence."""
+    if not (np.isfinite(plateau_accuracy) and np.isfinite(chance)):
+        return False
+    return bool(plateau_accuracy <= chance + margin + _WITHIN_TOL)
+
+
+def unsettled_status(
+    val_loss: Sequence[float] | np.ndarray, *, window: int, k_last: int, max_slope: float | None
+) -> str:
+    """Why a finite run that did not settle (and did not collapse) has no settling point:
+    `LOSS_RISING` when its smoothed validation loss climbs by more than ``max_slope`` of its
+    plateau per epoch over the plateau window, `STILL_MOVING` otherwise (accuracy or loss still
+    moving, or the last epoch outside the band). Without ``max_slope`` any rising loss counts."""
+    rate = tail_slope(smooth(val_loss, window), k_last, relative=True)
+    limit = 0.0 if max_slope is None else max_slope
+    return LOSS_RISING if np.isfinite(rate) and rate > limit + _WITHIN_TOL else STILL_MOVING
 
 
 def settling_epoch(
@@ -250,25 +292,42 @@ _LAST_EPOCH_COLUMNS: tuple[str, ...] = (
 
 
 def _curve_metrics(
-    run: pd.DataFrame, *, window: int, k_last: int, eps: float, max_slope: float | None
+    run: pd.DataFrame,
+    *,
+    window: int,
+    k_last: int,
+    eps: float,
+    max_slope: float | None,
+    chance: float = np.nan,
+    chance_margin: float = 0.0,
 ) -> dict[str, Any]:
     """Final/best/gap/settling values of one run, sorted by epoch; NaN for a diverged run.
 
     ``gap_accuracy`` is the generalization gap: whole-training-split accuracy with the last
     epoch's weights (``end_train_accuracy``) minus test accuracy. Keras' running average over
     the epoch (``train_accuracy``) mixes weights from the whole epoch and is kept apart.
+    ``settle_status`` says why a run has no ``settling_epoch`` (`SETTLE_STATUSES`); a run
+    collapsed to ``chance`` (`is_collapsed`) has none even where its curve is flat.
     """
     diverged = _is_diverged(run)
     row: dict[str, Any] = {"n_epochs": len(run), "diverged": diverged}
     if diverged:
-        return row | dict.fromkeys(CURVE_METRICS, np.nan)
+        return row | {"settle_status": DIVERGED} | dict.fromkeys(CURVE_METRICS, np.nan)
     last = {c: float(run[c].iloc[-1]) for c in _LAST_EPOCH_COLUMNS}
     val_acc = run["val_accuracy"].to_numpy(dtype=float)
     val_loss = run["val_loss"].to_numpy(dtype=float)
     settled = settling_epoch(
         val_acc, window=window, k_last=k_last, eps=eps, val_loss=val_loss, max_slope=max_slope
     )
+    level = plateau(val_acc, k_last)
+    if is_collapsed(level, chance, chance_margin):
+        settled, status = None, COLLAPSED
+    elif settled is None:
+        status = unsettled_status(val_loss, window=window, k_last=k_last, max_slope=max_slope)
+    else:
+        status = SETTLED
     return row | {
+        "settle_status": status,
         "final_train_accuracy": last["train_accuracy"],
         "final_end_train_accuracy": last["end_train_accuracy"],
         "final_val_accuracy": last["val_accuracy"],
@@ -280,13 +339,15 @@ def _curve_metrics(
         "best_val_loss": float(np.nanmin(val_loss)),
         "gap_accuracy": last["end_train_accuracy"] - last["test_accuracy"],
         "gap_loss": last["test_loss"] - last["end_train_loss"],
-        "plateau_val_accuracy": plateau(val_acc, k_last),
+        "plateau_val_accuracy": level,
         "plateau_val_loss": plateau(val_loss, k_last),
         "settling_epoch": np.nan if settled is None else float(settled),
     }
 
 
-def condition_targets(run_table: pd.DataFrame, fractions: Sequence[float]) -> pd.DataFrame:
+def condition_targets(
+    run_table: pd.DataFrame, fractions: Sequence[float], chance_margin: float = 0.0
+) -> pd.DataFrame:
     """Target accuracy and target loss per condition, from the best batch size's mean plateau.
 
     One target per condition (not per batch size) so that every batch size races to the same
@@ -295,7 +356,9 @@ def condition_targets(run_table: pd.DataFrame, fractions: Sequence[float]) -> pd
     with the highest such mean accuracy (lowest mean loss). Target accuracy = fraction x best
     plateau accuracy (``target_<sfx>``); target loss = best plateau loss / fraction
     (``loss_target_<sfx>``), so 0.95 allows a loss about 5% above the best plateau. A condition
-    whose runs all diverged gets NaN targets.
+    whose runs all diverged gets NaN targets, and so does one whose best plateau accuracy is
+    not above its ``chance_accuracy`` column (when the table has one) plus ``chance_margin``
+    (`is_collapsed`): a fraction of chance is no target. ``best_plateau`` is kept beside them.
     """
     ok = run_table.loc[~run_table["diverged"].astype(bool)]
     cells = ok.groupby(list(CELL_KEYS), dropna=False)[["plateau_val_accuracy", "plateau_val_loss"]]
@@ -309,10 +372,24 @@ def condition_targets(run_table: pd.DataFrame, fractions: Sequence[float]) -> pd
     )
     conditions = run_table[list(CONDITION_KEYS)].drop_duplicates()
     targets = conditions.merge(best.reset_index(), on=list(CONDITION_KEYS), how="left")
+    chance = (
+        run_table.groupby("dataset")["chance_accuracy"].first()
+        if "chance_accuracy" in run_table.columns
+        else pd.Series(dtype=float)
+    )
+    at_chance = np.array(
+        [
+            is_collapsed(b, float(chance.get(d, np.nan)), chance_margin)
+            for b, d in zip(targets["best_plateau"], targets["dataset"], strict=True)
+        ],
+        dtype=bool,
+    )
     for fraction in fractions:
         sfx = target_suffix(fraction)
-        targets[f"target_{sfx}"] = fraction * targets["best_plateau"]
-        targets[f"loss_target_{sfx}"] = targets["best_plateau_loss"] / fraction
+        targets[f"target_{sfx}"] = np.where(at_chance, np.nan, fraction * targets["best_plateau"])
+        targets[f"loss_target_{sfx}"] = np.where(
+            at_chance, np.nan, targets["best_plateau_loss"] / fraction
+        )
     return targets.reset_index(drop=True)
 
 
@@ -361,8 +438,15 @@ def run_metrics(
     eps: float,
     max_slope: float | None = None,
     target_fractions: Sequence[float] = DEFAULT_TARGET_FRACTIONS,
+    chance: Mapping[str, float] | None = None,
+    chance_margin: float = 0.0,
 ) -> pd.DataFrame:
     """One row per run with end-of-training, settling and time-to-target metrics.
+
+    ``chance``: dataset -> chance accuracy (`batchstudy.data.split_facts`), kept per run as
+    ``chance_accuracy`` (NaN for a dataset it lacks, or without it); runs at most
+    ``chance_margin`` above it have collapsed (``settle_status``) and are not settled, and a
+    condition whose ``best_plateau`` is at chance gets NaN targets (`condition_targets`).
 
     Settling is also given in steps, examples and seconds (``<unit>_to_settle``), because
     fewer epochs at a small batch size are also many more optimizer updates. Every run in
@@ -377,18 +461,23 @@ def run_metrics(
     curves: list[np.ndarray] = []
     losses: list[np.ndarray] = []
     settle = {"window": window, "k_last": k_last, "eps": eps, "max_slope": max_slope}
+    levels = dict(chance or {})
     for keys, run in ordered.groupby(list(RUN_KEYS), sort=True, dropna=False):
-        rows.append(dict(zip(RUN_KEYS, keys, strict=True)) | _curve_metrics(run, **settle))
+        key = dict(zip(RUN_KEYS, keys, strict=True))
+        level = float(levels.get(str(key["dataset"]), np.nan))
+        metrics = _curve_metrics(run, **settle, chance=level, chance_margin=chance_margin)
+        rows.append(key | {"chance_accuracy": level} | metrics)
         curves.append(run["val_accuracy"].to_numpy(dtype=float))
         losses.append(run["val_loss"].to_numpy(dtype=float))
-    table = pd.DataFrame(rows, columns=[*RUN_KEYS, "n_epochs", "diverged", *CURVE_METRICS])
+    columns = [*RUN_KEYS, "n_epochs", "diverged", "settle_status", "chance_accuracy"]
+    table = pd.DataFrame(rows, columns=[*columns, *CURVE_METRICS])
     table["diverged"] = table["diverged"].astype(bool)
     table = table.merge(
         facts[list(FACT_COLUMNS)], on=list(RUN_KEYS), how="left", validate="one_to_one"
     )
     table = event_columns(table, "to_settle", table["settling_epoch"].to_numpy(dtype=float))
-    targets = condition_targets(table, target_fractions)
-    targets = targets.drop(columns=["best_plateau", "best_plateau_loss"])
+    targets = condition_targets(table, target_fractions, chance_margin)
+    targets = targets.drop(columns=["best_plateau_loss"])
     table = table.merge(targets, on=list(CONDITION_KEYS), how="left", validate="many_to_one")
     for fraction in target_fractions:
         table = _add_target_columns(table, curves, losses, fraction)
@@ -432,6 +521,7 @@ def _summarize_cell(cell: pd.DataFrame, suffixes: list[str], settings: IntervalS
         e = t_interval(cell[name], settings, bounds=value_range(name))
         row |= {f"{name}_mean": e.estimate, f"{name}_lo": e.lo, f"{name}_hi": e.hi}
     row["n_settled"] = int(cell["settling_epoch"].notna().sum())
+    row["n_collapsed"] = int((cell["settle_status"] == COLLAPSED).sum())
     for sfx in suffixes:
         row[f"target_{sfx}"] = float(cell[f"target_{sfx}"].iloc[0])
         row[f"loss_target_{sfx}"] = float(cell[f"loss_target_{sfx}"].iloc[0])

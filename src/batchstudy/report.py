@@ -25,6 +25,7 @@ from . import formatting as fmt
 from . import plots
 from .catalogue import catalogue_context, study_summary
 from .config import budget_label, budgets, config_hash
+from .data import VAL_OWN
 from .io import read_table, write_json, write_text
 from .metrics import EVENT_UNITS, JOB_KEYS
 from .provenance import code_version
@@ -316,6 +317,22 @@ def tuning_context(tuning_path: Path | None) -> dict[str, Any]:
     return doc | {"frontier_header": FRONTIER_HEADER}
 
 
+def split_sizes(splits: list[dict[str, Any]]) -> list[str]:
+    """One phrase per dataset of the findings' ``splits`` (`batchstudy.data.SPLIT_COLUMNS`):
+    its rows per split, saying where the test split serves as validation, and chance."""
+    out = []
+    for s in splits:
+        own = s["val_split"] == VAL_OWN
+        val = f"{s['n_val']} validation / " if own else ""
+        shared = "" if own else " (the test split serves as validation)"
+        out.append(
+            f"{s['dataset']}: {s['n_train']} train / {val}{s['n_test']} test{shared}, "
+            f"{int(s['n_classes'])} classes, chance accuracy "
+            f"{fmt.accuracy(s['chance_accuracy'])}"
+        )
+    return out
+
+
 def build_context(
     findings_path: Path,
     jobs_path: Path,
@@ -338,6 +355,7 @@ def build_context(
         "warmup": fmt.warmup(cfg["lr_scaling"]),
         "budgets": [budget_label(b) for b in budgets(cfg)],
         "sections": sections,
+        "split_sizes": split_sizes(found.get("splits", [])),
         "pooled": pooled_sections(found),
         "table_header": ["batch size"] + [h for _, h, _, _ in TABLE_COLUMNS] + ["runs"],
         "target_header": ["batch size"] + [f"{u} (median)" for u in EVENT_UNITS],

@@ -18,6 +18,7 @@ rule aggregate:
         metas=all_train_files("run.json"),
         evals=all_train_files("evals.tsv"),
         timing_repeats=all_timing_repeats(),
+        splits=rules.dataset_splits.output[0],
     output:
         history=f"{DIRS.aggregate}/history.tsv",
         timing=f"{DIRS.aggregate}/timing.tsv",
@@ -37,4 +38,5 @@ rule aggregate:
         out_dir=directory_of("output.history"),
     shell:
         "python -m batchstudy aggregate --out-dir {params.out_dir:q} --settings {params.settings:q}"
-        " {input.histories:q} --timing-repeats {input.timing_repeats:q} > {log:q} 2>&1"
+        " --splits {input.splits:q} {input.histories:q}"
+        " --timing-repeats {input.timing_repeats:q} > {log:q} 2>&1"

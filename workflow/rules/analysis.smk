@@ -11,6 +11,7 @@ rule analyze:
         runs=AGGREGATE.runs,
         summary=AGGREGATE.summary,
         timing_repeats=AGGREGATE.timing_repeats,
+        splits=rules.dataset_splits.output[0],
     output:
         f"{DIRS.analysis}/findings.json",
     log:
@@ -27,6 +28,7 @@ rule analyze:
         "python -m batchstudy analyze --runs {input.runs:q} --summary {input.summary:q}"
         " --timing-repeats {input.timing_repeats:q} --settings {params.settings:q}"
         " --draws {params.draws:q} --own-validation {params.own_validation:q}"
+        " --splits {input.splits:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 

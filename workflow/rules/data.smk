@@ -14,6 +14,21 @@ rule generate_data:
         "python -m batchstudy data --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
 
 
+# Split sizes and chance levels of every dataset (batchstudy.data.SPLIT_COLUMNS), read from
+# the dataset files: the aggregate stage marks runs collapsed to chance with them.
+rule dataset_splits:
+    input:
+        expand(rules.generate_data.output[0], dataset=config["datasets"]),
+    output:
+        DIRS.splits,
+    log:
+        f"{DIRS.logs}/data/splits.log",
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "python -m batchstudy splits --out {output:q} {input:q} > {log:q} 2>&1"
+
+
 rule check_model:
     input:
         model=lambda wildcards: config["model"]["custom"].rsplit(":", 1)[0],
