@@ -40,6 +40,8 @@ CLAIM_WALL_TIME = "Larger batches progress faster in wall time but not in epochs
 TIME_RATIO_MARGIN = 1.10  # 10% in seconds or epochs
 SETTLING_MARGIN_EPOCHS = 5.0  # the article's effect was ~20 epochs (~30 vs ~50)
 ACCURACY_MARGIN = 0.01  # one accuracy point, below the ~1.7% per-run noise at n = 500
+#: The values a seconds or epochs ratio is judged against (`Effect.boundaries`).
+RATIO_BOUNDARIES = (1 / TIME_RATIO_MARGIN, TIME_RATIO_MARGIN)
 # Claim 1: at least three batch sizes to call a trend, and a Spearman rho of the per-batch-size
 # medians at or below this to call it decreasing.
 MIN_BATCH_SIZES_FOR_TREND = 3
@@ -250,12 +252,14 @@ def repeat_ratio(table: pd.DataFrame, b: int, ref: int, settings: IntervalSettin
 def judge_ratio(ratio: Effect, margin: float, settings: IntervalSettings) -> Effect:
     """`stats.judge` on the log scale: a ratio interval inside (1/margin, margin) is
     equivalent, one wholly beyond it different, anything else (or too few pairs) inconclusive.
+    Its boundaries are 1/margin and margin.
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = replace(
             ratio, estimate=np.log(ratio.estimate), lo=np.log(ratio.lo), hi=np.log(ratio.hi)
         )
-    return replace(ratio, verdict=stats.judge(logs, float(np.log(margin)), settings).verdict)
+    verdict = stats.judge(logs, float(np.log(margin)), settings).verdict
+    return replace(ratio, verdict=verdict, boundaries=(1 / margin, margin))
 
 
 # --------------------------------------------------------------------------- claim 1
@@ -309,7 +313,8 @@ def claim_time_per_epoch(
         f"Median time per model-epoch {trend}; Spearman ρ of the medians over B "
         f"{fmt.correlation(rho)}. B = {sizes[0]} takes {fmt.ratio(point)} "
         f"the time of B = {sizes[-1]} (range of the two epoch intervals "
-        f"{fmt.ratio(ratio_lo)} to {fmt.ratio(ratio_hi)}). " + _stream_note(s, sizes)
+        f"{fmt.end(ratio_lo, 'ratio', RATIO_BOUNDARIES)} to "
+        f"{fmt.end(ratio_hi, 'ratio', RATIO_BOUNDARIES)}). " + _stream_note(s, sizes)
     )
     return Verdict(claim, statement, verdict, evidence)
 
@@ -749,7 +754,10 @@ def claim_wall_time_not_epochs(
             if timing is None
             else wall_time_ratio(col["epochs"], timing, b, ref, settings)
         )
-        ep = censored_median_ratio(*col["epochs"], settings)
+        sec, ep = (
+            replace(e, boundaries=RATIO_BOUNDARIES)
+            for e in (sec, censored_median_ratio(*col["epochs"], settings))
+        )
         outcome = _wall_verdict(sec, ep, _drift_factor(drift, (b, ref)) if timing is None else 1)
         effects |= {f"seconds_ratio_{b}": sec, f"epochs_ratio_{b}": ep}
         holds += [b] if outcome == "holds" else []
