@@ -640,3 +640,9 @@ def test_analyze_stage_chooses_the_best_on_validation_for_datasets_with_their_ow
         means = runs.groupby("batch_size")[column].mean()
         assert c["accuracy"]["best"] == int(means.idxmax())
         assert f"chosen on {words}" in c["text"][0]["text"]
+
+
+def test_drift_fold_reads_a_slow_down_and_a_speed_up_alike():
+    assert claims.drift_fold(2.0) == claims.drift_fold(0.5) == 2.0
+    assert claims.drift_fold(1.0) == 1.0
+    assert claims._drift_factor({4: 0.8, 8: 1.1}, (4, 8)) == pytest.approx(1.25)

@@ -104,6 +104,12 @@ def per_seed(runs: pd.DataFrame, column: str, sizes: list[int]) -> pd.DataFrame:
     return table.reindex(columns=sizes)
 
 
+def drift_fold(drift: float) -> float:
+    """A within-job drift (last epochs' time over the first's) as a fold change >= 1: a
+    slow-down of 2 and a speed-up of 0.5 are both 2-fold."""
+    return max(drift, 1 / drift)
+
+
 def directional(effect: Effect, direction: int, margin: float | None = None) -> str:
     """Claim verdict from an effect's three-way verdict and the claimed sign. With `margin`,
     an inconclusive effect whose interval excludes a change of at least the margin in the
@@ -331,7 +337,7 @@ def _stream_note(s: pd.DataFrame, sizes: list[int]) -> str:
     per_job = "one timing stream per job" if streams == 1 else f"{streams} timing streams per job"
     drift = s["timing_drift"].to_numpy(dtype=float)
     worst = int(np.argmax(np.abs(np.log(drift))))
-    factor = max(drift[worst], 1 / drift[worst])
+    factor = drift_fold(drift[worst])
     drift_note = (
         f"; that is more than the {fmt.number(TIME_RATIO_MARGIN)}× margin, so time "
         "differences of that size between batch sizes are not reliable"
@@ -778,7 +784,7 @@ def claim_wall_time_not_epochs(
 
 def _drift_factor(drift: Mapping[int, float] | None, sizes: tuple[int, ...]) -> float:
     """The largest within-job drift, as a factor >= 1, of the jobs of `sizes` (1: unknown)."""
-    factors = [max(d, 1 / d) for b in sizes if drift and np.isfinite(d := drift.get(b, np.nan))]
+    factors = [drift_fold(d) for b in sizes if drift and np.isfinite(d := drift.get(b, np.nan))]
     return max(factors, default=1.0)
 
 

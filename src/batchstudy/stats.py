@@ -162,6 +162,16 @@ def _finite(values: Any) -> np.ndarray:
     return x[np.isfinite(x)]
 
 
+def t_half_width(sd: Any, n: Any, level: float) -> np.ndarray:
+    """The Student-t rule of every mean interval, vectorised: ``t_{n-1} · sd / √n`` at
+    two-sided ``level`` for arrays of standard deviations (ddof = 1) and counts; NaN where
+    n < 2 (no spread to measure)."""
+    n = np.asarray(n, dtype=float)
+    df = np.where(n > 1, n - 1, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sps.t.ppf(0.5 + level / 2, df) * np.asarray(sd, dtype=float) / np.sqrt(n)
+
+
 def t_interval(
     values: Any,
     settings: IntervalSettings,
@@ -181,7 +191,7 @@ def t_interval(
     mean = float(x.mean())
     if n == 1:
         return Effect(mean, np.nan, np.nan, 1, method, settings.level)
-    half = float(sps.t.ppf(0.5 + settings.level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n))
+    half = float(t_half_width(x.std(ddof=1), n, settings.level))
     lo, hi = max(mean - half, bounds[0]), min(mean + half, bounds[1])
     return Effect(mean, lo, hi, n, method, settings.level)
 
