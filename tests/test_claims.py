@@ -245,6 +245,46 @@ def test_time_per_epoch_without_repeat_rows_keeps_the_stream_wording():
     assert "one timing stream per job" in v.evidence and "seconds_ratio" not in v.effects
 
 
+def _steps(b: int, n_train: int = 200) -> int:
+    return -(-n_train // b)
+
+
+def test_epoch_cost_parts_split_fixed_and_per_step_seconds():
+    steps = [_steps(b) for b in SIZES]  # 50, 25, 4, 2, 1
+    fixed, per_step = claims.epoch_cost_parts(steps, [0.8 + 0.012 * k for k in steps])
+    assert (fixed, per_step) == pytest.approx((0.8, 0.012))
+    # both parts stay >= 0: times that fall as steps grow have no per-step cost
+    fixed, per_step = claims.epoch_cost_parts([50, 25, 4], [0.5, 0.6, 0.7])
+    assert per_step == 0.0 and fixed == pytest.approx(0.6)
+    # two distinct step counts fit any line: no split; a NaN time drops its pair
+    assert claims.epoch_cost_parts([50, 25, 25], [1.0, 0.6, 0.7]) is None
+    assert claims.epoch_cost_parts([50, 25, 4], [1.0, np.nan, 0.7]) is None
+
+
+def test_time_per_epoch_names_a_fixed_cost_that_dominates_the_largest_batch():
+    """Keras-like epochs (0.8 s fixed, 12 ms per step): at B = 512 (one step) the fixed part
+    is 98.5% of the epoch and the evidence says so with the numbers; epochs whose time is
+    the steps' work (no fixed part) get no such sentence."""
+
+    def summary(seconds: Callable[[int], float]) -> pd.DataFrame:
+        rows = make_summary(lambda b: seconds(_steps(b)))
+        return rows.assign(steps_per_epoch=[_steps(b) for b in rows["batch_size"]])
+
+    v = claim_time_per_epoch(summary(lambda k: 0.8 + 0.012 * k), SETTINGS)
+    assert (
+        "800 ms per epoch is fixed cost, 12 ms per step: at B = 512 the fixed part is 98.5% "
+        "of the epoch" in v.evidence
+    )
+    work = claim_time_per_epoch(summary(lambda k: 0.012 * k), SETTINGS)
+    assert "fixed cost" not in work.evidence
+    # the timing stage's repeats: the same caveat on their geometric means
+    repeats = make_repeats(lambda b: 0.8 + 0.012 * _steps(b), k=5, load_sd=0.01, noise_sd=0.0)
+    v = claim_time_per_epoch(summary(lambda k: 0.5), SETTINGS, repeats)
+    assert "the fixed part is 98.5% of the epoch" in v.evidence
+    # without steps per epoch in the summary nothing is claimed
+    assert "fixed cost" not in claim_time_per_epoch(make_summary(lambda b: 0.8), SETTINGS).evidence
+
+
 def test_repeat_table_refuses_rows_of_several_jobs():
     both = pd.concat([make_repeats(lambda b: 1.0), make_repeats(lambda b: 1.0)])
     with pytest.raises(ValueError, match="several jobs"):

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import nnls
 from scipy.stats import spearmanr
 
 from . import formatting as fmt
@@ -46,6 +47,9 @@ RATIO_BOUNDARIES = (1 / TIME_RATIO_MARGIN, TIME_RATIO_MARGIN)
 # medians at or below this to call it decreasing.
 MIN_BATCH_SIZES_FOR_TREND = 3
 STRONG_DECREASE_RHO = -0.8
+#: Claim 1's evidence names the fixed per-epoch cost when it is more than this share of the
+#: largest batch size's epoch (`fixed_cost_note`).
+FIXED_COST_SHARE = 0.5
 #: Intervals of the timing stage's repeats (claims 1 and 4 when ``timing_repeats`` > 0): the
 #: unit of replication is one repeat, which re-times every batch size once, interleaved.
 METHOD_REPEAT_MEAN = "t-interval of log seconds over timing repeats (geometric mean)"
@@ -283,12 +287,16 @@ def claim_time_per_epoch(
     timing only, not repeat runs. Supported when the per-batch-size medians decrease (Spearman
     rho <= `STRONG_DECREASE_RHO`) and the smallest batch size's epoch-time interval lies wholly
     above `TIME_RATIO_MARGIN` x the largest's. Not supported when rho >= 0 or when the two
-    intervals overlap within the margin.
+    intervals overlap within the margin. Either way the evidence names a fixed per-epoch cost
+    that dominates the largest batch size's epoch (`fixed_cost_note`, from the summary's
+    ``steps_per_epoch``).
     """
     sizes = sorted(int(b) for b in summary["batch_size"])
     table = repeat_table(repeats, sizes)
     if table is not None:
-        return _time_per_epoch_repeats(table.dropna(axis=1, how="all"), settings)
+        return _time_per_epoch_repeats(
+            table.dropna(axis=1, how="all"), settings, _steps_per_epoch(summary)
+        )
     claim, statement = (
         CLAIM_TIME_PER_EPOCH,
         "median seconds per model-epoch decrease with B across the tested batch sizes",
@@ -320,7 +328,9 @@ def claim_time_per_epoch(
         f"{fmt.correlation(rho)}. B = {sizes[0]} takes {fmt.ratio(point)} "
         f"the time of B = {sizes[-1]} (range of the two epoch intervals "
         f"{fmt.end(ratio_lo, 'ratio', RATIO_BOUNDARIES)} to "
-        f"{fmt.end(ratio_hi, 'ratio', RATIO_BOUNDARIES)}). " + _stream_note(s, sizes)
+        f"{fmt.end(ratio_hi, 'ratio', RATIO_BOUNDARIES)}). "
+        + _stream_note(s, sizes)
+        + fixed_cost_note(_steps_per_epoch(summary), dict(zip(sizes, med, strict=True)))
     )
     return Verdict(claim, statement, verdict, evidence)
 
@@ -329,6 +339,52 @@ def _rho(sizes: list[int], values: np.ndarray) -> float:
     """Spearman rho of per-batch-size times over B; equal times everywhere have no rank
     correlation: no trend, rho = 0."""
     return 0.0 if np.ptp(values) == 0 else float(spearmanr(sizes, values).statistic)
+
+
+def _steps_per_epoch(summary: pd.DataFrame) -> dict[int, float]:
+    """Batch size -> optimizer steps per epoch, from the summary (empty without the column)."""
+    if "steps_per_epoch" not in summary.columns:
+        return {}
+    sizes, steps = summary["batch_size"].astype(int), summary["steps_per_epoch"].astype(float)
+    return dict(zip(sizes, steps, strict=True))
+
+
+def epoch_cost_parts(steps: Any, seconds: Any) -> tuple[float, float] | None:
+    """Seconds per epoch = fixed + per_step × steps per epoch, fitted by least squares to one
+    condition's per-batch-size epoch times with both parts >= 0 (non-negative least squares:
+    a negative cost has no meaning). Returns (fixed seconds per epoch, seconds per step);
+    ``None`` with fewer than `MIN_BATCH_SIZES_FOR_TREND` distinct step counts (two points fit
+    any line) after non-finite pairs are dropped."""
+    x, y = np.asarray(steps, dtype=float), np.asarray(seconds, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if np.unique(x).size < MIN_BATCH_SIZES_FOR_TREND:
+        return None
+    (fixed, per_step), _ = nnls(np.column_stack([np.ones_like(x), x]), y)
+    return float(fixed), float(per_step)
+
+
+def fixed_cost_note(steps: Mapping[int, float], seconds: Mapping[int, float]) -> str:
+    """Claim 1's caveat when fixed per-epoch cost dominates: from `epoch_cost_parts` over the
+    batch sizes in both mappings, where the fixed part is more than `FIXED_COST_SHARE` of the
+    fitted epoch time at the largest batch size, a sentence with the numbers; else empty (also
+    when the fit cannot be made)."""
+    sizes = sorted(b for b in seconds if b in steps)
+    parts = epoch_cost_parts([steps[b] for b in sizes], [seconds[b] for b in sizes])
+    if parts is None:
+        return ""
+    fixed, per_step = parts
+    epoch = fixed + per_step * steps[sizes[-1]]
+    if not epoch > 0 or fixed / epoch <= FIXED_COST_SHARE:
+        return ""
+    return (
+        " Fixed cost per epoch (least squares of seconds per epoch = fixed + per step × steps "
+        f"per epoch over the batch sizes): {fmt.seconds(fixed)} per epoch is fixed cost, "
+        f"{fmt.seconds(per_step)} per step: at B = {sizes[-1]} the fixed part is "
+        f"{fmt.percent(fixed / epoch)} of the epoch: these epoch times mostly measure what "
+        "every epoch costs once (its evaluations, the engine's per-epoch overhead), not the "
+        "batches' work."
+    )
 
 
 def _stream_note(s: pd.DataFrame, sizes: list[int]) -> str:
@@ -353,7 +409,9 @@ def _stream_note(s: pd.DataFrame, sizes: list[int]) -> str:
     )
 
 
-def _time_per_epoch_repeats(table: pd.DataFrame, settings: IntervalSettings) -> Verdict:
+def _time_per_epoch_repeats(
+    table: pd.DataFrame, settings: IntervalSettings, steps: Mapping[int, float]
+) -> Verdict:
     """Claim 1 on the timing stage's repeats: per batch size the geometric-mean seconds per
     model-epoch over repeats; the smallest against the largest batch size paired by repeat
     (`repeat_ratio`, judged with `TIME_RATIO_MARGIN` by `judge_ratio`). Supported when the
@@ -390,7 +448,7 @@ def _time_per_epoch_repeats(table: pd.DataFrame, settings: IntervalSettings) -> 
         f"Spearman ρ over B {fmt.correlation(rho)}. B = {sizes[0]} over B = {sizes[-1]}, "
         f"paired by repeat: {fmt.effect(ratio, 'ratio')}, margin "
         f"{fmt.number(TIME_RATIO_MARGIN)}× ({ratio.verdict}). Unit of replication: "
-        f"{repeat_unit(table)}."
+        f"{repeat_unit(table)}." + fixed_cost_note(steps, {b: e.estimate for b, e in per_b.items()})
     )
     effects = {f"seconds_per_epoch_{b}": e for b, e in per_b.items()} | {"seconds_ratio": ratio}
     return Verdict(claim, statement, verdict, evidence, effects)
