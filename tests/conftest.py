@@ -170,10 +170,13 @@ def plot_keys(cond) -> dict[str, str]:
     return keys | {"base_lr": format_lr(cond.base_lr)}
 
 
-def render_fake_report(root: Path, cfg: dict, paths: list[Path], conds: list) -> Path:
+def render_fake_report(
+    root: Path, cfg: dict, paths: list[Path], conds: list, model_check: Path | None = None
+) -> Path:
     """Fake job files through the real aggregate, analyze, plot and report code, chained as
     the workflow chains them (no TensorFlow, no snakemake). `conds` are `config.Condition`s;
-    each one's figures go to its `Condition.path`."""
+    each one's figures go to its `Condition.path`; `model_check` is the check_model stage's
+    file of a config with a custom model."""
     from batchstudy.aggregate import aggregate
     from batchstudy.config import dataset_draws
     from batchstudy.findings import analyze
@@ -200,6 +203,7 @@ def render_fake_report(root: Path, cfg: dict, paths: list[Path], conds: list) ->
         template,
         out,
         summary=root / d.summary,
+        model_check=model_check,
     )
     return out
 
