@@ -536,6 +536,16 @@ def test_wall_time_speed_up_within_the_jobs_clock_drift_is_inconclusive():
     _assert_verdict(v, NOT_SUPPORTED)
     calm = claim_wall_time_not_epochs(runs, SETTINGS, "95", drift={4: 1.0, 8: 1.02})
     assert calm.holds_for == [8]
+    # the ratios carry the values the outcome compared their ends with: 1/1.1, and for the
+    # seconds of drifting jobs 1/1.1 divided and multiplied by the drift fold
+    fold = claims.drift_fold(0.421)
+    assert v.effects["seconds_ratio_8"].boundaries == pytest.approx(
+        (1 / 1.1 / fold, 1 / 1.1, fold / 1.1)
+    )
+    assert v.effects["epochs_ratio_8"].boundaries == (1 / 1.1,)
+    assert calm.effects["seconds_ratio_8"].boundaries == pytest.approx(
+        (1 / 1.1 / 1.02, 1 / 1.1, 1.02 / 1.1)
+    )
 
 
 def test_wall_time_slow_down_within_the_jobs_clock_drift_is_inconclusive_too():

@@ -712,6 +712,14 @@ def censored_median_ratio(num: np.ndarray, den: np.ndarray, settings: IntervalSe
 DRIFT_INCONCLUSIVE = "inconclusive (the difference is within the jobs' clock drift)"
 
 
+def wall_boundaries(drift: float = 1.0) -> tuple[float, ...]:
+    """The values `_wall_verdict` compares a ratio's ends with (`Effect.boundaries`):
+    1 / `TIME_RATIO_MARGIN`, and for the seconds ratio of jobs that drifted that value
+    divided and multiplied by the drift fold."""
+    m = 1 / TIME_RATIO_MARGIN
+    return (m,) if drift == 1 else (m / drift, m, m * drift)
+
+
 def _wall_verdict(seconds: Effect, epochs: Effect, drift: float = 1.0) -> str:
     """Per batch size: holds / fails / inconclusive / not reached (see the claim).
 
@@ -818,11 +826,10 @@ def claim_wall_time_not_epochs(
             if timing is None
             else wall_time_ratio(col["epochs"], timing, b, ref, settings)
         )
-        sec, ep = (
-            replace(e, boundaries=RATIO_BOUNDARIES)
-            for e in (sec, censored_median_ratio(*col["epochs"], settings))
-        )
-        outcome = _wall_verdict(sec, ep, _drift_factor(drift, (b, ref)) if timing is None else 1)
+        fold = _drift_factor(drift, (b, ref)) if timing is None else 1.0
+        sec = replace(sec, boundaries=wall_boundaries(fold))
+        ep = replace(censored_median_ratio(*col["epochs"], settings), boundaries=wall_boundaries())
+        outcome = _wall_verdict(sec, ep, fold)
         effects |= {f"seconds_ratio_{b}": sec, f"epochs_ratio_{b}": ep}
         holds += [b] if outcome == "holds" else []
         parts.append(
