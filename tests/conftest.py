@@ -173,12 +173,18 @@ def plot_keys(cond) -> dict[str, str]:
 
 
 def render_fake_report(
-    root: Path, cfg: dict, paths: list[Path], conds: list, splits: pd.DataFrame | None = None
+    root: Path,
+    cfg: dict,
+    paths: list[Path],
+    conds: list,
+    splits: pd.DataFrame | None = None,
+    model_check: Path | None = None,
 ) -> Path:
     """Fake job files through the real aggregate, analyze, plot and report code, chained as
     the workflow chains them (no TensorFlow, no snakemake). `conds` are `config.Condition`s;
     each one's figures go to its `Condition.path`. ``splits``: a splits.tsv table
-    (`batchstudy.data.SPLIT_COLUMNS`) whose chance levels the aggregate stage applies."""
+    (`batchstudy.data.SPLIT_COLUMNS`) whose chance levels the aggregate stage applies;
+    `model_check` is the check_model stage's file of a config with a custom model."""
     from batchstudy.aggregate import aggregate
     from batchstudy.config import dataset_draws
     from batchstudy.data import chance_accuracies
@@ -208,6 +214,7 @@ def render_fake_report(
         template,
         out,
         summary=root / d.summary,
+        model_check=model_check,
     )
     return out
 

@@ -137,6 +137,12 @@ def test_custom_model_runs_on_the_keras_engine(tmp_path):
     assert any("cannot run on the fused engine" in n for n in meta["notices"])
     check = read_json(project / f"{D.results}/model_check.json")
     assert check["custom_model"] == "config/models/dropout_mlp.py:build"
+    # the output layer's initializer is Keras' default, named as any other
+    layers = ["Dense(64, relu, he_uniform)", "Dropout(0.2)", "Dense(3, softmax, glorot_uniform)"]
+    assert list(check["layers"].values()) == [layers]
+    html = (project / D.report_html).read_text()
+    (params,) = check["parameters"].values()
+    assert f"{' → '.join(layers)}, {params} parameters" in html and params == 2 * 64 + 64 + 195
     hist = pd.read_csv(project / f"{D.aggregate}/history.tsv", sep="\t")
     assert len(hist) == 2 * 2 * 3
 

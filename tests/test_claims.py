@@ -248,6 +248,46 @@ def test_time_per_epoch_without_repeat_rows_keeps_the_stream_wording():
     assert "one timing stream per job" in v.evidence and "seconds_ratio" not in v.effects
 
 
+def _steps(b: int, n_train: int = 200) -> int:
+    return -(-n_train // b)
+
+
+def test_epoch_cost_parts_split_fixed_and_per_step_seconds():
+    steps = [_steps(b) for b in SIZES]  # 50, 25, 4, 2, 1
+    fixed, per_step = claims.epoch_cost_parts(steps, [0.8 + 0.012 * k for k in steps])
+    assert (fixed, per_step) == pytest.approx((0.8, 0.012))
+    # both parts stay >= 0: times that fall as steps grow have no per-step cost
+    fixed, per_step = claims.epoch_cost_parts([50, 25, 4], [0.5, 0.6, 0.7])
+    assert per_step == 0.0 and fixed == pytest.approx(0.6)
+    # two distinct step counts fit any line: no split; a NaN time drops its pair
+    assert claims.epoch_cost_parts([50, 25, 25], [1.0, 0.6, 0.7]) is None
+    assert claims.epoch_cost_parts([50, 25, 4], [1.0, np.nan, 0.7]) is None
+
+
+def test_time_per_epoch_names_a_fixed_cost_that_dominates_the_largest_batch():
+    """Keras-like epochs (0.8 s fixed, 12 ms per step): at B = 512 (one step) the fixed part
+    is 98.5% of the epoch and the evidence says so with the numbers; epochs whose time is
+    the steps' work (no fixed part) get no such sentence."""
+
+    def summary(seconds: Callable[[int], float]) -> pd.DataFrame:
+        rows = make_summary(lambda b: seconds(_steps(b)))
+        return rows.assign(steps_per_epoch=[_steps(b) for b in rows["batch_size"]])
+
+    v = claim_time_per_epoch(summary(lambda k: 0.8 + 0.012 * k), SETTINGS)
+    assert (
+        "800 ms per epoch is fixed cost, 12 ms per step: at B = 512 the fixed part is 98.5% "
+        "of the epoch" in v.evidence
+    )
+    work = claim_time_per_epoch(summary(lambda k: 0.012 * k), SETTINGS)
+    assert "fixed cost" not in work.evidence
+    # the timing stage's repeats: the same caveat on their geometric means
+    repeats = make_repeats(lambda b: 0.8 + 0.012 * _steps(b), k=5, load_sd=0.01, noise_sd=0.0)
+    v = claim_time_per_epoch(summary(lambda k: 0.5), SETTINGS, repeats)
+    assert "the fixed part is 98.5% of the epoch" in v.evidence
+    # without steps per epoch in the summary nothing is claimed
+    assert "fixed cost" not in claim_time_per_epoch(make_summary(lambda b: 0.8), SETTINGS).evidence
+
+
 def test_repeat_table_refuses_rows_of_several_jobs():
     both = pd.concat([make_repeats(lambda b: 1.0), make_repeats(lambda b: 1.0)])
     with pytest.raises(ValueError, match="several jobs"):
@@ -549,6 +589,16 @@ def test_wall_time_speed_up_within_the_jobs_clock_drift_is_inconclusive():
     _assert_verdict(v, NOT_SUPPORTED)
     calm = claim_wall_time_not_epochs(runs, SETTINGS, "95", drift={4: 1.0, 8: 1.02})
     assert calm.holds_for == [8]
+    # the ratios carry the values the outcome compared their ends with: 1/1.1, and for the
+    # seconds of drifting jobs 1/1.1 divided and multiplied by the drift fold
+    fold = claims.drift_fold(0.421)
+    assert v.effects["seconds_ratio_8"].boundaries == pytest.approx(
+        (1 / 1.1 / fold, 1 / 1.1, fold / 1.1)
+    )
+    assert v.effects["epochs_ratio_8"].boundaries == (1 / 1.1,)
+    assert calm.effects["seconds_ratio_8"].boundaries == pytest.approx(
+        (1 / 1.1 / 1.02, 1 / 1.1, 1.02 / 1.1)
+    )
 
 
 def test_wall_time_slow_down_within_the_jobs_clock_drift_is_inconclusive_too():
@@ -713,3 +763,9 @@ def test_a_best_chosen_on_the_test_split_widens_the_family_to_every_pair():
     assert gap.effects["gap"].level == pytest.approx(0.95)
     assert "all 10 pairs" in family_words(5, 8, own_validation=False)
     assert "the 4 comparisons" in family_words(5, 64, own_validation=True)
+
+
+def test_drift_fold_reads_a_slow_down_and_a_speed_up_alike():
+    assert claims.drift_fold(2.0) == claims.drift_fold(0.5) == 2.0
+    assert claims.drift_fold(1.0) == 1.0
+    assert claims._drift_factor({4: 0.8, 8: 1.1}, (4, 8)) == pytest.approx(1.25)

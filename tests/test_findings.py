@@ -255,3 +255,43 @@ def test_settling_text_counts_runs_collapsed_to_chance():
     assert "B = 512: > budget (10 of 10 never settled), 7 of them collapsed to chance" in text
     assert "B = 8: 30 [28, 33] epochs" in text and "collapsed to chance;" not in text.split(";")[0]
     assert "nan" not in text
+
+
+def _compared(fit: dict, own_validation: bool) -> dict:
+    """A findings document of one condition, as `compare` reads it."""
+    acc = Effect(0.8, 0.79, 0.81, 5, "t-interval over seeds").to_dict()
+    return {
+        "conditions": [
+            {
+                "label": "blobs",
+                "cells": [{"batch_size": b, "final_test_accuracy": acc} for b in (4, 64)],
+                "accuracy": {"best": 4, "chosen_on": claims.best_choice(own_validation)},
+                "targets": [_target(fit)],
+                "claims": [],
+            }
+        ]
+    }
+
+
+def test_compare_says_how_the_best_was_chosen_and_flags_an_extrapolated_b_crit():
+    from batchstudy.catalogue import compare_rows
+
+    below, reaches, inside = _fit(0.215, 1.72, 0.749), _fit(2.08, 4.1, 3.38), _fit(10, 40, 20)
+    rows = {
+        (q, a, b) for _, q, a, b in compare_rows(_compared(below, True), _compared(reaches, False))
+    }
+    best = next(r for r in rows if r[0].startswith("best batch size"))
+    assert best[0] == "best batch size" and "test accuracy)" not in best[0]
+    assert best[1] == f"4 ({claims.best_choice(True)})"
+    assert best[2] == f"4 ({claims.best_choice(False)})"
+    assert claims.CHOICE_WORDS[True] in best[1] and claims.CHOICE_WORDS[False] in best[2]
+    b_crit = next(r for r in rows if r[0].startswith("B_crit"))
+    assert b_crit[1] == (
+        "0.749 [0.215, 1.72] (the interval lies entirely below the tested range (the smallest "
+        "fitted B = 4): extrapolation, not a critical batch size the tested batch sizes show)"
+    )
+    assert b_crit[2].endswith(
+        "(the interval reaches below the smallest fitted B = 4: extrapolation)"
+    )
+    plain = compare_rows(_compared(inside, True), _compared(inside, True))
+    assert ("blobs", "B_crit (first accuracy target)", "20 [10, 40]", "20 [10, 40]") in plain

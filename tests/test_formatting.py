@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import replace
 
 from batchstudy import formatting as fmt
 from batchstudy.config import Condition
-from batchstudy.stats import METHOD_MEDIAN, METHOD_PAIRED_T, Effect
+from batchstudy.stats import (
+    EQUIVALENT,
+    INCONCLUSIVE,
+    METHOD_MEDIAN,
+    METHOD_PAIRED_T,
+    Effect,
+    IntervalSettings,
+    judge,
+)
 
 
 def test_censored_median_above_the_budget_reads_in_words():
@@ -105,3 +115,31 @@ def test_numbers_from_a_thousand_keep_a_half_that_survives_rounding():
     assert fmt.number(1822.5, 6) == "1,822.5"
     assert fmt.number(1822.5) == "1,820"
     assert fmt.number(2000.0, 6) == "2,000"
+
+
+def test_an_end_that_would_print_as_the_margin_shows_its_side():
+    settings = IntervalSettings()
+    inside = judge(Effect(-0.003, -0.00996, 0.004, 10, METHOD_PAIRED_T), 0.01, settings)
+    outside = judge(Effect(-0.003, -0.01004, 0.004, 10, METHOD_PAIRED_T), 0.01, settings)
+    assert (inside.verdict, outside.verdict) == (EQUIVALENT, INCONCLUSIVE)
+    # at the default precision both would read "[−0.010, +0.004]"
+    bare = [fmt.interval(replace(e, boundaries=()), "difference") for e in (inside, outside)]
+    assert bare[0] == bare[1] == "−0.003 [−0.010, +0.004]"
+    assert fmt.interval(inside, "difference") == "−0.003 [−0.00996, +0.004]"
+    assert fmt.interval(outside, "difference") == "−0.003 [−0.01004, +0.004]"
+    # the fewest extra digits that separate; an end exactly on the margin stays as it was
+    assert fmt.end(-0.0098, "difference", (-0.01, 0.01)) == "−0.0098"
+    assert fmt.end(0.01, "difference", (-0.01, 0.01)) == "+0.010"
+    assert fmt.end(0.0123, "difference", (-0.01, 0.01)) == "+0.012"
+    # a ratio against its margin 1.1, a count difference against ±5 epochs
+    assert fmt.end(1.0996, "ratio", (1 / 1.1, 1.1)) == "1.0996×"
+    assert fmt.end(1 / 1.1 + 1e-4, "ratio", (1 / 1.1, 1.1)) == "0.9092×"
+    assert fmt.end(-4.97, "count_difference", (-5.0, 5.0)) == "−4.97"
+
+
+def test_boundaries_travel_with_the_effect_through_json():
+    e = judge(Effect(-0.003, -0.01004, 0.004, 10, METHOD_PAIRED_T), 0.01, IntervalSettings())
+    back = Effect.from_dict(json.loads(json.dumps(e.to_dict())))
+    assert back == e and back.boundaries == (-0.01, 0.01)
+    old = {k: v for k, v in e.to_dict().items() if k != "boundaries"}  # written before them
+    assert Effect.from_dict(old).boundaries == ()

@@ -4,6 +4,7 @@ others (no TensorFlow, no snakemake)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,28 @@ def test_learning_curve_bands_stay_inside_the_metric_range():
     mean_c, lo_c, hi_c = mean_band(acc, bounds=value_range("val_accuracy"))
     assert np.array_equal(mean, mean_c) and hi_c[0] == 1.0 and lo_c[0] == lo[0]
     assert np.array_equal(lo_c[1:], lo[1:]) and np.array_equal(hi_c[1:], hi[1:])
+
+
+def test_learning_curve_band_is_the_findings_t_interval_per_column():
+    """The band of every epoch is `stats.t_interval` of that epoch's seeds (one rule), NaN
+    seeds left out; a column with one value has zero width, one with none stays NaN."""
+    from batchstudy.plots import mean_band
+    from batchstudy.stats import IntervalSettings, t_interval, value_range
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(0.8, 0.1, size=(7, 5))
+    values[[1, 4], 2] = np.nan
+    values[1:, 3] = np.nan  # one seed only
+    values[:, 4] = np.nan  # no seed
+    for level in (0.95, 0.9):
+        for bounds in ((-np.inf, np.inf), value_range("val_accuracy")):
+            with warnings.catch_warnings():  # the empty column's nanmean warns
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean, lo, hi = mean_band(values, level, bounds)
+            for j in range(3):
+                e = t_interval(values[:, j], IntervalSettings(level=level), bounds=bounds)
+                assert (mean[j], lo[j], hi[j]) == pytest.approx((e.estimate, e.lo, e.hi), 1e-12)
+            assert lo[3] == hi[3] == mean[3] and np.isnan([mean[4], lo[4], hi[4]]).all()
 
 
 def test_conditions_drawn_by_two_processes_give_the_same_files(agg, tmp_path):

@@ -445,3 +445,57 @@ def test_a_study_without_draws_has_no_pooled_section(tmp_path, cfg):
     assert 'href="#tuning"' not in html and "This study also tunes" not in html
     # an optimizer named like its kind is named once
     assert "<code>adam</code>, base lr" in html and "= adam" not in html
+
+
+def test_layer_words_name_what_defines_each_layer():
+    from batchstudy.engines.models import layer_words
+
+    he = {"module": "keras.initializers", "class_name": "HeUniform", "config": {"seed": None}}
+    dense = {"name": "d", "units": 64, "activation": "relu", "kernel_initializer": he}
+    assert layer_words("Dense", dense) == "Dense(64, relu, he_uniform)"
+    assert layer_words("Dropout", {"name": "x", "rate": 0.2, "seed": None}) == "Dropout(0.2)"
+    assert layer_words("Dense", dense | {"activation": "linear", "units": 3}) == (
+        "Dense(3, he_uniform)"
+    )
+    assert layer_words("Conv2D", {"filters": 8, "kernel_size": (3, 3)}) == "Conv2D(8, 3×3)"
+    assert layer_words("Flatten", {"name": "f", "data_format": "channels_last"}) == "Flatten"
+
+
+def test_a_custom_model_is_described_and_the_unused_mlp_keys_are_marked(tmp_path):
+    """The Experiment section gives the custom model's layers and parameters from the
+    check_model stage's file; the config dump marks the MLP keys (all defaults here) as not
+    used instead of showing them as if they shaped the model."""
+    import html as html_lib
+
+    from batchstudy.report import NOT_USED_BY_CUSTOM, custom_model_words, shown_config
+
+    cfg = config.validate(
+        {
+            "epochs": 6,
+            "seeds": [0, 1, 2],
+            "batch_sizes": [8, 32, 128],
+            "metrics": {"bootstrap": 100},
+            "model": {"custom": "config/models/dropout_mlp.py:build"},
+        }
+    )
+    layers = ["Dense(64, relu, he_uniform)", "Dropout(0.2)", "Dense(3, softmax)"]
+    check = tmp_path / "model_check.json"
+    data = f"{D.data}/blobs.npz"
+    write_json(check, {"layers": {data: layers}, "parameters": {data: 515}})
+    cond = ("blobs", "adam", "constant", "e6")
+    paths = [write_fake_job(tmp_path, cond, b, cfg["seeds"], cfg["epochs"]) for b in (8, 32, 128)]
+    out = render_fake_report(tmp_path, cfg, paths, [fake_condition(cond)], model_check=check)
+    text = html_lib.unescape(out.read_text())
+    described = "Dense(64, relu, he_uniform) → Dropout(0.2) → Dense(3, softmax), 515 parameters"
+    assert f"custom config/models/dropout_mlp.py:build: {described}" in re.sub(r"<[^>]+>", "", text)
+    assert "MLP, hidden layers" not in text
+    dump = text[text.index("The validated config") :]
+    for key in ("hidden_layers", "activation", "initializer"):
+        assert f'"{key}": "{NOT_USED_BY_CUSTOM}"' in dump
+    assert '"custom": "config/models/dropout_mlp.py:build"' in dump
+    # an MLP config is dumped as it is; a check file without layers says so
+    mlp = config.validate({"epochs": 6})
+    assert shown_config(mlp) is mlp and shown_config(cfg)["model"]["custom"]
+    assert "not recorded" in custom_model_words({"parameters": {data: 515}})
+    two = {"layers": {"a.npz": layers, "b.npz": layers[:2] + ["Dense(10, softmax)"]}}
+    assert custom_model_words(two).startswith("on a: Dense(64")

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import formatting as fmt
 from .config import config_hash
+from .findings import extrapolation_clauses
 from .io import FormatError
 from .layout import STUDY_REPORT, StudyDirs
 from .stats import Effect
@@ -82,23 +83,29 @@ def _effect(d: dict[str, Any] | None, kind: str) -> str:
 
 
 def _b_crit(target: dict[str, Any]) -> str:
+    """B_crit with its interval, flagged as the study report flags it where the interval
+    leaves the fitted batch sizes (`batchstudy.findings.extrapolation_clauses`)."""
     fit = target["critical_batch"]
     if not fit.get("ok"):
         return "not estimable"
-    return f"{fmt.number(fit['b_crit'])} [{fmt.number(fit['lo'])}, {fmt.number(fit['hi'])}]"
+    text = f"{fmt.number(fit['b_crit'])} [{fmt.number(fit['lo'])}, {fmt.number(fit['hi'])}]"
+    clauses = extrapolation_clauses(fit)
+    return f"{text} ({'; '.join(clauses)})" if clauses else text
 
 
 def headline_numbers(found: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """Per condition label, the numbers a comparison shows, formatted: the best batch size,
-    final test accuracy there and at the largest batch size, B_crit of the first accuracy
-    target, and each claim's verdict. An empty study gives an empty mapping."""
+    """Per condition label, the numbers a comparison shows, formatted: the best batch size
+    with how it was chosen (`batchstudy.claims.best_choice`, as the findings word it), final
+    test accuracy there and at the largest batch size, B_crit of the first accuracy target
+    (flagged where it is extrapolation), and each claim's verdict. An empty study gives an
+    empty mapping."""
     out: dict[str, dict[str, str]] = {}
     for c in found["conditions"]:
         cells = {cell["batch_size"]: cell for cell in c["cells"]}
         best, largest = c["accuracy"]["best"], max(cells)
         acc_target = next((t for t in c["targets"] if t["kind"] == "accuracy"), None)
         rows = {
-            "best batch size (test accuracy)": str(best),
+            "best batch size": f"{best} ({c['accuracy']['chosen_on']})",
             "test accuracy at the best B": _effect(cells[best]["final_test_accuracy"], "accuracy"),
             "test accuracy at the largest B": (
                 f"{_effect(cells[largest]['final_test_accuracy'], 'accuracy')} (B = {largest})"

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import nnls
 from scipy.stats import spearmanr
 
 from . import formatting as fmt
@@ -40,10 +41,15 @@ CLAIM_WALL_TIME = "Larger batches progress faster in wall time but not in epochs
 TIME_RATIO_MARGIN = 1.10  # 10% in seconds or epochs
 SETTLING_MARGIN_EPOCHS = 5.0  # the article's effect was ~20 epochs (~30 vs ~50)
 ACCURACY_MARGIN = 0.01  # one accuracy point, below the ~1.7% per-run noise at n = 500
+#: The values a seconds or epochs ratio is judged against (`Effect.boundaries`).
+RATIO_BOUNDARIES = (1 / TIME_RATIO_MARGIN, TIME_RATIO_MARGIN)
 # Claim 1: at least three batch sizes to call a trend, and a Spearman rho of the per-batch-size
 # medians at or below this to call it decreasing.
 MIN_BATCH_SIZES_FOR_TREND = 3
 STRONG_DECREASE_RHO = -0.8
+#: Claim 1's evidence names the fixed per-epoch cost when it is more than this share of the
+#: largest batch size's epoch (`fixed_cost_note`).
+FIXED_COST_SHARE = 0.5
 #: Intervals of the timing stage's repeats (claims 1 and 4 when ``timing_repeats`` > 0): the
 #: unit of replication is one repeat, which re-times every batch size once, interleaved.
 METHOD_REPEAT_MEAN = "t-interval of log seconds over timing repeats (geometric mean)"
@@ -105,6 +111,12 @@ def per_seed(runs: pd.DataFrame, column: str, sizes: list[int]) -> pd.DataFrame:
     """Seeds x batch sizes table of one metric (NaN where a run is missing)."""
     table = runs.set_index(["seed", "batch_size"])[column].astype(float).unstack("batch_size")
     return table.reindex(columns=sizes)
+
+
+def drift_fold(drift: float) -> float:
+    """A within-job drift (last epochs' time over the first's) as a fold change >= 1: a
+    slow-down of 2 and a speed-up of 0.5 are both 2-fold."""
+    return max(drift, 1 / drift)
 
 
 def directional(effect: Effect, direction: int, margin: float | None = None) -> str:
@@ -283,12 +295,14 @@ def repeat_ratio(table: pd.DataFrame, b: int, ref: int, settings: IntervalSettin
 def judge_ratio(ratio: Effect, margin: float, settings: IntervalSettings) -> Effect:
     """`stats.judge` on the log scale: a ratio interval inside (1/margin, margin) is
     equivalent, one wholly beyond it different, anything else (or too few pairs) inconclusive.
+    Its boundaries are 1/margin and margin.
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = replace(
             ratio, estimate=np.log(ratio.estimate), lo=np.log(ratio.lo), hi=np.log(ratio.hi)
         )
-    return replace(ratio, verdict=stats.judge(logs, float(np.log(margin)), settings).verdict)
+    verdict = stats.judge(logs, float(np.log(margin)), settings).verdict
+    return replace(ratio, verdict=verdict, boundaries=(1 / margin, margin))
 
 
 # --------------------------------------------------------------------------- claim 1
@@ -306,12 +320,16 @@ def claim_time_per_epoch(
     timing only, not repeat runs. Supported when the per-batch-size medians decrease (Spearman
     rho <= `STRONG_DECREASE_RHO`) and the smallest batch size's epoch-time interval lies wholly
     above `TIME_RATIO_MARGIN` x the largest's. Not supported when rho >= 0 or when the two
-    intervals overlap within the margin.
+    intervals overlap within the margin. Either way the evidence names a fixed per-epoch cost
+    that dominates the largest batch size's epoch (`fixed_cost_note`, from the summary's
+    ``steps_per_epoch``).
     """
     sizes = sorted(int(b) for b in summary["batch_size"])
     table = repeat_table(repeats, sizes)
     if table is not None:
-        return _time_per_epoch_repeats(table.dropna(axis=1, how="all"), settings)
+        return _time_per_epoch_repeats(
+            table.dropna(axis=1, how="all"), settings, _steps_per_epoch(summary)
+        )
     claim, statement = (
         CLAIM_TIME_PER_EPOCH,
         "median seconds per model-epoch decrease with B across the tested batch sizes",
@@ -342,7 +360,10 @@ def claim_time_per_epoch(
         f"Median time per model-epoch {trend}; Spearman ρ of the medians over B "
         f"{fmt.correlation(rho)}. B = {sizes[0]} takes {fmt.ratio(point)} "
         f"the time of B = {sizes[-1]} (range of the two epoch intervals "
-        f"{fmt.ratio(ratio_lo)} to {fmt.ratio(ratio_hi)}). " + _stream_note(s, sizes)
+        f"{fmt.end(ratio_lo, 'ratio', RATIO_BOUNDARIES)} to "
+        f"{fmt.end(ratio_hi, 'ratio', RATIO_BOUNDARIES)}). "
+        + _stream_note(s, sizes)
+        + fixed_cost_note(_steps_per_epoch(summary), dict(zip(sizes, med, strict=True)))
     )
     return Verdict(claim, statement, verdict, evidence)
 
@@ -353,13 +374,59 @@ def _rho(sizes: list[int], values: np.ndarray) -> float:
     return 0.0 if np.ptp(values) == 0 else float(spearmanr(sizes, values).statistic)
 
 
+def _steps_per_epoch(summary: pd.DataFrame) -> dict[int, float]:
+    """Batch size -> optimizer steps per epoch, from the summary (empty without the column)."""
+    if "steps_per_epoch" not in summary.columns:
+        return {}
+    sizes, steps = summary["batch_size"].astype(int), summary["steps_per_epoch"].astype(float)
+    return dict(zip(sizes, steps, strict=True))
+
+
+def epoch_cost_parts(steps: Any, seconds: Any) -> tuple[float, float] | None:
+    """Seconds per epoch = fixed + per_step × steps per epoch, fitted by least squares to one
+    condition's per-batch-size epoch times with both parts >= 0 (non-negative least squares:
+    a negative cost has no meaning). Returns (fixed seconds per epoch, seconds per step);
+    ``None`` with fewer than `MIN_BATCH_SIZES_FOR_TREND` distinct step counts (two points fit
+    any line) after non-finite pairs are dropped."""
+    x, y = np.asarray(steps, dtype=float), np.asarray(seconds, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if np.unique(x).size < MIN_BATCH_SIZES_FOR_TREND:
+        return None
+    (fixed, per_step), _ = nnls(np.column_stack([np.ones_like(x), x]), y)
+    return float(fixed), float(per_step)
+
+
+def fixed_cost_note(steps: Mapping[int, float], seconds: Mapping[int, float]) -> str:
+    """Claim 1's caveat when fixed per-epoch cost dominates: from `epoch_cost_parts` over the
+    batch sizes in both mappings, where the fixed part is more than `FIXED_COST_SHARE` of the
+    fitted epoch time at the largest batch size, a sentence with the numbers; else empty (also
+    when the fit cannot be made)."""
+    sizes = sorted(b for b in seconds if b in steps)
+    parts = epoch_cost_parts([steps[b] for b in sizes], [seconds[b] for b in sizes])
+    if parts is None:
+        return ""
+    fixed, per_step = parts
+    epoch = fixed + per_step * steps[sizes[-1]]
+    if not epoch > 0 or fixed / epoch <= FIXED_COST_SHARE:
+        return ""
+    return (
+        " Fixed cost per epoch (least squares of seconds per epoch = fixed + per step × steps "
+        f"per epoch over the batch sizes): {fmt.seconds(fixed)} per epoch is fixed cost, "
+        f"{fmt.seconds(per_step)} per step: at B = {sizes[-1]} the fixed part is "
+        f"{fmt.percent(fixed / epoch)} of the epoch: these epoch times mostly measure what "
+        "every epoch costs once (its evaluations, the engine's per-epoch overhead), not the "
+        "batches' work."
+    )
+
+
 def _stream_note(s: pd.DataFrame, sizes: list[int]) -> str:
     """Unit of replication and drift within a job when timings come from the training jobs."""
     streams = int(s["timing_streams"].max())
     per_job = "one timing stream per job" if streams == 1 else f"{streams} timing streams per job"
     drift = s["timing_drift"].to_numpy(dtype=float)
     worst = int(np.argmax(np.abs(np.log(drift))))
-    factor = max(drift[worst], 1 / drift[worst])
+    factor = drift_fold(drift[worst])
     drift_note = (
         f"; that is more than the {fmt.number(TIME_RATIO_MARGIN)}× margin, so time "
         "differences of that size between batch sizes are not reliable"
@@ -375,7 +442,9 @@ def _stream_note(s: pd.DataFrame, sizes: list[int]) -> str:
     )
 
 
-def _time_per_epoch_repeats(table: pd.DataFrame, settings: IntervalSettings) -> Verdict:
+def _time_per_epoch_repeats(
+    table: pd.DataFrame, settings: IntervalSettings, steps: Mapping[int, float]
+) -> Verdict:
     """Claim 1 on the timing stage's repeats: per batch size the geometric-mean seconds per
     model-epoch over repeats; the smallest against the largest batch size paired by repeat
     (`repeat_ratio`, judged with `TIME_RATIO_MARGIN` by `judge_ratio`). Supported when the
@@ -412,7 +481,7 @@ def _time_per_epoch_repeats(table: pd.DataFrame, settings: IntervalSettings) -> 
         f"Spearman ρ over B {fmt.correlation(rho)}. B = {sizes[0]} over B = {sizes[-1]}, "
         f"paired by repeat: {fmt.effect(ratio, 'ratio')}, margin "
         f"{fmt.number(TIME_RATIO_MARGIN)}× ({ratio.verdict}). Unit of replication: "
-        f"{repeat_unit(table)}."
+        f"{repeat_unit(table)}." + fixed_cost_note(steps, {b: e.estimate for b, e in per_b.items()})
     )
     effects = {f"seconds_per_epoch_{b}": e for b, e in per_b.items()} | {"seconds_ratio": ratio}
     return Verdict(claim, statement, verdict, evidence, effects)
@@ -758,6 +827,14 @@ def censored_median_ratio(num: np.ndarray, den: np.ndarray, settings: IntervalSe
 DRIFT_INCONCLUSIVE = "inconclusive (the difference is within the jobs' clock drift)"
 
 
+def wall_boundaries(drift: float = 1.0) -> tuple[float, ...]:
+    """The values `_wall_verdict` compares a ratio's ends with (`Effect.boundaries`):
+    1 / `TIME_RATIO_MARGIN`, and for the seconds ratio of jobs that drifted that value
+    divided and multiplied by the drift fold."""
+    m = 1 / TIME_RATIO_MARGIN
+    return (m,) if drift == 1 else (m / drift, m, m * drift)
+
+
 def _wall_verdict(seconds: Effect, epochs: Effect, drift: float = 1.0) -> str:
     """Per batch size: holds / fails / inconclusive / not reached (see the claim).
 
@@ -871,8 +948,10 @@ def claim_wall_time_not_epochs(
             if timing is None
             else wall_time_ratio(col["epochs"], timing, b, ref, settings)
         )
-        ep = censored_median_ratio(*col["epochs"], settings)
-        outcome = _wall_verdict(sec, ep, _drift_factor(drift, (b, ref)) if timing is None else 1)
+        fold = _drift_factor(drift, (b, ref)) if timing is None else 1.0
+        sec = replace(sec, boundaries=wall_boundaries(fold))
+        ep = replace(censored_median_ratio(*col["epochs"], settings), boundaries=wall_boundaries())
+        outcome = _wall_verdict(sec, ep, fold)
         effects |= {f"seconds_ratio_{b}": sec, f"epochs_ratio_{b}": ep}
         holds += [b] if outcome == "holds" else []
         parts.append(
@@ -892,7 +971,7 @@ def claim_wall_time_not_epochs(
 
 def _drift_factor(drift: Mapping[int, float] | None, sizes: tuple[int, ...]) -> float:
     """The largest within-job drift, as a factor >= 1, of the jobs of `sizes` (1: unknown)."""
-    factors = [max(d, 1 / d) for b in sizes if drift and np.isfinite(d := drift.get(b, np.nan))]
+    factors = [drift_fold(d) for b in sizes if drift and np.isfinite(d := drift.get(b, np.nan))]
     return max(factors, default=1.0)
 
 

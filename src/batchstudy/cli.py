@@ -213,7 +213,7 @@ def cmd_check_model(args: argparse.Namespace) -> None:
     """Build the user's model once, before any training job, so a broken one fails early: on
     the config's backend, on the CPU (CUDA_VISIBLE_DEVICES="" before the backend loads)."""
     from .data import load_dataset
-    from .engines.models import build_custom
+    from .engines.models import build_custom, describe_layers
     from .gpu import gpu_slot
     from .io import write_json
     from .spec import TrainSpec
@@ -222,19 +222,26 @@ def cmd_check_model(args: argparse.Namespace) -> None:
     spec = TrainSpec(
         batch_size=1, epochs=1, seeds=(0,), custom_model=args.custom, backend=args.backend
     )
-    checked = {}
+    checked, layers = {}, {}
     with gpu_slot(0, "."):  # no slot: CUDA_VISIBLE_DEVICES="" while the model is built
         select_backend(spec.backend)
         for path in args.data:
             ds = load_dataset(path)
             model = build_custom(spec, ds.x_train.shape[1], ds.n_classes, base=args.base)
             checked[str(path)] = int(model.count_params())
+            layers[str(path)] = describe_layers(model)
             _log(
                 f"custom model {args.custom} builds a keras.Model with {checked[str(path)]} "
                 f"parameters for {path} (backend {spec.backend})"
             )
     write_json(
-        args.out, {"custom_model": args.custom, "backend": args.backend, "parameters": checked}
+        args.out,
+        {
+            "custom_model": args.custom,
+            "backend": args.backend,
+            "parameters": checked,
+            "layers": layers,
+        },
     )
 
 
@@ -250,6 +257,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         out=Path(args.out),
         tuning=Path(args.tuning) if args.tuning else None,
         summary=Path(args.summary) if args.summary else None,
+        model_check=Path(args.model_check) if args.model_check else None,
     )
     _log(f"report written to {args.out}")
 
@@ -473,6 +481,11 @@ def _add_report_stages(sub: Any) -> None:
     s.add_argument("--out", required=True)
     s.add_argument("--tuning", default="", help="tuning.json of the tune stage")
     s.add_argument("--summary", help="the study's catalogue entry (study.json) to write")
+    s.add_argument(
+        "--model-check",
+        default="",
+        help="model_check.json of the check_model stage (read where the config has a custom model)",
+    )
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("catalogue", help="render the catalogue page of every study's summary")

@@ -326,8 +326,14 @@ def _fit_caveats(fit: dict[str, Any], n_points: int) -> str:
 
 
 def _extrapolation_text(fit: dict[str, Any]) -> str:
-    """Where a fit's interval leaves the fitted batch sizes: wholly outside them
-    (`fit_outside`), or reaching below the smallest / above the largest; empty inside."""
+    """`extrapolation_clauses` as sentences; empty inside the fitted batch sizes."""
+    return "".join(f" {c[0].upper()}{c[1:]}." for c in extrapolation_clauses(fit))
+
+
+def extrapolation_clauses(fit: dict[str, Any]) -> list[str]:
+    """Where a fit's interval leaves the fitted batch sizes, in the words the report and the
+    catalogue's comparison both print: wholly outside them (`fit_outside`: extrapolation, not
+    usable), or reaching below the smallest / above the largest; none inside."""
     fitted = fit["fitted_sizes"]
     edges = {
         "below": f"the smallest fitted B = {fitted[0]}",
@@ -338,16 +344,16 @@ def _extrapolation_text(fit: dict[str, Any]) -> str:
         tested = sorted([*fitted, *(fit.get("not_reached") or [])])
         edge = fitted[0] if outside == "below" else fitted[-1]
         which = "tested" if edge in (tested[0], tested[-1]) else "fitted"
-        return (
-            f" The interval lies entirely {outside} the {which} range ({edges[outside]}): "
-            "extrapolation, not a critical batch size the tested batch sizes show."
-        )
+        return [
+            f"the interval lies entirely {outside} the {which} range ({edges[outside]}): "
+            "extrapolation, not a critical batch size the tested batch sizes show"
+        ]
     flags = {"below": fit.get("extrapolated_low"), "above": fit.get("extrapolated_high")}
-    return "".join(
-        f" The interval reaches {side} {edges[side]}: extrapolation."
+    return [
+        f"the interval reaches {side} {edges[side]}: extrapolation"
         for side, flag in flags.items()
         if flag
-    )
+    ]
 
 
 def fit_outside(fit: dict[str, Any]) -> str | None:

@@ -90,19 +90,19 @@ def number(x: Any, digits: int = 3) -> str:
     return _fixed(v, f".{digits}g")
 
 
-def accuracy(x: Any) -> str:
-    return _fixed(float(x), ".3f") if _finite(x) else NOT_ESTIMABLE
+def accuracy(x: Any, decimals: int = 3) -> str:
+    return _fixed(float(x), f".{decimals}f") if _finite(x) else NOT_ESTIMABLE
 
 
-def signed(x: Any) -> str:
+def signed(x: Any, decimals: int = 3) -> str:
     """A difference with its sign (−0.185, +0.003), a true minus sign; a difference that
     rounds to zero prints unsigned (0.000)."""
-    return _fixed(float(x), "+.3f").replace("-", "−") if _finite(x) else NOT_ESTIMABLE
+    return _fixed(float(x), f"+.{decimals}f").replace("-", "−") if _finite(x) else NOT_ESTIMABLE
 
 
-def signed_count(x: Any) -> str:
+def signed_count(x: Any, decimals: int = 1) -> str:
     """A difference of counts (epochs) with its sign and one decimal (0.0 unsigned)."""
-    return _fixed(float(x), "+.1f").replace("-", "−") if _finite(x) else NOT_ESTIMABLE
+    return _fixed(float(x), f"+.{decimals}f").replace("-", "−") if _finite(x) else NOT_ESTIMABLE
 
 
 def correlation(x: Any) -> str:
@@ -117,47 +117,68 @@ def percent(x: Any) -> str:
     return f"{scientific(100 * v)}%" if abs(100 * v) >= SCIENTIFIC_FROM else _fixed(v, ".1%")
 
 
-def seconds(x: Any) -> str:
+def seconds(x: Any, digits: int = 3) -> str:
     """Seconds with 3 significant digits, in ms below one second."""
     if not _finite(x):
         return NOT_ESTIMABLE
     v = float(x)
-    return f"{v * 1e3:.3g} ms" if abs(v) < 1 else f"{number(v)} s"
+    return f"{v * 1e3:.{digits}g} ms" if abs(v) < 1 else f"{number(v, digits)} s"
 
 
-def ratio(x: Any) -> str:
+def ratio(x: Any, digits: int = 3) -> str:
     """Ratios span orders of magnitude (0.08 to 40): three significant digits, ×."""
-    return f"{number(x)}×" if _finite(x) else NOT_ESTIMABLE
+    return f"{number(x, digits)}×" if _finite(x) else NOT_ESTIMABLE
 
 
-KINDS: dict[str, Callable[[Any], str]] = {
-    "accuracy": accuracy,
-    "difference": signed,
-    "count": number,
-    "count_difference": signed_count,
-    "seconds": seconds,
-    "ratio": ratio,
-    "loss": number,
+#: Each kind of number: its formatter, called as ``f(x)`` at the default precision or
+#: ``f(x, p)`` at precision ``p`` (decimals, or significant digits), and that default.
+KINDS: dict[str, tuple[Callable[..., str], int]] = {
+    "accuracy": (accuracy, 3),
+    "difference": (signed, 3),
+    "count": (number, 3),
+    "count_difference": (signed_count, 1),
+    "seconds": (seconds, 3),
+    "ratio": (ratio, 3),
+    "loss": (number, 3),
 }
+#: At most this many digits beyond a kind's default precision separate an interval end from a
+#: verdict boundary it would otherwise print equal to (`end`).
+EXTRA_DIGITS = 2
 
 
-def _end(x: float, kind: str) -> str:
+def end(x: float, kind: str, boundaries: Sequence[float] = ()) -> str:
+    """An interval end of ``kind``; "> budget" for +inf.
+
+    Where the end would print the same as one of ``boundaries`` (the values its verdict was
+    judged against: ±margin, a ratio's margin) without being equal to it, it gets up to
+    `EXTRA_DIGITS` more digits, the fewest that tell it from the boundary: with margin 0.01,
+    −0.0098 prints "−0.0098", −0.00996 "−0.00996" and −0.01004 "−0.01004" where all three
+    would read "−0.010", so the reader sees on which side of the margin the verdict saw it.
+    An end exactly on a boundary, or closer to it than the extra digits show, prints at the
+    precision reached.
+    """
     if x == math.inf:
         return ABOVE_BUDGET
-    return KINDS[kind](x)
+    form, default = KINDS[kind]
+    for p in range(default, default + EXTRA_DIGITS + 1):
+        text = form(x, p)
+        if not any(b != x and form(b, p) == text for b in boundaries):
+            break
+    return text
 
 
 def interval(e: Effect, kind: str, missing: str = "never reached") -> str:
-    """``estimate [lo, hi]``; censored medians read "> budget (k of n <missing>)"."""
+    """``estimate [lo, hi]``; censored medians read "> budget (k of n <missing>)". An end
+    near one of the effect's verdict boundaries shows the digits that place it (`end`)."""
     if e.n == 0 or (not _finite(e.estimate) and e.estimate != math.inf):
         return NOT_ESTIMABLE
     censored = f"{e.n_censored} of {e.n} {missing}"
     if e.estimate == math.inf:
         return f"{ABOVE_BUDGET} ({censored})"
-    text = KINDS[kind](e.estimate)
+    text = KINDS[kind][0](e.estimate)
     if not (_finite(e.lo) or e.lo == math.inf) or not (_finite(e.hi) or e.hi == math.inf):
         return f"{text} (one run, no interval)"
-    text += f" [{_end(e.lo, kind)}, {_end(e.hi, kind)}]"
+    text += f" [{end(e.lo, kind, e.boundaries)}, {end(e.hi, kind, e.boundaries)}]"
     if e.n_censored:
         text += f" ({censored})"
     return text

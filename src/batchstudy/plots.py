@@ -35,7 +35,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.transforms import ScaledTranslation  # noqa: E402
-from scipy import stats  # noqa: E402
 
 from . import scaling  # noqa: E402
 from .config import Condition  # noqa: E402
@@ -44,7 +43,7 @@ from .io import read_table  # noqa: E402
 from .layout import PLOT_NAMES as PLOTS  # noqa: E402
 from .metrics import CONDITION_KEYS as KEYS  # noqa: E402
 from .metrics import target_suffixes  # noqa: E402
-from .stats import Effect, censored_median_value, value_range  # noqa: E402
+from .stats import Effect, censored_median_value, t_half_width, value_range  # noqa: E402
 
 #: The keys that name a condition's figure directory, in the order the plot stage takes them:
 #: the condition keys. The directory itself is `batchstudy.config.Condition.path`
@@ -127,14 +126,14 @@ def _save(fig: Any, out: Any, dpi: int) -> None:
 def mean_band(
     values: np.ndarray, level: float = 0.95, bounds: tuple[float, float] = (-np.inf, np.inf)
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean over rows (seeds) and its t confidence band ``(lo, hi)``, per column; the band is
-    clipped to `bounds`, the values' range (`stats.value_range`), as the findings' intervals
-    are."""
+    """Mean over rows (seeds) and its t confidence band ``(lo, hi)``, per column, by the rule
+    of `stats.t_interval` (`stats.t_half_width`); zero width where a column has one value. The
+    band is clipped to `bounds`, the values' range (`stats.value_range`), as the findings'
+    intervals are."""
     n = np.sum(np.isfinite(values), axis=0)
     mean = np.nanmean(values, axis=0)
     sd = np.nanstd(values, axis=0, ddof=1) if values.shape[0] > 1 else np.zeros_like(mean)
-    t = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1))
-    half = np.where(n > 1, t * sd / np.sqrt(np.maximum(n, 1)), 0.0)
+    half = np.where(n > 1, t_half_width(sd, n, level), 0.0)
     return mean, np.maximum(mean - half, bounds[0]), np.minimum(mean + half, bounds[1])
 
 

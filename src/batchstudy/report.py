@@ -296,6 +296,36 @@ def provenance(cfg: dict[str, Any], jobs: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+#: How the config dump marks the model keys a custom model leaves unused.
+NOT_USED_BY_CUSTOM = "not used: custom model"
+
+
+def shown_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The validated config as the report prints it: with a custom model, the model section's
+    other keys (the MLP family's, defaults included) read `NOT_USED_BY_CUSTOM`."""
+    if not cfg["model"].get("custom"):
+        return cfg
+    model = {k: (v if k == "custom" else NOT_USED_BY_CUSTOM) for k, v in cfg["model"].items()}
+    return cfg | {"model": model}
+
+
+def custom_model_words(check: dict[str, Any] | None) -> str:
+    """A custom model's layers and parameter count per dataset, from the check_model stage's
+    ``model_check.json`` (``layers`` and ``parameters`` keyed by data file, whose stem is the
+    dataset); datasets with the same layers share one entry. Says so when the file has no
+    layers (written by an older check)."""
+    if not check or not check.get("layers"):
+        return "its layers are not recorded (model_check.json predates layer records)"
+    by_layers: dict[str, list[str]] = {}
+    for path, layers in check["layers"].items():
+        params = check.get("parameters", {}).get(path)
+        text = " → ".join(layers) + (f", {params:,} parameters" if params is not None else "")
+        by_layers.setdefault(text, []).append(Path(path).stem)
+    if len(by_layers) == 1:
+        return next(iter(by_layers))
+    return "; ".join(f"on {', '.join(names)}: {text}" for text, names in by_layers.items())
+
+
 def optimizers(cfg: dict[str, Any]) -> list[dict[str, str]]:
     """Each configured optimizer with its base learning rate(s) in words."""
     return [
@@ -339,7 +369,10 @@ def build_context(
     plot_dir: Path,
     cfg: dict[str, Any],
     tuning_path: Path | None = None,
+    model_check: Path | None = None,
 ) -> dict[str, Any]:
+    """Everything the template renders. ``model_check``: the check_model stage's file, read
+    only where the config has a custom model."""
     found = json.loads(findings_path.read_text(encoding="utf-8"))
     jobs = read_table(jobs_path, JOB_KEYS, what="jobs")
     sections = [condition_section(c, plot_dir) for c in found["conditions"]]
@@ -350,7 +383,12 @@ def build_context(
         "overview_uri": plots.overview_uri(found["overview"], int(cfg["plots"]["dpi"])),
         "title": cfg["title"],
         "config": cfg,
-        "config_yaml": json.dumps(cfg, indent=2, sort_keys=True),
+        "config_yaml": json.dumps(shown_config(cfg), indent=2, sort_keys=True),
+        "custom_model": (
+            custom_model_words(json.loads(model_check.read_text(encoding="utf-8")))
+            if cfg["model"].get("custom") and model_check is not None and model_check.is_file()
+            else custom_model_words(None)
+        ),
         "optimizers": optimizers(cfg),
         "warmup": fmt.warmup(cfg["lr_scaling"]),
         "budgets": [budget_label(b) for b in budgets(cfg)],
@@ -399,11 +437,12 @@ def render_report(
     out: Path,
     tuning: Path | None = None,
     summary: Path | None = None,
+    model_check: Path | None = None,
 ) -> None:
     """The study's report at `out` and, given `summary`, its catalogue entry (the same date,
     config hash and code version as the report's provenance)."""
     cfg = json.loads(config_path.read_text(encoding="utf-8"))
-    context = build_context(findings, jobs, plot_dir, cfg, tuning)
+    context = build_context(findings, jobs, plot_dir, cfg, tuning, model_check)
     write_text(out, render(template, context))
     if summary is not None:
         prov = context["provenance"]

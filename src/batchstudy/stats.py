@@ -106,6 +106,10 @@ class Effect:
 
     ``lo``/``hi`` are NaN when the interval cannot be computed (n < 2); ``+inf`` is allowed
     for censored medians (above the budget). ``verdict`` is empty when no margin applies.
+    ``boundaries`` are the values on the effect's own scale against which its interval was
+    judged (`judge`: null - margin and null + margin; a ratio: 1/margin and margin), so that
+    the formatter can print an end close to one of them on the side it lies; empty when no
+    margin applies.
     """
 
     estimate: float
@@ -116,6 +120,7 @@ class Effect:
     level: float = LEVEL
     verdict: str = ""
     n_censored: int = 0
+    boundaries: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: NaN (not estimable) -> null, +inf (above the budget) -> `ABOVE_BUDGET`."""
@@ -123,7 +128,9 @@ class Effect:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Effect:
-        return cls(**{k: _from_json(v) for k, v in d.items()})
+        """The inverse of `to_dict`; a dict written before ``boundaries`` existed has none."""
+        fields = {k: _from_json(v) for k, v in d.items() if k != "boundaries"}
+        return cls(**fields, boundaries=tuple(float(b) for b in d.get("boundaries") or ()))
 
 
 #: How +inf (a censored median above the budget) is written in JSON, which has no infinity.
@@ -131,6 +138,8 @@ ABOVE_BUDGET = "above budget"
 
 
 def _to_json(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return [_to_json(x) for x in v]
     if isinstance(v, float) and np.isnan(v):
         return None
     if isinstance(v, float) and np.isinf(v):
@@ -153,6 +162,16 @@ def _finite(values: Any) -> np.ndarray:
     return x[np.isfinite(x)]
 
 
+def t_half_width(sd: Any, n: Any, level: float) -> np.ndarray:
+    """The Student-t rule of every mean interval, vectorised: ``t_{n-1} · sd / √n`` at
+    two-sided ``level`` for arrays of standard deviations (ddof = 1) and counts; NaN where
+    n < 2 (no spread to measure)."""
+    n = np.asarray(n, dtype=float)
+    df = np.where(n > 1, n - 1, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sps.t.ppf(0.5 + level / 2, df) * np.asarray(sd, dtype=float) / np.sqrt(n)
+
+
 def t_interval(
     values: Any,
     settings: IntervalSettings,
@@ -172,7 +191,7 @@ def t_interval(
     mean = float(x.mean())
     if n == 1:
         return Effect(mean, np.nan, np.nan, 1, method, settings.level)
-    half = float(sps.t.ppf(0.5 + settings.level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n))
+    half = float(t_half_width(x.std(ddof=1), n, settings.level))
     lo, hi = max(mean - half, bounds[0]), min(mean + half, bounds[1])
     return Effect(mean, lo, hi, n, method, settings.level)
 
@@ -297,7 +316,9 @@ def epoch_median(values: Any, settings: IntervalSettings) -> Effect:
 
 
 def judge(effect: Effect, margin: float, settings: IntervalSettings, null: float = 0.0) -> Effect:
-    """Attach the three-way verdict (module docstring) for a practical margin around ``null``."""
+    """Attach the three-way verdict (module docstring) for a practical margin around ``null``,
+    and the margin's ends ``null ± margin`` as the effect's ``boundaries``."""
+    effect = replace(effect, boundaries=(null - margin, null + margin))
     if effect.n < settings.min_n or not (np.isfinite(effect.lo) and np.isfinite(effect.hi)):
         return replace(effect, verdict=INCONCLUSIVE)
     lo, hi = effect.lo - null, effect.hi - null

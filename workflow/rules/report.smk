@@ -6,6 +6,7 @@ rule report:
         jobs=rules.aggregate.output.jobs,
         plots=all_plots(),
         config=rules.config_snapshot.output[0],
+        model_check=model_check_inputs,
         template=workflow.source_path("../report/index.html.j2"),
     output:
         html=report(
@@ -23,11 +24,14 @@ rule report:
         "../envs/study.yaml"
     params:
         plot_dir=plot_dir_of,
+        # read only where the config has a custom model (then it is an input above)
+        model_check=rules.check_model.output[0],
     shell:
         "python -m batchstudy report --findings {input.findings:q}"
         " --jobs {input.jobs:q} --plot-dir {params.plot_dir:q}"
         " --config {input.config:q} --template {input.template:q} --out {output.html:q}"
-        " --summary {output.summary:q} --tuning {input.tuning:q} > {log:q} 2>&1"
+        " --summary {output.summary:q} --tuning {input.tuning:q}"
+        " --model-check {params.model_check:q} > {log:q} 2>&1"
 
 
 # The catalogue of every study present (report/index.html), from each study's summary; it

@@ -7,6 +7,7 @@ config, costs nothing.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,33 @@ def build_custom(spec: TrainSpec, n_features: int, n_classes: int, base: str | P
             f"model.custom {spec.custom_model!r} returned {type(model).__name__}, not a keras.Model"
         )
     return model
+
+
+#: The layer settings `layer_words` names, in this order, when a layer has them.
+LAYER_SETTINGS = ("units", "filters", "kernel_size", "rate", "activation", "kernel_initializer")
+
+
+def layer_words(class_name: str, config: dict[str, Any]) -> str:
+    """One layer in words, from its class name and Keras ``get_config()``: the settings of
+    `LAYER_SETTINGS` it has, an activation other than "linear", a serialized object (an
+    initializer) by its class in the config's spelling: "Dense(64, relu, he_uniform)",
+    "Dropout(0.2)"; a layer with none of them by its class alone ("Flatten")."""
+    parts = []
+    for key in LAYER_SETTINGS:
+        value = config.get(key)
+        if isinstance(value, dict):  # a serialized Keras object: HeUniform -> he_uniform
+            value = re.sub(r"(?<!^)(?=[A-Z])", "_", str(value.get("class_name", ""))).lower()
+        if isinstance(value, list | tuple):
+            value = "×".join(map(str, value))
+        if value is None or value == "" or (key == "activation" and value == "linear"):
+            continue
+        parts.append(str(value))
+    return f"{class_name}({', '.join(parts)})" if parts else class_name
+
+
+def describe_layers(model: Any) -> list[str]:
+    """A built Keras model's layers in order (input layers left out), by `layer_words`."""
+    return [layer_words(type(layer).__name__, layer.get_config()) for layer in model.layers]
 
 
 def weights_device(model: Any) -> str:
