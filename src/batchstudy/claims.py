@@ -917,18 +917,9 @@ def claim_wall_time_not_epochs(
         "in less wall time but not in fewer epochs"
     )
     cols = [f"{q}_to_target_{target}" for q in ("seconds", "epochs")]
-    if any(c not in runs.columns for c in cols):
-        return _inconclusive(claim, statement, f"no {target}% target in the run table")
-    if runs[f"target_{target}"].isna().all():
-        return _inconclusive(
-            claim,
-            statement,
-            f"No {target}% target was set: every run diverged or the best plateau accuracy is "
-            "at chance.",
-        )
+    if why := _no_wall_comparison(runs, target, cols):
+        return _inconclusive(claim, statement, why)
     sizes = batch_sizes(runs)
-    if len(sizes) < 2:
-        return _inconclusive(claim, statement, f"needs two batch sizes; ran {sizes}")
     ref = sizes[0]
     tables = {q: per_seed(runs, c, sizes) for q, c in zip(("seconds", "epochs"), cols, strict=True)}
     ref_epochs = stats.censored_median(tables["epochs"][ref].to_numpy(), settings)
@@ -942,16 +933,7 @@ def claim_wall_time_not_epochs(
     timing = repeat_table(repeats, sizes)
     parts, holds, effects = [], [], {}
     for b in sizes[1:]:
-        col = {q: (t[b].to_numpy(), t[ref].to_numpy()) for q, t in tables.items()}
-        sec = (
-            censored_median_ratio(*col["seconds"], settings)
-            if timing is None
-            else wall_time_ratio(col["epochs"], timing, b, ref, settings)
-        )
-        fold = _drift_factor(drift, (b, ref)) if timing is None else 1.0
-        sec = replace(sec, boundaries=wall_boundaries(fold))
-        ep = replace(censored_median_ratio(*col["epochs"], settings), boundaries=wall_boundaries())
-        outcome = _wall_verdict(sec, ep, fold)
+        outcome, sec, ep = _wall_comparison(tables, b, ref, timing, drift, settings)
         effects |= {f"seconds_ratio_{b}": sec, f"epochs_ratio_{b}": ep}
         holds += [b] if outcome == "holds" else []
         parts.append(
@@ -967,6 +949,44 @@ def claim_wall_time_not_epochs(
         + _wall_unit(timing)
     )
     return Verdict(claim, statement, verdict, evidence, effects, holds)
+
+
+def _no_wall_comparison(runs: pd.DataFrame, target: str, cols: list[str]) -> str | None:
+    """Why claim 4 cannot be judged at all (no target columns, no target set, one batch
+    size), or ``None``."""
+    if any(c not in runs.columns for c in cols):
+        return f"no {target}% target in the run table"
+    if runs[f"target_{target}"].isna().all():
+        return (
+            f"No {target}% target was set: every run diverged or the best plateau accuracy is "
+            "at chance."
+        )
+    if len(sizes := batch_sizes(runs)) < 2:
+        return f"needs two batch sizes; ran {sizes}"
+    return None
+
+
+def _wall_comparison(
+    tables: dict[str, pd.DataFrame],
+    b: int,
+    ref: int,
+    timing: pd.DataFrame | None,
+    drift: Mapping[int, float] | None,
+    settings: IntervalSettings,
+) -> tuple[str, Effect, Effect]:
+    """Claim 4 at one batch size: its outcome (`_wall_verdict`), seconds ratio and epochs
+    ratio against ``ref``, from the per-seed ``tables`` ("seconds", "epochs") and, where the
+    study re-timed its jobs, the repeats' ``timing`` (else the jobs' ``drift``)."""
+    col = {q: (t[b].to_numpy(), t[ref].to_numpy()) for q, t in tables.items()}
+    sec = (
+        censored_median_ratio(*col["seconds"], settings)
+        if timing is None
+        else wall_time_ratio(col["epochs"], timing, b, ref, settings)
+    )
+    fold = _drift_factor(drift, (b, ref)) if timing is None else 1.0
+    sec = replace(sec, boundaries=wall_boundaries(fold))
+    ep = replace(censored_median_ratio(*col["epochs"], settings), boundaries=wall_boundaries())
+    return _wall_verdict(sec, ep, fold), sec, ep
 
 
 def _drift_factor(drift: Mapping[int, float] | None, sizes: tuple[int, ...]) -> float:

@@ -482,39 +482,14 @@ def _chance_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Where the largest batch size is lower than, equivalent to, or not told from the best."""
+    by_verdict: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for i, c in enumerate(conditions):
+        by_verdict.setdefault(_claim(c, claims.CLAIM_LOWER_ACCURACY)["verdict"], []).append((i, c))
+    of_n = f"of {fmt.counted(len(conditions), 'condition')}"
     out = []
-    lower = [
-        (i, c)
-        for i, c in enumerate(conditions)
-        if _claim(c, claims.CLAIM_LOWER_ACCURACY)["verdict"] == claims.SUPPORTED
-    ]
-    same = [
-        c
-        for c in conditions
-        if _claim(c, claims.CLAIM_LOWER_ACCURACY)["verdict"] == claims.NOT_SUPPORTED
-    ]
-    n = len(conditions)
-    of_n = f"of {fmt.counted(n, 'condition')}"
-    if lower:
-        worst_i, worst = min(
-            lower,
-            key=lambda ic: _claim(ic[1], claims.CLAIM_LOWER_ACCURACY)["effects"]["test_accuracy"][
-                "estimate"
-            ],
-        )
-        e = Effect.from_dict(_claim(worst, claims.CLAIM_LOWER_ACCURACY)["effects"]["test_accuracy"])
-        out.append(
-            {
-                "text": (
-                    f"The largest batch size ends with practically lower test accuracy than the "
-                    f"best batch size in {len(lower)} {of_n}; the largest drop is "
-                    f"{fmt.effect(e, 'difference')} ({worst['label']}). "
-                    + gap_counts([c for _, c in lower])
-                ),
-                "anchor": f"{_anchor(worst, worst_i)}-claims",
-            }
-        )
-    if same:
+    if lower := by_verdict.get(claims.SUPPORTED):
+        out.append(_lower_headline(lower, of_n))
+    if same := [c for _, c in by_verdict.get(claims.NOT_SUPPORTED, [])]:
         out.append(
             {
                 "text": (
@@ -527,12 +502,7 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
                 "anchor": "overview",
             }
         )
-    unclear = [
-        c
-        for c in conditions
-        if _claim(c, claims.CLAIM_LOWER_ACCURACY)["verdict"] == claims.INCONCLUSIVE
-    ]
-    if unclear:
+    if unclear := [c for _, c in by_verdict.get(claims.INCONCLUSIVE, [])]:
         out.append(
             {
                 "text": (
@@ -545,6 +515,26 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
             }
         )
     return out
+
+
+def _lower_headline(lower: list[tuple[int, dict[str, Any]]], of_n: str) -> dict[str, str]:
+    """How many conditions lose accuracy at the largest batch size, the largest drop, and the
+    gap comparisons behind them (`gap_counts`)."""
+
+    def drop(c: dict[str, Any]) -> dict[str, Any]:
+        return _claim(c, claims.CLAIM_LOWER_ACCURACY)["effects"]["test_accuracy"]
+
+    worst_i, worst = min(lower, key=lambda ic: drop(ic[1])["estimate"])
+    e = Effect.from_dict(drop(worst))
+    return {
+        "text": (
+            f"The largest batch size ends with practically lower test accuracy than the "
+            f"best batch size in {len(lower)} {of_n}; the largest drop is "
+            f"{fmt.effect(e, 'difference')} ({worst['label']}). "
+            + gap_counts([c for _, c in lower])
+        ),
+        "anchor": f"{_anchor(worst, worst_i)}-claims",
+    }
 
 
 def gap_counts(conditions: list[dict[str, Any]]) -> str:
@@ -728,6 +718,35 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
+def settings_doc(settings: IntervalSettings, pooled: bool) -> dict[str, Any]:
+    """The findings' ``settings``: interval settings, margins, every method's name, and what
+    the intervals are conditional on (``pooled``: the study pools dataset draws)."""
+    return {
+        "level": settings.level,
+        "n_boot": settings.n_boot,
+        "seed": settings.seed,
+        "min_n": settings.min_n,
+        "margins": {
+            "accuracy": claims.ACCURACY_MARGIN,
+            "time_ratio": claims.TIME_RATIO_MARGIN,
+            "settling_epochs": claims.SETTLING_MARGIN_EPOCHS,
+        },
+        "methods": {
+            "mean": stats.METHOD_T,
+            "paired_difference": stats.METHOD_PAIRED_T,
+            "median": stats.METHOD_MEDIAN,
+            "timing": stats.METHOD_EPOCHS,
+            "timing_repeats": claims.METHOD_REPEAT_MEAN,
+            "timing_repeat_ratio": claims.METHOD_REPEAT_RATIO,
+            "family": stats.FAMILY_BONFERRONI,
+            "bounded": stats.BOUNDED_NOTE,
+            "draws_mean": draws.METHOD_DRAWS,
+            "draws_difference": draws.METHOD_PAIRED_DRAWS,
+        },
+        "conditional_on": conditional_on(pooled),
+    }
+
+
 def analyze(
     runs: pd.DataFrame,
     summary: pd.DataFrame,
@@ -763,30 +782,7 @@ def analyze(
     return jsonable(
         {
             "format_version": FORMAT_VERSION,
-            "settings": {
-                "level": settings.level,
-                "n_boot": settings.n_boot,
-                "seed": settings.seed,
-                "min_n": settings.min_n,
-                "margins": {
-                    "accuracy": claims.ACCURACY_MARGIN,
-                    "time_ratio": claims.TIME_RATIO_MARGIN,
-                    "settling_epochs": claims.SETTLING_MARGIN_EPOCHS,
-                },
-                "methods": {
-                    "mean": stats.METHOD_T,
-                    "paired_difference": stats.METHOD_PAIRED_T,
-                    "median": stats.METHOD_MEDIAN,
-                    "timing": stats.METHOD_EPOCHS,
-                    "timing_repeats": claims.METHOD_REPEAT_MEAN,
-                    "timing_repeat_ratio": claims.METHOD_REPEAT_RATIO,
-                    "family": stats.FAMILY_BONFERRONI,
-                    "bounded": stats.BOUNDED_NOTE,
-                    "draws_mean": draws.METHOD_DRAWS,
-                    "draws_difference": draws.METHOD_PAIRED_DRAWS,
-                },
-                "conditional_on": conditional_on(bool(pooled)),
-            },
+            "settings": settings_doc(settings, bool(pooled)),
             "headline": headline(conditions),
             "overview": overview(conditions, dataset_draws),
             "conditions": conditions,
