@@ -87,10 +87,11 @@ def arm_sentence(conditions: Sequence[dict[str, Any]], idx: list[int]) -> str:
     same = [label for label, o in outcome.items() if o in ("equivalent", "higher", "best")]
     if lower and same:
         text += (
-            f" The practically lower accuracy at B = {largest} is shown under {'; '.join(lower)} "
-            f"and absent (equivalent within ±{fmt.number(claims.ACCURACY_MARGIN)}, or higher) "
-            f"under {'; '.join(same)}: with the same seeds, it depends on the learning-rate arm "
-            "and budget, not on the batch size alone."
+            f" So the practically lower accuracy at B = {largest} is shown under "
+            f"{fmt.counted(len(lower), 'arm')} ({'; '.join(lower)}) and absent under "
+            f"{len(same)} (equivalent within ±{fmt.number(claims.ACCURACY_MARGIN)} or higher: "
+            f"{'; '.join(same)}): with the same seeds, it depends on the learning-rate arm and "
+            "budget, not on the batch size alone."
         )
     return text
 
