@@ -473,7 +473,22 @@ def test_claim_3b_reading_when_the_gap_comparison_is_inconclusive_never_says_it_
     assert e.verdict == INCONCLUSIVE and e.estimate > 0 and gap_outcome(e) == GAP_UNKNOWN
     reading = _reading(gap)
     assert "does not grow" not in reading and "not a generalization gap" not in reading
-    assert f"the gap comparison is inconclusive ({fmt.interval(e, 'difference')}" in reading
+    if e.lo > 0:  # the gap grows; only "by more than the margin" is undecided
+        assert f"the gap grows ({fmt.interval(e, 'difference')}), but these seeds" in reading
+    else:
+        assert f"the gap comparison is inconclusive ({fmt.interval(e, 'difference')}" in reading
+
+
+def test_claim_3b_reading_says_the_gap_grows_when_only_the_margin_is_undecided():
+    """+0.026 [+0.009, +0.042]: the interval excludes 0, so the gap grows; whether by more
+    than the margin is what the seeds cannot say."""
+    e = Effect(0.026, 0.009, 0.042, 10, "paired t", verdict=INCONCLUSIVE)
+    train = Effect(-0.05, -0.06, -0.04, 10, "paired t", verdict=DIFFERENT)
+    reading = claims._claim3_reading(SUPPORTED, e, train)
+    assert "the gap grows (+0.026 [+0.009, +0.042]), but these seeds cannot say whether by " in (
+        reading
+    )
+    assert "cannot say whether the gap grows" not in reading
 
 
 def test_claim_3b_not_supported_when_a_larger_gap_is_ruled_out():

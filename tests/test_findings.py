@@ -37,8 +37,9 @@ def test_the_headline_counts_each_gap_outcome_apart():
     gaps = [GROWS, SAME, SAME, UNKNOWN, UNKNOWN, UNKNOWN]
     conditions = [_condition(g, i) for i, g in enumerate(gaps)]
     assert findings.gap_counts(conditions) == (
-        "In 1 of them a larger train-test gap is shown, in 2 the gap is shown not to grow "
-        "by more than 0.01 and in 3 the gap comparison is inconclusive."
+        "In 1 of them a train-test gap larger by more than 0.01 is shown, in 2 the gap is shown "
+        "not to grow by more than 0.01 (the upper end of its interval is below +0.01) and in 3 "
+        "the seeds cannot say whether the gap grows by more than 0.01."
     )
     (lower, *_) = findings._accuracy_headlines(conditions)
     assert lower["text"].endswith(findings.gap_counts(conditions))
@@ -53,8 +54,9 @@ def test_an_inconclusive_gap_is_never_counted_as_not_growing():
     conditions += [_condition(SHRINKS, 8 + i) for i in range(5)]
     text = findings.gap_counts(conditions)
     assert text == (
-        "In 0 of them a larger train-test gap is shown, in 5 the gap is shown to shrink and in "
-        "8 the gap comparison is inconclusive."
+        "In 0 of them a train-test gap larger by more than 0.01 is shown, in 5 the gap is shown "
+        "to shrink by more than 0.01 and in 8 the seeds cannot say whether the gap grows by more "
+        "than 0.01."
     )
 
 

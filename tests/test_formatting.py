@@ -140,6 +140,6 @@ def test_an_end_that_would_print_as_the_margin_shows_its_side():
 def test_boundaries_travel_with_the_effect_through_json():
     e = judge(Effect(-0.003, -0.01004, 0.004, 10, METHOD_PAIRED_T), 0.01, IntervalSettings())
     back = Effect.from_dict(json.loads(json.dumps(e.to_dict())))
-    assert back == e and back.boundaries == (-0.01, 0.01)
+    assert back == e and back.boundaries == (-0.01, 0.0, 0.01)
     old = {k: v for k, v in e.to_dict().items() if k != "boundaries"}  # written before them
     assert Effect.from_dict(old).boundaries == ()

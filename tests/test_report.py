@@ -259,8 +259,8 @@ def test_under_training_at_large_batch_is_not_called_a_generalization_gap(tmp_pa
     assert lower["verdict"] == "supported"
     assert gap["verdict"] == "not supported" and "under-training" in gap["evidence"]
     assert (
-        "In 0 of them a larger train-test gap is shown and in 1 the gap is shown to shrink."
-        in (found["headline"][0]["text"])
+        "In 0 of them a train-test gap larger by more than 0.01 is shown and in 1 the gap is "
+        "shown to shrink by more than 0.01." in (found["headline"][0]["text"])
     )
     assert found["headline"][0]["anchor"] == "c1-claims"
     html = out.read_text()

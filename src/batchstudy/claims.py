@@ -36,6 +36,14 @@ CLAIM_SETTLING = "Small batches stabilise in fewer epochs than large ones"
 CLAIM_LOWER_ACCURACY = "Large batches end with lower test accuracy than the best batch size"
 CLAIM_GAP = "… because of a generalization gap"
 CLAIM_WALL_TIME = "Larger batches progress faster in wall time but not in epochs"
+#: How the report numbers the claims: the article's four, the third split in two verdicts.
+CLAIM_NUMBERS = {
+    CLAIM_TIME_PER_EPOCH: "1",
+    CLAIM_SETTLING: "2",
+    CLAIM_LOWER_ACCURACY: "3a",
+    CLAIM_GAP: "3b",
+    CLAIM_WALL_TIME: "4",
+}
 
 # Practical margins: effects inside these are too small to matter for the claims.
 TIME_RATIO_MARGIN = 1.10  # 10% in seconds or epochs
@@ -79,6 +87,7 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         return {
             "claim": self.claim,
+            "number": CLAIM_NUMBERS.get(self.claim, ""),
             "statement": self.statement,
             "verdict": self.verdict,
             "evidence": self.evidence,
@@ -725,9 +734,17 @@ def _claim3_reading(v3a: str, gap: Effect, train: Effect) -> str:
     if outcome == GAP_GROWS:
         return "the gap grows at large B, which is what a generalization gap means"
     if outcome == GAP_UNKNOWN:
+        grows = np.isfinite(gap.lo) and gap.lo > 0 and gap.n >= stats.MIN_N
         text = (
-            f"the gap comparison is inconclusive ({fmt.interval(gap, 'difference')} against a "
-            f"margin of {margin}): these seeds cannot say whether the gap grows"
+            (
+                f"the gap grows ({fmt.interval(gap, 'difference')}), but these seeds cannot say "
+                f"whether by more than the margin of {fmt.number(ACCURACY_MARGIN)}"
+            )
+            if grows
+            else (
+                f"the gap comparison is inconclusive ({fmt.interval(gap, 'difference')} against "
+                f"a margin of {margin}): these seeds cannot say whether the gap grows"
+            )
         )
         return ("the train accuracy falls with the test accuracy; " + text) if train_falls else text
     shown = (

@@ -548,12 +548,17 @@ def gap_counts(conditions: list[dict[str, Any]]) -> str:
     ]
     n = {o: outcomes.count(o) for o in (claims.GAP_GROWS, claims.GAP_SAME, claims.GAP_SHRINKS)}
     n[claims.GAP_UNKNOWN] = len(outcomes) - sum(n.values())
-    parts = [f"in {n[claims.GAP_GROWS]} of them a larger train-test gap is shown"]
     margin = fmt.number(claims.ACCURACY_MARGIN)
+    parts = [
+        f"in {n[claims.GAP_GROWS]} of them a train-test gap larger by more than {margin} is shown"
+    ]
     words = {
-        claims.GAP_SAME: f"the gap is shown not to grow by more than {margin}",
-        claims.GAP_SHRINKS: "the gap is shown to shrink",
-        claims.GAP_UNKNOWN: "the gap comparison is inconclusive",
+        claims.GAP_SAME: (
+            f"the gap is shown not to grow by more than {margin} (the upper end of its "
+            f"interval is below +{margin})"
+        ),
+        claims.GAP_SHRINKS: f"the gap is shown to shrink by more than {margin}",
+        claims.GAP_UNKNOWN: f"the seeds cannot say whether the gap grows by more than {margin}",
     }
     parts += [f"in {n[o]} {w}" for o, w in words.items() if n[o]]
     text = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]

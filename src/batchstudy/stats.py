@@ -317,8 +317,9 @@ def epoch_median(values: Any, settings: IntervalSettings) -> Effect:
 
 def judge(effect: Effect, margin: float, settings: IntervalSettings, null: float = 0.0) -> Effect:
     """Attach the three-way verdict (module docstring) for a practical margin around ``null``,
-    and the margin's ends ``null ± margin`` as the effect's ``boundaries``."""
-    effect = replace(effect, boundaries=(null - margin, null + margin))
+    and the margin's ends ``null ± margin`` and ``null`` itself as the effect's ``boundaries``
+    (an end that would print as 0.000 without being 0 then shows the digit of its sign)."""
+    effect = replace(effect, boundaries=(null - margin, null, null + margin))
     if effect.n < settings.min_n or not (np.isfinite(effect.lo) and np.isfinite(effect.hi)):
         return replace(effect, verdict=INCONCLUSIVE)
     lo, hi = effect.lo - null, effect.hi - null

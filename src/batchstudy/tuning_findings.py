@@ -102,6 +102,13 @@ def _cells(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     return summary.merge(cells, on=list(CELL_KEYS), how="inner")
 
 
+def _at(v: claims.Verdict, where: str) -> str:
+    """A verdict at one choice of rate, with the batch sizes where it holds when only some:
+    "holds for part of the range at the reference rate (B = 8)"."""
+    some = f" ({fmt.sizes(sorted(v.holds_for))})" if v.verdict == claims.PARTLY else ""
+    return f"{v.verdict} at {where}{some}"
+
+
 def claims_change(ref: list, tuned: list) -> list[dict[str, str]]:
     """Per claim: the verdict at the reference rate, the tuned one, and what became of it.
 
@@ -122,6 +129,8 @@ def claims_change(ref: list, tuned: list) -> list[dict[str, str]]:
         rows.append(
             {
                 "claim": a.claim,
+                "number": claims.CLAIM_NUMBERS.get(a.claim, ""),
+                "summary": f"{_at(a, 'the reference rate')}; {_at(b, 'the speed-tuned rates')}",
                 "reference": a.verdict,
                 "tuned": b.verdict,
                 "fate": fate,
