@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from batchstudy import arms
-from batchstudy.claims import CLAIM_LOWER_ACCURACY
+from batchstudy.claims import CLAIM_LOWER_ACCURACY, NOT_SUPPORTED
 from batchstudy.stats import DIFFERENT, EQUIVALENT, INCONCLUSIVE, Effect
 
 
 def _condition(arm: str, budget: str, effect: Effect | None, *, optimizer="adam", sizes=(4, 512)):
     effects = {} if effect is None else {"test_accuracy": effect.to_dict()}
+    verdict = NOT_SUPPORTED if effect is None else ""
     return {
         "keys": {
             "dataset": "blobs",
@@ -18,7 +19,7 @@ def _condition(arm: str, budget: str, effect: Effect | None, *, optimizer="adam"
             "budget": budget,
         },
         "batch_sizes": list(sizes),
-        "claims": [{"claim": CLAIM_LOWER_ACCURACY, "effects": effects}],
+        "claims": [{"claim": CLAIM_LOWER_ACCURACY, "effects": effects, "verdict": verdict}],
     }
 
 
@@ -39,7 +40,7 @@ def test_arms_that_disagree_are_set_side_by_side_with_what_that_shows():
     assert "(practically lower)" in text and "(equivalent)" in text and "(inconclusive)" in text
     assert "lr constant · 1000 steps: the largest batch size is the best itself" in text
     assert "shown under 1 arm (lr constant · 100 epochs) and absent under 2" in text
-    assert "or higher: lr linear · 100 epochs; lr constant · 1000 steps):" in text
+    assert "or the best itself: lr linear · 100 epochs; lr constant · 1000 steps):" in text
     assert "sqrt · 100 epochs and" not in text  # inconclusive is neither shown nor absent
     assert first == 0
 

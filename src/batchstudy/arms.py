@@ -53,11 +53,13 @@ def groups(conditions: Sequence[dict[str, Any]]) -> list[list[int]]:
 def largest_vs_best(found: dict[str, Any]) -> tuple[Effect | None, str]:
     """Claim 3a's effect (largest B minus the best, family interval) and its verdict in words:
     ``lower`` (different, negative), ``equivalent``, ``higher`` (different, positive),
-    ``inconclusive``; ``(None, "best")`` when the largest batch size is the best itself."""
+    ``inconclusive``; ``(None, "best")`` when the largest batch size is the best itself and
+    no other can be practically higher (claim 3a not supported), ``(None, "inconclusive")``
+    when it is the best by its mean only."""
     entry = claims.claim_entry(found, claims.CLAIM_LOWER_ACCURACY)
     d = entry["effects"].get("test_accuracy")
-    if d is None:
-        return None, "best"
+    if d is None:  # the largest is the best: shown only where no other can be practically higher
+        return None, "best" if entry["verdict"] == claims.NOT_SUPPORTED else "inconclusive"
     e = Effect.from_dict(d)
     if e.verdict == DIFFERENT:
         return e, "lower" if e.estimate < 0 else "higher"
@@ -68,8 +70,10 @@ def _arm_item(found: dict[str, Any]) -> tuple[str, str]:
     """One arm's part of the sentence, and its outcome word."""
     e, outcome = largest_vs_best(found)
     label = _arm_label(found["keys"])
-    if e is None:
+    if e is None and outcome == "best":
         return f"{label}: the largest batch size is the best itself", outcome
+    if e is None:
+        return f"{label}: best by its mean, a practically higher batch size not ruled out", outcome
     words = {"lower": "practically lower", "higher": "practically higher"}
     return f"{label}: {fmt.effect(e, 'difference')} ({words.get(outcome, outcome)})", outcome
 
@@ -89,7 +93,8 @@ def arm_sentence(conditions: Sequence[dict[str, Any]], idx: list[int]) -> str:
         text += (
             f" So the practically lower accuracy at B = {largest} is shown under "
             f"{fmt.counted(len(lower), 'arm')} ({'; '.join(lower)}) and absent under "
-            f"{len(same)} (equivalent within ±{fmt.number(claims.ACCURACY_MARGIN)} or higher: "
+            f"{len(same)} (equivalent within ±{fmt.number(claims.ACCURACY_MARGIN)}, or the best "
+            "itself: "
             f"{'; '.join(same)}): with the same seeds, it depends on the learning-rate arm and "
             "budget, not on the batch size alone."
         )

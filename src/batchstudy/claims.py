@@ -673,11 +673,13 @@ def _claim3_statements(largest: int, own_validation: bool) -> tuple[str, str]:
 
 
 def _claim3_without_comparison(
-    sizes: list[int], best: int | None, statements: tuple[str, str]
+    sizes: list[int], best: int | None, statements: tuple[str, str], family: dict[int, Effect]
 ) -> list[Verdict] | None:
     """Both verdicts when no comparison can be made: inconclusive with fewer than two batch
-    sizes (or no finite accuracy), not supported when the largest batch size is the best;
-    ``None`` when the comparison can be made."""
+    sizes (or no finite accuracy); when the largest batch size is the best (by its mean), not
+    supported only if no other batch size can be practically higher (every interval of the
+    family, other − largest, ends below +`ACCURACY_MARGIN`), else inconclusive: being best by
+    a point estimate does not show the loss absent. ``None`` when the comparison can be made."""
     s3a, s3b = statements
     if best is None or len(sizes) < 2:
         why = f"needs two batch sizes with finite accuracies; ran {sizes}"
@@ -685,13 +687,27 @@ def _claim3_without_comparison(
             _inconclusive(CLAIM_LOWER_ACCURACY, s3a, why),
             _inconclusive(CLAIM_GAP, s3b, why),
         ]
-    if best == sizes[-1]:
-        why = f"B = {best} is the best batch size itself"
+    if best != sizes[-1]:
+        return None
+    open_up = [b for b, e in family.items() if not (np.isfinite(e.hi) and e.hi < ACCURACY_MARGIN)]
+    if open_up:
+        why = (
+            f"B = {best} is the best batch size by its mean, but the family's intervals cannot "
+            f"rule out that {fmt.sizes(open_up)} is practically higher (upper ends from "
+            f"+{fmt.number(ACCURACY_MARGIN)} on)"
+        )
         return [
-            Verdict(CLAIM_LOWER_ACCURACY, s3a, NOT_SUPPORTED, why + "."),
-            Verdict(CLAIM_GAP, s3b, NOT_SUPPORTED, why + ": there is no loss to explain."),
+            _inconclusive(CLAIM_LOWER_ACCURACY, s3a, why + "."),
+            _inconclusive(CLAIM_GAP, s3b, why + ": whether there is a loss to explain is open."),
         ]
-    return None
+    why = (
+        f"B = {best} is the best batch size itself, and no other batch size is practically "
+        f"higher (every interval of the family ends below +{fmt.number(ACCURACY_MARGIN)})"
+    )
+    return [
+        Verdict(CLAIM_LOWER_ACCURACY, s3a, NOT_SUPPORTED, why + "."),
+        Verdict(CLAIM_GAP, s3b, NOT_SUPPORTED, why + ": there is no loss to explain."),
+    ]
 
 
 def _paired_accuracy_difference(
@@ -794,7 +810,7 @@ def claim_large_batches_generalize_worse(
     largest = sizes[-1]
     best, family = accuracy_vs_best(runs, settings, own_validation=own_validation)
     s3a, s3b = statements = _claim3_statements(largest, own_validation)
-    early = _claim3_without_comparison(sizes, best, statements)
+    early = _claim3_without_comparison(sizes, best, statements, family)
     if early is not None:
         return early
     acc = family[largest]

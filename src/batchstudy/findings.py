@@ -495,7 +495,8 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
                 "text": (
                     f"In {len(same)} {of_n} the largest batch size's test accuracy is "
                     "equivalent to the best batch size's (within "
-                    f"±{fmt.number(claims.ACCURACY_MARGIN)}) or higher: "
+                    f"±{fmt.number(claims.ACCURACY_MARGIN)}), or it is the best itself and no "
+                    "other batch size is practically higher: "
                     + "; ".join(c["label"] for c in same)
                     + "."
                 ),
