@@ -110,8 +110,12 @@ def test_a_fit_wholly_below_or_above_the_tested_range_says_so_and_is_not_usable(
     assert "lies entirely above the fitted range (the largest fitted B = 64)" in (
         findings._fit_text(_target(above))
     )
-    assert "The interval reaches below the smallest fitted B = 4: extrapolation." in (
+    # 3.38 [2.08, 4.1]: the estimate itself lies below the smallest fitted B
+    assert "The estimate itself lies below the smallest fitted B = 4: extrapolation." in (
         findings._fit_text(_target(reaches))
+    )
+    assert "The interval reaches below the smallest fitted B = 4: extrapolation." in (
+        findings._fit_text(_target(_fit(3.5, 6.0, 4.5)))
     )
     assert "extrapolation" not in findings._fit_text(_target(inside))
     assert [findings.usable_fit(f) for f in (below, above, reaches, inside)] == [
@@ -137,10 +141,15 @@ def test_a_fit_wholly_below_or_above_the_tested_range_says_so_and_is_not_usable(
 def test_the_bcrit_headline_says_the_rate_was_not_tuned_and_gives_the_range():
     """With several usable fits the headline gives their range, and it always says each
     condition's B_crit describes one fixed (or rule-scaled) learning rate."""
-    fits = [_fit(2.08, 4.1, 3.38), _fit(10, 40, 20), _fit(50, 200, 120)]
+    fits = [_fit(2.08, 4.1, 3.38), _fit(10, 40, 20), _fit(20, 60, 35)]
     conditions = [{"label": f"c{i}", "targets": [_target(f)]} for i, f in enumerate(fits)]
     (head,) = findings._critical_batch_headlines(conditions)
-    assert "Across the usable fits B_crit ranges from 3.38 to 120." in head["text"]
+    # the headline shows a fit inside the fitted sizes; the range is over such fits only
+    assert head["text"].startswith("B_crit for the 95% accuracy target ≈ 20 [10, 40]")
+    assert (
+        "Across the 2 usable fits whose interval stays inside the fitted batch sizes, B_crit "
+        "ranges from 20 to 35; 1 other extrapolates." in head["text"]
+    )
     assert findings.FIXED_RATE_NOTE in head["text"]
     (one,) = findings._critical_batch_headlines(conditions[:1])
     assert "ranges from" not in one["text"] and findings.FIXED_RATE_NOTE in one["text"]
@@ -293,7 +302,7 @@ def test_compare_says_how_the_best_was_chosen_and_flags_an_extrapolated_b_crit()
         "fitted B = 4): extrapolation, not a critical batch size the tested batch sizes show)"
     )
     assert b_crit[2].endswith(
-        "(the interval reaches below the smallest fitted B = 4: extrapolation)"
+        "(the estimate itself lies below the smallest fitted B = 4: extrapolation)"
     )
     plain = compare_rows(_compared(inside, True), _compared(inside, True))
     assert ("blobs", "B_crit (first accuracy target)", "20 [10, 40]", "20 [10, 40]") in plain

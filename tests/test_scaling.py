@@ -78,12 +78,12 @@ def test_fit_needs_three_batch_sizes():
 
 def test_fit_perfect_scaling_everywhere_is_flagged():
     fit = fit_critical_batch(SIZES, 6400.0 / SIZES)
-    assert not fit["ok"] and fit["b_crit"] == np.inf and "above the largest" in fit["reason"]
+    assert not fit["ok"] and fit["b_crit"] == np.inf and "so B_crit lies above B =" in fit["reason"]
 
 
 def test_fit_flat_steps_are_flagged():
     fit = fit_critical_batch(SIZES, np.full(SIZES.size, 300.0))
-    assert not fit["ok"] and fit["b_crit"] == 0.0 and "below the smallest" in fit["reason"]
+    assert not fit["ok"] and fit["b_crit"] == 0.0 and "so B_crit lies below B =" in fit["reason"]
 
 
 def test_bootstrap_ci_covers_truth_and_is_deterministic():

@@ -349,11 +349,27 @@ def extrapolation_clauses(fit: dict[str, Any]) -> list[str]:
             "extrapolation, not a critical batch size the tested batch sizes show"
         ]
     flags = {"below": fit.get("extrapolated_low"), "above": fit.get("extrapolated_high")}
+    estimate = fit.get("b_crit")
     return [
-        f"the interval reaches {side} {edges[side]}: extrapolation"
+        (
+            f"the estimate itself lies {side} {edges[side]}: extrapolation"
+            if estimate is not None
+            and (estimate < fitted[0] if side == "below" else estimate > fitted[-1])
+            else f"the interval reaches {side} {edges[side]}: extrapolation"
+        )
         for side, flag in flags.items()
         if flag
     ]
+
+
+def _others_extrapolate(k: int) -> str:
+    return "1 other extrapolates" if k == 1 else f"{k} others extrapolate"
+
+
+def central_fit(fit: dict[str, Any]) -> bool:
+    """A usable fit (`usable_fit`) whose interval stays inside the fitted batch sizes: no
+    extrapolation clause. The headline shows such a fit first."""
+    return usable_fit(fit) and not extrapolation_clauses(fit)
 
 
 def fit_outside(fit: dict[str, Any]) -> str | None:
@@ -605,13 +621,24 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
             }
         )
     if fits:
-        i, c, t = fits[0]
-        values = [f["critical_batch"]["b_crit"] for _, _, f in fits]
+        central = [f for f in fits if central_fit(f[2]["critical_batch"])]
+        i, c, t = (central or fits)[0]
+        values = [f["critical_batch"]["b_crit"] for _, _, f in central]
         spread = (
-            f" Across the usable fits B_crit ranges from {fmt.number(min(values))} to "
-            f"{fmt.number(max(values))}."
-            if len(fits) > 1
-            else ""
+            f" Across the {len(central)} usable fits whose interval stays inside the fitted batch "
+            f"sizes, B_crit ranges from {fmt.number(min(values))} to {fmt.number(max(values))}"
+            + (
+                f"; {_others_extrapolate(len(fits) - len(central))}."
+                if len(fits) > len(central)
+                else "."
+            )
+            if len(central) > 1
+            else (
+                f" Of the usable fits, {_others_extrapolate(len(fits) - len(central))} (its "
+                "estimate or interval reaches outside the fitted batch sizes)."
+                if len(fits) > len(central)
+                else ""
+            )
         )
         out.append(
             {

@@ -115,13 +115,14 @@ def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> 
     n_sizes = int(np.unique(b).size)
     if n_sizes < MIN_BATCH_SIZES:
         return _failed_fit(
-            f"need >= {MIN_BATCH_SIZES} batch sizes with finite steps, got {n_sizes}", b.size
+            f"need ≥ {MIN_BATCH_SIZES} batch sizes with finite steps, got {n_sizes}", b.size
         )
     s_min, e_min, at_zero = _solve(_design(b, s), float(b.min()), float(b.max()))
     if at_zero == "s_min":
         return _failed_fit(
-            "S_min fitted at 0: steps fall like 1/B over the whole range (perfect scaling), "
-            "so B_crit lies above the largest batch size",
+            f"S_min fitted at 0: steps fall like 1/B over the fitted batch sizes "
+            f"B = {b.min():g}–{b.max():g} (perfect scaling there), so B_crit lies above "
+            f"B = {b.max():g}",
             b.size,
             s_min=0.0,
             e_min=float(e_min),
@@ -129,8 +130,8 @@ def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> 
         )
     if at_zero == "e_min":
         return _failed_fit(
-            "E_min fitted at 0: steps do not fall with batch size, "
-            "so B_crit lies below the smallest batch size",
+            f"E_min fitted at 0: steps do not fall with batch size over B = {b.min():g}–"
+            f"{b.max():g}, so B_crit lies below B = {b.min():g}",
             b.size,
             s_min=float(s_min),
             e_min=0.0,
