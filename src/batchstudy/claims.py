@@ -659,7 +659,7 @@ def _settling_bound(
     where = "it is" if below else "it is not" if np.isfinite(e.hi) else "no upper end (one seed)"
     why = (
         ""
-        if e.n_censored == 0
+        if e.n_censored == 0 or not below
         else "; but with per-seed values that are lower bounds, that upper end bounds nothing "
         "and cannot carry a verdict"
     )
