@@ -357,9 +357,77 @@ def test_settling_large_group_never_settled_is_a_bound_not_an_interval():
     assert "difference" not in v.effects and "paired" not in v.evidence
     assert "B ∈ {64, 128, 512}: > budget (30 of 30 never settled)" in v.evidence
     assert v.effects["small_median"].hi < EPOCHS - SETTLING_MARGIN_EPOCHS
-    assert "never settled within the budget (counted at the budget)" in v.evidence
+    assert v.evidence.startswith("Only a one-sided bound is available: ")
+    assert (
+        "Runs that never settled, counted at the budget, below their true value (their true "
+        "settling point lies beyond the budget): B = 64: 10 of 10" in v.evidence
+    )
     assert "B = 512: 10 of 10 (3 collapsed to chance, 7 still moving)" in v.evidence
     assert "lower bound" not in v.evidence and "nan" not in v.evidence
+
+
+def test_settling_bound_with_lower_bounds_in_the_small_group_is_inconclusive():
+    """Large group all censored; 3 small-batch runs (B = 4, seeds 0-2) never settled either:
+    their per-seed medians, (100 + ~30) / 2, are only lower bounds, so the small group's upper
+    end (still below 95) bounds nothing and cannot support "small sooner"."""
+    runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0)
+    runs.loc[runs["batch_size"] >= 64, "settling_epoch"] = np.nan
+    runs.loc[(runs["batch_size"] == 4) & (runs["seed"] < 3), "settling_epoch"] = np.nan
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    e = v.effects["small_median"]
+    assert e.hi < EPOCHS - SETTLING_MARGIN_EPOCHS  # would have been "supported" before
+    _assert_verdict(v, INCONCLUSIVE)
+    assert e.n_censored == 3 and e.n == N_SEEDS
+    assert "(3 of 10 per-seed values are lower bounds: runs counted at the budget)" in v.evidence
+    assert "cannot carry a verdict" in v.evidence
+
+
+def test_settling_bound_interval_is_clipped_to_the_budget():
+    """Small batches settle near the 100-epoch budget with a wide spread: the raw t-interval's
+    upper end would pass the budget, the printed one stops at it."""
+    runs = make_runs(settling=lambda b: 50.0).loc[lambda r: r["seed"] < 3].copy()
+    small = runs["batch_size"] < 64
+    runs.loc[small, "settling_epoch"] = np.where(runs.loc[small, "seed"] == 1, 75.0, 99.0)
+    runs.loc[~small, "settling_epoch"] = np.nan
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    e = v.effects["small_median"]
+    raw = stats.t_interval(
+        runs.loc[runs["batch_size"] < 64].groupby("seed")["settling_epoch"].median(), SETTINGS
+    )
+    assert raw.hi > EPOCHS and e.hi == EPOCHS and e.lo >= 0
+    _assert_verdict(v, INCONCLUSIVE)
+
+
+def test_settling_paired_path_says_counting_at_the_budget_is_not_exact():
+    runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0)
+    runs.loc[(runs["batch_size"] == 4) & (runs["seed"] < 2), "settling_epoch"] = np.nan
+    runs.loc[(runs["batch_size"] == 512) & (runs["seed"] < 5), "settling_epoch"] = np.nan
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    assert (
+        "Runs that never settled (their true settling point lies beyond the budget) are counted "
+        "at the budget, below their true value (2 of 20 small-batch and 5 of 30 large-batch "
+        "runs), so the interval is not exact; per batch size: B = 4: 2 of 10; B = 512: 5 of 10."
+        in v.evidence
+    )
+    every = claim_small_batches_settle_sooner(make_runs(), SETTINGS)
+    assert "Every run settled within the budget." in every.evidence
+    assert "not exact" not in every.evidence
+
+
+def test_settling_counts_runs_settled_below_the_target_apart():
+    """B = 64 seeds 0-8 settle at plateaus far under the first target (0.8): counted per batch
+    size in the evidence; the verdict is the same as without them."""
+    runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0).assign(plateau_val_accuracy=0.85)
+    before = claim_small_batches_settle_sooner(runs, SETTINGS)
+    assert "Settled below the target" not in before.evidence
+    runs.loc[(runs["batch_size"] == 64) & (runs["seed"] < 9), "plateau_val_accuracy"] = 0.3
+    runs.loc[(runs["batch_size"] == 64) & (runs["seed"] == 0), "settling_epoch"] = np.nan
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    assert v.verdict == before.verdict
+    assert (
+        "Settled below the target (flat at a plateau under the first accuracy target, counted "
+        "as settled): B = 64: 8 of 10." in v.evidence
+    )
 
 
 def test_settling_bound_is_inconclusive_when_small_batches_settle_near_the_budget():

@@ -260,10 +260,22 @@ def test_settling_text_counts_runs_collapsed_to_chance():
             "epochs_to_settle": never.to_dict(),
             "steps_to_settle": never.to_dict(),
             "n_collapsed": 7,
+            "n_budget_limited": 3,
+        },
+        {
+            "batch_size": 64,
+            "epochs_to_settle": settled.to_dict(),
+            "steps_to_settle": settled.to_dict(),
+            "n_settled_below_target": 9,
         },
     ]
     text = findings.settling_text({"cells": cells})
-    assert "B = 512: > budget (10 of 10 never settled), 7 of them collapsed to chance" in text
+    assert (
+        "B = 512: > budget (10 of 10 never settled) (7 collapsed to chance, 3 budget-limited)"
+        in text
+    )
+    assert "B = 64: 30 [28, 33] epochs = 30 [28, 33] steps (9 settled below the target)" in text
+    assert "their true settling point lies beyond the budget" in text
     assert "B = 8: 30 [28, 33] epochs" in text and "collapsed to chance;" not in text.split(";")[0]
     assert "nan" not in text
 

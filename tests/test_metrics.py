@@ -7,18 +7,22 @@ import pandas as pd
 import pytest
 
 from batchstudy.metrics import (
+    BUDGET_LIMITED,
     COLLAPSED,
     CONDITION_KEYS,
     DIVERGED,
     LOSS_RISING,
     SETTLED,
     STILL_MOVING,
+    band_entry_epoch,
     first_below,
     first_reach,
     is_collapsed,
     is_flat,
+    latest_settling_epoch,
     plateau,
     run_metrics,
+    settled_below_target,
     settling_epoch,
     smooth,
     summarize,
@@ -69,21 +73,21 @@ def test_settling_flat_curve_settles_at_epoch_one():
 
 def test_settling_monotone_rise():
     curve = [0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9, 0.9]
-    assert settling_epoch(curve, window=1, k_last=3, eps=0.01) == 5
+    assert band_entry_epoch(curve, window=1, k_last=3, eps=0.01) == 5
     # A wider band lets the curve in one epoch earlier (0.8 is within 0.1 of 0.9).
-    assert settling_epoch(curve, window=1, k_last=3, eps=0.1) == 4
+    assert band_entry_epoch(curve, window=1, k_last=3, eps=0.1) == 4
 
 
 def test_settling_is_stays_not_touches():
     # Epoch 2 touches the plateau, epochs 3-4 leave it, it stays from epoch 5 on.
     curve = [0.5, 0.8, 0.6, 0.7, 0.8, 0.8, 0.8, 0.8]
-    assert settling_epoch(curve, window=1, k_last=3, eps=0.01) == 5
+    assert band_entry_epoch(curve, window=1, k_last=3, eps=0.01) == 5
 
 
 def test_settling_band_edge_is_inclusive():
     # 0.85 - 0.80 is not exactly 0.05 in binary; it must still count as inside.
-    assert settling_epoch([0.85, 0.8, 0.8, 0.8], window=1, k_last=3, eps=0.05) == 1
-    assert settling_epoch([0.86, 0.8, 0.8, 0.8], window=1, k_last=3, eps=0.05) == 2
+    assert band_entry_epoch([0.85, 0.8, 0.8, 0.8], window=1, k_last=3, eps=0.05) == 1
+    assert band_entry_epoch([0.86, 0.8, 0.8, 0.8], window=1, k_last=3, eps=0.05) == 2
 
 
 def test_settling_noisy_curve_uses_smoothing():
@@ -92,23 +96,23 @@ def test_settling_noisy_curve_uses_smoothing():
     curve = np.minimum(0.5 + 0.05 * epochs, 0.9) + noise
     # Unsmoothed, the zig-zag (+-0.03) leaves the eps = 0.02 band around the plateau (0.93)
     # every other epoch, so only the last epoch is "settled": no settling before the end.
-    assert settling_epoch(curve, window=1, k_last=5, eps=0.02) == len(curve)
+    assert band_entry_epoch(curve, window=1, k_last=5, eps=0.02) == len(curve)
     # Two-epoch averaging cancels it: the smoothed curve reaches 0.9 from epoch 9 on.
-    assert settling_epoch(curve, window=2, k_last=5, eps=0.02) == 9
+    assert band_entry_epoch(curve, window=2, k_last=5, eps=0.02) == 9
 
 
 def test_settling_diverged_end_is_none():
-    assert settling_epoch([0.5, 0.7, 0.8, np.nan], window=1, k_last=2, eps=0.01) is None
-    assert settling_epoch([0.5, 0.7, 0.8, np.inf], window=1, k_last=2, eps=0.01) is None
+    assert band_entry_epoch([0.5, 0.7, 0.8, np.nan], window=1, k_last=2, eps=0.01) is None
+    assert band_entry_epoch([0.5, 0.7, 0.8, np.inf], window=1, k_last=2, eps=0.01) is None
 
 
 def test_settling_nan_in_middle_is_outside_the_band():
     curve = [0.8, np.nan, 0.8, 0.8, 0.8]
-    assert settling_epoch(curve, window=1, k_last=3, eps=0.01) == 3
+    assert band_entry_epoch(curve, window=1, k_last=3, eps=0.01) == 3
 
 
 def test_settling_not_settled_when_last_epoch_leaves_band():
-    assert settling_epoch([0.8, 0.8, 0.8, 0.9], window=1, k_last=3, eps=0.05) is None
+    assert band_entry_epoch([0.8, 0.8, 0.8, 0.9], window=1, k_last=3, eps=0.05) is None
 
 
 def test_settling_needs_flat_accuracy_and_loss_over_the_plateau_window():
@@ -116,12 +120,43 @@ def test_settling_needs_flat_accuracy_and_loss_over_the_plateau_window():
     falling_loss = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3]  # still learning
     flat_loss = [1.0, 0.9, 0.8, 0.6, 0.6, 0.6, 0.6, 0.6]
     kw = {"window": 1, "k_last": 4, "eps": 0.01, "max_slope": 0.001}
-    assert settling_epoch(flat_acc, val_loss=flat_loss, **kw) == 4
-    assert settling_epoch(flat_acc, val_loss=falling_loss, **kw) is None
+    assert band_entry_epoch(flat_acc, val_loss=flat_loss, **kw) == 4
+    assert band_entry_epoch(flat_acc, val_loss=falling_loss, **kw) is None
     # A slow climb inside the band is still a climb: not settled either.
     creeping = [0.5, 0.6, 0.7, 0.795, 0.797, 0.799, 0.801, 0.803]
-    assert settling_epoch(creeping, val_loss=flat_loss, **kw) is None
-    assert settling_epoch(creeping, window=1, k_last=4, eps=0.01) == 4  # without the slope test
+    assert band_entry_epoch(creeping, val_loss=flat_loss, **kw) is None
+    assert band_entry_epoch(creeping, window=1, k_last=4, eps=0.01) == 4  # without the slope test
+
+
+def test_settling_needs_more_than_plateau_and_smoothing_windows_before_the_budget():
+    # Flat at 0.8 from epoch e on, 30 epochs: with k_last 5 and window 3 the latest settling
+    # epoch is 30 - 5 - 3 = 22; a band entered later is budget-limited (censored).
+    assert latest_settling_epoch(30, window=3, k_last=5) == 22
+    kw = {"window": 3, "k_last": 5, "eps": 0.01}
+
+    def curve(entry: int) -> list[float]:
+        return [0.5] * (entry - 1) + [0.8] * (30 - entry + 1)
+
+    # Smoothing (trailing, 3 epochs) puts the smoothed band entry 2 epochs after the step.
+    assert band_entry_epoch(curve(20), **kw) == 22
+    assert settling_epoch(curve(20), **kw) == 22  # on the boundary: settled
+    assert band_entry_epoch(curve(21), **kw) == 23
+    assert settling_epoch(curve(21), **kw) is None  # one epoch later: budget-limited
+    # A budget no longer than the two windows leaves no epoch to settle at.
+    assert settling_epoch([0.8] * 8, **kw) is None
+    assert settling_epoch([0.8] * 9, **kw) == 1
+
+
+def test_settling_a_slow_climb_under_the_slope_limit_is_budget_limited():
+    # Climbs 0.002 per epoch (under the 0.003 limit) to the end of a 100-epoch budget: it looks
+    # flat over the last 10 epochs and enters its band at the same distance from the end,
+    # whatever the budget, so it must not count as settled.
+    for n in (60, 100):
+        climb = np.linspace(0.6, 0.6 + 0.002 * (n - 1), n)
+        kw = {"window": 5, "k_last": 10, "eps": 0.01, "max_slope": 0.003}
+        entry = band_entry_epoch(climb, **kw)
+        assert entry is not None and entry > latest_settling_epoch(n, window=5, k_last=10)
+        assert settling_epoch(climb, **kw) is None
 
 
 def test_is_flat_relative_slope_of_a_loss():
@@ -172,7 +207,9 @@ CURVES = {
     # (batch size, seed): (val accuracy per epoch, diverged from epoch)
     (8, 0): ([0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9], None),
     (8, 1): ([0.5, 0.6, 0.7, 0.8, 0.88, 0.88, 0.88, 0.88, 0.88, 0.88], None),
-    (64, 0): ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.8, 0.8], None),
+    # Four more epochs than the others: its band entry (epoch 8) must leave more than the
+    # plateau window (3) and smoothing (1) before the end of its budget to count as settled.
+    (64, 0): ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8], None),
     (64, 1): ([0.1] * 10, 6),
 }
 SECONDS = {8: 0.5, 64: 0.1}
@@ -301,6 +338,19 @@ def test_run_metrics_settling_epoch_and_step(runs):
     assert runs.loc[(8, 0), "examples_to_settle"] == 5 * N_TRAIN
     assert runs.loc[(64, 0), "settling_epoch"] == 8
     assert runs.loc[(64, 0), "steps_to_settle"] == 8 * 2
+
+
+def test_run_metrics_late_band_entry_is_budget_limited_not_settled():
+    """Cut to 10 epochs, B = 64 seed 0 enters its band at epoch 8, after 10 - 3 - 1 = 6."""
+    history = _history()
+    cut = history.loc[(history["batch_size"] != 64) | (history["epoch"] <= 10)]
+    table = run_metrics(cut, _facts(), window=1, k_last=3, eps=0.01)
+    run = table.set_index(["batch_size", "seed"]).loc[(64, 0)]
+    assert run["settle_status"] == BUDGET_LIMITED
+    assert np.isnan(run["settling_epoch"]) and np.isnan(run["steps_to_settle"])
+    summary = summarize(table, SETTINGS).set_index("batch_size")
+    assert summary.at[64, "n_budget_limited"] == 1 and summary.at[8, "n_budget_limited"] == 0
+    assert summary.at[64, "n_settled"] == 0
 
 
 def test_run_metrics_target_is_fraction_of_best_condition_plateau(runs):
@@ -470,3 +520,18 @@ def test_summarize_clips_intervals_of_bounded_metrics_to_their_range(runs):
     assert (cells.at[8, "gap_accuracy_lo"], cells.at[8, "gap_accuracy_hi"]) == (-1.0, 1.0)
     assert cells.at[8, "final_test_loss_lo"] == 0.0
     assert cells.at[8, "final_test_loss_hi"] > 0.9  # a loss has no upper bound
+
+
+def test_settled_below_target_counts_settled_runs_under_the_first_accuracy_target(runs):
+    """B = 64 seed 0 settles at a plateau of 0.8, below the first target 0.95 x 0.89 = 0.8455;
+    its diverged seed is not settled, and B = 8's plateaus (0.9, 0.88) are above the target."""
+    table = runs.reset_index(drop=True)
+    below = settled_below_target(table)
+    assert below[(table["batch_size"] == 64) & (table["seed"] == 0)].all()
+    assert int(below.sum()) == 1
+    summary = summarize(table, SETTINGS).set_index("batch_size")
+    assert summary.at[64, "n_settled_below_target"] == 1
+    assert summary.at[8, "n_settled_below_target"] == 0
+    # No target (a condition at chance) or no target columns: nothing is "below" it.
+    assert not settled_below_target(table.assign(target_95=np.nan)).any()
+    assert not settled_below_target(table.drop(columns=["target_95", "target_99"])).any()

@@ -23,7 +23,7 @@ from scipy.stats import spearmanr
 
 from . import formatting as fmt
 from . import stats
-from .metrics import CONDITION_KEYS, target_suffixes
+from .metrics import CONDITION_KEYS, settled_below_target, target_suffixes
 from .stats import DIFFERENT, EQUIVALENT, Effect, IntervalSettings
 
 SUPPORTED = "supported"
@@ -499,17 +499,26 @@ def _time_per_epoch_repeats(
 # --------------------------------------------------------------------------- claim 2
 
 
+#: What a run that never settled stands for, in claim 2 and in the Settling paragraph alike.
+BEYOND_BUDGET = "their true settling point lies beyond the budget"
+#: How a per-seed value that involves a run counted at the budget reads (`Effect.n_censored`).
+LOWER_BOUND_WORDS = "per-seed values are lower bounds: runs counted at the budget"
+
+
 def claim_small_batches_settle_sooner(
     runs: pd.DataFrame, settings: IntervalSettings, large_min: int = LARGE_BATCH_MIN
 ) -> Verdict:
     """Claim 2: the two smallest batch sizes settle in fewer epochs than those >= ``large_min``.
 
-    Runs that never settled within the budget are counted at the budget (their last epoch),
-    never dropped: their true value is above it. Per seed, each group's value is the median
-    over its batch sizes. Where each group has a run that settled, the paired t-interval of
-    (small - large) with margin `SETTLING_MARGIN_EPOCHS` decides (`_censored_settling` keeps
-    only what censoring cannot have produced). Where every run of a group is censored, that
-    group's values are only "> budget" and no difference is estimated (`_settling_bound`).
+    Runs that never settled within the budget (`batchstudy.metrics.settling_epoch`: also the
+    budget-limited ones) are counted at the budget (their last epoch), never dropped: their
+    true value is above it, so the values are lower bounds. Per seed, each group's value is the
+    median over its batch sizes. Where each group has a run that settled, the paired
+    t-interval of (small - large) with margin `SETTLING_MARGIN_EPOCHS`, clipped to ±budget,
+    decides (`_censored_settling` keeps only what censoring cannot have produced). Where every
+    run of a group is censored, only a one-sided bound is available (`_settling_bound`). Runs
+    that settled at a plateau below the first accuracy target are counted apart
+    (`settled_below_counts`); they do not change the verdict.
     """
     claim = CLAIM_SETTLING
     sizes = batch_sizes(runs)
@@ -530,20 +539,22 @@ def claim_small_batches_settle_sooner(
         name: bool(runs.loc[runs["batch_size"].isin(g), "settling_epoch"].isna().all())
         for name, g in groups.items()
     }
-    unsettled = (
-        " Runs that never settled within the budget (counted at the budget): "
-        f"{unsettled_counts(runs, sizes)}."
-    )
+    below = settled_below_counts(runs, sizes)
     tail = (
         " The article reported about 30 vs about 50 epochs. Per epoch is not per update: the "
         "Settling paragraph gives the same point in optimizer steps."
     )
     if any(censored.values()):
+        unsettled = (
+            f" Runs that never settled, counted at the budget, below their true value "
+            f"({BEYOND_BUDGET}): {unsettled_counts(runs, sizes)}."
+        )
         verdict, evidence, effects = _settling_bound(runs, table, groups, censored, settings)
-        return Verdict(claim, statement, verdict, evidence + unsettled + tail, effects)
+        return Verdict(claim, statement, verdict, evidence + unsettled + below + tail, effects)
+    budget = (0.0, float(runs["n_epochs"].max()))
     diff = stats.judge(
         stats.paired_mean_difference(
-            table[small].median(axis=1), table[large].median(axis=1), settings
+            table[small].median(axis=1), table[large].median(axis=1), settings, budget
         ),
         SETTLING_MARGIN_EPOCHS,
         settings,
@@ -552,9 +563,40 @@ def claim_small_batches_settle_sooner(
     evidence = (
         f"Paired difference (small − large) of the per-seed median settling epoch, in epochs: "
         f"{fmt.effect(diff, 'count_difference')}, margin "
-        f"±{fmt.number(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict}).{unsettled}{caveat}"
+        f"±{fmt.number(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict})."
+        f"{_counted_at_budget(runs, sizes, groups)}{caveat}{below}"
     )
     return Verdict(claim, statement, verdict, evidence + tail, {"difference": diff})
+
+
+def _counted_at_budget(runs: pd.DataFrame, sizes: list[int], groups: dict[str, list[int]]) -> str:
+    """Claim 2's paired-t path: what counting the runs that never settled at the budget does to
+    the interval, with how many of each group's runs that is and why, per batch size."""
+    never = {name: _never(runs, g) for name, g in groups.items()}
+    if all(w.startswith("0 ") for w in never.values()):
+        return " Every run settled within the budget."
+    return (
+        f" Runs that never settled ({BEYOND_BUDGET}) are counted at the budget, below their "
+        f"true value ({never['small']} small-batch and {never['large']} large-batch runs), so "
+        f"the interval is not exact; per batch size: {unsettled_counts(runs, sizes)}."
+    )
+
+
+def settled_below_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
+    """Per batch size, how many runs settled at a plateau below the condition's first accuracy
+    target (`batchstudy.metrics.settled_below_target`), as a sentence; "" when none did."""
+    below = settled_below_target(runs)
+    out = [
+        f"B = {b}: {int(below[mine].sum())} of {int(mine.sum())}"
+        for b in sizes
+        if below[mine := runs["batch_size"] == b].any()
+    ]
+    if not out:
+        return ""
+    return (
+        " Settled below the target (flat at a plateau under the first accuracy target, "
+        f"counted as settled): {'; '.join(out)}."
+    )
 
 
 def unsettled_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
@@ -574,6 +616,13 @@ def unsettled_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
     return "; ".join(out) if out else "none"
 
 
+def _lower_bounds(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> pd.Series:
+    """Per seed, whether the group's per-seed median settling epoch involves a run counted at
+    the budget: such a value is only a lower bound of the true one."""
+    never = runs.assign(never=runs["settling_epoch"].isna().astype(float))
+    return per_seed(never, "never", sizes)[group].fillna(0.0).gt(0).any(axis=1)
+
+
 def _settling_bound(
     runs: pd.DataFrame,
     table: pd.DataFrame,
@@ -581,16 +630,18 @@ def _settling_bound(
     censored: dict[str, bool],
     settings: IntervalSettings,
 ) -> tuple[str, str, dict[str, Effect]]:
-    """Claim 2 where every run of one group never settled: a one-sided bound, no difference.
+    """Claim 2 where every run of one group never settled: only a one-sided bound.
 
     A wholly censored group's every value exceeds its budget (the fewest epochs its runs
     trained), so the other group is compared with that budget: with the large group censored,
     "small sooner" is supported when the upper end of the t-interval of the small group's
-    per-seed median settling epoch lies below the large group's budget minus
-    `SETTLING_MARGIN_EPOCHS`; with the small group censored, it is not supported when the
-    large group's upper end lies below the small group's budget minus the margin (the large
-    batches settle sooner). Otherwise, with both groups censored, or with fewer than
-    `batchstudy.stats.MIN_N` seeds, inconclusive.
+    per-seed median settling epoch (clipped to [0, its budget]) lies below the large group's
+    budget minus `SETTLING_MARGIN_EPOCHS`; with the small group censored, it is not supported
+    when the large group's upper end lies below the small group's budget minus the margin.
+    Both verdicts rest on that upper end, so where any per-seed value of the other group
+    involves a run counted at the budget (a lower bound: ``n_censored`` of the effect), the
+    upper end bounds nothing and the verdict is inconclusive. So it is, too, with both groups
+    censored or with fewer than `batchstudy.stats.MIN_N` seeds.
     """
     budget = {
         name: float(runs.loc[runs["batch_size"].isin(g), "n_epochs"].min())
@@ -604,21 +655,32 @@ def _settling_bound(
         return INCONCLUSIVE, f"No run settled within the budget: {'; '.join(words.values())}.", {}
     other = "small" if censored["large"] else "large"
     done = "large" if other == "small" else "small"
-    e = stats.t_interval(table[groups[other]].median(axis=1), settings)
+    values = table[groups[other]].median(axis=1)
+    top = float(runs.loc[runs["batch_size"].isin(groups[other]), "n_epochs"].max())
+    e = stats.t_interval(values, settings, bounds=(0.0, top))
+    bounds = _lower_bounds(runs, groups[other], list(table.columns))[values.notna()]
+    e = replace(e, n_censored=int(bounds.sum()))
     limit = budget[done] - SETTLING_MARGIN_EPOCHS
     below = bool(np.isfinite(e.hi) and e.hi < limit)
-    clear = below and e.n >= stats.MIN_N
+    clear = below and e.n >= stats.MIN_N and e.n_censored == 0
     verdict = (SUPPORTED if other == "small" else NOT_SUPPORTED) if clear else INCONCLUSIVE
     first, second = ("small", "large") if other == "small" else ("large", "small")
     where = "it is" if below else "it is not" if np.isfinite(e.hi) else "no upper end (one seed)"
+    why = (
+        ""
+        if e.n_censored == 0 or not below
+        else "; but with per-seed values that are lower bounds, that upper end bounds nothing "
+        "and cannot carry a verdict"
+    )
     evidence = (
-        f"No difference is estimated (one-sided bound): {words[done]}, every run counted at "
+        f"Only a one-sided bound is available: {words[done]}, every run counted at "
         f"the budget, so each of their settling epochs exceeds {fmt.number(budget[done])} "
         f"and {first} − {second} < {first} − {fmt.number(budget[done])}. Per-seed median "
-        f"settling epoch of {fmt.sizes(groups[other])}: {fmt.effect(e, 'count')}; the "
+        f"settling epoch of {fmt.sizes(groups[other])}: "
+        f"{fmt.effect(e, 'count', LOWER_BOUND_WORDS)}; the "
         f"verdict needs its upper end below the budget minus the margin "
         f"({fmt.number(budget[done])} − {fmt.number(SETTLING_MARGIN_EPOCHS)} = "
-        f"{fmt.number(limit)}): {where}"
+        f"{fmt.number(limit)}): {where}{why}"
         + ("." if e.n >= stats.MIN_N else f"; {e.n} seeds are too few for a verdict.")
     )
     return verdict, evidence, {f"{other}_median": e}

@@ -134,6 +134,8 @@ def cell_effects(row: pd.Series, settings: IntervalSettings) -> dict[str, Any]:
         "seconds_per_epoch": _timing_effect(row, settings).to_dict(),
         "timing_drift": float(row["timing_drift"]),
         "n_collapsed": int(row.get("n_collapsed", 0)),
+        "n_budget_limited": int(row.get("n_budget_limited", 0)),
+        "n_settled_below_target": int(row.get("n_settled_below_target", 0)),
     }
     for name in MEAN_METRICS:
         out[name] = _mean_effect(row, name, settings).to_dict()
@@ -409,12 +411,29 @@ def _target_text(t: dict[str, Any]) -> str:
     )
 
 
+def _settling_notes(c: dict[str, Any]) -> str:
+    """A cell's runs that collapsed, were budget-limited or settled below the target."""
+    notes = [
+        f"{c.get(key, 0)} {words}"
+        for key, words in (
+            ("n_collapsed", "collapsed to chance"),
+            ("n_budget_limited", "budget-limited"),
+            ("n_settled_below_target", "settled below the target"),
+        )
+        if c.get(key, 0)
+    ]
+    return f" ({', '.join(notes)})" if notes else ""
+
+
 def settling_text(found: dict[str, Any]) -> str:
+    """The Settling paragraph: per batch size the median settling point in epochs and steps,
+    and how many runs collapsed to chance, were budget-limited (entered their band only in the
+    last plateau-plus-smoothing epochs) or settled at a plateau below the condition's first
+    accuracy target (counted as settled all the same)."""
     parts = []
     for c in found["cells"]:
         ep = Effect.from_dict(c["epochs_to_settle"])
         st = Effect.from_dict(c["steps_to_settle"])
-        collapsed = c.get("n_collapsed", 0)
         parts.append(
             f"B = {c['batch_size']}: "
             + (
@@ -423,11 +442,13 @@ def settling_text(found: dict[str, Any]) -> str:
                 if np.isfinite(ep.estimate)
                 else fmt.interval(ep, "count", "never settled")
             )
-            + (f", {collapsed} of them collapsed to chance" if collapsed else "")
+            + _settling_notes(c)
         )
     return (
-        "Median settling point (runs that never settled within the budget are counted above "
-        "it; runs collapsed to chance never settle): " + "; ".join(parts) + "."
+        "Median settling point (runs that never settled within the budget — "
+        f"{claims.BEYOND_BUDGET} — rank above every settled run; runs collapsed to chance or "
+        "budget-limited never settle; runs settled below the target settled at a plateau under "
+        "the first accuracy target): " + "; ".join(parts) + "."
     )
 
 

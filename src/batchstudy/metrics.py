@@ -8,7 +8,10 @@ without the training stack. Definitions follow the study references:
   *stays* within ``eps`` of the plateau. A curve that merely touches the plateau early and leaves
   again has not settled then, and a run whose smoothed accuracy or loss still moves over the
   plateau window (slope above ``max_slope``) has not settled at all: it is censored at the
-  budget, like a run that never reached a target.
+  budget, like a run that never reached a target. Nor has a run whose curve enters its band
+  only in the last ``k_last + window`` epochs (settling epoch above
+  `latest_settling_epoch`): there a slow climb cannot be told from a plateau, so it is
+  censored at the budget as *budget-limited*.
 * **Steps to result** (Shallue et al. 2019, MLPerf) -- the first epoch whose raw validation
   accuracy reaches a fixed target (or whose raw validation loss falls to a target loss); runs
   that never reach it are *censored* (NaN, ``reached`` False) and are counted, never averaged
@@ -82,13 +85,22 @@ EVENT_UNITS: dict[str, str | None] = {
 #: accuracy or loss moves by more than ``max_slope`` over the plateau window (or the last epoch is
 #: outside the band) without the loss rising; "loss rising": the smoothed loss climbs by more than
 #: ``max_slope`` of its plateau per epoch; "collapsed to chance": plateau accuracy at most chance
-#: plus the margin; "diverged": a non-finite loss.
+#: plus the margin; "budget-limited": flat and inside its band, but entered it only in the last
+#: ``k_last + window`` epochs (`latest_settling_epoch`); "diverged": a non-finite loss.
 SETTLED = "settled"
 STILL_MOVING = "still moving"
 LOSS_RISING = "loss rising"
+BUDGET_LIMITED = "budget-limited"
 COLLAPSED = "collapsed to chance"
 DIVERGED = "diverged"
-SETTLE_STATUSES: tuple[str, ...] = (SETTLED, STILL_MOVING, LOSS_RISING, COLLAPSED, DIVERGED)
+SETTLE_STATUSES: tuple[str, ...] = (
+    SETTLED,
+    STILL_MOVING,
+    LOSS_RISING,
+    BUDGET_LIMITED,
+    COLLAPSED,
+    DIVERGED,
+)
 
 # Float slack for "within eps": a value exactly eps away counts as inside, and an eps that is
 # hit up to rounding (0.85 - 0.80 != 0.05 in binary) must not flip the answer.
@@ -194,7 +206,16 @@ def unsettled_status(
     return LOSS_RISING if np.isfinite(rate) and rate > limit + _WITHIN_TOL else STILL_MOVING
 
 
-def settling_epoch(
+def latest_settling_epoch(n_epochs: int, *, window: int, k_last: int) -> int:
+    """The last 1-based epoch a run of ``n_epochs`` can settle at: ``n_epochs - k_last -
+    window``, so that more than the plateau window plus the smoothing window lies between the
+    settling point and the end of the budget. A curve entering its band later may still be
+    climbing slowly (slope under the limit) and cannot be told from a plateau. Below 1 (a
+    budget of at most ``k_last + window`` epochs) no run can settle."""
+    return int(n_epochs) - int(k_last) - int(window)
+
+
+def band_entry_epoch(
     val_acc: Sequence[float] | np.ndarray,
     *,
     window: int,
@@ -203,16 +224,17 @@ def settling_epoch(
     val_loss: Sequence[float] | np.ndarray | None = None,
     max_slope: float | None = None,
 ) -> int | None:
-    """First 1-based epoch from which the smoothed curve stays within ``eps`` of its plateau.
+    """First 1-based epoch from which the smoothed curve stays within ``eps`` of its plateau,
+    whenever in the budget that is (`settling_epoch` adds the budget rule).
 
     "Stays", not "touches": every epoch from the returned one to the end must be inside the band
     (``|smoothed - plateau| <= eps``, boundary inclusive), so an early excursion through the
-    plateau does not count. ``None`` (not settled: censored at the budget) when the curve is
-    non-finite among its last ``k_last`` smoothed values (diverged), when even the last epoch is
-    outside the band, or -- with ``max_slope`` -- when the smoothed accuracy or the smoothed
-    ``val_loss`` (relative to its plateau) still moves by more than ``max_slope`` per epoch over
-    the plateau window: a curve still climbing or falling has no plateau to settle on. A curve
-    that oscillates by more than ``eps`` until the end settles only at its last epoch.
+    plateau does not count. ``None`` when the curve is non-finite among its last ``k_last``
+    smoothed values (diverged), when even the last epoch is outside the band, or -- with
+    ``max_slope`` -- when the smoothed accuracy or the smoothed ``val_loss`` (relative to its
+    plateau) still moves by more than ``max_slope`` per epoch over the plateau window: a curve
+    still climbing or falling has no plateau to settle on. A curve that oscillates by more
+    than ``eps`` until the end enters its band only at its last epoch.
     """
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
@@ -233,6 +255,33 @@ def settling_epoch(
         return None
     outside = np.flatnonzero(~inside)
     return 1 if outside.size == 0 else int(outside[-1]) + 2
+
+
+def settling_epoch(
+    val_acc: Sequence[float] | np.ndarray,
+    *,
+    window: int,
+    k_last: int,
+    eps: float,
+    val_loss: Sequence[float] | np.ndarray | None = None,
+    max_slope: float | None = None,
+) -> int | None:
+    """First 1-based epoch from which the smoothed curve stays within ``eps`` of its plateau
+    (`band_entry_epoch`), provided that it leaves more than ``k_last + window`` epochs before
+    the budget ends (at most `latest_settling_epoch`).
+
+    ``None`` (not settled: censored at the budget) wherever `band_entry_epoch` is ``None``, and
+    also when the band is entered only in the last ``k_last + window`` epochs (budget-limited):
+    a curve still climbing more slowly than ``max_slope`` looks flat over the plateau window and
+    "enters" its band just that far back from the end, whatever the budget, so such a point
+    measures the budget, not the run. A curve that oscillates by more than ``eps`` until the
+    end therefore never settles.
+    """
+    entry = band_entry_epoch(
+        val_acc, window=window, k_last=k_last, eps=eps, val_loss=val_loss, max_slope=max_slope
+    )
+    latest = latest_settling_epoch(len(np.ravel(val_acc)), window=window, k_last=k_last)
+    return entry if entry is not None and entry <= latest else None
 
 
 def first_below(values: Sequence[float] | np.ndarray, tau: float) -> int | None:
@@ -307,7 +356,8 @@ def _curve_metrics(
     epoch's weights (``end_train_accuracy``) minus test accuracy. Keras' running average over
     the epoch (``train_accuracy``) mixes weights from the whole epoch and is kept apart.
     ``settle_status`` says why a run has no ``settling_epoch`` (`SETTLE_STATUSES`); a run
-    collapsed to ``chance`` (`is_collapsed`) has none even where its curve is flat.
+    collapsed to ``chance`` (`is_collapsed`) has none even where its curve is flat, and one
+    whose band entry is later than `latest_settling_epoch` is budget-limited.
     """
     diverged = _is_diverged(run)
     row: dict[str, Any] = {"n_epochs": len(run), "diverged": diverged}
@@ -316,7 +366,7 @@ def _curve_metrics(
     last = {c: float(run[c].iloc[-1]) for c in _LAST_EPOCH_COLUMNS}
     val_acc = run["val_accuracy"].to_numpy(dtype=float)
     val_loss = run["val_loss"].to_numpy(dtype=float)
-    settled = settling_epoch(
+    settled = band_entry_epoch(
         val_acc, window=window, k_last=k_last, eps=eps, val_loss=val_loss, max_slope=max_slope
     )
     level = plateau(val_acc, k_last)
@@ -324,6 +374,8 @@ def _curve_metrics(
         settled, status = None, COLLAPSED
     elif settled is None:
         status = unsettled_status(val_loss, window=window, k_last=k_last, max_slope=max_slope)
+    elif settled > latest_settling_epoch(len(run), window=window, k_last=k_last):
+        settled, status = None, BUDGET_LIMITED
     else:
         status = SETTLED
     return row | {
@@ -493,6 +545,20 @@ def target_suffixes(table: pd.DataFrame) -> list[str]:
     return [c.removeprefix("target_") for c in table.columns if c.startswith("target_")]
 
 
+def settled_below_target(run_table: pd.DataFrame) -> pd.Series:
+    """Per run, whether it settled at a plateau below its condition's first accuracy target
+    (``plateau_val_accuracy < target_<sfx>`` for the first of `target_suffixes`): a flat curve
+    at a degraded level, which counts as settled all the same. False where the run did not
+    settle, where the target is NaN (no targets: at chance), and everywhere in a table without
+    target or ``plateau_val_accuracy`` columns."""
+    suffixes = target_suffixes(run_table)
+    if not suffixes or "plateau_val_accuracy" not in run_table.columns:
+        return pd.Series(False, index=run_table.index)
+    target = run_table[f"target_{suffixes[0]}"].astype(float)
+    level = run_table["plateau_val_accuracy"].astype(float)
+    return run_table["settling_epoch"].notna() & (level < target).fillna(False)
+
+
 #: Per-run means summarised with a t-interval over seeds.
 MEAN_METRICS: tuple[str, ...] = (
     "final_train_accuracy",
@@ -522,6 +588,8 @@ def _summarize_cell(cell: pd.DataFrame, suffixes: list[str], settings: IntervalS
         row |= {f"{name}_mean": e.estimate, f"{name}_lo": e.lo, f"{name}_hi": e.hi}
     row["n_settled"] = int(cell["settling_epoch"].notna().sum())
     row["n_collapsed"] = int((cell["settle_status"] == COLLAPSED).sum())
+    row["n_budget_limited"] = int((cell["settle_status"] == BUDGET_LIMITED).sum())
+    row["n_settled_below_target"] = int(settled_below_target(cell).sum())
     for sfx in suffixes:
         row[f"target_{sfx}"] = float(cell[f"target_{sfx}"].iloc[0])
         row[f"loss_target_{sfx}"] = float(cell[f"loss_target_{sfx}"].iloc[0])
