@@ -329,9 +329,9 @@ def test_time_per_epoch_names_the_clock_of_each_engine():
     and says "learning rates" only when the job trains several."""
     base = make_summary(lambda b: 0.05 + 10.0 / b).assign(n_runs=N_SEEDS)
     one = claim_time_per_epoch(base.assign(engine="fused", replicas=N_SEEDS), SETTINGS)
-    assert "all seeds of the job, one learning rate, train together on one clock" in one.evidence
+    assert "all seeds of the job, at its one learning rate, train together" in one.evidence
     seven = claim_time_per_epoch(base.assign(engine="fused", replicas=7 * N_SEEDS), SETTINGS)
-    assert "all 7 learning rates and seeds of the job train together" in seven.evidence
+    assert "all 7 learning rates of the job, each with every seed, train together" in seven.evidence
     keras = claim_time_per_epoch(
         base.assign(engine="keras", replicas=1, timing_streams=5), SETTINGS
     )

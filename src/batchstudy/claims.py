@@ -471,9 +471,12 @@ def timing_streams_words(s: pd.DataFrame) -> str:
         )
     rates = rates_per_job(s)
     if rates == 1:
-        shared = "all seeds of the job, one learning rate, train together on one clock"
+        shared = "all seeds of the job, at its one learning rate, train together on one clock"
     elif rates:
-        shared = f"all {rates} learning rates and seeds of the job train together on one clock"
+        shared = (
+            f"all {rates} learning rates of the job, each with every seed, train together on "
+            "one clock"
+        )
     else:
         shared = "all replicas of the job train together on one clock"
     return f"{shared} (one timing stream per job)"
