@@ -14,7 +14,6 @@ from batchstudy import formatting as fmt
 from batchstudy.claims import (
     CLAIM_TIME_PER_EPOCH,
     CLAIM_WALL_TIME,
-    DRIFT_INCONCLUSIVE,
     GAP_GROWS,
     GAP_SAME,
     GAP_SHRINKS,
@@ -254,11 +253,17 @@ def _steps(b: int, n_train: int = 200) -> int:
 
 def test_epoch_cost_parts_split_fixed_and_per_step_seconds():
     steps = [_steps(b) for b in SIZES]  # 50, 25, 4, 2, 1
-    fixed, per_step = claims.epoch_cost_parts(steps, [0.8 + 0.012 * k for k in steps])
-    assert (fixed, per_step) == pytest.approx((0.8, 0.012))
-    # both parts stay >= 0: times that fall as steps grow have no per-step cost
-    fixed, per_step = claims.epoch_cost_parts([50, 25, 4], [0.5, 0.6, 0.7])
-    assert per_step == 0.0 and fixed == pytest.approx(0.6)
+    fixed, per_step, r2 = claims.epoch_cost_parts(steps, [0.8 + 0.012 * k for k in steps])
+    assert (fixed, per_step, r2) == pytest.approx((0.8, 0.012, 1.0))
+    # both parts stay >= 0: times that fall as steps grow have no per-step cost, and the fit
+    # (the mean) explains none of their variance
+    fixed, per_step, r2 = claims.epoch_cost_parts([50, 25, 4], [0.5, 0.6, 0.7])
+    assert per_step == 0.0 and fixed == pytest.approx(0.6) and r2 == pytest.approx(0.0)
+    # R² = 1 - residual / total sum of squares: y = 1, 2, 2 at x = 0, 1, 2 fits 7/6 + x/2
+    # with residuals 1/6, 1/3, 1/6 (1/6 in squares) of a total 2/3: R² = 0.75
+    assert claims.epoch_cost_parts([0, 1, 2], [1.0, 2.0, 2.0])[2] == pytest.approx(0.75)
+    # equal times everywhere are all fixed cost, fitted exactly
+    assert claims.epoch_cost_parts([50, 25, 4], [0.6, 0.6, 0.6])[2] == 1.0
     # two distinct step counts fit any line: no split; a NaN time drops its pair
     assert claims.epoch_cost_parts([50, 25, 25], [1.0, 0.6, 0.7]) is None
     assert claims.epoch_cost_parts([50, 25, 4], [1.0, np.nan, 0.7]) is None
@@ -275,17 +280,67 @@ def test_time_per_epoch_names_a_fixed_cost_that_dominates_the_largest_batch():
 
     v = claim_time_per_epoch(summary(lambda k: 0.8 + 0.012 * k), SETTINGS)
     assert (
-        "800 ms per epoch is fixed cost, 12 ms per step: at B = 512 the fixed part is 98.5% "
-        "of the epoch" in v.evidence
+        "R² = 1.00): 800 ms per epoch is fixed cost, 12 ms per step: at B = 512 the fixed part "
+        "is 98.5% of the fitted epoch time" in v.evidence
     )
     work = claim_time_per_epoch(summary(lambda k: 0.012 * k), SETTINGS)
-    assert "fixed cost" not in work.evidence
+    assert "fixed cost" not in work.evidence and "no linear trend" not in work.evidence
     # the timing stage's repeats: the same caveat on their geometric means
     repeats = make_repeats(lambda b: 0.8 + 0.012 * _steps(b), k=5, load_sd=0.01, noise_sd=0.0)
     v = claim_time_per_epoch(summary(lambda k: 0.5), SETTINGS, repeats)
-    assert "the fixed part is 98.5% of the epoch" in v.evidence
+    assert "the fixed part is 98.5% of the fitted epoch time" in v.evidence
     # without steps per epoch in the summary nothing is claimed
     assert "fixed cost" not in claim_time_per_epoch(make_summary(lambda b: 0.8), SETTINGS).evidence
+
+
+def test_time_per_epoch_draws_no_fixed_cost_from_a_fit_that_explains_little():
+    """Epoch times that scatter without a trend in steps per epoch (as on a loaded machine:
+    the largest batch size's epoch below the would-be fixed part) get the fit's R² and no
+    split into fixed and per-step cost; just above the threshold the split is drawn."""
+    scatter = {4: 0.9, 8: 1.4, 64: 0.7, 128: 1.3, 512: 0.66}
+    steps = {b: float(_steps(b)) for b in SIZES}
+    note = claims.fixed_cost_note(steps, scatter)
+    r2 = claims.epoch_cost_parts(list(steps.values()), list(scatter.values()))[2]
+    assert r2 < claims.FIXED_COST_MIN_R2
+    assert "no linear trend with steps per epoch" in note and f"R² = {r2:.2f}" in note
+    assert "no split into fixed and per-step cost is made" in note
+    assert "fixed cost," not in note and "fitted epoch time" not in note
+
+    def with_r2(target: float) -> dict[int, float]:
+        """0.8 s fixed + 12 ms per step, plus alternating noise scaled to give R² = target."""
+        clean = np.array([0.8 + 0.012 * steps[b] for b in SIZES])
+        noise = np.array([1.0, -1.0, 1.0, -1.0, 1.0])
+        lo, hi = 0.0, 1.0
+        for _ in range(60):  # bisect the noise scale: R² falls as it grows
+            mid = (lo + hi) / 2
+            fit = claims.epoch_cost_parts(list(steps.values()), clean + mid * noise)
+            lo, hi = (mid, hi) if fit[2] > target else (lo, mid)
+        return dict(zip(SIZES, clean + lo * noise, strict=True))
+
+    above = claims.fixed_cost_note(steps, with_r2(claims.FIXED_COST_MIN_R2 + 0.02))
+    below = claims.fixed_cost_note(steps, with_r2(claims.FIXED_COST_MIN_R2 - 0.02))
+    assert "of the fitted epoch time" in above and "no linear trend" not in above
+    assert "no linear trend" in below and "fixed cost," not in below
+
+
+def test_time_per_epoch_names_the_clock_of_each_engine():
+    """The fused engine shares one clock among a job's rates and seeds (counted from its
+    replicas), the Keras engine trains them one after another: the unit sentence says which,
+    and says "learning rates" only when the job trains several."""
+    base = make_summary(lambda b: 0.05 + 10.0 / b).assign(n_runs=N_SEEDS)
+    one = claim_time_per_epoch(base.assign(engine="fused", replicas=N_SEEDS), SETTINGS)
+    assert "all seeds of the job, at its one learning rate, train together" in one.evidence
+    seven = claim_time_per_epoch(base.assign(engine="fused", replicas=7 * N_SEEDS), SETTINGS)
+    assert "all 7 learning rates of the job, each with every seed, train together" in seven.evidence
+    keras = claim_time_per_epoch(
+        base.assign(engine="keras", replicas=1, timing_streams=5), SETTINGS
+    )
+    assert "one after another (Keras engine)" in keras.evidence
+    assert "5 sequential timing streams per job" in keras.evidence
+    assert "together on one clock" not in keras.evidence
+    for v in (one, seven, keras):
+        assert "every learning rate trained in that job shares" not in v.evidence
+    assert claims.rates_per_job(base.assign(engine="keras", replicas=1)) is None
 
 
 def test_repeat_table_refuses_rows_of_several_jobs():
@@ -668,7 +723,13 @@ def test_wall_time_speed_up_within_the_jobs_clock_drift_is_inconclusive():
     inconclusive, not "holds"; small drifts change nothing."""
     runs = make_runs(epochs_to=lambda b: {4: 10.0, 8: 10.0, 64: 5.0, 128: 5.0, 512: 5.0}[b])
     v = claim_wall_time_not_epochs(runs, SETTINGS, "95", drift={4: 1.0, 8: 0.421})
-    assert v.holds_for == [] and f"B = 8: {DRIFT_INCONCLUSIVE}" in v.evidence
+    assert v.holds_for == []
+    sec = v.effects["seconds_ratio_8"]
+    assert sec.hi < 1
+    assert (
+        f"B = 8: inconclusive: measured {sec.estimate:.3g}× the wall time of B = 4 (faster), "
+        "within the clock drift of the jobs of B = 4 and B = 8 (up to 2.38-fold)" in v.evidence
+    )
     _assert_verdict(v, NOT_SUPPORTED)
     calm = claim_wall_time_not_epochs(runs, SETTINGS, "95", drift={4: 1.0, 8: 1.02})
     assert calm.holds_for == [8]
@@ -689,7 +750,18 @@ def test_wall_time_slow_down_within_the_jobs_clock_drift_is_inconclusive_too():
     2.4-fold, so "not faster" is not shown either; without drift it fails."""
     runs = make_runs(seconds=lambda b: 0.3 if b == 8 else 0.2)
     drifting = claim_wall_time_not_epochs(runs, SETTINGS, "95", drift={4: 1.0, 8: 0.421})
-    assert f"B = 8: {DRIFT_INCONCLUSIVE}" in drifting.evidence
+    # the whole interval is above 1: the text says slower, and which jobs' drift it used
+    sec = drifting.effects["seconds_ratio_8"]
+    assert sec.lo > 1
+    assert (
+        f"B = 8: inconclusive: measured {sec.estimate:.3g}× the wall time of B = 4 (slower), "
+        "within the clock drift of the jobs of B = 4 and B = 8 (up to 2.38-fold)"
+        in drifting.evidence
+    )
+    assert "(faster)" not in drifting.evidence
+    # the drift used is the larger of the two jobs' folds, whichever job drifted
+    other = claim_wall_time_not_epochs(runs, SETTINGS, "95", drift={4: 0.5, 8: 1.3})
+    assert "jobs of B = 4 and B = 8 (up to 2-fold)" in other.evidence
     calm = claim_wall_time_not_epochs(runs, SETTINGS, "95", drift={4: 1.0, 8: 1.0})
     assert "B = 8: fails (not faster in wall time)" in calm.evidence
 

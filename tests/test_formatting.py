@@ -30,6 +30,17 @@ def test_open_upper_end_and_censored_count_are_shown():
     assert fmt.interval(e, "count") == "30 [20, > budget] (3 of 10 never reached)"
 
 
+def test_a_ratio_open_above_reads_so_not_as_a_budget():
+    """A ratio whose numerator's censored median is above the budget has no upper end; a
+    ratio is no budget, so its +inf end and estimate read "open above"."""
+    e = Effect(6.52, 5.27, math.inf, 10, METHOD_MEDIAN, n_censored=4)
+    assert fmt.interval(e, "ratio") == "6.52× [5.27×, open above] (4 of 10 never reached)"
+    gone = Effect(math.inf, math.inf, math.inf, 10, METHOD_MEDIAN, n_censored=10)
+    assert fmt.interval(gone, "ratio") == "open above (10 of 10 never reached)"
+    assert fmt.end(math.inf, "ratio") == fmt.RATIO_OPEN
+    assert fmt.end(math.inf, "seconds") == fmt.ABOVE_BUDGET
+
+
 def test_effect_names_method_n_and_a_family_level():
     e = Effect(-0.185, -0.239, -0.142, 10, METHOD_PAIRED_T, level=1 - 0.05 / 7)
     assert fmt.effect(e, "difference") == "−0.185 [−0.239, −0.142] (paired t, n = 10, 99.29% level)"

@@ -316,6 +316,13 @@ def test_timing_repeats_set_the_timing_unit_and_are_rendered(tmp_path, cfg):
     html = out.read_text()
     assert "in interleaved repeats" not in html and "one timing stream per job" in html
     assert "-timing-repeats" not in html
+    # the Timing definition states the drift rule that claim 4 applies, with the set margin
+    timing = re.search(r"<dt>Timing</dt>\s*<dd>(.*?)</dd>", html, re.S).group(1)
+    timing = " ".join(timing.split())
+    assert "median seconds of its last epochs over the median of its first ones" in timing
+    assert "fold change of at least 1" in timing
+    assert "upper end below 1/1.1" in timing and "lower end above 1/1.1" in timing
+    assert "within the drift and the outcome is inconclusive" in timing
     rng = np.random.default_rng(0)
     repeats = pd.DataFrame(
         {

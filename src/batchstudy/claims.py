@@ -56,8 +56,12 @@ RATIO_BOUNDARIES = (1 / TIME_RATIO_MARGIN, TIME_RATIO_MARGIN)
 MIN_BATCH_SIZES_FOR_TREND = 3
 STRONG_DECREASE_RHO = -0.8
 #: Claim 1's evidence names the fixed per-epoch cost when it is more than this share of the
-#: largest batch size's epoch (`fixed_cost_note`).
+#: largest batch size's fitted epoch time (`fixed_cost_note`) ...
 FIXED_COST_SHARE = 0.5
+#: ... and only when the fit of epoch time on steps per epoch explains at least this share of
+#: the epoch times' variance (R²); below it the times show no linear trend with steps per epoch
+#: and no split into fixed and per-step cost is drawn.
+FIXED_COST_MIN_R2 = 0.8
 #: Intervals of the timing stage's repeats (claims 1 and 4 when ``timing_repeats`` > 0): the
 #: unit of replication is one repeat, which re-times every batch size once, interleaved.
 METHOD_REPEAT_MEAN = "t-interval of log seconds over timing repeats (geometric mean)"
@@ -324,14 +328,15 @@ def claim_time_per_epoch(
 
     With the timing stage's ``repeats`` (rows of this condition's job key), the unit of
     replication is one repeat: see `_time_per_epoch_repeats`. Without them, one training job
-    per batch size: with the fused engine all replicas of a job share one clock, so each batch
-    size has one timing stream; the intervals are over that job's epochs and describe its
-    timing only, not repeat runs. Supported when the per-batch-size medians decrease (Spearman
-    rho <= `STRONG_DECREASE_RHO`) and the smallest batch size's epoch-time interval lies wholly
-    above `TIME_RATIO_MARGIN` x the largest's. Not supported when rho >= 0 or when the two
-    intervals overlap within the margin. Either way the evidence names a fixed per-epoch cost
-    that dominates the largest batch size's epoch (`fixed_cost_note`, from the summary's
-    ``steps_per_epoch``).
+    per batch size, clocked as its engine trains (`timing_streams_words`: the fused engine's
+    replicas share one clock, the Keras engine's run one after another); the intervals are
+    over that job's epochs and describe its timing only, not repeat runs. Supported when the
+    per-batch-size medians decrease (Spearman rho <= `STRONG_DECREASE_RHO`) and the smallest
+    batch size's epoch-time interval lies wholly above `TIME_RATIO_MARGIN` x the largest's.
+    Not supported when rho >= 0 or when the two intervals overlap within the margin. Either
+    way the evidence names a fixed per-epoch cost that dominates the largest batch size's
+    fitted epoch time when the fit of epoch time on steps per epoch is good, or says that
+    there is no such linear trend (`fixed_cost_note`, from the summary's ``steps_per_epoch``).
     """
     sizes = sorted(int(b) for b in summary["batch_size"])
     table = repeat_table(repeats, sizes)
@@ -391,48 +396,103 @@ def _steps_per_epoch(summary: pd.DataFrame) -> dict[int, float]:
     return dict(zip(sizes, steps, strict=True))
 
 
-def epoch_cost_parts(steps: Any, seconds: Any) -> tuple[float, float] | None:
+def epoch_cost_parts(steps: Any, seconds: Any) -> tuple[float, float, float] | None:
     """Seconds per epoch = fixed + per_step × steps per epoch, fitted by least squares to one
     condition's per-batch-size epoch times with both parts >= 0 (non-negative least squares:
-    a negative cost has no meaning). Returns (fixed seconds per epoch, seconds per step);
-    ``None`` with fewer than `MIN_BATCH_SIZES_FOR_TREND` distinct step counts (two points fit
-    any line) after non-finite pairs are dropped."""
+    a negative cost has no meaning). Returns (fixed seconds per epoch, seconds per step, R²),
+    R² = 1 - residual / total sum of squares, in [0, 1] (the constrained fit is never worse
+    than the mean, which it can express); equal times everywhere are fitted exactly by the
+    fixed part alone: R² = 1. ``None`` with fewer than `MIN_BATCH_SIZES_FOR_TREND` distinct
+    step counts (two points fit any line) after non-finite pairs are dropped."""
     x, y = np.asarray(steps, dtype=float), np.asarray(seconds, dtype=float)
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     if np.unique(x).size < MIN_BATCH_SIZES_FOR_TREND:
         return None
     (fixed, per_step), _ = nnls(np.column_stack([np.ones_like(x), x]), y)
-    return float(fixed), float(per_step)
+    residual = float(np.sum((y - fixed - per_step * x) ** 2))
+    total = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 if total == 0 else max(0.0, 1.0 - residual / total)
+    return float(fixed), float(per_step), r2
+
+
+#: How claim 1 fits epoch time on steps per epoch, in words (`epoch_cost_parts`).
+COST_FIT_WORDS = (
+    "least squares of seconds per epoch = fixed + per step × steps per epoch over the batch sizes"
+)
 
 
 def fixed_cost_note(steps: Mapping[int, float], seconds: Mapping[int, float]) -> str:
     """Claim 1's caveat when fixed per-epoch cost dominates: from `epoch_cost_parts` over the
-    batch sizes in both mappings, where the fixed part is more than `FIXED_COST_SHARE` of the
-    fitted epoch time at the largest batch size, a sentence with the numbers; else empty (also
-    when the fit cannot be made)."""
+    batch sizes in both mappings. With R² >= `FIXED_COST_MIN_R2` and the fixed part more than
+    `FIXED_COST_SHARE` of the fitted epoch time at the largest batch size, a sentence with
+    the numbers; with a lower R², a sentence that the times show no linear trend with steps
+    per epoch and no split is made; else empty (also when the fit cannot be made)."""
     sizes = sorted(b for b in seconds if b in steps)
     parts = epoch_cost_parts([steps[b] for b in sizes], [seconds[b] for b in sizes])
     if parts is None:
         return ""
-    fixed, per_step = parts
+    fixed, per_step, r2 = parts
+    fit = f"{COST_FIT_WORDS}, R² = {fmt.correlation(r2)}"
+    if r2 < FIXED_COST_MIN_R2:
+        return (
+            f" Epoch times show no linear trend with steps per epoch ({fit}, below "
+            f"{fmt.correlation(FIXED_COST_MIN_R2)}): no split into fixed and per-step cost is "
+            "made."
+        )
     epoch = fixed + per_step * steps[sizes[-1]]
     if not epoch > 0 or fixed / epoch <= FIXED_COST_SHARE:
         return ""
     return (
-        " Fixed cost per epoch (least squares of seconds per epoch = fixed + per step × steps "
-        f"per epoch over the batch sizes): {fmt.seconds(fixed)} per epoch is fixed cost, "
+        f" Fixed cost per epoch ({fit}): {fmt.seconds(fixed)} per epoch is fixed cost, "
         f"{fmt.seconds(per_step)} per step: at B = {sizes[-1]} the fixed part is "
-        f"{fmt.percent(fixed / epoch)} of the epoch: these epoch times mostly measure what "
-        "every epoch costs once (its evaluations, the engine's per-epoch overhead), not the "
-        "batches' work."
+        f"{fmt.percent(fixed / epoch)} of the fitted epoch time: these epoch times mostly "
+        "measure what every epoch costs once (its evaluations, the engine's per-epoch "
+        "overhead), not the batches' work."
     )
+
+
+def rates_per_job(s: pd.DataFrame) -> int | None:
+    """How many learning rates (arm x base rate) one job trains, from the summary rows of a
+    condition: the fused engine's replicas per job over the condition's runs per batch size
+    (every rate of a job trains all seeds). ``None`` where the summary cannot say: without
+    those columns, and with the Keras engine, whose timing rows count one replica at a time."""
+    if not {"engine", "replicas", "n_runs"} <= set(s.columns) or (s["engine"] != "fused").any():
+        return None
+    per_rate = s["n_runs"].astype(float).max()
+    return int(round(s["replicas"].astype(float).max() / per_rate)) if per_rate > 0 else None
+
+
+def timing_streams_words(s: pd.DataFrame) -> str:
+    """How one job's epochs were clocked, per engine and number of learning rates: the fused
+    engine trains every replica of a job together on one clock (one timing stream); the Keras
+    engine trains them one after another (sequential streams, one per seed, each rate of a
+    seed after the other). Without an ``engine`` column the summary's ``timing_streams``
+    decides (1: one shared clock)."""
+    streams = int(s["timing_streams"].max())
+    engines = set(s["engine"].astype(str)) if "engine" in s.columns else set()
+    if engines == {"keras"} or (not engines and streams > 1):
+        return (
+            "the job's replicas train one after another (Keras engine), each seed on its own "
+            f"stretch of the job's clock ({streams} sequential timing streams per job, one per "
+            "seed; where the job trains several learning rates, each rate's seeds after the "
+            "previous rate's)"
+        )
+    rates = rates_per_job(s)
+    if rates == 1:
+        shared = "all seeds of the job, at its one learning rate, train together on one clock"
+    elif rates:
+        shared = (
+            f"all {rates} learning rates of the job, each with every seed, train together on "
+            "one clock"
+        )
+    else:
+        shared = "all replicas of the job train together on one clock"
+    return f"{shared} (one timing stream per job)"
 
 
 def _stream_note(s: pd.DataFrame, sizes: list[int]) -> str:
     """Unit of replication and drift within a job when timings come from the training jobs."""
-    streams = int(s["timing_streams"].max())
-    per_job = "one timing stream per job" if streams == 1 else f"{streams} timing streams per job"
     drift = s["timing_drift"].to_numpy(dtype=float)
     worst = int(np.argmax(np.abs(np.log(drift))))
     factor = drift_fold(drift[worst])
@@ -443,9 +503,9 @@ def _stream_note(s: pd.DataFrame, sizes: list[int]) -> str:
         else ""
     )
     return (
-        "Unit of replication: one training job per batch size, whose clock every learning rate "
-        f"trained in that job shares ({per_job}); the intervals are over that job's epochs, "
-        "which share its machine state, so they are not intervals over independent repeats. "
+        f"Unit of replication: one training job per batch size: {timing_streams_words(s)}; "
+        "the intervals are over that job's epochs, which share its machine state, so they are "
+        "not intervals over independent repeats. "
         f"Drift within a job: up to a {fmt.number(factor)}-fold change (the last epochs took "
         f"{fmt.ratio(drift[worst])} the time of the first, B = {sizes[worst]}){drift_note}."
     )
@@ -918,8 +978,9 @@ def censored_median_ratio(num: np.ndarray, den: np.ndarray, settings: IntervalSe
 
 
 #: Claim 4's outcome at a batch size whose wall time differs from the smallest's by its
-#: interval but by less than the two jobs' clocks drifted, faster or slower (`_wall_verdict`).
-DRIFT_INCONCLUSIVE = "inconclusive (the difference is within the jobs' clock drift)"
+#: interval but by less than the two jobs' clocks drifted, faster or slower (`_wall_verdict`);
+#: printed with the direction measured and the drift used (`drift_words`).
+DRIFT_INCONCLUSIVE = "inconclusive: within the jobs' clock drift"
 
 
 def wall_boundaries(drift: float = 1.0) -> tuple[float, ...]:
@@ -1002,9 +1063,10 @@ def claim_wall_time_not_epochs(
     target. The verdict is supported when it holds for every larger B, not supported when it
     holds for none, and otherwise names the range where it holds. With the timing stage's
     ``repeats`` the seconds ratio is `wall_time_ratio`; without, the run table's seconds
-    (epochs x the job's median seconds per epoch, one timing stream per job), and ``drift``
+    (epochs x the job's median seconds per epoch, from the job's own clock), and ``drift``
     (batch size -> the summary's ``timing_drift``, last vs first epochs of its job) makes a
-    speed-up no larger than the two jobs' drift inconclusive (`_wall_verdict`).
+    speed-up or slow-down no larger than the two jobs' drift inconclusive (`_wall_verdict`),
+    printed with the direction measured and the fold used (`drift_words`).
     """
     claim = CLAIM_WALL_TIME
     statement = (
@@ -1061,6 +1123,23 @@ def _no_wall_comparison(runs: pd.DataFrame, target: str, cols: list[str]) -> str
     return None
 
 
+def drift_words(seconds: Effect, b: int, ref: int, fold: float) -> str:
+    """`DRIFT_INCONCLUSIVE` in words: the direction the seconds ratio's interval shows (wholly
+    below 1: faster; wholly above: slower; else the side of 1 / `TIME_RATIO_MARGIN` it was
+    judged on, which `_wall_verdict` requires of it) and the drift fold it was judged
+    with, the larger of the jobs of ``b`` and ``ref``, e.g. "inconclusive: measured 2.02× the
+    wall time of B = 4 (slower), within the clock drift of the jobs of B = 4 and B = 8 (up to
+    2.44-fold)"."""
+    m = 1 / TIME_RATIO_MARGIN
+    side = "faster" if seconds.hi < 1 else "slower" if seconds.lo > 1 else None
+    side = side or ("faster by the margin" if seconds.hi < m else "not faster by the margin")
+    return (
+        f"inconclusive: measured {fmt.ratio(seconds.estimate)} the wall time of B = {ref} "
+        f"({side}), within the clock drift of the jobs of B = {ref} and B = {b} (up to "
+        f"{fmt.number(fold)}-fold)"
+    )
+
+
 def _wall_comparison(
     tables: dict[str, pd.DataFrame],
     b: int,
@@ -1081,7 +1160,8 @@ def _wall_comparison(
     fold = _drift_factor(drift, (b, ref)) if timing is None else 1.0
     sec = replace(sec, boundaries=wall_boundaries(fold))
     ep = replace(censored_median_ratio(*col["epochs"], settings), boundaries=wall_boundaries())
-    return _wall_verdict(sec, ep, fold), sec, ep
+    outcome = _wall_verdict(sec, ep, fold)
+    return (drift_words(sec, b, ref, fold) if outcome == DRIFT_INCONCLUSIVE else outcome), sec, ep
 
 
 def _drift_factor(drift: Mapping[int, float] | None, sizes: tuple[int, ...]) -> float:

@@ -713,7 +713,56 @@ def _wall_time_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str
     return out
 
 
+def wall_drift(conditions: list[dict[str, Any]]) -> tuple[float, bool]:
+    """The largest within-job clock drift (`claims.drift_fold`) behind claim 4 in conditions
+    timed by their training jobs' own clocks (not by timing repeats): over the jobs where it
+    holds and their smallest batch size's job when it holds anywhere (second value True), else
+    over all their jobs (False). NaN when no such job has a finite drift (cells without
+    ``timing_drift`` are skipped)."""
+    own = [c for c in conditions if not c.get("timing_repeats")]
+    held = [c for c in own if _claim(c, claims.CLAIM_WALL_TIME)["holds_for"]]
+
+    def folds(c: dict[str, Any], sizes: set[int] | None) -> list[float]:
+        drifts = [
+            float(x["timing_drift"])
+            for x in c.get("cells", [])
+            if (sizes is None or x["batch_size"] in sizes) and x.get("timing_drift") is not None
+        ]
+        return [claims.drift_fold(d) for d in drifts if np.isfinite(d) and d > 0]
+
+    found = [
+        f
+        for c in held
+        for f in folds(c, {*_claim(c, claims.CLAIM_WALL_TIME)["holds_for"], min(c["batch_sizes"])})
+    ]
+    if held:
+        return max(found, default=np.nan), True
+    return max((f for c in own for f in folds(c, None)), default=np.nan), False
+
+
+def _drift_sentence(conditions: list[dict[str, Any]]) -> str:
+    """The largest clock drift behind claim 4's outcomes (`wall_drift`), in words; empty when
+    no condition is timed by its jobs' own clocks."""
+    fold, held = wall_drift(conditions)
+    if not np.isfinite(fold):
+        return ""
+    where = (
+        "in the jobs behind these holds (theirs and the smallest batch size's)"
+        if held
+        else "in these jobs"
+    )
+    return (
+        f" Clock drift up to {fmt.number(fold)}-fold {where}; a wall-time difference within "
+        "the drift of the two jobs compared counts as inconclusive."
+    )
+
+
 def _wall_source(conditions: list[dict[str, Any]]) -> str:
+    """Where claim 4's wall times come from, in words, with the drift behind its outcomes."""
+    return _wall_clock(conditions) + _drift_sentence(conditions)
+
+
+def _wall_clock(conditions: list[dict[str, Any]]) -> str:
     """Where claim 4's wall times come from, in words."""
     k = [c["timing_repeats"]["repeats"] for c in conditions if c.get("timing_repeats")]
     if not k:

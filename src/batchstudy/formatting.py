@@ -18,6 +18,9 @@ from .stats import Effect
 
 NOT_ESTIMABLE = "not estimable"
 ABOVE_BUDGET = "> budget"
+#: A ratio's end or estimate at +inf (its numerator's censored median above the budget): a
+#: ratio has no budget, its interval is open above.
+RATIO_OPEN = "open above"
 #: Magnitudes at or above this print in scientific form (``5.12×10²⁸``), never as long integers
 #: (a run that blew up without becoming NaN can leave a loss mean of 1e28).
 SCIENTIFIC_FROM = 1e6
@@ -146,8 +149,14 @@ KINDS: dict[str, tuple[Callable[..., str], int]] = {
 EXTRA_DIGITS = 2
 
 
+def above(kind: str) -> str:
+    """What +inf reads as for ``kind``: "> budget" (a censored median), `RATIO_OPEN` for a
+    ratio."""
+    return RATIO_OPEN if kind == "ratio" else ABOVE_BUDGET
+
+
 def end(x: float, kind: str, boundaries: Sequence[float] = ()) -> str:
-    """An interval end of ``kind``; "> budget" for +inf.
+    """An interval end of ``kind``; +inf reads `above` ("> budget", a ratio's "open above").
 
     Where the end would print the same as one of ``boundaries`` (the values its verdict was
     judged against: ±margin, a ratio's margin) without being equal to it, it gets up to
@@ -158,7 +167,7 @@ def end(x: float, kind: str, boundaries: Sequence[float] = ()) -> str:
     precision reached.
     """
     if x == math.inf:
-        return ABOVE_BUDGET
+        return above(kind)
     form, default = KINDS[kind]
     for p in range(default, default + EXTRA_DIGITS + 1):
         text = form(x, p)
@@ -168,13 +177,14 @@ def end(x: float, kind: str, boundaries: Sequence[float] = ()) -> str:
 
 
 def interval(e: Effect, kind: str, missing: str = "never reached") -> str:
-    """``estimate [lo, hi]``; censored medians read "> budget (k of n <missing>)". An end
-    near one of the effect's verdict boundaries shows the digits that place it (`end`)."""
+    """``estimate [lo, hi]``; censored medians read "> budget (k of n <missing>)", a ratio
+    whose estimate or end is +inf "open above" (`above`). An end near one of the effect's
+    verdict boundaries shows the digits that place it (`end`)."""
     if e.n == 0 or (not _finite(e.estimate) and e.estimate != math.inf):
         return NOT_ESTIMABLE
     censored = f"{e.n_censored} of {e.n} {missing}"
     if e.estimate == math.inf:
-        return f"{ABOVE_BUDGET} ({censored})"
+        return f"{above(kind)} ({censored})"
     text = KINDS[kind][0](e.estimate)
     if not (_finite(e.lo) or e.lo == math.inf) or not (_finite(e.hi) or e.hi == math.inf):
         return f"{text} (one run, no interval)"
