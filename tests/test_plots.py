@@ -329,3 +329,44 @@ def test_overview_keeps_its_points_and_marks_open_intervals(monkeypatch):
     assert layout_problems(fig) == []
     box = legend.get_window_extent(fig.canvas.get_renderer())
     assert not any(box.overlaps(ax.get_window_extent()) for ax in (top, bottom))
+
+
+def _scaling_tables(n_seeds: int, open_top: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A condition's summary (steps and seconds to one 95% accuracy target and its loss
+    target) and runs with `n_seeds` per batch size; B = 64's upper end open where asked."""
+    sizes = [4, 16, 64]
+    summary = pd.DataFrame({"batch_size": sizes, "target_95": 0.9})
+    for q in ("steps", "seconds"):
+        for name in (f"{q}_to_target_95", f"{q}_to_loss_95"):
+            est = np.array([400.0, 150.0, 80.0])
+            summary[f"{name}_median"] = est
+            summary[f"{name}_lo"] = est * 0.8
+            summary[f"{name}_hi"] = [est[0] * 1.2, est[1] * 1.2, np.inf if open_top else 100.0]
+    runs = pd.DataFrame({"batch_size": np.repeat(sizes, n_seeds), "target_95": 0.9})
+    return summary, runs
+
+
+def drawn_scaling(monkeypatch, summary, runs) -> object:
+    figs = []
+    monkeypatch.setattr(plots, "_save", lambda fig, out, dpi: figs.append(fig))
+    plots.plot_scaling(summary, runs, None, 40)
+    (fig,) = figs
+    return fig
+
+
+@pytest.mark.parametrize("open_top", [True, False])
+def test_the_scaling_legend_names_the_open_triangle_where_one_is_drawn(monkeypatch, open_top):
+    fig = drawn_scaling(monkeypatch, *_scaling_tables(10, open_top))
+    for ax in fig.axes:
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert (plots.OPEN_LABEL in labels) == open_top
+        assert "95% bootstrap" in ax.get_ylabel()
+
+
+def test_median_intervals_below_six_seeds_are_labelled_as_the_seeds_range(monkeypatch):
+    assert plots.range_coverage(5) == 0.9375 and plots.range_coverage(6) > 0.95
+    assert plots.median_interval_words(6) == "95% bootstrap"
+    fig = drawn_scaling(monkeypatch, *_scaling_tables(5, False))
+    for ax in fig.axes:
+        assert "95% bootstrap" not in ax.get_ylabel()
+        assert "(median, ≤ range of 5 seeds, coverage ≤ 93.75%)" in ax.get_ylabel()

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from batchstudy.provenance import code_version
+from batchstudy.provenance import code_version, machine_words
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -36,3 +36,10 @@ def test_outside_a_checkout_is_unknown(tmp_path):
     v = code_version(tmp_path)
     assert v["commit"] == "unknown" and v["dirty"] is None
     assert v["describe"].startswith("not a git checkout")
+
+
+def test_machine_words_have_no_empty_field():
+    assert machine_words("Linux", "x86_64", "") == "Linux x86_64"
+    assert machine_words("Linux", "x86_64", "  ") == "Linux x86_64"
+    assert machine_words("Darwin", "arm64", "arm") == "Darwin arm64, arm"
+    assert machine_words("", "", "") == "unknown"

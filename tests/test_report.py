@@ -7,6 +7,7 @@ import io
 import itertools
 import json
 import re
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,12 @@ import pytest
 from conftest import BASE_LR, ROOT, fake_condition, render_fake_report, write_fake_job
 from conftest import DEFAULT_STUDY as D
 
-from batchstudy import config, findings
+from batchstudy import catalogue, config, findings, report
 from batchstudy.aggregate import aggregate
 from batchstudy.data import SPLIT_COLUMNS
 from batchstudy.io import read_table, write_json, write_table
 from batchstudy.plots import PLOTS
-from batchstudy.report import NO_TARGET, render_report, target_value
+from batchstudy.report import NO_TARGET, render_catalogue, render_report, target_value
 from batchstudy.stats import IntervalSettings
 
 TEMPLATE = ROOT / "workflow" / "report" / "index.html.j2"
@@ -228,12 +229,19 @@ def test_split_sizes_and_a_condition_at_chance_read_in_words(tmp_path, cfg):
         tmp_path, cfg, paths, [fake_condition(c) for c in conds], splits=splits
     )
     html = out.read_text()
-    text = " ".join(_visible_text(html).split())
+    text = unescape(" ".join(_visible_text(html).split()))
     assert (
         "Rows per split: blobs: 500 train / 500 test (the test split serves as validation), "
-        "3 classes, chance accuracy 0.340; moons: 400 train / 100 validation / 500 test, "
-        "2 classes, chance accuracy 0.820." in text
+        "3 classes (chance: the majority class's share of the validation split, 0.340); "
+        "moons: 400 train / 100 validation / 500 test, 2 classes (chance: the majority "
+        "class's share of the validation split, 0.820)." in text
     )
+    # B = 512 against 500 and 400 training rows: full batch, named with the rows it takes
+    assert (
+        "B = 512 exceeds the 500 training rows of blobs: it trains full-batch (one step of "
+        "500 rows per epoch). B = 512 exceeds the 400 training rows of moons" in text
+    )
+    assert "Batch sizes and fits use the nominal B." in text
     assert "Targets not set: the best plateau validation accuracy 0.8" in text
     assert "is at chance (0.820" in text
     assert "In 1 of 2 conditions no batch size" in text
@@ -508,3 +516,89 @@ def test_a_custom_model_is_described_and_the_unused_mlp_keys_are_marked(tmp_path
     assert "not recorded" in custom_model_words({"parameters": {data: 515}})
     two = {"layers": {"a.npz": layers, "b.npz": layers[:2] + ["Dense(10, softmax)"]}}
     assert custom_model_words(two).startswith("on a: Dense(64")
+
+
+def test_experiment_words_follow_the_config():
+    """Number agreement, kinds said only where they add something, hidden layers in words,
+    the reference batch size only for scaled arms, and a custom model's engine override."""
+    assert report.hidden_layer_words([50]) == "one hidden layer of 50 units"
+    assert report.hidden_layer_words([64, 32]) == "hidden layers of 64 and 32 units"
+    assert report.hidden_layer_words([8, 4, 2]) == "hidden layers of 8, 4 and 2 units"
+    assert report.dataset_words("blobs", {"kind": "blobs"}) == ""
+    assert report.dataset_words("toy", {"kind": "moons"}) == "moons"
+    assert report.dataset_words("example", {"kind": "csv", "path": "a.csv"}) == "csv, a.csv"
+    scaling = {"reference_batch_size": 32, "warmup_steps": 0, "warmup_epochs": 0}
+    constant = report.arms_words(scaling | {"arms": ["constant"]})
+    assert "reference batch size" not in constant and "warmup" not in constant
+    scaled = report.arms_words(scaling | {"arms": ["constant", "linear"]})
+    assert scaled.endswith("(reference batch size 32; no warmup)")
+    mlp = {"engine": "fused", "model": {"custom": None}}
+    custom = {"engine": "fused", "model": {"custom": "m.py:build"}}
+    assert report.engine_words(mlp, ["fused"]) == "Training engine: fused"
+    assert report.engine_words(mlp, ["fused", "keras"]) == "Training engines: fused, Keras"
+    assert report.engine_words(custom, ["keras"]) == (
+        "Training engine: Keras (custom models train with the Keras engine; the configured "
+        "engine 'fused' does not apply)"
+    )
+    assert "does not apply" not in report.engine_words(custom | {"engine": "keras"}, ["keras"])
+
+
+def _split(name, n_train, n_val, own):
+    val = "own" if own else "test"
+    return {"dataset": name, "n_train": n_train, "n_val": n_val, "val_split": val}
+
+
+def test_batch_sizes_that_do_not_fit_the_training_rows_are_named():
+    splits = [_split("blobs", 400, 100, True), _split("digits", 898, 899, False)]
+    notes = report.batch_size_notes(splits, [4, 256, 512])
+    assert notes == [
+        "B = 512 exceeds the 400 training rows of blobs: it trains full-batch (one step of 400 "
+        "rows per epoch)",
+        "B = 256 takes 2 steps per epoch on the 400 training rows of blobs, of 256 and 144 rows",
+        "B = 512 takes 2 steps per epoch on the 898 training rows of digits, of 512 and 386 rows",
+    ]
+    assert report.batch_size_notes(splits, [4, 8]) == []
+    both = report.batch_size_notes([_split("blobs", 400, 100, True)], [400, 512])
+    assert both[0].startswith("B ∈ {400, 512} are at least the 400 training rows of blobs")
+    assert report.batch_size_notes([_split("b", 400, 1, True)], [400])[0].startswith(
+        "B = 400 equals"
+    )
+    datasets = {"blobs": {"n_train": 500, "n_val": 100}, "digits": {"test_fraction": 0.5}}
+    assert report.config_n_train_notes(splits, datasets) == [
+        "the config's n_train = 500 of blobs counts training and validation rows "
+        "(400 train + 100 validation)"
+    ]
+    assert report.sentences([], report.NOMINAL_B) == ""
+    assert report.sentences(["a b", "c"], "D.") == "A b. C. D."
+
+
+def test_median_intervals_below_six_seeds_are_named_as_the_seeds_range():
+    assert report.interval_note(6, 0.95).startswith("Point estimate [95% interval] over seeds")
+    five = report.interval_note(5, 0.95)
+    assert "[95% interval]" not in five
+    assert "at most the range of the seeds (coverage ≤ 93.75%, not 95%)" in five
+
+
+def test_catalogue_counts_read_in_the_number_they_take(tmp_path):
+    summary = {
+        "study": "one",
+        "title": "One",
+        "report": "one/index.html",
+        "date": "d",
+        "config_hash": "h",
+        "code_version": {"describe": "c"},
+        "n_conditions": 1,
+        "headline": ["x"],
+    }
+    paths = []
+    for name, n in (("one", 1), ("two", 3)):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(summary | {"study": name, "n_conditions": n}))
+        paths.append(path)
+    template = ROOT / "workflow" / "report" / "catalogue.html.j2"
+    assert set(summary) == set(catalogue.SUMMARY_KEYS)
+    render_catalogue(paths, template, tmp_path / "index.html")
+    html = (tmp_path / "index.html").read_text()
+    assert "2 study reports in this project" in html
+    assert "· 1 condition</p>" in html and "· 3 conditions</p>" in html
+    assert "(s)" not in html and "(ies)" not in html

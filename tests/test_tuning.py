@@ -7,9 +7,11 @@ import pandas as pd
 import pytest
 
 from batchstudy import scaling, tuning
+from batchstudy.config import base_learning_rates
 
 SIZES = (4, 8, 16, 32, 64, 128, 256, 512)
-RATES = tuple(float(r) for r in np.geomspace(1e-4, 1e-1, 7))
+#: The rates a config range of 7 from 1e-4 to 1e-1 expands to (4 significant figures).
+RATES = base_learning_rates({"min": 1e-4, "max": 1e-1, "num": 7})
 SEEDS = tuple(range(10))
 N_TRAIN = 500
 BUDGET = 4000
@@ -230,3 +232,29 @@ def test_frontier_labels_stay_clear_of_the_other_panel_and_inside_the_figure():
     for text in left.texts:  # the rate labels beside the points, inside the left panel
         assert text.get_window_extent(renderer).x1 <= left.get_window_extent(renderer).x1
     plt.close(fig)
+
+
+def test_tuning_figures_write_rates_as_the_text_does(monkeypatch):
+    """The lr grid's column labels and the frontier's rate labels are `config.format_lr` of
+    the rates the config expands to (0.003162, as the text prints it, not 0.0032)."""
+    import matplotlib.pyplot as plt
+
+    from batchstudy import tuning_plots
+    from batchstudy.config import format_lr
+
+    rates = RATES
+    assert "0.003162" in [format_lr(r) for r in rates]
+    grid = tuning.lr_grid(make_runs(known_optimum, rates=rates), "95")
+    figs = []
+    monkeypatch.setattr(tuning_plots, "_save", lambda fig, out, dpi: figs.append(fig) or out)
+    tuning_plots.plot_lr_grid(grid, "unused.png")
+    (fig,) = figs
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == [format_lr(r) for r in rates]
+    front = tuning.tuned_frontier(grid)
+    frontier = tuning_plots.frontier_figure(front, title="t")
+    labels = [t.get_text() for t in frontier.axes[0].texts]
+    assert labels and set(labels) <= {format_lr(r) for r in rates}
+    assert "0.0032" not in labels
+    plt.close(fig)
+    plt.close(frontier)

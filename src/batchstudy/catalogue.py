@@ -72,7 +72,14 @@ def read_summary(path: Path) -> dict[str, Any]:
 def catalogue_context(paths: list[Path]) -> dict[str, Any]:
     """The catalogue's studies, sorted by name (one entry per summary file)."""
     studies = sorted((read_summary(p) for p in paths), key=lambda s: s["study"])
-    return {"studies": studies, "n_studies": len(studies)}
+    studies = [
+        s | {"conditions_text": fmt.counted(s["n_conditions"], "condition")} for s in studies
+    ]
+    return {
+        "studies": studies,
+        "n_studies": len(studies),
+        "studies_text": fmt.counted(len(studies), "study report"),
+    }
 
 
 # --------------------------------------------------------------------------- comparison

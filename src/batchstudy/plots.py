@@ -43,7 +43,7 @@ from .io import read_table  # noqa: E402
 from .layout import PLOT_NAMES as PLOTS  # noqa: E402
 from .metrics import CONDITION_KEYS as KEYS  # noqa: E402
 from .metrics import target_suffixes  # noqa: E402
-from .stats import Effect, censored_median_value, t_half_width, value_range  # noqa: E402
+from .stats import LEVEL, Effect, censored_median_value, t_half_width, value_range  # noqa: E402
 
 #: The keys that name a condition's figure directory, in the order the plot stage takes them:
 #: the condition keys. The directory itself is `batchstudy.config.Condition.path`
@@ -101,7 +101,7 @@ CURVES_MARGINS = Margins(left=0.75, bottom=0.5, top=0.65, wspace=0.95, hspace=0.
 ACCURACY_MARGINS = Margins(left=0.75, bottom=0.5, top=0.15)
 TIMING_MARGINS = Margins(left=0.95, bottom=0.5, top=0.45, wspace=1.05)
 # top = bottom: the axes centred, so the seconds panel's long y label (3.9 in) fits in 4 in.
-SCALING_MARGINS = Margins(left=0.95, bottom=0.5, top=0.5, wspace=1.15)
+SCALING_MARGINS = Margins(left=1.15, bottom=0.5, top=0.5, wspace=1.35)
 
 
 def _figure(
@@ -225,6 +225,24 @@ def _errorbar(
 #: The open triangle of an interval open above the budget (``raise_pt``: points above the
 #: point it marks).
 OPEN_MARK = {"marker": "^", "mfc": "none", "ms": 7}
+#: What an open triangle marks, in every figure's legend and the overview's caption.
+OPEN_LABEL = "interval open above the budget"
+
+
+def range_coverage(n: int) -> float:
+    """Coverage of the widest interval a median of `n` values can have, their range:
+    1 − 2 · 0.5^n (the true median lies below all `n` values, or above all, with chance
+    0.5^n each): 0.9375 at n = 5, 0.96875 at n = 6; 0 for n < 1."""
+    return 0.0 if n < 1 else 1.0 - 2.0 * 0.5**n
+
+
+def median_interval_words(n: int, level: float = LEVEL) -> str:
+    """A median's interval over `n` seeds in words: "95% bootstrap" where an interval of a
+    median of `n` values can reach `level`; below that (n < 6 at 95%) the interval is at most
+    the range of the seeds, and says so with that range's coverage (short: an axis label)."""
+    if range_coverage(n) >= level:
+        return f"{level * 100:g}% bootstrap"
+    return f"≤ range of {n} seeds, coverage ≤ {range_coverage(n) * 100:g}%"
 
 
 #: The accuracy figure's series: the summary's mean and t-interval of each, and its legend.
@@ -288,10 +306,11 @@ def _per_target(s: pd.DataFrame, quantity: str, targets: list[str]) -> Iterator[
             yield i, k, b[ok], est[ok], s[f"{name}_lo"][ok], s[f"{name}_hi"][ok]
 
 
-def _steps_panel(ax: Any, s: pd.DataFrame, targets: list[str]) -> bool:
+def _steps_panel(ax: Any, s: pd.DataFrame, targets: list[str], words: str) -> bool:
     """Steps to each target with the perfect-scaling line and the critical-batch fit, drawn
     from the summary's censored medians (a batch size whose median is above the budget has
-    no point), the same numbers the report's text fits."""
+    no point), the same numbers the report's text fits. `words`: the medians' interval
+    (`median_interval_words`)."""
     drew = False
     for i, k, b, est, lo, hi in _per_target(s, "steps", targets):
         drew = True
@@ -306,33 +325,49 @@ def _steps_panel(ax: Any, s: pd.DataFrame, targets: list[str]) -> bool:
             pred = scaling.predicted_steps(grid, fit["s_min"], fit["e_min"])
             ax.plot(grid, pred, color=f"C{i}", lw=0.8, alpha=0.5)
             ax.axvline(fit["b_crit"], color=f"C{i}", ls=":", lw=0.8)
-    ax.set_ylabel("optimizer steps to target (median, 95% bootstrap)")
+    ax.set_ylabel(f"optimizer steps to target\n(median, {words})")
     ax.set_title("Steps; dashed: perfect scaling, thin: fit, dotted: B_crit", fontsize=9, y=TITLE_Y)
     return drew
 
 
-def _seconds_panel(ax: Any, s: pd.DataFrame, targets: list[str]) -> bool:
+def _seconds_panel(ax: Any, s: pd.DataFrame, targets: list[str], words: str) -> bool:
     drew = False
     for i, k, b, est, lo, hi in _per_target(s, "seconds", targets):
         drew = True
         _errorbar(ax, b, est, lo, hi, label=f"target {k}", color=f"C{i}")
-    ax.set_ylabel("seconds to target, one model (median, 95% bootstrap)")
+    ax.set_ylabel(f"seconds to target, one model\n(median, {words})")
     ax.set_title("Wall time to target (the training jobs' clocks)", fontsize=9, y=TITLE_Y)
     return drew
+
+
+def seeds_per_batch_size(runs: pd.DataFrame) -> int:
+    """The fewest runs (seeds) any batch size of a condition has; 0 without runs."""
+    return int(runs.groupby("batch_size").size().min()) if len(runs) else 0
+
+
+def _open_legend(ax: Any) -> None:
+    """The panel's legend, with an entry for the open triangle where one is drawn (a line
+    of markers only, as `_errorbar` draws it)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if any(getattr(line, "get_marker", lambda: None)() == OPEN_MARK["marker"] for line in ax.lines):
+        handles.append(Line2D([], [], ls="", color="k", **OPEN_MARK))
+        labels.append(OPEN_LABEL)
+    ax.legend(handles, labels, fontsize=8)
 
 
 def plot_scaling(summary: pd.DataFrame, runs: pd.DataFrame, out: Path, dpi: int) -> None:
     s = summary.sort_values("batch_size")
     targets = target_suffixes(runs)
+    words = median_interval_words(seeds_per_batch_size(runs))
     fig, axes = _figure(1, 2, (10, 4), SCALING_MARGINS)
     for ax, panel in zip(axes, (_steps_panel, _seconds_panel), strict=True):
-        drew = panel(ax, s, targets)
+        drew = panel(ax, s, targets, words)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("batch size")
         ax.grid(alpha=0.3, which="both")
         if drew:
-            ax.legend(fontsize=8)
+            _open_legend(ax)
         else:
             ax.text(0.5, 0.5, "no batch size reached a target", transform=ax.transAxes, ha="center")
     _save(fig, out, dpi)
@@ -649,7 +684,7 @@ def plot_overview(rows: list[dict[str, Any]], out: Any, dpi: int) -> None:
         _label_axes(axes[:, col], ds, part["target"].dropna())
     if censored:
         mark = {k: v for k, v in OVERVIEW_OPEN_MARK.items() if k != "raise_pt"}
-        handles["interval open above the budget"] = Line2D([], [], ls="", color="k", **mark)
+        handles[OPEN_LABEL] = Line2D([], [], ls="", color="k", **mark)
     legend_h = _legend_below(fig, handles, width) if handles else 0.0
     bottom = m.bottom + LEGEND_GAP + legend_h + LEGEND_GAP
     height = m.top + bottom + 2 * PANEL_SIZE[1] + m.hspace

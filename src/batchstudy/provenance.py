@@ -7,6 +7,7 @@ reports ``"unknown"`` with the reason, and the study still runs.
 
 from __future__ import annotations
 
+import platform
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -49,3 +50,15 @@ def code_version(root: str | Path) -> dict[str, Any]:
         "dirty": dirty,
         "describe": f"{short} (uncommitted changes)" if dirty else short,
     }
+
+
+def machine_words(system: str, arch: str, processor: str) -> str:
+    """The machine in words: ``"<system> <arch>"`` and, where the platform names one, the
+    processor after a comma (many Linux systems name none: then no comma and no empty field)."""
+    words = " ".join(part for part in (system, arch) if part) or "unknown"
+    return f"{words}, {processor}" if processor.strip() else words
+
+
+def machine() -> str:
+    """This machine in words (`machine_words` of Python's `platform`)."""
+    return machine_words(platform.system(), platform.machine(), platform.processor() or "")

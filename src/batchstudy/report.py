@@ -28,7 +28,7 @@ from .config import budget_label, budgets, config_hash
 from .data import VAL_OWN
 from .io import read_table, write_json, write_text
 from .metrics import EVENT_UNITS, JOB_KEYS
-from .provenance import code_version
+from .provenance import code_version, machine
 from .stats import Effect
 from .tuning_findings import FRONTIER_HEADER, TUNING_PLOT_DIR
 
@@ -292,7 +292,7 @@ def provenance(cfg: dict[str, Any], jobs: pd.DataFrame) -> dict[str, Any]:
         "threads": _distinct(jobs, "threads"),
         "setup_seconds": float(jobs["setup_seconds"].sum()),
         "versions": versions(),
-        "machine": f"{platform.system()} {platform.machine()}, {platform.processor() or ''}",
+        "machine": machine(),
     }
 
 
@@ -357,10 +357,127 @@ def split_sizes(splits: list[dict[str, Any]]) -> list[str]:
         shared = "" if own else " (the test split serves as validation)"
         out.append(
             f"{s['dataset']}: {s['n_train']} train / {val}{s['n_test']} test{shared}, "
-            f"{int(s['n_classes'])} classes, chance accuracy "
-            f"{fmt.accuracy(s['chance_accuracy'])}"
+            f"{int(s['n_classes'])} classes (chance: the majority class's share of the "
+            f"validation split, {fmt.accuracy(s['chance_accuracy'])})"
         )
     return out
+
+
+def _batch_list(sizes: list[int]) -> str:
+    return f"B = {sizes[0]}" if len(sizes) == 1 else f"B ∈ {{{', '.join(map(str, sizes))}}}"
+
+
+def batch_size_notes(splits: list[dict[str, Any]], batch_sizes: list[int]) -> list[str]:
+    """Per dataset of the findings' ``splits``, the batch sizes that do not cut its training
+    rows into full batches of B: B ≥ n_train trains full-batch (one step of n_train rows per
+    epoch); n_train / 2 < B < n_train takes two steps, the second of n_train − B rows. Batch
+    sizes that fit twice or more (only the last batch partial) are not named. Empty when
+    every batch size fits twice."""
+    out = []
+    for s in splits:
+        n, name = int(s["n_train"]), s["dataset"]
+        full = sorted(b for b in batch_sizes if b >= n)
+        if full:
+            verb = ("exceeds" if full[0] > n else "equals") if len(full) == 1 else "are at least"
+            who = "it trains" if len(full) == 1 else "they train"
+            out.append(
+                f"{_batch_list(full)} {verb} the {n} training rows of {name}: {who} full-batch "
+                f"(one step of {n} rows per epoch)"
+            )
+        out += [
+            f"B = {b} takes 2 steps per epoch on the {n} training rows of {name}, of {b} and "
+            f"{n - b} rows"
+            for b in sorted(b for b in batch_sizes if n / 2 < b < n)
+        ]
+    return out
+
+
+#: Closes the batch-size notes: what the tables and fits take B to be.
+NOMINAL_B = "Batch sizes and fits use the nominal B."
+
+
+def sentences(phrases: list[str], closing: str) -> str:
+    """Phrases as sentences (first letter capitalised, full stop) followed by `closing`;
+    empty without phrases."""
+    if not phrases:
+        return ""
+    return " ".join([*(f"{p[0].upper()}{p[1:]}." for p in phrases), closing])
+
+
+def config_n_train_notes(splits: list[dict[str, Any]], datasets: dict[str, Any]) -> list[str]:
+    """Datasets whose config gives ``n_train`` together with a validation split of their own
+    (``n_val`` or ``val_fraction``): `batchstudy.data` takes the validation rows out of the
+    first ``n_train`` rows, so the config's ``n_train`` counts training and validation rows.
+    Datasets named in ``splits`` but not in the config (draws) are left out."""
+    out = []
+    for s in splits:
+        spec = datasets.get(s["dataset"], {})
+        if "n_train" in spec and s["val_split"] == VAL_OWN:
+            out.append(
+                f"the config's n_train = {spec['n_train']} of {s['dataset']} counts training "
+                f"and validation rows ({s['n_train']} train + {s['n_val']} validation)"
+            )
+    return out
+
+
+def dataset_words(name: str, spec: dict[str, Any]) -> str:
+    """What a dataset is beside its name: its kind where that differs from the name, and its
+    file; empty for a generated dataset named after its kind ("blobs")."""
+    kind = spec.get("kind")
+    return ", ".join(str(p) for p in (kind if kind != name else None, spec.get("path")) if p)
+
+
+def hidden_layer_words(widths: list[int]) -> str:
+    """The MLP's hidden layers in words: "one hidden layer of 50 units", "hidden layers of
+    64 and 32 units" (the schema asks for at least one)."""
+    if len(widths) == 1:
+        return f"one hidden layer of {widths[0]} units"
+    return f"hidden layers of {', '.join(map(str, widths[:-1]))} and {widths[-1]} units"
+
+
+def arms_words(lr_scaling: dict[str, Any]) -> str:
+    """The learning-rate arms in words; the reference batch size and warmup only where an arm
+    scales the rate (a constant arm uses neither)."""
+    arms = lr_scaling["arms"]
+    text = f"{', '.join(arms)}, each applied to every base learning rate"
+    if all(a == "constant" for a in arms):
+        return text
+    ref = lr_scaling["reference_batch_size"]
+    return f"{text} (reference batch size {ref}; {fmt.warmup(lr_scaling)})"
+
+
+#: How the report names a training engine (`batchstudy.training.choose_engine`'s values).
+ENGINE_NAMES = {"keras": "Keras", "fused": "fused"}
+
+
+def engine_words(cfg: dict[str, Any], engines: list[str]) -> str:
+    """The engine(s) the jobs trained on, in the number they take; where a custom model made
+    them differ from the configured engine (the fused engine cannot express one), says so."""
+    names = [ENGINE_NAMES.get(e, e) for e in engines]
+    text = f"Training engine{'' if len(names) == 1 else 's'}: {', '.join(names)}"
+    if cfg["model"].get("custom") and cfg["engine"] not in engines:
+        text += (
+            f" (custom models train with the {' and '.join(names)} engine; the configured "
+            f"engine '{cfg['engine']}' does not apply)"
+        )
+    return text
+
+
+def interval_note(n_seeds: int, level: float) -> str:
+    """The summary tables' footnote on their intervals: at `level` throughout, or, where a
+    median of `n_seeds` values cannot reach it (`plots.median_interval_words`), the medians'
+    intervals named as at most the range of the seeds."""
+    pct = f"{level * 100:g}%"
+    if plots.range_coverage(n_seeds) >= level:
+        return (
+            f"Point estimate [{pct} interval] over seeds: means with t-intervals, medians with "
+            "the censored-median bootstrap"
+        )
+    return (
+        f"Point estimate [interval] over seeds: means with {pct} t-intervals, medians with the "
+        f"censored-median bootstrap, whose interval at {n_seeds} seeds is at most the range of "
+        f"the seeds (coverage ≤ {plots.range_coverage(n_seeds) * 100:g}%, not {pct})"
+    )
 
 
 def build_context(
@@ -390,16 +507,33 @@ def build_context(
             else custom_model_words(None)
         ),
         "optimizers": optimizers(cfg),
-        "warmup": fmt.warmup(cfg["lr_scaling"]),
         "budgets": [budget_label(b) for b in budgets(cfg)],
         "sections": sections,
         "split_sizes": split_sizes(found.get("splits", [])),
+        "batch_notes": sentences(
+            batch_size_notes(found.get("splits", []), cfg["batch_sizes"])
+            + config_n_train_notes(found.get("splits", []), cfg["datasets"]),
+            NOMINAL_B,
+        ),
+        "datasets": [
+            {"name": n, "detail": dataset_words(n, d)} for n, d in cfg["datasets"].items()
+        ],
+        "hidden_layers": hidden_layer_words(cfg["model"]["hidden_layers"]),
+        "arms": arms_words(cfg["lr_scaling"]),
+        "engines": engine_words(cfg, prov["engines"]),
+        "interval_note": interval_note(len(cfg["seeds"]), found["settings"]["level"]),
+        "open_label": plots.OPEN_LABEL,
         "pooled": pooled_sections(found),
         "table_header": ["batch size"] + [h for _, h, _, _ in TABLE_COLUMNS] + ["runs"],
         "target_header": ["batch size"] + [f"{u} (median)" for u in EVENT_UNITS],
         "provenance": prov,
         "provenance_tsv": provenance_tsv(prov),
         "n_conditions": len(sections),
+        "counts": [
+            fmt.counted(len(sections), "condition"),
+            fmt.counted(len(cfg["batch_sizes"]), "batch size"),
+            fmt.counted(len(cfg["seeds"]), "paired seed"),
+        ],
         "tuning": tuning_context(tuning_path),
     }
 
