@@ -937,3 +937,17 @@ def test_the_largest_batch_size_best_by_its_mean_only_leaves_claim_3_open():
     lower, gap = claim_large_batches_generalize_worse(tight, SETTINGS)
     _assert_verdict(lower, NOT_SUPPORTED)
     assert "no other batch size is practically higher" in lower.evidence
+
+
+def test_a_ratio_whose_denominator_median_is_censored_in_resamples_is_open_below():
+    """B = 4 never reached the target in 3 of 10 seeds: resamples with 5 or more of them have
+    no ratio: smaller than the budget would give by an unknown amount. Neither end may claim
+    what they cannot show: open below (and, without the budget here, open above)."""
+    den = np.array([8.0, 7, 9, np.nan, 8, np.nan, 7, 9, np.nan, 8])
+    num = np.full(10, 4.0)
+    e = claims.censored_median_ratio(num, den, SETTINGS)
+    assert e.lo == -np.inf and e.hi == np.inf and e.estimate == pytest.approx(0.5, rel=0.1)
+    assert fmt.interval(e, "ratio").endswith(" [open below, open above]")
+    assert claims._wall_verdict(e, e) != "fails (not faster in wall time)"
+    full = claims.censored_median_ratio(num, np.full(10, 8.0), SETTINGS)
+    assert np.isfinite(full.lo) and full.lo == pytest.approx(0.5)

@@ -951,19 +951,23 @@ def claim_large_batches_generalize_worse(
 # --------------------------------------------------------------------------- claim 4
 
 
-def _median_ratios(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def _median_ratios(num: np.ndarray, den: np.ndarray, unknown: float = np.inf) -> np.ndarray:
     """Row-wise ratio of the censored medians of two 2-D arrays (one resample per row); +inf
-    where the denominator's median is above the budget (no ratio can be read, and +inf keeps
-    such resamples from looking faster) and where the numerator's alone is."""
+    where the numerator's median alone is above the budget; ``unknown`` where the
+    denominator's is (the ratio is then below what the budget would give, by an unknown
+    amount: +inf for the upper end of an interval, -inf for its lower end)."""
     top, bottom = stats.censored_median_rows(num), stats.censored_median_rows(den)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(np.isfinite(bottom), top / bottom, np.inf)
+        return np.where(np.isfinite(bottom), top / bottom, unknown)
 
 
 def censored_median_ratio(num: np.ndarray, den: np.ndarray, settings: IntervalSettings) -> Effect:
     """Ratio of two censored medians (NaN = never reached) with a paired percentile bootstrap
     over seeds; +inf where the numerator's median is above the budget. Callers check that the
-    denominator's own median is within the budget before reading the ratio."""
+    denominator's own median is within the budget before reading the ratio. Resamples whose
+    denominator median is above the budget have no ratio: the interval's lower end counts them
+    as -inf (open below: the ratio could be anything smaller) and its upper end as +inf, so
+    neither end claims what those resamples cannot show."""
     est = float(_median_ratios(num[None, :], den[None, :])[0])
     n = int(num.size)
     k = int((~np.isfinite(num)).sum())
@@ -971,9 +975,9 @@ def censored_median_ratio(num: np.ndarray, den: np.ndarray, settings: IntervalSe
     if n < 2:
         return Effect(est, np.nan, np.nan, n, method, settings.level, n_censored=k)
     rows = np.random.default_rng(settings.seed).integers(0, n, size=(settings.n_boot, n))
-    draws = _median_ratios(num[rows], den[rows])
     alpha = (1 - settings.level) / 2
-    lo, hi = np.quantile(draws, [alpha, 1 - alpha], method="inverted_cdf")
+    lo = np.quantile(_median_ratios(num[rows], den[rows], -np.inf), alpha, method="inverted_cdf")
+    hi = np.quantile(_median_ratios(num[rows], den[rows]), 1 - alpha, method="inverted_cdf")
     return Effect(est, float(lo), float(hi), n, method, settings.level, n_censored=k)
 
 

@@ -21,6 +21,8 @@ ABOVE_BUDGET = "> budget"
 #: A ratio's end or estimate at +inf (its numerator's censored median above the budget): a
 #: ratio has no budget, its interval is open above.
 RATIO_OPEN = "open above"
+#: A ratio interval's lower end where resamples had no ratio (`batchstudy.claims`).
+RATIO_OPEN_BELOW = "open below"
 #: Magnitudes at or above this print in scientific form (``5.12×10²⁸``), never as long integers
 #: (a run that blew up without becoming NaN can leave a loss mean of 1e28).
 SCIENTIFIC_FROM = 1e6
@@ -168,6 +170,8 @@ def end(x: float, kind: str, boundaries: Sequence[float] = ()) -> str:
     """
     if x == math.inf:
         return above(kind)
+    if x == -math.inf:
+        return RATIO_OPEN_BELOW
     form, default = KINDS[kind]
     for p in range(default, default + EXTRA_DIGITS + 1):
         text = form(x, p)
@@ -186,7 +190,7 @@ def interval(e: Effect, kind: str, missing: str = "never reached") -> str:
     if e.estimate == math.inf:
         return f"{above(kind)} ({censored})"
     text = KINDS[kind][0](e.estimate)
-    if not (_finite(e.lo) or e.lo == math.inf) or not (_finite(e.hi) or e.hi == math.inf):
+    if not (_finite(e.lo) or abs(e.lo) == math.inf) or not (_finite(e.hi) or e.hi == math.inf):
         return f"{text} (one run, no interval)"
     text += f" [{end(e.lo, kind, e.boundaries)}, {end(e.hi, kind, e.boundaries)}]"
     if e.n_censored:
