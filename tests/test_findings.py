@@ -42,7 +42,10 @@ def test_the_headline_counts_each_gap_outcome_apart():
         "the seeds cannot say whether the gap grows by more than 0.01."
     )
     (lower, *_) = findings._accuracy_headlines(conditions)
-    assert lower["text"].endswith(findings.gap_counts(conditions))
+    assert lower["text"].endswith(
+        findings.gap_counts(conditions)
+        + " Each condition's intervals are simultaneous within it, not across the 6 conditions."
+    )
     assert "not explained" not in lower["text"] and "condition(s)" not in lower["text"]
     assert "in 6 of 6 conditions;" in lower["text"]
 

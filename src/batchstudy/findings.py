@@ -276,9 +276,15 @@ def accuracy_text(found: dict[str, Any]) -> str:
     for b, d in acc["comparisons"].items():
         e = Effect.from_dict(d)
         groups.setdefault(e.verdict, []).append(f"B = {b} ({fmt.interval(e, 'difference')})")
+    picked = (
+        " (the highest of the batch sizes' means on this split, so it reads high; this interval "
+        "is not adjusted for that choice)"
+        if claims.CHOICE_WORDS[False] in acc["chosen_on"]
+        else ""
+    )
     text = (
         f"Best batch size: B = {acc['best']} ({acc['chosen_on']}); its mean final test "
-        f"accuracy {fmt.effect(best, 'accuracy')}. Against it, in final test accuracy "
+        f"accuracy {fmt.effect(best, 'accuracy')}{picked}. Against it, in final test accuracy "
         f"({acc['family']}, margin ±{fmt.number(acc['margin'])}): "
     )
     words = {
@@ -551,6 +557,11 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
                 ),
                 "anchor": "overview",
             }
+        )
+    if out and len(conditions) > 1:
+        out[0]["text"] += (
+            f" Each condition's intervals are simultaneous within it, not across the "
+            f"{len(conditions)} conditions."
         )
     return out
 

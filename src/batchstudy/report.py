@@ -24,7 +24,7 @@ import pandas as pd
 from . import formatting as fmt
 from . import plots
 from .catalogue import catalogue_context, study_summary
-from .config import budget_label, budgets, config_hash
+from .config import budget_label, budgets, config_hash, optimizer_settings
 from .data import VAL_OWN
 from .io import read_table, write_json, write_text
 from .metrics import EVENT_UNITS, JOB_KEYS
@@ -327,9 +327,15 @@ def custom_model_words(check: dict[str, Any] | None) -> str:
 
 
 def optimizers(cfg: dict[str, Any]) -> list[dict[str, str]]:
-    """Each configured optimizer with its base learning rate(s) in words."""
+    """Each configured optimizer with its base learning rate(s) and its settings in words
+    (`batchstudy.config.optimizer_settings`: Adam's betas and epsilon, SGD's momentum)."""
     return [
-        {"name": name, "kind": o["name"], "learning_rate": fmt.learning_rates(o["learning_rate"])}
+        {
+            "name": name,
+            "kind": o["name"],
+            "learning_rate": fmt.learning_rates(o["learning_rate"])
+            + "".join(f", {k} {v}" for k, v in optimizer_settings(o).items()),
+        }
         for name, o in cfg["optimizers"].items()
     ]
 
