@@ -382,6 +382,10 @@ def test_evaluation_grid_and_the_coarsely_resolved_batch_sizes():
     assert "within the first 3 evaluations at B = 4:" in text
     later = tf.evaluation_text(front.assign(median_steps=[400.0, 23.5]), ts.RESOLUTION_EPOCHS, 400)
     assert "within the first" not in later
+    caveat = tf.resolution_caveat(front)
+    assert caveat.startswith("Steps to target at B = 4 lie within the first 3 evaluations")
+    assert "does not include that uncertainty" in caveat
+    assert tf.resolution_caveat(front.assign(median_steps=[400.0, 23.5])) == ""
 
 
 def test_regimes_are_defined_by_the_tuned_fit():

@@ -213,7 +213,9 @@ def large_batch_text(found: dict[str, Any], where: str) -> str:
     return (
         f"{where}: test accuracy of B = {largest} minus B = {best} (best on validation) is "
         f"{fmt.interval(eff, 'difference')} ({fmt.percent(eff.level)} {tag}-interval, "
-        f"n = {eff.n}): {eff.verdict} within ±{claims.ACCURACY_MARGIN:g}."
+        f"n = {eff.n}): {eff.verdict} within ±{claims.ACCURACY_MARGIN:g} (one comparison; the "
+        "claims below judge the same difference within the family of every batch size against "
+        "the best, at a wider level)."
     )
 
 
@@ -311,6 +313,26 @@ def regime_text(fit: dict[str, Any]) -> str:
     )
 
 
+def coarse_sizes(frontier: pd.DataFrame) -> list[int]:
+    """The batch sizes whose median steps to target lies within the first
+    `ts.COARSE_EVALUATIONS` evaluations (frontier rows with ``kth_eval_step``)."""
+    coarse = frontier.loc[frontier["median_steps"] <= frontier["kth_eval_step"], "batch_size"]
+    return sorted(int(b) for b in coarse)
+
+
+def resolution_caveat(frontier: pd.DataFrame) -> str:
+    """The Findings' one-sentence warning where the tuned B_crit rests on steps known only to
+    the evaluation grid; empty where no batch size is that coarse."""
+    coarse = coarse_sizes(frontier)
+    if not coarse:
+        return ""
+    return (
+        f"Steps to target at {fmt.sizes(coarse)} lie within the first "
+        f"{ts.COARSE_EVALUATIONS} evaluations, known only to one evaluation interval; the "
+        "B_crit interval does not include that uncertainty."
+    )
+
+
 def evaluation_text(frontier: pd.DataFrame, resolution: str, n_train: int) -> str:
     """The evaluation spacing per batch size and the batch sizes whose median steps to target
     lies within the first `ts.COARSE_EVALUATIONS` evaluations (frontier rows need
@@ -328,11 +350,11 @@ def evaluation_text(frontier: pd.DataFrame, resolution: str, n_train: int) -> st
     )
     text = f"Resolution of steps to target ({what}); steps between evaluations: {spacing}."
     k = ts.COARSE_EVALUATIONS
-    coarse = front.loc[front["median_steps"] <= front["kth_eval_step"], "batch_size"]
+    coarse = coarse_sizes(front)
     if len(coarse):
         text += (
             f" The median steps to target lies within the first {k} evaluations at "
-            f"{fmt.sizes(sorted(coarse))}: there the first crossing is known only to within "
+            f"{fmt.sizes(coarse)}: there the first crossing is known only to within "
             f"one evaluation interval, at least 1/{k} of the median itself."
         )
     return text
@@ -531,6 +553,7 @@ def _group_doc(
             "another level is named."
         ),
         "evaluations": evaluation_text(frontier, extra["resolution"], int(group["n_train"].max())),
+        "resolution_caveat": resolution_caveat(frontier),
         "criterion": criterion_text(frontier, float(extra["target"]["target_accuracy"])),
         "frontier_rows": frontier_rows(frontier),
         "bcrit": {k: bcrit_text(f) for k, f in fits.items()},
