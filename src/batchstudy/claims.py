@@ -436,9 +436,9 @@ def fixed_cost_note(steps: Mapping[int, float], seconds: Mapping[int, float]) ->
     fit = f"{COST_FIT_WORDS}, R² = {fmt.correlation(r2)}"
     if r2 < FIXED_COST_MIN_R2:
         return (
-            f" Epoch times show no linear trend with steps per epoch ({fit}, below "
-            f"{fmt.correlation(FIXED_COST_MIN_R2)}): no split into fixed and per-step cost is "
-            "made."
+            f" A straight line of epoch time on steps per epoch fits too loosely to split "
+            f"fixed from per-step cost ({fit}, below the {fmt.correlation(FIXED_COST_MIN_R2)} "
+            "needed): no split is made."
         )
     epoch = fixed + per_step * steps[sizes[-1]]
     if not epoch > 0 or fixed / epoch <= FIXED_COST_SHARE:

@@ -550,7 +550,7 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
         out.append(
             {
                 "text": (
-                    f"In {len(unclear)} {of_n} the seeds run cannot tell whether the largest "
+                    f"In {len(unclear)} {of_n} these seeds cannot tell whether the largest "
                     "batch size's test accuracy differs from the best one's by more than the "
                     "margin (inconclusive: the interval straddles the margin or too few runs "
                     "trained): " + "; ".join(c["label"] for c in unclear) + "."
@@ -655,20 +655,18 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
     if fits:
         central = [f for f in fits if central_fit(f[2]["critical_batch"])]
         i, c, t = (central or fits)[0]
+        # the shown fit's own extrapolation is in its text; count the other extrapolating ones
+        n_other = len(fits) - len(central) - (0 if central else 1)
         values = [f["critical_batch"]["b_crit"] for _, _, f in central]
         spread = (
             f" Across the {len(central)} usable fits whose interval stays inside the fitted batch "
             f"sizes, B_crit ranges from {fmt.number(min(values))} to {fmt.number(max(values))}"
-            + (
-                f"; {_others_extrapolate(len(fits) - len(central))}."
-                if len(fits) > len(central)
-                else "."
-            )
+            + (f"; {_others_extrapolate(n_other)}." if n_other else ".")
             if len(central) > 1
             else (
-                f" Of the usable fits, {_others_extrapolate(len(fits) - len(central))} (its "
-                "estimate or interval reaches outside the fitted batch sizes)."
-                if len(fits) > len(central)
+                f" Of the usable fits, {_others_extrapolate(n_other)} (its estimate or interval "
+                "reaches outside the fitted batch sizes)."
+                if n_other
                 else ""
             )
         )
