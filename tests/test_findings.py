@@ -187,7 +187,10 @@ def test_a_three_point_fit_and_a_partly_refitted_interval_are_flagged():
     few["fitted_sizes"], few["n_boot_ok"], few["n_boot"] = [4, 8, 16], 1245, 2000
     text = findings._fit_text(_target(few))
     assert "3 points for 2 parameters: indicative only" in text
-    assert "the interval covers only the resamples that could be refitted" in text
+    assert (
+        "the interval covers only the 62.3% of resamples that could be refitted, so its coverage "
+        "is unknown, not 95%" in text
+    )
     many = _fit(10, 40, 20)
     assert "indicative only" not in findings._fit_text(_target(many))
 

@@ -375,11 +375,19 @@ def claim_time_per_epoch(
         f"{fmt.correlation(rho)}. B = {sizes[0]} takes {fmt.ratio(point)} "
         f"the time of B = {sizes[-1]} (range of the two epoch intervals "
         f"{fmt.end(ratio_lo, 'ratio', RATIO_BOUNDARIES)} to "
-        f"{fmt.end(ratio_hi, 'ratio', RATIO_BOUNDARIES)}). "
+        f"{fmt.end(ratio_hi, 'ratio', RATIO_BOUNDARIES)}). {TREND_RULE} "
         + _stream_note(s, sizes)
         + fixed_cost_note(_steps_per_epoch(summary), dict(zip(sizes, med, strict=True)))
     )
     return Verdict(claim, statement, verdict, evidence)
+
+
+#: Claim 1's rule in words (`claim_time_per_epoch`).
+TREND_RULE = (
+    f"Supported needs a decreasing trend (ρ ≤ {STRONG_DECREASE_RHO:g}) and that range above "
+    f"{TIME_RATIO_MARGIN:g}×; not supported when ρ ≥ 0 or the range lies within "
+    f"{TIME_RATIO_MARGIN:g}× either way; otherwise inconclusive."
+)
 
 
 def _rho(sizes: list[int], values: np.ndarray) -> float:

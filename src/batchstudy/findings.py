@@ -329,7 +329,11 @@ def _fit_caveats(fit: dict[str, Any], n_points: int) -> str:
     if n_points <= 3:
         out.append(f"{n_points} points for 2 parameters: indicative only")
     if fit["n_boot_ok"] < 0.95 * fit["n_boot"]:
-        out.append("the interval covers only the resamples that could be refitted")
+        share = fmt.percent(fit["n_boot_ok"] / fit["n_boot"])
+        out.append(
+            f"the interval covers only the {share} of resamples that could be refitted, so its "
+            "coverage is unknown, not 95%"
+        )
     return "".join(f"; {c}" for c in out)
 
 
