@@ -267,6 +267,7 @@ def test_settling_text_counts_runs_collapsed_to_chance():
             "steps_to_settle": never.to_dict(),
             "n_collapsed": 7,
             "n_budget_limited": 3,
+            "unsettled_causes": "3 budget-limited, 7 collapsed to chance",
         },
         {
             "batch_size": 64,
@@ -277,11 +278,11 @@ def test_settling_text_counts_runs_collapsed_to_chance():
     ]
     text = findings.settling_text({"cells": cells})
     assert (
-        "B = 512: > budget (10 of 10 never settled) (7 collapsed to chance, 3 budget-limited)"
+        "B = 512: > budget (10 of 10 never settled) (3 budget-limited, 7 collapsed to chance)"
         in text
     )
     assert "B = 64: 30 [28, 33] epochs = 30 [28, 33] steps (9 settled below the target)" in text
-    assert "their true settling point lies beyond the budget" in text
+    assert claims.BEYOND_BUDGET in text
     assert "B = 8: 30 [28, 33] epochs" in text and "collapsed to chance;" not in text.split(";")[0]
     assert "nan" not in text
 

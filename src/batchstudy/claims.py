@@ -568,7 +568,10 @@ def _time_per_epoch_repeats(
 
 
 #: What a run that never settled stands for, in claim 2 and in the Settling paragraph alike.
-BEYOND_BUDGET = "their true settling point lies beyond the budget"
+BEYOND_BUDGET = (
+    "a still-moving or loss-rising run settles after the budget if at all, a budget-limited "
+    "one entered its band only in the budget's last epochs"
+)
 #: How a per-seed value that involves a run counted at the budget reads (`Effect.n_censored`).
 LOWER_BOUND_WORDS = "per-seed values are lower bounds: runs counted at the budget"
 
@@ -614,8 +617,8 @@ def claim_small_batches_settle_sooner(
     )
     if any(censored.values()):
         unsettled = (
-            f" Runs that never settled, counted at the budget, below their true value "
-            f"({BEYOND_BUDGET}): {unsettled_counts(runs, sizes)}."
+            f" Runs that never settled, counted at the budget ({BEYOND_BUDGET}): "
+            f"{unsettled_counts(runs, sizes)}."
         )
         verdict, evidence, effects = _settling_bound(runs, table, groups, censored, settings)
         return Verdict(claim, statement, verdict, evidence + unsettled + below + tail, effects)
@@ -644,9 +647,9 @@ def _counted_at_budget(runs: pd.DataFrame, sizes: list[int], groups: dict[str, l
     if all(w.startswith("0 ") for w in never.values()):
         return " Every run settled within the budget."
     return (
-        f" Runs that never settled ({BEYOND_BUDGET}) are counted at the budget, below their "
-        f"true value ({never['small']} small-batch and {never['large']} large-batch runs), so "
-        f"the interval is not exact; per batch size: {unsettled_counts(runs, sizes)}."
+        f" Runs that never settled are counted at the budget ({never['small']} small-batch "
+        f"and {never['large']} large-batch runs; {BEYOND_BUDGET}), so the interval is not "
+        f"exact; per batch size: {unsettled_counts(runs, sizes)}."
     )
 
 
@@ -667,20 +670,25 @@ def settled_below_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
     )
 
 
-def unsettled_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
-    """Per batch size, how many runs never settled and why (the run table's
-    ``settle_status``, `batchstudy.metrics.SETTLE_STATUSES`, where it has one); "none"
-    when every run settled."""
+def unsettled_causes(runs: pd.DataFrame, b: int) -> tuple[int, str]:
+    """How many of batch size ``b``'s runs never settled, and why, e.g. ``(3, "2 loss rising,
+    1 still moving")`` from the run table's ``settle_status``
+    (`batchstudy.metrics.SETTLE_STATUSES`; empty words where it has none)."""
     status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    why = status[(runs["batch_size"] == b) & runs["settling_epoch"].isna()]
+    kinds = [f"{n} {k}" for k, n in why.value_counts().sort_index().items() if k]
+    return len(why), ", ".join(kinds)
+
+
+def unsettled_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
+    """Per batch size, how many runs never settled and why (`unsettled_causes`); "none" when
+    every run settled."""
     out = []
     for b in sizes:
-        mine = runs["batch_size"] == b
-        why = status[mine & runs["settling_epoch"].isna()]
-        if why.empty:
-            continue
-        kinds = [f"{n} {k}" for k, n in why.value_counts().sort_index().items() if k]
-        detail = f" ({', '.join(kinds)})" if kinds else ""
-        out.append(f"B = {b}: {len(why)} of {int(mine.sum())}{detail}")
+        k, kinds = unsettled_causes(runs, b)
+        if k:
+            detail = f" ({kinds})" if kinds else ""
+            out.append(f"B = {b}: {k} of {int((runs['batch_size'] == b).sum())}{detail}")
     return "; ".join(out) if out else "none"
 
 

@@ -242,7 +242,11 @@ def condition_findings(
         "batch_sizes": claims.batch_sizes(runs),
         "n_seeds": int(runs["seed"].nunique()),
         "lr_note": _lr_note(str(keys["lr_scaling"])),
-        "cells": [cell_effects(r, settings) for _, r in summary.iterrows()],
+        "cells": [
+            cell_effects(r, settings)
+            | {"unsettled_causes": claims.unsettled_causes(runs, int(r["batch_size"]))[1]}
+            for _, r in summary.iterrows()
+        ],
         "accuracy": {
             "best": best,
             "chosen_on": claims.best_choice(own_validation),
@@ -422,17 +426,12 @@ def _target_text(t: dict[str, Any]) -> str:
 
 
 def _settling_notes(c: dict[str, Any]) -> str:
-    """A cell's runs that collapsed, were budget-limited or settled below the target."""
-    notes = [
-        f"{c.get(key, 0)} {words}"
-        for key, words in (
-            ("n_collapsed", "collapsed to chance"),
-            ("n_budget_limited", "budget-limited"),
-            ("n_settled_below_target", "settled below the target"),
-        )
-        if c.get(key, 0)
-    ]
-    return f" ({', '.join(notes)})" if notes else ""
+    """A cell's runs that never settled, by cause (``unsettled_causes``), and those that
+    settled below the target."""
+    notes = [c["unsettled_causes"]] if c.get("unsettled_causes") else []
+    if c.get("n_settled_below_target", 0):
+        notes.append(f"{c['n_settled_below_target']} settled below the target")
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 def settling_text(found: dict[str, Any]) -> str:
@@ -455,10 +454,11 @@ def settling_text(found: dict[str, Any]) -> str:
             + _settling_notes(c)
         )
     return (
-        "Median settling point (runs that never settled within the budget — "
-        f"{claims.BEYOND_BUDGET} — rank above every settled run; runs collapsed to chance or "
-        "budget-limited never settle; runs settled below the target settled at a plateau under "
-        "the first accuracy target): " + "; ".join(parts) + "."
+        "Median settling point (runs that never settled within the budget rank above every "
+        f"settled run: {claims.BEYOND_BUDGET}; causes as defined under Settling point; runs "
+        "settled below the target settled at a plateau under the first accuracy target): "
+        + "; ".join(parts)
+        + "."
     )
 
 
