@@ -96,7 +96,8 @@ def test_a_value_that_rounds_to_zero_prints_unsigned_also_inside_intervals():
     e = Effect(-0.0002, -0.0134, 0.0121, 10, METHOD_PAIRED_T)
     assert fmt.interval(e, "difference") == "0.000 [−0.013, +0.012]"
     e = Effect(-0.022, -0.044, -0.0003, 10, METHOD_PAIRED_T)
-    assert fmt.interval(e, "difference") == "−0.022 [−0.044, 0.000]"
+    # an end that rounds to zero shows the digit of its sign, never "−0.000"
+    assert fmt.interval(e, "difference") == "−0.022 [−0.044, −0.0003]"
     # the sign convention stays for everything else
     assert fmt.signed(-0.0006) == "−0.001" and fmt.signed(0.003) == "+0.003"
     assert fmt.number(-0.5) == "-0.5"

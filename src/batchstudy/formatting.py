@@ -146,6 +146,8 @@ KINDS: dict[str, tuple[Callable[..., str], int]] = {
     "ratio": (ratio, 3),
     "loss": (number, 3),
 }
+#: Kinds printed with a sign, whose ends never read as a bare zero unless they are zero.
+SIGNED_KINDS = frozenset({"difference", "count_difference"})
 #: At most this many digits beyond a kind's default precision separate an interval end from a
 #: verdict boundary it would otherwise print equal to (`end`).
 EXTRA_DIGITS = 2
@@ -173,6 +175,8 @@ def end(x: float, kind: str, boundaries: Sequence[float] = ()) -> str:
     if x == -math.inf:
         return RATIO_OPEN_BELOW
     form, default = KINDS[kind]
+    if kind in SIGNED_KINDS:  # a signed end that rounds to zero shows its sign's digit
+        boundaries = (*boundaries, 0.0)
     for p in range(default, default + EXTRA_DIGITS + 1):
         text = form(x, p)
         if not any(b != x and form(b, p) == text for b in boundaries):
