@@ -365,7 +365,7 @@ def test_the_scaling_legend_names_the_open_triangle_where_one_is_drawn(monkeypat
 
 def test_median_intervals_below_six_seeds_are_labelled_as_the_seeds_range(monkeypatch):
     assert plots.range_coverage(5) == 0.9375 and plots.range_coverage(6) > 0.95
-    assert plots.median_interval_words(6) == "95% bootstrap"
+    assert plots.median_interval_words(6) == "nominal 95% bootstrap"
     fig = drawn_scaling(monkeypatch, *_scaling_tables(5, False))
     for ax in fig.axes:
         assert "95% bootstrap" not in ax.get_ylabel()

@@ -237,11 +237,12 @@ def range_coverage(n: int) -> float:
 
 
 def median_interval_words(n: int, level: float = LEVEL) -> str:
-    """A median's interval over `n` seeds in words: "95% bootstrap" where an interval of a
-    median of `n` values can reach `level`; below that (n < 6 at 95%) the interval is at most
+    """A median's interval over `n` seeds in words: "nominal 95% bootstrap" (its coverage at
+    these seed counts is not checked) where an interval of a median of `n` values can reach
+    `level`; below that (n < 6 at 95%) the interval is at most
     the range of the seeds, and says so with that range's coverage (short: an axis label)."""
     if range_coverage(n) >= level:
-        return f"{level * 100:g}% bootstrap"
+        return f"nominal {level * 100:g}% bootstrap"
     return f"≤ range of {n} seeds, coverage ≤ {range_coverage(n) * 100:g}%"
 
 
