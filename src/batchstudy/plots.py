@@ -42,7 +42,7 @@ from .formatting import condition  # noqa: E402
 from .io import read_table  # noqa: E402
 from .layout import PLOT_NAMES as PLOTS  # noqa: E402
 from .metrics import CONDITION_KEYS as KEYS  # noqa: E402
-from .metrics import target_suffixes  # noqa: E402
+from .metrics import settled_below_target, target_suffixes  # noqa: E402
 from .stats import LEVEL, Effect, censored_median_value, t_half_width, value_range  # noqa: E402
 
 #: The keys that name a condition's figure directory, in the order the plot stage takes them:
@@ -178,8 +178,11 @@ def plot_curves(
         n_div = int(runs.loc[runs["batch_size"] == b, "diverged"].sum())
         n_set = int(np.isfinite(settling).sum())
         n = int((runs["batch_size"] == b).sum())
-        title = f"batch size {b}: {n_set} of {n} runs settled" + (
-            f", {n_div} diverged" if n_div else ""
+        n_low = int(settled_below_target(runs.loc[runs["batch_size"] == b]).sum())
+        title = (
+            f"batch size {b}: {n_set} of {n} runs settled"
+            + (f" ({n_low} below the target)" if n_low else "")
+            + (f", {n_div} diverged" if n_div else "")
         )
         row[0].set_title(title, fontsize=9, loc="left", y=TITLE_Y)
     for ax in axes[-1, :]:
@@ -383,7 +386,7 @@ PLOT_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("batch_size", "seed", "epoch", *(c for _, series in CURVE_PANELS for c, _, _ in series)),
         (),
     ),
-    "runs": (("batch_size", "settling_epoch", "diverged"), ("target_",)),
+    "runs": (("batch_size", "settling_epoch", "diverged", "plateau_val_accuracy"), ("target_",)),
     "summary": (
         (
             "batch_size",
