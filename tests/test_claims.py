@@ -631,7 +631,9 @@ def test_claim_3b_not_supported_when_a_larger_gap_is_ruled_out():
 def test_claim_3b_reading_when_the_gap_is_shown_to_shrink():
     lower, gap = _gap_case(0.05, 0.09)
     assert gap_outcome(gap.effects["gap"]) == GAP_SHRINKS
-    assert "while the gap shrinks: under-training, not a generalization gap" in _reading(gap)
+    assert "while the gap shrinks: under-training under this budget and learning rate, not a" in (
+        _reading(gap)
+    )
 
 
 def test_claim_3a_reads_the_family_interval_of_the_accuracy_finding():

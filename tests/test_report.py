@@ -274,7 +274,10 @@ def test_under_training_at_large_batch_is_not_called_a_generalization_gap(tmp_pa
     )
     assert found["headline"][0]["anchor"] == "c1-claims"
     html = out.read_text()
-    assert 'id="c1-claims"' in html and "under-training, not a generalization gap" in html
+    assert (
+        'id="c1-claims"' in html
+        and "under-training under this budget and learning rate, not a" in html
+    )
 
 
 def test_fit_text_states_range_quality_and_extrapolation():

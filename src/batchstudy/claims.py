@@ -908,8 +908,8 @@ def _claim3_reading(v3a: str, gap: Effect, train: Effect) -> str:
     )
     if train_falls:
         return (
-            f"the train accuracy falls with the test accuracy while {shown}: under-training, "
-            "not a generalization gap"
+            f"the train accuracy falls with the test accuracy while {shown}: under-training "
+            "under this budget and learning rate, not a generalization gap"
         )
     return shown + ", so no generalization gap is shown"
 
@@ -1195,7 +1195,9 @@ def _wall_unit(timing: pd.DataFrame | None) -> str:
     if timing is None:
         return (
             "Seconds are epochs × the job's median seconds per epoch, from the training job's "
-            "own clock, so these intervals carry the seeds' epoch counts, not timing repeats."
+            "own clock, so these intervals carry the seeds' epoch counts, not timing repeats; "
+            "the drift rule covers each job's own clock, not load differences between jobs, "
+            "which no interval here bounds."
         )
     return (
         "Seconds are epochs × seconds per epoch from the timing stage: the seconds ratio is "
