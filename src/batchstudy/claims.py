@@ -967,12 +967,19 @@ def claim_large_batches_generalize_worse(
 # --------------------------------------------------------------------------- claim 4
 
 
-def _median_ratios(num: np.ndarray, den: np.ndarray, unknown: float = np.inf) -> np.ndarray:
+def _median_ratios(num: np.ndarray, den: np.ndarray, upper: bool = True) -> np.ndarray:
     """Row-wise ratio of the censored medians of two 2-D arrays (one resample per row); +inf
-    where the numerator's median alone is above the budget; ``unknown`` where the
-    denominator's is (the ratio is then below what the budget would give, by an unknown
-    amount: +inf for the upper end of an interval, -inf for its lower end)."""
+    where the numerator's median alone is above the budget. Where the denominator's median is
+    above the budget, the ratio is below the numerator over the budget by an unknown amount:
+    for an interval's ``upper`` end it is bounded by the numerator over the row's largest
+    reached denominator value (no larger than the budget; +inf where none was reached), for
+    its lower end it is -inf (open below)."""
     top, bottom = stats.censored_median_rows(num), stats.censored_median_rows(den)
+    if upper:
+        reached = np.where(np.isfinite(den), den, -np.inf).max(axis=-1)
+        unknown = np.where(reached > 0, top / np.where(reached > 0, reached, 1.0), np.inf)
+    else:
+        unknown = np.full(top.shape, -np.inf)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(np.isfinite(bottom), top / bottom, unknown)
 
@@ -982,8 +989,8 @@ def censored_median_ratio(num: np.ndarray, den: np.ndarray, settings: IntervalSe
     over seeds; +inf where the numerator's median is above the budget. Callers check that the
     denominator's own median is within the budget before reading the ratio. Resamples whose
     denominator median is above the budget have no ratio: the interval's lower end counts them
-    as -inf (open below: the ratio could be anything smaller) and its upper end as +inf, so
-    neither end claims what those resamples cannot show."""
+    as -inf (open below: the ratio could be anything smaller) and its upper end at the bound
+    `_median_ratios` gives them, so neither end claims what those resamples cannot show."""
     est = float(_median_ratios(num[None, :], den[None, :])[0])
     n = int(num.size)
     k = int((~np.isfinite(num)).sum())
@@ -992,7 +999,7 @@ def censored_median_ratio(num: np.ndarray, den: np.ndarray, settings: IntervalSe
         return Effect(est, np.nan, np.nan, n, method, settings.level, n_censored=k)
     rows = np.random.default_rng(settings.seed).integers(0, n, size=(settings.n_boot, n))
     alpha = (1 - settings.level) / 2
-    lo = np.quantile(_median_ratios(num[rows], den[rows], -np.inf), alpha, method="inverted_cdf")
+    lo = np.quantile(_median_ratios(num[rows], den[rows], False), alpha, method="inverted_cdf")
     hi = np.quantile(_median_ratios(num[rows], den[rows]), 1 - alpha, method="inverted_cdf")
     return Effect(est, float(lo), float(hi), n, method, settings.level, n_censored=k)
 
@@ -1081,7 +1088,8 @@ def claim_wall_time_not_epochs(
     epochs (the epochs ratio's interval stays above 1 / margin); it *fails* when B is not
     faster or needs fewer epochs; a B whose median is above the budget did "not reach" the
     target. The verdict is supported when it holds for every larger B, not supported when it
-    holds for none, and otherwise names the range where it holds. With the timing stage's
+    holds for none and fails (or is not reached) for some, inconclusive when every outcome is,
+    and otherwise names the range where it holds. With the timing stage's
     ``repeats`` the seconds ratio is `wall_time_ratio`; without, the run table's seconds
     (epochs x the job's median seconds per epoch, from the job's own clock), and ``drift``
     (batch size -> the summary's ``timing_drift``, last vs first epochs of its job) makes a
@@ -1108,16 +1116,25 @@ def claim_wall_time_not_epochs(
             f"median epochs {fmt.interval(ref_epochs, 'count')}; no ratio against it.",
         )
     timing = repeat_table(repeats, sizes)
-    parts, holds, effects = [], [], {}
+    parts, holds, failed, effects = [], [], [], {}
     for b in sizes[1:]:
         outcome, sec, ep = _wall_comparison(tables, b, ref, timing, drift, settings)
         effects |= {f"seconds_ratio_{b}": sec, f"epochs_ratio_{b}": ep}
         holds += [b] if outcome == "holds" else []
+        failed += [b] if outcome.startswith("fails") or outcome == "not reached" else []
         parts.append(
             f"B = {b}: {outcome} (seconds {fmt.interval(sec, 'ratio')}, epochs "
             f"{fmt.interval(ep, 'ratio')})"
         )
-    verdict = SUPPORTED if len(holds) == len(sizes) - 1 else PARTLY if holds else NOT_SUPPORTED
+    verdict = (
+        SUPPORTED
+        if len(holds) == len(sizes) - 1
+        else PARTLY
+        if holds
+        else NOT_SUPPORTED
+        if failed
+        else INCONCLUSIVE
+    )
     evidence = (
         f"Ratios of censored medians against B = {ref} (runs that never reached the target "
         f"count as above the budget; bootstrap over seeds, n = {tables['epochs'].shape[0]}): "
@@ -1148,15 +1165,16 @@ def drift_words(seconds: Effect, b: int, ref: int, fold: float) -> str:
     below 1: faster; wholly above: slower; else the side of 1 / `TIME_RATIO_MARGIN` it was
     judged on, which `_wall_verdict` requires of it) and the drift fold it was judged
     with, the larger of the jobs of ``b`` and ``ref``, e.g. "inconclusive: measured 2.02× the
-    wall time of B = 4 (slower), within the clock drift of the jobs of B = 4 and B = 8 (up to
-    2.44-fold)"."""
+    wall time of B = 4 (slower), but its interval's end scaled by the clock drift of the jobs
+    of B = 4 and B = 8 (up to 1.69-fold) reaches the 1.1× margin"."""
     m = 1 / TIME_RATIO_MARGIN
     side = "faster" if seconds.hi < 1 else "slower" if seconds.lo > 1 else None
     side = side or ("faster by the margin" if seconds.hi < m else "not faster by the margin")
     return (
         f"inconclusive: measured {fmt.ratio(seconds.estimate)} the wall time of B = {ref} "
-        f"({side}), within the clock drift of the jobs of B = {ref} and B = {b} (up to "
-        f"{fmt.number(fold)}-fold)"
+        f"({side}), but its interval's end scaled by the clock drift of the jobs of B = {ref} "
+        f"and B = {b} (up to {fmt.number(fold)}-fold) reaches the {fmt.number(TIME_RATIO_MARGIN)}× "
+        "margin"
     )
 
 
