@@ -965,3 +965,14 @@ def test_claim_4_is_inconclusive_when_no_batch_size_holds_or_fails():
     v = claim_wall_time_not_epochs(runs, SETTINGS, "95")
     assert v.holds_for == [] and "fails" not in v.evidence
     _assert_verdict(v, INCONCLUSIVE)
+
+
+def test_settling_supported_needs_every_small_batch_run_settled():
+    """One small-batch run counted at the budget pulls the small group's values down, in the
+    claim's favour: "supported" cannot rest on it."""
+    runs = make_runs(settling=lambda b: 20.0 if b < 64 else 60.0)
+    _assert_verdict(claim_small_batches_settle_sooner(runs, SETTINGS), SUPPORTED)
+    runs.loc[(runs["batch_size"] == 4) & (runs["seed"] == 0), "settling_epoch"] = np.nan
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(v, INCONCLUSIVE)
+    assert "in the verdict's favour" in v.evidence

@@ -773,16 +773,16 @@ def _censored_settling(
 ) -> tuple[str, str]:
     """Keep only the verdicts that censoring at the budget cannot have produced.
 
-    An unsettled run counted at the budget is only known to exceed it. Where half or more of
-    a group's runs never settled, its values are mostly such bounds: small batches "sooner"
-    (supported) needs the small group mostly settled, large batches "not later" (equivalent
-    or sooner) needs the large group mostly settled, and equivalence needs both.
+    A still-moving run counted at the budget understates its settling epoch, so any such run
+    in a group pulls that group's values down: small batches "sooner" (supported) needs every
+    small-batch run settled, large batches "not later" (equivalent or sooner) needs every
+    large-batch run settled, and equivalence needs both.
     """
     share = {
         name: float(runs.loc[runs["batch_size"].isin(group), "settling_epoch"].isna().mean())
         for name, group in (("small", small), ("large", large))
     }
-    mostly = {name: s >= 0.5 for name, s in share.items()}
+    mostly = {name: s > 0 for name, s in share.items()}
     unsafe = (
         (verdict == SUPPORTED and mostly["small"])
         or (verdict == NOT_SUPPORTED and diff.verdict == EQUIVALENT and any(mostly.values()))
@@ -792,8 +792,9 @@ def _censored_settling(
         return verdict, ""
     groups = " and ".join(n for n, m in mostly.items() if m)
     return INCONCLUSIVE, (
-        f" Half or more of the {groups} batch sizes' runs never settled within the budget, so "
-        "their values are only known to exceed it and cannot carry this verdict."
+        f" Some of the {groups} batch sizes' runs never settled within the budget; counted at "
+        "it they pull their group's values down, in the verdict's favour, so they cannot carry "
+        "this verdict."
     )
 
 
