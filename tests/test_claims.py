@@ -976,3 +976,10 @@ def test_settling_supported_needs_every_small_batch_run_settled():
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(v, INCONCLUSIVE)
     assert "in the verdict's favour" in v.evidence
+
+
+def test_no_fixed_cost_split_from_three_batch_sizes():
+    steps = {8: 25, 32: 7, 128: 2}
+    seconds = {8: 0.53, 32: 0.35, 128: 0.30}
+    note = claims.fixed_cost_note(steps, seconds)
+    assert "3 batch sizes leave too few degrees of freedom" in note and "fixed cost," not in note

@@ -62,6 +62,9 @@ FIXED_COST_SHARE = 0.5
 #: the epoch times' variance (R²); below it the times show no linear trend with steps per epoch
 #: and no split into fixed and per-step cost is drawn.
 FIXED_COST_MIN_R2 = 0.8
+#: ... and only from this many batch sizes on: two parameters on three points leave one
+#: residual degree of freedom, where R² says little.
+MIN_SIZES_FOR_COST_SPLIT = 4
 #: Intervals of the timing stage's repeats (claims 1 and 4 when ``timing_repeats`` > 0): the
 #: unit of replication is one repeat, which re-times every batch size once, interleaved.
 METHOD_REPEAT_MEAN = "t-interval of log seconds over timing repeats (geometric mean)"
@@ -442,6 +445,11 @@ def fixed_cost_note(steps: Mapping[int, float], seconds: Mapping[int, float]) ->
         return ""
     fixed, per_step, r2 = parts
     fit = f"{COST_FIT_WORDS}, R² = {fmt.correlation(r2)}"
+    if len(sizes) < MIN_SIZES_FOR_COST_SPLIT:
+        return (
+            f" {fmt.counted(len(sizes), 'batch size')} leave too few degrees of freedom to split "
+            "fixed from per-step cost: no split is made."
+        )
     if r2 < FIXED_COST_MIN_R2:
         return (
             f" A straight line of epoch time on steps per epoch fits too loosely to split "
