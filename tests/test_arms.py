@@ -39,7 +39,10 @@ def test_arms_that_disagree_are_set_side_by_side_with_what_that_shows():
     assert "lr constant · 100 epochs: −0.185 [−0.276, −0.094]" in text
     assert "(practically lower)" in text and "(equivalent)" in text and "(inconclusive)" in text
     assert "lr constant · 1000 steps: the largest batch size is the best itself" in text
-    assert "shown under 1 arm (lr constant · 100 epochs) and absent under 2" in text
+    assert (
+        "shown in 1 of the 4 arm · budget conditions (lr constant · 100 epochs) and absent in 2"
+        in (text)
+    )
     assert "or the best itself: lr linear · 100 epochs; lr constant · 1000 steps):" in text
     assert "sqrt · 100 epochs and" not in text  # inconclusive is neither shown nor absent
     assert first == 0

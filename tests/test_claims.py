@@ -331,7 +331,10 @@ def test_time_per_epoch_names_the_clock_of_each_engine():
     one = claim_time_per_epoch(base.assign(engine="fused", replicas=N_SEEDS), SETTINGS)
     assert "all seeds of the job, at its one learning rate, train together" in one.evidence
     seven = claim_time_per_epoch(base.assign(engine="fused", replicas=7 * N_SEEDS), SETTINGS)
-    assert "all 7 learning rates of the job, each with every seed, train together" in seven.evidence
+    assert (
+        "all 7 learning-rate settings (arms or rates) of the job, each with every seed"
+        in seven.evidence
+    )
     keras = claim_time_per_epoch(
         base.assign(engine="keras", replicas=1, timing_streams=5), SETTINGS
     )

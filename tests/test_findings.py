@@ -193,6 +193,10 @@ def test_a_three_point_fit_and_a_partly_refitted_interval_are_flagged():
     )
     many = _fit(10, 40, 20)
     assert "indicative only" not in findings._fit_text(_target(many))
+    poor = _fit(10, 40, 20) | {"rel_rmse": 0.172}
+    assert "the fit is poor: its interval covers the seeds' noise" in (
+        findings._fit_text(_target(poor))
+    )
 
 
 # --------------------------------------------------------------------------- chance

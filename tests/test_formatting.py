@@ -94,7 +94,8 @@ def test_a_value_that_rounds_to_zero_prints_unsigned_also_inside_intervals():
     assert fmt.number(-0.0) == "0" and fmt.accuracy(-0.0001) == "0.000"
     assert fmt.percent(-0.0001) == "0.0%"
     e = Effect(-0.0002, -0.0134, 0.0121, 10, METHOD_PAIRED_T)
-    assert fmt.interval(e, "difference") == "0.000 [−0.013, +0.012]"
+    # a signed estimate that rounds to zero shows its sign's digit too
+    assert fmt.interval(e, "difference") == "−0.0002 [−0.013, +0.012]"
     e = Effect(-0.022, -0.044, -0.0003, 10, METHOD_PAIRED_T)
     # an end that rounds to zero shows the digit of its sign, never "−0.000"
     assert fmt.interval(e, "difference") == "−0.022 [−0.044, −0.0003]"

@@ -91,10 +91,10 @@ def arm_sentence(conditions: Sequence[dict[str, Any]], idx: list[int]) -> str:
     same = [label for label, o in outcome.items() if o in ("equivalent", "higher", "best")]
     if lower and same:
         text += (
-            f" So the practically lower accuracy at B = {largest} is shown under "
-            f"{fmt.counted(len(lower), 'arm')} ({'; '.join(lower)}) and absent under "
-            f"{len(same)} (equivalent within ±{fmt.number(claims.ACCURACY_MARGIN)}, or the best "
-            "itself: "
+            f" So the practically lower accuracy at B = {largest} is shown in "
+            f"{len(lower)} of the {len(idx)} arm · budget conditions ({'; '.join(lower)}) and "
+            f"absent in {len(same)} (equivalent within "
+            f"±{fmt.number(claims.ACCURACY_MARGIN)}, or the best itself: "
             f"{'; '.join(same)}): with the same seeds, it depends on the learning-rate arm and "
             "budget, not on the batch size alone."
         )

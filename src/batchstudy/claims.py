@@ -499,8 +499,8 @@ def timing_streams_words(s: pd.DataFrame) -> str:
         shared = "all seeds of the job, at its one learning rate, train together on one clock"
     elif rates:
         shared = (
-            f"all {rates} learning rates of the job, each with every seed, train together on "
-            "one clock"
+            f"all {rates} learning-rate settings (arms or rates) of the job, each with every "
+            "seed, train together on one clock"
         )
     else:
         shared = "all replicas of the job train together on one clock"
@@ -761,7 +761,14 @@ def _settling_bound(
         f"the budget, so each of their settling epochs exceeds {fmt.number(budget[done])} "
         f"and {first} − {second} < {first} − {fmt.number(budget[done])}. Per-seed median "
         f"settling epoch of {fmt.sizes(groups[other])}: "
-        f"{fmt.effect(e, 'count', LOWER_BOUND_WORDS)}; the "
+        f"{fmt.effect(e, 'count', LOWER_BOUND_WORDS)}"
+        + (
+            f" (upper end clipped at the budget, {fmt.number(top)}, the most a value counted "
+            "at it can be)"
+            if e.hi == top
+            else ""
+        )
+        + "; the "
         f"verdict needs its upper end below the budget minus the margin "
         f"({fmt.number(budget[done])} − {fmt.number(SETTLING_MARGIN_EPOCHS)} = "
         f"{fmt.number(limit)}): {where}{why}"

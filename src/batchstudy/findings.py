@@ -325,6 +325,10 @@ def _fit_text(t: dict[str, Any]) -> str:
     return text + _extrapolation_text(fit) + tail
 
 
+#: A B_crit fit whose relative RMSE exceeds this is flagged as poor (`_fit_caveats`).
+POOR_FIT_RMSE = 0.10
+
+
 def _fit_caveats(fit: dict[str, Any], n_points: int) -> str:
     """What limits a B_crit fit beyond its interval: two parameters on three points leave one
     residual degree of freedom (the RMSE checks little); an interval over the usable refits
@@ -332,6 +336,11 @@ def _fit_caveats(fit: dict[str, Any], n_points: int) -> str:
     out = []
     if n_points <= 3:
         out.append(f"{n_points} points for 2 parameters: indicative only")
+    elif fit.get("rel_rmse", 0.0) > POOR_FIT_RMSE:
+        out.append(
+            "the fit is poor: its interval covers the seeds' noise, not the curve's misfit; "
+            "indicative only"
+        )
     if fit["n_boot_ok"] < 0.95 * fit["n_boot"]:
         share = fmt.percent(fit["n_boot_ok"] / fit["n_boot"])
         out.append(
@@ -453,10 +462,14 @@ def settling_text(found: dict[str, Any]) -> str:
             )
             + _settling_notes(c)
         )
+    below = (
+        "; runs settled below the target settled at a plateau under the first accuracy target"
+        if any(c.get("n_settled_below_target", 0) for c in found["cells"])
+        else ""
+    )
     return (
         "Median settling point (runs that never settled within the budget rank above every "
-        f"settled run: {claims.BEYOND_BUDGET}; causes as defined under Settling point; runs "
-        "settled below the target settled at a plateau under the first accuracy target): "
+        f"settled run: {claims.BEYOND_BUDGET}; causes as defined under Settling point{below}): "
         + "; ".join(parts)
         + "."
     )
@@ -556,8 +569,11 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
                 "text": (
                     f"In {len(unclear)} {of_n} these seeds cannot tell whether the largest "
                     "batch size's test accuracy differs from the best one's by more than the "
-                    "margin (inconclusive: the interval straddles the margin or too few runs "
-                    "trained): " + "; ".join(c["label"] for c in unclear) + "."
+                    "margin (inconclusive: the interval straddles the margin, too few runs "
+                    "trained, or the largest batch size is the best by its mean but a practically "
+                    "higher batch size is not ruled out): "
+                    + "; ".join(c["label"] for c in unclear)
+                    + "."
                 ),
                 "anchor": "overview",
             }

@@ -193,7 +193,7 @@ def interval(e: Effect, kind: str, missing: str = "never reached") -> str:
     censored = f"{e.n_censored} of {e.n} {missing}"
     if e.estimate == math.inf:
         return f"{above(kind)} ({censored})"
-    text = KINDS[kind][0](e.estimate)
+    text = end(e.estimate, kind) if kind in SIGNED_KINDS else KINDS[kind][0](e.estimate)
     if not (_finite(e.lo) or abs(e.lo) == math.inf) or not (_finite(e.hi) or e.hi == math.inf):
         return f"{text} (one run, no interval)"
     text += f" [{end(e.lo, kind, e.boundaries)}, {end(e.hi, kind, e.boundaries)}]"
