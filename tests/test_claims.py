@@ -978,7 +978,12 @@ def test_settling_supported_needs_every_small_batch_run_settled():
     runs.loc[(runs["batch_size"] == 4) & (runs["seed"] == 0), "settling_epoch"] = np.nan
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(v, INCONCLUSIVE)
+    assert "Some of the small batch sizes' runs never settled" in v.evidence
     assert "in the verdict's favour" in v.evidence
+    # a large-batch run counted at the budget works against "sooner": the verdict stands
+    runs.loc[(runs["batch_size"] == 4) & (runs["seed"] == 0), "settling_epoch"] = 20.0
+    runs.loc[(runs["batch_size"] == 512) & (runs["seed"] == 0), "settling_epoch"] = np.nan
+    _assert_verdict(claim_small_batches_settle_sooner(runs, SETTINGS), SUPPORTED)
 
 
 def test_no_fixed_cost_split_from_three_batch_sizes():

@@ -797,19 +797,22 @@ def _censored_settling(
         name: float(runs.loc[runs["batch_size"].isin(group), "settling_epoch"].isna().mean())
         for name, group in (("small", small), ("large", large))
     }
-    mostly = {name: s > 0 for name, s in share.items()}
-    unsafe = (
-        (verdict == SUPPORTED and mostly["small"])
-        or (verdict == NOT_SUPPORTED and diff.verdict == EQUIVALENT and any(mostly.values()))
-        or (verdict == NOT_SUPPORTED and diff.estimate > 0 and mostly["large"])
-    )
+    some = {name: s > 0 for name, s in share.items()}
+    if verdict == SUPPORTED:
+        favoured = ["small"]
+    elif verdict == NOT_SUPPORTED and diff.verdict == EQUIVALENT:
+        favoured = ["small", "large"]
+    elif verdict == NOT_SUPPORTED and diff.estimate > 0:
+        favoured = ["large"]
+    else:
+        favoured = []
+    unsafe = [name for name in favoured if some[name]]
     if not unsafe:
         return verdict, ""
-    groups = " and ".join(n for n, m in mostly.items() if m)
     return INCONCLUSIVE, (
-        f" Some of the {groups} batch sizes' runs never settled within the budget; counted at "
-        "it they pull their group's values down, in the verdict's favour, so they cannot carry "
-        "this verdict."
+        f" Some of the {' and '.join(unsafe)} batch sizes' runs never settled within the "
+        "budget; counted at it they pull that group's values down, in the verdict's favour, so "
+        "they cannot carry this verdict."
     )
 
 
