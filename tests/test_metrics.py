@@ -535,3 +535,17 @@ def test_settled_below_target_counts_settled_runs_under_the_first_accuracy_targe
     # No target (a condition at chance) or no target columns: nothing is "below" it.
     assert not settled_below_target(table.assign(target_95=np.nan)).any()
     assert not settled_below_target(table.drop(columns=["target_95", "target_99"])).any()
+
+
+def test_a_budget_shorter_than_the_settling_windows_gives_no_cause():
+    """8 epochs with a 10-epoch plateau window and 5-epoch smoothing: no run can settle, and
+    'still moving' or 'loss rising' would state a cause the data cannot show."""
+    from batchstudy.metrics import TOO_SHORT, latest_settling_epoch
+
+    assert latest_settling_epoch(8, window=5, k_last=10) < 1
+    assert latest_settling_epoch(16, window=5, k_last=10) == 1
+    history = _history()
+    short = history.loc[history["epoch"] <= 4]  # 4 epochs <= k_last + window = 3 + 1
+    table = run_metrics(short, _facts(), window=1, k_last=3, eps=0.01)
+    fine = table.loc[~table["diverged"]]
+    assert (fine["settle_status"] == TOO_SHORT).all() and fine["settling_epoch"].isna().all()

@@ -578,7 +578,8 @@ def _time_per_epoch_repeats(
 #: What a run that never settled stands for, in claim 2 and in the Settling paragraph alike.
 BEYOND_BUDGET = (
     "a still-moving or loss-rising run settles after the budget if at all, a budget-limited "
-    "one entered its band only in the budget's last epochs"
+    "one entered its band only in the budget's last epochs, and under a budget too short to "
+    "settle nothing is measured"
 )
 #: How a per-seed value that involves a run counted at the budget reads (`Effect.n_censored`).
 LOWER_BOUND_WORDS = "per-seed values are lower bounds: runs counted at the budget"

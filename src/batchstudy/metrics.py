@@ -86,11 +86,14 @@ EVENT_UNITS: dict[str, str | None] = {
 #: outside the band) without the loss rising; "loss rising": the smoothed loss climbs by more than
 #: ``max_slope`` of its plateau per epoch; "collapsed to chance": plateau accuracy at most chance
 #: plus the margin; "budget-limited": flat and inside its band, but entered it only in the last
-#: ``k_last + window`` epochs (`latest_settling_epoch`); "diverged": a non-finite loss.
+#: ``k_last + window`` epochs (`latest_settling_epoch`); "too short to settle": the budget has
+#: no more epochs than ``k_last + window``, so no run can settle and no cause is observed;
+#: "diverged": a non-finite loss.
 SETTLED = "settled"
 STILL_MOVING = "still moving"
 LOSS_RISING = "loss rising"
 BUDGET_LIMITED = "budget-limited"
+TOO_SHORT = "too short to settle"
 COLLAPSED = "collapsed to chance"
 DIVERGED = "diverged"
 SETTLE_STATUSES: tuple[str, ...] = (
@@ -98,6 +101,7 @@ SETTLE_STATUSES: tuple[str, ...] = (
     STILL_MOVING,
     LOSS_RISING,
     BUDGET_LIMITED,
+    TOO_SHORT,
     COLLAPSED,
     DIVERGED,
 )
@@ -372,6 +376,8 @@ def _curve_metrics(
     level = plateau(val_acc, k_last)
     if is_collapsed(level, chance, chance_margin):
         settled, status = None, COLLAPSED
+    elif latest_settling_epoch(len(run), window=window, k_last=k_last) < 1:
+        settled, status = None, TOO_SHORT
     elif settled is None:
         status = unsettled_status(val_loss, window=window, k_last=k_last, max_slope=max_slope)
     elif settled > latest_settling_epoch(len(run), window=window, k_last=k_last):
