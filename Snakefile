@@ -23,6 +23,7 @@ localrules:
     all,
     config_snapshot,
     generate_data,
+    dataset_splits,
     check_model,
     aggregate,
     analyze,

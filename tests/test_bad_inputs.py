@@ -348,6 +348,11 @@ CONFIG_CASES = [
         ["datasets.mine.path = 'data/nope.csv': file not found (relative to"],
     ),
     (
+        "data file path with a Snakemake path variable",
+        with_changes(datasets={"mine": {"kind": "csv", "path": "data/<run>/x.csv"}}),
+        ["datasets.mine.path = 'data/<run>/x.csv': '<run>' would be read by Snakemake as a path"],
+    ),
+    (
         "custom model not file:function",
         with_changes(model={"custom": "models/net.py"}),
         ["model.custom = 'models/net.py': must look like 'path/to/file.py:function'"],

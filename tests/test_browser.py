@@ -34,8 +34,10 @@ from batchstudy.plots import PLOTS
 pytestmark = pytest.mark.e2e
 
 TITLE = '<script>window.__pwned = 1</script> Batch & size "study"'
-CSV_DIR = "data/<script>window.__pwned = 2<"  # with the file name: data/<script>...</script>.csv
-CSV_PATH = f"{CSV_DIR}/script>.csv"
+# Upper case: HTML tags ignore case, and Snakemake reads a lower-case "<name>" in a path as a path
+# variable (the config refuses such a path before any work: tests/test_bad_inputs.py).
+CSV_DIR = "data/<SCRIPT>window.__pwned = 2<"  # with the file name: data/<SCRIPT>...</SCRIPT>.csv
+CSV_PATH = f"{CSV_DIR}/SCRIPT>.csv"
 LABEL = "<img src=x onerror=window.__pwned=3>"
 COND = ("mine", "adam", "constant", f"e{EPOCHS}")
 STUDY = {
@@ -104,7 +106,7 @@ def test_strings_from_config_and_data_are_escaped(report):
         "&lt;script&gt;window.__pwned = 1&lt;/script&gt; Batch &amp; size &#34;study&#34;"
     )
     assert f"<title>{escaped_title}</title>" in html and f"<h1>{escaped_title}</h1>" in html
-    assert "&lt;script&gt;window.__pwned = 2&lt;/script&gt;.csv" in html  # the CSV path
+    assert "&lt;SCRIPT&gt;window.__pwned = 2&lt;/SCRIPT&gt;.csv" in html  # the CSV path
     assert "&lt;img src=x onerror=window.__pwned=3&gt;" in html  # the label column
     assert LABEL not in html and TITLE not in html and CSV_PATH not in html
     assert "<strong>Diverged runs:</strong> B = 64 seed 1." in html

@@ -302,6 +302,11 @@ def _semantic_problems(cfg: dict[str, Any], base: Path) -> list[str]:
     return out + _engine_problems(cfg, base)
 
 
+#: What Snakemake 9 reads as a path variable in any file path ("<name>", lower case), so a data
+#: file path must not contain it.
+PATH_VARIABLE = re.compile(r"<[a-z][a-z0-9_]*>")
+
+
 def _dataset_problems(
     name: str, ds: dict[str, Any], datasets: dict[str, Any], base: Path
 ) -> list[str]:
@@ -318,6 +323,12 @@ def _dataset_problems(
     if kind in ("csv", "npz"):
         if "path" not in ds:
             out.append(f"datasets.{name}: kind {kind!r} needs a 'path' to the data file")
+        elif PATH_VARIABLE.search(ds["path"]):
+            out.append(
+                f"datasets.{name}.path = {ds['path']!r}: "
+                f"{PATH_VARIABLE.search(ds['path']).group(0)!r} would be read by Snakemake as a "
+                "path variable; rename the file or folder"
+            )
         elif not (base / ds["path"]).is_file():
             out.append(
                 f"datasets.{name}.path = {ds['path']!r}: file not found "
