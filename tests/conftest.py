@@ -187,7 +187,7 @@ def render_fake_report(
     `model_check` is the check_model stage's file of a config with a custom model."""
     from batchstudy.aggregate import aggregate
     from batchstudy.config import dataset_draws
-    from batchstudy.data import chance_accuracies
+    from batchstudy.data import chance_accuracies, chance_losses
     from batchstudy.findings import analyze
     from batchstudy.plots import plot_conditions
     from batchstudy.report import render_report
@@ -196,7 +196,10 @@ def render_fake_report(
     d = DEFAULT_STUDY
     agg = root / d.aggregate
     chance = None if splits is None else chance_accuracies(splits)
-    tables = aggregate(paths, agg, cfg["metrics"], chance=chance, log=lambda m: None)
+    chance_loss = None if splits is None else chance_losses(splits)
+    tables = aggregate(
+        paths, agg, cfg["metrics"], chance=chance, log=lambda m: None, chance_loss=chance_loss
+    )
     findings = root / d.findings
     settings = IntervalSettings.from_metrics(cfg["metrics"])
     draws = dataset_draws(cfg)

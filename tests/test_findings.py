@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
 from batchstudy import claims, findings
 from batchstudy.stats import DIFFERENT, EQUIVALENT, INCONCLUSIVE, METHOD_PAIRED_T, Effect
 
@@ -364,3 +367,49 @@ def test_the_wall_time_headline_gives_the_drift_of_the_jobs_behind_its_holds():
     # conditions timed by the timing stage's repeats add no drift sentence
     timed = none | {"timing_repeats": {"repeats": 5}}
     assert "drift" not in findings._wall_source([timed])
+
+
+def _summary_row(loss: tuple, method: str, n_exploded: int) -> pd.Series:
+    from batchstudy.metrics import EVENT_UNITS, MEAN_METRICS
+
+    row = {
+        "batch_size": 4,
+        "n_runs": 10,
+        "n_diverged": n_exploded,
+        "steps_per_epoch": 100,
+        "learning_rate": 0.316,
+        "seconds_per_epoch_median": 0.004,
+        "seconds_per_epoch_lo": 0.0039,
+        "seconds_per_epoch_hi": 0.0041,
+        "epochs": 100,
+        "timing_drift": 1.0,
+        "n_settled": 0,
+        "final_test_loss_estimate": loss[0],
+        "final_test_loss_lo": loss[1],
+        "final_test_loss_hi": loss[2],
+        "final_test_loss_method": method,
+        "n_loss_exploded": n_exploded,
+    }
+    for name in MEAN_METRICS:
+        row |= {f"{name}_mean": 0.4, f"{name}_lo": 0.39, f"{name}_hi": 0.41}
+    for unit in EVENT_UNITS:
+        row |= {f"{unit}_to_settle_{k}": np.inf for k in ("median", "lo", "hi")}
+    return pd.Series(row)
+
+
+def test_the_summary_table_prints_a_median_loss_with_its_exploded_runs():
+    """The loss cell of a batch size with exploded runs is the censored median over all its
+    runs and says how many exploded; one without keeps the mean over its runs."""
+    from batchstudy import report
+    from batchstudy.stats import METHOD_MEDIAN, METHOD_T, IntervalSettings
+
+    settings = IntervalSettings()
+    column = [k for k, *_ in report.TABLE_COLUMNS].index("final_test_loss") + 1
+    cell = findings.cell_effects(_summary_row((1.21, 0.95, np.inf), METHOD_MEDIAN, 4), settings)
+    loss = Effect.from_dict(cell["final_test_loss"])
+    assert (loss.n, loss.n_censored, loss.method) == (10, 4, METHOD_MEDIAN)
+    text = report.table_rows([cell])[0][column]
+    assert text == "1.21 [0.95, > 10× chance] (4 of 10 exploded)"
+    cell = findings.cell_effects(_summary_row((0.6, 0.5, 0.7), METHOD_T, 0), settings)
+    assert Effect.from_dict(cell["final_test_loss"]).n == 10
+    assert report.table_rows([cell])[0][column] == "0.6 [0.5, 0.7]"

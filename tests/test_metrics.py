@@ -11,15 +11,18 @@ from batchstudy.metrics import (
     COLLAPSED,
     CONDITION_KEYS,
     DIVERGED,
+    EXPLODED_LOSS_FACTOR,
     LOSS_RISING,
     SETTLED,
     STILL_MOVING,
     band_entry_epoch,
+    exploded_losses,
     first_below,
     first_reach,
     is_collapsed,
     is_flat,
     latest_settling_epoch,
+    loss_summary,
     plateau,
     run_metrics,
     settled_below_target,
@@ -29,7 +32,7 @@ from batchstudy.metrics import (
     target_suffix,
     unsettled_status,
 )
-from batchstudy.stats import IntervalSettings
+from batchstudy.stats import METHOD_MEDIAN, METHOD_T, IntervalSettings
 
 # --------------------------------------------------------------------------- smooth
 
@@ -276,6 +279,7 @@ EXPECTED_RUN_COLUMNS = [
     "diverged",
     "settle_status",
     "chance_accuracy",
+    "chance_loss",
     "final_train_accuracy",
     "final_end_train_accuracy",
     "final_val_accuracy",
@@ -290,6 +294,7 @@ EXPECTED_RUN_COLUMNS = [
     "plateau_val_accuracy",
     "plateau_val_loss",
     "settling_epoch",
+    "loss_exploded",
     "n_train",
     "steps_per_epoch",
     "seconds_per_epoch",
@@ -500,7 +505,7 @@ def test_summarize_means_use_t_intervals(runs):
     assert summary.at[8, "final_val_accuracy_lo"] == pytest.approx(acc.mean() - half, rel=1e-3)
     # 0.89 + 0.127 passes 1, the largest possible accuracy: the upper end is clipped there.
     assert summary.at[8, "final_val_accuracy_hi"] == 1.0
-    loss = summary.at[8, "final_test_loss_mean"]
+    loss = summary.at[8, "final_test_loss_estimate"]
     assert summary.at[8, "final_test_loss_hi"] == pytest.approx(loss + half, rel=1e-3)
 
 
@@ -549,3 +554,62 @@ def test_a_budget_shorter_than_the_settling_windows_gives_no_cause():
     table = run_metrics(short, _facts(), window=1, k_last=3, eps=0.01)
     fine = table.loc[~table["diverged"]]
     assert (fine["settle_status"] == TOO_SHORT).all() and fine["settling_epoch"].isna().all()
+
+
+# --------------------------------------------------------------------------- exploded losses
+
+
+def test_exploded_losses_are_non_finite_or_above_the_factor_times_chance():
+    chance = np.log(3)
+    limit = EXPLODED_LOSS_FACTOR * chance
+    loss = [0.4, limit, limit * 1.001, 4.3e28, np.nan, np.inf]
+    np.testing.assert_array_equal(
+        exploded_losses(loss, [chance] * 6), [False, False, True, True, True, True]
+    )
+    # Without a chance level only a non-finite loss counts.
+    np.testing.assert_array_equal(
+        exploded_losses(loss, [np.nan] * 6), [False, False, False, False, True, True]
+    )
+
+
+def test_loss_summary_is_a_mean_while_no_run_exploded():
+    loss = np.array([0.5, 0.7, 0.6, 0.8])
+    e = loss_summary(loss, np.zeros(4, bool), SETTINGS)
+    assert e.method == METHOD_T and e.estimate == pytest.approx(0.65) and e.n == 4
+
+
+def test_loss_summary_is_a_censored_median_once_a_run_exploded():
+    """One run at 4e28 would make the mean 1e28 with a t-interval down to 0; the median of the
+    ten runs, the exploded one counted above every other value, is the ordinary median."""
+    loss = np.array([0.5, 0.7, 0.6, 0.8, 0.55, 0.65, 0.75, 0.9, 1.0, 4e28])
+    exploded = exploded_losses(loss, np.full(10, np.log(3)))
+    e = loss_summary(loss, exploded, SETTINGS)
+    assert e.method == METHOD_MEDIAN and e.n == 10 and e.n_censored == 1
+    assert e.estimate == pytest.approx(np.median(loss))
+    assert 0.5 <= e.lo <= e.estimate <= e.hi <= 1.0  # the exploded value is no end of it
+    # A diverged run (NaN loss) counts the same way.
+    nan = np.where(exploded, np.nan, loss)
+    assert loss_summary(nan, exploded, SETTINGS) == e
+
+
+def test_loss_summary_is_above_the_level_when_half_or_more_exploded():
+    loss = np.array([0.5, 0.7, 50.0, np.nan])
+    e = loss_summary(loss, exploded_losses(loss, np.full(4, np.log(3))), SETTINGS)
+    assert e.estimate == np.inf and e.n_censored == 2
+
+
+def test_summarize_gives_the_median_loss_where_a_run_exploded(runs):
+    """B = 64 has a diverged run: its loss is a censored median with the run counted exploded;
+    B = 8 (no run exploded) keeps the mean with a t-interval."""
+    cells = summarize(runs.reset_index(drop=True), SETTINGS).set_index("batch_size")
+    assert cells.at[64, "n_loss_exploded"] == 1 and cells.at[8, "n_loss_exploded"] == 0
+    assert cells.at[64, "final_test_loss_method"] == METHOD_MEDIAN
+    assert cells.at[64, "final_test_loss_estimate"] == np.inf  # 1 of 2 runs exploded
+    assert cells.at[8, "final_test_loss_method"] == METHOD_T
+    blown = runs.reset_index(drop=True).copy()
+    b8 = blown["batch_size"] == 8
+    blown.loc[b8, "final_test_loss"] = [0.2, 3e28]
+    blown["loss_exploded"] = exploded_losses(blown["final_test_loss"], np.log(3))
+    cells = summarize(blown, SETTINGS).set_index("batch_size")
+    assert cells.at[8, "final_test_loss_method"] == METHOD_MEDIAN
+    assert cells.at[8, "n_loss_exploded"] == 1 and cells.at[8, "final_test_loss_estimate"] == np.inf

@@ -200,9 +200,12 @@ def aggregate(
     settings: dict[str, Any],
     chance: Mapping[str, float] | None = None,
     log: Callable[[str], None] = print,
+    chance_loss: Mapping[str, float] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every job's files into the aggregate tables; ``chance``: dataset -> chance accuracy
-    (`batchstudy.data.chance_accuracies`), which marks collapsed runs (`metrics.run_metrics`)."""
+    (`batchstudy.data.chance_accuracies`), which marks collapsed runs, and ``chance_loss``:
+    dataset -> chance loss (`batchstudy.data.chance_losses`), which marks exploded losses
+    (`metrics.run_metrics`)."""
     tables = collect(history_paths)
     facts = run_facts(tables["history"], tables["jobs"])
     runs = metrics.run_metrics(
@@ -215,6 +218,7 @@ def aggregate(
         target_fractions=settings["target_fractions"],
         chance=chance,
         chance_margin=settings["chance_margin"],
+        chance_loss=chance_loss,
     )
     interval = IntervalSettings.from_metrics(settings)
     summary = metrics.summarize(runs, interval)

@@ -145,23 +145,23 @@ def cmd_time(args: argparse.Namespace) -> None:
     _log(f"done: {args.out}")
 
 
-def _chance(splits: str | None) -> dict[str, float] | None:
-    """Dataset -> chance accuracy from a splits.tsv (`batchstudy.data.split_facts`)."""
+def _chance(splits: str | None) -> dict[str, dict[str, float] | None]:
+    """Dataset -> chance accuracy (``chance``) and chance loss (``chance_loss``) from a
+    splits.tsv (`batchstudy.data.split_facts`); both None without one."""
     if not splits:
-        return None
-    from .data import SPLIT_COLUMNS, chance_accuracies
+        return {"chance": None, "chance_loss": None}
+    from .data import SPLIT_COLUMNS, chance_accuracies, chance_losses
     from .io import read_table
 
-    return chance_accuracies(read_table(splits, SPLIT_COLUMNS, what="splits"))
+    table = read_table(splits, SPLIT_COLUMNS, what="splits")
+    return {"chance": chance_accuracies(table), "chance_loss": chance_losses(table)}
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
     from .aggregate import aggregate, write_extra_tables
 
     chance = _chance(args.splits)
-    aggregate(
-        args.histories, Path(args.out_dir), json.loads(args.settings), chance=chance, log=_log
-    )
+    aggregate(args.histories, Path(args.out_dir), json.loads(args.settings), log=_log, **chance)
     write_extra_tables(args.histories, args.timing_repeats, Path(args.out_dir), log=_log)
 
 

@@ -503,3 +503,8 @@ def chance_accuracies(splits: Any) -> dict[str, float]:
     return {
         str(d): float(c) for d, c in zip(splits["dataset"], splits["chance_accuracy"], strict=True)
     }
+
+
+def chance_losses(splits: Any) -> dict[str, float]:
+    """Dataset -> ``chance_loss`` from a splits table (a DataFrame of `SPLIT_COLUMNS`)."""
+    return {str(d): float(c) for d, c in zip(splits["dataset"], splits["chance_loss"], strict=True)}

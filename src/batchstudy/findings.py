@@ -20,7 +20,7 @@ import pandas as pd
 from . import arms, claims, draws, scaling, stats
 from . import formatting as fmt
 from .config import DRAW_OF, Condition
-from .metrics import CONDITION_KEYS, EVENT_UNITS, MEAN_METRICS, target_suffixes
+from .metrics import CONDITION_KEYS, EVENT_UNITS, LOSS_NOTE, MEAN_METRICS, target_suffixes
 from .stats import DIFFERENT, EQUIVALENT, Effect, IntervalSettings
 
 FORMAT_VERSION = 1
@@ -85,6 +85,22 @@ def _median_effect(row: pd.Series, name: str, n_done: int, settings: IntervalSet
     )
 
 
+def _loss_effect(row: pd.Series, settings: IntervalSettings) -> Effect:
+    """The final test loss as `batchstudy.metrics.loss_summary` chose it: a mean over the
+    runs (none exploded) or a censored median over all of them, the exploded runs censored."""
+    median = row["final_test_loss_method"] == stats.METHOD_MEDIAN
+    n_exploded = int(row["n_loss_exploded"])
+    return Effect(
+        float(row["final_test_loss_estimate"]),
+        float(row["final_test_loss_lo"]),
+        float(row["final_test_loss_hi"]),
+        int(row["n_runs"]) if median else int(row["n_runs"] - n_exploded),
+        str(row["final_test_loss_method"]),
+        settings.level,
+        n_censored=n_exploded if median else 0,
+    )
+
+
 def _timing_effect(row: pd.Series, settings: IntervalSettings) -> Effect:
     return Effect(
         float(row["seconds_per_epoch_median"]),
@@ -139,6 +155,7 @@ def cell_effects(row: pd.Series, settings: IntervalSettings) -> dict[str, Any]:
     }
     for name in MEAN_METRICS:
         out[name] = _mean_effect(row, name, settings).to_dict()
+    out["final_test_loss"] = _loss_effect(row, settings).to_dict()
     for unit in EVENT_UNITS:
         name = f"{unit}_to_settle"
         out[name] = _median_effect(row, name, row["n_settled"], settings).to_dict()
@@ -872,6 +889,7 @@ def settings_doc(settings: IntervalSettings, pooled: bool) -> dict[str, Any]:
             "timing_repeat_ratio": claims.METHOD_REPEAT_RATIO,
             "family": stats.FAMILY_BONFERRONI,
             "bounded": stats.BOUNDED_NOTE,
+            "final_test_loss": LOSS_NOTE,
             "draws_mean": draws.METHOD_DRAWS,
             "draws_difference": draws.METHOD_PAIRED_DRAWS,
         },

@@ -1,7 +1,8 @@
 """Every number, interval and condition label the report prints, formatted in one place.
 
 Nothing formatted here ever reads ``nan`` or ``inf``: a missing number reads "not estimable",
-a censored median above the budget reads "> budget (k of n never reached)", an interval that
+a censored median above the budget reads "> budget (k of n never reached)", a loss median
+with half or more runs exploded "> 10× chance (k of n exploded)", an interval that
 cannot be computed (one run) says so. `batchstudy.stats.Effect` is the input of every
 interval formatter, so an interval's method and n travel with it.
 """
@@ -14,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .config import Condition, base_learning_rates, format_lr
+from .metrics import EXPLODED_LOSS_FACTOR
 from .stats import Effect
 
 NOT_ESTIMABLE = "not estimable"
@@ -21,6 +23,9 @@ ABOVE_BUDGET = "> budget"
 #: A ratio's end or estimate at +inf (its numerator's censored median above the budget): a
 #: ratio has no budget, its interval is open above.
 RATIO_OPEN = "open above"
+#: A final test loss's median or end at +inf: half or more of the runs (resampled) exploded,
+#: i.e. lay above `EXPLODED_LOSS_FACTOR` x the chance loss (`batchstudy.metrics.loss_summary`).
+LOSS_EXPLODED = f"> {EXPLODED_LOSS_FACTOR:g}× chance"
 #: A ratio interval's lower end where resamples had no ratio (`batchstudy.claims`).
 RATIO_OPEN_BELOW = "open below"
 #: Magnitudes at or above this print in scientific form (``5.12×10²⁸``), never as long integers
@@ -155,8 +160,8 @@ EXTRA_DIGITS = 2
 
 def above(kind: str) -> str:
     """What +inf reads as for ``kind``: "> budget" (a censored median), `RATIO_OPEN` for a
-    ratio."""
-    return RATIO_OPEN if kind == "ratio" else ABOVE_BUDGET
+    ratio, `LOSS_EXPLODED` for a loss."""
+    return {"ratio": RATIO_OPEN, "loss": LOSS_EXPLODED}.get(kind, ABOVE_BUDGET)
 
 
 def end(x: float, kind: str, boundaries: Sequence[float] = ()) -> str:

@@ -17,6 +17,11 @@ without the training stack. Definitions follow the study references:
   that never reach it are *censored* (NaN, ``reached`` False) and are counted, never averaged
   as if they had converged. `batchstudy.stats.censored_median` turns them into medians.
 * **Diverged runs** (any non-finite loss) keep their row with ``diverged`` True and NaN metrics.
+* **Exploded loss** -- a run whose final test loss is non-finite (a diverged run included) or
+  above `EXPLODED_LOSS_FACTOR` times its dataset's chance loss (ln n_classes, the uniform
+  prediction's crossentropy; `batchstudy.data.split_facts`). Such values are heavy-tailed (up
+  to 1e29): a condition's final test loss is then a median with exploded runs counted as
+  above every other value (`loss_summary`), never a mean.
 * **Collapsed to chance** -- a run whose plateau validation accuracy is at most the dataset's
   chance accuracy (majority class share of the validation split, `batchstudy.data.split_facts`)
   plus ``chance_margin`` has learnt nothing a constant predictor would not: it is never settled,
@@ -36,7 +41,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .config import Condition, JobKey
 from .io import EPOCH_METRICS
 from .stats import (
+    LOSS_RANGE,
+    Effect,
     IntervalSettings,
+    censored_median,
     censored_median_columns,
     t_interval,
     value_range,
@@ -104,6 +112,23 @@ SETTLE_STATUSES: tuple[str, ...] = (
     TOO_SHORT,
     COLLAPSED,
     DIVERGED,
+)
+
+#: A final test loss above this many times the dataset's chance loss has exploded
+#: (`exploded_losses`): ten times the uniform prediction's crossentropy is a model that is
+#: confidently wrong, far beyond any loss a working model reaches.
+EXPLODED_LOSS_FACTOR = 10.0
+#: How the summary's final test loss is chosen, in words (the report's Definitions).
+LOSS_NOTE = (
+    "In the summary tables, the final test loss is the mean over seeds with its t-interval "
+    "where every run's final test loss is finite and at most "
+    f"{EXPLODED_LOSS_FACTOR:g}× the dataset's chance loss (ln of the number of classes, the "
+    "uniform prediction's loss; without the datasets' split table only a non-finite loss "
+    "counts). Where any run exceeds that or diverged (an exploded run), "
+    "such heavy-tailed values have no meaningful mean: the table gives the median instead, "
+    "exploded runs counted as above every other value, with the censored-median bootstrap and "
+    "“(k of n exploded)”; a median or interval end that reads "
+    f"“> {EXPLODED_LOSS_FACTOR:g}× chance” lies above that level."
 )
 
 # Float slack for "within eps": a value exactly eps away counts as inside, and an eps that is
@@ -451,6 +476,16 @@ def condition_targets(
     return targets.reset_index(drop=True)
 
 
+def exploded_losses(final_loss: Any, chance_loss: Any) -> np.ndarray:
+    """Per run, whether its final test loss exploded: non-finite (a diverged run's loss is
+    NaN in the run table) or above `EXPLODED_LOSS_FACTOR` x its dataset's chance loss. A NaN
+    chance loss (unknown: no splits table) flags only the non-finite losses."""
+    loss = np.asarray(final_loss, dtype=float)
+    limit = EXPLODED_LOSS_FACTOR * np.asarray(chance_loss, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return ~np.isfinite(loss) | (loss > limit)
+
+
 def _epochs_or_nan(epoch: int | None) -> float:
     return np.nan if epoch is None else float(epoch)
 
@@ -498,6 +533,7 @@ def run_metrics(
     target_fractions: Sequence[float] = DEFAULT_TARGET_FRACTIONS,
     chance: Mapping[str, float] | None = None,
     chance_margin: float = 0.0,
+    chance_loss: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """One row per run with end-of-training, settling and time-to-target metrics.
 
@@ -505,6 +541,8 @@ def run_metrics(
     ``chance_accuracy`` (NaN for a dataset it lacks, or without it); runs at most
     ``chance_margin`` above it have collapsed (``settle_status``) and are not settled, and a
     condition whose ``best_plateau`` is at chance gets NaN targets (`condition_targets`).
+    ``chance_loss``: dataset -> chance loss (ln n_classes), kept per run as ``chance_loss``;
+    ``loss_exploded`` marks the runs whose final test loss exploded (`exploded_losses`).
 
     Settling is also given in steps, examples and seconds (``<unit>_to_settle``), because
     fewer epochs at a small batch size are also many more optimizer updates. Every run in
@@ -519,17 +557,19 @@ def run_metrics(
     curves: list[np.ndarray] = []
     losses: list[np.ndarray] = []
     settle = {"window": window, "k_last": k_last, "eps": eps, "max_slope": max_slope}
-    levels = dict(chance or {})
+    levels, loss_levels = dict(chance or {}), dict(chance_loss or {})
     for keys, run in ordered.groupby(list(RUN_KEYS), sort=True, dropna=False):
         key = dict(zip(RUN_KEYS, keys, strict=True))
         level = float(levels.get(str(key["dataset"]), np.nan))
+        loss_level = float(loss_levels.get(str(key["dataset"]), np.nan))
         metrics = _curve_metrics(run, **settle, chance=level, chance_margin=chance_margin)
-        rows.append(key | {"chance_accuracy": level} | metrics)
+        rows.append(key | {"chance_accuracy": level, "chance_loss": loss_level} | metrics)
         curves.append(run["val_accuracy"].to_numpy(dtype=float))
         losses.append(run["val_loss"].to_numpy(dtype=float))
-    columns = [*RUN_KEYS, "n_epochs", "diverged", "settle_status", "chance_accuracy"]
+    columns = [*RUN_KEYS, "n_epochs", "diverged", "settle_status", "chance_accuracy", "chance_loss"]
     table = pd.DataFrame(rows, columns=[*columns, *CURVE_METRICS])
     table["diverged"] = table["diverged"].astype(bool)
+    table["loss_exploded"] = exploded_losses(table["final_test_loss"], table["chance_loss"])
     table = table.merge(
         facts[list(FACT_COLUMNS)], on=list(RUN_KEYS), how="left", validate="one_to_one"
     )
@@ -565,15 +605,28 @@ def settled_below_target(run_table: pd.DataFrame) -> pd.Series:
     return run_table["settling_epoch"].notna() & (level < target).fillna(False)
 
 
-#: Per-run means summarised with a t-interval over seeds.
+#: Per-run means summarised with a t-interval over seeds (the final test loss is summarised
+#: by `loss_summary`).
 MEAN_METRICS: tuple[str, ...] = (
     "final_train_accuracy",
     "final_end_train_accuracy",
     "final_val_accuracy",
     "final_test_accuracy",
-    "final_test_loss",
     "gap_accuracy",
 )
+
+
+def loss_summary(loss: Any, exploded: Any, settings: IntervalSettings) -> Effect:
+    """A cell's final test loss (`LOSS_NOTE`): the mean with its t-interval (clipped at 0)
+    where no run exploded (`exploded_losses`); otherwise the censored median over every run,
+    exploded runs set above every other value (``n_censored`` = the exploded runs), with the
+    percentile bootstrap of that median (``+inf`` where half or more exploded). No runs: NaN.
+    """
+    x = np.asarray(loss, dtype=float).ravel()
+    flags = np.asarray(exploded, dtype=bool).ravel()
+    if not flags.any():
+        return t_interval(x, settings, bounds=LOSS_RANGE)
+    return censored_median(np.where(flags, np.nan, x), settings)
 
 
 def event_names(suffixes: Sequence[str]) -> list[str]:
@@ -592,6 +645,19 @@ def _summarize_cell(cell: pd.DataFrame, suffixes: list[str], settings: IntervalS
     for name in MEAN_METRICS:
         e = t_interval(cell[name], settings, bounds=value_range(name))
         row |= {f"{name}_mean": e.estimate, f"{name}_lo": e.lo, f"{name}_hi": e.hi}
+    exploded = (
+        cell["loss_exploded"]
+        if "loss_exploded" in cell.columns
+        else exploded_losses(cell["final_test_loss"], cell.get("chance_loss", np.nan))
+    )
+    e = loss_summary(cell["final_test_loss"], exploded, settings)
+    row |= {
+        "final_test_loss_estimate": e.estimate,
+        "final_test_loss_lo": e.lo,
+        "final_test_loss_hi": e.hi,
+        "final_test_loss_method": e.method,
+        "n_loss_exploded": int(np.asarray(exploded, dtype=bool).sum()),
+    }
     row["n_settled"] = int(cell["settling_epoch"].notna().sum())
     row["n_collapsed"] = int((cell["settle_status"] == COLLAPSED).sum())
     row["n_budget_limited"] = int((cell["settle_status"] == BUDGET_LIMITED).sum())
@@ -611,7 +677,9 @@ def _summarize_cell(cell: pd.DataFrame, suffixes: list[str], settings: IntervalS
 def summarize(run_table: pd.DataFrame, settings: IntervalSettings) -> pd.DataFrame:
     """Per (condition, batch size): run counts and point estimates with 95% intervals.
 
-    Means with t-intervals over seeds for accuracies and loss; censored medians (runs that
+    Means with t-intervals over seeds for accuracies; the final test loss by `loss_summary`
+    (``final_test_loss_estimate``/``_lo``/``_hi``, its ``_method`` and ``n_loss_exploded``);
+    censored medians (runs that
     never settled or reached a target count as above the budget; +inf when half or more did)
     with percentile-bootstrap intervals for every time-to-event quantity. See
     `batchstudy.stats` for the methods.

@@ -65,7 +65,7 @@ TABLE_COLUMNS = [
     ("final_test_accuracy", "final test acc", "accuracy", ""),
     ("final_end_train_accuracy", "final train acc (whole split)", "accuracy", ""),
     ("gap_accuracy", "gap (train − test)", "difference", ""),
-    ("final_test_loss", "final test loss", "loss", ""),
+    ("final_test_loss", "final test loss", "loss", "exploded"),
     ("epochs_to_settle", "settling epoch", "count", "never settled"),
     ("steps_to_settle", "settling step", "count", "never settled"),
     ("seconds_per_epoch", "time / epoch", "seconds", ""),
@@ -469,6 +469,13 @@ def engine_words(cfg: dict[str, Any], engines: list[str]) -> str:
     return text
 
 
+#: The footnote's word on the final test loss column (`batchstudy.metrics.LOSS_NOTE`).
+LOSS_CLAUSE = (
+    "; the final test loss is a mean where no run exploded and a median where any did, with "
+    "the number of exploded runs (see Definitions)"
+)
+
+
 def interval_note(n_seeds: int, level: float) -> str:
     """The summary tables' footnote on their intervals: at `level` throughout, or, where a
     median of `n_seeds` values cannot reach it (`plots.median_interval_words`), the medians'
@@ -478,12 +485,13 @@ def interval_note(n_seeds: int, level: float) -> str:
         return (
             f"Point estimate [{pct} interval] over seeds: means with t-intervals, medians with "
             f"the censored-median bootstrap (nominal {pct}, its coverage at {n_seeds} seeds not "
-            "checked)"
+            f"checked){LOSS_CLAUSE}"
         )
     return (
         f"Point estimate [interval] over seeds: means with {pct} t-intervals, medians with the "
         f"censored-median bootstrap, whose interval at {n_seeds} seeds is at most the range of "
         f"the seeds (coverage ≤ {plots.range_coverage(n_seeds) * 100:g}%, not {pct})"
+        f"{LOSS_CLAUSE}"
     )
 
 
