@@ -286,6 +286,45 @@ def band_entry_epoch(
     return 1 if outside.size == 0 else int(outside[-1]) + 2
 
 
+def settling_point(
+    val_acc: Sequence[float] | np.ndarray,
+    *,
+    window: int,
+    k_last: int,
+    eps: float,
+    val_loss: Sequence[float] | np.ndarray | None = None,
+    max_slope: float | None = None,
+    chance: float = np.nan,
+    chance_margin: float = 0.0,
+) -> tuple[int | None, str]:
+    """The settling rule in one place: ``(epoch, status)`` with status one of
+    `SETTLE_STATUSES` and epoch ``None`` unless the status is `SETTLED`.
+
+    In order: a plateau accuracy at most ``chance + chance_margin`` is `COLLAPSED`
+    (`is_collapsed`; never with a NaN ``chance``); a budget of no more than
+    ``k_last + window`` epochs is `TOO_SHORT`; a curve with no band entry
+    (`band_entry_epoch` is ``None``) is `unsettled_status` of its ``val_loss``
+    (`STILL_MOVING` without one); an entry later than `latest_settling_epoch` is
+    `BUDGET_LIMITED`; otherwise the entry epoch is the settling point. A diverged run (a
+    non-finite loss) is the caller's to mark (`_curve_metrics`): its curve is not read here.
+    """
+    entry = band_entry_epoch(
+        val_acc, window=window, k_last=k_last, eps=eps, val_loss=val_loss, max_slope=max_slope
+    )
+    latest = latest_settling_epoch(len(np.ravel(val_acc)), window=window, k_last=k_last)
+    if is_collapsed(plateau(val_acc, k_last), chance, chance_margin):
+        return None, COLLAPSED
+    if latest < 1:
+        return None, TOO_SHORT
+    if entry is None:
+        if val_loss is None:
+            return None, STILL_MOVING
+        return None, unsettled_status(val_loss, window=window, k_last=k_last, max_slope=max_slope)
+    if entry > latest:
+        return None, BUDGET_LIMITED
+    return entry, SETTLED
+
+
 def settling_epoch(
     val_acc: Sequence[float] | np.ndarray,
     *,
@@ -297,7 +336,7 @@ def settling_epoch(
 ) -> int | None:
     """First 1-based epoch from which the smoothed curve stays within ``eps`` of its plateau
     (`band_entry_epoch`), provided that it leaves more than ``k_last + window`` epochs before
-    the budget ends (at most `latest_settling_epoch`).
+    the budget ends (at most `latest_settling_epoch`): the epoch of `settling_point`.
 
     ``None`` (not settled: censored at the budget) wherever `band_entry_epoch` is ``None``, and
     also when the band is entered only in the last ``k_last + window`` epochs (budget-limited):
@@ -306,11 +345,9 @@ def settling_epoch(
     measures the budget, not the run. A curve that oscillates by more than ``eps`` until the
     end therefore never settles.
     """
-    entry = band_entry_epoch(
+    return settling_point(
         val_acc, window=window, k_last=k_last, eps=eps, val_loss=val_loss, max_slope=max_slope
-    )
-    latest = latest_settling_epoch(len(np.ravel(val_acc)), window=window, k_last=k_last)
-    return entry if entry is not None and entry <= latest else None
+    )[0]
 
 
 def first_below(values: Sequence[float] | np.ndarray, tau: float) -> int | None:
@@ -384,9 +421,10 @@ def _curve_metrics(
     ``gap_accuracy`` is the generalization gap: whole-training-split accuracy with the last
     epoch's weights (``end_train_accuracy``) minus test accuracy. Keras' running average over
     the epoch (``train_accuracy``) mixes weights from the whole epoch and is kept apart.
-    ``settle_status`` says why a run has no ``settling_epoch`` (`SETTLE_STATUSES`); a run
-    collapsed to ``chance`` (`is_collapsed`) has none even where its curve is flat, and one
-    whose band entry is later than `latest_settling_epoch` is budget-limited.
+    ``settling_epoch`` and ``settle_status`` come from `settling_point` (a diverged run's
+    status is `DIVERGED`): a run collapsed to ``chance`` has no settling point even where its
+    curve is flat, and one whose band entry is later than `latest_settling_epoch` is
+    budget-limited.
     """
     diverged = _is_diverged(run)
     row: dict[str, Any] = {"n_epochs": len(run), "diverged": diverged}
@@ -395,20 +433,17 @@ def _curve_metrics(
     last = {c: float(run[c].iloc[-1]) for c in _LAST_EPOCH_COLUMNS}
     val_acc = run["val_accuracy"].to_numpy(dtype=float)
     val_loss = run["val_loss"].to_numpy(dtype=float)
-    settled = band_entry_epoch(
-        val_acc, window=window, k_last=k_last, eps=eps, val_loss=val_loss, max_slope=max_slope
+    settled, status = settling_point(
+        val_acc,
+        window=window,
+        k_last=k_last,
+        eps=eps,
+        val_loss=val_loss,
+        max_slope=max_slope,
+        chance=chance,
+        chance_margin=chance_margin,
     )
     level = plateau(val_acc, k_last)
-    if is_collapsed(level, chance, chance_margin):
-        settled, status = None, COLLAPSED
-    elif latest_settling_epoch(len(run), window=window, k_last=k_last) < 1:
-        settled, status = None, TOO_SHORT
-    elif settled is None:
-        status = unsettled_status(val_loss, window=window, k_last=k_last, max_slope=max_slope)
-    elif settled > latest_settling_epoch(len(run), window=window, k_last=k_last):
-        settled, status = None, BUDGET_LIMITED
-    else:
-        status = SETTLED
     return row | {
         "settle_status": status,
         "final_train_accuracy": last["train_accuracy"],
