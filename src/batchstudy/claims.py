@@ -987,21 +987,21 @@ def claim_large_batches_generalize_worse(
 # --------------------------------------------------------------------------- claim 4
 
 
-def _median_ratios(num: np.ndarray, den: np.ndarray, upper: bool = True) -> np.ndarray:
-    """Row-wise ratio of the censored medians of two 2-D arrays (one resample per row); +inf
-    where the numerator's median alone is above the budget. Where the denominator's median is
-    above the budget, the ratio is below the numerator over the budget by an unknown amount:
-    for an interval's ``upper`` end it is bounded by the numerator over the row's largest
-    reached denominator value (no larger than the budget; +inf where none was reached), for
-    its lower end it is -inf (open below)."""
+def _median_ratios(num: np.ndarray, den: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise ratio of the censored medians of two 2-D arrays (one resample per row), as
+    ``(lower, upper)``: the values an interval's lower and upper end are read from. Both are
+    +inf where the numerator's median alone is above the budget. Where the denominator's
+    median is above the budget, the ratio is below the numerator over the budget by an
+    unknown amount: ``upper`` bounds it by the numerator over the row's largest reached
+    denominator value (no larger than the budget; +inf where none was reached), ``lower``
+    reads -inf (open below). Each row's medians are computed once for both ends."""
     top, bottom = stats.censored_median_rows(num), stats.censored_median_rows(den)
-    if upper:
-        reached = np.where(np.isfinite(den), den, -np.inf).max(axis=-1)
-        unknown = np.where(reached > 0, top / np.where(reached > 0, reached, 1.0), np.inf)
-    else:
-        unknown = np.full(top.shape, -np.inf)
+    reached = np.where(np.isfinite(den), den, -np.inf).max(axis=-1)
+    bound = np.where(reached > 0, top / np.where(reached > 0, reached, 1.0), np.inf)
+    known = np.isfinite(bottom)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(np.isfinite(bottom), top / bottom, unknown)
+        ratio = top / bottom
+    return np.where(known, ratio, -np.inf), np.where(known, ratio, bound)
 
 
 def censored_median_ratio(num: np.ndarray, den: np.ndarray, settings: IntervalSettings) -> Effect:
@@ -1011,7 +1011,7 @@ def censored_median_ratio(num: np.ndarray, den: np.ndarray, settings: IntervalSe
     denominator median is above the budget have no ratio: the interval's lower end counts them
     as -inf (open below: the ratio could be anything smaller) and its upper end at the bound
     `_median_ratios` gives them, so neither end claims what those resamples cannot show."""
-    est = float(_median_ratios(num[None, :], den[None, :])[0])
+    est = float(_median_ratios(num[None, :], den[None, :])[1][0])
     n = int(num.size)
     k = int((~np.isfinite(num)).sum())
     method = stats.METHOD_MEDIAN + " ratio"
@@ -1019,8 +1019,9 @@ def censored_median_ratio(num: np.ndarray, den: np.ndarray, settings: IntervalSe
         return Effect(est, np.nan, np.nan, n, method, settings.level, n_censored=k)
     rows = np.random.default_rng(settings.seed).integers(0, n, size=(settings.n_boot, n))
     alpha = (1 - settings.level) / 2
-    lo = np.quantile(_median_ratios(num[rows], den[rows], False), alpha, method="inverted_cdf")
-    hi = np.quantile(_median_ratios(num[rows], den[rows]), 1 - alpha, method="inverted_cdf")
+    lower, upper = _median_ratios(num[rows], den[rows])
+    lo = np.quantile(lower, alpha, method="inverted_cdf")
+    hi = np.quantile(upper, 1 - alpha, method="inverted_cdf")
     return Effect(est, float(lo), float(hi), n, method, settings.level, n_censored=k)
 
 
