@@ -469,10 +469,10 @@ def engine_words(cfg: dict[str, Any], engines: list[str]) -> str:
     return text
 
 
-#: The footnote's word on the final test loss column (`batchstudy.metrics.LOSS_NOTE`).
-LOSS_CLAUSE = (
-    "; the final test loss is a mean where no run exploded and a median where any did, with "
-    "the number of exploded runs (see Definitions)"
+#: The summary tables' footnote on the final test loss column (`batchstudy.metrics.LOSS_NOTE`).
+LOSS_SENTENCE = (
+    "The final test loss is a mean where no run exploded and a median where any did, with the "
+    "number of exploded runs (see Definitions)."
 )
 
 
@@ -485,13 +485,12 @@ def interval_note(n_seeds: int, level: float) -> str:
         return (
             f"Point estimate [{pct} interval] over seeds: means with t-intervals, medians with "
             f"the censored-median bootstrap (nominal {pct}, its coverage at {n_seeds} seeds not "
-            f"checked){LOSS_CLAUSE}"
+            "checked)"
         )
     return (
         f"Point estimate [interval] over seeds: means with {pct} t-intervals, medians with the "
         f"censored-median bootstrap, whose interval at {n_seeds} seeds is at most the range of "
         f"the seeds (coverage ≤ {plots.range_coverage(n_seeds) * 100:g}%, not {pct})"
-        f"{LOSS_CLAUSE}"
     )
 
 
@@ -537,6 +536,7 @@ def build_context(
         "arms": arms_words(cfg["lr_scaling"]),
         "engines": engine_words(cfg, prov["engines"]),
         "interval_note": interval_note(len(cfg["seeds"]), found["settings"]["level"]),
+        "loss_note": LOSS_SENTENCE,
         "open_label": plots.OPEN_LABEL,
         "pooled": pooled_sections(found),
         "table_header": ["batch size"] + [h for _, h, _, _ in TABLE_COLUMNS] + ["runs"],
