@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+import pytest
+
 from batchstudy import arms
+from batchstudy import formatting as fmt
 from batchstudy.claims import CLAIM_LOWER_ACCURACY, NOT_SUPPORTED
-from batchstudy.stats import DIFFERENT, EQUIVALENT, INCONCLUSIVE, Effect
+from batchstudy.stats import (
+    DIFFERENT,
+    EQUIVALENT,
+    INCONCLUSIVE,
+    Effect,
+    IntervalSettings,
+    paired_mean_difference,
+)
 
 
 def _condition(arm: str, budget: str, effect: Effect | None, *, optimizer="adam", sizes=(4, 512)):
@@ -67,3 +79,58 @@ def test_groups_whose_largest_batch_sizes_differ_are_not_compared():
         _condition("linear", "e100", _e(0.0, -0.005, 0.005, EQUIVALENT), sizes=(4, 256)),
     ]
     assert arms.groups(conditions) == []
+
+
+def _with_seeds(found: dict, values: dict[int, float | None]) -> dict:
+    return found | {"accuracy": {arms.BY_SEED: {str(s): v for s, v in values.items()}}}
+
+
+def test_the_change_between_arms_is_a_paired_t_interval_over_shared_seeds():
+    """Per seed, (largest − best) in an arm minus the reference arm's; a shared seed shift
+    (seed 2 lower in both arms) cancels in the pairs, so the paired interval is far narrower
+    than the two arms' own spreads; a diverged seed in one arm drops from that pair only."""
+    ref = {0: -0.20, 1: -0.18, 2: -0.30, 3: -0.19, 4: -0.21}
+    other = {s: v + 0.18 + 0.002 * s for s, v in ref.items()}
+    third = dict(other) | {4: None}
+    conditions = [
+        _with_seeds(_condition("constant", "e100", _e(-0.2, -0.3, -0.1, DIFFERENT)), ref),
+        _with_seeds(_condition("linear", "e100", _e(-0.01, -0.02, 0.0, INCONCLUSIVE)), other),
+        _with_seeds(_condition("sqrt", "e100", _e(-0.01, -0.02, 0.0, INCONCLUSIVE)), third),
+    ]
+    settings = IntervalSettings()
+    (linear, e), (_, e3) = arms.arm_changes(conditions, [0, 1, 2], settings)
+    diffs = np.array([other[s] - ref[s] for s in ref])
+    expected = paired_mean_difference(pd.Series(other), pd.Series(ref), settings.family(2))
+    assert linear == "lr linear · 100 epochs"
+    assert e.estimate == pytest.approx(diffs.mean()) and e.n == 5 and e.level == 0.975
+    assert (e.lo, e.hi) == pytest.approx((expected.lo, expected.hi))
+    assert e.hi - e.lo < 0.02  # the seeds' shared shift of 0.1 cancels
+    assert e3.n == 4
+    ((_, text),) = arms.arm_findings(conditions, settings)
+    assert "Change in that difference from lr constant · 100 epochs, paired by seed" in text
+    assert "family: the 2 changes, Bonferroni-simultaneous intervals" in text
+    assert f"lr linear · 100 epochs: {fmt.effect(e, 'difference')}" in text
+
+
+def test_arms_with_different_seeds_are_not_paired():
+    conditions = [
+        _with_seeds(_condition("constant", "e100", _e(-0.2, -0.3, -0.1, DIFFERENT)), {0: -0.2}),
+        _with_seeds(_condition("linear", "e100", _e(0.0, -0.01, 0.01, EQUIVALENT)), {1: 0.0}),
+    ]
+    assert arms.arm_changes(conditions, [0, 1], IntervalSettings()) is None
+    ((_, text),) = arms.arm_findings(conditions)
+    assert "ran different seeds, so the change between them has no paired interval" in text
+    assert "Change in that difference" not in text
+
+
+def test_largest_minus_best_by_seed_pairs_the_two_batch_sizes_runs_by_seed():
+    runs = pd.DataFrame(
+        {
+            "seed": [0, 0, 0, 1, 1, 1],
+            "batch_size": [4, 64, 512, 4, 64, 512],
+            "final_test_accuracy": [0.8, 0.9, 0.7, 0.82, np.nan, 0.75],
+        }
+    )
+    assert arms.largest_minus_best_by_seed(runs, 64) == {"0": pytest.approx(-0.2), "1": None}
+    assert arms.largest_minus_best_by_seed(runs, 512) == {"0": 0.0, "1": 0.0}
+    assert arms.largest_minus_best_by_seed(runs, None) == {}

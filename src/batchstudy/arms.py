@@ -7,8 +7,13 @@ when the arms are set side by side: per (dataset, optimizer, base learning rate)
 batch size's difference from its own condition's best batch size (claim 3a's effect, the
 accuracy finding's family interval) in every arm and budget.
 
-The comparison is between conditions that share seeds but not their best batch size, so it
-reads verdicts side by side; it forms no interval of its own.
+The arms share their seeds, and a seed fixes the initial weights and the data order in every
+arm (both engines), so the change in that difference between two arms is paired by seed: per
+seed, (largest - best) in one arm minus (largest - best) in the reference arm (the group's
+first), with a paired t-interval over the seeds both have (`arm_changes`; each arm's best batch
+size taken as chosen). The changes of one group against its reference form one family with
+Bonferroni-simultaneous intervals. Arms that ran different seeds are not paired: the text says
+so and gives no interval.
 """
 
 from __future__ import annotations
@@ -16,15 +21,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import claims
+import numpy as np
+import pandas as pd
+
+from . import claims, stats
 from . import formatting as fmt
 from .config import Condition
-from .stats import DIFFERENT, EQUIVALENT, Effect
+from .stats import DIFFERENT, EQUIVALENT, Effect, IntervalSettings
 
 #: Condition keys that identify a group whose arms and budgets are set side by side.
 GROUP_KEYS: tuple[str, ...] = ("dataset", "optimizer", "base_lr")
 #: Condition keys that vary inside a group.
 ARM_KEYS: tuple[str, ...] = ("lr_scaling", "budget")
+#: The key, under a condition's findings ``accuracy``, of its per-seed largest-minus-best test
+#: accuracy (`largest_minus_best_by_seed`): seed (as text) -> value, null where a run is missing.
+BY_SEED = "largest_minus_best_by_seed"
 
 
 def _arm_label(keys: Mapping[str, Any]) -> str:
@@ -66,6 +77,80 @@ def largest_vs_best(found: dict[str, Any]) -> tuple[Effect | None, str]:
     return e, "equivalent" if e.verdict == EQUIVALENT else "inconclusive"
 
 
+def largest_minus_best_by_seed(runs: pd.DataFrame, best: int | None) -> dict[str, float | None]:
+    """Per seed of one condition's runs, the largest batch size's final test accuracy minus the
+    ``best`` batch size's (0 where the largest is the best); None where either run is missing
+    or diverged; empty without a best batch size."""
+    if best is None:
+        return {}
+    sizes = claims.batch_sizes(runs)
+    table = claims.per_seed(runs, "final_test_accuracy", sizes)
+    diff = table[sizes[-1]] - table[best]
+    return {str(int(s)): (float(v) if np.isfinite(v) else None) for s, v in diff.items()}
+
+
+def _by_seed(found: Mapping[str, Any]) -> pd.Series | None:
+    """A condition's `BY_SEED` values as a Series over seeds (NaN: missing); None without."""
+    values = found.get("accuracy", {}).get(BY_SEED)
+    if not values:
+        return None
+    return pd.Series(
+        {int(k): np.nan if v is None else float(v) for k, v in values.items()}, dtype=float
+    ).sort_index()
+
+
+def arm_changes(
+    conditions: Sequence[dict[str, Any]], idx: list[int], settings: IntervalSettings
+) -> list[tuple[str, Effect]] | None:
+    """Per arm after the group's first (the reference), the change in its largest-minus-best
+    test accuracy from the reference's: the mean over seeds of the per-seed change, with a
+    paired t-interval at the family level of the group's ``len(idx) - 1`` changes
+    (Bonferroni). Seeds missing in either arm drop. ``None`` where an arm lacks per-seed
+    values or the arms' seeds differ: no pairing is invented."""
+    series = [_by_seed(conditions[i]) for i in idx]
+    if any(s is None for s in series) or not seeds_shared(conditions, idx):
+        return None
+    member = settings.family(len(idx) - 1)
+    return [
+        (
+            _arm_label(conditions[i]["keys"]),
+            stats.paired_mean_difference(s, series[0], member, stats.GAP_RANGE),
+        )
+        for i, s in zip(idx[1:], series[1:], strict=True)
+    ]
+
+
+def seeds_shared(conditions: Sequence[dict[str, Any]], idx: list[int]) -> bool:
+    """Whether every arm of the group ran the same seeds (their `BY_SEED` keys agree)."""
+    keys = [set(conditions[i].get("accuracy", {}).get(BY_SEED) or ()) for i in idx]
+    return all(k == keys[0] for k in keys)
+
+
+def change_sentence(
+    conditions: Sequence[dict[str, Any]], idx: list[int], settings: IntervalSettings
+) -> str:
+    """The group's changes against its reference arm (`arm_changes`) in one sentence; where
+    the arms ran different seeds, that there is no paired interval; empty where the findings
+    hold no per-seed values."""
+    if any(_by_seed(conditions[i]) is None for i in idx):
+        return ""
+    if not seeds_shared(conditions, idx):
+        return " The arms ran different seeds, so the change between them has no paired interval."
+    changes = arm_changes(conditions, idx, settings) or []
+    reference = _arm_label(conditions[idx[0]]["keys"])
+    items = "; ".join(f"{label}: {fmt.effect(e, 'difference')}" for label, e in changes)
+    family = (
+        f"; family: the {len(changes)} changes, {stats.FAMILY_BONFERRONI} intervals"
+        if len(changes) > 1
+        else ""
+    )
+    return (
+        f" Change in that difference from {reference}, paired by seed (a seed fixes the initial "
+        f"weights and data order in every arm; each arm's best batch size as chosen{family}): "
+        f"{items}."
+    )
+
+
 def _arm_item(found: dict[str, Any]) -> tuple[str, str]:
     """One arm's part of the sentence, and its outcome word."""
     e, outcome = largest_vs_best(found)
@@ -78,14 +163,18 @@ def _arm_item(found: dict[str, Any]) -> tuple[str, str]:
     return f"{label}: {fmt.effect(e, 'difference')} ({words.get(outcome, outcome)})", outcome
 
 
-def arm_sentence(conditions: Sequence[dict[str, Any]], idx: list[int]) -> str:
-    """The side-by-side sentence of one group, and what it shows where the arms disagree."""
+def arm_sentence(
+    conditions: Sequence[dict[str, Any]], idx: list[int], settings: IntervalSettings
+) -> str:
+    """The side-by-side sentence of one group, the change from its reference arm with paired
+    intervals (`change_sentence`), and what it shows where the arms disagree."""
     items = [_arm_item(conditions[i]) for i in idx]
     largest = conditions[idx[0]]["batch_sizes"][-1]
     text = (
         f"{_group_label(conditions[idx[0]]['keys'])}: B = {largest} minus each condition's own "
         f"best batch size, in final test accuracy — " + "; ".join(item for item, _ in items) + "."
     )
+    text += change_sentence(conditions, idx, settings)
     outcome = {_arm_label(conditions[i]["keys"]): o for (_, o), i in zip(items, idx, strict=True)}
     lower = [label for label, o in outcome.items() if o == "lower"]
     same = [label for label, o in outcome.items() if o in ("equivalent", "higher", "best")]
@@ -101,7 +190,11 @@ def arm_sentence(conditions: Sequence[dict[str, Any]], idx: list[int]) -> str:
     return text
 
 
-def arm_findings(conditions: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
+def arm_findings(
+    conditions: Sequence[dict[str, Any]], settings: IntervalSettings | None = None
+) -> list[tuple[int, str]]:
     """One finding per group with several arms or budgets (`groups`), as (index of the group's
-    first condition, sentence); none otherwise."""
-    return [(idx[0], arm_sentence(conditions, idx)) for idx in groups(conditions)]
+    first condition, sentence); none otherwise. ``settings``: the study's interval settings
+    (the default ones without)."""
+    settings = settings or IntervalSettings()
+    return [(idx[0], arm_sentence(conditions, idx, settings)) for idx in groups(conditions)]

@@ -270,6 +270,7 @@ def condition_findings(
             "margin": claims.ACCURACY_MARGIN,
             "family": claims.family_words(len(claims.batch_sizes(runs)), best, own_validation),
             "comparisons": {str(b): e.to_dict() for b, e in family.items()},
+            arms.BY_SEED: arms.largest_minus_best_by_seed(runs, best),
         },
         "targets": targets,
         "targets_unset": targets_unset(runs),
@@ -518,19 +519,22 @@ def _anchor(found: dict[str, Any], i: int) -> str:
     return str(found.get("id", f"c{i + 1}"))
 
 
-def headline(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
+def headline(
+    conditions: list[dict[str, Any]], settings: IntervalSettings | None = None
+) -> list[dict[str, str]]:
     """The few findings that matter, in plain words, each with the anchor of its evidence:
     the large-batch accuracy verdicts (and, with several learning-rate arms or budgets, the
     largest batch size's in each: `batchstudy.arms`), the critical batch size, and where claim
     4 holds. Conditions whose best plateau is at chance (no targets, `targets_unset`) are left
-    out of those counts and named apart (`_chance_headlines`)."""
+    out of those counts and named apart (`_chance_headlines`). ``settings``: the study's
+    interval settings, for the arms' paired intervals."""
     learnt = [c for c in conditions if not c.get("targets_unset")]
     return [
         *_chance_headlines(conditions),
         *_accuracy_headlines(learnt),
         *(
             {"text": text, "anchor": f"{_anchor(learnt[i], i)}-claims"}
-            for i, text in arms.arm_findings(learnt)
+            for i, text in arms.arm_findings(learnt, settings)
         ),
         *_critical_batch_headlines(learnt),
         *_wall_time_headlines(learnt),
@@ -933,7 +937,7 @@ def analyze(
         {
             "format_version": FORMAT_VERSION,
             "settings": settings_doc(settings, bool(pooled)),
-            "headline": headline(conditions),
+            "headline": headline(conditions, settings),
             "overview": overview(conditions, dataset_draws),
             "conditions": conditions,
             "pooled_draws": pooled,
