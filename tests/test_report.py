@@ -84,6 +84,8 @@ def test_report_is_self_contained_with_computed_conclusions(tmp_path, cfg):
         assert claim in html
     assert "one draw of each dataset and one split of its rows" in html
     assert "Bounded quantities: intervals are clipped to the quantity" in html
+    assert "<dt>Final test loss</dt>" in html and "have no meaningful mean" in html
+    assert "The final test loss is a mean where no run exploded" in html
     assert re.search(r'class="verdict (supported|not-supported|inconclusive)"', html)
     assert "config " + config.config_hash(cfg) in html
 
