@@ -413,3 +413,21 @@ def test_the_summary_table_prints_a_median_loss_with_its_exploded_runs():
     cell = findings.cell_effects(_summary_row((0.6, 0.5, 0.7), METHOD_T, 0), settings)
     assert Effect.from_dict(cell["final_test_loss"]).n == 10
     assert report.table_rows([cell])[0][column] == "0.6 [0.5, 0.7]"
+
+
+def test_the_table_download_writes_an_exploded_loss_median_as_the_level_not_a_budget():
+    import base64
+    import io
+
+    from batchstudy import report
+    from batchstudy.stats import METHOD_MEDIAN, IntervalSettings
+
+    row = _summary_row((np.inf, 5.0, np.inf), METHOD_MEDIAN, 6)
+    cell = findings.cell_effects(row, IntervalSettings()) | {"unsettled_causes": ""}
+    uri = report.condition_tsv([cell])
+    text = base64.b64decode(uri.split("base64,", 1)[1]).decode("utf-8")
+    table = pd.read_csv(io.StringIO(text), sep="\t")
+    assert table.at[0, "final_test_loss_estimate"] == "> 10× chance"
+    assert table.at[0, "final_test_loss_hi"] == "> 10× chance"
+    assert table.at[0, "final_test_loss_n_censored"] == 6
+    assert table.at[0, "epochs_to_settle_estimate"] == "above budget"

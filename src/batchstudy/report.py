@@ -29,7 +29,7 @@ from .data import VAL_OWN
 from .io import read_table, write_json, write_text
 from .metrics import EVENT_UNITS, JOB_KEYS
 from .provenance import code_version, machine
-from .stats import Effect
+from .stats import ABOVE_BUDGET, Effect
 from .tuning_findings import FRONTIER_HEADER, TUNING_PLOT_DIR
 
 #: The workflow's own checkout (the rules run this copy of the package): its git commit is
@@ -84,14 +84,23 @@ def tsv_uri(table: pd.DataFrame) -> str:
     ).decode("ascii")
 
 
+#: What a value at +inf reads in a table's download where it is not "above budget": a
+#: final test loss median or end above the exploded level (`batchstudy.metrics.loss_summary`).
+ABOVE_WORDS = {"final_test_loss": fmt.LOSS_EXPLODED}
+
+
 def _flat(cell: dict[str, Any], keys: list[str]) -> dict[str, Any]:
     """A findings cell's numbers as flat columns: an effect becomes ``<key>_<field>``
-    (estimate, lo, hi, n, ...; above-budget medians read "above budget")."""
+    (estimate, lo, hi, n, ...; above-budget medians read "above budget", a final test loss
+    above the exploded level `ABOVE_WORDS`)."""
     out: dict[str, Any] = {}
     for key in keys:
         value = cell[key]
         if isinstance(value, dict):
-            out |= {f"{key}_{field}": v for field, v in value.items()}
+            above = ABOVE_WORDS.get(key, ABOVE_BUDGET)
+            out |= {
+                f"{key}_{field}": above if v == ABOVE_BUDGET else v for field, v in value.items()
+            }
         else:
             out[key] = value
     return out
