@@ -370,3 +370,22 @@ def test_median_intervals_below_six_seeds_are_labelled_as_the_seeds_range(monkey
     for ax in fig.axes:
         assert "95% bootstrap" not in ax.get_ylabel()
         assert "(median, ≤ range of 5 seeds, coverage ≤ 93.75%)" in ax.get_ylabel()
+
+
+def test_a_loss_panel_that_exploded_draws_the_median_over_seeds():
+    """One seed's loss at 1e28 makes the mean curve 1e27 and its band meaningless: by the
+    summary's rule (a value above 10x chance, or non-finite) the panel draws the median, with
+    non-finite values counted above the others and no point where half or more are."""
+    from batchstudy.plots import exploded_panel, median_curve
+
+    chance = np.log(3)
+    calm = np.array([[0.9, 0.5, 0.4], [1.0, 0.6, 0.5], [1.1, 0.7, 0.6]])
+    blown = calm.copy()
+    blown[2, 1:] = [1e28, np.nan]
+    assert not exploded_panel([calm], chance)
+    assert exploded_panel([calm, blown], chance)
+    assert exploded_panel([np.where(calm > 1, np.nan, calm)], np.nan)  # non-finite only
+    assert not exploded_panel([blown[:, :1]], chance)
+    np.testing.assert_allclose(median_curve(blown), [1.0, 0.6, 0.5])
+    half = np.array([[0.5, np.nan], [np.inf, np.nan]])
+    assert np.isnan(median_curve(half)).all()

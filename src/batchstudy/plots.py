@@ -5,7 +5,8 @@ condition it is given; each figure is laid out by fixed `Margins`, drawn once, b
 
 - ``curves.png``: the seed's grid of learning curves, one row per batch size, accuracy beside
   loss (train on the whole training split, validation), mean over seeds with a 95% band
-  (mean ± t·SE per epoch).
+  (mean ± t·SE per epoch); a loss panel where a seed's loss exploded (`exploded_panel`) draws
+  the median over seeds on a log scale instead.
 - ``accuracy.png``: final train (whole split) and test accuracy vs batch size, 95% t-intervals.
 - ``timing.png``: seconds per epoch and per optimizer step vs batch size.
 - ``scaling.png``: steps to each accuracy and loss target vs batch size (censored medians),
@@ -42,8 +43,20 @@ from .formatting import condition  # noqa: E402
 from .io import read_table  # noqa: E402
 from .layout import PLOT_NAMES as PLOTS  # noqa: E402
 from .metrics import CONDITION_KEYS as KEYS  # noqa: E402
-from .metrics import settled_below_target, target_suffixes  # noqa: E402
-from .stats import LEVEL, Effect, censored_median_value, t_half_width, value_range  # noqa: E402
+from .metrics import (  # noqa: E402
+    EXPLODED_LOSS_FACTOR,
+    exploded_losses,
+    settled_below_target,
+    target_suffixes,
+)
+from .stats import (  # noqa: E402
+    LEVEL,
+    Effect,
+    censored_median_value,
+    censored_medians,
+    t_half_width,
+    value_range,
+)
 
 #: The keys that name a condition's figure directory, in the order the plot stage takes them:
 #: the condition keys. The directory itself is `batchstudy.config.Condition.path`
@@ -146,14 +159,48 @@ CURVE_PANELS = (
 )
 
 
-def _curve_panel(ax: Any, h: pd.DataFrame, series: tuple) -> None:
-    for col, label, color in series:
-        wide = h.pivot(index="seed", columns="epoch", values=col).to_numpy(dtype=float)
-        mean, lo, hi = mean_band(wide, bounds=value_range(col))
+#: The loss panel's y label and title where a loss exploded (`exploded_panel`).
+EXPLODED_LABEL = "loss (log scale)"
+EXPLODED_TITLE = f"median over seeds, no band: a loss > {EXPLODED_LOSS_FACTOR:g}× chance"
+
+
+def exploded_panel(wides: Sequence[np.ndarray], chance_loss: float) -> bool:
+    """Whether a loss panel's curves (seeds x epochs each) hold an exploded value, by the rule
+    of the summary's final test loss (`batchstudy.metrics.exploded_losses`: non-finite, or
+    above `EXPLODED_LOSS_FACTOR` x the chance loss; a NaN chance: non-finite only). A mean of
+    such values says nothing, so the panel draws the median (`median_curve`) instead."""
+    return any(bool(exploded_losses(w, chance_loss).any()) for w in wides)
+
+
+def median_curve(values: np.ndarray) -> np.ndarray:
+    """Per epoch (column) the median over seeds with non-finite values counted as above every
+    other (`stats.censored_medians`); NaN (not drawn) where half or more are, or none is
+    present."""
+    x = np.asarray(values, dtype=float)
+    med = censored_medians(np.where(np.isfinite(x), x, np.inf), axis=0)
+    return np.where(np.isfinite(med), med, np.nan)
+
+
+def _curve_panel(ax: Any, h: pd.DataFrame, series: tuple, chance_loss: float = np.nan) -> bool:
+    """One panel's curves: mean with its t band, or, for a loss panel that exploded
+    (`exploded_panel`), the median over seeds on a log scale; returns whether it did."""
+    wides = [
+        h.pivot(index="seed", columns="epoch", values=col).to_numpy(dtype=float)
+        for col, _, _ in series
+    ]
+    exploded = all(c.endswith("_loss") for c, _, _ in series) and exploded_panel(wides, chance_loss)
+    for (col, label, color), wide in zip(series, wides, strict=True):
         epochs = np.arange(1, wide.shape[1] + 1)
+        if exploded:
+            ax.plot(epochs, median_curve(wide), color=color, label=label, lw=1.3)
+            continue
+        mean, lo, hi = mean_band(wide, bounds=value_range(col))
         ax.plot(epochs, mean, color=color, label=label, lw=1.3)
         ax.fill_between(epochs, lo, hi, color=color, alpha=0.25, lw=0)
+    if exploded:
+        ax.set_yscale("log")
     ax.grid(alpha=0.3)
+    return exploded
 
 
 def plot_curves(
@@ -166,11 +213,16 @@ def plot_curves(
     fig, axes = _figure(
         len(sizes), 2, (9, 2.2 * len(sizes)), CURVES_MARGINS, sharex=True, squeeze=False
     )
+    chance_loss = (
+        float(runs["chance_loss"].iloc[0]) if "chance_loss" in runs.columns else float("nan")
+    )
     for row, b in zip(axes, sizes, strict=True):
         h = history[history["batch_size"] == b]
         for ax, (what, series) in zip(row, CURVE_PANELS, strict=True):
-            _curve_panel(ax, h, series)
-            ax.set_ylabel(what)
+            exploded = _curve_panel(ax, h, series, chance_loss)
+            ax.set_ylabel(EXPLODED_LABEL if exploded else what)
+            if exploded:
+                ax.set_title(EXPLODED_TITLE, fontsize=8, loc="left", y=TITLE_Y)
         settling = runs.loc[runs["batch_size"] == b, "settling_epoch"].to_numpy(dtype=float)
         median = censored_median_value(settling)  # the summary's number; +inf: not drawn
         if np.isfinite(median):
@@ -386,7 +438,10 @@ PLOT_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("batch_size", "seed", "epoch", *(c for _, series in CURVE_PANELS for c, _, _ in series)),
         (),
     ),
-    "runs": (("batch_size", "settling_epoch", "diverged", "plateau_val_accuracy"), ("target_",)),
+    "runs": (
+        ("batch_size", "settling_epoch", "diverged", "plateau_val_accuracy"),
+        ("target_", "chance_loss"),
+    ),
     "summary": (
         (
             "batch_size",
