@@ -170,11 +170,12 @@ def cmd_analyze(args: argparse.Namespace) -> None:
     from .data import SPLIT_COLUMNS
     from .findings import analyze
     from .io import read_table, write_json
-    from .metrics import CONDITION_KEYS
+    from .metrics import CONDITION_KEYS, LOSS_SUMMARY_COLUMNS
     from .stats import IntervalSettings
 
     runs = read_table(args.runs, CONDITION_KEYS, what="runs")
-    summary = read_table(args.summary, CONDITION_KEYS, what="summary")
+    # A summary written before the loss rule lacks its columns: rerun the aggregate stage.
+    summary = read_table(args.summary, (*CONDITION_KEYS, *LOSS_SUMMARY_COLUMNS), what="summary")
     repeats = (
         read_table(args.timing_repeats, TIMING_REPEATS_TABLE_COLUMNS, what="timing-repeats")
         if args.timing_repeats

@@ -651,6 +651,16 @@ MEAN_METRICS: tuple[str, ...] = (
 )
 
 
+#: The summary's columns of the final test loss (`loss_summary`), which the analysis reads.
+LOSS_SUMMARY_COLUMNS: tuple[str, ...] = (
+    "final_test_loss_estimate",
+    "final_test_loss_lo",
+    "final_test_loss_hi",
+    "final_test_loss_method",
+    "n_loss_exploded",
+)
+
+
 def loss_summary(loss: Any, exploded: Any, settings: IntervalSettings) -> Effect:
     """A cell's final test loss (`LOSS_NOTE`): the mean with its t-interval (clipped at 0)
     where no run exploded (`exploded_losses`); otherwise the censored median over every run,
@@ -686,13 +696,9 @@ def _summarize_cell(cell: pd.DataFrame, suffixes: list[str], settings: IntervalS
         else exploded_losses(cell["final_test_loss"], cell.get("chance_loss", np.nan))
     )
     e = loss_summary(cell["final_test_loss"], exploded, settings)
-    row |= {
-        "final_test_loss_estimate": e.estimate,
-        "final_test_loss_lo": e.lo,
-        "final_test_loss_hi": e.hi,
-        "final_test_loss_method": e.method,
-        "n_loss_exploded": int(np.asarray(exploded, dtype=bool).sum()),
-    }
+    n_exploded = int(np.asarray(exploded, dtype=bool).sum())
+    values = (e.estimate, e.lo, e.hi, e.method, n_exploded)
+    row |= dict(zip(LOSS_SUMMARY_COLUMNS, values, strict=True))
     row["n_settled"] = int(cell["settling_epoch"].notna().sum())
     row["n_collapsed"] = int((cell["settle_status"] == COLLAPSED).sum())
     row["n_budget_limited"] = int((cell["settle_status"] == BUDGET_LIMITED).sum())
