@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
+from scipy.special import stdtrit
 
 #: Fewest paired seeds for which an interval is read as evidence at all.
 MIN_N = 3
@@ -169,7 +169,7 @@ def t_half_width(sd: Any, n: Any, level: float) -> np.ndarray:
     n = np.asarray(n, dtype=float)
     df = np.where(n > 1, n - 1, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return sps.t.ppf(0.5 + level / 2, df) * np.asarray(sd, dtype=float) / np.sqrt(n)
+        return stdtrit(df, 0.5 + level / 2) * np.asarray(sd, dtype=float) / np.sqrt(n)
 
 
 def t_interval(
