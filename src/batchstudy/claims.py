@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import nnls
 
 from . import formatting as fmt
 from . import stats
@@ -423,7 +422,7 @@ def epoch_cost_parts(steps: Any, seconds: Any) -> tuple[float, float, float] | N
     x, y = x[keep], y[keep]
     if np.unique(x).size < MIN_BATCH_SIZES_FOR_TREND:
         return None
-    (fixed, per_step), _ = nnls(np.column_stack([np.ones_like(x), x]), y)
+    fixed, per_step = stats.nonnegative_least_squares(np.column_stack([np.ones_like(x), x]), y)
     residual = float(np.sum((y - fixed - per_step * x) ** 2))
     total = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 if total == 0 else max(0.0, 1.0 - residual / total)

@@ -162,6 +162,16 @@ def _finite(values: Any) -> np.ndarray:
     return x[np.isfinite(x)]
 
 
+def nonnegative_least_squares(design: Any, target: Any) -> np.ndarray:
+    """``scipy.optimize.nnls``'s solution x >= 0 of min |design @ x - target|, the one
+    non-negative fit of the analysis (claim 1's cost parts, the B_crit fit). SciPy's optimize
+    package is imported on the first call: ~1 s of start-up that the report and catalogue
+    processes, which import the analysis modules for their wording only, never pay."""
+    from scipy.optimize import nnls
+
+    return nnls(np.asarray(design, dtype=float), np.asarray(target, dtype=float))[0]
+
+
 def t_half_width(sd: Any, n: Any, level: float) -> np.ndarray:
     """The Student-t rule of every mean interval, vectorised: ``t_{n-1} · sd / √n`` at
     two-sided ``level`` for arrays of standard deviations (ddof = 1) and counts; NaN where
