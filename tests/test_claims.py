@@ -991,3 +991,16 @@ def test_no_fixed_cost_split_from_three_batch_sizes():
     seconds = {8: 0.53, 32: 0.35, 128: 0.30}
     note = claims.fixed_cost_note(steps, seconds)
     assert "3 batch sizes leave too few degrees of freedom" in note and "fixed cost," not in note
+
+
+def test_rank_correlation_is_spearmans():
+    """claims._rho is Spearman's rho as scipy computes it, ties given their average rank."""
+    from scipy.stats import spearmanr
+
+    from batchstudy.claims import _rho
+
+    rng = np.random.default_rng(3)
+    sizes = [4, 8, 16, 32, 64, 128, 256, 512]
+    for values in (rng.normal(size=8), rng.integers(0, 3, 8).astype(float), np.arange(8.0)):
+        assert _rho(sizes, values) == pytest.approx(spearmanr(sizes, values).statistic)
+    assert _rho(sizes, np.ones(8)) == 0.0

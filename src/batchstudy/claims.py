@@ -18,8 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import nnls
-from scipy.stats import spearmanr
 
 from . import formatting as fmt
 from . import stats
@@ -394,9 +392,13 @@ TREND_RULE = (
 
 
 def _rho(sizes: list[int], values: np.ndarray) -> float:
-    """Spearman rho of per-batch-size times over B; equal times everywhere have no rank
+    """Spearman rho of per-batch-size times over B (the Pearson correlation of their
+    average ranks, as ``scipy.stats.spearmanr``); equal times everywhere have no rank
     correlation: no trend, rho = 0."""
-    return 0.0 if np.ptp(values) == 0 else float(spearmanr(sizes, values).statistic)
+    if np.ptp(values) == 0:
+        return 0.0
+    ranks = pd.DataFrame({"b": sizes, "v": values}).rank()  # ties get their average rank
+    return float(np.corrcoef(ranks["b"], ranks["v"])[0, 1])
 
 
 def _steps_per_epoch(summary: pd.DataFrame) -> dict[int, float]:
@@ -420,7 +422,7 @@ def epoch_cost_parts(steps: Any, seconds: Any) -> tuple[float, float, float] | N
     x, y = x[keep], y[keep]
     if np.unique(x).size < MIN_BATCH_SIZES_FOR_TREND:
         return None
-    (fixed, per_step), _ = nnls(np.column_stack([np.ones_like(x), x]), y)
+    fixed, per_step = stats.nonnegative_least_squares(np.column_stack([np.ones_like(x), x]), y)
     residual = float(np.sum((y - fixed - per_step * x) ** 2))
     total = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 if total == 0 else max(0.0, 1.0 - residual / total)

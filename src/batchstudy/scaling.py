@@ -20,9 +20,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import nnls
 
-from .stats import IntervalSettings, censored_medians
+from .stats import IntervalSettings, censored_medians, nonnegative_least_squares
 
 # A fit needs more points than its two parameters to say anything about the curve's shape.
 MIN_BATCH_SIZES = 3
@@ -87,7 +86,7 @@ def _solve(design: np.ndarray, b_min: float, b_max: float) -> tuple[float, float
     """NNLS (S_min, E_min) of clean points' `_design` and which of the two sits at its zero
     bound ('s_min', 'e_min'; '' for neither), judged by `_ZERO_SHARE` at the batch size where
     the term matters most (the largest B for S_min, the smallest for E_min/B)."""
-    (s_min, e_min), _ = nnls(design, np.ones(len(design)))
+    s_min, e_min = nonnegative_least_squares(design, np.ones(len(design)))
     s_min, e_min = float(s_min), float(e_min)
     if _share(s_min, e_min / b_max) < _ZERO_SHARE:
         return s_min, e_min, "s_min"

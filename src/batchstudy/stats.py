@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
+from scipy.special import stdtrit
 
 #: Fewest paired seeds for which an interval is read as evidence at all.
 MIN_N = 3
@@ -162,6 +162,16 @@ def _finite(values: Any) -> np.ndarray:
     return x[np.isfinite(x)]
 
 
+def nonnegative_least_squares(design: Any, target: Any) -> np.ndarray:
+    """``scipy.optimize.nnls``'s solution x >= 0 of min |design @ x - target|, the one
+    non-negative fit of the analysis (claim 1's cost parts, the B_crit fit). SciPy's optimize
+    package is imported on the first call: ~1 s of start-up that the report and catalogue
+    processes, which import the analysis modules for their wording only, never pay."""
+    from scipy.optimize import nnls
+
+    return nnls(np.asarray(design, dtype=float), np.asarray(target, dtype=float))[0]
+
+
 def t_half_width(sd: Any, n: Any, level: float) -> np.ndarray:
     """The Student-t rule of every mean interval, vectorised: ``t_{n-1} · sd / √n`` at
     two-sided ``level`` for arrays of standard deviations (ddof = 1) and counts; NaN where
@@ -169,7 +179,7 @@ def t_half_width(sd: Any, n: Any, level: float) -> np.ndarray:
     n = np.asarray(n, dtype=float)
     df = np.where(n > 1, n - 1, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return sps.t.ppf(0.5 + level / 2, df) * np.asarray(sd, dtype=float) / np.sqrt(n)
+        return stdtrit(df, 0.5 + level / 2) * np.asarray(sd, dtype=float) / np.sqrt(n)
 
 
 def t_interval(

@@ -23,9 +23,12 @@ rule plot:
         f"{DIRS.logs}/plot.log",
     benchmark:
         f"{DIRS.benchmarks}/plot.tsv"
+    priority: 1
     conda:
         "../envs/study.yaml"
-    threads: 2
+    # priority 1 starts it first after aggregate (the stage's longest job), on one core, so
+    # that analyze and tune run beside it; --set-threads plot=N draws N conditions at once.
+    threads: 1
     params:
         settings=settings_json("plots"),
         aggregate_dir=directory_of("input.0"),
