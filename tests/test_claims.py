@@ -778,13 +778,23 @@ def test_claim_3a_says_how_many_seeds_diverged_runs_leave():
         ),
         (
             Effect(-0.03, -0.05, -0.01, 2, stats.METHOD_PAIRED_T, 0.95, INCONCLUSIVE),
-            "B = 128 − B = 8: −0.030 [−0.050, −0.010] (paired t, n = 2): 2 seeds with both "
-            "runs, fewer than the 3 a verdict needs",
+            "B = 128 − B = 8: −0.030 [−0.050, −0.010] (paired t, n = 2) rests on 2 seeds with "
+            "both runs, fewer than the 3 a verdict needs",
         ),
     ],
 )
 def test_lower_accuracy_reason_gives_the_reason_that_applies(effect, expected):
     assert claims.lower_accuracy_reason(128, 8, {128: effect}) == expected
+
+
+def test_an_inconclusive_claim_3a_says_which_margin_its_interval_straddles():
+    runs = make_runs(test=lambda b: 0.82 if b == 512 else 0.83, acc_sd=0.03)
+    lower, _ = claim_large_batches_generalize_worse(runs, SETTINGS)
+    _assert_verdict(lower, INCONCLUSIVE)
+    e = lower.effects["test_accuracy"]
+    assert e.lo < -0.01 < e.hi
+    assert f"Inconclusive: the interval {claims.why_open(e)}." in lower.evidence
+    assert "straddles the −0.01" in claims.why_open(e)
 
 
 def test_lower_accuracy_reason_when_the_largest_batch_size_always_diverged():

@@ -612,3 +612,4 @@ def test_the_runs_cell_says_the_means_leave_diverged_runs_out():
     assert report.runs_cell({"n_runs": 10, "n_diverged": 4}) == (
         "10 (4 diverged, excluded from the means: n = 6)"
     )
+    assert report.runs_cell({"n_runs": 10, "n_diverged": 10}) == "10 (all diverged)"

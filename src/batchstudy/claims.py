@@ -1011,14 +1011,22 @@ def lower_accuracy_reason(
             f"upper ends reach +{m}: {each}{_diverged_clause(diverged)}"
         )
     e = family[largest]
-    pair = f"B = {largest} − B = {best}: {fmt.effect(e, 'difference')}"
-    if e.n < stats.MIN_N:
-        return f"{pair}: {e.n} seeds with both runs, fewer than the {stats.MIN_N} a verdict needs"
-    edges = [x for x in (-ACCURACY_MARGIN, ACCURACY_MARGIN) if e.lo < x < e.hi]
-    if not edges or e.verdict != stats.INCONCLUSIVE:
+    why = why_open(e)
+    return f"B = {largest} − B = {best}: {fmt.effect(e, 'difference')} {why}" if why else ""
+
+
+def why_open(e: Effect) -> str:
+    """Why an accuracy comparison judged with ±`ACCURACY_MARGIN` is inconclusive: "rests on 2
+    seeds with both runs, fewer than the 3 a verdict needs", or "straddles the −0.01 margin"
+    (both margins where the interval reaches past both); empty where it is not inconclusive
+    for either reason."""
+    if e.verdict != stats.INCONCLUSIVE:
         return ""
-    where = " and ".join(f"{'−' if x < 0 else '+'}{m}" for x in edges)
-    return f"{pair} straddles the {where} margin{'s' if len(edges) > 1 else ''}"
+    if e.n < stats.MIN_N:
+        return f"rests on {e.n} seeds with both runs, fewer than the {stats.MIN_N} a verdict needs"
+    edges = [x for x in (-ACCURACY_MARGIN, ACCURACY_MARGIN) if e.lo < x < e.hi]
+    where = " and ".join(f"{'−' if x < 0 else '+'}{fmt.number(ACCURACY_MARGIN)}" for x in edges)
+    return f"straddles the {where} margin{'s' if len(edges) > 1 else ''}" if edges else ""
 
 
 def _claim3_without_comparison(
@@ -1235,12 +1243,12 @@ def claim_large_batches_generalize_worse(
     mine = runs["batch_size"].isin([largest, best])
     n_div = int(runs.loc[mine, "diverged"].astype(bool).sum()) if "diverged" in runs else 0
     excluded = excluded_words(acc.n, int(runs["seed"].nunique()), n_div)
-    reason = lower_accuracy_reason(largest, best, family, diverged) if v3a == INCONCLUSIVE else ""
+    reason = why_open(acc) if v3a == INCONCLUSIVE else ""
     ev3a, ev3b = _claim3_evidence(
         largest, best, acc, gap, train, _claim3_reading(v3a, gap, train, acc), excluded
     )
     if reason:
-        ev3a += f" Inconclusive: {reason}."
+        ev3a += f" Inconclusive: the interval {reason}."
     return [
         Verdict(CLAIM_LOWER_ACCURACY, s3a, v3a, ev3a, {"test_accuracy": acc}),
         Verdict(CLAIM_GAP, s3b, v3b, ev3b, {"gap": gap, "train_accuracy": train}),

@@ -110,9 +110,15 @@ def target_tsv(target: dict[str, Any]) -> str:
 
 def runs_cell(c: dict[str, Any]) -> str:
     """A table row's run count; with diverged runs, that the means leave them out and rest on
-    the rest: "10 (4 diverged, excluded from the means: n = 6)"."""
+    the rest: "10 (4 diverged, excluded from the means: n = 6)", "10 (all diverged)"."""
     k, n = int(c["n_diverged"]), int(c["n_runs"])
-    return f"{n} ({k} diverged, excluded from the means: n = {n - k})" if k else str(n)
+    if not k:
+        return str(n)
+    return (
+        f"{n} (all diverged)"
+        if k == n
+        else f"{n} ({k} diverged, excluded from the means: n = {n - k})"
+    )
 
 
 def table_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
