@@ -637,10 +637,11 @@ def _lower_headline(lower: list[tuple[int, dict[str, Any]]], of_n: str) -> dict[
 
 
 def gap_counts(conditions: list[dict[str, Any]]) -> str:
-    """How the train-test gap compares (largest B minus best, `claims.gap_outcome`) in these
-    conditions, each outcome counted apart: shown larger, shown not to grow by more than the
-    margin, shown smaller, inconclusive. An outcome with no condition is left out, except
-    "larger", which is always counted."""
+    """How the train-test gap compares (largest B minus best, `claims.gap_outcome` against the
+    condition's test-accuracy drop) in these conditions, each outcome counted apart: shown
+    larger, shown not to grow by more than the margin, shown smaller, too small to explain half
+    the drop, inconclusive. An outcome with no condition is left out, except "larger", which is
+    always counted."""
     outcomes = [
         claims.gap_outcome(
             Effect.from_dict(_claim(c, claims.CLAIM_GAP)["effects"]["gap"]),
