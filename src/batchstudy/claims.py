@@ -583,8 +583,9 @@ BEYOND_BUDGET = (
 )
 #: How claim 2 counts a run that settled at a plateau below the first accuracy target.
 BELOW_TARGET_RULE = (
-    "flat at a plateau under the first accuracy target: a failure to learn, not the settling "
-    "the claim means, so claim 2 counts it at the budget with the runs that never settled"
+    "flat at a plateau under the first accuracy target: stuck short of the target, not the "
+    "settling the claim means, so claim 2 counts it at the budget with the runs that never "
+    "settled"
 )
 #: How a per-seed value that runs counted at the budget could change reads (`median_open`).
 LOWER_BOUND_WORDS = (
