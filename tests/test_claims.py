@@ -426,18 +426,51 @@ def test_settling_large_group_never_settled_is_a_bound_not_an_interval():
 
 def test_settling_bound_with_lower_bounds_in_the_small_group_is_inconclusive():
     """Large group all censored; 3 small-batch runs (B = 4, seeds 0-2) never settled either:
-    their per-seed medians, (100 + ~30) / 2, are only lower bounds, so the small group's upper
-    end (still below 95) bounds nothing and cannot support "small sooner"."""
+    their per-seed medians, (100 + ~30) / 2, are only lower bounds, so an interval of the small
+    group (whose upper end would lie below 95) bounds nothing: the value is printed only as a
+    lower bound, with no interval and no "it is"."""
     runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0)
     runs.loc[runs["batch_size"] >= 64, "settling_epoch"] = np.nan
     runs.loc[(runs["batch_size"] == 4) & (runs["seed"] < 3), "settling_epoch"] = np.nan
+    counted = runs.assign(s=runs["settling_epoch"].fillna(EPOCHS))
+    per_seed = counted.loc[counted["batch_size"] < 64].groupby("seed")["s"].median()
+    assert stats.t_interval(per_seed, SETTINGS).hi < EPOCHS - SETTLING_MARGIN_EPOCHS
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     e = v.effects["small_median"]
-    assert e.hi < EPOCHS - SETTLING_MARGIN_EPOCHS  # would have been "supported" before
     _assert_verdict(v, INCONCLUSIVE)
-    assert e.n_censored == 3 and e.n == N_SEEDS
-    assert "(3 of 10 per-seed values are lower bounds: runs counted at the budget)" in v.evidence
-    assert "cannot carry a verdict" in v.evidence
+    assert e.n_censored == 3 and e.n == N_SEEDS and np.isnan(e.hi)
+    assert e.estimate == pytest.approx(per_seed.mean())
+    assert (
+        f"≥ {fmt.number(per_seed.mean())} on average over 10 seeds (3 of 10 "
+        f"{claims.LOWER_BOUND_WORDS}), so no interval can carry a verdict." in v.evidence
+    )
+    assert "(t, n" not in v.evidence and "it is" not in v.evidence and "clipped" not in v.evidence
+
+
+@pytest.mark.parametrize(
+    ("values", "censored", "moves"),
+    [
+        ((16, 10, 26, 100), (False, False, False, True), False),  # 1 of 4: above the median
+        ((16, 10, 100, 100), (False, False, True, True), True),  # 2 of 4: one is in the middle
+        ((30, 100), (False, True), True),  # 1 of 2: the median is the mean of both
+        ((20, 30, 100), (False, False, True), False),  # 1 of 3: above the middle one
+        ((20, 100, 100), (False, True, True), True),  # 2 of 3: the middle one
+    ],
+)
+def test_median_open_only_where_budget_counts_reach_the_median(values, censored, moves):
+    """c values counted at the budget of k move the median only when c > floor((k - 1) / 2)."""
+    sizes = [64, 128, 256, 512][: len(values)]
+    runs = pd.DataFrame(
+        {
+            "seed": 0,
+            "batch_size": sizes,
+            "n_epochs": EPOCHS,
+            "settling_epoch": [
+                np.nan if c else float(v) for v, c in zip(values, censored, strict=True)
+            ],
+        }
+    )
+    assert bool(claims.median_open(runs, sizes, sizes).iloc[0]) is moves
 
 
 def test_settling_bound_interval_is_clipped_to_the_budget():
@@ -471,19 +504,24 @@ def test_settling_paired_path_says_counting_at_the_budget_is_not_exact():
     assert "not exact" not in every.evidence
 
 
-def test_settling_counts_runs_settled_below_the_target_apart():
-    """B = 64 seeds 0-8 settle at plateaus far under the first target (0.8): counted per batch
-    size in the evidence; the verdict is the same as without them."""
+def test_settling_counts_runs_settled_below_the_target_at_the_budget():
+    """B = 4 seeds 0-5 "settle" early (epoch 5) at a plateau far under the first target (0.8):
+    a failure to learn, counted at the budget like a run that never settled, not as an early
+    settling that would support the claim; listed apart."""
     runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0).assign(plateau_val_accuracy=0.85)
+    failing = (runs["batch_size"] == 4) & (runs["seed"] < 6)
+    runs.loc[failing, "settling_epoch"] = 5.0
     before = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(before, SUPPORTED)  # above the target: early settlers, fine
     assert "Settled below the target" not in before.evidence
-    runs.loc[(runs["batch_size"] == 64) & (runs["seed"] < 9), "plateau_val_accuracy"] = 0.3
-    runs.loc[(runs["batch_size"] == 64) & (runs["seed"] == 0), "settling_epoch"] = np.nan
+    runs.loc[failing, "plateau_val_accuracy"] = 0.3
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
-    assert v.verdict == before.verdict
+    _assert_verdict(v, INCONCLUSIVE)
+    assert v.effects["difference"].estimate > before.effects["difference"].estimate + 20
+    assert f"Settled below the target ({claims.BELOW_TARGET_RULE}): B = 4: 6 of 10." in v.evidence
     assert (
-        "Settled below the target (flat at a plateau under the first accuracy target, counted "
-        "as settled): B = 64: 8 of 10." in v.evidence
+        "Runs that never settled, or settled below the target, are counted at the budget (6 of "
+        "20 small-batch and 0 of 30 large-batch runs;" in v.evidence
     )
 
 
@@ -587,15 +625,22 @@ def test_claim_3b_reading_when_the_gap_is_shown_to_grow():
 def test_claim_3b_reading_when_the_gap_is_shown_not_to_grow():
     lower, gap = _gap_case(0.05, 0.05)
     assert gap.effects["gap"].verdict == EQUIVALENT and gap_outcome(gap.effects["gap"]) == GAP_SAME
-    assert "while the gap does not grow by more than 0.01: under-training" in _reading(gap)
+    hi = fmt.end(gap.effects["gap"].hi, "difference", gap.effects["gap"].boundaries)
+    assert (
+        f"while a gap larger by more than 0.01 is ruled out (upper end {hi}, below +0.01): "
+        "under-training" in _reading(gap)
+    )
 
 
 def test_claim_3b_reading_when_the_gap_comparison_is_inconclusive_never_says_it_does_not_grow():
     """The referee's case: the gap difference is positive but its interval straddles the
     margin; the reading must not say that the gap does not grow."""
-    lower, gap = _gap_case(0.05, 0.038)
+    lower, gap = _gap_case(0.02, 0.008)
     e = gap.effects["gap"]
-    assert e.verdict == INCONCLUSIVE and e.estimate > 0 and gap_outcome(e) == GAP_UNKNOWN
+    assert lower.verdict == SUPPORTED
+    drop = lower.effects["test_accuracy"]
+    assert e.verdict == INCONCLUSIVE and e.estimate > 0 and gap_outcome(e, drop) == GAP_UNKNOWN
+    _assert_verdict(gap, INCONCLUSIVE)
     reading = _reading(gap)
     assert "does not grow" not in reading and "not a generalization gap" not in reading
     if e.lo > 0:  # the gap grows; only "by more than the margin" is undecided
@@ -609,7 +654,8 @@ def test_claim_3b_reading_says_the_gap_grows_when_only_the_margin_is_undecided()
     than the margin is what the seeds cannot say."""
     e = Effect(0.026, 0.009, 0.042, 10, "paired t", verdict=INCONCLUSIVE)
     train = Effect(-0.05, -0.06, -0.04, 10, "paired t", verdict=DIFFERENT)
-    reading = claims._claim3_reading(SUPPORTED, e, train)
+    drop = Effect(-0.06, -0.07, -0.05, 10, "paired t", verdict=DIFFERENT)
+    reading = claims._claim3_reading(SUPPORTED, e, train, drop)
     assert "the gap grows (+0.026 [+0.009, +0.042]), but these seeds cannot say whether by " in (
         reading
     )
@@ -636,6 +682,125 @@ def test_claim_3b_reading_when_the_gap_is_shown_to_shrink():
     assert gap_outcome(gap.effects["gap"]) == GAP_SHRINKS
     assert "while the gap shrinks: under-training under this budget and learning rate, not a" in (
         _reading(gap)
+    )
+
+
+def test_claim_3b_not_supported_when_a_larger_gap_explains_less_than_half_the_drop():
+    """The digits case: test accuracy drops by about 0.075, train accuracy by about as much;
+    the gap interval straddles +0.01 (three-way inconclusive) but its upper end is below half
+    the smallest drop the test interval allows: not supported, with the numbers."""
+    runs = make_runs(
+        test=lambda b: 0.83 - (0.075 if b == 512 else 0),
+        train=lambda b: 0.90 - (0.073 if b == 512 else 0),
+        acc_sd=0.008,
+    )
+    lower, gap = claim_large_batches_generalize_worse(runs, SETTINGS)
+    g, drop = gap.effects["gap"], lower.effects["test_accuracy"]
+    _assert_verdict(lower, SUPPORTED)
+    assert g.verdict == INCONCLUSIVE and directional(g, +1, claims.ACCURACY_MARGIN) == INCONCLUSIVE
+    assert g.hi < claims.GAP_SHARE * -drop.hi
+    assert gap_outcome(g, drop) == claims.GAP_MINOR and gap_outcome(g) == GAP_UNKNOWN
+    _assert_verdict(gap, NOT_SUPPORTED)
+    assert claims.GAP_SHARE_RULE in gap.statement and "by more than 0.01" in gap.statement
+    assert (
+        f"a larger gap explains at most {fmt.accuracy(g.hi)} of the drop of at least "
+        f"{fmt.accuracy(-drop.hi)} in test accuracy, less than half" in _reading(gap)
+    )
+    # a gap that could explain half the drop or more stays open
+    wide = Effect(g.estimate, g.lo, -drop.hi, g.n, g.method, verdict=INCONCLUSIVE)
+    assert claims.gap_verdict(wide, drop) == INCONCLUSIVE
+
+
+def test_claim_3b_is_moot_while_3a_is_inconclusive():
+    """The seed study's case: no drop shown, and a gap larger by more than the margin ruled
+    out (upper end +0.002): the verdict names what is ruled out and that 3b is moot."""
+    gap = Effect(-0.038, -0.078, 0.002, 5, "paired t", verdict=INCONCLUSIVE)
+    drop = Effect(-0.161, -0.471, 0.148, 5, "paired t", verdict=INCONCLUSIVE)
+    train = Effect(-0.199, -0.471, 0.073, 5, "paired t", verdict=INCONCLUSIVE)
+    assert claims.gap_verdict(gap, drop) == NOT_SUPPORTED
+    reading = claims._claim3_reading(INCONCLUSIVE, gap, train, drop)
+    assert "a gap larger by more than 0.01 is ruled out (upper end +0.002, below +0.01)" in reading
+    assert reading.endswith(
+        "claim 3b is moot while 3a is inconclusive: whether there is a drop to explain is open"
+    )
+    assert "moot" not in claims._claim3_reading(SUPPORTED, gap, train, drop)
+
+
+def _diverged(runs: pd.DataFrame, sizes: tuple[int, ...], seeds: range) -> pd.DataFrame:
+    """Runs of ``sizes`` at ``seeds`` diverged: no final accuracies."""
+    hit = runs["batch_size"].isin(sizes) & runs["seed"].isin(seeds)
+    cols = ["final_test_accuracy", "final_end_train_accuracy", "gap_accuracy"]
+    runs.loc[hit, cols] = np.nan
+    runs["diverged"] = runs["diverged"] | hit
+    return runs
+
+
+def test_claim_3_leaves_batch_sizes_that_always_diverged_out_of_the_open_ones():
+    """B = 4 and 8 diverged in every seed (n = 0): they cannot be practically higher than the
+    best, so they are named as diverged, not as comparisons that stay open; B = 128, close to
+    the best B = 512, is."""
+    runs = make_runs(test=lambda b: {64: 0.78, 128: 0.8295, 512: 0.83}.get(b, 0.80), acc_sd=0.02)
+    runs = _diverged(runs, (4, 8), range(N_SEEDS))
+    assert claims.all_diverged(runs) == [4, 8]
+    lower, gap = claim_large_batches_generalize_worse(runs, SETTINGS)
+    _assert_verdict(lower, INCONCLUSIVE)
+    assert "cannot rule out that B = 128 is practically higher" in lower.evidence
+    assert "B ∈ {4, 8}: diverged (all seeds), not compared" in lower.evidence
+    assert "B ∈ {4" not in lower.evidence.split("practically higher")[0]
+    # with B = 128 lower too, nothing is open: not supported, the diverged still named
+    runs = make_runs(test=lambda b: {512: 0.83}.get(b, 0.78))
+    runs = _diverged(runs, (4, 8), range(N_SEEDS))
+    lower, _ = claim_large_batches_generalize_worse(runs, SETTINGS)
+    _assert_verdict(lower, NOT_SUPPORTED)
+    assert "B ∈ {4, 8}: diverged (all seeds), not compared" in lower.evidence
+
+
+def test_claim_3a_says_how_many_seeds_diverged_runs_leave():
+    runs = make_runs(test=lambda b: 0.78 if b == 512 else 0.83)
+    runs = _diverged(runs, (512,), range(4))
+    lower, _ = claim_large_batches_generalize_worse(runs, SETTINGS)
+    assert lower.effects["test_accuracy"].n == 6
+    assert "; n = 6 of 10 seeds: 4 with a diverged run excluded)" in lower.evidence
+
+
+@pytest.mark.parametrize(
+    ("effect", "expected"),
+    [
+        (
+            Effect(-0.05, -0.141, 0.041, 5, stats.METHOD_PAIRED_T, 0.9833, INCONCLUSIVE),
+            "B = 128 − B = 8: −0.050 [−0.141, +0.041] (paired t, n = 5, 98.33% level) "
+            "straddles the −0.01 and +0.01 margins",
+        ),
+        (
+            Effect(-0.03, -0.05, -0.005, 10, stats.METHOD_PAIRED_T, 0.95, INCONCLUSIVE),
+            "B = 128 − B = 8: −0.030 [−0.050, −0.005] (paired t, n = 10) straddles the −0.01 "
+            "margin",
+        ),
+        (
+            Effect(-0.03, -0.05, -0.01, 2, stats.METHOD_PAIRED_T, 0.95, INCONCLUSIVE),
+            "B = 128 − B = 8: −0.030 [−0.050, −0.010] (paired t, n = 2) rests on 2 seeds with "
+            "both runs, fewer than the 3 a verdict needs",
+        ),
+    ],
+)
+def test_lower_accuracy_reason_gives_the_reason_that_applies(effect, expected):
+    assert claims.lower_accuracy_reason(128, 8, {128: effect}) == expected
+
+
+def test_an_inconclusive_claim_3a_says_which_margin_its_interval_straddles():
+    runs = make_runs(test=lambda b: 0.82 if b == 512 else 0.83, acc_sd=0.03)
+    lower, _ = claim_large_batches_generalize_worse(runs, SETTINGS)
+    _assert_verdict(lower, INCONCLUSIVE)
+    e = lower.effects["test_accuracy"]
+    assert e.lo < -0.01 < e.hi
+    assert f"Inconclusive: the interval {claims.why_open(e)}." in lower.evidence
+    assert "straddles the −0.01" in claims.why_open(e)
+
+
+def test_lower_accuracy_reason_when_the_largest_batch_size_always_diverged():
+    e = Effect(np.nan, np.nan, np.nan, 0, stats.METHOD_PAIRED_T)
+    assert claims.lower_accuracy_reason(512, 8, {512: e}, [512]) == (
+        "B = 512 diverged (all seeds): no test accuracy to compare"
     )
 
 
@@ -970,20 +1135,43 @@ def test_claim_4_is_inconclusive_when_no_batch_size_holds_or_fails():
     _assert_verdict(v, INCONCLUSIVE)
 
 
-def test_settling_supported_needs_every_small_batch_run_settled():
-    """One small-batch run counted at the budget pulls the small group's values down, in the
-    claim's favour: "supported" cannot rest on it."""
+def test_settling_supported_withheld_where_a_small_batch_run_counted_at_the_budget_counts():
+    """One small-batch run counted at the budget: the small group's median over its two batch
+    sizes is the mean of both, so that seed's value could be larger and pulls in the claim's
+    favour: "supported" cannot rest on it."""
     runs = make_runs(settling=lambda b: 20.0 if b < 64 else 60.0)
     _assert_verdict(claim_small_batches_settle_sooner(runs, SETTINGS), SUPPORTED)
     runs.loc[(runs["batch_size"] == 4) & (runs["seed"] == 0), "settling_epoch"] = np.nan
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(v, INCONCLUSIVE)
-    assert "Some of the small batch sizes' runs never settled" in v.evidence
-    assert "in the verdict's favour" in v.evidence
+    assert "In 1 of 10 seeds the small batch sizes' median could change" in v.evidence
+    assert "in the verdict's favour" in v.evidence and claims.OPEN_MEDIAN_RULE in v.evidence
     # a large-batch run counted at the budget works against "sooner": the verdict stands
     runs.loc[(runs["batch_size"] == 4) & (runs["seed"] == 0), "settling_epoch"] = 20.0
     runs.loc[(runs["batch_size"] == 512) & (runs["seed"] == 0), "settling_epoch"] = np.nan
     _assert_verdict(claim_small_batches_settle_sooner(runs, SETTINGS), SUPPORTED)
+
+
+LARGE4 = (4, 8, 64, 128, 256, 512)
+
+
+def test_settling_reversal_stands_when_budget_counts_rank_above_the_median():
+    """Small batches settle later (most small-batch runs counted at the budget, which only
+    makes them later still); one large-batch run per seed (B = 512) counted at the budget ranks
+    above its seed's median of four: it cannot change it, so the reversal is given."""
+    runs = make_runs(sizes=LARGE4, settling=lambda b: 80.0 if b < 64 else 20.0)
+    runs.loc[(runs["batch_size"] < 64) & (runs["seed"] < 8), "settling_epoch"] = np.nan
+    runs.loc[runs["batch_size"] == 512, "settling_epoch"] = np.nan
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(v, NOT_SUPPORTED)
+    assert v.effects["difference"].verdict == DIFFERENT and v.effects["difference"].lo > 0
+    assert "Reversed: the small batch sizes settle later." in v.evidence
+    assert "rank above their seed's median in every seed" in v.evidence
+    # a second one in a seed reaches the median of four: withheld
+    runs.loc[(runs["batch_size"] == 256) & (runs["seed"] == 3), "settling_epoch"] = np.nan
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(v, INCONCLUSIVE)
+    assert "In 1 of 10 seeds the large batch sizes' median could change" in v.evidence
 
 
 def test_no_fixed_cost_split_from_three_batch_sizes():

@@ -126,7 +126,7 @@ def test_report_shows_diverged_not_zero(study):
     acc, runs_col = header.index("final test acc"), header.index("runs")
     for b, cells in summary_cells(boom).items():
         assert cells[acc] == "not estimable", (b, cells)  # no number, certainly not 0
-        assert cells[runs_col] == "2 (2 diverged)"
+        assert cells[runs_col] == "2 (all diverged)"
     for cells in [*summary_cells(adam).values(), *summary_cells(tame).values()]:
         assert re.match(r"0\.\d+ \[", cells[acc]) and cells[runs_col] == "2"
 
@@ -198,5 +198,8 @@ def test_one_diverged_run_keeps_the_other_seeds_and_batch_sizes(tmp_path):
     header = re.findall(r"<th>(.*?)</th>", html.split("<h3>Summary</h3>", 1)[1])
     acc, runs_col = header.index("final test acc"), header.index("runs")
     cells = summary_cells(sec)
-    assert cells[64][runs_col] == "3 (1 diverged)" and cells[16][runs_col] == "3"
+    assert (
+        cells[64][runs_col] == "3 (1 diverged, excluded from the means: n = 2)"
+        and cells[16][runs_col] == "3"
+    )
     assert cells[64][acc].startswith(f"{healthy:.3f} [")

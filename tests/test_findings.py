@@ -431,3 +431,80 @@ def test_the_table_download_writes_an_exploded_loss_median_as_the_level_not_a_bu
     assert table.at[0, "final_test_loss_hi"] == "> 10× chance"
     assert table.at[0, "final_test_loss_n_censored"] == 6
     assert table.at[0, "epochs_to_settle_estimate"] == "above budget"
+
+
+MINOR = Effect(0.002, -0.0105, 0.015, 10, METHOD_PAIRED_T, verdict=INCONCLUSIVE)
+
+
+def test_a_gap_that_explains_less_than_half_the_drop_is_counted_apart():
+    """Against a drop of −0.05 [−0.08, −0.02] (half its smallest size, 0.01, is below the
+    gap's upper end 0.015) the gap stays open; against the digits drop of at least 0.064 the
+    gap's upper end is less than half of it and is counted as such, not as "cannot say"."""
+    open_case = _condition(MINOR)
+    assert "cannot say" in findings.gap_counts([open_case])
+    big = Effect(-0.075, -0.086, -0.064, 10, METHOD_PAIRED_T, verdict=DIFFERENT)
+    minor = _condition(MINOR)
+    minor["claims"][0]["effects"]["test_accuracy"] = big.to_dict()
+    text = findings.gap_counts([minor])
+    assert "cannot say" not in text
+    assert text.endswith(
+        "in 1 a larger gap could explain less than half of the test-accuracy drop (the upper "
+        "end of its interval is below half the drop's smallest size)."
+    )
+
+
+def _accuracy_condition(comparisons: dict[int, Effect], best: int, **extra) -> dict:
+    """A condition's findings with an accuracy family and claim 3a inconclusive."""
+    sizes = sorted([*comparisons, best])
+    cell = Effect(0.83, 0.82, 0.84, 10, "t-interval over seeds").to_dict()
+    return {
+        "label": "cond",
+        "batch_sizes": sizes,
+        "n_seeds": 10,
+        "cells": [
+            {"batch_size": b, "final_test_accuracy": cell, "n_runs": 10, "n_diverged": 0}
+            for b in sizes
+        ],
+        "accuracy": {
+            "best": best,
+            "chosen_on": claims.best_choice(True),
+            "margin": 0.01,
+            "family": "family",
+            "comparisons": {str(b): e.to_dict() for b, e in comparisons.items()},
+        }
+        | extra,
+        "claims": [
+            claims.Verdict(claims.CLAIM_LOWER_ACCURACY, "", claims.INCONCLUSIVE, "").to_dict()
+        ],
+    }
+
+
+def test_the_inconclusive_headline_gives_each_condition_its_own_reason():
+    straddles = Effect(-0.05, -0.141, 0.041, 5, METHOD_PAIRED_T, 0.9833, INCONCLUSIVE)
+    none = Effect(float("nan"), float("nan"), float("nan"), 0, METHOD_PAIRED_T)
+    up = Effect(-0.147, -0.305, 0.011, 10, METHOD_PAIRED_T, verdict=INCONCLUSIVE)
+    low = Effect(-0.2, -0.3, -0.1, 10, METHOD_PAIRED_T, verdict=DIFFERENT)
+    first = _accuracy_condition({32: low, 128: straddles}, 8)
+    second = _accuracy_condition({4: none, 8: none, 16: up, 32: low}, 512, all_diverged=[4, 8])
+    second["label"] = "other"
+    (text,) = [h["text"] for h in findings._accuracy_headlines([first, second])]
+    assert "the interval straddles the margin, too few runs" not in text
+    assert (
+        "cond (B = 128 − B = 8: −0.050 [−0.141, +0.041] (paired t, n = 5, 98.33% level) "
+        "straddles the −0.01 and +0.01 margins)" in text
+    )
+    assert "cannot rule out that B = 16 is practically higher" in text
+    assert "B ∈ {4, 8}: diverged (all seeds), not compared" in text
+
+
+def test_the_accuracy_sentence_lists_always_diverged_sizes_apart_and_says_what_n_excludes():
+    none = Effect(float("nan"), float("nan"), float("nan"), 0, METHOD_PAIRED_T)
+    six = Effect(-0.329, -0.442, -0.217, 6, METHOD_PAIRED_T, verdict=DIFFERENT)
+    found = _accuracy_condition({4: none, 8: six}, 512, all_diverged=[4])
+    found["cells"][1]["n_diverged"] = 4
+    text = findings.accuracy_text(found)
+    assert "not estimable" not in text and "inconclusive" not in text
+    assert "diverged (all seeds): B = 4" in text
+    assert "B = 8 (−0.329 [−0.442, −0.217]; n = 6 of 10 seeds: 4 with a diverged run excluded)" in (
+        text
+    )

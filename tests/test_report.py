@@ -607,3 +607,11 @@ def test_catalogue_counts_read_in_the_number_they_take(tmp_path):
     assert "2 study reports in this project" in html
     assert "· 1 condition</p>" in html and "· 3 conditions</p>" in html
     assert "(s)" not in html and "(ies)" not in html
+
+
+def test_the_runs_cell_says_the_means_leave_diverged_runs_out():
+    assert report.runs_cell({"n_runs": 10, "n_diverged": 0}) == "10"
+    assert report.runs_cell({"n_runs": 10, "n_diverged": 4}) == (
+        "10 (4 diverged, excluded from the means: n = 6)"
+    )
+    assert report.runs_cell({"n_runs": 10, "n_diverged": 10}) == "10 (all diverged)"

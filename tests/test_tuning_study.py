@@ -417,7 +417,16 @@ def test_every_tuning_interval_names_its_level():
     eff = stats.Effect(-0.061, -0.126, 0.005, 10, "paired t-interval over seeds", 0.95)
     found = {"best": 64, "largest": 512, "effect": eff.to_dict() | {"verdict": "inconclusive"}}
     text = tf.large_batch_text(found, "At the speed-tuned rates")
-    assert "(95.0% paired t-interval, n = 10): inconclusive" in text
+    assert "(95.0% paired t-interval, n = 10): inconclusive against ±0.01" in text
+
+
+def test_a_difference_beyond_the_margin_reads_beyond_it_not_within():
+    eff = stats.Effect(-0.181, -0.242, -0.121, 10, "paired t-interval over seeds", 0.95)
+    found = {"best": 32, "largest": 512, "effect": eff.to_dict() | {"verdict": "different"}}
+    text = tf.large_batch_text(found, "At the reference rate 0.001")
+    assert "different beyond ±0.01" in text and "different within" not in text
+    found["effect"]["verdict"] = "equivalent"
+    assert "equivalent within ±0.01" in tf.large_batch_text(found, "At the tuned rates")
 
 
 def test_b_crit_prints_its_fit_quality_and_why_it_differs_from_the_condition_sections():

@@ -12,7 +12,7 @@ supported* when it is *equivalent* or *different* the other way, *inconclusive* 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -583,8 +583,55 @@ BEYOND_BUDGET = (
     "one entered its band only in the budget's last epochs, and under a budget too short to "
     "settle nothing is measured"
 )
-#: How a per-seed value that involves a run counted at the budget reads (`Effect.n_censored`).
-LOWER_BOUND_WORDS = "per-seed values are lower bounds: runs counted at the budget"
+#: How claim 2 counts a run that settled at a plateau below the first accuracy target.
+BELOW_TARGET_RULE = (
+    "flat at a plateau under the first accuracy target: stuck short of the target, not the "
+    "settling the claim means, so claim 2 counts it at the budget with the runs that never "
+    "settled"
+)
+#: How a per-seed value that runs counted at the budget could change reads (`median_open`).
+LOWER_BOUND_WORDS = (
+    "per-seed values are lower bounds: enough of their runs are counted at the budget to "
+    "change the median"
+)
+#: Claim 2's rule for runs counted at the budget, in words (`median_open`).
+OPEN_MEDIAN_RULE = (
+    "runs counted at the budget, whose true settling epochs are later, can change a seed's "
+    "median of k values only when more than ⌊(k − 1)/2⌋ of them are"
+)
+
+
+def settling_failed(runs: pd.DataFrame) -> pd.Series:
+    """Per run, whether claim 2 counts it at the budget: it never settled within the budget
+    (no ``settling_epoch``: still moving, loss rising, budget-limited, collapsed, diverged) or
+    it settled at a plateau below the first accuracy target (`settled_below_target`,
+    `BELOW_TARGET_RULE`)."""
+    return runs["settling_epoch"].isna() | settled_below_target(runs)
+
+
+def settling_counted(runs: pd.DataFrame) -> pd.DataFrame:
+    """The run table with ``settle``: the settling epoch, or the run's budget (its last epoch)
+    where `settling_failed`: a value below the true one, which lies after the budget."""
+    at_budget = runs["n_epochs"].astype(float)
+    return runs.assign(
+        settle=runs["settling_epoch"].astype(float).mask(settling_failed(runs), at_budget)
+    )
+
+
+def median_open(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> pd.Series:
+    """Per seed, whether the group's median settling epoch could change if its runs counted at
+    the budget (`settling_failed`) had their true, later values: the median with those values
+    at +inf differs from the median as counted. With the values counted at the budget above
+    every settled one, that is ``c > floor((k - 1) / 2)`` for ``c`` counted at the budget of
+    ``k`` values (`OPEN_MEDIAN_RULE`): raising values above the median leaves it where it is.
+    False for a seed without any run of the group."""
+    counted = per_seed(settling_counted(runs), "settle", sizes)[group]
+    failed = per_seed(runs.assign(f=settling_failed(runs).astype(float)), "f", sizes)[group]
+    present = counted.notna().any(axis=1)
+    upper = counted.mask(failed == 1, np.inf)
+    with np.errstate(invalid="ignore"):
+        moved = upper.median(axis=1, skipna=True) != counted.median(axis=1, skipna=True)
+    return moved & present
 
 
 def claim_small_batches_settle_sooner(
@@ -593,14 +640,14 @@ def claim_small_batches_settle_sooner(
     """Claim 2: the two smallest batch sizes settle in fewer epochs than those >= ``large_min``.
 
     Runs that never settled within the budget (`batchstudy.metrics.settling_epoch`: also the
-    budget-limited ones) are counted at the budget (their last epoch), never dropped: their
-    true value is above it, so the values are lower bounds. Per seed, each group's value is the
-    median over its batch sizes. Where each group has a run that settled, the paired
-    t-interval of (small - large) with margin `SETTLING_MARGIN_EPOCHS`, clipped to ±budget,
-    decides (`_censored_settling` keeps only what censoring cannot have produced). Where every
-    run of a group is censored, only a one-sided bound is available (`_settling_bound`). Runs
-    that settled at a plateau below the first accuracy target are counted apart
-    (`settled_below_counts`); they do not change the verdict.
+    budget-limited ones), and runs that settled at a plateau below the first accuracy target
+    (`BELOW_TARGET_RULE`), are counted at the budget (their last epoch), never dropped: their
+    true value is above it. Per seed, each group's value is the median over its batch sizes;
+    it is a lower bound only where those runs could change it (`median_open`). Where each
+    group has a run that settled, the paired t-interval of (small - large) with margin
+    `SETTLING_MARGIN_EPOCHS`, clipped to ±budget, decides (`_censored_settling` keeps only
+    what censoring cannot have produced). Where every run of a group is counted at the budget,
+    only a one-sided bound is available (`_settling_bound`).
     """
     claim = CLAIM_SETTLING
     sizes = batch_sizes(runs)
@@ -613,14 +660,10 @@ def claim_small_batches_settle_sooner(
         return _inconclusive(
             claim, statement, f"needs batch sizes below and from {large_min} on; ran {sizes}"
         )
-    settled = runs["settling_epoch"].astype(float)
-    at_least = runs.assign(settle=settled.fillna(runs["n_epochs"].astype(float)))
-    table = per_seed(at_least, "settle", sizes)
+    table = per_seed(settling_counted(runs), "settle", sizes)
     groups = {"small": small, "large": large}
-    censored = {
-        name: bool(runs.loc[runs["batch_size"].isin(g), "settling_epoch"].isna().all())
-        for name, g in groups.items()
-    }
+    failed = settling_failed(runs)
+    censored = {name: bool(failed[runs["batch_size"].isin(g)].all()) for name, g in groups.items()}
     below = settled_below_counts(runs, sizes)
     tail = (
         " The article reported about 30 vs about 50 epochs. Per epoch is not per update: the "
@@ -641,7 +684,7 @@ def claim_small_batches_settle_sooner(
         SETTLING_MARGIN_EPOCHS,
         settings,
     )
-    verdict, caveat = _censored_settling(directional(diff, -1), diff, runs, small, large)
+    verdict, caveat = _censored_settling(directional(diff, -1), diff, runs, groups, sizes)
     evidence = (
         f"Paired difference (small − large) of the per-seed median settling epoch, in epochs: "
         f"{fmt.effect(diff, 'count_difference')}, margin "
@@ -652,16 +695,25 @@ def claim_small_batches_settle_sooner(
 
 
 def _counted_at_budget(runs: pd.DataFrame, sizes: list[int], groups: dict[str, list[int]]) -> str:
-    """Claim 2's paired-t path: what counting the runs that never settled at the budget does to
-    the interval, with how many of each group's runs that is and why, per batch size."""
+    """Claim 2's paired-t path: what counting the runs that never settled (or settled below
+    the target) at the budget does to the interval, with how many of each group's runs that
+    is and why, per batch size."""
     never = {name: _never(runs, g) for name, g in groups.items()}
     if all(w.startswith("0 ") for w in never.values()):
         return " Every run settled within the budget."
+    also = _or_below(runs)
     return (
-        f" Runs that never settled are counted at the budget ({never['small']} small-batch "
-        f"and {never['large']} large-batch runs; {BEYOND_BUDGET}), so the interval is not "
-        f"exact; per batch size: {unsettled_counts(runs, sizes)}."
+        f" Runs that never settled{also} are counted at the budget "
+        f"({never['small']} small-batch and {never['large']} large-batch runs; "
+        f"{BEYOND_BUDGET}), so the interval is not exact; "
+        f"{'those that never settled, ' if also else ''}per batch size: "
+        f"{unsettled_counts(runs, sizes)}."
     )
+
+
+def _or_below(runs: pd.DataFrame) -> str:
+    """ ", or settled below the target," where some run did (`settled_below_target`)."""
+    return ", or settled below the target," if settled_below_target(runs).any() else ""
 
 
 def settled_below_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
@@ -675,10 +727,7 @@ def settled_below_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
     ]
     if not out:
         return ""
-    return (
-        " Settled below the target (flat at a plateau under the first accuracy target, "
-        f"counted as settled): {'; '.join(out)}."
-    )
+    return f" Settled below the target ({BELOW_TARGET_RULE}): {'; '.join(out)}."
 
 
 def unsettled_causes(runs: pd.DataFrame, b: int) -> tuple[int, str]:
@@ -703,13 +752,6 @@ def unsettled_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
     return "; ".join(out) if out else "none"
 
 
-def _lower_bounds(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> pd.Series:
-    """Per seed, whether the group's per-seed median settling epoch involves a run counted at
-    the budget: such a value is only a lower bound of the true one."""
-    never = runs.assign(never=runs["settling_epoch"].isna().astype(float))
-    return per_seed(never, "never", sizes)[group].fillna(0.0).gt(0).any(axis=1)
-
-
 def _settling_bound(
     runs: pd.DataFrame,
     table: pd.DataFrame,
@@ -717,7 +759,7 @@ def _settling_bound(
     censored: dict[str, bool],
     settings: IntervalSettings,
 ) -> tuple[str, str, dict[str, Effect]]:
-    """Claim 2 where every run of one group never settled: only a one-sided bound.
+    """Claim 2 where every run of one group is counted at the budget: only a one-sided bound.
 
     A wholly censored group's every value exceeds its budget (the fewest epochs its runs
     trained), so the other group is compared with that budget: with the large group censored,
@@ -725,18 +767,18 @@ def _settling_bound(
     per-seed median settling epoch (clipped to [0, its budget]) lies below the large group's
     budget minus `SETTLING_MARGIN_EPOCHS`; with the small group censored, it is not supported
     when the large group's upper end lies below the small group's budget minus the margin.
-    Both verdicts rest on that upper end, so where any per-seed value of the other group
-    involves a run counted at the budget (a lower bound: ``n_censored`` of the effect), the
-    upper end bounds nothing and the verdict is inconclusive. So it is, too, with both groups
-    censored or with fewer than `batchstudy.stats.MIN_N` seeds.
+    Both verdicts rest on that upper end, so where any per-seed value of the other group is a
+    lower bound (`median_open`: ``n_censored`` of the effect), no interval can carry a
+    verdict: the value is given only as a lower bound (`_lower_bound_words`), without an
+    interval, and the verdict is inconclusive. So it is, too, with both groups censored or
+    with fewer than `batchstudy.stats.MIN_N` seeds.
     """
     budget = {
         name: float(runs.loc[runs["batch_size"].isin(g), "n_epochs"].min())
         for name, g in groups.items()
     }
     words = {
-        name: f"{fmt.sizes(g)}: > budget ({_never(runs, g)} never settled)"
-        for name, g in groups.items()
+        name: f"{fmt.sizes(g)}: > budget ({_never_words(runs, g)})" for name, g in groups.items()
     }
     if all(censored.values()):
         return INCONCLUSIVE, f"No run settled within the budget: {'; '.join(words.values())}.", {}
@@ -744,82 +786,169 @@ def _settling_bound(
     done = "large" if other == "small" else "small"
     values = table[groups[other]].median(axis=1)
     top = float(runs.loc[runs["batch_size"].isin(groups[other]), "n_epochs"].max())
-    e = stats.t_interval(values, settings, bounds=(0.0, top))
-    bounds = _lower_bounds(runs, groups[other], list(table.columns))[values.notna()]
-    e = replace(e, n_censored=int(bounds.sum()))
-    limit = budget[done] - SETTLING_MARGIN_EPOCHS
-    below = bool(np.isfinite(e.hi) and e.hi < limit)
-    clear = below and e.n >= stats.MIN_N and e.n_censored == 0
-    verdict = (SUPPORTED if other == "small" else NOT_SUPPORTED) if clear else INCONCLUSIVE
+    bounds = median_open(runs, groups[other], list(table.columns))[values.notna()]
     first, second = ("small", "large") if other == "small" else ("large", "small")
-    where = "it is" if below else "it is not" if np.isfinite(e.hi) else "no upper end (one seed)"
-    why = (
-        ""
-        if e.n_censored == 0 or not below
-        else "; but with per-seed values that are lower bounds, that upper end bounds nothing "
-        "and cannot carry a verdict"
-    )
-    evidence = (
+    head = (
         f"Only a one-sided bound is available: {words[done]}, every run counted at "
         f"the budget, so each of their settling epochs exceeds {fmt.number(budget[done])} "
         f"and {first} − {second} < {first} − {fmt.number(budget[done])}. Per-seed median "
         f"settling epoch of {fmt.sizes(groups[other])}: "
-        f"{fmt.effect(e, 'count', LOWER_BOUND_WORDS)}"
+    )
+    if bounds.any():
+        e = _lower_bound_effect(values, int(bounds.sum()), settings)
+        return INCONCLUSIVE, head + _lower_bound_words(e), {f"{other}_median": e}
+    e = stats.t_interval(values, settings, bounds=(0.0, top))
+    limit = budget[done] - SETTLING_MARGIN_EPOCHS
+    below = bool(np.isfinite(e.hi) and e.hi < limit)
+    clear = below and e.n >= stats.MIN_N
+    verdict = (SUPPORTED if other == "small" else NOT_SUPPORTED) if clear else INCONCLUSIVE
+    where = "it is" if below else "it is not" if np.isfinite(e.hi) else "no upper end (one seed)"
+    evidence = (
+        head
+        + fmt.effect(e, "count")
         + (
-            f" (upper end clipped at the budget, {fmt.number(top)}, the most a value counted "
-            "at it can be)"
+            f" (upper end clipped at the budget, {fmt.number(top)}: every per-seed value is a "
+            "settled run's, below it)"
             if e.hi == top
             else ""
         )
         + "; the "
         f"verdict needs its upper end below the budget minus the margin "
         f"({fmt.number(budget[done])} − {fmt.number(SETTLING_MARGIN_EPOCHS)} = "
-        f"{fmt.number(limit)}): {where}{why}"
+        f"{fmt.number(limit)}): {where}"
         + ("." if e.n >= stats.MIN_N else f"; {e.n} seeds are too few for a verdict.")
     )
     return verdict, evidence, {f"{other}_median": e}
 
 
+#: The method of a mean over seeds of per-seed values some of which are lower bounds.
+METHOD_LOWER_BOUND = "lower bound: mean over seeds, runs counted at the budget; no interval"
+
+
+def _lower_bound_effect(values: pd.Series, n_bounds: int, settings: IntervalSettings) -> Effect:
+    """The mean over seeds of per-seed values of which ``n_bounds`` are lower bounds: itself a
+    lower bound of the mean of the true values, with no interval (`METHOD_LOWER_BOUND`)."""
+    x = values.dropna().to_numpy(dtype=float)
+    return Effect(
+        float(x.mean()),
+        np.nan,
+        np.nan,
+        int(x.size),
+        METHOD_LOWER_BOUND,
+        settings.level,
+        n_censored=n_bounds,
+    )
+
+
+def _lower_bound_words(e: Effect) -> str:
+    """A mean of per-seed values some of which are lower bounds, in words: "≥ 31.4 on average
+    over 10 seeds (6 of 10 per-seed values are lower bounds …), so no interval can carry a
+    verdict." No interval is printed: its upper end would bound nothing."""
+    return (
+        f"≥ {fmt.number(e.estimate)} on average over {fmt.counted(e.n, 'seed')} "
+        f"({e.n_censored} of {e.n} {LOWER_BOUND_WORDS}), so no interval can carry a verdict."
+    )
+
+
 def _never(runs: pd.DataFrame, group: list[int]) -> str:
-    """ "k of n" runs of a group that never settled."""
-    mine = runs.loc[runs["batch_size"].isin(group), "settling_epoch"]
-    return f"{int(mine.isna().sum())} of {len(mine)}"
+    """ "k of n" runs of a group counted at the budget (`settling_failed`)."""
+    mine = settling_failed(runs)[runs["batch_size"].isin(group)]
+    return f"{int(mine.sum())} of {len(mine)}"
+
+
+def _never_words(runs: pd.DataFrame, group: list[int]) -> str:
+    """ "k of n never settled", naming those of them that settled below the target."""
+    mine = runs["batch_size"].isin(group)
+    low = int(settled_below_target(runs)[mine].sum())
+    return f"{_never(runs, group)} never settled" + (
+        f" or settled below the target ({low} below)" if low else ""
+    )
+
+
+def _favoured(verdict: str, diff: Effect) -> list[str]:
+    """The groups whose runs counted at the budget pull the difference in the verdict's
+    favour: "small sooner" (supported) is helped by small-batch values counted too low; a
+    reversal (not supported, small later) by large-batch ones; equivalence by either."""
+    if verdict == SUPPORTED:
+        return ["small"]
+    if verdict == NOT_SUPPORTED and diff.verdict == EQUIVALENT:
+        return ["small", "large"]
+    if verdict == NOT_SUPPORTED:
+        return ["large"]
+    return []
 
 
 def _censored_settling(
-    verdict: str, diff: Effect, runs: pd.DataFrame, small: list[int], large: list[int]
+    verdict: str,
+    diff: Effect,
+    runs: pd.DataFrame,
+    groups: dict[str, list[int]],
+    sizes: list[int],
 ) -> tuple[str, str]:
-    """Keep only the verdicts that censoring at the budget cannot have produced.
+    """Keep only the verdicts that counting runs at the budget cannot have produced.
 
-    A still-moving run counted at the budget understates its settling epoch, so any such run
-    in a group pulls that group's values down: small batches "sooner" (supported) needs every
-    small-batch run settled, large batches "not later" (equivalent or sooner) needs every
-    large-batch run settled, and equivalence needs both.
+    Such a run understates its settling epoch, so it pulls its group's values down: "small
+    sooner" (supported) cannot rest on a small-batch seed value it could change, a reversal
+    (large sooner) on a large-batch one, equivalence on either (`_favoured`). Per seed, it
+    changes nothing where it ranks above the group's median (`median_open`), and runs of the
+    other group only work against the verdict: those verdicts stand, and the evidence says so.
     """
-    share = {
-        name: float(runs.loc[runs["batch_size"].isin(group), "settling_epoch"].isna().mean())
-        for name, group in (("small", small), ("large", large))
-    }
-    some = {name: s > 0 for name, s in share.items()}
-    if verdict == SUPPORTED:
-        favoured = ["small"]
-    elif verdict == NOT_SUPPORTED and diff.verdict == EQUIVALENT:
-        favoured = ["small", "large"]
-    elif verdict == NOT_SUPPORTED and diff.estimate > 0:
-        favoured = ["large"]
-    else:
-        favoured = []
-    unsafe = [name for name in favoured if some[name]]
-    if not unsafe:
-        return verdict, ""
-    return INCONCLUSIVE, (
-        f" Some of the {' and '.join(unsafe)} batch sizes' runs never settled within the "
-        "budget; counted at it they pull that group's values down, in the verdict's favour, so "
-        "they cannot carry this verdict."
+    n = int(runs["seed"].nunique())
+    opened = {name: int(median_open(runs, g, sizes).sum()) for name, g in groups.items()}
+    favoured = _favoured(verdict, diff)
+    unsafe = [name for name in favoured if opened[name]]
+    reversed_ = (
+        " Reversed: the small batch sizes settle later."
+        if verdict == NOT_SUPPORTED and diff.verdict == DIFFERENT
+        else ""
+    )
+    if unsafe:
+        which = ", and ".join(
+            f"in {opened[name]} of {n} seeds the {name} batch sizes' median" for name in unsafe
+        )
+        return INCONCLUSIVE, (
+            f" {which[0].upper()}{which[1:]} could change if its runs counted at the budget had "
+            "their true, later settling epochs; counted at the budget, such runs pull their "
+            "group's values down, in the verdict's favour, so they cannot carry this verdict "
+            f"({OPEN_MEDIAN_RULE})."
+        )
+    counted = [name for name in favoured if not _never(runs, groups[name]).startswith("0 ")]
+    if not counted:
+        return verdict, reversed_
+    names = " and ".join(f"the {name}" for name in counted)
+    against = "; the other group's can only work against the verdict" if len(favoured) == 1 else ""
+    return verdict, reversed_ + (
+        f" The runs of {names} batch sizes counted at the budget, which would favour this "
+        "verdict, rank above their seed's median in every seed, so their true, later settling "
+        f"epochs cannot change it ({OPEN_MEDIAN_RULE}){against}."
     )
 
 
 # --------------------------------------------------------------------------- claim 3
+
+
+#: Claim 3b is not supported where a larger gap could account for less than this share of the
+#: test-accuracy drop (`gap_explains_little`): the drop is then mostly a drop in train accuracy.
+GAP_SHARE = 0.5
+#: Claim 3b's rule on the gap's share of the drop, in words (`gap_explains_little`).
+GAP_SHARE_RULE = (
+    "not supported also where the gap's upper end is below half the smallest drop the "
+    "test-accuracy interval allows: a larger gap then explains less than half of the drop"
+)
+
+
+#: Where an interval lies against the accuracy margin, per three-way verdict (`margin_words`).
+MARGIN_PLACES = {
+    EQUIVALENT: "within",
+    DIFFERENT: "beyond",
+    stats.INCONCLUSIVE: "against",
+}
+
+
+def margin_words(verdict: str, margin: float = ACCURACY_MARGIN) -> str:
+    """A three-way verdict with where its interval lies against ±margin: "equivalent within
+    ±0.01", "different beyond ±0.01", "inconclusive against ±0.01"."""
+    return f"{verdict} {MARGIN_PLACES[verdict]} ±{fmt.number(margin)}"
 
 
 def _claim3_statements(largest: int, own_validation: bool) -> tuple[str, str]:
@@ -828,18 +957,94 @@ def _claim3_statements(largest: int, own_validation: bool) -> tuple[str, str]:
     return (
         f"mean final test accuracy at B = {largest} is lower than at {best}",
         f"the gap (train − test accuracy, train on the whole training split) is larger at "
-        f"B = {largest} than at the best batch size",
+        f"B = {largest} than at the best batch size by more than {fmt.number(ACCURACY_MARGIN)}; "
+        f"{GAP_SHARE_RULE}",
     )
 
 
+def all_diverged(runs: pd.DataFrame) -> list[int]:
+    """The batch sizes whose every run diverged (no final accuracy to compare: n = 0)."""
+    if "diverged" not in runs.columns:
+        return []
+    every = runs.groupby("batch_size")["diverged"].apply(lambda d: bool(d.astype(bool).all()))
+    return sorted(int(b) for b, v in every.items() if v)
+
+
+#: How a batch size whose every run diverged is listed among comparisons (not "inconclusive").
+ALL_DIVERGED = "diverged (all seeds)"
+
+
+def open_above(family: Mapping[int, Effect], diverged: Collection[int] = ()) -> list[int]:
+    """The batch sizes of a family (other − best) whose interval does not rule out that they
+    are practically higher than the best (upper end not below +`ACCURACY_MARGIN`); a batch size
+    whose every run diverged has no accuracy to be higher with and is never listed."""
+    return [
+        b
+        for b, e in family.items()
+        if b not in diverged and not (np.isfinite(e.hi) and e.hi < ACCURACY_MARGIN)
+    ]
+
+
+def _diverged_clause(diverged: Collection[int]) -> str:
+    """ "; B ∈ {4, 8}: diverged (all seeds), not compared" where some batch sizes diverged."""
+    return f"; {fmt.sizes(sorted(diverged))}: {ALL_DIVERGED}, not compared" if diverged else ""
+
+
+def lower_accuracy_reason(
+    largest: int, best: int | None, family: Mapping[int, Effect], diverged: Collection[int] = ()
+) -> str:
+    """Why claim 3a is inconclusive, with its numbers (one source for the claim and the
+    Findings): the largest batch size diverged in every seed; too few seeds with both runs;
+    the largest is the best by its mean but others' intervals reach +`ACCURACY_MARGIN`
+    (`open_above`, each with its interval); or the comparison's interval straddles the margin.
+    Empty where 3a is not inconclusive for any of these reasons."""
+    m = fmt.number(ACCURACY_MARGIN)
+    if best is None:
+        return "no batch size has a finite test accuracy"
+    if largest in diverged:
+        return f"B = {largest} {ALL_DIVERGED}: no test accuracy to compare"
+    if best == largest:
+        up = open_above(family, diverged)
+        if not up:
+            return ""
+        each = ", ".join(f"B = {b} ({fmt.interval(family[b], 'difference')})" for b in up)
+        return (
+            f"B = {best} is the best batch size by its mean, but the family's intervals (other − "
+            f"B = {best}) cannot rule out that {fmt.sizes(up)} is practically higher: their "
+            f"upper ends reach +{m}: {each}{_diverged_clause(diverged)}"
+        )
+    e = family[largest]
+    why = why_open(e)
+    return f"B = {largest} − B = {best}: {fmt.effect(e, 'difference')} {why}" if why else ""
+
+
+def why_open(e: Effect) -> str:
+    """Why an accuracy comparison judged with ±`ACCURACY_MARGIN` is inconclusive: "rests on 2
+    seeds with both runs, fewer than the 3 a verdict needs", or "straddles the −0.01 margin"
+    (both margins where the interval reaches past both); empty where it is not inconclusive
+    for either reason."""
+    if e.verdict != stats.INCONCLUSIVE:
+        return ""
+    if e.n < stats.MIN_N:
+        return f"rests on {e.n} seeds with both runs, fewer than the {stats.MIN_N} a verdict needs"
+    edges = [x for x in (-ACCURACY_MARGIN, ACCURACY_MARGIN) if e.lo < x < e.hi]
+    where = " and ".join(f"{'−' if x < 0 else '+'}{fmt.number(ACCURACY_MARGIN)}" for x in edges)
+    return f"straddles the {where} margin{'s' if len(edges) > 1 else ''}" if edges else ""
+
+
 def _claim3_without_comparison(
-    sizes: list[int], best: int | None, statements: tuple[str, str], family: dict[int, Effect]
+    sizes: list[int],
+    best: int | None,
+    statements: tuple[str, str],
+    family: dict[int, Effect],
+    diverged: Collection[int] = (),
 ) -> list[Verdict] | None:
     """Both verdicts when no comparison can be made: inconclusive with fewer than two batch
     sizes (or no finite accuracy); when the largest batch size is the best (by its mean), not
-    supported only if no other batch size can be practically higher (every interval of the
-    family, other − largest, ends below +`ACCURACY_MARGIN`), else inconclusive: being best by
-    a point estimate does not show the loss absent. ``None`` when the comparison can be made."""
+    supported only if no other batch size can be practically higher (`open_above`: every
+    interval of the family, other − largest, ends below +`ACCURACY_MARGIN`, batch sizes whose
+    every run diverged left out and named), else inconclusive: being best by a point estimate
+    does not show the loss absent. ``None`` when the comparison can be made."""
     s3a, s3b = statements
     if best is None or len(sizes) < 2:
         why = f"needs two batch sizes with finite accuracies; ran {sizes}"
@@ -849,13 +1054,7 @@ def _claim3_without_comparison(
         ]
     if best != sizes[-1]:
         return None
-    open_up = [b for b, e in family.items() if not (np.isfinite(e.hi) and e.hi < ACCURACY_MARGIN)]
-    if open_up:
-        why = (
-            f"B = {best} is the best batch size by its mean, but the family's intervals cannot "
-            f"rule out that {fmt.sizes(open_up)} is practically higher (upper ends from "
-            f"+{fmt.number(ACCURACY_MARGIN)} on)"
-        )
+    if why := lower_accuracy_reason(sizes[-1], best, family, diverged):
         return [
             _inconclusive(CLAIM_LOWER_ACCURACY, s3a, why + "."),
             _inconclusive(CLAIM_GAP, s3b, why + ": whether there is a loss to explain is open."),
@@ -863,6 +1062,7 @@ def _claim3_without_comparison(
     why = (
         f"B = {best} is the best batch size itself, and no other batch size is practically "
         f"higher (every interval of the family ends below +{fmt.number(ACCURACY_MARGIN)})"
+        f"{_diverged_clause(diverged)}"
     )
     return [
         Verdict(CLAIM_LOWER_ACCURACY, s3a, NOT_SUPPORTED, why + "."),
@@ -885,46 +1085,89 @@ def _paired_accuracy_difference(
 GAP_GROWS = "grows"
 GAP_SHRINKS = "shrinks"
 GAP_SAME = "does not grow"
+GAP_MINOR = "explains less than half the drop"
 GAP_UNKNOWN = "inconclusive"
 
 
-def gap_outcome(gap: Effect) -> str:
-    """The gap difference's verdict in words: *different* and positive `GAP_GROWS`, *different*
-    and negative `GAP_SHRINKS`; *equivalent* (inside ±`ACCURACY_MARGIN`), or an interval whose
-    upper end is below +margin (a larger gap ruled out), `GAP_SAME`; anything else (the
+def gap_explains_little(gap: Effect, drop: Effect | None) -> bool:
+    """Whether a larger gap could account for less than `GAP_SHARE` of a test-accuracy drop:
+    ``drop`` (largest B − best) is *different* and negative with enough seeds, and the gap
+    difference's upper end lies below `GAP_SHARE` × the drop's smallest size (−drop.hi). As
+    test = train − gap, the rest of the drop is a drop in train accuracy."""
+    if drop is None or drop.verdict != DIFFERENT or not drop.estimate < 0:
+        return False
+    ok = gap.n >= stats.MIN_N and np.isfinite(gap.hi) and np.isfinite(drop.hi)
+    return bool(ok and gap.hi < GAP_SHARE * -drop.hi)
+
+
+def gap_outcome(gap: Effect, drop: Effect | None = None) -> str:
+    """The gap difference's verdict in words: *equivalent* (inside ±`ACCURACY_MARGIN`), or an
+    interval whose upper end is below +margin (a larger gap ruled out), `GAP_SAME`; *different*
+    and negative `GAP_SHRINKS`; a gap whose upper end is below half the test-accuracy ``drop``
+    (`gap_explains_little`) but not shown to grow `GAP_MINOR`; *different* and positive
+    `GAP_GROWS` (whatever its share of the drop: `gap_verdict` weighs that); anything else (the
     interval reaches past +margin without excluding 0, too few seeds) `GAP_UNKNOWN`."""
     if gap.verdict == DIFFERENT:
         return GAP_GROWS if gap.estimate > 0 else GAP_SHRINKS
     if gap.verdict == EQUIVALENT or directional(gap, +1, ACCURACY_MARGIN) == NOT_SUPPORTED:
         return GAP_SAME
-    return GAP_UNKNOWN
+    return GAP_MINOR if gap_explains_little(gap, drop) else GAP_UNKNOWN
 
 
-def _claim3_reading(v3a: str, gap: Effect, train: Effect) -> str:
-    """What the intervals say together, each part true as worded: the gap part follows the
-    gap's own verdict (`gap_outcome`); a falling train accuracy with a gap shown not to grow
-    (or to shrink) is under-training, not a generalization gap."""
-    margin = f"±{fmt.number(ACCURACY_MARGIN)}"
-    outcome = gap_outcome(gap)
-    train_falls = v3a == SUPPORTED and train.verdict == DIFFERENT and train.estimate < 0
+def gap_verdict(gap: Effect, drop: Effect) -> str:
+    """Claim 3b's verdict: supported when the gap grows by more than the margin and could
+    explain half the drop or more; not supported when a gap larger by more than the margin is
+    ruled out, the gap shrinks, or it explains less than half the drop (`GAP_SHARE_RULE`);
+    inconclusive otherwise."""
+    outcome = gap_outcome(gap, drop)
     if outcome == GAP_GROWS:
-        return "the gap grows at large B, which is what a generalization gap means"
+        return NOT_SUPPORTED if gap_explains_little(gap, drop) else SUPPORTED
+    return INCONCLUSIVE if outcome == GAP_UNKNOWN else NOT_SUPPORTED
+
+
+def _claim3_reading(v3a: str, gap: Effect, train: Effect, drop: Effect) -> str:
+    """What the intervals say together, each part true as worded: the gap part follows the
+    gap's own outcome (`gap_outcome`); a falling train accuracy with a gap shown not to grow
+    (or to shrink, or to explain less than half the drop) is under-training, not a
+    generalization gap. While 3a is inconclusive, 3b is moot: there may be no drop."""
+    m = fmt.number(ACCURACY_MARGIN)
+    outcome = gap_outcome(gap, drop)
+    train_falls = v3a == SUPPORTED and train.verdict == DIFFERENT and train.estimate < 0
+    moot = (
+        "; claim 3b is moot while 3a is inconclusive: whether there is a drop to explain is open"
+        if v3a == INCONCLUSIVE
+        else ""
+    )
+    little = outcome in (GAP_GROWS, GAP_MINOR) and gap_explains_little(gap, drop)
+    if outcome == GAP_GROWS and not little:
+        return "the gap grows at large B, which is what a generalization gap means" + moot
+    if little:
+        grows = f"the gap grows by more than {m}, but " if outcome == GAP_GROWS else ""
+        return (
+            f"train accuracy drops too ({fmt.interval(train, 'difference')}); {grows}a larger "
+            f"gap explains at most {fmt.accuracy(gap.hi)} of the drop of at least "
+            f"{fmt.accuracy(-drop.hi)} in test accuracy, less than half: mostly under-training "
+            "under this budget and learning rate, not a generalization gap"
+        )
     if outcome == GAP_UNKNOWN:
         grows = np.isfinite(gap.lo) and gap.lo > 0 and gap.n >= stats.MIN_N
         text = (
             (
                 f"the gap grows ({fmt.interval(gap, 'difference')}), but these seeds cannot say "
-                f"whether by more than the margin of {fmt.number(ACCURACY_MARGIN)}"
+                f"whether by more than the margin of {m}"
             )
             if grows
             else (
                 f"the gap comparison is inconclusive ({fmt.interval(gap, 'difference')} against "
-                f"a margin of {margin}): these seeds cannot say whether the gap grows"
+                f"a margin of ±{m}): these seeds cannot say whether the gap grows"
             )
         )
-        return ("the train accuracy falls with the test accuracy; " + text) if train_falls else text
+        return ("the train accuracy falls with the test accuracy; " if train_falls else "") + (
+            text + moot
+        )
     shown = (
-        f"the gap does not grow by more than {fmt.number(ACCURACY_MARGIN)}"
+        f"a gap larger by more than {m} is ruled out (upper end "
+        f"{fmt.end(gap.hi, 'difference', gap.boundaries)}, below +{m})"
         if outcome == GAP_SAME
         else "the gap shrinks"
     )
@@ -933,17 +1176,35 @@ def _claim3_reading(v3a: str, gap: Effect, train: Effect) -> str:
             f"the train accuracy falls with the test accuracy while {shown}: under-training "
             "under this budget and learning rate, not a generalization gap"
         )
-    return shown + ", so no generalization gap is shown"
+    return shown + ", so no generalization gap is shown" + moot
+
+
+def excluded_words(n: int, n_seeds: int, n_diverged: int) -> str:
+    """Why a paired comparison or mean rests on fewer seeds than the study has: "; n = 6 of 10
+    seeds: 4 with a diverged run excluded" (or with missing runs where none diverged); empty
+    when every seed counts."""
+    if n >= n_seeds:
+        return ""
+    why = "with a diverged run" if n_diverged else "with a missing run"
+    return f"; n = {n} of {n_seeds} seeds: {n_seeds - n} {why} excluded"
 
 
 def _claim3_evidence(
-    largest: int, best: int, acc: Effect, gap: Effect, train: Effect, reading: str
+    largest: int,
+    best: int,
+    acc: Effect,
+    gap: Effect,
+    train: Effect,
+    reading: str,
+    excluded: str = "",
 ) -> tuple[str, str]:
-    """The evidence sentences of claims 3a and 3b."""
+    """The evidence sentences of claims 3a and 3b; ``excluded``: `excluded_words` of the
+    comparison."""
     ev3a = (
         f"B = {largest} − B = {best} (the best): {fmt.effect(acc, 'difference')} in test "
-        f"accuracy, margin ±{fmt.number(ACCURACY_MARGIN)} ({acc.verdict}); this interval "
-        "belongs to the accuracy finding's family. Under this budget and learning rate only."
+        f"accuracy, margin ±{fmt.number(ACCURACY_MARGIN)} ({acc.verdict}{excluded}); this "
+        "interval belongs to the accuracy finding's family. Under this budget and learning rate "
+        "only."
     )
     ev3b = (
         f"Gap at B = {largest} minus gap at B = {best}: {fmt.effect(gap, 'difference')} "
@@ -959,18 +1220,21 @@ def claim_large_batches_generalize_worse(
     """Claim 3, as two verdicts on the largest batch size against the best other one.
 
     3a ("lower test accuracy under this budget") reads the largest batch size's comparison
-    from the family of `accuracy_vs_best` (same interval as the accuracy finding). 3b ("because
-    of a generalization gap") asks whether the gap, whole-training-split accuracy with the last
-    epoch's weights minus test accuracy, is larger at the largest batch size (paired t, same
-    margin; at the family's level where the best was chosen on the test split). A lower test
-    accuracy with a gap that is not larger is under-training, not a generalization gap; the
-    evidence says which.
+    from the family of `accuracy_vs_best` (same interval as the accuracy finding); an
+    inconclusive 3a gives its reason (`lower_accuracy_reason`). 3b ("because of a
+    generalization gap") asks whether the gap, whole-training-split accuracy with the last
+    epoch's weights minus test accuracy, is larger at the largest batch size by more than the
+    margin and could explain half the drop (`gap_verdict`; paired t, same margin; at the
+    family's level where the best was chosen on the test split). A lower test accuracy with a
+    gap that is not larger is under-training, not a generalization gap; the evidence says
+    which. Batch sizes whose every run diverged are named, never counted as open comparisons.
     """
     sizes = batch_sizes(runs)
     largest = sizes[-1]
     best, family = accuracy_vs_best(runs, settings, own_validation=own_validation)
+    diverged = all_diverged(runs)
     s3a, s3b = statements = _claim3_statements(largest, own_validation)
-    early = _claim3_without_comparison(sizes, best, statements, family)
+    early = _claim3_without_comparison(sizes, best, statements, family, diverged)
     if early is not None:
         return early
     acc = family[largest]
@@ -978,8 +1242,16 @@ def claim_large_batches_generalize_worse(
     pair = settings if own_validation else settings.family(family_size(len(sizes), False))
     gap = _paired_accuracy_difference(runs, "gap_accuracy", largest, best, pair)
     train = _paired_accuracy_difference(runs, "final_end_train_accuracy", largest, best, pair)
-    v3a, v3b = directional(acc, -1), directional(gap, +1, ACCURACY_MARGIN)
-    ev3a, ev3b = _claim3_evidence(largest, best, acc, gap, train, _claim3_reading(v3a, gap, train))
+    v3a, v3b = directional(acc, -1), gap_verdict(gap, acc)
+    mine = runs["batch_size"].isin([largest, best])
+    n_div = int(runs.loc[mine, "diverged"].astype(bool).sum()) if "diverged" in runs else 0
+    excluded = excluded_words(acc.n, int(runs["seed"].nunique()), n_div)
+    reason = why_open(acc) if v3a == INCONCLUSIVE else ""
+    ev3a, ev3b = _claim3_evidence(
+        largest, best, acc, gap, train, _claim3_reading(v3a, gap, train, acc), excluded
+    )
+    if reason:
+        ev3a += f" Inconclusive: the interval {reason}."
     return [
         Verdict(CLAIM_LOWER_ACCURACY, s3a, v3a, ev3a, {"test_accuracy": acc}),
         Verdict(CLAIM_GAP, s3b, v3b, ev3b, {"gap": gap, "train_accuracy": train}),

@@ -271,6 +271,7 @@ def condition_findings(
             "family": claims.family_words(len(claims.batch_sizes(runs)), best, own_validation),
             "comparisons": {str(b): e.to_dict() for b, e in family.items()},
             arms.BY_SEED: arms.largest_minus_best_by_seed(runs, best),
+            "all_diverged": claims.all_diverged(runs),
         },
         "targets": targets,
         "targets_unset": targets_unset(runs),
@@ -288,16 +289,33 @@ def condition_findings(
 # --------------------------------------------------------------------------- sentences
 
 
+def _comparison_words(e: Effect, b: int, found: dict[str, Any]) -> str:
+    """One comparison with the best: "B = 4 (−0.329 [−0.442, −0.217]; n = 6 of 10 seeds: 4
+    with a diverged run excluded)" (`claims.excluded_words` where seeds drop out)."""
+    cells = {c["batch_size"]: c for c in found["cells"]}
+    pair = [cells[x] for x in (b, found["accuracy"]["best"]) if x in cells]
+    excluded = claims.excluded_words(
+        e.n, int(found.get("n_seeds", e.n)), sum(int(c.get("n_diverged", 0)) for c in pair)
+    )
+    return f"B = {b} ({fmt.interval(e, 'difference')}{excluded})"
+
+
 def accuracy_text(found: dict[str, Any]) -> str:
+    """The Accuracy sentence: the best batch size and every other one against it, grouped by
+    verdict; batch sizes whose every run diverged listed apart (`claims.ALL_DIVERGED`)."""
     acc = found["accuracy"]
     if acc["best"] is None:
         return "Every run diverged: no final test accuracy to compare."
     cells = {c["batch_size"]: c for c in found["cells"]}
     best = Effect.from_dict(cells[acc["best"]]["final_test_accuracy"])
+    diverged = set(acc.get("all_diverged") or [])
     groups: dict[str, list[str]] = {}
     for b, d in acc["comparisons"].items():
         e = Effect.from_dict(d)
-        groups.setdefault(e.verdict, []).append(f"B = {b} ({fmt.interval(e, 'difference')})")
+        if int(b) in diverged:
+            groups.setdefault(claims.ALL_DIVERGED, []).append(f"B = {b}")
+            continue
+        groups.setdefault(e.verdict, []).append(_comparison_words(e, int(b), found))
     picked = (
         " (the highest of the batch sizes' means on this split, so it reads high; this interval "
         "is not adjusted for that choice)"
@@ -313,6 +331,7 @@ def accuracy_text(found: dict[str, Any]) -> str:
         DIFFERENT: "different",
         EQUIVALENT: "equivalent",
         stats.INCONCLUSIVE: "inconclusive",
+        claims.ALL_DIVERGED: claims.ALL_DIVERGED,
     }
     text += "; ".join(f"{words[v]}: {', '.join(items)}" for v, items in groups.items()) + "."
     return text
@@ -590,11 +609,7 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
                 "text": (
                     f"In {len(unclear)} {of_n} these seeds cannot tell whether the largest "
                     "batch size's test accuracy differs from the best one's by more than the "
-                    "margin (inconclusive: the interval straddles the margin, too few runs "
-                    "trained, or the largest batch size is the best by its mean but a practically "
-                    "higher batch size is not ruled out): "
-                    + "; ".join(c["label"] for c in unclear)
-                    + "."
+                    "margin: " + "; ".join(_unclear_words(c) for c in unclear) + "."
                 ),
                 "anchor": "overview",
             }
@@ -605,6 +620,21 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
             f"{len(conditions)} conditions."
         )
     return out
+
+
+def lower_reason(c: dict[str, Any]) -> str:
+    """Why a condition's claim 3a is inconclusive, with its numbers
+    (`claims.lower_accuracy_reason` on the condition's accuracy family)."""
+    acc = c["accuracy"]
+    family = {int(b): Effect.from_dict(d) for b, d in acc["comparisons"].items()}
+    largest = max(c["batch_sizes"])
+    return claims.lower_accuracy_reason(largest, acc["best"], family, acc.get("all_diverged", []))
+
+
+def _unclear_words(c: dict[str, Any]) -> str:
+    """A condition whose claim 3a is inconclusive, with the reason that applies."""
+    reason = lower_reason(c)
+    return f"{c['label']} ({reason})" if reason else c["label"]
 
 
 def _lower_headline(lower: list[tuple[int, dict[str, Any]]], of_n: str) -> dict[str, str]:
@@ -628,15 +658,20 @@ def _lower_headline(lower: list[tuple[int, dict[str, Any]]], of_n: str) -> dict[
 
 
 def gap_counts(conditions: list[dict[str, Any]]) -> str:
-    """How the train-test gap compares (largest B minus best, `claims.gap_outcome`) in these
-    conditions, each outcome counted apart: shown larger, shown not to grow by more than the
-    margin, shown smaller, inconclusive. An outcome with no condition is left out, except
-    "larger", which is always counted."""
+    """How the train-test gap compares (largest B minus best, `claims.gap_outcome` against the
+    condition's test-accuracy drop) in these conditions, each outcome counted apart: shown
+    larger, shown not to grow by more than the margin, shown smaller, too small to explain half
+    the drop, inconclusive. An outcome with no condition is left out, except "larger", which is
+    always counted."""
     outcomes = [
-        claims.gap_outcome(Effect.from_dict(_claim(c, claims.CLAIM_GAP)["effects"]["gap"]))
+        claims.gap_outcome(
+            Effect.from_dict(_claim(c, claims.CLAIM_GAP)["effects"]["gap"]),
+            Effect.from_dict(_claim(c, claims.CLAIM_LOWER_ACCURACY)["effects"]["test_accuracy"]),
+        )
         for c in conditions
     ]
-    n = {o: outcomes.count(o) for o in (claims.GAP_GROWS, claims.GAP_SAME, claims.GAP_SHRINKS)}
+    shown = (claims.GAP_GROWS, claims.GAP_SAME, claims.GAP_SHRINKS, claims.GAP_MINOR)
+    n = {o: outcomes.count(o) for o in shown}
     n[claims.GAP_UNKNOWN] = len(outcomes) - sum(n.values())
     margin = fmt.number(claims.ACCURACY_MARGIN)
     parts = [
@@ -648,6 +683,10 @@ def gap_counts(conditions: list[dict[str, Any]]) -> str:
             f"interval is below +{margin})"
         ),
         claims.GAP_SHRINKS: f"the gap is shown to shrink by more than {margin}",
+        claims.GAP_MINOR: (
+            "a larger gap could explain less than half of the test-accuracy drop (the upper end "
+            "of its interval is below half the drop's smallest size)"
+        ),
         claims.GAP_UNKNOWN: f"the seeds cannot say whether the gap grows by more than {margin}",
     }
     parts += [f"in {n[o]} {w}" for o, w in words.items() if n[o]]

@@ -117,6 +117,19 @@ def target_tsv(target: dict[str, Any]) -> str:
     return tsv_uri(pd.DataFrame([_flat(c, keys) for c in target["cells"]]))
 
 
+def runs_cell(c: dict[str, Any]) -> str:
+    """A table row's run count; with diverged runs, that the means leave them out and rest on
+    the rest: "10 (4 diverged, excluded from the means: n = 6)", "10 (all diverged)"."""
+    k, n = int(c["n_diverged"]), int(c["n_runs"])
+    if not k:
+        return str(n)
+    return (
+        f"{n} (all diverged)"
+        if k == n
+        else f"{n} ({k} diverged, excluded from the means: n = {n - k})"
+    )
+
+
 def table_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
     """The condition's table, every number through `batchstudy.formatting`."""
     rows = []
@@ -127,9 +140,7 @@ def table_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
                 row.append(fmt.number(c[key]))
             else:
                 row.append(fmt.interval(Effect.from_dict(c[key]), kind, missing or "never reached"))
-        row.append(
-            f"{c['n_runs']} ({c['n_diverged']} diverged)" if c["n_diverged"] else str(c["n_runs"])
-        )
+        row.append(runs_cell(c))
         rows.append(row)
     return rows
 

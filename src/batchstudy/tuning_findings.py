@@ -213,7 +213,7 @@ def large_batch_text(found: dict[str, Any], where: str) -> str:
     return (
         f"{where}: test accuracy of B = {largest} minus B = {best} (best on validation) is "
         f"{fmt.interval(eff, 'difference')} ({fmt.percent(eff.level)} {tag}-interval, "
-        f"n = {eff.n}): {eff.verdict} within ±{claims.ACCURACY_MARGIN:g} (one comparison; the "
+        f"n = {eff.n}): {claims.margin_words(eff.verdict)} (one comparison; the "
         "claims below judge the same difference within the family of every batch size against "
         "the best, at a wider level)."
     )
