@@ -305,7 +305,9 @@ def cmd_tune(args: argparse.Namespace) -> None:
 
     from . import tuning_findings as tf
     from . import tuning_study as ts
-    from .io import write_json, write_table
+    from .data import SPLIT_COLUMNS
+    from .findings import chance_levels
+    from .io import read_table, write_json, write_table
     from .stats import IntervalSettings
 
     metrics = json.loads(args.settings)
@@ -317,6 +319,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
         curves = ts.curves_from_history(pd.read_csv(args.history, sep="\t"), runs)
         resolution = ts.RESOLUTION_EPOCHS
     noise = _noise_tables(args.noise)
+    splits = read_table(args.splits, SPLIT_COLUMNS, what="splits") if args.splits else None
     result = tf.analyze_tuning(
         runs,
         pd.read_csv(args.summary, sep="\t"),
@@ -328,6 +331,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
         settings=IntervalSettings.from_metrics(metrics),
         references=json.loads(args.references),
         shared_validation=tuple(args.shared_validation),
+        chance=chance_levels(splits),
     )
     out = Path(args.out_dir)
     tf.draw(result, noise, out / tf.TUNING_PLOT_DIR, args.dpi)
@@ -514,6 +518,7 @@ def _add_report_stages(sub: Any) -> None:
     s.add_argument(
         "--shared-validation", nargs="*", default=[], help="datasets validated on the test split"
     )
+    s.add_argument("--splits", help="splits.tsv of the datasets (chance levels of the targets)")
     s.add_argument("--dpi", type=int, required=True, help="resolution of the figures")
     s.add_argument("--out-dir", required=True, help="tables, tuning.json and figures/ go here")
     s.set_defaults(func=cmd_tune)
