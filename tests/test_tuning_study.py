@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import DEFAULT_STUDY, write_fake_job
 
-from batchstudy import claims, config, stats, tuning
+from batchstudy import claims, config, scaling, stats, tuning
 from batchstudy import tuning_findings as tf
 from batchstudy import tuning_study as ts
 from batchstudy.aggregate import aggregate
@@ -458,7 +458,7 @@ def test_a_group_target_at_chance_gets_no_bcrit_and_one_near_chance_is_flagged(t
     (g,) = near["doc"]["groups"]
     assert "asks for only 16.7% of the way from chance accuracy 0.400" in g["target"]
     assert (
-        "its target is near chance (see the group's target): indicative only"
+        "its target is near chance (see the group's target); indicative only"
         in (g["bcrit"]["tuned"])
     )
     clear = _analyze(tables, absolute=target, chance={"blobs": {"accuracy": 0.1}})
@@ -518,3 +518,22 @@ def test_the_claims_scope_says_no_rate_was_chosen_for_accuracy(tables):
     (g,) = _analyze(tables)["doc"]["groups"]
     assert g["claims_scope"] == tf.CLAIMS_SCOPE
     assert "no rate chosen for accuracy was tested" in tf.CLAIMS_SCOPE
+
+
+def test_a_poor_tuned_fit_is_flagged_as_in_the_condition_sections():
+    """The same RMSE limit as the condition sections' B_crit: the text and any move say so."""
+    assert "the fit is poor" not in tf.bcrit_text(_fit())
+    poor = _fit(rel_rmse=0.363)
+    assert tf.poor_fit(poor) and not tf.poor_fit(_fit()) and not tf.poor_fit({"ok": False})
+    assert (
+        "relative RMSE of the fitted steps 36.3%; the fit is poor: its interval covers the "
+        "seeds' noise, not the curve's misfit; indicative only)" in tf.bcrit_text(poor)
+    )
+    near = tf.bcrit_text(_fit(standing=scaling.STANDING_NEAR_CHANCE))
+    assert near.endswith("; its target is near chance (see the group's target); indicative only)")
+    up = {"tuned": _fit(b_crit=118.0, lo=100.0, hi=159.0), "reference": poor}
+    assert tf.moved_text(up).endswith(
+        "(the intervals do not overlap). The reference-rate fit is poor (relative RMSE above "
+        "10%), so the move is indicative only."
+    )
+    assert "poor" not in tf.moved_text(up | {"reference": _fit(b_crit=19.4, lo=14.5, hi=26.2)})

@@ -369,7 +369,7 @@ def _fit_text(t: dict[str, Any]) -> str:
 
 
 #: A B_crit fit whose relative RMSE exceeds this is flagged as poor (`_fit_caveats`).
-POOR_FIT_RMSE = 0.10
+POOR_FIT_RMSE = scaling.POOR_FIT_RMSE
 
 
 #: Why a B_crit fit is flagged (`fit_flags`); a flagged fit is indicative only, and the

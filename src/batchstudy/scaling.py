@@ -42,6 +42,11 @@ NO_FURTHER_GAIN_ABOVE = 4.0
 # 1e-15-sized values instead of exact zeros, which would give absurd B_crit like 1e17.
 _ZERO_SHARE = 1e-6
 
+# A B_crit fit whose relative RMSE (of the fitted steps against the measured ones) exceeds this
+# misses the curve by more than the seeds' noise its bootstrap interval covers: flagged as poor,
+# indicative only, wherever a B_crit is printed.
+POOR_FIT_RMSE = 0.10
+
 # A target's standing against chance (`target_standing`). Reaching a target at or beyond what
 # a model that learnt nothing scores (a loss at or above ln(n_classes), the uniform guess's
 # crossentropy; an accuracy at or below the majority class's share) says nothing about training,

@@ -180,17 +180,27 @@ def bcrit_text(fit: dict[str, Any]) -> str:
     if not fit.get("ok"):
         return f"not fitted ({fit.get('reason') or 'fit failed'})"
     e = Effect(fit["b_crit"], fit["lo"], fit["hi"], int(fit["n_seeds"]), "bootstrap")
-    near = (
-        "; its target is near chance (see the group's target): indicative only"
-        if fit.get("standing") == scaling.STANDING_NEAR_CHANCE
-        else ""
-    )
+    flags = {
+        "the fit is poor: its interval covers the seeds' noise, not the curve's misfit": poor_fit(
+            fit
+        ),
+        "its target is near chance (see the group's target)": fit.get("standing")
+        == scaling.STANDING_NEAR_CHANCE,
+    }
+    said = [words for words, on in flags.items() if on]
+    near = f"; {'; '.join(said)}; indicative only" if said else ""
     return (
         f"{fmt.interval(e, 'count')} ({fmt.percent(fit['level'])} percentile bootstrap over "
         f"{fit['n_seeds']} seeds, "
         f"{fit['n_boot_ok']} of {fit['n_boot']} resamples fit, {fit['n_points']} batch sizes; "
         f"relative RMSE of the fitted steps {fmt.percent(fit.get('rel_rmse'))}{near})"
     )
+
+
+def poor_fit(fit: dict[str, Any]) -> bool:
+    """A made fit whose relative RMSE exceeds `scaling.POOR_FIT_RMSE`."""
+    rmse = fit.get("rel_rmse", np.nan)
+    return bool(fit.get("ok")) and np.isfinite(rmse) and rmse > scaling.POOR_FIT_RMSE
 
 
 def bcrit_target_text(t: pd.Series, ref: str) -> str:
@@ -229,9 +239,16 @@ def moved_text(fits: dict[str, dict]) -> str:
             f"B_crit went from {fmt.number(r['b_crit'])} to {fmt.number(t['b_crit'])}; "
             "the intervals overlap, so no move is shown at this number of seeds."
         )
+    poor = [name for name, f in (("tuned", t), ("reference-rate", r)) if poor_fit(f)]
+    caveat = (
+        f" The {' and '.join(poor)} {'fits are' if len(poor) > 1 else 'fit is'} poor (relative "
+        f"RMSE above {scaling.POOR_FIT_RMSE:.0%}), so the move is indicative only."
+        if poor
+        else ""
+    )
     return (
         f"B_crit {way} with tuning, from {fmt.number(r['b_crit'])} to "
-        f"{fmt.number(t['b_crit'])} (the intervals do not overlap)."
+        f"{fmt.number(t['b_crit'])} (the intervals do not overlap).{caveat}"
     )
 
 
