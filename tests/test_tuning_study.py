@@ -418,7 +418,9 @@ def test_every_tuning_interval_names_its_level():
     eff = stats.Effect(-0.061, -0.126, 0.005, 10, "paired t-interval over seeds", 0.95)
     found = {"best": 64, "largest": 512, "effect": eff.to_dict() | {"verdict": "inconclusive"}}
     text = tf.large_batch_text(found, "At the speed-chosen rates")
-    assert "(95.0% paired t-interval, n = 10): inconclusive" in text
+    assert "(95.0% paired t-interval, n = 10): inconclusive against ±0.01" in text
+    different = found | {"effect": found["effect"] | {"verdict": "different"}}
+    assert "different beyond ±0.01 (one comparison" in tf.large_batch_text(different, "At")
 
 
 def test_b_crit_prints_its_fit_quality_and_why_it_differs_from_the_condition_sections():

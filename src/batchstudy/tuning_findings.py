@@ -30,7 +30,7 @@ from . import tuning_study as ts
 from .config import budget_label, format_lr, reference_lr
 from .findings import jsonable
 from .metrics import CELL_KEYS
-from .stats import Effect, IntervalSettings
+from .stats import DIFFERENT, EQUIVALENT, INCONCLUSIVE, Effect, IntervalSettings
 
 #: Files the tuning stage writes into its table directory.
 GRID_FILE = "lr_grid.tsv"
@@ -252,6 +252,11 @@ def moved_text(fits: dict[str, dict]) -> str:
     )
 
 
+#: How a verdict relates to the margin: an equivalent interval lies within ±margin, a different
+#: one beyond it, an inconclusive one is judged against it.
+MARGIN_WORDS = {EQUIVALENT: "within", DIFFERENT: "beyond", INCONCLUSIVE: "against"}
+
+
 def large_batch_text(found: dict[str, Any], where: str) -> str:
     best, largest, e = found["best"], found["largest"], found["effect"]
     if best is None:
@@ -263,7 +268,8 @@ def large_batch_text(found: dict[str, Any], where: str) -> str:
     return (
         f"{where}: test accuracy of B = {largest} minus B = {best} (best on validation) is "
         f"{fmt.interval(eff, 'difference')} ({fmt.percent(eff.level)} {tag}-interval, "
-        f"n = {eff.n}): {eff.verdict} within ±{claims.ACCURACY_MARGIN:g} (one comparison; the "
+        f"n = {eff.n}): {eff.verdict} {MARGIN_WORDS.get(eff.verdict, 'against')} "
+        f"±{claims.ACCURACY_MARGIN:g} (one comparison; the "
         "claims below judge the same difference within the family of every batch size against "
         "the best, at a wider level)."
     )
