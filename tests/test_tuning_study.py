@@ -539,3 +539,12 @@ def test_a_poor_tuned_fit_is_flagged_as_in_the_condition_sections():
         "10%), so the move is indicative only."
     )
     assert "poor" not in tf.moved_text(up | {"reference": _fit(b_crit=19.4, lo=14.5, hi=26.2)})
+
+
+def test_the_noise_scale_is_judged_against_the_theory_in_order_of_magnitude():
+    assert "within an order of magnitude" in tf.theory_text(2.34)
+    assert "as the theory expects" in tf.theory_text(0.2)
+    far = tf.theory_text(104.0)
+    assert "more than an order of magnitude above it" in far and "does not predict" in far
+    assert "below it" in tf.theory_text(0.05)
+    assert tf.theory_text(float("nan")) == ""

@@ -621,12 +621,43 @@ def noise_vs_bcrit_text(
     cell = f"B = {n['batch_size']} at the reference rate {ref}"
     if not at:
         return text + f" The median run of {cell} did not reach the target within the budget."
-    return text + (
-        f" The median steps to target of {cell} over seeds is "
-        f"{tuning.steps_label(at['target_steps'], 0)};"
-        f" at the checkpoint nearest it (step {at['step']}) B_simple is "
-        f"{fmt.number(at['b_simple'])}, {fmt.ratio(at['b_simple'] / b)} the tuned B_crit; "
-        f"{at['n_after']} of the {n['n_checkpoints']} checkpoints lie after that median."
+    return (
+        text
+        + (
+            f" The median steps to target of {cell} over seeds is "
+            f"{tuning.steps_label(at['target_steps'], 0)};"
+            f" at the checkpoint nearest it (step {at['step']}) B_simple is "
+            f"{fmt.number(at['b_simple'])}, {fmt.ratio(at['b_simple'] / b)} the tuned B_crit; "
+            f"{at['n_after']} of the {n['n_checkpoints']} checkpoints lie after that median."
+        )
+        + theory_text(at["b_simple"] / b)
+    )
+
+
+#: B_simple and B_crit "agree in order of magnitude" when their ratio lies within this factor
+#: either way (`theory_text`).
+ORDER_OF_MAGNITUDE = 10.0
+
+
+def theory_text(ratio: float) -> str:
+    """Whether B_simple at the target agrees with the tuned B_crit as the theory expects
+    (McCandlish et al. 2018: B_crit ≈ B_noise, which B_simple approximates; it equals it when
+    the Hessian is a multiple of the identity): in order of magnitude when `ratio` (B_simple /
+    B_crit) lies within `ORDER_OF_MAGNITUDE` either way, else not; empty when not finite."""
+    if not np.isfinite(ratio) or ratio <= 0:
+        return ""
+    agree = 1 / ORDER_OF_MAGNITUDE <= ratio <= ORDER_OF_MAGNITUDE
+    verdict = (
+        "within an order of magnitude, so the measured noise scale agrees with the tuned "
+        "B_crit in order of magnitude, as the theory expects"
+        if agree
+        else f"more than an order of magnitude {'above' if ratio > 1 else 'below'} it, so the "
+        "measured noise scale does not predict the tuned B_crit here"
+    )
+    return (
+        " The theory expects B_crit ≈ B_noise, which B_simple approximates (exactly when the "
+        "loss's curvature is the same in every direction); at that checkpoint the two are "
+        f"{verdict}."
     )
 
 
