@@ -196,15 +196,20 @@ def cmd_analyze(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
+    from .data import SPLIT_COLUMNS
+    from .findings import chance_levels
+    from .io import read_table
     from .plots import PLOT_PATH_KEYS, plot_conditions
 
     conds = [dict(zip(PLOT_PATH_KEYS, c, strict=True)) for c in args.condition]
+    splits = read_table(args.splits, SPLIT_COLUMNS, what="splits") if args.splits else None
     paths = plot_conditions(
         Path(args.aggregate_dir),
         Path(args.plot_dir),
         conds,
         json.loads(args.settings),
         workers=args.threads,
+        chance=chance_levels(splits),
     )
     _log(f"wrote {len(paths)} figure(s) of {len(conds)} condition(s) under {args.plot_dir}")
 
@@ -471,6 +476,7 @@ def _add_table_stages(sub: Any) -> None:
     s.add_argument(
         "--threads", type=int, default=1, help="processes drawing conditions side by side"
     )
+    s.add_argument("--splits", help="splits.tsv of the datasets (chance levels of the targets)")
     s.set_defaults(func=cmd_plot)
 
 
