@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from batchstudy import claims, findings, scaling
-from batchstudy.stats import DIFFERENT, EQUIVALENT, INCONCLUSIVE, METHOD_PAIRED_T, Effect
+from batchstudy.stats import (
+    DIFFERENT,
+    EQUIVALENT,
+    INCONCLUSIVE,
+    METHOD_PAIRED_T,
+    Effect,
+    IntervalSettings,
+)
 
 
 def _condition(gap: Effect, i: int = 0) -> dict:
@@ -432,3 +439,13 @@ def test_the_bcrit_range_leaves_out_flagged_fits_and_counts_them():
     )
     assert "1 on a target near chance)" in head["text"]
     assert "274" not in head["text"] and "197" not in head["text"]
+
+
+def test_the_chance_rule_is_stated_once_with_the_near_chance_share():
+    doc = findings.settings_doc(IntervalSettings(), False)
+    assert doc["chance_rule"] == findings.CHANCE_RULE
+    assert "less than 25% of the way from chance" in findings.CHANCE_RULE
+    near = _target(_fit(10, 40, 20), scaling.STANDING_NEAR_CHANCE, value=0.504)
+    near["chance"]["share"] = 0.2
+    one = findings.chance_text([near])
+    assert one.endswith("its B_crit is indicative only and the Findings leave it out.")

@@ -435,6 +435,15 @@ def _fit_caveats(t: dict[str, Any]) -> str:
     return "".join(f"; {w}" for w in out)
 
 
+#: The Definitions' statement of `scaling.target_standing`, printed once.
+CHANCE_RULE = (
+    "A target no better than chance (a loss target at or above ln n_classes, the crossentropy "
+    "of a uniform guess; an accuracy target at or below the majority class's share of the "
+    "validation split) is reached by a model that has learnt nothing: no B_crit is fitted on "
+    "it. A target that asks for less than "
+    f"{scaling.NEAR_CHANCE_SHARE:.0%} of the way from chance to a perfect score (accuracy 1, "
+    "loss 0) is near chance: its B_crit is flagged, indicative only."
+)
 #: The topic of `chance_text` in a condition's sentences.
 CHANCE_TOPIC = "targets and chance"
 
@@ -479,8 +488,12 @@ def _chance_sentence(targets: list[dict[str, Any]], kind: str, standing: str) ->
     return (
         f"{head} {'ask' if plural else 'asks'} for only {shares} of the way from {chance} to a "
         f"perfect score, less than the {scaling.NEAR_CHANCE_SHARE:.0%} a target needs to be "
-        f"clear of chance: {'their' if plural else 'its'} B_crit is indicative only and the "
-        "Findings leave it out."
+        "clear of chance: "
+        + (
+            "their B_crit values are indicative only and the Findings leave them out."
+            if plural
+            else "its B_crit is indicative only and the Findings leave it out."
+        )
     )
 
 
@@ -1043,6 +1056,7 @@ def settings_doc(settings: IntervalSettings, pooled: bool) -> dict[str, Any]:
             "draws_difference": draws.METHOD_PAIRED_DRAWS,
         },
         "conditional_on": conditional_on(pooled),
+        "chance_rule": CHANCE_RULE,
     }
 
 
