@@ -381,7 +381,7 @@ def test_the_wall_time_headline_gives_the_drift_of_the_jobs_behind_its_holds():
 
 def test_a_target_no_better_than_chance_gets_no_bcrit_and_is_said_once():
     """A loss target at or above ln(n_classes) (or an accuracy at or below chance) is reached
-    by a model that learnt nothing: no B_crit sentence for it, one note for the condition."""
+    by a trivial predictor: no B_crit sentence for it, one note for the condition."""
     fit = dict(findings.AT_CHANCE_FIT)
     targets = [
         _target(fit, scaling.STANDING_AT_CHANCE, "loss", 35.7) | {"suffix": "95"},

@@ -439,11 +439,16 @@ def _fit_caveats(t: dict[str, Any]) -> str:
 CHANCE_RULE = (
     "A target no better than chance (a loss target at or above ln n_classes, the crossentropy "
     "of a uniform guess; an accuracy target at or below the majority class's share of the "
-    "validation split) is reached by a model that has learnt nothing: no B_crit is fitted on "
-    "it. A target that asks for less than "
+    "validation split) is already reached by a trivial predictor (the uniform guess, or always "
+    "answering the majority class): no B_crit is fitted on it. A target that asks for less than "
     f"{scaling.NEAR_CHANCE_SHARE:.0%} of the way from chance to a perfect score (accuracy 1, "
     "loss 0) is near chance: its B_crit is flagged, indicative only."
 )
+#: The trivial predictor that reaches a target at chance, by target kind.
+TRIVIAL = {
+    "accuracy": "always answering the majority class",
+    "loss": "the uniform guess",
+}
 #: The topic of `chance_text` in a condition's sentences.
 CHANCE_TOPIC = "targets and chance"
 
@@ -479,9 +484,10 @@ def _chance_sentence(targets: list[dict[str, Any]], kind: str, standing: str) ->
     if standing == scaling.STANDING_AT_CHANCE:
         worse = "at or below" if kind == "accuracy" else "at or above"
         return (
-            f"{head} {'are' if plural else 'is'} {worse} {chance}: a model that has learnt "
-            f"nothing reaches {'them' if plural else 'it'}, so steps to "
-            f"{'them' if plural else 'it'} say nothing about training and no B_crit is fitted "
+            f"{head} {'are' if plural else 'is'} {worse} {chance}: "
+            f"{TRIVIAL[kind]} already reaches "
+            f"{'them' if plural else 'it'}, so steps to "
+            f"{'them' if plural else 'it'} say nothing about learning and no B_crit is fitted "
             f"on {'them' if plural else 'it'}."
         )
     shares = " and ".join(fmt.percent(t["chance"]["share"]) for t in targets)

@@ -48,7 +48,7 @@ _ZERO_SHARE = 1e-6
 POOR_FIT_RMSE = 0.10
 
 # A target's standing against chance (`target_standing`). Reaching a target at or beyond what
-# a model that learnt nothing scores (a loss at or above ln(n_classes), the uniform guess's
+# a trivial predictor scores (a loss at or above ln(n_classes), the uniform guess's
 # crossentropy; an accuracy at or below the majority class's share) says nothing about training,
 # so no B_crit is fitted on it. A target that asks for less than this share of the way from
 # chance to a perfect score (accuracy 1, loss 0) is near chance: its steps measure leaving the
