@@ -648,16 +648,15 @@ def theory_text(ratio: float) -> str:
         return ""
     agree = 1 / ORDER_OF_MAGNITUDE <= ratio <= ORDER_OF_MAGNITUDE
     verdict = (
-        "within an order of magnitude, so the measured noise scale agrees with the tuned "
-        "B_crit in order of magnitude, as the theory expects"
+        "B_simple and the tuned B_crit are within an order of magnitude of each other, as the "
+        "theory expects"
         if agree
-        else f"more than an order of magnitude {'above' if ratio > 1 else 'below'} it, so the "
-        "measured noise scale does not predict the tuned B_crit here"
+        else f"B_simple is more than an order of magnitude {'above' if ratio > 1 else 'below'} "
+        "the tuned B_crit, so the measured noise scale does not predict it here"
     )
     return (
         " The theory expects B_crit ≈ B_noise, which B_simple approximates (exactly when the "
-        "loss's curvature is the same in every direction); at that checkpoint the two are "
-        f"{verdict}."
+        f"loss's curvature is the same in every direction); at that checkpoint {verdict}."
     )
 
 
