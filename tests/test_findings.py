@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from batchstudy import claims, findings
-from batchstudy.stats import DIFFERENT, EQUIVALENT, INCONCLUSIVE, METHOD_PAIRED_T, Effect
+from batchstudy import claims, findings, scaling
+from batchstudy.stats import (
+    DIFFERENT,
+    EQUIVALENT,
+    INCONCLUSIVE,
+    METHOD_PAIRED_T,
+    Effect,
+    IntervalSettings,
+)
 
 
 def _condition(gap: Effect, i: int = 0) -> dict:
@@ -102,8 +110,9 @@ def _fit(lo: float, hi: float, b_crit: float, **extra) -> dict:
     }
 
 
-def _target(fit: dict) -> dict:
-    return {"suffix": "95", "kind": "accuracy", "critical_batch": fit}
+def _target(fit: dict, standing: str = "", kind: str = "accuracy", value: float = 0.8) -> dict:
+    chance = {"level": 0.38 if kind == "accuracy" else 1.0986, "share": 0.5, "standing": standing}
+    return {"suffix": "95", "kind": kind, "value": value, "chance": chance, "critical_batch": fit}
 
 
 def test_a_fit_wholly_below_or_above_the_tested_range_says_so_and_is_not_usable():
@@ -153,8 +162,9 @@ def test_the_bcrit_headline_says_the_rate_was_not_tuned_and_gives_the_range():
     # the headline shows a fit inside the fitted sizes; the range is over such fits only
     assert head["text"].startswith("B_crit for the 95% accuracy target ≈ 20 [10, 40]")
     assert (
-        "Across the 2 usable fits whose interval stays inside the fitted batch sizes, B_crit "
-        "ranges from 20 to 35; 1 other extrapolates." in head["text"]
+        "Across the 2 usable fits that stay inside their fitted batch sizes and are not flagged, "
+        "B_crit ranges from 20 to 35. Left out: 1 whose estimate or interval reaches outside its "
+        "fitted batch sizes." in head["text"]
     )
     assert findings.FIXED_RATE_NOTE in head["text"]
     (one,) = findings._critical_batch_headlines(conditions[:1])
@@ -508,3 +518,75 @@ def test_the_accuracy_sentence_lists_always_diverged_sizes_apart_and_says_what_n
     assert "B = 8 (−0.329 [−0.442, −0.217]; n = 6 of 10 seeds: 4 with a diverged run excluded)" in (
         text
     )
+
+
+def test_a_target_no_better_than_chance_gets_no_bcrit_and_is_said_once():
+    """A loss target at or above ln(n_classes) (or an accuracy at or below chance) is reached
+    by a trivial predictor: no B_crit sentence for it, one note for the condition."""
+    fit = dict(findings.AT_CHANCE_FIT)
+    targets = [
+        _target(fit, scaling.STANDING_AT_CHANCE, "loss", 35.7) | {"suffix": "95"},
+        _target(fit, scaling.STANDING_AT_CHANCE, "loss", 34.2) | {"suffix": "99"},
+    ]
+    assert findings._fit_text(targets[0]) == ""
+    note = findings.chance_text(targets)
+    assert note.count("no B_crit is fitted") == 1
+    assert note.startswith("The 95% and 99% loss targets (35.7 and 34.2) are at or above the")
+    assert "ln 3 = 1.099" in note
+    assert not findings.usable_fit(fit)
+    assert findings.chance_text([_target(_fit(10, 40, 20))]) == ""
+
+
+def test_the_targets_are_judged_against_the_splits_chance_levels():
+    splits = pd.DataFrame(
+        {"dataset": ["blobs"], "chance_accuracy": [0.38], "chance_loss": [np.log(3)]}
+    )
+    chance = findings.chance_levels(splits)["blobs"]
+    assert findings._chance_facts("loss", 1.97, chance)["standing"] == scaling.STANDING_AT_CHANCE
+    near = findings._chance_facts("accuracy", 0.504, chance)
+    assert near["standing"] == scaling.STANDING_NEAR_CHANCE and near["share"] == pytest.approx(0.2)
+    assert findings._chance_facts("accuracy", 0.8, chance)["standing"] == scaling.STANDING_CLEAR
+    assert findings.chance_levels(None) == {}
+
+
+def test_the_bcrit_range_leaves_out_flagged_fits_and_counts_them():
+    """Poor fits (relative RMSE above the limit) and fits on a near-chance target are shown in
+    their sections, flagged, but the Findings' range is over unflagged fits only."""
+    clean = [_target(_fit(10, 40, 20)), _target(_fit(20, 60, 35))]
+    wide = {"fitted_sizes": [4, 8, 16, 32, 64, 128, 256, 512], "extrapolated_high": False}
+    poor = _target(_fit(100, 400, 274) | wide)
+    poor["critical_batch"]["rel_rmse"] = 0.161
+    near = _target(
+        _fit(67, 366, 197) | wide | {"fitted_sizes": [16, 32, 64, 128, 256, 512]},
+        scaling.STANDING_NEAR_CHANCE,
+        value=0.504,
+    )
+    assert findings.fit_flags(poor) == [findings.FLAG_POOR]
+    assert findings.fit_flags(near) == [findings.FLAG_NEAR_CHANCE]
+    assert "its target is near chance (see Targets and chance): indicative only" in (
+        findings._fit_text(near)
+    )
+    conditions = [{"label": f"c{i}", "targets": [t]} for i, t in enumerate([poor, *clean, near])]
+    (head,) = findings._critical_batch_headlines(conditions)
+    # the first condition's fit is poor: the headline shows the first unflagged one
+    assert head["text"].startswith("B_crit for the 95% accuracy target ≈ 20 [10, 40]")
+    assert (
+        "Shown: the first condition in the report's order whose fit is usable, stays "
+        in (head["text"])
+    )
+    assert (
+        "B_crit ranges from 20 to 35. Left out: 2 flagged (1 with a relative RMSE above "
+        in (head["text"])
+    )
+    assert "1 on a target near chance)" in head["text"]
+    assert "274" not in head["text"] and "197" not in head["text"]
+
+
+def test_the_chance_rule_is_stated_once_with_the_near_chance_share():
+    doc = findings.settings_doc(IntervalSettings(), False)
+    assert doc["chance_rule"] == findings.CHANCE_RULE
+    assert "less than 25% of the way from chance" in findings.CHANCE_RULE
+    near = _target(_fit(10, 40, 20), scaling.STANDING_NEAR_CHANCE, value=0.504)
+    near["chance"]["share"] = 0.2
+    one = findings.chance_text([near])
+    assert one.endswith("its B_crit is indicative only and the Findings leave it out.")

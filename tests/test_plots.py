@@ -389,3 +389,20 @@ def test_a_loss_panel_that_exploded_draws_the_median_over_seeds():
     np.testing.assert_allclose(median_curve(blown), [1.0, 0.6, 0.5])
     half = np.array([[0.5, np.nan], [np.inf, np.nan]])
     assert np.isnan(median_curve(half)).all()
+
+
+def test_no_bcrit_is_drawn_on_a_target_no_better_than_chance():
+    """The figure fits what the text fits: nothing on a loss target at or above ln(n_classes)
+    or an accuracy target at or below chance; unjudged without the chance columns."""
+    runs = pd.DataFrame(
+        {
+            "target_95": [0.504],
+            "loss_target_95": [35.7],
+            "target_99": [0.38],
+            "loss_target_99": [0.5],
+            "chance_accuracy": [0.38],
+            "chance_loss": [np.log(3)],
+        }
+    )
+    assert plots.at_chance_targets(runs, ["95", "99"]) == {"95% loss", "99% acc"}
+    assert plots.at_chance_targets(runs.drop(columns="chance_loss"), ["95", "99"]) == {"99% acc"}

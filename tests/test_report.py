@@ -126,7 +126,7 @@ def test_one_section_per_base_learning_rate(tmp_path, cfg):
     # The Findings open with the tuned results, and say the per-condition ones are untuned.
     findings_part = html[html.index('<h2 id="findings">') : html.index('<h2 id="overview">')]
     assert "learning rate tuned per batch size (chosen for speed to the target" in findings_part
-    assert "at the reference rate; " in findings_part and "at the speed-tuned rates" in (
+    assert "at the reference rate; " in findings_part and "at the speed-chosen rates" in (
         findings_part
     )
     assert "Over every rate of the grid, each used for every" in findings_part

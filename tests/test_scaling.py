@@ -7,15 +7,21 @@ import pandas as pd
 import pytest
 
 from batchstudy.scaling import (
+    NEAR_CHANCE_SHARE,
     NO_FURTHER_GAIN_ABOVE,
     PERFECT_SCALING_BELOW,
+    STANDING_AT_CHANCE,
+    STANDING_CLEAR,
+    STANDING_NEAR_CHANCE,
     bootstrap_critical_batch,
+    chance_headroom,
     critical_batch_finding,
     fit_critical_batch,
     perfect_scaling_line,
     predicted_steps,
     resampled_b_crits,
     scaling_regime,
+    target_standing,
 )
 from batchstudy.stats import IntervalSettings, censored_median_value
 
@@ -206,3 +212,30 @@ def test_point_fit_is_the_fit_of_the_summary_medians():
         for b in SIZES
     ]
     assert fit["b_crit"] == pytest.approx(fit_critical_batch(SIZES, medians)["b_crit"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "target", "chance", "share", "standing"),
+    [
+        ("loss", 35.7, np.log(3), (np.log(3) - 35.7) / np.log(3), STANDING_AT_CHANCE),
+        ("loss", np.log(3), np.log(3), 0.0, STANDING_AT_CHANCE),
+        ("loss", 0.5, np.log(3), 1 - 0.5 / np.log(3), STANDING_CLEAR),
+        ("loss", 0.95, np.log(3), 1 - 0.95 / np.log(3), STANDING_NEAR_CHANCE),
+        ("accuracy", 0.38, 0.38, 0.0, STANDING_AT_CHANCE),
+        ("accuracy", 0.504, 0.38, 0.2, STANDING_NEAR_CHANCE),
+        ("accuracy", 0.8, 0.38, 0.42 / 0.62, STANDING_CLEAR),
+        ("accuracy", 0.8, np.nan, np.nan, STANDING_CLEAR),
+    ],
+)
+def test_a_targets_standing_against_chance(kind, target, chance, share, standing):
+    got = chance_headroom(kind, target, chance)
+    assert got == pytest.approx(share, nan_ok=True)
+    assert target_standing(kind, target, chance) == standing
+
+
+def test_the_near_chance_boundary_is_the_share_of_the_way_to_a_perfect_score():
+    edge = 0.38 + NEAR_CHANCE_SHARE * 0.62
+    assert target_standing("accuracy", edge + 1e-9, 0.38) == STANDING_CLEAR
+    assert target_standing("accuracy", edge - 1e-9, 0.38) == STANDING_NEAR_CHANCE
+    with pytest.raises(ValueError, match="unknown target kind"):
+        chance_headroom("speed", 1.0, 0.5)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import DEFAULT_STUDY, write_fake_job
 
-from batchstudy import claims, config, stats, tuning
+from batchstudy import claims, config, scaling, stats, tuning
 from batchstudy import tuning_findings as tf
 from batchstudy import tuning_study as ts
 from batchstudy.aggregate import aggregate
@@ -58,7 +58,7 @@ def tables(tmp_path_factory):
     }
 
 
-def _analyze(tables, absolute=None, noise=None, shared=()):
+def _analyze(tables, absolute=None, noise=None, shared=(), chance=None):
     curves = ts.curves_from_history(tables["history"], tables["runs"])
     return tf.analyze_tuning(
         tables["runs"],
@@ -70,6 +70,7 @@ def _analyze(tables, absolute=None, noise=None, shared=()):
         noise=noise or {},
         settings=SETTINGS,
         shared_validation=shared,
+        chance=chance,
     )
 
 
@@ -201,8 +202,8 @@ def test_document_has_every_part_and_no_raw_nan_or_inf(tables):
     assert g["reference_lr"] == "0.001" and g["rates"] == ["0.001", "0.01"]
     assert "absolute target" in g["target"] and "epoch resolution" in doc["resolution"]
     assert len(g["claims"]) == 5 and {c["fate"].split(" (holds for")[0] for c in g["claims"]} <= {
-        "survives tuning",
-        "does not survive",
+        tf.FATE_SURVIVES,
+        tf.FATE_FAILS,
         "unchanged",
         "changed",
     }
@@ -283,8 +284,8 @@ def test_a_claim_survives_only_when_supported_both_times():
         [v(claims.SUPPORTED), v(claims.INCONCLUSIVE), v(claims.INCONCLUSIVE), v(claims.SUPPORTED)],
     )
     assert [r["fate"] for r in rows] == [
-        "survives tuning",
-        "does not survive",
+        "survives at the speed-chosen rates",
+        "does not survive at the speed-chosen rates",
         "unchanged",
         "changed",
     ]
@@ -297,7 +298,7 @@ def test_unchanged_needs_the_same_verdict_and_the_same_batch_sizes():
     assert tf.claims_change([v([8])], [v([8])])[0]["fate"] == "unchanged"
     (row,) = tf.claims_change([v([8])], [v([64, 128])])
     assert row["fate"] == (
-        "changed (holds for B = 8 at the reference rate, for B ∈ {64, 128} at the speed-tuned "
+        "changed (holds for B = 8 at the reference rate, for B ∈ {64, 128} at the speed-chosen "
         "rates)"
     )
 
@@ -429,6 +430,15 @@ def test_a_difference_beyond_the_margin_reads_beyond_it_not_within():
     assert "equivalent within ±0.01" in tf.large_batch_text(found, "At the tuned rates")
 
 
+def test_speed_chosen_wording():
+    eff = stats.Effect(-0.061, -0.126, 0.005, 10, "paired t-interval over seeds", 0.95)
+    found = {"best": 64, "largest": 512, "effect": eff.to_dict() | {"verdict": "inconclusive"}}
+    text = tf.large_batch_text(found, "At the speed-chosen rates")
+    assert "(95.0% paired t-interval, n = 10): inconclusive against ±0.01" in text
+    different = found | {"effect": found["effect"] | {"verdict": "different"}}
+    assert "different beyond ±0.01 (one comparison" in tf.large_batch_text(different, "At")
+
+
 def test_b_crit_prints_its_fit_quality_and_why_it_differs_from_the_condition_sections():
     assert "relative RMSE of the fitted steps 5.1%)" in tf.bcrit_text(_fit())
     target = {"target_accuracy": 0.8, "target_loss": 0.5}
@@ -451,3 +461,109 @@ def test_b_simple_is_compared_with_the_tuned_b_crit_near_the_target():
     assert tf.noise_at_target(noise, np.inf) == {}
     never = tf.noise_vs_bcrit_text(n, {}, _fit(b_crit=10.0), "0.001")
     assert "did not reach the target" in never and "checkpoint nearest" not in never
+
+
+def test_a_group_target_at_chance_gets_no_bcrit_and_one_near_chance_is_flagged(tables):
+    """Judged against the dataset's chance accuracy: at or below it no B_crit is fitted, just
+    above it (less than a quarter of the way to 1) the B_crit is flagged."""
+    target = {"blobs": {"val_accuracy": 0.5, "val_loss": 0.5}}
+    at = _analyze(tables, absolute=target, chance={"blobs": {"accuracy": 0.5}})
+    (g,) = at["doc"]["groups"]
+    assert "The target is at or below chance accuracy 0.500" in g["target"]
+    assert g["bcrit"]["tuned"] == f"not fitted ({tf.AT_CHANCE_REASON})"
+    assert not at["bcrit"]["ok"].any()
+    near = _analyze(tables, absolute=target, chance={"blobs": {"accuracy": 0.4}})
+    (g,) = near["doc"]["groups"]
+    assert "asks for only 16.7% of the way from chance accuracy 0.400" in g["target"]
+    assert (
+        "its target is near chance (see the group's target); indicative only"
+        in (g["bcrit"]["tuned"])
+    )
+    clear = _analyze(tables, absolute=target, chance={"blobs": {"accuracy": 0.1}})
+    assert "chance" not in clear["doc"]["groups"][0]["target"]
+
+
+def test_the_findings_say_which_target_the_group_bcrit_races_to():
+    t = pd.Series({"target_accuracy": 0.8, "target_loss": 0.5, "target_kind": ts.ABSOLUTE})
+    text = tf.findings_target_text(t, 0.95)
+    assert text.startswith("Both B_crit values are fitted to the steps to validation accuracy ≥")
+    assert "≥ 0.800 (" in text
+    assert "the config's absolute target" in text and "own best plateau" in text
+    rel = tf.findings_target_text(pd.Series(t.to_dict() | {"target_kind": ts.RELATIVE}), 0.95)
+    assert "0.95 × the best mean plateau over all the group's" in rel
+
+
+def test_the_evaluation_spacing_is_given_per_dataset():
+    """Two datasets' evaluation grids are never pooled into one range."""
+    rows = []
+    for dataset, per_epoch in (("blobs", {4: 100, 512: 1}), ("digits", {4: 180, 512: 2})):
+        for b, k in per_epoch.items():
+            rows += [{"dataset": dataset, "batch_size": b, "step": e * k} for e in range(1, 4)]
+    text = tf.resolution_text(ts.RESOLUTION_EPOCHS, pd.DataFrame(rows), pd.DataFrame())
+    assert "blobs: 1 to 100; digits: 2 to 180" in text
+    assert "1 to 180" not in text
+
+
+def test_near_ties_within_one_evaluation_interval_are_named():
+    grid = pd.DataFrame(
+        {
+            "batch_size": [32, 32, 32, 64, 64, 128, 128],
+            "base_lr": [0.01, 0.1, 1.0, 0.01, 0.1, 0.01, 0.1],
+            "median_steps": [45.5, 39.0, np.inf, 40.0, 30.0, 20.0, 20.0],
+            "chosen": [False, True, False, False, True, True, False],
+        }
+    )
+    spacing = {32: 13.0, 64: 7.0, 128: 4.0}
+    (near,) = tf.near_ties(grid, spacing)
+    assert near == {
+        "batch_size": 32,
+        "lr": 0.1,
+        "steps": 39.0,
+        "runner_lr": 0.01,
+        "runner_steps": 45.5,
+        "spacing": 13.0,
+    }
+    text = tf.tie_text(grid, spacing)
+    assert text.startswith("At B = 128 another rate has the same median steps")
+    assert "At B = 32 (0.1: 39 steps, runner-up 0.01: 45.5; evaluations 13 steps apart) the " in (
+        text
+    )
+    assert "B = 64" not in text
+    assert tf.tie_text(grid) == tf.tie_text(grid, {})
+
+
+def test_the_claims_scope_says_no_rate_was_chosen_for_accuracy(tables):
+    (g,) = _analyze(tables)["doc"]["groups"]
+    assert g["claims_scope"] == tf.CLAIMS_SCOPE
+    assert "no rate chosen for accuracy was tested" in tf.CLAIMS_SCOPE
+
+
+def test_a_poor_tuned_fit_is_flagged_as_in_the_condition_sections():
+    """The same RMSE limit as the condition sections' B_crit: the text and any move say so."""
+    assert "the fit is poor" not in tf.bcrit_text(_fit())
+    poor = _fit(rel_rmse=0.363)
+    assert tf.poor_fit(poor) and not tf.poor_fit(_fit()) and not tf.poor_fit({"ok": False})
+    assert (
+        "relative RMSE of the fitted steps 36.3%; the fit is poor: its interval covers the "
+        "seeds' noise, not the curve's misfit; indicative only)" in tf.bcrit_text(poor)
+    )
+    near = tf.bcrit_text(_fit(standing=scaling.STANDING_NEAR_CHANCE))
+    assert near.endswith("; its target is near chance (see the group's target); indicative only)")
+    up = {"tuned": _fit(b_crit=118.0, lo=100.0, hi=159.0), "reference": poor}
+    assert tf.moved_text(up).endswith(
+        "(the intervals do not overlap). The reference-rate fit is poor (relative RMSE above "
+        "10%), so the move is indicative only."
+    )
+    assert "poor" not in tf.moved_text(up | {"reference": _fit(b_crit=19.4, lo=14.5, hi=26.2)})
+
+
+def test_the_noise_scale_is_judged_against_the_theory_in_order_of_magnitude():
+    assert "B_simple and the tuned B_crit are within an order of magnitude of each other" in (
+        tf.theory_text(2.34)
+    )
+    assert "as the theory expects" in tf.theory_text(0.2)
+    far = tf.theory_text(104.0)
+    assert "B_simple is more than an order of magnitude above the tuned B_crit" in far
+    assert "does not predict it here" in far
+    assert "order of magnitude below the tuned" in tf.theory_text(0.05)
+    assert tf.theory_text(float("nan")) == ""

@@ -197,15 +197,20 @@ def cmd_analyze(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
+    from .data import SPLIT_COLUMNS
+    from .findings import chance_levels
+    from .io import read_table
     from .plots import PLOT_PATH_KEYS, plot_conditions
 
     conds = [dict(zip(PLOT_PATH_KEYS, c, strict=True)) for c in args.condition]
+    splits = read_table(args.splits, SPLIT_COLUMNS, what="splits") if args.splits else None
     paths = plot_conditions(
         Path(args.aggregate_dir),
         Path(args.plot_dir),
         conds,
         json.loads(args.settings),
         workers=args.threads,
+        chance=chance_levels(splits),
     )
     _log(f"wrote {len(paths)} figure(s) of {len(conds)} condition(s) under {args.plot_dir}")
 
@@ -306,7 +311,9 @@ def cmd_tune(args: argparse.Namespace) -> None:
 
     from . import tuning_findings as tf
     from . import tuning_study as ts
-    from .io import write_json, write_table
+    from .data import SPLIT_COLUMNS
+    from .findings import chance_levels
+    from .io import read_table, write_json, write_table
     from .stats import IntervalSettings
 
     metrics = json.loads(args.settings)
@@ -318,6 +325,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
         curves = ts.curves_from_history(pd.read_csv(args.history, sep="\t"), runs)
         resolution = ts.RESOLUTION_EPOCHS
     noise = _noise_tables(args.noise)
+    splits = read_table(args.splits, SPLIT_COLUMNS, what="splits") if args.splits else None
     result = tf.analyze_tuning(
         runs,
         pd.read_csv(args.summary, sep="\t"),
@@ -329,6 +337,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
         settings=IntervalSettings.from_metrics(metrics),
         references=json.loads(args.references),
         shared_validation=tuple(args.shared_validation),
+        chance=chance_levels(splits),
     )
     out = Path(args.out_dir)
     tf.draw(result, noise, out / tf.TUNING_PLOT_DIR, args.dpi)
@@ -468,6 +477,7 @@ def _add_table_stages(sub: Any) -> None:
     s.add_argument(
         "--threads", type=int, default=1, help="processes drawing conditions side by side"
     )
+    s.add_argument("--splits", help="splits.tsv of the datasets (chance levels of the targets)")
     s.set_defaults(func=cmd_plot)
 
 
@@ -515,6 +525,7 @@ def _add_report_stages(sub: Any) -> None:
     s.add_argument(
         "--shared-validation", nargs="*", default=[], help="datasets validated on the test split"
     )
+    s.add_argument("--splits", help="splits.tsv of the datasets (chance levels of the targets)")
     s.add_argument("--dpi", type=int, required=True, help="resolution of the figures")
     s.add_argument("--out-dir", required=True, help="tables, tuning.json and figures/ go here")
     s.set_defaults(func=cmd_tune)

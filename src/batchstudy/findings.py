@@ -11,7 +11,7 @@ the figures print the same numbers.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -211,8 +211,37 @@ def targets_unset(runs: pd.DataFrame) -> str | None:
     )
 
 
-def _targets(runs: pd.DataFrame, summary: pd.DataFrame, settings: IntervalSettings) -> list:
-    """Per target: its value, the cells' times to it and B_crit; none where `targets_unset`."""
+def _chance_facts(kind: str, value: float, chance: Mapping[str, float]) -> dict[str, Any]:
+    """A target's chance level (``chance[kind]``; None where unknown), the share of the way
+    from it to a perfect score the target asks for, and its `scaling.target_standing`."""
+    level = chance.get(kind)
+    level = float(level) if level is not None and np.isfinite(level) else None
+    share = scaling.chance_headroom(kind, value, np.nan if level is None else level)
+    return {
+        "level": level,
+        "share": float(share) if np.isfinite(share) else None,
+        "standing": scaling.target_standing(kind, value, np.nan if level is None else level),
+    }
+
+
+#: The fit of a target at chance (`scaling.STANDING_AT_CHANCE`): none is made.
+AT_CHANCE_FIT = {
+    "ok": False,
+    "reason": "the target is no better than chance, so no B_crit is fitted on it",
+    "fitted_sizes": [],
+    "not_reached": [],
+}
+
+
+def _targets(
+    runs: pd.DataFrame,
+    summary: pd.DataFrame,
+    settings: IntervalSettings,
+    chance: Mapping[str, float] | None = None,
+) -> list:
+    """Per target: its value, the cells' times to it, its standing against chance (``chance``:
+    kind -> the dataset's chance accuracy / loss, `_chance_facts`) and B_crit, which is not
+    fitted on a target at chance; none where `targets_unset`."""
     if targets_unset(runs):
         return []
     out = []
@@ -221,13 +250,21 @@ def _targets(runs: pd.DataFrame, summary: pd.DataFrame, settings: IntervalSettin
             ("accuracy", f"target_{sfx}", f"steps_to_target_{sfx}"),
             ("loss", f"loss_target_{sfx}", f"steps_to_loss_{sfx}"),
         ):
+            value = float(summary[tau_col].iloc[0])
+            facts = _chance_facts(kind, value, chance or {})
+            at_chance = facts["standing"] == scaling.STANDING_AT_CHANCE
             out.append(
                 {
                     "suffix": sfx,
                     "kind": kind,
-                    "value": float(summary[tau_col].iloc[0]),
+                    "value": value,
+                    "chance": facts,
                     "cells": target_cells(summary, sfx, kind, settings),
-                    "critical_batch": _critical_batch(runs, steps_col, settings),
+                    "critical_batch": (
+                        dict(AT_CHANCE_FIT)
+                        if at_chance
+                        else _critical_batch(runs, steps_col, settings)
+                    ),
                 }
             )
     return out
@@ -239,16 +276,18 @@ def condition_findings(
     settings: IntervalSettings,
     repeats: pd.DataFrame | None = None,
     own_validation: bool = False,
+    chance: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Findings of one condition: cells, accuracy family, targets with B_crit, claims, text.
     ``repeats``: the aggregate ``timing_repeats.tsv`` (any job keys; this condition's are
     picked), or ``None``/empty when the study has no timing stage. ``own_validation``: the
     dataset has a validation split of its own, on which the best batch size is chosen
-    (`batchstudy.claims.best_batch_size`)."""
+    (`batchstudy.claims.best_batch_size`). ``chance``: the dataset's chance levels by target
+    kind (`chance_levels`); without them no target is judged against chance."""
     keys = {k: runs[k].iloc[0] for k in CONDITION_KEYS}
     summary = summary.sort_values("batch_size")
     best, family = claims.accuracy_vs_best(runs, settings, own_validation=own_validation)
-    targets = _targets(runs, summary, settings)
+    targets = _targets(runs, summary, settings, chance)
     job_repeats = _job_rows(repeats, keys)
     verdicts = claims.evaluate_claims(
         runs, summary, settings, repeats=job_repeats, own_validation=own_validation
@@ -338,6 +377,10 @@ def accuracy_text(found: dict[str, Any]) -> str:
 
 
 def _fit_text(t: dict[str, Any]) -> str:
+    """B_crit of one target, with its caveats; empty for a target at chance, on which none is
+    fitted (`chance_text` says so once for the condition)."""
+    if _standing(t) == scaling.STANDING_AT_CHANCE:
+        return ""
     fit = t["critical_batch"]
     name = f"{t['suffix']}% {'accuracy' if t['kind'] == 'accuracy' else 'loss'} target"
     not_reached = fit.get("not_reached") or []
@@ -357,34 +400,144 @@ def _fit_text(t: dict[str, Any]) -> str:
         f"B_crit for the {name} ≈ {fmt.number(fit['b_crit'])} {span} (percentile bootstrap "
         f"over seeds, {fit['n_boot_ok']} of {fit['n_boot']} refits usable), fitted on "
         f"B = {fitted[0]}–{fitted[-1]} ({len(fitted)} batch sizes), relative RMSE of the fit "
-        f"{fmt.percent(fit['rel_rmse'])}{_fit_caveats(fit, len(fitted))}."
+        f"{fmt.percent(fit['rel_rmse'])}{_fit_caveats(t)}."
     )
     return text + _extrapolation_text(fit) + tail
 
 
 #: A B_crit fit whose relative RMSE exceeds this is flagged as poor (`_fit_caveats`).
-POOR_FIT_RMSE = 0.10
+POOR_FIT_RMSE = scaling.POOR_FIT_RMSE
 
 
-def _fit_caveats(fit: dict[str, Any], n_points: int) -> str:
-    """What limits a B_crit fit beyond its interval: two parameters on three points leave one
-    residual degree of freedom (the RMSE checks little); an interval over the usable refits
-    only, when fewer than 95% of the resamples gave one, has unknown coverage."""
+#: Why a B_crit fit is flagged (`fit_flags`); a flagged fit is indicative only, and the
+#: Findings' range of B_crit leaves it out, counted by flag (`FLAG_COUNTS`).
+FLAG_FEW_POINTS = "few points"
+FLAG_POOR = "poor fit"
+FLAG_REFITS = "few refits"
+FLAG_NEAR_CHANCE = "near chance"
+#: A flag in the Findings' count of fits left out: "<k> <words>".
+FLAG_COUNTS = {
+    FLAG_FEW_POINTS: "on 3 points for 2 parameters",
+    FLAG_POOR: f"with a relative RMSE above {POOR_FIT_RMSE:.0%}",
+    FLAG_REFITS: "with fewer than 95% of their refits usable",
+    FLAG_NEAR_CHANCE: "on a target near chance",
+}
+#: The flags that make a fit indicative only (the other, `FLAG_REFITS`, leaves its
+#: interval's coverage unknown).
+INDICATIVE_FLAGS = (FLAG_FEW_POINTS, FLAG_POOR, FLAG_NEAR_CHANCE)
+
+
+def _standing(t: dict[str, Any]) -> str:
+    return str((t.get("chance") or {}).get("standing") or scaling.STANDING_CLEAR)
+
+
+def fit_flags(t: dict[str, Any]) -> list[str]:
+    """What limits one target's B_crit fit beyond its interval (none for a fit not made):
+    two parameters on three points leave one residual degree of freedom (the RMSE checks
+    little); a relative RMSE above `POOR_FIT_RMSE` is a misfit the interval does not cover; an
+    interval over the usable refits only, when fewer than 95% of the resamples gave one, has
+    unknown coverage; a target near chance (`scaling.target_standing`)."""
+    fit = t["critical_batch"]
+    if not fit.get("ok"):
+        return []
     out = []
-    if n_points <= 3:
-        out.append(f"{n_points} points for 2 parameters: indicative only")
-    elif fit.get("rel_rmse", 0.0) > POOR_FIT_RMSE:
-        out.append(
-            "the fit is poor: its interval covers the seeds' noise, not the curve's misfit; "
-            "indicative only"
-        )
+    if len(fit["fitted_sizes"]) <= 3:
+        out.append(FLAG_FEW_POINTS)
+    elif (fit.get("rel_rmse") or 0.0) > POOR_FIT_RMSE:
+        out.append(FLAG_POOR)
     if fit["n_boot_ok"] < 0.95 * fit["n_boot"]:
-        share = fmt.percent(fit["n_boot_ok"] / fit["n_boot"])
-        out.append(
-            f"the interval covers only the {share} of resamples that could be refitted, so its "
-            "coverage is unknown, not 95%"
+        out.append(FLAG_REFITS)
+    if _standing(t) == scaling.STANDING_NEAR_CHANCE:
+        out.append(FLAG_NEAR_CHANCE)
+    return out
+
+
+def _fit_caveats(t: dict[str, Any]) -> str:
+    """`fit_flags` of one target in words, each after a semicolon; "indicative only" is said
+    once, after the first of `INDICATIVE_FLAGS`."""
+    fit = t["critical_batch"]
+    words = {
+        FLAG_FEW_POINTS: f"{len(fit.get('fitted_sizes') or [])} points for 2 parameters: ",
+        FLAG_POOR: "the fit is poor: its interval covers the seeds' noise, not the curve's "
+        "misfit; ",
+        FLAG_NEAR_CHANCE: f"its target is near chance (see {CHANCE_TOPIC.capitalize()}): ",
+        FLAG_REFITS: "the interval covers only the "
+        f"{fmt.percent(fit.get('n_boot_ok', 0) / max(fit.get('n_boot', 1), 1))} of resamples "
+        "that could be refitted, so its coverage is unknown, not 95%",
+    }
+    flags = fit_flags(t)
+    out = [words[f] for f in INDICATIVE_FLAGS if f in flags]
+    out = [out[0] + "indicative only", *(w[:-2] for w in out[1:])] if out else []
+    out += [words[FLAG_REFITS]] if FLAG_REFITS in flags else []
+    return "".join(f"; {w}" for w in out)
+
+
+#: The Definitions' statement of `scaling.target_standing`, printed once.
+CHANCE_RULE = (
+    "A target no better than chance (a loss target at or above ln n_classes, the crossentropy "
+    "of a uniform guess; an accuracy target at or below the majority class's share of the "
+    "validation split) is already reached by a trivial predictor (the uniform guess, or always "
+    "answering the majority class): no B_crit is fitted on it. A target that asks for less than "
+    f"{scaling.NEAR_CHANCE_SHARE:.0%} of the way from chance to a perfect score (accuracy 1, "
+    "loss 0) is near chance: its B_crit is flagged, indicative only."
+)
+#: The trivial predictor that reaches a target at chance, by target kind.
+TRIVIAL = {
+    "accuracy": "always answering the majority class",
+    "loss": "the uniform guess",
+}
+#: The topic of `chance_text` in a condition's sentences.
+CHANCE_TOPIC = "targets and chance"
+
+
+def chance_text(targets: list[dict[str, Any]]) -> str:
+    """Once per condition: its targets at chance (no B_crit fitted on them) and near chance
+    (B_crit flagged, left out of the Findings' range), with the chance levels and the rule
+    (`scaling.target_standing`); empty when every target is clear of chance or chance is
+    unknown."""
+    parts = []
+    for standing in (scaling.STANDING_AT_CHANCE, scaling.STANDING_NEAR_CHANCE):
+        for kind in ("accuracy", "loss"):
+            these = [t for t in targets if t["kind"] == kind and _standing(t) == standing]
+            if these:
+                parts.append(_chance_sentence(these, kind, standing))
+    return " ".join(parts)
+
+
+def _chance_sentence(targets: list[dict[str, Any]], kind: str, standing: str) -> str:
+    names = " and ".join(f"{t['suffix']}%" for t in targets)
+    plural = len(targets) > 1
+    show = fmt.accuracy if kind == "accuracy" else fmt.number
+    values = " and ".join(show(t["value"]) for t in targets)
+    level = targets[0]["chance"]["level"]
+    chance = (
+        f"chance accuracy {fmt.accuracy(level)} (the majority class's share of the validation "
+        "split)"
+        if kind == "accuracy"
+        else f"the chance loss ln {round(np.exp(level))} = {fmt.accuracy(level)} (the "
+        "crossentropy of a uniform guess over the classes)"
+    )
+    head = f"The {names} {kind} target{'s' if plural else ''} ({values})"
+    if standing == scaling.STANDING_AT_CHANCE:
+        worse = "at or below" if kind == "accuracy" else "at or above"
+        return (
+            f"{head} {'are' if plural else 'is'} {worse} {chance}: "
+            f"{TRIVIAL[kind]} already reaches "
+            f"{'them' if plural else 'it'}, so steps to "
+            f"{'them' if plural else 'it'} say nothing about learning and no B_crit is fitted "
+            f"on {'them' if plural else 'it'}."
         )
-    return "".join(f"; {c}" for c in out)
+    shares = " and ".join(fmt.percent(t["chance"]["share"]) for t in targets)
+    return (
+        f"{head} {'ask' if plural else 'asks'} for only {shares} of the way from {chance} to a "
+        f"perfect score, less than the {scaling.NEAR_CHANCE_SHARE:.0%} a target needs to be "
+        "clear of chance: "
+        + (
+            "their B_crit values are indicative only and the Findings leave them out."
+            if plural
+            else "its B_crit is indicative only and the Findings leave it out."
+        )
+    )
 
 
 def _extrapolation_text(fit: dict[str, Any]) -> str:
@@ -466,8 +619,8 @@ def _target_text(t: dict[str, Any]) -> str:
         f"Optimizer steps to the {t['suffix']}% {t['kind']} target ({what}; median, runs "
         f"that never reached it count as above the budget): "
         + "; ".join(steps)
-        + ". "
-        + _fit_text(t)
+        + "."
+        + (f" {fit}" if (fit := _fit_text(t)) else "")
     )
 
 
@@ -519,6 +672,8 @@ def condition_text(found: dict[str, Any]) -> list[dict[str, str]]:
     if found.get("targets_unset"):
         why = found["targets_unset"]
         out.append({"topic": "targets", "text": f"{why[0].upper()}{why[1:]}."})
+    if chance := chance_text(found["targets"]):
+        out.append({"topic": CHANCE_TOPIC, "text": chance})
     out += [
         {"topic": f"{t['suffix']}% {t['kind']} target", "text": _target_text(t)}
         for t in found["targets"]
@@ -733,32 +888,63 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
             }
         )
     if fits:
-        central = [f for f in fits if central_fit(f[2]["critical_batch"])]
-        i, c, t = (central or fits)[0]
-        # the shown fit's own extrapolation is in its text; count the other extrapolating ones
-        n_other = len(fits) - len(central) - (0 if central else 1)
-        values = [f["critical_batch"]["b_crit"] for _, _, f in central]
-        spread = (
-            f" Across the {len(central)} usable fits whose interval stays inside the fitted batch "
-            f"sizes, B_crit ranges from {fmt.number(min(values))} to {fmt.number(max(values))}"
-            + (f"; {_others_extrapolate(n_other)}." if n_other else ".")
-            if len(central) > 1
-            else (
-                f" Of the usable fits, {_others_extrapolate(n_other)} (its estimate or interval "
-                "reaches outside the fitted batch sizes)."
-                if n_other
-                else ""
-            )
-        )
-        out.append(
-            {
-                "text": _fit_text(t)
-                + f" ({c['label']}; usable fits: {len(fits)} {of_n}{beyond}.){spread} "
-                + FIXED_RATE_NOTE,
-                "anchor": f"{_anchor(c, i)}-targets",
-            }
-        )
+        out.append(_shown_fit_headline(fits, of_n, beyond))
     return out
+
+
+def _shown_fit_headline(fits: list[tuple[int, dict[str, Any], dict]], of_n: str, beyond: str):
+    """The headline's B_crit: the first usable fit (conditions in the report's order) that
+    stays inside its fitted batch sizes and is not flagged (`fit_flags`), else the first inside
+    them, else the first usable one; the rule that chose it, its target, and the range over
+    the unflagged fits inside their batch sizes, with the fits left out counted by reason."""
+    central = [f for f in fits if central_fit(f[2]["critical_batch"])]
+    clean = [f for f in central if not fit_flags(f[2])]
+    i, c, t = (clean or central or fits)[0]
+    rule = (
+        "usable, stays inside its fitted batch sizes and is not flagged"
+        if clean
+        else "usable and stays inside its fitted batch sizes (every such fit is flagged)"
+        if central
+        else "usable (every usable fit extrapolates)"
+    )
+    shown = (
+        f" Shown: the first condition in the report's order whose fit is {rule}; its target, "
+        f"validation accuracy {fmt.accuracy(t['value'])}, is {t['suffix']}% of that "
+        "condition's own best mean plateau, so each condition races to its own target."
+    )
+    # the shown fit's own extrapolation is in its text; count the other extrapolating ones
+    n_other = len(fits) - len(central) - (0 if central else 1)
+    return {
+        "text": _fit_text(t)
+        + f" ({c['label']}; usable fits: {len(fits)} {of_n}{beyond}.)"
+        + shown
+        + _fit_range(clean, central, n_other)
+        + " "
+        + FIXED_RATE_NOTE,
+        "anchor": f"{_anchor(c, i)}-targets",
+    }
+
+
+def _fit_range(clean: list, central: list, n_other: int) -> str:
+    """The range of B_crit over the unflagged fits inside their batch sizes (from two of
+    them), and how many usable fits it leaves out: flagged ones by `FLAG_COUNTS` (a fit can
+    carry several flags) and those whose estimate or interval extrapolates."""
+    flagged = [f for f in central if fit_flags(f[2])]
+    counts = {flag: sum(flag in fit_flags(f[2]) for f in flagged) for flag in FLAG_COUNTS}
+    reasons = [f"{k} {FLAG_COUNTS[flag]}" for flag, k in counts.items() if k]
+    several = "; a fit can carry several flags" if sum(counts.values()) > len(flagged) else ""
+    left = [f"{len(flagged)} flagged ({', '.join(reasons)}{several})"] if flagged else []
+    if n_other:
+        left.append(f"{n_other} whose estimate or interval reaches outside its fitted batch sizes")
+    left_text = f" Left out: {' and '.join(left)}." if left else ""
+    if len(clean) > 1:
+        values = [f[2]["critical_batch"]["b_crit"] for f in clean]
+        return (
+            f" Across the {len(clean)} usable fits that stay inside their fitted batch sizes and "
+            f"are not flagged, B_crit ranges from {fmt.number(min(values))} to "
+            f"{fmt.number(max(values))}.{left_text}"
+        )
+    return f" Other usable fits: {' and '.join(left)}." if left else ""
 
 
 #: What a per-condition B_crit describes: every condition trains one learning rate (or one
@@ -937,6 +1123,20 @@ def settings_doc(settings: IntervalSettings, pooled: bool) -> dict[str, Any]:
             "draws_difference": draws.METHOD_PAIRED_DRAWS,
         },
         "conditional_on": conditional_on(pooled),
+        "chance_rule": CHANCE_RULE,
+    }
+
+
+def chance_levels(splits: pd.DataFrame | None) -> dict[str, dict[str, float]]:
+    """Dataset -> {"accuracy": chance accuracy, "loss": chance loss} of a splits table
+    (`batchstudy.data.SPLIT_COLUMNS`); empty without one."""
+    if splits is None:
+        return {}
+    return {
+        str(d): {"accuracy": float(a), "loss": float(lo)}
+        for d, a, lo in zip(
+            splits["dataset"], splits["chance_accuracy"], splits["chance_loss"], strict=True
+        )
     }
 
 
@@ -955,10 +1155,12 @@ def analyze(
     (`batchstudy.draws`) into ``pooled_draws`` (empty without draws). ``own_validation``: the
     datasets with a validation split of their own (the others' test split serves as one).
     ``splits``: the datasets' split sizes and chance levels (`batchstudy.data.SPLIT_COLUMNS`),
-    kept as ``splits`` (one record per dataset; empty without it) for the report.
+    kept as ``splits`` (one record per dataset; empty without it) for the report; its chance
+    levels judge the targets (`scaling.target_standing`).
     """
     keys = list(CONDITION_KEYS)
     summaries = dict(iter(summary.groupby(keys, sort=True)))
+    chance = chance_levels(splits)
     conditions = [
         condition_findings(
             r,
@@ -966,6 +1168,7 @@ def analyze(
             settings,
             timing_repeats,
             own_validation=str(r["dataset"].iloc[0]) in set(own_validation),
+            chance=chance.get(str(r["dataset"].iloc[0])),
         )
         for k, r in runs.groupby(keys, sort=True)
     ]

@@ -362,10 +362,33 @@ def _per_target(s: pd.DataFrame, quantity: str, targets: list[str]) -> Iterator[
             yield i, k, b[ok], est[ok], s[f"{name}_lo"][ok], s[f"{name}_hi"][ok]
 
 
-def _steps_panel(ax: Any, s: pd.DataFrame, targets: list[str], words: str) -> bool:
+def at_chance_targets(runs: pd.DataFrame, targets: list[str]) -> set[str]:
+    """The labels (as `_per_target` names them: "95% acc", "95% loss") of the condition's
+    targets no better than chance (`scaling.target_standing`), from the runs' ``target_<k>``,
+    ``loss_target_<k>``, ``chance_accuracy`` and ``chance_loss`` columns; a column the table
+    lacks leaves its targets unjudged."""
+    out = set()
+    for k in targets:
+        for kind, col, label in (
+            ("accuracy", f"target_{k}", f"{k}% acc"),
+            ("loss", f"loss_target_{k}", f"{k}% loss"),
+        ):
+            chance_col = f"chance_{kind}"
+            if col not in runs.columns or chance_col not in runs.columns or runs.empty:
+                continue
+            value, level = float(runs[col].iloc[0]), float(runs[chance_col].iloc[0])
+            if scaling.target_standing(kind, value, level) == scaling.STANDING_AT_CHANCE:
+                out.add(label)
+    return out
+
+
+def _steps_panel(
+    ax: Any, s: pd.DataFrame, targets: list[str], words: str, unfit: frozenset[str] = frozenset()
+) -> bool:
     """Steps to each target with the perfect-scaling line and the critical-batch fit, drawn
     from the summary's censored medians (a batch size whose median is above the budget has
-    no point), the same numbers the report's text fits. `words`: the medians' interval
+    no point), the same numbers the report's text fits; no fit on the targets in `unfit`
+    (`at_chance_targets`), as the text fits none. `words`: the medians' interval
     (`median_interval_words`)."""
     drew = False
     for i, k, b, est, lo, hi in _per_target(s, "steps", targets):
@@ -375,14 +398,17 @@ def _steps_panel(ax: Any, s: pd.DataFrame, targets: list[str], words: str) -> bo
         ax.plot(
             b, scaling.perfect_scaling_line(b, steps), ls="--", color=f"C{i}", lw=0.8, alpha=0.7
         )
-        fit = scaling.fit_critical_batch(b, steps)
+        fit = scaling.fit_critical_batch(b, steps) if k not in unfit else {}
         if fit.get("ok"):
             grid = np.geomspace(b.min(), b.max(), 50)
             pred = scaling.predicted_steps(grid, fit["s_min"], fit["e_min"])
             ax.plot(grid, pred, color=f"C{i}", lw=0.8, alpha=0.5)
             ax.axvline(fit["b_crit"], color=f"C{i}", ls=":", lw=0.8)
     ax.set_ylabel(f"optimizer steps to target\n(median, {words})")
-    ax.set_title("Steps; dashed: perfect scaling, thin: fit, dotted: B_crit", fontsize=9, y=TITLE_Y)
+    none = f"; no fit on {', '.join(sorted(unfit))} (targets at chance)" if unfit else ""
+    ax.set_title(
+        f"Steps; dashed: perfect scaling, thin: fit, dotted: B_crit{none}", fontsize=9, y=TITLE_Y
+    )
     return drew
 
 
@@ -416,7 +442,8 @@ def plot_scaling(summary: pd.DataFrame, runs: pd.DataFrame, out: Path, dpi: int)
     targets = target_suffixes(runs)
     words = median_interval_words(seeds_per_batch_size(runs))
     fig, axes = _figure(1, 2, (10, 4), SCALING_MARGINS)
-    for ax, panel in zip(axes, (_steps_panel, _seconds_panel), strict=True):
+    steps = functools.partial(_steps_panel, unfit=frozenset(at_chance_targets(runs, targets)))
+    for ax, panel in zip(axes, (steps, _seconds_panel), strict=True):
         drew = panel(ax, s, targets, words)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -440,7 +467,7 @@ PLOT_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "runs": (
         ("batch_size", "settling_epoch", "diverged", "plateau_val_accuracy"),
-        ("target_", "chance_loss"),
+        ("target_", "loss_target_", "chance_"),
     ),
     "summary": (
         (
@@ -506,14 +533,21 @@ def plot_conditions(
     conditions: Sequence[Mapping[str, Any]],
     settings: Mapping[str, Any],
     workers: int = 1,
+    chance: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[Path]:
     """The figures of every condition in `conditions` (keys as `PLOT_PATH_KEYS`, values text
     or numbers), each condition's under ``plot_dir / Condition.path``, from one read of the
     aggregate tables. A condition without rows in each table raises ValueError before any
     figure is drawn. ``workers`` > 1 draws the conditions in that many forked processes
-    (each figure is drawn by one process alone, so the files are the same as drawn in one)."""
+    (each figure is drawn by one process alone, so the files are the same as drawn in one).
+    ``chance``: dataset -> {"accuracy": ..., "loss": ...} chance levels
+    (`batchstudy.findings.chance_levels`), set as the runs' ``chance_<kind>`` columns so that
+    no B_crit is drawn on a target no better than chance."""
     conds = [_condition(c) for c in conditions]
     tables = {name: read_plot_table(agg_dir, name) for name in PLOT_COLUMNS}
+    for c, rows in tables["runs"].items():
+        levels = (chance or {}).get(str(c.dataset), {})
+        tables["runs"][c] = rows.assign(**{f"chance_{k}": v for k, v in levels.items()})
     for c in conds:
         absent = [name for name, rows in tables.items() if c not in rows]
         if absent:

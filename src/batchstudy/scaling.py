@@ -41,6 +41,22 @@ NO_FURTHER_GAIN_ABOVE = 4.0
 # 1e-15-sized values instead of exact zeros, which would give absurd B_crit like 1e17.
 _ZERO_SHARE = 1e-6
 
+# A B_crit fit whose relative RMSE (of the fitted steps against the measured ones) exceeds this
+# misses the curve by more than the seeds' noise its bootstrap interval covers: flagged as poor,
+# indicative only, wherever a B_crit is printed.
+POOR_FIT_RMSE = 0.10
+
+# A target's standing against chance (`target_standing`). Reaching a target at or beyond what
+# a trivial predictor scores (a loss at or above ln(n_classes), the uniform guess's
+# crossentropy; an accuracy at or below the majority class's share) says nothing about training,
+# so no B_crit is fitted on it. A target that asks for less than this share of the way from
+# chance to a perfect score (accuracy 1, loss 0) is near chance: its steps measure leaving the
+# starting point more than learning, so its B_crit is flagged and left out of summaries.
+NEAR_CHANCE_SHARE = 0.25
+STANDING_AT_CHANCE = "at chance"
+STANDING_NEAR_CHANCE = "near chance"
+STANDING_CLEAR = ""
+
 REGIME_PERFECT = "perfect scaling"
 REGIME_DIMINISHING = "diminishing returns"
 REGIME_NO_GAIN = "no further gain"
@@ -59,7 +75,8 @@ def _clean_points(
     return b[keep], s[keep]
 
 
-def _failed_fit(reason: str, n_points: int, **values: float) -> dict[str, Any]:
+def failed_fit(reason: str, n_points: int, **values: float) -> dict[str, Any]:
+    """A fit that was not made (``ok`` False) for ``reason``; ``values`` override the NaNs."""
     fit = {"s_min": np.nan, "e_min": np.nan, "b_crit": np.nan, "rel_rmse": np.nan}
     return fit | values | {"ok": False, "reason": reason, "n_points": n_points, "in_range": False}
 
@@ -113,12 +130,12 @@ def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> 
     b, s = _clean_points(batch_sizes, steps)
     n_sizes = int(np.unique(b).size)
     if n_sizes < MIN_BATCH_SIZES:
-        return _failed_fit(
+        return failed_fit(
             f"need ≥ {MIN_BATCH_SIZES} batch sizes with finite steps, got {n_sizes}", b.size
         )
     s_min, e_min, at_zero = _solve(_design(b, s), float(b.min()), float(b.max()))
     if at_zero == "s_min":
-        return _failed_fit(
+        return failed_fit(
             f"S_min fitted at 0: steps fall like 1/B over the fitted batch sizes "
             f"B = {b.min():g}–{b.max():g} (perfect scaling there), so B_crit lies above "
             f"B = {b.max():g}",
@@ -128,7 +145,7 @@ def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> 
             b_crit=float("inf"),
         )
     if at_zero == "e_min":
-        return _failed_fit(
+        return failed_fit(
             f"E_min fitted at 0: steps do not fall with batch size over B = {b.min():g}–"
             f"{b.max():g}, so B_crit lies below B = {b.min():g}",
             b.size,
@@ -300,3 +317,32 @@ def perfect_scaling_line(batch_sizes: Sequence[float], steps: Sequence[float]) -
     b_ref = np.nanmin(b)
     s_ref = float(np.median(s[b == b_ref]))
     return s_ref * b_ref / b
+
+
+def chance_headroom(kind: str, target: float, chance: float) -> float:
+    """Share of the way from chance to a perfect score that a target asks for.
+
+    ``kind`` 'accuracy': (target - chance) / (1 - chance), chance the majority class's share;
+    'loss': (chance - target) / chance, chance ln(n_classes). 1 = a perfect score, 0 = chance
+    itself, negative = worse than chance. NaN when chance or the target is unknown (NaN) or
+    chance is already perfect (accuracy 1, loss 0).
+    """
+    if kind not in ("accuracy", "loss"):
+        raise ValueError(f"unknown target kind {kind!r}")
+    target, chance = float(target), float(chance)
+    span = 1.0 - chance if kind == "accuracy" else chance
+    if not (np.isfinite(target) and np.isfinite(chance)) or span <= 0:
+        return float("nan")
+    return (target - chance) / span if kind == "accuracy" else (chance - target) / span
+
+
+def target_standing(kind: str, target: float, chance: float) -> str:
+    """`STANDING_AT_CHANCE` where the target is no better than chance (headroom <= 0: no
+    B_crit on it), `STANDING_NEAR_CHANCE` where it asks for less than `NEAR_CHANCE_SHARE` of
+    the way to a perfect score, else `STANDING_CLEAR` (also when chance is unknown)."""
+    share = chance_headroom(kind, target, chance)
+    if not np.isfinite(share):
+        return STANDING_CLEAR
+    if share <= 0:
+        return STANDING_AT_CHANCE
+    return STANDING_NEAR_CHANCE if share < NEAR_CHANCE_SHARE else STANDING_CLEAR

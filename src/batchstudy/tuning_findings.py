@@ -16,6 +16,7 @@ main (validation-accuracy) target:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -60,13 +61,26 @@ def _label(keys: dict[str, Any]) -> str:
     )
 
 
-def _fits(group: pd.DataFrame, ref: float, settings: IntervalSettings) -> dict[str, dict]:
-    """B_crit of the tuned frontier and of the reference rate's steps, same bootstrap draws."""
+#: Why no B_crit is fitted on a group's target at chance (`scaling.target_standing`).
+AT_CHANCE_REASON = "the target is no better than chance accuracy, so no B_crit is fitted on it"
+
+
+def _fits(
+    group: pd.DataFrame, ref: float, settings: IntervalSettings, standing: str = ""
+) -> dict[str, dict]:
+    """B_crit of the tuned frontier and of the reference rate's steps, same bootstrap draws;
+    none on a target at chance (`standing`, `scaling.target_standing` of the group's accuracy
+    target); each fit keeps ``standing`` so its text can flag a target near chance."""
     kw = {"n_boot": settings.n_boot, "seed": settings.seed, "level": settings.level}
+    if standing == scaling.STANDING_AT_CHANCE:
+        none = scaling.failed_fit(AT_CHANCE_REASON, 0, lo=np.nan, hi=np.nan)
+        return {k: none | {"standing": standing} for k in LR_CHOICES}
     at_ref = group.loc[np.isclose(group[tuning.LR_COLUMN], ref)]
     return {
-        "tuned": tuning.critical_batch_of_group(group, ts.MAIN_TARGET, **kw),
-        "reference": tuning.critical_batch_of_group(at_ref, ts.MAIN_TARGET, **kw),
+        "tuned": tuning.critical_batch_of_group(group, ts.MAIN_TARGET, **kw)
+        | {"standing": standing},
+        "reference": tuning.critical_batch_of_group(at_ref, ts.MAIN_TARGET, **kw)
+        | {"standing": standing},
     }
 
 
@@ -109,28 +123,42 @@ def _at(v: claims.Verdict, where: str) -> str:
     return f"{v.verdict} at {where}{some}"
 
 
+#: What became of a claim supported at the reference rate, at the rates chosen for speed.
+FATE_SURVIVES = "survives at the speed-chosen rates"
+FATE_FAILS = "does not survive at the speed-chosen rates"
+#: What the tuned claims do not answer: no rate was chosen for accuracy.
+CLAIMS_SCOPE = (
+    "The rates were chosen for the fewest steps to the target, not for final accuracy: claims "
+    "3a and 3b are judged at those speed-chosen rates, and no rate chosen for accuracy was "
+    "tested, so whether large batches lose test accuracy at a rate tuned for accuracy is not "
+    "answered here."
+)
+
+
 def claims_change(ref: list, tuned: list) -> list[dict[str, str]]:
     """Per claim: the verdict at the reference rate, the tuned one, and what became of it.
 
     "unchanged" needs the same verdict *and* the same batch sizes where the claim holds
-    (`claims.Verdict.holds_for`); whenever those sets differ, the fate names both."""
+    (`claims.Verdict.holds_for`); whenever those sets differ, the fate names both. A claim
+    supported at the reference rate `FATE_SURVIVES` or `FATE_FAILS` at the speed-chosen
+    rates (never "survives tuning": no rate was chosen for accuracy, `CLAIMS_SCOPE`)."""
     rows = []
     for a, b in zip(ref, tuned, strict=True):
         ref_at, tuned_at = sorted(a.holds_for or []), sorted(b.holds_for or [])
         if a.verdict == claims.SUPPORTED:
-            fate = "survives tuning" if b.verdict == claims.SUPPORTED else "does not survive"
+            fate = FATE_SURVIVES if b.verdict == claims.SUPPORTED else FATE_FAILS
         else:
             fate = "unchanged" if (a.verdict, ref_at) == (b.verdict, tuned_at) else "changed"
         if ref_at != tuned_at:
             fate += (
                 f" (holds for {fmt.sizes(ref_at)} at the reference rate, for "
-                f"{fmt.sizes(tuned_at)} at the speed-tuned rates)"
+                f"{fmt.sizes(tuned_at)} at the speed-chosen rates)"
             )
         rows.append(
             {
                 "claim": a.claim,
                 "number": claims.CLAIM_NUMBERS.get(a.claim, ""),
-                "summary": f"{_at(a, 'the reference rate')}; {_at(b, 'the speed-tuned rates')}",
+                "summary": f"{_at(a, 'the reference rate')}; {_at(b, 'the speed-chosen rates')}",
                 "reference": a.verdict,
                 "tuned": b.verdict,
                 "fate": fate,
@@ -152,12 +180,27 @@ def bcrit_text(fit: dict[str, Any]) -> str:
     if not fit.get("ok"):
         return f"not fitted ({fit.get('reason') or 'fit failed'})"
     e = Effect(fit["b_crit"], fit["lo"], fit["hi"], int(fit["n_seeds"]), "bootstrap")
+    flags = {
+        "the fit is poor: its interval covers the seeds' noise, not the curve's misfit": poor_fit(
+            fit
+        ),
+        "its target is near chance (see the group's target)": fit.get("standing")
+        == scaling.STANDING_NEAR_CHANCE,
+    }
+    said = [words for words, on in flags.items() if on]
+    near = f"; {'; '.join(said)}; indicative only" if said else ""
     return (
         f"{fmt.interval(e, 'count')} ({fmt.percent(fit['level'])} percentile bootstrap over "
         f"{fit['n_seeds']} seeds, "
         f"{fit['n_boot_ok']} of {fit['n_boot']} resamples fit, {fit['n_points']} batch sizes; "
-        f"relative RMSE of the fitted steps {fmt.percent(fit.get('rel_rmse'))})"
+        f"relative RMSE of the fitted steps {fmt.percent(fit.get('rel_rmse'))}{near})"
     )
+
+
+def poor_fit(fit: dict[str, Any]) -> bool:
+    """A made fit whose relative RMSE exceeds `scaling.POOR_FIT_RMSE`."""
+    rmse = fit.get("rel_rmse", np.nan)
+    return bool(fit.get("ok")) and np.isfinite(rmse) and rmse > scaling.POOR_FIT_RMSE
 
 
 def bcrit_target_text(t: pd.Series, ref: str) -> str:
@@ -196,9 +239,16 @@ def moved_text(fits: dict[str, dict]) -> str:
             f"B_crit went from {fmt.number(r['b_crit'])} to {fmt.number(t['b_crit'])}; "
             "the intervals overlap, so no move is shown at this number of seeds."
         )
+    poor = [name for name, f in (("tuned", t), ("reference-rate", r)) if poor_fit(f)]
+    caveat = (
+        f" The {' and '.join(poor)} {'fits are' if len(poor) > 1 else 'fit is'} poor (relative "
+        f"RMSE above {scaling.POOR_FIT_RMSE:.0%}), so the move is indicative only."
+        if poor
+        else ""
+    )
     return (
         f"B_crit {way} with tuning, from {fmt.number(r['b_crit'])} to "
-        f"{fmt.number(t['b_crit'])} (the intervals do not overlap)."
+        f"{fmt.number(t['b_crit'])} (the intervals do not overlap).{caveat}"
     )
 
 
@@ -219,7 +269,51 @@ def large_batch_text(found: dict[str, Any], where: str) -> str:
     )
 
 
-def target_text(t: pd.Series, fraction: float) -> str:
+def chance_note(t: pd.Series, chance: float) -> str:
+    """Where the group's accuracy target is at or near chance accuracy `chance`
+    (`scaling.target_standing`), what that does to B_crit; empty where it is clear of chance
+    or chance is unknown."""
+    target = float(t["target_accuracy"])
+    standing = scaling.target_standing("accuracy", target, chance)
+    level = (
+        f"chance accuracy {fmt.accuracy(chance)} (the majority class's share of the validation "
+        "split)"
+    )
+    if standing == scaling.STANDING_AT_CHANCE:
+        return f" The target is at or below {level}: no B_crit is fitted on it."
+    if standing == scaling.STANDING_NEAR_CHANCE:
+        share = fmt.percent(scaling.chance_headroom("accuracy", target, chance))
+        return (
+            f" The target asks for only {share} of the way from {level} to a perfect score, "
+            f"less than the {scaling.NEAR_CHANCE_SHARE:.0%} a target needs to be clear of "
+            "chance: its B_crit is indicative only."
+        )
+    return ""
+
+
+def target_text(t: pd.Series, fraction: float, chance: float = np.nan) -> str:
+    """The group's targets, with `chance_note` against the dataset's chance accuracy."""
+    return _target_words(t, fraction) + "." + chance_note(t, chance)
+
+
+def findings_target_text(t: pd.Series, fraction: float) -> str:
+    """For the Findings: the target both of a group's B_crit race to, and that the
+    per-condition B_crit race to other targets (so the numbers differ)."""
+    acc = fmt.accuracy(t["target_accuracy"])
+    whose = (
+        "the config's absolute target for the dataset"
+        if t["target_kind"] == ts.ABSOLUTE
+        else f"{fraction:g} × the best mean plateau over all the group's (batch size, lr) cells"
+    )
+    return (
+        f"Both B_crit values are fitted to the steps to validation accuracy ≥ {acc} ({whose}, "
+        "one target for every batch size and rate); each condition's B_crit further down is "
+        "fitted to a fraction of that condition's own best plateau instead, so those values "
+        "differ."
+    )
+
+
+def _target_words(t: pd.Series, fraction: float) -> str:
     acc, loss = fmt.accuracy(t["target_accuracy"]), fmt.number(t["target_loss"])
     if t["target_kind"] == ts.ABSOLUTE:
         return (
@@ -360,21 +454,72 @@ def evaluation_text(frontier: pd.DataFrame, resolution: str, n_train: int) -> st
     return text
 
 
-def tie_text(grid: pd.DataFrame) -> str:
+def tie_text(grid: pd.DataFrame, spacing: Mapping[int, float] | None = None) -> str:
     """The batch sizes where another rate has the same finite median steps as the chosen one
-    (`grid`: one group's main-target rows), so the tie rule decided; empty when none."""
+    (`grid`: one group's main-target rows), so the tie rule decided, and, given ``spacing``
+    (batch size -> steps between evaluations, `ts.evaluation_grid`), the near-ties (`near_ties`);
+    empty when there are none."""
     tied = []
     for b, cells in grid.groupby("batch_size", sort=True):
         chosen = cells.loc[cells["chosen"].astype(bool), "median_steps"].astype(float)
         same = cells["median_steps"].astype(float) == (chosen.iloc[0] if len(chosen) else np.nan)
         if len(chosen) and np.isfinite(chosen.iloc[0]) and same.sum() > 1:
             tied.append(int(b))
-    if not tied:
-        return ""
-    return (
+    text = (
         f"At {fmt.sizes(tied)} another rate has the same median steps as the chosen one; the "
         "tie rule (more runs reached, then the smaller rate) chose."
+        if tied
+        else ""
     )
+    near = near_ties(grid, spacing or {})
+    if near:
+        parts = [
+            f"B = {n['batch_size']} ({format_lr(n['lr'])}: {tuning.steps_label(n['steps'], 0)} "
+            f"steps, runner-up {format_lr(n['runner_lr'])}: "
+            f"{tuning.steps_label(n['runner_steps'], 0)}; evaluations "
+            f"{fmt.number(n['spacing'])} steps apart)"
+            for n in near
+        ]
+        text += (
+            f"{' ' if text else ''}At {_and(parts)} the chosen rate's median beats the "
+            "runner-up's by less than one evaluation interval: the choice there rests on a "
+            "difference the evaluations barely resolve."
+        )
+    return text
+
+
+def _and(items: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def near_ties(grid: pd.DataFrame, spacing: Mapping[int, float]) -> list[dict[str, Any]]:
+    """Per batch size with a finite chosen median and a spacing: the runner-up (the other rate
+    with the lowest finite median) when it is slower by more than 0 but less than one
+    evaluation interval; exact ties are `tie_text`'s. Sorted by batch size."""
+    out = []
+    for b, cells in grid.groupby("batch_size", sort=True):
+        steps = cells["median_steps"].astype(float)
+        is_chosen = cells["chosen"].astype(bool)
+        others = cells.loc[~is_chosen & np.isfinite(steps)]
+        gap = spacing.get(int(b), np.nan)
+        if not is_chosen.any() or others.empty or not np.isfinite(gap):
+            continue
+        mine = float(steps[is_chosen].iloc[0])
+        runner = others.loc[others["median_steps"].astype(float).idxmin()]
+        delta = float(runner["median_steps"]) - mine
+        if np.isfinite(mine) and 0 < delta < gap:
+            out.append(
+                {
+                    "batch_size": int(b),
+                    "lr": float(cells.loc[is_chosen, tuning.LR_COLUMN].iloc[0]),
+                    "steps": mine,
+                    "runner_lr": float(runner[tuning.LR_COLUMN]),
+                    "runner_steps": float(runner["median_steps"]),
+                    "spacing": float(gap),
+                }
+            )
+    return out
 
 
 def _chosen_label(cell: pd.Series) -> str:
@@ -416,7 +561,7 @@ FRONTIER_HEADER = [
     "median examples to target",
     "runs reached",
     "regime",
-    "final test accuracy at the speed-tuned rate (t, over seeds)",
+    "final test accuracy at the speed-chosen rate (t, over seeds)",
 ]
 
 
@@ -470,12 +615,42 @@ def noise_vs_bcrit_text(
     cell = f"B = {n['batch_size']} at the reference rate {ref}"
     if not at:
         return text + f" The median run of {cell} did not reach the target within the budget."
-    return text + (
-        f" The median steps to target of {cell} over seeds is "
-        f"{tuning.steps_label(at['target_steps'], 0)};"
-        f" at the checkpoint nearest it (step {at['step']}) B_simple is "
-        f"{fmt.number(at['b_simple'])}, {fmt.ratio(at['b_simple'] / b)} the tuned B_crit; "
-        f"{at['n_after']} of the {n['n_checkpoints']} checkpoints lie after that median."
+    return (
+        text
+        + (
+            f" The median steps to target of {cell} over seeds is "
+            f"{tuning.steps_label(at['target_steps'], 0)};"
+            f" at the checkpoint nearest it (step {at['step']}) B_simple is "
+            f"{fmt.number(at['b_simple'])}, {fmt.ratio(at['b_simple'] / b)} the tuned B_crit; "
+            f"{at['n_after']} of the {n['n_checkpoints']} checkpoints lie after that median."
+        )
+        + theory_text(at["b_simple"] / b)
+    )
+
+
+#: B_simple and B_crit "agree in order of magnitude" when their ratio lies within this factor
+#: either way (`theory_text`).
+ORDER_OF_MAGNITUDE = 10.0
+
+
+def theory_text(ratio: float) -> str:
+    """Whether B_simple at the target agrees with the tuned B_crit as the theory expects
+    (McCandlish et al. 2018: B_crit ≈ B_noise, which B_simple approximates; it equals it when
+    the Hessian is a multiple of the identity): in order of magnitude when `ratio` (B_simple /
+    B_crit) lies within `ORDER_OF_MAGNITUDE` either way, else not; empty when not finite."""
+    if not np.isfinite(ratio) or ratio <= 0:
+        return ""
+    agree = 1 / ORDER_OF_MAGNITUDE <= ratio <= ORDER_OF_MAGNITUDE
+    verdict = (
+        "B_simple and the tuned B_crit are within an order of magnitude of each other, as the "
+        "theory expects"
+        if agree
+        else f"B_simple is more than an order of magnitude {'above' if ratio > 1 else 'below'} "
+        "the tuned B_crit, so the measured noise scale does not predict it here"
+    )
+    return (
+        " The theory expects B_crit ≈ B_noise, which B_simple approximates (exactly when the "
+        f"loss's curvature is the same in every direction); at that checkpoint {verdict}."
     )
 
 
@@ -491,25 +666,39 @@ def noise_text(n: dict[str, Any] | None, fit: dict[str, Any], compare: str = "")
     )
 
 
-def resolution_text(resolution: str, curves: pd.DataFrame, runs: pd.DataFrame) -> str:
-    """How finely steps to target are resolved, from the evaluation steps themselves."""
-    gaps = (
+def evaluation_gaps(curves: pd.DataFrame) -> pd.Series:
+    """Per (dataset, batch size): the median distance in optimizer steps between the run's
+    consecutive evaluation steps (NaN with a single evaluation step)."""
+    return (
         curves.sort_values("step")
-        .groupby(["batch_size"])["step"]
+        .groupby(["dataset", "batch_size"])["step"]
         .apply(lambda s: float(np.median(np.diff(np.unique(s)))) if s.nunique() > 1 else np.nan)
     )
+
+
+def resolution_text(resolution: str, curves: pd.DataFrame, runs: pd.DataFrame) -> str:
+    """How finely steps to target are resolved, from the evaluation steps themselves, per
+    dataset: one dataset's spacing is never read as another's."""
+    gaps = evaluation_gaps(curves)
     source = {
         ts.RESOLUTION_STEPS: "at the evaluation steps of evals.tsv",
         ts.RESOLUTION_EPOCHS: "at epoch resolution (one evaluation per epoch, history.tsv)",
     }[resolution]
-    lo, hi = gaps.min(), gaps.max()
-    if lo == hi:
-        return f"Steps to target are read {source}: evaluations {fmt.number(lo)} steps apart."
-    return (
-        f"Steps to target are read {source}: evaluations {fmt.number(lo)} to {fmt.number(hi)} "
-        "optimizer steps apart depending on the batch size, so steps to target are known less "
-        "finely where evaluations are sparser."
+    parts, varies = [], False
+    for dataset, g in gaps.groupby(level="dataset", sort=True):
+        lo, hi = g.min(), g.max()
+        varies |= bool(lo != hi)
+        span = fmt.number(lo) if lo == hi else f"{fmt.number(lo)} to {fmt.number(hi)}"
+        parts.append(f"{dataset}: {span}")
+    text = f"Steps to target are read {source}; optimizer steps between evaluations, " + "; ".join(
+        parts
     )
+    if varies:
+        text += (
+            " (depending on the batch size), so steps to target are known less finely where "
+            "evaluations are sparser"
+        )
+    return text + "."
 
 
 def _group_doc(
@@ -539,10 +728,15 @@ def _group_doc(
         "path": group_path(keys),
         "rates": [format_lr(r) for r in rates],
         "reference_lr": format_lr(ref),
-        "target": target_text(extra["target"], extra["fraction"]),
+        "target": target_text(extra["target"], extra["fraction"], extra["chance_accuracy"]),
+        "findings_target": findings_target_text(extra["target"], extra["fraction"]),
+        "claims_scope": CLAIMS_SCOPE,
         "split": SPLIT_TEXT[bool(extra["own_validation"])],
         "edge": edge_text(frontier, rates),
-        "ties": tie_text(extra["grid"].loc[extra["grid"]["target"] == ts.MAIN_TARGET]),
+        "ties": tie_text(
+            extra["grid"].loc[extra["grid"]["target"] == ts.MAIN_TARGET],
+            dict(zip(frontier["batch_size"].astype(int), frontier["eval_spacing"], strict=True)),
+        ),
         "regime": regime_text(fits["tuned"]),
         "levels": (
             f"The test-accuracy intervals in the table are {fmt.percent(settings.level)} "
@@ -563,7 +757,7 @@ def _group_doc(
         "claims": claims_change(verdicts["reference"], verdicts["tuned"]),
         "large": {
             "reference": large_batch_text(large["reference"], f"At the reference rate {ref:g}"),
-            "tuned": large_batch_text(large["tuned"], "At the speed-tuned rates"),
+            "tuned": large_batch_text(large["tuned"], "At the speed-chosen rates"),
         },
         "noise": _noise_doc(extra, fits["tuned"]),
     }
@@ -624,11 +818,14 @@ def analyze_tuning(
     settings: IntervalSettings,
     references: dict[str, float] | None = None,
     shared_validation: tuple[str, ...] = (),
+    chance: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Tables (``grid``, ``frontier``, ``bcrit``: the files of the stage) and the report's
     document (``doc``: plain JSON types) of every group with >= 2 base learning rates.
     `references`: optimizer -> configured reference rate (else the grid's middle);
-    `shared_validation`: datasets whose validation split is their test split."""
+    `shared_validation`: datasets whose validation split is their test split; `chance`:
+    dataset -> {"accuracy": chance accuracy, ...} (`batchstudy.findings.chance_levels`),
+    against which each group's accuracy target is judged (`scaling.target_standing`)."""
     references = references or {}
     targets = ts.group_targets(runs, absolute, fraction)
     truns = ts.steps_to_targets(ts.tuned_groups(runs), curves, targets)
@@ -657,7 +854,12 @@ def analyze_tuning(
         }
         given = references.get(str(gk["optimizer"]))
         extra["reference_lr"] = reference_lr(group[tuning.LR_COLUMN], given)
-        extra["fits"] = fits = _fits(group, extra["reference_lr"], settings)
+        level = (chance or {}).get(str(gk["dataset"]), {}).get("accuracy", np.nan)
+        extra["chance_accuracy"] = float(level)
+        standing = scaling.target_standing(
+            "accuracy", float(extra["target"]["target_accuracy"]), float(level)
+        )
+        extra["fits"] = fits = _fits(group, extra["reference_lr"], settings, standing)
         front = tuning.add_regimes(
             tuning.tuned_frontier(_of_group(main, gk)), pd.DataFrame([gk | fits["tuned"]])
         ).merge(tested, on=[*keys, "batch_size"], how="left")

@@ -39,6 +39,7 @@ rule tune:
         history=AGGREGATE.history,
         evals=EVALS,
         noise=noise_files(NOISE_SCALE),
+        splits=rules.dataset_splits.output[0],
     output:
         grid=f"{DIRS.analysis}/lr_grid.tsv",
         frontier=f"{DIRS.analysis}/frontier.tsv",
@@ -69,7 +70,7 @@ rule tune:
         " --history {input.history:q} {params.evals} --noise {input.noise:q}"
         " --settings {params.settings:q} --targets {params.targets:q} --dpi {params.dpi}"
         " --references {params.references:q} --shared-validation {params.shared:q}"
-        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        " --splits {input.splits:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule noise_scale:

@@ -7,6 +7,7 @@
 rule plot:
     input:
         rules.aggregate.output,
+        splits=rules.dataset_splits.output[0],
     output:
         [
             report(
@@ -37,5 +38,5 @@ rule plot:
     shell:
         "python -m batchstudy plot --aggregate-dir {params.aggregate_dir:q}"
         " --plot-dir {params.plot_dir:q} --settings {params.settings:q} {params.conditions}"
-        " --threads {threads}"
+        " --threads {threads} --splits {input.splits:q}"
         " > {log:q} 2>&1"
