@@ -58,10 +58,11 @@ PACKAGES = (
     "snakemake",
 )
 
-#: Columns of a condition's table: (cell key, header, formatter kind, missing-word).
+#: Columns of a condition's table: (cell key, header, formatter kind, missing-word); a kind
+#: that `batchstudy.formatting.KINDS` lacks names a plain formatter of its own.
 TABLE_COLUMNS = [
-    ("learning_rate", "learning rate", None, ""),
-    ("steps_per_epoch", "steps / epoch", None, ""),
+    ("learning_rate", "learning rate", "learning_rate", ""),
+    ("steps_per_epoch", "steps / epoch", "count", ""),
     ("final_test_accuracy", "final test acc", "accuracy", ""),
     ("final_end_train_accuracy", "final train acc (whole split)", "accuracy", ""),
     ("gap_accuracy", "gap (train − test)", "difference", ""),
@@ -114,8 +115,10 @@ def table_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
     for c in cells:
         row = [str(c["batch_size"])]
         for key, _, kind, missing in TABLE_COLUMNS:
-            if kind is None:
-                row.append(fmt.number(c[key]))
+            if kind not in fmt.KINDS:
+                row.append(fmt.learning_rate(c[key]))
+            elif not isinstance(c[key], dict):
+                row.append(fmt.KINDS[kind][0](c[key]))
             else:
                 row.append(fmt.interval(Effect.from_dict(c[key]), kind, missing or "never reached"))
         row.append(

@@ -290,6 +290,5 @@ def steps_label(median_steps: float, budget_steps: float) -> str:
 
 def _whole(x: float) -> str:
     """A count or a median of counts in full: every integer digit and the .5 of a median of an
-    even number of runs (23.5, never rounded half-to-even to 24), via `formatting.number`.
-    From 1000 on that formatter prints whole numbers only, so a .5 there is rounded."""
-    return formatting.number(x, len(str(int(abs(x)))) + 1)
+    even number of runs (23.5, 1,822.5), via `formatting.count`."""
+    return formatting.count(x)

@@ -26,7 +26,7 @@ import pandas as pd
 from . import claims, scaling, tuning
 from . import formatting as fmt
 from . import tuning_study as ts
-from .config import budget_label, format_lr, reference_lr
+from .config import budget_label, lr_text, reference_lr
 from .findings import jsonable
 from .metrics import CELL_KEYS
 from .stats import Effect, IntervalSettings
@@ -263,10 +263,10 @@ def criterion_text(frontier: pd.DataFrame, target: float) -> str:
             else ""
         )
         parts.append(
-            f"at B = {int(f['batch_size'])} the chosen rate {format_lr(f[tuning.LR_COLUMN])} "
+            f"at B = {int(f['batch_size'])} the chosen rate {lr_text(f[tuning.LR_COLUMN])} "
             f"ends at {fmt.accuracy(f['val_accuracy_mean'])} ({reached}the best mean any rate "
             f"ended at there: {fmt.accuracy(f['best_val_accuracy'])}, lr "
-            f"{format_lr(f['best_val_lr'])})"
+            f"{lr_text(f['best_val_lr'])})"
         )
     return (
         "The rate is chosen for the fewest steps to the first evaluation at the target, not "
@@ -289,7 +289,7 @@ def edge_text(frontier: pd.DataFrame, rates: list[float]) -> str:
     for name, edge in (("smallest", min(rates)), ("largest", max(rates))):
         at = front.loc[np.isclose(front[tuning.LR_COLUMN], edge), "batch_size"]
         if len(at):
-            parts.append(f"the grid's {name} ({format_lr(edge)}) at {fmt.sizes(sorted(at))}")
+            parts.append(f"the grid's {name} ({lr_text(edge)}) at {fmt.sizes(sorted(at))}")
     if not parts:
         return ""
     return f"The chosen rate is {' and '.join(parts)}: there the optimum may lie outside the grid."
@@ -380,7 +380,7 @@ def tie_text(grid: pd.DataFrame) -> str:
 def _chosen_label(cell: pd.Series) -> str:
     """The chosen rate; when its median is above the budget no rate reached the target in
     half the runs, and the choice is only the tie rule's (most runs reached, then smallest)."""
-    lr = format_lr(cell[tuning.LR_COLUMN])
+    lr = lr_text(cell[tuning.LR_COLUMN])
     return lr if np.isfinite(cell["median_steps"]) else f"{lr} (no rate's median reached)"
 
 
@@ -484,7 +484,7 @@ def noise_text(n: dict[str, Any] | None, fit: dict[str, Any], compare: str = "")
         return ""
     return (
         f"Measured gradient noise scale B_simple along a reference run (B = {n['batch_size']}, "
-        f"lr {format_lr(n['learning_rate'])}, seed {n['seed']}, {n['n_checkpoints']} checkpoints "
+        f"lr {lr_text(n['learning_rate'])}, seed {n['seed']}, {n['n_checkpoints']} checkpoints "
         f"over {n['max_step']} steps): {fmt.number(n['first'])} at the start, "
         f"{fmt.number(n['last'])} at the end, median {fmt.number(n['median'])}; the tuned "
         f"frontier's B_crit is {bcrit_text(fit)}. {compare} {SGD_CAVEAT}".replace("  ", " ")
@@ -537,8 +537,8 @@ def _group_doc(
         "keys": keys,
         "label": _label(keys),
         "path": group_path(keys),
-        "rates": [format_lr(r) for r in rates],
-        "reference_lr": format_lr(ref),
+        "rates": [lr_text(r) for r in rates],
+        "reference_lr": lr_text(ref),
         "target": target_text(extra["target"], extra["fraction"]),
         "split": SPLIT_TEXT[bool(extra["own_validation"])],
         "edge": edge_text(frontier, rates),
@@ -559,7 +559,7 @@ def _group_doc(
         "bcrit": {k: bcrit_text(f) for k, f in fits.items()},
         "lr_changed": _changed_text(fits["tuned"]),
         "moved": moved_text(fits),
-        "bcrit_target": bcrit_target_text(extra["target"], format_lr(ref)),
+        "bcrit_target": bcrit_target_text(extra["target"], lr_text(ref)),
         "claims": claims_change(verdicts["reference"], verdicts["tuned"]),
         "large": {
             "reference": large_batch_text(large["reference"], f"At the reference rate {ref:g}"),
@@ -583,7 +583,7 @@ def _noise_doc(extra: dict[str, Any], fit: dict[str, Any]) -> str:
     ]
     median = float(cell["median_steps"].iloc[0]) if len(cell) else np.nan
     at = noise_at_target(extra["noise"], median)
-    return noise_text(n, fit, noise_vs_bcrit_text(n, at, fit, format_lr(extra["reference_lr"])))
+    return noise_text(n, fit, noise_vs_bcrit_text(n, at, fit, lr_text(extra["reference_lr"])))
 
 
 def _fit_rows(keys: dict[str, Any], fits: dict[str, dict], ref: float) -> list[dict[str, Any]]:
