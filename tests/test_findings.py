@@ -280,13 +280,14 @@ def test_settling_text_counts_runs_collapsed_to_chance():
             "n_settled_below_target": 9,
         },
     ]
-    text = findings.settling_text({"cells": cells})
+    words = "a budget-limited one entered its band only in the budget's last epochs"
+    text = findings.settling_text({"cells": cells, "beyond_budget": words})
     assert (
-        "B = 512: > budget (10 of 10 never settled) (3 budget-limited, 7 collapsed to chance)"
+        "B = 512: > budget (10 of 10 never settled: 3 budget-limited, 7 collapsed to chance)"
         in text
     )
     assert "B = 64: 30 [28, 33] epochs = 30 [28, 33] steps (9 settled below the target)" in text
-    assert claims.BEYOND_BUDGET in text
+    assert f"rank above every settled run: {words}; causes as defined" in text
     assert "B = 8: 30 [28, 33] epochs" in text and "collapsed to chance;" not in text.split(";")[0]
     assert "nan" not in text
 
@@ -353,7 +354,7 @@ def test_the_wall_time_headline_gives_the_drift_of_the_jobs_behind_its_holds():
     (line,) = findings._wall_time_headlines([held])
     assert "B = 8" in line["text"]
     assert (
-        "Clock drift up to 1.5-fold in the jobs behind these holds (theirs and the smallest "
+        "Clock drift up to 1.50-fold in the jobs behind these holds (theirs and the smallest "
         "batch size's); a wall-time difference within the drift of the two jobs compared "
         "counts as inconclusive." in line["text"]
     )
@@ -364,3 +365,22 @@ def test_the_wall_time_headline_gives_the_drift_of_the_jobs_behind_its_holds():
     # conditions timed by the timing stage's repeats add no drift sentence
     timed = none | {"timing_repeats": {"repeats": 5}}
     assert "drift" not in findings._wall_source([timed])
+
+
+def test_settling_text_says_how_many_never_settled_once():
+    """B = 8 at digits: a finite median with 1 of 10 runs counted at the budget reads
+    "19.5 [18, 29] epochs = 2,200 [2,030, 3,280] steps (1 of 10 never settled: 1 loss rising)",
+    the count once, not after each of the two intervals."""
+    method = "percentile bootstrap over seeds of the censored median"
+    cell = {
+        "batch_size": 8,
+        "epochs_to_settle": Effect(19.5, 18.0, 29.0, 10, method, n_censored=1).to_dict(),
+        "steps_to_settle": Effect(2203.5, 2034.0, 3277.0, 10, method, n_censored=1).to_dict(),
+        "unsettled_causes": "1 loss rising",
+    }
+    text = findings.settling_text({"cells": [cell]})
+    assert (
+        "B = 8: 19.5 [18, 29] epochs = 2,203.5 [2,034, 3,277] steps (1 of 10 never settled: "
+        "1 loss rising)" in text
+    )
+    assert text.count("never settled") == 2  # the preamble's and the cell's

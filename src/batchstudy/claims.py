@@ -23,7 +23,15 @@ from scipy.stats import spearmanr
 
 from . import formatting as fmt
 from . import stats
-from .metrics import CONDITION_KEYS, settled_below_target, target_suffixes
+from .metrics import (
+    BUDGET_LIMITED,
+    CONDITION_KEYS,
+    LOSS_RISING,
+    STILL_MOVING,
+    TOO_SHORT,
+    settled_below_target,
+    target_suffixes,
+)
 from .stats import DIFFERENT, EQUIVALENT, Effect, IntervalSettings
 
 SUPPORTED = "supported"
@@ -375,7 +383,7 @@ def claim_time_per_epoch(
     )
     evidence = (
         f"Median time per model-epoch {trend}; Spearman ρ of the medians over B "
-        f"{fmt.correlation(rho)}. B = {sizes[0]} takes {fmt.ratio(point)} "
+        f"{fmt.end(rho, 'correlation', RHO_BOUNDARIES)}. B = {sizes[0]} takes {fmt.ratio(point)} "
         f"the time of B = {sizes[-1]} (range of the two epoch intervals "
         f"{fmt.end(ratio_lo, 'ratio', RATIO_BOUNDARIES)} to "
         f"{fmt.end(ratio_hi, 'ratio', RATIO_BOUNDARIES)}). {TREND_RULE} "
@@ -386,8 +394,11 @@ def claim_time_per_epoch(
 
 
 #: Claim 1's rule in words (`claim_time_per_epoch`).
+#: The values claim 1 compares Spearman's rho with (`TREND_RULE`).
+RHO_BOUNDARIES = (STRONG_DECREASE_RHO, 0.0)
 TREND_RULE = (
-    f"Supported needs a decreasing trend (ρ ≤ {STRONG_DECREASE_RHO:g}) and that range above "
+    f"Supported needs a decreasing trend (ρ ≤ {fmt.correlation(STRONG_DECREASE_RHO, 1)}) and "
+    "that range above "
     f"{TIME_RATIO_MARGIN:g}×; not supported when ρ ≥ 0 or the range lies within "
     f"{TIME_RATIO_MARGIN:g}× either way; otherwise inconclusive."
 )
@@ -444,7 +455,7 @@ def fixed_cost_note(steps: Mapping[int, float], seconds: Mapping[int, float]) ->
     if parts is None:
         return ""
     fixed, per_step, r2 = parts
-    fit = f"{COST_FIT_WORDS}, R² = {fmt.correlation(r2)}"
+    fit = f"{COST_FIT_WORDS}, R² = {fmt.end(r2, 'correlation', (FIXED_COST_MIN_R2,))}"
     if len(sizes) < MIN_SIZES_FOR_COST_SPLIT:
         return (
             f" {fmt.counted(len(sizes), 'batch size')} leave too few degrees of freedom to split "
@@ -513,7 +524,7 @@ def _stream_note(s: pd.DataFrame, sizes: list[int]) -> str:
     worst = int(np.argmax(np.abs(np.log(drift))))
     factor = drift_fold(drift[worst])
     drift_note = (
-        f"; that is more than the {fmt.number(TIME_RATIO_MARGIN)}× margin, so time "
+        f"; that is more than the {fmt.exact(TIME_RATIO_MARGIN)}× margin, so time "
         "differences of that size between batch sizes are not reliable"
         if factor > TIME_RATIO_MARGIN
         else ""
@@ -563,9 +574,10 @@ def _time_per_epoch_repeats(
     trend = ", ".join(f"B = {b}: {fmt.interval(e, 'seconds')}" for b, e in per_b.items())
     evidence = (
         f"Seconds per model-epoch, geometric mean over repeats with its t-interval: {trend}; "
-        f"Spearman ρ over B {fmt.correlation(rho)}. B = {sizes[0]} over B = {sizes[-1]}, "
+        f"Spearman ρ over B {fmt.end(rho, 'correlation', RHO_BOUNDARIES)}. B = {sizes[0]} over "
+        f"B = {sizes[-1]}, "
         f"paired by repeat: {fmt.effect(ratio, 'ratio')}, margin "
-        f"{fmt.number(TIME_RATIO_MARGIN)}× ({ratio.verdict}). Unit of replication: "
+        f"{fmt.exact(TIME_RATIO_MARGIN)}× ({ratio.verdict}). Unit of replication: "
         f"{repeat_unit(table)}." + fixed_cost_note(steps, {b: e.estimate for b, e in per_b.items()})
     )
     effects = {f"seconds_per_epoch_{b}": e for b, e in per_b.items()} | {"seconds_ratio": ratio}
@@ -575,12 +587,40 @@ def _time_per_epoch_repeats(
 # --------------------------------------------------------------------------- claim 2
 
 
-#: What a run that never settled stands for, in claim 2 and in the Settling paragraph alike.
-BEYOND_BUDGET = (
-    "a still-moving or loss-rising run settles after the budget if at all, a budget-limited "
-    "one entered its band only in the budget's last epochs, and under a budget too short to "
-    "settle nothing is measured"
+#: What a run that never settled stands for, by cause (`batchstudy.metrics.SETTLE_STATUSES`),
+#: in claim 2 and in the Settling paragraph alike (`beyond_budget`); the first entry's words
+#: take the observed causes' names.
+BEYOND_BUDGET_WORDS = (
+    ((STILL_MOVING, LOSS_RISING), "a {} run settles after the budget if at all"),
+    ((BUDGET_LIMITED,), "a budget-limited one entered its band only in the budget's last epochs"),
+    ((TOO_SHORT,), "under a budget too short to settle nothing is measured"),
 )
+
+
+def beyond_budget(runs: pd.DataFrame) -> str:
+    """What the runs that never settled stand for, only for the causes that occur among
+    ``runs`` (their ``settle_status``), e.g. "a still-moving run settles after the budget if at
+    all"; empty when no run of these causes is present."""
+    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    seen = set(status[runs["settling_epoch"].isna()])
+    out = []
+    for causes, words in BEYOND_BUDGET_WORDS:
+        names = [c.replace(" ", "-") for c in causes if c in seen]
+        if names:
+            out.append(words.format(" or ".join(names)))
+    return ", ".join(out[:-1]) + f" and {out[-1]}" if len(out) > 1 else "".join(out)
+
+
+def _paren(words: str) -> str:
+    return f" ({words})" if words else ""
+
+
+def _beyond_budget_clause(runs: pd.DataFrame) -> str:
+    """`beyond_budget` after a semicolon, or nothing."""
+    words = beyond_budget(runs)
+    return f"; {words}" if words else ""
+
+
 #: How a per-seed value that involves a run counted at the budget reads (`Effect.n_censored`).
 LOWER_BOUND_WORDS = "per-seed values are lower bounds: runs counted at the budget"
 
@@ -626,7 +666,7 @@ def claim_small_batches_settle_sooner(
     )
     if any(censored.values()):
         unsettled = (
-            f" Runs that never settled, counted at the budget ({BEYOND_BUDGET}): "
+            f" Runs that never settled, counted at the budget{_paren(beyond_budget(runs))}: "
             f"{unsettled_counts(runs, sizes)}."
         )
         verdict, evidence, effects = _settling_bound(runs, table, groups, censored, settings)
@@ -643,7 +683,7 @@ def claim_small_batches_settle_sooner(
     evidence = (
         f"Paired difference (small − large) of the per-seed median settling epoch, in epochs: "
         f"{fmt.effect(diff, 'count_difference')}, margin "
-        f"±{fmt.number(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict})."
+        f"±{fmt.exact(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict})."
         f"{_counted_at_budget(runs, sizes, groups)}{caveat}{below}"
     )
     return Verdict(claim, statement, verdict, evidence + tail, {"difference": diff})
@@ -657,8 +697,8 @@ def _counted_at_budget(runs: pd.DataFrame, sizes: list[int], groups: dict[str, l
         return " Every run settled within the budget."
     return (
         f" Runs that never settled are counted at the budget ({never['small']} small-batch "
-        f"and {never['large']} large-batch runs; {BEYOND_BUDGET}), so the interval is not "
-        f"exact; per batch size: {unsettled_counts(runs, sizes)}."
+        f"and {never['large']} large-batch runs{_beyond_budget_clause(runs)}), so the interval "
+        f"is not exact; per batch size: {unsettled_counts(runs, sizes)}."
     )
 
 
@@ -771,7 +811,7 @@ def _settling_bound(
         )
         + "; the "
         f"verdict needs its upper end below the budget minus the margin "
-        f"({fmt.number(budget[done])} − {fmt.number(SETTLING_MARGIN_EPOCHS)} = "
+        f"({fmt.number(budget[done])} − {fmt.exact(SETTLING_MARGIN_EPOCHS)} = "
         f"{fmt.number(limit)}): {where}{why}"
         + ("." if e.n >= stats.MIN_N else f"; {e.n} seeds are too few for a verdict.")
     )
@@ -852,7 +892,7 @@ def _claim3_without_comparison(
         why = (
             f"B = {best} is the best batch size by its mean, but the family's intervals cannot "
             f"rule out that {fmt.sizes(open_up)} is practically higher (upper ends from "
-            f"+{fmt.number(ACCURACY_MARGIN)} on)"
+            f"+{fmt.exact(ACCURACY_MARGIN)} on)"
         )
         return [
             _inconclusive(CLAIM_LOWER_ACCURACY, s3a, why + "."),
@@ -860,7 +900,7 @@ def _claim3_without_comparison(
         ]
     why = (
         f"B = {best} is the best batch size itself, and no other batch size is practically "
-        f"higher (every interval of the family ends below +{fmt.number(ACCURACY_MARGIN)})"
+        f"higher (every interval of the family ends below +{fmt.exact(ACCURACY_MARGIN)})"
     )
     return [
         Verdict(CLAIM_LOWER_ACCURACY, s3a, NOT_SUPPORTED, why + "."),
@@ -902,7 +942,7 @@ def _claim3_reading(v3a: str, gap: Effect, train: Effect) -> str:
     """What the intervals say together, each part true as worded: the gap part follows the
     gap's own verdict (`gap_outcome`); a falling train accuracy with a gap shown not to grow
     (or to shrink) is under-training, not a generalization gap."""
-    margin = f"±{fmt.number(ACCURACY_MARGIN)}"
+    margin = f"±{fmt.exact(ACCURACY_MARGIN)}"
     outcome = gap_outcome(gap)
     train_falls = v3a == SUPPORTED and train.verdict == DIFFERENT and train.estimate < 0
     if outcome == GAP_GROWS:
@@ -912,7 +952,7 @@ def _claim3_reading(v3a: str, gap: Effect, train: Effect) -> str:
         text = (
             (
                 f"the gap grows ({fmt.interval(gap, 'difference')}), but these seeds cannot say "
-                f"whether by more than the margin of {fmt.number(ACCURACY_MARGIN)}"
+                f"whether by more than the margin of {fmt.exact(ACCURACY_MARGIN)}"
             )
             if grows
             else (
@@ -922,7 +962,7 @@ def _claim3_reading(v3a: str, gap: Effect, train: Effect) -> str:
         )
         return ("the train accuracy falls with the test accuracy; " + text) if train_falls else text
     shown = (
-        f"the gap does not grow by more than {fmt.number(ACCURACY_MARGIN)}"
+        f"the gap does not grow by more than {fmt.exact(ACCURACY_MARGIN)}"
         if outcome == GAP_SAME
         else "the gap shrinks"
     )
@@ -940,7 +980,7 @@ def _claim3_evidence(
     """The evidence sentences of claims 3a and 3b."""
     ev3a = (
         f"B = {largest} − B = {best} (the best): {fmt.effect(acc, 'difference')} in test "
-        f"accuracy, margin ±{fmt.number(ACCURACY_MARGIN)} ({acc.verdict}); this interval "
+        f"accuracy, margin ±{fmt.exact(ACCURACY_MARGIN)} ({acc.verdict}); this interval "
         "belongs to the accuracy finding's family. Under this budget and learning rate only."
     )
     ev3b = (
@@ -1159,7 +1199,7 @@ def claim_wall_time_not_epochs(
         f"Ratios of censored medians against B = {ref} (runs that never reached the target "
         f"count as above the budget; bootstrap over seeds, n = {tables['epochs'].shape[0]}): "
         + "; ".join(parts)
-        + f". Holds for {fmt.sizes(holds)}. Margin {fmt.number(TIME_RATIO_MARGIN)}×. "
+        + f". Holds for {fmt.sizes(holds)}. Margin {fmt.exact(TIME_RATIO_MARGIN)}×. "
         + _wall_unit(timing)
     )
     return Verdict(claim, statement, verdict, evidence, effects, holds)
@@ -1193,7 +1233,7 @@ def drift_words(seconds: Effect, b: int, ref: int, fold: float) -> str:
     return (
         f"inconclusive: measured {fmt.ratio(seconds.estimate)} the wall time of B = {ref} "
         f"({side}), but its interval's end scaled by the clock drift of the jobs of B = {ref} "
-        f"and B = {b} (up to {fmt.number(fold)}-fold) reaches the {fmt.number(TIME_RATIO_MARGIN)}× "
+        f"and B = {b} (up to {fmt.number(fold)}-fold) reaches the {fmt.exact(TIME_RATIO_MARGIN)}× "
         "margin"
     )
 

@@ -12,6 +12,7 @@ the figures print the same numbers.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -242,6 +243,7 @@ def condition_findings(
         "batch_sizes": claims.batch_sizes(runs),
         "n_seeds": int(runs["seed"].nunique()),
         "lr_note": _lr_note(str(keys["lr_scaling"])),
+        "beyond_budget": claims.beyond_budget(runs),
         "cells": [
             cell_effects(r, settings)
             | {"unsettled_causes": claims.unsettled_causes(runs, int(r["batch_size"]))[1]}
@@ -289,7 +291,7 @@ def accuracy_text(found: dict[str, Any]) -> str:
     text = (
         f"Best batch size: B = {acc['best']} ({acc['chosen_on']}); its mean final test "
         f"accuracy {fmt.effect(best, 'accuracy')}{picked}. Against it, in final test accuracy "
-        f"({acc['family']}, margin ±{fmt.number(acc['margin'])}): "
+        f"({acc['family']}, margin ±{fmt.exact(acc['margin'])}): "
     )
     words = {
         DIFFERENT: "different",
@@ -309,20 +311,28 @@ def _fit_text(t: dict[str, Any]) -> str:
     )
     if not fit.get("ok"):
         return f"B_crit for the {name}: not estimated ({fit.get('reason')}).{tail}"
-    lo, hi = fit.get("lo"), fit.get("hi")
-    span = (
-        f"[{fmt.number(lo)}, {fmt.number(hi)}]"
-        if lo is not None and hi is not None
-        else "(no bootstrap interval)"
-    )
     fitted = fit["fitted_sizes"]
     text = (
-        f"B_crit for the {name} ≈ {fmt.number(fit['b_crit'])} {span} (percentile bootstrap "
+        f"B_crit for the {name} ≈ {bcrit_span(fit)} (percentile bootstrap "
         f"over seeds, {fit['n_boot_ok']} of {fit['n_boot']} refits usable), fitted on "
         f"B = {fitted[0]}–{fitted[-1]} ({len(fitted)} batch sizes), relative RMSE of the fit "
-        f"{fmt.percent(fit['rel_rmse'])}{_fit_caveats(fit, len(fitted))}."
+        f"{fmt.end(fit['rel_rmse'], 'percent', (POOR_FIT_RMSE,))}"
+        f"{_fit_caveats(fit, len(fitted))}."
     )
     return text + _extrapolation_text(fit) + tail
+
+
+def bcrit_span(fit: dict[str, Any]) -> str:
+    """``estimate [lo, hi]`` of a B_crit fit; each number that the text compares with the
+    smallest or largest fitted batch size (`extrapolation_clauses`) shows the digits that place
+    it (3.998, not 4.00, below B = 4)."""
+    fitted = fit.get("fitted_sizes") or []
+    edges = (float(fitted[0]), float(fitted[-1])) if fitted else ()
+    lo, hi = fit.get("lo"), fit.get("hi")
+    text = fmt.end(fit["b_crit"], "size", edges)
+    if lo is None or hi is None:
+        return f"{text} (no bootstrap interval)"
+    return f"{text} [{fmt.end(lo, 'size', edges)}, {fmt.end(hi, 'size', edges)}]"
 
 
 #: A B_crit fit whose relative RMSE exceeds this is flagged as poor (`_fit_caveats`).
@@ -434,10 +444,13 @@ def _target_text(t: dict[str, Any]) -> str:
     )
 
 
-def _settling_notes(c: dict[str, Any]) -> str:
-    """A cell's runs that never settled, by cause (``unsettled_causes``), and those that
-    settled below the target."""
-    notes = [c["unsettled_causes"]] if c.get("unsettled_causes") else []
+def _settling_notes(c: dict[str, Any], ep: Effect) -> str:
+    """A cell's runs that never settled, once, with their causes (``unsettled_causes``), and
+    those that settled below the target: "(1 of 10 never settled: 1 loss rising)"."""
+    notes = []
+    if ep.n_censored:
+        causes = f": {c['unsettled_causes']}" if c.get("unsettled_causes") else ""
+        notes.append(f"{fmt.share(ep.n_censored, ep.n)} never settled{causes}")
     if c.get("n_settled_below_target", 0):
         notes.append(f"{c['n_settled_below_target']} settled below the target")
     return f" ({'; '.join(notes)})" if notes else ""
@@ -452,26 +465,29 @@ def settling_text(found: dict[str, Any]) -> str:
     for c in found["cells"]:
         ep = Effect.from_dict(c["epochs_to_settle"])
         st = Effect.from_dict(c["steps_to_settle"])
+        # the censored count is said once, in the notes, not after each interval
+        ep_, st_ = replace(ep, n_censored=0), replace(st, n_censored=0)
         parts.append(
             f"B = {c['batch_size']}: "
             + (
-                f"{fmt.interval(ep, 'count', 'never settled')} epochs = "
-                f"{fmt.interval(st, 'count', 'never settled')} steps"
+                f"{fmt.interval(ep_, 'count')} epochs = {fmt.interval(st_, 'count')} steps"
                 if np.isfinite(ep.estimate)
-                else fmt.interval(ep, "count", "never settled")
+                else fmt.above("count")
+                if ep.estimate == np.inf
+                else fmt.interval(ep, "count")  # not estimable
             )
-            + _settling_notes(c)
+            + _settling_notes(c, ep)
         )
     below = (
         "; runs settled below the target settled at a plateau under the first accuracy target"
         if any(c.get("n_settled_below_target", 0) for c in found["cells"])
         else ""
     )
+    beyond = found.get("beyond_budget")
     return (
         "Median settling point (runs that never settled within the budget rank above every "
-        f"settled run: {claims.BEYOND_BUDGET}; causes as defined under Settling point{below}): "
-        + "; ".join(parts)
-        + "."
+        f"settled run{f': {beyond}; causes' if beyond else '; causes'} as defined under "
+        f"Settling point{below}): " + "; ".join(parts) + "."
     )
 
 
@@ -555,7 +571,7 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
                 "text": (
                     f"In {len(same)} {of_n} the largest batch size's test accuracy is "
                     "equivalent to the best batch size's (within "
-                    f"±{fmt.number(claims.ACCURACY_MARGIN)}), or it is the best itself and no "
+                    f"±{fmt.exact(claims.ACCURACY_MARGIN)}), or it is the best itself and no "
                     "other batch size is practically higher: "
                     + "; ".join(c["label"] for c in same)
                     + "."
@@ -617,7 +633,7 @@ def gap_counts(conditions: list[dict[str, Any]]) -> str:
     ]
     n = {o: outcomes.count(o) for o in (claims.GAP_GROWS, claims.GAP_SAME, claims.GAP_SHRINKS)}
     n[claims.GAP_UNKNOWN] = len(outcomes) - sum(n.values())
-    margin = fmt.number(claims.ACCURACY_MARGIN)
+    margin = fmt.exact(claims.ACCURACY_MARGIN)
     parts = [
         f"in {n[claims.GAP_GROWS]} of them a train-test gap larger by more than {margin} is shown"
     ]

@@ -153,7 +153,7 @@ def bcrit_text(fit: dict[str, Any]) -> str:
         return f"not fitted ({fit.get('reason') or 'fit failed'})"
     e = Effect(fit["b_crit"], fit["lo"], fit["hi"], int(fit["n_seeds"]), "bootstrap")
     return (
-        f"{fmt.interval(e, 'count')} ({fmt.percent(fit['level'])} percentile bootstrap over "
+        f"{fmt.interval(e, 'size')} ({fmt.percent(fit['level'])} percentile bootstrap over "
         f"{fit['n_seeds']} seeds, "
         f"{fit['n_boot_ok']} of {fit['n_boot']} resamples fit, {fit['n_points']} batch sizes; "
         f"relative RMSE of the fitted steps {fmt.percent(fit.get('rel_rmse'))})"
