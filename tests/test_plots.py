@@ -370,3 +370,15 @@ def test_median_intervals_below_six_seeds_are_labelled_as_the_seeds_range(monkey
     for ax in fig.axes:
         assert "95% bootstrap" not in ax.get_ylabel()
         assert "(median, ≤ range of 5 seeds, coverage ≤ 93.75%)" in ax.get_ylabel()
+
+
+def test_the_timing_and_curve_figures_say_what_their_numbers_are(agg, tmp_path, monkeypatch):
+    """The per-step panel is the epoch's seconds over its steps, evaluations included, not a
+    step's own time; the learning curves' band is a t-band over the condition's n seeds."""
+    figs = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, out, dpi: figs.update({Path(out).stem: fig}))
+    plots.plot_conditions(agg, tmp_path, conditions()[:1], {"dpi": 40})
+    per_step = figs["timing"].axes[1].get_ylabel()
+    assert "evaluations included" in per_step and "steps per epoch" in per_step
+    assert "evaluations included" in figs["timing"]._suptitle.get_text()
+    assert "95% t-band (n = 3 seeds)" in figs["curves"]._suptitle.get_text()

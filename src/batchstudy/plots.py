@@ -7,7 +7,8 @@ condition it is given; each figure is laid out by fixed `Margins`, drawn once, b
   loss (train on the whole training split, validation), mean over seeds with a 95% band
   (mean ± t·SE per epoch).
 - ``accuracy.png``: final train (whole split) and test accuracy vs batch size, 95% t-intervals.
-- ``timing.png``: seconds per epoch and per optimizer step vs batch size.
+- ``timing.png``: seconds per epoch and per optimizer step (the epoch's seconds over its steps,
+  so its evaluations included) vs batch size.
 - ``scaling.png``: steps to each accuracy and loss target vs batch size (censored medians),
   with the perfect-scaling line and the fitted critical-batch-size curve (McCandlish et al.
   2018); seconds to the target.
@@ -189,7 +190,12 @@ def plot_curves(
         ax.set_xlabel("epoch")
     axes[0, 0].legend(loc="lower right", fontsize=7)
     axes[0, 1].legend(loc="upper right", fontsize=7)
-    _suptitle(fig, "Learning curves: mean over seeds, 95% band; dotted: median settling epoch")
+    n_seeds = int(history["seed"].nunique())
+    _suptitle(
+        fig,
+        f"Learning curves: mean over seeds, 95% t-band (n = {n_seeds} seeds); dotted: median "
+        "settling epoch",
+    )
     _save(fig, out, dpi)
 
 
@@ -276,6 +282,11 @@ def plot_accuracy(summary: pd.DataFrame, out: Path, dpi: int) -> None:
     _save(fig, out, dpi)
 
 
+#: The timing figure's right panel: the epoch's seconds (its evaluations of the training,
+#: validation and test splits included) over its optimizer steps, not a step's own time.
+TIMING_STEP_LABEL = "seconds per epoch / steps per epoch\n(evaluations included)"
+
+
 def plot_timing(summary: pd.DataFrame, out: Path, dpi: int) -> None:
     s = summary.sort_values("batch_size")
     fig, (a1, a2) = _figure(1, 2, (9, 3.6), TIMING_MARGINS)
@@ -285,14 +296,18 @@ def plot_timing(summary: pd.DataFrame, out: Path, dpi: int) -> None:
     )
     a1.set_ylabel("seconds per epoch (one model)")
     a2.plot(b, s["seconds_per_step"], marker="o", lw=1.2)
-    a2.set_ylabel("seconds per optimizer step")
+    a2.set_ylabel(TIMING_STEP_LABEL)
     for ax in (a1, a2):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("batch size")
         ax.grid(alpha=0.3, which="both")
     engine = ", ".join(sorted(s["engine"].astype(str).unique()))
-    _suptitle(fig, f"Time per epoch and per step (engine: {engine}; graph building excluded)")
+    _suptitle(
+        fig,
+        f"Time per epoch and per step, evaluations included (engine: {engine}; graph building "
+        "excluded)",
+    )
     _save(fig, out, dpi)
 
 
