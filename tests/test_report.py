@@ -557,10 +557,13 @@ def test_batch_sizes_that_do_not_fit_the_training_rows_are_named():
     assert notes == [
         "B = 512 exceeds the 400 training rows of blobs: it trains full-batch (one step of 400 "
         "rows per epoch)",
-        "B = 256 takes 2 steps per epoch on the 400 training rows of blobs, of 256 and 144 rows",
-        "B = 512 takes 2 steps per epoch on the 898 training rows of digits, of 512 and 386 rows",
+        "an epoch on the 400 training rows of blobs ends with a partial batch at 1 batch size "
+        "(full batches × B + the last batch's rows): B = 256: 1 × 256 + 144 rows",
+        "an epoch on the 898 training rows of digits ends with a partial batch at 3 batch sizes "
+        "(full batches × B + the last batch's rows): B = 4: 224 × 4 + 2 rows; B = 256: 3 × 256 "
+        "+ 130 rows; B = 512: 1 × 512 + 386 rows",
     ]
-    assert report.batch_size_notes(splits, [4, 8]) == []
+    assert report.batch_size_notes(splits[:1], [4, 8]) == []
     both = report.batch_size_notes([_split("blobs", 400, 100, True)], [400, 512])
     assert both[0].startswith("B ∈ {400, 512} are at least the 400 training rows of blobs")
     assert report.batch_size_notes([_split("b", 400, 1, True)], [400])[0].startswith(
@@ -605,3 +608,31 @@ def test_catalogue_counts_read_in_the_number_they_take(tmp_path):
     assert "2 study reports in this project" in html
     assert "· 1 condition</p>" in html and "· 3 conditions</p>" in html
     assert "(s)" not in html and "(ies)" not in html
+
+
+def _tsv(uri: str) -> str:
+    return base64.b64decode(uri.split("base64,", 1)[1]).decode("utf-8")
+
+
+def test_downloads_have_no_empty_cells_and_say_no_gpu_as_the_page_does():
+    """An effect without a verdict (a mean, a median) adds no empty verdict column and no "[]"
+    boundaries; a judged one keeps both; the provenance's empty GPU list reads as on the page."""
+    from batchstudy.stats import Effect
+
+    mean = Effect(0.8, 0.7, 0.9, 5, "t-interval over seeds").to_dict()
+    judged = Effect(-0.1, -0.2, -0.05, 5, "paired", verdict="different", boundaries=(-0.01, 0.01))
+    cells = [{"batch_size": 4, "m": mean, "d": judged.to_dict()}, {"batch_size": 8, "m": mean}]
+    text = _tsv(report.tsv_uri(pd.DataFrame([report._flat(c, list(c)) for c in cells])))
+    header, *rows = [line.split("\t") for line in text.splitlines()]
+    assert "m_verdict" not in header and "m_boundaries" not in header
+    assert "d_verdict" in header and rows[0][header.index("d_boundaries")] == "-0.01 0.01"
+    assert all(cell != "" and cell != "[]" for row in rows for cell in row)
+    prov = {"study": "s", "gpu_slots": [], "versions": {}, "code_version": {"commit": "c"}}
+    prov["code_version"]["dirty"] = False
+    assert "gpu_slots\tnone (CPU)" in _tsv(report.provenance_tsv(prov))
+
+
+def test_definitions_speak_of_few_seeds_only_where_a_section_has_them():
+    assert report.few_seeds([10, 10], 0.95) is None
+    few = report.few_seeds([10, 5], 0.95)
+    assert few == {"n": 5, "enough": 6, "coverage": "93.75%", "level": "95%"}

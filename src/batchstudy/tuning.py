@@ -8,8 +8,8 @@ and seed, with ``steps_to_target_<sfx>``, ``examples_to_target_<sfx>``, ``n_epoc
 
 * **The grid** (`lr_grid`): every (batch size, base_lr) cell's median steps and examples to the
   target over seeds. A run that never reached the target (NaN: censored, or diverged) counts
-  as slower than any run that did (+inf), as MLPerf counts non-converged runs; the median is
-  then the Kaplan-Meier median: finite while fewer than half the runs are censored, +inf
+  as slower than any run that did (+inf), as MLPerf counts non-converged runs; the median of
+  the values so ranked is finite while fewer than half the runs are censored, +inf
   ("> budget") when half or more are, never the budget itself.
 * **The choice** (`select_lr`): per batch size, the base_lr with the lowest median steps. Ties
   (equal medians, e.g. all censored) go to the cell with more runs that reached the target,
