@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from batchstudy import claims, findings
 from batchstudy.stats import DIFFERENT, EQUIVALENT, INCONCLUSIVE, METHOD_PAIRED_T, Effect
 
@@ -384,3 +386,72 @@ def test_settling_text_says_how_many_never_settled_once():
         "1 loss rising)" in text
     )
     assert text.count("never settled") == 2  # the preamble's and the cell's
+
+
+def _settling_cell(b: int, censored: int, causes: str = "") -> dict:
+    e = Effect(math.inf if censored >= 5 else 30.0, 20.0, math.inf, 10, "m", n_censored=censored)
+    return {"batch_size": b, "epochs_to_settle": e.to_dict(), "unsettled_causes": causes}
+
+
+def test_one_conditions_drop_is_not_the_largest_and_carries_the_budget_caveat():
+    """digits: one condition, its largest batch sizes never settled within 60 epochs: the
+    headline says "the drop is", not "the largest drop", and that it is measured at a budget
+    where no run at B ≥ 32 had settled."""
+    c = _condition(SAME) | {
+        "keys": {"dataset": "d", "optimizer": "sgd", "lr_scaling": "constant", "budget": "e60"},
+        "batch_sizes": [4, 32, 64],
+        "cells": [
+            _settling_cell(4, 1),
+            _settling_cell(32, 10, "10 still moving"),
+            _settling_cell(64, 10, "10 still moving"),
+        ],
+    }
+    (lower, *_) = findings._accuracy_headlines([c])
+    assert "in 1 of 1 condition; the drop is −0.050" in lower["text"]
+    assert "largest drop" not in lower["text"]
+    assert (
+        "(condition 0; at the 60 epochs budget, where no run at B ≥ 32 had settled (the "
+        "largest's: 10 still moving))" in lower["text"]
+    )
+    c["cells"][-1] = _settling_cell(64, 2, "2 still moving")
+    assert findings.budget_caveat(c) == ""
+
+
+def test_the_findings_give_each_claims_verdict_with_its_evidence_link():
+    """seed: claim 2 supported with its interval; each claim links to its own evidence; a
+    batch size below the largest that is practically lower than the best is named."""
+    settle = Effect(-56.4, -66.5, -46.3, 5, METHOD_PAIRED_T, verdict=DIFFERENT)
+    c = _condition(SAME) | {"id": "c1", "batch_sizes": [32, 256, 512]}
+    c["claims"].insert(
+        0,
+        claims.Verdict(
+            claims.CLAIM_SETTLING, "", claims.SUPPORTED, "", {"difference": settle}
+        ).to_dict(),
+    )
+    lower = Effect(-0.108, -0.195, -0.022, 5, METHOD_PAIRED_T, verdict=DIFFERENT)
+    c["accuracy"] = {"comparisons": {"256": lower.to_dict(), "512": lower.to_dict()}}
+    verdicts, others = findings._claims_headlines([c])
+    assert (
+        "2 “Small batches stabilise in fewer epochs than large ones”: supported (small − large "
+        "settling epoch: −56.4 [−66.5, −46.3] (paired t, n = 5) epochs)" in verdicts["text"]
+    )
+    numbers = [v["number"] for v in c["claims"]]
+    assert [x["anchor"] for x in verdicts["links"]] == [f"c1-claim-{n}" for n in numbers]
+    assert others["text"].endswith("condition 0: B = 256 (−0.108 [−0.195, −0.022]).")
+    many = findings._claims_headlines([c, c | {"id": "c2"}])[0]["text"]
+    assert "2 “Small batches stabilise in fewer epochs than large ones”: supported in 2" in many
+
+
+def test_the_bcrit_headline_says_what_it_rests_on():
+    fit = _fit(10, 40, 20) | {"fitted_sizes": [4, 8, 16]}
+    cells = [
+        {"batch_size": b, "steps": Effect(100.0, 90.0, 120.0, 10, "m", n_censored=k).to_dict()}
+        for b, k in ((4, 0), (8, 2), (16, 0))
+    ]
+    c = {"label": "c", "n_seeds": 10, "targets": [_target(fit) | {"cells": cells}]}
+    (head,) = findings._critical_batch_headlines([c])
+    assert (
+        "It rests on 10 seeds per batch size; fitted medians that count runs that never reached "
+        "the target (as above the budget): B = 8 (2 of 10); the bootstrap interval's coverage "
+        "at these seed counts is not checked." in head["text"]
+    )

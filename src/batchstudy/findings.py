@@ -20,7 +20,7 @@ import pandas as pd
 
 from . import arms, claims, draws, scaling, stats
 from . import formatting as fmt
-from .config import DRAW_OF, Condition
+from .config import DRAW_OF, Condition, budget_label
 from .metrics import CONDITION_KEYS, EVENT_UNITS, MEAN_METRICS, target_suffixes
 from .stats import DIFFERENT, EQUIVALENT, Effect, IntervalSettings
 
@@ -533,7 +533,85 @@ def headline(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
         ),
         *_critical_batch_headlines(learnt),
         *_wall_time_headlines(learnt),
+        *_claims_headlines(learnt),
     ]
+
+
+#: Per claim number, the effect that carries its verdict in a Findings line: (effects key,
+#: formatter kind, unit after it, what it compares).
+CLAIM_HEADLINE_EFFECTS = {
+    "2": ("difference", "count_difference", " epochs", "small − large settling epoch"),
+    "3a": ("test_accuracy", "difference", "", "largest − best B in test accuracy"),
+    "3b": ("gap", "difference", "", "largest − best B in train−test gap"),
+}
+
+
+def _claim_verdict(c: dict[str, Any], v: dict[str, Any]) -> str:
+    """One claim's verdict in one condition, with the effect that carries it where it has one
+    (`CLAIM_HEADLINE_EFFECTS`) and, for claim 4, the batch sizes where it holds."""
+    text = f"{v['number']} “{v['claim']}”: {v['verdict']}"
+    key, kind, unit, what = CLAIM_HEADLINE_EFFECTS.get(v["number"], (None, "", "", ""))
+    if key and key in v.get("effects", {}):
+        text += f" ({what}: {fmt.effect(Effect.from_dict(v['effects'][key]), kind)}{unit})"
+    elif v.get("holds_for"):
+        text += f" (holds for {fmt.sizes(v['holds_for'])})"
+    return text
+
+
+def _claims_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The article's claims, each verdict with its evidence's link: with one condition each
+    claim's verdict and the effect behind it, with several how many conditions gave each
+    verdict; and, per condition, batch sizes other than the largest whose test accuracy is
+    practically lower than the best one's (the claims test only the largest)."""
+    if not conditions:
+        return []
+    first = _anchor(conditions[0], 0)
+    links = [
+        {"label": f"claim {v['number']}", "anchor": f"{first}-claim-{v['number']}"}
+        for v in conditions[0]["claims"]
+    ]
+    if len(conditions) == 1:
+        c = conditions[0]
+        text = f"The seed article's claims in {c['label']}: " + "; ".join(
+            _claim_verdict(c, v) for v in c["claims"]
+        )
+    else:
+        parts = []
+        for v in conditions[0]["claims"]:
+            verdicts = [_claim(c, v["claim"])["verdict"] for c in conditions]
+            counts = ", ".join(f"{w} in {verdicts.count(w)}" for w in dict.fromkeys(verdicts))
+            parts.append(f"{v['number']} “{v['claim']}”: {counts}")
+        text = (
+            f"The seed article's claims over the {len(conditions)} conditions (the evidence "
+            f"links go to the first): " + "; ".join(parts)
+        )
+    out = [{"text": text + ".", "anchor": f"{first}-claims", "links": links}]
+    lower = [(i, c, _lower_than_best(c)) for i, c in enumerate(conditions)]
+    if lower := [(i, c, w) for i, c, w in lower if w]:
+        i, c, _ = lower[0]
+        out.append(
+            {
+                "text": "Besides the largest batch size, test accuracy practically lower than "
+                "the best batch size's (different, beyond the margin), by condition: "
+                + "; ".join(f"{c['label']}: {w}" for _, c, w in lower)
+                + ".",
+                "anchor": f"{_anchor(c, i)}-findings",
+            }
+        )
+    return out
+
+
+def _lower_than_best(c: dict[str, Any]) -> str:
+    """The batch sizes below the largest whose family comparison with the best is different
+    and lower, with their intervals; empty where none is."""
+    acc = c.get("accuracy") or {}
+    largest = max(c["batch_sizes"]) if c.get("batch_sizes") else None
+    items = []
+    for b, d in sorted((acc.get("comparisons") or {}).items(), key=lambda kv: int(kv[0])):
+        e = Effect.from_dict(d)
+        if int(b) != largest and e.verdict == DIFFERENT and e.estimate < 0:
+            items.append(f"B = {b} ({fmt.interval(e, 'difference')})")
+    return ", ".join(items)
 
 
 def _chance_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -611,15 +689,48 @@ def _lower_headline(lower: list[tuple[int, dict[str, Any]]], of_n: str) -> dict[
 
     worst_i, worst = min(lower, key=lambda ic: drop(ic[1])["estimate"])
     e = Effect.from_dict(drop(worst))
+    which = "the largest drop is" if len(lower) > 1 else "the drop is"
     return {
         "text": (
             f"The largest batch size ends with practically lower test accuracy than the "
-            f"best batch size in {len(lower)} {of_n}; the largest drop is "
-            f"{fmt.effect(e, 'difference')} ({worst['label']}). "
+            f"best batch size in {len(lower)} {of_n}; {which} "
+            f"{fmt.effect(e, 'difference')} ({worst['label']}{budget_caveat(worst)}). "
             + gap_counts([c for _, c in lower])
         ),
         "anchor": f"{_anchor(worst, worst_i)}-claims",
     }
+
+
+def still_moving_from(found: dict[str, Any]) -> tuple[int, str] | None:
+    """The smallest batch size from which, up to the largest, no run of a condition settled
+    within the budget, with the causes of the largest's (``unsettled_causes``); ``None`` when
+    the largest batch size has a settled run."""
+    first, cells = None, found.get("cells") or []
+    for c in sorted(cells, key=lambda c: -int(c["batch_size"])):
+        e = Effect.from_dict(c["epochs_to_settle"]) if c.get("epochs_to_settle") else None
+        if not (e and e.n and e.n_censored == e.n):
+            break
+        first = c
+    if first is None:
+        return None
+    largest = max(cells, key=lambda c: int(c["batch_size"]))
+    return int(first["batch_size"]), str(largest.get("unsettled_causes") or "")
+
+
+def budget_caveat(found: dict[str, Any]) -> str:
+    """Where the largest batch size's runs had not settled by the end of the budget, a drop
+    in its final accuracy is measured at a budget that stopped them early: "; at the 60
+    epochs budget, where no run at B ≥ 32 had settled (the largest's: 10 still moving)";
+    empty otherwise."""
+    moving = still_moving_from(found)
+    if moving is None:
+        return ""
+    b, causes = moving
+    sizes = found.get("batch_sizes") or []
+    where = f"B = {b}" if sizes and b == max(sizes) else f"B ≥ {b}"
+    budget = budget_label(str(found["keys"]["budget"]))
+    why = f" (the largest's: {causes})" if causes else ""
+    return f"; at the {budget} budget, where no run at {where} had settled{why}"
 
 
 def gap_counts(conditions: list[dict[str, Any]]) -> str:
@@ -709,12 +820,39 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
         out.append(
             {
                 "text": _fit_text(t)
-                + f" ({c['label']}; usable fits: {len(fits)} {of_n}{beyond}.){spread} "
+                + f" ({c['label']}; usable fits: {len(fits)} {of_n}{beyond}.) "
+                + _fit_basis(c, t)
+                + f"{spread} "
                 + FIXED_RATE_NOTE,
                 "anchor": f"{_anchor(c, i)}-targets",
             }
         )
     return out
+
+
+def _fit_basis(c: dict[str, Any], t: dict[str, Any]) -> str:
+    """What the headline's B_crit rests on: the seeds per batch size, the fitted batch sizes
+    whose median steps count runs that never reached the target, and that the bootstrap
+    interval's coverage is not checked."""
+    fitted = set(t["critical_batch"].get("fitted_sizes") or [])
+    censored = [
+        (int(x["batch_size"]), Effect.from_dict(x["steps"]))
+        for x in t.get("cells") or []
+        if int(x["batch_size"]) in fitted and Effect.from_dict(x["steps"]).n_censored
+    ]
+    points = (
+        "; fitted medians that count runs that never reached the target (as above the "
+        "budget): " + ", ".join(f"B = {b} ({fmt.share(e.n_censored, e.n)})" for b, e in censored)
+        if censored
+        else "; every fitted batch size's runs reached the target"
+        if t.get("cells")
+        else ""
+    )
+    seeds = f"{c['n_seeds']} seeds per batch size" if c.get("n_seeds") else "the seeds"
+    return (
+        f"It rests on {seeds}{points}; the bootstrap interval's coverage at these seed counts "
+        "is not checked."
+    )
 
 
 #: What a per-condition B_crit describes: every condition trains one learning rate (or one
