@@ -410,8 +410,8 @@ def test_one_conditions_drop_is_not_the_largest_and_carries_the_budget_caveat():
     assert "in 1 of 1 condition; the drop is −0.050" in lower["text"]
     assert "largest drop" not in lower["text"]
     assert (
-        "(condition 0; at the 60 epochs budget, where no run at B ≥ 32 had settled (the "
-        "largest's: 10 still moving))" in lower["text"]
+        "(condition 0; at the 60 epochs budget, where no run at B ≥ 32 had settled: at the "
+        "largest, 10 still moving)" in lower["text"]
     )
     c["cells"][-1] = _settling_cell(64, 2, "2 still moving")
     assert findings.budget_caveat(c) == ""
@@ -432,8 +432,9 @@ def test_the_findings_give_each_claims_verdict_with_its_evidence_link():
     c["accuracy"] = {"comparisons": {"256": lower.to_dict(), "512": lower.to_dict()}}
     verdicts, others = findings._claims_headlines([c])
     assert (
-        "2 “Small batches stabilise in fewer epochs than large ones”: supported (small − large "
-        "settling epoch: −56.4 [−66.5, −46.3] (paired t, n = 5) epochs)" in verdicts["text"]
+        "2 “Small batches stabilise in fewer epochs than large ones”: supported, small − large "
+        "median settling epoch, in epochs −56.4 [−66.5, −46.3] (paired t, n = 5)"
+        in verdicts["text"]
     )
     numbers = [v["number"] for v in c["claims"]]
     assert [x["anchor"] for x in verdicts["links"]] == [f"c1-claim-{n}" for n in numbers]

@@ -538,11 +538,11 @@ def headline(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 #: Per claim number, the effect that carries its verdict in a Findings line: (effects key,
-#: formatter kind, unit after it, what it compares).
+#: formatter kind, what it compares).
 CLAIM_HEADLINE_EFFECTS = {
-    "2": ("difference", "count_difference", " epochs", "small − large settling epoch"),
-    "3a": ("test_accuracy", "difference", "", "largest − best B in test accuracy"),
-    "3b": ("gap", "difference", "", "largest − best B in train−test gap"),
+    "2": ("difference", "count_difference", "small − large median settling epoch, in epochs"),
+    "3a": ("test_accuracy", "difference", "test accuracy, largest − best batch size"),
+    "3b": ("gap", "difference", "train−test gap, largest − best batch size"),
 }
 
 
@@ -550,11 +550,11 @@ def _claim_verdict(c: dict[str, Any], v: dict[str, Any]) -> str:
     """One claim's verdict in one condition, with the effect that carries it where it has one
     (`CLAIM_HEADLINE_EFFECTS`) and, for claim 4, the batch sizes where it holds."""
     text = f"{v['number']} “{v['claim']}”: {v['verdict']}"
-    key, kind, unit, what = CLAIM_HEADLINE_EFFECTS.get(v["number"], (None, "", "", ""))
+    key, kind, what = CLAIM_HEADLINE_EFFECTS.get(v["number"], (None, "", ""))
     if key and key in v.get("effects", {}):
-        text += f" ({what}: {fmt.effect(Effect.from_dict(v['effects'][key]), kind)}{unit})"
+        text += f", {what} {fmt.effect(Effect.from_dict(v['effects'][key]), kind)}"
     elif v.get("holds_for"):
-        text += f" (holds for {fmt.sizes(v['holds_for'])})"
+        text += f", holds for {fmt.sizes(v['holds_for'])}"
     return text
 
 
@@ -720,7 +720,7 @@ def still_moving_from(found: dict[str, Any]) -> tuple[int, str] | None:
 def budget_caveat(found: dict[str, Any]) -> str:
     """Where the largest batch size's runs had not settled by the end of the budget, a drop
     in its final accuracy is measured at a budget that stopped them early: "; at the 60
-    epochs budget, where no run at B ≥ 32 had settled (the largest's: 10 still moving)";
+    epochs budget, where no run at B ≥ 32 had settled: at the largest, 10 still moving";
     empty otherwise."""
     moving = still_moving_from(found)
     if moving is None:
@@ -729,7 +729,7 @@ def budget_caveat(found: dict[str, Any]) -> str:
     sizes = found.get("batch_sizes") or []
     where = f"B = {b}" if sizes and b == max(sizes) else f"B ≥ {b}"
     budget = budget_label(str(found["keys"]["budget"]))
-    why = f" (the largest's: {causes})" if causes else ""
+    why = f": at the largest, {causes}" if causes else ""
     return f"; at the {budget} budget, where no run at {where} had settled{why}"
 
 

@@ -371,7 +371,8 @@ def _open_legend(ax: Any) -> None:
     if any(getattr(line, "get_marker", lambda: None)() == OPEN_MARK["marker"] for line in ax.lines):
         handles.append(Line2D([], [], ls="", color="k", **OPEN_MARK))
         labels.append(OPEN_LABEL)
-    ax.legend(handles, labels, fontsize=8)
+    # half-transparent: where no corner is free of points, the points show through
+    ax.legend(handles, labels, fontsize=8, framealpha=0.5)
 
 
 def plot_scaling(summary: pd.DataFrame, runs: pd.DataFrame, out: Path, dpi: int) -> None:
