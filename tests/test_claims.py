@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 
@@ -1011,3 +1012,15 @@ def test_runs_that_never_settled_are_explained_only_by_the_causes_that_occur():
         "its band only in the budget's last epochs"
     )
     assert "too short" not in claim_small_batches_settle_sooner(runs, SETTINGS).evidence
+
+
+def test_a_settling_bound_near_its_limit_shows_the_digits_that_place_it():
+    """The small group's upper end is judged against budget − margin (95): an end of 94.98
+    must not print as "95.0" beside "it is" below."""
+    runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0)
+    runs.loc[runs["batch_size"] >= 64, "settling_epoch"] = np.nan
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    e = v.effects["small_median"]
+    assert e.boundaries == (EPOCHS - SETTLING_MARGIN_EPOCHS,)
+    near = dataclasses.replace(e, hi=EPOCHS - SETTLING_MARGIN_EPOCHS - 0.02)
+    assert fmt.interval(near, "count").endswith(f", {fmt.number(near.hi, 4)}]")

@@ -239,7 +239,9 @@ def test_split_sizes_and_a_condition_at_chance_read_in_words(tmp_path, cfg):
     # B = 512 against 500 and 400 training rows: full batch, named with the rows it takes
     assert (
         "B = 512 exceeds the 500 training rows of blobs: it trains full-batch (one step of "
-        "500 rows per epoch). B = 512 exceeds the 400 training rows of moons" in text
+        "500 rows per epoch). An epoch on the 500 training rows of blobs ends with a partial "
+        "batch at 1 batch size (full batches × B + the last batch's rows): B = 64: 7 × 64 + 52 "
+        "rows. B = 512 exceeds the 400 training rows of moons" in text
     )
     assert "Batch sizes and fits use the nominal B." in text
     assert "Targets not set: the best plateau validation accuracy 0.8" in text

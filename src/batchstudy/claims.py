@@ -784,8 +784,9 @@ def _settling_bound(
     top = float(runs.loc[runs["batch_size"].isin(groups[other]), "n_epochs"].max())
     e = stats.t_interval(values, settings, bounds=(0.0, top))
     bounds = _lower_bounds(runs, groups[other], list(table.columns))[values.notna()]
-    e = replace(e, n_censored=int(bounds.sum()))
     limit = budget[done] - SETTLING_MARGIN_EPOCHS
+    # judged against the limit: an end near it prints the digits that place it
+    e = replace(e, n_censored=int(bounds.sum()), boundaries=(float(limit),))
     below = bool(np.isfinite(e.hi) and e.hi < limit)
     clear = below and e.n >= stats.MIN_N and e.n_censored == 0
     verdict = (SUPPORTED if other == "small" else NOT_SUPPORTED) if clear else INCONCLUSIVE

@@ -4,8 +4,8 @@
 condition it is given; each figure is laid out by fixed `Margins`, drawn once, by ``savefig``.
 
 - ``curves.png``: the seed's grid of learning curves, one row per batch size, accuracy beside
-  loss (train on the whole training split, validation), mean over seeds with a 95% band
-  (mean ± t·SE per epoch).
+  loss (train on the whole training split, validation), mean over seeds with a 95% t-band
+  (mean ± t·SE per epoch), the seeds' n in the title.
 - ``accuracy.png``: final train (whole split) and test accuracy vs batch size, 95% t-intervals.
 - ``timing.png``: seconds per epoch and per optimizer step (the epoch's seconds over its steps,
   so its evaluations included) vs batch size.
