@@ -432,9 +432,8 @@ def test_the_findings_give_each_claims_verdict_with_its_evidence_link():
     c["accuracy"] = {"comparisons": {"256": lower.to_dict(), "512": lower.to_dict()}}
     verdicts, others = findings._claims_headlines([c])
     assert (
-        "2 “Small batches stabilise in fewer epochs than large ones”: supported, small − large "
-        "median settling epoch, in epochs −56.4 [−66.5, −46.3] (paired t, n = 5)"
-        in verdicts["text"]
+        "2 “Small batches stabilise in fewer epochs than large ones”: supported — small − large "
+        "median settling epoch (epochs): −56.4 [−66.5, −46.3] (paired t, n = 5)" in verdicts["text"]
     )
     numbers = [v["number"] for v in c["claims"]]
     assert [x["anchor"] for x in verdicts["links"]] == [f"c1-claim-{n}" for n in numbers]

@@ -540,9 +540,9 @@ def headline(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
 #: Per claim number, the effect that carries its verdict in a Findings line: (effects key,
 #: formatter kind, what it compares).
 CLAIM_HEADLINE_EFFECTS = {
-    "2": ("difference", "count_difference", "small − large median settling epoch, in epochs"),
-    "3a": ("test_accuracy", "difference", "test accuracy, largest − best batch size"),
-    "3b": ("gap", "difference", "train−test gap, largest − best batch size"),
+    "2": ("difference", "count_difference", "small − large median settling epoch (epochs)"),
+    "3a": ("test_accuracy", "difference", "test accuracy of the largest − the best batch size"),
+    "3b": ("gap", "difference", "train−test gap of the largest − the best batch size"),
 }
 
 
@@ -552,9 +552,9 @@ def _claim_verdict(c: dict[str, Any], v: dict[str, Any]) -> str:
     text = f"{v['number']} “{v['claim']}”: {v['verdict']}"
     key, kind, what = CLAIM_HEADLINE_EFFECTS.get(v["number"], (None, "", ""))
     if key and key in v.get("effects", {}):
-        text += f", {what} {fmt.effect(Effect.from_dict(v['effects'][key]), kind)}"
+        text += f" — {what}: {fmt.effect(Effect.from_dict(v['effects'][key]), kind)}"
     elif v.get("holds_for"):
-        text += f", holds for {fmt.sizes(v['holds_for'])}"
+        text += f" — holds for {fmt.sizes(v['holds_for'])}"
     return text
 
 
