@@ -364,6 +364,11 @@ def seeds_per_batch_size(runs: pd.DataFrame) -> int:
     return int(runs.groupby("batch_size").size().min()) if len(runs) else 0
 
 
+#: The scaling panels' log y-range is widened downward by this power of its span (the data
+#: keep the top 1 / (1 + LEGEND_ROOM) of the axis), the legend sits in the room below.
+LEGEND_ROOM = 0.7
+
+
 def _open_legend(ax: Any) -> None:
     """The panel's legend, with an entry for the open triangle where one is drawn (a line
     of markers only, as `_errorbar` draws it)."""
@@ -371,8 +376,11 @@ def _open_legend(ax: Any) -> None:
     if any(getattr(line, "get_marker", lambda: None)() == OPEN_MARK["marker"] for line in ax.lines):
         handles.append(Line2D([], [], ls="", color="k", **OPEN_MARK))
         labels.append(OPEN_LABEL)
-    # half-transparent: where no corner is free of points, the points show through
-    ax.legend(handles, labels, fontsize=8, framealpha=0.5)
+    # room below the data on the log axis, so that the legend covers no point
+    lo, hi = ax.get_ylim()
+    if ax.get_yscale() == "log" and 0 < lo < hi:
+        ax.set_ylim(lo / (hi / lo) ** LEGEND_ROOM, hi)
+    ax.legend(handles, labels, fontsize=8, loc="lower left", framealpha=0.8)
 
 
 def plot_scaling(summary: pd.DataFrame, runs: pd.DataFrame, out: Path, dpi: int) -> None:
