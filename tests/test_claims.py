@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 
@@ -280,7 +281,7 @@ def test_time_per_epoch_names_a_fixed_cost_that_dominates_the_largest_batch():
 
     v = claim_time_per_epoch(summary(lambda k: 0.8 + 0.012 * k), SETTINGS)
     assert (
-        "R² = 1.00): 800 ms per epoch is fixed cost, 12 ms per step: at B = 512 the fixed part "
+        "R² = 1.00): 800 ms per epoch is fixed cost, 12.0 ms per step: at B = 512 the fixed part "
         "is 98.5% of the fitted epoch time" in v.evidence
     )
     work = claim_time_per_epoch(summary(lambda k: 0.012 * k), SETTINGS)
@@ -417,8 +418,8 @@ def test_settling_large_group_never_settled_is_a_bound_not_an_interval():
     assert v.effects["small_median"].hi < EPOCHS - SETTLING_MARGIN_EPOCHS
     assert v.evidence.startswith("Only a one-sided bound is available: ")
     assert (
-        f"Runs that never settled, counted at the budget ({claims.BEYOND_BUDGET}): B = 64: 10 of "
-        "10" in v.evidence
+        "Runs that never settled, counted at the budget (a still-moving run settles after the "
+        "budget if at all): B = 64: 10 of 10" in v.evidence
     )
     assert "B = 512: 10 of 10 (3 collapsed to chance, 7 still moving)" in v.evidence
     assert "lower bound" not in v.evidence and "nan" not in v.evidence
@@ -496,7 +497,7 @@ def test_settling_paired_path_says_counting_at_the_budget_is_not_exact():
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     assert (
         "Runs that never settled are counted at the budget (2 of 20 small-batch and 5 of 30 "
-        f"large-batch runs; {claims.BEYOND_BUDGET}), so the interval is not exact; per batch "
+        "large-batch runs), so the interval is not exact; per batch "
         "size: B = 4: 2 of 10; B = 512: 5 of 10." in v.evidence
     )
     every = claim_small_batches_settle_sooner(make_runs(), SETTINGS)
@@ -896,7 +897,7 @@ def test_wall_time_speed_up_within_the_jobs_clock_drift_is_inconclusive():
     sec = v.effects["seconds_ratio_8"]
     assert sec.hi < 1
     assert (
-        f"B = 8: inconclusive: measured {sec.estimate:.3g}× the wall time of B = 4 (faster), "
+        f"B = 8: inconclusive: measured {fmt.ratio(sec.estimate)} the wall time of B = 4 (faster), "
         "but its interval's end scaled by the clock drift of the jobs of B = 4 and B = 8 (up to "
         "2.38-fold) reaches the 1.1× margin" in v.evidence
     )
@@ -924,7 +925,7 @@ def test_wall_time_slow_down_within_the_jobs_clock_drift_is_inconclusive_too():
     sec = drifting.effects["seconds_ratio_8"]
     assert sec.lo > 1
     assert (
-        f"B = 8: inconclusive: measured {sec.estimate:.3g}× the wall time of B = 4 (slower), "
+        f"B = 8: inconclusive: measured {fmt.ratio(sec.estimate)} the wall time of B = 4 (slower), "
         "but its interval's end scaled by the clock drift of the jobs of B = 4 and B = 8 (up to "
         "2.38-fold) reaches the 1.1× margin" in drifting.evidence
     )
@@ -1119,7 +1120,7 @@ def test_a_ratio_whose_denominator_median_is_censored_in_resamples_is_open_below
     e = claims.censored_median_ratio(num, den, SETTINGS)
     assert e.lo == -np.inf and np.isfinite(e.hi) and e.estimate == pytest.approx(0.5, rel=0.1)
     assert e.hi <= 4 / 7 + 1e-12  # no resample's ratio or bound exceeds 4 / 7
-    assert fmt.interval(e, "ratio") == "0.471× [open below, 0.5×]"
+    assert fmt.interval(e, "ratio") == "0.471× [open below, 0.500×]"
     assert "open above" not in fmt.interval(e, "ratio")
     assert claims._wall_verdict(e, e) != "fails (not faster in wall time)"
     full = claims.censored_median_ratio(num, np.full(10, 8.0), SETTINGS)
@@ -1192,3 +1193,35 @@ def test_rank_correlation_is_spearmans():
     for values in (rng.normal(size=8), rng.integers(0, 3, 8).astype(float), np.arange(8.0)):
         assert _rho(sizes, values) == pytest.approx(spearmanr(sizes, values).statistic)
     assert _rho(sizes, np.ones(8)) == 0.0
+
+
+def test_runs_that_never_settled_are_explained_only_by_the_causes_that_occur():
+    """The words for what a run that never settled stands for name only observed causes: no
+    "budget too short to settle" where no run was too short, none at all where every run
+    settled."""
+    runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0)
+    runs["settle_status"] = "settled"
+    assert claims.beyond_budget(runs) == ""
+    runs.loc[runs["batch_size"] == 512, ["settling_epoch", "settle_status"]] = [
+        np.nan,
+        "loss rising",
+    ]
+    assert claims.beyond_budget(runs) == "a loss-rising run settles after the budget if at all"
+    runs.loc[runs["seed"] == 0, ["settling_epoch", "settle_status"]] = [np.nan, "budget-limited"]
+    assert claims.beyond_budget(runs) == (
+        "a loss-rising run settles after the budget if at all and a budget-limited one entered "
+        "its band only in the budget's last epochs"
+    )
+    assert "too short" not in claim_small_batches_settle_sooner(runs, SETTINGS).evidence
+
+
+def test_a_settling_bound_near_its_limit_shows_the_digits_that_place_it():
+    """The small group's upper end is judged against budget − margin (95): an end of 94.98
+    must not print as "95.0" beside "it is" below."""
+    runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0)
+    runs.loc[runs["batch_size"] >= 64, "settling_epoch"] = np.nan
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    e = v.effects["small_median"]
+    assert e.boundaries == (EPOCHS - SETTLING_MARGIN_EPOCHS,)
+    near = dataclasses.replace(e, hi=EPOCHS - SETTLING_MARGIN_EPOCHS - 0.02)
+    assert fmt.interval(near, "count").endswith(f", {fmt.number(near.hi, 4)}]")

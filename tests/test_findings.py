@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -293,13 +295,14 @@ def test_settling_text_counts_runs_collapsed_to_chance():
             "n_settled_below_target": 9,
         },
     ]
-    text = findings.settling_text({"cells": cells})
+    words = "a budget-limited one entered its band only in the budget's last epochs"
+    text = findings.settling_text({"cells": cells, "beyond_budget": words})
     assert (
-        "B = 512: > budget (10 of 10 never settled) (3 budget-limited, 7 collapsed to chance)"
+        "B = 512: > budget (10 of 10 never settled: 3 budget-limited, 7 collapsed to chance)"
         in text
     )
     assert "B = 64: 30 [28, 33] epochs = 30 [28, 33] steps (9 settled below the target)" in text
-    assert claims.BEYOND_BUDGET in text
+    assert f"rank above every settled run: {words}; causes as defined" in text
     assert "B = 8: 30 [28, 33] epochs" in text and "collapsed to chance;" not in text.split(";")[0]
     assert "nan" not in text
 
@@ -366,7 +369,7 @@ def test_the_wall_time_headline_gives_the_drift_of_the_jobs_behind_its_holds():
     (line,) = findings._wall_time_headlines([held])
     assert "B = 8" in line["text"]
     assert (
-        "Clock drift up to 1.5-fold in the jobs behind these holds (theirs and the smallest "
+        "Clock drift up to 1.50-fold in the jobs behind these holds (theirs and the smallest "
         "batch size's); a wall-time difference within the drift of the two jobs compared "
         "counts as inconclusive." in line["text"]
     )
@@ -590,3 +593,91 @@ def test_the_chance_rule_is_stated_once_with_the_near_chance_share():
     near["chance"]["share"] = 0.2
     one = findings.chance_text([near])
     assert one.endswith("its B_crit is indicative only and the Findings leave it out.")
+
+
+def test_settling_text_says_how_many_never_settled_once():
+    """B = 8 at digits: a finite median with 1 of 10 runs counted at the budget reads
+    "19.5 [18, 29] epochs = 2,200 [2,030, 3,280] steps (1 of 10 never settled: 1 loss rising)",
+    the count once, not after each of the two intervals."""
+    method = "percentile bootstrap over seeds of the censored median"
+    cell = {
+        "batch_size": 8,
+        "epochs_to_settle": Effect(19.5, 18.0, 29.0, 10, method, n_censored=1).to_dict(),
+        "steps_to_settle": Effect(2203.5, 2034.0, 3277.0, 10, method, n_censored=1).to_dict(),
+        "unsettled_causes": "1 loss rising",
+    }
+    text = findings.settling_text({"cells": [cell]})
+    assert (
+        "B = 8: 19.5 [18, 29] epochs = 2,203.5 [2,034, 3,277] steps (1 of 10 never settled: "
+        "1 loss rising)" in text
+    )
+    assert text.count("never settled") == 2  # the preamble's and the cell's
+
+
+def _settling_cell(b: int, censored: int, causes: str = "") -> dict:
+    e = Effect(math.inf if censored >= 5 else 30.0, 20.0, math.inf, 10, "m", n_censored=censored)
+    return {"batch_size": b, "epochs_to_settle": e.to_dict(), "unsettled_causes": causes}
+
+
+def test_one_conditions_drop_is_not_the_largest_and_carries_the_budget_caveat():
+    """digits: one condition, its largest batch sizes never settled within 60 epochs: the
+    headline says "the drop is", not "the largest drop", and that it is measured at a budget
+    where no run at B ≥ 32 had settled."""
+    c = _condition(SAME) | {
+        "keys": {"dataset": "d", "optimizer": "sgd", "lr_scaling": "constant", "budget": "e60"},
+        "batch_sizes": [4, 32, 64],
+        "cells": [
+            _settling_cell(4, 1),
+            _settling_cell(32, 10, "10 still moving"),
+            _settling_cell(64, 10, "10 still moving"),
+        ],
+    }
+    (lower, *_) = findings._accuracy_headlines([c])
+    assert "in 1 of 1 condition; the drop is −0.050" in lower["text"]
+    assert "largest drop" not in lower["text"]
+    assert (
+        "(condition 0; at the 60 epochs budget, where no run at B ≥ 32 had settled: at the "
+        "largest, 10 still moving)" in lower["text"]
+    )
+    c["cells"][-1] = _settling_cell(64, 2, "2 still moving")
+    assert findings.budget_caveat(c) == ""
+
+
+def test_the_findings_give_each_claims_verdict_with_its_evidence_link():
+    """seed: claim 2 supported with its interval; each claim links to its own evidence; a
+    batch size below the largest that is practically lower than the best is named."""
+    settle = Effect(-56.4, -66.5, -46.3, 5, METHOD_PAIRED_T, verdict=DIFFERENT)
+    c = _condition(SAME) | {"id": "c1", "batch_sizes": [32, 256, 512]}
+    c["claims"].insert(
+        0,
+        claims.Verdict(
+            claims.CLAIM_SETTLING, "", claims.SUPPORTED, "", {"difference": settle}
+        ).to_dict(),
+    )
+    lower = Effect(-0.108, -0.195, -0.022, 5, METHOD_PAIRED_T, verdict=DIFFERENT)
+    c["accuracy"] = {"comparisons": {"256": lower.to_dict(), "512": lower.to_dict()}}
+    verdicts, others = findings._claims_headlines([c])
+    assert (
+        "2 “Small batches stabilise in fewer epochs than large ones”: supported — small − large "
+        "median settling epoch (epochs): −56.4 [−66.5, −46.3] (paired t, n = 5)" in verdicts["text"]
+    )
+    numbers = [v["number"] for v in c["claims"]]
+    assert [x["anchor"] for x in verdicts["links"]] == [f"c1-claim-{n}" for n in numbers]
+    assert others["text"].endswith("condition 0: B = 256 (−0.108 [−0.195, −0.022]).")
+    many = findings._claims_headlines([c, c | {"id": "c2"}])[0]["text"]
+    assert "2 “Small batches stabilise in fewer epochs than large ones”: supported in 2" in many
+
+
+def test_the_bcrit_headline_says_what_it_rests_on():
+    fit = _fit(10, 40, 20) | {"fitted_sizes": [4, 8, 16]}
+    cells = [
+        {"batch_size": b, "steps": Effect(100.0, 90.0, 120.0, 10, "m", n_censored=k).to_dict()}
+        for b, k in ((4, 0), (8, 2), (16, 0))
+    ]
+    c = {"label": "c", "n_seeds": 10, "targets": [_target(fit) | {"cells": cells}]}
+    (head,) = findings._critical_batch_headlines([c])
+    assert (
+        "It rests on 10 seeds per batch size; fitted medians that count runs that never reached "
+        "the target (as above the budget): B = 8 (2 of 10); the bootstrap interval's coverage "
+        "at these seed counts is not checked." in head["text"]
+    )

@@ -66,7 +66,7 @@ def test_missing_numbers_never_read_nan():
 
 def test_numbers_and_labels():
     assert fmt.number(1234.5) == "1,230" and fmt.number(362) == "362"
-    assert fmt.seconds(0.000573) == "0.573 ms" and fmt.seconds(2.5) == "2.5 s"
+    assert fmt.seconds(0.000573) == "0.573 ms" and fmt.seconds(2.5) == "2.50 s"
     keys = {
         "dataset": "blobs",
         "optimizer": "adam",
@@ -108,14 +108,15 @@ def test_a_value_that_rounds_to_zero_prints_unsigned_also_inside_intervals():
     assert fmt.interval(e, "difference") == "−0.022 [−0.044, −0.0003]"
     # the sign convention stays for everything else
     assert fmt.signed(-0.0006) == "−0.001" and fmt.signed(0.003) == "+0.003"
-    assert fmt.number(-0.5) == "-0.5"
+    assert fmt.number(-0.5) == "-0.500"
 
 
 def test_huge_magnitudes_print_in_scientific_form_never_as_long_integers():
     assert fmt.number(5.12e28) == "5.12×10²⁸" and fmt.number(-4.32e28) == "-4.32×10²⁸"
     assert fmt.number(fmt.SCIENTIFIC_FROM) == "1.00×10⁶"
     assert fmt.number(999_999.7) == "1.00×10⁶"  # rounds up to the threshold
-    assert fmt.number(999_400) == "999,000" and fmt.number(999.7) == "1,000"
+    assert fmt.number(999_400.4) == "999,000" and fmt.number(999.7) == "1,000"
+    assert fmt.number(999_400) == "999,400"  # a whole number prints exactly
     assert fmt.signed(5.12e28) == "+5.12×10²⁸" and fmt.signed(-5.12e28) == "−5.12×10²⁸"
     assert fmt.ratio(2.5e7) == "2.50×10⁷×" and fmt.percent(1e5) == "1.00×10⁷%"
     e = Effect(5.12e28, 1.1e27, 1.43e29, 10, METHOD_PAIRED_T)
@@ -163,3 +164,57 @@ def test_boundaries_travel_with_the_effect_through_json():
     assert back == e and back.boundaries == (-0.01, 0.0, 0.01)
     old = {k: v for k, v in e.to_dict().items() if k != "boundaries"}  # written before them
     assert Effect.from_dict(old).boundaries == ()
+
+
+def test_integer_valued_quantities_print_exactly_with_their_interval_ends():
+    """Steps, examples and epochs (and medians of them, a whole number or a half) are exact:
+    37 epochs × 125 steps = 4,625 steps, never "4,620"; an interval end of 1,125 or 6,075
+    too; a .5 median stays."""
+    e = Effect(4625.0, 1625.0, 5125.0, 5, "percentile bootstrap over seeds of the censored median")
+    assert fmt.interval(e, "count") == "4,625 [1,625, 5,125]"
+    e = Effect(900.0, 787.5, 1125.0, 10, "percentile bootstrap over seeds of the censored median")
+    assert fmt.interval(e, "count") == "900 [787.5, 1,125]"
+    assert fmt.count(1822.5) == "1,822.5" and fmt.count(3465) == "3,465"
+    assert fmt.count(12.3456) == "12.3"  # not a count: as a measured number
+    assert fmt.number(4625) == "4,625" and fmt.number(5125.0) == "5,125"
+
+
+def test_measured_numbers_keep_their_trailing_zeros_constants_print_as_given():
+    """Three significant digits everywhere, zeros kept (0.120, 13.0×, 3.10×); a configured
+    margin reads as configured (0.01, 1.1×)."""
+    assert fmt.number(0.11996) == "0.120" and fmt.ratio(12.97) == "13.0×"
+    assert fmt.ratio(3.1) == "3.10×" and fmt.number(0.93) == "0.930"
+    e = Effect(0.116, 0.112, 0.11996, 10, "t-interval over seeds")
+    assert fmt.interval(e, "loss") == "0.116 [0.112, 0.120]"
+    assert fmt.exact(0.01) == "0.01" and fmt.exact(1.1) == "1.1" and fmt.exact(5.0) == "5"
+    assert fmt.exact(35.0) == "35" and fmt.exact(2000) == "2,000"
+
+
+def test_learning_rates_print_one_way_in_tables_labels_and_text():
+    rate = 0.3162
+    label = Condition.from_keys(
+        {
+            "dataset": "d",
+            "optimizer": "sgd",
+            "lr_scaling": "constant",
+            "base_lr": rate,
+            "budget": "e10",
+        }
+    ).label
+    assert f"base lr {fmt.learning_rate(rate)}" in label and fmt.learning_rate(rate) == "0.3162"
+    assert fmt.learning_rate(0.0003162 * 4 / 32) == "3.952e-05"
+    assert fmt.learning_rate(0.1 * 3) == "0.3"  # no float noise (0.30000000000000004)
+
+
+def test_a_value_compared_with_a_boundary_shows_the_digits_that_place_it():
+    """A B_crit of 3.998 "below the smallest fitted B = 4" must not print as 4 (or 4.00); an
+    R² of 0.796 "below the 0.80 needed" not as 0.80; an RMSE of 9.96% beside a 10% limit
+    not as 10.0%."""
+    assert fmt.end(3.998, "size", (4, 128)) == "3.998"
+    assert fmt.end(3.997, "size", (4, 128)) == "3.997"
+    assert fmt.end(9.29, "size", (4, 128)) == "9.29"
+    assert fmt.end(4.0, "size", (4, 128)) == "4"
+    assert fmt.end(0.796, "correlation", (0.8,)) == "0.796"
+    assert fmt.end(0.0996, "percent", (0.10,)) == "9.96%"
+    e = Effect(3.998, 3.16, 6.93, 10, "bootstrap", boundaries=(4.0, 128.0))
+    assert fmt.interval(e, "size") == "3.998 [3.16, 6.93]"

@@ -406,3 +406,49 @@ def test_no_bcrit_is_drawn_on_a_target_no_better_than_chance():
     )
     assert plots.at_chance_targets(runs, ["95", "99"]) == {"95% loss", "99% acc"}
     assert plots.at_chance_targets(runs.drop(columns="chance_loss"), ["95", "99"]) == {"99% acc"}
+
+
+def test_the_timing_and_curve_figures_say_what_their_numbers_are(agg, tmp_path, monkeypatch):
+    """The per-step panel is the epoch's seconds over its steps, evaluations included, not a
+    step's own time; the learning curves' band is a t-band over the condition's n seeds."""
+    figs = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, out, dpi: figs.update({Path(out).stem: fig}))
+    plots.plot_conditions(agg, tmp_path, conditions()[:1], {"dpi": 40})
+    per_step = figs["timing"].axes[1].get_ylabel()
+    assert "evaluations included" in per_step and "steps per epoch" in per_step
+    assert "evaluations included" in figs["timing"]._suptitle.get_text()
+    assert "95% t-band (n = 3 seeds)" in figs["curves"]._suptitle.get_text()
+
+
+def test_the_scaling_legends_sit_below_the_points(monkeypatch):
+    """Eight batch sizes whose points zigzag over the whole height of the panels (as the
+    seed study's wall times do): each panel's legend sits in room below the data, over none
+    of the drawn points."""
+    sizes = [4, 8, 16, 32, 64, 128, 256, 512]
+    zigzag = {
+        "target_95": np.array([10.0, 1e3, 10.0, 1e3, 10.0, 1e3, 10.0, 1e3]),
+        "loss_95": np.array([1e3, 10.0, 1e3, 10.0, 1e3, 10.0, 1e3, 10.0]),
+        "target_99": np.array([30.0, 300.0, 30.0, 300.0, 30.0, 300.0, 30.0, 300.0]),
+        "loss_99": np.array([300.0, 30.0, 300.0, 30.0, 300.0, 30.0, 300.0, 30.0]),
+    }
+    summary = pd.DataFrame({"batch_size": sizes, "target_95": 0.9, "target_99": 0.95})
+    for q in ("steps", "seconds"):
+        for name, est in zigzag.items():
+            summary[f"{q}_to_{name}_median"] = est
+            summary[f"{q}_to_{name}_lo"] = est * 0.8
+            summary[f"{q}_to_{name}_hi"] = est * 1.2
+    runs = pd.DataFrame({"batch_size": np.repeat(sizes, 10), "target_95": 0.9, "target_99": 0.95})
+    fig = drawn_scaling(monkeypatch, summary, runs)
+    fig.canvas.draw()
+    checked = 0
+    for ax in fig.axes:
+        box = ax.get_legend().get_window_extent()
+        # data lines only: an axvline's y runs over the axes (0 to 1), not the data
+        drawn = [line for line in ax.lines if list(line.get_ydata()) != [0, 1]]
+        points = ax.transData.transform(np.vstack([line.get_xydata() for line in drawn]))
+        points = points[np.isfinite(points).all(axis=1)]
+        # every point drawn above the legend's columns lies above the legend
+        above = points[(points[:, 0] >= box.x0) & (points[:, 0] <= box.x1)]
+        assert (above[:, 1] > box.y1).all()
+        checked += len(above)
+    assert checked  # the wall-time panel has points over its legend's columns

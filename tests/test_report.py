@@ -241,7 +241,9 @@ def test_split_sizes_and_a_condition_at_chance_read_in_words(tmp_path, cfg):
     # B = 512 against 500 and 400 training rows: full batch, named with the rows it takes
     assert (
         "B = 512 exceeds the 500 training rows of blobs: it trains full-batch (one step of "
-        "500 rows per epoch). B = 512 exceeds the 400 training rows of moons" in text
+        "500 rows per epoch). An epoch on the 500 training rows of blobs ends with a partial "
+        "batch at 1 batch size (full batches × B + the last batch's rows): B = 64: 7 × 64 + 52 "
+        "rows. B = 512 exceeds the 400 training rows of moons" in text
     )
     assert "Batch sizes and fits use the nominal B." in text
     assert "Targets not set: the best plateau validation accuracy 0.8" in text
@@ -559,10 +561,13 @@ def test_batch_sizes_that_do_not_fit_the_training_rows_are_named():
     assert notes == [
         "B = 512 exceeds the 400 training rows of blobs: it trains full-batch (one step of 400 "
         "rows per epoch)",
-        "B = 256 takes 2 steps per epoch on the 400 training rows of blobs, of 256 and 144 rows",
-        "B = 512 takes 2 steps per epoch on the 898 training rows of digits, of 512 and 386 rows",
+        "an epoch on the 400 training rows of blobs ends with a partial batch at 1 batch size "
+        "(full batches × B + the last batch's rows): B = 256: 1 × 256 + 144 rows",
+        "an epoch on the 898 training rows of digits ends with a partial batch at 3 batch sizes "
+        "(full batches × B + the last batch's rows): B = 4: 224 × 4 + 2 rows; B = 256: 3 × 256 "
+        "+ 130 rows; B = 512: 1 × 512 + 386 rows",
     ]
-    assert report.batch_size_notes(splits, [4, 8]) == []
+    assert report.batch_size_notes(splits[:1], [4, 8]) == []
     both = report.batch_size_notes([_split("blobs", 400, 100, True)], [400, 512])
     assert both[0].startswith("B ∈ {400, 512} are at least the 400 training rows of blobs")
     assert report.batch_size_notes([_split("b", 400, 1, True)], [400])[0].startswith(
@@ -615,3 +620,31 @@ def test_the_runs_cell_says_the_means_leave_diverged_runs_out():
         "10 (4 diverged, excluded from the means: n = 6)"
     )
     assert report.runs_cell({"n_runs": 10, "n_diverged": 10}) == "10 (all diverged)"
+
+
+def _tsv(uri: str) -> str:
+    return base64.b64decode(uri.split("base64,", 1)[1]).decode("utf-8")
+
+
+def test_downloads_have_no_empty_cells_and_say_no_gpu_as_the_page_does():
+    """An effect without a verdict (a mean, a median) adds no empty verdict column and no "[]"
+    boundaries; a judged one keeps both; the provenance's empty GPU list reads as on the page."""
+    from batchstudy.stats import Effect
+
+    mean = Effect(0.8, 0.7, 0.9, 5, "t-interval over seeds").to_dict()
+    judged = Effect(-0.1, -0.2, -0.05, 5, "paired", verdict="different", boundaries=(-0.01, 0.01))
+    cells = [{"batch_size": 4, "m": mean, "d": judged.to_dict()}, {"batch_size": 8, "m": mean}]
+    text = _tsv(report.tsv_uri(pd.DataFrame([report._flat(c, list(c)) for c in cells])))
+    header, *rows = [line.split("\t") for line in text.splitlines()]
+    assert "m_verdict" not in header and "m_boundaries" not in header
+    assert "d_verdict" in header and rows[0][header.index("d_boundaries")] == "-0.01 0.01"
+    assert all(cell != "" and cell != "[]" for row in rows for cell in row)
+    prov = {"study": "s", "gpu_slots": [], "versions": {}, "code_version": {"commit": "c"}}
+    prov["code_version"]["dirty"] = False
+    assert "gpu_slots\tnone (CPU)" in _tsv(report.provenance_tsv(prov))
+
+
+def test_definitions_speak_of_few_seeds_only_where_a_section_has_them():
+    assert report.few_seeds([10, 10], 0.95) is None
+    few = report.few_seeds([10, 5], 0.95)
+    assert few == {"n": 5, "enough": 6, "coverage": "93.75%", "level": "95%"}

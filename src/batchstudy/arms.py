@@ -183,7 +183,7 @@ def arm_sentence(
             f" So the practically lower accuracy at B = {largest} is shown in "
             f"{len(lower)} of the {len(idx)} arm · budget conditions ({'; '.join(lower)}) and "
             f"absent in {len(same)} (equivalent within "
-            f"±{fmt.number(claims.ACCURACY_MARGIN)}, or the best itself: "
+            f"±{fmt.exact(claims.ACCURACY_MARGIN)}, or the best itself: "
             f"{'; '.join(same)}): with the same seeds, it depends on the learning-rate arm and "
             "budget, not on the batch size alone."
         )

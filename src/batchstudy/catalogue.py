@@ -16,7 +16,7 @@ from typing import Any
 
 from . import formatting as fmt
 from .config import config_hash
-from .findings import extrapolation_clauses
+from .findings import bcrit_span, extrapolation_clauses
 from .io import FormatError
 from .layout import STUDY_REPORT, StudyDirs
 from .stats import Effect
@@ -95,7 +95,7 @@ def _b_crit(target: dict[str, Any]) -> str:
     fit = target["critical_batch"]
     if not fit.get("ok"):
         return "not estimable"
-    text = f"{fmt.number(fit['b_crit'])} [{fmt.number(fit['lo'])}, {fmt.number(fit['hi'])}]"
+    text = bcrit_span(fit)
     clauses = extrapolation_clauses(fit)
     return f"{text} ({'; '.join(clauses)})" if clauses else text
 

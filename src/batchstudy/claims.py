@@ -21,7 +21,15 @@ import pandas as pd
 
 from . import formatting as fmt
 from . import stats
-from .metrics import CONDITION_KEYS, settled_below_target, target_suffixes
+from .metrics import (
+    BUDGET_LIMITED,
+    CONDITION_KEYS,
+    LOSS_RISING,
+    STILL_MOVING,
+    TOO_SHORT,
+    settled_below_target,
+    target_suffixes,
+)
 from .stats import DIFFERENT, EQUIVALENT, Effect, IntervalSettings
 
 SUPPORTED = "supported"
@@ -373,7 +381,7 @@ def claim_time_per_epoch(
     )
     evidence = (
         f"Median time per model-epoch {trend}; Spearman ρ of the medians over B "
-        f"{fmt.correlation(rho)}. B = {sizes[0]} takes {fmt.ratio(point)} "
+        f"{fmt.end(rho, 'correlation', RHO_BOUNDARIES)}. B = {sizes[0]} takes {fmt.ratio(point)} "
         f"the time of B = {sizes[-1]} (range of the two epoch intervals "
         f"{fmt.end(ratio_lo, 'ratio', RATIO_BOUNDARIES)} to "
         f"{fmt.end(ratio_hi, 'ratio', RATIO_BOUNDARIES)}). {TREND_RULE} "
@@ -384,8 +392,11 @@ def claim_time_per_epoch(
 
 
 #: Claim 1's rule in words (`claim_time_per_epoch`).
+#: The values claim 1 compares Spearman's rho with (`TREND_RULE`).
+RHO_BOUNDARIES = (STRONG_DECREASE_RHO, 0.0)
 TREND_RULE = (
-    f"Supported needs a decreasing trend (ρ ≤ {STRONG_DECREASE_RHO:g}) and that range above "
+    f"Supported needs a decreasing trend (ρ ≤ {fmt.correlation(STRONG_DECREASE_RHO, 1)}) and "
+    "that range above "
     f"{TIME_RATIO_MARGIN:g}×; not supported when ρ ≥ 0 or the range lies within "
     f"{TIME_RATIO_MARGIN:g}× either way; otherwise inconclusive."
 )
@@ -446,7 +457,7 @@ def fixed_cost_note(steps: Mapping[int, float], seconds: Mapping[int, float]) ->
     if parts is None:
         return ""
     fixed, per_step, r2 = parts
-    fit = f"{COST_FIT_WORDS}, R² = {fmt.correlation(r2)}"
+    fit = f"{COST_FIT_WORDS}, R² = {fmt.end(r2, 'correlation', (FIXED_COST_MIN_R2,))}"
     if len(sizes) < MIN_SIZES_FOR_COST_SPLIT:
         return (
             f" {fmt.counted(len(sizes), 'batch size')} leave too few degrees of freedom to split "
@@ -515,7 +526,7 @@ def _stream_note(s: pd.DataFrame, sizes: list[int]) -> str:
     worst = int(np.argmax(np.abs(np.log(drift))))
     factor = drift_fold(drift[worst])
     drift_note = (
-        f"; that is more than the {fmt.number(TIME_RATIO_MARGIN)}× margin, so time "
+        f"; that is more than the {fmt.exact(TIME_RATIO_MARGIN)}× margin, so time "
         "differences of that size between batch sizes are not reliable"
         if factor > TIME_RATIO_MARGIN
         else ""
@@ -565,9 +576,10 @@ def _time_per_epoch_repeats(
     trend = ", ".join(f"B = {b}: {fmt.interval(e, 'seconds')}" for b, e in per_b.items())
     evidence = (
         f"Seconds per model-epoch, geometric mean over repeats with its t-interval: {trend}; "
-        f"Spearman ρ over B {fmt.correlation(rho)}. B = {sizes[0]} over B = {sizes[-1]}, "
+        f"Spearman ρ over B {fmt.end(rho, 'correlation', RHO_BOUNDARIES)}. B = {sizes[0]} over "
+        f"B = {sizes[-1]}, "
         f"paired by repeat: {fmt.effect(ratio, 'ratio')}, margin "
-        f"{fmt.number(TIME_RATIO_MARGIN)}× ({ratio.verdict}). Unit of replication: "
+        f"{fmt.exact(TIME_RATIO_MARGIN)}× ({ratio.verdict}). Unit of replication: "
         f"{repeat_unit(table)}." + fixed_cost_note(steps, {b: e.estimate for b, e in per_b.items()})
     )
     effects = {f"seconds_per_epoch_{b}": e for b, e in per_b.items()} | {"seconds_ratio": ratio}
@@ -577,11 +589,13 @@ def _time_per_epoch_repeats(
 # --------------------------------------------------------------------------- claim 2
 
 
-#: What a run that never settled stands for, in claim 2 and in the Settling paragraph alike.
-BEYOND_BUDGET = (
-    "a still-moving or loss-rising run settles after the budget if at all, a budget-limited "
-    "one entered its band only in the budget's last epochs, and under a budget too short to "
-    "settle nothing is measured"
+#: What a run that never settled stands for, by cause (`batchstudy.metrics.SETTLE_STATUSES`),
+#: in claim 2 and in the Settling paragraph alike (`beyond_budget`); the first entry's words
+#: take the observed causes' names.
+BEYOND_BUDGET_WORDS = (
+    ((STILL_MOVING, LOSS_RISING), "a {} run settles after the budget if at all"),
+    ((BUDGET_LIMITED,), "a budget-limited one entered its band only in the budget's last epochs"),
+    ((TOO_SHORT,), "under a budget too short to settle nothing is measured"),
 )
 #: How claim 2 counts a run that settled at a plateau below the first accuracy target.
 BELOW_TARGET_RULE = (
@@ -634,6 +648,30 @@ def median_open(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> pd.Se
     return moved & present
 
 
+def beyond_budget(runs: pd.DataFrame) -> str:
+    """What the runs that never settled stand for, only for the causes that occur among
+    ``runs`` (their ``settle_status``), e.g. "a still-moving run settles after the budget if at
+    all"; empty when no run of these causes is present."""
+    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    seen = set(status[runs["settling_epoch"].isna()])
+    out = []
+    for causes, words in BEYOND_BUDGET_WORDS:
+        names = [c.replace(" ", "-") for c in causes if c in seen]
+        if names:
+            out.append(words.format(" or ".join(names)))
+    return ", ".join(out[:-1]) + f" and {out[-1]}" if len(out) > 1 else "".join(out)
+
+
+def _paren(words: str) -> str:
+    return f" ({words})" if words else ""
+
+
+def _beyond_budget_clause(runs: pd.DataFrame) -> str:
+    """`beyond_budget` after a semicolon, or nothing."""
+    words = beyond_budget(runs)
+    return f"; {words}" if words else ""
+
+
 def claim_small_batches_settle_sooner(
     runs: pd.DataFrame, settings: IntervalSettings, large_min: int = LARGE_BATCH_MIN
 ) -> Verdict:
@@ -671,7 +709,7 @@ def claim_small_batches_settle_sooner(
     )
     if any(censored.values()):
         unsettled = (
-            f" Runs that never settled, counted at the budget ({BEYOND_BUDGET}): "
+            f" Runs that never settled, counted at the budget{_paren(beyond_budget(runs))}: "
             f"{unsettled_counts(runs, sizes)}."
         )
         verdict, evidence, effects = _settling_bound(runs, table, groups, censored, settings)
@@ -688,7 +726,7 @@ def claim_small_batches_settle_sooner(
     evidence = (
         f"Paired difference (small − large) of the per-seed median settling epoch, in epochs: "
         f"{fmt.effect(diff, 'count_difference')}, margin "
-        f"±{fmt.number(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict})."
+        f"±{fmt.exact(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict})."
         f"{_counted_at_budget(runs, sizes, groups)}{caveat}{below}"
     )
     return Verdict(claim, statement, verdict, evidence + tail, {"difference": diff})
@@ -704,8 +742,8 @@ def _counted_at_budget(runs: pd.DataFrame, sizes: list[int], groups: dict[str, l
     also = _or_below(runs)
     return (
         f" Runs that never settled{also} are counted at the budget "
-        f"({never['small']} small-batch and {never['large']} large-batch runs; "
-        f"{BEYOND_BUDGET}), so the interval is not exact; "
+        f"({never['small']} small-batch and {never['large']} large-batch runs"
+        f"{_beyond_budget_clause(runs)}), so the interval is not exact; "
         f"{'those that never settled, ' if also else ''}per batch size: "
         f"{unsettled_counts(runs, sizes)}."
     )
@@ -799,6 +837,8 @@ def _settling_bound(
         return INCONCLUSIVE, head + _lower_bound_words(e), {f"{other}_median": e}
     e = stats.t_interval(values, settings, bounds=(0.0, top))
     limit = budget[done] - SETTLING_MARGIN_EPOCHS
+    # judged against the limit: an end near it prints the digits that place it
+    e = replace(e, boundaries=(float(limit),))
     below = bool(np.isfinite(e.hi) and e.hi < limit)
     clear = below and e.n >= stats.MIN_N
     verdict = (SUPPORTED if other == "small" else NOT_SUPPORTED) if clear else INCONCLUSIVE
@@ -814,7 +854,7 @@ def _settling_bound(
         )
         + "; the "
         f"verdict needs its upper end below the budget minus the margin "
-        f"({fmt.number(budget[done])} − {fmt.number(SETTLING_MARGIN_EPOCHS)} = "
+        f"({fmt.number(budget[done])} − {fmt.exact(SETTLING_MARGIN_EPOCHS)} = "
         f"{fmt.number(limit)}): {where}"
         + ("." if e.n >= stats.MIN_N else f"; {e.n} seeds are too few for a verdict.")
     )
@@ -957,7 +997,7 @@ def _claim3_statements(largest: int, own_validation: bool) -> tuple[str, str]:
     return (
         f"mean final test accuracy at B = {largest} is lower than at {best}",
         f"the gap (train − test accuracy, train on the whole training split) is larger at "
-        f"B = {largest} than at the best batch size by more than {fmt.number(ACCURACY_MARGIN)}; "
+        f"B = {largest} than at the best batch size by more than {fmt.exact(ACCURACY_MARGIN)}; "
         f"{GAP_SHARE_RULE}",
     )
 
@@ -998,7 +1038,7 @@ def lower_accuracy_reason(
     the largest is the best by its mean but others' intervals reach +`ACCURACY_MARGIN`
     (`open_above`, each with its interval); or the comparison's interval straddles the margin.
     Empty where 3a is not inconclusive for any of these reasons."""
-    m = fmt.number(ACCURACY_MARGIN)
+    m = fmt.exact(ACCURACY_MARGIN)
     if best is None:
         return "no batch size has a finite test accuracy"
     if largest in diverged:
@@ -1028,7 +1068,7 @@ def why_open(e: Effect) -> str:
     if e.n < stats.MIN_N:
         return f"rests on {e.n} seeds with both runs, fewer than the {stats.MIN_N} a verdict needs"
     edges = [x for x in (-ACCURACY_MARGIN, ACCURACY_MARGIN) if e.lo < x < e.hi]
-    where = " and ".join(f"{'−' if x < 0 else '+'}{fmt.number(ACCURACY_MARGIN)}" for x in edges)
+    where = " and ".join(f"{'−' if x < 0 else '+'}{fmt.exact(ACCURACY_MARGIN)}" for x in edges)
     return f"straddles the {where} margin{'s' if len(edges) > 1 else ''}" if edges else ""
 
 
@@ -1061,7 +1101,7 @@ def _claim3_without_comparison(
         ]
     why = (
         f"B = {best} is the best batch size itself, and no other batch size is practically "
-        f"higher (every interval of the family ends below +{fmt.number(ACCURACY_MARGIN)})"
+        f"higher (every interval of the family ends below +{fmt.exact(ACCURACY_MARGIN)})"
         f"{_diverged_clause(diverged)}"
     )
     return [
@@ -1130,7 +1170,7 @@ def _claim3_reading(v3a: str, gap: Effect, train: Effect, drop: Effect) -> str:
     gap's own outcome (`gap_outcome`); a falling train accuracy with a gap shown not to grow
     (or to shrink, or to explain less than half the drop) is under-training, not a
     generalization gap. While 3a is inconclusive, 3b is moot: there may be no drop."""
-    m = fmt.number(ACCURACY_MARGIN)
+    m = fmt.exact(ACCURACY_MARGIN)
     outcome = gap_outcome(gap, drop)
     train_falls = v3a == SUPPORTED and train.verdict == DIFFERENT and train.estimate < 0
     moot = (
@@ -1202,7 +1242,7 @@ def _claim3_evidence(
     comparison."""
     ev3a = (
         f"B = {largest} − B = {best} (the best): {fmt.effect(acc, 'difference')} in test "
-        f"accuracy, margin ±{fmt.number(ACCURACY_MARGIN)} ({acc.verdict}{excluded}); this "
+        f"accuracy, margin ±{fmt.exact(ACCURACY_MARGIN)} ({acc.verdict}{excluded}); this "
         "interval belongs to the accuracy finding's family. Under this budget and learning rate "
         "only."
     )
@@ -1434,7 +1474,7 @@ def claim_wall_time_not_epochs(
         f"Ratios of censored medians against B = {ref} (runs that never reached the target "
         f"count as above the budget; bootstrap over seeds, n = {tables['epochs'].shape[0]}): "
         + "; ".join(parts)
-        + f". Holds for {fmt.sizes(holds)}. Margin {fmt.number(TIME_RATIO_MARGIN)}×. "
+        + f". Holds for {fmt.sizes(holds)}. Margin {fmt.exact(TIME_RATIO_MARGIN)}×. "
         + _wall_unit(timing)
     )
     return Verdict(claim, statement, verdict, evidence, effects, holds)
@@ -1468,7 +1508,7 @@ def drift_words(seconds: Effect, b: int, ref: int, fold: float) -> str:
     return (
         f"inconclusive: measured {fmt.ratio(seconds.estimate)} the wall time of B = {ref} "
         f"({side}), but its interval's end scaled by the clock drift of the jobs of B = {ref} "
-        f"and B = {b} (up to {fmt.number(fold)}-fold) reaches the {fmt.number(TIME_RATIO_MARGIN)}× "
+        f"and B = {b} (up to {fmt.number(fold)}-fold) reaches the {fmt.exact(TIME_RATIO_MARGIN)}× "
         "margin"
     )
 

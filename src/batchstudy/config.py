@@ -570,6 +570,14 @@ def format_lr(base_lr: float) -> str:
     return repr(float(base_lr))
 
 
+def lr_text(lr: float) -> str:
+    """A learning rate, base or scaled, as the report prints it everywhere (labels, tables,
+    text): `LR_RANGE_DIGITS` significant digits, no trailing zeros (0.001, 0.0003162, 1e-05).
+    A log-spaced range is rounded to that precision when expanded (`base_learning_rates`), so
+    its labels name each rate exactly; paths keep `format_lr`."""
+    return f"{float(lr):.{LR_RANGE_DIGITS}g}"
+
+
 #: Prefix of the path level that holds one base learning rate ('lr0.001').
 LR_PATH_PREFIX = "lr"
 
@@ -634,7 +642,7 @@ class Condition:
             "dataset": self.dataset,
             "optimizer": self.optimizer,
             "lr_scaling": f"lr {self.lr_scaling}",
-            "base_lr": f"base lr {format_lr(self.base_lr)}",
+            "base_lr": f"base lr {lr_text(self.base_lr)}",
             "budget": budget_label(self.budget),
         }
 

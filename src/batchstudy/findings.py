@@ -12,6 +12,7 @@ the figures print the same numbers.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ import pandas as pd
 
 from . import arms, claims, draws, scaling, stats
 from . import formatting as fmt
-from .config import DRAW_OF, Condition
+from .config import DRAW_OF, Condition, budget_label
 from .metrics import CONDITION_KEYS, EVENT_UNITS, LOSS_NOTE, MEAN_METRICS, target_suffixes
 from .stats import DIFFERENT, EQUIVALENT, Effect, IntervalSettings
 
@@ -298,6 +299,7 @@ def condition_findings(
         "batch_sizes": claims.batch_sizes(runs),
         "n_seeds": int(runs["seed"].nunique()),
         "lr_note": _lr_note(str(keys["lr_scaling"])),
+        "beyond_budget": claims.beyond_budget(runs),
         "cells": [
             cell_effects(r, settings)
             | {"unsettled_causes": claims.unsettled_causes(runs, int(r["batch_size"]))[1]}
@@ -364,7 +366,7 @@ def accuracy_text(found: dict[str, Any]) -> str:
     text = (
         f"Best batch size: B = {acc['best']} ({acc['chosen_on']}); its mean final test "
         f"accuracy {fmt.effect(best, 'accuracy')}{picked}. Against it, in final test accuracy "
-        f"({acc['family']}, margin ±{fmt.number(acc['margin'])}): "
+        f"({acc['family']}, margin ±{fmt.exact(acc['margin'])}): "
     )
     words = {
         DIFFERENT: "different",
@@ -389,20 +391,27 @@ def _fit_text(t: dict[str, Any]) -> str:
     )
     if not fit.get("ok"):
         return f"B_crit for the {name}: not estimated ({fit.get('reason')}).{tail}"
-    lo, hi = fit.get("lo"), fit.get("hi")
-    span = (
-        f"[{fmt.number(lo)}, {fmt.number(hi)}]"
-        if lo is not None and hi is not None
-        else "(no bootstrap interval)"
-    )
     fitted = fit["fitted_sizes"]
     text = (
-        f"B_crit for the {name} ≈ {fmt.number(fit['b_crit'])} {span} (percentile bootstrap "
+        f"B_crit for the {name} ≈ {bcrit_span(fit)} (percentile bootstrap "
         f"over seeds, {fit['n_boot_ok']} of {fit['n_boot']} refits usable), fitted on "
         f"B = {fitted[0]}–{fitted[-1]} ({len(fitted)} batch sizes), relative RMSE of the fit "
-        f"{fmt.percent(fit['rel_rmse'])}{_fit_caveats(t)}."
+        f"{fmt.end(fit['rel_rmse'], 'percent', (POOR_FIT_RMSE,))}{_fit_caveats(t)}."
     )
     return text + _extrapolation_text(fit) + tail
+
+
+def bcrit_span(fit: dict[str, Any]) -> str:
+    """``estimate [lo, hi]`` of a B_crit fit; each number that the text compares with the
+    smallest or largest fitted batch size (`extrapolation_clauses`) shows the digits that place
+    it (3.998, not 4.00, below B = 4)."""
+    fitted = fit.get("fitted_sizes") or []
+    edges = (float(fitted[0]), float(fitted[-1])) if fitted else ()
+    lo, hi = fit.get("lo"), fit.get("hi")
+    text = fmt.end(fit["b_crit"], "size", edges)
+    if lo is None or hi is None:
+        return f"{text} (no bootstrap interval)"
+    return f"{text} [{fmt.end(lo, 'size', edges)}, {fmt.end(hi, 'size', edges)}]"
 
 
 #: A B_crit fit whose relative RMSE exceeds this is flagged as poor (`_fit_caveats`).
@@ -577,10 +586,6 @@ def extrapolation_clauses(fit: dict[str, Any]) -> list[str]:
     ]
 
 
-def _others_extrapolate(k: int) -> str:
-    return "1 other extrapolates" if k == 1 else f"{k} others extrapolate"
-
-
 def central_fit(fit: dict[str, Any]) -> bool:
     """A usable fit (`usable_fit`) whose interval stays inside the fitted batch sizes: no
     extrapolation clause. The headline shows such a fit first."""
@@ -624,10 +629,13 @@ def _target_text(t: dict[str, Any]) -> str:
     )
 
 
-def _settling_notes(c: dict[str, Any]) -> str:
-    """A cell's runs that never settled, by cause (``unsettled_causes``), and those that
-    settled below the target."""
-    notes = [c["unsettled_causes"]] if c.get("unsettled_causes") else []
+def _settling_notes(c: dict[str, Any], ep: Effect) -> str:
+    """A cell's runs that never settled, once, with their causes (``unsettled_causes``), and
+    those that settled below the target: "(1 of 10 never settled: 1 loss rising)"."""
+    notes = []
+    if ep.n_censored:
+        causes = f": {c['unsettled_causes']}" if c.get("unsettled_causes") else ""
+        notes.append(f"{fmt.share(ep.n_censored, ep.n)} never settled{causes}")
     if c.get("n_settled_below_target", 0):
         notes.append(f"{c['n_settled_below_target']} settled below the target")
     return f" ({'; '.join(notes)})" if notes else ""
@@ -642,26 +650,29 @@ def settling_text(found: dict[str, Any]) -> str:
     for c in found["cells"]:
         ep = Effect.from_dict(c["epochs_to_settle"])
         st = Effect.from_dict(c["steps_to_settle"])
+        # the censored count is said once, in the notes, not after each interval
+        ep_, st_ = replace(ep, n_censored=0), replace(st, n_censored=0)
         parts.append(
             f"B = {c['batch_size']}: "
             + (
-                f"{fmt.interval(ep, 'count', 'never settled')} epochs = "
-                f"{fmt.interval(st, 'count', 'never settled')} steps"
+                f"{fmt.interval(ep_, 'count')} epochs = {fmt.interval(st_, 'count')} steps"
                 if np.isfinite(ep.estimate)
-                else fmt.interval(ep, "count", "never settled")
+                else fmt.above("count")
+                if ep.estimate == np.inf
+                else fmt.interval(ep, "count")  # not estimable
             )
-            + _settling_notes(c)
+            + _settling_notes(c, ep)
         )
     below = (
         "; runs settled below the target settled at a plateau under the first accuracy target"
         if any(c.get("n_settled_below_target", 0) for c in found["cells"])
         else ""
     )
+    beyond = found.get("beyond_budget")
     return (
         "Median settling point (runs that never settled within the budget rank above every "
-        f"settled run: {claims.BEYOND_BUDGET}; causes as defined under Settling point{below}): "
-        + "; ".join(parts)
-        + "."
+        f"settled run{f': {beyond}; causes' if beyond else '; causes'} as defined under "
+        f"Settling point{below}): " + "; ".join(parts) + "."
     )
 
 
@@ -712,7 +723,85 @@ def headline(
         ),
         *_critical_batch_headlines(learnt),
         *_wall_time_headlines(learnt),
+        *_claims_headlines(learnt),
     ]
+
+
+#: Per claim number, the effect that carries its verdict in a Findings line: (effects key,
+#: formatter kind, what it compares).
+CLAIM_HEADLINE_EFFECTS = {
+    "2": ("difference", "count_difference", "small − large median settling epoch (epochs)"),
+    "3a": ("test_accuracy", "difference", "test accuracy of the largest − the best batch size"),
+    "3b": ("gap", "difference", "train−test gap of the largest − the best batch size"),
+}
+
+
+def _claim_verdict(c: dict[str, Any], v: dict[str, Any]) -> str:
+    """One claim's verdict in one condition, with the effect that carries it where it has one
+    (`CLAIM_HEADLINE_EFFECTS`) and, for claim 4, the batch sizes where it holds."""
+    text = f"{v['number']} “{v['claim']}”: {v['verdict']}"
+    key, kind, what = CLAIM_HEADLINE_EFFECTS.get(v["number"], (None, "", ""))
+    if key and key in v.get("effects", {}):
+        text += f" — {what}: {fmt.effect(Effect.from_dict(v['effects'][key]), kind)}"
+    elif v.get("holds_for"):
+        text += f" — holds for {fmt.sizes(v['holds_for'])}"
+    return text
+
+
+def _claims_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The article's claims, each verdict with its evidence's link: with one condition each
+    claim's verdict and the effect behind it, with several how many conditions gave each
+    verdict; and, per condition, batch sizes other than the largest whose test accuracy is
+    practically lower than the best one's (the claims test only the largest)."""
+    if not conditions:
+        return []
+    first = _anchor(conditions[0], 0)
+    links = [
+        {"label": f"claim {v['number']}", "anchor": f"{first}-claim-{v['number']}"}
+        for v in conditions[0]["claims"]
+    ]
+    if len(conditions) == 1:
+        c = conditions[0]
+        text = f"The seed article's claims in {c['label']}: " + "; ".join(
+            _claim_verdict(c, v) for v in c["claims"]
+        )
+    else:
+        parts = []
+        for v in conditions[0]["claims"]:
+            verdicts = [_claim(c, v["claim"])["verdict"] for c in conditions]
+            counts = ", ".join(f"{w} in {verdicts.count(w)}" for w in dict.fromkeys(verdicts))
+            parts.append(f"{v['number']} “{v['claim']}”: {counts}")
+        text = (
+            f"The seed article's claims over the {len(conditions)} conditions (the evidence "
+            f"links go to the first): " + "; ".join(parts)
+        )
+    out = [{"text": text + ".", "anchor": f"{first}-claims", "links": links}]
+    lower = [(i, c, _lower_than_best(c)) for i, c in enumerate(conditions)]
+    if lower := [(i, c, w) for i, c, w in lower if w]:
+        i, c, _ = lower[0]
+        out.append(
+            {
+                "text": "Besides the largest batch size, test accuracy practically lower than "
+                "the best batch size's (different, beyond the margin), by condition: "
+                + "; ".join(f"{c['label']}: {w}" for _, c, w in lower)
+                + ".",
+                "anchor": f"{_anchor(c, i)}-findings",
+            }
+        )
+    return out
+
+
+def _lower_than_best(c: dict[str, Any]) -> str:
+    """The batch sizes below the largest whose family comparison with the best is different
+    and lower, with their intervals; empty where none is."""
+    acc = c.get("accuracy") or {}
+    largest = max(c["batch_sizes"]) if c.get("batch_sizes") else None
+    items = []
+    for b, d in sorted((acc.get("comparisons") or {}).items(), key=lambda kv: int(kv[0])):
+        e = Effect.from_dict(d)
+        if int(b) != largest and e.verdict == DIFFERENT and e.estimate < 0:
+            items.append(f"B = {b} ({fmt.interval(e, 'difference')})")
+    return ", ".join(items)
 
 
 def _chance_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -750,7 +839,7 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
                 "text": (
                     f"In {len(same)} {of_n} the largest batch size's test accuracy is "
                     "equivalent to the best batch size's (within "
-                    f"±{fmt.number(claims.ACCURACY_MARGIN)}), or it is the best itself and no "
+                    f"±{fmt.exact(claims.ACCURACY_MARGIN)}), or it is the best itself and no "
                     "other batch size is practically higher: "
                     + "; ".join(c["label"] for c in same)
                     + "."
@@ -801,15 +890,48 @@ def _lower_headline(lower: list[tuple[int, dict[str, Any]]], of_n: str) -> dict[
 
     worst_i, worst = min(lower, key=lambda ic: drop(ic[1])["estimate"])
     e = Effect.from_dict(drop(worst))
+    which = "the largest drop is" if len(lower) > 1 else "the drop is"
     return {
         "text": (
             f"The largest batch size ends with practically lower test accuracy than the "
-            f"best batch size in {len(lower)} {of_n}; the largest drop is "
-            f"{fmt.effect(e, 'difference')} ({worst['label']}). "
+            f"best batch size in {len(lower)} {of_n}; {which} "
+            f"{fmt.effect(e, 'difference')} ({worst['label']}{budget_caveat(worst)}). "
             + gap_counts([c for _, c in lower])
         ),
         "anchor": f"{_anchor(worst, worst_i)}-claims",
     }
+
+
+def still_moving_from(found: dict[str, Any]) -> tuple[int, str] | None:
+    """The smallest batch size from which, up to the largest, no run of a condition settled
+    within the budget, with the causes of the largest's (``unsettled_causes``); ``None`` when
+    the largest batch size has a settled run."""
+    first, cells = None, found.get("cells") or []
+    for c in sorted(cells, key=lambda c: -int(c["batch_size"])):
+        e = Effect.from_dict(c["epochs_to_settle"]) if c.get("epochs_to_settle") else None
+        if not (e and e.n and e.n_censored == e.n):
+            break
+        first = c
+    if first is None:
+        return None
+    largest = max(cells, key=lambda c: int(c["batch_size"]))
+    return int(first["batch_size"]), str(largest.get("unsettled_causes") or "")
+
+
+def budget_caveat(found: dict[str, Any]) -> str:
+    """Where the largest batch size's runs had not settled by the end of the budget, a drop
+    in its final accuracy is measured at a budget that stopped them early: "; at the 60
+    epochs budget, where no run at B ≥ 32 had settled: at the largest, 10 still moving";
+    empty otherwise."""
+    moving = still_moving_from(found)
+    if moving is None:
+        return ""
+    b, causes = moving
+    sizes = found.get("batch_sizes") or []
+    where = f"B = {b}" if sizes and b == max(sizes) else f"B ≥ {b}"
+    budget = budget_label(str(found["keys"]["budget"]))
+    why = f": at the largest, {causes}" if causes else ""
+    return f"; at the {budget} budget, where no run at {where} had settled{why}"
 
 
 def gap_counts(conditions: list[dict[str, Any]]) -> str:
@@ -828,7 +950,7 @@ def gap_counts(conditions: list[dict[str, Any]]) -> str:
     shown = (claims.GAP_GROWS, claims.GAP_SAME, claims.GAP_SHRINKS, claims.GAP_MINOR)
     n = {o: outcomes.count(o) for o in shown}
     n[claims.GAP_UNKNOWN] = len(outcomes) - sum(n.values())
-    margin = fmt.number(claims.ACCURACY_MARGIN)
+    margin = fmt.exact(claims.ACCURACY_MARGIN)
     parts = [
         f"in {n[claims.GAP_GROWS]} of them a train-test gap larger by more than {margin} is shown"
     ]
@@ -918,6 +1040,8 @@ def _shown_fit_headline(fits: list[tuple[int, dict[str, Any], dict]], of_n: str,
         "text": _fit_text(t)
         + f" ({c['label']}; usable fits: {len(fits)} {of_n}{beyond}.)"
         + shown
+        + " "
+        + _fit_basis(c, t)
         + _fit_range(clean, central, n_other)
         + " "
         + FIXED_RATE_NOTE,
@@ -945,6 +1069,31 @@ def _fit_range(clean: list, central: list, n_other: int) -> str:
             f"{fmt.number(max(values))}.{left_text}"
         )
     return f" Other usable fits: {' and '.join(left)}." if left else ""
+
+
+def _fit_basis(c: dict[str, Any], t: dict[str, Any]) -> str:
+    """What the headline's B_crit rests on: the seeds per batch size, the fitted batch sizes
+    whose median steps count runs that never reached the target, and that the bootstrap
+    interval's coverage is not checked."""
+    fitted = set(t["critical_batch"].get("fitted_sizes") or [])
+    censored = [
+        (int(x["batch_size"]), Effect.from_dict(x["steps"]))
+        for x in t.get("cells") or []
+        if int(x["batch_size"]) in fitted and Effect.from_dict(x["steps"]).n_censored
+    ]
+    points = (
+        "; fitted medians that count runs that never reached the target (as above the "
+        "budget): " + ", ".join(f"B = {b} ({fmt.share(e.n_censored, e.n)})" for b, e in censored)
+        if censored
+        else "; every fitted batch size's runs reached the target"
+        if t.get("cells")
+        else ""
+    )
+    seeds = f"{c['n_seeds']} seeds per batch size" if c.get("n_seeds") else "the seeds"
+    return (
+        f"It rests on {seeds}{points}; the bootstrap interval's coverage at these seed counts "
+        "is not checked."
+    )
 
 
 #: What a per-condition B_crit describes: every condition trains one learning rate (or one

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .config import Condition, base_learning_rates, format_lr
+from .config import Condition, base_learning_rates, lr_text
 from .metrics import EXPLODED_LOSS_FACTOR
 from .stats import Effect
 
@@ -86,18 +86,60 @@ def _fixed(v: float, spec: str) -> str:
     return _SIGNED_ZERO.sub("", format(v, spec))
 
 
+def _integral(x: Any) -> bool:
+    """A whole number: an integer type, or a float with no fraction."""
+    return _finite(x) and float(x) == math.floor(float(x))
+
+
+def _separated(v: float) -> str:
+    """A whole number or a half exactly, thousands separated (4,625, 1,822.5), unsigned at
+    zero; `SCIENTIFIC_FROM` on in scientific form."""
+    if abs(v) >= SCIENTIFIC_FROM:
+        return scientific(v)
+    return _SIGNED_ZERO.sub("", f"{v:,.0f}" if v == round(v) else f"{v:,.1f}")
+
+
 def number(x: Any, digits: int = 3) -> str:
-    """``digits`` significant digits; thousands separated from 1000 on (whole numbers, or one
-    decimal where the rounded value keeps a fraction, e.g. a median of 1822.5); from
-    `SCIENTIFIC_FROM` on in scientific form (`scientific`). Zero prints unsigned."""
+    """A measured number: ``digits`` significant digits, trailing zeros kept (0.120, 13.0,
+    4.00), so that every such number shows its precision; thousands separated from 1000 on
+    (1,230); from `SCIENTIFIC_FROM` on in scientific form (`scientific`). A whole number
+    (an integer, or a float without fraction: a count, a budget) prints exactly, 4,625 not
+    4,620. Zero prints unsigned. Configured constants (margins) print through `exact`."""
     if not _finite(x):
         return NOT_ESTIMABLE
+    if _integral(x):
+        return _separated(float(x))
     v = float(f"{float(x):.{digits}g}")  # rounded first: 999.7 is 1,000, not "1e+03"
     if abs(v) >= SCIENTIFIC_FROM:
         return scientific(v, digits)
     if abs(v) >= 1000:  # a half that survives the rounding stays: 1,822.5, not 1,822
         return f"{v:,.1f}" if v != round(v) else f"{v:,.0f}"
-    return _fixed(v, f".{digits}g")
+    text = _fixed(v, f"#.{digits}g")
+    return text[:-1] if text.endswith(".") else text
+
+
+def count(x: Any, digits: int = 3) -> str:
+    """An integer-valued quantity (epochs, optimizer steps, examples) or a median of such
+    (a whole number or a half): exactly, thousands separated (4,625, 1,822.5, an interval end
+    of 1,125 too); anything else, e.g. an interpolated bootstrap end, as `number`."""
+    if _finite(x) and _integral(2 * float(x)):
+        return _separated(float(x))
+    return number(x, digits)
+
+
+def exact(x: Any) -> str:
+    """A configured constant (a margin, a threshold, a budget) as given: 0.01, 1.1, 5, never
+    padded to a precision it was not measured at (`number`)."""
+    if not _finite(x):
+        return NOT_ESTIMABLE
+    return _separated(float(x)) if _integral(x) else f"{float(x):.12g}"
+
+
+def learning_rate(x: Any) -> str:
+    """A learning rate, base or scaled, everywhere the same: `LR_RANGE_DIGITS` significant
+    digits without trailing zeros (0.001, 0.0003162, 1e-05), the precision of the configured
+    grid (`batchstudy.config.lr_text`)."""
+    return lr_text(float(x)) if _finite(x) else NOT_ESTIMABLE
 
 
 def accuracy(x: Any, decimals: int = 3) -> str:
@@ -115,24 +157,28 @@ def signed_count(x: Any, decimals: int = 1) -> str:
     return _fixed(float(x), f"+.{decimals}f").replace("-", "−") if _finite(x) else NOT_ESTIMABLE
 
 
-def correlation(x: Any) -> str:
-    """A correlation coefficient with two decimals and a true minus sign (0.00 unsigned)."""
-    return _fixed(float(x), ".2f").replace("-", "−") if _finite(x) else NOT_ESTIMABLE
+def correlation(x: Any, decimals: int = 2) -> str:
+    """A correlation coefficient (or R²) with two decimals and a true minus sign (0.00
+    unsigned)."""
+    return _fixed(float(x), f".{decimals}f").replace("-", "−") if _finite(x) else NOT_ESTIMABLE
 
 
-def percent(x: Any) -> str:
+def percent(x: Any, decimals: int = 1) -> str:
     if not _finite(x):
         return NOT_ESTIMABLE
     v = float(x)
-    return f"{scientific(100 * v)}%" if abs(100 * v) >= SCIENTIFIC_FROM else _fixed(v, ".1%")
+    if abs(100 * v) >= SCIENTIFIC_FROM:
+        return f"{scientific(100 * v)}%"
+    return _fixed(v, f".{decimals}%")
 
 
 def seconds(x: Any, digits: int = 3) -> str:
-    """Seconds with 3 significant digits, in ms below one second."""
+    """Seconds with 3 significant digits (trailing zeros kept, as `number`), in ms below one
+    second."""
     if not _finite(x):
         return NOT_ESTIMABLE
     v = float(x)
-    return f"{v * 1e3:.{digits}g} ms" if abs(v) < 1 else f"{number(v, digits)} s"
+    return f"{number(v * 1e3, digits)} ms" if abs(v) < 1 else f"{number(v, digits)} s"
 
 
 def ratio(x: Any, digits: int = 3) -> str:
@@ -145,12 +191,17 @@ def ratio(x: Any, digits: int = 3) -> str:
 KINDS: dict[str, tuple[Callable[..., str], int]] = {
     "accuracy": (accuracy, 3),
     "difference": (signed, 3),
-    "count": (number, 3),
+    "count": (count, 3),
     "count_difference": (signed_count, 1),
     "seconds": (seconds, 3),
     "ratio": (ratio, 3),
     "loss": (number, 3),
+    "size": (number, 3),
+    "correlation": (correlation, 2),
+    "percent": (percent, 1),
 }
+#: Kinds whose precision is a number of decimals (the others': significant digits).
+DECIMAL_KINDS = frozenset({"accuracy", "difference", "count_difference", "correlation", "percent"})
 #: Kinds printed with a sign, whose ends never read as a bare zero unless they are zero.
 SIGNED_KINDS = frozenset({"difference", "count_difference"})
 #: At most this many digits beyond a kind's default precision separate an interval end from a
@@ -173,7 +224,8 @@ def end(x: float, kind: str, boundaries: Sequence[float] = ()) -> str:
     −0.0098 prints "−0.0098", −0.00996 "−0.00996" and −0.01004 "−0.01004" where all three
     would read "−0.010", so the reader sees on which side of the margin the verdict saw it.
     An end exactly on a boundary, or closer to it than the extra digits show, prints at the
-    precision reached.
+    precision reached. The same holds for any value the text compares with a boundary, e.g. a
+    B_crit of 3.998 against the smallest fitted B = 4 prints "3.998", not "4.00".
     """
     if x == math.inf:
         return above(kind)
@@ -184,9 +236,22 @@ def end(x: float, kind: str, boundaries: Sequence[float] = ()) -> str:
         boundaries = (*boundaries, 0.0)
     for p in range(default, default + EXTRA_DIGITS + 1):
         text = form(x, p)
-        if not any(b != x and form(b, p) == text for b in boundaries):
+        if not any(b != x and _reads_as(x, b, kind, p) for b in boundaries):
             break
     return text
+
+
+def _reads_as(x: float, b: float, kind: str, p: int) -> bool:
+    """Whether ``x`` printed as ``kind`` at precision ``p`` reads as the boundary ``b`` (its
+    text equal to ``b``'s, or its rounded value equal to ``b``: "4.00" reads as B = 4)."""
+    form = KINDS[kind][0]
+    if form(x, p) == form(b, p):
+        return True
+    if kind == "percent":
+        x, b = 100 * x, 100 * b
+    if kind in DECIMAL_KINDS:
+        return round(x, p) == round(b, p)
+    return _finite(x) and x != 0 and float(f"{x:.{p}g}") == b
 
 
 def interval(e: Effect, kind: str, missing: str = "never reached") -> str:
@@ -198,7 +263,7 @@ def interval(e: Effect, kind: str, missing: str = "never reached") -> str:
     censored = f"{e.n_censored} of {e.n} {missing}"
     if e.estimate == math.inf:
         return f"{above(kind)} ({censored})"
-    text = end(e.estimate, kind) if kind in SIGNED_KINDS else KINDS[kind][0](e.estimate)
+    text = end(e.estimate, kind, e.boundaries)
     if not (_finite(e.lo) or abs(e.lo) == math.inf) or not (_finite(e.hi) or e.hi == math.inf):
         return f"{text} (one run, no interval)"
     text += f" [{end(e.lo, kind, e.boundaries)}, {end(e.hi, kind, e.boundaries)}]"
@@ -241,9 +306,9 @@ def condition(keys: dict[str, Any], skip: Sequence[str] = ()) -> str:
 def learning_rates(learning_rate: Any) -> str:
     """An optimizer's configured base learning rate(s) in words: one rate, a grid, or a
     log-spaced range with the values it expands to (`batchstudy.config.base_learning_rates`)."""
-    values = ", ".join(format_lr(v) for v in base_learning_rates(learning_rate))
+    values = ", ".join(map(lr_text, base_learning_rates(learning_rate)))
     if isinstance(learning_rate, dict):
-        lo, hi = format_lr(learning_rate["min"]), format_lr(learning_rate["max"])
+        lo, hi = lr_text(learning_rate["min"]), lr_text(learning_rate["max"])
         return f"base lr {learning_rate['num']} values log-spaced from {lo} to {hi} ({values})"
     if isinstance(learning_rate, list):
         return f"base lr grid {values}"

@@ -4,11 +4,12 @@
 condition it is given; each figure is laid out by fixed `Margins`, drawn once, by ``savefig``.
 
 - ``curves.png``: the seed's grid of learning curves, one row per batch size, accuracy beside
-  loss (train on the whole training split, validation), mean over seeds with a 95% band
-  (mean ± t·SE per epoch); a loss panel where a seed's loss exploded (`exploded_panel`) draws
-  the median over seeds on a log scale instead.
+  loss (train on the whole training split, validation), mean over seeds with a 95% t-band
+  (mean ± t·SE per epoch), the seeds' n in the title; a loss panel where a seed's loss
+  exploded (`exploded_panel`) draws the median over seeds on a log scale instead.
 - ``accuracy.png``: final train (whole split) and test accuracy vs batch size, 95% t-intervals.
-- ``timing.png``: seconds per epoch and per optimizer step vs batch size.
+- ``timing.png``: seconds per epoch and per optimizer step (the epoch's seconds over its steps,
+  so its evaluations included) vs batch size.
 - ``scaling.png``: steps to each accuracy and loss target vs batch size (censored medians),
   with the perfect-scaling line and the fitted critical-batch-size curve (McCandlish et al.
   2018); seconds to the target.
@@ -241,7 +242,12 @@ def plot_curves(
         ax.set_xlabel("epoch")
     axes[0, 0].legend(loc="lower right", fontsize=7)
     axes[0, 1].legend(loc="upper right", fontsize=7)
-    _suptitle(fig, "Learning curves: mean over seeds, 95% band; dotted: median settling epoch")
+    n_seeds = int(history["seed"].nunique())
+    _suptitle(
+        fig,
+        f"Learning curves: mean over seeds, 95% t-band (n = {n_seeds} seeds); dotted: median "
+        "settling epoch",
+    )
     _save(fig, out, dpi)
 
 
@@ -328,6 +334,11 @@ def plot_accuracy(summary: pd.DataFrame, out: Path, dpi: int) -> None:
     _save(fig, out, dpi)
 
 
+#: The timing figure's right panel: the epoch's seconds (its evaluations of the training,
+#: validation and test splits included) over its optimizer steps, not a step's own time.
+TIMING_STEP_LABEL = "seconds per epoch / steps per epoch\n(evaluations included)"
+
+
 def plot_timing(summary: pd.DataFrame, out: Path, dpi: int) -> None:
     s = summary.sort_values("batch_size")
     fig, (a1, a2) = _figure(1, 2, (9, 3.6), TIMING_MARGINS)
@@ -337,14 +348,18 @@ def plot_timing(summary: pd.DataFrame, out: Path, dpi: int) -> None:
     )
     a1.set_ylabel("seconds per epoch (one model)")
     a2.plot(b, s["seconds_per_step"], marker="o", lw=1.2)
-    a2.set_ylabel("seconds per optimizer step")
+    a2.set_ylabel(TIMING_STEP_LABEL)
     for ax in (a1, a2):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("batch size")
         ax.grid(alpha=0.3, which="both")
     engine = ", ".join(sorted(s["engine"].astype(str).unique()))
-    _suptitle(fig, f"Time per epoch and per step (engine: {engine}; graph building excluded)")
+    _suptitle(
+        fig,
+        f"Time per epoch and per step, evaluations included (engine: {engine}; graph building "
+        "excluded)",
+    )
     _save(fig, out, dpi)
 
 
@@ -427,6 +442,11 @@ def seeds_per_batch_size(runs: pd.DataFrame) -> int:
     return int(runs.groupby("batch_size").size().min()) if len(runs) else 0
 
 
+#: The scaling panels' log y-range is widened downward by this power of its span (the data
+#: keep the top 1 / (1 + LEGEND_ROOM) of the axis), the legend sits in the room below.
+LEGEND_ROOM = 0.7
+
+
 def _open_legend(ax: Any) -> None:
     """The panel's legend, with an entry for the open triangle where one is drawn (a line
     of markers only, as `_errorbar` draws it)."""
@@ -434,7 +454,11 @@ def _open_legend(ax: Any) -> None:
     if any(getattr(line, "get_marker", lambda: None)() == OPEN_MARK["marker"] for line in ax.lines):
         handles.append(Line2D([], [], ls="", color="k", **OPEN_MARK))
         labels.append(OPEN_LABEL)
-    ax.legend(handles, labels, fontsize=8)
+    # room below the data on the log axis, so that the legend covers no point
+    lo, hi = ax.get_ylim()
+    if ax.get_yscale() == "log" and 0 < lo < hi:
+        ax.set_ylim(lo / (hi / lo) ** LEGEND_ROOM, hi)
+    ax.legend(handles, labels, fontsize=8, loc="lower left", framealpha=0.8)
 
 
 def plot_scaling(summary: pd.DataFrame, runs: pd.DataFrame, out: Path, dpi: int) -> None:

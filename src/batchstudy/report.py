@@ -58,10 +58,11 @@ PACKAGES = (
     "snakemake",
 )
 
-#: Columns of a condition's table: (cell key, header, formatter kind, missing-word).
+#: Columns of a condition's table: (cell key, header, formatter kind, missing-word); a kind
+#: that `batchstudy.formatting.KINDS` lacks names a plain formatter of its own.
 TABLE_COLUMNS = [
-    ("learning_rate", "learning rate", None, ""),
-    ("steps_per_epoch", "steps / epoch", None, ""),
+    ("learning_rate", "learning rate", "learning_rate", ""),
+    ("steps_per_epoch", "steps / epoch", "count", ""),
     ("final_test_accuracy", "final test acc", "accuracy", ""),
     ("final_end_train_accuracy", "final train acc (whole split)", "accuracy", ""),
     ("gap_accuracy", "gap (train − test)", "difference", ""),
@@ -92,15 +93,20 @@ ABOVE_WORDS = {"final_test_loss": fmt.LOSS_EXPLODED}
 def _flat(cell: dict[str, Any], keys: list[str]) -> dict[str, Any]:
     """A findings cell's numbers as flat columns: an effect becomes ``<key>_<field>``
     (estimate, lo, hi, n, ...; above-budget medians read "above budget", a final test loss
-    above the exploded level `ABOVE_WORDS`)."""
+    above the exploded level `ABOVE_WORDS`). An effect's verdict and verdict boundaries appear
+    only where it has them (boundaries as numbers separated by spaces), so that no cell is
+    empty and none reads "[]"; a column that only some rows have reads NA in the others."""
     out: dict[str, Any] = {}
     for key in keys:
         value = cell[key]
         if isinstance(value, dict):
             above = ABOVE_WORDS.get(key, ABOVE_BUDGET)
-            out |= {
-                f"{key}_{field}": above if v == ABOVE_BUDGET else v for field, v in value.items()
-            }
+            for field, v in value.items():
+                if field == "boundaries":
+                    v = " ".join(f"{float(b):g}" for b in v or ())
+                if field in ("verdict", "boundaries") and not v:
+                    continue
+                out[f"{key}_{field}"] = above if v == ABOVE_BUDGET else v
         else:
             out[key] = value
     return out
@@ -136,8 +142,10 @@ def table_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
     for c in cells:
         row = [str(c["batch_size"])]
         for key, _, kind, missing in TABLE_COLUMNS:
-            if kind is None:
-                row.append(fmt.number(c[key]))
+            if kind not in fmt.KINDS:
+                row.append(fmt.learning_rate(c[key]))
+            elif not isinstance(c[key], dict):
+                row.append(fmt.KINDS[kind][0](c[key]))
             else:
                 row.append(fmt.interval(Effect.from_dict(c[key]), kind, missing or "never reached"))
         row.append(runs_cell(c))
@@ -396,9 +404,9 @@ def _batch_list(sizes: list[int]) -> str:
 def batch_size_notes(splits: list[dict[str, Any]], batch_sizes: list[int]) -> list[str]:
     """Per dataset of the findings' ``splits``, the batch sizes that do not cut its training
     rows into full batches of B: B ≥ n_train trains full-batch (one step of n_train rows per
-    epoch); n_train / 2 < B < n_train takes two steps, the second of n_train − B rows. Batch
-    sizes that fit twice or more (only the last batch partial) are not named. Empty when
-    every batch size fits twice."""
+    epoch); every smaller B that does not divide n_train ends each epoch with a partial batch,
+    all of them named with their full batches and the partial one's rows ("B = 512: 1 × 512 +
+    386 rows"). Empty when every batch size divides the training rows."""
     out = []
     for s in splits:
         n, name = int(s["n_train"]), s["dataset"]
@@ -410,11 +418,14 @@ def batch_size_notes(splits: list[dict[str, Any]], batch_sizes: list[int]) -> li
                 f"{_batch_list(full)} {verb} the {n} training rows of {name}: {who} full-batch "
                 f"(one step of {n} rows per epoch)"
             )
-        out += [
-            f"B = {b} takes 2 steps per epoch on the {n} training rows of {name}, of {b} and "
-            f"{n - b} rows"
-            for b in sorted(b for b in batch_sizes if n / 2 < b < n)
-        ]
+        partial = sorted(b for b in batch_sizes if b < n and n % b)
+        if partial:
+            each = "; ".join(f"B = {b}: {n // b} × {b} + {n % b} rows" for b in partial)
+            out.append(
+                f"an epoch on the {n} training rows of {name} ends with a partial batch at "
+                f"{fmt.counted(len(partial), 'batch size')} (full batches × B + the last "
+                f"batch's rows): {each}"
+            )
     return out
 
 
@@ -514,6 +525,23 @@ def interval_note(n_seeds: int, level: float) -> str:
     )
 
 
+def few_seeds(n_seeds: list[int], level: float) -> dict[str, Any] | None:
+    """Where a section has too few seeds for a median's interval to reach ``level``
+    (`plots.range_coverage`): the fewest seeds ``n``, the range's coverage there, and the
+    seed count from which it can (``enough``), for the Definitions; ``None`` otherwise, so
+    that a study with enough seeds is not told about fewer."""
+    n = min(n_seeds)
+    if plots.range_coverage(n) >= level:
+        return None
+    enough = next(k for k in range(n, n + 64) if plots.range_coverage(k) >= level)
+    return {
+        "n": n,
+        "enough": enough,
+        "coverage": f"{plots.range_coverage(n) * 100:g}%",
+        "level": f"{level * 100:g}%",
+    }
+
+
 def build_context(
     findings_path: Path,
     jobs_path: Path,
@@ -557,12 +585,16 @@ def build_context(
         "engines": engine_words(cfg, prov["engines"]),
         "interval_note": interval_note(len(cfg["seeds"]), found["settings"]["level"]),
         "loss_note": LOSS_SENTENCE,
+        "few_seeds": few_seeds(
+            [s["n_seeds"] for s in sections] or [len(cfg["seeds"])], found["settings"]["level"]
+        ),
         "open_label": plots.OPEN_LABEL,
         "pooled": pooled_sections(found),
         "table_header": ["batch size"] + [h for _, h, _, _ in TABLE_COLUMNS] + ["runs"],
         "target_header": ["batch size"] + [f"{u} (median)" for u in EVENT_UNITS],
         "provenance": prov,
         "provenance_tsv": provenance_tsv(prov),
+        "empty_provenance": EMPTY_PROVENANCE,
         "n_conditions": len(sections),
         "counts": [
             fmt.counted(len(sections), "condition"),
@@ -584,14 +616,24 @@ def render(template: Path, context: dict[str, Any]) -> str:
     return env.get_template(template.name).render(**context)
 
 
+#: What an empty list of the provenance reads as, on the page and in its TSV alike.
+EMPTY_PROVENANCE = {"gpu_slots": "none (CPU)"}
+
+
 def provenance_tsv(prov: dict[str, Any]) -> str:
-    """The provenance table as data (one row per entry, lists joined as the page shows them)."""
+    """The provenance table as data (one row per entry, lists joined as the page shows them,
+    an empty one in the page's words, `EMPTY_PROVENANCE`)."""
     flat = {k: v for k, v in prov.items() if k not in ("versions", "code_version")}
     flat |= {"code_commit": prov["code_version"]["commit"]}
     flat |= {"code_dirty": prov["code_version"]["dirty"]}
     flat |= {f"version_{k}": v for k, v in prov["versions"].items()}
     rows = [
-        {"key": k, "value": "; ".join(map(str, v)) if isinstance(v, list) else v}
+        {
+            "key": k,
+            "value": ("; ".join(map(str, v)) or EMPTY_PROVENANCE.get(k, "none"))
+            if isinstance(v, list)
+            else v,
+        }
         for k, v in flat.items()
     ]
     return tsv_uri(pd.DataFrame(rows))

@@ -16,10 +16,11 @@ Methods (chosen for coverage at the seed counts the study ships, 5-10 paired see
   symmetric on the log scale, where the t-interval is exact.
 * **Medians of time-to-event quantities** (epochs/steps/examples/seconds to a target,
   settling): runs that never reached the event by the budget (or diverged) are *censored at the
-  budget* and counted as larger than every observed value. With one common censoring time above
-  every observation, this median is the Kaplan-Meier median. When half or more of the runs are
-  censored the median is above the budget (``+inf`` here, "> budget" in text). Its interval is
-  a percentile bootstrap over seeds of the same censored median.
+  budget* and counted as larger than every observed value: the sample median of the values so
+  ranked. It equals the Kaplan-Meier median while fewer than half of the runs are censored;
+  when half or more are, it is above the budget (``+inf`` here, "> budget" in text), where the
+  Kaplan-Meier convention gives a finite median at exactly half (`censored_median_value`).
+  Its interval is a percentile bootstrap over seeds of the same censored median.
 * **Families**: comparisons of several batch sizes against one chosen post hoc (the best) use
   Bonferroni-simultaneous intervals (each at level 1 - alpha/m), so that the family-wise
   coverage is at least the nominal level and the verdicts read off the intervals keep the

@@ -8,8 +8,8 @@ and seed, with ``steps_to_target_<sfx>``, ``examples_to_target_<sfx>``, ``n_epoc
 
 * **The grid** (`lr_grid`): every (batch size, base_lr) cell's median steps and examples to the
   target over seeds. A run that never reached the target (NaN: censored, or diverged) counts
-  as slower than any run that did (+inf), as MLPerf counts non-converged runs; the median is
-  then the Kaplan-Meier median: finite while fewer than half the runs are censored, +inf
+  as slower than any run that did (+inf), as MLPerf counts non-converged runs; the median of
+  the values so ranked is finite while fewer than half the runs are censored, +inf
   ("> budget") when half or more are, never the budget itself.
 * **The choice** (`select_lr`): per batch size, the base_lr with the lowest median steps. Ties
   (equal medians, e.g. all censored) go to the cell with more runs that reached the target,
@@ -290,6 +290,5 @@ def steps_label(median_steps: float, budget_steps: float) -> str:
 
 def _whole(x: float) -> str:
     """A count or a median of counts in full: every integer digit and the .5 of a median of an
-    even number of runs (23.5, never rounded half-to-even to 24), via `formatting.number`.
-    From 1000 on that formatter prints whole numbers only, so a .5 there is rounded."""
-    return formatting.number(x, len(str(int(abs(x)))) + 1)
+    even number of runs (23.5, 1,822.5), via `formatting.count`."""
+    return formatting.count(x)

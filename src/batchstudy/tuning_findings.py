@@ -27,7 +27,7 @@ import pandas as pd
 from . import claims, scaling, tuning
 from . import formatting as fmt
 from . import tuning_study as ts
-from .config import budget_label, format_lr, reference_lr
+from .config import budget_label, lr_text, reference_lr
 from .findings import jsonable
 from .metrics import CELL_KEYS
 from .stats import Effect, IntervalSettings
@@ -190,7 +190,7 @@ def bcrit_text(fit: dict[str, Any]) -> str:
     said = [words for words, on in flags.items() if on]
     near = f"; {'; '.join(said)}; indicative only" if said else ""
     return (
-        f"{fmt.interval(e, 'count')} ({fmt.percent(fit['level'])} percentile bootstrap over "
+        f"{fmt.interval(e, 'size')} ({fmt.percent(fit['level'])} percentile bootstrap over "
         f"{fit['n_seeds']} seeds, "
         f"{fit['n_boot_ok']} of {fit['n_boot']} resamples fit, {fit['n_points']} batch sizes; "
         f"relative RMSE of the fitted steps {fmt.percent(fit.get('rel_rmse'))}{near})"
@@ -357,10 +357,10 @@ def criterion_text(frontier: pd.DataFrame, target: float) -> str:
             else ""
         )
         parts.append(
-            f"at B = {int(f['batch_size'])} the chosen rate {format_lr(f[tuning.LR_COLUMN])} "
+            f"at B = {int(f['batch_size'])} the chosen rate {lr_text(f[tuning.LR_COLUMN])} "
             f"ends at {fmt.accuracy(f['val_accuracy_mean'])} ({reached}the best mean any rate "
             f"ended at there: {fmt.accuracy(f['best_val_accuracy'])}, lr "
-            f"{format_lr(f['best_val_lr'])})"
+            f"{lr_text(f['best_val_lr'])})"
         )
     return (
         "The rate is chosen for the fewest steps to the first evaluation at the target, not "
@@ -383,7 +383,7 @@ def edge_text(frontier: pd.DataFrame, rates: list[float]) -> str:
     for name, edge in (("smallest", min(rates)), ("largest", max(rates))):
         at = front.loc[np.isclose(front[tuning.LR_COLUMN], edge), "batch_size"]
         if len(at):
-            parts.append(f"the grid's {name} ({format_lr(edge)}) at {fmt.sizes(sorted(at))}")
+            parts.append(f"the grid's {name} ({lr_text(edge)}) at {fmt.sizes(sorted(at))}")
     if not parts:
         return ""
     return f"The chosen rate is {' and '.join(parts)}: there the optimum may lie outside the grid."
@@ -474,8 +474,8 @@ def tie_text(grid: pd.DataFrame, spacing: Mapping[int, float] | None = None) -> 
     near = near_ties(grid, spacing or {})
     if near:
         parts = [
-            f"B = {n['batch_size']} ({format_lr(n['lr'])}: {tuning.steps_label(n['steps'], 0)} "
-            f"steps, runner-up {format_lr(n['runner_lr'])}: "
+            f"B = {n['batch_size']} ({lr_text(n['lr'])}: {tuning.steps_label(n['steps'], 0)} "
+            f"steps, runner-up {lr_text(n['runner_lr'])}: "
             f"{tuning.steps_label(n['runner_steps'], 0)}; evaluations "
             f"{fmt.number(n['spacing'])} steps apart)"
             for n in near
@@ -525,7 +525,7 @@ def near_ties(grid: pd.DataFrame, spacing: Mapping[int, float]) -> list[dict[str
 def _chosen_label(cell: pd.Series) -> str:
     """The chosen rate; when its median is above the budget no rate reached the target in
     half the runs, and the choice is only the tie rule's (most runs reached, then smallest)."""
-    lr = format_lr(cell[tuning.LR_COLUMN])
+    lr = lr_text(cell[tuning.LR_COLUMN])
     return lr if np.isfinite(cell["median_steps"]) else f"{lr} (no rate's median reached)"
 
 
@@ -659,7 +659,7 @@ def noise_text(n: dict[str, Any] | None, fit: dict[str, Any], compare: str = "")
         return ""
     return (
         f"Measured gradient noise scale B_simple along a reference run (B = {n['batch_size']}, "
-        f"lr {format_lr(n['learning_rate'])}, seed {n['seed']}, {n['n_checkpoints']} checkpoints "
+        f"lr {lr_text(n['learning_rate'])}, seed {n['seed']}, {n['n_checkpoints']} checkpoints "
         f"over {n['max_step']} steps): {fmt.number(n['first'])} at the start, "
         f"{fmt.number(n['last'])} at the end, median {fmt.number(n['median'])}; the tuned "
         f"frontier's B_crit is {bcrit_text(fit)}. {compare} {SGD_CAVEAT}".replace("  ", " ")
@@ -726,8 +726,8 @@ def _group_doc(
         "keys": keys,
         "label": _label(keys),
         "path": group_path(keys),
-        "rates": [format_lr(r) for r in rates],
-        "reference_lr": format_lr(ref),
+        "rates": [lr_text(r) for r in rates],
+        "reference_lr": lr_text(ref),
         "target": target_text(extra["target"], extra["fraction"], extra["chance_accuracy"]),
         "findings_target": findings_target_text(extra["target"], extra["fraction"]),
         "claims_scope": CLAIMS_SCOPE,
@@ -753,7 +753,7 @@ def _group_doc(
         "bcrit": {k: bcrit_text(f) for k, f in fits.items()},
         "lr_changed": _changed_text(fits["tuned"]),
         "moved": moved_text(fits),
-        "bcrit_target": bcrit_target_text(extra["target"], format_lr(ref)),
+        "bcrit_target": bcrit_target_text(extra["target"], lr_text(ref)),
         "claims": claims_change(verdicts["reference"], verdicts["tuned"]),
         "large": {
             "reference": large_batch_text(large["reference"], f"At the reference rate {ref:g}"),
@@ -777,7 +777,7 @@ def _noise_doc(extra: dict[str, Any], fit: dict[str, Any]) -> str:
     ]
     median = float(cell["median_steps"].iloc[0]) if len(cell) else np.nan
     at = noise_at_target(extra["noise"], median)
-    return noise_text(n, fit, noise_vs_bcrit_text(n, at, fit, format_lr(extra["reference_lr"])))
+    return noise_text(n, fit, noise_vs_bcrit_text(n, at, fit, lr_text(extra["reference_lr"])))
 
 
 def _fit_rows(keys: dict[str, Any], fits: dict[str, dict], ref: float) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from . import scaling  # noqa: E402
-from .config import format_lr  # noqa: E402
+from .config import lr_text  # noqa: E402
 from .tuning import LR_COLUMN, steps_label  # noqa: E402
 
 CENSORED_COLOR = "0.8"
@@ -69,7 +69,7 @@ def plot_lr_grid(grid: pd.DataFrame, out: Path, *, title: str = "", dpi: int = 1
         mesh = ax.imshow(shown, cmap="viridis_r", norm=norm, aspect="auto", origin="lower")
         fig.colorbar(mesh, ax=ax, label="median steps to target")
     _annotate_cells(ax, grid, sizes, rates, norm)
-    ax.set_xticks(range(len(rates)), [format_lr(r) for r in rates], rotation=45)
+    ax.set_xticks(range(len(rates)), [lr_text(r) for r in rates], rotation=45)
     ax.set_yticks(range(len(sizes)), [str(b) for b in sizes])
     ax.set_xlim(-0.5, len(rates) - 0.5)
     ax.set_ylim(-0.5, len(sizes) - 0.5)
@@ -165,7 +165,7 @@ def frontier_figure(
     for bi, si, lr in zip(b, steps, front[LR_COLUMN], strict=True):
         if np.isfinite(si):
             axes[0].annotate(
-                format_lr(lr),
+                lr_text(lr),
                 (bi, si),
                 fontsize=7,
                 xytext=(3, 3),
