@@ -522,7 +522,7 @@ def test_settling_counts_runs_settled_below_the_target_at_the_budget():
     assert f"Settled below the target ({claims.BELOW_TARGET_RULE}): B = 4: 6 of 10." in v.evidence
     assert (
         "Runs that never settled, or settled below the target, are counted at the budget (6 of "
-        "20 small-batch and 0 of 30 large-batch runs;" in v.evidence
+        "20 small-batch and 0 of 30 large-batch runs)," in v.evidence
     )
 
 

@@ -422,10 +422,10 @@ def test_the_summary_table_prints_a_median_loss_with_its_exploded_runs():
     loss = Effect.from_dict(cell["final_test_loss"])
     assert (loss.n, loss.n_censored, loss.method) == (10, 4, METHOD_MEDIAN)
     text = report.table_rows([cell])[0][column]
-    assert text == "1.21 [0.95, > 10× chance] (4 of 10 exploded)"
+    assert text == "1.21 [0.950, > 10× chance] (4 of 10 exploded)"
     cell = findings.cell_effects(_summary_row((0.6, 0.5, 0.7), METHOD_T, 0), settings)
     assert Effect.from_dict(cell["final_test_loss"]).n == 10
-    assert report.table_rows([cell])[0][column] == "0.6 [0.5, 0.7]"
+    assert report.table_rows([cell])[0][column] == "0.600 [0.500, 0.700]"
 
 
 def test_the_table_download_writes_an_exploded_loss_median_as_the_level_not_a_budget():

@@ -34,7 +34,7 @@ def test_a_loss_median_with_exploded_runs_reads_the_level_not_a_budget():
     above = Effect(math.inf, 0.9, math.inf, 10, METHOD_MEDIAN, n_censored=6)
     assert fmt.interval(above, "loss", "exploded") == "> 10× chance (6 of 10 exploded)"
     some = Effect(1.21, 0.95, math.inf, 10, METHOD_MEDIAN, n_censored=4)
-    assert fmt.interval(some, "loss", "exploded") == "1.21 [0.95, > 10× chance] (4 of 10 exploded)"
+    assert fmt.interval(some, "loss", "exploded") == "1.21 [0.950, > 10× chance] (4 of 10 exploded)"
 
 
 def test_a_ratio_open_above_reads_so_not_as_a_budget():

@@ -988,7 +988,7 @@ MARGIN_PLACES = {
 def margin_words(verdict: str, margin: float = ACCURACY_MARGIN) -> str:
     """A three-way verdict with where its interval lies against ±margin: "equivalent within
     ±0.01", "different beyond ±0.01", "inconclusive against ±0.01"."""
-    return f"{verdict} {MARGIN_PLACES[verdict]} ±{fmt.number(margin)}"
+    return f"{verdict} {MARGIN_PLACES[verdict]} ±{fmt.exact(margin)}"
 
 
 def _claim3_statements(largest: int, own_validation: bool) -> tuple[str, str]:
