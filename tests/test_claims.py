@@ -799,11 +799,33 @@ def test_wall_time_from_repeats_multiplies_epochs_by_the_repeat_ratio():
     _assert_verdict(v, SUPPORTED)
     sec, ep = v.effects["seconds_ratio_512"], v.effects["epochs_ratio_512"]
     timing = (0.05 + 10 / 512) / (0.05 + 10 / 4)
-    assert sec.method == METHOD_WALL_PRODUCT and sec.n == 5
+    assert sec.method == METHOD_WALL_PRODUCT and sec.n == N_SEEDS  # the seeds' n
     assert sec.estimate == pytest.approx(ep.estimate * timing, rel=0.05)
     assert sec.lo < sec.estimate < sec.hi
     assert "5 interleaved timing repeats" in v.evidence
     assert "one timing stream per job" not in v.evidence
+
+
+def test_wall_time_from_repeats_counts_never_reached_runs_of_the_seeds():
+    """The seconds ratio from repeats is open above where the epochs are censored: its count
+    of runs that never reached the target is of the seeds (10), not of the repeats (5)."""
+    runs = make_runs(reached=lambda b, s: b != 512 or s < 2)
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95", make_repeats(lambda b: 0.05 + 10.0 / b))
+    assert "B = 512: not reached (seconds open above (8 of 10 never reached), epochs open " in (
+        v.evidence
+    )
+    assert "of 5 never reached" not in v.evidence
+
+
+def test_wall_time_from_too_few_repeats_still_fails_on_fewer_epochs():
+    """Two repeats cannot time anything (inconclusive where the clock decides), but fewer
+    epochs need no clock."""
+    runs = make_runs(epochs_to=lambda b: {4: 10.0, 8: 10.0, 64: 5.0, 128: 5.0, 512: 5.0}[b])
+    v = claim_wall_time_not_epochs(
+        runs, SETTINGS, "95", make_repeats(lambda b: 0.05 + 10.0 / b, k=2)
+    )
+    assert "B = 8: inconclusive" in v.evidence and "B = 64: fails (fewer epochs)" in v.evidence
+    _assert_verdict(v, NOT_SUPPORTED)
 
 
 def test_wall_time_reads_the_repeats_not_the_run_tables_seconds():
@@ -957,7 +979,7 @@ def test_a_ratio_whose_denominator_median_is_censored_in_resamples_is_open_below
     assert e.hi <= 4 / 7 + 1e-12  # no resample's ratio or bound exceeds 4 / 7
     assert fmt.interval(e, "ratio") == "0.471× [open below, 0.5×]"
     assert "open above" not in fmt.interval(e, "ratio")
-    assert claims._wall_verdict(e, e) != "fails (not faster in wall time)"
+    assert claims._wall_verdict(e, e, 5) != "fails (not faster in wall time)"
     full = claims.censored_median_ratio(num, np.full(10, 8.0), SETTINGS)
     assert np.isfinite(full.lo) and full.lo == pytest.approx(0.5)
 

@@ -333,6 +333,7 @@ def test_timing_repeats_set_the_timing_unit_and_are_rendered(tmp_path, cfg):
     assert "median seconds of its last epochs over the median of its first ones" in timing
     assert "fold change of at least 1" in timing
     assert f"the wall time gives no verdict: {claims.NO_REPEATS_REASON};" in timing
+    assert f"in claim 4 {claims.EPOCHS_ONLY}." in timing
     rng = np.random.default_rng(0)
     repeats = pd.DataFrame(
         {

@@ -1025,41 +1025,42 @@ WALL_NOT_JUDGED = "wall time not judged"
 #: The outcomes the epochs decide alone, without any clock (`_wall_verdict`).
 NOT_REACHED = "not reached"
 FEWER_EPOCHS = "fails (fewer epochs)"
-#: Claim 4 without timing repeats, in words: what counts and why (`NO_WALL_VERDICT`).
-EPOCHS_ONLY_WORDS = (
-    f"{NO_WALL_VERDICT}; only the outcomes the epochs decide alone count: “{NOT_REACHED}” "
-    f"(the target is not reached within the budget at all) and “{FEWER_EPOCHS}” (the "
-    "claim's “not in fewer epochs” is ruled out)"
+#: What claim 4 judges without timing repeats, and in words with why (`NO_WALL_VERDICT`).
+EPOCHS_ONLY = (
+    f"only the outcomes the epochs decide alone count: “{NOT_REACHED}” (the target is not "
+    f"reached within the budget at all) and “{FEWER_EPOCHS}” (the claim's “not in fewer "
+    "epochs” is ruled out)"
 )
+EPOCHS_ONLY_WORDS = f"{NO_WALL_VERDICT}; {EPOCHS_ONLY}"
 
 
 #: The value `_wall_verdict` compares a ratio's ends with (`Effect.boundaries`).
 WALL_BOUNDARIES = (1 / TIME_RATIO_MARGIN,)
 
 
-def _wall_verdict(seconds: Effect, epochs: Effect, timed: bool = True) -> str:
+def _wall_verdict(seconds: Effect, epochs: Effect, repeats: int | None) -> str:
     """Per batch size: holds / fails / inconclusive / not reached (see the claim).
 
-    ``timed``: the seconds come from the timing stage's repeats. Without them (the training
-    jobs' own clocks, whose load differences nothing bounds) only what the epochs decide alone
-    is given, `NOT_REACHED` and `FEWER_EPOCHS`, and every other outcome is `WALL_NOT_JUDGED`.
+    ``repeats``: how many timing repeats time both batch sizes; ``None`` when the seconds come from
+    the training jobs' own clocks, whose load differences nothing bounds: then only what the
+    epochs decide alone is given, `NOT_REACHED` and `FEWER_EPOCHS`, and every other outcome is
+    `WALL_NOT_JUDGED`. Fewer than `stats.MIN_N` seeds, or repeats where the clock is needed,
+    leave it inconclusive.
     """
     if seconds.estimate == np.inf:
         return NOT_REACHED
-    if seconds.n < stats.MIN_N:
+    if epochs.n < stats.MIN_N:
         return INCONCLUSIVE
     m = TIME_RATIO_MARGIN
-    fewer_epochs = epochs.hi < 1 / m
-    if not timed:
-        return FEWER_EPOCHS if fewer_epochs else WALL_NOT_JUDGED
-    faster = seconds.hi < 1 / m
-    not_faster = seconds.lo > 1 / m
-    not_fewer = epochs.lo > 1 / m
-    if faster and not_fewer:
-        return "holds"
-    if fewer_epochs:
+    if epochs.hi < 1 / m:
         return FEWER_EPOCHS
-    if not_faster:
+    if repeats is None:
+        return WALL_NOT_JUDGED
+    if repeats < stats.MIN_N:
+        return INCONCLUSIVE
+    if seconds.hi < 1 / m and epochs.lo > 1 / m:
+        return "holds"
+    if seconds.lo > 1 / m:
         return "fails (not faster in wall time)"
     return INCONCLUSIVE
 
@@ -1075,7 +1076,9 @@ def wall_time_ratio(
     censored median epochs (bootstrap over seeds) times the seconds-per-epoch ratio (paired t
     over repeats), as seconds to target are epochs x seconds per epoch. Each factor's interval
     is at level 1 - alpha/2, so the product of their ends covers with at least the level
-    (Bonferroni). ``n`` is the smaller of the two n; a censored epochs median makes it +inf.
+    (Bonferroni). ``n`` and ``n_censored`` are the seeds' (the epochs factor's: how many
+    runs never reached the target, of how many); the repeats behind the seconds-per-epoch
+    factor are `n_repeats`. A censored epochs median makes the estimate +inf.
     """
     half = settings.family(2)
     ep = censored_median_ratio(epochs[0], epochs[1], half)
@@ -1084,7 +1087,7 @@ def wall_time_ratio(
         float(ep.estimate * t.estimate),
         float(ep.lo * t.lo),
         float(ep.hi * t.hi),
-        min(ep.n, t.n),
+        ep.n,
         METHOD_WALL_PRODUCT,
         settings.level,
         n_censored=ep.n_censored,
@@ -1195,7 +1198,8 @@ def _wall_comparison(
     )
     sec = replace(sec, boundaries=WALL_BOUNDARIES)
     ep = replace(censored_median_ratio(*col["epochs"], settings), boundaries=WALL_BOUNDARIES)
-    return _wall_verdict(sec, ep, timed=timing is not None), sec, ep
+    repeats = None if timing is None else int(timing[[b, ref]].notna().all(axis=1).sum())
+    return _wall_verdict(sec, ep, repeats), sec, ep
 
 
 def _wall_unit(timing: pd.DataFrame | None) -> str:

@@ -804,7 +804,8 @@ def jsonable(obj: Any) -> Any:
 def settings_doc(settings: IntervalSettings, pooled: bool) -> dict[str, Any]:
     """The findings' ``settings``: interval settings, margins, every method's name, what the
     intervals are conditional on (``pooled``: the study pools dataset draws), and why the wall
-    time decides no claim without a timing stage (``no_repeats_reason``)."""
+    time decides no claim without a timing stage (``no_repeats_reason``) and what claim 4 then
+    judges (``no_repeats_claim_4``)."""
     return {
         "level": settings.level,
         "n_boot": settings.n_boot,
@@ -829,6 +830,7 @@ def settings_doc(settings: IntervalSettings, pooled: bool) -> dict[str, Any]:
         },
         "conditional_on": conditional_on(pooled),
         "no_repeats_reason": claims.NO_REPEATS_REASON,
+        "no_repeats_claim_4": claims.EPOCHS_ONLY,
     }
 
 
