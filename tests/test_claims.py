@@ -166,11 +166,27 @@ def _assert_verdict(v: Verdict, expected: str) -> None:
 # --------------------------------------------------------------------------- claim 1
 
 
-def test_time_per_epoch_supported_when_seconds_fall_with_batch_size():
-    v = claim_time_per_epoch(make_summary(lambda b: 0.05 + 10.0 / b), SETTINGS)
-    _assert_verdict(v, SUPPORTED)
+@pytest.mark.parametrize(
+    "seconds, with_repeats",
+    [
+        (lambda b: 0.05 + 10.0 / b, SUPPORTED),  # falls 36-fold: a strong trend
+        (lambda b: 0.5, NOT_SUPPORTED),  # flat
+        (lambda b: 0.1 + b / 100, NOT_SUPPORTED),  # large batches slower
+    ],
+)
+def test_time_per_epoch_from_the_jobs_own_clocks_gives_no_verdict(seconds, with_repeats):
+    """One training job per batch size: however clear the trend, load differences between
+    the jobs could produce it, so the verdict is inconclusive with the reason; the same times
+    from interleaved timing repeats decide it."""
+    v = claim_time_per_epoch(make_summary(seconds), SETTINGS)
+    _assert_verdict(v, INCONCLUSIVE)
+    assert f"{claims.NO_WALL_VERDICT}." in v.evidence
     assert "one training job per batch size" in v.evidence
     assert "not intervals over independent repeats" in v.evidence
+    assert "Spearman ρ of the medians over B" in v.evidence and "nan" not in v.evidence
+    timed = claim_time_per_epoch(make_summary(seconds), SETTINGS, make_repeats(seconds))
+    _assert_verdict(timed, with_repeats)
+    assert claims.NO_REPEATS_REASON not in timed.evidence
 
 
 def test_time_per_epoch_states_drift_as_a_fold_change_above_one():
@@ -184,20 +200,9 @@ def test_time_per_epoch_states_drift_as_a_fold_change_above_one():
     assert "1.05-fold" in quiet.evidence and "not reliable" not in quiet.evidence
 
 
-def test_time_per_epoch_not_supported_when_flat():
+def test_time_per_epoch_flat_times_have_no_rank_correlation():
     v = claim_time_per_epoch(make_summary(lambda b: 0.5), SETTINGS)
-    _assert_verdict(v, NOT_SUPPORTED)
     assert "nan" not in v.evidence and "ρ of the medians over B 0.00" in v.evidence
-
-
-def test_time_per_epoch_not_supported_when_large_batches_are_slower():
-    v = claim_time_per_epoch(make_summary(lambda b: 0.1 + b / 100), SETTINGS)
-    _assert_verdict(v, NOT_SUPPORTED)
-
-
-def test_time_per_epoch_inconclusive_when_intervals_straddle_the_margin():
-    v = claim_time_per_epoch(make_summary(lambda b: 1.0 + 0.08 * (b == 4), 0.05), SETTINGS)
-    _assert_verdict(v, INCONCLUSIVE)
 
 
 def test_time_per_epoch_inconclusive_with_two_batch_sizes():
@@ -244,7 +249,7 @@ def test_time_per_epoch_from_too_few_repeats_is_inconclusive():
 def test_time_per_epoch_without_repeat_rows_keeps_the_stream_wording():
     no_rows = make_repeats(lambda b: 1.0).iloc[:0]  # timing_repeats = 0: the table is empty
     v = claim_time_per_epoch(make_summary(lambda b: 0.05 + 10.0 / b), SETTINGS, no_rows)
-    _assert_verdict(v, SUPPORTED)
+    _assert_verdict(v, INCONCLUSIVE)
     assert "one timing stream per job" in v.evidence and "seconds_ratio" not in v.effects
 
 
@@ -873,75 +878,73 @@ def test_generalization_inconclusive_when_too_few_seeds_survive():
 
 def test_wall_time_supported_faster_seconds_more_epochs():
     runs = make_runs(epochs_to=lambda b: 30.0 if b >= 64 else 10.0)
-    v = claim_wall_time_not_epochs(runs, SETTINGS, "95")
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95", make_repeats(lambda b: 0.05 + 10.0 / b))
     _assert_verdict(v, SUPPORTED)
     assert v.holds_for == [8, 64, 128, 512]
     assert v.effects["epochs_ratio_512"].estimate == pytest.approx(3.0, rel=0.1)
 
 
+def test_wall_time_from_the_jobs_own_clocks_gives_no_wall_time_outcome():
+    """Without timing repeats the same runs (large batches 36x faster per epoch by their own
+    jobs' clocks) hold nowhere: every batch size's wall time is "not judged", with the reason,
+    and nothing fails, so the verdict is inconclusive; the ratios are still reported."""
+    runs = make_runs(epochs_to=lambda b: 30.0 if b >= 64 else 10.0)
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95")
+    _assert_verdict(v, INCONCLUSIVE)
+    assert v.holds_for == []
+    sec = v.effects["seconds_ratio_512"]
+    assert sec.hi < 1 / TIME_RATIO_MARGIN  # faster by the jobs' clocks, by far
+    assert f"B = 512: {claims.WALL_NOT_JUDGED} (seconds {fmt.interval(sec, 'ratio')}" in v.evidence
+    assert f"{claims.EPOCHS_ONLY_WORDS}." in v.evidence and "Holds for" not in v.evidence
+    assert sec.boundaries == claims.WALL_BOUNDARIES
+
+
 def test_wall_time_judged_across_batch_sizes_with_the_range_where_it_holds():
     runs = make_runs(epochs_to=lambda b: {4: 10.0, 8: 10.0, 64: 5.0, 128: 5.0, 512: 5.0}[b])
-    v = claim_wall_time_not_epochs(runs, SETTINGS, "95")
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95", make_repeats(lambda b: 0.05 + 10.0 / b))
     _assert_verdict(v, PARTLY)
     assert v.holds_for == [8]
     assert "B = 64: fails (fewer epochs)" in v.evidence and "Holds for B = 8" in v.evidence
 
 
-def test_wall_time_speed_up_within_the_jobs_clock_drift_is_inconclusive():
-    """Without timing repeats each job has one clock: a speed-up that the drift of the two
-    jobs' clocks (here B = 8's last epochs ran 0.421x as long as its first) could produce is
-    inconclusive, not "holds"; small drifts change nothing."""
+def test_wall_time_fails_on_fewer_epochs_without_a_clock():
+    """Fewer epochs rule out the claim's own "not in fewer epochs" whatever the clock: without
+    timing repeats B = 64 still fails, so "each larger B" is not supported, while B = 8's wall
+    time is not judged (it would hold with repeats)."""
     runs = make_runs(epochs_to=lambda b: {4: 10.0, 8: 10.0, 64: 5.0, 128: 5.0, 512: 5.0}[b])
-    v = claim_wall_time_not_epochs(runs, SETTINGS, "95", drift={4: 1.0, 8: 0.421})
-    assert v.holds_for == []
-    sec = v.effects["seconds_ratio_8"]
-    assert sec.hi < 1
-    assert (
-        f"B = 8: inconclusive: measured {fmt.ratio(sec.estimate)} the wall time of B = 4 (faster), "
-        "but its interval's end scaled by the clock drift of the jobs of B = 4 and B = 8 (up to "
-        "2.38-fold) reaches the 1.1× margin" in v.evidence
-    )
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95")
     _assert_verdict(v, NOT_SUPPORTED)
-    calm = claim_wall_time_not_epochs(runs, SETTINGS, "95", drift={4: 1.0, 8: 1.02})
-    assert calm.holds_for == [8]
-    # the ratios carry the values the outcome compared their ends with: 1/1.1, and for the
-    # seconds of drifting jobs 1/1.1 divided and multiplied by the drift fold
-    fold = claims.drift_fold(0.421)
-    assert v.effects["seconds_ratio_8"].boundaries == pytest.approx(
-        (1 / 1.1 / fold, 1 / 1.1, fold / 1.1)
-    )
-    assert v.effects["epochs_ratio_8"].boundaries == (1 / 1.1,)
-    assert calm.effects["seconds_ratio_8"].boundaries == pytest.approx(
-        (1 / 1.1 / 1.02, 1 / 1.1, 1.02 / 1.1)
-    )
+    assert v.holds_for == []
+    assert "B = 64: fails (fewer epochs)" in v.evidence
+    assert f"B = 8: {claims.WALL_NOT_JUDGED}" in v.evidence
 
 
-def test_wall_time_slow_down_within_the_jobs_clock_drift_is_inconclusive_too():
-    """Symmetric: B = 8 looks 1.5x slower per epoch (same epochs), but its job's clock drifted
-    2.4-fold, so "not faster" is not shown either; without drift it fails."""
-    runs = make_runs(seconds=lambda b: 0.3 if b == 8 else 0.2)
-    drifting = claim_wall_time_not_epochs(runs, SETTINGS, "95", drift={4: 1.0, 8: 0.421})
-    # the whole interval is above 1: the text says slower, and which jobs' drift it used
-    sec = drifting.effects["seconds_ratio_8"]
-    assert sec.lo > 1
-    assert (
-        f"B = 8: inconclusive: measured {fmt.ratio(sec.estimate)} the wall time of B = 4 (slower), "
-        "but its interval's end scaled by the clock drift of the jobs of B = 4 and B = 8 (up to "
-        "2.38-fold) reaches the 1.1× margin" in drifting.evidence
+def test_wall_time_slow_down_by_the_jobs_own_clocks_is_not_judged():
+    """B = 8 looks 1.5x slower per epoch (same epochs) by its own job's clock: without timing
+    repeats that is not judged; interleaved repeats showing the same make it fail."""
+    slow = {8: 0.3}
+    runs = make_runs(seconds=lambda b: slow.get(b, 0.2))
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95")
+    assert v.effects["seconds_ratio_8"].lo > 1 / TIME_RATIO_MARGIN
+    assert f"B = 8: {claims.WALL_NOT_JUDGED}" in v.evidence and "not faster" not in v.evidence
+    _assert_verdict(v, INCONCLUSIVE)
+    timed = claim_wall_time_not_epochs(
+        runs, SETTINGS, "95", make_repeats(lambda b: slow.get(b, 0.2), load_sd=0.05)
     )
-    assert "(faster)" not in drifting.evidence
-    # the drift used is the larger of the two jobs' folds, whichever job drifted
-    other = claim_wall_time_not_epochs(runs, SETTINGS, "95", drift={4: 0.5, 8: 1.3})
-    assert "jobs of B = 4 and B = 8 (up to 2-fold)" in other.evidence
-    calm = claim_wall_time_not_epochs(runs, SETTINGS, "95", drift={4: 1.0, 8: 1.0})
-    assert "B = 8: fails (not faster in wall time)" in calm.evidence
+    assert "B = 8: fails (not faster in wall time)" in timed.evidence
+    _assert_verdict(timed, NOT_SUPPORTED)
 
 
 def test_wall_time_not_reached_at_a_batch_size_that_mostly_never_reaches_the_target():
+    """B = 512 reaches the target in 2 of 10 seeds: "not reached" needs no clock, so it counts
+    against "each larger B" with or without timing repeats."""
     runs = make_runs(reached=lambda b, s: b != 512 or s < 2)
-    v = claim_wall_time_not_epochs(runs, SETTINGS, "95")
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95", make_repeats(lambda b: 0.05 + 10.0 / b))
     _assert_verdict(v, PARTLY)
     assert "B = 512: not reached" in v.evidence and 512 not in v.holds_for
+    untimed = claim_wall_time_not_epochs(runs, SETTINGS, "95")
+    _assert_verdict(untimed, NOT_SUPPORTED)
+    assert "B = 512: not reached" in untimed.evidence and untimed.holds_for == []
 
 
 def test_wall_time_inconclusive_without_target_columns():
@@ -962,18 +965,39 @@ def test_wall_time_from_repeats_multiplies_epochs_by_the_repeat_ratio():
     _assert_verdict(v, SUPPORTED)
     sec, ep = v.effects["seconds_ratio_512"], v.effects["epochs_ratio_512"]
     timing = (0.05 + 10 / 512) / (0.05 + 10 / 4)
-    assert sec.method == METHOD_WALL_PRODUCT and sec.n == 5
+    assert sec.method == METHOD_WALL_PRODUCT and sec.n == N_SEEDS  # the seeds' n
     assert sec.estimate == pytest.approx(ep.estimate * timing, rel=0.05)
     assert sec.lo < sec.estimate < sec.hi
     assert "5 interleaved timing repeats" in v.evidence
     assert "one timing stream per job" not in v.evidence
 
 
+def test_wall_time_from_repeats_counts_never_reached_runs_of_the_seeds():
+    """The seconds ratio from repeats is open above where the epochs are censored: its count
+    of runs that never reached the target is of the seeds (10), not of the repeats (5)."""
+    runs = make_runs(reached=lambda b, s: b != 512 or s < 2)
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95", make_repeats(lambda b: 0.05 + 10.0 / b))
+    assert "B = 512: not reached (seconds open above (8 of 10 never reached), epochs open " in (
+        v.evidence
+    )
+    assert "of 5 never reached" not in v.evidence
+
+
+def test_wall_time_from_too_few_repeats_still_fails_on_fewer_epochs():
+    """Two repeats cannot time anything (inconclusive where the clock decides), but fewer
+    epochs need no clock."""
+    runs = make_runs(epochs_to=lambda b: {4: 10.0, 8: 10.0, 64: 5.0, 128: 5.0, 512: 5.0}[b])
+    v = claim_wall_time_not_epochs(
+        runs, SETTINGS, "95", make_repeats(lambda b: 0.05 + 10.0 / b, k=2)
+    )
+    assert "B = 8: inconclusive" in v.evidence and "B = 64: fails (fewer epochs)" in v.evidence
+    _assert_verdict(v, NOT_SUPPORTED)
+
+
 def test_wall_time_reads_the_repeats_not_the_run_tables_seconds():
     # The run table's seconds (one stream per job) say large batches are fast; the repeats
     # say every batch size takes the same time per epoch, so 3x the epochs is 3x the time.
     runs = make_runs(epochs_to=lambda b: 30.0 if b >= 64 else 10.0)
-    assert claim_wall_time_not_epochs(runs, SETTINGS, "95").verdict == SUPPORTED
     v = claim_wall_time_not_epochs(runs, SETTINGS, "95", make_repeats(lambda b: 0.5))
     _assert_verdict(v, NOT_SUPPORTED)
     assert "B = 512: fails (not faster in wall time)" in v.evidence
@@ -1094,7 +1118,6 @@ def test_a_best_chosen_on_the_test_split_widens_the_family_to_every_pair():
 def test_drift_fold_reads_a_slow_down_and_a_speed_up_alike():
     assert claims.drift_fold(2.0) == claims.drift_fold(0.5) == 2.0
     assert claims.drift_fold(1.0) == 1.0
-    assert claims._drift_factor({4: 0.8, 8: 1.1}, (4, 8)) == pytest.approx(1.25)
 
 
 def test_the_largest_batch_size_best_by_its_mean_only_leaves_claim_3_open():
@@ -1122,7 +1145,7 @@ def test_a_ratio_whose_denominator_median_is_censored_in_resamples_is_open_below
     assert e.hi <= 4 / 7 + 1e-12  # no resample's ratio or bound exceeds 4 / 7
     assert fmt.interval(e, "ratio") == "0.471× [open below, 0.500×]"
     assert "open above" not in fmt.interval(e, "ratio")
-    assert claims._wall_verdict(e, e) != "fails (not faster in wall time)"
+    assert claims._wall_verdict(e, e, 5) != "fails (not faster in wall time)"
     full = claims.censored_median_ratio(num, np.full(10, 8.0), SETTINGS)
     assert np.isfinite(full.lo) and full.lo == pytest.approx(0.5)
 
@@ -1131,7 +1154,7 @@ def test_claim_4_is_inconclusive_when_no_batch_size_holds_or_fails():
     """Every comparison open (the smallest batch size misses the target in 3 of 10 seeds, so
     its median is censored in many resamples): nothing holds and nothing fails."""
     runs = make_runs(reached=lambda b, s: not (b == 4 and s < 3))
-    v = claim_wall_time_not_epochs(runs, SETTINGS, "95")
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95", make_repeats(lambda b: 0.05 + 10.0 / b))
     assert v.holds_for == [] and "fails" not in v.evidence
     _assert_verdict(v, INCONCLUSIVE)
 

@@ -36,6 +36,16 @@ def test_shipped_config_is_valid():
     assert len(config.conditions(cfg)) == 1
 
 
+def test_shipped_studies_that_can_time_have_a_timing_stage():
+    """Claims 1 and 4 judge wall time only on timing repeats: every shipped study the timing
+    stage can time (fused engine, no custom model) runs it; the others cannot."""
+    for path in sorted((ROOT / "config").glob("*.yaml")):
+        cfg = config.load(path)
+        timeable = cfg["engine"] == "fused" and not cfg["model"].get("custom")
+        assert (cfg["timing_repeats"] >= 5) == timeable, path.name
+    assert config.load(ROOT / "config" / "config.yaml")["timing_epochs"] == 5
+
+
 def test_unknown_key_suggests_the_nearest():
     with pytest.raises(ConfigError, match=r"unknown key 'epoch'.*did you mean 'epochs'"):
         config.validate({"epoch": 3})

@@ -347,39 +347,46 @@ def test_compare_says_how_the_best_was_chosen_and_flags_an_extrapolated_b_crit()
     assert ("blobs", "B_crit (first accuracy target)", "20 [10, 40]", "20 [10, 40]") in plain
 
 
-def _wall_condition(holds: list[int], drifts: dict[int, float], i: int = 0) -> dict:
-    """A condition timed by its training jobs' clocks whose claim 4 holds at ``holds``."""
+def _wall_condition(holds: list[int], repeats: int | None, i: int = 0) -> dict:
+    """A condition whose claim 4 holds at ``holds``, timed by ``repeats`` timing repeats
+    (``None``: by its training jobs' own clocks)."""
     verdict = claims.Verdict(claims.CLAIM_WALL_TIME, "", claims.PARTLY, "", holds_for=holds)
     return {
+        "id": f"c{i + 1}",
         "label": f"condition {i}",
         "keys": {"dataset": "d", "optimizer": "adam", "lr_scaling": "constant"},
-        "batch_sizes": sorted(drifts),
-        "cells": [{"batch_size": b, "timing_drift": d} for b, d in drifts.items()],
+        "batch_sizes": [4, 8, 64],
         "claims": [verdict.to_dict()],
         "targets": [{"suffix": "95"}],
-        "timing_repeats": None,
+        "timing_repeats": None if repeats is None else {"repeats": repeats},
     }
 
 
-def test_the_wall_time_headline_gives_the_drift_of_the_jobs_behind_its_holds():
-    """Claim 4 holds at B = 8 (its job and B = 4's drifted 1.2- and 1.5-fold); B = 64's job,
-    where it does not hold, drifted 4.23-fold and is not behind any hold. With no hold the
-    sentence gives the largest drift of all the jobs."""
-    held = _wall_condition([8], {4: 1.2, 8: 1 / 1.5, 64: 4.23})
-    (line,) = findings._wall_time_headlines([held])
-    assert "B = 8" in line["text"]
+def test_the_wall_time_headline_counts_holds_only_where_timing_repeats_judged_them():
+    """Conditions timed by repeats are counted for where claim 4 holds; the others are
+    counted apart as judged by no clock, with the reason; neither sentence without such
+    conditions."""
+    timed = [_wall_condition([8], 5, 0), _wall_condition([], 3, 1)]
+    untimed = _wall_condition([], None, 2)
+    (line,) = findings._wall_time_headlines([*timed, untimed])
     assert (
-        "Clock drift up to 1.50-fold in the jobs behind these holds (theirs and the smallest "
-        "batch size's); a wall-time difference within the drift of the two jobs compared "
-        "counts as inconclusive." in line["text"]
+        "holds for at least one batch size in 1 of 2 conditions timed by repeats: "
+        "condition 0: B = 8." in line["text"]
     )
-    assert "4.23" not in line["text"]
-    none = _wall_condition([], {4: 1.2, 8: 1 / 1.5, 64: 4.23})
-    (line,) = findings._wall_time_headlines([none])
-    assert "Clock drift up to 4.23-fold in these jobs" in line["text"]
-    # conditions timed by the timing stage's repeats add no drift sentence
-    timed = none | {"timing_repeats": {"repeats": 5}}
-    assert "drift" not in findings._wall_source([timed])
+    assert (
+        "Seconds per epoch come from 3–5 interleaved timing repeats per batch size."
+        in (line["text"])
+    )
+    assert (
+        "In 1 of 3 conditions wall time decides neither claim 1 nor claim 4: "
+        f"{claims.NO_REPEATS_REASON}." in line["text"]
+    )
+    assert line["anchor"] == "c1-claims"
+    (only_timed,) = findings._wall_time_headlines(timed)
+    assert claims.NO_REPEATS_REASON not in only_timed["text"]
+    (only_untimed,) = findings._wall_time_headlines([untimed])
+    assert only_untimed["text"].startswith("In 1 of 1 condition wall time decides neither")
+    assert "holds for" not in only_untimed["text"] and only_untimed["anchor"] == "c3-claims"
 
 
 def _summary_row(loss: tuple, method: str, n_exploded: int) -> pd.Series:

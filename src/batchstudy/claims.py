@@ -79,6 +79,15 @@ METHOD_WALL_PRODUCT = (
     "epochs ratio (bootstrap over seeds) × seconds-per-epoch ratio (paired t over timing "
     "repeats), each at half the error rate"
 )
+#: Why claims 1 and 4 give no wall-time verdict without the timing stage (``timing_repeats``
+#: = 0): each batch size's seconds come from its own training job, and nothing bounds how
+#: differently loaded the machine was during those jobs (on a shared machine one batch size's
+#: epoch time has differed 2–3× between jobs, more than some effects in question).
+NO_REPEATS_REASON = (
+    "timing comes from one training job per batch size, and load differences between jobs are "
+    "not bounded (set timing_repeats > 0 for a verdict)"
+)
+NO_WALL_VERDICT = f"No wall-time verdict: {NO_REPEATS_REASON}"
 # Claim 2: batch sizes at or above this are "large"; "small" are the two smallest below it.
 LARGE_BATCH_MIN = 64
 N_SMALL_BATCHES = 2
@@ -336,13 +345,13 @@ def claim_time_per_epoch(
     """Claim 1: seconds per epoch fall as the batch size grows.
 
     With the timing stage's ``repeats`` (rows of this condition's job key), the unit of
-    replication is one repeat: see `_time_per_epoch_repeats`. Without them, one training job
-    per batch size, clocked as its engine trains (`timing_streams_words`: the fused engine's
-    replicas share one clock, the Keras engine's run one after another); the intervals are
-    over that job's epochs and describe its timing only, not repeat runs. Supported when the
-    per-batch-size medians decrease (Spearman rho <= `STRONG_DECREASE_RHO`) and the smallest
-    batch size's epoch-time interval lies wholly above `TIME_RATIO_MARGIN` x the largest's.
-    Not supported when rho >= 0 or when the two intervals overlap within the margin. Either
+    replication is one repeat: see `_time_per_epoch_repeats`. Without them, one training
+    job per batch size, clocked as its engine trains (`timing_streams_words`: the fused
+    engine's replicas share one clock, the Keras engine's run one after another); the
+    intervals are over that job's epochs and describe its timing only, not repeat runs. The
+    per-batch-size medians, their Spearman rho and the range of the smallest over the largest
+    batch size's epoch-time interval are reported, but the verdict is inconclusive
+    (`NO_WALL_VERDICT`): load differences between the jobs could produce any of them. Either
     way the evidence names a fixed per-epoch cost that dominates the largest batch size's
     fitted epoch time when the fit of epoch time on steps per epoch is good, or says that
     there is no such linear trend (`fixed_cost_note`, from the summary's ``steps_per_epoch``).
@@ -368,12 +377,6 @@ def claim_time_per_epoch(
     first, last = s.iloc[0], s.iloc[-1]
     ratio_lo = first["seconds_per_epoch_lo"] / last["seconds_per_epoch_hi"]
     ratio_hi = first["seconds_per_epoch_hi"] / last["seconds_per_epoch_lo"]
-    if rho <= STRONG_DECREASE_RHO and ratio_lo > TIME_RATIO_MARGIN:
-        verdict = SUPPORTED
-    elif rho >= 0 or (ratio_lo > 1 / TIME_RATIO_MARGIN and ratio_hi < TIME_RATIO_MARGIN):
-        verdict = NOT_SUPPORTED
-    else:
-        verdict = INCONCLUSIVE
     point = first["seconds_per_epoch_median"] / last["seconds_per_epoch_median"]
     trend = ", ".join(
         f"B = {int(r.batch_size)}: {fmt.seconds(r.seconds_per_epoch_median)}"
@@ -384,22 +387,15 @@ def claim_time_per_epoch(
         f"{fmt.end(rho, 'correlation', RHO_BOUNDARIES)}. B = {sizes[0]} takes {fmt.ratio(point)} "
         f"the time of B = {sizes[-1]} (range of the two epoch intervals "
         f"{fmt.end(ratio_lo, 'ratio', RATIO_BOUNDARIES)} to "
-        f"{fmt.end(ratio_hi, 'ratio', RATIO_BOUNDARIES)}). {TREND_RULE} "
+        f"{fmt.end(ratio_hi, 'ratio', RATIO_BOUNDARIES)}). {NO_WALL_VERDICT}. "
         + _stream_note(s, sizes)
         + fixed_cost_note(_steps_per_epoch(summary), dict(zip(sizes, med, strict=True)))
     )
-    return Verdict(claim, statement, verdict, evidence)
+    return Verdict(claim, statement, INCONCLUSIVE, evidence)
 
 
-#: Claim 1's rule in words (`claim_time_per_epoch`).
-#: The values claim 1 compares Spearman's rho with (`TREND_RULE`).
+#: The values claim 1 compares Spearman's rho with.
 RHO_BOUNDARIES = (STRONG_DECREASE_RHO, 0.0)
-TREND_RULE = (
-    f"Supported needs a decreasing trend (ρ ≤ {fmt.correlation(STRONG_DECREASE_RHO, 1)}) and "
-    "that range above "
-    f"{TIME_RATIO_MARGIN:g}×; not supported when ρ ≥ 0 or the range lies within "
-    f"{TIME_RATIO_MARGIN:g}× either way; otherwise inconclusive."
-)
 
 
 def _rho(sizes: list[int], values: np.ndarray) -> float:
@@ -1339,45 +1335,48 @@ def censored_median_ratio(num: np.ndarray, den: np.ndarray, settings: IntervalSe
     return Effect(est, float(lo), float(hi), n, method, settings.level, n_censored=k)
 
 
-#: Claim 4's outcome at a batch size whose wall time differs from the smallest's by its
-#: interval but by less than the two jobs' clocks drifted, faster or slower (`_wall_verdict`);
-#: printed with the direction measured and the drift used (`drift_words`).
-DRIFT_INCONCLUSIVE = "inconclusive: within the jobs' clock drift"
+#: Claim 4's outcome at a batch size whose seconds come from the training jobs' own clocks
+#: (no timing stage) and whose epochs alone decide nothing (`_wall_verdict`).
+WALL_NOT_JUDGED = "wall time not judged"
+#: The outcomes the epochs decide alone, without any clock (`_wall_verdict`).
+NOT_REACHED = "not reached"
+FEWER_EPOCHS = "fails (fewer epochs)"
+#: What claim 4 judges without timing repeats, and in words with why (`NO_WALL_VERDICT`).
+EPOCHS_ONLY = (
+    f"only the outcomes the epochs decide alone count: “{NOT_REACHED}” (the target is not "
+    f"reached within the budget at all) and “{FEWER_EPOCHS}” (the claim's “not in fewer "
+    "epochs” is ruled out)"
+)
+EPOCHS_ONLY_WORDS = f"{NO_WALL_VERDICT}; {EPOCHS_ONLY}"
 
 
-def wall_boundaries(drift: float = 1.0) -> tuple[float, ...]:
-    """The values `_wall_verdict` compares a ratio's ends with (`Effect.boundaries`):
-    1 / `TIME_RATIO_MARGIN`, and for the seconds ratio of jobs that drifted that value
-    divided and multiplied by the drift fold."""
-    m = 1 / TIME_RATIO_MARGIN
-    return (m,) if drift == 1 else (m / drift, m, m * drift)
+#: The value `_wall_verdict` compares a ratio's ends with (`Effect.boundaries`).
+WALL_BOUNDARIES = (1 / TIME_RATIO_MARGIN,)
 
 
-def _wall_verdict(seconds: Effect, epochs: Effect, drift: float = 1.0) -> str:
+def _wall_verdict(seconds: Effect, epochs: Effect, repeats: int | None) -> str:
     """Per batch size: holds / fails / inconclusive / not reached (see the claim).
 
-    ``drift`` (>= 1) is the larger within-job drift factor of the two jobs compared when their
-    seconds come from the training jobs' own clocks: faster must then hold even with the upper
-    end multiplied by it, and slower even with the lower end divided by it, or the outcome is
-    `DRIFT_INCONCLUSIVE`."""
+    ``repeats``: how many timing repeats time both batch sizes; ``None`` when the seconds come from
+    the training jobs' own clocks, whose load differences nothing bounds: then only what the
+    epochs decide alone is given, `NOT_REACHED` and `FEWER_EPOCHS`, and every other outcome is
+    `WALL_NOT_JUDGED`. Fewer than `stats.MIN_N` seeds, or repeats where the clock is needed,
+    leave it inconclusive.
+    """
     if seconds.estimate == np.inf:
-        return "not reached"
-    if seconds.n < stats.MIN_N:
+        return NOT_REACHED
+    if epochs.n < stats.MIN_N:
         return INCONCLUSIVE
     m = TIME_RATIO_MARGIN
-    if seconds.hi < 1 / m and seconds.hi * drift >= 1 / m and epochs.lo > 1 / m:
-        return DRIFT_INCONCLUSIVE
-    if seconds.lo > 1 / m and seconds.lo / drift <= 1 / m and not epochs.hi < 1 / m:
-        return DRIFT_INCONCLUSIVE
-    faster = seconds.hi < 1 / m
-    not_faster = seconds.lo > 1 / m
-    fewer_epochs = epochs.hi < 1 / m
-    not_fewer = epochs.lo > 1 / m
-    if faster and not_fewer:
+    if epochs.hi < 1 / m:
+        return FEWER_EPOCHS
+    if repeats is None:
+        return WALL_NOT_JUDGED
+    if repeats < stats.MIN_N:
+        return INCONCLUSIVE
+    if seconds.hi < 1 / m and epochs.lo > 1 / m:
         return "holds"
-    if fewer_epochs:
-        return "fails (fewer epochs)"
-    if not_faster:
+    if seconds.lo > 1 / m:
         return "fails (not faster in wall time)"
     return INCONCLUSIVE
 
@@ -1393,7 +1392,9 @@ def wall_time_ratio(
     censored median epochs (bootstrap over seeds) times the seconds-per-epoch ratio (paired t
     over repeats), as seconds to target are epochs x seconds per epoch. Each factor's interval
     is at level 1 - alpha/2, so the product of their ends covers with at least the level
-    (Bonferroni). ``n`` is the smaller of the two n; a censored epochs median makes it +inf.
+    (Bonferroni). ``n`` and ``n_censored`` are the seeds' (the epochs factor's: how many
+    runs never reached the target, of how many); the repeats behind the seconds-per-epoch
+    factor are `n_repeats`. A censored epochs median makes the estimate +inf.
     """
     half = settings.family(2)
     ep = censored_median_ratio(epochs[0], epochs[1], half)
@@ -1402,7 +1403,7 @@ def wall_time_ratio(
         float(ep.estimate * t.estimate),
         float(ep.lo * t.lo),
         float(ep.hi * t.hi),
-        min(ep.n, t.n),
+        ep.n,
         METHOD_WALL_PRODUCT,
         settings.level,
         n_censored=ep.n_censored,
@@ -1414,7 +1415,6 @@ def claim_wall_time_not_epochs(
     settings: IntervalSettings,
     target: str,
     repeats: pd.DataFrame | None = None,
-    drift: Mapping[int, float] | None = None,
 ) -> Verdict:
     """Claim 4, judged for every batch size against the smallest one.
 
@@ -1426,10 +1426,10 @@ def claim_wall_time_not_epochs(
     holds for none and fails (or is not reached) for some, inconclusive when every outcome is,
     and otherwise names the range where it holds. With the timing stage's
     ``repeats`` the seconds ratio is `wall_time_ratio`; without, the run table's seconds
-    (epochs x the job's median seconds per epoch, from the job's own clock), and ``drift``
-    (batch size -> the summary's ``timing_drift``, last vs first epochs of its job) makes a
-    speed-up or slow-down no larger than the two jobs' drift inconclusive (`_wall_verdict`),
-    printed with the direction measured and the fold used (`drift_words`).
+    (epochs x the job's median seconds per epoch, from the job's own clock) are reported but
+    judge nothing (`EPOCHS_ONLY_WORDS`): a batch size is then `NOT_REACHED`, `FEWER_EPOCHS`
+    or `WALL_NOT_JUDGED`, so the claim is never supported nor holds anywhere; it is not
+    supported where one of the first two refutes "each larger B", else inconclusive.
     """
     claim = CLAIM_WALL_TIME
     statement = (
@@ -1453,10 +1453,10 @@ def claim_wall_time_not_epochs(
     timing = repeat_table(repeats, sizes)
     parts, holds, failed, effects = [], [], [], {}
     for b in sizes[1:]:
-        outcome, sec, ep = _wall_comparison(tables, b, ref, timing, drift, settings)
+        outcome, sec, ep = _wall_comparison(tables, b, ref, timing, settings)
         effects |= {f"seconds_ratio_{b}": sec, f"epochs_ratio_{b}": ep}
         holds += [b] if outcome == "holds" else []
-        failed += [b] if outcome.startswith("fails") or outcome == "not reached" else []
+        failed += [b] if outcome.startswith("fails") or outcome == NOT_REACHED else []
         parts.append(
             f"B = {b}: {outcome} (seconds {fmt.interval(sec, 'ratio')}, epochs "
             f"{fmt.interval(ep, 'ratio')})"
@@ -1474,7 +1474,8 @@ def claim_wall_time_not_epochs(
         f"Ratios of censored medians against B = {ref} (runs that never reached the target "
         f"count as above the budget; bootstrap over seeds, n = {tables['epochs'].shape[0]}): "
         + "; ".join(parts)
-        + f". Holds for {fmt.sizes(holds)}. Margin {fmt.exact(TIME_RATIO_MARGIN)}×. "
+        + (f". Holds for {fmt.sizes(holds)}" if timing is not None else "")
+        + f". Margin {fmt.exact(TIME_RATIO_MARGIN)}×. "
         + _wall_unit(timing)
     )
     return Verdict(claim, statement, verdict, evidence, effects, holds)
@@ -1495,52 +1496,26 @@ def _no_wall_comparison(runs: pd.DataFrame, target: str, cols: list[str]) -> str
     return None
 
 
-def drift_words(seconds: Effect, b: int, ref: int, fold: float) -> str:
-    """`DRIFT_INCONCLUSIVE` in words: the direction the seconds ratio's interval shows (wholly
-    below 1: faster; wholly above: slower; else the side of 1 / `TIME_RATIO_MARGIN` it was
-    judged on, which `_wall_verdict` requires of it) and the drift fold it was judged
-    with, the larger of the jobs of ``b`` and ``ref``, e.g. "inconclusive: measured 2.02× the
-    wall time of B = 4 (slower), but its interval's end scaled by the clock drift of the jobs
-    of B = 4 and B = 8 (up to 1.69-fold) reaches the 1.1× margin"."""
-    m = 1 / TIME_RATIO_MARGIN
-    side = "faster" if seconds.hi < 1 else "slower" if seconds.lo > 1 else None
-    side = side or ("faster by the margin" if seconds.hi < m else "not faster by the margin")
-    return (
-        f"inconclusive: measured {fmt.ratio(seconds.estimate)} the wall time of B = {ref} "
-        f"({side}), but its interval's end scaled by the clock drift of the jobs of B = {ref} "
-        f"and B = {b} (up to {fmt.number(fold)}-fold) reaches the {fmt.exact(TIME_RATIO_MARGIN)}× "
-        "margin"
-    )
-
-
 def _wall_comparison(
     tables: dict[str, pd.DataFrame],
     b: int,
     ref: int,
     timing: pd.DataFrame | None,
-    drift: Mapping[int, float] | None,
     settings: IntervalSettings,
 ) -> tuple[str, Effect, Effect]:
     """Claim 4 at one batch size: its outcome (`_wall_verdict`), seconds ratio and epochs
     ratio against ``ref``, from the per-seed ``tables`` ("seconds", "epochs") and, where the
-    study re-timed its jobs, the repeats' ``timing`` (else the jobs' ``drift``)."""
+    study re-timed its jobs, the repeats' ``timing`` (else no wall-time outcome)."""
     col = {q: (t[b].to_numpy(), t[ref].to_numpy()) for q, t in tables.items()}
     sec = (
         censored_median_ratio(*col["seconds"], settings)
         if timing is None
         else wall_time_ratio(col["epochs"], timing, b, ref, settings)
     )
-    fold = _drift_factor(drift, (b, ref)) if timing is None else 1.0
-    sec = replace(sec, boundaries=wall_boundaries(fold))
-    ep = replace(censored_median_ratio(*col["epochs"], settings), boundaries=wall_boundaries())
-    outcome = _wall_verdict(sec, ep, fold)
-    return (drift_words(sec, b, ref, fold) if outcome == DRIFT_INCONCLUSIVE else outcome), sec, ep
-
-
-def _drift_factor(drift: Mapping[int, float] | None, sizes: tuple[int, ...]) -> float:
-    """The largest within-job drift, as a factor >= 1, of the jobs of `sizes` (1: unknown)."""
-    factors = [drift_fold(d) for b in sizes if drift and np.isfinite(d := drift.get(b, np.nan))]
-    return max(factors, default=1.0)
+    sec = replace(sec, boundaries=WALL_BOUNDARIES)
+    ep = replace(censored_median_ratio(*col["epochs"], settings), boundaries=WALL_BOUNDARIES)
+    repeats = None if timing is None else int(timing[[b, ref]].notna().all(axis=1).sum())
+    return _wall_verdict(sec, ep, repeats), sec, ep
 
 
 def _wall_unit(timing: pd.DataFrame | None) -> str:
@@ -1548,9 +1523,8 @@ def _wall_unit(timing: pd.DataFrame | None) -> str:
     if timing is None:
         return (
             "Seconds are epochs × the job's median seconds per epoch, from the training job's "
-            "own clock, so these intervals carry the seeds' epoch counts, not timing repeats; "
-            "the drift rule covers each job's own clock, not load differences between jobs, "
-            "which no interval here bounds."
+            "own clock, so these intervals carry the seeds' epoch counts, not timing repeats. "
+            f"{EPOCHS_ONLY_WORDS}."
         )
     return (
         "Seconds are epochs × seconds per epoch from the timing stage: the seconds ratio is "
@@ -1561,16 +1535,6 @@ def _wall_unit(timing: pd.DataFrame | None) -> str:
 
 
 # --------------------------------------------------------------------------- all claims
-
-
-def job_drifts(summary: pd.DataFrame) -> dict[int, float]:
-    """Batch size -> the within-job timing drift (last vs first epochs) of one condition."""
-    if "timing_drift" not in summary.columns:
-        return {}
-    rows = one_condition(summary)
-    return dict(
-        zip(rows["batch_size"].astype(int), rows["timing_drift"].astype(float), strict=True)
-    )
 
 
 def evaluate_claims(
@@ -1594,5 +1558,5 @@ def evaluate_claims(
         claim_time_per_epoch(summary, settings, repeats),
         claim_small_batches_settle_sooner(runs, settings),
         *claim_large_batches_generalize_worse(runs, settings, own_validation),
-        claim_wall_time_not_epochs(runs, settings, target, repeats, job_drifts(summary)),
+        claim_wall_time_not_epochs(runs, settings, target, repeats),
     ]

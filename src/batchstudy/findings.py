@@ -1105,98 +1105,49 @@ FIXED_RATE_NOTE = (
 
 
 def _wall_time_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Where claim 4 holds, and what its wall times rest on; nothing without conditions."""
+    """Where claim 4 holds in the conditions timed by the timing stage's repeats, and how many
+    conditions get no wall-time verdict for want of them (`claims.NO_REPEATS_REASON`);
+    nothing without conditions."""
     if not conditions:
         return []
-    n = len(conditions)
-    of_n = f"of {fmt.counted(n, 'condition')}"
-    out = []
-    partly = [c for c in conditions if _claim(c, claims.CLAIM_WALL_TIME)["holds_for"]]
-    target = conditions[0]["targets"][0]["suffix"] if conditions[0]["targets"] else "first"
-    out.append(
-        {
-            "text": (
-                f"Claim 4 (larger batches reach the {target}% accuracy target in "
-                "less wall time but not in fewer epochs than the smallest batch size) holds for "
-                f"at least one batch size in {len(partly)} {of_n}"
-                + (
-                    ": "
-                    + "; ".join(
-                        f"{c['label']}: {fmt.sizes(_claim(c, claims.CLAIM_WALL_TIME)['holds_for'])}"
-                        for c in partly
-                    )
-                    if partly
-                    else ""
+    timed = [c for c in conditions if c.get("timing_repeats")]
+    untimed = len(conditions) - len(timed)
+    text = ""
+    if timed:
+        partly = [c for c in timed if _claim(c, claims.CLAIM_WALL_TIME)["holds_for"]]
+        target = timed[0]["targets"][0]["suffix"] if timed[0]["targets"] else "first"
+        text += (
+            f"Claim 4 (larger batches reach the {target}% accuracy target in "
+            "less wall time but not in fewer epochs than the smallest batch size) holds for "
+            f"at least one batch size in {len(partly)} of "
+            f"{fmt.counted(len(timed), 'condition')} timed by repeats"
+            + (
+                ": "
+                + "; ".join(
+                    f"{c['label']}: {fmt.sizes(_claim(c, claims.CLAIM_WALL_TIME)['holds_for'])}"
+                    for c in partly
                 )
-                + ". "
-                + _wall_source(conditions)
-            ),
-            "anchor": f"{_anchor(conditions[0], 0)}-claims",
-        }
-    )
-    return out
+                if partly
+                else ""
+            )
+            + f". {_wall_clock(timed)} "
+        )
+    if untimed:
+        text += (
+            f"In {untimed} of {fmt.counted(len(conditions), 'condition')} wall time decides "
+            f"neither claim 1 nor claim 4: {claims.NO_REPEATS_REASON}."
+        )
+    first = timed[0] if timed else conditions[0]
+    return [{"text": text.strip(), "anchor": f"{_anchor(first, conditions.index(first))}-claims"}]
 
 
-def wall_drift(conditions: list[dict[str, Any]]) -> tuple[float, bool]:
-    """The largest within-job clock drift (`claims.drift_fold`) behind claim 4 in conditions
-    timed by their training jobs' own clocks (not by timing repeats): over the jobs where it
-    holds and their smallest batch size's job when it holds anywhere (second value True), else
-    over all their jobs (False). NaN when no such job has a finite drift (cells without
-    ``timing_drift`` are skipped)."""
-    own = [c for c in conditions if not c.get("timing_repeats")]
-    held = [c for c in own if _claim(c, claims.CLAIM_WALL_TIME)["holds_for"]]
-
-    def folds(c: dict[str, Any], sizes: set[int] | None) -> list[float]:
-        drifts = [
-            float(x["timing_drift"])
-            for x in c.get("cells", [])
-            if (sizes is None or x["batch_size"] in sizes) and x.get("timing_drift") is not None
-        ]
-        return [claims.drift_fold(d) for d in drifts if np.isfinite(d) and d > 0]
-
-    found = [
-        f
-        for c in held
-        for f in folds(c, {*_claim(c, claims.CLAIM_WALL_TIME)["holds_for"], min(c["batch_sizes"])})
-    ]
-    if held:
-        return max(found, default=np.nan), True
-    return max((f for c in own for f in folds(c, None)), default=np.nan), False
-
-
-def _drift_sentence(conditions: list[dict[str, Any]]) -> str:
-    """The largest clock drift behind claim 4's outcomes (`wall_drift`), in words; empty when
-    no condition is timed by its jobs' own clocks."""
-    fold, held = wall_drift(conditions)
-    if not np.isfinite(fold):
-        return ""
-    where = (
-        "in the jobs behind these holds (theirs and the smallest batch size's)"
-        if held
-        else "in these jobs"
-    )
-    return (
-        f" Clock drift up to {fmt.number(fold)}-fold {where}; a wall-time difference within "
-        "the drift of the two jobs compared counts as inconclusive."
-    )
-
-
-def _wall_source(conditions: list[dict[str, Any]]) -> str:
-    """Where claim 4's wall times come from, in words, with the drift behind its outcomes."""
-    return _wall_clock(conditions) + _drift_sentence(conditions)
-
-
-def _wall_clock(conditions: list[dict[str, Any]]) -> str:
-    """Where claim 4's wall times come from, in words."""
-    k = [c["timing_repeats"]["repeats"] for c in conditions if c.get("timing_repeats")]
-    if not k:
-        return "Wall times come from one training job per batch size."
+def _wall_clock(timed: list[dict[str, Any]]) -> str:
+    """Where claim 4's wall times come from in the conditions timed by repeats, in words."""
+    k = [c["timing_repeats"]["repeats"] for c in timed]
     return (
         f"Seconds per epoch come from {min(k)}"
         + (f"–{max(k)}" if max(k) != min(k) else "")
-        + " interleaved timing repeats per batch size"
-        + ("" if len(k) == len(conditions) else f" ({len(k)} of {len(conditions)} conditions)")
-        + "."
+        + " interleaved timing repeats per batch size."
     )
 
 
@@ -1246,8 +1197,10 @@ def jsonable(obj: Any) -> Any:
 
 
 def settings_doc(settings: IntervalSettings, pooled: bool) -> dict[str, Any]:
-    """The findings' ``settings``: interval settings, margins, every method's name, and what
-    the intervals are conditional on (``pooled``: the study pools dataset draws)."""
+    """The findings' ``settings``: interval settings, margins, every method's name, what the
+    intervals are conditional on (``pooled``: the study pools dataset draws), and why the wall
+    time decides no claim without a timing stage (``no_repeats_reason``) and what claim 4 then
+    judges (``no_repeats_claim_4``)."""
     return {
         "level": settings.level,
         "n_boot": settings.n_boot,
@@ -1273,6 +1226,8 @@ def settings_doc(settings: IntervalSettings, pooled: bool) -> dict[str, Any]:
         },
         "conditional_on": conditional_on(pooled),
         "chance_rule": CHANCE_RULE,
+        "no_repeats_reason": claims.NO_REPEATS_REASON,
+        "no_repeats_claim_4": claims.EPOCHS_ONLY,
     }
 
 

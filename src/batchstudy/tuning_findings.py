@@ -95,9 +95,7 @@ def _claims(
     """Claims 1-4 on one set of cells; claim 4 races to the group's validation target; claim 3
     picks its best batch size on validation when the dataset has its own validation split."""
     r, s = _one_arm(runs), _one_arm(summary)
-    wall = claims.claim_wall_time_not_epochs(
-        r, settings, ts.MAIN_TARGET, drift=claims.job_drifts(s)
-    )
+    wall = claims.claim_wall_time_not_epochs(r, settings, ts.MAIN_TARGET)
     wall = replace(
         wall,
         statement="against the smallest batch size, each larger B reaches the group's "
