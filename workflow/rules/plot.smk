@@ -27,9 +27,9 @@ rule plot:
     priority: 1
     conda:
         "../envs/study.yaml"
-    # priority 1 starts it first after aggregate (the stage's longest job), on one core, so
-    # that analyze and tune run beside it; --set-threads plot=N draws N conditions at once.
-    threads: 1
+    # priority 1 starts it first after aggregate, the stage's longest job; its conditions are
+    # drawn by `threads` processes (--set-threads plot=N), analyze and tune follow.
+    threads: 2
     params:
         settings=settings_json("plots"),
         aggregate_dir=directory_of("input.0"),
