@@ -567,3 +567,49 @@ def test_the_noise_scale_is_judged_against_the_theory_in_order_of_magnitude():
     assert "does not predict it here" in far
     assert "order of magnitude below the tuned" in tf.theory_text(0.05)
     assert tf.theory_text(float("nan")) == ""
+
+
+def _repeats(job: tuple[str, str, str], seconds: dict[int, float], n: int = 5) -> pd.DataFrame:
+    """A timing stage's rows (aggregate ``timing_repeats.tsv``) of one job key."""
+    from batchstudy.aggregate import TIMING_REPEATS_TABLE_COLUMNS
+
+    rng = np.random.default_rng(0)
+    rows = [
+        dict(zip(("dataset", "optimizer", "budget"), job, strict=True))
+        | {"batch_size": b, "repeat": r, "order": i + 1, "epochs": 5, "replicas": 1}
+        | {"seconds_per_epoch": s * (1 + 0.02 * rng.standard_normal()), "seconds_per_step": s}
+        for r in range(n)
+        for i, (b, s) in enumerate(seconds.items())
+    ]
+    return pd.DataFrame(rows).loc[:, list(TIMING_REPEATS_TABLE_COLUMNS)]
+
+
+def test_the_timing_stage_judges_claims_1_and_4_at_both_rates(tables):
+    """With the timing stage's repeats of the group's job key, claims 1 and 4 are judged in
+    wall time at the reference and the speed-chosen rates (no "set timing_repeats" advice);
+    another job key's repeats leave them without a wall-time verdict."""
+    curves = ts.curves_from_history(tables["history"], tables["runs"])
+
+    def claims_with(repeats):
+        doc = tf.analyze_tuning(
+            tables["runs"],
+            tables["summary"],
+            curves,
+            ts.RESOLUTION_EPOCHS,
+            absolute={},
+            fraction=0.95,
+            noise={},
+            settings=SETTINGS,
+            repeats=repeats,
+        )["doc"]
+        (g,) = doc["groups"]
+        return {c["number"]: c for c in g["claims"]}
+
+    timed = claims_with(_repeats(("blobs", "adam", "e20"), {8: 1.0, 32: 0.3, 128: 0.1}))
+    assert timed["1"]["reference"] == timed["1"]["tuned"] == claims.SUPPORTED
+    assert "geometric mean over repeats" in timed["1"]["evidence"]
+    for c in timed.values():
+        assert claims.NO_REPEATS_REASON not in c["evidence"], c
+    other = claims_with(_repeats(("digits", "adam", "e20"), {8: 1.0, 32: 0.3, 128: 0.1}))
+    assert claims.NO_REPEATS_REASON in other["1"]["evidence"]
+    assert claims.NO_REPEATS_REASON in other["4"]["evidence"]

@@ -311,6 +311,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
 
     from . import tuning_findings as tf
     from . import tuning_study as ts
+    from .aggregate import TIMING_REPEATS_TABLE_COLUMNS
     from .data import SPLIT_COLUMNS
     from .findings import chance_levels
     from .io import read_table, write_json, write_table
@@ -326,6 +327,11 @@ def cmd_tune(args: argparse.Namespace) -> None:
         resolution = ts.RESOLUTION_EPOCHS
     noise = _noise_tables(args.noise)
     splits = read_table(args.splits, SPLIT_COLUMNS, what="splits") if args.splits else None
+    repeats = (
+        read_table(args.timing_repeats, TIMING_REPEATS_TABLE_COLUMNS, what="timing-repeats")
+        if args.timing_repeats
+        else None
+    )
     result = tf.analyze_tuning(
         runs,
         pd.read_csv(args.summary, sep="\t"),
@@ -338,6 +344,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
         references=json.loads(args.references),
         shared_validation=tuple(args.shared_validation),
         chance=chance_levels(splits),
+        repeats=repeats,
     )
     out = Path(args.out_dir)
     tf.draw(result, noise, out / tf.TUNING_PLOT_DIR, args.dpi)
@@ -517,6 +524,12 @@ def _add_report_stages(sub: Any) -> None:
     s.add_argument("--history", required=True, help="per-epoch evaluations (history.tsv)")
     s.add_argument("--evals", default="", help="evals.tsv (every k steps); replaces history")
     s.add_argument("--noise", nargs="*", default=[], help="results/noise/<d>/<o>/noise_scale.tsv")
+    s.add_argument(
+        "--timing-repeats",
+        default="",
+        help="timing_repeats.tsv of the aggregate stage (no rows: no timing stage); judges "
+        "claims 1 and 4 at every rate",
+    )
     s.add_argument("--settings", required=True, help="metrics settings as JSON")
     s.add_argument(
         "--targets", default="{}", help='JSON {dataset: {"val_accuracy": a, "val_loss": l}}'

@@ -131,8 +131,10 @@ def repeat_timing(
     }
 
 
-def _job_rows(repeats: pd.DataFrame | None, keys: dict[str, Any]) -> pd.DataFrame | None:
-    """The timing stage's rows of a condition's job key (dataset, optimizer, budget)."""
+def job_rows(repeats: pd.DataFrame | None, keys: Mapping[str, Any]) -> pd.DataFrame | None:
+    """The timing stage's rows of a condition's job key (dataset, optimizer, budget): one
+    timing stage serves every arm and learning rate of that key, as seconds per model-epoch
+    do not depend on the rate."""
     if repeats is None or repeats.empty:
         return None
     job = [k for k in ("dataset", "optimizer", "budget") if k in repeats.columns]
@@ -289,7 +291,7 @@ def condition_findings(
     summary = summary.sort_values("batch_size")
     best, family = claims.accuracy_vs_best(runs, settings, own_validation=own_validation)
     targets = _targets(runs, summary, settings, chance)
-    job_repeats = _job_rows(repeats, keys)
+    job_repeats = job_rows(repeats, keys)
     verdicts = claims.evaluate_claims(
         runs, summary, settings, repeats=job_repeats, own_validation=own_validation
     )

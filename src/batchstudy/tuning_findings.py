@@ -28,7 +28,7 @@ from . import claims, scaling, tuning
 from . import formatting as fmt
 from . import tuning_study as ts
 from .config import budget_label, lr_text, reference_lr
-from .findings import jsonable
+from .findings import job_rows, jsonable
 from .metrics import CELL_KEYS
 from .stats import Effect, IntervalSettings
 
@@ -90,19 +90,26 @@ def _one_arm(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _claims(
-    runs: pd.DataFrame, summary: pd.DataFrame, settings: IntervalSettings, own_validation: bool
+    runs: pd.DataFrame,
+    summary: pd.DataFrame,
+    settings: IntervalSettings,
+    own_validation: bool,
+    repeats: pd.DataFrame | None = None,
 ) -> list:
     """Claims 1-4 on one set of cells; claim 4 races to the group's validation target; claim 3
-    picks its best batch size on validation when the dataset has its own validation split."""
+    picks its best batch size on validation when the dataset has its own validation split.
+    ``repeats``: the timing stage's rows of the group's job key (`findings.job_rows`), which
+    judge claims 1 and 4 in wall time at every rate as in the condition sections; ``None``
+    without a timing stage."""
     r, s = _one_arm(runs), _one_arm(summary)
-    wall = claims.claim_wall_time_not_epochs(r, settings, ts.MAIN_TARGET)
+    wall = claims.claim_wall_time_not_epochs(r, settings, ts.MAIN_TARGET, repeats)
     wall = replace(
         wall,
         statement="against the smallest batch size, each larger B reaches the group's "
         "validation-accuracy target in less wall time but not in fewer epochs",
     )
     return [
-        claims.claim_time_per_epoch(s, settings),
+        claims.claim_time_per_epoch(s, settings, repeats),
         claims.claim_small_batches_settle_sooner(r, settings),
         *claims.claim_large_batches_generalize_worse(r, settings, own_validation),
         wall,
@@ -713,7 +720,7 @@ def _group_doc(
     at_ref = group.loc[np.isclose(group[tuning.LR_COLUMN], ref)]
     chosen = ts.selected_runs(group, extra["grid"])
     verdicts = {
-        k: _claims(r, _cells(summary, r), settings, extra["own_validation"])
+        k: _claims(r, _cells(summary, r), settings, extra["own_validation"], extra["repeats"])
         for k, r in (("reference", at_ref), ("tuned", chosen))
     }
     large = {
@@ -817,13 +824,16 @@ def analyze_tuning(
     references: dict[str, float] | None = None,
     shared_validation: tuple[str, ...] = (),
     chance: Mapping[str, Mapping[str, float]] | None = None,
+    repeats: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Tables (``grid``, ``frontier``, ``bcrit``: the files of the stage) and the report's
     document (``doc``: plain JSON types) of every group with >= 2 base learning rates.
     `references`: optimizer -> configured reference rate (else the grid's middle);
     `shared_validation`: datasets whose validation split is their test split; `chance`:
     dataset -> {"accuracy": chance accuracy, ...} (`batchstudy.findings.chance_levels`),
-    against which each group's accuracy target is judged (`scaling.target_standing`)."""
+    against which each group's accuracy target is judged (`scaling.target_standing`);
+    `repeats`: the aggregate ``timing_repeats.tsv`` (no rows or ``None`` without a timing
+    stage), whose rows of a group's (dataset, optimizer, budget) judge its claims 1 and 4."""
     references = references or {}
     targets = ts.group_targets(runs, absolute, fraction)
     truns = ts.steps_to_targets(ts.tuned_groups(runs), curves, targets)
@@ -849,6 +859,7 @@ def analyze_tuning(
             "noise": noise.get((str(gk["dataset"]), str(gk["optimizer"]))),
             "own_validation": str(gk["dataset"]) not in shared_validation,
             "resolution": resolution,
+            "repeats": job_rows(repeats, gk),
         }
         given = references.get(str(gk["optimizer"]))
         extra["reference_lr"] = reference_lr(group[tuning.LR_COLUMN], given)

@@ -39,6 +39,7 @@ rule tune:
         history=AGGREGATE.history,
         evals=EVALS,
         noise=noise_files(NOISE_SCALE),
+        timing_repeats=AGGREGATE.timing_repeats,
         splits=rules.dataset_splits.output[0],
     output:
         grid=f"{DIRS.analysis}/lr_grid.tsv",
@@ -70,7 +71,7 @@ rule tune:
         " --history {input.history:q} {params.evals} --noise {input.noise:q}"
         " --settings {params.settings:q} --targets {params.targets:q} --dpi {params.dpi}"
         " --references {params.references:q} --shared-validation {params.shared:q}"
-        " --splits {input.splits:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        " --timing-repeats {input.timing_repeats:q} --splits {input.splits:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule noise_scale:
