@@ -688,3 +688,18 @@ def test_the_bcrit_headline_says_what_it_rests_on():
         "the target (as above the budget): B = 8 (2 of 10); the bootstrap interval's coverage "
         "at these seed counts is not checked." in head["text"]
     )
+
+
+def test_a_b_crit_below_the_tested_range_prints_no_estimate_and_is_not_usable():
+    """A fit the steps do not place (`scaling.below_tested_range`) prints no number or
+    interval, says where it was fitted, and is not counted as usable; the rule is in the
+    Definitions' settings."""
+    fit = _fit(0.01, 1.48, 0.0601, below_range=True, not_reached=[128])
+    text = findings._fit_text(_target(fit))
+    assert text.startswith(f"B_crit for the 95% accuracy target: {scaling.BELOW_RANGE_WORDS};")
+    assert "0.0601" not in text and "1.48" not in text
+    assert "fitted on B = 4–64 (5 batch sizes)" in text and "Not reached" in text
+    assert not findings.usable_fit(_fit(0.01, 5.0, 0.5, below_range=True))
+    assert findings.usable_fit(_fit(0.01, 5.0, 0.5))
+    settings = findings.settings_doc(IntervalSettings(n_boot=10), False)
+    assert settings["below_range_rule"] == scaling.BELOW_RANGE_RULE

@@ -13,6 +13,7 @@ from batchstudy.scaling import (
     STANDING_AT_CHANCE,
     STANDING_CLEAR,
     STANDING_NEAR_CHANCE,
+    below_tested_range,
     bootstrap_critical_batch,
     chance_headroom,
     critical_batch_finding,
@@ -239,3 +240,23 @@ def test_the_near_chance_boundary_is_the_share_of_the_way_to_a_perfect_score():
     assert target_standing("accuracy", edge - 1e-9, 0.38) == STANDING_NEAR_CHANCE
     with pytest.raises(ValueError, match="unknown target kind"):
         chance_headroom("speed", 1.0, 0.5)
+
+
+def test_a_b_crit_the_steps_do_not_place_is_below_the_tested_range():
+    """Steps that barely fall over B = 4–512 (B_crit 0.06 fitted) put every fitted batch size
+    in the no-further-gain regime: below the tested range, no estimate; the boundary B =
+    4 B_crit is diminishing returns, so not below."""
+    flat = pd.DataFrame(
+        [
+            {"seed": s, "batch_size": b, "steps": 1400.0 * (1 + 0.06 / b) * (1 + 0.001 * s)}
+            for s in range(4)
+            for b in SIZES
+        ]
+    )
+    fit = critical_batch_finding(flat, "steps", IntervalSettings(n_boot=50))
+    assert fit["ok"] and fit["b_crit"] < 1 and fit["below_range"]
+    assert not critical_batch_finding(_per_seed_table(), "steps", IntervalSettings(n_boot=50))[
+        "below_range"
+    ]
+    assert below_tested_range(0.99, 4.0) and not below_tested_range(1.0, 4.0)
+    assert not below_tested_range(float("nan"), 4.0)

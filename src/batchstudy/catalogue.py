@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import formatting as fmt
+from . import scaling
 from .config import config_hash
 from .findings import bcrit_span, extrapolation_clauses
 from .io import FormatError
@@ -95,6 +96,8 @@ def _b_crit(target: dict[str, Any]) -> str:
     fit = target["critical_batch"]
     if not fit.get("ok"):
         return "not estimable"
+    if fit.get("below_range"):
+        return f"B_crit {scaling.BELOW_RANGE_WORDS}"
     text = bcrit_span(fit)
     clauses = extrapolation_clauses(fit)
     return f"{text} ({'; '.join(clauses)})" if clauses else text

@@ -394,6 +394,12 @@ def _fit_text(t: dict[str, Any]) -> str:
     if not fit.get("ok"):
         return f"B_crit for the {name}: not estimated ({fit.get('reason')}).{tail}"
     fitted = fit["fitted_sizes"]
+    if fit.get("below_range"):
+        return (
+            f"B_crit for the {name}: {scaling.BELOW_RANGE_WORDS}; fitted on B = {fitted[0]}–"
+            f"{fitted[-1]} ({len(fitted)} batch sizes), where the steps barely fall with B "
+            f"(see Definitions).{tail}"
+        )
     text = (
         f"B_crit for the {name} ≈ {bcrit_span(fit)} (percentile bootstrap "
         f"over seeds, {fit['n_boot_ok']} of {fit['n_boot']} refits usable), fitted on "
@@ -607,9 +613,10 @@ def fit_outside(fit: dict[str, Any]) -> str | None:
 
 
 def usable_fit(fit: dict[str, Any]) -> bool:
-    """A B_crit fit the Findings count: estimated, and its interval not wholly outside the
-    fitted batch sizes (`fit_outside`)."""
-    return bool(fit.get("ok")) and fit_outside(fit) is None
+    """A B_crit fit the Findings count: estimated, its interval not wholly outside the fitted
+    batch sizes (`fit_outside`), and its estimate not below the tested range (``below_range``,
+    `scaling.below_tested_range`: printed as no estimate)."""
+    return bool(fit.get("ok")) and fit_outside(fit) is None and not fit.get("below_range")
 
 
 def _target_text(t: dict[str, Any]) -> str:
@@ -987,18 +994,25 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
     outside = sum(
         fit_outside(t["critical_batch"]) is not None for c in conditions for t in c["targets"][:1]
     )
+    below = sum(
+        bool(t["critical_batch"].get("below_range")) and fit_outside(t["critical_batch"]) is None
+        for c in conditions
+        for t in c["targets"][:1]
+    )
     beyond = (
         f"; in {outside} more the whole interval lies outside the tested range, which is not "
         "counted as usable"
         if outside
         else ""
-    )
+    ) + (f"; in {below} more B_crit lies {scaling.BELOW_RANGE_WORDS}" if below else "")
     if not fits and conditions and conditions[0]["targets"]:
         t = conditions[0]["targets"][0]
         fit = t["critical_batch"]
         why = (
             fit.get("reason")
             if not fit.get("ok")
+            else f"B_crit {scaling.BELOW_RANGE_WORDS}"
+            if fit.get("below_range")
             else (f"its interval lies entirely {fit_outside(fit)} the tested range")
         )
         out.append(
@@ -1228,6 +1242,7 @@ def settings_doc(settings: IntervalSettings, pooled: bool) -> dict[str, Any]:
         },
         "conditional_on": conditional_on(pooled),
         "chance_rule": CHANCE_RULE,
+        "below_range_rule": scaling.BELOW_RANGE_RULE,
         "no_repeats_reason": claims.NO_REPEATS_REASON,
         "no_repeats_claim_4": claims.EPOCHS_ONLY,
     }

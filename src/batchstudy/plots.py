@@ -418,7 +418,8 @@ def _steps_panel(
             grid = np.geomspace(b.min(), b.max(), 50)
             pred = scaling.predicted_steps(grid, fit["s_min"], fit["e_min"])
             ax.plot(grid, pred, color=f"C{i}", lw=0.8, alpha=0.5)
-            ax.axvline(fit["b_crit"], color=f"C{i}", ls=":", lw=0.8)
+            if not scaling.below_tested_range(fit["b_crit"], float(b.min())):
+                ax.axvline(fit["b_crit"], color=f"C{i}", ls=":", lw=0.8)
     ax.set_ylabel(f"optimizer steps to target\n(median, {words})")
     none = f"; no fit on {', '.join(sorted(unfit))} (targets at chance)" if unfit else ""
     ax.set_title(

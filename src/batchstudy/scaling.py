@@ -260,7 +260,8 @@ def critical_batch_finding(
     The point fit uses the per-batch-size censored medians over seeds (the same numbers as
     the summary table and the scaling figure); batch sizes whose median is above the budget
     are ``not_reached`` and carry no point. ``extrapolated_low``/``_high`` flag an interval
-    reaching beyond the fitted batch sizes; ``regimes`` are given for fitted batch sizes only.
+    reaching beyond the fitted batch sizes, ``below_range`` an estimate the steps do not place
+    (`below_tested_range`); ``regimes`` are given for fitted batch sizes only.
     """
     fit = bootstrap_critical_batch(
         runs[["batch_size", "seed", steps_col]],
@@ -278,6 +279,9 @@ def critical_batch_finding(
         "not_reached": [int(b) for b in sizes[~reached]],
         "extrapolated_low": bool(fitted and np.isfinite(fit["lo"]) and fit["lo"] < min(fitted)),
         "extrapolated_high": bool(fitted and np.isfinite(fit["hi"]) and fit["hi"] > max(fitted)),
+        "below_range": bool(
+            fit["ok"] and fitted and below_tested_range(fit["b_crit"], min(fitted))
+        ),
         "regimes": (
             {str(b): scaling_regime(b, fit["b_crit"]) for b in fitted} if fit["ok"] else {}
         ),
@@ -299,6 +303,27 @@ def scaling_regime(batch_size: float, b_crit: float) -> str:
     if batch_size > NO_FURTHER_GAIN_ABOVE * b_crit:
         return REGIME_NO_GAIN
     return REGIME_DIMINISHING
+
+
+def below_tested_range(b_crit: float, smallest: float) -> bool:
+    """A fitted B_crit that the measured steps do not place: the smallest fitted batch size is
+    already in the no-further-gain regime (`scaling_regime`, B > `NO_FURTHER_GAIN_ABOVE` x
+    B_crit), so every fitted S(B) = S_min (1 + B_crit/B) is within 25% of S_min and the fit
+    only says that B_crit lies below the tested range; printed as no estimate
+    (`BELOW_RANGE_WORDS`). False for a non-finite B_crit or smallest B."""
+    if not (np.isfinite(b_crit) and np.isfinite(smallest)):
+        return False
+    return scaling_regime(smallest, b_crit) == REGIME_NO_GAIN
+
+
+#: How a B_crit `below_tested_range` is printed, and the Definitions' rule behind it.
+BELOW_RANGE_WORDS = "below the tested range (no estimate)"
+BELOW_RANGE_RULE = (
+    f"A fitted B_crit below 1/{NO_FURTHER_GAIN_ABOVE:g} of the smallest fitted batch size is "
+    f"printed as “B_crit {BELOW_RANGE_WORDS}”: the fit S(B) = S_min (1 + B_crit/B) then puts "
+    "every fitted batch size within 25% of the fewest steps S_min (no further gain), so the "
+    "measured steps barely fall with B and do not place B_crit; no number or interval is given."
+)
 
 
 def perfect_scaling_line(batch_sizes: Sequence[float], steps: Sequence[float]) -> np.ndarray:
