@@ -347,14 +347,20 @@ def test_compare_says_how_the_best_was_chosen_and_flags_an_extrapolated_b_crit()
     assert ("blobs", "B_crit (first accuracy target)", "20 [10, 40]", "20 [10, 40]") in plain
 
 
-def _wall_condition(holds: list[int], repeats: int | None, i: int = 0) -> dict:
+def _wall_condition(holds: list[int], repeats: int | None, i: int = 0, budget: str = "") -> dict:
     """A condition whose claim 4 holds at ``holds``, timed by ``repeats`` timing repeats
-    (``None``: by its training jobs' own clocks)."""
+    (``None``: by its training jobs' own clocks); its own budget (timing stage) unless
+    ``budget`` is given."""
     verdict = claims.Verdict(claims.CLAIM_WALL_TIME, "", claims.PARTLY, "", holds_for=holds)
     return {
         "id": f"c{i + 1}",
         "label": f"condition {i}",
-        "keys": {"dataset": "d", "optimizer": "adam", "lr_scaling": "constant"},
+        "keys": {
+            "dataset": "d",
+            "optimizer": "adam",
+            "lr_scaling": "constant",
+            "budget": budget or f"e{i + 1}",
+        },
         "batch_sizes": [4, 8, 64],
         "claims": [verdict.to_dict()],
         "targets": [{"suffix": "95"}],
@@ -703,3 +709,30 @@ def test_a_b_crit_below_the_tested_range_prints_no_estimate_and_is_not_usable():
     assert findings.usable_fit(_fit(0.01, 5.0, 0.5))
     settings = findings.settings_doc(IntervalSettings(n_boot=10), False)
     assert settings["below_range_rule"] == scaling.BELOW_RANGE_RULE
+
+
+def test_claim_1_and_4_counts_say_how_many_timing_stages_they_rest_on():
+    """Conditions of one dataset, optimizer and budget share one timing stage: the Findings'
+    counts of claims 1 and 4 and the wall-time line say how many stages there are, when fewer
+    than the timed conditions; nothing when each condition has its own."""
+    shared = [_wall_condition([8], 5, i, budget="e20") for i in range(3)]
+    for c in shared:
+        c["claims"].insert(
+            0, claims.Verdict(claims.CLAIM_TIME_PER_EPOCH, "", claims.SUPPORTED, "").to_dict()
+        )
+    (line, *_) = findings._claims_headlines(shared)
+    assert (
+        f"supported in 3, whose seconds per epoch rest on 1 timing stage ({findings.STAGE_SHARED})"
+        in line["text"]
+    )
+    assert line["text"].count("rest on 1 timing stage") == 2  # claims 1 and 4
+    (wall,) = findings._wall_time_headlines(shared)
+    assert f"per batch size, in 1 timing stage ({findings.STAGE_SHARED})." in wall["text"]
+    untimed = _wall_condition([], None, 3, budget="e20")
+    assert findings.timing_stages_words([*shared, untimed]) == (
+        ", the seconds per epoch of the 3 conditions timed by repeats resting on 1 timing stage "
+        f"({findings.STAGE_SHARED})"
+    )
+    own = [_wall_condition([8], 5, i) for i in range(3)]
+    assert findings.timing_stages_words(own) == ""
+    assert "timing stage" not in findings._wall_time_headlines(own)[0]["text"]

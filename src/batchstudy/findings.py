@@ -779,6 +779,8 @@ def _claims_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for v in conditions[0]["claims"]:
             verdicts = [_claim(c, v["claim"])["verdict"] for c in conditions]
             counts = ", ".join(f"{w} in {verdicts.count(w)}" for w in dict.fromkeys(verdicts))
+            if v["claim"] in (claims.CLAIM_TIME_PER_EPOCH, claims.CLAIM_WALL_TIME):
+                counts += timing_stages_words(conditions)
             parts.append(f"{v['number']} “{v['claim']}”: {counts}")
         text = (
             f"The seed article's claims over the {len(conditions)} conditions (the evidence "
@@ -1160,10 +1162,45 @@ def _wall_time_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str
 def _wall_clock(timed: list[dict[str, Any]]) -> str:
     """Where claim 4's wall times come from in the conditions timed by repeats, in words."""
     k = [c["timing_repeats"]["repeats"] for c in timed]
+    n = len(timing_stages(timed))
     return (
         f"Seconds per epoch come from {min(k)}"
         + (f"–{max(k)}" if max(k) != min(k) else "")
-        + " interleaved timing repeats per batch size."
+        + " interleaved timing repeats per batch size"
+        + (f", in {fmt.counted(n, 'timing stage')} ({STAGE_SHARED})" if n < len(timed) else "")
+        + "."
+    )
+
+
+#: Which conditions share one timing stage (`batchstudy.findings.job_rows`).
+STAGE_SHARED = "one per dataset, optimizer and budget, shared by its arms and rates"
+
+
+def timing_stages(conditions: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """The timing stages (dataset, optimizer, budget) behind the conditions timed by repeats."""
+    return {
+        tuple(str(c["keys"][k]) for k in ("dataset", "optimizer", "budget"))
+        for c in conditions
+        if c.get("timing_repeats")
+    }
+
+
+def timing_stages_words(conditions: list[dict[str, Any]]) -> str:
+    """How many timing stages a count of claim 1 or 4 verdicts over ``conditions`` rests on,
+    where fewer than the conditions timed by repeats (their verdicts then share clocks):
+    ", whose seconds per epoch rest on 4 timing stages (one per ...)", or with conditions
+    not timed ", the seconds per epoch of the 10 conditions timed by repeats resting on 2
+    timing stages (...)"; empty otherwise."""
+    timed = [c for c in conditions if c.get("timing_repeats")]
+    n = len(timing_stages(timed))
+    if not timed or n == len(timed):
+        return ""
+    stages = f"{fmt.counted(n, 'timing stage')} ({STAGE_SHARED})"
+    if len(timed) == len(conditions):
+        return f", whose seconds per epoch rest on {stages}"
+    return (
+        f", the seconds per epoch of the {fmt.counted(len(timed), 'condition')} timed by "
+        f"repeats resting on {stages}"
     )
 
 
