@@ -507,14 +507,16 @@ def test_the_evaluation_spacing_is_given_per_dataset():
 def test_near_ties_within_one_evaluation_interval_are_named():
     grid = pd.DataFrame(
         {
-            "batch_size": [32, 32, 32, 64, 64, 128, 128],
-            "base_lr": [0.01, 0.1, 1.0, 0.01, 0.1, 0.01, 0.1],
-            "median_steps": [45.5, 39.0, np.inf, 40.0, 30.0, 20.0, 20.0],
-            "chosen": [False, True, False, False, True, True, False],
+            "batch_size": [32, 32, 32, 64, 64, 128, 128, 256, 256],
+            "base_lr": [0.01, 0.1, 1.0, 0.01, 0.1, 0.01, 0.1, 0.01, 0.1],
+            "median_steps": [45.5, 39.0, np.inf, 40.0, 30.0, 20.0, 20.0, 28.5, 31.5],
+            "chosen": [False, True, False, False, True, True, False, True, False],
         }
     )
-    spacing = {32: 13.0, 64: 7.0, 128: 4.0}
-    (near,) = tf.near_ties(grid, spacing)
+    spacing = {32: 13.0, 64: 7.0, 128: 4.0, 256: 3.0}
+    near, exactly_one = tf.near_ties(grid, spacing)
+    # 28.5 against 31.5, evaluations 3 steps apart: exactly one interval is a near-tie
+    assert (exactly_one["batch_size"], exactly_one["runner_steps"]) == (256, 31.5)
     assert near == {
         "batch_size": 32,
         "lr": 0.1,
@@ -525,9 +527,10 @@ def test_near_ties_within_one_evaluation_interval_are_named():
     }
     text = tf.tie_text(grid, spacing)
     assert text.startswith("At B = 128 another rate has the same median steps")
-    assert "At B = 32 (0.1: 39 steps, runner-up 0.01: 45.5; evaluations 13 steps apart) the " in (
+    assert "At B = 32 (0.1: 39 steps, runner-up 0.01: 45.5; evaluations 13 steps apart) and " in (
         text
     )
+    assert "runner-up's by at most one evaluation interval" in text
     assert "B = 64" not in text
     assert tf.tie_text(grid) == tf.tie_text(grid, {})
 

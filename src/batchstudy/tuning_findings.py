@@ -487,7 +487,7 @@ def tie_text(grid: pd.DataFrame, spacing: Mapping[int, float] | None = None) -> 
         ]
         text += (
             f"{' ' if text else ''}At {_and(parts)} the chosen rate's median beats the "
-            "runner-up's by less than one evaluation interval: the choice there rests on a "
+            "runner-up's by at most one evaluation interval: the choice there rests on a "
             "difference the evaluations barely resolve."
         )
     return text
@@ -498,10 +498,15 @@ def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
+#: Relative float tolerance of "at most one evaluation interval" (`near_ties`).
+NEAR_TIE_TOLERANCE = 1e-9
+
+
 def near_ties(grid: pd.DataFrame, spacing: Mapping[int, float]) -> list[dict[str, Any]]:
     """Per batch size with a finite chosen median and a spacing: the runner-up (the other rate
-    with the lowest finite median) when it is slower by more than 0 but less than one
-    evaluation interval; exact ties are `tie_text`'s. Sorted by batch size."""
+    with the lowest finite median) when it is slower by more than 0 and at most one
+    evaluation interval (exactly one included, within `NEAR_TIE_TOLERANCE`: adjacent
+    evaluations); exact ties are `tie_text`'s. Sorted by batch size."""
     out = []
     for b, cells in grid.groupby("batch_size", sort=True):
         steps = cells["median_steps"].astype(float)
@@ -513,7 +518,7 @@ def near_ties(grid: pd.DataFrame, spacing: Mapping[int, float]) -> list[dict[str
         mine = float(steps[is_chosen].iloc[0])
         runner = others.loc[others["median_steps"].astype(float).idxmin()]
         delta = float(runner["median_steps"]) - mine
-        if np.isfinite(mine) and 0 < delta < gap:
+        if np.isfinite(mine) and 0 < delta <= gap * (1 + NEAR_TIE_TOLERANCE):
             out.append(
                 {
                     "batch_size": int(b),
