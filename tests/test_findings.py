@@ -656,6 +656,19 @@ def test_one_conditions_drop_is_not_the_largest_and_carries_the_budget_caveat():
     assert findings.budget_caveat(c) == ""
 
 
+def test_the_budget_caveat_says_any_batch_size_where_none_settled():
+    """lr-tuning: no run at any batch size settled; "B ≥ 4" (the smallest) reads as if larger
+    batch sizes were singled out."""
+    c = {
+        "keys": {"dataset": "d", "optimizer": "sgd", "lr_scaling": "constant", "budget": "e60"},
+        "batch_sizes": [4, 32, 64],
+        "cells": [_settling_cell(b, 10, "10 still moving") for b in (4, 32, 64)],
+    }
+    text = findings.budget_caveat(c)
+    assert "where no run at any batch size had settled: at the largest, 10 still moving" in text
+    assert "B ≥" not in text
+
+
 def test_the_findings_give_each_claims_verdict_with_its_evidence_link():
     """seed: claim 2 supported with its interval; each claim links to its own evidence; a
     batch size below the largest that is practically lower than the best is named."""

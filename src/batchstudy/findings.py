@@ -932,14 +932,17 @@ def still_moving_from(found: dict[str, Any]) -> tuple[int, str] | None:
 def budget_caveat(found: dict[str, Any]) -> str:
     """Where the largest batch size's runs had not settled by the end of the budget, a drop
     in its final accuracy is measured at a budget that stopped them early: "; at the 60
-    epochs budget, where no run at B ≥ 32 had settled: at the largest, 10 still moving";
-    empty otherwise."""
+    epochs budget, where no run at B ≥ 32 had settled: at the largest, 10 still moving" ("at
+    any batch size" where that is the smallest too); empty otherwise."""
     moving = still_moving_from(found)
     if moving is None:
         return ""
     b, causes = moving
     sizes = found.get("batch_sizes") or []
-    where = f"B = {b}" if sizes and b == max(sizes) else f"B ≥ {b}"
+    if sizes and b == max(sizes):
+        where = f"B = {b}"
+    else:
+        where = "any batch size" if sizes and b == min(sizes) else f"B ≥ {b}"
     budget = budget_label(str(found["keys"]["budget"]))
     why = f": at the largest, {causes}" if causes else ""
     return f"; at the {budget} budget, where no run at {where} had settled{why}"
