@@ -616,3 +616,19 @@ def test_the_timing_stage_judges_claims_1_and_4_at_both_rates(tables):
     other = claims_with(_repeats(("digits", "adam", "e20"), {8: 1.0, 32: 0.3, 128: 0.1}))
     assert claims.NO_REPEATS_REASON in other["1"]["evidence"]
     assert claims.NO_REPEATS_REASON in other["4"]["evidence"]
+
+
+def test_a_tuned_b_crit_below_the_tested_range_prints_no_estimate():
+    """A fit that puts every fitted batch size in the no-further-gain regime gives no number,
+    no move, no regime threshold and no comparison with B_simple."""
+    below = _fit(b_crit=0.0601, lo=0.01, hi=1.48, below_range=True)
+    text = tf.bcrit_text(below)
+    assert text.startswith(scaling.BELOW_RANGE_WORDS) and "0.0601" not in text
+    assert "Whether B_crit moved is not known: the tuned fit puts it below the tested range" in (
+        tf.moved_text({"tuned": below, "reference": _fit()})
+    )
+    regime = tf.regime_text(below)
+    assert "0.0601" not in regime and f"reads '{scaling.REGIME_NO_GAIN}'" in regime
+    n = {"median": 30.0, "batch_size": 8, "n_checkpoints": 5}
+    assert "not compared" in tf.noise_vs_bcrit_text(n, {}, below, "0.01")
+    assert "0.0601" not in tf.bcrit_text(_fit()) and "22.5" in tf.bcrit_text(_fit())

@@ -125,7 +125,8 @@ def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> 
     have finite steps, or when a parameter sits at its zero bound: S_min = 0 means steps fell
     like 1/B over the whole range (B_crit above it: reported as inf), E_min = 0 means steps did
     not fall at all (B_crit below it: reported as 0). ``in_range`` says whether B_crit lies
-    between the smallest and largest batch size fitted, i.e. is interpolated, not extrapolated.
+    between the smallest and largest batch size fitted, i.e. is interpolated, not extrapolated;
+    ``below_range`` whether the steps place it at all (`below_tested_range`).
     """
     b, s = _clean_points(batch_sizes, steps)
     n_sizes = int(np.unique(b).size)
@@ -164,6 +165,7 @@ def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> 
         "reason": "",
         "n_points": int(b.size),
         "in_range": bool(b.min() <= b_crit <= b.max()),
+        "below_range": below_tested_range(b_crit, float(b.min())),
     }
 
 
@@ -260,8 +262,9 @@ def critical_batch_finding(
     The point fit uses the per-batch-size censored medians over seeds (the same numbers as
     the summary table and the scaling figure); batch sizes whose median is above the budget
     are ``not_reached`` and carry no point. ``extrapolated_low``/``_high`` flag an interval
-    reaching beyond the fitted batch sizes, ``below_range`` an estimate the steps do not place
-    (`below_tested_range`); ``regimes`` are given for fitted batch sizes only.
+    reaching beyond the fitted batch sizes (``below_range``, from the point fit: an estimate
+    the steps do not place, `below_tested_range`); ``regimes`` are given for fitted batch
+    sizes only.
     """
     fit = bootstrap_critical_batch(
         runs[["batch_size", "seed", steps_col]],
@@ -279,9 +282,6 @@ def critical_batch_finding(
         "not_reached": [int(b) for b in sizes[~reached]],
         "extrapolated_low": bool(fitted and np.isfinite(fit["lo"]) and fit["lo"] < min(fitted)),
         "extrapolated_high": bool(fitted and np.isfinite(fit["hi"]) and fit["hi"] > max(fitted)),
-        "below_range": bool(
-            fit["ok"] and fitted and below_tested_range(fit["b_crit"], min(fitted))
-        ),
         "regimes": (
             {str(b): scaling_regime(b, fit["b_crit"]) for b in fitted} if fit["ok"] else {}
         ),

@@ -62,6 +62,7 @@ FIT_COLUMNS: tuple[str, ...] = (
     "reason",
     "n_points",
     "in_range",
+    "below_range",
     "lo",
     "hi",
     "level",

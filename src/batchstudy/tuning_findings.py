@@ -184,6 +184,11 @@ def bcrit_text(fit: dict[str, Any]) -> str:
     """``4.7 [2.1, 9.8] (bootstrap over 10 seeds, 1990 of 2000 resamples fit)`` or why not."""
     if not fit.get("ok"):
         return f"not fitted ({fit.get('reason') or 'fit failed'})"
+    if fit.get("below_range"):
+        return (
+            f"{scaling.BELOW_RANGE_WORDS}: fitted on {fit['n_points']} batch sizes, over which "
+            "the steps barely fall with B (see Definitions)"
+        )
     e = Effect(fit["b_crit"], fit["lo"], fit["hi"], int(fit["n_seeds"]), "bootstrap")
     flags = {
         "the fit is poor: its interval covers the seeds' noise, not the curve's misfit": poor_fit(
@@ -233,6 +238,13 @@ def moved_text(fits: dict[str, dict]) -> str:
     if failed:
         fits = "fits" if len(failed) > 1 else "fit"
         return f"Whether B_crit moved is not known: the {' and '.join(failed)} {fits} failed."
+    below = [name for name, f in (("tuned", t), ("reference-rate", r)) if f.get("below_range")]
+    if below:
+        puts = "fits put" if len(below) > 1 else "fit puts"
+        return (
+            f"Whether B_crit moved is not known: the {' and '.join(below)} {puts} it "
+            f"{scaling.BELOW_RANGE_WORDS}."
+        )
     if not all(np.isfinite([t["lo"], t["hi"], r["lo"], r["hi"]])):
         return "B_crit cannot be compared: an interval is missing."
     if t["lo"] > r["hi"]:
@@ -403,6 +415,11 @@ def regime_text(fit: dict[str, Any]) -> str:
     )
     if not fit.get("ok") or not np.isfinite(fit.get("b_crit", np.nan)):
         return f"Regime: {rule}; without a tuned B_crit fit every batch size reads 'unknown'."
+    if fit.get("below_range"):
+        return (
+            f"Regime: {rule}; the tuned fit puts B_crit {scaling.BELOW_RANGE_WORDS}, so every "
+            f"fitted batch size reads '{scaling.REGIME_NO_GAIN}'."
+        )
     b = fit["b_crit"]
     lo, hi = scaling.PERFECT_SCALING_BELOW * b, scaling.NO_FURTHER_GAIN_ABOVE * b
     return (
@@ -620,6 +637,11 @@ def noise_vs_bcrit_text(
     batch size at the reference rate `ref`), `at` from `noise_at_target`."""
     if not fit.get("ok") or not fit.get("b_crit"):
         return "Without a tuned B_crit fit, B_simple is not compared with it."
+    if fit.get("below_range"):
+        return (
+            f"The tuned B_crit lies {scaling.BELOW_RANGE_WORDS}, so B_simple is not compared "
+            "with it."
+        )
     b = fit["b_crit"]
     text = f"The median B_simple is {fmt.ratio(n['median'] / b)} the tuned B_crit."
     cell = f"B = {n['batch_size']} at the reference rate {ref}"

@@ -96,10 +96,19 @@ def _annotate_cells(
             ax.add_patch(frame)
 
 
+def _below_range(fit: Mapping[str, Any]) -> bool:
+    """An ok fit flagged `scaling.below_tested_range` (a table row's flag may be NaN when the
+    fit failed)."""
+    flag = fit.get("below_range")
+    return bool(fit.get("ok")) and isinstance(flag, bool | np.bool_) and bool(flag)
+
+
 def _fit_text(fit: Mapping[str, Any] | None) -> str:
     if fit is None or not fit.get("ok"):
         reason = "" if fit is None else f": {fit.get('reason', '')}"
         return f"no B_crit fit{reason}"
+    if _below_range(fit):
+        return f"B_crit {scaling.BELOW_RANGE_WORDS}"
     interval = ""
     if np.isfinite(fit.get("lo", np.nan)):
         level = fit.get("level", 0.95)
@@ -197,7 +206,7 @@ def plot_noise_scale(
     fig, ax = plt.subplots(figsize=(6, 4))
     keep = np.isfinite(noise["b_simple"].to_numpy(dtype=float)) & (noise["b_simple"] > 0)
     ax.semilogy(noise.loc[keep, "step"], noise.loc[keep, "b_simple"], "o-", label="B_simple")
-    if fit is not None and fit.get("ok"):
+    if fit is not None and fit.get("ok") and not _below_range(fit):
         ax.axhline(fit["b_crit"], color="C1", label="B_crit (tuned frontier)")
         if np.isfinite(fit.get("lo", np.nan)):
             ax.axhspan(fit["lo"], fit["hi"], color="C1", alpha=0.2, lw=0)
