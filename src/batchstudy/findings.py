@@ -397,8 +397,8 @@ def _fit_text(t: dict[str, Any]) -> str:
     if fit.get("below_range"):
         return (
             f"B_crit for the {name}: {scaling.BELOW_RANGE_WORDS}; fitted on B = {fitted[0]}–"
-            f"{fitted[-1]} ({len(fitted)} batch sizes), where the steps barely fall with B "
-            f"(see Definitions).{tail}"
+            f"{fitted[-1]} ({len(fitted)} batch sizes), {scaling.BELOW_RANGE_WHY} (see "
+            f"Definitions).{tail}"
         )
     text = (
         f"B_crit for the {name} ≈ {bcrit_span(fit)} (percentile bootstrap "

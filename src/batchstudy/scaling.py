@@ -316,13 +316,18 @@ def below_tested_range(b_crit: float, smallest: float) -> bool:
     return scaling_regime(smallest, b_crit) == REGIME_NO_GAIN
 
 
-#: How a B_crit `below_tested_range` is printed, and the Definitions' rule behind it.
+#: How a B_crit `below_tested_range` is printed, why, and the Definitions' rule behind it.
 BELOW_RANGE_WORDS = "below the tested range (no estimate)"
+BELOW_RANGE_WHY = (
+    f"the fit puts every fitted batch size within {1 / NO_FURTHER_GAIN_ABOVE:.0%} of the fewest "
+    "steps S_min"
+)
 BELOW_RANGE_RULE = (
     f"A fitted B_crit below 1/{NO_FURTHER_GAIN_ABOVE:g} of the smallest fitted batch size is "
     f"printed as “B_crit {BELOW_RANGE_WORDS}”: the fit S(B) = S_min (1 + B_crit/B) then puts "
-    "every fitted batch size within 25% of the fewest steps S_min (no further gain), so the "
-    "measured steps barely fall with B and do not place B_crit; no number or interval is given."
+    f"every fitted batch size within {1 / NO_FURTHER_GAIN_ABOVE:.0%} of the fewest steps S_min "
+    "(no further gain), so the "
+    "fitted steps barely fall with B and do not place B_crit; no number or interval is given."
 )
 
 

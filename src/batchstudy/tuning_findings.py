@@ -186,8 +186,8 @@ def bcrit_text(fit: dict[str, Any]) -> str:
         return f"not fitted ({fit.get('reason') or 'fit failed'})"
     if fit.get("below_range"):
         return (
-            f"{scaling.BELOW_RANGE_WORDS}: fitted on {fit['n_points']} batch sizes, over which "
-            "the steps barely fall with B (see Definitions)"
+            f"{scaling.BELOW_RANGE_WORDS}: fitted on {fit['n_points']} batch sizes, "
+            f"{scaling.BELOW_RANGE_WHY} (see Definitions)"
         )
     e = Effect(fit["b_crit"], fit["lo"], fit["hi"], int(fit["n_seeds"]), "bootstrap")
     flags = {
