@@ -238,6 +238,25 @@ def test_time_per_epoch_from_repeats_not_supported_when_flat():
     assert v.effects["seconds_ratio"].verdict == EQUIVALENT
 
 
+def test_time_per_epoch_weak_trend_with_a_ratio_above_one_is_inconclusive():
+    """Spearman rho between -0.8 and 0 with the smallest B clearly slower than the largest:
+    neither the supported nor the not-supported rule applies (a ratio different *above* 1
+    refutes nothing), so the verdict is inconclusive; the rule is printed."""
+    times = {4: 2.0, 8: 0.6, 64: 1.7, 128: 0.5, 512: 1.0}  # rho = -0.5, ratio 2
+    v = claim_time_per_epoch(
+        make_summary(lambda b: 0.5), SETTINGS, make_repeats(lambda b: times[b])
+    )
+    ratio = v.effects["seconds_ratio"]
+    assert ratio.verdict == DIFFERENT and ratio.estimate > 1
+    _assert_verdict(v, INCONCLUSIVE)
+    assert claims.TREND_RULE in v.evidence and "different below 1" in claims.TREND_RULE
+    reversed_ = claim_time_per_epoch(
+        make_summary(lambda b: 0.5), SETTINGS, make_repeats(lambda b: times[b] if b > 4 else 0.7)
+    )
+    assert reversed_.effects["seconds_ratio"].estimate < 1  # rho = -0.2: only the ratio decides
+    _assert_verdict(reversed_, NOT_SUPPORTED)
+
+
 def test_time_per_epoch_from_too_few_repeats_is_inconclusive():
     v = claim_time_per_epoch(
         make_summary(lambda b: 0.5), SETTINGS, make_repeats(lambda b: 0.05 + 10.0 / b, k=2)

@@ -396,6 +396,32 @@ def claim_time_per_epoch(
 
 #: The values claim 1 compares Spearman's rho with.
 RHO_BOUNDARIES = (STRONG_DECREASE_RHO, 0.0)
+#: Claim 1's rule on the timing repeats, in words (`trend_verdict`).
+TREND_RULE = (
+    f"Rule: supported needs a decreasing trend (ρ ≤ {fmt.correlation(STRONG_DECREASE_RHO)}) and "
+    f"the smallest over the largest batch size's ratio different above the "
+    f"{fmt.exact(TIME_RATIO_MARGIN)}× margin; not supported when ρ ≥ 0, the ratio is equivalent "
+    f"(within {fmt.exact(TIME_RATIO_MARGIN)}× either way) or different below 1; otherwise "
+    "inconclusive"
+)
+
+
+def trend_verdict(rho: float, ratio: Effect, min_n: int) -> str:
+    """Claim 1's verdict (`TREND_RULE`) from the Spearman ``rho`` of the per-batch-size times
+    and the judged ratio smallest / largest B: inconclusive with fewer than ``min_n`` pairs;
+    supported with rho <= `STRONG_DECREASE_RHO` and the ratio *different* above 1; not
+    supported with rho >= 0, the ratio *equivalent*, or *different* below 1; inconclusive
+    otherwise (e.g. the ratio different above 1 but the trend not strong, a weak or reversed
+    trend with an inconclusive ratio)."""
+    if ratio.n < min_n:
+        return INCONCLUSIVE
+    above = ratio.verdict == DIFFERENT and ratio.estimate > 1
+    below = ratio.verdict == DIFFERENT and ratio.estimate < 1
+    if rho <= STRONG_DECREASE_RHO and above:
+        return SUPPORTED
+    if rho >= 0 or ratio.verdict == EQUIVALENT or below:
+        return NOT_SUPPORTED
+    return INCONCLUSIVE
 
 
 def _rho(sizes: list[int], values: np.ndarray) -> float:
@@ -561,22 +587,16 @@ def _time_per_epoch_repeats(
     ratio = judge_ratio(
         repeat_ratio(table, sizes[0], sizes[-1], settings), TIME_RATIO_MARGIN, settings
     )
-    if ratio.n < settings.min_n:
-        verdict = INCONCLUSIVE
-    elif rho <= STRONG_DECREASE_RHO and ratio.verdict == DIFFERENT and ratio.estimate > 1:
-        verdict = SUPPORTED
-    elif rho >= 0 or ratio.verdict == EQUIVALENT or ratio.verdict == DIFFERENT:
-        verdict = NOT_SUPPORTED
-    else:
-        verdict = INCONCLUSIVE
+    verdict = trend_verdict(rho, ratio, settings.min_n)
     trend = ", ".join(f"B = {b}: {fmt.interval(e, 'seconds')}" for b, e in per_b.items())
     evidence = (
         f"Seconds per model-epoch, geometric mean over repeats with its t-interval: {trend}; "
         f"Spearman ρ over B {fmt.end(rho, 'correlation', RHO_BOUNDARIES)}. B = {sizes[0]} over "
         f"B = {sizes[-1]}, "
         f"paired by repeat: {fmt.effect(ratio, 'ratio')}, margin "
-        f"{fmt.exact(TIME_RATIO_MARGIN)}× ({ratio.verdict}). Unit of replication: "
-        f"{repeat_unit(table)}." + fixed_cost_note(steps, {b: e.estimate for b, e in per_b.items()})
+        f"{fmt.exact(TIME_RATIO_MARGIN)}× ({ratio.verdict}). {TREND_RULE}. Unit of "
+        f"replication: {repeat_unit(table)}."
+        + fixed_cost_note(steps, {b: e.estimate for b, e in per_b.items()})
     )
     effects = {f"seconds_per_epoch_{b}": e for b, e in per_b.items()} | {"seconds_ratio": ratio}
     return Verdict(claim, statement, verdict, evidence, effects)
