@@ -23,7 +23,9 @@ from . import formatting as fmt
 from . import stats
 from .metrics import (
     BUDGET_LIMITED,
+    COLLAPSED,
     CONDITION_KEYS,
+    DIVERGED,
     LOSS_RISING,
     STILL_MOVING,
     TOO_SHORT,
@@ -631,6 +633,81 @@ OPEN_MEDIAN_RULE = (
 )
 
 
+#: Runs that have no settling epoch at all, early or late: they learnt nothing or blew up.
+NO_SETTLING_STATUSES = (COLLAPSED, DIVERGED)
+#: Claim 2's rule for runs that failed to train, in words (`failure_decided`, `_not_testable`).
+FAILED_RUN_RULE = (
+    "runs that collapsed to chance, diverged or settled below the target failed to train: "
+    "they did not settle late, so a seed's group median that they decide (it changes between "
+    "counting them first and last) measures no settling; where that is so in more than half "
+    "the seeds of a group, the claim cannot be tested"
+)
+
+
+def no_settling(runs: pd.DataFrame) -> pd.Series:
+    """Per run, whether it has no settling epoch at all (``settle_status`` in
+    `NO_SETTLING_STATUSES`); False without the column."""
+    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    return status.isin(NO_SETTLING_STATUSES)
+
+
+def failed_to_train(runs: pd.DataFrame) -> pd.Series:
+    """Per run, whether it failed to train (`FAILED_RUN_RULE`): no settling epoch at all
+    (`no_settling`) or settled below the first target (`settled_below_target`)."""
+    return no_settling(runs) | settled_below_target(runs)
+
+
+def failure_decided(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> pd.Series:
+    """Per seed, whether the group's median settling epoch depends on where its runs that
+    failed to train (`failed_to_train`) would rank: the median with those runs at -inf differs
+    from the median with them at +inf. False for a seed without such runs."""
+    counted = per_seed(settling_counted(runs), "settle", sizes)[group]
+    failed = per_seed(runs.assign(f=failed_to_train(runs).astype(float)), "f", sizes)[group]
+    with np.errstate(invalid="ignore"):
+        low = counted.mask(failed == 1, -np.inf).median(axis=1, skipna=True)
+        high = counted.mask(failed == 1, np.inf).median(axis=1, skipna=True)
+    return (low != high) & (failed == 1).any(axis=1)
+
+
+def failed_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
+    """Per batch size with failures, "B = 4: 10 of 10 runs failed to train (4 collapsed to
+    chance, 6 settled below the target)": runs without a settling epoch (`no_settling`) and
+    runs settled below the first target (`settled_below_target`)."""
+    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    below = settled_below_target(runs)
+    out = []
+    for b in sizes:
+        mine = runs["batch_size"] == b
+        kinds = [f"{int((mine & (status == k)).sum())} {k}" for k in NO_SETTLING_STATUSES]
+        kinds.append(f"{int((mine & below).sum())} settled below the target")
+        kinds = [k for k in kinds if not k.startswith("0 ")]
+        n_failed = int((mine & failed_to_train(runs)).sum())
+        if n_failed:
+            out.append(
+                f"B = {b}: {n_failed} of {int(mine.sum())} runs failed to train "
+                f"({', '.join(kinds)})"
+            )
+    return "; ".join(out)
+
+
+def _not_testable(runs: pd.DataFrame, groups: dict[str, list[int]], sizes: list[int]) -> str | None:
+    """Claim 2's reason to be untestable at this rate, or ``None``: in more than half the seeds
+    a group's median is decided by runs that failed to train (`failure_decided`)."""
+    n = int(runs["seed"].nunique())
+    decided = {name: int(failure_decided(runs, g, sizes).sum()) for name, g in groups.items()}
+    if not any(2 * k > n for k in decided.values()):
+        return None
+    which = " and ".join(
+        f"in {k} of {n} seeds the {name} batch sizes' median"
+        for name, k in decided.items()
+        if 2 * k > n
+    )
+    return (
+        f"not testable at this rate ({failed_counts(runs, sizes)}): {which} rests on runs that "
+        f"failed to train ({FAILED_RUN_RULE})."
+    )
+
+
 def settling_failed(runs: pd.DataFrame) -> pd.Series:
     """Per run, whether claim 2 counts it at the budget: it never settled within the budget
     (no ``settling_epoch``: still moving, loss rising, budget-limited, collapsed, diverged) or
@@ -716,6 +793,8 @@ def claim_small_batches_settle_sooner(
         )
     table = per_seed(settling_counted(runs), "settle", sizes)
     groups = {"small": small, "large": large}
+    if why := _not_testable(runs, groups, sizes):
+        return _inconclusive(claim, statement, why[0].upper() + why[1:])
     failed = settling_failed(runs)
     censored = {name: bool(failed[runs["batch_size"].isin(g)].all()) for name, g in groups.items()}
     below = settled_below_counts(runs, sizes)
