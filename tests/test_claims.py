@@ -555,6 +555,26 @@ def test_settling_counts_runs_settled_below_the_target_at_the_budget():
     assert w.evidence.startswith("Not testable at this rate (B = 4: 6 of 10 runs failed")
 
 
+def test_settling_gives_large_runs_settled_below_the_target_at_their_own_epochs_too():
+    """B = 256 runs settle at epoch 45 below the target: counted at the budget they raise the
+    large group's median (60 instead of 52.5), in the claim's favour. The difference with them
+    at their own epochs (about −2.5) is not beyond the margin: "supported" rests on how they
+    are counted and is withheld; the evidence says which way they push."""
+    sizes = (4, 8, 64, 128, 256, 512)
+    runs = make_runs(
+        sizes=sizes, settling=lambda b: 50.0 if b < 64 else 40.0 if b == 64 else 60.0
+    ).assign(plateau_val_accuracy=0.85)
+    runs["settle_status"] = "settled"
+    low = runs["batch_size"] == 256
+    runs.loc[low, ["settling_epoch", "plateau_val_accuracy"]] = [45.0, 0.3]
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    assert v.effects["difference"].verdict == DIFFERENT
+    _assert_verdict(v, INCONCLUSIVE)
+    assert "the 10 large-batch ones push the large values up, in the claim's favour" in v.evidence
+    assert "With them at their own settling epochs instead: −" in v.evidence
+    assert "the verdict supported rests on how those runs are counted" in v.evidence
+
+
 def test_settling_not_testable_where_runs_that_failed_to_train_decide_a_median():
     """Every small-batch run collapsed to chance: they never learnt, so "the small batches
     settle later" would be false; the claim is not testable at this rate. So too with B = 4's

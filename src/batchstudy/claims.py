@@ -638,9 +638,9 @@ NO_SETTLING_STATUSES = (COLLAPSED, DIVERGED)
 #: Claim 2's rule for runs that failed to train, in words (`failure_decided`, `_not_testable`).
 FAILED_RUN_RULE = (
     "runs that collapsed to chance, diverged or settled below the target failed to train: "
-    "they did not settle late, so a seed's group median that they decide (it changes between "
-    "counting them first and last) measures no settling; where that is so in more than half "
-    "the seeds of a group, the claim cannot be tested"
+    "they did not settle late, so a seed's group median that rests on them (is one of them, or "
+    "the mean of two middle values one of which is) measures no settling; where that is so in "
+    "more than half the seeds of a group, the claim cannot be tested"
 )
 
 
@@ -658,15 +658,13 @@ def failed_to_train(runs: pd.DataFrame) -> pd.Series:
 
 
 def failure_decided(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> pd.Series:
-    """Per seed, whether the group's median settling epoch depends on where its runs that
-    failed to train (`failed_to_train`) would rank: the median with those runs at -inf differs
-    from the median with them at +inf. False for a seed without such runs."""
+    """Per seed, whether the group's median settling epoch rests on runs that failed to train
+    (`failed_to_train`): it is one of them, or the mean of two middle values one of which is,
+    i.e. the median with those runs at +inf is infinite. False for a seed without such runs."""
     counted = per_seed(settling_counted(runs), "settle", sizes)[group]
     failed = per_seed(runs.assign(f=failed_to_train(runs).astype(float)), "f", sizes)[group]
-    with np.errstate(invalid="ignore"):
-        low = counted.mask(failed == 1, -np.inf).median(axis=1, skipna=True)
-        high = counted.mask(failed == 1, np.inf).median(axis=1, skipna=True)
-    return (low != high) & (failed == 1).any(axis=1)
+    high = counted.mask(failed == 1, np.inf).median(axis=1, skipna=True)
+    return pd.Series(np.isinf(high.to_numpy(dtype=float)), index=counted.index)
 
 
 def failed_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
@@ -809,22 +807,80 @@ def claim_small_batches_settle_sooner(
         )
         verdict, evidence, effects = _settling_bound(runs, table, groups, censored, settings)
         return Verdict(claim, statement, verdict, evidence + unsettled + below + tail, effects)
-    budget = (0.0, float(runs["n_epochs"].max()))
-    diff = stats.judge(
-        stats.paired_mean_difference(
-            table[small].median(axis=1), table[large].median(axis=1), settings, budget
-        ),
-        SETTLING_MARGIN_EPOCHS,
-        settings,
-    )
+    diff = _settling_difference(table, groups, runs, settings)
     verdict, caveat = _censored_settling(directional(diff, -1), diff, runs, groups, sizes)
+    verdict, sensitivity = _below_target_sensitivity(verdict, runs, groups, sizes, settings)
     evidence = (
         f"Paired difference (small − large) of the per-seed median settling epoch, in epochs: "
         f"{fmt.effect(diff, 'count_difference')}, margin "
         f"±{fmt.exact(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict})."
-        f"{_counted_at_budget(runs, sizes, groups)}{caveat}{below}"
+        f"{_counted_at_budget(runs, sizes, groups)}{caveat}{below}{sensitivity}"
     )
     return Verdict(claim, statement, verdict, evidence + tail, {"difference": diff})
+
+
+def _settling_difference(
+    table: pd.DataFrame,
+    groups: dict[str, list[int]],
+    runs: pd.DataFrame,
+    settings: IntervalSettings,
+) -> Effect:
+    """Paired t-interval of (small − large) per-seed median settling epochs in ``table``,
+    clipped to ±budget, judged with `SETTLING_MARGIN_EPOCHS`."""
+    budget = (0.0, float(runs["n_epochs"].max()))
+    small, large = table[groups["small"]].median(axis=1), table[groups["large"]].median(axis=1)
+    return stats.judge(
+        stats.paired_mean_difference(small, large, settings, budget),
+        SETTLING_MARGIN_EPOCHS,
+        settings,
+    )
+
+
+def _below_target_sensitivity(
+    verdict: str,
+    runs: pd.DataFrame,
+    groups: dict[str, list[int]],
+    sizes: list[int],
+    settings: IntervalSettings,
+) -> tuple[str, str]:
+    """Claim 2's sensitivity to the runs that settled below the target (`settled_below_target`):
+    counted at the budget they raise their group's values: large-group ones in the claim's
+    favour, small-group ones against it. The difference with them at their own settling
+    epochs is given beside the one as counted; a verdict that does not hold there too is
+    inconclusive. ``(verdict, "")`` where no run settled below the target."""
+    below = settled_below_target(runs)
+    if not below.any():
+        return verdict, ""
+    own = per_seed(
+        runs.assign(settle=settling_counted(runs)["settle"].mask(below, runs["settling_epoch"])),
+        "settle",
+        sizes,
+    )
+    alt = _settling_difference(own, groups, runs, settings)
+    counts = {name: int(below[runs["batch_size"].isin(g)].sum()) for name, g in groups.items()}
+    pushes = []
+    if counts["large"]:
+        pushes.append(
+            f"the {counts['large']} large-batch ones push the large values up, in the "
+            "claim's favour"
+        )
+    if counts["small"]:
+        pushes.append(
+            f"the {counts['small']} small-batch ones push the small values up, against it"
+        )
+    holds = directional(alt, -1) == verdict or verdict == INCONCLUSIVE
+    words = (
+        f" Counted at the budget, runs that settled below the target raise their group's "
+        f"values ({'; '.join(pushes)}). With them at their own settling epochs instead: "
+        f"{fmt.effect(alt, 'count_difference')} ({alt.verdict})"
+    )
+    if holds:
+        same = ", the same verdict" if directional(alt, -1) == verdict else ""
+        return verdict, f"{words}{same}."
+    return INCONCLUSIVE, words + (
+        f", verdict {directional(alt, -1)}: the verdict {verdict} rests on how those runs are "
+        "counted, so it is withheld."
+    )
 
 
 def _counted_at_budget(runs: pd.DataFrame, sizes: list[int], groups: dict[str, list[int]]) -> str:
