@@ -1026,11 +1026,22 @@ def test_wall_time_inconclusive_without_target_columns():
     _assert_verdict(claim_wall_time_not_epochs(runs, SETTINGS, "95"), INCONCLUSIVE)
 
 
-def test_wall_time_inconclusive_when_smallest_batch_mostly_censored():
+def test_wall_time_smallest_batch_censored_decides_fewer_epochs_by_a_bound():
+    """B = 4 mostly never reaches the target (median > budget of 100 epochs) while the others
+    take about 10: each epochs ratio is below (upper end of its median) / 100 ≈ 0.1, below
+    1/1.1: "fails (fewer epochs)", decided by epochs alone: not supported. Where the others
+    take about 95 epochs the bound (≈ 1) decides nothing: inconclusive."""
     runs = make_runs(reached=lambda b, s: b != 4 or s < 3)
     v = claim_wall_time_not_epochs(runs, SETTINGS, "95")
-    _assert_verdict(v, INCONCLUSIVE)
-    assert "did not reach the target" in v.evidence
+    _assert_verdict(v, NOT_SUPPORTED)
+    assert "did not reach the target" in v.evidence and claims.CENSORED_REFERENCE_RULE in v.evidence
+    assert "B = 8: fails (fewer epochs) (median epochs 10" in v.evidence
+    assert "epochs ratio ≤ 0.1" in v.evidence
+    assert "decided by epochs alone" in v.evidence
+    slow = make_runs(reached=lambda b, s: b != 4 or s < 3, epochs_to=lambda b: 95.0)
+    w = claim_wall_time_not_epochs(slow, SETTINGS, "95")
+    _assert_verdict(w, INCONCLUSIVE)
+    assert "B = 8: inconclusive" in w.evidence
 
 
 def test_wall_time_from_repeats_multiplies_epochs_by_the_repeat_ratio():

@@ -1599,12 +1599,7 @@ def claim_wall_time_not_epochs(
     tables = {q: per_seed(runs, c, sizes) for q, c in zip(("seconds", "epochs"), cols, strict=True)}
     ref_epochs = stats.censored_median(tables["epochs"][ref].to_numpy(), settings)
     if not np.isfinite(ref_epochs.estimate):
-        return _inconclusive(
-            claim,
-            statement,
-            f"The smallest batch size B = {ref} did not reach the target within the budget: "
-            f"median epochs {fmt.interval(ref_epochs, 'count')}; no ratio against it.",
-        )
+        return _censored_reference(runs, tables["epochs"], ref, ref_epochs, settings, statement)
     timing = repeat_table(repeats, sizes)
     parts, holds, failed, effects = [], [], [], {}
     for b in sizes[1:]:
@@ -1634,6 +1629,56 @@ def claim_wall_time_not_epochs(
         + _wall_unit(timing)
     )
     return Verdict(claim, statement, verdict, evidence, effects, holds)
+
+
+#: Claim 4 where the smallest batch size never reaches the target, in words.
+CENSORED_REFERENCE_RULE = (
+    "its median epochs lie above the budget, so a larger B whose median epochs interval ends at "
+    "u has an "
+    "epochs ratio below u / budget; where that bound is below the margin's "
+    f"1/{fmt.exact(TIME_RATIO_MARGIN)}, B needs fewer epochs: {FEWER_EPOCHS}"
+)
+
+
+def _censored_reference(
+    runs: pd.DataFrame,
+    epochs: pd.DataFrame,
+    ref: int,
+    ref_epochs: Effect,
+    settings: IntervalSettings,
+    statement: str,
+) -> Verdict:
+    """Claim 4 when the smallest batch size ``ref`` never reaches the target (its censored
+    median epochs above the budget): no ratio has a value, but each larger B's epochs ratio is
+    below the upper end of B's median-epochs interval over ``ref``'s budget (the fewest epochs
+    its runs trained): `CENSORED_REFERENCE_RULE`. Not supported where that bound decides
+    `FEWER_EPOCHS` for some B (with at least `stats.MIN_N` seeds), else inconclusive; no
+    wall-time outcome is judged (no seconds ratio has a value)."""
+    budget = float(runs.loc[runs["batch_size"] == ref, "n_epochs"].min())
+    fewer, parts, effects = [], [], {}
+    for b in [int(c) for c in epochs.columns if int(c) != ref]:
+        e = stats.censored_median(epochs[b].to_numpy(), settings)
+        bound = e.hi / budget if np.isfinite(e.hi) else np.inf
+        effects[f"epochs_{b}"] = e
+        if np.isfinite(bound) and bound < 1 / TIME_RATIO_MARGIN and e.n >= stats.MIN_N:
+            fewer.append(b)
+            outcome = FEWER_EPOCHS
+        else:
+            outcome = NOT_REACHED if not np.isfinite(e.estimate) else INCONCLUSIVE
+        ratio = f", epochs ratio ≤ {fmt.ratio(bound)}" if np.isfinite(bound) else ""
+        parts.append(f"B = {b}: {outcome} (median epochs {fmt.interval(e, 'count')}{ratio})")
+    evidence = (
+        f"The smallest batch size B = {ref} did not reach the target within the budget "
+        f"(median epochs {fmt.interval(ref_epochs, 'count')}, budget {fmt.count(budget)}): "
+        f"{CENSORED_REFERENCE_RULE}. " + "; ".join(parts) + "."
+    )
+    if fewer:
+        evidence += (
+            f" Not supported: {fmt.sizes(fewer)} need fewer epochs than B = {ref}, decided by "
+            "epochs alone; no seconds ratio has a value."
+        )
+    verdict = NOT_SUPPORTED if fewer else INCONCLUSIVE
+    return Verdict(CLAIM_WALL_TIME, statement, verdict, evidence, effects)
 
 
 def _no_wall_comparison(runs: pd.DataFrame, target: str, cols: list[str]) -> str | None:
