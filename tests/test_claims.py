@@ -1212,6 +1212,14 @@ def test_the_largest_batch_size_best_by_its_mean_only_leaves_claim_3_open():
     lower, gap = claim_large_batches_generalize_worse(noisy, SETTINGS)
     _assert_verdict(lower, INCONCLUSIVE)
     assert "cannot rule out" in lower.evidence and gap.verdict == INCONCLUSIVE
+    assert "B = 512 is the best batch size by its mean test accuracy" in lower.evidence
+    # Chosen on validation, it is best on that split, not necessarily on test accuracy.
+    val = noisy.assign(final_val_accuracy=noisy["final_test_accuracy"])
+    lower_v, _ = claim_large_batches_generalize_worse(val, SETTINGS, own_validation=True)
+    assert "B = 512 is the best batch size by its mean final validation accuracy" in (
+        lower_v.evidence
+    )
+    assert "by its mean," not in lower_v.evidence
     tight = make_runs(test=lambda b: 0.83 + (0.002 if b == 512 else 0.0), acc_sd=0.0005)
     lower, gap = claim_large_batches_generalize_worse(tight, SETTINGS)
     _assert_verdict(lower, NOT_SUPPORTED)

@@ -187,6 +187,12 @@ CHOICE_WORDS = {
     False: "chosen on the test split, which serves as validation",
 }
 TIE_WORDS = "ties go to the smaller batch size"
+#: What the best batch size is best by, in words, with and without a validation split of the
+#: dataset's own (`CHOICE_COLUMNS`).
+BEST_BY = {
+    True: "by its mean final validation accuracy",
+    False: "by its mean test accuracy",
+}
 
 
 def best_choice(own_validation: bool) -> str:
@@ -1182,12 +1188,17 @@ def _diverged_clause(diverged: Collection[int]) -> str:
 
 
 def lower_accuracy_reason(
-    largest: int, best: int | None, family: Mapping[int, Effect], diverged: Collection[int] = ()
+    largest: int,
+    best: int | None,
+    family: Mapping[int, Effect],
+    diverged: Collection[int] = (),
+    own_validation: bool = False,
 ) -> str:
     """Why claim 3a is inconclusive, with its numbers (one source for the claim and the
     Findings): the largest batch size diverged in every seed; too few seeds with both runs;
-    the largest is the best by its mean but others' intervals reach +`ACCURACY_MARGIN`
-    (`open_above`, each with its interval); or the comparison's interval straddles the margin.
+    the largest is the best (`BEST_BY` [own_validation]: on validation where the dataset has
+    its own split) but others' test-accuracy intervals reach +`ACCURACY_MARGIN` (`open_above`,
+    each with its interval); or the comparison's interval straddles the margin.
     Empty where 3a is not inconclusive for any of these reasons."""
     m = fmt.exact(ACCURACY_MARGIN)
     if best is None:
@@ -1200,7 +1211,8 @@ def lower_accuracy_reason(
             return ""
         each = ", ".join(f"B = {b} ({fmt.interval(family[b], 'difference')})" for b in up)
         return (
-            f"B = {best} is the best batch size by its mean, but the family's intervals (other − "
+            f"B = {best} is the best batch size {BEST_BY[own_validation]}, but the family's "
+            f"test-accuracy intervals (other − "
             f"B = {best}) cannot rule out that {fmt.sizes(up)} is practically higher: their "
             f"upper ends reach +{m}: {each}{_diverged_clause(diverged)}"
         )
@@ -1229,9 +1241,10 @@ def _claim3_without_comparison(
     statements: tuple[str, str],
     family: dict[int, Effect],
     diverged: Collection[int] = (),
+    own_validation: bool = False,
 ) -> list[Verdict] | None:
     """Both verdicts when no comparison can be made: inconclusive with fewer than two batch
-    sizes (or no finite accuracy); when the largest batch size is the best (by its mean), not
+    sizes (or no finite accuracy); when the largest batch size is the best (`BEST_BY`), not
     supported only if no other batch size can be practically higher (`open_above`: every
     interval of the family, other − largest, ends below +`ACCURACY_MARGIN`, batch sizes whose
     every run diverged left out and named), else inconclusive: being best by a point estimate
@@ -1245,13 +1258,14 @@ def _claim3_without_comparison(
         ]
     if best != sizes[-1]:
         return None
-    if why := lower_accuracy_reason(sizes[-1], best, family, diverged):
+    if why := lower_accuracy_reason(sizes[-1], best, family, diverged, own_validation):
         return [
             _inconclusive(CLAIM_LOWER_ACCURACY, s3a, why + "."),
             _inconclusive(CLAIM_GAP, s3b, why + ": whether there is a loss to explain is open."),
         ]
     why = (
-        f"B = {best} is the best batch size itself, and no other batch size is practically "
+        f"B = {best} is the best batch size itself ({BEST_BY[own_validation]}), and no other "
+        "batch size is practically "
         f"higher (every interval of the family ends below +{fmt.exact(ACCURACY_MARGIN)})"
         f"{_diverged_clause(diverged)}"
     )
@@ -1425,7 +1439,7 @@ def claim_large_batches_generalize_worse(
     best, family = accuracy_vs_best(runs, settings, own_validation=own_validation)
     diverged = all_diverged(runs)
     s3a, s3b = statements = _claim3_statements(largest, own_validation)
-    early = _claim3_without_comparison(sizes, best, statements, family, diverged)
+    early = _claim3_without_comparison(sizes, best, statements, family, diverged, own_validation)
     if early is not None:
         return early
     acc = family[largest]
