@@ -791,19 +791,36 @@ def test_claim_3b_not_supported_when_a_larger_gap_explains_less_than_half_the_dr
     assert claims.gap_verdict(wide, drop) == INCONCLUSIVE
 
 
-def test_claim_3b_is_moot_while_3a_is_inconclusive():
+def test_claim_3b_verdict_and_reading_agree_with_3a():
     """The seed study's case: no drop shown, and a gap larger by more than the margin ruled
-    out (upper end +0.002): the verdict names what is ruled out and that 3b is moot."""
+    out (upper end +0.002): 3b is not supported either way, and the reading says so instead
+    of calling 3b moot. With a gap that is open, 3b is inconclusive and moot. Where 3a is
+    not supported (equivalent), 3b is not supported: no drop to explain."""
     gap = Effect(-0.038, -0.078, 0.002, 5, "paired t", verdict=INCONCLUSIVE)
     drop = Effect(-0.161, -0.471, 0.148, 5, "paired t", verdict=INCONCLUSIVE)
     train = Effect(-0.199, -0.471, 0.073, 5, "paired t", verdict=INCONCLUSIVE)
-    assert claims.gap_verdict(gap, drop) == NOT_SUPPORTED
+    assert claims.claim3b_verdict(INCONCLUSIVE, gap, drop) == NOT_SUPPORTED
     reading = claims._claim3_reading(INCONCLUSIVE, gap, train, drop)
     assert "a gap larger by more than 0.01 is ruled out (upper end +0.002, below +0.01)" in reading
-    assert reading.endswith(
-        "claim 3b is moot while 3a is inconclusive: whether there is a drop to explain is open"
-    )
+    assert reading.endswith(claims.EITHER_WAY) and "moot" not in reading
     assert "moot" not in claims._claim3_reading(SUPPORTED, gap, train, drop)
+    open_gap = Effect(0.01, -0.02, 0.04, 5, "paired t", verdict=INCONCLUSIVE)
+    assert claims.claim3b_verdict(INCONCLUSIVE, open_gap, drop) == INCONCLUSIVE
+    assert claims._claim3_reading(INCONCLUSIVE, open_gap, train, drop).endswith(claims.MOOT)
+    grows = Effect(0.05, 0.03, 0.07, 5, "paired t", verdict=DIFFERENT)
+    assert claims.claim3b_verdict(INCONCLUSIVE, grows, drop) == INCONCLUSIVE
+    same = Effect(0.001, -0.004, 0.006, 5, "paired t", verdict=EQUIVALENT)
+    assert claims.claim3b_verdict(NOT_SUPPORTED, open_gap, same) == NOT_SUPPORTED
+    assert claims._claim3_reading(NOT_SUPPORTED, open_gap, train, same).startswith(
+        f"{claims.NO_DROP}: claim 3a is not supported (test accuracy equivalent)"
+    )
+    flat = make_runs(test=lambda b: 0.83 + (0.003 if b == 64 else 0.0), acc_sd=0.0005)
+    flat["gap_accuracy"] += np.where(flat["batch_size"] == 512, 0.01, 0.0)  # gap open
+    lower, gap_v = claim_large_batches_generalize_worse(flat, SETTINGS)
+    assert lower.effects["test_accuracy"].verdict == EQUIVALENT
+    _assert_verdict(lower, NOT_SUPPORTED)
+    _assert_verdict(gap_v, NOT_SUPPORTED)
+    assert f"Reading: {claims.NO_DROP}: claim 3a is not supported" in gap_v.evidence
 
 
 def _diverged(runs: pd.DataFrame, sizes: tuple[int, ...], seeds: range) -> pd.DataFrame:

@@ -1271,7 +1271,7 @@ def _claim3_without_comparison(
     )
     return [
         Verdict(CLAIM_LOWER_ACCURACY, s3a, NOT_SUPPORTED, why + "."),
-        Verdict(CLAIM_GAP, s3b, NOT_SUPPORTED, why + ": there is no loss to explain."),
+        Verdict(CLAIM_GAP, s3b, NOT_SUPPORTED, f"{why}: {NO_DROP}."),
     ]
 
 
@@ -1330,19 +1330,45 @@ def gap_verdict(gap: Effect, drop: Effect) -> str:
     return INCONCLUSIVE if outcome == GAP_UNKNOWN else NOT_SUPPORTED
 
 
+#: Claim 3b where claim 3a is not supported: there is no drop for a gap to explain.
+NO_DROP = "no drop to explain"
+#: Claim 3b beside an inconclusive 3a where 3b itself is inconclusive.
+MOOT = "claim 3b is moot while 3a is inconclusive: whether there is a drop to explain is open"
+#: Claim 3b not supported beside an inconclusive 3a.
+EITHER_WAY = (
+    "whether there is a drop is open (claim 3a inconclusive), but a gap that could explain one "
+    "is ruled out either way"
+)
+
+
+def claim3b_verdict(v3a: str, gap: Effect, drop: Effect) -> str:
+    """Claim 3b's verdict given 3a's: not supported where 3a is not supported (`NO_DROP`:
+    the largest batch size's test accuracy is equivalent to the best's, or higher); where 3a
+    is inconclusive, a gap that grows cannot support "because of" a drop not shown
+    (inconclusive), while a gap shown not to grow refutes it either way (`gap_verdict`);
+    otherwise `gap_verdict`."""
+    if v3a == NOT_SUPPORTED:
+        return NOT_SUPPORTED
+    v3b = gap_verdict(gap, drop)
+    return INCONCLUSIVE if v3a == INCONCLUSIVE and v3b == SUPPORTED else v3b
+
+
 def _claim3_reading(v3a: str, gap: Effect, train: Effect, drop: Effect) -> str:
     """What the intervals say together, each part true as worded: the gap part follows the
     gap's own outcome (`gap_outcome`); a falling train accuracy with a gap shown not to grow
     (or to shrink, or to explain less than half the drop) is under-training, not a
-    generalization gap. While 3a is inconclusive, 3b is moot: there may be no drop."""
+    generalization gap. Where 3a is not supported there is no drop to explain (`NO_DROP`);
+    while 3a is inconclusive and 3b too, 3b is moot (`MOOT`): there may be no drop."""
     m = fmt.exact(ACCURACY_MARGIN)
+    if v3a == NOT_SUPPORTED:
+        return (
+            f"{NO_DROP}: claim 3a is not supported (test accuracy {drop.verdict}); the gap "
+            f"difference is {gap.verdict}"
+        )
     outcome = gap_outcome(gap, drop)
     train_falls = v3a == SUPPORTED and train.verdict == DIFFERENT and train.estimate < 0
-    moot = (
-        "; claim 3b is moot while 3a is inconclusive: whether there is a drop to explain is open"
-        if v3a == INCONCLUSIVE
-        else ""
-    )
+    v3b = claim3b_verdict(v3a, gap, drop)
+    moot = "" if v3a != INCONCLUSIVE else f"; {MOOT if v3b == INCONCLUSIVE else EITHER_WAY}"
     little = outcome in (GAP_GROWS, GAP_MINOR) and gap_explains_little(gap, drop)
     if outcome == GAP_GROWS and not little:
         return "the gap grows at large B, which is what a generalization gap means" + moot
@@ -1447,7 +1473,8 @@ def claim_large_batches_generalize_worse(
     pair = settings if own_validation else settings.family(family_size(len(sizes), False))
     gap = _paired_accuracy_difference(runs, "gap_accuracy", largest, best, pair)
     train = _paired_accuracy_difference(runs, "final_end_train_accuracy", largest, best, pair)
-    v3a, v3b = directional(acc, -1), gap_verdict(gap, acc)
+    v3a = directional(acc, -1)
+    v3b = claim3b_verdict(v3a, gap, acc)
     mine = runs["batch_size"].isin([largest, best])
     n_div = int(runs.loc[mine, "diverged"].astype(bool).sum()) if "diverged" in runs else 0
     excluded = excluded_words(acc.n, int(runs["seed"].nunique()), n_div)
