@@ -1022,7 +1022,9 @@ def test_wall_time_slow_down_by_the_jobs_own_clocks_is_not_judged():
     timed = claim_wall_time_not_epochs(
         runs, SETTINGS, "95", make_repeats(lambda b: slow.get(b, 0.2), load_sd=0.05)
     )
-    assert "B = 8: fails (not faster in wall time)" in timed.evidence
+    assert f"B = 8: {claims.NOT_FASTER}" in timed.evidence
+    assert "fails (not faster by more than the 1.1× margin)" in timed.evidence
+    assert f"Not supported: B ∈ {{8, 64, 128}}: {claims.NOT_FASTER}. " in timed.evidence
     _assert_verdict(timed, NOT_SUPPORTED)
 
 
@@ -1036,6 +1038,15 @@ def test_wall_time_not_reached_at_a_batch_size_that_mostly_never_reaches_the_tar
     untimed = claim_wall_time_not_epochs(runs, SETTINGS, "95")
     _assert_verdict(untimed, NOT_SUPPORTED)
     assert "B = 512: not reached" in untimed.evidence and untimed.holds_for == []
+    assert (
+        "Not supported: B = 512 never reaches the target within the budget, decided by epochs "
+        "alone." in untimed.evidence
+    )
+    assert "Not supported:" not in v.evidence
+    assert (
+        "Holds for B ∈ {8, 64, 128} (each batch size's intervals are at 95% on their own, not "
+        "simultaneous across the 4 comparisons)" in v.evidence
+    )
 
 
 def test_wall_time_inconclusive_without_target_columns():
@@ -1102,7 +1113,7 @@ def test_wall_time_reads_the_repeats_not_the_run_tables_seconds():
     runs = make_runs(epochs_to=lambda b: 30.0 if b >= 64 else 10.0)
     v = claim_wall_time_not_epochs(runs, SETTINGS, "95", make_repeats(lambda b: 0.5))
     _assert_verdict(v, NOT_SUPPORTED)
-    assert "B = 512: fails (not faster in wall time)" in v.evidence
+    assert f"B = 512: {claims.NOT_FASTER}" in v.evidence
 
 
 # --------------------------------------------------------------------------- all claims
@@ -1255,7 +1266,7 @@ def test_a_ratio_whose_denominator_median_is_censored_in_resamples_is_open_below
     assert e.hi <= 4 / 7 + 1e-12  # no resample's ratio or bound exceeds 4 / 7
     assert fmt.interval(e, "ratio") == "0.471× [open below, 0.500×]"
     assert "open above" not in fmt.interval(e, "ratio")
-    assert claims._wall_verdict(e, e, 5) != "fails (not faster in wall time)"
+    assert claims._wall_verdict(e, e, 5) != claims.NOT_FASTER
     full = claims.censored_median_ratio(num, np.full(10, 8.0), SETTINGS)
     assert np.isfinite(full.lo) and full.lo == pytest.approx(0.5)
 

@@ -1261,7 +1261,7 @@ def _claim3_without_comparison(
     if why := lower_accuracy_reason(sizes[-1], best, family, diverged, own_validation):
         return [
             _inconclusive(CLAIM_LOWER_ACCURACY, s3a, why + "."),
-            _inconclusive(CLAIM_GAP, s3b, why + ": whether there is a loss to explain is open."),
+            _inconclusive(CLAIM_GAP, s3b, why + ": whether there is a drop to explain is open."),
         ]
     why = (
         f"B = {best} is the best batch size itself ({BEST_BY[own_validation]}), and no other "
@@ -1537,6 +1537,14 @@ WALL_NOT_JUDGED = "wall time not judged"
 #: The outcomes the epochs decide alone, without any clock (`_wall_verdict`).
 NOT_REACHED = "not reached"
 FEWER_EPOCHS = "fails (fewer epochs)"
+#: The outcome where B's seconds ratio rules out being faster by more than the margin.
+NOT_FASTER = f"fails (not faster by more than the {fmt.exact(TIME_RATIO_MARGIN)}× margin)"
+HOLDS = "holds"
+#: What claim 4's per-batch-size intervals cover (`claim_wall_time_not_epochs`).
+SINGLE_INTERVALS = (
+    "each batch size's intervals are at {level} on their own, not simultaneous across the "
+    "{k} comparisons"
+)
 #: What claim 4 judges without timing repeats, and in words with why (`NO_WALL_VERDICT`).
 EPOCHS_ONLY = (
     f"only the outcomes the epochs decide alone count: “{NOT_REACHED}” (the target is not "
@@ -1571,9 +1579,9 @@ def _wall_verdict(seconds: Effect, epochs: Effect, repeats: int | None) -> str:
     if repeats < stats.MIN_N:
         return INCONCLUSIVE
     if seconds.hi < 1 / m and epochs.lo > 1 / m:
-        return "holds"
+        return HOLDS
     if seconds.lo > 1 / m:
-        return "fails (not faster in wall time)"
+        return NOT_FASTER
     return INCONCLUSIVE
 
 
@@ -1642,11 +1650,12 @@ def claim_wall_time_not_epochs(
     if not np.isfinite(ref_epochs.estimate):
         return _censored_reference(runs, tables["epochs"], ref, ref_epochs, settings, statement)
     timing = repeat_table(repeats, sizes)
-    parts, holds, failed, effects = [], [], [], {}
+    parts, holds, failed, effects, outcomes = [], [], [], {}, {}
     for b in sizes[1:]:
         outcome, sec, ep = _wall_comparison(tables, b, ref, timing, settings)
+        outcomes[b] = outcome
         effects |= {f"seconds_ratio_{b}": sec, f"epochs_ratio_{b}": ep}
-        holds += [b] if outcome == "holds" else []
+        holds += [b] if outcome == HOLDS else []
         failed += [b] if outcome.startswith("fails") or outcome == NOT_REACHED else []
         parts.append(
             f"B = {b}: {outcome} (seconds {fmt.interval(sec, 'ratio')}, epochs "
@@ -1661,15 +1670,34 @@ def claim_wall_time_not_epochs(
         if failed
         else INCONCLUSIVE
     )
+    single = SINGLE_INTERVALS.format(level=fmt.percent(settings.level, 0), k=len(sizes) - 1)
     evidence = (
         f"Ratios of censored medians against B = {ref} (runs that never reached the target "
         f"count as above the budget; bootstrap over seeds, n = {tables['epochs'].shape[0]}): "
         + "; ".join(parts)
-        + (f". Holds for {fmt.sizes(holds)}" if timing is not None else "")
+        + (f". Holds for {fmt.sizes(holds)} ({single})" if timing is not None else "")
         + f". Margin {fmt.exact(TIME_RATIO_MARGIN)}×. "
+        + (_refuted_by(outcomes) if verdict == NOT_SUPPORTED else "")
         + _wall_unit(timing)
     )
     return Verdict(claim, statement, verdict, evidence, effects, holds)
+
+
+def _refuted_by(outcomes: Mapping[int, str]) -> str:
+    """Why claim 4 is not supported, from the per-batch-size outcomes that refute it: "Not
+    supported: B ∈ {256, 512} never reach the target within the budget, decided by epochs
+    alone; B ∈ {8, 64}: fails (fewer epochs)." (batch sizes grouped by outcome)"""
+    never = [b for b, o in outcomes.items() if o == NOT_REACHED]
+    fails = {b: o for b, o in outcomes.items() if o.startswith("fails")}
+    out = []
+    if never:
+        verb = "reaches" if len(never) == 1 else "reach"
+        out.append(
+            f"{fmt.sizes(never)} never {verb} the target within the budget, decided by epochs alone"
+        )
+    for o in dict.fromkeys(fails.values()):
+        out.append(f"{fmt.sizes([b for b, x in fails.items() if x == o])}: {o}")
+    return f"Not supported: {'; '.join(out)}. "
 
 
 #: Claim 4 where the smallest batch size never reaches the target, in words.
