@@ -305,8 +305,16 @@ def test_time_per_epoch_names_a_fixed_cost_that_dominates_the_largest_batch():
 
     v = claim_time_per_epoch(summary(lambda k: 0.8 + 0.012 * k), SETTINGS)
     assert (
-        "R² = 1.00): 800 ms per epoch is fixed cost, 12.0 ms per step: at B = 512 the fixed part "
-        "is 98.5% of the fitted epoch time" in v.evidence
+        "R² = 1.00): 800 ms per epoch is fixed cost, 12.0 ms per step: the fixed part is 98.5% "
+        "of the fitted epoch time at B = 512, 57.1% at B = 4: these epoch times mostly measure"
+        in v.evidence
+    )
+    # a per-step cost that dominates at small B: only the batch sizes above half are named
+    mixed = claim_time_per_epoch(summary(lambda k: 0.8 + 0.05 * k), SETTINGS)
+    assert "94.1% of the fitted epoch time at B = 512, 24.2% at B = 4" in mixed.evidence
+    assert (
+        "the epoch times of B ∈ {64, 128, 512} (fixed part above half) mostly measure"
+        in mixed.evidence
     )
     work = claim_time_per_epoch(summary(lambda k: 0.012 * k), SETTINGS)
     assert "fixed cost" not in work.evidence and "fits too loosely" not in work.evidence

@@ -499,15 +499,23 @@ def fixed_cost_note(steps: Mapping[int, float], seconds: Mapping[int, float]) ->
             f"fixed from per-step cost ({fit}, below the {fmt.correlation(FIXED_COST_MIN_R2)} "
             "needed): no split is made."
         )
-    epoch = fixed + per_step * steps[sizes[-1]]
-    if not epoch > 0 or fixed / epoch <= FIXED_COST_SHARE:
+    share = {
+        b: fixed / (fixed + per_step * steps[b]) for b in sizes if fixed + per_step * steps[b] > 0
+    }
+    if share.get(sizes[-1], 0.0) <= FIXED_COST_SHARE:
         return ""
+    mostly = [b for b, v in share.items() if v > FIXED_COST_SHARE]
+    which = (
+        "these epoch times"
+        if len(mostly) == len(sizes)
+        else f"the epoch times of {fmt.sizes(mostly)} (fixed part above half)"
+    )
     return (
         f" Fixed cost per epoch ({fit}): {fmt.seconds(fixed)} per epoch is fixed cost, "
-        f"{fmt.seconds(per_step)} per step: at B = {sizes[-1]} the fixed part is "
-        f"{fmt.percent(fixed / epoch)} of the fitted epoch time: these epoch times mostly "
-        "measure what every epoch costs once (its evaluations, the engine's per-epoch "
-        "overhead), not the batches' work."
+        f"{fmt.seconds(per_step)} per step: the fixed part is {fmt.percent(share[sizes[-1]])} "
+        f"of the fitted epoch time at B = {sizes[-1]}, {fmt.percent(share[sizes[0]])} at "
+        f"B = {sizes[0]}: {which} mostly measure what every epoch costs once (its "
+        "evaluations, the engine's per-epoch overhead), not the batches' work."
     )
 
 
