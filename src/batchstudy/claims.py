@@ -990,11 +990,11 @@ def _settling_bound(
     values = table[groups[other]].median(axis=1)
     top = float(runs.loc[runs["batch_size"].isin(groups[other]), "n_epochs"].max())
     bounds = median_open(runs, groups[other], list(table.columns))[values.notna()]
-    first, second = ("small", "large") if other == "small" else ("large", "small")
+    mine = runs[runs["batch_size"].isin(groups[done])]
     head = (
-        f"Only a one-sided bound is available: {words[done]}, every run counted at "
-        f"the budget, so each of their settling epochs exceeds {fmt.number(budget[done])} "
-        f"and {first} − {second} < {first} − {fmt.number(budget[done])}. Per-seed median "
+        f"Only a one-sided comparison is available: {fmt.sizes(groups[done])}: no run settled "
+        f"within the budget ({_group_causes(mine)}); each is counted at the budget "
+        f"({fmt.number(budget[done])} epochs){_paren(beyond_budget(mine))}. Per-seed median "
         f"settling epoch of {fmt.sizes(groups[other])}: "
     )
     if bounds.any():
@@ -1024,6 +1024,20 @@ def _settling_bound(
         + ("." if e.n >= stats.MIN_N else f"; {e.n} seeds are too few for a verdict.")
     )
     return verdict, evidence, {f"{other}_median": e}
+
+
+def _group_causes(runs: pd.DataFrame) -> str:
+    """Why a group's runs did not settle, over all its batch sizes: "23 still moving, 7
+    budget-limited, 2 settled below the target" (`settle_status` counts; runs settled below
+    the first target counted apart)."""
+    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    why = status[runs["settling_epoch"].isna()]
+    kinds = [f"{n} {k}" for k, n in why.value_counts().sort_index().items() if k]
+    if missing := int((why == "").sum()):
+        kinds.append(f"{missing} without a recorded cause")
+    if below := int(settled_below_target(runs).sum()):
+        kinds.append(f"{below} settled below the target")
+    return ", ".join(kinds)
 
 
 #: The method of a mean over seeds of per-seed values some of which are lower bounds.
