@@ -600,6 +600,9 @@ def test_settling_not_testable_where_runs_that_failed_to_train_decide_a_median()
     assert v.evidence.startswith("Not testable at this rate (B = 4: 10 of 10 runs failed to train")
     assert "in 10 of 10 seeds the small batch sizes' median" in v.evidence
     assert "reversed" not in v.evidence.lower() and "later" not in v.evidence
+    runs.loc[(runs["batch_size"] == 64) & (runs["seed"] == 0), "plateau_val_accuracy"] = 0.3
+    only = claim_small_batches_settle_sooner(runs, SETTINGS)
+    assert "B = 64" not in only.evidence  # a failure outside the untestable group is not listed
     mixed = make_runs(settling=lambda b: 30.0).assign(plateau_val_accuracy=0.85)
     mixed["settle_status"] = "settled"
     four = mixed["batch_size"] == 4

@@ -709,11 +709,11 @@ def _not_testable(runs: pd.DataFrame, groups: dict[str, list[int]], sizes: list[
     decided = {name: int(failure_decided(runs, g, sizes).sum()) for name, g in groups.items()}
     if not any(2 * k > n for k in decided.values()):
         return None
+    untestable = [name for name, k in decided.items() if 2 * k > n]
     which = " and ".join(
-        f"in {k} of {n} seeds the {name} batch sizes' median"
-        for name, k in decided.items()
-        if 2 * k > n
+        f"in {decided[name]} of {n} seeds the {name} batch sizes' median" for name in untestable
     )
+    sizes = [b for b in sizes if any(b in groups[name] for name in untestable)]
     return (
         f"not testable at this rate ({failed_counts(runs, sizes)}): {which} rests on runs that "
         f"failed to train ({FAILED_RUN_RULE})."
