@@ -981,7 +981,9 @@ def _settling_bound(
         for name, g in groups.items()
     }
     words = {
-        name: f"{fmt.sizes(g)}: > budget ({_never_words(runs, g)})" for name, g in groups.items()
+        name: f"{fmt.sizes(g)}: {_never_words(runs, g)} "
+        f"({_group_causes(runs[runs['batch_size'].isin(g)])})"
+        for name, g in groups.items()
     }
     if all(censored.values()):
         return INCONCLUSIVE, f"No run settled within the budget: {'; '.join(words.values())}.", {}
