@@ -23,7 +23,9 @@ from . import formatting as fmt
 from . import stats
 from .metrics import (
     BUDGET_LIMITED,
+    COLLAPSED,
     CONDITION_KEYS,
+    DIVERGED,
     LOSS_RISING,
     STILL_MOVING,
     TOO_SHORT,
@@ -185,6 +187,12 @@ CHOICE_WORDS = {
     False: "chosen on the test split, which serves as validation",
 }
 TIE_WORDS = "ties go to the smaller batch size"
+#: What the best batch size is best by, in words, with and without a validation split of the
+#: dataset's own (`CHOICE_COLUMNS`).
+BEST_BY = {
+    True: "by its mean final validation accuracy",
+    False: "by its mean test accuracy",
+}
 
 
 def best_choice(own_validation: bool) -> str:
@@ -396,6 +404,32 @@ def claim_time_per_epoch(
 
 #: The values claim 1 compares Spearman's rho with.
 RHO_BOUNDARIES = (STRONG_DECREASE_RHO, 0.0)
+#: Claim 1's rule on the timing repeats, in words (`trend_verdict`).
+TREND_RULE = (
+    f"Rule: supported needs a decreasing trend (ρ ≤ {fmt.correlation(STRONG_DECREASE_RHO)}) and "
+    f"the smallest over the largest batch size's ratio different above the "
+    f"{fmt.exact(TIME_RATIO_MARGIN)}× margin; not supported when ρ ≥ 0, the ratio is equivalent "
+    f"(within {fmt.exact(TIME_RATIO_MARGIN)}× either way) or different below 1; otherwise "
+    "inconclusive"
+)
+
+
+def trend_verdict(rho: float, ratio: Effect, min_n: int) -> str:
+    """Claim 1's verdict (`TREND_RULE`) from the Spearman ``rho`` of the per-batch-size times
+    and the judged ratio smallest / largest B: inconclusive with fewer than ``min_n`` pairs;
+    supported with rho <= `STRONG_DECREASE_RHO` and the ratio *different* above 1; not
+    supported with rho >= 0, the ratio *equivalent*, or *different* below 1; inconclusive
+    otherwise (e.g. the ratio different above 1 but the trend not strong, a weak or reversed
+    trend with an inconclusive ratio)."""
+    if ratio.n < min_n:
+        return INCONCLUSIVE
+    above = ratio.verdict == DIFFERENT and ratio.estimate > 1
+    below = ratio.verdict == DIFFERENT and ratio.estimate < 1
+    if rho <= STRONG_DECREASE_RHO and above:
+        return SUPPORTED
+    if rho >= 0 or ratio.verdict == EQUIVALENT or below:
+        return NOT_SUPPORTED
+    return INCONCLUSIVE
 
 
 def _rho(sizes: list[int], values: np.ndarray) -> float:
@@ -465,15 +499,23 @@ def fixed_cost_note(steps: Mapping[int, float], seconds: Mapping[int, float]) ->
             f"fixed from per-step cost ({fit}, below the {fmt.correlation(FIXED_COST_MIN_R2)} "
             "needed): no split is made."
         )
-    epoch = fixed + per_step * steps[sizes[-1]]
-    if not epoch > 0 or fixed / epoch <= FIXED_COST_SHARE:
+    share = {
+        b: fixed / (fixed + per_step * steps[b]) for b in sizes if fixed + per_step * steps[b] > 0
+    }
+    if share.get(sizes[-1], 0.0) <= FIXED_COST_SHARE:
         return ""
+    mostly = [b for b, v in share.items() if v > FIXED_COST_SHARE]
+    which = (
+        "these epoch times"
+        if len(mostly) == len(sizes)
+        else f"the epoch times of {fmt.sizes(mostly)} (fixed part above half)"
+    )
     return (
         f" Fixed cost per epoch ({fit}): {fmt.seconds(fixed)} per epoch is fixed cost, "
-        f"{fmt.seconds(per_step)} per step: at B = {sizes[-1]} the fixed part is "
-        f"{fmt.percent(fixed / epoch)} of the fitted epoch time: these epoch times mostly "
-        "measure what every epoch costs once (its evaluations, the engine's per-epoch "
-        "overhead), not the batches' work."
+        f"{fmt.seconds(per_step)} per step: the fixed part is {fmt.percent(share[sizes[-1]])} "
+        f"of the fitted epoch time at B = {sizes[-1]}, {fmt.percent(share[sizes[0]])} at "
+        f"B = {sizes[0]}: {which} mostly measure what every epoch costs once (its "
+        "evaluations, the engine's per-epoch overhead), not the batches' work."
     )
 
 
@@ -561,22 +603,16 @@ def _time_per_epoch_repeats(
     ratio = judge_ratio(
         repeat_ratio(table, sizes[0], sizes[-1], settings), TIME_RATIO_MARGIN, settings
     )
-    if ratio.n < settings.min_n:
-        verdict = INCONCLUSIVE
-    elif rho <= STRONG_DECREASE_RHO and ratio.verdict == DIFFERENT and ratio.estimate > 1:
-        verdict = SUPPORTED
-    elif rho >= 0 or ratio.verdict == EQUIVALENT or ratio.verdict == DIFFERENT:
-        verdict = NOT_SUPPORTED
-    else:
-        verdict = INCONCLUSIVE
+    verdict = trend_verdict(rho, ratio, settings.min_n)
     trend = ", ".join(f"B = {b}: {fmt.interval(e, 'seconds')}" for b, e in per_b.items())
     evidence = (
         f"Seconds per model-epoch, geometric mean over repeats with its t-interval: {trend}; "
         f"Spearman ρ over B {fmt.end(rho, 'correlation', RHO_BOUNDARIES)}. B = {sizes[0]} over "
         f"B = {sizes[-1]}, "
         f"paired by repeat: {fmt.effect(ratio, 'ratio')}, margin "
-        f"{fmt.exact(TIME_RATIO_MARGIN)}× ({ratio.verdict}). Unit of replication: "
-        f"{repeat_unit(table)}." + fixed_cost_note(steps, {b: e.estimate for b, e in per_b.items()})
+        f"{fmt.exact(TIME_RATIO_MARGIN)}× ({ratio.verdict}). {TREND_RULE}. Unit of "
+        f"replication: {repeat_unit(table)}."
+        + fixed_cost_note(steps, {b: e.estimate for b, e in per_b.items()})
     )
     effects = {f"seconds_per_epoch_{b}": e for b, e in per_b.items()} | {"seconds_ratio": ratio}
     return Verdict(claim, statement, verdict, evidence, effects)
@@ -609,6 +645,79 @@ OPEN_MEDIAN_RULE = (
     "runs counted at the budget, whose true settling epochs are later, can change a seed's "
     "median of k values only when more than ⌊(k − 1)/2⌋ of them are"
 )
+
+
+#: Runs that have no settling epoch at all, early or late: they learnt nothing or blew up.
+NO_SETTLING_STATUSES = (COLLAPSED, DIVERGED)
+#: Claim 2's rule for runs that failed to train, in words (`failure_decided`, `_not_testable`).
+FAILED_RUN_RULE = (
+    "runs that collapsed to chance, diverged or settled below the target failed to train: "
+    "they did not settle late, so a seed's group median that rests on them (is one of them, or "
+    "the mean of two middle values one of which is) measures no settling; where that is so in "
+    "more than half the seeds of a group, the claim cannot be tested"
+)
+
+
+def no_settling(runs: pd.DataFrame) -> pd.Series:
+    """Per run, whether it has no settling epoch at all (``settle_status`` in
+    `NO_SETTLING_STATUSES`); False without the column."""
+    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    return status.isin(NO_SETTLING_STATUSES)
+
+
+def failed_to_train(runs: pd.DataFrame) -> pd.Series:
+    """Per run, whether it failed to train (`FAILED_RUN_RULE`): no settling epoch at all
+    (`no_settling`) or settled below the first target (`settled_below_target`)."""
+    return no_settling(runs) | settled_below_target(runs)
+
+
+def failure_decided(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> pd.Series:
+    """Per seed, whether the group's median settling epoch rests on runs that failed to train
+    (`failed_to_train`): it is one of them, or the mean of two middle values one of which is,
+    i.e. the median with those runs at +inf is infinite. False for a seed without such runs."""
+    counted = per_seed(settling_counted(runs), "settle", sizes)[group]
+    failed = per_seed(runs.assign(f=failed_to_train(runs).astype(float)), "f", sizes)[group]
+    high = counted.mask(failed == 1, np.inf).median(axis=1, skipna=True)
+    return pd.Series(np.isinf(high.to_numpy(dtype=float)), index=counted.index)
+
+
+def failed_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
+    """Per batch size with failures, "B = 4: 10 of 10 runs failed to train (4 collapsed to
+    chance, 6 settled below the target)": runs without a settling epoch (`no_settling`) and
+    runs settled below the first target (`settled_below_target`)."""
+    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    below = settled_below_target(runs)
+    out = []
+    for b in sizes:
+        mine = runs["batch_size"] == b
+        kinds = [f"{int((mine & (status == k)).sum())} {k}" for k in NO_SETTLING_STATUSES]
+        kinds.append(f"{int((mine & below).sum())} settled below the target")
+        kinds = [k for k in kinds if not k.startswith("0 ")]
+        n_failed = int((mine & failed_to_train(runs)).sum())
+        if n_failed:
+            out.append(
+                f"B = {b}: {n_failed} of {int(mine.sum())} runs failed to train "
+                f"({', '.join(kinds)})"
+            )
+    return "; ".join(out)
+
+
+def _not_testable(runs: pd.DataFrame, groups: dict[str, list[int]], sizes: list[int]) -> str | None:
+    """Claim 2's reason to be untestable at this rate, or ``None``: in more than half the seeds
+    a group's median is decided by runs that failed to train (`failure_decided`)."""
+    n = int(runs["seed"].nunique())
+    decided = {name: int(failure_decided(runs, g, sizes).sum()) for name, g in groups.items()}
+    if not any(2 * k > n for k in decided.values()):
+        return None
+    untestable = [name for name, k in decided.items() if 2 * k > n]
+    which = " and ".join(
+        f"in {decided[name]} of {n} seeds the {name} batch sizes' median" for name in untestable
+    )
+    sizes = [b for b in sizes if any(b in groups[name] for name in untestable)]
+    return (
+        f"not testable at this rate ({failed_counts(runs, sizes)}): {which} rests on runs that "
+        f"failed to train ({FAILED_RUN_RULE})."
+    )
 
 
 def settling_failed(runs: pd.DataFrame) -> pd.Series:
@@ -696,6 +805,8 @@ def claim_small_batches_settle_sooner(
         )
     table = per_seed(settling_counted(runs), "settle", sizes)
     groups = {"small": small, "large": large}
+    if why := _not_testable(runs, groups, sizes):
+        return _inconclusive(claim, statement, why[0].upper() + why[1:])
     failed = settling_failed(runs)
     censored = {name: bool(failed[runs["batch_size"].isin(g)].all()) for name, g in groups.items()}
     below = settled_below_counts(runs, sizes)
@@ -710,22 +821,80 @@ def claim_small_batches_settle_sooner(
         )
         verdict, evidence, effects = _settling_bound(runs, table, groups, censored, settings)
         return Verdict(claim, statement, verdict, evidence + unsettled + below + tail, effects)
-    budget = (0.0, float(runs["n_epochs"].max()))
-    diff = stats.judge(
-        stats.paired_mean_difference(
-            table[small].median(axis=1), table[large].median(axis=1), settings, budget
-        ),
-        SETTLING_MARGIN_EPOCHS,
-        settings,
-    )
+    diff = _settling_difference(table, groups, runs, settings)
     verdict, caveat = _censored_settling(directional(diff, -1), diff, runs, groups, sizes)
+    verdict, sensitivity = _below_target_sensitivity(verdict, runs, groups, sizes, settings)
     evidence = (
         f"Paired difference (small − large) of the per-seed median settling epoch, in epochs: "
         f"{fmt.effect(diff, 'count_difference')}, margin "
         f"±{fmt.exact(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict})."
-        f"{_counted_at_budget(runs, sizes, groups)}{caveat}{below}"
+        f"{_counted_at_budget(runs, sizes, groups)}{caveat}{below}{sensitivity}"
     )
     return Verdict(claim, statement, verdict, evidence + tail, {"difference": diff})
+
+
+def _settling_difference(
+    table: pd.DataFrame,
+    groups: dict[str, list[int]],
+    runs: pd.DataFrame,
+    settings: IntervalSettings,
+) -> Effect:
+    """Paired t-interval of (small − large) per-seed median settling epochs in ``table``,
+    clipped to ±budget, judged with `SETTLING_MARGIN_EPOCHS`."""
+    budget = (0.0, float(runs["n_epochs"].max()))
+    small, large = table[groups["small"]].median(axis=1), table[groups["large"]].median(axis=1)
+    return stats.judge(
+        stats.paired_mean_difference(small, large, settings, budget),
+        SETTLING_MARGIN_EPOCHS,
+        settings,
+    )
+
+
+def _below_target_sensitivity(
+    verdict: str,
+    runs: pd.DataFrame,
+    groups: dict[str, list[int]],
+    sizes: list[int],
+    settings: IntervalSettings,
+) -> tuple[str, str]:
+    """Claim 2's sensitivity to the runs that settled below the target (`settled_below_target`):
+    counted at the budget they raise their group's values: large-group ones in the claim's
+    favour, small-group ones against it. The difference with them at their own settling
+    epochs is given beside the one as counted; a verdict that does not hold there too is
+    inconclusive. ``(verdict, "")`` where no run settled below the target."""
+    below = settled_below_target(runs)
+    if not below.any():
+        return verdict, ""
+    own = per_seed(
+        runs.assign(settle=settling_counted(runs)["settle"].mask(below, runs["settling_epoch"])),
+        "settle",
+        sizes,
+    )
+    alt = _settling_difference(own, groups, runs, settings)
+    counts = {name: int(below[runs["batch_size"].isin(g)].sum()) for name, g in groups.items()}
+    pushes = []
+    if counts["large"]:
+        pushes.append(
+            f"the {counts['large']} large-batch ones push the large values up, in the "
+            "claim's favour"
+        )
+    if counts["small"]:
+        pushes.append(
+            f"the {counts['small']} small-batch ones push the small values up, against it"
+        )
+    holds = directional(alt, -1) == verdict or verdict == INCONCLUSIVE
+    words = (
+        f" Counted at the budget, runs that settled below the target raise their group's "
+        f"values ({'; '.join(pushes)}). With them at their own settling epochs instead: "
+        f"{fmt.effect(alt, 'count_difference')} ({alt.verdict})"
+    )
+    if holds:
+        same = ", the same verdict" if directional(alt, -1) == verdict else ""
+        return verdict, f"{words}{same}."
+    return INCONCLUSIVE, words + (
+        f", verdict {directional(alt, -1)}: the verdict {verdict} rests on how those runs are "
+        "counted, so it is withheld."
+    )
 
 
 def _counted_at_budget(runs: pd.DataFrame, sizes: list[int], groups: dict[str, list[int]]) -> str:
@@ -812,7 +981,9 @@ def _settling_bound(
         for name, g in groups.items()
     }
     words = {
-        name: f"{fmt.sizes(g)}: > budget ({_never_words(runs, g)})" for name, g in groups.items()
+        name: f"{fmt.sizes(g)}: {_never_words(runs, g)} "
+        f"({_group_causes(runs[runs['batch_size'].isin(g)])})"
+        for name, g in groups.items()
     }
     if all(censored.values()):
         return INCONCLUSIVE, f"No run settled within the budget: {'; '.join(words.values())}.", {}
@@ -821,11 +992,11 @@ def _settling_bound(
     values = table[groups[other]].median(axis=1)
     top = float(runs.loc[runs["batch_size"].isin(groups[other]), "n_epochs"].max())
     bounds = median_open(runs, groups[other], list(table.columns))[values.notna()]
-    first, second = ("small", "large") if other == "small" else ("large", "small")
+    mine = runs[runs["batch_size"].isin(groups[done])]
     head = (
-        f"Only a one-sided bound is available: {words[done]}, every run counted at "
-        f"the budget, so each of their settling epochs exceeds {fmt.number(budget[done])} "
-        f"and {first} − {second} < {first} − {fmt.number(budget[done])}. Per-seed median "
+        f"Only a one-sided comparison is available: {fmt.sizes(groups[done])}: no run settled "
+        f"within the budget ({_group_causes(mine)}); each is counted at the budget "
+        f"({fmt.number(budget[done])} epochs){_paren(beyond_budget(mine))}. Per-seed median "
         f"settling epoch of {fmt.sizes(groups[other])}: "
     )
     if bounds.any():
@@ -855,6 +1026,20 @@ def _settling_bound(
         + ("." if e.n >= stats.MIN_N else f"; {e.n} seeds are too few for a verdict.")
     )
     return verdict, evidence, {f"{other}_median": e}
+
+
+def _group_causes(runs: pd.DataFrame) -> str:
+    """Why a group's runs did not settle, over all its batch sizes: "23 still moving, 7
+    budget-limited, 2 settled below the target" (`settle_status` counts; runs settled below
+    the first target counted apart)."""
+    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    why = status[runs["settling_epoch"].isna()]
+    kinds = [f"{n} {k}" for k, n in why.value_counts().sort_index().items() if k]
+    if missing := int((why == "").sum()):
+        kinds.append(f"{missing} without a recorded cause")
+    if below := int(settled_below_target(runs).sum()):
+        kinds.append(f"{below} settled below the target")
+    return ", ".join(kinds)
 
 
 #: The method of a mean over seeds of per-seed values some of which are lower bounds.
@@ -1027,12 +1212,17 @@ def _diverged_clause(diverged: Collection[int]) -> str:
 
 
 def lower_accuracy_reason(
-    largest: int, best: int | None, family: Mapping[int, Effect], diverged: Collection[int] = ()
+    largest: int,
+    best: int | None,
+    family: Mapping[int, Effect],
+    diverged: Collection[int] = (),
+    own_validation: bool = False,
 ) -> str:
     """Why claim 3a is inconclusive, with its numbers (one source for the claim and the
     Findings): the largest batch size diverged in every seed; too few seeds with both runs;
-    the largest is the best by its mean but others' intervals reach +`ACCURACY_MARGIN`
-    (`open_above`, each with its interval); or the comparison's interval straddles the margin.
+    the largest is the best (`BEST_BY` [own_validation]: on validation where the dataset has
+    its own split) but others' test-accuracy intervals reach +`ACCURACY_MARGIN` (`open_above`,
+    each with its interval); or the comparison's interval straddles the margin.
     Empty where 3a is not inconclusive for any of these reasons."""
     m = fmt.exact(ACCURACY_MARGIN)
     if best is None:
@@ -1045,7 +1235,8 @@ def lower_accuracy_reason(
             return ""
         each = ", ".join(f"B = {b} ({fmt.interval(family[b], 'difference')})" for b in up)
         return (
-            f"B = {best} is the best batch size by its mean, but the family's intervals (other − "
+            f"B = {best} is the best batch size {BEST_BY[own_validation]}, but the family's "
+            f"test-accuracy intervals (other − "
             f"B = {best}) cannot rule out that {fmt.sizes(up)} is practically higher: their "
             f"upper ends reach +{m}: {each}{_diverged_clause(diverged)}"
         )
@@ -1074,9 +1265,10 @@ def _claim3_without_comparison(
     statements: tuple[str, str],
     family: dict[int, Effect],
     diverged: Collection[int] = (),
+    own_validation: bool = False,
 ) -> list[Verdict] | None:
     """Both verdicts when no comparison can be made: inconclusive with fewer than two batch
-    sizes (or no finite accuracy); when the largest batch size is the best (by its mean), not
+    sizes (or no finite accuracy); when the largest batch size is the best (`BEST_BY`), not
     supported only if no other batch size can be practically higher (`open_above`: every
     interval of the family, other − largest, ends below +`ACCURACY_MARGIN`, batch sizes whose
     every run diverged left out and named), else inconclusive: being best by a point estimate
@@ -1090,19 +1282,20 @@ def _claim3_without_comparison(
         ]
     if best != sizes[-1]:
         return None
-    if why := lower_accuracy_reason(sizes[-1], best, family, diverged):
+    if why := lower_accuracy_reason(sizes[-1], best, family, diverged, own_validation):
         return [
             _inconclusive(CLAIM_LOWER_ACCURACY, s3a, why + "."),
-            _inconclusive(CLAIM_GAP, s3b, why + ": whether there is a loss to explain is open."),
+            _inconclusive(CLAIM_GAP, s3b, why + ": whether there is a drop to explain is open."),
         ]
     why = (
-        f"B = {best} is the best batch size itself, and no other batch size is practically "
+        f"B = {best} is the best batch size itself ({BEST_BY[own_validation]}), and no other "
+        "batch size is practically "
         f"higher (every interval of the family ends below +{fmt.exact(ACCURACY_MARGIN)})"
         f"{_diverged_clause(diverged)}"
     )
     return [
         Verdict(CLAIM_LOWER_ACCURACY, s3a, NOT_SUPPORTED, why + "."),
-        Verdict(CLAIM_GAP, s3b, NOT_SUPPORTED, why + ": there is no loss to explain."),
+        Verdict(CLAIM_GAP, s3b, NOT_SUPPORTED, f"{why}: {NO_DROP}."),
     ]
 
 
@@ -1161,19 +1354,45 @@ def gap_verdict(gap: Effect, drop: Effect) -> str:
     return INCONCLUSIVE if outcome == GAP_UNKNOWN else NOT_SUPPORTED
 
 
+#: Claim 3b where claim 3a is not supported: there is no drop for a gap to explain.
+NO_DROP = "no drop to explain"
+#: Claim 3b beside an inconclusive 3a where 3b itself is inconclusive.
+MOOT = "claim 3b is moot while 3a is inconclusive: whether there is a drop to explain is open"
+#: Claim 3b not supported beside an inconclusive 3a.
+EITHER_WAY = (
+    "whether there is a drop is open (claim 3a inconclusive), but a gap that could explain one "
+    "is ruled out either way"
+)
+
+
+def claim3b_verdict(v3a: str, gap: Effect, drop: Effect) -> str:
+    """Claim 3b's verdict given 3a's: not supported where 3a is not supported (`NO_DROP`:
+    the largest batch size's test accuracy is equivalent to the best's, or higher); where 3a
+    is inconclusive, a gap that grows cannot support "because of" a drop not shown
+    (inconclusive), while a gap shown not to grow refutes it either way (`gap_verdict`);
+    otherwise `gap_verdict`."""
+    if v3a == NOT_SUPPORTED:
+        return NOT_SUPPORTED
+    v3b = gap_verdict(gap, drop)
+    return INCONCLUSIVE if v3a == INCONCLUSIVE and v3b == SUPPORTED else v3b
+
+
 def _claim3_reading(v3a: str, gap: Effect, train: Effect, drop: Effect) -> str:
     """What the intervals say together, each part true as worded: the gap part follows the
     gap's own outcome (`gap_outcome`); a falling train accuracy with a gap shown not to grow
     (or to shrink, or to explain less than half the drop) is under-training, not a
-    generalization gap. While 3a is inconclusive, 3b is moot: there may be no drop."""
+    generalization gap. Where 3a is not supported there is no drop to explain (`NO_DROP`);
+    while 3a is inconclusive and 3b too, 3b is moot (`MOOT`): there may be no drop."""
     m = fmt.exact(ACCURACY_MARGIN)
+    if v3a == NOT_SUPPORTED:
+        return (
+            f"{NO_DROP}: claim 3a is not supported (test accuracy {drop.verdict}); the gap "
+            f"difference is {gap.verdict}"
+        )
     outcome = gap_outcome(gap, drop)
     train_falls = v3a == SUPPORTED and train.verdict == DIFFERENT and train.estimate < 0
-    moot = (
-        "; claim 3b is moot while 3a is inconclusive: whether there is a drop to explain is open"
-        if v3a == INCONCLUSIVE
-        else ""
-    )
+    v3b = claim3b_verdict(v3a, gap, drop)
+    moot = "" if v3a != INCONCLUSIVE else f"; {MOOT if v3b == INCONCLUSIVE else EITHER_WAY}"
     little = outcome in (GAP_GROWS, GAP_MINOR) and gap_explains_little(gap, drop)
     if outcome == GAP_GROWS and not little:
         return "the gap grows at large B, which is what a generalization gap means" + moot
@@ -1270,7 +1489,7 @@ def claim_large_batches_generalize_worse(
     best, family = accuracy_vs_best(runs, settings, own_validation=own_validation)
     diverged = all_diverged(runs)
     s3a, s3b = statements = _claim3_statements(largest, own_validation)
-    early = _claim3_without_comparison(sizes, best, statements, family, diverged)
+    early = _claim3_without_comparison(sizes, best, statements, family, diverged, own_validation)
     if early is not None:
         return early
     acc = family[largest]
@@ -1278,7 +1497,8 @@ def claim_large_batches_generalize_worse(
     pair = settings if own_validation else settings.family(family_size(len(sizes), False))
     gap = _paired_accuracy_difference(runs, "gap_accuracy", largest, best, pair)
     train = _paired_accuracy_difference(runs, "final_end_train_accuracy", largest, best, pair)
-    v3a, v3b = directional(acc, -1), gap_verdict(gap, acc)
+    v3a = directional(acc, -1)
+    v3b = claim3b_verdict(v3a, gap, acc)
     mine = runs["batch_size"].isin([largest, best])
     n_div = int(runs.loc[mine, "diverged"].astype(bool).sum()) if "diverged" in runs else 0
     excluded = excluded_words(acc.n, int(runs["seed"].nunique()), n_div)
@@ -1341,6 +1561,14 @@ WALL_NOT_JUDGED = "wall time not judged"
 #: The outcomes the epochs decide alone, without any clock (`_wall_verdict`).
 NOT_REACHED = "not reached"
 FEWER_EPOCHS = "fails (fewer epochs)"
+#: The outcome where B's seconds ratio rules out being faster by more than the margin.
+NOT_FASTER = f"fails (not faster by more than the {fmt.exact(TIME_RATIO_MARGIN)}× margin)"
+HOLDS = "holds"
+#: What claim 4's per-batch-size intervals cover (`claim_wall_time_not_epochs`).
+SINGLE_INTERVALS = (
+    "each batch size's intervals are at {level} on their own, not simultaneous across the "
+    "{k} comparisons"
+)
 #: What claim 4 judges without timing repeats, and in words with why (`NO_WALL_VERDICT`).
 EPOCHS_ONLY = (
     f"only the outcomes the epochs decide alone count: “{NOT_REACHED}” (the target is not "
@@ -1375,9 +1603,9 @@ def _wall_verdict(seconds: Effect, epochs: Effect, repeats: int | None) -> str:
     if repeats < stats.MIN_N:
         return INCONCLUSIVE
     if seconds.hi < 1 / m and epochs.lo > 1 / m:
-        return "holds"
+        return HOLDS
     if seconds.lo > 1 / m:
-        return "fails (not faster in wall time)"
+        return NOT_FASTER
     return INCONCLUSIVE
 
 
@@ -1444,18 +1672,14 @@ def claim_wall_time_not_epochs(
     tables = {q: per_seed(runs, c, sizes) for q, c in zip(("seconds", "epochs"), cols, strict=True)}
     ref_epochs = stats.censored_median(tables["epochs"][ref].to_numpy(), settings)
     if not np.isfinite(ref_epochs.estimate):
-        return _inconclusive(
-            claim,
-            statement,
-            f"The smallest batch size B = {ref} did not reach the target within the budget: "
-            f"median epochs {fmt.interval(ref_epochs, 'count')}; no ratio against it.",
-        )
+        return _censored_reference(runs, tables["epochs"], ref, ref_epochs, settings, statement)
     timing = repeat_table(repeats, sizes)
-    parts, holds, failed, effects = [], [], [], {}
+    parts, holds, failed, effects, outcomes = [], [], [], {}, {}
     for b in sizes[1:]:
         outcome, sec, ep = _wall_comparison(tables, b, ref, timing, settings)
+        outcomes[b] = outcome
         effects |= {f"seconds_ratio_{b}": sec, f"epochs_ratio_{b}": ep}
-        holds += [b] if outcome == "holds" else []
+        holds += [b] if outcome == HOLDS else []
         failed += [b] if outcome.startswith("fails") or outcome == NOT_REACHED else []
         parts.append(
             f"B = {b}: {outcome} (seconds {fmt.interval(sec, 'ratio')}, epochs "
@@ -1470,15 +1694,84 @@ def claim_wall_time_not_epochs(
         if failed
         else INCONCLUSIVE
     )
+    single = SINGLE_INTERVALS.format(level=fmt.percent(settings.level, 0), k=len(sizes) - 1)
     evidence = (
         f"Ratios of censored medians against B = {ref} (runs that never reached the target "
         f"count as above the budget; bootstrap over seeds, n = {tables['epochs'].shape[0]}): "
         + "; ".join(parts)
-        + (f". Holds for {fmt.sizes(holds)}" if timing is not None else "")
+        + (f". Holds for {fmt.sizes(holds)} ({single})" if timing is not None else "")
         + f". Margin {fmt.exact(TIME_RATIO_MARGIN)}×. "
+        + (_refuted_by(outcomes) if verdict == NOT_SUPPORTED else "")
         + _wall_unit(timing)
     )
     return Verdict(claim, statement, verdict, evidence, effects, holds)
+
+
+def _refuted_by(outcomes: Mapping[int, str]) -> str:
+    """Why claim 4 is not supported, from the per-batch-size outcomes that refute it: "Not
+    supported: B ∈ {256, 512} never reach the target within the budget, decided by epochs
+    alone; B ∈ {8, 64}: fails (fewer epochs)." (batch sizes grouped by outcome)"""
+    never = [b for b, o in outcomes.items() if o == NOT_REACHED]
+    fails = {b: o for b, o in outcomes.items() if o.startswith("fails")}
+    out = []
+    if never:
+        verb = "reaches" if len(never) == 1 else "reach"
+        out.append(
+            f"{fmt.sizes(never)} never {verb} the target within the budget, decided by epochs alone"
+        )
+    for o in dict.fromkeys(fails.values()):
+        out.append(f"{fmt.sizes([b for b, x in fails.items() if x == o])}: {o}")
+    return f"Not supported: {'; '.join(out)}. "
+
+
+#: Claim 4 where the smallest batch size never reaches the target, in words.
+CENSORED_REFERENCE_RULE = (
+    "its median epochs lie above the budget, so a larger B whose median epochs interval ends at "
+    "u has an "
+    "epochs ratio below u / budget; where that bound is below the margin's "
+    f"1/{fmt.exact(TIME_RATIO_MARGIN)}, B needs fewer epochs: {FEWER_EPOCHS}"
+)
+
+
+def _censored_reference(
+    runs: pd.DataFrame,
+    epochs: pd.DataFrame,
+    ref: int,
+    ref_epochs: Effect,
+    settings: IntervalSettings,
+    statement: str,
+) -> Verdict:
+    """Claim 4 when the smallest batch size ``ref`` never reaches the target (its censored
+    median epochs above the budget): no ratio has a value, but each larger B's epochs ratio is
+    below the upper end of B's median-epochs interval over ``ref``'s budget (the fewest epochs
+    its runs trained): `CENSORED_REFERENCE_RULE`. Not supported where that bound decides
+    `FEWER_EPOCHS` for some B (with at least `stats.MIN_N` seeds), else inconclusive; no
+    wall-time outcome is judged (no seconds ratio has a value)."""
+    budget = float(runs.loc[runs["batch_size"] == ref, "n_epochs"].min())
+    fewer, parts, effects = [], [], {}
+    for b in [int(c) for c in epochs.columns if int(c) != ref]:
+        e = stats.censored_median(epochs[b].to_numpy(), settings)
+        bound = e.hi / budget if np.isfinite(e.hi) else np.inf
+        effects[f"epochs_{b}"] = e
+        if np.isfinite(bound) and bound < 1 / TIME_RATIO_MARGIN and e.n >= stats.MIN_N:
+            fewer.append(b)
+            outcome = FEWER_EPOCHS
+        else:
+            outcome = NOT_REACHED if not np.isfinite(e.estimate) else INCONCLUSIVE
+        ratio = f", epochs ratio ≤ {fmt.ratio(bound)}" if np.isfinite(bound) else ""
+        parts.append(f"B = {b}: {outcome} (median epochs {fmt.interval(e, 'count')}{ratio})")
+    evidence = (
+        f"The smallest batch size B = {ref} did not reach the target within the budget "
+        f"(median epochs {fmt.interval(ref_epochs, 'count')}, budget {fmt.count(budget)}): "
+        f"{CENSORED_REFERENCE_RULE}. " + "; ".join(parts) + "."
+    )
+    if fewer:
+        evidence += (
+            f" Not supported: {fmt.sizes(fewer)} need fewer epochs than B = {ref}, decided by "
+            "epochs alone; no seconds ratio has a value."
+        )
+    verdict = NOT_SUPPORTED if fewer else INCONCLUSIVE
+    return Verdict(CLAIM_WALL_TIME, statement, verdict, evidence, effects)
 
 
 def _no_wall_comparison(runs: pd.DataFrame, target: str, cols: list[str]) -> str | None:

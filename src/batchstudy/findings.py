@@ -883,7 +883,10 @@ def lower_reason(c: dict[str, Any]) -> str:
     acc = c["accuracy"]
     family = {int(b): Effect.from_dict(d) for b, d in acc["comparisons"].items()}
     largest = max(c["batch_sizes"])
-    return claims.lower_accuracy_reason(largest, acc["best"], family, acc.get("all_diverged", []))
+    own_validation = acc.get("chosen_on") == claims.best_choice(True)
+    return claims.lower_accuracy_reason(
+        largest, acc["best"], family, acc.get("all_diverged", []), own_validation
+    )
 
 
 def _unclear_words(c: dict[str, Any]) -> str:
