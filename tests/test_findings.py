@@ -592,6 +592,22 @@ def test_the_bcrit_range_leaves_out_flagged_fits_and_counts_them():
     assert "274" not in head["text"] and "197" not in head["text"]
 
 
+def test_the_shown_fit_is_not_counted_among_the_other_usable_fits():
+    """Where the only usable fit is flagged and shown, no "Other usable fits" count names it;
+    a second flagged fit is counted alone."""
+    wide = {"fitted_sizes": [4, 8, 16, 32, 64, 128, 256, 512], "extrapolated_high": False}
+    poor = _target(_fit(100, 400, 274) | wide)
+    poor["critical_batch"]["rel_rmse"] = 0.161
+    (head,) = findings._critical_batch_headlines([{"label": "c0", "targets": [poor]}])
+    assert head["text"].startswith("B_crit for the 95% accuracy target ≈ 274")
+    assert "Other usable fits" not in head["text"] and "flagged (" not in head["text"]
+    other = _target(_fit(100, 400, 250) | wide)
+    other["critical_batch"]["rel_rmse"] = 0.2
+    conditions = [{"label": f"c{i}", "targets": [t]} for i, t in enumerate([poor, other])]
+    (head,) = findings._critical_batch_headlines(conditions)
+    assert "Other usable fits: 1 flagged (1 with a relative RMSE above 10%)." in head["text"]
+
+
 def test_the_chance_rule_is_stated_once_with_the_near_chance_share():
     doc = findings.settings_doc(IntervalSettings(), False)
     assert doc["chance_rule"] == findings.CHANCE_RULE

@@ -1042,7 +1042,7 @@ def _shown_fit_headline(fits: list[tuple[int, dict[str, Any], dict]], of_n: str,
         + shown
         + " "
         + _fit_basis(c, t)
-        + _fit_range(clean, central, n_other)
+        + _fit_range(clean, [f for f in central if f[0] != i], n_other)
         + " "
         + FIXED_RATE_NOTE,
         "anchor": f"{_anchor(c, i)}-targets",
@@ -1052,7 +1052,9 @@ def _shown_fit_headline(fits: list[tuple[int, dict[str, Any], dict]], of_n: str,
 def _fit_range(clean: list, central: list, n_other: int) -> str:
     """The range of B_crit over the unflagged fits inside their batch sizes (from two of
     them), and how many usable fits it leaves out: flagged ones by `FLAG_COUNTS` (a fit can
-    carry several flags) and those whose estimate or interval extrapolates."""
+    carry several flags) and those whose estimate or interval extrapolates. ``central`` and
+    ``n_other`` exclude the shown fit (its own flags are in its text), so where it is the
+    only usable fit nothing is said of others."""
     flagged = [f for f in central if fit_flags(f[2])]
     counts = {flag: sum(flag in fit_flags(f[2]) for f in flagged) for flag in FLAG_COUNTS}
     reasons = [f"{k} {FLAG_COUNTS[flag]}" for flag, k in counts.items() if k]
