@@ -649,3 +649,32 @@ def test_definitions_speak_of_few_seeds_only_where_a_section_has_them():
     assert report.few_seeds([10, 10], 0.95) is None
     few = report.few_seeds([10, 5], 0.95)
     assert few == {"n": 5, "enough": 6, "coverage": "93.75%", "level": "95%"}
+
+
+def test_the_training_jobs_clock_is_named_and_compared_with_the_timing_stage():
+    """Seconds to target are estimated on the training jobs' clocks; the largest fold change
+    between that clock and the timing stage's repeats is given where both exist."""
+    assert report.target_header("seconds").startswith("seconds, estimated")
+    assert "training job's median s/epoch" in report.target_header("seconds")
+    assert report.target_header("steps") == "steps (median)"
+
+    def cond(label, job, rep):
+        cells = [
+            {
+                "batch_size": b,
+                "seconds_per_epoch": {"estimate": j, "lo": j, "hi": j, "n": 100, "method": "m"},
+            }
+            for b, j in job.items()
+        ]
+        per_b = {
+            str(b): {"estimate": r, "lo": r, "hi": r, "n": 5, "method": "m"} for b, r in rep.items()
+        }
+        return {"label": label, "cells": cells, "timing_repeats": {"seconds_per_epoch": per_b}}
+
+    conditions = [
+        cond("a", {4: 0.01, 8: 0.002}, {4: 0.011, 8: 0.008}),
+        cond("b", {4: 0.03}, {4: 0.01}),
+        {"label": "c", "cells": [], "timing_repeats": None},
+    ]
+    assert report.clock_gap(conditions) == "4.00× (B = 8, a)"
+    assert report.clock_gap(conditions[2:]) == ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import math
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -69,8 +70,43 @@ TABLE_COLUMNS = [
     ("final_test_loss", "final test loss", "loss", "exploded"),
     ("epochs_to_settle", "settling epoch", "count", "never settled"),
     ("steps_to_settle", "settling step", "count", "never settled"),
-    ("seconds_per_epoch", "time / epoch", "seconds", ""),
+    ("seconds_per_epoch", "time / epoch (training job's clock)", "seconds", ""),
 ]
+#: A time-to-target table's header per unit of `batchstudy.metrics.EVENT_UNITS`: seconds are
+#: estimated from the training job's clock, not measured by the timing stage.
+TARGET_HEADERS = {
+    "seconds": "seconds, estimated (median; epochs × the training job's median s/epoch)",
+}
+
+
+def target_header(unit: str) -> str:
+    return TARGET_HEADERS.get(unit, f"{unit} (median)")
+
+
+def clock_gap(conditions: list[dict[str, Any]]) -> str:
+    """The largest fold change, over conditions with a timing stage and their batch sizes,
+    between a training job's median seconds per model-epoch (the summary table's) and the
+    timing stage's geometric mean over repeats, in words ("3.57× (B = 4, <label>)"); empty
+    where no condition has both."""
+    best: tuple[float, str] = (0.0, "")
+    for c in conditions:
+        per_b = (c.get("timing_repeats") or {}).get("seconds_per_epoch") or {}
+        for cell in c.get("cells") or []:
+            job, rep = cell.get("seconds_per_epoch"), per_b.get(str(cell["batch_size"]))
+            if rep is None:
+                continue
+            job = Effect.from_dict(job).estimate if isinstance(job, dict) else job
+            rep = Effect.from_dict(rep).estimate
+            if not (_positive(job) and _positive(rep)):
+                continue
+            fold = max(job / rep, rep / job)
+            if fold > best[0]:
+                best = (fold, f"B = {cell['batch_size']}, {c['label']}")
+    return f"{fmt.ratio(best[0])} ({best[1]})" if best[1] else ""
+
+
+def _positive(x: Any) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x) and x > 0
 
 
 def data_uri(path: Path) -> str:
@@ -591,7 +627,8 @@ def build_context(
         "open_label": plots.OPEN_LABEL,
         "pooled": pooled_sections(found),
         "table_header": ["batch size"] + [h for _, h, _, _ in TABLE_COLUMNS] + ["runs"],
-        "target_header": ["batch size"] + [f"{u} (median)" for u in EVENT_UNITS],
+        "target_header": ["batch size"] + [target_header(u) for u in EVENT_UNITS],
+        "clock_gap": clock_gap(found["conditions"]),
         "provenance": prov,
         "provenance_tsv": provenance_tsv(prov),
         "empty_provenance": EMPTY_PROVENANCE,
