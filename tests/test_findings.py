@@ -659,7 +659,7 @@ def test_one_conditions_drop_is_not_the_largest_and_carries_the_budget_caveat():
     assert "in 1 of 1 condition; the drop is −0.050" in lower["text"]
     assert "largest drop" not in lower["text"]
     assert (
-        "(condition 0; at the 60 epochs budget, where no run at B ≥ 32 had settled: at the "
+        "(condition 0; at the 60-epoch budget, where no run at B ≥ 32 had settled: at the "
         "largest, 10 still moving)" in lower["text"]
     )
     c["cells"][-1] = _settling_cell(64, 2, "2 still moving")

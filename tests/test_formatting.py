@@ -243,3 +243,16 @@ def test_a_whole_number_ratio_keeps_three_significant_digits():
         "2.00× [2.00×, 2.60×]"
     )
     assert fmt.number(13.0) == "13" and fmt.count(2.0) == "2"
+
+
+def test_arm_labels_nest_in_parentheses_without_parentheses_of_their_own():
+    """The text puts an arm's label in parentheses ("by a fixed rule (…)"): the label has
+    none of its own, so no "(lr ∝ B (linear scaling))"."""
+    for name in fmt.ARM_LABELS:
+        assert "(" not in fmt.arm(name) and ")" not in fmt.arm(name)
+    assert fmt.arm("linear") == "linear scaling, lr ∝ B"
+
+
+def test_a_budget_before_a_noun_is_hyphenated():
+    assert fmt.budget_attributive("e60") == "60-epoch"
+    assert fmt.budget_attributive("s1000") == "1,000-step"

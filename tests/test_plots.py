@@ -386,6 +386,12 @@ def test_a_loss_panel_that_exploded_draws_the_median_over_seeds():
     assert exploded_panel([calm, blown], chance)
     assert exploded_panel([np.where(calm > 1, np.nan, calm)], np.nan)  # non-finite only
     assert not exploded_panel([blown[:, :1]], chance)
+    from batchstudy.plots import EXPLODED_EARLY_TITLE, EXPLODED_TITLE, exploded_title
+
+    assert exploded_title([calm, blown], chance) == EXPLODED_TITLE
+    early = np.hstack([blown, calm[:, -1:]])  # exploded before, not at the last epoch
+    assert exploded_panel([early], chance)
+    assert exploded_title([early], chance) == EXPLODED_EARLY_TITLE
     np.testing.assert_allclose(median_curve(blown), [1.0, 0.6, 0.5])
     half = np.array([[0.5, np.nan], [np.inf, np.nan]])
     assert np.isnan(median_curve(half)).all()
@@ -462,5 +468,5 @@ def test_the_seconds_to_target_panel_says_it_is_estimated_on_the_training_jobs_c
     stage's repeats that claims 1 and 4 use: the panel says so."""
     fig = drawn_scaling(monkeypatch, *_scaling_tables(10, False))
     seconds = fig.axes[1]
-    assert "estimated" in seconds.get_ylabel()
-    assert "training job's median s/epoch" in seconds.get_title()
+    assert "epochs × job's median s/epoch" in seconds.get_ylabel()
+    assert "estimated (the training jobs' clocks)" in seconds.get_title()

@@ -678,3 +678,42 @@ def test_the_training_jobs_clock_is_named_and_compared_with_the_timing_stage():
     ]
     assert report.clock_gap(conditions) == "4.00× (B = 8, a)"
     assert report.clock_gap(conditions[2:]) == ""
+
+
+def test_the_drift_within_a_job_names_its_window():
+    """Claim 1's drift note says over how many epochs at each end the drift is measured, and
+    the Definitions give the same number."""
+    from batchstudy.aggregate import DRIFT_EPOCHS
+
+    s = pd.DataFrame(
+        {"batch_size": [4, 128], "timing_drift": [1.0, 0.826], "timing_streams": [1, 1]}
+        | {"seed": [-1, -1]}
+    )
+    text = claims._stream_note(s, [4, 128])
+    assert f"the median of its last {DRIFT_EPOCHS} epochs took 0.826× the time of its first" in text
+    template = (ROOT / "workflow" / "report" / "index.html.j2").read_text(encoding="utf-8")
+    assert "{{ drift_epochs }}\n  epochs at each end" in template
+
+
+def test_a_step_budget_says_it_is_rounded_up_to_whole_epochs_with_the_steps_run():
+    """A job trains whole epochs: 1000 steps at 500 training rows run 1,008 steps at B = 8
+    (16 epochs of 63) and 1,024 at B = 16 (32 of 32); an epoch budget reads as configured."""
+    splits = [{"dataset": "blobs", "n_train": 500}]
+    text = report.budget_words("s1000", splits, [4, 8, 16])
+    assert text == (
+        "1000 steps, rounded up to whole epochs (blobs: 1,000 to 1,024 steps run over the "
+        "batch sizes)"
+    )
+    assert report.budget_words("s1000", splits, [4]) == (
+        "1000 steps, rounded up to whole epochs (blobs: 1,000 steps run over the batch sizes)"
+    )
+    assert report.budget_words("e100", splits, [4, 8]) == "100 epochs"
+
+
+def test_the_definitions_define_the_critical_batch_size_and_print_no_ascii_minus():
+    from batchstudy.stats import BOUNDED_NOTE
+
+    template = (ROOT / "workflow" / "report" / "index.html.j2").read_text(encoding="utf-8")
+    assert "S(B) = S_min · (1 + B_crit / B) = S_min + E_min / B" in template
+    assert "B_crit = E_min / S_min" in template and "common budget" not in template
+    assert "[-1, 1]" not in BOUNDED_NOTE and "[−1, 1]" in BOUNDED_NOTE

@@ -20,7 +20,7 @@ import pandas as pd
 
 from . import arms, claims, draws, scaling, stats
 from . import formatting as fmt
-from .config import DRAW_OF, Condition, budget_label
+from .config import DRAW_OF, Condition
 from .metrics import CONDITION_KEYS, EVENT_UNITS, LOSS_NOTE, MEAN_METRICS, target_suffixes
 from .stats import DIFFERENT, EQUIVALENT, Effect, IntervalSettings
 
@@ -920,8 +920,8 @@ def still_moving_from(found: dict[str, Any]) -> tuple[int, str] | None:
 
 def budget_caveat(found: dict[str, Any]) -> str:
     """Where the largest batch size's runs had not settled by the end of the budget, a drop
-    in its final accuracy is measured at a budget that stopped them early: "; at the 60
-    epochs budget, where no run at B ≥ 32 had settled: at the largest, 10 still moving";
+    in its final accuracy is measured at a budget that stopped them early: "; at the
+    60-epoch budget, where no run at B ≥ 32 had settled: at the largest, 10 still moving";
     empty otherwise."""
     moving = still_moving_from(found)
     if moving is None:
@@ -929,7 +929,7 @@ def budget_caveat(found: dict[str, Any]) -> str:
     b, causes = moving
     sizes = found.get("batch_sizes") or []
     where = f"B = {b}" if sizes and b == max(sizes) else f"B ≥ {b}"
-    budget = budget_label(str(found["keys"]["budget"]))
+    budget = fmt.budget_attributive(str(found["keys"]["budget"]))
     why = f": at the largest, {causes}" if causes else ""
     return f"; at the {budget} budget, where no run at {where} had settled{why}"
 

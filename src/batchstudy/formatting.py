@@ -36,11 +36,12 @@ _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 #: value that rounds to zero prints unsigned.
 _SIGNED_ZERO = re.compile(r"^[+-](?=[0.]+%?$)")
 
-#: Readable names of the learning-rate arms (config key -> words).
+#: Readable names of the learning-rate arms (config key -> words), without parentheses of
+#: their own: the text puts them in parentheses ("by a fixed rule (linear scaling, lr ∝ B)").
 ARM_LABELS = {
     "constant": "constant lr",
-    "linear": "lr ∝ B (linear scaling)",
-    "sqrt": "lr ∝ √B (square-root scaling)",
+    "linear": "linear scaling, lr ∝ B",
+    "sqrt": "square-root scaling, lr ∝ √B",
 }
 #: Short method names printed beside every interval (full names in `batchstudy.stats`).
 METHOD_TAGS = {
@@ -345,6 +346,13 @@ def warmup(lr_scaling: dict[str, Any]) -> str:
         if lr_scaling.get(key):
             return f"scaled arms warm up linearly over {lr_scaling[key]} {unit}"
     return "no warmup"
+
+
+def budget_attributive(budget: str) -> str:
+    """A budget key ("e60", "s1000") before a noun: "60-epoch", "1,000-step" (as in "at the
+    60-epoch budget"); `batchstudy.config.budget_label` is the standalone form ("60 epochs")."""
+    kind, n = str(budget)[0], int(str(budget)[1:])
+    return f"{_separated(n)}-{'epoch' if kind == 'e' else 'step'}"
 
 
 def share(k: int, n: int) -> str:

@@ -24,12 +24,14 @@ import pandas as pd
 
 from . import formatting as fmt
 from . import plots
+from .aggregate import DRIFT_EPOCHS
 from .catalogue import catalogue_context, study_summary
 from .config import budget_label, budgets, config_hash, optimizer_settings
 from .data import VAL_OWN
 from .io import read_table, write_json, write_text
 from .metrics import EVENT_UNITS, JOB_KEYS
 from .provenance import code_version, machine
+from .spec import steps_per_epoch
 from .stats import ABOVE_BUDGET, Effect
 from .tuning_findings import FRONTIER_HEADER, TUNING_PLOT_DIR
 
@@ -417,6 +419,27 @@ def tuning_context(tuning_path: Path | None) -> dict[str, Any]:
     return doc | {"frontier_header": FRONTIER_HEADER}
 
 
+def budget_words(budget: str, splits: list[dict[str, Any]], batch_sizes: list[int]) -> str:
+    """A budget in words; a step budget with the steps actually run, since a job trains whole
+    epochs (the budget rounded up to a whole number of `steps_per_epoch`): "1000 steps, rounded
+    up to whole epochs (blobs: 1,000 to 1,024 steps run over the batch sizes)"."""
+    label = budget_label(budget)
+    if not budget.startswith("s") or not splits:
+        return label
+    n = int(budget[1:])
+    parts = []
+    for s in splits:
+        per_b = [steps_per_epoch(int(s["n_train"]), int(b)) for b in batch_sizes]
+        run = [-(-n // spe) * spe for spe in per_b]
+        span = (
+            fmt.count(min(run))
+            if min(run) == max(run)
+            else (f"{fmt.count(min(run))} to {fmt.count(max(run))}")
+        )
+        parts.append(f"{s['dataset']}: {span} steps run over the batch sizes")
+    return f"{label}, rounded up to whole epochs ({'; '.join(parts)})"
+
+
 def split_sizes(splits: list[dict[str, Any]]) -> list[str]:
     """One phrase per dataset of the findings' ``splits`` (`batchstudy.data.SPLIT_COLUMNS`):
     its rows per split, saying where the test split serves as validation, and chance."""
@@ -605,7 +628,9 @@ def build_context(
             else custom_model_words(None)
         ),
         "optimizers": optimizers(cfg),
-        "budgets": [budget_label(b) for b in budgets(cfg)],
+        "budgets": [
+            budget_words(b, found.get("splits", []), cfg["batch_sizes"]) for b in budgets(cfg)
+        ],
         "sections": sections,
         "split_sizes": split_sizes(found.get("splits", [])),
         "batch_notes": sentences(
@@ -629,6 +654,7 @@ def build_context(
         "table_header": ["batch size"] + [h for _, h, _, _ in TABLE_COLUMNS] + ["runs"],
         "target_header": ["batch size"] + [target_header(u) for u in EVENT_UNITS],
         "clock_gap": clock_gap(found["conditions"]),
+        "drift_epochs": DRIFT_EPOCHS,
         "provenance": prov,
         "provenance_tsv": provenance_tsv(prov),
         "empty_provenance": EMPTY_PROVENANCE,
