@@ -84,7 +84,7 @@ def test_the_learning_rate_sentence_claims_no_direction_for_a_tuned_b_crit():
         assert "likely lower" not in note and "usually need fewer steps" not in note
         assert "can move B_crit either way" in note
     assert "this optimizer at this rate" in findings._lr_note("constant")
-    assert "(lr ∝ √B (square-root scaling))" in findings._lr_note("sqrt")
+    assert "(square-root scaling, lr ∝ √B)" in findings._lr_note("sqrt")
 
 
 def test_the_conditional_on_note_names_the_draws_section_only_when_there_is_one():
