@@ -134,3 +134,29 @@ def test_largest_minus_best_by_seed_pairs_the_two_batch_sizes_runs_by_seed():
     assert arms.largest_minus_best_by_seed(runs, 64) == {"0": pytest.approx(-0.2), "1": None}
     assert arms.largest_minus_best_by_seed(runs, 512) == {"0": 0.0, "1": 0.0}
     assert arms.largest_minus_best_by_seed(runs, None) == {}
+
+
+def test_an_arm_whose_best_is_the_largest_has_no_change_and_the_others_a_margin_verdict():
+    """An arm whose best batch size is the largest has a per-seed difference of 0 by
+    construction: it reads "B = 512 is the best (no change estimable)", is left out of the
+    family, and every other change carries its verdict against the accuracy margin and says
+    it is not adjusted for each arm's choice of best."""
+    ref = {0: -0.20, 1: -0.18, 2: -0.30, 3: -0.19, 4: -0.21}
+    best = {s: 0.0 for s in ref}
+    near = {0: -0.199, 1: -0.181, 2: -0.298, 3: -0.19, 4: -0.212}
+    conditions = [
+        _with_seeds(_condition("constant", "e100", _e(-0.2, -0.3, -0.1, DIFFERENT)), ref),
+        _with_seeds(_condition("linear", "e100", None), best),
+        _with_seeds(_condition("sqrt", "e100", _e(-0.2, -0.3, -0.1, DIFFERENT)), near),
+    ]
+    settings = IntervalSettings()
+    (_, none), (_, e) = arms.arm_changes(conditions, [0, 1, 2], settings)
+    assert none is None and e.level == 0.95  # a family of one estimable change
+    assert e.verdict == EQUIVALENT and e.boundaries == (-0.01, 0.0, 0.01)
+    ((_, text),) = arms.arm_findings(conditions, settings)
+    assert "lr linear · 100 epochs: B = 512 is the best (no change estimable)" in text
+    assert f"lr sqrt · 100 epochs: {fmt.effect(e, 'difference')} (equivalent)" in text
+    assert "not adjusted for that choice" in text and "family:" not in text
+    swapped = [conditions[1], conditions[0]]
+    ((_, text),) = arms.arm_findings(swapped, settings)
+    assert "B = 512 is the best itself: no change from it is estimable" in text

@@ -84,7 +84,7 @@ def test_the_learning_rate_sentence_claims_no_direction_for_a_tuned_b_crit():
         assert "likely lower" not in note and "usually need fewer steps" not in note
         assert "can move B_crit either way" in note
     assert "this optimizer at this rate" in findings._lr_note("constant")
-    assert "(lr ∝ √B (square-root scaling))" in findings._lr_note("sqrt")
+    assert "(square-root scaling, lr ∝ √B)" in findings._lr_note("sqrt")
 
 
 def test_the_conditional_on_note_names_the_draws_section_only_when_there_is_one():
@@ -598,6 +598,22 @@ def test_the_bcrit_range_leaves_out_flagged_fits_and_counts_them():
     assert "274" not in head["text"] and "197" not in head["text"]
 
 
+def test_the_shown_fit_is_not_counted_among_the_other_usable_fits():
+    """Where the only usable fit is flagged and shown, no "Other usable fits" count names it;
+    a second flagged fit is counted alone."""
+    wide = {"fitted_sizes": [4, 8, 16, 32, 64, 128, 256, 512], "extrapolated_high": False}
+    poor = _target(_fit(100, 400, 274) | wide)
+    poor["critical_batch"]["rel_rmse"] = 0.161
+    (head,) = findings._critical_batch_headlines([{"label": "c0", "targets": [poor]}])
+    assert head["text"].startswith("B_crit for the 95% accuracy target ≈ 274")
+    assert "Other usable fits" not in head["text"] and "flagged (" not in head["text"]
+    other = _target(_fit(100, 400, 250) | wide)
+    other["critical_batch"]["rel_rmse"] = 0.2
+    conditions = [{"label": f"c{i}", "targets": [t]} for i, t in enumerate([poor, other])]
+    (head,) = findings._critical_batch_headlines(conditions)
+    assert "Other usable fits: 1 flagged (1 with a relative RMSE above 10%)." in head["text"]
+
+
 def test_the_chance_rule_is_stated_once_with_the_near_chance_share():
     doc = findings.settings_doc(IntervalSettings(), False)
     assert doc["chance_rule"] == findings.CHANCE_RULE
@@ -649,7 +665,7 @@ def test_one_conditions_drop_is_not_the_largest_and_carries_the_budget_caveat():
     assert "in 1 of 1 condition; the drop is −0.050" in lower["text"]
     assert "largest drop" not in lower["text"]
     assert (
-        "(condition 0; at the 60 epochs budget, where no run at B ≥ 32 had settled: at the "
+        "(condition 0; at the 60-epoch budget, where no run at B ≥ 32 had settled: at the "
         "largest, 10 still moving)" in lower["text"]
     )
     c["cells"][-1] = _settling_cell(64, 2, "2 still moving")

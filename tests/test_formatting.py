@@ -218,3 +218,41 @@ def test_a_value_compared_with_a_boundary_shows_the_digits_that_place_it():
     assert fmt.end(0.0996, "percent", (0.10,)) == "9.96%"
     e = Effect(3.998, 3.16, 6.93, 10, "bootstrap", boundaries=(4.0, 128.0))
     assert fmt.interval(e, "size") == "3.998 [3.16, 6.93]"
+
+
+def test_a_value_on_a_boundary_up_to_float_noise_prints_at_the_normal_precision():
+    """−0.010000026 is −0.01 in float noise, −5.9e-9 is 0: such an estimate decides nothing
+    against the boundary and prints "−0.010", "0.000"; a value genuinely near the boundary
+    still gets the digits that place it."""
+    e = Effect(-0.010000026, -0.019, -0.001, 10, METHOD_PAIRED_T, boundaries=(-0.01, 0.01))
+    assert fmt.interval(e, "difference") == "−0.010 [−0.019, −0.001]"
+    zero = Effect(-5.9e-9, -0.005, 0.005, 10, METHOD_PAIRED_T, boundaries=(-0.01, 0.01))
+    assert fmt.interval(zero, "difference") == "0.000 [−0.005, +0.005]"
+    assert fmt.end(1.1 + 1e-12, "ratio", (1 / 1.1, 1.1)) == "1.10×"
+    assert fmt.end(-0.01004, "difference", (-0.01, 0.01)) == "−0.01004"
+    assert fmt.end(-1e-4, "difference", (-0.01, 0.01)) == "−0.0001"
+
+
+def test_a_whole_number_ratio_keeps_three_significant_digits():
+    """A measured ratio of 13 reads 13.0×, of 2 reads 2.00×; the exact whole-number rule is
+    for counts (`number`, `count`)."""
+    assert fmt.ratio(13.0) == "13.0×" and fmt.ratio(2) == "2.00×" and fmt.ratio(1.0) == "1.00×"
+    e = Effect(15.0, 12.1, math.inf, 10, "percentile bootstrap over seeds of the censored median")
+    assert fmt.interval(e, "ratio") == "15.0× [12.1×, open above]"
+    assert fmt.interval(Effect(2.0, 2.0, 2.6, 10, METHOD_PAIRED_T), "ratio") == (
+        "2.00× [2.00×, 2.60×]"
+    )
+    assert fmt.number(13.0) == "13" and fmt.count(2.0) == "2"
+
+
+def test_arm_labels_nest_in_parentheses_without_parentheses_of_their_own():
+    """The text puts an arm's label in parentheses ("by a fixed rule (…)"): the label has
+    none of its own, so no "(lr ∝ B (linear scaling))"."""
+    for name in fmt.ARM_LABELS:
+        assert "(" not in fmt.arm(name) and ")" not in fmt.arm(name)
+    assert fmt.arm("linear") == "linear scaling, lr ∝ B"
+
+
+def test_a_budget_before_a_noun_is_hyphenated():
+    assert fmt.budget_attributive("e60") == "60-epoch"
+    assert fmt.budget_attributive("s1000") == "1,000-step"

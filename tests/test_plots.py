@@ -386,6 +386,12 @@ def test_a_loss_panel_that_exploded_draws_the_median_over_seeds():
     assert exploded_panel([calm, blown], chance)
     assert exploded_panel([np.where(calm > 1, np.nan, calm)], np.nan)  # non-finite only
     assert not exploded_panel([blown[:, :1]], chance)
+    from batchstudy.plots import EXPLODED_EARLY_TITLE, EXPLODED_TITLE, exploded_title
+
+    assert exploded_title([calm, blown], chance) == EXPLODED_TITLE
+    early = np.hstack([blown, calm[:, -1:]])  # exploded before, not at the last epoch
+    assert exploded_panel([early], chance)
+    assert exploded_title([early], chance) == EXPLODED_EARLY_TITLE
     np.testing.assert_allclose(median_curve(blown), [1.0, 0.6, 0.5])
     half = np.array([[0.5, np.nan], [np.inf, np.nan]])
     assert np.isnan(median_curve(half)).all()
@@ -417,6 +423,7 @@ def test_the_timing_and_curve_figures_say_what_their_numbers_are(agg, tmp_path, 
     per_step = figs["timing"].axes[1].get_ylabel()
     assert "evaluations included" in per_step and "steps per epoch" in per_step
     assert "evaluations included" in figs["timing"]._suptitle.get_text()
+    assert "training jobs' clocks" in figs["timing"].axes[0].get_ylabel()
     assert "95% t-band (n = 3 seeds)" in figs["curves"]._suptitle.get_text()
 
 
@@ -452,3 +459,14 @@ def test_the_scaling_legends_sit_below_the_points(monkeypatch):
         assert (above[:, 1] > box.y1).all()
         checked += len(above)
     assert checked  # the wall-time panel has points over its legend's columns
+
+
+def test_the_seconds_to_target_panel_says_it_is_estimated_on_the_training_jobs_clocks(
+    monkeypatch,
+):
+    """Seconds to target are epochs × the training job's median s/epoch, not the timing
+    stage's repeats that claims 1 and 4 use: the panel says so."""
+    fig = drawn_scaling(monkeypatch, *_scaling_tables(10, False))
+    seconds = fig.axes[1]
+    assert "epochs × job's median s/epoch" in seconds.get_ylabel()
+    assert "estimated (the training jobs' clocks)" in seconds.get_title()

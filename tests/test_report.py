@@ -649,3 +649,71 @@ def test_definitions_speak_of_few_seeds_only_where_a_section_has_them():
     assert report.few_seeds([10, 10], 0.95) is None
     few = report.few_seeds([10, 5], 0.95)
     assert few == {"n": 5, "enough": 6, "coverage": "93.75%", "level": "95%"}
+
+
+def test_the_training_jobs_clock_is_named_and_compared_with_the_timing_stage():
+    """Seconds to target are estimated on the training jobs' clocks; the largest fold change
+    between that clock and the timing stage's repeats is given where both exist."""
+    assert report.target_header("seconds").startswith("seconds, estimated")
+    assert "training job's median s/epoch" in report.target_header("seconds")
+    assert report.target_header("steps") == "steps (median)"
+
+    def cond(label, job, rep):
+        cells = [
+            {
+                "batch_size": b,
+                "seconds_per_epoch": {"estimate": j, "lo": j, "hi": j, "n": 100, "method": "m"},
+            }
+            for b, j in job.items()
+        ]
+        per_b = {
+            str(b): {"estimate": r, "lo": r, "hi": r, "n": 5, "method": "m"} for b, r in rep.items()
+        }
+        return {"label": label, "cells": cells, "timing_repeats": {"seconds_per_epoch": per_b}}
+
+    conditions = [
+        cond("a", {4: 0.01, 8: 0.002}, {4: 0.011, 8: 0.008}),
+        cond("b", {4: 0.03}, {4: 0.01}),
+        {"label": "c", "cells": [], "timing_repeats": None},
+    ]
+    assert report.clock_gap(conditions) == "4.00× (B = 8, a)"
+    assert report.clock_gap(conditions[2:]) == ""
+
+
+def test_the_drift_within_a_job_names_its_window():
+    """Claim 1's drift note says over how many epochs at each end the drift is measured, and
+    the Definitions give the same number."""
+    from batchstudy.aggregate import DRIFT_EPOCHS
+
+    s = pd.DataFrame(
+        {"batch_size": [4, 128], "timing_drift": [1.0, 0.826], "timing_streams": [1, 1]}
+        | {"seed": [-1, -1]}
+    )
+    text = claims._stream_note(s, [4, 128])
+    assert f"the median of its last {DRIFT_EPOCHS} epochs took 0.826× the time of its first" in text
+    template = (ROOT / "workflow" / "report" / "index.html.j2").read_text(encoding="utf-8")
+    assert "{{ drift_epochs }}\n  epochs at each end" in template
+
+
+def test_a_step_budget_says_it_is_rounded_up_to_whole_epochs_with_the_steps_run():
+    """A job trains whole epochs: 1000 steps at 500 training rows run 1,008 steps at B = 8
+    (16 epochs of 63) and 1,024 at B = 16 (32 of 32); an epoch budget reads as configured."""
+    splits = [{"dataset": "blobs", "n_train": 500}]
+    text = report.budget_words("s1000", splits, [4, 8, 16])
+    assert text == (
+        "1000 steps, rounded up to whole epochs (blobs: 1,000 to 1,024 steps run over the "
+        "batch sizes)"
+    )
+    assert report.budget_words("s1000", splits, [4]) == (
+        "1000 steps, rounded up to whole epochs (blobs: 1,000 steps run over the batch sizes)"
+    )
+    assert report.budget_words("e100", splits, [4, 8]) == "100 epochs"
+
+
+def test_the_definitions_define_the_critical_batch_size_and_print_no_ascii_minus():
+    from batchstudy.stats import BOUNDED_NOTE
+
+    template = (ROOT / "workflow" / "report" / "index.html.j2").read_text(encoding="utf-8")
+    assert "S(B) = S_min · (1 + B_crit / B) = S_min + E_min / B" in template
+    assert "B_crit = E_min / S_min" in template and "common budget" not in template
+    assert "[-1, 1]" not in BOUNDED_NOTE and "[−1, 1]" in BOUNDED_NOTE

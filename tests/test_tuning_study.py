@@ -456,7 +456,7 @@ def test_b_simple_is_compared_with_the_tuned_b_crit_near_the_target():
     n = {"median": 145.0, "batch_size": 32, "n_checkpoints": 4}
     text = tf.noise_vs_bcrit_text(n, at, _fit(b_crit=10.0), "0.001")
     assert "The median B_simple is 14.5× the tuned B_crit" in text
-    assert "over seeds is 60; at the checkpoint nearest it (step 50) B_simple is 90, 9×" in text
+    assert "over seeds is 60; at the checkpoint nearest it (step 50) B_simple is 90, 9.00×" in text
     assert "2 of the 4 checkpoints lie after" in text
     assert tf.noise_at_target(noise, np.inf) == {}
     never = tf.noise_vs_bcrit_text(n, {}, _fit(b_crit=10.0), "0.001")

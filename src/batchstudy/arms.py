@@ -99,25 +99,49 @@ def _by_seed(found: Mapping[str, Any]) -> pd.Series | None:
     ).sort_index()
 
 
+def largest_is_best(series: pd.Series) -> bool:
+    """Whether an arm's per-seed largest-minus-best values are identically 0: its best batch
+    size is the largest itself, so its difference is 0 by construction, not measured."""
+    values = series.dropna()
+    return len(values) > 0 and bool((values == 0).all())
+
+
 def arm_changes(
     conditions: Sequence[dict[str, Any]], idx: list[int], settings: IntervalSettings
-) -> list[tuple[str, Effect]] | None:
+) -> list[tuple[str, Effect | None]] | None:
     """Per arm after the group's first (the reference), the change in its largest-minus-best
     test accuracy from the reference's: the mean over seeds of the per-seed change, with a
-    paired t-interval at the family level of the group's ``len(idx) - 1`` changes
-    (Bonferroni). Seeds missing in either arm drop. ``None`` where an arm lacks per-seed
-    values or the arms' seeds differ: no pairing is invented."""
+    paired t-interval at the family level of the group's estimable changes (Bonferroni),
+    judged against the accuracy margin (`batchstudy.stats.judge`). Seeds missing in either arm
+    drop. An arm whose best batch size is the largest (`largest_is_best`) has no change
+    (``None``); where the reference's is, none has. ``None`` where an arm lacks per-seed
+    values or the arms' seeds differ: no pairing is invented. Each arm's best batch size is
+    taken as chosen: the intervals are not adjusted for that choice."""
     series = [_by_seed(conditions[i]) for i in idx]
     if any(s is None for s in series) or not seeds_shared(conditions, idx):
         return None
-    member = settings.family(len(idx) - 1)
+    blank = largest_is_best(series[0])
+    estimable = [not blank and not largest_is_best(s) for s in series[1:]]
+    member = settings.family(max(1, sum(estimable)))
     return [
         (
             _arm_label(conditions[i]["keys"]),
-            stats.paired_mean_difference(s, series[0], member, stats.GAP_RANGE),
+            stats.judge(
+                stats.paired_mean_difference(s, series[0], member, stats.GAP_RANGE),
+                claims.ACCURACY_MARGIN,
+                settings,
+            )
+            if ok
+            else None,
         )
-        for i, s in zip(idx[1:], series[1:], strict=True)
+        for i, s, ok in zip(idx[1:], series[1:], estimable, strict=True)
     ]
+
+
+def _change_item(label: str, e: Effect | None, largest: int) -> str:
+    if e is None:
+        return f"{label}: B = {largest} is the best (no change estimable)"
+    return f"{label}: {fmt.effect(e, 'difference')} ({e.verdict})"
 
 
 def seeds_shared(conditions: Sequence[dict[str, Any]], idx: list[int]) -> bool:
@@ -136,17 +160,18 @@ def change_sentence(
         return ""
     if not seeds_shared(conditions, idx):
         return " The arms ran different seeds, so the change between them has no paired interval."
-    changes = arm_changes(conditions, idx, settings) or []
     reference = _arm_label(conditions[idx[0]]["keys"])
-    items = "; ".join(f"{label}: {fmt.effect(e, 'difference')}" for label, e in changes)
-    family = (
-        f"; family: the {len(changes)} changes, {stats.FAMILY_BONFERRONI} intervals"
-        if len(changes) > 1
-        else ""
-    )
+    largest = conditions[idx[0]]["batch_sizes"][-1]
+    if largest_is_best(_by_seed(conditions[idx[0]])):
+        return f" In {reference}, B = {largest} is the best itself: no change from it is estimable."
+    changes = arm_changes(conditions, idx, settings) or []
+    items = "; ".join(_change_item(label, e, largest) for label, e in changes)
+    n = sum(e is not None for _, e in changes)
+    family = f"; family: the {n} changes, {stats.FAMILY_BONFERRONI} intervals" if n > 1 else ""
     return (
         f" Change in that difference from {reference}, paired by seed (a seed fixes the initial "
-        f"weights and data order in every arm; each arm's best batch size as chosen{family}): "
+        f"weights and data order in every arm; each arm's best batch size taken as chosen, not "
+        f"adjusted for that choice{family}; margin ±{fmt.exact(claims.ACCURACY_MARGIN)}): "
         f"{items}."
     )
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import formatting as fmt
 from . import stats
+from .aggregate import DRIFT_EPOCHS
 from .metrics import (
     BUDGET_LIMITED,
     COLLAPSED,
@@ -573,8 +574,9 @@ def _stream_note(s: pd.DataFrame, sizes: list[int]) -> str:
         f"Unit of replication: one training job per batch size: {timing_streams_words(s)}; "
         "the intervals are over that job's epochs, which share its machine state, so they are "
         "not intervals over independent repeats. "
-        f"Drift within a job: up to a {fmt.number(factor)}-fold change (the last epochs took "
-        f"{fmt.ratio(drift[worst])} the time of the first, B = {sizes[worst]}){drift_note}."
+        f"Drift within a job: up to a {fmt.number(factor)}-fold change (the median of its last "
+        f"{DRIFT_EPOCHS} epochs took {fmt.ratio(drift[worst])} the time of its first "
+        f"{DRIFT_EPOCHS}, B = {sizes[worst]}){drift_note}."
     )
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from . import arms, claims, draws, scaling, stats
 from . import formatting as fmt
-from .config import DRAW_OF, Condition, budget_label
+from .config import DRAW_OF, Condition
 from .metrics import CONDITION_KEYS, EVENT_UNITS, LOSS_NOTE, MEAN_METRICS, target_suffixes
 from .stats import DIFFERENT, EQUIVALENT, Effect, IntervalSettings
 
@@ -934,9 +934,9 @@ def still_moving_from(found: dict[str, Any]) -> tuple[int, str] | None:
 
 def budget_caveat(found: dict[str, Any]) -> str:
     """Where the largest batch size's runs had not settled by the end of the budget, a drop
-    in its final accuracy is measured at a budget that stopped them early: "; at the 60
-    epochs budget, where no run at B ≥ 32 had settled: at the largest, 10 still moving" ("at
-    any batch size" where that is the smallest too); empty otherwise."""
+    in its final accuracy is measured at a budget that stopped them early: "; at the
+    60-epoch budget, where no run at B ≥ 32 had settled: at the largest, 10 still moving"
+    ("at any batch size" where that is the smallest too); empty otherwise."""
     moving = still_moving_from(found)
     if moving is None:
         return ""
@@ -946,7 +946,7 @@ def budget_caveat(found: dict[str, Any]) -> str:
         where = f"B = {b}"
     else:
         where = "any batch size" if sizes and b == min(sizes) else f"B ≥ {b}"
-    budget = budget_label(str(found["keys"]["budget"]))
+    budget = fmt.budget_attributive(str(found["keys"]["budget"]))
     why = f": at the largest, {causes}" if causes else ""
     return f"; at the {budget} budget, where no run at {where} had settled{why}"
 
@@ -1066,7 +1066,7 @@ def _shown_fit_headline(fits: list[tuple[int, dict[str, Any], dict]], of_n: str,
         + shown
         + " "
         + _fit_basis(c, t)
-        + _fit_range(clean, central, n_other)
+        + _fit_range(clean, [f for f in central if f[0] != i], n_other)
         + " "
         + FIXED_RATE_NOTE,
         "anchor": f"{_anchor(c, i)}-targets",
@@ -1076,7 +1076,9 @@ def _shown_fit_headline(fits: list[tuple[int, dict[str, Any], dict]], of_n: str,
 def _fit_range(clean: list, central: list, n_other: int) -> str:
     """The range of B_crit over the unflagged fits inside their batch sizes (from two of
     them), and how many usable fits it leaves out: flagged ones by `FLAG_COUNTS` (a fit can
-    carry several flags) and those whose estimate or interval extrapolates."""
+    carry several flags) and those whose estimate or interval extrapolates. ``central`` and
+    ``n_other`` exclude the shown fit (its own flags are in its text), so where it is the
+    only usable fit nothing is said of others."""
     flagged = [f for f in central if fit_flags(f[2])]
     counts = {flag: sum(flag in fit_flags(f[2]) for f in flagged) for flag in FLAG_COUNTS}
     reasons = [f"{k} {FLAG_COUNTS[flag]}" for flag, k in counts.items() if k]

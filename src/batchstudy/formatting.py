@@ -36,11 +36,12 @@ _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 #: value that rounds to zero prints unsigned.
 _SIGNED_ZERO = re.compile(r"^[+-](?=[0.]+%?$)")
 
-#: Readable names of the learning-rate arms (config key -> words).
+#: Readable names of the learning-rate arms (config key -> words), without parentheses of
+#: their own: the text puts them in parentheses ("by a fixed rule (linear scaling, lr ∝ B)").
 ARM_LABELS = {
     "constant": "constant lr",
-    "linear": "lr ∝ B (linear scaling)",
-    "sqrt": "lr ∝ √B (square-root scaling)",
+    "linear": "linear scaling, lr ∝ B",
+    "sqrt": "square-root scaling, lr ∝ √B",
 }
 #: Short method names printed beside every interval (full names in `batchstudy.stats`).
 METHOD_TAGS = {
@@ -109,6 +110,15 @@ def number(x: Any, digits: int = 3) -> str:
         return NOT_ESTIMABLE
     if _integral(x):
         return _separated(float(x))
+    return significant(x, digits)
+
+
+def significant(x: Any, digits: int = 3) -> str:
+    """A measured number at ``digits`` significant digits even where it is a whole number
+    (a ratio of 13 reads 13.0, of 2 reads 2.00: whole numbers print exactly only as counts,
+    `number`); otherwise as `number`."""
+    if not _finite(x):
+        return NOT_ESTIMABLE
     v = float(f"{float(x):.{digits}g}")  # rounded first: 999.7 is 1,000, not "1e+03"
     if abs(v) >= SCIENTIFIC_FROM:
         return scientific(v, digits)
@@ -182,8 +192,10 @@ def seconds(x: Any, digits: int = 3) -> str:
 
 
 def ratio(x: Any, digits: int = 3) -> str:
-    """Ratios span orders of magnitude (0.08 to 40): three significant digits, ×."""
-    return f"{number(x, digits)}×" if _finite(x) else NOT_ESTIMABLE
+    """Ratios span orders of magnitude (0.08 to 40): three significant digits, ×; a ratio
+    that is a whole number keeps them too (13.0×, 2.00×, 1.00×: a ratio is measured, not
+    counted)."""
+    return f"{significant(x, digits)}×" if _finite(x) else NOT_ESTIMABLE
 
 
 #: Each kind of number: its formatter, called as ``f(x)`` at the default precision or
@@ -207,6 +219,9 @@ SIGNED_KINDS = frozenset({"difference", "count_difference"})
 #: At most this many digits beyond a kind's default precision separate an interval end from a
 #: verdict boundary it would otherwise print equal to (`end`).
 EXTRA_DIGITS = 2
+#: A value this close to a boundary (relative to ``max(1, |boundary|)``) is on it: float noise
+#: of the boundary itself (`on_boundary`).
+BOUNDARY_NOISE = 1e-6
 
 
 def above(kind: str) -> str:
@@ -223,7 +238,8 @@ def end(x: float, kind: str, boundaries: Sequence[float] = ()) -> str:
     `EXTRA_DIGITS` more digits, the fewest that tell it from the boundary: with margin 0.01,
     −0.0098 prints "−0.0098", −0.00996 "−0.00996" and −0.01004 "−0.01004" where all three
     would read "−0.010", so the reader sees on which side of the margin the verdict saw it.
-    An end exactly on a boundary, or closer to it than the extra digits show, prints at the
+    An end on a boundary up to float noise (`on_boundary`: −0.010000026 against −0.01) prints at
+    the kind's default precision; one closer to it than the extra digits show, at the
     precision reached. The same holds for any value the text compares with a boundary, e.g. a
     B_crit of 3.998 against the smallest fitted B = 4 prints "3.998", not "4.00".
     """
@@ -234,11 +250,20 @@ def end(x: float, kind: str, boundaries: Sequence[float] = ()) -> str:
     form, default = KINDS[kind]
     if kind in SIGNED_KINDS:  # a signed end that rounds to zero shows its sign's digit
         boundaries = (*boundaries, 0.0)
+    if any(on_boundary(x, b) for b in boundaries):
+        return form(x, default)
     for p in range(default, default + EXTRA_DIGITS + 1):
         text = form(x, p)
-        if not any(b != x and _reads_as(x, b, kind, p) for b in boundaries):
+        if not any(_reads_as(x, b, kind, p) for b in boundaries):
             break
     return text
+
+
+def on_boundary(x: float, b: float) -> bool:
+    """Whether ``x`` equals the boundary ``b`` up to float noise (`BOUNDARY_NOISE` relative to
+    ``max(1, |b|)``): −0.010000026 is a difference of exactly −0.01, −5.9e-9 one of 0. Such a
+    value decides nothing against ``b`` and prints at its kind's precision ("−0.010", "0.000")."""
+    return abs(x - b) < BOUNDARY_NOISE * max(1.0, abs(b))
 
 
 def _reads_as(x: float, b: float, kind: str, p: int) -> bool:
@@ -321,6 +346,13 @@ def warmup(lr_scaling: dict[str, Any]) -> str:
         if lr_scaling.get(key):
             return f"scaled arms warm up linearly over {lr_scaling[key]} {unit}"
     return "no warmup"
+
+
+def budget_attributive(budget: str) -> str:
+    """A budget key ("e60", "s1000") before a noun: "60-epoch", "1,000-step" (as in "at the
+    60-epoch budget"); `batchstudy.config.budget_label` is the standalone form ("60 epochs")."""
+    kind, n = str(budget)[0], int(str(budget)[1:])
+    return f"{_separated(n)}-{'epoch' if kind == 'e' else 'step'}"
 
 
 def share(k: int, n: int) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import math
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -23,12 +24,14 @@ import pandas as pd
 
 from . import formatting as fmt
 from . import plots
+from .aggregate import DRIFT_EPOCHS
 from .catalogue import catalogue_context, study_summary
 from .config import budget_label, budgets, config_hash, optimizer_settings
 from .data import VAL_OWN
 from .io import read_table, write_json, write_text
 from .metrics import EVENT_UNITS, JOB_KEYS
 from .provenance import code_version, machine
+from .spec import steps_per_epoch
 from .stats import ABOVE_BUDGET, Effect
 from .tuning_findings import FRONTIER_HEADER, TUNING_PLOT_DIR
 
@@ -69,8 +72,43 @@ TABLE_COLUMNS = [
     ("final_test_loss", "final test loss", "loss", "exploded"),
     ("epochs_to_settle", "settling epoch", "count", "never settled"),
     ("steps_to_settle", "settling step", "count", "never settled"),
-    ("seconds_per_epoch", "time / epoch", "seconds", ""),
+    ("seconds_per_epoch", "time / epoch (training job's clock)", "seconds", ""),
 ]
+#: A time-to-target table's header per unit of `batchstudy.metrics.EVENT_UNITS`: seconds are
+#: estimated from the training job's clock, not measured by the timing stage.
+TARGET_HEADERS = {
+    "seconds": "seconds, estimated (median; epochs × the training job's median s/epoch)",
+}
+
+
+def target_header(unit: str) -> str:
+    return TARGET_HEADERS.get(unit, f"{unit} (median)")
+
+
+def clock_gap(conditions: list[dict[str, Any]]) -> str:
+    """The largest fold change, over conditions with a timing stage and their batch sizes,
+    between a training job's median seconds per model-epoch (the summary table's) and the
+    timing stage's geometric mean over repeats, in words ("3.57× (B = 4, <label>)"); empty
+    where no condition has both."""
+    best: tuple[float, str] = (0.0, "")
+    for c in conditions:
+        per_b = (c.get("timing_repeats") or {}).get("seconds_per_epoch") or {}
+        for cell in c.get("cells") or []:
+            job, rep = cell.get("seconds_per_epoch"), per_b.get(str(cell["batch_size"]))
+            if rep is None:
+                continue
+            job = Effect.from_dict(job).estimate if isinstance(job, dict) else job
+            rep = Effect.from_dict(rep).estimate
+            if not (_positive(job) and _positive(rep)):
+                continue
+            fold = max(job / rep, rep / job)
+            if fold > best[0]:
+                best = (fold, f"B = {cell['batch_size']}, {c['label']}")
+    return f"{fmt.ratio(best[0])} ({best[1]})" if best[1] else ""
+
+
+def _positive(x: Any) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x) and x > 0
 
 
 def data_uri(path: Path) -> str:
@@ -381,6 +419,27 @@ def tuning_context(tuning_path: Path | None) -> dict[str, Any]:
     return doc | {"frontier_header": FRONTIER_HEADER}
 
 
+def budget_words(budget: str, splits: list[dict[str, Any]], batch_sizes: list[int]) -> str:
+    """A budget in words; a step budget with the steps actually run, since a job trains whole
+    epochs (the budget rounded up to a whole number of `steps_per_epoch`): "1000 steps, rounded
+    up to whole epochs (blobs: 1,000 to 1,024 steps run over the batch sizes)"."""
+    label = budget_label(budget)
+    if not budget.startswith("s") or not splits:
+        return label
+    n = int(budget[1:])
+    parts = []
+    for s in splits:
+        per_b = [steps_per_epoch(int(s["n_train"]), int(b)) for b in batch_sizes]
+        run = [-(-n // spe) * spe for spe in per_b]
+        span = (
+            fmt.count(min(run))
+            if min(run) == max(run)
+            else (f"{fmt.count(min(run))} to {fmt.count(max(run))}")
+        )
+        parts.append(f"{s['dataset']}: {span} steps run over the batch sizes")
+    return f"{label}, rounded up to whole epochs ({'; '.join(parts)})"
+
+
 def split_sizes(splits: list[dict[str, Any]]) -> list[str]:
     """One phrase per dataset of the findings' ``splits`` (`batchstudy.data.SPLIT_COLUMNS`):
     its rows per split, saying where the test split serves as validation, and chance."""
@@ -569,7 +628,9 @@ def build_context(
             else custom_model_words(None)
         ),
         "optimizers": optimizers(cfg),
-        "budgets": [budget_label(b) for b in budgets(cfg)],
+        "budgets": [
+            budget_words(b, found.get("splits", []), cfg["batch_sizes"]) for b in budgets(cfg)
+        ],
         "sections": sections,
         "split_sizes": split_sizes(found.get("splits", [])),
         "batch_notes": sentences(
@@ -591,7 +652,9 @@ def build_context(
         "open_label": plots.OPEN_LABEL,
         "pooled": pooled_sections(found),
         "table_header": ["batch size"] + [h for _, h, _, _ in TABLE_COLUMNS] + ["runs"],
-        "target_header": ["batch size"] + [f"{u} (median)" for u in EVENT_UNITS],
+        "target_header": ["batch size"] + [target_header(u) for u in EVENT_UNITS],
+        "clock_gap": clock_gap(found["conditions"]),
+        "drift_epochs": DRIFT_EPOCHS,
         "provenance": prov,
         "provenance_tsv": provenance_tsv(prov),
         "empty_provenance": EMPTY_PROVENANCE,

@@ -77,7 +77,7 @@ def value_range(column: str) -> tuple[float, float]:
 #: How the clipping is stated beside the methods.
 BOUNDED_NOTE = (
     "intervals are clipped to the quantity's range (accuracies [0, 1], train-test gaps and "
-    "differences of accuracies [-1, 1], losses from 0); the true value lies in that range, so "
+    "differences of accuracies [−1, 1], losses from 0); the true value lies in that range, so "
     "clipping removes no possible value and leaves the coverage as it was"
 )
 
