@@ -1379,6 +1379,14 @@ def claim3b_verdict(v3a: str, gap: Effect, drop: Effect) -> str:
     return INCONCLUSIVE if v3a == INCONCLUSIVE and v3b == SUPPORTED else v3b
 
 
+#: What claim 3b's reading says where train accuracy falls with test accuracy and no larger gap
+#: explains the drop: what the design is consistent with, not what it establishes.
+UNDER_TRAINING = (
+    "consistent with under-training under this budget and learning rate, not with a "
+    "generalization gap"
+)
+
+
 def _claim3_reading(v3a: str, gap: Effect, train: Effect, drop: Effect) -> str:
     """What the intervals say together, each part true as worded: the gap part follows the
     gap's own outcome (`gap_outcome`); a falling train accuracy with a gap shown not to grow
@@ -1403,8 +1411,7 @@ def _claim3_reading(v3a: str, gap: Effect, train: Effect, drop: Effect) -> str:
         return (
             f"train accuracy drops too ({fmt.interval(train, 'difference')}); {grows}a larger "
             f"gap explains at most {fmt.accuracy(gap.hi)} of the drop of at least "
-            f"{fmt.accuracy(-drop.hi)} in test accuracy, less than half: mostly under-training "
-            "under this budget and learning rate, not a generalization gap"
+            f"{fmt.accuracy(-drop.hi)} in test accuracy, less than half: {UNDER_TRAINING}"
         )
     if outcome == GAP_UNKNOWN:
         grows = np.isfinite(gap.lo) and gap.lo > 0 and gap.n >= stats.MIN_N
@@ -1429,10 +1436,7 @@ def _claim3_reading(v3a: str, gap: Effect, train: Effect, drop: Effect) -> str:
         else "the gap shrinks"
     )
     if train_falls:
-        return (
-            f"the train accuracy falls with the test accuracy while {shown}: under-training "
-            "under this budget and learning rate, not a generalization gap"
-        )
+        return f"the train accuracy falls with the test accuracy while {shown}: {UNDER_TRAINING}"
     return shown + ", so no generalization gap is shown" + moot
 
 
