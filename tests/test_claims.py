@@ -462,6 +462,32 @@ def test_settling_large_group_never_settled_is_a_bound_not_an_interval():
     assert "lower bound" not in v.evidence and "nan" not in v.evidence
 
 
+def test_settling_bound_budget_limited_runs_lower_the_limit():
+    """Budget-limited runs entered their band after the last epoch a run can settle at (85 of
+    100 here), not after the budget: the small group is compared with 85 − 5, not 100 − 5, so
+    a small-group median near 88 is no longer "sooner"."""
+    runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0)
+    large = runs["batch_size"] >= 64
+    runs.loc[large, "settling_epoch"] = np.nan
+    runs["settle_status"] = np.where(large, "budget-limited", "settled")
+    runs["settles_after"] = np.where(large, 85.0, np.nan)
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(v, SUPPORTED)
+    assert "budget-limited runs entered their band after epoch 85" in v.evidence
+    assert "below that epoch minus the margin (85 − 5 = 80): it is." in v.evidence
+    late = runs.assign(settling_epoch=np.where(large, np.nan, 88.0))
+    w = claim_small_batches_settle_sooner(late, SETTINGS)
+    _assert_verdict(w, INCONCLUSIVE)
+    assert "(85 − 5 = 80): it is not." in w.evidence
+    still = runs.assign(settle_status=np.where(large, "still moving", "settled"))
+    still["settles_after"] = np.where(large, 100.0, np.nan)
+    u = claim_small_batches_settle_sooner(
+        still.assign(settling_epoch=late["settling_epoch"]), SETTINGS
+    )
+    _assert_verdict(u, SUPPORTED)
+    assert "below the budget minus the margin (100 − 5 = 95): it is." in u.evidence
+
+
 def test_settling_bound_with_lower_bounds_in_the_small_group_is_inconclusive():
     """Large group all censored; 3 small-batch runs (B = 4, seeds 0-2) never settled either:
     their per-seed medians, (100 + ~30) / 2, are only lower bounds, so an interval of the small

@@ -26,6 +26,7 @@ from batchstudy.metrics import (
     plateau,
     run_metrics,
     settled_below_target,
+    settles_after,
     settling_epoch,
     smooth,
     summarize,
@@ -278,6 +279,7 @@ EXPECTED_RUN_COLUMNS = [
     "n_epochs",
     "diverged",
     "settle_status",
+    "settles_after",
     "chance_accuracy",
     "chance_loss",
     "final_train_accuracy",
@@ -345,6 +347,17 @@ def test_run_metrics_settling_epoch_and_step(runs):
     assert runs.loc[(64, 0), "steps_to_settle"] == 8 * 2
 
 
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [("still moving", 10.0), ("loss rising", 10.0), (BUDGET_LIMITED, 6.0), ("settled", np.nan)],
+)
+def test_settles_after_bounds_each_unsettled_status(status, expected):
+    got = settles_after(status, 10, window=1, k_last=3)
+    assert got == expected or (np.isnan(got) and np.isnan(expected))
+    for failed in ("collapsed to chance", "diverged", "too short to settle"):
+        assert np.isnan(settles_after(failed, 10, window=1, k_last=3))
+
+
 def test_run_metrics_late_band_entry_is_budget_limited_not_settled():
     """Cut to 10 epochs, B = 64 seed 0 enters its band at epoch 8, after 10 - 3 - 1 = 6."""
     history = _history()
@@ -353,6 +366,8 @@ def test_run_metrics_late_band_entry_is_budget_limited_not_settled():
     run = table.set_index(["batch_size", "seed"]).loc[(64, 0)]
     assert run["settle_status"] == BUDGET_LIMITED
     assert np.isnan(run["settling_epoch"]) and np.isnan(run["steps_to_settle"])
+    assert run["settles_after"] == 6  # entered after the last epoch it could settle at
+    assert np.isnan(table.set_index(["batch_size", "seed"]).loc[(8, 0), "settles_after"])
     summary = summarize(table, SETTINGS).set_index("batch_size")
     assert summary.at[64, "n_budget_limited"] == 1 and summary.at[8, "n_budget_limited"] == 0
     assert summary.at[64, "n_settled"] == 0

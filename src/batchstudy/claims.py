@@ -957,6 +957,38 @@ def unsettled_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
     return "; ".join(out) if out else "none"
 
 
+def settles_after(runs: pd.DataFrame) -> pd.Series:
+    """Per run, the epoch its settling epoch lies after where claim 2 counts it at the budget
+    (`settling_failed`): the run table's ``settles_after`` (`batchstudy.metrics.settles_after`:
+    the budget, or for a budget-limited run the last epoch a run can settle at), else its
+    budget (``n_epochs``: runs settled below the target, by `BELOW_TARGET_RULE`, and tables
+    without the column)."""
+    budget = runs["n_epochs"].astype(float)
+    known = runs.get("settles_after", pd.Series(np.nan, index=runs.index)).astype(float)
+    return known.where(known.notna() & ~settled_below_target(runs), budget)
+
+
+def _bound_head(runs: pd.DataFrame, done: list[int], floor: float) -> str:
+    """The one-sided comparison's opening: the censored group, how its runs are counted, and
+    the epoch all their settling epochs lie after (``floor``: earlier than the budget where
+    budget-limited runs are among them)."""
+    mine = runs[runs["batch_size"].isin(done)]
+    budget = float(mine["n_epochs"].min())
+    after = (
+        ""
+        if floor >= budget
+        else f"; budget-limited runs entered their band after epoch {fmt.number(floor)}, the "
+        "last epoch a run can settle at, and may have settled there, so their settling epochs "
+        "are known only to lie after it"
+    )
+    return (
+        f"Only a one-sided comparison is available: {fmt.sizes(done)}: no run settled "
+        f"within the budget ({_group_causes(mine)}); each is counted at the budget "
+        f"({fmt.number(budget)} epochs){_paren(beyond_budget(mine))}{after}. Per-seed "
+        "median settling epoch of "
+    )
+
+
 def _settling_bound(
     runs: pd.DataFrame,
     table: pd.DataFrame,
@@ -966,68 +998,66 @@ def _settling_bound(
 ) -> tuple[str, str, dict[str, Effect]]:
     """Claim 2 where every run of one group is counted at the budget: only a one-sided bound.
 
-    A wholly censored group's every value exceeds its budget (the fewest epochs its runs
-    trained), so the other group is compared with that budget: with the large group censored,
-    "small sooner" is supported when the upper end of the t-interval of the small group's
-    per-seed median settling epoch (clipped to [0, its budget]) lies below the large group's
-    budget minus `SETTLING_MARGIN_EPOCHS`; with the small group censored, it is not supported
-    when the large group's upper end lies below the small group's budget minus the margin.
-    Both verdicts rest on that upper end, so where any per-seed value of the other group is a
-    lower bound (`median_open`: ``n_censored`` of the effect), no interval can carry a
-    verdict: the value is given only as a lower bound (`_lower_bound_words`), without an
-    interval, and the verdict is inconclusive. So it is, too, with both groups censored or
-    with fewer than `batchstudy.stats.MIN_N` seeds.
+    Every settling epoch of a wholly censored group lies after the earliest of its runs'
+    `settles_after` (the budget, or, with budget-limited runs, the last epoch a run can settle
+    at), so the other group is compared with that epoch: with the large group censored, "small
+    sooner" is supported when the upper end of the t-interval of the small group's per-seed
+    median settling epoch (clipped to [0, its budget]) lies below it minus
+    `SETTLING_MARGIN_EPOCHS`; with the small group censored, it is not supported when the large
+    group's upper end lies below it minus the margin. Both verdicts rest on that upper end, so
+    where any per-seed value of the other group is a lower bound (`median_open`:
+    ``n_censored`` of the effect), no interval can carry a verdict: the value is given only as
+    a lower bound (`_lower_bound_words`), without an interval, and the verdict is
+    inconclusive. So it is, too, with both groups censored or with fewer than
+    `batchstudy.stats.MIN_N` seeds.
     """
-    budget = {
-        name: float(runs.loc[runs["batch_size"].isin(g), "n_epochs"].min())
-        for name, g in groups.items()
-    }
-    words = {
-        name: f"{fmt.sizes(g)}: {_never_words(runs, g)} "
-        f"({_group_causes(runs[runs['batch_size'].isin(g)])})"
-        for name, g in groups.items()
-    }
     if all(censored.values()):
-        return INCONCLUSIVE, f"No run settled within the budget: {'; '.join(words.values())}.", {}
+        words = [
+            f"{fmt.sizes(g)}: {_never_words(runs, g)} "
+            f"({_group_causes(runs[runs['batch_size'].isin(g)])})"
+            for g in groups.values()
+        ]
+        return INCONCLUSIVE, f"No run settled within the budget: {'; '.join(words)}.", {}
     other = "small" if censored["large"] else "large"
-    done = "large" if other == "small" else "small"
+    done = groups["large" if other == "small" else "small"]
+    floor = float(settles_after(runs)[runs["batch_size"].isin(done)].min())
+    head = _bound_head(runs, done, floor) + f"{fmt.sizes(groups[other])}: "
     values = table[groups[other]].median(axis=1)
     top = float(runs.loc[runs["batch_size"].isin(groups[other]), "n_epochs"].max())
     bounds = median_open(runs, groups[other], list(table.columns))[values.notna()]
-    mine = runs[runs["batch_size"].isin(groups[done])]
-    head = (
-        f"Only a one-sided comparison is available: {fmt.sizes(groups[done])}: no run settled "
-        f"within the budget ({_group_causes(mine)}); each is counted at the budget "
-        f"({fmt.number(budget[done])} epochs){_paren(beyond_budget(mine))}. Per-seed median "
-        f"settling epoch of {fmt.sizes(groups[other])}: "
-    )
     if bounds.any():
         e = _lower_bound_effect(values, int(bounds.sum()), settings)
         return INCONCLUSIVE, head + _lower_bound_words(e), {f"{other}_median": e}
     e = stats.t_interval(values, settings, bounds=(0.0, top))
-    limit = budget[done] - SETTLING_MARGIN_EPOCHS
+    limit = floor - SETTLING_MARGIN_EPOCHS
     # judged against the limit: an end near it prints the digits that place it
     e = replace(e, boundaries=(float(limit),))
     below = bool(np.isfinite(e.hi) and e.hi < limit)
     clear = below and e.n >= stats.MIN_N
     verdict = (SUPPORTED if other == "small" else NOT_SUPPORTED) if clear else INCONCLUSIVE
-    where = "it is" if below else "it is not" if np.isfinite(e.hi) else "no upper end (one seed)"
-    evidence = (
-        head
-        + fmt.effect(e, "count")
-        + (
-            f" (upper end clipped at the budget, {fmt.number(top)}: every per-seed value is a "
-            "settled run's, below it)"
-            if e.hi == top
-            else ""
-        )
-        + "; the "
-        f"verdict needs its upper end below the budget minus the margin "
-        f"({fmt.number(budget[done])} − {fmt.exact(SETTLING_MARGIN_EPOCHS)} = "
-        f"{fmt.number(limit)}): {where}"
+    words = _bound_words(e, top, floor, limit, float(runs["n_epochs"].min()))
+    return verdict, head + words, {f"{other}_median": e}
+
+
+def _bound_words(e: Effect, top: float, floor: float, limit: float, budget: float) -> str:
+    """The other group's interval against the censored group's ``floor`` (the budget, or the
+    earlier epoch budget-limited runs are known to settle after) minus the margin."""
+    where = (
+        "it is" if e.hi < limit else "it is not" if np.isfinite(e.hi) else "no upper end (one seed)"
+    )
+    what = "the budget" if floor >= budget else "that epoch"
+    clipped = (
+        f" (upper end clipped at the budget, {fmt.number(top)}: every per-seed value is a "
+        "settled run's, below it)"
+        if e.hi == top
+        else ""
+    )
+    return (
+        f"{fmt.effect(e, 'count')}{clipped}; the verdict needs its upper end below "
+        f"{what} minus the margin ({fmt.number(floor)} − {fmt.exact(SETTLING_MARGIN_EPOCHS)} "
+        f"= {fmt.number(limit)}): {where}"
         + ("." if e.n >= stats.MIN_N else f"; {e.n} seeds are too few for a verdict.")
     )
-    return verdict, evidence, {f"{other}_median": e}
 
 
 def _group_causes(runs: pd.DataFrame) -> str:

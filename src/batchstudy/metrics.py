@@ -325,6 +325,19 @@ def settling_point(
     return entry, SETTLED
 
 
+def settles_after(status: str, n_epochs: int, *, window: int, k_last: int) -> float:
+    """The epoch an unsettled run's settling epoch, if it has one, is known to lie after:
+    ``n_epochs`` (the budget) for a run `STILL_MOVING` or with its `LOSS_RISING`; for a
+    `BUDGET_LIMITED` one only `latest_settling_epoch`, since it entered its band after that
+    epoch but within the budget, where it may already have settled. NaN for a settled run and
+    for those that have no settling epoch to bound (`COLLAPSED`, `DIVERGED`, `TOO_SHORT`)."""
+    if status in (STILL_MOVING, LOSS_RISING):
+        return float(n_epochs)
+    if status == BUDGET_LIMITED:
+        return float(latest_settling_epoch(n_epochs, window=window, k_last=k_last))
+    return np.nan
+
+
 def settling_epoch(
     val_acc: Sequence[float] | np.ndarray,
     *,
@@ -446,6 +459,7 @@ def _curve_metrics(
     level = plateau(val_acc, k_last)
     return row | {
         "settle_status": status,
+        "settles_after": settles_after(status, len(run), window=window, k_last=k_last),
         "final_train_accuracy": last["train_accuracy"],
         "final_end_train_accuracy": last["end_train_accuracy"],
         "final_val_accuracy": last["val_accuracy"],
@@ -601,7 +615,15 @@ def run_metrics(
         rows.append(key | {"chance_accuracy": level, "chance_loss": loss_level} | metrics)
         curves.append(run["val_accuracy"].to_numpy(dtype=float))
         losses.append(run["val_loss"].to_numpy(dtype=float))
-    columns = [*RUN_KEYS, "n_epochs", "diverged", "settle_status", "chance_accuracy", "chance_loss"]
+    columns = [
+        *RUN_KEYS,
+        "n_epochs",
+        "diverged",
+        "settle_status",
+        "settles_after",
+        "chance_accuracy",
+        "chance_loss",
+    ]
     table = pd.DataFrame(rows, columns=[*columns, *CURVE_METRICS])
     table["diverged"] = table["diverged"].astype(bool)
     table["loss_exploded"] = exploded_losses(table["final_test_loss"], table["chance_loss"])
