@@ -35,6 +35,7 @@ from batchstudy.claims import (
     claim_time_per_epoch,
     claim_wall_time_not_epochs,
     directional,
+    earliest_settling,
     evaluate_claims,
     family_size,
     family_words,
@@ -612,6 +613,24 @@ def test_settling_gives_large_runs_settled_below_the_target_at_their_own_epochs_
     assert "the 10 large-batch ones push the large values up, in the claim's favour" in v.evidence
     assert "With them at their own settling epochs instead: −" in v.evidence
     assert "the verdict supported rests on how those runs are counted" in v.evidence
+
+
+def test_settling_gives_budget_limited_large_runs_their_earliest_settling_epoch_too():
+    """B = 256 runs are budget-limited (entered their band after epoch 85 of 100): counted at
+    the budget they raise the large group's values, in the claim's favour; with them at epoch
+    86, the earliest they can have settled at, the difference is given as well."""
+    sizes = (4, 8, 64, 128, 256, 512)
+    runs = make_runs(sizes=sizes, settling=lambda b: 50.0 if b < 64 else 40.0)
+    runs["settle_status"] = "settled"
+    late = runs["batch_size"] == 256
+    runs.loc[late, ["settling_epoch", "settle_status"]] = [np.nan, "budget-limited"]
+    runs["settles_after"] = np.where(late, 85.0, np.nan)
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    assert "Counted at the budget, runs that are budget-limited raise" in v.evidence
+    assert "the 10 large-batch ones push the large values up, in the claim's favour" in v.evidence
+    assert "With them at the earliest epochs they can have settled at" in v.evidence
+    alt = earliest_settling(runs)
+    assert (alt[late] == 86.0).all() and alt[~late].isna().all()
 
 
 def test_settling_not_testable_where_runs_that_failed_to_train_decide_a_median():

@@ -852,28 +852,24 @@ def _settling_difference(
     )
 
 
-def _below_target_sensitivity(
-    verdict: str,
-    runs: pd.DataFrame,
-    groups: dict[str, list[int]],
-    sizes: list[int],
-    settings: IntervalSettings,
-) -> tuple[str, str]:
-    """Claim 2's sensitivity to the runs that settled below the target (`settled_below_target`):
-    counted at the budget they raise their group's values: large-group ones in the claim's
-    favour, small-group ones against it. The difference with them at their own settling
-    epochs is given beside the one as counted; a verdict that does not hold there too is
-    inconclusive. ``(verdict, "")`` where no run settled below the target."""
+def earliest_settling(runs: pd.DataFrame) -> pd.Series:
+    """Per run counted at the budget that may have settled before it, the earliest epoch it can
+    have settled at: a run settled below the target at its own settling epoch
+    (`settled_below_target`), a budget-limited one the epoch after its ``settles_after``;
+    NaN for every other run."""
+    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    early = pd.Series(np.nan, index=runs.index)
+    limited = (status == BUDGET_LIMITED) & runs["settling_epoch"].isna()
+    early = early.mask(limited, settles_after(runs) + 1.0)
     below = settled_below_target(runs)
-    if not below.any():
-        return verdict, ""
-    own = per_seed(
-        runs.assign(settle=settling_counted(runs)["settle"].mask(below, runs["settling_epoch"])),
-        "settle",
-        sizes,
-    )
-    alt = _settling_difference(own, groups, runs, settings)
-    counts = {name: int(below[runs["batch_size"].isin(g)].sum()) for name, g in groups.items()}
+    return early.mask(below, runs["settling_epoch"].astype(float))
+
+
+def _early_pushes(early: pd.Series, runs: pd.DataFrame, groups: dict[str, list[int]]) -> str:
+    """Which way the runs in ``early`` push each group when counted at the budget."""
+    counts = {
+        name: int(early[runs["batch_size"].isin(g)].notna().sum()) for name, g in groups.items()
+    }
     pushes = []
     if counts["large"]:
         pushes.append(
@@ -884,12 +880,51 @@ def _below_target_sensitivity(
         pushes.append(
             f"the {counts['small']} small-batch ones push the small values up, against it"
         )
-    holds = directional(alt, -1) == verdict or verdict == INCONCLUSIVE
+    return "; ".join(pushes)
+
+
+def _below_target_sensitivity(
+    verdict: str,
+    runs: pd.DataFrame,
+    groups: dict[str, list[int]],
+    sizes: list[int],
+    settings: IntervalSettings,
+) -> tuple[str, str]:
+    """Claim 2's sensitivity to the runs counted at the budget that may have settled before it
+    (`earliest_settling`: settled below the target, or budget-limited): counted at the budget
+    they raise their group's values: large-group ones in the claim's favour, small-group ones
+    against it. The difference with them at their earliest possible settling epochs is given
+    beside the one as counted; a verdict that does not hold there too is inconclusive.
+    ``(verdict, "")`` where there is no such run."""
+    early = earliest_settling(runs)
+    if not early.notna().any():
+        return verdict, ""
+    own = per_seed(
+        runs.assign(settle=settling_counted(runs)["settle"].mask(early.notna(), early)),
+        "settle",
+        sizes,
+    )
+    alt = _settling_difference(own, groups, runs, settings)
+    kinds = [
+        words
+        for words, present in (
+            ("settled below the target", settled_below_target(runs).any()),
+            ("are budget-limited", (early.notna() & ~settled_below_target(runs)).any()),
+        )
+        if present
+    ]
+    where = (
+        "at their own settling epochs"
+        if len(kinds) == 1 and kinds[0].startswith("settled")
+        else "at the earliest epochs they can have settled at (a budget-limited run the "
+        "epoch after the last a run can settle at)"
+    )
     words = (
-        f" Counted at the budget, runs that settled below the target raise their group's "
-        f"values ({'; '.join(pushes)}). With them at their own settling epochs instead: "
+        f" Counted at the budget, runs that {' or '.join(kinds)} raise their group's "
+        f"values ({_early_pushes(early, runs, groups)}). With them {where} instead: "
         f"{fmt.effect(alt, 'count_difference')} ({alt.verdict})"
     )
+    holds = directional(alt, -1) == verdict or verdict == INCONCLUSIVE
     if holds:
         same = ", the same verdict" if directional(alt, -1) == verdict else ""
         return verdict, f"{words}{same}."
