@@ -1039,6 +1039,17 @@ def test_wall_time_supported_faster_seconds_more_epochs():
     assert v.effects["epochs_ratio_512"].estimate == pytest.approx(3.0, rel=0.1)
 
 
+def test_wall_time_at_five_seeds_says_a_median_interval_cannot_reach_the_level():
+    runs = make_runs(epochs_to=lambda b: 30.0 if b >= 64 else 10.0)
+    five = claim_wall_time_not_epochs(runs[runs["seed"] < 5], SETTINGS, "95")
+    assert "n = 5; at 5 seeds no interval of a median reaches 95%: even the seeds' range " in (
+        five.evidence
+    )
+    assert "covers at most 93.75%" in five.evidence
+    six = claim_wall_time_not_epochs(runs[runs["seed"] < 6], SETTINGS, "95")
+    assert "n = 6): " in six.evidence and "no interval of a median" not in six.evidence
+
+
 def test_wall_time_from_the_jobs_own_clocks_gives_no_wall_time_outcome():
     """Without timing repeats the same runs (large batches 36x faster per epoch by their own
     jobs' clocks) hold nowhere: every batch size's wall time is "not judged", with the reason,

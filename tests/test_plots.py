@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from conftest import TINY_CONFIG, fake_condition, plot_keys, write_fake_job
 
-from batchstudy import config, plots
+from batchstudy import config, plots, stats
 from batchstudy.aggregate import aggregate
 from batchstudy.io import FormatError, read_table, write_table
 from batchstudy.metrics import CONDITION_KEYS
@@ -364,7 +364,7 @@ def test_the_scaling_legend_names_the_open_triangle_where_one_is_drawn(monkeypat
 
 
 def test_median_intervals_below_six_seeds_are_labelled_as_the_seeds_range(monkeypatch):
-    assert plots.range_coverage(5) == 0.9375 and plots.range_coverage(6) > 0.95
+    assert stats.range_coverage(5) == 0.9375 and stats.range_coverage(6) > 0.95
     assert plots.median_interval_words(6) == "nominal 95% bootstrap"
     fig = drawn_scaling(monkeypatch, *_scaling_tables(5, False))
     for ax in fig.axes:

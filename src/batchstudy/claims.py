@@ -1766,9 +1766,11 @@ def claim_wall_time_not_epochs(
         else INCONCLUSIVE
     )
     single = SINGLE_INTERVALS.format(level=fmt.percent(settings.level, 0), k=len(sizes) - 1)
+    n = int(tables["epochs"].shape[0])
     evidence = (
         f"Ratios of censored medians against B = {ref} (runs that never reached the target "
-        f"count as above the budget; bootstrap over seeds, n = {tables['epochs'].shape[0]}): "
+        f"count as above the budget; bootstrap over seeds, n = {n}"
+        f"{few_seeds_words(n, settings.level)}): "
         + "; ".join(parts)
         + (f". Holds for {fmt.sizes(holds)} ({single})" if timing is not None else "")
         + f". Margin {fmt.exact(TIME_RATIO_MARGIN)}×. "
@@ -1776,6 +1778,24 @@ def claim_wall_time_not_epochs(
         + _wall_unit(timing)
     )
     return Verdict(claim, statement, verdict, evidence, effects, holds)
+
+
+#: What a median's bootstrap interval over too few seeds can and cannot show (`few_seeds_words`).
+FEW_SEEDS_WORDS = (
+    "; at {n} seeds no interval of a median reaches {level}: even the seeds' range covers at "
+    "most {coverage}, and an end equal to its estimate only reflects how few distinct "
+    "medians {n} seeds can resample"
+)
+
+
+def few_seeds_words(n: int, level: float) -> str:
+    """`FEW_SEEDS_WORDS` where a median of ``n`` seeds cannot reach ``level``
+    (`batchstudy.stats.range_coverage`); "" otherwise."""
+    if stats.range_coverage(n) >= level:
+        return ""
+    return FEW_SEEDS_WORDS.format(
+        n=n, level=f"{level * 100:g}%", coverage=f"{stats.range_coverage(n) * 100:g}%"
+    )
 
 
 def _refuted_by(outcomes: Mapping[int, str]) -> str:

@@ -55,6 +55,7 @@ from .stats import (  # noqa: E402
     Effect,
     censored_median_value,
     censored_medians,
+    range_coverage,
     t_half_width,
     value_range,
 )
@@ -300,13 +301,6 @@ def _errorbar(
 OPEN_MARK = {"marker": "^", "mfc": "none", "ms": 7}
 #: What an open triangle marks, in every figure's legend and the overview's caption.
 OPEN_LABEL = "interval open above the budget"
-
-
-def range_coverage(n: int) -> float:
-    """Coverage of the widest interval a median of `n` values can have, their range:
-    1 − 2 · 0.5^n (the true median lies below all `n` values, or above all, with chance
-    0.5^n each): 0.9375 at n = 5, 0.96875 at n = 6; 0 for n < 1."""
-    return 0.0 if n < 1 else 1.0 - 2.0 * 0.5**n
 
 
 def median_interval_words(n: int, level: float = LEVEL) -> str:

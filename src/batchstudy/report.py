@@ -32,7 +32,7 @@ from .io import read_table, write_json, write_text
 from .metrics import EVENT_UNITS, JOB_KEYS
 from .provenance import code_version, machine
 from .spec import steps_per_epoch
-from .stats import ABOVE_BUDGET, Effect
+from .stats import ABOVE_BUDGET, Effect, range_coverage
 from .tuning_findings import FRONTIER_HEADER, TUNING_PLOT_DIR
 
 #: The workflow's own checkout (the rules run this copy of the package): its git commit is
@@ -571,7 +571,7 @@ def interval_note(n_seeds: int, level: float) -> str:
     median of `n_seeds` values cannot reach it (`plots.median_interval_words`), the medians'
     intervals named as at most the range of the seeds."""
     pct = f"{level * 100:g}%"
-    if plots.range_coverage(n_seeds) >= level:
+    if range_coverage(n_seeds) >= level:
         return (
             f"Point estimate [{pct} interval] over seeds: means with t-intervals, medians with "
             f"the censored-median bootstrap (nominal {pct}, its coverage at {n_seeds} seeds not "
@@ -580,23 +580,23 @@ def interval_note(n_seeds: int, level: float) -> str:
     return (
         f"Point estimate [interval] over seeds: means with {pct} t-intervals, medians with the "
         f"censored-median bootstrap, whose interval at {n_seeds} seeds is at most the range of "
-        f"the seeds (coverage ≤ {plots.range_coverage(n_seeds) * 100:g}%, not {pct})"
+        f"the seeds (coverage ≤ {range_coverage(n_seeds) * 100:g}%, not {pct})"
     )
 
 
 def few_seeds(n_seeds: list[int], level: float) -> dict[str, Any] | None:
     """Where a section has too few seeds for a median's interval to reach ``level``
-    (`plots.range_coverage`): the fewest seeds ``n``, the range's coverage there, and the
+    (`range_coverage`): the fewest seeds ``n``, the range's coverage there, and the
     seed count from which it can (``enough``), for the Definitions; ``None`` otherwise, so
     that a study with enough seeds is not told about fewer."""
     n = min(n_seeds)
-    if plots.range_coverage(n) >= level:
+    if range_coverage(n) >= level:
         return None
-    enough = next(k for k in range(n, n + 64) if plots.range_coverage(k) >= level)
+    enough = next(k for k in range(n, n + 64) if range_coverage(k) >= level)
     return {
         "n": n,
         "enough": enough,
-        "coverage": f"{plots.range_coverage(n) * 100:g}%",
+        "coverage": f"{range_coverage(n) * 100:g}%",
         "level": f"{level * 100:g}%",
     }
 
