@@ -444,22 +444,19 @@ def test_settling_large_group_never_settled_is_a_bound_not_an_interval():
     large = runs["batch_size"] >= 64
     runs.loc[large, "settling_epoch"] = np.nan
     runs["settle_status"] = np.where(large, "still moving", "settled")
-    runs.loc[large & (runs["seed"] < 3), "settle_status"] = "collapsed to chance"
+    runs.loc[large & (runs["seed"] < 3), "settle_status"] = "at chance"
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(v, SUPPORTED)
     assert "difference" not in v.effects and "paired" not in v.evidence
     assert v.effects["small_median"].hi < EPOCHS - SETTLING_MARGIN_EPOCHS
     assert v.evidence.startswith(
         "Only a one-sided comparison is available: B ∈ {64, 128, 512}: no run settled within "
-        "the budget (9 collapsed to chance, 21 still moving); each is counted at the budget "
+        "the budget (9 at chance, 21 still moving); each such run is counted at its budget "
         "(100 epochs) (a still-moving run settles after the budget if at all)."
     )
     assert "exceeds" not in v.evidence
-    assert (
-        "Runs that never settled, counted at the budget (a still-moving run settles after the "
-        "budget if at all): B = 64: 10 of 10" in v.evidence
-    )
-    assert "B = 512: 10 of 10 (3 collapsed to chance, 7 still moving)" in v.evidence
+    assert "Runs that never settled, counted at the budget: B = 64: 10 of 10" in v.evidence
+    assert "B = 512: 10 of 10 (3 at chance, 7 still moving)" in v.evidence
     assert "lower bound" not in v.evidence and "nan" not in v.evidence
 
 
@@ -487,6 +484,50 @@ def test_settling_bound_budget_limited_runs_lower_the_limit():
     )
     _assert_verdict(u, SUPPORTED)
     assert "below the budget minus the margin (100 − 5 = 95): it is." in u.evidence
+
+
+def test_settling_bound_where_a_group_median_is_the_budget_in_every_seed():
+    """B = 64 settles at 50 but B = 128 and B = 512 never do: every seed's large-group median is
+    the budget, so the paired difference would be small − budget, a bound; only the one-sided
+    comparison is given."""
+    runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0)
+    runs["settle_status"] = "settled"
+    late = runs["batch_size"].isin([128, 512])
+    runs.loc[late, ["settling_epoch", "settle_status"]] = [np.nan, "still moving"]
+    runs["settles_after"] = np.where(late, 100.0, np.nan)
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(v, SUPPORTED)
+    assert "difference" not in v.effects
+    assert (
+        "B ∈ {64, 128, 512}: in every seed their median rests on runs counted at the budget "
+        "(20 of 30 never settled)" in v.evidence
+    )
+
+
+def test_settling_bound_names_each_budget_under_a_step_budget():
+    runs = make_runs(settling=lambda b: 50.0 if b < 64 else 3.0)
+    runs["n_epochs"] = np.where(
+        runs["batch_size"] == 4, 8, np.where(runs["batch_size"] == 8, 16, 100)
+    )
+    small = runs["batch_size"] < 64
+    runs.loc[small, "settling_epoch"] = np.nan
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    assert "each such run is counted at its budget (8 epochs at B = 4, 16 at B = 8)" in v.evidence
+    assert "below the smallest budget minus the margin (8 − 5 = 3)" in v.evidence
+
+
+def test_settling_interval_above_minus_the_margin_rules_the_claim_out():
+    """Small batches settle ~3 epochs later, with an interval wide enough to be neither
+    different nor equivalent but whose lower end is above −5: not supported, and said why."""
+    v = claim_small_batches_settle_sooner(
+        make_runs(settling=lambda b: 43.0 if b < 64 else 40.0, settling_sd=6.0), SETTINGS
+    )
+    d = v.effects["difference"]
+    assert d.verdict == stats.INCONCLUSIVE and d.lo > -SETTLING_MARGIN_EPOCHS
+    _assert_verdict(v, NOT_SUPPORTED)
+    assert "Its lower end lies above −5: the small batch sizes settling sooner by the margin" in (
+        v.evidence
+    )
 
 
 def test_settling_bound_with_lower_bounds_in_the_small_group_is_inconclusive():
@@ -592,7 +633,7 @@ def test_settling_counts_runs_settled_below_the_target_at_the_budget():
     runs.loc[more, ["settling_epoch", "plateau_val_accuracy"]] = [5.0, 0.3]
     w = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(w, INCONCLUSIVE)
-    assert w.evidence.startswith("Not testable at this rate (B = 4: 6 of 10 runs failed")
+    assert w.evidence.startswith("Not testable at this rate (B = 4: 6 of 10 runs did not settle")
 
 
 def test_settling_gives_large_runs_settled_below_the_target_at_their_own_epochs_too():
@@ -634,16 +675,16 @@ def test_settling_gives_budget_limited_large_runs_their_earliest_settling_epoch_
 
 
 def test_settling_not_testable_where_runs_that_failed_to_train_decide_a_median():
-    """Every small-batch run collapsed to chance: they never learnt, so "the small batches
+    """Every small-batch run at chance: they never learnt, so "the small batches
     settle later" would be false; the claim is not testable at this rate. So too with B = 4's
     runs 4 collapsed and 6 settled below the target: together they decide every seed's median."""
     runs = make_runs(settling=lambda b: 30.0).assign(plateau_val_accuracy=0.85)
     runs["settle_status"] = "settled"
     small = runs["batch_size"] < 64
-    runs.loc[small, ["settling_epoch", "settle_status"]] = [np.nan, "collapsed to chance"]
+    runs.loc[small, ["settling_epoch", "settle_status"]] = [np.nan, "at chance"]
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(v, INCONCLUSIVE)
-    assert v.evidence.startswith("Not testable at this rate (B = 4: 10 of 10 runs failed to train")
+    assert v.evidence.startswith("Not testable at this rate (B = 4: 10 of 10 runs did not settle at the target")
     assert "in 10 of 10 seeds the small batch sizes' median" in v.evidence
     assert "reversed" not in v.evidence.lower() and "later" not in v.evidence
     runs.loc[(runs["batch_size"] == 64) & (runs["seed"] == 0), "plateau_val_accuracy"] = 0.3
@@ -654,13 +695,13 @@ def test_settling_not_testable_where_runs_that_failed_to_train_decide_a_median()
     four = mixed["batch_size"] == 4
     mixed.loc[four & (mixed["seed"] < 4), ["settling_epoch", "settle_status"]] = [
         np.nan,
-        "collapsed to chance",
+        "at chance",
     ]
     mixed.loc[four & (mixed["seed"] >= 4), "plateau_val_accuracy"] = 0.3
     w = claim_small_batches_settle_sooner(mixed, SETTINGS)
     _assert_verdict(w, INCONCLUSIVE)
     assert (
-        "B = 4: 10 of 10 runs failed to train (4 collapsed to chance, 6 settled below the "
+        "B = 4: 10 of 10 runs did not settle at the target (4 at chance, 6 settled below the "
         "target)" in w.evidence
     )
     assert "in 10 of 10 seeds the small batch sizes' median" in w.evidence
@@ -1425,11 +1466,11 @@ def test_runs_that_never_settled_are_explained_only_by_the_causes_that_occur():
         np.nan,
         "loss rising",
     ]
-    assert claims.beyond_budget(runs) == "a loss-rising run settles after the budget if at all"
+    rising = claims.beyond_budget(runs)
+    assert rising.startswith("a loss-rising run's validation loss still climbs")
     runs.loc[runs["seed"] == 0, ["settling_epoch", "settle_status"]] = [np.nan, "budget-limited"]
     assert claims.beyond_budget(runs) == (
-        "a loss-rising run settles after the budget if at all and a budget-limited one entered "
-        "its band only in the budget's last epochs"
+        f"{rising} and a budget-limited one entered its band only in the budget's last epochs"
     )
     assert "too short" not in claim_small_batches_settle_sooner(runs, SETTINGS).evidence
 

@@ -286,7 +286,7 @@ def test_settling_text_counts_runs_collapsed_to_chance():
             "steps_to_settle": never.to_dict(),
             "n_collapsed": 7,
             "n_budget_limited": 3,
-            "unsettled_causes": "3 budget-limited, 7 collapsed to chance",
+            "unsettled_causes": "3 budget-limited, 7 at chance",
         },
         {
             "batch_size": 64,
@@ -297,13 +297,10 @@ def test_settling_text_counts_runs_collapsed_to_chance():
     ]
     words = "a budget-limited one entered its band only in the budget's last epochs"
     text = findings.settling_text({"cells": cells, "beyond_budget": words})
-    assert (
-        "B = 512: > budget (10 of 10 never settled: 3 budget-limited, 7 collapsed to chance)"
-        in text
-    )
+    assert "B = 512: > budget (10 of 10 never settled: 3 budget-limited, 7 at chance)" in text
     assert "B = 64: 30 [28, 33] epochs = 30 [28, 33] steps (9 settled below the target)" in text
     assert f"rank above every settled run: {words}; causes as defined" in text
-    assert "B = 8: 30 [28, 33] epochs" in text and "collapsed to chance;" not in text.split(";")[0]
+    assert "B = 8: 30 [28, 33] epochs" in text and "at chance;" not in text.split(";")[0]
     assert "nan" not in text
 
 

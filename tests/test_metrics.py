@@ -354,7 +354,7 @@ def test_run_metrics_settling_epoch_and_step(runs):
 def test_settles_after_bounds_each_unsettled_status(status, expected):
     got = settles_after(status, 10, window=1, k_last=3)
     assert got == expected or (np.isnan(got) and np.isnan(expected))
-    for failed in ("collapsed to chance", "diverged", "too short to settle"):
+    for failed in ("at chance", "diverged", "too short to settle"):
         assert np.isnan(settles_after(failed, 10, window=1, k_last=3))
 
 

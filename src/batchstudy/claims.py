@@ -624,18 +624,22 @@ def _time_per_epoch_repeats(
 
 
 #: What a run that never settled stands for, by cause (`batchstudy.metrics.SETTLE_STATUSES`),
-#: in claim 2 and in the Settling paragraph alike (`beyond_budget`); the first entry's words
-#: take the observed causes' names.
+#: in claim 2 and in the Settling paragraph alike (`beyond_budget`).
 BEYOND_BUDGET_WORDS = (
-    ((STILL_MOVING, LOSS_RISING), "a {} run settles after the budget if at all"),
+    ((STILL_MOVING,), "a still-moving run settles after the budget if at all"),
+    (
+        (LOSS_RISING,),
+        "a loss-rising run's validation loss still climbs, whatever its accuracy does (the "
+        "accuracy may have stabilised earlier), so it has not settled by this definition",
+    ),
     ((BUDGET_LIMITED,), "a budget-limited one entered its band only in the budget's last epochs"),
     ((TOO_SHORT,), "under a budget too short to settle nothing is measured"),
 )
 #: How claim 2 counts a run that settled at a plateau below the first accuracy target.
 BELOW_TARGET_RULE = (
-    "flat at a plateau under the first accuracy target: stuck short of the target, not the "
-    "settling the claim means, so claim 2 counts it at the budget with the runs that never "
-    "settled"
+    "within ε of a plateau under the first accuracy target and moving less than the slope "
+    "limit, though it may still climb slowly: not the settling at the target the claim means, "
+    "so claim 2 counts it at the budget with the runs that never settled"
 )
 #: How a per-seed value that runs counted at the budget could change reads (`median_open`).
 LOWER_BOUND_WORDS = (
@@ -651,10 +655,12 @@ OPEN_MEDIAN_RULE = (
 
 #: Runs that have no settling epoch at all, early or late: they learnt nothing or blew up.
 NO_SETTLING_STATUSES = (COLLAPSED, DIVERGED)
-#: Claim 2's rule for runs that failed to train, in words (`failure_decided`, `_not_testable`).
+#: Claim 2's rule for runs that did not settle at the target, in words (`failure_decided`,
+#: `_not_testable`).
 FAILED_RUN_RULE = (
-    "runs that collapsed to chance, diverged or settled below the target failed to train: "
-    "they did not settle late, so a seed's group median that rests on them (is one of them, or "
+    "runs at chance, diverged, or settled below the target did not reach the settling the "
+    "claim means (a run below the target may have learned much, then stalled): they did not "
+    "settle late, so a seed's group median that rests on them (is one of them, or "
     "the mean of two middle values one of which is) measures no settling; where that is so in "
     "more than half the seeds of a group, the claim cannot be tested"
 )
@@ -668,23 +674,37 @@ def no_settling(runs: pd.DataFrame) -> pd.Series:
 
 
 def failed_to_train(runs: pd.DataFrame) -> pd.Series:
-    """Per run, whether it failed to train (`FAILED_RUN_RULE`): no settling epoch at all
-    (`no_settling`) or settled below the first target (`settled_below_target`)."""
+    """Per run, whether it did not settle at the target (`FAILED_RUN_RULE`): no settling epoch
+    at all (`no_settling`) or settled below the first target (`settled_below_target`)."""
     return no_settling(runs) | settled_below_target(runs)
 
 
-def failure_decided(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> pd.Series:
-    """Per seed, whether the group's median settling epoch rests on runs that failed to train
-    (`failed_to_train`): it is one of them, or the mean of two middle values one of which is,
-    i.e. the median with those runs at +inf is infinite. False for a seed without such runs."""
+def rests_on(runs: pd.DataFrame, mask: pd.Series, group: list[int], sizes: list[int]) -> pd.Series:
+    """Per seed, whether the group's median settling epoch (as counted, `settling_counted`)
+    rests on the runs in ``mask``: it is one of them, or the mean of two middle values one of
+    which is, i.e. the median with those runs at +inf is infinite. False for a seed without
+    such runs."""
     counted = per_seed(settling_counted(runs), "settle", sizes)[group]
-    failed = per_seed(runs.assign(f=failed_to_train(runs).astype(float)), "f", sizes)[group]
-    high = counted.mask(failed == 1, np.inf).median(axis=1, skipna=True)
+    flagged = per_seed(runs.assign(f=mask.astype(float)), "f", sizes)[group]
+    high = counted.mask(flagged == 1, np.inf).median(axis=1, skipna=True)
     return pd.Series(np.isinf(high.to_numpy(dtype=float)), index=counted.index)
 
 
+def failure_decided(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> pd.Series:
+    """Per seed, whether the group's median settling epoch rests on runs that did not settle
+    at the target (`failed_to_train`, `rests_on`)."""
+    return rests_on(runs, failed_to_train(runs), group, sizes)
+
+
+def median_at_budget(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> bool:
+    """Whether the group's median rests on runs counted at the budget (`settling_failed`,
+    `rests_on`) in every seed: then no seed's value is a settling epoch, and the group can only
+    bound a comparison (`_settling_bound`), as when none of its runs settled."""
+    return bool(rests_on(runs, settling_failed(runs), group, sizes).all())
+
+
 def failed_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
-    """Per batch size with failures, "B = 4: 10 of 10 runs failed to train (4 collapsed to
+    """Per batch size with such runs, "B = 4: 10 of 10 runs did not settle at the target (4 at
     chance, 6 settled below the target)": runs without a settling epoch (`no_settling`) and
     runs settled below the first target (`settled_below_target`)."""
     status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
@@ -698,7 +718,7 @@ def failed_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
         n_failed = int((mine & failed_to_train(runs)).sum())
         if n_failed:
             out.append(
-                f"B = {b}: {n_failed} of {int(mine.sum())} runs failed to train "
+                f"B = {b}: {n_failed} of {int(mine.sum())} runs did not settle at the target "
                 f"({', '.join(kinds)})"
             )
     return "; ".join(out)
@@ -706,7 +726,7 @@ def failed_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
 
 def _not_testable(runs: pd.DataFrame, groups: dict[str, list[int]], sizes: list[int]) -> str | None:
     """Claim 2's reason to be untestable at this rate, or ``None``: in more than half the seeds
-    a group's median is decided by runs that failed to train (`failure_decided`)."""
+    a group's median is decided by runs that did not settle at the target (`failure_decided`)."""
     n = int(runs["seed"].nunique())
     decided = {name: int(failure_decided(runs, g, sizes).sum()) for name, g in groups.items()}
     if not any(2 * k > n for k in decided.values()):
@@ -717,8 +737,8 @@ def _not_testable(runs: pd.DataFrame, groups: dict[str, list[int]], sizes: list[
     )
     sizes = [b for b in sizes if any(b in groups[name] for name in untestable)]
     return (
-        f"not testable at this rate ({failed_counts(runs, sizes)}): {which} rests on runs that "
-        f"failed to train ({FAILED_RUN_RULE})."
+        f"not testable at this rate ({failed_counts(runs, sizes)}): {which} rests on such runs "
+        f"({FAILED_RUN_RULE})."
     )
 
 
@@ -763,9 +783,8 @@ def beyond_budget(runs: pd.DataFrame) -> str:
     seen = set(status[runs["settling_epoch"].isna()])
     out = []
     for causes, words in BEYOND_BUDGET_WORDS:
-        names = [c.replace(" ", "-") for c in causes if c in seen]
-        if names:
-            out.append(words.format(" or ".join(names)))
+        if seen.intersection(causes):
+            out.append(words)
     return ", ".join(out[:-1]) + f" and {out[-1]}" if len(out) > 1 else "".join(out)
 
 
@@ -809,8 +828,7 @@ def claim_small_batches_settle_sooner(
     groups = {"small": small, "large": large}
     if why := _not_testable(runs, groups, sizes):
         return _inconclusive(claim, statement, why[0].upper() + why[1:])
-    failed = settling_failed(runs)
-    censored = {name: bool(failed[runs["batch_size"].isin(g)].all()) for name, g in groups.items()}
+    censored = {name: median_at_budget(runs, g, sizes) for name, g in groups.items()}
     below = settled_below_counts(runs, sizes)
     tail = (
         " The article reported about 30 vs about 50 epochs. Per epoch is not per update: the "
@@ -818,19 +836,25 @@ def claim_small_batches_settle_sooner(
     )
     if any(censored.values()):
         unsettled = (
-            f" Runs that never settled, counted at the budget{_paren(beyond_budget(runs))}: "
-            f"{unsettled_counts(runs, sizes)}."
+            f" Runs that never settled, counted at the budget: {unsettled_counts(runs, sizes)}."
         )
         verdict, evidence, effects = _settling_bound(runs, table, groups, censored, settings)
         return Verdict(claim, statement, verdict, evidence + unsettled + below + tail, effects)
     diff = _settling_difference(table, groups, runs, settings)
-    verdict, caveat = _censored_settling(directional(diff, -1), diff, runs, groups, sizes)
+    first = directional(diff, -1, SETTLING_MARGIN_EPOCHS)
+    verdict, caveat = _censored_settling(first, diff, runs, groups, sizes)
     verdict, sensitivity = _below_target_sensitivity(verdict, runs, groups, sizes, settings)
+    ruled_out = (
+        f" Its lower end lies above −{fmt.exact(SETTLING_MARGIN_EPOCHS)}: the small batch sizes "
+        "settling sooner by the margin or more is ruled out."
+        if first == NOT_SUPPORTED and diff.verdict == stats.INCONCLUSIVE
+        else ""
+    )
     evidence = (
         f"Paired difference (small − large) of the per-seed median settling epoch, in epochs: "
         f"{fmt.effect(diff, 'count_difference')}, margin "
         f"±{fmt.exact(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict})."
-        f"{_counted_at_budget(runs, sizes, groups)}{caveat}{below}{sensitivity}"
+        f"{ruled_out}{_counted_at_budget(runs, sizes, groups)}{caveat}{below}{sensitivity}"
     )
     return Verdict(claim, statement, verdict, evidence + tail, {"difference": diff})
 
@@ -924,12 +948,12 @@ def _below_target_sensitivity(
         f"values ({_early_pushes(early, runs, groups)}). With them {where} instead: "
         f"{fmt.effect(alt, 'count_difference')} ({alt.verdict})"
     )
-    holds = directional(alt, -1) == verdict or verdict == INCONCLUSIVE
-    if holds:
-        same = ", the same verdict" if directional(alt, -1) == verdict else ""
+    other = directional(alt, -1, SETTLING_MARGIN_EPOCHS)
+    if other == verdict or verdict == INCONCLUSIVE:
+        same = ", the same verdict" if other == verdict else ""
         return verdict, f"{words}{same}."
     return INCONCLUSIVE, words + (
-        f", verdict {directional(alt, -1)}: the verdict {verdict} rests on how those runs are "
+        f", verdict {other}: the verdict {verdict} rests on how those runs are "
         "counted, so it is withheld."
     )
 
@@ -1003,23 +1027,39 @@ def settles_after(runs: pd.DataFrame) -> pd.Series:
     return known.where(known.notna() & ~settled_below_target(runs), budget)
 
 
+def _budget_words(mine: pd.DataFrame) -> str:
+    """A group's budget in epochs: "100 epochs", or per batch size where step budgets give
+    them different epoch counts: "8 epochs at B = 4, 16 at B = 8"."""
+    per_size = mine.groupby("batch_size")["n_epochs"].min().sort_index()
+    if per_size.nunique() == 1:
+        return f"{fmt.number(per_size.iloc[0])} epochs"
+    parts = [f"{fmt.number(e)} at B = {b}" for b, e in per_size.items()]
+    return f"{parts[0].replace(' at', ' epochs at', 1)}, {', '.join(parts[1:])}"
+
+
 def _bound_head(runs: pd.DataFrame, done: list[int], floor: float) -> str:
     """The one-sided comparison's opening: the censored group, how its runs are counted, and
     the epoch all their settling epochs lie after (``floor``: earlier than the budget where
     budget-limited runs are among them)."""
     mine = runs[runs["batch_size"].isin(done)]
-    budget = float(mine["n_epochs"].min())
+    counted = mine[settling_failed(mine)]
     after = (
         ""
-        if floor >= budget
+        if floor >= float(counted["n_epochs"].min())
         else f"; budget-limited runs entered their band after epoch {fmt.number(floor)}, the "
         "last epoch a run can settle at, and may have settled there, so their settling epochs "
         "are known only to lie after it"
     )
+    which = (
+        "no run settled within the budget"
+        if len(counted) == len(mine)
+        else f"in every seed their median rests on runs counted at the budget ("
+        f"{_never_words(runs, done)})"
+    )
     return (
-        f"Only a one-sided comparison is available: {fmt.sizes(done)}: no run settled "
-        f"within the budget ({_group_causes(mine)}); each is counted at the budget "
-        f"({fmt.number(budget)} epochs){_paren(beyond_budget(mine))}{after}. Per-seed "
+        f"Only a one-sided comparison is available: {fmt.sizes(done)}: {which} "
+        f"({_group_causes(mine)}); each such run is counted at its budget "
+        f"({_budget_words(counted)}){_paren(beyond_budget(mine))}{after}. Per-seed "
         "median settling epoch of "
     )
 
@@ -1031,11 +1071,13 @@ def _settling_bound(
     censored: dict[str, bool],
     settings: IntervalSettings,
 ) -> tuple[str, str, dict[str, Effect]]:
-    """Claim 2 where every run of one group is counted at the budget: only a one-sided bound.
+    """Claim 2 where one group's median rests on runs counted at the budget in every seed
+    (`median_at_budget`, e.g. none of its runs settled): only a one-sided bound.
 
-    Every settling epoch of a wholly censored group lies after the earliest of its runs'
-    `settles_after` (the budget, or, with budget-limited runs, the last epoch a run can settle
-    at), so the other group is compared with that epoch: with the large group censored, "small
+    Each such median lies after the earliest `settles_after` of the group's runs counted at the
+    budget (the budget, or, with budget-limited runs, the last epoch a run can settle at): it
+    is one of them, or the mean of two values at least one of which is and the other larger.
+    So the other group is compared with that epoch: with the large group censored, "small
     sooner" is supported when the upper end of the t-interval of the small group's per-seed
     median settling epoch (clipped to [0, its budget]) lies below it minus
     `SETTLING_MARGIN_EPOCHS`; with the small group censored, it is not supported when the large
@@ -1052,10 +1094,17 @@ def _settling_bound(
             f"({_group_causes(runs[runs['batch_size'].isin(g)])})"
             for g in groups.values()
         ]
-        return INCONCLUSIVE, f"No run settled within the budget: {'; '.join(words)}.", {}
+        none = settling_failed(runs).all()
+        head = (
+            "No run settled within the budget"
+            if none
+            else "In every seed both groups' medians rest on runs counted at the budget"
+        )
+        return INCONCLUSIVE, f"{head}: {'; '.join(words)}.", {}
     other = "small" if censored["large"] else "large"
     done = groups["large" if other == "small" else "small"]
-    floor = float(settles_after(runs)[runs["batch_size"].isin(done)].min())
+    mine = runs["batch_size"].isin(done) & settling_failed(runs)
+    floor = float(settles_after(runs)[mine].min())
     head = _bound_head(runs, done, floor) + f"{fmt.sizes(groups[other])}: "
     values = table[groups[other]].median(axis=1)
     top = float(runs.loc[runs["batch_size"].isin(groups[other]), "n_epochs"].max())
@@ -1070,17 +1119,23 @@ def _settling_bound(
     below = bool(np.isfinite(e.hi) and e.hi < limit)
     clear = below and e.n >= stats.MIN_N
     verdict = (SUPPORTED if other == "small" else NOT_SUPPORTED) if clear else INCONCLUSIVE
-    words = _bound_words(e, top, floor, limit, float(runs["n_epochs"].min()))
+    words = _bound_words(e, top, floor, limit, runs.loc[mine, "n_epochs"])
     return verdict, head + words, {f"{other}_median": e}
 
 
-def _bound_words(e: Effect, top: float, floor: float, limit: float, budget: float) -> str:
+def _bound_words(e: Effect, top: float, floor: float, limit: float, budgets: pd.Series) -> str:
     """The other group's interval against the censored group's ``floor`` (the budget, or the
     earlier epoch budget-limited runs are known to settle after) minus the margin."""
     where = (
         "it is" if e.hi < limit else "it is not" if np.isfinite(e.hi) else "no upper end (one seed)"
     )
-    what = "the budget" if floor >= budget else "that epoch"
+    what = (
+        "that epoch"
+        if floor < budgets.min()
+        else "the budget"
+        if budgets.nunique() == 1
+        else "the smallest budget"
+    )
     clipped = (
         f" (upper end clipped at the budget, {fmt.number(top)}: every per-seed value is a "
         "settled run's, below it)"

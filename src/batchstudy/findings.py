@@ -652,7 +652,7 @@ def _settling_notes(c: dict[str, Any], ep: Effect) -> str:
 
 def settling_text(found: dict[str, Any]) -> str:
     """The Settling paragraph: per batch size the median settling point in epochs and steps,
-    and how many runs collapsed to chance, were budget-limited (entered their band only in the
+    and how many runs were at chance, were budget-limited (entered their band only in the
     last plateau-plus-smoothing epochs) or settled at a plateau below the condition's first
     accuracy target (counted as settled all the same)."""
     parts = []

@@ -92,7 +92,7 @@ EVENT_UNITS: dict[str, str | None] = {
 #: ``settle_status`` of a run (`settle_status`): settled, or why not. "still moving": the smoothed
 #: accuracy or loss moves by more than ``max_slope`` over the plateau window (or the last epoch is
 #: outside the band) without the loss rising; "loss rising": the smoothed loss climbs by more than
-#: ``max_slope`` of its plateau per epoch; "collapsed to chance": plateau accuracy at most chance
+#: ``max_slope`` of its plateau per epoch; "at chance": plateau accuracy at most chance
 #: plus the margin; "budget-limited": flat and inside its band, but entered it only in the last
 #: ``k_last + window`` epochs (`latest_settling_epoch`); "too short to settle": the budget has
 #: no more epochs than ``k_last + window``, so no run can settle and no cause is observed;
@@ -102,7 +102,7 @@ STILL_MOVING = "still moving"
 LOSS_RISING = "loss rising"
 BUDGET_LIMITED = "budget-limited"
 TOO_SHORT = "too short to settle"
-COLLAPSED = "collapsed to chance"
+COLLAPSED = "at chance"
 DIVERGED = "diverged"
 SETTLE_STATUSES: tuple[str, ...] = (
     SETTLED,
@@ -435,7 +435,7 @@ def _curve_metrics(
     epoch's weights (``end_train_accuracy``) minus test accuracy. Keras' running average over
     the epoch (``train_accuracy``) mixes weights from the whole epoch and is kept apart.
     ``settling_epoch`` and ``settle_status`` come from `settling_point` (a diverged run's
-    status is `DIVERGED`): a run collapsed to ``chance`` has no settling point even where its
+    status is `DIVERGED`): a run at ``chance`` has no settling point even where its
     curve is flat, and one whose band entry is later than `latest_settling_epoch` is
     budget-limited.
     """

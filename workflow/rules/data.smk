@@ -15,7 +15,7 @@ rule generate_data:
 
 
 # Split sizes and chance levels of every dataset (batchstudy.data.SPLIT_COLUMNS), read from
-# the dataset files: the aggregate stage marks runs collapsed to chance with them.
+# the dataset files: the aggregate stage marks runs at chance with them.
 rule dataset_splits:
     input:
         expand(rules.generate_data.output[0], dataset=config["datasets"]),
