@@ -684,7 +684,9 @@ def test_settling_not_testable_where_runs_that_failed_to_train_decide_a_median()
     runs.loc[small, ["settling_epoch", "settle_status"]] = [np.nan, "at chance"]
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(v, INCONCLUSIVE)
-    assert v.evidence.startswith("Not testable at this rate (B = 4: 10 of 10 runs did not settle at the target")
+    assert v.evidence.startswith(
+        "Not testable at this rate (B = 4: 10 of 10 runs did not settle at the target"
+    )
     assert "in 10 of 10 seeds the small batch sizes' median" in v.evidence
     assert "reversed" not in v.evidence.lower() and "later" not in v.evidence
     runs.loc[(runs["batch_size"] == 64) & (runs["seed"] == 0), "plateau_val_accuracy"] = 0.3

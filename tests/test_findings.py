@@ -707,6 +707,26 @@ def test_the_findings_give_each_claims_verdict_with_its_evidence_link():
     assert "2 “Small batches stabilise in fewer epochs than large ones”: supported in 2" in many
 
 
+def test_a_findings_verdict_that_its_interval_does_not_give_says_so():
+    """default: claim 2 inconclusive beside a "different" interval (the runs counted at the
+    budget withhold it); seed: claim 2 not testable, said in the line."""
+    settle = Effect(-55.0, -69.0, -40.9, 10, METHOD_PAIRED_T, verdict=DIFFERENT)
+    c = _condition(SAME) | {"id": "c1", "batch_sizes": [32, 256, 512]}
+    c["claims"].insert(
+        0,
+        claims.Verdict(
+            claims.CLAIM_SETTLING, "", claims.INCONCLUSIVE, "", {"difference": settle}
+        ).to_dict(),
+    )
+    text = findings._claims_headlines([c])[0]["text"]
+    assert "(paired t, n = 10) (the verdict rests on more than this interval: see claim 2)" in text
+    c["claims"][0] = claims.Verdict(
+        claims.CLAIM_SETTLING, "", claims.INCONCLUSIVE, f"{claims.NOT_TESTABLE} (B = 4: …)", {}
+    ).to_dict()
+    text = findings._claims_headlines([c])[0]["text"]
+    assert "than large ones”: inconclusive (not testable at this rate);" in text
+
+
 def test_the_bcrit_headline_says_what_it_rests_on():
     fit = _fit(10, 40, 20) | {"fitted_sizes": [4, 8, 16]}
     cells = [

@@ -653,6 +653,8 @@ OPEN_MEDIAN_RULE = (
 )
 
 
+#: How claim 2's evidence opens where it cannot be tested (`_not_testable`).
+NOT_TESTABLE = "Not testable at this rate"
 #: Runs that have no settling epoch at all, early or late: they learnt nothing or blew up.
 NO_SETTLING_STATUSES = (COLLAPSED, DIVERGED)
 #: Claim 2's rule for runs that did not settle at the target, in words (`failure_decided`,
@@ -737,7 +739,7 @@ def _not_testable(runs: pd.DataFrame, groups: dict[str, list[int]], sizes: list[
     )
     sizes = [b for b in sizes if any(b in groups[name] for name in untestable)]
     return (
-        f"not testable at this rate ({failed_counts(runs, sizes)}): {which} rests on such runs "
+        f"{NOT_TESTABLE.lower()} ({failed_counts(runs, sizes)}): {which} rests on such runs "
         f"({FAILED_RUN_RULE})."
     )
 

@@ -745,13 +745,28 @@ CLAIM_HEADLINE_EFFECTS = {
 }
 
 
+def _interval_decides(effect_verdict: str, verdict: str) -> bool:
+    """Whether a claim's verdict is what its headline interval says on its own: different
+    gives supported or not supported, equivalent not supported, inconclusive inconclusive."""
+    return (
+        (effect_verdict == stats.DIFFERENT and verdict in (claims.SUPPORTED, claims.NOT_SUPPORTED))
+        or (effect_verdict == stats.EQUIVALENT and verdict == claims.NOT_SUPPORTED)
+        or (effect_verdict == stats.INCONCLUSIVE and verdict == claims.INCONCLUSIVE)
+    )
+
+
 def _claim_verdict(c: dict[str, Any], v: dict[str, Any]) -> str:
     """One claim's verdict in one condition, with the effect that carries it where it has one
     (`CLAIM_HEADLINE_EFFECTS`) and, for claim 4, the batch sizes where it holds."""
     text = f"{v['number']} “{v['claim']}”: {v['verdict']}"
     key, kind, what = CLAIM_HEADLINE_EFFECTS.get(v["number"], (None, "", ""))
-    if key and key in v.get("effects", {}):
-        text += f" — {what}: {fmt.effect(Effect.from_dict(v['effects'][key]), kind)}"
+    if str(v.get("evidence", "")).startswith(claims.NOT_TESTABLE):
+        text += f" ({claims.NOT_TESTABLE.lower()})"
+    elif key and key in v.get("effects", {}):
+        e = Effect.from_dict(v["effects"][key])
+        text += f" — {what}: {fmt.effect(e, kind)}"
+        if not _interval_decides(e.verdict, v["verdict"]):
+            text += f" (the verdict rests on more than this interval: see claim {v['number']})"
     elif v.get("holds_for"):
         text += f" — holds for {fmt.sizes(v['holds_for'])}"
     return text
