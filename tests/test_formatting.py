@@ -13,6 +13,7 @@ from batchstudy.stats import (
     INCONCLUSIVE,
     METHOD_MEDIAN,
     METHOD_PAIRED_T,
+    METHOD_T,
     Effect,
     IntervalSettings,
     judge,
@@ -256,3 +257,10 @@ def test_arm_labels_nest_in_parentheses_without_parentheses_of_their_own():
 def test_a_budget_before_a_noun_is_hyphenated():
     assert fmt.budget_attributive("e60") == "60-epoch"
     assert fmt.budget_attributive("s1000") == "1,000-step"
+
+
+def test_a_t_interval_of_identical_values_says_so_instead_of_a_zero_width_interval():
+    same = Effect(1.0, 1.0, 1.0, 10, METHOD_T)
+    assert fmt.interval(same, "accuracy") == "1.000 (all 10 equal: no spread, no interval)"
+    boot = Effect(6.0, 6.0, 6.0, 10, METHOD_MEDIAN)
+    assert fmt.interval(boot, "count") == "6 [6, 6]"  # a percentile bootstrap's own ends

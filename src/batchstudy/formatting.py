@@ -16,7 +16,7 @@ from typing import Any
 
 from .config import Condition, base_learning_rates, lr_text
 from .metrics import EXPLODED_LOSS_FACTOR
-from .stats import Effect
+from .stats import METHOD_PAIRED_T, METHOD_T, Effect
 
 NOT_ESTIMABLE = "not estimable"
 ABOVE_BUDGET = "> budget"
@@ -279,10 +279,16 @@ def _reads_as(x: float, b: float, kind: str, p: int) -> bool:
     return _finite(x) and x != 0 and float(f"{x:.{p}g}") == b
 
 
+#: Methods whose interval has zero width only where every value is the same (t-intervals):
+#: such an interval is no statement of precision, so `interval` says the values are equal.
+ZERO_SPREAD_METHODS = (METHOD_T, METHOD_PAIRED_T)
+
+
 def interval(e: Effect, kind: str, missing: str = "never reached") -> str:
     """``estimate [lo, hi]``; censored medians read "> budget (k of n <missing>)", a ratio
     whose estimate or end is +inf "open above" (`above`). An end near one of the effect's
-    verdict boundaries shows the digits that place it (`end`)."""
+    verdict boundaries shows the digits that place it (`end`). A t-interval of identical
+    values (`ZERO_SPREAD_METHODS`) reads "1.000 (all 10 equal: no spread, no interval)"."""
     if e.n == 0 or (not _finite(e.estimate) and e.estimate != math.inf):
         return NOT_ESTIMABLE
     censored = f"{e.n_censored} of {e.n} {missing}"
@@ -291,6 +297,8 @@ def interval(e: Effect, kind: str, missing: str = "never reached") -> str:
     text = end(e.estimate, kind, e.boundaries)
     if not (_finite(e.lo) or abs(e.lo) == math.inf) or not (_finite(e.hi) or e.hi == math.inf):
         return f"{text} (one run, no interval)"
+    if e.n > 1 and e.method in ZERO_SPREAD_METHODS and e.lo == e.hi == e.estimate:
+        return f"{text} (all {e.n} equal: no spread, no interval)"
     text += f" [{end(e.lo, kind, e.boundaries)}, {end(e.hi, kind, e.boundaries)}]"
     if e.n_censored:
         text += f" ({censored})"
