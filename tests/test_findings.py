@@ -647,7 +647,7 @@ def _settling_cell(b: int, censored: int, causes: str = "") -> dict:
 
 def test_one_conditions_drop_is_not_the_largest_and_carries_the_budget_caveat():
     """digits: one condition, its largest batch sizes never settled within 60 epochs: the
-    headline says "the drop is", not "the largest drop", and that it is measured at a budget
+    headline says "the difference", not "the most negative", and that it is measured at a budget
     where no run at B ≥ 32 had settled."""
     c = _condition(SAME) | {
         "keys": {"dataset": "d", "optimizer": "sgd", "lr_scaling": "constant", "budget": "e60"},
@@ -659,7 +659,7 @@ def test_one_conditions_drop_is_not_the_largest_and_carries_the_budget_caveat():
         ],
     }
     (lower, *_) = findings._accuracy_headlines([c])
-    assert "in 1 of 1 condition; the drop is −0.050" in lower["text"]
+    assert "in 1 of 1 condition; the difference (largest batch size − best) is −0.050" in lower["text"]
     assert "largest drop" not in lower["text"]
     assert (
         "(condition 0; at the 60-epoch budget, where no run at B ≥ 32 had settled: at the "

@@ -919,7 +919,11 @@ def _lower_headline(lower: list[tuple[int, dict[str, Any]]], of_n: str) -> dict[
 
     worst_i, worst = min(lower, key=lambda ic: drop(ic[1])["estimate"])
     e = Effect.from_dict(drop(worst))
-    which = "the largest drop is" if len(lower) > 1 else "the drop is"
+    which = (
+        "the most negative difference (largest batch size − best) is"
+        if len(lower) > 1
+        else "the difference (largest batch size − best) is"
+    )
     return {
         "text": (
             f"The largest batch size ends with practically lower test accuracy than the "
