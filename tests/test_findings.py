@@ -659,7 +659,9 @@ def test_one_conditions_drop_is_not_the_largest_and_carries_the_budget_caveat():
         ],
     }
     (lower, *_) = findings._accuracy_headlines([c])
-    assert "in 1 of 1 condition; the difference (largest batch size − best) is −0.050" in lower["text"]
+    assert (
+        "in 1 of 1 condition; the difference (largest batch size − best) is −0.050" in lower["text"]
+    )
     assert "largest drop" not in lower["text"]
     assert (
         "(condition 0; at the 60-epoch budget, where no run at B ≥ 32 had settled: at the "

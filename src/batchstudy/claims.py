@@ -1692,6 +1692,8 @@ NOT_REACHED = "not reached"
 FEWER_EPOCHS = "fails (fewer epochs)"
 #: The outcome where B's seconds ratio rules out being faster by more than the margin.
 NOT_FASTER = f"fails (not faster by more than the {fmt.exact(TIME_RATIO_MARGIN)}× margin)"
+#: The outcome where B's seconds ratio lies wholly above the margin: slower to the target.
+SLOWER = f"fails (slower by more than the {fmt.exact(TIME_RATIO_MARGIN)}× margin)"
 HOLDS = "holds"
 #: What claim 4's per-batch-size intervals cover (`claim_wall_time_not_epochs`).
 SINGLE_INTERVALS = (
@@ -1733,6 +1735,8 @@ def _wall_verdict(seconds: Effect, epochs: Effect, repeats: int | None) -> str:
         return INCONCLUSIVE
     if seconds.hi < 1 / m and epochs.lo > 1 / m:
         return HOLDS
+    if seconds.lo > m:
+        return SLOWER
     if seconds.lo > 1 / m:
         return NOT_FASTER
     return INCONCLUSIVE
