@@ -1093,6 +1093,23 @@ def test_wall_time_at_five_seeds_says_a_median_interval_cannot_reach_the_level()
     assert "n = 6): " in six.evidence and "no interval of a median" not in six.evidence
 
 
+def test_wall_time_is_not_testable_where_the_smallest_batch_size_never_trained():
+    """lr-tuning blobs·sgd·lr 1: every B = 4 run diverged; "larger batch sizes need fewer
+    epochs than B = 4" would compare with runs that never trained."""
+    runs = make_runs(epochs_to=lambda b: 30.0 if b >= 64 else 10.0)
+    runs["settle_status"] = "settled"
+    four = runs["batch_size"] == 4
+    runs.loc[four & (runs["seed"] < 6), "settle_status"] = "diverged"
+    runs.loc[four, "epochs_to_target_95"] = np.nan
+    v = claim_wall_time_not_epochs(runs, SETTINGS, "95")
+    _assert_verdict(v, INCONCLUSIVE)
+    assert v.evidence.startswith(
+        "Not testable at this rate: B = 4: 6 of 10 runs did not settle at the target (6 diverged)"
+    )
+    runs.loc[four & (runs["seed"] == 5), "settle_status"] = "settled"
+    assert not claim_wall_time_not_epochs(runs, SETTINGS, "95").evidence.startswith("Not")
+
+
 def test_wall_time_from_the_jobs_own_clocks_gives_no_wall_time_outcome():
     """Without timing repeats the same runs (large batches 36x faster per epoch by their own
     jobs' clocks) hold nowhere: every batch size's wall time is "not judged", with the reason,

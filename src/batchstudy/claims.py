@@ -1771,6 +1771,20 @@ def wall_time_ratio(
     )
 
 
+def _reference_untrained(runs: pd.DataFrame, ref: int) -> str | None:
+    """Claim 4's reason to be untestable at this rate, or ``None``: more than half the runs of
+    the smallest batch size ``ref`` learnt nothing (at chance or diverged, `no_settling`), so
+    "larger batch sizes need fewer epochs than it" would compare with runs that never trained."""
+    mine = runs["batch_size"] == ref
+    k, n = int((mine & no_settling(runs)).sum()), int(mine.sum())
+    if 2 * k <= n:
+        return None
+    return (
+        f"{NOT_TESTABLE}: {failed_counts(runs, [ref])}, so no larger batch size can be compared "
+        "with it (runs at chance or diverged learnt nothing)."
+    )
+
+
 def claim_wall_time_not_epochs(
     runs: pd.DataFrame,
     settings: IntervalSettings,
@@ -1802,6 +1816,8 @@ def claim_wall_time_not_epochs(
         return _inconclusive(claim, statement, why)
     sizes = batch_sizes(runs)
     ref = sizes[0]
+    if why := _reference_untrained(runs, ref):
+        return _inconclusive(claim, statement, why)
     tables = {q: per_seed(runs, c, sizes) for q, c in zip(("seconds", "epochs"), cols, strict=True)}
     ref_epochs = stats.censored_median(tables["epochs"][ref].to_numpy(), settings)
     if not np.isfinite(ref_epochs.estimate):
