@@ -542,10 +542,14 @@ def test_experiment_words_follow_the_config():
     assert scaled.endswith("(reference batch size 32; no warmup)")
     mlp = {"engine": "fused", "model": {"custom": None}}
     custom = {"engine": "fused", "model": {"custom": "m.py:build"}}
-    assert report.engine_words(mlp, ["fused"]) == "Training engine: fused"
-    assert report.engine_words(mlp, ["fused", "keras"]) == "Training engines: fused, Keras"
+    fused = f"fused ({report.ENGINE_HOW['fused']})"
+    keras = f"Keras ({report.ENGINE_HOW['keras']})"
+    assert report.engine_words(mlp, ["fused"]) == f"Training engine: {fused}"
+    assert report.engine_words(mlp, ["fused", "keras"]) == f"Training engines: {fused}, {keras}"
+    assert report.setting_words("beta_1", 0.9) == "β₁ = 0.9"
+    assert report.setting_words("nesterov", False) == "no Nesterov momentum"
     assert report.engine_words(custom, ["keras"]) == (
-        "Training engine: Keras (custom models train with the Keras engine; the configured "
+        f"Training engine: {keras} (custom models train with the Keras engine; the configured "
         "engine 'fused' does not apply)"
     )
     assert "does not apply" not in report.engine_words(custom | {"engine": "keras"}, ["keras"])

@@ -624,7 +624,7 @@ def test_a_tuned_b_crit_below_the_tested_range_prints_no_estimate():
     below = _fit(b_crit=0.0601, lo=0.01, hi=1.48, below_range=True)
     text = tf.bcrit_text(below)
     assert text.startswith(scaling.BELOW_RANGE_WORDS) and "0.0601" not in text
-    assert "Whether B_crit moved is not known: the tuned fit puts it below the tested range" in (
+    assert "Whether B_crit moved is not known: the tuned fit puts it below the fitted range" in (
         tf.moved_text({"tuned": below, "reference": _fit()})
     )
     regime = tf.regime_text(below)

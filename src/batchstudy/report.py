@@ -392,6 +392,18 @@ def custom_model_words(check: dict[str, Any] | None) -> str:
     return "; ".join(f"on {', '.join(names)}: {text}" for text, names in by_layers.items())
 
 
+#: How the report names an optimizer setting (`batchstudy.config.OPTIMIZER_SETTINGS`).
+SETTING_NAMES = {"beta_1": "β₁", "beta_2": "β₂", "epsilon": "ε", "momentum": "momentum"}
+
+
+def setting_words(key: str, value: Any) -> str:
+    """One optimizer setting in words: "β₁ = 0.9", "momentum = 0.9", "Nesterov momentum" or
+    "no Nesterov momentum"."""
+    if key == "nesterov":
+        return "Nesterov momentum" if value else "no Nesterov momentum"
+    return f"{SETTING_NAMES.get(key, key)} = {value}"
+
+
 def optimizers(cfg: dict[str, Any]) -> list[dict[str, str]]:
     """Each configured optimizer with its base learning rate(s) and its settings in words
     (`batchstudy.config.optimizer_settings`: Adam's betas and epsilon, SGD's momentum)."""
@@ -400,7 +412,7 @@ def optimizers(cfg: dict[str, Any]) -> list[dict[str, str]]:
             "name": name,
             "kind": o["name"],
             "learning_rate": fmt.learning_rates(o["learning_rate"])
-            + "".join(f", {k} {v}" for k, v in optimizer_settings(o).items()),
+            + "".join(f", {setting_words(k, v)}" for k, v in optimizer_settings(o).items()),
         }
         for name, o in cfg["optimizers"].items()
     ]
@@ -544,13 +556,25 @@ def arms_words(lr_scaling: dict[str, Any]) -> str:
 
 #: How the report names a training engine (`batchstudy.training.choose_engine`'s values).
 ENGINE_NAMES = {"keras": "Keras", "fused": "fused"}
+#: What each engine does, said once where the report names it.
+ENGINE_HOW = {
+    "keras": "Keras `fit`, one replica after another",
+    "fused": (
+        "every replica of a job, its seeds × learning rates, trained together in one compiled "
+        "graph, so they share the job's clock"
+    ),
+}
 
 
 def engine_words(cfg: dict[str, Any], engines: list[str]) -> str:
     """The engine(s) the jobs trained on, in the number they take; where a custom model made
     them differ from the configured engine (the fused engine cannot express one), says so."""
     names = [ENGINE_NAMES.get(e, e) for e in engines]
-    text = f"Training engine{'' if len(names) == 1 else 's'}: {', '.join(names)}"
+    how = [
+        f"{n} ({ENGINE_HOW[e]})" if e in ENGINE_HOW else n
+        for n, e in zip(names, engines, strict=True)
+    ]
+    text = f"Training engine{'' if len(names) == 1 else 's'}: {', '.join(how)}"
     if cfg["model"].get("custom") and cfg["engine"] not in engines:
         text += (
             f" (custom models train with the {' and '.join(names)} engine; the configured "

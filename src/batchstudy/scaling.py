@@ -309,7 +309,7 @@ def below_tested_range(b_crit: float, smallest: float) -> bool:
     """A fitted B_crit that the measured steps do not place: the smallest fitted batch size is
     already in the no-further-gain regime (`scaling_regime`, B > `NO_FURTHER_GAIN_ABOVE` x
     B_crit), so every fitted S(B) = S_min (1 + B_crit/B) is within 25% of S_min and the fit
-    only says that B_crit lies below the tested range; printed as no estimate
+    only says that B_crit lies below the fitted range; printed as no estimate
     (`BELOW_RANGE_WORDS`). False for a non-finite B_crit or smallest B."""
     if not (np.isfinite(b_crit) and np.isfinite(smallest)):
         return False
@@ -317,7 +317,10 @@ def below_tested_range(b_crit: float, smallest: float) -> bool:
 
 
 #: How a B_crit `below_tested_range` is printed, why, and the Definitions' rule behind it.
-BELOW_RANGE_WORDS = "below the tested range (no estimate)"
+BELOW_RANGE_WORDS = (
+    f"below the fitted range (under 1/{NO_FURTHER_GAIN_ABOVE:g} of the smallest fitted batch "
+    "size; no estimate)"
+)
 BELOW_RANGE_WHY = (
     f"the fit puts every fitted batch size within {1 / NO_FURTHER_GAIN_ABOVE:.0%} of the fewest "
     "steps S_min"
