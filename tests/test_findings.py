@@ -147,11 +147,11 @@ def test_a_fit_wholly_below_or_above_the_tested_range_says_so_and_is_not_usable(
     (head,) = findings._critical_batch_headlines(conditions)
     assert head["anchor"] == "c3-targets" and head["text"].startswith("B_crit for the 95%")
     assert (
-        "usable fits: 1 of 3 conditions; in 2 more the whole interval lies outside"
+        "reportable fits: 1 of 3 conditions; in 2 more the whole interval lies outside"
         in (head["text"])
     )
     (none,) = findings._critical_batch_headlines(conditions[:1])
-    assert "No condition gives a usable critical-batch-size fit" in none["text"]
+    assert "No condition gives a reportable critical-batch-size fit" in none["text"]
     assert "its interval lies entirely below the tested range" in none["text"]
 
 
@@ -164,7 +164,7 @@ def test_the_bcrit_headline_says_the_rate_was_not_tuned_and_gives_the_range():
     # the headline shows a fit inside the fitted sizes; the range is over such fits only
     assert head["text"].startswith("B_crit for the 95% accuracy target ≈ 20 [10, 40]")
     assert (
-        "Across the 2 usable fits that stay inside their fitted batch sizes and are not flagged, "
+        "Across the 2 reportable fits that stay inside their fitted batch sizes and are not flagged, "
         "B_crit ranges from 20 to 35. Left out: 1 whose estimate or interval reaches outside its "
         "fitted batch sizes." in head["text"]
     )
@@ -374,8 +374,9 @@ def test_the_wall_time_headline_counts_holds_only_where_timing_repeats_judged_th
     (line,) = findings._wall_time_headlines([*timed, untimed])
     assert (
         "holds for at least one batch size in 1 of 2 conditions timed by repeats: "
-        "condition 0: B = 8." in line["text"]
+        "condition 0: B = 8 (each of the " in line["text"]
     )
+    assert "at 95% on its own, not adjusted for their number)." in line["text"]
     assert (
         "Seconds per epoch come from 3–5 interleaved timing repeats per batch size."
         in (line["text"])
@@ -584,7 +585,7 @@ def test_the_bcrit_range_leaves_out_flagged_fits_and_counts_them():
     # the first condition's fit is poor: the headline shows the first unflagged one
     assert head["text"].startswith("B_crit for the 95% accuracy target ≈ 20 [10, 40]")
     assert (
-        "Shown: the first condition in the report's order whose fit is usable, stays "
+        "Shown: the first condition in the report's order whose fit is reportable, stays "
         in (head["text"])
     )
     assert (
@@ -603,12 +604,20 @@ def test_the_shown_fit_is_not_counted_among_the_other_usable_fits():
     poor["critical_batch"]["rel_rmse"] = 0.161
     (head,) = findings._critical_batch_headlines([{"label": "c0", "targets": [poor]}])
     assert head["text"].startswith("B_crit for the 95% accuracy target ≈ 274")
-    assert "Other usable fits" not in head["text"] and "flagged (" not in head["text"]
+    assert "Other reportable fits" not in head["text"] and "flagged (" not in head["text"]
     other = _target(_fit(100, 400, 250) | wide)
     other["critical_batch"]["rel_rmse"] = 0.2
     conditions = [{"label": f"c{i}", "targets": [t]} for i, t in enumerate([poor, other])]
     (head,) = findings._critical_batch_headlines(conditions)
-    assert "Other usable fits: 1 flagged (1 with a relative RMSE above 10%)." in head["text"]
+    assert "Other reportable fits: 1 flagged (1 with a relative RMSE above 10%)." in head["text"]
+    assert "not flagged:" not in head["text"]
+    good = _target(_fit(100, 400, 180) | wide) | {"suffix": "99"}
+    (head,) = findings._critical_batch_headlines([{"label": "c0", "targets": [poor, good]}])
+    assert "at this target every such fit is flagged" in head["text"]
+    assert (
+        "In the same condition, fits that are not flagged: the 99% accuracy target's ≈ 180"
+        in (head["text"])
+    )
 
 
 def test_the_chance_rule_is_stated_once_with_the_near_chance_share():
@@ -770,8 +779,8 @@ def test_claim_1_and_4_counts_say_how_many_timing_stages_they_rest_on():
         )
     (line, *_) = findings._claims_headlines(shared)
     assert (
-        f"supported in 3, whose seconds per epoch rest on 1 timing stage ({findings.STAGE_SHARED})"
-        in line["text"]
+        f"“Larger batches take less time per epoch” (over the conditions, whose seconds per "
+        f"epoch rest on 1 timing stage ({findings.STAGE_SHARED})): supported in 3" in line["text"]
     )
     assert line["text"].count("rest on 1 timing stage") == 2  # claims 1 and 4
     (wall,) = findings._wall_time_headlines(shared)

@@ -731,7 +731,7 @@ def headline(
             for i, text in arms.arm_findings(learnt, settings)
         ),
         *_critical_batch_headlines(learnt),
-        *_wall_time_headlines(learnt),
+        *_wall_time_headlines(learnt, (settings or IntervalSettings()).level),
         *_claims_headlines(learnt),
     ]
 
@@ -794,9 +794,7 @@ def _claims_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for v in conditions[0]["claims"]:
             verdicts = [_claim(c, v["claim"])["verdict"] for c in conditions]
             counts = ", ".join(f"{w} in {verdicts.count(w)}" for w in dict.fromkeys(verdicts))
-            if v["claim"] in (claims.CLAIM_TIME_PER_EPOCH, claims.CLAIM_WALL_TIME):
-                counts += timing_stages_words(conditions)
-            parts.append(f"{v['number']} “{v['claim']}”: {counts}")
+            parts.append(f"{v['number']} “{v['claim']}”{_stages(conditions, v)}: {counts}")
         text = (
             f"The seed article's claims over the {len(conditions)} conditions (the evidence "
             f"links go to the first): " + "; ".join(parts)
@@ -1028,7 +1026,7 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
     )
     beyond = (
         f"; in {outside} more the whole interval lies outside the tested range, which is not "
-        "counted as usable"
+        "counted as reportable"
         if outside
         else ""
     ) + (f"; in {below} more B_crit lies {scaling.BELOW_RANGE_WORDS}" if below else "")
@@ -1045,7 +1043,7 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
         out.append(
             {
                 "text": (
-                    f"No condition gives a usable critical-batch-size fit for the "
+                    f"No condition gives a reportable critical-batch-size fit for the "
                     f"{t['suffix']}% accuracy target{beyond}; in {conditions[0]['label']}: "
                     f"{why}."
                 ),
@@ -1066,11 +1064,12 @@ def _shown_fit_headline(fits: list[tuple[int, dict[str, Any], dict]], of_n: str,
     clean = [f for f in central if not fit_flags(f[2])]
     i, c, t = (clean or central or fits)[0]
     rule = (
-        "usable, stays inside its fitted batch sizes and is not flagged"
+        "reportable, stays inside its fitted batch sizes and is not flagged"
         if clean
-        else "usable and stays inside its fitted batch sizes (every such fit is flagged)"
+        else "reportable and stays inside its fitted batch sizes (at this target every such fit "
+        "is flagged)"
         if central
-        else "usable (every usable fit extrapolates)"
+        else "reportable (every reportable fit extrapolates)"
     )
     shown = (
         f" Shown: the first condition in the report's order whose fit is {rule}; its target, "
@@ -1081,15 +1080,35 @@ def _shown_fit_headline(fits: list[tuple[int, dict[str, Any], dict]], of_n: str,
     n_other = len(fits) - len(central) - (0 if central else 1)
     return {
         "text": _fit_text(t)
-        + f" ({c['label']}; usable fits: {len(fits)} {of_n}{beyond}.)"
+        + f" ({c['label']}; reportable fits: {len(fits)} {of_n}{beyond}.)"
         + shown
         + " "
         + _fit_basis(c, t)
         + _fit_range(clean, [f for f in central if f[0] != i], n_other)
+        + ("" if clean else _clean_other_target(c, t))
         + " "
         + FIXED_RATE_NOTE,
         "anchor": f"{_anchor(c, i)}-targets",
     }
+
+
+def _clean_other_target(c: dict[str, Any], shown: dict[str, Any]) -> str:
+    """Where the shown fit is flagged, the condition's other targets whose fit is reportable,
+    stays inside its fitted batch sizes and is not flagged, with their B_crit; "" if none."""
+    good = [
+        t
+        for t in c["targets"]
+        if t is not shown
+        and usable_fit(t["critical_batch"])
+        and central_fit(t["critical_batch"])
+        and not fit_flags(t)
+    ]
+    words = [
+        f"the {t['suffix']}% {t['kind']} target's ≈ {bcrit_span(t['critical_batch'])}" for t in good
+    ]
+    if not words:
+        return ""
+    return f" In the same condition, fits that are not flagged: {'; '.join(words)}."
 
 
 def _fit_range(clean: list, central: list, n_other: int) -> str:
@@ -1109,11 +1128,11 @@ def _fit_range(clean: list, central: list, n_other: int) -> str:
     if len(clean) > 1:
         values = [f[2]["critical_batch"]["b_crit"] for f in clean]
         return (
-            f" Across the {len(clean)} usable fits that stay inside their fitted batch sizes and "
-            f"are not flagged, B_crit ranges from {fmt.number(min(values))} to "
+            f" Across the {len(clean)} reportable fits that stay inside their fitted batch sizes "
+            f"and are not flagged, B_crit ranges from {fmt.number(min(values))} to "
             f"{fmt.number(max(values))}.{left_text}"
         )
-    return f" Other usable fits: {' and '.join(left)}." if left else ""
+    return f" Other reportable fits: {' and '.join(left)}." if left else ""
 
 
 def _fit_basis(c: dict[str, Any], t: dict[str, Any]) -> str:
@@ -1149,7 +1168,9 @@ FIXED_RATE_NOTE = (
 )
 
 
-def _wall_time_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
+def _wall_time_headlines(
+    conditions: list[dict[str, Any]], level: float = stats.LEVEL
+) -> list[dict[str, str]]:
     """Where claim 4 holds in the conditions timed by the timing stage's repeats, and how many
     conditions get no wall-time verdict for want of them (`claims.NO_REPEATS_REASON`);
     nothing without conditions."""
@@ -1175,6 +1196,7 @@ def _wall_time_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str
                 if partly
                 else ""
             )
+            + (f" ({_holds_multiplicity(timed, level)})" if partly else "")
             + f". {_wall_clock(timed)} "
         )
     if untimed:
@@ -1184,6 +1206,16 @@ def _wall_time_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str
         )
     first = timed[0] if timed else conditions[0]
     return [{"text": text.strip(), "anchor": f"{_anchor(first, conditions.index(first))}-claims"}]
+
+
+def _holds_multiplicity(timed: list[dict[str, Any]], level: float) -> str:
+    """What a count of claim 4 "holds" rests on: each batch size's comparison at its own
+    level, not adjusted over the conditions' comparisons."""
+    k = sum(len(c["batch_sizes"]) - 1 for c in timed)
+    return (
+        f"each of the {k} comparisons, batch size against the smallest in each condition, at "
+        f"{fmt.percent(level, 0)} on its own, not adjusted for their number"
+    )
 
 
 def _wall_clock(timed: list[dict[str, Any]]) -> str:
@@ -1210,6 +1242,15 @@ def timing_stages(conditions: list[dict[str, Any]]) -> set[tuple[str, str, str]]
         for c in conditions
         if c.get("timing_repeats")
     }
+
+
+def _stages(conditions: list[dict[str, Any]], v: dict[str, Any]) -> str:
+    """For the claims timed by the clock (1 and 4), where the conditions share timing stages,
+    how many stages the count rests on, in parentheses after the claim (`timing_stages_words`)."""
+    if v["claim"] not in (claims.CLAIM_TIME_PER_EPOCH, claims.CLAIM_WALL_TIME):
+        return ""
+    words = timing_stages_words(conditions).removeprefix(", ")
+    return f" (over the conditions, {words})" if words else ""
 
 
 def timing_stages_words(conditions: list[dict[str, Any]]) -> str:
