@@ -58,6 +58,12 @@ def test_arms_that_disagree_are_set_side_by_side_with_what_that_shows():
     assert "or the best itself: lr linear · 100 epochs; lr constant · 1000 steps):" in text
     assert "sqrt · 100 epochs and" not in text  # inconclusive is neither shown nor absent
     assert first == 0
+    assert text.endswith(arms.SCALED_WARMUP)  # scaled arms beside the constant one
+    budgets = [
+        _condition("constant", b, _e(-0.1, -0.2, -0.05, DIFFERENT)) for b in ("e100", "s1000")
+    ]
+    ((_, text),) = arms.arm_findings(budgets)
+    assert arms.SCALED_WARMUP not in text
 
 
 def test_no_conclusion_where_the_arms_agree_or_nothing_varies():

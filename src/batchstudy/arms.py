@@ -188,6 +188,13 @@ def _arm_item(found: dict[str, Any]) -> tuple[str, str]:
     return f"{label}: {fmt.effect(e, 'difference')} ({words.get(outcome, outcome)})", outcome
 
 
+#: What a scaled arm changes besides the rate (`batchstudy.config`: only scaled arms warm up).
+SCALED_WARMUP = (
+    "The scaled arms also warm up where the config sets a warm-up (see The experiment), the "
+    "constant arm never does: a scaled arm's effect is its rule together with that warm-up."
+)
+
+
 def arm_sentence(
     conditions: Sequence[dict[str, Any]], idx: list[int], settings: IntervalSettings
 ) -> str:
@@ -212,6 +219,9 @@ def arm_sentence(
             f"{'; '.join(same)}): with the same seeds, it depends on the learning-rate arm and "
             "budget, not on the batch size alone."
         )
+    arms = {str(conditions[i]["keys"].get("lr_scaling")) for i in idx}
+    if arms - {"constant"} and "constant" in arms:
+        text += f" {SCALED_WARMUP}"
     return text
 
 
