@@ -165,8 +165,8 @@ def test_the_bcrit_headline_says_the_rate_was_not_tuned_and_gives_the_range():
     assert head["text"].startswith("B_crit for the 95% accuracy target ≈ 20 [10, 40]")
     assert (
         "Across the 2 reportable fits that stay inside their fitted batch sizes and are not "
-        "flagged, B_crit ranges from 20 to 35. Left out: 1 whose estimate or interval reaches outside its "
-        "fitted batch sizes." in head["text"]
+        "flagged, B_crit ranges from 20 to 35. Left out: 1 whose estimate or interval reaches "
+        "outside its fitted batch sizes." in head["text"]
     )
     assert findings.FIXED_RATE_NOTE in head["text"]
     (one,) = findings._critical_batch_headlines(conditions[:1])
