@@ -242,13 +242,84 @@ def test_large_vs_best_picks_the_best_on_validation_and_compares_test():
 
 
 def test_b_crit_moves_only_when_the_intervals_are_disjoint():
-    fit = {"ok": True, "b_crit": 10.0, "lo": 8.0, "hi": 12.0}
-    up = {"tuned": fit | {"b_crit": 40.0, "lo": 30.0, "hi": 50.0}, "reference": fit}
-    assert "moved up" in tf.moved_text(up)
+    fit = {"ok": True, "b_crit": 10.0, "lo": 8.0, "hi": 12.0, tf.EARLIEST: 9.0}
+    up = {"tuned": fit | {"b_crit": 40.0, "lo": 30.0, "hi": 50.0, tf.EARLIEST: 35.0}}
+    assert "moved up" in tf.moved_text(up | {"reference": fit})
     overlap = {"tuned": fit | {"b_crit": 11.0, "lo": 9.0, "hi": 14.0}, "reference": fit}
     assert "overlap" in tf.moved_text(overlap)
     failed = {"tuned": {"ok": False}, "reference": fit}
     assert "tuned fit failed" in tf.moved_text(failed)
+    unknown = up | {"reference": fit | {tf.EARLIEST: np.nan}}
+    assert "no move is shown once the evaluation spacing is allowed for" in tf.moved_text(unknown)
+
+
+#: Batch sizes and epoch-resolution spacing (400 training rows) of the hand-made frontiers.
+_B = np.array([4, 8, 16, 32, 64, 128, 256, 512])
+_EPOCH = np.ceil(400 / _B)
+
+
+def _made(steps: np.ndarray, spacing: np.ndarray, lo: float, hi: float) -> dict:
+    """A fit of hand-made median steps as `tf.with_resolution` gives it, with a given
+    interval (the bootstrap's, which the evaluation spacing does not move)."""
+    cells = pd.DataFrame(
+        {
+            "batch_size": _B,
+            "median_steps": steps,
+            "eval_spacing": spacing,
+            "n_reached": 10,
+            "n_runs": 10,
+        }
+    )
+    fit = scaling.fit_critical_batch(_B, steps) | {"lo": lo, "hi": hi}
+    return tf.with_resolution(fit, cells, "at this rate")
+
+
+def test_a_move_of_b_crit_must_survive_the_evaluation_spacing():
+    """The tuned frontier crosses the target within the first evaluations at small B (S = 23 +
+    520/B: 153 steps at B = 4, evaluations 100 steps apart); moving every crossing one
+    evaluation back drops its B_crit from 22.6 to about 5.5, inside the reference fit's
+    interval: the disjoint intervals show no move. Evaluated every step, the same medians
+    keep their B_crit and the move survives."""
+    tuned, ref = 23 + 520 / _B, 340 + 1420 / _B
+    reference = _made(ref, _EPOCH, 3.03, 5.74)
+    coarse = _made(tuned, _EPOCH, 12.2, 35.4)
+    assert coarse["b_crit"] == pytest.approx(22.6, abs=0.1)
+    assert coarse[tf.EARLIEST] == pytest.approx(5.49, abs=0.01)
+    assert tf.resolution_range(coarse) == pytest.approx((coarse[tf.EARLIEST], coarse["b_crit"]))
+    assert tf.widened_range(coarse) == pytest.approx((coarse[tf.EARLIEST], 35.4))
+    assert tf.resolved_move(coarse, reference) == ""
+    text = tf.moved_text({"tuned": coarse, "reference": reference})
+    assert text.startswith("B_crit went from 4.18 to 22.6; the intervals do not overlap, but no")
+    assert "reference rate 3.01–5.74, speed-chosen rates 5.49–35.4; these overlap" in text
+    assert "5.49–22.6 from the evaluation spacing alone; 95.0%" in tf.bcrit_text(_fit() | coarse)
+    fine = _made(tuned, np.ones(_B.size), 12.2, 35.4)
+    assert tf.resolved_move(fine, reference) == "up"
+    assert tf.resolved_move(reference, fine) == "down"
+    assert tf.moved_text({"tuned": fine, "reference": reference}).startswith(
+        "B_crit moved up with tuning, from 4.18 to 22.6 (the intervals do not overlap, nor do "
+        "they once each is joined with its range from the evaluation spacing: reference rate "
+        "3.01–5.74, speed-chosen rates 12.2–35.4)."
+    )
+
+
+def test_a_fit_names_the_batch_sizes_it_leaves_out_and_why():
+    cells = pd.DataFrame(
+        {
+            "batch_size": [4, 8, 16, 32],
+            "median_steps": [500.0, 300.0, np.inf, np.inf],
+            "n_reached": [10, 10, 3, 0],
+            "n_runs": [10, 10, 10, 10],
+        }
+    )
+    assert tf.left_out_text(cells, "at this rate") == (
+        "fitted on 2 batch sizes, B ∈ {4, 8}; B = 32 left out: no run reached the target "
+        "within the budget at this rate; B = 16 left out: half or more of the runs did not "
+        "reach the target within the budget at this rate"
+    )
+    assert tf.left_out_text(cells.iloc[:2], "at this rate") == ""
+    text = tf.bcrit_text(_fit(left_out=tf.left_out_text(cells, "at this rate")))
+    assert "resamples fit, fitted on 2 batch sizes, B ∈ {4, 8}; B = 32 left out" in text
+    assert "8 batch sizes" in tf.bcrit_text(_fit())
 
 
 def test_noise_spec_is_the_reference_rate_first_seed_and_configured_batch_size():
@@ -409,12 +480,16 @@ def test_ties_with_the_chosen_cell_are_named():
 
 def _fit(**kw):
     base = {"ok": True, "b_crit": 22.5, "lo": 12.2, "hi": 35.4, "level": 0.95, "n_seeds": 10}
-    return base | {"n_boot": 2000, "n_boot_ok": 2000, "n_points": 8, "rel_rmse": 0.051} | kw
+    more = {"n_boot": 2000, "n_boot_ok": 2000, "n_points": 8, "rel_rmse": 0.051}
+    return base | more | {tf.EARLIEST: 0.72 * kw.get("b_crit", 22.5)} | kw
 
 
 def test_every_tuning_interval_names_its_level():
-    assert "[12.2, 35.4] (95.0% percentile bootstrap over 10 seeds" in tf.bcrit_text(_fit())
-    assert "(90.0% percentile bootstrap" in tf.bcrit_text(_fit(level=0.9))
+    assert (
+        "[12.2, 35.4] (16.2–22.5 from the evaluation spacing alone; 95.0% percentile bootstrap "
+        "over 10 seeds"
+    ) in tf.bcrit_text(_fit())
+    assert "; 90.0% percentile bootstrap" in tf.bcrit_text(_fit(level=0.9))
     eff = stats.Effect(-0.061, -0.126, 0.005, 10, "paired t-interval over seeds", 0.95)
     found = {"best": 64, "largest": 512, "effect": eff.to_dict() | {"verdict": "inconclusive"}}
     text = tf.large_batch_text(found, "At the speed-tuned rates")
@@ -552,12 +627,14 @@ def test_a_poor_tuned_fit_is_flagged_as_in_the_condition_sections():
     )
     near = tf.bcrit_text(_fit(standing=scaling.STANDING_NEAR_CHANCE))
     assert near.endswith("; its target is near chance (see the group's target); indicative only)")
-    up = {"tuned": _fit(b_crit=118.0, lo=100.0, hi=159.0), "reference": poor}
+    tuned = _fit(b_crit=118.0, lo=100.0, hi=159.0, **{tf.EARLIEST: 81.02})
+    up = {"tuned": tuned, "reference": poor}
     assert tf.moved_text(up).endswith(
-        "(the intervals do not overlap). The reference-rate fit is poor (relative RMSE above "
+        "speed-chosen rates 81.0–159). The reference-rate fit is poor (relative RMSE above "
         "10%), so the move is indicative only."
     )
-    assert "poor" not in tf.moved_text(up | {"reference": _fit(b_crit=19.4, lo=14.5, hi=26.2)})
+    fine = _fit(b_crit=19.4, lo=14.5, hi=26.2, **{tf.EARLIEST: 11.4})
+    assert "poor" not in tf.moved_text(up | {"reference": fine})
 
 
 def test_the_noise_scale_is_judged_against_the_theory_in_order_of_magnitude():

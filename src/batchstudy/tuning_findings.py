@@ -40,8 +40,13 @@ DOC_FILE = "tuning.json"
 #: The figures' directory beside the stage's tables (``results/analysis/figures``).
 TUNING_PLOT_DIR = "figures"
 LR_CHOICES = ("tuned", "reference")
+#: Key of a group's fits and column of ``tuned_bcrit.tsv``: B_crit refitted with every median
+#: crossing moved one evaluation earlier (`tuning.earliest_crossing_fit`), the other end of the
+#: range the evaluation spacing alone leaves B_crit in; 0 or inf where that fit put a parameter
+#: at zero, NaN where it was not made.
+EARLIEST = "b_crit_earliest"
 #: Columns of ``tuned_bcrit.tsv``: one row per group and lr choice.
-BCRIT_COLUMNS = (*tuning.GROUP_KEYS, "lr_choice", "reference_lr", *tuning.FIT_COLUMNS)
+BCRIT_COLUMNS = (*tuning.GROUP_KEYS, "lr_choice", "reference_lr", *tuning.FIT_COLUMNS, EARLIEST)
 SGD_CAVEAT = (
     "The noise-scale theory (McCandlish et al. 2018) is derived for plain SGD, whose update is "
     "the minibatch gradient. With momentum it still describes the gradient's noise; with Adam, "
@@ -82,6 +87,122 @@ def _fits(
         "reference": tuning.critical_batch_of_group(at_ref, ts.MAIN_TARGET, **kw)
         | {"standing": standing},
     }
+
+
+def fit_cells(grid: pd.DataFrame, spacing: pd.DataFrame, ref: float) -> dict[str, pd.DataFrame]:
+    """The cells each of a group's B_crit is fitted on, one row per batch size, sorted by it:
+    ``tuned`` the chosen cells, ``reference`` those at the reference rate `ref`. From `grid`
+    (the group's main-target rows of `tuning.lr_grid`) with the ``eval_spacing`` of `spacing`
+    (the group's rows of `ts.evaluation_grid`; NaN for a batch size it lacks)."""
+    sp = spacing[["batch_size", "eval_spacing"]]
+    pick = {
+        "tuned": grid["chosen"].astype(bool),
+        "reference": np.isclose(grid[tuning.LR_COLUMN].astype(float), ref),
+    }
+    return {
+        k: grid.loc[m]
+        .merge(sp, on="batch_size", how="left")
+        .sort_values("batch_size")
+        .reset_index(drop=True)
+        for k, m in pick.items()
+    }
+
+
+#: Where each fit's cells come from, for `left_out_text`.
+FIT_WHERE = {"tuned": "at any rate of the grid", "reference": "at this rate"}
+
+
+def with_resolution(fit: dict[str, Any], cells: pd.DataFrame, where: str) -> dict[str, Any]:
+    """`fit` (made on `cells`, see `fit_cells`) with `EARLIEST` (NaN where `fit` is not ok)
+    and ``left_out`` (`left_out_text` of `cells`, `where` naming the rate)."""
+    early = np.nan
+    if fit.get("ok"):
+        made = tuning.earliest_crossing_fit(
+            cells["batch_size"], cells["median_steps"], cells["eval_spacing"]
+        )
+        early = float(made["b_crit"])
+    return fit | {EARLIEST: early, "left_out": left_out_text(cells, where)}
+
+
+def left_out_text(cells: pd.DataFrame, where: str) -> str:
+    """Which batch sizes of `cells` (`fit_cells`: ``batch_size``, ``median_steps``,
+    ``n_reached``, ``n_runs``) a B_crit fit leaves out and why, `where` naming the rate ("at
+    this rate"): a median "> budget" (half or more of the runs censored) or no runs carries no
+    point. Empty when every batch size is fitted."""
+    steps = cells["median_steps"].astype(float)
+    fitted = cells.loc[np.isfinite(steps), "batch_size"]
+    out = cells.loc[~np.isfinite(steps)]
+    if out.empty:
+        return ""
+    reasons = {
+        f"no run reached the target within the budget {where}": (out["n_runs"] > 0)
+        & (out["n_reached"] == 0),
+        f"half or more of the runs did not reach the target within the budget {where}": (
+            out["n_reached"] > 0
+        ),
+        "no runs": out["n_runs"] == 0,
+    }
+    parts = [
+        f"{fmt.sizes(sorted(int(b) for b in out.loc[m, 'batch_size']))} left out: {why}"
+        for why, m in reasons.items()
+        if m.any()
+    ]
+    on = fmt.sizes(sorted(int(b) for b in fitted))
+    return f"fitted on {len(fitted)} batch sizes, {on}; " + "; ".join(parts)
+
+
+def resolution_range(fit: dict[str, Any]) -> tuple[float, float] | None:
+    """(low, high) between a fit's B_crit and its `EARLIEST` one: the range the evaluation
+    spacing alone leaves B_crit in. ``None`` where either is NaN (not made); 0 and inf (a
+    parameter at zero) are ends like any other."""
+    b, e = float(fit.get("b_crit", np.nan)), float(fit.get(EARLIEST, np.nan))
+    if np.isnan(b) or np.isnan(e):
+        return None
+    return min(b, e), max(b, e)
+
+
+def widened_range(fit: dict[str, Any]) -> tuple[float, float] | None:
+    """A fit's bootstrap interval joined with its `resolution_range` (the hull of both):
+    where B_crit may lie given the seeds' noise and the evaluation spacing. ``None`` where
+    the interval or the resolution range is missing."""
+    r = resolution_range(fit)
+    lo, hi = float(fit.get("lo", np.nan)), float(fit.get("hi", np.nan))
+    if r is None or np.isnan(lo) or np.isnan(hi):
+        return None
+    return min(lo, r[0]), max(hi, r[1])
+
+
+def resolved_move(tuned: dict[str, Any], reference: dict[str, Any]) -> str:
+    """Which way B_crit moved with tuning once the evaluation spacing is allowed for: "up"
+    when the tuned fit's `widened_range` lies wholly above the reference fit's, "down" when
+    wholly below, "" (no move shown) when the two overlap or either is unknown.
+
+    A target crossed within the first evaluations at the speed-chosen rates is known only to
+    one evaluation interval, and moving every median crossing to the earliest step it can lie
+    at (`tuning.earliest_crossings`) can move B_crit by more than its bootstrap interval
+    (which covers the seeds' noise only): a move that vanishes inside that range is not
+    shown by the data."""
+    t, r = widened_range(tuned), widened_range(reference)
+    if t is None or r is None:
+        return ""
+    if t[0] > r[1]:
+        return "up"
+    if t[1] < r[0]:
+        return "down"
+    return ""
+
+
+def resolution_words(fit: dict[str, Any]) -> str:
+    """``5.29–22.5 from the evaluation spacing alone`` (`resolution_range`); empty for a fit
+    without `EARLIEST`."""
+    if EARLIEST not in fit:
+        return ""
+    r = resolution_range(fit)
+    if r is None:
+        return "no range from the evaluation spacing: its fit with earlier crossings failed"
+    if np.isinf(r[1]):
+        return f"from {fmt.number(r[0])} up, no upper end, from the evaluation spacing alone"
+    return f"{fmt.number(r[0])}–{fmt.number(r[1])} from the evaluation spacing alone"
 
 
 def _one_arm(runs: pd.DataFrame) -> pd.DataFrame:
@@ -190,6 +311,9 @@ def bcrit_text(fit: dict[str, Any]) -> str:
             f"{scaling.BELOW_RANGE_WHY} (see Definitions)"
         )
     e = Effect(fit["b_crit"], fit["lo"], fit["hi"], int(fit["n_seeds"]), "bootstrap")
+    spacing = resolution_words(fit)
+    spacing = f"{spacing}; " if spacing else ""
+    points = fit.get("left_out") or f"{fit['n_points']} batch sizes"
     flags = {
         "the fit is poor: its interval covers the seeds' noise, not the curve's misfit": poor_fit(
             fit
@@ -200,10 +324,10 @@ def bcrit_text(fit: dict[str, Any]) -> str:
     said = [words for words, on in flags.items() if on]
     near = f"; {'; '.join(said)}; indicative only" if said else ""
     return (
-        f"{fmt.interval(e, 'size')} ({fmt.percent(fit['level'])} percentile bootstrap over "
-        f"{fit['n_seeds']} seeds, "
-        f"{fit['n_boot_ok']} of {fit['n_boot']} resamples fit, {fit['n_points']} batch sizes; "
-        f"relative RMSE of the fitted steps {fmt.percent(fit.get('rel_rmse'))}{near})"
+        f"{fmt.interval(e, 'size')} ({spacing}{fmt.percent(fit['level'])} percentile "
+        f"bootstrap over {fit['n_seeds']} seeds, "
+        f"{fit['n_boot_ok']} of {fit['n_boot']} resamples fit, {points}; relative RMSE of the "
+        f"fitted steps {fmt.percent(fit.get('rel_rmse'))}{near})"
     )
 
 
@@ -247,14 +371,16 @@ def moved_text(fits: dict[str, dict]) -> str:
         )
     if not all(np.isfinite([t["lo"], t["hi"], r["lo"], r["hi"]])):
         return "B_crit cannot be compared: an interval is missing."
-    if t["lo"] > r["hi"]:
-        way = "moved up"
-    elif t["hi"] < r["lo"]:
-        way = "moved down"
-    else:
+    went = f"B_crit went from {fmt.number(r['b_crit'])} to {fmt.number(t['b_crit'])}"
+    if t["hi"] >= r["lo"] and t["lo"] <= r["hi"]:
+        return f"{went}; the intervals overlap, so no move is shown at this number of seeds."
+    ranges = _ranges_words(t, r)
+    way = resolved_move(t, r)
+    if not way:
         return (
-            f"B_crit went from {fmt.number(r['b_crit'])} to {fmt.number(t['b_crit'])}; "
-            "the intervals overlap, so no move is shown at this number of seeds."
+            f"{went}; the intervals do not overlap, but no move is shown once the evaluation "
+            f"spacing is allowed for (each interval joined with its range from the evaluation "
+            f"spacing: {ranges}; these overlap)."
         )
     poor = [name for name, f in (("tuned", t), ("reference-rate", r)) if poor_fit(f)]
     caveat = (
@@ -264,9 +390,24 @@ def moved_text(fits: dict[str, dict]) -> str:
         else ""
     )
     return (
-        f"B_crit {way} with tuning, from {fmt.number(r['b_crit'])} to "
-        f"{fmt.number(t['b_crit'])} (the intervals do not overlap).{caveat}"
+        f"B_crit moved {way} with tuning, from {fmt.number(r['b_crit'])} to "
+        f"{fmt.number(t['b_crit'])} (the intervals do not overlap, nor do they once each is "
+        f"joined with its range from the evaluation spacing: {ranges}).{caveat}"
     )
+
+
+def _ranges_words(t: dict[str, Any], r: dict[str, Any]) -> str:
+    """Both fits' `widened_range` in words, or why one is unknown."""
+    parts = []
+    for name, f in (("reference rate", r), ("speed-chosen rates", t)):
+        w = widened_range(f)
+        span = (
+            "unknown (no fit with earlier crossings)"
+            if w is None
+            else f"{fmt.number(w[0])}–{fmt.number(w[1]) if np.isfinite(w[1]) else 'no upper end'}"
+        )
+        parts.append(f"{name} {span}")
+    return ", ".join(parts)
 
 
 def large_batch_text(found: dict[str, Any], where: str) -> str:
@@ -445,7 +586,8 @@ def resolution_caveat(frontier: pd.DataFrame) -> str:
     return (
         f"Steps to target at {fmt.sizes(coarse)} lie within the first "
         f"{ts.COARSE_EVALUATIONS} evaluations, known only to one evaluation interval; the "
-        "B_crit interval does not include that uncertainty."
+        "B_crit interval does not include that uncertainty, the range from the evaluation "
+        "spacing does."
     )
 
 
@@ -816,7 +958,7 @@ def _fit_rows(keys: dict[str, Any], fits: dict[str, dict], ref: float) -> list[d
     return [
         keys
         | {"lr_choice": choice, "reference_lr": ref}
-        | {c: fits[choice].get(c, np.nan) for c in tuning.FIT_COLUMNS}
+        | {c: fits[choice].get(c, np.nan) for c in (*tuning.FIT_COLUMNS, EARLIEST)}
         for choice in LR_CHOICES
     ]
 
@@ -873,7 +1015,8 @@ def analyze_tuning(
     grid = ts.grids(truns)
     main = grid.loc[grid["target"] == ts.MAIN_TARGET]
     tested = ts.test_accuracy_at(ts.selected_runs(truns, grid), settings)
-    for more in (ts.best_final_val(truns), ts.evaluation_grid(curves)):
+    spacing = ts.evaluation_grid(curves)
+    for more in (ts.best_final_val(truns), spacing):
         tested = tested.merge(more, on=[*tuning.GROUP_KEYS, "batch_size"], how="left")
     keys = list(tuning.GROUP_KEYS)
     fronts, fit_rows = [], []
@@ -895,7 +1038,15 @@ def analyze_tuning(
         standing = scaling.target_standing(
             "accuracy", float(extra["target"]["target_accuracy"]), float(level)
         )
-        extra["fits"] = fits = _fits(group, extra["reference_lr"], settings, standing)
+        cells = fit_cells(
+            extra["grid"].loc[extra["grid"]["target"] == ts.MAIN_TARGET],
+            _of_group(spacing, gk),
+            extra["reference_lr"],
+        )
+        extra["fits"] = fits = {
+            k: with_resolution(f, cells[k], FIT_WHERE[k])
+            for k, f in _fits(group, extra["reference_lr"], settings, standing).items()
+        }
         front = tuning.add_regimes(
             tuning.tuned_frontier(_of_group(main, gk)), pd.DataFrame([gk | fits["tuned"]])
         ).merge(tested, on=[*keys, "batch_size"], how="left")
