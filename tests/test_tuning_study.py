@@ -204,9 +204,12 @@ def test_document_has_every_part_and_no_raw_nan_or_inf(tables):
     assert len(g["claims"]) == 5 and {c["fate"].split(" (holds for")[0] for c in g["claims"]} <= {
         tf.FATE_SURVIVES,
         tf.FATE_FAILS,
+        tf.FATE_NOT_SHOWN,
         "unchanged",
         "changed",
     }
+    assert len(g["claims_header"]) == 5 and "validation accuracy ≥ 0.700" in g["claims_header"][1]
+    assert "Both verdict columns judge claim 4 on the same target" in g["claims_target"]
     assert len(g["frontier_rows"]) == len(SIZES)
 
 
@@ -348,18 +351,52 @@ def test_target_must_be_a_valid_accuracy_and_loss():
 
 def test_a_claim_survives_only_when_supported_both_times():
     def v(verdict):
-        return claims.Verdict("c", "s", verdict, "e")
+        at = [8] if verdict == claims.PARTLY else None
+        return claims.Verdict("c", "s", verdict, "e", holds_for=at)
 
-    rows = tf.claims_change(
-        [v(claims.SUPPORTED), v(claims.SUPPORTED), v(claims.INCONCLUSIVE), v(claims.NOT_SUPPORTED)],
-        [v(claims.SUPPORTED), v(claims.INCONCLUSIVE), v(claims.INCONCLUSIVE), v(claims.SUPPORTED)],
-    )
+    ref = [claims.SUPPORTED] * 4 + [claims.INCONCLUSIVE, claims.NOT_SUPPORTED]
+    tuned = [claims.SUPPORTED, claims.NOT_SUPPORTED, claims.INCONCLUSIVE, claims.PARTLY]
+    tuned += [claims.INCONCLUSIVE, claims.SUPPORTED]
+    rows = tf.claims_change([v(r) for r in ref], [v(t) for t in tuned])
     assert [r["fate"] for r in rows] == [
         "survives at the speed-chosen rates",
         "does not survive at the speed-chosen rates",
+        "not shown at the speed-chosen rates",
+        "not shown at the speed-chosen rates (holds for none at the reference rate, for B = 8 "
+        "at the speed-chosen rates)",
         "unchanged",
         "changed",
     ]
+    assert not any(r["rate_independent"] for r in rows)
+
+
+def test_claim_1_on_one_timing_stage_is_printed_once_without_a_fate():
+    """Seconds per epoch do not depend on the rate: with the timing stage both columns judge
+    claim 1 on the same repeats, so it reads once, rate-independent; without it (each rate's
+    own training clocks) it keeps both columns and a fate."""
+    one = claims.Verdict(claims.CLAIM_TIME_PER_EPOCH, "s", claims.SUPPORTED, "repeats")
+    (row,) = tf.claims_change([one], [one], timed=True)
+    assert row["rate_independent"] and row["fate"] == ""
+    assert row["summary"] == "supported, rate-independent (one timing stage)"
+    (row,) = tf.claims_change([one], [one], timed=False)
+    assert not row["rate_independent"] and row["fate"] == tf.FATE_SURVIVES
+    other = claims.Verdict(claims.CLAIM_SETTLING, "s", claims.SUPPORTED, "e")
+    assert not tf.claims_change([other], [other], timed=True)[0]["rate_independent"]
+
+
+def test_the_claims_table_names_the_target_of_each_column():
+    t = pd.Series({"target_accuracy": 0.8, "target_kind": ts.ABSOLUTE})
+    header = tf.claims_header(t, "0.001")
+    assert header[1] == (
+        "reference rate 0.001 (claim 4 to validation accuracy ≥ 0.800, the config's absolute "
+        "target)"
+    )
+    assert (
+        header[2] == "speed-chosen rates (claim 4 to validation accuracy ≥ 0.800, the same target)"
+    )
+    assert "condition at base lr 0.001 races its claim 4 to a fraction" in tf.claims_target_text(
+        t, "0.001"
+    )
 
 
 def test_unchanged_needs_the_same_verdict_and_the_same_batch_sizes():

@@ -249,9 +249,14 @@ def _at(v: claims.Verdict, where: str) -> str:
     return f"{v.verdict} at {where}{some}"
 
 
-#: What became of a claim supported at the reference rate, at the rates chosen for speed.
+#: What became of a claim supported at the reference rate, at the rates chosen for speed:
+#: supported again, not supported, or neither (inconclusive, or holding for part of the range).
 FATE_SURVIVES = "survives at the speed-chosen rates"
 FATE_FAILS = "does not survive at the speed-chosen rates"
+FATE_NOT_SHOWN = "not shown at the speed-chosen rates"
+#: Claim 1 where both columns rest on the same timing stage (seconds per epoch do not depend on
+#: the learning rate): printed once, without a fate.
+RATE_INDEPENDENT = "rate-independent (one timing stage)"
 #: What the tuned claims do not answer: no rate was chosen for accuracy.
 CLAIMS_SCOPE = (
     "The rates were chosen for the fewest steps to the target, not for final accuracy: claims "
@@ -261,18 +266,48 @@ CLAIMS_SCOPE = (
 )
 
 
-def claims_change(ref: list, tuned: list) -> list[dict[str, str]]:
+def _fate_of_supported(tuned: str) -> str:
+    """What became of a claim supported at the reference rate, given its `tuned` verdict."""
+    if tuned == claims.SUPPORTED:
+        return FATE_SURVIVES
+    return FATE_FAILS if tuned == claims.NOT_SUPPORTED else FATE_NOT_SHOWN
+
+
+def claims_change(ref: list, tuned: list, timed: bool = False) -> list[dict[str, Any]]:
     """Per claim: the verdict at the reference rate, the tuned one, and what became of it.
 
     "unchanged" needs the same verdict *and* the same batch sizes where the claim holds
     (`claims.Verdict.holds_for`); whenever those sets differ, the fate names both. A claim
-    supported at the reference rate `FATE_SURVIVES` or `FATE_FAILS` at the speed-chosen
-    rates (never "survives tuning": no rate was chosen for accuracy, `CLAIMS_SCOPE`)."""
+    supported at the reference rate `FATE_SURVIVES` (supported again), `FATE_FAILS` (not
+    supported) or is `FATE_NOT_SHOWN` (inconclusive or holding for part of the range) at the
+    speed-chosen rates (never "survives tuning": no rate was chosen for accuracy,
+    `CLAIMS_SCOPE`). With `timed` (the group's timing stage judges claim 1), claim 1 rests
+    on the same repeats in both columns: where its two verdicts and evidence agree it is
+    ``rate_independent``, summarised once as `RATE_INDEPENDENT`, without a fate."""
     rows = []
     for a, b in zip(ref, tuned, strict=True):
         ref_at, tuned_at = sorted(a.holds_for or []), sorted(b.holds_for or [])
+        once = (
+            timed
+            and a.claim == claims.CLAIM_TIME_PER_EPOCH
+            and (a.verdict, a.evidence, ref_at) == (b.verdict, b.evidence, tuned_at)
+        )
+        if once:
+            rows.append(
+                {
+                    "claim": a.claim,
+                    "number": claims.CLAIM_NUMBERS.get(a.claim, ""),
+                    "summary": f"{a.verdict}, {RATE_INDEPENDENT}",
+                    "reference": a.verdict,
+                    "tuned": b.verdict,
+                    "fate": "",
+                    "rate_independent": True,
+                    "evidence": b.evidence,
+                }
+            )
+            continue
         if a.verdict == claims.SUPPORTED:
-            fate = FATE_SURVIVES if b.verdict == claims.SUPPORTED else FATE_FAILS
+            fate = _fate_of_supported(b.verdict)
         else:
             fate = "unchanged" if (a.verdict, ref_at) == (b.verdict, tuned_at) else "changed"
         if ref_at != tuned_at:
@@ -288,10 +323,41 @@ def claims_change(ref: list, tuned: list) -> list[dict[str, str]]:
                 "reference": a.verdict,
                 "tuned": b.verdict,
                 "fate": fate,
+                "rate_independent": False,
                 "evidence": b.evidence,
             }
         )
     return rows
+
+
+def claims_header(t: pd.Series, ref: str) -> list[str]:
+    """The tuned claims table's columns, each verdict column naming the target its claim 4
+    races to (`t`: the group's target row; the same in both columns)."""
+    acc = fmt.accuracy(t["target_accuracy"])
+    whose = "the config's absolute target" if t["target_kind"] == ts.ABSOLUTE else "the group's"
+    return [
+        "claim",
+        f"reference rate {ref} (claim 4 to validation accuracy ≥ {acc}, {whose})",
+        f"speed-chosen rates (claim 4 to validation accuracy ≥ {acc}, the same target)",
+        "from the reference rate to the speed-chosen rates",
+        "evidence (speed-chosen rates)",
+    ]
+
+
+def claims_target_text(t: pd.Series, ref: str) -> str:
+    """Which finish line each claim of the tuned table is judged on: claim 4 races to the
+    group's accuracy target in both columns (`t`: the group's target row), unlike the
+    condition section of the reference rate `ref`, whose claim 4 races to a fraction of that
+    condition's own best plateau; claims 1-3b race to no target."""
+    acc = fmt.accuracy(t["target_accuracy"])
+    return (
+        f"Both verdict columns judge claim 4 on the same target, validation accuracy ≥ {acc} "
+        "(the group's target above), so a change between them is not a change of finish "
+        f"line; the section of the condition at base lr {ref} races its claim 4 to a fraction "
+        "of that condition's own best plateau instead, so its verdict there can differ from "
+        "this table's reference column. Claims 1–3b race to no target (claim 2 counts a run "
+        "that settled below its own condition's first target as not settled, in both columns)."
+    )
 
 
 def _changed_text(fit: dict[str, Any]) -> str:
@@ -928,7 +994,11 @@ def _group_doc(
         "lr_changed": _changed_text(fits["tuned"]),
         "moved": moved_text(fits),
         "bcrit_target": bcrit_target_text(extra["target"], lr_text(ref)),
-        "claims": claims_change(verdicts["reference"], verdicts["tuned"]),
+        "claims": claims_change(
+            verdicts["reference"], verdicts["tuned"], extra["repeats"] is not None
+        ),
+        "claims_header": claims_header(extra["target"], lr_text(ref)),
+        "claims_target": claims_target_text(extra["target"], lr_text(ref)),
         "large": {
             "reference": large_batch_text(large["reference"], f"At the reference rate {ref:g}"),
             "tuned": large_batch_text(large["tuned"], "At the speed-chosen rates"),
