@@ -565,9 +565,12 @@ def test_b_simple_is_compared_with_the_tuned_b_crit_near_the_target():
     noise = pd.DataFrame({"step": [0, 50, 100, 150], "b_simple": [3.0, 90.0, 200.0, 400.0]})
     at = tf.noise_at_target(noise, 60.0)
     assert (at["step"], at["b_simple"], at["n_after"]) == (50, 90.0, 2)
-    n = {"median": 145.0, "batch_size": 32, "n_checkpoints": 4}
+    n = {"median": 145.0, "batch_size": 32, "n_checkpoints": 4, "n_seeds": 1}
     text = tf.noise_vs_bcrit_text(n, at, _fit(b_crit=10.0), "0.001")
-    assert "The median B_simple is 14.5× the tuned B_crit" in text
+    assert tf.noise_lead_text(n, _fit(b_crit=10.0)) == (
+        "The reference run's median B_simple is 14.5× the tuned B_crit (one seed, no interval)."
+    )
+    assert tf.noise_lead_text(n, {"ok": False}) == ""
     assert "over seeds is 60; at the checkpoint nearest it (step 50) B_simple is 90, 9.00×" in text
     assert "2 of the 4 checkpoints lie after" in text
     assert tf.noise_at_target(noise, np.inf) == {}
@@ -684,6 +687,34 @@ def test_the_noise_scale_is_judged_against_the_theory_in_order_of_magnitude():
     assert "does not predict it here" in far
     assert "order of magnitude below the tuned" in tf.theory_text(0.05)
     assert tf.theory_text(float("nan")) == ""
+    # Adam: the theory is a heuristic, so agreement is stated, never "as the theory expects".
+    adam = tf.theory_text(7.52, sgd=False)
+    assert "as the theory expects" not in adam and "only a heuristic" in adam
+    assert adam.endswith(
+        "B_simple and the tuned B_crit are within an order of magnitude of each other."
+    )
+    assert "does not predict it here" in tf.theory_text(104.0, sgd=False)
+
+
+def test_the_noise_paragraph_leads_with_the_ratio_and_reads_adam_without_the_theory():
+    noise = pd.DataFrame(
+        {
+            "step": [0, 50, 100],
+            "b_simple": [3.0, 90.0, 200.0],
+            "batch_size": 32,
+            "learning_rate": 0.001,
+            "seed": 0,
+        }
+    )
+    n = tf.noise_summary(noise)
+    assert (n["n_seeds"], n["median"]) == (1, 90.0)
+    fit = _fit(b_crit=9.0)
+    at = tf.noise_at_target(noise, 60.0)
+    for sgd in (True, False):
+        compare = tf.noise_vs_bcrit_text(n, at, fit, "0.001", sgd)
+        text = tf.noise_text(n, fit, compare, tf.noise_lead_text(n, fit))
+        assert text.startswith("The reference run's median B_simple is 10.0× the tuned B_crit (one")
+        assert ("as the theory expects" in text) == sgd
 
 
 def _repeats(job: tuple[str, str, str], seconds: dict[int, float], n: int = 5) -> pd.DataFrame:

@@ -815,6 +815,7 @@ def noise_summary(noise: pd.DataFrame | None) -> dict[str, Any] | None:
         "batch_size": int(first["batch_size"]),
         "learning_rate": float(first["learning_rate"]),
         "seed": int(first["seed"]),
+        "n_seeds": int(noise["seed"].nunique()),
         "max_step": int(noise["step"].max()),
     }
 
@@ -837,12 +838,8 @@ def noise_at_target(noise: pd.DataFrame, median_steps: float) -> dict[str, Any]:
     }
 
 
-def noise_vs_bcrit_text(
-    n: dict[str, Any], at: dict[str, Any], fit: dict[str, Any], ref: str
-) -> str:
-    """How B_simple compares with the tuned B_crit: the ratio of its median over the run, and
-    B_simple at the checkpoint nearest the median steps to target of the run's cell (its
-    batch size at the reference rate `ref`), `at` from `noise_at_target`."""
+def _comparable(fit: dict[str, Any]) -> str:
+    """Why B_simple is not compared with the tuned fit `fit`; empty where it is."""
     if not fit.get("ok") or not fit.get("b_crit"):
         return "Without a tuned B_crit fit, B_simple is not compared with it."
     if fit.get("below_range"):
@@ -850,59 +847,97 @@ def noise_vs_bcrit_text(
             f"The tuned B_crit lies {scaling.BELOW_RANGE_WORDS}, so B_simple is not compared "
             "with it."
         )
+    return ""
+
+
+def noise_lead_text(n: dict[str, Any], fit: dict[str, Any]) -> str:
+    """The noise paragraph's first sentence: the run's median B_simple over the tuned B_crit,
+    and what it rests on (`n` from `noise_summary`): one reference run, so one seed and no
+    interval; empty where the two are not compared (`_comparable`)."""
+    if _comparable(fit):
+        return ""
+    seeds = "one seed" if n.get("n_seeds", 1) == 1 else f"{n['n_seeds']} seeds pooled"
+    return (
+        f"The reference run's median B_simple is {fmt.ratio(n['median'] / fit['b_crit'])} the "
+        f"tuned B_crit ({seeds}, no interval)."
+    )
+
+
+def noise_vs_bcrit_text(
+    n: dict[str, Any], at: dict[str, Any], fit: dict[str, Any], ref: str, sgd: bool = True
+) -> str:
+    """B_simple at the checkpoint nearest the median steps to target of the run's cell (its
+    batch size at the reference rate `ref`), `at` from `noise_at_target`, against the tuned
+    B_crit and the theory (`theory_text`, `sgd`: the optimizer is SGD); why not, where the two
+    are not compared. The median's ratio is `noise_lead_text`'s."""
+    if why := _comparable(fit):
+        return why
     b = fit["b_crit"]
-    text = f"The median B_simple is {fmt.ratio(n['median'] / b)} the tuned B_crit."
     cell = f"B = {n['batch_size']} at the reference rate {ref}"
     if not at:
-        return text + f" The median run of {cell} did not reach the target within the budget."
+        return f"The median run of {cell} did not reach the target within the budget."
     return (
-        text
-        + (
-            f" The median steps to target of {cell} over seeds is "
-            f"{tuning.steps_label(at['target_steps'], 0)};"
-            f" at the checkpoint nearest it (step {at['step']}) B_simple is "
-            f"{fmt.number(at['b_simple'])}, {fmt.ratio(at['b_simple'] / b)} the tuned B_crit; "
-            f"{at['n_after']} of the {n['n_checkpoints']} checkpoints lie after that median."
-        )
-        + theory_text(at["b_simple"] / b)
-    )
+        f"The median steps to target of {cell} over seeds is "
+        f"{tuning.steps_label(at['target_steps'], 0)};"
+        f" at the checkpoint nearest it (step {at['step']}) B_simple is "
+        f"{fmt.number(at['b_simple'])}, {fmt.ratio(at['b_simple'] / b)} the tuned B_crit; "
+        f"{at['n_after']} of the {n['n_checkpoints']} checkpoints lie after that median."
+    ) + theory_text(at["b_simple"] / b, sgd)
 
 
 #: B_simple and B_crit "agree in order of magnitude" when their ratio lies within this factor
 #: either way (`theory_text`).
 ORDER_OF_MAGNITUDE = 10.0
+#: Optimizer kinds (config ``optimizers.<name>.name``) the noise-scale theory is derived for.
+THEORY_KINDS = ("sgd",)
 
 
-def theory_text(ratio: float) -> str:
-    """Whether B_simple at the target agrees with the tuned B_crit as the theory expects
-    (McCandlish et al. 2018: B_crit ≈ B_noise, which B_simple approximates; it equals it when
-    the Hessian is a multiple of the identity): in order of magnitude when `ratio` (B_simple /
-    B_crit) lies within `ORDER_OF_MAGNITUDE` either way, else not; empty when not finite."""
+def theory_text(ratio: float, sgd: bool = True) -> str:
+    """Whether B_simple at the target agrees with the tuned B_crit in order of magnitude (when
+    `ratio`, B_simple / B_crit, lies within `ORDER_OF_MAGNITUDE` either way), read against the
+    theory (McCandlish et al. 2018: B_crit ≈ B_noise, which B_simple approximates; it equals
+    it when the Hessian is a multiple of the identity). Only for SGD (`sgd`) is agreement
+    "as the theory expects"; for another optimizer the theory is a heuristic (`SGD_CAVEAT`),
+    so the sentence states the comparison only. Empty when `ratio` is not finite."""
     if not np.isfinite(ratio) or ratio <= 0:
         return ""
     agree = 1 / ORDER_OF_MAGNITUDE <= ratio <= ORDER_OF_MAGNITUDE
-    verdict = (
-        "B_simple and the tuned B_crit are within an order of magnitude of each other, as the "
-        "theory expects"
-        if agree
-        else f"B_simple is more than an order of magnitude {'above' if ratio > 1 else 'below'} "
-        "the tuned B_crit, so the measured noise scale does not predict it here"
-    )
+    if agree:
+        verdict = "B_simple and the tuned B_crit are within an order of magnitude of each other"
+        verdict += ", as the theory expects" if sgd else ""
+    else:
+        verdict = (
+            f"B_simple is more than an order of magnitude {'above' if ratio > 1 else 'below'} "
+            "the tuned B_crit, so the measured noise scale does not predict it here"
+        )
+    if not sgd:
+        return (
+            f" For plain SGD the theory expects B_crit ≈ B_noise, which B_simple approximates; "
+            f"with this optimizer it is only a heuristic (below): at that checkpoint {verdict}."
+        )
     return (
         " The theory expects B_crit ≈ B_noise, which B_simple approximates (exactly when the "
         f"loss's curvature is the same in every direction); at that checkpoint {verdict}."
     )
 
 
-def noise_text(n: dict[str, Any] | None, fit: dict[str, Any], compare: str = "") -> str:
+def noise_text(
+    n: dict[str, Any] | None, fit: dict[str, Any], compare: str = "", lead: str = ""
+) -> str:
+    """The noise paragraph: `lead` (`noise_lead_text`) first, then the run and its B_simple,
+    the tuned B_crit, `compare` (`noise_vs_bcrit_text`) and `SGD_CAVEAT`."""
     if n is None:
         return ""
     return (
-        f"Measured gradient noise scale B_simple along a reference run (B = {n['batch_size']}, "
-        f"lr {lr_text(n['learning_rate'])}, seed {n['seed']}, {n['n_checkpoints']} checkpoints "
-        f"over {n['max_step']} steps): {fmt.number(n['first'])} at the start, "
-        f"{fmt.number(n['last'])} at the end, median {fmt.number(n['median'])}; the tuned "
-        f"frontier's B_crit is {bcrit_text(fit)}. {compare} {SGD_CAVEAT}".replace("  ", " ")
+        (
+            f"{lead} Measured along a reference run (B = {n['batch_size']}, "
+            f"lr {lr_text(n['learning_rate'])}, seed {n['seed']}, {n['n_checkpoints']} checkpoints "
+            f"over {n['max_step']} steps), B_simple is {fmt.number(n['first'])} at the start, "
+            f"{fmt.number(n['last'])} at the end, median {fmt.number(n['median'])}; the tuned "
+            f"frontier's B_crit is {bcrit_text(fit)}. {compare} {SGD_CAVEAT}"
+        )
+        .replace("  ", " ")
+        .strip()
     )
 
 
@@ -1021,7 +1056,9 @@ def _noise_doc(extra: dict[str, Any], fit: dict[str, Any]) -> str:
     ]
     median = float(cell["median_steps"].iloc[0]) if len(cell) else np.nan
     at = noise_at_target(extra["noise"], median)
-    return noise_text(n, fit, noise_vs_bcrit_text(n, at, fit, lr_text(extra["reference_lr"])))
+    sgd = extra["kind"] in THEORY_KINDS
+    compare = noise_vs_bcrit_text(n, at, fit, lr_text(extra["reference_lr"]), sgd)
+    return noise_text(n, fit, compare, noise_lead_text(n, fit))
 
 
 def _fit_rows(keys: dict[str, Any], fits: dict[str, dict], ref: float) -> list[dict[str, Any]]:
@@ -1064,6 +1101,7 @@ def analyze_tuning(
     shared_validation: tuple[str, ...] = (),
     chance: Mapping[str, Mapping[str, float]] | None = None,
     repeats: pd.DataFrame | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Tables (``grid``, ``frontier``, ``bcrit``: the files of the stage) and the report's
     document (``doc``: plain JSON types) of every group with >= 2 base learning rates.
@@ -1072,7 +1110,9 @@ def analyze_tuning(
     dataset -> {"accuracy": chance accuracy, ...} (`batchstudy.findings.chance_levels`),
     against which each group's accuracy target is judged (`scaling.target_standing`);
     `repeats`: the aggregate ``timing_repeats.tsv`` (no rows or ``None`` without a timing
-    stage), whose rows of a group's (dataset, optimizer, budget) judge its claims 1 and 4."""
+    stage), whose rows of a group's (dataset, optimizer, budget) judge its claims 1 and 4;
+    `kinds`: optimizer name -> its kind (config ``optimizers.<name>.name``; the name itself
+    where missing), which decides how B_simple is read against the theory (`theory_text`)."""
     references = references or {}
     targets = ts.group_targets(runs, absolute, fraction)
     truns = ts.steps_to_targets(ts.tuned_groups(runs), curves, targets)
@@ -1100,6 +1140,7 @@ def analyze_tuning(
             "own_validation": str(gk["dataset"]) not in shared_validation,
             "resolution": resolution,
             "repeats": job_rows(repeats, gk),
+            "kind": (kinds or {}).get(str(gk["optimizer"]), str(gk["optimizer"])),
         }
         given = references.get(str(gk["optimizer"]))
         extra["reference_lr"] = reference_lr(group[tuning.LR_COLUMN], given)
