@@ -486,7 +486,8 @@ def test_evaluation_grid_and_the_coarsely_resolved_batch_sizes():
         eval_spacing=ev["eval_spacing"], kth_eval_step=ev["kth_eval_step"]
     )
     text = tf.evaluation_text(front, ts.RESOLUTION_EPOCHS, 400)
-    assert "ceil(n_train / B) optimizer steps, n_train = 400" in text
+    assert "ceil(training rows / B) optimizer steps, with 400 training rows" in text
+    assert "n_train" not in text
     assert "B = 4: 100, B = 512: 1" in text
     assert "within the first 3 evaluations at B = 4:" in text
     later = tf.evaluation_text(front.assign(median_steps=[400.0, 23.5]), ts.RESOLUTION_EPOCHS, 400)

@@ -668,7 +668,8 @@ def evaluation_text(frontier: pd.DataFrame, resolution: str, n_train: int) -> st
         for _, f in front.iterrows()
     )
     what = (
-        f"one evaluation per epoch = ceil(n_train / B) optimizer steps, n_train = {n_train}"
+        f"one evaluation per epoch = ceil(training rows / B) optimizer steps, with {n_train} "
+        "training rows"
         if resolution == ts.RESOLUTION_EPOCHS
         else "evaluations at the steps of evals.tsv"
     )
