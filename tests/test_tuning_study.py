@@ -253,7 +253,10 @@ def test_b_crit_moves_only_when_the_intervals_are_disjoint():
     failed = {"tuned": {"ok": False}, "reference": fit}
     assert "tuned fit failed" in tf.moved_text(failed)
     unknown = up | {"reference": fit | {tf.EARLIEST: np.nan}}
-    assert "no move is shown once the evaluation spacing is allowed for" in tf.moved_text(unknown)
+    text = tf.moved_text(unknown)
+    assert "no move is shown once the evaluation spacing is allowed for" in text
+    assert "reference rate unknown (no fit with earlier crossings)" in text
+    assert "these overlap" not in text
 
 
 #: Batch sizes and epoch-resolution spacing (400 training rows) of the hand-made frontiers.

@@ -443,10 +443,11 @@ def moved_text(fits: dict[str, dict]) -> str:
     ranges = _ranges_words(t, r)
     way = resolved_move(t, r)
     if not way:
+        known = widened_range(t) is not None and widened_range(r) is not None
         return (
             f"{went}; the intervals do not overlap, but no move is shown once the evaluation "
             f"spacing is allowed for (each interval joined with its range from the evaluation "
-            f"spacing: {ranges}; these overlap)."
+            f"spacing: {ranges}{'; these overlap' if known else ''})."
         )
     poor = [name for name, f in (("tuned", t), ("reference-rate", r)) if poor_fit(f)]
     caveat = (
