@@ -130,6 +130,10 @@ def test_one_section_per_base_learning_rate(tmp_path, cfg):
         findings_part
     )
     assert "Over every rate of the grid, each used for every" in findings_part
+    # The tuned claims table names the target of each verdict column and says both are one.
+    tuned_part = html[html.index('id="tuning"') :]
+    assert "<th>speed-chosen rates (claim 4 to validation accuracy ≥" in tuned_part
+    assert "Both verdict columns judge claim 4 on the same target" in tuned_part
 
 
 def _render_with_tuning(root: Path, cfg: dict) -> Path:

@@ -258,3 +258,11 @@ def test_tuning_figures_write_rates_as_the_text_does(monkeypatch):
     assert "0.0032" not in labels
     plt.close(fig)
     plt.close(frontier)
+
+
+def test_earliest_crossings_move_each_median_one_evaluation_back_and_never_below_one_step():
+    got = tuning.earliest_crossings([150.0, 23.5, 100.0, np.inf, np.nan], [100, 1, 100, 50, 5])
+    np.testing.assert_array_equal(got[:4], [50.0, 22.5, 1.0, np.inf])
+    assert np.isnan(got[4])
+    fit = tuning.earliest_crossing_fit([4, 8, 16], [150.0, 100.0, 50.0], [100, 50, 25])
+    assert fit == scaling.fit_critical_batch([4, 8, 16], [50.0, 50.0, 25.0])

@@ -204,9 +204,12 @@ def test_document_has_every_part_and_no_raw_nan_or_inf(tables):
     assert len(g["claims"]) == 5 and {c["fate"].split(" (holds for")[0] for c in g["claims"]} <= {
         tf.FATE_SURVIVES,
         tf.FATE_FAILS,
+        tf.FATE_NOT_SHOWN,
         "unchanged",
         "changed",
     }
+    assert len(g["claims_header"]) == 5 and "validation accuracy ≥ 0.700" in g["claims_header"][1]
+    assert "Both verdict columns judge claim 4 on the same target" in g["claims_target"]
     assert len(g["frontier_rows"]) == len(SIZES)
 
 
@@ -242,13 +245,87 @@ def test_large_vs_best_picks_the_best_on_validation_and_compares_test():
 
 
 def test_b_crit_moves_only_when_the_intervals_are_disjoint():
-    fit = {"ok": True, "b_crit": 10.0, "lo": 8.0, "hi": 12.0}
-    up = {"tuned": fit | {"b_crit": 40.0, "lo": 30.0, "hi": 50.0}, "reference": fit}
-    assert "moved up" in tf.moved_text(up)
+    fit = {"ok": True, "b_crit": 10.0, "lo": 8.0, "hi": 12.0, tf.EARLIEST: 9.0}
+    up = {"tuned": fit | {"b_crit": 40.0, "lo": 30.0, "hi": 50.0, tf.EARLIEST: 35.0}}
+    assert "moved up" in tf.moved_text(up | {"reference": fit})
     overlap = {"tuned": fit | {"b_crit": 11.0, "lo": 9.0, "hi": 14.0}, "reference": fit}
     assert "overlap" in tf.moved_text(overlap)
     failed = {"tuned": {"ok": False}, "reference": fit}
     assert "tuned fit failed" in tf.moved_text(failed)
+    unknown = up | {"reference": fit | {tf.EARLIEST: np.nan}}
+    text = tf.moved_text(unknown)
+    assert "no move is shown once the evaluation spacing is allowed for" in text
+    assert "reference rate unknown (no fit with earlier crossings)" in text
+    assert "these overlap" not in text
+
+
+#: Batch sizes and epoch-resolution spacing (400 training rows) of the hand-made frontiers.
+_B = np.array([4, 8, 16, 32, 64, 128, 256, 512])
+_EPOCH = np.ceil(400 / _B)
+
+
+def _made(steps: np.ndarray, spacing: np.ndarray, lo: float, hi: float) -> dict:
+    """A fit of hand-made median steps as `tf.with_resolution` gives it, with a given
+    interval (the bootstrap's, which the evaluation spacing does not move)."""
+    cells = pd.DataFrame(
+        {
+            "batch_size": _B,
+            "median_steps": steps,
+            "eval_spacing": spacing,
+            "n_reached": 10,
+            "n_runs": 10,
+        }
+    )
+    fit = scaling.fit_critical_batch(_B, steps) | {"lo": lo, "hi": hi}
+    return tf.with_resolution(fit, cells, "at this rate")
+
+
+def test_a_move_of_b_crit_must_survive_the_evaluation_spacing():
+    """The tuned frontier crosses the target within the first evaluations at small B (S = 23 +
+    520/B: 153 steps at B = 4, evaluations 100 steps apart); moving every crossing one
+    evaluation back drops its B_crit from 22.6 to about 5.5, inside the reference fit's
+    interval: the disjoint intervals show no move. Evaluated every step, the same medians
+    keep their B_crit and the move survives."""
+    tuned, ref = 23 + 520 / _B, 340 + 1420 / _B
+    reference = _made(ref, _EPOCH, 3.03, 5.74)
+    coarse = _made(tuned, _EPOCH, 12.2, 35.4)
+    assert coarse["b_crit"] == pytest.approx(22.6, abs=0.1)
+    assert coarse[tf.EARLIEST] == pytest.approx(5.49, abs=0.01)
+    assert tf.resolution_range(coarse) == pytest.approx((coarse[tf.EARLIEST], coarse["b_crit"]))
+    assert tf.widened_range(coarse) == pytest.approx((coarse[tf.EARLIEST], 35.4))
+    assert tf.resolved_move(coarse, reference) == ""
+    text = tf.moved_text({"tuned": coarse, "reference": reference})
+    assert text.startswith("B_crit went from 4.18 to 22.6; the intervals do not overlap, but no")
+    assert "reference rate 3.01–5.74, speed-chosen rates 5.49–35.4; these overlap" in text
+    assert "5.49–22.6 from the evaluation spacing alone; 95.0%" in tf.bcrit_text(_fit() | coarse)
+    fine = _made(tuned, np.ones(_B.size), 12.2, 35.4)
+    assert tf.resolved_move(fine, reference) == "up"
+    assert tf.resolved_move(reference, fine) == "down"
+    assert tf.moved_text({"tuned": fine, "reference": reference}).startswith(
+        "B_crit moved up with tuning, from 4.18 to 22.6 (the intervals do not overlap, nor do "
+        "they once each is joined with its range from the evaluation spacing: reference rate "
+        "3.01–5.74, speed-chosen rates 12.2–35.4)."
+    )
+
+
+def test_a_fit_names_the_batch_sizes_it_leaves_out_and_why():
+    cells = pd.DataFrame(
+        {
+            "batch_size": [4, 8, 16, 32],
+            "median_steps": [500.0, 300.0, np.inf, np.inf],
+            "n_reached": [10, 10, 3, 0],
+            "n_runs": [10, 10, 10, 10],
+        }
+    )
+    assert tf.left_out_text(cells, "at this rate") == (
+        "fitted on 2 batch sizes, B ∈ {4, 8}; B = 32 left out: no run reached the target "
+        "within the budget at this rate; B = 16 left out: half or more of the runs did not "
+        "reach the target within the budget at this rate"
+    )
+    assert tf.left_out_text(cells.iloc[:2], "at this rate") == ""
+    text = tf.bcrit_text(_fit(left_out=tf.left_out_text(cells, "at this rate")))
+    assert "resamples fit, fitted on 2 batch sizes, B ∈ {4, 8}; B = 32 left out" in text
+    assert "8 batch sizes" in tf.bcrit_text(_fit())
 
 
 def test_noise_spec_is_the_reference_rate_first_seed_and_configured_batch_size():
@@ -277,18 +354,52 @@ def test_target_must_be_a_valid_accuracy_and_loss():
 
 def test_a_claim_survives_only_when_supported_both_times():
     def v(verdict):
-        return claims.Verdict("c", "s", verdict, "e")
+        at = [8] if verdict == claims.PARTLY else None
+        return claims.Verdict("c", "s", verdict, "e", holds_for=at)
 
-    rows = tf.claims_change(
-        [v(claims.SUPPORTED), v(claims.SUPPORTED), v(claims.INCONCLUSIVE), v(claims.NOT_SUPPORTED)],
-        [v(claims.SUPPORTED), v(claims.INCONCLUSIVE), v(claims.INCONCLUSIVE), v(claims.SUPPORTED)],
-    )
+    ref = [claims.SUPPORTED] * 4 + [claims.INCONCLUSIVE, claims.NOT_SUPPORTED]
+    tuned = [claims.SUPPORTED, claims.NOT_SUPPORTED, claims.INCONCLUSIVE, claims.PARTLY]
+    tuned += [claims.INCONCLUSIVE, claims.SUPPORTED]
+    rows = tf.claims_change([v(r) for r in ref], [v(t) for t in tuned])
     assert [r["fate"] for r in rows] == [
         "survives at the speed-chosen rates",
         "does not survive at the speed-chosen rates",
+        "not shown at the speed-chosen rates",
+        "not shown at the speed-chosen rates (holds for none at the reference rate, for B = 8 "
+        "at the speed-chosen rates)",
         "unchanged",
         "changed",
     ]
+    assert not any(r["rate_independent"] for r in rows)
+
+
+def test_claim_1_on_one_timing_stage_is_printed_once_without_a_fate():
+    """Seconds per epoch do not depend on the rate: with the timing stage both columns judge
+    claim 1 on the same repeats, so it reads once, rate-independent; without it (each rate's
+    own training clocks) it keeps both columns and a fate."""
+    one = claims.Verdict(claims.CLAIM_TIME_PER_EPOCH, "s", claims.SUPPORTED, "repeats")
+    (row,) = tf.claims_change([one], [one], timed=True)
+    assert row["rate_independent"] and row["fate"] == ""
+    assert row["summary"] == "supported, rate-independent (one timing stage)"
+    (row,) = tf.claims_change([one], [one], timed=False)
+    assert not row["rate_independent"] and row["fate"] == tf.FATE_SURVIVES
+    other = claims.Verdict(claims.CLAIM_SETTLING, "s", claims.SUPPORTED, "e")
+    assert not tf.claims_change([other], [other], timed=True)[0]["rate_independent"]
+
+
+def test_the_claims_table_names_the_target_of_each_column():
+    t = pd.Series({"target_accuracy": 0.8, "target_kind": ts.ABSOLUTE})
+    header = tf.claims_header(t, "0.001")
+    assert header[1] == (
+        "reference rate 0.001 (claim 4 to validation accuracy ≥ 0.800, the config's absolute "
+        "target)"
+    )
+    assert (
+        header[2] == "speed-chosen rates (claim 4 to validation accuracy ≥ 0.800, the same target)"
+    )
+    assert "condition at base lr 0.001 races its claim 4 to a fraction" in tf.claims_target_text(
+        t, "0.001"
+    )
 
 
 def test_unchanged_needs_the_same_verdict_and_the_same_batch_sizes():
@@ -378,7 +489,8 @@ def test_evaluation_grid_and_the_coarsely_resolved_batch_sizes():
         eval_spacing=ev["eval_spacing"], kth_eval_step=ev["kth_eval_step"]
     )
     text = tf.evaluation_text(front, ts.RESOLUTION_EPOCHS, 400)
-    assert "ceil(n_train / B) optimizer steps, n_train = 400" in text
+    assert "ceil(training rows / B) optimizer steps, with 400 training rows" in text
+    assert "n_train" not in text
     assert "B = 4: 100, B = 512: 1" in text
     assert "within the first 3 evaluations at B = 4:" in text
     later = tf.evaluation_text(front.assign(median_steps=[400.0, 23.5]), ts.RESOLUTION_EPOCHS, 400)
@@ -409,12 +521,16 @@ def test_ties_with_the_chosen_cell_are_named():
 
 def _fit(**kw):
     base = {"ok": True, "b_crit": 22.5, "lo": 12.2, "hi": 35.4, "level": 0.95, "n_seeds": 10}
-    return base | {"n_boot": 2000, "n_boot_ok": 2000, "n_points": 8, "rel_rmse": 0.051} | kw
+    more = {"n_boot": 2000, "n_boot_ok": 2000, "n_points": 8, "rel_rmse": 0.051}
+    return base | more | {tf.EARLIEST: 0.72 * kw.get("b_crit", 22.5)} | kw
 
 
 def test_every_tuning_interval_names_its_level():
-    assert "[12.2, 35.4] (95.0% percentile bootstrap over 10 seeds" in tf.bcrit_text(_fit())
-    assert "(90.0% percentile bootstrap" in tf.bcrit_text(_fit(level=0.9))
+    assert (
+        "[12.2, 35.4] (16.2–22.5 from the evaluation spacing alone; 95.0% percentile bootstrap "
+        "over 10 seeds"
+    ) in tf.bcrit_text(_fit())
+    assert "; 90.0% percentile bootstrap" in tf.bcrit_text(_fit(level=0.9))
     eff = stats.Effect(-0.061, -0.126, 0.005, 10, "paired t-interval over seeds", 0.95)
     found = {"best": 64, "largest": 512, "effect": eff.to_dict() | {"verdict": "inconclusive"}}
     text = tf.large_batch_text(found, "At the speed-tuned rates")
@@ -453,9 +569,12 @@ def test_b_simple_is_compared_with_the_tuned_b_crit_near_the_target():
     noise = pd.DataFrame({"step": [0, 50, 100, 150], "b_simple": [3.0, 90.0, 200.0, 400.0]})
     at = tf.noise_at_target(noise, 60.0)
     assert (at["step"], at["b_simple"], at["n_after"]) == (50, 90.0, 2)
-    n = {"median": 145.0, "batch_size": 32, "n_checkpoints": 4}
+    n = {"median": 145.0, "batch_size": 32, "n_checkpoints": 4, "n_seeds": 1}
     text = tf.noise_vs_bcrit_text(n, at, _fit(b_crit=10.0), "0.001")
-    assert "The median B_simple is 14.5× the tuned B_crit" in text
+    assert tf.noise_lead_text(n, _fit(b_crit=10.0)) == (
+        "The reference run's median B_simple is 14.5× the tuned B_crit (one seed, no interval)."
+    )
+    assert tf.noise_lead_text(n, {"ok": False}) == ""
     assert "over seeds is 60; at the checkpoint nearest it (step 50) B_simple is 90, 9.00×" in text
     assert "2 of the 4 checkpoints lie after" in text
     assert tf.noise_at_target(noise, np.inf) == {}
@@ -552,12 +671,14 @@ def test_a_poor_tuned_fit_is_flagged_as_in_the_condition_sections():
     )
     near = tf.bcrit_text(_fit(standing=scaling.STANDING_NEAR_CHANCE))
     assert near.endswith("; its target is near chance (see the group's target); indicative only)")
-    up = {"tuned": _fit(b_crit=118.0, lo=100.0, hi=159.0), "reference": poor}
+    tuned = _fit(b_crit=118.0, lo=100.0, hi=159.0, **{tf.EARLIEST: 81.02})
+    up = {"tuned": tuned, "reference": poor}
     assert tf.moved_text(up).endswith(
-        "(the intervals do not overlap). The reference-rate fit is poor (relative RMSE above "
+        "speed-chosen rates 81.0–159). The reference-rate fit is poor (relative RMSE above "
         "10%), so the move is indicative only."
     )
-    assert "poor" not in tf.moved_text(up | {"reference": _fit(b_crit=19.4, lo=14.5, hi=26.2)})
+    fine = _fit(b_crit=19.4, lo=14.5, hi=26.2, **{tf.EARLIEST: 11.4})
+    assert "poor" not in tf.moved_text(up | {"reference": fine})
 
 
 def test_the_noise_scale_is_judged_against_the_theory_in_order_of_magnitude():
@@ -570,6 +691,34 @@ def test_the_noise_scale_is_judged_against_the_theory_in_order_of_magnitude():
     assert "does not predict it here" in far
     assert "order of magnitude below the tuned" in tf.theory_text(0.05)
     assert tf.theory_text(float("nan")) == ""
+    # Adam: the theory is a heuristic, so agreement is stated, never "as the theory expects".
+    adam = tf.theory_text(7.52, sgd=False)
+    assert "as the theory expects" not in adam and "only a heuristic" in adam
+    assert adam.endswith(
+        "B_simple and the tuned B_crit are within an order of magnitude of each other."
+    )
+    assert "does not predict it here" in tf.theory_text(104.0, sgd=False)
+
+
+def test_the_noise_paragraph_leads_with_the_ratio_and_reads_adam_without_the_theory():
+    noise = pd.DataFrame(
+        {
+            "step": [0, 50, 100],
+            "b_simple": [3.0, 90.0, 200.0],
+            "batch_size": 32,
+            "learning_rate": 0.001,
+            "seed": 0,
+        }
+    )
+    n = tf.noise_summary(noise)
+    assert (n["n_seeds"], n["median"]) == (1, 90.0)
+    fit = _fit(b_crit=9.0)
+    at = tf.noise_at_target(noise, 60.0)
+    for sgd in (True, False):
+        compare = tf.noise_vs_bcrit_text(n, at, fit, "0.001", sgd)
+        text = tf.noise_text(n, fit, compare, tf.noise_lead_text(n, fit))
+        assert text.startswith("The reference run's median B_simple is 10.0× the tuned B_crit (one")
+        assert ("as the theory expects" in text) == sgd
 
 
 def _repeats(job: tuple[str, str, str], seconds: dict[int, float], n: int = 5) -> pd.DataFrame:

@@ -345,6 +345,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
         shared_validation=tuple(args.shared_validation),
         chance=chance_levels(splits),
         repeats=repeats,
+        kinds=json.loads(args.optimizer_kinds),
     )
     out = Path(args.out_dir)
     tf.draw(result, noise, out / tf.TUNING_PLOT_DIR, args.dpi)
@@ -535,6 +536,11 @@ def _add_report_stages(sub: Any) -> None:
         "--targets", default="{}", help='JSON {dataset: {"val_accuracy": a, "val_loss": l}}'
     )
     s.add_argument("--references", default="{}", help="JSON {optimizer: reference rate}")
+    s.add_argument(
+        "--optimizer-kinds",
+        default="{}",
+        help='JSON {optimizer: kind ("sgd", "adam", ...)}; the name itself where missing',
+    )
     s.add_argument(
         "--shared-validation", nargs="*", default=[], help="datasets validated on the test split"
     )

@@ -266,6 +266,25 @@ def tuned_critical_batch(
     return pd.DataFrame(rows, columns=[*GROUP_KEYS, *FIT_COLUMNS])
 
 
+def earliest_crossings(median_steps: Any, spacing: Any) -> np.ndarray:
+    """Each median steps to target moved one evaluation earlier: the earliest the true crossing
+    can lie. A run's steps to target is the first evaluation at the target, so the curve
+    crossed it after the evaluation before (`spacing` optimizer steps earlier) and the median
+    of such steps moves by the same `spacing`. Floored at one optimizer step (a crossing at
+    the first evaluation can lie just after step 0, never before the first update). +inf
+    ("> budget") and NaN (no runs, or no spacing) stay as they are."""
+    s = np.asarray(median_steps, dtype=float)
+    g = np.asarray(spacing, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(s), np.maximum(s - g, 1.0), s)
+
+
+def earliest_crossing_fit(batch_sizes: Any, median_steps: Any, spacing: Any) -> dict[str, Any]:
+    """`scaling.fit_critical_batch` of the `earliest_crossings`: with the fit of the medians
+    themselves, the two ends of the range the evaluation spacing alone leaves B_crit in."""
+    return scaling.fit_critical_batch(batch_sizes, earliest_crossings(median_steps, spacing))
+
+
 def add_regimes(frontier: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
     """The frontier with its group's ``b_crit`` and each batch size's ``regime``.
 

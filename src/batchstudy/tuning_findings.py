@@ -40,8 +40,13 @@ DOC_FILE = "tuning.json"
 #: The figures' directory beside the stage's tables (``results/analysis/figures``).
 TUNING_PLOT_DIR = "figures"
 LR_CHOICES = ("tuned", "reference")
+#: Key of a group's fits and column of ``tuned_bcrit.tsv``: B_crit refitted with every median
+#: crossing moved one evaluation earlier (`tuning.earliest_crossing_fit`), the other end of the
+#: range the evaluation spacing alone leaves B_crit in; 0 or inf where that fit put a parameter
+#: at zero, NaN where it was not made.
+EARLIEST = "b_crit_earliest"
 #: Columns of ``tuned_bcrit.tsv``: one row per group and lr choice.
-BCRIT_COLUMNS = (*tuning.GROUP_KEYS, "lr_choice", "reference_lr", *tuning.FIT_COLUMNS)
+BCRIT_COLUMNS = (*tuning.GROUP_KEYS, "lr_choice", "reference_lr", *tuning.FIT_COLUMNS, EARLIEST)
 SGD_CAVEAT = (
     "The noise-scale theory (McCandlish et al. 2018) is derived for plain SGD, whose update is "
     "the minibatch gradient. With momentum it still describes the gradient's noise; with Adam, "
@@ -82,6 +87,122 @@ def _fits(
         "reference": tuning.critical_batch_of_group(at_ref, ts.MAIN_TARGET, **kw)
         | {"standing": standing},
     }
+
+
+def fit_cells(grid: pd.DataFrame, spacing: pd.DataFrame, ref: float) -> dict[str, pd.DataFrame]:
+    """The cells each of a group's B_crit is fitted on, one row per batch size, sorted by it:
+    ``tuned`` the chosen cells, ``reference`` those at the reference rate `ref`. From `grid`
+    (the group's main-target rows of `tuning.lr_grid`) with the ``eval_spacing`` of `spacing`
+    (the group's rows of `ts.evaluation_grid`; NaN for a batch size it lacks)."""
+    sp = spacing[["batch_size", "eval_spacing"]]
+    pick = {
+        "tuned": grid["chosen"].astype(bool),
+        "reference": np.isclose(grid[tuning.LR_COLUMN].astype(float), ref),
+    }
+    return {
+        k: grid.loc[m]
+        .merge(sp, on="batch_size", how="left")
+        .sort_values("batch_size")
+        .reset_index(drop=True)
+        for k, m in pick.items()
+    }
+
+
+#: Where each fit's cells come from, for `left_out_text`.
+FIT_WHERE = {"tuned": "at any rate of the grid", "reference": "at this rate"}
+
+
+def with_resolution(fit: dict[str, Any], cells: pd.DataFrame, where: str) -> dict[str, Any]:
+    """`fit` (made on `cells`, see `fit_cells`) with `EARLIEST` (NaN where `fit` is not ok)
+    and ``left_out`` (`left_out_text` of `cells`, `where` naming the rate)."""
+    early = np.nan
+    if fit.get("ok"):
+        made = tuning.earliest_crossing_fit(
+            cells["batch_size"], cells["median_steps"], cells["eval_spacing"]
+        )
+        early = float(made["b_crit"])
+    return fit | {EARLIEST: early, "left_out": left_out_text(cells, where)}
+
+
+def left_out_text(cells: pd.DataFrame, where: str) -> str:
+    """Which batch sizes of `cells` (`fit_cells`: ``batch_size``, ``median_steps``,
+    ``n_reached``, ``n_runs``) a B_crit fit leaves out and why, `where` naming the rate ("at
+    this rate"): a median "> budget" (half or more of the runs censored) or no runs carries no
+    point. Empty when every batch size is fitted."""
+    steps = cells["median_steps"].astype(float)
+    fitted = cells.loc[np.isfinite(steps), "batch_size"]
+    out = cells.loc[~np.isfinite(steps)]
+    if out.empty:
+        return ""
+    reasons = {
+        f"no run reached the target within the budget {where}": (out["n_runs"] > 0)
+        & (out["n_reached"] == 0),
+        f"half or more of the runs did not reach the target within the budget {where}": (
+            out["n_reached"] > 0
+        ),
+        "no runs": out["n_runs"] == 0,
+    }
+    parts = [
+        f"{fmt.sizes(sorted(int(b) for b in out.loc[m, 'batch_size']))} left out: {why}"
+        for why, m in reasons.items()
+        if m.any()
+    ]
+    on = fmt.sizes(sorted(int(b) for b in fitted))
+    return f"fitted on {len(fitted)} batch sizes, {on}; " + "; ".join(parts)
+
+
+def resolution_range(fit: dict[str, Any]) -> tuple[float, float] | None:
+    """(low, high) between a fit's B_crit and its `EARLIEST` one: the range the evaluation
+    spacing alone leaves B_crit in. ``None`` where either is NaN (not made); 0 and inf (a
+    parameter at zero) are ends like any other."""
+    b, e = float(fit.get("b_crit", np.nan)), float(fit.get(EARLIEST, np.nan))
+    if np.isnan(b) or np.isnan(e):
+        return None
+    return min(b, e), max(b, e)
+
+
+def widened_range(fit: dict[str, Any]) -> tuple[float, float] | None:
+    """A fit's bootstrap interval joined with its `resolution_range` (the hull of both):
+    where B_crit may lie given the seeds' noise and the evaluation spacing. ``None`` where
+    the interval or the resolution range is missing."""
+    r = resolution_range(fit)
+    lo, hi = float(fit.get("lo", np.nan)), float(fit.get("hi", np.nan))
+    if r is None or np.isnan(lo) or np.isnan(hi):
+        return None
+    return min(lo, r[0]), max(hi, r[1])
+
+
+def resolved_move(tuned: dict[str, Any], reference: dict[str, Any]) -> str:
+    """Which way B_crit moved with tuning once the evaluation spacing is allowed for: "up"
+    when the tuned fit's `widened_range` lies wholly above the reference fit's, "down" when
+    wholly below, "" (no move shown) when the two overlap or either is unknown.
+
+    A target crossed within the first evaluations at the speed-chosen rates is known only to
+    one evaluation interval, and moving every median crossing to the earliest step it can lie
+    at (`tuning.earliest_crossings`) can move B_crit by more than its bootstrap interval
+    (which covers the seeds' noise only): a move that vanishes inside that range is not
+    shown by the data."""
+    t, r = widened_range(tuned), widened_range(reference)
+    if t is None or r is None:
+        return ""
+    if t[0] > r[1]:
+        return "up"
+    if t[1] < r[0]:
+        return "down"
+    return ""
+
+
+def resolution_words(fit: dict[str, Any]) -> str:
+    """``5.29–22.5 from the evaluation spacing alone`` (`resolution_range`); empty for a fit
+    without `EARLIEST`."""
+    if EARLIEST not in fit:
+        return ""
+    r = resolution_range(fit)
+    if r is None:
+        return "no range from the evaluation spacing: its fit with earlier crossings failed"
+    if np.isinf(r[1]):
+        return f"from {fmt.number(r[0])} up, no upper end, from the evaluation spacing alone"
+    return f"{fmt.number(r[0])}–{fmt.number(r[1])} from the evaluation spacing alone"
 
 
 def _one_arm(runs: pd.DataFrame) -> pd.DataFrame:
@@ -128,9 +249,14 @@ def _at(v: claims.Verdict, where: str) -> str:
     return f"{v.verdict} at {where}{some}"
 
 
-#: What became of a claim supported at the reference rate, at the rates chosen for speed.
+#: What became of a claim supported at the reference rate, at the rates chosen for speed:
+#: supported again, not supported, or neither (inconclusive, or holding for part of the range).
 FATE_SURVIVES = "survives at the speed-chosen rates"
 FATE_FAILS = "does not survive at the speed-chosen rates"
+FATE_NOT_SHOWN = "not shown at the speed-chosen rates"
+#: Claim 1 where both columns rest on the same timing stage (seconds per epoch do not depend on
+#: the learning rate): printed once, without a fate.
+RATE_INDEPENDENT = "rate-independent (one timing stage)"
 #: What the tuned claims do not answer: no rate was chosen for accuracy.
 CLAIMS_SCOPE = (
     "The rates were chosen for the fewest steps to the target, not for final accuracy: claims "
@@ -140,18 +266,48 @@ CLAIMS_SCOPE = (
 )
 
 
-def claims_change(ref: list, tuned: list) -> list[dict[str, str]]:
+def _fate_of_supported(tuned: str) -> str:
+    """What became of a claim supported at the reference rate, given its `tuned` verdict."""
+    if tuned == claims.SUPPORTED:
+        return FATE_SURVIVES
+    return FATE_FAILS if tuned == claims.NOT_SUPPORTED else FATE_NOT_SHOWN
+
+
+def claims_change(ref: list, tuned: list, timed: bool = False) -> list[dict[str, Any]]:
     """Per claim: the verdict at the reference rate, the tuned one, and what became of it.
 
     "unchanged" needs the same verdict *and* the same batch sizes where the claim holds
     (`claims.Verdict.holds_for`); whenever those sets differ, the fate names both. A claim
-    supported at the reference rate `FATE_SURVIVES` or `FATE_FAILS` at the speed-chosen
-    rates (never "survives tuning": no rate was chosen for accuracy, `CLAIMS_SCOPE`)."""
+    supported at the reference rate `FATE_SURVIVES` (supported again), `FATE_FAILS` (not
+    supported) or is `FATE_NOT_SHOWN` (inconclusive or holding for part of the range) at the
+    speed-chosen rates (never "survives tuning": no rate was chosen for accuracy,
+    `CLAIMS_SCOPE`). With `timed` (the group's timing stage judges claim 1), claim 1 rests
+    on the same repeats in both columns: where its two verdicts and evidence agree it is
+    ``rate_independent``, summarised once as `RATE_INDEPENDENT`, without a fate."""
     rows = []
     for a, b in zip(ref, tuned, strict=True):
         ref_at, tuned_at = sorted(a.holds_for or []), sorted(b.holds_for or [])
+        once = (
+            timed
+            and a.claim == claims.CLAIM_TIME_PER_EPOCH
+            and (a.verdict, a.evidence, ref_at) == (b.verdict, b.evidence, tuned_at)
+        )
+        if once:
+            rows.append(
+                {
+                    "claim": a.claim,
+                    "number": claims.CLAIM_NUMBERS.get(a.claim, ""),
+                    "summary": f"{a.verdict}, {RATE_INDEPENDENT}",
+                    "reference": a.verdict,
+                    "tuned": b.verdict,
+                    "fate": "",
+                    "rate_independent": True,
+                    "evidence": b.evidence,
+                }
+            )
+            continue
         if a.verdict == claims.SUPPORTED:
-            fate = FATE_SURVIVES if b.verdict == claims.SUPPORTED else FATE_FAILS
+            fate = _fate_of_supported(b.verdict)
         else:
             fate = "unchanged" if (a.verdict, ref_at) == (b.verdict, tuned_at) else "changed"
         if ref_at != tuned_at:
@@ -167,10 +323,41 @@ def claims_change(ref: list, tuned: list) -> list[dict[str, str]]:
                 "reference": a.verdict,
                 "tuned": b.verdict,
                 "fate": fate,
+                "rate_independent": False,
                 "evidence": b.evidence,
             }
         )
     return rows
+
+
+def claims_header(t: pd.Series, ref: str) -> list[str]:
+    """The tuned claims table's columns, each verdict column naming the target its claim 4
+    races to (`t`: the group's target row; the same in both columns)."""
+    acc = fmt.accuracy(t["target_accuracy"])
+    whose = "the config's absolute target" if t["target_kind"] == ts.ABSOLUTE else "the group's"
+    return [
+        "claim",
+        f"reference rate {ref} (claim 4 to validation accuracy ≥ {acc}, {whose})",
+        f"speed-chosen rates (claim 4 to validation accuracy ≥ {acc}, the same target)",
+        "from the reference rate to the speed-chosen rates",
+        "evidence (speed-chosen rates)",
+    ]
+
+
+def claims_target_text(t: pd.Series, ref: str) -> str:
+    """Which finish line each claim of the tuned table is judged on: claim 4 races to the
+    group's accuracy target in both columns (`t`: the group's target row), unlike the
+    condition section of the reference rate `ref`, whose claim 4 races to a fraction of that
+    condition's own best plateau; claims 1-3b race to no target."""
+    acc = fmt.accuracy(t["target_accuracy"])
+    return (
+        f"Both verdict columns judge claim 4 on the same target, validation accuracy ≥ {acc} "
+        "(the group's target above), so a change between them is not a change of finish "
+        f"line; the section of the condition at base lr {ref} races its claim 4 to a fraction "
+        "of that condition's own best plateau instead, so its verdict there can differ from "
+        "this table's reference column. Claims 1–3b race to no target (claim 2 counts a run "
+        "that settled below its own condition's first target as not settled, in both columns)."
+    )
 
 
 def _changed_text(fit: dict[str, Any]) -> str:
@@ -190,6 +377,9 @@ def bcrit_text(fit: dict[str, Any]) -> str:
             f"{scaling.BELOW_RANGE_WHY} (see Definitions)"
         )
     e = Effect(fit["b_crit"], fit["lo"], fit["hi"], int(fit["n_seeds"]), "bootstrap")
+    spacing = resolution_words(fit)
+    spacing = f"{spacing}; " if spacing else ""
+    points = fit.get("left_out") or f"{fit['n_points']} batch sizes"
     flags = {
         "the fit is poor: its interval covers the seeds' noise, not the curve's misfit": poor_fit(
             fit
@@ -200,10 +390,10 @@ def bcrit_text(fit: dict[str, Any]) -> str:
     said = [words for words, on in flags.items() if on]
     near = f"; {'; '.join(said)}; indicative only" if said else ""
     return (
-        f"{fmt.interval(e, 'size')} ({fmt.percent(fit['level'])} percentile bootstrap over "
-        f"{fit['n_seeds']} seeds, "
-        f"{fit['n_boot_ok']} of {fit['n_boot']} resamples fit, {fit['n_points']} batch sizes; "
-        f"relative RMSE of the fitted steps {fmt.percent(fit.get('rel_rmse'))}{near})"
+        f"{fmt.interval(e, 'size')} ({spacing}{fmt.percent(fit['level'])} percentile "
+        f"bootstrap over {fit['n_seeds']} seeds, "
+        f"{fit['n_boot_ok']} of {fit['n_boot']} resamples fit, {points}; relative RMSE of the "
+        f"fitted steps {fmt.percent(fit.get('rel_rmse'))}{near})"
     )
 
 
@@ -247,14 +437,17 @@ def moved_text(fits: dict[str, dict]) -> str:
         )
     if not all(np.isfinite([t["lo"], t["hi"], r["lo"], r["hi"]])):
         return "B_crit cannot be compared: an interval is missing."
-    if t["lo"] > r["hi"]:
-        way = "moved up"
-    elif t["hi"] < r["lo"]:
-        way = "moved down"
-    else:
+    went = f"B_crit went from {fmt.number(r['b_crit'])} to {fmt.number(t['b_crit'])}"
+    if t["hi"] >= r["lo"] and t["lo"] <= r["hi"]:
+        return f"{went}; the intervals overlap, so no move is shown at this number of seeds."
+    ranges = _ranges_words(t, r)
+    way = resolved_move(t, r)
+    if not way:
+        known = widened_range(t) is not None and widened_range(r) is not None
         return (
-            f"B_crit went from {fmt.number(r['b_crit'])} to {fmt.number(t['b_crit'])}; "
-            "the intervals overlap, so no move is shown at this number of seeds."
+            f"{went}; the intervals do not overlap, but no move is shown once the evaluation "
+            f"spacing is allowed for (each interval joined with its range from the evaluation "
+            f"spacing: {ranges}{'; these overlap' if known else ''})."
         )
     poor = [name for name, f in (("tuned", t), ("reference-rate", r)) if poor_fit(f)]
     caveat = (
@@ -264,9 +457,24 @@ def moved_text(fits: dict[str, dict]) -> str:
         else ""
     )
     return (
-        f"B_crit {way} with tuning, from {fmt.number(r['b_crit'])} to "
-        f"{fmt.number(t['b_crit'])} (the intervals do not overlap).{caveat}"
+        f"B_crit moved {way} with tuning, from {fmt.number(r['b_crit'])} to "
+        f"{fmt.number(t['b_crit'])} (the intervals do not overlap, nor do they once each is "
+        f"joined with its range from the evaluation spacing: {ranges}).{caveat}"
     )
+
+
+def _ranges_words(t: dict[str, Any], r: dict[str, Any]) -> str:
+    """Both fits' `widened_range` in words, or why one is unknown."""
+    parts = []
+    for name, f in (("reference rate", r), ("speed-chosen rates", t)):
+        w = widened_range(f)
+        span = (
+            "unknown (no fit with earlier crossings)"
+            if w is None
+            else f"{fmt.number(w[0])}–{fmt.number(w[1]) if np.isfinite(w[1]) else 'no upper end'}"
+        )
+        parts.append(f"{name} {span}")
+    return ", ".join(parts)
 
 
 def large_batch_text(found: dict[str, Any], where: str) -> str:
@@ -445,7 +653,8 @@ def resolution_caveat(frontier: pd.DataFrame) -> str:
     return (
         f"Steps to target at {fmt.sizes(coarse)} lie within the first "
         f"{ts.COARSE_EVALUATIONS} evaluations, known only to one evaluation interval; the "
-        "B_crit interval does not include that uncertainty."
+        "B_crit interval does not include that uncertainty, the range from the evaluation "
+        "spacing does."
     )
 
 
@@ -460,7 +669,8 @@ def evaluation_text(frontier: pd.DataFrame, resolution: str, n_train: int) -> st
         for _, f in front.iterrows()
     )
     what = (
-        f"one evaluation per epoch = ceil(n_train / B) optimizer steps, n_train = {n_train}"
+        f"one evaluation per epoch = ceil(training rows / B) optimizer steps, with {n_train} "
+        "training rows"
         if resolution == ts.RESOLUTION_EPOCHS
         else "evaluations at the steps of evals.tsv"
     )
@@ -607,6 +817,7 @@ def noise_summary(noise: pd.DataFrame | None) -> dict[str, Any] | None:
         "batch_size": int(first["batch_size"]),
         "learning_rate": float(first["learning_rate"]),
         "seed": int(first["seed"]),
+        "n_seeds": int(noise["seed"].nunique()),
         "max_step": int(noise["step"].max()),
     }
 
@@ -629,12 +840,8 @@ def noise_at_target(noise: pd.DataFrame, median_steps: float) -> dict[str, Any]:
     }
 
 
-def noise_vs_bcrit_text(
-    n: dict[str, Any], at: dict[str, Any], fit: dict[str, Any], ref: str
-) -> str:
-    """How B_simple compares with the tuned B_crit: the ratio of its median over the run, and
-    B_simple at the checkpoint nearest the median steps to target of the run's cell (its
-    batch size at the reference rate `ref`), `at` from `noise_at_target`."""
+def _comparable(fit: dict[str, Any]) -> str:
+    """Why B_simple is not compared with the tuned fit `fit`; empty where it is."""
     if not fit.get("ok") or not fit.get("b_crit"):
         return "Without a tuned B_crit fit, B_simple is not compared with it."
     if fit.get("below_range"):
@@ -642,59 +849,97 @@ def noise_vs_bcrit_text(
             f"The tuned B_crit lies {scaling.BELOW_RANGE_WORDS}, so B_simple is not compared "
             "with it."
         )
+    return ""
+
+
+def noise_lead_text(n: dict[str, Any], fit: dict[str, Any]) -> str:
+    """The noise paragraph's first sentence: the run's median B_simple over the tuned B_crit,
+    and what it rests on (`n` from `noise_summary`): one reference run, so one seed and no
+    interval; empty where the two are not compared (`_comparable`)."""
+    if _comparable(fit):
+        return ""
+    seeds = "one seed" if n.get("n_seeds", 1) == 1 else f"{n['n_seeds']} seeds pooled"
+    return (
+        f"The reference run's median B_simple is {fmt.ratio(n['median'] / fit['b_crit'])} the "
+        f"tuned B_crit ({seeds}, no interval)."
+    )
+
+
+def noise_vs_bcrit_text(
+    n: dict[str, Any], at: dict[str, Any], fit: dict[str, Any], ref: str, sgd: bool = True
+) -> str:
+    """B_simple at the checkpoint nearest the median steps to target of the run's cell (its
+    batch size at the reference rate `ref`), `at` from `noise_at_target`, against the tuned
+    B_crit and the theory (`theory_text`, `sgd`: the optimizer is SGD); why not, where the two
+    are not compared. The median's ratio is `noise_lead_text`'s."""
+    if why := _comparable(fit):
+        return why
     b = fit["b_crit"]
-    text = f"The median B_simple is {fmt.ratio(n['median'] / b)} the tuned B_crit."
     cell = f"B = {n['batch_size']} at the reference rate {ref}"
     if not at:
-        return text + f" The median run of {cell} did not reach the target within the budget."
+        return f"The median run of {cell} did not reach the target within the budget."
     return (
-        text
-        + (
-            f" The median steps to target of {cell} over seeds is "
-            f"{tuning.steps_label(at['target_steps'], 0)};"
-            f" at the checkpoint nearest it (step {at['step']}) B_simple is "
-            f"{fmt.number(at['b_simple'])}, {fmt.ratio(at['b_simple'] / b)} the tuned B_crit; "
-            f"{at['n_after']} of the {n['n_checkpoints']} checkpoints lie after that median."
-        )
-        + theory_text(at["b_simple"] / b)
-    )
+        f"The median steps to target of {cell} over seeds is "
+        f"{tuning.steps_label(at['target_steps'], 0)};"
+        f" at the checkpoint nearest it (step {at['step']}) B_simple is "
+        f"{fmt.number(at['b_simple'])}, {fmt.ratio(at['b_simple'] / b)} the tuned B_crit; "
+        f"{at['n_after']} of the {n['n_checkpoints']} checkpoints lie after that median."
+    ) + theory_text(at["b_simple"] / b, sgd)
 
 
 #: B_simple and B_crit "agree in order of magnitude" when their ratio lies within this factor
 #: either way (`theory_text`).
 ORDER_OF_MAGNITUDE = 10.0
+#: Optimizer kinds (config ``optimizers.<name>.name``) the noise-scale theory is derived for.
+THEORY_KINDS = ("sgd",)
 
 
-def theory_text(ratio: float) -> str:
-    """Whether B_simple at the target agrees with the tuned B_crit as the theory expects
-    (McCandlish et al. 2018: B_crit ≈ B_noise, which B_simple approximates; it equals it when
-    the Hessian is a multiple of the identity): in order of magnitude when `ratio` (B_simple /
-    B_crit) lies within `ORDER_OF_MAGNITUDE` either way, else not; empty when not finite."""
+def theory_text(ratio: float, sgd: bool = True) -> str:
+    """Whether B_simple at the target agrees with the tuned B_crit in order of magnitude (when
+    `ratio`, B_simple / B_crit, lies within `ORDER_OF_MAGNITUDE` either way), read against the
+    theory (McCandlish et al. 2018: B_crit ≈ B_noise, which B_simple approximates; it equals
+    it when the Hessian is a multiple of the identity). Only for SGD (`sgd`) is agreement
+    "as the theory expects"; for another optimizer the theory is a heuristic (`SGD_CAVEAT`),
+    so the sentence states the comparison only. Empty when `ratio` is not finite."""
     if not np.isfinite(ratio) or ratio <= 0:
         return ""
     agree = 1 / ORDER_OF_MAGNITUDE <= ratio <= ORDER_OF_MAGNITUDE
-    verdict = (
-        "B_simple and the tuned B_crit are within an order of magnitude of each other, as the "
-        "theory expects"
-        if agree
-        else f"B_simple is more than an order of magnitude {'above' if ratio > 1 else 'below'} "
-        "the tuned B_crit, so the measured noise scale does not predict it here"
-    )
+    if agree:
+        verdict = "B_simple and the tuned B_crit are within an order of magnitude of each other"
+        verdict += ", as the theory expects" if sgd else ""
+    else:
+        verdict = (
+            f"B_simple is more than an order of magnitude {'above' if ratio > 1 else 'below'} "
+            "the tuned B_crit, so the measured noise scale does not predict it here"
+        )
+    if not sgd:
+        return (
+            f" For plain SGD the theory expects B_crit ≈ B_noise, which B_simple approximates; "
+            f"with this optimizer it is only a heuristic (below): at that checkpoint {verdict}."
+        )
     return (
         " The theory expects B_crit ≈ B_noise, which B_simple approximates (exactly when the "
         f"loss's curvature is the same in every direction); at that checkpoint {verdict}."
     )
 
 
-def noise_text(n: dict[str, Any] | None, fit: dict[str, Any], compare: str = "") -> str:
+def noise_text(
+    n: dict[str, Any] | None, fit: dict[str, Any], compare: str = "", lead: str = ""
+) -> str:
+    """The noise paragraph: `lead` (`noise_lead_text`) first, then the run and its B_simple,
+    the tuned B_crit, `compare` (`noise_vs_bcrit_text`) and `SGD_CAVEAT`."""
     if n is None:
         return ""
     return (
-        f"Measured gradient noise scale B_simple along a reference run (B = {n['batch_size']}, "
-        f"lr {lr_text(n['learning_rate'])}, seed {n['seed']}, {n['n_checkpoints']} checkpoints "
-        f"over {n['max_step']} steps): {fmt.number(n['first'])} at the start, "
-        f"{fmt.number(n['last'])} at the end, median {fmt.number(n['median'])}; the tuned "
-        f"frontier's B_crit is {bcrit_text(fit)}. {compare} {SGD_CAVEAT}".replace("  ", " ")
+        (
+            f"{lead} Measured along a reference run (B = {n['batch_size']}, "
+            f"lr {lr_text(n['learning_rate'])}, seed {n['seed']}, {n['n_checkpoints']} checkpoints "
+            f"over {n['max_step']} steps), B_simple is {fmt.number(n['first'])} at the start, "
+            f"{fmt.number(n['last'])} at the end, median {fmt.number(n['median'])}; the tuned "
+            f"frontier's B_crit is {bcrit_text(fit)}. {compare} {SGD_CAVEAT}"
+        )
+        .replace("  ", " ")
+        .strip()
     )
 
 
@@ -786,7 +1031,11 @@ def _group_doc(
         "lr_changed": _changed_text(fits["tuned"]),
         "moved": moved_text(fits),
         "bcrit_target": bcrit_target_text(extra["target"], lr_text(ref)),
-        "claims": claims_change(verdicts["reference"], verdicts["tuned"]),
+        "claims": claims_change(
+            verdicts["reference"], verdicts["tuned"], extra["repeats"] is not None
+        ),
+        "claims_header": claims_header(extra["target"], lr_text(ref)),
+        "claims_target": claims_target_text(extra["target"], lr_text(ref)),
         "large": {
             "reference": large_batch_text(large["reference"], f"At the reference rate {ref:g}"),
             "tuned": large_batch_text(large["tuned"], "At the speed-chosen rates"),
@@ -809,14 +1058,16 @@ def _noise_doc(extra: dict[str, Any], fit: dict[str, Any]) -> str:
     ]
     median = float(cell["median_steps"].iloc[0]) if len(cell) else np.nan
     at = noise_at_target(extra["noise"], median)
-    return noise_text(n, fit, noise_vs_bcrit_text(n, at, fit, lr_text(extra["reference_lr"])))
+    sgd = extra["kind"] in THEORY_KINDS
+    compare = noise_vs_bcrit_text(n, at, fit, lr_text(extra["reference_lr"]), sgd)
+    return noise_text(n, fit, compare, noise_lead_text(n, fit))
 
 
 def _fit_rows(keys: dict[str, Any], fits: dict[str, dict], ref: float) -> list[dict[str, Any]]:
     return [
         keys
         | {"lr_choice": choice, "reference_lr": ref}
-        | {c: fits[choice].get(c, np.nan) for c in tuning.FIT_COLUMNS}
+        | {c: fits[choice].get(c, np.nan) for c in (*tuning.FIT_COLUMNS, EARLIEST)}
         for choice in LR_CHOICES
     ]
 
@@ -852,6 +1103,7 @@ def analyze_tuning(
     shared_validation: tuple[str, ...] = (),
     chance: Mapping[str, Mapping[str, float]] | None = None,
     repeats: pd.DataFrame | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Tables (``grid``, ``frontier``, ``bcrit``: the files of the stage) and the report's
     document (``doc``: plain JSON types) of every group with >= 2 base learning rates.
@@ -860,7 +1112,9 @@ def analyze_tuning(
     dataset -> {"accuracy": chance accuracy, ...} (`batchstudy.findings.chance_levels`),
     against which each group's accuracy target is judged (`scaling.target_standing`);
     `repeats`: the aggregate ``timing_repeats.tsv`` (no rows or ``None`` without a timing
-    stage), whose rows of a group's (dataset, optimizer, budget) judge its claims 1 and 4."""
+    stage), whose rows of a group's (dataset, optimizer, budget) judge its claims 1 and 4;
+    `kinds`: optimizer name -> its kind (config ``optimizers.<name>.name``; the name itself
+    where missing), which decides how B_simple is read against the theory (`theory_text`)."""
     references = references or {}
     targets = ts.group_targets(runs, absolute, fraction)
     truns = ts.steps_to_targets(ts.tuned_groups(runs), curves, targets)
@@ -873,7 +1127,8 @@ def analyze_tuning(
     grid = ts.grids(truns)
     main = grid.loc[grid["target"] == ts.MAIN_TARGET]
     tested = ts.test_accuracy_at(ts.selected_runs(truns, grid), settings)
-    for more in (ts.best_final_val(truns), ts.evaluation_grid(curves)):
+    spacing = ts.evaluation_grid(curves)
+    for more in (ts.best_final_val(truns), spacing):
         tested = tested.merge(more, on=[*tuning.GROUP_KEYS, "batch_size"], how="left")
     keys = list(tuning.GROUP_KEYS)
     fronts, fit_rows = [], []
@@ -887,6 +1142,7 @@ def analyze_tuning(
             "own_validation": str(gk["dataset"]) not in shared_validation,
             "resolution": resolution,
             "repeats": job_rows(repeats, gk),
+            "kind": (kinds or {}).get(str(gk["optimizer"]), str(gk["optimizer"])),
         }
         given = references.get(str(gk["optimizer"]))
         extra["reference_lr"] = reference_lr(group[tuning.LR_COLUMN], given)
@@ -895,7 +1151,15 @@ def analyze_tuning(
         standing = scaling.target_standing(
             "accuracy", float(extra["target"]["target_accuracy"]), float(level)
         )
-        extra["fits"] = fits = _fits(group, extra["reference_lr"], settings, standing)
+        cells = fit_cells(
+            extra["grid"].loc[extra["grid"]["target"] == ts.MAIN_TARGET],
+            _of_group(spacing, gk),
+            extra["reference_lr"],
+        )
+        extra["fits"] = fits = {
+            k: with_resolution(f, cells[k], FIT_WHERE[k])
+            for k, f in _fits(group, extra["reference_lr"], settings, standing).items()
+        }
         front = tuning.add_regimes(
             tuning.tuned_frontier(_of_group(main, gk)), pd.DataFrame([gk | fits["tuned"]])
         ).merge(tested, on=[*keys, "batch_size"], how="left")

@@ -63,6 +63,7 @@ rule tune:
                 for o in config["optimizers"]
             }
         ),
+        kinds=json.dumps({o: opt["name"] for o, opt in config["optimizers"].items()}),
         dpi=config["plots"]["dpi"],
         shared=shared_validation(),
         out_dir=lambda wildcards, output: os.path.dirname(output.doc),
@@ -70,7 +71,8 @@ rule tune:
         "python -m batchstudy tune --runs {input.runs:q} --summary {input.summary:q}"
         " --history {input.history:q} {params.evals} --noise {input.noise:q}"
         " --settings {params.settings:q} --targets {params.targets:q} --dpi {params.dpi}"
-        " --references {params.references:q} --shared-validation {params.shared:q}"
+        " --references {params.references:q} --optimizer-kinds {params.kinds:q}"
+        " --shared-validation {params.shared:q}"
         " --timing-repeats {input.timing_repeats:q} --splits {input.splits:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
