@@ -1089,6 +1089,47 @@ def _no_groups(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _group_extra(
+    gk: dict[str, Any],
+    group: pd.DataFrame,
+    grid: pd.DataFrame,
+    fraction: float,
+    settings: IntervalSettings,
+    ctx: dict[str, Any],
+) -> dict[str, Any]:
+    """What one group's document needs besides its runs (`analyze_tuning`'s arguments, in
+    ``ctx``, narrowed to the group ``gk``): its grid and target, noise run, timing repeats,
+    optimizer kind, reference rate, chance level, and its B_crit fits with the range the
+    evaluation spacing leaves them in (`with_resolution`)."""
+    dataset, optimizer = str(gk["dataset"]), str(gk["optimizer"])
+    extra = {
+        "grid": _of_group(grid, gk),
+        "target": _of_group(ctx["targets"], gk).iloc[0],
+        "fraction": fraction,
+        "noise": ctx["noise"].get((dataset, optimizer)),
+        "own_validation": dataset not in ctx["shared_validation"],
+        "resolution": ctx["resolution"],
+        "repeats": job_rows(ctx["repeats"], gk),
+        "kind": (ctx["kinds"] or {}).get(optimizer, optimizer),
+    }
+    extra["reference_lr"] = reference_lr(group[tuning.LR_COLUMN], ctx["references"].get(optimizer))
+    level = (ctx["chance"] or {}).get(dataset, {}).get("accuracy", np.nan)
+    extra["chance_accuracy"] = float(level)
+    standing = scaling.target_standing(
+        "accuracy", float(extra["target"]["target_accuracy"]), float(level)
+    )
+    cells = fit_cells(
+        extra["grid"].loc[extra["grid"]["target"] == ts.MAIN_TARGET],
+        _of_group(ctx["spacing"], gk),
+        extra["reference_lr"],
+    )
+    extra["fits"] = {
+        k: with_resolution(f, cells[k], FIT_WHERE[k])
+        for k, f in _fits(group, extra["reference_lr"], settings, standing).items()
+    }
+    return extra
+
+
 def analyze_tuning(
     runs: pd.DataFrame,
     summary: pd.DataFrame,
@@ -1134,32 +1175,11 @@ def analyze_tuning(
     fronts, fit_rows = [], []
     for k, group in truns.groupby(keys, sort=True, dropna=False):
         gk = dict(zip(keys, k, strict=True))
-        extra = {
-            "grid": _of_group(grid, gk),
-            "target": _of_group(targets, gk).iloc[0],
-            "fraction": fraction,
-            "noise": noise.get((str(gk["dataset"]), str(gk["optimizer"]))),
-            "own_validation": str(gk["dataset"]) not in shared_validation,
-            "resolution": resolution,
-            "repeats": job_rows(repeats, gk),
-            "kind": (kinds or {}).get(str(gk["optimizer"]), str(gk["optimizer"])),
-        }
-        given = references.get(str(gk["optimizer"]))
-        extra["reference_lr"] = reference_lr(group[tuning.LR_COLUMN], given)
-        level = (chance or {}).get(str(gk["dataset"]), {}).get("accuracy", np.nan)
-        extra["chance_accuracy"] = float(level)
-        standing = scaling.target_standing(
-            "accuracy", float(extra["target"]["target_accuracy"]), float(level)
-        )
-        cells = fit_cells(
-            extra["grid"].loc[extra["grid"]["target"] == ts.MAIN_TARGET],
-            _of_group(spacing, gk),
-            extra["reference_lr"],
-        )
-        extra["fits"] = fits = {
-            k: with_resolution(f, cells[k], FIT_WHERE[k])
-            for k, f in _fits(group, extra["reference_lr"], settings, standing).items()
-        }
+        shared = {"targets": targets, "spacing": spacing, "noise": noise, "repeats": repeats}
+        context = {"references": references, "shared_validation": shared_validation}
+        context |= {"chance": chance, "kinds": kinds, "resolution": resolution}
+        extra = _group_extra(gk, group, grid, fraction, settings, shared | context)
+        fits = extra["fits"]
         front = tuning.add_regimes(
             tuning.tuned_frontier(_of_group(main, gk)), pd.DataFrame([gk | fits["tuned"]])
         ).merge(tested, on=[*keys, "batch_size"], how="left")
