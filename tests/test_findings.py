@@ -457,6 +457,20 @@ def test_the_table_download_writes_an_exploded_loss_median_as_the_level_not_a_bu
     assert table.at[0, "epochs_to_settle_estimate"] == "above budget"
 
 
+def test_a_settling_cell_counts_the_runs_that_settled_below_the_target():
+    from batchstudy import report
+    from batchstudy.stats import METHOD_MEDIAN, IntervalSettings
+
+    row = _summary_row((0.6, 0.5, 0.7), METHOD_MEDIAN, 0)
+    cell = findings.cell_effects(row, IntervalSettings()) | {"unsettled_causes": ""}
+    settle = [h for _, h, *_ in report.TABLE_COLUMNS].index("settling epoch") + 1
+    assert "below the target" not in report.table_rows([cell])[0][settle]
+    cell["n_settled_below_target"] = 8
+    row = report.table_rows([cell])[0]
+    assert row[settle].endswith(f"(8 of {cell['n_runs']} settled below the target)")
+    assert "below the target" not in row[settle - 1]  # the loss column is not a settling one
+
+
 MINOR = Effect(0.002, -0.0105, 0.015, 10, METHOD_PAIRED_T, verdict=INCONCLUSIVE)
 
 

@@ -174,6 +174,15 @@ def runs_cell(c: dict[str, Any]) -> str:
     )
 
 
+def _below_target_note(cell: dict[str, Any], key: str) -> str:
+    """For a settling column, how many of the cell's runs settled below the first accuracy
+    target (counted as settled here, apart in claim 2); "" elsewhere or where none did."""
+    k = int(cell.get("n_settled_below_target", 0))
+    if not key.endswith("_to_settle") or not k:
+        return ""
+    return f" ({k} of {cell['n_runs']} settled below the target)"
+
+
 def table_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
     """The condition's table, every number through `batchstudy.formatting`."""
     rows = []
@@ -185,7 +194,8 @@ def table_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
             elif not isinstance(c[key], dict):
                 row.append(fmt.KINDS[kind][0](c[key]))
             else:
-                row.append(fmt.interval(Effect.from_dict(c[key]), kind, missing or "never reached"))
+                text = fmt.interval(Effect.from_dict(c[key]), kind, missing or "never reached")
+                row.append(text + _below_target_note(c, key))
         row.append(runs_cell(c))
         rows.append(row)
     return rows
