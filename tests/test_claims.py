@@ -500,7 +500,7 @@ def test_settling_bound_where_a_group_median_is_the_budget_in_every_seed():
     assert "difference" not in v.effects
     assert (
         "B ∈ {64, 128, 512}: in every seed their median rests on runs counted at the budget "
-        "(20 of 30 never settled)" in v.evidence
+        "(20 of 30: 20 still moving); each such run" in v.evidence
     )
 
 
@@ -1492,7 +1492,7 @@ def test_runs_that_never_settled_are_explained_only_by_the_causes_that_occur():
     assert rising.startswith("a loss-rising run's validation loss still climbs")
     runs.loc[runs["seed"] == 0, ["settling_epoch", "settle_status"]] = [np.nan, "budget-limited"]
     assert claims.beyond_budget(runs) == (
-        f"{rising} and a budget-limited one entered its band only in the budget's last epochs"
+        f"{rising}; a budget-limited one entered its band only in the budget's last epochs"
     )
     assert "too short" not in claim_small_batches_settle_sooner(runs, SETTINGS).evidence
 

@@ -788,7 +788,7 @@ def beyond_budget(runs: pd.DataFrame) -> str:
     for causes, words in BEYOND_BUDGET_WORDS:
         if seen.intersection(causes):
             out.append(words)
-    return ", ".join(out[:-1]) + f" and {out[-1]}" if len(out) > 1 else "".join(out)
+    return "; ".join(out)
 
 
 def _paren(words: str) -> str:
@@ -1054,14 +1054,14 @@ def _bound_head(runs: pd.DataFrame, done: list[int], floor: float) -> str:
         "are known only to lie after it"
     )
     which = (
-        "no run settled within the budget"
+        f"no run settled within the budget ({_group_causes(mine)})"
         if len(counted) == len(mine)
         else f"in every seed their median rests on runs counted at the budget ("
-        f"{_never_words(runs, done)})"
+        f"{len(counted)} of {len(mine)}: {_group_causes(mine)})"
     )
     return (
-        f"Only a one-sided comparison is available: {fmt.sizes(done)}: {which} "
-        f"({_group_causes(mine)}); each such run is counted at its budget "
+        f"Only a one-sided comparison is available: {fmt.sizes(done)}: {which}; each such run "
+        "is counted at its budget "
         f"({_budget_words(counted)}){_paren(beyond_budget(mine))}{after}. Per-seed "
         "median settling epoch of "
     )
