@@ -40,10 +40,11 @@ def test_every_condition_gets_its_figures_from_its_own_rows(agg, tmp_path, monke
     drawn = {}
     draw = plots.draw_condition
 
-    def spy(history, runs, summary, out_dir, settings):
+    def spy(history, runs, summary, out_dir, settings, repeats=None):
         tables = {"h": history, "r": runs, "s": summary}
         drawn[out_dir] = {t: set(df["base_lr"]) for t, df in tables.items()}
-        return draw(history, runs, summary, out_dir, settings)
+        assert repeats is None  # the fixture's study has no timing stage
+        return draw(history, runs, summary, out_dir, settings, repeats)
 
     monkeypatch.setattr(plots, "draw_condition", spy)
     paths = plots.plot_conditions(agg, tmp_path, conditions(), {"dpi": 40})
@@ -424,6 +425,7 @@ def test_the_timing_and_curve_figures_say_what_their_numbers_are(agg, tmp_path, 
     assert "evaluations included" in per_step and "steps per epoch" in per_step
     assert "evaluations included" in figs["timing"]._suptitle.get_text()
     assert "training jobs' clocks" in figs["timing"].axes[0].get_ylabel()
+    assert plots.TIMING_JOBS_NOTE in figs["timing"]._suptitle.get_text()
     assert "95% t-band (n = 3 seeds)" in figs["curves"]._suptitle.get_text()
 
 
@@ -470,3 +472,117 @@ def test_the_seconds_to_target_panel_says_it_is_estimated_on_the_training_jobs_c
     seconds = fig.axes[1]
     assert "epochs × job's median s/epoch" in seconds.get_ylabel()
     assert "estimated (the training jobs' clocks)" in seconds.get_title()
+
+
+def _timing_summary(per_epoch=(0.52, 0.37, 0.28), sizes=(8, 32, 128)) -> pd.DataFrame:
+    """A condition's timing rows with the own-csv study's long tick labels (5×10⁻¹, 2×10⁻²)."""
+    est = np.array(per_epoch)
+    spe = np.array([63, 16, 4])
+    return pd.DataFrame(
+        {
+            "batch_size": sizes,
+            "engine": "keras",
+            "steps_per_epoch": spe,
+            "seconds_per_epoch_median": est,
+            "seconds_per_epoch_lo": est * 0.95,
+            "seconds_per_epoch_hi": est * 1.05,
+            "seconds_per_step": est / spe,
+        }
+    )
+
+
+def _timing_repeats_rows(sizes=(8, 32, 128), k=5) -> pd.DataFrame:
+    """The aggregate ``timing_repeats.tsv`` rows of two job keys: the condition's (its times
+    fall with B) and another budget's (ten times slower), which must not be drawn."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for budget, scale in (("e6", 1.0), ("e60", 10.0)):
+        for r in range(k):
+            for i, b in enumerate(sizes):
+                rows.append(
+                    {
+                        "dataset": "blobs",
+                        "optimizer": "adam",
+                        "budget": budget,
+                        "batch_size": b,
+                        "repeat": r,
+                        "seconds_per_epoch": scale * 0.2 / (i + 1) * rng.lognormal(0, 0.1),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def drawn_timing(monkeypatch, summary, repeats) -> object:
+    figs = []
+    monkeypatch.setattr(plots, "_save", lambda fig, out, dpi: figs.append(fig))
+    plots.plot_timing(summary, None, 40, repeats)
+    (fig,) = figs
+    return fig
+
+
+def test_the_timing_figure_draws_claim_1s_repeats_beside_the_training_jobs_clocks(monkeypatch):
+    """With a timing stage the left panel's first series is claim 1's numbers (geometric mean
+    and t-interval of the log seconds over the condition's job key's repeats, the same
+    `claims.repeat_seconds`), labelled as the evidence of claims 1 and 4; the training jobs'
+    clocks are a second, labelled series; the title says which is which."""
+    from batchstudy import claims
+    from batchstudy.stats import IntervalSettings
+
+    cond = fake_condition(COND, 0.01)
+    rows = _timing_repeats_rows()
+    table = plots.condition_repeats(rows, cond, [8, 32, 128])
+    assert table.shape == (5, 3) and table.to_numpy().max() < 1.0  # its own job key only
+    fig = drawn_timing(monkeypatch, _timing_summary(), table)
+    left = fig.axes[0]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert len(labels) == 2
+    assert "claims 1 and 4" in labels[0] and "5 interleaved repeats" in labels[0]
+    assert "training jobs' clocks" in labels[1]
+    assert plots.TIMING_REPEATS_NOTE in fig._suptitle.get_text()
+    repeat_line = next(line for line in left.lines if line.get_color() == "C0")
+    expected = [claims.repeat_seconds(table, b, IntervalSettings()) for b in (8, 32, 128)]
+    np.testing.assert_allclose(repeat_line.get_ydata(), [e.estimate for e in expected])
+    # the error bars: the exponentiated t-interval of the log seconds
+    bars = [c for c in left.collections if len(c.get_segments()) == 3]
+    ends = {tuple(np.round(seg[:, 1], 12)) for c in bars for seg in c.get_segments()}
+    assert {(round(e.lo, 12), round(e.hi, 12)) for e in expected} <= ends
+    # per step: the same over the steps per epoch
+    step_line = next(line for line in fig.axes[1].lines if line.get_color() == "C0")
+    np.testing.assert_allclose(
+        step_line.get_ydata(), [e.estimate / s for e, s in zip(expected, [63, 16, 4], strict=True)]
+    )
+    assert layout_problems(fig) == []
+
+
+def test_without_a_timing_stage_the_timing_figure_says_no_verdict_rests_on_it(monkeypatch):
+    assert plots.condition_repeats(None, fake_condition(COND), [8, 32, 128]) is None
+    fig = drawn_timing(monkeypatch, _timing_summary(), None)
+    assert plots.TIMING_JOBS_NOTE in fig._suptitle.get_text()
+    assert "no wall-time verdict" in fig._suptitle.get_text()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [plots.TIMING_JOBS_LABEL]
+    assert layout_problems(fig) == []  # the right panel's label clear of the left's ticks
+
+
+def test_the_plot_stage_reads_the_timing_repeats_of_each_conditions_job(agg, tmp_path, monkeypatch):
+    """`plot_conditions` reads ``timing_repeats.tsv`` beside the tables and hands each
+    condition its job key's repeats; a header-only table (no timing stage) gives none."""
+    import shutil
+
+    copy = tmp_path / "agg"
+    shutil.copytree(agg, copy)
+    seen = {}
+
+    def spy(history, runs, summary, out_dir, settings, repeats=None):
+        seen[out_dir] = repeats
+        return []
+
+    monkeypatch.setattr(plots, "draw_condition", spy)
+    rows = _timing_repeats_rows(SIZES).assign(order=1, epochs=2, seconds_per_step=0.1, replicas=3)
+    write_table(copy / "timing_repeats.tsv", rows)
+    plots.plot_conditions(copy, tmp_path / "out", conditions()[:1], {"dpi": 40})
+    (table,) = seen.values()
+    assert list(table.columns) == list(SIZES) and table.shape[0] == 5
+    assert table.to_numpy().max() < 1.0
+    write_table(copy / "timing_repeats.tsv", rows.iloc[:0])
+    plots.plot_conditions(copy, tmp_path / "out", conditions()[:1], {"dpi": 40})
+    assert list(seen.values()) == [None]

@@ -9,7 +9,8 @@ condition it is given; each figure is laid out by fixed `Margins`, drawn once, b
   exploded (`exploded_panel`) draws the median over seeds on a log scale instead.
 - ``accuracy.png``: final train (whole split) and test accuracy vs batch size, 95% t-intervals.
 - ``timing.png``: seconds per epoch and per optimizer step (the epoch's seconds over its steps,
-  so its evaluations included) vs batch size.
+  so its evaluations included) vs batch size: the training jobs' own clocks and, where the
+  study has a timing stage, its interleaved repeats that claims 1 and 4 rest on.
 - ``scaling.png``: steps to each accuracy and loss target vs batch size (censored medians),
   with the perfect-scaling line and the fitted critical-batch-size curve (McCandlish et al.
   2018); seconds to the target.
@@ -38,8 +39,10 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.transforms import ScaledTranslation  # noqa: E402
 
-from . import scaling  # noqa: E402
+from . import claims, scaling  # noqa: E402
+from .aggregate import TIMING_REPEATS_TABLE_COLUMNS  # noqa: E402
 from .config import Condition  # noqa: E402
+from .findings import job_rows  # noqa: E402
 from .formatting import condition  # noqa: E402
 from .io import read_table  # noqa: E402
 from .layout import PLOT_NAMES as PLOTS  # noqa: E402
@@ -53,6 +56,7 @@ from .metrics import (  # noqa: E402
 from .stats import (  # noqa: E402
     LEVEL,
     Effect,
+    IntervalSettings,
     censored_median_value,
     censored_medians,
     range_coverage,
@@ -114,7 +118,10 @@ TITLE_Y = 1.0
 #: The four figures' margins (see `Margins`); a suptitle takes ~0.3 in of `top`.
 CURVES_MARGINS = Margins(left=0.75, bottom=0.5, top=0.65, wspace=0.95, hspace=0.4)
 ACCURACY_MARGINS = Margins(left=0.75, bottom=0.5, top=0.15)
-TIMING_MARGINS = Margins(left=1.15, bottom=0.5, top=0.45, wspace=1.05)
+# bottom: the x label and a two-line legend below it; wspace: the right panel's y label and
+# its log tick labels (up to the width of 5×10⁻¹) clear of the left panel's.
+TIMING_MARGINS = Margins(left=1.15, bottom=0.95, top=0.65, wspace=1.5)
+TIMING_SIZE = (9.0, 4.3)
 # top = bottom: the axes centred, so the seconds panel's long y label (3.9 in) fits in 4 in.
 SCALING_MARGINS = Margins(left=1.15, bottom=0.5, top=0.5, wspace=1.6)
 
@@ -343,28 +350,100 @@ def plot_accuracy(summary: pd.DataFrame, out: Path, dpi: int) -> None:
 #: The timing figure's right panel: the epoch's seconds (its evaluations of the training,
 #: validation and test splits included) over its optimizer steps, not a step's own time.
 TIMING_STEP_LABEL = "seconds per epoch / steps per epoch\n(evaluations included)"
+#: The timing figure's left panel with the timing stage's repeats (each series in the legend).
+TIMING_REPEATS_EPOCH_LABEL = "seconds per epoch, one model"
+#: The timing figure's two series: the timing stage's interleaved repeats (the evidence of
+#: claims 1 and 4) and the training jobs' own clocks.
+TIMING_REPEATS_LABEL = (
+    "timing stage: geometric mean over {k} interleaved repeats, {level:g}% t-interval of log "
+    "seconds (the evidence of claims 1 and 4)"
+)
+TIMING_JOBS_LABEL = (
+    "training jobs' clocks: median over one job's epochs, bootstrap over those epochs"
+)
+#: The timing figure's second title line: which clock it shows and what rests on it.
+TIMING_REPEATS_NOTE = (
+    "filled: the timing stage's repeats (claims 1 and 4 rest on them); open: the training "
+    "jobs' own clocks"
+)
+TIMING_JOBS_NOTE = (
+    "the training jobs' own clocks (one job per batch size): no wall-time verdict rests on "
+    "this figure"
+)
+#: The training jobs' series beside the repeats: open grey markers, dashed.
+JOBS_STYLE = {"color": "0.45", "mfc": "none", "ls": "--"}
 
 
-def plot_timing(summary: pd.DataFrame, out: Path, dpi: int) -> None:
-    s = summary.sort_values("batch_size")
-    fig, (a1, a2) = _figure(1, 2, (9, 3.6), TIMING_MARGINS)
+def condition_repeats(
+    repeats: pd.DataFrame | None, cond: Condition, sizes: Sequence[int]
+) -> pd.DataFrame | None:
+    """The timing stage's repeats x batch sizes table of `cond`'s job key, as claims 1 and 4
+    read it (`batchstudy.findings.job_rows`, `batchstudy.claims.repeat_table`); ``None``
+    without a timing stage or where it timed none of `sizes`."""
+    keys = dataclasses.asdict(cond)
+    return claims.repeat_table(job_rows(repeats, keys), [int(b) for b in sizes])
+
+
+def repeat_effects(table: pd.DataFrame, sizes: Sequence[int]) -> list[Effect]:
+    """Per batch size claim 1's seconds per model-epoch from the repeats
+    (`batchstudy.claims.repeat_seconds`: geometric mean, t-interval of the log seconds at the
+    analysis' level); NaN where a size was not re-timed, a NaN interval from one repeat."""
+    settings = IntervalSettings()  # the level the analysis uses (its n_boot plays no part)
+    return [claims.repeat_seconds(table, int(b), settings) for b in sizes]
+
+
+def _timing_repeats_series(
+    axes: Any, s: pd.DataFrame, table: pd.DataFrame, level: float = LEVEL
+) -> None:
+    """The repeats' seconds per model-epoch (left) and the same over the steps per epoch
+    (right: a batch size's steps per epoch are fixed, so the interval divides exactly)."""
     b = s["batch_size"].to_numpy()
+    effects = repeat_effects(table, b)
+    est, lo, hi = (np.array([getattr(e, f) for e in effects]) for f in ("estimate", "lo", "hi"))
+    label = TIMING_REPEATS_LABEL.format(k=claims.n_repeats(table), level=level * 100)
+    _errorbar(axes[0], b, est, lo, hi, color="C0", label=label)
+    spe = s["steps_per_epoch"].to_numpy(dtype=float)
+    _errorbar(axes[1], b, est / spe, lo / spe, hi / spe, color="C0")
+
+
+def plot_timing(
+    summary: pd.DataFrame, out: Path, dpi: int, repeats: pd.DataFrame | None = None
+) -> None:
+    """Seconds per model-epoch (left) and per optimizer step (right) vs batch size: the
+    training jobs' own clocks and, where the condition has them (`repeats`: its
+    `condition_repeats` table), the timing stage's repeats that claims 1 and 4 rest on, each
+    a labelled series; the title says which is which, or, without repeats, that no wall-time
+    verdict rests on the figure."""
+    s = summary.sort_values("batch_size")
+    fig, (a1, a2) = _figure(1, 2, TIMING_SIZE, TIMING_MARGINS)
+    b = s["batch_size"].to_numpy()
+    style = JOBS_STYLE if repeats is not None else {"color": "C0"}
     _errorbar(
-        a1, b, s["seconds_per_epoch_median"], s["seconds_per_epoch_lo"], s["seconds_per_epoch_hi"]
+        a1,
+        b,
+        s["seconds_per_epoch_median"],
+        s["seconds_per_epoch_lo"],
+        s["seconds_per_epoch_hi"],
+        label=TIMING_JOBS_LABEL,
+        **style,
     )
-    a1.set_ylabel(TIMING_EPOCH_LABEL)
-    a2.plot(b, s["seconds_per_step"], marker="o", lw=1.2)
+    a2.plot(b, s["seconds_per_step"], marker="o", lw=1.2, ms=4, **style)
+    if repeats is not None:
+        _timing_repeats_series((a1, a2), s, repeats)
+    a1.set_ylabel(TIMING_EPOCH_LABEL if repeats is None else TIMING_REPEATS_EPOCH_LABEL)
     a2.set_ylabel(TIMING_STEP_LABEL)
     for ax in (a1, a2):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("batch size")
         ax.grid(alpha=0.3, which="both")
+    handles, labels = a1.get_legend_handles_labels()
+    fig.legend(handles[::-1], labels[::-1], loc="lower center", fontsize=7, frameon=False)
     engine = ", ".join(sorted(s["engine"].astype(str).unique()))
     _suptitle(
         fig,
         f"Time per epoch and per step, evaluations included (engine: {engine}; graph building "
-        "excluded)",
+        f"excluded)\n{TIMING_JOBS_NOTE if repeats is None else TIMING_REPEATS_NOTE}",
     )
     _save(fig, out, dpi)
 
@@ -515,6 +594,7 @@ PLOT_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "batch_size",
             "engine",
             "seconds_per_step",
+            "steps_per_epoch",
             *(f"seconds_per_epoch_{s}" for s in ("median", "lo", "hi")),
             *(f"{name}_{s}" for name, _ in ACCURACY_SERIES for s in ("mean", "lo", "hi")),
         ),
@@ -556,14 +636,16 @@ def draw_condition(
     summary: pd.DataFrame,
     out_dir: Path,
     settings: Mapping[str, Any],
+    repeats: pd.DataFrame | None = None,
 ) -> list[Path]:
-    """One condition's figures (`PLOTS`, in that order) from its rows of the three tables."""
+    """One condition's figures (`PLOTS`, in that order) from its rows of the three tables and
+    its timing stage's repeats (`condition_repeats`; ``None`` without)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     dpi = int(settings.get("dpi", 90))
     paths = [out_dir / f"{p}.png" for p in PLOTS]
     plot_curves(history, runs, paths[0], int(settings.get("columns", 2)), dpi)
     plot_accuracy(summary, paths[1], dpi)
-    plot_timing(summary, paths[2], dpi)
+    plot_timing(summary, paths[2], dpi, repeats)
     plot_scaling(summary, runs, paths[3], dpi)
     return paths
 
@@ -583,9 +665,11 @@ def plot_conditions(
     (each figure is drawn by one process alone, so the files are the same as drawn in one).
     ``chance``: dataset -> {"accuracy": ..., "loss": ...} chance levels
     (`batchstudy.findings.chance_levels`), set as the runs' ``chance_<kind>`` columns so that
-    no B_crit is drawn on a target no better than chance."""
+    no B_crit is drawn on a target no better than chance. The timing stage's repeats are read
+    from ``timing_repeats.tsv`` (`read_repeats`) and drawn in each condition's timing figure."""
     conds = [_condition(c) for c in conditions]
     tables = {name: read_plot_table(agg_dir, name) for name in PLOT_COLUMNS}
+    repeats = read_repeats(agg_dir)
     for c, rows in tables["runs"].items():
         levels = (chance or {}).get(str(c.dataset), {})
         tables["runs"][c] = rows.assign(**{f"chance_{k}": v for k, v in levels.items()})
@@ -594,7 +678,11 @@ def plot_conditions(
         if absent:
             raise ValueError(f"no rows for condition {c.label} in {agg_dir} ({', '.join(absent)})")
     jobs = [
-        (*(tables[name][c] for name in ("history", "runs", "summary")), plot_dir / c.path)
+        (
+            *(tables[name][c] for name in ("history", "runs", "summary")),
+            plot_dir / c.path,
+            condition_repeats(repeats, c, tables["summary"][c]["batch_size"].unique()),
+        )
         for c in conds
     ]
     draw = functools.partial(_draw_job, settings=settings)
@@ -606,8 +694,19 @@ def plot_conditions(
 
 
 def _draw_job(job: tuple[Any, ...], settings: Mapping[str, Any]) -> list[Path]:
-    """`draw_condition` of one ``(history, runs, summary, out_dir)`` (picklable for a pool)."""
-    return draw_condition(*job[:3], job[3], settings)
+    """`draw_condition` of one ``(history, runs, summary, out_dir, repeats)`` (picklable for a
+    pool)."""
+    return draw_condition(*job[:4], settings, job[4])
+
+
+def read_repeats(agg_dir: Path) -> pd.DataFrame | None:
+    """The aggregate ``timing_repeats.tsv`` (`TIMING_REPEATS_TABLE_COLUMNS`); ``None`` where
+    the directory has no such table or it holds no rows (``timing_repeats`` = 0)."""
+    path = agg_dir / "timing_repeats.tsv"
+    if not path.exists():
+        return None
+    table = read_table(path, TIMING_REPEATS_TABLE_COLUMNS, what="timing-repeats")
+    return None if table.empty else table
 
 
 # --------------------------------------------------------------------------- across conditions
