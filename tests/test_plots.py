@@ -426,7 +426,10 @@ def test_the_timing_and_curve_figures_say_what_their_numbers_are(agg, tmp_path, 
     assert "evaluations included" in figs["timing"]._suptitle.get_text()
     assert "training jobs' clocks" in figs["timing"].axes[0].get_ylabel()
     assert plots.TIMING_JOBS_NOTE in figs["timing"]._suptitle.get_text()
-    assert "95% t-band (n = 3 seeds)" in figs["curves"]._suptitle.get_text()
+    title = figs["curves"]._suptitle.get_text()
+    assert title == plots.curves_title(3, any_exploded=False)
+    assert "n = 3 seeds. Accuracy: mean, 95% t-band. Loss: geometric mean" in title
+    assert "median" not in title.replace("median settling", "")
 
 
 def test_the_scaling_legends_sit_below_the_points(monkeypatch):
@@ -586,3 +589,71 @@ def test_the_plot_stage_reads_the_timing_repeats_of_each_conditions_job(agg, tmp
     write_table(copy / "timing_repeats.tsv", rows.iloc[:0])
     plots.plot_conditions(copy, tmp_path / "out", conditions()[:1], {"dpi": 40})
     assert list(seen.values()) == [None]
+
+
+def test_the_curves_title_names_median_panels_only_where_one_is_drawn():
+    plain, exploded = (plots.curves_title(10, e) for e in (False, True))
+    assert "t-band of log loss" in plain and 'titled "median"' not in plain
+    assert 'Loss panels titled "median": median over seeds, no band.' in exploded
+    assert plots.EXPLODED_TITLE.startswith("median") and plots.EXPLODED_EARLY_TITLE.startswith(
+        "median"
+    )
+
+
+def test_the_loss_band_is_a_geometric_mean_band_that_stays_above_zero():
+    """Five seeds with one skewed early loss: the plain t band of the loss runs below 0; the
+    band of the log loss, exponentiated, stays above 0 and brackets the geometric mean; it is
+    `stats.t_interval` of the logs per epoch, a loss ≤ 0 left out."""
+    from batchstudy.plots import log_mean_band, mean_band
+    from batchstudy.stats import IntervalSettings, t_interval
+
+    loss = np.array([[9.0, 0.5], [0.6, 0.4], [0.5, 0.45], [0.7, 0.42], [0.55, 0.0]])
+    assert mean_band(loss)[1][0] < 0
+    gm, lo, hi = log_mean_band(loss)
+    assert (lo > 0).all() and (lo <= gm).all() and (gm <= hi).all()
+    e = t_interval(np.log(loss[:, 0]), IntervalSettings())
+    assert (gm[0], lo[0], hi[0]) == pytest.approx(np.exp([e.estimate, e.lo, e.hi]))
+    assert gm[1] == pytest.approx(np.exp(np.log(loss[:4, 1]).mean()))
+
+
+def _history(losses: np.ndarray, sizes=(32, 64)) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """History and runs of one condition: `losses` (seeds x epochs) for every curve."""
+    n_seeds, n_epochs = losses.shape
+    rows = [
+        {
+            "batch_size": b,
+            "seed": s,
+            "epoch": e + 1,
+            "end_train_accuracy": 0.8,
+            "val_accuracy": 0.8,
+            "end_train_loss": losses[s, e],
+            "val_loss": losses[s, e] * 1.1,
+        }
+        for b in sizes
+        for s in range(n_seeds)
+        for e in range(n_epochs)
+    ]
+    runs = pd.DataFrame(
+        {
+            "batch_size": np.repeat(sizes, n_seeds),
+            "settling_epoch": np.nan,
+            "diverged": False,
+            "plateau_val_accuracy": 0.8,
+            "chance_loss": np.log(3),
+        }
+    )
+    return pd.DataFrame(rows), runs
+
+
+def test_the_curves_titles_fit_where_a_loss_exploded_early(monkeypatch):
+    """One seed's loss above 10× chance in an early epoch: the loss panels say "median" in a
+    title that fits the panel, and the suptitle names such panels."""
+    losses = np.tile(np.linspace(1.2, 0.4, 20), (10, 1))
+    losses[3, 1] = 50.0
+    figs = []
+    monkeypatch.setattr(plots, "_save", lambda fig, out, dpi: figs.append(fig))
+    plots.plot_curves(*_history(losses), None, 2, 90)
+    (fig,) = figs
+    assert fig.axes[1].get_title(loc="left") == plots.EXPLODED_EARLY_TITLE
+    assert fig._suptitle.get_text() == plots.curves_title(10, any_exploded=True)
+    assert layout_problems(fig) == []

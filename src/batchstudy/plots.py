@@ -116,7 +116,7 @@ SUPTITLE_GAP = 0.1
 #: label of the axes and its siblings to place the title at draw time.
 TITLE_Y = 1.0
 #: The four figures' margins (see `Margins`); a suptitle takes ~0.3 in of `top`.
-CURVES_MARGINS = Margins(left=0.75, bottom=0.5, top=0.65, wspace=0.95, hspace=0.4)
+CURVES_MARGINS = Margins(left=0.75, bottom=0.5, top=0.85, wspace=0.95, hspace=0.4)
 ACCURACY_MARGINS = Margins(left=0.75, bottom=0.5, top=0.15)
 # bottom: the x label and a two-line legend below it; wspace: the right panel's y label and
 # its log tick labels (up to the width of 5×10⁻¹) clear of the left panel's.
@@ -168,14 +168,27 @@ CURVE_PANELS = (
 )
 
 
-#: The loss panel's y label and title where a loss exploded (`exploded_panel`).
+#: The loss panel's y label and title where a loss exploded (`exploded_panel`); short
+#: enough for the panel's width (a title starting "median" is what the suptitle refers to).
 EXPLODED_LABEL = "loss (log scale)"
-EXPLODED_TITLE = f"median over seeds, no band: a loss > {EXPLODED_LOSS_FACTOR:g}× chance"
+EXPLODED_TITLE = f"median, no band: a loss > {EXPLODED_LOSS_FACTOR:g}× chance"
 #: The title where no run's final loss exploded, only earlier ones (`exploded_title`).
 EXPLODED_EARLY_TITLE = (
-    f"median over seeds, no band: some run's loss > {EXPLODED_LOSS_FACTOR:g}× chance in "
-    "earlier epochs, none at the last"
+    f"median, no band: a loss > {EXPLODED_LOSS_FACTOR:g}× chance before the last epoch"
 )
+
+
+def curves_title(n_seeds: int, any_exploded: bool, level: float = LEVEL) -> str:
+    """The learning curves' suptitle, true of every panel: accuracy panels the mean with its
+    t-band, loss panels the geometric mean with the t-band of the log loss (`log_mean_band`),
+    and, where a loss panel exploded (`exploded_panel`), that those titled "median" are the
+    median without a band."""
+    pct = f"{level * 100:g}%"
+    median = 'Loss panels titled "median": median over seeds, no band. ' if any_exploded else ""
+    return (
+        f"Learning curves, n = {n_seeds} seeds. Accuracy: mean, {pct} t-band. Loss: geometric "
+        f"mean, {pct} t-band of log loss (stays above 0).\n{median}Dotted: median settling epoch."
+    )
 
 
 def exploded_title(wides: Sequence[np.ndarray], chance_loss: float) -> str:
@@ -193,6 +206,18 @@ def exploded_panel(wides: Sequence[np.ndarray], chance_loss: float) -> bool:
     return any(bool(exploded_losses(w, chance_loss).any()) for w in wides)
 
 
+def log_mean_band(
+    values: np.ndarray, level: float = LEVEL
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Geometric mean over rows (seeds) of positive values (losses) and its band: `mean_band`
+    of the logs, exponentiated, so that the band cannot reach 0 however skewed the seeds'
+    values (early losses are); a value ≤ 0 (a loss of exactly 0) is left out like NaN."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.where(values > 0, np.log(np.where(values > 0, values, 1.0)), np.nan)
+    mean, lo, hi = mean_band(logs, level)
+    return np.exp(mean), np.exp(lo), np.exp(hi)
+
+
 def median_curve(values: np.ndarray) -> np.ndarray:
     """Per epoch (column) the median over seeds with non-finite values counted as above every
     other (`stats.censored_medians`); NaN (not drawn) where half or more are, or none is
@@ -203,20 +228,22 @@ def median_curve(values: np.ndarray) -> np.ndarray:
 
 
 def _curve_panel(ax: Any, h: pd.DataFrame, series: tuple, chance_loss: float = np.nan) -> bool:
-    """One panel's curves: mean with its t band, or, for a loss panel that exploded
+    """One panel's curves: accuracy the mean with its t band, loss the geometric mean with its
+    band on the log scale (`log_mean_band`), or, for a loss panel that exploded
     (`exploded_panel`), the median over seeds on a log scale with its title (`exploded_title`);
     returns whether it did."""
     wides = [
         h.pivot(index="seed", columns="epoch", values=col).to_numpy(dtype=float)
         for col, _, _ in series
     ]
-    exploded = all(c.endswith("_loss") for c, _, _ in series) and exploded_panel(wides, chance_loss)
+    loss = all(c.endswith("_loss") for c, _, _ in series)
+    exploded = loss and exploded_panel(wides, chance_loss)
     for (col, label, color), wide in zip(series, wides, strict=True):
         epochs = np.arange(1, wide.shape[1] + 1)
         if exploded:
             ax.plot(epochs, median_curve(wide), color=color, label=label, lw=1.3)
             continue
-        mean, lo, hi = mean_band(wide, bounds=value_range(col))
+        mean, lo, hi = log_mean_band(wide) if loss else mean_band(wide, bounds=value_range(col))
         ax.plot(epochs, mean, color=color, label=label, lw=1.3)
         ax.fill_between(epochs, lo, hi, color=color, alpha=0.25, lw=0)
     if exploded:
@@ -229,9 +256,10 @@ def _curve_panel(ax: Any, h: pd.DataFrame, series: tuple, chance_loss: float = n
 def plot_curves(
     history: pd.DataFrame, runs: pd.DataFrame, out: Path, columns: int, dpi: int
 ) -> None:
-    """One row per batch size: accuracy (left) beside loss (right), mean over seeds with a 95%
-    t band; dotted: the censored median settling epoch (unsettled runs count as above the
-    budget; no line where half or more never settled), the same number as the tables."""
+    """One row per batch size: accuracy (left) beside loss (right) over seeds (`_curve_panel`,
+    the suptitle `curves_title`); dotted: the censored median settling epoch (unsettled runs
+    count as above the budget; no line where half or more never settled), the same number as
+    the tables."""
     sizes = sorted(history["batch_size"].unique())
     fig, axes = _figure(
         len(sizes), 2, (9, 2.2 * len(sizes)), CURVES_MARGINS, sharex=True, squeeze=False
@@ -239,10 +267,12 @@ def plot_curves(
     chance_loss = (
         float(runs["chance_loss"].iloc[0]) if "chance_loss" in runs.columns else float("nan")
     )
+    any_exploded = False
     for row, b in zip(axes, sizes, strict=True):
         h = history[history["batch_size"] == b]
         for ax, (what, series) in zip(row, CURVE_PANELS, strict=True):
             exploded = _curve_panel(ax, h, series, chance_loss)
+            any_exploded |= exploded
             ax.set_ylabel(EXPLODED_LABEL if exploded else what)
         settling = runs.loc[runs["batch_size"] == b, "settling_epoch"].to_numpy(dtype=float)
         median = censored_median_value(settling)  # the summary's number; +inf: not drawn
@@ -262,12 +292,7 @@ def plot_curves(
         ax.set_xlabel("epoch")
     axes[0, 0].legend(loc="lower right", fontsize=7)
     axes[0, 1].legend(loc="upper right", fontsize=7)
-    n_seeds = int(history["seed"].nunique())
-    _suptitle(
-        fig,
-        f"Learning curves: mean over seeds, 95% t-band (n = {n_seeds} seeds); dotted: median "
-        "settling epoch",
-    )
+    _suptitle(fig, curves_title(int(history["seed"].nunique()), any_exploded))
     _save(fig, out, dpi)
 
 
