@@ -455,8 +455,9 @@ def test_the_scaling_legends_sit_below_the_points(monkeypatch):
     checked = 0
     for ax in fig.axes:
         box = ax.get_legend().get_window_extent()
-        # data lines only: an axvline's y runs over the axes (0 to 1), not the data
-        drawn = [line for line in ax.lines if list(line.get_ydata()) != [0, 1]]
+        # the points only (lines with markers): the guide lines (perfect scaling, the fit, an
+        # axvline) may run into the legend's room, the axis being kept to the data
+        drawn = [line for line in ax.lines if line.get_marker() not in ("None", "", None)]
         points = ax.transData.transform(np.vstack([line.get_xydata() for line in drawn]))
         points = points[np.isfinite(points).all(axis=1)]
         # every point drawn above the legend's columns lies above the legend
@@ -657,3 +658,77 @@ def test_the_curves_titles_fit_where_a_loss_exploded_early(monkeypatch):
     assert fig.axes[1].get_title(loc="left") == plots.EXPLODED_EARLY_TITLE
     assert fig._suptitle.get_text() == plots.curves_title(10, any_exploded=True)
     assert layout_problems(fig) == []
+
+
+def _steps_rows(series: dict[str, np.ndarray], sizes) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Summary and runs of one condition whose steps (and seconds) to each target in
+    `series` (``target_95`` / ``loss_95`` ...) are the given medians, ±20%."""
+    summary = pd.DataFrame({"batch_size": sizes})
+    for q in ("steps", "seconds"):
+        for name, est in series.items():
+            summary[f"{q}_to_{name}_median"] = est
+            summary[f"{q}_to_{name}_lo"] = est * 0.8
+            summary[f"{q}_to_{name}_hi"] = est * 1.2
+    runs = pd.DataFrame({"batch_size": np.repeat(sizes, 10), "target_95": 0.9})
+    return summary, runs
+
+
+def test_the_steps_panel_names_bcrit_only_where_drawn_and_labels_near_equal_lines(monkeypatch):
+    """Two targets whose fits give nearly one B_crit (≈ 64, within the tested range): each
+    dotted line's value is in its target's legend label, and the title names the dotted line;
+    steps that barely fall with B (B_crit below the range): no line, and no word of one."""
+    sizes = np.array([8, 16, 32, 64, 128, 256])
+    curve = 100 + 6400 / sizes
+    fig = drawn_scaling(
+        monkeypatch, *_steps_rows({"target_95": curve, "loss_95": curve * 1.02}, sizes)
+    )
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert [lb.split(",")[0] for lb in labels[:2]] == ["target 95% acc", "target 95% loss"]
+    assert all("B_crit 64" in lb for lb in labels[:2])
+    assert "dotted: B_crit" in ax.get_title()
+    assert len([line for line in ax.lines if line.get_linestyle() == ":"]) == 2
+    flat = np.full(len(sizes), 100.0) + 1 / sizes
+    none = np.full(len(sizes), np.nan)  # the loss target: never reached
+    fig = drawn_scaling(monkeypatch, *_steps_rows({"target_95": flat, "loss_95": none}, sizes))
+    ax = fig.axes[0]
+    assert "B_crit" not in ax.get_title()
+    assert not [line for line in ax.lines if line.get_linestyle() == ":"]
+    assert all("B_crit" not in t.get_text() for t in ax.get_legend().get_texts())
+
+
+def test_the_steps_title_wraps_to_fit_with_targets_at_chance(monkeypatch):
+    """Two targets at chance lengthen the title: wrapped, it stays inside the figure."""
+    sizes = np.array([16, 32, 64, 128, 256, 512])
+    summary, runs = _steps_rows(
+        {"target_95": 50 * 16 / sizes + 4, "loss_95": 10 * 64 / sizes + 1}, sizes
+    )
+    runs = runs.assign(loss_target_95=2.0, chance_loss=np.log(3))
+    fig = drawn_scaling(monkeypatch, summary, runs)
+    title = fig.axes[0].get_title()
+    assert "no fit on 95% loss (targets at chance)" in title.replace("\n", " ")
+    assert max(len(line) for line in title.split("\n")) <= plots.SCALING_TITLE_WIDTH
+    assert layout_problems(fig) == []
+
+
+def test_the_steps_axis_is_limited_to_the_data_not_the_guide_lines(monkeypatch):
+    """Steps that stop falling at large B: the perfect-scaling line runs two decades below
+    the points; the axis keeps to the points (and the legend's room), not to that line."""
+    sizes = np.array([4, 8, 16, 32, 64, 128, 256])
+    fig = drawn_scaling(
+        monkeypatch,
+        *_steps_rows(
+            {
+                "target_95": np.array([900, 700, 450, 380, 350, 400, 210.0]),
+                "loss_95": np.full(len(sizes), np.nan),
+            },
+            sizes,
+        ),
+    )
+    lo, hi = fig.axes[0].get_ylim()
+    data_lo, data_hi = 210 * 0.8, 900 * 1.2
+    assert hi == pytest.approx(data_hi * 1.25)
+    # below the data: only the legend's room (a share of the data's own span)
+    span = np.log10(data_hi * 1.25) - np.log10(data_lo / 1.25)
+    assert np.log10(data_lo / 1.25) - np.log10(lo) == pytest.approx(span * plots.LEGEND_ROOM)
+    assert np.log10(data_lo) - np.log10(lo) < 1.0  # was three decades

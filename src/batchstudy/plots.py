@@ -25,6 +25,7 @@ import dataclasses
 import functools
 import io
 import multiprocessing
+import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,8 +123,10 @@ ACCURACY_MARGINS = Margins(left=0.75, bottom=0.5, top=0.15)
 # its log tick labels (up to the width of 5×10⁻¹) clear of the left panel's.
 TIMING_MARGINS = Margins(left=1.15, bottom=0.95, top=0.65, wspace=1.5)
 TIMING_SIZE = (9.0, 4.3)
-# top = bottom: the axes centred, so the seconds panel's long y label (3.9 in) fits in 4 in.
-SCALING_MARGINS = Margins(left=1.15, bottom=0.5, top=0.5, wspace=1.6)
+# top: a title of up to three lines (`steps_title`); the seconds panel's long y label (3.9 in),
+# centred on the axes, stays inside the 4.4 in.
+SCALING_MARGINS = Margins(left=1.15, bottom=0.5, top=0.75, wspace=1.6)
+SCALING_SIZE = (10.0, 4.4)
 
 
 def _figure(
@@ -513,29 +516,56 @@ def _steps_panel(
     """Steps to each target with the perfect-scaling line and the critical-batch fit, drawn
     from the summary's censored medians (a batch size whose median is above the budget has
     no point), the same numbers the report's text fits; no fit on the targets in `unfit`
-    (`at_chance_targets`), as the text fits none. `words`: the medians' interval
-    (`median_interval_words`)."""
-    drew = False
+    (`at_chance_targets`), as the text fits none. A B_crit within the tested range is a
+    dotted line, its value in its target's legend label (so lines at nearly one value stay
+    told apart); the title (`steps_title`) names the dotted line only where one is drawn.
+    `words`: the medians' interval (`median_interval_words`)."""
+    drew, b_crit_drawn = False, False
     for i, k, b, est, lo, hi in _per_target(s, "steps", targets):
         drew = True
-        _errorbar(ax, b, est, lo, hi, label=f"target {k}", color=f"C{i}")
         steps = est.to_numpy(dtype=float)
+        fit = scaling.fit_critical_batch(b, steps) if k not in unfit else {}
+        label = f"target {k}"
+        if fit.get("ok") and not scaling.below_tested_range(fit["b_crit"], float(b.min())):
+            b_crit_drawn = True
+            label += f", B_crit {fit['b_crit']:.3g}"
+            ax.axvline(fit["b_crit"], color=f"C{i}", ls=":", lw=0.8)
+        _errorbar(ax, b, est, lo, hi, label=label, color=f"C{i}")
         ax.plot(
             b, scaling.perfect_scaling_line(b, steps), ls="--", color=f"C{i}", lw=0.8, alpha=0.7
         )
-        fit = scaling.fit_critical_batch(b, steps) if k not in unfit else {}
         if fit.get("ok"):
             grid = np.geomspace(b.min(), b.max(), 50)
             pred = scaling.predicted_steps(grid, fit["s_min"], fit["e_min"])
             ax.plot(grid, pred, color=f"C{i}", lw=0.8, alpha=0.5)
-            if not scaling.below_tested_range(fit["b_crit"], float(b.min())):
-                ax.axvline(fit["b_crit"], color=f"C{i}", ls=":", lw=0.8)
     ax.set_ylabel(f"optimizer steps to target\n(median, {words})")
-    none = f"; no fit on {', '.join(sorted(unfit))} (targets at chance)" if unfit else ""
-    ax.set_title(
-        f"Steps; dashed: perfect scaling, thin: fit, dotted: B_crit{none}", fontsize=9, y=TITLE_Y
-    )
+    ax.set_title(steps_title(b_crit_drawn, sorted(unfit)), fontsize=9, y=TITLE_Y)
     return drew
+
+
+#: Characters per line of the scaling panels' titles (9 pt in a 3.6 in wide panel).
+SCALING_TITLE_WIDTH = 60
+
+
+def steps_title(b_crit_drawn: bool, unfit: Sequence[str]) -> str:
+    """The steps panel's title, wrapped to `SCALING_TITLE_WIDTH`: what its dashed and thin
+    lines are, the dotted B_crit line only where one is drawn, the targets not fitted."""
+    dotted = ", dotted: B_crit (value in the legend)" if b_crit_drawn else ""
+    none = f"; no fit on {', '.join(unfit)} (targets at chance)" if unfit else ""
+    text = f"Steps; dashed: perfect scaling, thin: fit{dotted}{none}"
+    return "\n".join(textwrap.wrap(text, SCALING_TITLE_WIDTH))
+
+
+def data_limits(ax: Any, pad: float = 1.25) -> tuple[float, float] | None:
+    """The log y range of the points and finite interval ends `_errorbar` drew on `ax`
+    (its error bar segments and markers), widened by the factor `pad` each way; ``None``
+    where nothing positive is drawn. Lines that only guide the eye (perfect scaling, the
+    fit) are left out, so they do not stretch the axis beyond the data."""
+    ys = [seg[:, 1] for c in ax.collections for seg in c.get_segments()] if ax.collections else []
+    ys += [line.get_ydata() for line in ax.lines if line.get_marker() not in ("None", "", None)]
+    y = np.concatenate([np.asarray(v, dtype=float).ravel() for v in ys]) if ys else np.array([])
+    y = y[np.isfinite(y) & (y > 0)]
+    return (float(y.min()) / pad, float(y.max()) * pad) if y.size else None
 
 
 #: The scaling figure's seconds panel: estimated, not timed (the timing stage's repeats are
@@ -575,7 +605,11 @@ def _open_legend(ax: Any) -> None:
     if any(getattr(line, "get_marker", lambda: None)() == OPEN_MARK["marker"] for line in ax.lines):
         handles.append(Line2D([], [], ls="", color="k", **OPEN_MARK))
         labels.append(OPEN_LABEL)
-    # room below the data on the log axis, so that the legend covers no point
+    # the data's range (not the guide lines'), and room below it on the log axis, so that
+    # the legend covers no point
+    limits = data_limits(ax)
+    if limits is not None and ax.get_yscale() == "log":
+        ax.set_ylim(*limits)
     lo, hi = ax.get_ylim()
     if ax.get_yscale() == "log" and 0 < lo < hi:
         ax.set_ylim(lo / (hi / lo) ** LEGEND_ROOM, hi)
@@ -586,7 +620,7 @@ def plot_scaling(summary: pd.DataFrame, runs: pd.DataFrame, out: Path, dpi: int)
     s = summary.sort_values("batch_size")
     targets = target_suffixes(runs)
     words = median_interval_words(seeds_per_batch_size(runs))
-    fig, axes = _figure(1, 2, (10, 4), SCALING_MARGINS)
+    fig, axes = _figure(1, 2, SCALING_SIZE, SCALING_MARGINS)
     steps = functools.partial(_steps_panel, unfit=frozenset(at_chance_targets(runs, targets)))
     for ax, panel in zip(axes, (steps, _seconds_panel), strict=True):
         drew = panel(ax, s, targets, words)
