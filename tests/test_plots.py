@@ -284,7 +284,8 @@ def test_no_two_overview_lines_look_alike(lines, monkeypatch):
 
 def test_the_encoding_follows_the_keys():
     """Colour from the lr arm, marker from the optimizer, style from the budget; the base lr,
-    fixed by the optimizer, is left to the labels. Base rates alone get a sequential ramp."""
+    fixed by the optimizer, is left to the labels. Base rates alone get a sequential ramp
+    up to `LR_RAMP_MAX` rates, categorical colours beyond."""
     lines = pd.DataFrame(scaling_lines())
     enc = plots.line_encoding(lines, list(plots.LINE_KEYS))
     assert (enc.colour_keys, enc.marker_key, enc.style_key) == (
@@ -296,8 +297,36 @@ def test_the_encoding_follows_the_keys():
     enc = plots.line_encoding(tuning, ["optimizer", "base_lr"])
     assert (enc.colour_keys, enc.marker_key, enc.style_key) == (("base_lr",), "optimizer", None)
     assert len(set(enc.colours.values())) == tuning["base_lr"].nunique() == 9
+    few = tuning[tuning["base_lr"].isin(sorted(tuning["base_lr"].unique())[:3])]
+    ramp = plots.line_encoding(few, ["optimizer", "base_lr"]).colours
+    assert not any(str(c).startswith("C") for c in ramp.values())  # the sequential ramp
     one = plots.line_encoding(tuning[:1], [])
     assert one.style(tuning.iloc[0]) == {"color": "C0", "marker": "o", "ls": "-"}
+
+
+def cielab(colour) -> np.ndarray:
+    """A colour in CIELAB (D65), where a distance (ΔE) of ~2 is just noticeable."""
+    from matplotlib.colors import to_rgb
+
+    c = np.array(to_rgb(colour))
+    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = m @ c / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+@pytest.mark.parametrize("n_rates", [3, 4, 7, 9])
+def test_overview_colours_of_base_rates_are_far_apart(n_rates):
+    """The lr-tuning overview colours its lines by base rate alone: any two of its colours
+    differ by ΔE ≥ 25 (CIELAB), where the plasma ramp's 7 rates differed by 16."""
+    lines = pd.DataFrame(tuning_lines())
+    rates = sorted(lines["base_lr"].unique())[:n_rates]
+    enc = plots.line_encoding(lines[lines["base_lr"].isin(rates)], ["optimizer", "base_lr"])
+    labs = [cielab(c) for c in enc.colours.values()]
+    assert len(labs) == n_rates
+    gaps = [np.linalg.norm(a - b) for i, a in enumerate(labs) for b in labs[i + 1 :]]
+    assert min(gaps) >= 25
 
 
 def test_overview_lines_with_the_same_values_are_shifted_apart(monkeypatch):

@@ -782,8 +782,12 @@ STYLE_KEY = "budget"
 #: when each optimizer has one) is left out of the encoding (it stays in the labels).
 REDUNDANT_FIRST = ("base_lr", "dataset", "lr_scaling", "budget", "optimizer")
 #: Colour ramp of the base learning rate when it alone is coloured: the rank of each rate,
-#: spread over this part of plasma (its pale yellow end left out).
+#: spread over this part of plasma (its pale yellow end left out) ...
 LR_COLORMAP = ("plasma", 0.0, 0.85)
+#: ... for at most this many rates: neighbours on the ramp then differ by ΔE ≥ 30 (CIELAB);
+#: at 7 rates they differ by 16, too little to tell lines apart, and more rates take the
+#: categorical colours (tab10: ΔE ≥ 27 between any two).
+LR_RAMP_MAX = 4
 #: Lines of one panel are shifted apart along x (log2 batch size) by this many octaves
 #: each, at most `DODGE_SPAN` octaves in all, so that lines with the same values stay visible.
 DODGE_STEP = 0.04
@@ -832,10 +836,11 @@ def _essential_keys(lines: pd.DataFrame, varying: Sequence[str]) -> list[str]:
 
 
 def _colours(keys: tuple[str, ...], levels: list[tuple]) -> dict[tuple, Any]:
-    """One colour per level: a sequential ramp by rank for the base lr alone, else tab10
-    (tab20, then an even spread of turbo, when there are more levels)."""
+    """One colour per level: a sequential ramp by rank for the base lr alone (at most
+    `LR_RAMP_MAX` rates), else tab10 in the levels' order (tab20, then an even spread of
+    turbo, when there are more levels)."""
     n = len(levels)
-    if keys == ("base_lr",):
+    if keys == ("base_lr",) and n <= LR_RAMP_MAX:
         name, lo, hi = LR_COLORMAP
         cmap = matplotlib.colormaps[name]
         return {v: cmap(x) for v, x in zip(levels, np.linspace(lo, hi, n), strict=True)}
