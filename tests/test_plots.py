@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +19,15 @@ from batchstudy.io import FormatError, read_table, write_table
 from batchstudy.metrics import CONDITION_KEYS
 
 COND = ("blobs", "adam", "constant", "e6")
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Figures kept open by a test (its `_save` replaced) are closed after it."""
+    yield
+    plt.close("all")
+
+
 RATES = (0.001, 0.01)
 SIZES = (4, 16, 64)
 
