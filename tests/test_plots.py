@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +19,15 @@ from batchstudy.io import FormatError, read_table, write_table
 from batchstudy.metrics import CONDITION_KEYS
 
 COND = ("blobs", "adam", "constant", "e6")
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Figures kept open by a test (its `_save` replaced) are closed after it."""
+    yield
+    plt.close("all")
+
+
 RATES = (0.001, 0.01)
 SIZES = (4, 16, 64)
 
@@ -40,10 +50,11 @@ def test_every_condition_gets_its_figures_from_its_own_rows(agg, tmp_path, monke
     drawn = {}
     draw = plots.draw_condition
 
-    def spy(history, runs, summary, out_dir, settings):
+    def spy(history, runs, summary, out_dir, settings, repeats=None):
         tables = {"h": history, "r": runs, "s": summary}
         drawn[out_dir] = {t: set(df["base_lr"]) for t, df in tables.items()}
-        return draw(history, runs, summary, out_dir, settings)
+        assert repeats is None  # the fixture's study has no timing stage
+        return draw(history, runs, summary, out_dir, settings, repeats)
 
     monkeypatch.setattr(plots, "draw_condition", spy)
     paths = plots.plot_conditions(agg, tmp_path, conditions(), {"dpi": 40})
@@ -283,7 +294,8 @@ def test_no_two_overview_lines_look_alike(lines, monkeypatch):
 
 def test_the_encoding_follows_the_keys():
     """Colour from the lr arm, marker from the optimizer, style from the budget; the base lr,
-    fixed by the optimizer, is left to the labels. Base rates alone get a sequential ramp."""
+    fixed by the optimizer, is left to the labels. Base rates alone get a sequential ramp
+    up to `LR_RAMP_MAX` rates, categorical colours beyond."""
     lines = pd.DataFrame(scaling_lines())
     enc = plots.line_encoding(lines, list(plots.LINE_KEYS))
     assert (enc.colour_keys, enc.marker_key, enc.style_key) == (
@@ -295,8 +307,36 @@ def test_the_encoding_follows_the_keys():
     enc = plots.line_encoding(tuning, ["optimizer", "base_lr"])
     assert (enc.colour_keys, enc.marker_key, enc.style_key) == (("base_lr",), "optimizer", None)
     assert len(set(enc.colours.values())) == tuning["base_lr"].nunique() == 9
+    few = tuning[tuning["base_lr"].isin(sorted(tuning["base_lr"].unique())[:3])]
+    ramp = plots.line_encoding(few, ["optimizer", "base_lr"]).colours
+    assert not any(str(c).startswith("C") for c in ramp.values())  # the sequential ramp
     one = plots.line_encoding(tuning[:1], [])
     assert one.style(tuning.iloc[0]) == {"color": "C0", "marker": "o", "ls": "-"}
+
+
+def cielab(colour) -> np.ndarray:
+    """A colour in CIELAB (D65), where a distance (ΔE) of ~2 is just noticeable."""
+    from matplotlib.colors import to_rgb
+
+    c = np.array(to_rgb(colour))
+    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = m @ c / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+@pytest.mark.parametrize("n_rates", [3, 4, 7, 9])
+def test_overview_colours_of_base_rates_are_far_apart(n_rates):
+    """The lr-tuning overview colours its lines by base rate alone: any two of its colours
+    differ by ΔE ≥ 25 (CIELAB), where the plasma ramp's 7 rates differed by 16."""
+    lines = pd.DataFrame(tuning_lines())
+    rates = sorted(lines["base_lr"].unique())[:n_rates]
+    enc = plots.line_encoding(lines[lines["base_lr"].isin(rates)], ["optimizer", "base_lr"])
+    labs = [cielab(c) for c in enc.colours.values()]
+    assert len(labs) == n_rates
+    gaps = [np.linalg.norm(a - b) for i, a in enumerate(labs) for b in labs[i + 1 :]]
+    assert min(gaps) >= 25
 
 
 def test_overview_lines_with_the_same_values_are_shifted_apart(monkeypatch):
@@ -424,7 +464,11 @@ def test_the_timing_and_curve_figures_say_what_their_numbers_are(agg, tmp_path, 
     assert "evaluations included" in per_step and "steps per epoch" in per_step
     assert "evaluations included" in figs["timing"]._suptitle.get_text()
     assert "training jobs' clocks" in figs["timing"].axes[0].get_ylabel()
-    assert "95% t-band (n = 3 seeds)" in figs["curves"]._suptitle.get_text()
+    assert plots.TIMING_JOBS_NOTE in figs["timing"]._suptitle.get_text()
+    title = figs["curves"]._suptitle.get_text()
+    assert title == plots.curves_title(3, any_exploded=False)
+    assert "n = 3 seeds. Accuracy: mean, 95% t-band. Loss: geometric mean" in title
+    assert "median" not in title.replace("median settling", "")
 
 
 def test_the_scaling_legends_sit_below_the_points(monkeypatch):
@@ -450,8 +494,9 @@ def test_the_scaling_legends_sit_below_the_points(monkeypatch):
     checked = 0
     for ax in fig.axes:
         box = ax.get_legend().get_window_extent()
-        # data lines only: an axvline's y runs over the axes (0 to 1), not the data
-        drawn = [line for line in ax.lines if list(line.get_ydata()) != [0, 1]]
+        # the points only (lines with markers): the guide lines (perfect scaling, the fit, an
+        # axvline) may run into the legend's room, the axis being kept to the data
+        drawn = [line for line in ax.lines if line.get_marker() not in ("None", "", None)]
         points = ax.transData.transform(np.vstack([line.get_xydata() for line in drawn]))
         points = points[np.isfinite(points).all(axis=1)]
         # every point drawn above the legend's columns lies above the legend
@@ -470,3 +515,259 @@ def test_the_seconds_to_target_panel_says_it_is_estimated_on_the_training_jobs_c
     seconds = fig.axes[1]
     assert "epochs × job's median s/epoch" in seconds.get_ylabel()
     assert "estimated (the training jobs' clocks)" in seconds.get_title()
+
+
+def _timing_summary(per_epoch=(0.52, 0.37, 0.28), sizes=(8, 32, 128)) -> pd.DataFrame:
+    """A condition's timing rows with the own-csv study's long tick labels (5×10⁻¹, 2×10⁻²)."""
+    est = np.array(per_epoch)
+    spe = np.array([63, 16, 4])
+    return pd.DataFrame(
+        {
+            "batch_size": sizes,
+            "engine": "keras",
+            "steps_per_epoch": spe,
+            "seconds_per_epoch_median": est,
+            "seconds_per_epoch_lo": est * 0.95,
+            "seconds_per_epoch_hi": est * 1.05,
+            "seconds_per_step": est / spe,
+        }
+    )
+
+
+def _timing_repeats_rows(sizes=(8, 32, 128), k=5) -> pd.DataFrame:
+    """The aggregate ``timing_repeats.tsv`` rows of two job keys: the condition's (its times
+    fall with B) and another budget's (ten times slower), which must not be drawn."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for budget, scale in (("e6", 1.0), ("e60", 10.0)):
+        for r in range(k):
+            for i, b in enumerate(sizes):
+                rows.append(
+                    {
+                        "dataset": "blobs",
+                        "optimizer": "adam",
+                        "budget": budget,
+                        "batch_size": b,
+                        "repeat": r,
+                        "seconds_per_epoch": scale * 0.2 / (i + 1) * rng.lognormal(0, 0.1),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def drawn_timing(monkeypatch, summary, repeats) -> object:
+    figs = []
+    monkeypatch.setattr(plots, "_save", lambda fig, out, dpi: figs.append(fig))
+    plots.plot_timing(summary, None, 40, repeats)
+    (fig,) = figs
+    return fig
+
+
+def test_the_timing_figure_draws_claim_1s_repeats_beside_the_training_jobs_clocks(monkeypatch):
+    """With a timing stage the left panel's first series is claim 1's numbers (geometric mean
+    and t-interval of the log seconds over the condition's job key's repeats, the same
+    `claims.repeat_seconds`), labelled as the evidence of claims 1 and 4; the training jobs'
+    clocks are a second, labelled series; the title says which is which."""
+    from batchstudy import claims
+    from batchstudy.stats import IntervalSettings
+
+    cond = fake_condition(COND, 0.01)
+    rows = _timing_repeats_rows()
+    table = plots.condition_repeats(rows, cond, [8, 32, 128])
+    assert table.shape == (5, 3) and table.to_numpy().max() < 1.0  # its own job key only
+    fig = drawn_timing(monkeypatch, _timing_summary(), table)
+    left = fig.axes[0]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert len(labels) == 2
+    assert "claims 1 and 4" in labels[0] and "5 interleaved repeats" in labels[0]
+    assert "training jobs' clocks" in labels[1]
+    assert plots.TIMING_REPEATS_NOTE in fig._suptitle.get_text()
+    repeat_line = next(line for line in left.lines if line.get_color() == "C0")
+    expected = [claims.repeat_seconds(table, b, IntervalSettings()) for b in (8, 32, 128)]
+    np.testing.assert_allclose(repeat_line.get_ydata(), [e.estimate for e in expected])
+    # the error bars: the exponentiated t-interval of the log seconds
+    bars = [c for c in left.collections if len(c.get_segments()) == 3]
+    ends = {tuple(np.round(seg[:, 1], 12)) for c in bars for seg in c.get_segments()}
+    assert {(round(e.lo, 12), round(e.hi, 12)) for e in expected} <= ends
+    # per step: the same over the steps per epoch
+    step_line = next(line for line in fig.axes[1].lines if line.get_color() == "C0")
+    np.testing.assert_allclose(
+        step_line.get_ydata(), [e.estimate / s for e, s in zip(expected, [63, 16, 4], strict=True)]
+    )
+    assert layout_problems(fig) == []
+
+
+def test_without_a_timing_stage_the_timing_figure_says_no_verdict_rests_on_it(monkeypatch):
+    assert plots.condition_repeats(None, fake_condition(COND), [8, 32, 128]) is None
+    fig = drawn_timing(monkeypatch, _timing_summary(), None)
+    assert plots.TIMING_JOBS_NOTE in fig._suptitle.get_text()
+    assert "no wall-time verdict" in fig._suptitle.get_text()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [plots.TIMING_JOBS_LABEL]
+    assert layout_problems(fig) == []  # the right panel's label clear of the left's ticks
+
+
+def test_the_plot_stage_reads_the_timing_repeats_of_each_conditions_job(agg, tmp_path, monkeypatch):
+    """`plot_conditions` reads ``timing_repeats.tsv`` beside the tables and hands each
+    condition its job key's repeats; a header-only table (no timing stage) gives none."""
+    import shutil
+
+    copy = tmp_path / "agg"
+    shutil.copytree(agg, copy)
+    seen = {}
+
+    def spy(history, runs, summary, out_dir, settings, repeats=None):
+        seen[out_dir] = repeats
+        return []
+
+    monkeypatch.setattr(plots, "draw_condition", spy)
+    rows = _timing_repeats_rows(SIZES).assign(order=1, epochs=2, seconds_per_step=0.1, replicas=3)
+    write_table(copy / "timing_repeats.tsv", rows)
+    plots.plot_conditions(copy, tmp_path / "out", conditions()[:1], {"dpi": 40})
+    (table,) = seen.values()
+    assert list(table.columns) == list(SIZES) and table.shape[0] == 5
+    assert table.to_numpy().max() < 1.0
+    write_table(copy / "timing_repeats.tsv", rows.iloc[:0])
+    plots.plot_conditions(copy, tmp_path / "out", conditions()[:1], {"dpi": 40})
+    assert list(seen.values()) == [None]
+
+
+def test_the_curves_title_names_median_panels_only_where_one_is_drawn():
+    plain, exploded = (plots.curves_title(10, e) for e in (False, True))
+    assert "t-band of log loss" in plain and 'titled "median"' not in plain
+    assert 'Loss panels titled "median": median over seeds, no band.' in exploded
+    assert plots.EXPLODED_TITLE.startswith("median") and plots.EXPLODED_EARLY_TITLE.startswith(
+        "median"
+    )
+
+
+def test_the_loss_band_is_a_geometric_mean_band_that_stays_above_zero():
+    """Five seeds with one skewed early loss: the plain t band of the loss runs below 0; the
+    band of the log loss, exponentiated, stays above 0 and brackets the geometric mean; it is
+    `stats.t_interval` of the logs per epoch, a loss ≤ 0 left out."""
+    from batchstudy.plots import log_mean_band, mean_band
+    from batchstudy.stats import IntervalSettings, t_interval
+
+    loss = np.array([[9.0, 0.5], [0.6, 0.4], [0.5, 0.45], [0.7, 0.42], [0.55, 0.0]])
+    assert mean_band(loss)[1][0] < 0
+    gm, lo, hi = log_mean_band(loss)
+    assert (lo > 0).all() and (lo <= gm).all() and (gm <= hi).all()
+    e = t_interval(np.log(loss[:, 0]), IntervalSettings())
+    assert (gm[0], lo[0], hi[0]) == pytest.approx(np.exp([e.estimate, e.lo, e.hi]))
+    assert gm[1] == pytest.approx(np.exp(np.log(loss[:4, 1]).mean()))
+
+
+def _history(losses: np.ndarray, sizes=(32, 64)) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """History and runs of one condition: `losses` (seeds x epochs) for every curve."""
+    n_seeds, n_epochs = losses.shape
+    rows = [
+        {
+            "batch_size": b,
+            "seed": s,
+            "epoch": e + 1,
+            "end_train_accuracy": 0.8,
+            "val_accuracy": 0.8,
+            "end_train_loss": losses[s, e],
+            "val_loss": losses[s, e] * 1.1,
+        }
+        for b in sizes
+        for s in range(n_seeds)
+        for e in range(n_epochs)
+    ]
+    runs = pd.DataFrame(
+        {
+            "batch_size": np.repeat(sizes, n_seeds),
+            "settling_epoch": np.nan,
+            "diverged": False,
+            "plateau_val_accuracy": 0.8,
+            "chance_loss": np.log(3),
+        }
+    )
+    return pd.DataFrame(rows), runs
+
+
+def test_the_curves_titles_fit_where_a_loss_exploded_early(monkeypatch):
+    """One seed's loss above 10× chance in an early epoch: the loss panels say "median" in a
+    title that fits the panel, and the suptitle names such panels."""
+    losses = np.tile(np.linspace(1.2, 0.4, 20), (10, 1))
+    losses[3, 1] = 50.0
+    figs = []
+    monkeypatch.setattr(plots, "_save", lambda fig, out, dpi: figs.append(fig))
+    plots.plot_curves(*_history(losses), None, 2, 90)
+    (fig,) = figs
+    assert fig.axes[1].get_title(loc="left") == plots.EXPLODED_EARLY_TITLE
+    assert fig._suptitle.get_text() == plots.curves_title(10, any_exploded=True)
+    assert layout_problems(fig) == []
+
+
+def _steps_rows(series: dict[str, np.ndarray], sizes) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Summary and runs of one condition whose steps (and seconds) to each target in
+    `series` (``target_95`` / ``loss_95`` ...) are the given medians, ±20%."""
+    summary = pd.DataFrame({"batch_size": sizes})
+    for q in ("steps", "seconds"):
+        for name, est in series.items():
+            summary[f"{q}_to_{name}_median"] = est
+            summary[f"{q}_to_{name}_lo"] = est * 0.8
+            summary[f"{q}_to_{name}_hi"] = est * 1.2
+    runs = pd.DataFrame({"batch_size": np.repeat(sizes, 10), "target_95": 0.9})
+    return summary, runs
+
+
+def test_the_steps_panel_names_bcrit_only_where_drawn_and_labels_near_equal_lines(monkeypatch):
+    """Two targets whose fits give nearly one B_crit (≈ 64, within the tested range): each
+    dotted line's value is in its target's legend label, and the title names the dotted line;
+    steps that barely fall with B (B_crit below the range): no line, and no word of one."""
+    sizes = np.array([8, 16, 32, 64, 128, 256])
+    curve = 100 + 6400 / sizes
+    fig = drawn_scaling(
+        monkeypatch, *_steps_rows({"target_95": curve, "loss_95": curve * 1.02}, sizes)
+    )
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert [lb.split(",")[0] for lb in labels[:2]] == ["target 95% acc", "target 95% loss"]
+    assert all("B_crit 64" in lb for lb in labels[:2])
+    assert "dotted: B_crit" in ax.get_title()
+    assert len([line for line in ax.lines if line.get_linestyle() == ":"]) == 2
+    flat = np.full(len(sizes), 100.0) + 1 / sizes
+    none = np.full(len(sizes), np.nan)  # the loss target: never reached
+    fig = drawn_scaling(monkeypatch, *_steps_rows({"target_95": flat, "loss_95": none}, sizes))
+    ax = fig.axes[0]
+    assert "B_crit" not in ax.get_title()
+    assert not [line for line in ax.lines if line.get_linestyle() == ":"]
+    assert all("B_crit" not in t.get_text() for t in ax.get_legend().get_texts())
+
+
+def test_the_steps_title_wraps_to_fit_with_targets_at_chance(monkeypatch):
+    """Two targets at chance lengthen the title: wrapped, it stays inside the figure."""
+    sizes = np.array([16, 32, 64, 128, 256, 512])
+    summary, runs = _steps_rows(
+        {"target_95": 50 * 16 / sizes + 4, "loss_95": 10 * 64 / sizes + 1}, sizes
+    )
+    runs = runs.assign(loss_target_95=2.0, chance_loss=np.log(3))
+    fig = drawn_scaling(monkeypatch, summary, runs)
+    title = fig.axes[0].get_title()
+    assert "no fit on 95% loss (targets at chance)" in title.replace("\n", " ")
+    assert max(len(line) for line in title.split("\n")) <= plots.SCALING_TITLE_WIDTH
+    assert layout_problems(fig) == []
+
+
+def test_the_steps_axis_is_limited_to_the_data_not_the_guide_lines(monkeypatch):
+    """Steps that stop falling at large B: the perfect-scaling line runs two decades below
+    the points; the axis keeps to the points (and the legend's room), not to that line."""
+    sizes = np.array([4, 8, 16, 32, 64, 128, 256])
+    fig = drawn_scaling(
+        monkeypatch,
+        *_steps_rows(
+            {
+                "target_95": np.array([900, 700, 450, 380, 350, 400, 210.0]),
+                "loss_95": np.full(len(sizes), np.nan),
+            },
+            sizes,
+        ),
+    )
+    lo, hi = fig.axes[0].get_ylim()
+    data_lo, data_hi = 210 * 0.8, 900 * 1.2
+    assert hi == pytest.approx(data_hi * 1.25)
+    # below the data: only the legend's room (a share of the data's own span)
+    span = np.log10(data_hi * 1.25) - np.log10(data_lo / 1.25)
+    assert np.log10(data_lo / 1.25) - np.log10(lo) == pytest.approx(span * plots.LEGEND_ROOM)
+    assert np.log10(data_lo) - np.log10(lo) < 1.0  # was three decades

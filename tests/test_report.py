@@ -334,6 +334,8 @@ def test_timing_repeats_set_the_timing_unit_and_are_rendered(tmp_path, cfg):
     out = build(tmp_path, cfg, [cond])
     html = out.read_text()
     assert "in interleaved repeats" not in html and "one timing stream per job" in html
+    assert report.figure_title("timing", None) in unescape(html)
+    assert "no wall-time verdict rests on this figure" in report.figure_title("timing", None)
     assert "-timing-repeats" not in html
     # the Timing definition defines the drift and why the wall time decides no claim here
     timing = re.search(r"<dt>Timing</dt>\s*<dd>(.*?)</dd>", html, re.S).group(1)
@@ -388,6 +390,9 @@ def test_timing_repeats_set_the_timing_unit_and_are_rendered(tmp_path, cfg):
     )
     assert "Unit of replication: one timing repeat (5 interleaved timing repeats," in text
     assert claims.NO_REPEATS_REASON not in text  # every condition timed: the wall time decides
+    # the timing figure's caption names the repeats beside the training jobs' clocks
+    assert report.figure_title("timing", {"repeats": 5}) in unescape(text)
+    assert "the numbers claims 1 and 4 rest on" in report.figure_title("timing", {"repeats": 5})
     rows = re.findall(r"<tr><td>(\d+)</td><td>[^<]*over repeats, n = 5\)</td></tr>", html)
     assert rows == [str(b) for b in sorted(cfg["batch_sizes"])]
     for b in cfg["batch_sizes"]:
@@ -596,6 +601,22 @@ def test_median_intervals_below_six_seeds_are_named_as_the_seeds_range():
     five = report.interval_note(5, 0.95)
     assert "[95% interval]" not in five
     assert "at most the range of the seeds (coverage ≤ 93.75%, not 95%)" in five
+    # the overview's steps bars: the method named, at five seeds as the seeds' range
+    assert report.overview_bars(6, 0.95) == (
+        "bars: censored-median percentile bootstrap over seeds, nominal 95% (its coverage at "
+        "6 seeds not checked)"
+    )
+    assert report.overview_bars(5, 0.95).endswith(
+        "at 5 seeds at most the seeds' range (coverage ≤ 93.75%, not 95%)"
+    )
+
+
+def test_the_overview_caption_names_its_steps_bars_method(tmp_path, cfg):
+    html = build(tmp_path, cfg, [("blobs", "adam", "constant", "e20")]).read_text()
+    caption = re.search(r"<h2 id=\"overview\">.*?<figcaption>(.*?)</figcaption>", html, re.S)
+    words = " ".join(unescape(caption.group(1)).split())
+    assert report.overview_bars(len(cfg["seeds"]), 0.95) in words
+    assert "coverage ≤ 87.5%" in words  # four seeds
 
 
 def test_catalogue_counts_read_in_the_number_they_take(tmp_path):

@@ -266,3 +266,33 @@ def test_earliest_crossings_move_each_median_one_evaluation_back_and_never_below
     assert np.isnan(got[4])
     fit = tuning.earliest_crossing_fit([4, 8, 16], [150.0, 100.0, 50.0], [100, 50, 25])
     assert fit == scaling.fit_critical_batch([4, 8, 16], [50.0, 50.0, 25.0])
+
+
+def test_the_frontiers_examples_points_and_curve_are_one_quantity_b_times_steps():
+    """The fit's E = B·S: the examples panel's points are B × the median steps, the fitted
+    curve B × S(B) through the same points' model, whatever the table's examples seen (a
+    frontier whose examples seen are smaller, as where B does not divide the training rows);
+    the axis says what it is."""
+    import matplotlib.pyplot as plt
+
+    from batchstudy import tuning_plots
+
+    runs = make_runs(known_optimum)
+    grid = tuning.lr_grid(runs, "95")
+    fit = tuning.tuned_critical_batch(runs, "95", n_boot=20).iloc[0].to_dict()
+    front = tuning.tuned_frontier(grid)
+    front = front.assign(median_examples=front["median_examples"] * 0.7)  # examples seen
+    fig = tuning_plots.frontier_figure(front, fit=fit, title="t")
+    right = fig.axes[1]
+    assert right.get_ylabel() == tuning_plots.EXAMPLES_LABEL and "B × steps" in right.get_ylabel()
+    points = right.lines[0]
+    b = front.sort_values("batch_size")["batch_size"].to_numpy(dtype=float)
+    steps = front.sort_values("batch_size")["median_steps"].to_numpy(dtype=float)
+    ok = np.isfinite(steps)
+    np.testing.assert_allclose(points.get_ydata(), b[ok] * steps[ok])
+    curve = next(line for line in right.lines if line.get_color() == "C1")
+    x = curve.get_xdata()
+    np.testing.assert_allclose(
+        curve.get_ydata(), x * scaling.predicted_steps(x, fit["s_min"], fit["e_min"])
+    )
+    plt.close(fig)

@@ -9,7 +9,8 @@ condition it is given; each figure is laid out by fixed `Margins`, drawn once, b
   exploded (`exploded_panel`) draws the median over seeds on a log scale instead.
 - ``accuracy.png``: final train (whole split) and test accuracy vs batch size, 95% t-intervals.
 - ``timing.png``: seconds per epoch and per optimizer step (the epoch's seconds over its steps,
-  so its evaluations included) vs batch size.
+  so its evaluations included) vs batch size: the training jobs' own clocks and, where the
+  study has a timing stage, its interleaved repeats that claims 1 and 4 rest on.
 - ``scaling.png``: steps to each accuracy and loss target vs batch size (censored medians),
   with the perfect-scaling line and the fitted critical-batch-size curve (McCandlish et al.
   2018); seconds to the target.
@@ -24,6 +25,7 @@ import dataclasses
 import functools
 import io
 import multiprocessing
+import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +40,10 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.transforms import ScaledTranslation  # noqa: E402
 
-from . import scaling  # noqa: E402
+from . import claims, scaling  # noqa: E402
+from .aggregate import TIMING_REPEATS_TABLE_COLUMNS  # noqa: E402
 from .config import Condition  # noqa: E402
+from .findings import job_rows  # noqa: E402
 from .formatting import condition  # noqa: E402
 from .io import read_table  # noqa: E402
 from .layout import PLOT_NAMES as PLOTS  # noqa: E402
@@ -53,6 +57,7 @@ from .metrics import (  # noqa: E402
 from .stats import (  # noqa: E402
     LEVEL,
     Effect,
+    IntervalSettings,
     censored_median_value,
     censored_medians,
     range_coverage,
@@ -112,11 +117,16 @@ SUPTITLE_GAP = 0.1
 #: label of the axes and its siblings to place the title at draw time.
 TITLE_Y = 1.0
 #: The four figures' margins (see `Margins`); a suptitle takes ~0.3 in of `top`.
-CURVES_MARGINS = Margins(left=0.75, bottom=0.5, top=0.65, wspace=0.95, hspace=0.4)
+CURVES_MARGINS = Margins(left=0.75, bottom=0.5, top=0.85, wspace=0.95, hspace=0.4)
 ACCURACY_MARGINS = Margins(left=0.75, bottom=0.5, top=0.15)
-TIMING_MARGINS = Margins(left=1.15, bottom=0.5, top=0.45, wspace=1.05)
-# top = bottom: the axes centred, so the seconds panel's long y label (3.9 in) fits in 4 in.
-SCALING_MARGINS = Margins(left=1.15, bottom=0.5, top=0.5, wspace=1.6)
+# bottom: the x label and a two-line legend below it; wspace: the right panel's y label and
+# its log tick labels (up to the width of 5×10⁻¹) clear of the left panel's.
+TIMING_MARGINS = Margins(left=1.15, bottom=0.95, top=0.65, wspace=1.5)
+TIMING_SIZE = (9.0, 4.3)
+# top: a title of up to three lines (`steps_title`); the seconds panel's long y label (3.9 in),
+# centred on the axes, stays inside the 4.4 in.
+SCALING_MARGINS = Margins(left=1.15, bottom=0.5, top=0.75, wspace=1.6)
+SCALING_SIZE = (10.0, 4.4)
 
 
 def _figure(
@@ -161,14 +171,27 @@ CURVE_PANELS = (
 )
 
 
-#: The loss panel's y label and title where a loss exploded (`exploded_panel`).
+#: The loss panel's y label and title where a loss exploded (`exploded_panel`); short
+#: enough for the panel's width (a title starting "median" is what the suptitle refers to).
 EXPLODED_LABEL = "loss (log scale)"
-EXPLODED_TITLE = f"median over seeds, no band: a loss > {EXPLODED_LOSS_FACTOR:g}× chance"
+EXPLODED_TITLE = f"median, no band: a loss > {EXPLODED_LOSS_FACTOR:g}× chance"
 #: The title where no run's final loss exploded, only earlier ones (`exploded_title`).
 EXPLODED_EARLY_TITLE = (
-    f"median over seeds, no band: some run's loss > {EXPLODED_LOSS_FACTOR:g}× chance in "
-    "earlier epochs, none at the last"
+    f"median, no band: a loss > {EXPLODED_LOSS_FACTOR:g}× chance before the last epoch"
 )
+
+
+def curves_title(n_seeds: int, any_exploded: bool, level: float = LEVEL) -> str:
+    """The learning curves' suptitle, true of every panel: accuracy panels the mean with its
+    t-band, loss panels the geometric mean with the t-band of the log loss (`log_mean_band`),
+    and, where a loss panel exploded (`exploded_panel`), that those titled "median" are the
+    median without a band."""
+    pct = f"{level * 100:g}%"
+    median = 'Loss panels titled "median": median over seeds, no band. ' if any_exploded else ""
+    return (
+        f"Learning curves, n = {n_seeds} seeds. Accuracy: mean, {pct} t-band. Loss: geometric "
+        f"mean, {pct} t-band of log loss (stays above 0).\n{median}Dotted: median settling epoch."
+    )
 
 
 def exploded_title(wides: Sequence[np.ndarray], chance_loss: float) -> str:
@@ -186,6 +209,18 @@ def exploded_panel(wides: Sequence[np.ndarray], chance_loss: float) -> bool:
     return any(bool(exploded_losses(w, chance_loss).any()) for w in wides)
 
 
+def log_mean_band(
+    values: np.ndarray, level: float = LEVEL
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Geometric mean over rows (seeds) of positive values (losses) and its band: `mean_band`
+    of the logs, exponentiated, so that the band cannot reach 0 however skewed the seeds'
+    values (early losses are); a value ≤ 0 (a loss of exactly 0) is left out like NaN."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.where(values > 0, np.log(np.where(values > 0, values, 1.0)), np.nan)
+    mean, lo, hi = mean_band(logs, level)
+    return np.exp(mean), np.exp(lo), np.exp(hi)
+
+
 def median_curve(values: np.ndarray) -> np.ndarray:
     """Per epoch (column) the median over seeds with non-finite values counted as above every
     other (`stats.censored_medians`); NaN (not drawn) where half or more are, or none is
@@ -196,20 +231,22 @@ def median_curve(values: np.ndarray) -> np.ndarray:
 
 
 def _curve_panel(ax: Any, h: pd.DataFrame, series: tuple, chance_loss: float = np.nan) -> bool:
-    """One panel's curves: mean with its t band, or, for a loss panel that exploded
+    """One panel's curves: accuracy the mean with its t band, loss the geometric mean with its
+    band on the log scale (`log_mean_band`), or, for a loss panel that exploded
     (`exploded_panel`), the median over seeds on a log scale with its title (`exploded_title`);
     returns whether it did."""
     wides = [
         h.pivot(index="seed", columns="epoch", values=col).to_numpy(dtype=float)
         for col, _, _ in series
     ]
-    exploded = all(c.endswith("_loss") for c, _, _ in series) and exploded_panel(wides, chance_loss)
+    loss = all(c.endswith("_loss") for c, _, _ in series)
+    exploded = loss and exploded_panel(wides, chance_loss)
     for (col, label, color), wide in zip(series, wides, strict=True):
         epochs = np.arange(1, wide.shape[1] + 1)
         if exploded:
             ax.plot(epochs, median_curve(wide), color=color, label=label, lw=1.3)
             continue
-        mean, lo, hi = mean_band(wide, bounds=value_range(col))
+        mean, lo, hi = log_mean_band(wide) if loss else mean_band(wide, bounds=value_range(col))
         ax.plot(epochs, mean, color=color, label=label, lw=1.3)
         ax.fill_between(epochs, lo, hi, color=color, alpha=0.25, lw=0)
     if exploded:
@@ -222,9 +259,10 @@ def _curve_panel(ax: Any, h: pd.DataFrame, series: tuple, chance_loss: float = n
 def plot_curves(
     history: pd.DataFrame, runs: pd.DataFrame, out: Path, columns: int, dpi: int
 ) -> None:
-    """One row per batch size: accuracy (left) beside loss (right), mean over seeds with a 95%
-    t band; dotted: the censored median settling epoch (unsettled runs count as above the
-    budget; no line where half or more never settled), the same number as the tables."""
+    """One row per batch size: accuracy (left) beside loss (right) over seeds (`_curve_panel`,
+    the suptitle `curves_title`); dotted: the censored median settling epoch (unsettled runs
+    count as above the budget; no line where half or more never settled), the same number as
+    the tables."""
     sizes = sorted(history["batch_size"].unique())
     fig, axes = _figure(
         len(sizes), 2, (9, 2.2 * len(sizes)), CURVES_MARGINS, sharex=True, squeeze=False
@@ -232,10 +270,12 @@ def plot_curves(
     chance_loss = (
         float(runs["chance_loss"].iloc[0]) if "chance_loss" in runs.columns else float("nan")
     )
+    any_exploded = False
     for row, b in zip(axes, sizes, strict=True):
         h = history[history["batch_size"] == b]
         for ax, (what, series) in zip(row, CURVE_PANELS, strict=True):
             exploded = _curve_panel(ax, h, series, chance_loss)
+            any_exploded |= exploded
             ax.set_ylabel(EXPLODED_LABEL if exploded else what)
         settling = runs.loc[runs["batch_size"] == b, "settling_epoch"].to_numpy(dtype=float)
         median = censored_median_value(settling)  # the summary's number; +inf: not drawn
@@ -255,12 +295,7 @@ def plot_curves(
         ax.set_xlabel("epoch")
     axes[0, 0].legend(loc="lower right", fontsize=7)
     axes[0, 1].legend(loc="upper right", fontsize=7)
-    n_seeds = int(history["seed"].nunique())
-    _suptitle(
-        fig,
-        f"Learning curves: mean over seeds, 95% t-band (n = {n_seeds} seeds); dotted: median "
-        "settling epoch",
-    )
+    _suptitle(fig, curves_title(int(history["seed"].nunique()), any_exploded))
     _save(fig, out, dpi)
 
 
@@ -343,28 +378,100 @@ def plot_accuracy(summary: pd.DataFrame, out: Path, dpi: int) -> None:
 #: The timing figure's right panel: the epoch's seconds (its evaluations of the training,
 #: validation and test splits included) over its optimizer steps, not a step's own time.
 TIMING_STEP_LABEL = "seconds per epoch / steps per epoch\n(evaluations included)"
+#: The timing figure's left panel with the timing stage's repeats (each series in the legend).
+TIMING_REPEATS_EPOCH_LABEL = "seconds per epoch, one model"
+#: The timing figure's two series: the timing stage's interleaved repeats (the evidence of
+#: claims 1 and 4) and the training jobs' own clocks.
+TIMING_REPEATS_LABEL = (
+    "timing stage: geometric mean over {k} interleaved repeats, {level:g}% t-interval of log "
+    "seconds (the evidence of claims 1 and 4)"
+)
+TIMING_JOBS_LABEL = (
+    "training jobs' clocks: median over one job's epochs, bootstrap over those epochs"
+)
+#: The timing figure's second title line: which clock it shows and what rests on it.
+TIMING_REPEATS_NOTE = (
+    "filled: the timing stage's repeats (claims 1 and 4 rest on them); open: the training "
+    "jobs' own clocks"
+)
+TIMING_JOBS_NOTE = (
+    "the training jobs' own clocks (one job per batch size): no wall-time verdict rests on "
+    "this figure"
+)
+#: The training jobs' series beside the repeats: open grey markers, dashed.
+JOBS_STYLE = {"color": "0.45", "mfc": "none", "ls": "--"}
 
 
-def plot_timing(summary: pd.DataFrame, out: Path, dpi: int) -> None:
-    s = summary.sort_values("batch_size")
-    fig, (a1, a2) = _figure(1, 2, (9, 3.6), TIMING_MARGINS)
+def condition_repeats(
+    repeats: pd.DataFrame | None, cond: Condition, sizes: Sequence[int]
+) -> pd.DataFrame | None:
+    """The timing stage's repeats x batch sizes table of `cond`'s job key, as claims 1 and 4
+    read it (`batchstudy.findings.job_rows`, `batchstudy.claims.repeat_table`); ``None``
+    without a timing stage or where it timed none of `sizes`."""
+    keys = dataclasses.asdict(cond)
+    return claims.repeat_table(job_rows(repeats, keys), [int(b) for b in sizes])
+
+
+def repeat_effects(table: pd.DataFrame, sizes: Sequence[int]) -> list[Effect]:
+    """Per batch size claim 1's seconds per model-epoch from the repeats
+    (`batchstudy.claims.repeat_seconds`: geometric mean, t-interval of the log seconds at the
+    analysis' level); NaN where a size was not re-timed, a NaN interval from one repeat."""
+    settings = IntervalSettings()  # the level the analysis uses (its n_boot plays no part)
+    return [claims.repeat_seconds(table, int(b), settings) for b in sizes]
+
+
+def _timing_repeats_series(
+    axes: Any, s: pd.DataFrame, table: pd.DataFrame, level: float = LEVEL
+) -> None:
+    """The repeats' seconds per model-epoch (left) and the same over the steps per epoch
+    (right: a batch size's steps per epoch are fixed, so the interval divides exactly)."""
     b = s["batch_size"].to_numpy()
+    effects = repeat_effects(table, b)
+    est, lo, hi = (np.array([getattr(e, f) for e in effects]) for f in ("estimate", "lo", "hi"))
+    label = TIMING_REPEATS_LABEL.format(k=claims.n_repeats(table), level=level * 100)
+    _errorbar(axes[0], b, est, lo, hi, color="C0", label=label)
+    spe = s["steps_per_epoch"].to_numpy(dtype=float)
+    _errorbar(axes[1], b, est / spe, lo / spe, hi / spe, color="C0")
+
+
+def plot_timing(
+    summary: pd.DataFrame, out: Path, dpi: int, repeats: pd.DataFrame | None = None
+) -> None:
+    """Seconds per model-epoch (left) and per optimizer step (right) vs batch size: the
+    training jobs' own clocks and, where the condition has them (`repeats`: its
+    `condition_repeats` table), the timing stage's repeats that claims 1 and 4 rest on, each
+    a labelled series; the title says which is which, or, without repeats, that no wall-time
+    verdict rests on the figure."""
+    s = summary.sort_values("batch_size")
+    fig, (a1, a2) = _figure(1, 2, TIMING_SIZE, TIMING_MARGINS)
+    b = s["batch_size"].to_numpy()
+    style = JOBS_STYLE if repeats is not None else {"color": "C0"}
     _errorbar(
-        a1, b, s["seconds_per_epoch_median"], s["seconds_per_epoch_lo"], s["seconds_per_epoch_hi"]
+        a1,
+        b,
+        s["seconds_per_epoch_median"],
+        s["seconds_per_epoch_lo"],
+        s["seconds_per_epoch_hi"],
+        label=TIMING_JOBS_LABEL,
+        **style,
     )
-    a1.set_ylabel(TIMING_EPOCH_LABEL)
-    a2.plot(b, s["seconds_per_step"], marker="o", lw=1.2)
+    a2.plot(b, s["seconds_per_step"], marker="o", lw=1.2, ms=4, **style)
+    if repeats is not None:
+        _timing_repeats_series((a1, a2), s, repeats)
+    a1.set_ylabel(TIMING_EPOCH_LABEL if repeats is None else TIMING_REPEATS_EPOCH_LABEL)
     a2.set_ylabel(TIMING_STEP_LABEL)
     for ax in (a1, a2):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("batch size")
         ax.grid(alpha=0.3, which="both")
+    handles, labels = a1.get_legend_handles_labels()
+    fig.legend(handles[::-1], labels[::-1], loc="lower center", fontsize=7, frameon=False)
     engine = ", ".join(sorted(s["engine"].astype(str).unique()))
     _suptitle(
         fig,
         f"Time per epoch and per step, evaluations included (engine: {engine}; graph building "
-        "excluded)",
+        f"excluded)\n{TIMING_JOBS_NOTE if repeats is None else TIMING_REPEATS_NOTE}",
     )
     _save(fig, out, dpi)
 
@@ -409,29 +516,56 @@ def _steps_panel(
     """Steps to each target with the perfect-scaling line and the critical-batch fit, drawn
     from the summary's censored medians (a batch size whose median is above the budget has
     no point), the same numbers the report's text fits; no fit on the targets in `unfit`
-    (`at_chance_targets`), as the text fits none. `words`: the medians' interval
-    (`median_interval_words`)."""
-    drew = False
+    (`at_chance_targets`), as the text fits none. A B_crit within the tested range is a
+    dotted line, its value in its target's legend label (so lines at nearly one value stay
+    told apart); the title (`steps_title`) names the dotted line only where one is drawn.
+    `words`: the medians' interval (`median_interval_words`)."""
+    drew, b_crit_drawn = False, False
     for i, k, b, est, lo, hi in _per_target(s, "steps", targets):
         drew = True
-        _errorbar(ax, b, est, lo, hi, label=f"target {k}", color=f"C{i}")
         steps = est.to_numpy(dtype=float)
+        fit = scaling.fit_critical_batch(b, steps) if k not in unfit else {}
+        label = f"target {k}"
+        if fit.get("ok") and not scaling.below_tested_range(fit["b_crit"], float(b.min())):
+            b_crit_drawn = True
+            label += f", B_crit {fit['b_crit']:.3g}"
+            ax.axvline(fit["b_crit"], color=f"C{i}", ls=":", lw=0.8)
+        _errorbar(ax, b, est, lo, hi, label=label, color=f"C{i}")
         ax.plot(
             b, scaling.perfect_scaling_line(b, steps), ls="--", color=f"C{i}", lw=0.8, alpha=0.7
         )
-        fit = scaling.fit_critical_batch(b, steps) if k not in unfit else {}
         if fit.get("ok"):
             grid = np.geomspace(b.min(), b.max(), 50)
             pred = scaling.predicted_steps(grid, fit["s_min"], fit["e_min"])
             ax.plot(grid, pred, color=f"C{i}", lw=0.8, alpha=0.5)
-            if not scaling.below_tested_range(fit["b_crit"], float(b.min())):
-                ax.axvline(fit["b_crit"], color=f"C{i}", ls=":", lw=0.8)
     ax.set_ylabel(f"optimizer steps to target\n(median, {words})")
-    none = f"; no fit on {', '.join(sorted(unfit))} (targets at chance)" if unfit else ""
-    ax.set_title(
-        f"Steps; dashed: perfect scaling, thin: fit, dotted: B_crit{none}", fontsize=9, y=TITLE_Y
-    )
+    ax.set_title(steps_title(b_crit_drawn, sorted(unfit)), fontsize=9, y=TITLE_Y)
     return drew
+
+
+#: Characters per line of the scaling panels' titles (9 pt in a 3.6 in wide panel).
+SCALING_TITLE_WIDTH = 60
+
+
+def steps_title(b_crit_drawn: bool, unfit: Sequence[str]) -> str:
+    """The steps panel's title, wrapped to `SCALING_TITLE_WIDTH`: what its dashed and thin
+    lines are, the dotted B_crit line only where one is drawn, the targets not fitted."""
+    dotted = ", dotted: B_crit (value in the legend)" if b_crit_drawn else ""
+    none = f"; no fit on {', '.join(unfit)} (targets at chance)" if unfit else ""
+    text = f"Steps; dashed: perfect scaling, thin: fit{dotted}{none}"
+    return "\n".join(textwrap.wrap(text, SCALING_TITLE_WIDTH))
+
+
+def data_limits(ax: Any, pad: float = 1.25) -> tuple[float, float] | None:
+    """The log y range of the points and finite interval ends `_errorbar` drew on `ax`
+    (its error bar segments and markers), widened by the factor `pad` each way; ``None``
+    where nothing positive is drawn. Lines that only guide the eye (perfect scaling, the
+    fit) are left out, so they do not stretch the axis beyond the data."""
+    ys = [seg[:, 1] for c in ax.collections for seg in c.get_segments()] if ax.collections else []
+    ys += [line.get_ydata() for line in ax.lines if line.get_marker() not in ("None", "", None)]
+    y = np.concatenate([np.asarray(v, dtype=float).ravel() for v in ys]) if ys else np.array([])
+    y = y[np.isfinite(y) & (y > 0)]
+    return (float(y.min()) / pad, float(y.max()) * pad) if y.size else None
 
 
 #: The scaling figure's seconds panel: estimated, not timed (the timing stage's repeats are
@@ -471,7 +605,11 @@ def _open_legend(ax: Any) -> None:
     if any(getattr(line, "get_marker", lambda: None)() == OPEN_MARK["marker"] for line in ax.lines):
         handles.append(Line2D([], [], ls="", color="k", **OPEN_MARK))
         labels.append(OPEN_LABEL)
-    # room below the data on the log axis, so that the legend covers no point
+    # the data's range (not the guide lines'), and room below it on the log axis, so that
+    # the legend covers no point
+    limits = data_limits(ax)
+    if limits is not None and ax.get_yscale() == "log":
+        ax.set_ylim(*limits)
     lo, hi = ax.get_ylim()
     if ax.get_yscale() == "log" and 0 < lo < hi:
         ax.set_ylim(lo / (hi / lo) ** LEGEND_ROOM, hi)
@@ -482,7 +620,7 @@ def plot_scaling(summary: pd.DataFrame, runs: pd.DataFrame, out: Path, dpi: int)
     s = summary.sort_values("batch_size")
     targets = target_suffixes(runs)
     words = median_interval_words(seeds_per_batch_size(runs))
-    fig, axes = _figure(1, 2, (10, 4), SCALING_MARGINS)
+    fig, axes = _figure(1, 2, SCALING_SIZE, SCALING_MARGINS)
     steps = functools.partial(_steps_panel, unfit=frozenset(at_chance_targets(runs, targets)))
     for ax, panel in zip(axes, (steps, _seconds_panel), strict=True):
         drew = panel(ax, s, targets, words)
@@ -515,6 +653,7 @@ PLOT_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "batch_size",
             "engine",
             "seconds_per_step",
+            "steps_per_epoch",
             *(f"seconds_per_epoch_{s}" for s in ("median", "lo", "hi")),
             *(f"{name}_{s}" for name, _ in ACCURACY_SERIES for s in ("mean", "lo", "hi")),
         ),
@@ -556,14 +695,16 @@ def draw_condition(
     summary: pd.DataFrame,
     out_dir: Path,
     settings: Mapping[str, Any],
+    repeats: pd.DataFrame | None = None,
 ) -> list[Path]:
-    """One condition's figures (`PLOTS`, in that order) from its rows of the three tables."""
+    """One condition's figures (`PLOTS`, in that order) from its rows of the three tables and
+    its timing stage's repeats (`condition_repeats`; ``None`` without)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     dpi = int(settings.get("dpi", 90))
     paths = [out_dir / f"{p}.png" for p in PLOTS]
     plot_curves(history, runs, paths[0], int(settings.get("columns", 2)), dpi)
     plot_accuracy(summary, paths[1], dpi)
-    plot_timing(summary, paths[2], dpi)
+    plot_timing(summary, paths[2], dpi, repeats)
     plot_scaling(summary, runs, paths[3], dpi)
     return paths
 
@@ -583,9 +724,11 @@ def plot_conditions(
     (each figure is drawn by one process alone, so the files are the same as drawn in one).
     ``chance``: dataset -> {"accuracy": ..., "loss": ...} chance levels
     (`batchstudy.findings.chance_levels`), set as the runs' ``chance_<kind>`` columns so that
-    no B_crit is drawn on a target no better than chance."""
+    no B_crit is drawn on a target no better than chance. The timing stage's repeats are read
+    from ``timing_repeats.tsv`` (`read_repeats`) and drawn in each condition's timing figure."""
     conds = [_condition(c) for c in conditions]
     tables = {name: read_plot_table(agg_dir, name) for name in PLOT_COLUMNS}
+    repeats = read_repeats(agg_dir)
     for c, rows in tables["runs"].items():
         levels = (chance or {}).get(str(c.dataset), {})
         tables["runs"][c] = rows.assign(**{f"chance_{k}": v for k, v in levels.items()})
@@ -594,7 +737,11 @@ def plot_conditions(
         if absent:
             raise ValueError(f"no rows for condition {c.label} in {agg_dir} ({', '.join(absent)})")
     jobs = [
-        (*(tables[name][c] for name in ("history", "runs", "summary")), plot_dir / c.path)
+        (
+            *(tables[name][c] for name in ("history", "runs", "summary")),
+            plot_dir / c.path,
+            condition_repeats(repeats, c, tables["summary"][c]["batch_size"].unique()),
+        )
         for c in conds
     ]
     draw = functools.partial(_draw_job, settings=settings)
@@ -606,8 +753,19 @@ def plot_conditions(
 
 
 def _draw_job(job: tuple[Any, ...], settings: Mapping[str, Any]) -> list[Path]:
-    """`draw_condition` of one ``(history, runs, summary, out_dir)`` (picklable for a pool)."""
-    return draw_condition(*job[:3], job[3], settings)
+    """`draw_condition` of one ``(history, runs, summary, out_dir, repeats)`` (picklable for a
+    pool)."""
+    return draw_condition(*job[:4], settings, job[4])
+
+
+def read_repeats(agg_dir: Path) -> pd.DataFrame | None:
+    """The aggregate ``timing_repeats.tsv`` (`TIMING_REPEATS_TABLE_COLUMNS`); ``None`` where
+    the directory has no such table or it holds no rows (``timing_repeats`` = 0)."""
+    path = agg_dir / "timing_repeats.tsv"
+    if not path.exists():
+        return None
+    table = read_table(path, TIMING_REPEATS_TABLE_COLUMNS, what="timing-repeats")
+    return None if table.empty else table
 
 
 # --------------------------------------------------------------------------- across conditions
@@ -624,8 +782,12 @@ STYLE_KEY = "budget"
 #: when each optimizer has one) is left out of the encoding (it stays in the labels).
 REDUNDANT_FIRST = ("base_lr", "dataset", "lr_scaling", "budget", "optimizer")
 #: Colour ramp of the base learning rate when it alone is coloured: the rank of each rate,
-#: spread over this part of plasma (its pale yellow end left out).
+#: spread over this part of plasma (its pale yellow end left out) ...
 LR_COLORMAP = ("plasma", 0.0, 0.85)
+#: ... for at most this many rates: neighbours on the ramp then differ by ΔE ≥ 30 (CIELAB);
+#: at 7 rates they differ by 16, too little to tell lines apart, and more rates take the
+#: categorical colours (tab10: ΔE ≥ 27 between any two).
+LR_RAMP_MAX = 4
 #: Lines of one panel are shifted apart along x (log2 batch size) by this many octaves
 #: each, at most `DODGE_SPAN` octaves in all, so that lines with the same values stay visible.
 DODGE_STEP = 0.04
@@ -674,10 +836,11 @@ def _essential_keys(lines: pd.DataFrame, varying: Sequence[str]) -> list[str]:
 
 
 def _colours(keys: tuple[str, ...], levels: list[tuple]) -> dict[tuple, Any]:
-    """One colour per level: a sequential ramp by rank for the base lr alone, else tab10
-    (tab20, then an even spread of turbo, when there are more levels)."""
+    """One colour per level: a sequential ramp by rank for the base lr alone (at most
+    `LR_RAMP_MAX` rates), else tab10 in the levels' order (tab20, then an even spread of
+    turbo, when there are more levels)."""
     n = len(levels)
-    if keys == ("base_lr",):
+    if keys == ("base_lr",) and n <= LR_RAMP_MAX:
         name, lo, hi = LR_COLORMAP
         cmap = matplotlib.colormaps[name]
         return {v: cmap(x) for v, x in zip(levels, np.linspace(lo, hi, n), strict=True)}

@@ -298,11 +298,37 @@ def versions() -> dict[str, str]:
     return out
 
 
+#: The timing figure's caption after its title: which clock it shows (`figure_title`).
+TIMING_CAPTIONS = {
+    True: (
+        "the timing stage's interleaved repeats (filled: geometric mean over repeats with the "
+        "t-interval of log seconds, the numbers claims 1 and 4 rest on) beside the training "
+        "jobs' own clocks (open, dashed)"
+    ),
+    False: (
+        "the training jobs' own clocks, one job per batch size (no timing stage): no "
+        "wall-time verdict rests on this figure"
+    ),
+}
+
+
+def figure_title(name: str, timing_repeats: Any) -> str:
+    """A condition figure's caption: its `PLOTS` title; the timing figure's says which clock
+    it shows, by whether the condition has the timing stage's repeats (its findings'
+    ``timing_repeats``)."""
+    title = PLOTS[name]
+    return f"{title}: {TIMING_CAPTIONS[bool(timing_repeats)]}" if name == "timing" else title
+
+
 def condition_section(found: dict[str, Any], plot_dir: Path) -> dict[str, Any]:
     sub = plots.condition_dir(found["keys"])
     figures = [
-        {"title": title, "uri": data_uri(plot_dir / sub / f"{name}.png"), "name": name}
-        for name, title in PLOTS.items()
+        {
+            "title": figure_title(name, found.get("timing_repeats")),
+            "uri": data_uri(plot_dir / sub / f"{name}.png"),
+            "name": name,
+        }
+        for name in PLOTS
     ]
     return found | {
         "table": table_rows(found["cells"]),
@@ -618,6 +644,21 @@ def interval_note(n_seeds: int, level: float) -> str:
     )
 
 
+def overview_bars(n_seeds: int, level: float) -> str:
+    """The overview caption's words on its steps panel's error bars: the censored-median
+    percentile bootstrap over seeds, nominal `level`, or, where a median of `n_seeds` values
+    cannot reach it (`stats.range_coverage`, as in `interval_note`), at most the seeds'
+    range with that range's coverage."""
+    pct = f"{level * 100:g}%"
+    words = "bars: censored-median percentile bootstrap over seeds"
+    if range_coverage(n_seeds) >= level:
+        return f"{words}, nominal {pct} (its coverage at {n_seeds} seeds not checked)"
+    return (
+        f"{words}, at {n_seeds} seeds at most the seeds' range (coverage ≤ "
+        f"{range_coverage(n_seeds) * 100:g}%, not {pct})"
+    )
+
+
 def few_seeds(n_seeds: list[int], level: float) -> dict[str, Any] | None:
     """Where a section has too few seeds for a median's interval to reach ``level``
     (`range_coverage`): the fewest seeds ``n``, the range's coverage there, and the
@@ -684,6 +725,10 @@ def build_context(
             [s["n_seeds"] for s in sections] or [len(cfg["seeds"])], found["settings"]["level"]
         ),
         "open_label": plots.OPEN_LABEL,
+        "overview_bars": overview_bars(
+            min([s["n_seeds"] for s in sections] or [len(cfg["seeds"])]),
+            found["settings"]["level"],
+        ),
         "pooled": pooled_sections(found),
         "table_header": ["batch size"] + [h for _, h, _, _ in TABLE_COLUMNS] + ["runs"],
         "target_header": ["batch size"] + [target_header(u) for u in EVENT_UNITS],

@@ -4,7 +4,8 @@
   target of one group as a heatmap (log colour scale), censored cells ("> budget") grey, the
   learning rate chosen for each batch size outlined.
 - ``frontier.png`` (`plot_frontier`): steps and examples to the target vs batch size at the
-  tuned learning rate, log-log, with the perfect-scaling line and the fitted McCandlish curve.
+  tuned learning rate, log-log, with the perfect-scaling line and the fitted McCandlish curve;
+  examples as the fit counts them, B × steps (`EXAMPLES_LABEL`).
 - ``noise_scale.png`` (`plot_noise_scale`): the measured B_simple over a reference run, beside
   the fitted B_crit and its interval.
 
@@ -116,14 +117,22 @@ def _fit_text(fit: Mapping[str, Any] | None) -> str:
     return f"B_crit = {fit['b_crit']:.3g}{interval}"
 
 
+#: The frontier's examples panel: B × steps, the examples of the fit's model (E = B·S, of
+#: which E_min is the limit at small B), not the examples seen (epochs × training rows, the
+#: table's): it counts each epoch's last, partial batch (and a batch larger than the training
+#: split) as B, so it exceeds the examples seen where B does not divide the training rows.
+EXAMPLES_LABEL = "B × steps to target\n(the fit's E = B·S; partial batches counted as B)"
+
+
 def _frontier_panel(ax: Any, b: np.ndarray, y: np.ndarray, budget: np.ndarray, what: str) -> None:
-    """Measured medians (finite) and censored batch sizes (triangles at the budget) of one axis."""
+    """Measured medians (finite) and censored batch sizes (triangles at the budget) of one axis;
+    `what`: its y label."""
     ok = np.isfinite(y)
     ax.loglog(b[ok], y[ok], "o-", color="C0", label="tuned rate (median over seeds)")
     if (~ok).any():
         ax.loglog(b[~ok], budget[~ok], "^", mfc="none", color="C3", label="> budget")
     ax.set_xlabel("batch size")
-    ax.set_ylabel(f"{what} to target")
+    ax.set_ylabel(what)
     ax.grid(alpha=0.3, which="both")
 
 
@@ -137,11 +146,14 @@ def plot_frontier(
 ) -> Path:
     """Steps and examples to target vs batch size at the tuned rate (one group), log-log.
 
-    Points: the frontier's ``median_steps`` and ``median_examples``; censored batch sizes
-    (median "> budget") are open triangles at their budget (in examples: budget x B). Perfect
-    scaling: `scaling.perfect_scaling_line` anchored at the smallest batch size with a finite
-    median, i.e. constant examples. The fitted curve S = S_min + E_min/B (and E = B*S) is drawn
-    when `fit` (a row of `tuning.tuned_critical_batch`) is ok.
+    Points: the frontier's ``median_steps`` and, in the examples panel, B × ``median_steps``:
+    the examples of the fit's model E = B·S (`EXAMPLES_LABEL`), one definition for points and
+    curve (the table's ``median_examples``, the examples seen, is smaller where B does not
+    divide the training rows); censored batch sizes (median "> budget") are open triangles at
+    their budget (in examples: budget × B). Perfect scaling: `scaling.perfect_scaling_line`
+    anchored at the smallest batch size with a finite median, i.e. constant B·S. The fitted
+    curve S = S_min + E_min/B (and B·S) is drawn when `fit` (a row of
+    `tuning.tuned_critical_batch`) is ok.
     """
     return _save(frontier_figure(frontier, fit=fit, title=title), out, dpi)
 
@@ -154,14 +166,14 @@ def frontier_figure(
     front = frontier.sort_values("batch_size")
     b = front["batch_size"].to_numpy(dtype=float)
     steps = front["median_steps"].to_numpy(dtype=float)
-    examples = front["median_examples"].to_numpy(dtype=float)
+    examples = b * steps  # the fit's E = B·S (a median of B·S is B × the median of S)
     budget = front["budget_steps"].to_numpy(dtype=float)
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 4))
     # room between the panels for the right panel's y label and its log tick labels
     fig.subplots_adjust(wspace=FRONTIER_WSPACE)
-    _frontier_panel(axes[0], b, steps, budget, "steps")
-    _frontier_panel(axes[1], b, examples, budget * b, "examples")
-    ok = np.isfinite(steps) & np.isfinite(examples)
+    _frontier_panel(axes[0], b, steps, budget, "steps to target")
+    _frontier_panel(axes[1], b, examples, budget * b, EXAMPLES_LABEL)
+    ok = np.isfinite(steps)
     if ok.any():
         axes[0].loglog(b[ok], scaling.perfect_scaling_line(b[ok], steps[ok]), "--", color="0.4")
         axes[1].loglog(b[ok], np.full(ok.sum(), examples[ok][0]), "--", color="0.4")
