@@ -1197,8 +1197,9 @@ def analyze_tuning(
 FIGURE_TITLES = {
     "lr_grid": "Median steps to the validation-accuracy target over the (batch size × lr) grid; "
     "chosen lr outlined, grey: > budget",
-    "frontier": "Steps and examples to target vs batch size at the tuned lr (log–log), "
-    "perfect-scaling line and fitted curve",
+    "frontier": "Steps and B × steps (the fit's examples E = B·S, partial batches counted as "
+    "full) to target vs batch size at the tuned lr (log–log), perfect-scaling line and fitted "
+    "curve",
     "noise_scale": "Measured gradient noise scale B_simple over the reference run, beside the "
     "tuned B_crit (theory for SGD)",
 }
