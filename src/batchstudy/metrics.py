@@ -80,6 +80,15 @@ CURVE_METRICS: tuple[str, ...] = (
     "plateau_val_loss",
     "settling_epoch",
 )
+#: Per-run columns of the run table between its keys and `CURVE_METRICS` (`run_metrics`).
+RUN_INFO_COLUMNS: tuple[str, ...] = (
+    "n_epochs",
+    "diverged",
+    "settle_status",
+    "settles_after",
+    "chance_accuracy",
+    "chance_loss",
+)
 #: Time-to-event quantities derived from an epoch count: unit -> per-run factor column
 #: (None: the epochs themselves). Examples are epochs x n_train, the examples actually seen.
 EVENT_UNITS: dict[str, str | None] = {
@@ -615,16 +624,7 @@ def run_metrics(
         rows.append(key | {"chance_accuracy": level, "chance_loss": loss_level} | metrics)
         curves.append(run["val_accuracy"].to_numpy(dtype=float))
         losses.append(run["val_loss"].to_numpy(dtype=float))
-    columns = [
-        *RUN_KEYS,
-        "n_epochs",
-        "diverged",
-        "settle_status",
-        "settles_after",
-        "chance_accuracy",
-        "chance_loss",
-    ]
-    table = pd.DataFrame(rows, columns=[*columns, *CURVE_METRICS])
+    table = pd.DataFrame(rows, columns=[*RUN_KEYS, *RUN_INFO_COLUMNS, *CURVE_METRICS])
     table["diverged"] = table["diverged"].astype(bool)
     table["loss_exploded"] = exploded_losses(table["final_test_loss"], table["chance_loss"])
     table = table.merge(
