@@ -1823,26 +1823,17 @@ def claim_wall_time_not_epochs(
     if not np.isfinite(ref_epochs.estimate):
         return _censored_reference(runs, tables["epochs"], ref, ref_epochs, settings, statement)
     timing = repeat_table(repeats, sizes)
-    parts, holds, failed, effects, outcomes = [], [], [], {}, {}
+    parts, effects, outcomes = [], {}, {}
     for b in sizes[1:]:
         outcome, sec, ep = _wall_comparison(tables, b, ref, timing, settings)
         outcomes[b] = outcome
         effects |= {f"seconds_ratio_{b}": sec, f"epochs_ratio_{b}": ep}
-        holds += [b] if outcome == HOLDS else []
-        failed += [b] if outcome.startswith("fails") or outcome == NOT_REACHED else []
         parts.append(
             f"B = {b}: {outcome} (seconds {fmt.interval(sec, 'ratio')}, epochs "
             f"{fmt.interval(ep, 'ratio')})"
         )
-    verdict = (
-        SUPPORTED
-        if len(holds) == len(sizes) - 1
-        else PARTLY
-        if holds
-        else NOT_SUPPORTED
-        if failed
-        else INCONCLUSIVE
-    )
+    verdict = _wall_claim_verdict(outcomes)
+    holds = [b for b, o in outcomes.items() if o == HOLDS]
     single = SINGLE_INTERVALS.format(level=fmt.percent(settings.level, 0), k=len(sizes) - 1)
     n = int(tables["epochs"].shape[0])
     evidence = (
@@ -1856,6 +1847,17 @@ def claim_wall_time_not_epochs(
         + _wall_unit(timing)
     )
     return Verdict(claim, statement, verdict, evidence, effects, holds)
+
+
+def _wall_claim_verdict(outcomes: Mapping[int, str]) -> str:
+    """Claim 4 over its per-batch-size outcomes: supported where it holds at every larger B,
+    holds for part of the range where at some, not supported where it holds nowhere and some
+    B fails or never reaches the target, inconclusive otherwise."""
+    holds = [b for b, o in outcomes.items() if o == HOLDS]
+    failed = [b for b, o in outcomes.items() if o.startswith("fails") or o == NOT_REACHED]
+    if holds:
+        return SUPPORTED if len(holds) == len(outcomes) else PARTLY
+    return NOT_SUPPORTED if failed else INCONCLUSIVE
 
 
 #: What a median's bootstrap interval over too few seeds can and cannot show (`few_seeds_words`).
