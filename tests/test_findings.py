@@ -793,17 +793,17 @@ def test_claim_1_and_4_counts_say_how_many_timing_stages_they_rest_on():
         )
     (line, *_) = findings._claims_headlines(shared)
     assert (
-        f"“Larger batches take less time per epoch” (over the conditions, whose seconds per "
-        f"epoch rest on 1 timing stage ({findings.STAGE_SHARED})): supported in 3" in line["text"]
+        f"“Larger batches take less time per epoch” (the seconds per epoch of 3 conditions rest "
+        f"on 1 timing stage, {findings.STAGE_SHARED}): supported in 3" in line["text"]
     )
     assert line["text"].count("rest on 1 timing stage") == 2  # claims 1 and 4
     (wall,) = findings._wall_time_headlines(shared)
     assert f"per batch size, in 1 timing stage ({findings.STAGE_SHARED})." in wall["text"]
     untimed = _wall_condition([], None, 3, budget="e20")
-    assert findings.timing_stages_words([*shared, untimed]) == (
-        ", the seconds per epoch of the 3 conditions timed by repeats resting on 1 timing stage "
-        f"({findings.STAGE_SHARED})"
+    claim_1 = shared[0]["claims"][0]
+    assert findings._stages([*shared, untimed], claim_1) == (
+        f" (the seconds per epoch of 3 conditions rest on 1 timing stage, {findings.STAGE_SHARED})"
     )
     own = [_wall_condition([8], 5, i) for i in range(3)]
-    assert findings.timing_stages_words(own) == ""
+    assert findings._stages(own, claim_1) == ""
     assert "timing stage" not in findings._wall_time_headlines(own)[0]["text"]

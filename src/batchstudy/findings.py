@@ -1246,29 +1246,16 @@ def timing_stages(conditions: list[dict[str, Any]]) -> set[tuple[str, str, str]]
 
 def _stages(conditions: list[dict[str, Any]], v: dict[str, Any]) -> str:
     """For the claims timed by the clock (1 and 4), where the conditions share timing stages,
-    how many stages the count rests on, in parentheses after the claim (`timing_stages_words`)."""
+    how many stages the count rests on, in parentheses after the claim."""
     if v["claim"] not in (claims.CLAIM_TIME_PER_EPOCH, claims.CLAIM_WALL_TIME):
         return ""
-    words = timing_stages_words(conditions).removeprefix(", ")
-    return f" (over the conditions, {words})" if words else ""
-
-
-def timing_stages_words(conditions: list[dict[str, Any]]) -> str:
-    """How many timing stages a count of claim 1 or 4 verdicts over ``conditions`` rests on,
-    where fewer than the conditions timed by repeats (their verdicts then share clocks):
-    ", whose seconds per epoch rest on 4 timing stages (one per ...)", or with conditions
-    not timed ", the seconds per epoch of the 10 conditions timed by repeats resting on 2
-    timing stages (...)"; empty otherwise."""
     timed = [c for c in conditions if c.get("timing_repeats")]
     n = len(timing_stages(timed))
     if not timed or n == len(timed):
         return ""
-    stages = f"{fmt.counted(n, 'timing stage')} ({STAGE_SHARED})"
-    if len(timed) == len(conditions):
-        return f", whose seconds per epoch rest on {stages}"
     return (
-        f", the seconds per epoch of the {fmt.counted(len(timed), 'condition')} timed by "
-        f"repeats resting on {stages}"
+        f" (the seconds per epoch of {fmt.counted(len(timed), 'condition')} rest on "
+        f"{fmt.counted(n, 'timing stage')}, {STAGE_SHARED})"
     )
 
 
