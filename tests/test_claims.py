@@ -471,8 +471,13 @@ def test_settling_bound_budget_limited_runs_lower_the_limit():
     runs["settles_after"] = np.where(large, 85.0, np.nan)
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(v, SUPPORTED)
-    assert "budget-limited runs entered their band after epoch 85" in v.evidence
-    assert "below that epoch minus the margin (85 − 5 = 80): it is." in v.evidence
+    assert (
+        "budget-limited runs entered their band only after the last epoch a run can settle at (85)"
+        in (v.evidence)
+    )
+    assert "below that smallest per-seed median minus the margin (85 − 5 = 80): it is." in (
+        v.evidence
+    )
     late = runs.assign(settling_epoch=np.where(large, np.nan, 88.0))
     w = claim_small_batches_settle_sooner(late, SETTINGS)
     _assert_verdict(w, INCONCLUSIVE)
@@ -504,6 +509,27 @@ def test_settling_bound_where_a_group_median_is_the_budget_in_every_seed():
     )
 
 
+def test_settling_bound_compares_with_the_smallest_per_seed_median_the_group_allows():
+    """Large group {64, 128}: B = 64 settles near 40, B = 128 never does: every seed's median is
+    the mean of ~40 and a run counted at 100, at least ~70, not 100; the small group (~60) is
+    judged against that, and where the small group is itself bounded no comparison is left."""
+    runs = make_runs(sizes=(4, 8, 64, 128), settling=lambda b: 60.0 if b < 64 else 40.0)
+    runs["settle_status"] = "settled"
+    late = runs["batch_size"] == 128
+    runs.loc[late, ["settling_epoch", "settle_status"]] = [np.nan, "still moving"]
+    runs["settles_after"] = np.where(late, 100.0, np.nan)
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    floor = claims.group_floor(runs, [64, 128], [4, 8, 64, 128])
+    assert 65 < floor < 75
+    assert f"the smallest per-seed median of B ∈ {{64, 128}} is {fmt.number(floor)}" in v.evidence
+    assert v.evidence.startswith(claims.ONE_SIDED)
+    some = (runs["batch_size"] == 4) & (runs["seed"] < 3)
+    runs.loc[some, ["settling_epoch", "settle_status"]] = [np.nan, "still moving"]
+    runs["settles_after"] = np.where(late | some, 100.0, np.nan)
+    w = claim_small_batches_settle_sooner(runs, SETTINGS)
+    assert w.evidence.startswith(claims.NO_COMPARISON) and "no interval can carry" in w.evidence
+
+
 def test_settling_bound_names_each_budget_under_a_step_budget():
     runs = make_runs(settling=lambda b: 50.0 if b < 64 else 3.0)
     runs["n_epochs"] = np.where(
@@ -513,7 +539,9 @@ def test_settling_bound_names_each_budget_under_a_step_budget():
     runs.loc[small, "settling_epoch"] = np.nan
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     assert "each such run is counted at its budget (8 epochs at B = 4, 16 at B = 8)" in v.evidence
-    assert "below the smallest budget minus the margin (8 − 5 = 3)" in v.evidence
+    # each seed's small-group median is the mean of 8 and 16: at least 12
+    assert "the smallest per-seed median of B ∈ {4, 8} is 12" in v.evidence
+    assert "below that smallest per-seed median minus the margin (12 − 5 = 7)" in v.evidence
 
 
 def test_settling_interval_above_minus_the_margin_rules_the_claim_out():

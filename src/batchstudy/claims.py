@@ -1040,18 +1040,42 @@ def _budget_words(mine: pd.DataFrame) -> str:
     return f"{parts[0].replace(' at', ' epochs at', 1)}, {', '.join(parts[1:])}"
 
 
+#: How claim 2's one-sided comparison opens, and how it opens where both groups are bounded
+#: only from below and no comparison is left (`_settling_bound`).
+ONE_SIDED = "Only a one-sided comparison is available"
+NO_COMPARISON = "No comparison is available"
+
+
+def group_floor(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> float:
+    """The smallest, over seeds, of the group's median settling epoch with every run counted at
+    the budget (`settling_failed`) at its `settles_after` instead: each seed's true median is
+    at least its own such value, so every seed's median of the group lies at or above this."""
+    failed = settling_failed(runs)
+    low = settling_counted(runs)["settle"].mask(failed, settles_after(runs))
+    medians = per_seed(runs.assign(settle=low), "settle", sizes)[group].median(axis=1)
+    return float(medians.min())
+
+
 def _bound_head(runs: pd.DataFrame, done: list[int], floor: float) -> str:
     """The one-sided comparison's opening: the censored group, how its runs are counted, and
     the epoch all their settling epochs lie after (``floor``: earlier than the budget where
     budget-limited runs are among them)."""
     mine = runs[runs["batch_size"].isin(done)]
     counted = mine[settling_failed(mine)]
+    limited = counted["settle_status"] == BUDGET_LIMITED if "settle_status" in counted else []
     after = (
+        "; budget-limited runs entered their band only after the last epoch a run can settle "
+        f"at ({fmt.number(float(settles_after(counted[limited]).min()))}), so they may have "
+        "settled at that later entry, which the definition cannot confirm: each is known only "
+        "to settle after that epoch"
+        if np.any(limited)
+        else ""
+    )
+    least = (
         ""
-        if floor >= float(counted["n_epochs"].min())
-        else f"; budget-limited runs entered their band after epoch {fmt.number(floor)}, the "
-        "last epoch a run can settle at, and may have settled there, so their settling epochs "
-        "are known only to lie after it"
+        if floor == float(counted["n_epochs"].min())
+        else f". With each such run at the epoch it is known to settle after, the smallest "
+        f"per-seed median of {fmt.sizes(done)} is {fmt.number(floor)}"
     )
     which = (
         f"no run settled within the budget ({_group_causes(mine)})"
@@ -1060,9 +1084,9 @@ def _bound_head(runs: pd.DataFrame, done: list[int], floor: float) -> str:
         f"{len(counted)} of {len(mine)}: {_group_causes(mine)})"
     )
     return (
-        f"Only a one-sided comparison is available: {fmt.sizes(done)}: {which}; each such run "
+        f"{ONE_SIDED}: {fmt.sizes(done)}: {which}; each such run "
         "is counted at its budget "
-        f"({_budget_words(counted)}){_paren(beyond_budget(mine))}{after}. Per-seed "
+        f"({_budget_words(counted)}){_paren(beyond_budget(mine))}{after}{least}. Per-seed "
         "median settling epoch of "
     )
 
@@ -1077,9 +1101,9 @@ def _settling_bound(
     """Claim 2 where one group's median rests on runs counted at the budget in every seed
     (`median_at_budget`, e.g. none of its runs settled): only a one-sided bound.
 
-    Each such median lies after the earliest `settles_after` of the group's runs counted at the
-    budget (the budget, or, with budget-limited runs, the last epoch a run can settle at): it
-    is one of them, or the mean of two values at least one of which is and the other larger.
+    Each seed's median of that group is at least its median with every run counted at the
+    budget at its `settles_after` (the budget, or for a budget-limited run the last epoch a
+    run can settle at); the smallest of those over the seeds (`group_floor`) bounds them all.
     So the other group is compared with that epoch: with the large group censored, "small
     sooner" is supported when the upper end of the t-interval of the small group's per-seed
     median settling epoch (clipped to [0, its budget]) lies below it minus
@@ -1103,17 +1127,25 @@ def _settling_bound(
             if none
             else "In every seed both groups' medians rest on runs counted at the budget"
         )
-        return INCONCLUSIVE, f"{head}: {'; '.join(words)}.", {}
+        return (
+            INCONCLUSIVE,
+            (
+                f"{head}: {'; '.join(words)}; so neither group has a settling epoch to compare, "
+                "and no verdict is possible."
+            ),
+            {},
+        )
     other = "small" if censored["large"] else "large"
     done = groups["large" if other == "small" else "small"]
     mine = runs["batch_size"].isin(done) & settling_failed(runs)
-    floor = float(settles_after(runs)[mine].min())
+    floor = group_floor(runs, done, list(table.columns))
     head = _bound_head(runs, done, floor) + f"{fmt.sizes(groups[other])}: "
     values = table[groups[other]].median(axis=1)
     top = float(runs.loc[runs["batch_size"].isin(groups[other]), "n_epochs"].max())
     bounds = median_open(runs, groups[other], list(table.columns))[values.notna()]
     if bounds.any():
         e = _lower_bound_effect(values, int(bounds.sum()), settings)
+        head = head.replace(ONE_SIDED, NO_COMPARISON, 1)
         return INCONCLUSIVE, head + _lower_bound_words(e), {f"{other}_median": e}
     e = stats.t_interval(values, settings, bounds=(0.0, top))
     limit = floor - SETTLING_MARGIN_EPOCHS
@@ -1133,8 +1165,8 @@ def _bound_words(e: Effect, top: float, floor: float, limit: float, budgets: pd.
         "it is" if e.hi < limit else "it is not" if np.isfinite(e.hi) else "no upper end (one seed)"
     )
     what = (
-        "that epoch"
-        if floor < budgets.min()
+        "that smallest per-seed median"
+        if floor != budgets.min()
         else "the budget"
         if budgets.nunique() == 1
         else "the smallest budget"
