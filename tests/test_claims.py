@@ -661,7 +661,9 @@ def test_settling_counts_runs_settled_below_the_target_at_the_budget():
     runs.loc[more, ["settling_epoch", "plateau_val_accuracy"]] = [5.0, 0.3]
     w = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(w, INCONCLUSIVE)
-    assert w.evidence.startswith("Not testable at this rate (B = 4: 6 of 10 runs did not settle")
+    assert w.evidence.startswith(
+        "Not testable at this rate (B = 4 (10 runs): 6 settled below the target)"
+    )
 
 
 def test_settling_gives_large_runs_settled_below_the_target_at_their_own_epochs_too():
@@ -713,7 +715,7 @@ def test_settling_not_testable_where_runs_that_failed_to_train_decide_a_median()
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(v, INCONCLUSIVE)
     assert v.evidence.startswith(
-        "Not testable at this rate (B = 4: 10 of 10 runs did not settle at the target"
+        "Not testable at this rate (B = 4 (10 runs): 10 at chance; B = 8 (10 runs): 10 at chance)"
     )
     assert "in 10 of 10 seeds the small batch sizes' median" in v.evidence
     assert "reversed" not in v.evidence.lower() and "later" not in v.evidence
@@ -730,10 +732,7 @@ def test_settling_not_testable_where_runs_that_failed_to_train_decide_a_median()
     mixed.loc[four & (mixed["seed"] >= 4), "plateau_val_accuracy"] = 0.3
     w = claim_small_batches_settle_sooner(mixed, SETTINGS)
     _assert_verdict(w, INCONCLUSIVE)
-    assert (
-        "B = 4: 10 of 10 runs did not settle at the target (4 at chance, 6 settled below the "
-        "target)" in w.evidence
-    )
+    assert "B = 4 (10 runs): 4 at chance, 6 settled below the target" in w.evidence
     assert "in 10 of 10 seeds the small batch sizes' median" in w.evidence
 
 
@@ -1132,7 +1131,8 @@ def test_wall_time_is_not_testable_where_the_smallest_batch_size_never_trained()
     v = claim_wall_time_not_epochs(runs, SETTINGS, "95")
     _assert_verdict(v, INCONCLUSIVE)
     assert v.evidence.startswith(
-        "Not testable at this rate: B = 4: 6 of 10 runs did not settle at the target (6 diverged)"
+        "Not testable at this rate: more than half the smallest batch size's runs did not learn "
+        "(B = 4 (10 runs): 6 diverged), so its median never reaches the target"
     )
     runs.loc[four & (runs["seed"] == 5), "settle_status"] = "settled"
     assert not claim_wall_time_not_epochs(runs, SETTINGS, "95").evidence.startswith("Not")

@@ -706,24 +706,21 @@ def median_at_budget(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> 
     return bool(rests_on(runs, settling_failed(runs), group, sizes).all())
 
 
-def failed_counts(runs: pd.DataFrame, sizes: list[int]) -> str:
-    """Per batch size with such runs, "B = 4: 10 of 10 runs did not settle at the target (4 at
-    chance, 6 settled below the target)": runs without a settling epoch (`no_settling`) and
-    runs settled below the first target (`settled_below_target`)."""
+def failed_counts(runs: pd.DataFrame, sizes: list[int], below: bool = True) -> str:
+    """Per batch size with such runs, "B = 4 (10 runs): 4 at chance, 6 settled below the
+    target": runs without a settling epoch (`no_settling`: at chance, diverged) and, with
+    ``below``, runs settled below the first target (`settled_below_target`)."""
     status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
-    below = settled_below_target(runs)
+    low = settled_below_target(runs)
     out = []
     for b in sizes:
         mine = runs["batch_size"] == b
         kinds = [f"{int((mine & (status == k)).sum())} {k}" for k in NO_SETTLING_STATUSES]
-        kinds.append(f"{int((mine & below).sum())} settled below the target")
+        if below:
+            kinds.append(f"{int((mine & low).sum())} settled below the target")
         kinds = [k for k in kinds if not k.startswith("0 ")]
-        n_failed = int((mine & failed_to_train(runs)).sum())
-        if n_failed:
-            out.append(
-                f"B = {b}: {n_failed} of {int(mine.sum())} runs did not settle at the target "
-                f"({', '.join(kinds)})"
-            )
+        if kinds:
+            out.append(f"B = {b} ({int(mine.sum())} runs): {', '.join(kinds)}")
     return "; ".join(out)
 
 
@@ -1812,8 +1809,9 @@ def _reference_untrained(runs: pd.DataFrame, ref: int) -> str | None:
     if 2 * k <= n:
         return None
     return (
-        f"{NOT_TESTABLE}: {failed_counts(runs, [ref])}, so no larger batch size can be compared "
-        "with it (runs at chance or diverged learnt nothing)."
+        f"{NOT_TESTABLE}: more than half the smallest batch size's runs did not learn "
+        f"({failed_counts(runs, [ref], below=False)}), so its median never reaches the target "
+        "and no larger batch size can be compared with it."
     )
 
 
