@@ -365,6 +365,25 @@ def _wall_condition(holds: list[int], repeats: int | None, i: int = 0, budget: s
     }
 
 
+def test_claim_4_not_testable_is_counted_apart_in_the_findings():
+    """lr-tuning: where the smallest batch size never trained, claim 4 is "inconclusive (not
+    testable at this rate)" in the claims tally and left out of the "holds" count."""
+    timed = [_wall_condition([8], 5, 0), _wall_condition([], 5, 1)]
+    timed[1]["claims"][0] |= {
+        "verdict": claims.INCONCLUSIVE,
+        "evidence": f"{claims.NOT_TESTABLE}: more than half …",
+    }
+    (line,) = findings._wall_time_headlines(timed)
+    assert (
+        "in 1 of 1 condition timed by repeats where it could be tested (1 more: not testable"
+        in (line["text"])
+    )
+    tally = findings._claims_headlines(timed)[0]["text"]
+    assert (
+        "holds for part of the range in 1, inconclusive (not testable at this rate) in 1" in tally
+    )
+
+
 def test_the_wall_time_headline_counts_holds_only_where_timing_repeats_judged_them():
     """Conditions timed by repeats are counted for where claim 4 holds; the others are
     counted apart as judged by no clock, with the reason; neither sentence without such

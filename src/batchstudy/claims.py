@@ -656,6 +656,16 @@ OPEN_MEDIAN_RULE = (
 
 #: How claim 2's evidence opens where it cannot be tested (`_not_testable`).
 NOT_TESTABLE = "Not testable at this rate"
+
+
+def shown_verdict(v: Mapping[str, Any]) -> str:
+    """A claim's verdict as the Findings count it: "inconclusive (not testable at this rate)"
+    where its evidence says it could not be tested (`NOT_TESTABLE`), else the verdict."""
+    if str(v.get("evidence", "")).startswith(NOT_TESTABLE):
+        return f"{v['verdict']} ({NOT_TESTABLE.lower()})"
+    return str(v["verdict"])
+
+
 #: Runs that have no settling epoch at all, early or late: they learnt nothing or blew up.
 NO_SETTLING_STATUSES = (COLLAPSED, DIVERGED)
 #: Claim 2's rule for runs that did not settle at the target, in words (`failure_decided`,
