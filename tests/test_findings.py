@@ -57,7 +57,9 @@ def test_the_headline_counts_each_gap_outcome_apart():
     (lower, *_) = findings._accuracy_headlines(conditions)
     assert lower["text"].endswith(
         findings.gap_counts(conditions)
-        + " Each condition's intervals are simultaneous within it, not across the 6 conditions."
+        + " Each condition's test-accuracy comparisons are simultaneous within it (Bonferroni "
+        "over its batch sizes), not across the 6 conditions; every other interval is at its "
+        "own stated level."
     )
     assert "not explained" not in lower["text"] and "condition(s)" not in lower["text"]
     assert "in 6 of 6 conditions;" in lower["text"]

@@ -88,7 +88,8 @@ METHOD_WALL_PRODUCT = (
 #: epoch time has differed 2–3× between jobs, more than some effects in question).
 NO_REPEATS_REASON = (
     "timing comes from one training job per batch size, and load differences between jobs are "
-    "not bounded (set timing_repeats > 0 for a verdict)"
+    "not bounded (a verdict needs the timing stage's interleaved repeats: config "
+    "timing_repeats > 0)"
 )
 NO_WALL_VERDICT = f"No wall-time verdict: {NO_REPEATS_REASON}"
 # Claim 2: batch sizes at or above this are "large"; "small" are the two smallest below it.
@@ -1524,8 +1525,8 @@ NO_DROP = "no drop to explain"
 MOOT = "claim 3b is moot while 3a is inconclusive: whether there is a drop to explain is open"
 #: Claim 3b not supported beside an inconclusive 3a.
 EITHER_WAY = (
-    "whether there is a drop is open (claim 3a inconclusive), but a gap that could explain one "
-    "is ruled out either way"
+    "whether there is a drop is open (claim 3a inconclusive), but claim 3b fails its gap rule "
+    "either way"
 )
 
 
@@ -1544,7 +1545,7 @@ def claim3b_verdict(v3a: str, gap: Effect, drop: Effect) -> str:
 #: What claim 3b's reading says where train accuracy falls with test accuracy and no larger gap
 #: explains the drop: what the design is consistent with, not what it establishes.
 UNDER_TRAINING = (
-    "consistent with under-training under this budget and learning rate, not with a "
+    "consistent with under-training under this budget and learning rate more than with a "
     "generalization gap"
 )
 

@@ -884,8 +884,9 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
         )
     if out and len(conditions) > 1:
         out[0]["text"] += (
-            f" Each condition's intervals are simultaneous within it, not across the "
-            f"{len(conditions)} conditions."
+            f" Each condition's test-accuracy comparisons are simultaneous within it "
+            f"(Bonferroni over its batch sizes), not across the {len(conditions)} conditions; "
+            "every other interval is at its own stated level."
         )
     return out
 
