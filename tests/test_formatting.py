@@ -262,5 +262,6 @@ def test_a_budget_before_a_noun_is_hyphenated():
 def test_a_t_interval_of_identical_values_says_so_instead_of_a_zero_width_interval():
     same = Effect(1.0, 1.0, 1.0, 10, METHOD_T)
     assert fmt.interval(same, "accuracy") == "1.000 (all 10 equal: no spread, no interval)"
+    assert fmt.effect(same, "accuracy") == fmt.interval(same, "accuracy")  # no "(t, n = 10)"
     boot = Effect(6.0, 6.0, 6.0, 10, METHOD_MEDIAN)
     assert fmt.interval(boot, "count") == "6 [6, 6]"  # a percentile bootstrap's own ends

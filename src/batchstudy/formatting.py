@@ -297,7 +297,7 @@ def interval(e: Effect, kind: str, missing: str = "never reached") -> str:
     text = end(e.estimate, kind, e.boundaries)
     if not (_finite(e.lo) or abs(e.lo) == math.inf) or not (_finite(e.hi) or e.hi == math.inf):
         return f"{text} (one run, no interval)"
-    if e.n > 1 and e.method in ZERO_SPREAD_METHODS and e.lo == e.hi == e.estimate:
+    if _zero_spread(e):
         return f"{text} (all {e.n} equal: no spread, no interval)"
     text += f" [{end(e.lo, kind, e.boundaries)}, {end(e.hi, kind, e.boundaries)}]"
     if e.n_censored:
@@ -305,11 +305,19 @@ def interval(e: Effect, kind: str, missing: str = "never reached") -> str:
     return text
 
 
+def _zero_spread(e: Effect) -> bool:
+    """A t-interval (`ZERO_SPREAD_METHODS`) of identical values: no interval at all."""
+    return e.n > 1 and e.method in ZERO_SPREAD_METHODS and e.lo == e.hi == e.estimate
+
+
 def effect(e: Effect, kind: str, missing: str = "never reached") -> str:
     """The interval with its method and n, e.g. ``−0.185 [−0.239, −0.142] (paired t, n = 10)``;
-    a level other than 95% (a family member) is named."""
+    a level other than 95% (a family member) is named. Identical values (`_zero_spread`) have
+    no method to name: `interval`'s words alone."""
     if e.n == 0:
         return NOT_ESTIMABLE
+    if _zero_spread(e):
+        return interval(e, kind, missing)
     tag = METHOD_TAGS.get(e.method, e.method)
     level = "" if abs(e.level - 0.95) < 1e-9 else f", {e.level:.2%} level"
     return f"{interval(e, kind, missing)} ({tag}, n = {e.n}{level})"
