@@ -649,8 +649,9 @@ def test_the_shown_fit_is_not_counted_among_the_other_usable_fits():
     good = _target(_fit(100, 400, 180) | wide) | {"suffix": "99"}
     (head,) = findings._critical_batch_headlines([{"label": "c0", "targets": [poor, good]}])
     assert "at this target every such fit is flagged" in head["text"]
+    assert "Shown: the study's only condition, whose fit is reportable" in head["text"]
     assert (
-        "In the same condition, fits that are not flagged: the 99% accuracy target's ≈ 180"
+        "In the same condition, fits that are not flagged: B_crit for the 99% accuracy target ≈ 180"
         in (head["text"])
     )
 

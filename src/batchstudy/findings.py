@@ -1070,10 +1070,15 @@ def _shown_fit_headline(fits: list[tuple[int, dict[str, Any], dict]], of_n: str,
         else "reportable and stays inside its fitted batch sizes (at this target every such fit "
         "is flagged)"
         if central
-        else "reportable (every reportable fit extrapolates)"
+        else "reportable (at this target every reportable fit extrapolates)"
+    )
+    first = (
+        "the study's only condition, whose fit is"
+        if len(fits) == 1 and of_n.endswith(" 1 condition")
+        else "the first condition in the report's order whose fit is"
     )
     shown = (
-        f" Shown: the first condition in the report's order whose fit is {rule}; its target, "
+        f" Shown: {first} {rule}; its target, "
         f"validation accuracy {fmt.accuracy(t['value'])}, is {t['suffix']}% of that "
         "condition's own best mean plateau, so each condition races to its own target."
     )
@@ -1105,7 +1110,8 @@ def _clean_other_target(c: dict[str, Any], shown: dict[str, Any]) -> str:
         and not fit_flags(t)
     ]
     words = [
-        f"the {t['suffix']}% {t['kind']} target's ≈ {bcrit_span(t['critical_batch'])}" for t in good
+        f"B_crit for the {t['suffix']}% {t['kind']} target ≈ {bcrit_span(t['critical_batch'])}"
+        for t in good
     ]
     if not words:
         return ""
