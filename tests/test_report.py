@@ -284,7 +284,7 @@ def test_under_training_at_large_batch_is_not_called_a_generalization_gap(tmp_pa
     html = out.read_text()
     assert (
         'id="c1-claims"' in html
-        and "consistent with under-training under this budget and learning rate, not with a" in html
+        and "consistent with under-training under this budget and learning rate more than" in html
     )
 
 

@@ -829,7 +829,9 @@ def claim_small_batches_settle_sooner(
     small = [b for b in sizes if b < large_min][:N_SMALL_BATCHES]
     large = [b for b in sizes if b >= large_min]
     statement = (
-        f"median settling epoch of {fmt.sizes(small)} is lower than that of {fmt.sizes(large)}"
+        f"median settling epoch of {fmt.sizes(small)} is lower than that of {fmt.sizes(large)} "
+        f"(the {N_SMALL_BATCHES} smallest batch sizes below {large_min} against every one from "
+        f"{large_min} on)"
     )
     if not small or not large:
         return _inconclusive(
