@@ -245,17 +245,18 @@ def test_large_vs_best_picks_the_best_on_validation_and_compares_test():
 
 
 def test_b_crit_moves_only_when_the_intervals_are_disjoint():
-    fit = {"ok": True, "b_crit": 10.0, "lo": 8.0, "hi": 12.0, tf.EARLIEST: 9.0}
-    up = {"tuned": fit | {"b_crit": 40.0, "lo": 30.0, "hi": 50.0, tf.EARLIEST: 35.0}}
+    fit = {"ok": True, "b_crit": 10.0, "lo": 8.0, "hi": 12.0, tf.SPACING_LO: 9.0}
+    fit |= {tf.SPACING_HI: 11.0}
+    up = {"tuned": fit | {"b_crit": 40.0, "lo": 30.0, "hi": 50.0, tf.SPACING_LO: 35.0}}
     assert "moved up" in tf.moved_text(up | {"reference": fit})
     overlap = {"tuned": fit | {"b_crit": 11.0, "lo": 9.0, "hi": 14.0}, "reference": fit}
     assert "overlap" in tf.moved_text(overlap)
     failed = {"tuned": {"ok": False}, "reference": fit}
     assert "tuned fit failed" in tf.moved_text(failed)
-    unknown = up | {"reference": fit | {tf.EARLIEST: np.nan}}
+    unknown = up | {"reference": fit | {tf.SPACING_HI: np.nan}}
     text = tf.moved_text(unknown)
-    assert "no move is shown once the evaluation spacing is allowed for" in text
-    assert "reference rate unknown (no fit with earlier crossings)" in text
+    assert "no move is shown once the evaluation spacing is counted (the union of" in text
+    assert "reference rate unknown (no range over the crossings' placements)" in text
     assert "these overlap" not in text
 
 
@@ -282,29 +283,32 @@ def _made(steps: np.ndarray, spacing: np.ndarray, lo: float, hi: float) -> dict:
 
 def test_a_move_of_b_crit_must_survive_the_evaluation_spacing():
     """The tuned frontier crosses the target within the first evaluations at small B (S = 23 +
-    520/B: 153 steps at B = 4, evaluations 100 steps apart); moving every crossing one
-    evaluation back drops its B_crit from 22.6 to about 5.5, inside the reference fit's
-    interval: the disjoint intervals show no move. Evaluated every step, the same medians
-    keep their B_crit and the move survives."""
+    520/B: 153 steps at B = 4, evaluations 100 steps apart); placing each crossing at either
+    end of its evaluation interval puts its B_crit anywhere in 4.03–27.1, down into the
+    reference fit's interval: the disjoint intervals show no move. Evaluated every step, the
+    same medians keep their B_crit and the move survives."""
     tuned, ref = 23 + 520 / _B, 340 + 1420 / _B
     reference = _made(ref, _EPOCH, 3.03, 5.74)
     coarse = _made(tuned, _EPOCH, 12.2, 35.4)
     assert coarse["b_crit"] == pytest.approx(22.6, abs=0.1)
-    assert coarse[tf.EARLIEST] == pytest.approx(5.49, abs=0.01)
-    assert tf.resolution_range(coarse) == pytest.approx((coarse[tf.EARLIEST], coarse["b_crit"]))
-    assert tf.widened_range(coarse) == pytest.approx((coarse[tf.EARLIEST], 35.4))
+    assert tf.resolution_range(coarse) == pytest.approx((4.03, 27.08), abs=0.01)
+    assert tf.widened_range(coarse) == pytest.approx((coarse[tf.SPACING_LO], 35.4))
     assert tf.resolved_move(coarse, reference) == ""
     text = tf.moved_text({"tuned": coarse, "reference": reference})
     assert text.startswith("B_crit went from 4.18 to 22.6; the intervals do not overlap, but no")
-    assert "reference rate 3.01–5.74, speed-chosen rates 5.49–35.4; these overlap" in text
-    assert "5.49–22.6 from the evaluation spacing alone; 95.0%" in tf.bcrit_text(_fit() | coarse)
+    assert "reference rate 2.91–5.74, speed-chosen rates 4.03–35.4; these overlap" in text
+    assert (
+        "(4.03–27.1 over every placement of the crossings within their evaluation intervals; "
+        "95.0%" in tf.bcrit_text(_fit() | coarse)
+    )
     fine = _made(tuned, np.ones(_B.size), 12.2, 35.4)
     assert tf.resolved_move(fine, reference) == "up"
     assert tf.resolved_move(reference, fine) == "down"
     assert tf.moved_text({"tuned": fine, "reference": reference}).startswith(
         "B_crit moved up with tuning, from 4.18 to 22.6 (the intervals do not overlap, nor do "
-        "they once each is joined with its range from the evaluation spacing: reference rate "
-        "3.01–5.74, speed-chosen rates 12.2–35.4)."
+        "the unions of each bootstrap interval and its range over every placement of the "
+        "crossings within their evaluation intervals: reference rate 2.91–5.74, speed-chosen "
+        "rates 12.2–35.4)."
     )
 
 
@@ -522,12 +526,14 @@ def test_ties_with_the_chosen_cell_are_named():
 def _fit(**kw):
     base = {"ok": True, "b_crit": 22.5, "lo": 12.2, "hi": 35.4, "level": 0.95, "n_seeds": 10}
     more = {"n_boot": 2000, "n_boot_ok": 2000, "n_points": 8, "rel_rmse": 0.051}
-    return base | more | {tf.EARLIEST: 0.72 * kw.get("b_crit", 22.5)} | kw
+    spacing = {tf.SPACING_LO: 0.72 * kw.get("b_crit", 22.5), tf.SPACING_HI: kw.get("b_crit", 22.5)}
+    return base | more | spacing | kw
 
 
 def test_every_tuning_interval_names_its_level():
     assert (
-        "[12.2, 35.4] (16.2–22.5 from the evaluation spacing alone; 95.0% percentile bootstrap "
+        "[12.2, 35.4] (16.2–22.5 over every placement of the crossings within their evaluation "
+        "intervals; 95.0% percentile bootstrap "
         "over 10 seeds"
     ) in tf.bcrit_text(_fit())
     assert "; 90.0% percentile bootstrap" in tf.bcrit_text(_fit(level=0.9))
@@ -671,13 +677,13 @@ def test_a_poor_tuned_fit_is_flagged_as_in_the_condition_sections():
     )
     near = tf.bcrit_text(_fit(standing=scaling.STANDING_NEAR_CHANCE))
     assert near.endswith("; its target is near chance (see the group's target); indicative only)")
-    tuned = _fit(b_crit=118.0, lo=100.0, hi=159.0, **{tf.EARLIEST: 81.02})
+    tuned = _fit(b_crit=118.0, lo=100.0, hi=159.0, **{tf.SPACING_LO: 81.02})
     up = {"tuned": tuned, "reference": poor}
     assert tf.moved_text(up).endswith(
         "speed-chosen rates 81.0–159). The reference-rate fit is poor (relative RMSE above "
         "10%), so the move is indicative only."
     )
-    fine = _fit(b_crit=19.4, lo=14.5, hi=26.2, **{tf.EARLIEST: 11.4})
+    fine = _fit(b_crit=19.4, lo=14.5, hi=26.2, **{tf.SPACING_LO: 11.4})
     assert "poor" not in tf.moved_text(up | {"reference": fine})
 
 

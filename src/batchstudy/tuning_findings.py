@@ -40,13 +40,23 @@ DOC_FILE = "tuning.json"
 #: The figures' directory beside the stage's tables (``results/analysis/figures``).
 TUNING_PLOT_DIR = "figures"
 LR_CHOICES = ("tuned", "reference")
-#: Key of a group's fits and column of ``tuned_bcrit.tsv``: B_crit refitted with every median
-#: crossing moved one evaluation earlier (`tuning.earliest_crossing_fit`), the other end of the
-#: range the evaluation spacing alone leaves B_crit in; 0 or inf where that fit put a parameter
-#: at zero, NaN where it was not made.
-EARLIEST = "b_crit_earliest"
+#: Keys of a group's fits and columns of ``tuned_bcrit.tsv``: the lowest and highest B_crit
+#: over every placement of the fitted median crossings at either end of their evaluation
+#: intervals (`tuning.spacing_bcrit_range`); 0 or inf where such a refit put a parameter at
+#: zero, NaN where the range was not computed.
+SPACING_LO = "b_crit_spacing_lo"
+SPACING_HI = "b_crit_spacing_hi"
+SPACING_COLUMNS = (SPACING_LO, SPACING_HI)
+#: How the range of `SPACING_COLUMNS` reads after its two ends.
+SPACING_WORDS = "over every placement of the crossings within their evaluation intervals"
 #: Columns of ``tuned_bcrit.tsv``: one row per group and lr choice.
-BCRIT_COLUMNS = (*tuning.GROUP_KEYS, "lr_choice", "reference_lr", *tuning.FIT_COLUMNS, EARLIEST)
+BCRIT_COLUMNS = (
+    *tuning.GROUP_KEYS,
+    "lr_choice",
+    "reference_lr",
+    *tuning.FIT_COLUMNS,
+    *SPACING_COLUMNS,
+)
 SGD_CAVEAT = (
     "The noise-scale theory (McCandlish et al. 2018) is derived for plain SGD, whose update is "
     "the minibatch gradient. With momentum it still describes the gradient's noise; with Adam, "
@@ -113,15 +123,14 @@ FIT_WHERE = {"tuned": "at any rate of the grid", "reference": "at this rate"}
 
 
 def with_resolution(fit: dict[str, Any], cells: pd.DataFrame, where: str) -> dict[str, Any]:
-    """`fit` (made on `cells`, see `fit_cells`) with `EARLIEST` (NaN where `fit` is not ok)
-    and ``left_out`` (`left_out_text` of `cells`, `where` naming the rate)."""
-    early = np.nan
+    """`fit` (made on `cells`, see `fit_cells`) with `SPACING_COLUMNS` (NaN where `fit` is not
+    ok) and ``left_out`` (`left_out_text` of `cells`, `where` naming the rate)."""
+    lo = hi = np.nan
     if fit.get("ok"):
-        made = tuning.earliest_crossing_fit(
+        lo, hi = tuning.spacing_bcrit_range(
             cells["batch_size"], cells["median_steps"], cells["eval_spacing"]
         )
-        early = float(made["b_crit"])
-    return fit | {EARLIEST: early, "left_out": left_out_text(cells, where)}
+    return fit | {SPACING_LO: lo, SPACING_HI: hi, "left_out": left_out_text(cells, where)}
 
 
 def left_out_text(cells: pd.DataFrame, where: str) -> str:
@@ -152,19 +161,21 @@ def left_out_text(cells: pd.DataFrame, where: str) -> str:
 
 
 def resolution_range(fit: dict[str, Any]) -> tuple[float, float] | None:
-    """(low, high) between a fit's B_crit and its `EARLIEST` one: the range the evaluation
-    spacing alone leaves B_crit in. ``None`` where either is NaN (not made); 0 and inf (a
-    parameter at zero) are ends like any other."""
-    b, e = float(fit.get("b_crit", np.nan)), float(fit.get(EARLIEST, np.nan))
-    if np.isnan(b) or np.isnan(e):
+    """(low, high) of a fit's `SPACING_COLUMNS`: where B_crit may lie given only that each
+    median crossing is known to one evaluation interval. ``None`` where either is NaN (not
+    computed); 0 and inf (a parameter at zero) are ends like any other."""
+    lo, hi = float(fit.get(SPACING_LO, np.nan)), float(fit.get(SPACING_HI, np.nan))
+    if np.isnan(lo) or np.isnan(hi):
         return None
-    return min(b, e), max(b, e)
+    return lo, hi
 
 
 def widened_range(fit: dict[str, Any]) -> tuple[float, float] | None:
-    """A fit's bootstrap interval joined with its `resolution_range` (the hull of both):
-    where B_crit may lie given the seeds' noise and the evaluation spacing. ``None`` where
-    the interval or the resolution range is missing."""
+    """The union of a fit's bootstrap interval and its `resolution_range`, as (low, high):
+    where B_crit may lie given the seeds' noise and the evaluation spacing. Both contain the
+    fitted B_crit whenever the bootstrap interval does, so the union is one range; were they
+    ever disjoint, (low, high) would also cover the gap between them. ``None`` where the
+    interval or the range is missing."""
     r = resolution_range(fit)
     lo, hi = float(fit.get("lo", np.nan)), float(fit.get("hi", np.nan))
     if r is None or np.isnan(lo) or np.isnan(hi):
@@ -173,14 +184,14 @@ def widened_range(fit: dict[str, Any]) -> tuple[float, float] | None:
 
 
 def resolved_move(tuned: dict[str, Any], reference: dict[str, Any]) -> str:
-    """Which way B_crit moved with tuning once the evaluation spacing is allowed for: "up"
-    when the tuned fit's `widened_range` lies wholly above the reference fit's, "down" when
-    wholly below, "" (no move shown) when the two overlap or either is unknown.
+    """Which way B_crit moved with tuning once the evaluation spacing is counted: "up" when
+    the tuned fit's `widened_range` lies wholly above the reference fit's, "down" when wholly
+    below, "" (no move shown) when the two overlap or either is unknown.
 
-    A target crossed within the first evaluations at the speed-chosen rates is known only to
-    one evaluation interval, and moving every median crossing to the earliest step it can lie
-    at (`tuning.earliest_crossings`) can move B_crit by more than its bootstrap interval
-    (which covers the seeds' noise only): a move that vanishes inside that range is not
+    A target crossed within the first evaluations is known only to one evaluation interval,
+    and placing each median crossing at either end of its interval
+    (`tuning.spacing_bcrit_range`) can move B_crit by more than its bootstrap interval
+    (which covers the seeds' noise only): a move that vanishes inside the unions is not
     shown by the data."""
     t, r = widened_range(tuned), widened_range(reference)
     if t is None or r is None:
@@ -193,16 +204,19 @@ def resolved_move(tuned: dict[str, Any], reference: dict[str, Any]) -> str:
 
 
 def resolution_words(fit: dict[str, Any]) -> str:
-    """``5.29–22.5 from the evaluation spacing alone`` (`resolution_range`); empty for a fit
-    without `EARLIEST`."""
-    if EARLIEST not in fit:
+    """``5.29–22.5 over every placement of the crossings within their evaluation intervals``
+    (`resolution_range`, `SPACING_WORDS`); empty for a fit without `SPACING_COLUMNS`."""
+    if SPACING_LO not in fit:
         return ""
     r = resolution_range(fit)
     if r is None:
-        return "no range from the evaluation spacing: its fit with earlier crossings failed"
+        return (
+            "no range over the placements of the crossings within their evaluation intervals: "
+            "an evaluation spacing is unknown, a refit failed or too many batch sizes are fitted"
+        )
     if np.isinf(r[1]):
-        return f"from {fmt.number(r[0])} up, no upper end, from the evaluation spacing alone"
-    return f"{fmt.number(r[0])}–{fmt.number(r[1])} from the evaluation spacing alone"
+        return f"from {fmt.number(r[0])} up, no upper end, {SPACING_WORDS}"
+    return f"{fmt.number(r[0])}–{fmt.number(r[1])} {SPACING_WORDS}"
 
 
 def _one_arm(runs: pd.DataFrame) -> pd.DataFrame:
@@ -446,8 +460,8 @@ def moved_text(fits: dict[str, dict]) -> str:
         known = widened_range(t) is not None and widened_range(r) is not None
         return (
             f"{went}; the intervals do not overlap, but no move is shown once the evaluation "
-            f"spacing is allowed for (each interval joined with its range from the evaluation "
-            f"spacing: {ranges}{'; these overlap' if known else ''})."
+            f"spacing is counted (the union of each bootstrap interval and its range "
+            f"{SPACING_WORDS}: {ranges}{'; these overlap' if known else ''})."
         )
     poor = [name for name, f in (("tuned", t), ("reference-rate", r)) if poor_fit(f)]
     caveat = (
@@ -458,8 +472,8 @@ def moved_text(fits: dict[str, dict]) -> str:
     )
     return (
         f"B_crit moved {way} with tuning, from {fmt.number(r['b_crit'])} to "
-        f"{fmt.number(t['b_crit'])} (the intervals do not overlap, nor do they once each is "
-        f"joined with its range from the evaluation spacing: {ranges}).{caveat}"
+        f"{fmt.number(t['b_crit'])} (the intervals do not overlap, nor do the unions of each "
+        f"bootstrap interval and its range {SPACING_WORDS}: {ranges}).{caveat}"
     )
 
 
@@ -469,7 +483,7 @@ def _ranges_words(t: dict[str, Any], r: dict[str, Any]) -> str:
     for name, f in (("reference rate", r), ("speed-chosen rates", t)):
         w = widened_range(f)
         span = (
-            "unknown (no fit with earlier crossings)"
+            "unknown (no range over the crossings' placements)"
             if w is None
             else f"{fmt.number(w[0])}–{fmt.number(w[1]) if np.isfinite(w[1]) else 'no upper end'}"
         )
@@ -1067,7 +1081,7 @@ def _fit_rows(keys: dict[str, Any], fits: dict[str, dict], ref: float) -> list[d
     return [
         keys
         | {"lr_choice": choice, "reference_lr": ref}
-        | {c: fits[choice].get(c, np.nan) for c in (*tuning.FIT_COLUMNS, EARLIEST)}
+        | {c: fits[choice].get(c, np.nan) for c in (*tuning.FIT_COLUMNS, *SPACING_COLUMNS)}
         for choice in LR_CHOICES
     ]
 
