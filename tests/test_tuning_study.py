@@ -205,6 +205,7 @@ def test_document_has_every_part_and_no_raw_nan_or_inf(tables):
         tf.FATE_SURVIVES,
         tf.FATE_FAILS,
         tf.FATE_NOT_SHOWN,
+        tf.FATE_ONE_TIMING,
         "unchanged",
         "changed",
     }
@@ -362,8 +363,9 @@ def test_a_claim_survives_only_when_supported_both_times():
         return claims.Verdict("c", "s", verdict, "e", holds_for=at)
 
     ref = [claims.SUPPORTED] * 4 + [claims.INCONCLUSIVE, claims.NOT_SUPPORTED]
+    ref += [claims.NOT_SUPPORTED, claims.INCONCLUSIVE]
     tuned = [claims.SUPPORTED, claims.NOT_SUPPORTED, claims.INCONCLUSIVE, claims.PARTLY]
-    tuned += [claims.INCONCLUSIVE, claims.SUPPORTED]
+    tuned += [claims.INCONCLUSIVE, claims.SUPPORTED, claims.INCONCLUSIVE, claims.NOT_SUPPORTED]
     rows = tf.claims_change([v(r) for r in ref], [v(t) for t in tuned])
     assert [r["fate"] for r in rows] == [
         "survives at the speed-chosen rates",
@@ -372,6 +374,8 @@ def test_a_claim_survives_only_when_supported_both_times():
         "not shown at the speed-chosen rates (holds for none at the reference rate, for B = 8 "
         "at the speed-chosen rates)",
         "unchanged",
+        "changed",
+        "not shown at the speed-chosen rates",
         "changed",
     ]
     assert not any(r["rate_independent"] for r in rows)
@@ -383,10 +387,14 @@ def test_claim_1_on_one_timing_stage_is_printed_once_without_a_fate():
     own training clocks) it keeps both columns and a fate."""
     one = claims.Verdict(claims.CLAIM_TIME_PER_EPOCH, "s", claims.SUPPORTED, "repeats")
     (row,) = tf.claims_change([one], [one], timed=True)
-    assert row["rate_independent"] and row["fate"] == ""
+    assert row["rate_independent"] and row["fate"] == "— (one timing stage)"
+    assert row["evidence"] == (
+        "The timing stage's evidence, the same at both choices of rate: repeats"
+    )
     assert row["summary"] == "supported, rate-independent (one timing stage)"
     (row,) = tf.claims_change([one], [one], timed=False)
     assert not row["rate_independent"] and row["fate"] == tf.FATE_SURVIVES
+    assert row["evidence"] == "repeats"
     other = claims.Verdict(claims.CLAIM_SETTLING, "s", claims.SUPPORTED, "e")
     assert not tf.claims_change([other], [other], timed=True)[0]["rate_independent"]
 
@@ -401,6 +409,7 @@ def test_the_claims_table_names_the_target_of_each_column():
     assert (
         header[2] == "speed-chosen rates (claim 4 to validation accuracy ≥ 0.800, the same target)"
     )
+    assert header[4] == "evidence (at the speed-chosen rates unless the row says otherwise)"
     assert "condition at base lr 0.001 races its claim 4 to a fraction" in tf.claims_target_text(
         t, "0.001"
     )

@@ -265,12 +265,17 @@ def _at(v: claims.Verdict, where: str) -> str:
 
 #: What became of a claim supported at the reference rate, at the rates chosen for speed:
 #: supported again, not supported, or neither (inconclusive, or holding for part of the range).
+#: `FATE_NOT_SHOWN` is also the fate of a claim not supported at the reference rate that is
+#: inconclusive at the speed-chosen rates: any definite verdict that turns inconclusive.
 FATE_SURVIVES = "survives at the speed-chosen rates"
 FATE_FAILS = "does not survive at the speed-chosen rates"
 FATE_NOT_SHOWN = "not shown at the speed-chosen rates"
 #: Claim 1 where both columns rest on the same timing stage (seconds per epoch do not depend on
-#: the learning rate): printed once, without a fate.
+#: the learning rate): printed once, `FATE_ONE_TIMING` in the fate's column, its evidence
+#: opened by `TIMING_EVIDENCE`.
 RATE_INDEPENDENT = "rate-independent (one timing stage)"
+FATE_ONE_TIMING = "— (one timing stage)"
+TIMING_EVIDENCE = "The timing stage's evidence, the same at both choices of rate: "
 #: What the tuned claims do not answer: no rate was chosen for accuracy.
 CLAIMS_SCOPE = (
     "The rates were chosen for the fewest steps to the target, not for final accuracy: claims "
@@ -287,6 +292,18 @@ def _fate_of_supported(tuned: str) -> str:
     return FATE_FAILS if tuned == claims.NOT_SUPPORTED else FATE_NOT_SHOWN
 
 
+def _fate(ref: str, tuned: str, same_sizes: bool) -> str:
+    """What became of a claim from its `ref` verdict to its `tuned` one (`same_sizes`: the
+    batch sizes where it holds agree): `_fate_of_supported` from supported; `FATE_NOT_SHOWN`
+    from not supported to inconclusive (a definite verdict the tuned runs cannot repeat);
+    otherwise "unchanged" or "changed"."""
+    if ref == claims.SUPPORTED:
+        return _fate_of_supported(tuned)
+    if ref == claims.NOT_SUPPORTED and tuned == claims.INCONCLUSIVE:
+        return FATE_NOT_SHOWN
+    return "unchanged" if ref == tuned and same_sizes else "changed"
+
+
 def claims_change(ref: list, tuned: list, timed: bool = False) -> list[dict[str, Any]]:
     """Per claim: the verdict at the reference rate, the tuned one, and what became of it.
 
@@ -295,9 +312,11 @@ def claims_change(ref: list, tuned: list, timed: bool = False) -> list[dict[str,
     supported at the reference rate `FATE_SURVIVES` (supported again), `FATE_FAILS` (not
     supported) or is `FATE_NOT_SHOWN` (inconclusive or holding for part of the range) at the
     speed-chosen rates (never "survives tuning": no rate was chosen for accuracy,
-    `CLAIMS_SCOPE`). With `timed` (the group's timing stage judges claim 1), claim 1 rests
-    on the same repeats in both columns: where its two verdicts and evidence agree it is
-    ``rate_independent``, summarised once as `RATE_INDEPENDENT`, without a fate."""
+    `CLAIMS_SCOPE`); one not supported that turns inconclusive is `FATE_NOT_SHOWN` too
+    (`_fate`). With `timed` (the group's timing stage judges claim 1), claim 1 rests on the
+    same repeats in both columns: where its two verdicts and evidence agree it is
+    ``rate_independent``, summarised once as `RATE_INDEPENDENT`, with `FATE_ONE_TIMING` for
+    a fate and its evidence opened by `TIMING_EVIDENCE`."""
     rows = []
     for a, b in zip(ref, tuned, strict=True):
         ref_at, tuned_at = sorted(a.holds_for or []), sorted(b.holds_for or [])
@@ -314,16 +333,13 @@ def claims_change(ref: list, tuned: list, timed: bool = False) -> list[dict[str,
                     "summary": f"{a.verdict}, {RATE_INDEPENDENT}",
                     "reference": a.verdict,
                     "tuned": b.verdict,
-                    "fate": "",
+                    "fate": FATE_ONE_TIMING,
                     "rate_independent": True,
-                    "evidence": b.evidence,
+                    "evidence": TIMING_EVIDENCE + b.evidence,
                 }
             )
             continue
-        if a.verdict == claims.SUPPORTED:
-            fate = _fate_of_supported(b.verdict)
-        else:
-            fate = "unchanged" if (a.verdict, ref_at) == (b.verdict, tuned_at) else "changed"
+        fate = _fate(a.verdict, b.verdict, ref_at == tuned_at)
         if ref_at != tuned_at:
             fate += (
                 f" (holds for {fmt.sizes(ref_at)} at the reference rate, for "
@@ -354,7 +370,7 @@ def claims_header(t: pd.Series, ref: str) -> list[str]:
         f"reference rate {ref} (claim 4 to validation accuracy ≥ {acc}, {whose})",
         f"speed-chosen rates (claim 4 to validation accuracy ≥ {acc}, the same target)",
         "from the reference rate to the speed-chosen rates",
-        "evidence (speed-chosen rates)",
+        "evidence (at the speed-chosen rates unless the row says otherwise)",
     ]
 
 
