@@ -505,12 +505,17 @@ def test_evaluation_grid_and_the_coarsely_resolved_batch_sizes():
     assert "ceil(training rows / B) optimizer steps, with 400 training rows" in text
     assert "n_train" not in text
     assert "B = 4: 100, B = 512: 1" in text
-    assert "within the first 3 evaluations at B = 4:" in text
+    assert "At the speed-chosen rates the median steps to target lies within the first 3 " in text
+    assert "evaluations at B = 4:" in text
     later = tf.evaluation_text(front.assign(median_steps=[400.0, 23.5]), ts.RESOLUTION_EPOCHS, 400)
     assert "within the first" not in later
     caveat = tf.resolution_caveat(front)
-    assert caveat.startswith("Steps to target at B = 4 lie within the first 3 evaluations")
-    assert "does not include that uncertainty" in caveat
+    assert caveat.startswith(
+        "At the speed-chosen rates, steps to target at B = 4 lie within the first 3 evaluations"
+    )
+    assert "the tuned B_crit's interval does not include that uncertainty, its range over " in (
+        caveat
+    )
     assert tf.resolution_caveat(front.assign(median_steps=[400.0, 23.5])) == ""
 
 

@@ -676,15 +676,16 @@ def coarse_sizes(frontier: pd.DataFrame) -> list[int]:
 
 def resolution_caveat(frontier: pd.DataFrame) -> str:
     """The Findings' one-sentence warning where the tuned B_crit rests on steps known only to
-    the evaluation grid; empty where no batch size is that coarse."""
+    the evaluation grid (`frontier`: the speed-chosen cells, so the sentence holds at those
+    rates only); empty where no batch size is that coarse."""
     coarse = coarse_sizes(frontier)
     if not coarse:
         return ""
     return (
-        f"Steps to target at {fmt.sizes(coarse)} lie within the first "
-        f"{ts.COARSE_EVALUATIONS} evaluations, known only to one evaluation interval; the "
-        "B_crit interval does not include that uncertainty, the range from the evaluation "
-        "spacing does."
+        f"At the speed-chosen rates, steps to target at {fmt.sizes(coarse)} lie within the "
+        f"first {ts.COARSE_EVALUATIONS} evaluations, known only to one evaluation interval; "
+        "the tuned B_crit's interval does not include that uncertainty, its range "
+        f"{SPACING_WORDS} does."
     )
 
 
@@ -709,8 +710,8 @@ def evaluation_text(frontier: pd.DataFrame, resolution: str, n_train: int) -> st
     coarse = coarse_sizes(front)
     if len(coarse):
         text += (
-            f" The median steps to target lies within the first {k} evaluations at "
-            f"{fmt.sizes(coarse)}: there the first crossing is known only to within "
+            f" At the speed-chosen rates the median steps to target lies within the first {k} "
+            f"evaluations at {fmt.sizes(coarse)}: there the first crossing is known only to within "
             f"one evaluation interval, at least 1/{k} of the median itself."
         )
     return text
