@@ -212,6 +212,8 @@ def test_document_has_every_part_and_no_raw_nan_or_inf(tables):
     assert len(g["claims_header"]) == 5 and "validation accuracy ≥ 0.700" in g["claims_header"][1]
     assert "Both verdict columns judge claim 4 on the same target" in g["claims_target"]
     assert len(g["frontier_rows"]) == len(SIZES)
+    n = int(tables["runs"]["n_train"].iloc[0])
+    assert g["frontier_header"][3] == f"median examples seen to target (epochs × {n} training rows)"
 
 
 def test_groups_with_one_rate_are_not_tuned(tables):
@@ -801,3 +803,16 @@ def test_a_tuned_b_crit_below_the_tested_range_prints_no_estimate():
     n = {"median": 30.0, "batch_size": 8, "n_checkpoints": 5}
     assert "not compared" in tf.noise_vs_bcrit_text(n, {}, below, "0.01")
     assert "0.0601" not in tf.bcrit_text(_fit()) and "22.5" in tf.bcrit_text(_fit())
+
+
+def test_the_examples_column_says_what_it_counts_and_differs_from_the_figures_b_times_steps():
+    """At epoch resolution the table's examples are epochs × the training rows, which the
+    header gives with N; the frontier figure plots B × steps and its caption says the two
+    differ where B does not divide the training rows."""
+    head = tf.frontier_header(ts.RESOLUTION_EPOCHS, 1437)
+    assert head[3] == "median examples seen to target (epochs × 1437 training rows)"
+    assert len(head) == len(tf.FRONTIER_HEADER) and head[:3] == tf.FRONTIER_HEADER[:3]
+    steps = tf.frontier_header(ts.RESOLUTION_STEPS, 400)[3]
+    assert "400 per full epoch" in steps and "partial last batch" in steps
+    title = tf.FIGURE_TITLES["frontier"]
+    assert "B × steps" in title and "above the table's examples seen" in title

@@ -826,11 +826,28 @@ FRONTIER_HEADER = [
     "batch size",
     "chosen base lr",
     "median steps to target",
-    "median examples to target",
+    "median examples seen to target",
     "runs reached",
     "regime",
     "final test accuracy at the speed-chosen rate (t, over seeds)",
 ]
+#: What the examples column counts, per resolution of steps to target
+#: (`tuning_study.curves_from_history`, `tuning_study.curves_from_evals`); ``{n}``: the
+#: group's training rows. Not the frontier figure's B × steps (`FIGURE_TITLES`).
+EXAMPLES_HEADER = {
+    ts.RESOLUTION_EPOCHS: "median examples seen to target (epochs × {n} training rows)",
+    ts.RESOLUTION_STEPS: "median examples seen to target (training rows used, {n} per full "
+    "epoch; a partial last batch counts the rows it holds)",
+}
+
+
+def frontier_header(resolution: str, n_train: int) -> list[str]:
+    """`FRONTIER_HEADER` with its examples column saying what it counts at `resolution`
+    (`EXAMPLES_HEADER`), with the group's `n_train` training rows."""
+    i = FRONTIER_HEADER.index("median examples seen to target")
+    head = list(FRONTIER_HEADER)
+    head[i] = EXAMPLES_HEADER[resolution].format(n=n_train)
+    return head
 
 
 def noise_summary(noise: pd.DataFrame | None) -> dict[str, Any] | None:
@@ -1058,6 +1075,7 @@ def _group_doc(
         "resolution_caveat": resolution_caveat(frontier),
         "criterion": criterion_text(frontier, float(extra["target"]["target_accuracy"])),
         "frontier_rows": frontier_rows(frontier),
+        "frontier_header": frontier_header(extra["resolution"], int(group["n_train"].max())),
         "bcrit": {k: bcrit_text(f) for k, f in fits.items()},
         "lr_changed": _changed_text(fits["tuned"]),
         "moved": moved_text(fits),
@@ -1229,8 +1247,8 @@ FIGURE_TITLES = {
     "lr_grid": "Median steps to the validation-accuracy target over the (batch size × lr) grid; "
     "chosen lr outlined, grey: > budget",
     "frontier": "Steps and B × steps (the fit's examples E = B·S, partial batches counted as "
-    "full) to target vs batch size at the tuned lr (log–log), perfect-scaling line and fitted "
-    "curve",
+    "full: above the table's examples seen where B does not divide the training rows) to "
+    "target vs batch size at the tuned lr (log–log), perfect-scaling line and fitted curve",
     "noise_scale": "Measured gradient noise scale B_simple over the reference run, beside the "
     "tuned B_crit (theory for SGD)",
 }
