@@ -593,10 +593,8 @@ def test_b_simple_is_compared_with_the_tuned_b_crit_near_the_target():
     assert (at["step"], at["b_simple"], at["n_after"]) == (50, 90.0, 2)
     n = {"median": 145.0, "batch_size": 32, "n_checkpoints": 4, "n_seeds": 1}
     text = tf.noise_vs_bcrit_text(n, at, _fit(b_crit=10.0), "0.001")
-    assert tf.noise_lead_text(n, _fit(b_crit=10.0)) == (
-        "The reference run's median B_simple is 14.5× the tuned B_crit (one seed, no interval)."
-    )
-    assert tf.noise_lead_text(n, {"ok": False}) == ""
+    assert text.startswith("The run's median B_simple is 14.5× the tuned B_crit. The median")
+    assert tf.noise_vs_bcrit_text(n, at, {"ok": False}, "0.001").startswith("Without a tuned")
     assert "over seeds is 60; at the checkpoint nearest it (step 50) B_simple is 90, 9.00×" in text
     assert "2 of the 4 checkpoints lie after" in text
     assert tf.noise_at_target(noise, np.inf) == {}
@@ -704,43 +702,69 @@ def test_a_poor_tuned_fit_is_flagged_as_in_the_condition_sections():
 
 
 def test_the_noise_scale_is_judged_against_the_theory_in_order_of_magnitude():
-    assert "B_simple and the tuned B_crit are within an order of magnitude of each other" in (
-        tf.theory_text(2.34)
+    plain = tf.theory_text(2.34)
+    assert plain.startswith(" For plain SGD the theory expects B_crit ≈ B_noise")
+    assert plain.endswith(
+        ": on this one seed, the median B_simple and the tuned B_crit are within an order of "
+        "magnitude, as the theory expects."
     )
-    assert "as the theory expects" in tf.theory_text(0.2)
     far = tf.theory_text(104.0)
-    assert "B_simple is more than an order of magnitude above the tuned B_crit" in far
-    assert "does not predict it here" in far
+    assert "the median B_simple is more than an order of magnitude above the tuned B_crit" in far
+    assert "does not predict it here" in far and "as the theory expects" not in far
     assert "order of magnitude below the tuned" in tf.theory_text(0.05)
     assert tf.theory_text(float("nan")) == ""
+    # Momentum SGD is not the theory's plain SGD: agreement is stated, not "as expected".
+    heavy = tf.theory_text(2.34, "sgd", 0.9)
+    assert "this optimizer is SGD with momentum 0.9, not the plain SGD of the theory" in heavy
+    assert "as the theory expects" not in heavy
     # Adam: the theory is a heuristic, so agreement is stated, never "as the theory expects".
-    adam = tf.theory_text(7.52, sgd=False)
+    adam = tf.theory_text(7.52, "adam")
     assert "as the theory expects" not in adam and "only a heuristic" in adam
     assert adam.endswith(
-        "B_simple and the tuned B_crit are within an order of magnitude of each other."
+        "the median B_simple and the tuned B_crit are within an order of magnitude."
     )
-    assert "does not predict it here" in tf.theory_text(104.0, sgd=False)
+    assert "does not predict it here" in tf.theory_text(104.0, "adam")
+    poor = tf.theory_text(14.4, "sgd", 0.9, poor=True)
+    assert poor.endswith(
+        "The tuned fit is poor (relative RMSE above 10%), so this comparison is indicative only."
+    )
 
 
-def test_the_noise_paragraph_leads_with_the_ratio_and_reads_adam_without_the_theory():
+def test_the_noise_paragraph_says_what_the_run_is_and_judges_on_its_median_not_one_checkpoint():
+    """The blobs · sgd case: the run's median B_simple is 14.4× the tuned B_crit while the
+    checkpoint near the target is 3.72×: the verdict follows the median, on one seed, with the
+    tuned fit's poor-fit flag and momentum SGD named as not the theory's plain SGD."""
     noise = pd.DataFrame(
         {
-            "step": [0, 50, 100],
-            "b_simple": [3.0, 90.0, 200.0],
+            "step": [0, 50, 100, 150, 200],
+            "b_simple": [3.35, 83.6, 324.0, 500.0, 625.0],
             "batch_size": 32,
-            "learning_rate": 0.001,
+            "learning_rate": 0.03162,
             "seed": 0,
         }
     )
     n = tf.noise_summary(noise)
-    assert (n["n_seeds"], n["median"]) == (1, 90.0)
-    fit = _fit(b_crit=9.0)
-    at = tf.noise_at_target(noise, 60.0)
-    for sgd in (True, False):
-        compare = tf.noise_vs_bcrit_text(n, at, fit, "0.001", sgd)
-        text = tf.noise_text(n, fit, compare, tf.noise_lead_text(n, fit))
-        assert text.startswith("The reference run's median B_simple is 10.0× the tuned B_crit (one")
-        assert ("as the theory expects" in text) == sgd
+    assert (n["n_seeds"], n["median"]) == (1, 324.0)
+    fit = _fit(b_crit=22.5, rel_rmse=0.168)
+    at = tf.noise_at_target(noise, 52.0)
+    compare = tf.noise_vs_bcrit_text(n, at, fit, "0.03162", ("sgd", 0.9))
+    text = tf.noise_text(n, fit, compare)
+    assert text.startswith(
+        "B_simple is measured along one reference run (B = 32, lr 0.03162, seed 0: one seed, so "
+        "no interval; 5 checkpoints over 200 steps)"
+    )
+    assert "The run's median B_simple is 14.4× the tuned B_crit." in text
+    assert "(step 50) B_simple is 83.6, 3.72× the tuned B_crit" in text
+    assert "on this one seed, the median B_simple is more than an order of magnitude above" in text
+    assert "within an order of magnitude" not in text and "as the theory expects" not in text
+    assert "SGD with momentum 0.9, not the plain SGD of the theory" in text
+    assert "The tuned fit is poor" in text
+    # The run is named before any sentence uses it.
+    assert text.index("one reference run") < text.index("The run's median")
+    for kind, momentum in (("sgd", 0.0), ("adam", 0.0)):
+        compare = tf.noise_vs_bcrit_text(n, at, _fit(b_crit=90.0), "0.001", (kind, momentum))
+        text = tf.noise_text(n, _fit(b_crit=90.0), compare)
+        assert ("as the theory expects" in text) == (kind == "sgd")
 
 
 def _repeats(job: tuple[str, str, str], seconds: dict[int, float], n: int = 5) -> pd.DataFrame:

@@ -900,91 +900,115 @@ def _comparable(fit: dict[str, Any]) -> str:
     return ""
 
 
-def noise_lead_text(n: dict[str, Any], fit: dict[str, Any]) -> str:
-    """The noise paragraph's first sentence: the run's median B_simple over the tuned B_crit,
-    and what it rests on (`n` from `noise_summary`): one reference run, so one seed and no
-    interval; empty where the two are not compared (`_comparable`)."""
-    if _comparable(fit):
-        return ""
-    seeds = "one seed" if n.get("n_seeds", 1) == 1 else f"{n['n_seeds']} seeds pooled"
-    return (
-        f"The reference run's median B_simple is {fmt.ratio(n['median'] / fit['b_crit'])} the "
-        f"tuned B_crit ({seeds}, no interval)."
-    )
-
-
 def noise_vs_bcrit_text(
-    n: dict[str, Any], at: dict[str, Any], fit: dict[str, Any], ref: str, sgd: bool = True
+    n: dict[str, Any],
+    at: dict[str, Any],
+    fit: dict[str, Any],
+    ref: str,
+    optimizer: tuple[str, float] = ("sgd", 0.0),
 ) -> str:
-    """B_simple at the checkpoint nearest the median steps to target of the run's cell (its
-    batch size at the reference rate `ref`), `at` from `noise_at_target`, against the tuned
-    B_crit and the theory (`theory_text`, `sgd`: the optimizer is SGD); why not, where the two
-    are not compared. The median's ratio is `noise_lead_text`'s."""
+    """The run's median B_simple (`n` from `noise_summary`) against the tuned B_crit of `fit`,
+    then B_simple at the checkpoint nearest the median steps to target of the run's cell (its
+    batch size at the reference rate `ref`; `at` from `noise_at_target`), then the theory's
+    reading of the median's ratio (`theory_text`, `optimizer`: its kind and momentum, poor-fit
+    flag from `fit`). Why not, where the two are not compared (`_comparable`)."""
     if why := _comparable(fit):
         return why
     b = fit["b_crit"]
+    ratio = n["median"] / b if np.isfinite(n.get("median", np.nan)) else np.nan
+    lead = (
+        f"The run's median B_simple is {fmt.ratio(ratio)} the tuned B_crit."
+        if np.isfinite(ratio)
+        else "The run has no finite B_simple."
+    )
     cell = f"B = {n['batch_size']} at the reference rate {ref}"
     if not at:
-        return f"The median run of {cell} did not reach the target within the budget."
-    return (
-        f"The median steps to target of {cell} over seeds is "
-        f"{tuning.steps_label(at['target_steps'], 0)};"
-        f" at the checkpoint nearest it (step {at['step']}) B_simple is "
-        f"{fmt.number(at['b_simple'])}, {fmt.ratio(at['b_simple'] / b)} the tuned B_crit; "
-        f"{at['n_after']} of the {n['n_checkpoints']} checkpoints lie after that median."
-    ) + theory_text(at["b_simple"] / b, sgd)
+        near = f" The median run of {cell} did not reach the target within the budget."
+    else:
+        near = (
+            f" The median steps to target of {cell} over seeds is "
+            f"{tuning.steps_label(at['target_steps'], 0)}; at the checkpoint nearest it (step "
+            f"{at['step']}) B_simple is {fmt.number(at['b_simple'])}, "
+            f"{fmt.ratio(at['b_simple'] / b)} the tuned B_crit; {at['n_after']} of the "
+            f"{n['n_checkpoints']} checkpoints lie after that median."
+        )
+    kind, momentum = optimizer
+    return lead + near + theory_text(ratio, kind, momentum, poor_fit(fit))
 
 
 #: B_simple and B_crit "agree in order of magnitude" when their ratio lies within this factor
 #: either way (`theory_text`).
 ORDER_OF_MAGNITUDE = 10.0
-#: Optimizer kinds (config ``optimizers.<name>.name``) the noise-scale theory is derived for.
+#: Optimizer kinds (config ``optimizers.<name>.name``) the noise-scale theory is derived for
+#: (without momentum).
 THEORY_KINDS = ("sgd",)
+#: How the noise-scale theory's expectation reads (McCandlish et al. 2018).
+THEORY_WORDS = (
+    "the theory expects B_crit ≈ B_noise, which B_simple approximates (exactly when the "
+    "loss's curvature is the same in every direction)"
+)
 
 
-def theory_text(ratio: float, sgd: bool = True) -> str:
-    """Whether B_simple at the target agrees with the tuned B_crit in order of magnitude (when
-    `ratio`, B_simple / B_crit, lies within `ORDER_OF_MAGNITUDE` either way), read against the
-    theory (McCandlish et al. 2018: B_crit ≈ B_noise, which B_simple approximates; it equals
-    it when the Hessian is a multiple of the identity). Only for SGD (`sgd`) is agreement
-    "as the theory expects"; for another optimizer the theory is a heuristic (`SGD_CAVEAT`),
-    so the sentence states the comparison only. Empty when `ratio` is not finite."""
+def theory_text(ratio: float, kind: str = "sgd", momentum: float = 0.0, poor: bool = False) -> str:
+    """Whether the run's median B_simple agrees with the tuned B_crit in order of magnitude
+    (`ratio`, median B_simple / B_crit, within `ORDER_OF_MAGNITUDE` either way), read against
+    the theory (`THEORY_WORDS`) on the one seed of the run. Only for plain SGD (`kind` in
+    `THEORY_KINDS`, `momentum` 0) is agreement "as the theory expects"; SGD with momentum is
+    named as not the plain SGD of the theory, another optimizer as a heuristic reading
+    (`SGD_CAVEAT`), and the comparison is stated only. `poor` (the tuned fit's flag) repeats
+    that the tuned B_crit is indicative only. Empty when `ratio` is not finite."""
     if not np.isfinite(ratio) or ratio <= 0:
         return ""
     agree = 1 / ORDER_OF_MAGNITUDE <= ratio <= ORDER_OF_MAGNITUDE
+    plain = kind in THEORY_KINDS and not momentum
     if agree:
-        verdict = "B_simple and the tuned B_crit are within an order of magnitude of each other"
-        verdict += ", as the theory expects" if sgd else ""
+        verdict = "the median B_simple and the tuned B_crit are within an order of magnitude"
+        verdict += ", as the theory expects" if plain else ""
     else:
         verdict = (
-            f"B_simple is more than an order of magnitude {'above' if ratio > 1 else 'below'} "
-            "the tuned B_crit, so the measured noise scale does not predict it here"
+            f"the median B_simple is more than an order of magnitude "
+            f"{'above' if ratio > 1 else 'below'} the tuned B_crit, so the measured noise scale "
+            "does not predict it here"
         )
-    if not sgd:
-        return (
-            f" For plain SGD the theory expects B_crit ≈ B_noise, which B_simple approximates; "
-            f"with this optimizer it is only a heuristic (below): at that checkpoint {verdict}."
+    if plain:
+        theory = f" For plain SGD {THEORY_WORDS}"
+    elif kind in THEORY_KINDS:
+        theory = (
+            f" For plain SGD {THEORY_WORDS}; this optimizer is SGD with momentum "
+            f"{momentum:g}, not the plain SGD of the theory"
         )
-    return (
-        " The theory expects B_crit ≈ B_noise, which B_simple approximates (exactly when the "
-        f"loss's curvature is the same in every direction); at that checkpoint {verdict}."
+    else:
+        theory = (
+            f" For plain SGD {THEORY_WORDS}; with this optimizer it is only a heuristic (below)"
+        )
+    flag = (
+        f" The tuned fit is poor (relative RMSE above {scaling.POOR_FIT_RMSE:.0%}), so this "
+        "comparison is indicative only."
+        if poor
+        else ""
     )
+    return f"{theory}: on this one seed, {verdict}.{flag}"
 
 
-def noise_text(
-    n: dict[str, Any] | None, fit: dict[str, Any], compare: str = "", lead: str = ""
-) -> str:
-    """The noise paragraph: `lead` (`noise_lead_text`) first, then the run and its B_simple,
-    the tuned B_crit, `compare` (`noise_vs_bcrit_text`) and `SGD_CAVEAT`."""
+def noise_text(n: dict[str, Any] | None, fit: dict[str, Any], compare: str = "") -> str:
+    """The noise paragraph: what the reference run is (its batch size, rate, one seed and
+    checkpoints) and its B_simple, the tuned B_crit, `compare` (`noise_vs_bcrit_text`) and
+    `SGD_CAVEAT`."""
     if n is None:
         return ""
+    seeds = (
+        "one seed, so no interval"
+        if n.get("n_seeds", 1) == 1
+        else (f"{n['n_seeds']} seeds pooled, no interval")
+    )
     return (
         (
-            f"{lead} Measured along a reference run (B = {n['batch_size']}, "
-            f"lr {lr_text(n['learning_rate'])}, seed {n['seed']}, {n['n_checkpoints']} checkpoints "
-            f"over {n['max_step']} steps), B_simple is {fmt.number(n['first'])} at the start, "
-            f"{fmt.number(n['last'])} at the end, median {fmt.number(n['median'])}; the tuned "
-            f"frontier's B_crit is {bcrit_text(fit)}. {compare} {SGD_CAVEAT}"
+            f"B_simple is measured along one reference run (B = {n['batch_size']}, "
+            f"lr {lr_text(n['learning_rate'])}, seed {n['seed']}: {seeds}; "
+            f"{n['n_checkpoints']} checkpoints over {n['max_step']} steps): "
+            f"{fmt.number(n['first'])} at the start, {fmt.number(n['last'])} at the end, median "
+            f"{fmt.number(n['median'])}; the tuned frontier's B_crit is {bcrit_text(fit)}. "
+            f"{compare} {SGD_CAVEAT}"
         )
         .replace("  ", " ")
         .strip()
@@ -1107,9 +1131,9 @@ def _noise_doc(extra: dict[str, Any], fit: dict[str, Any]) -> str:
     ]
     median = float(cell["median_steps"].iloc[0]) if len(cell) else np.nan
     at = noise_at_target(extra["noise"], median)
-    sgd = extra["kind"] in THEORY_KINDS
-    compare = noise_vs_bcrit_text(n, at, fit, lr_text(extra["reference_lr"]), sgd)
-    return noise_text(n, fit, compare, noise_lead_text(n, fit))
+    optimizer = (extra["kind"], float(extra["momentum"]))
+    compare = noise_vs_bcrit_text(n, at, fit, lr_text(extra["reference_lr"]), optimizer)
+    return noise_text(n, fit, compare)
 
 
 def _fit_rows(keys: dict[str, Any], fits: dict[str, dict], ref: float) -> list[dict[str, Any]]:
@@ -1160,6 +1184,7 @@ def _group_extra(
         "resolution": ctx["resolution"],
         "repeats": job_rows(ctx["repeats"], gk),
         "kind": (ctx["kinds"] or {}).get(optimizer, optimizer),
+        "momentum": (ctx["momenta"] or {}).get(optimizer, 0.0),
     }
     extra["reference_lr"] = reference_lr(group[tuning.LR_COLUMN], ctx["references"].get(optimizer))
     level = (ctx["chance"] or {}).get(dataset, {}).get("accuracy", np.nan)
@@ -1194,6 +1219,7 @@ def analyze_tuning(
     chance: Mapping[str, Mapping[str, float]] | None = None,
     repeats: pd.DataFrame | None = None,
     kinds: Mapping[str, str] | None = None,
+    momenta: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Tables (``grid``, ``frontier``, ``bcrit``: the files of the stage) and the report's
     document (``doc``: plain JSON types) of every group with >= 2 base learning rates.
@@ -1204,7 +1230,8 @@ def analyze_tuning(
     `repeats`: the aggregate ``timing_repeats.tsv`` (no rows or ``None`` without a timing
     stage), whose rows of a group's (dataset, optimizer, budget) judge its claims 1 and 4;
     `kinds`: optimizer name -> its kind (config ``optimizers.<name>.name``; the name itself
-    where missing), which decides how B_simple is read against the theory (`theory_text`)."""
+    where missing), and `momenta`: optimizer name -> its momentum (0 where missing), which
+    decide how B_simple is read against the theory of plain SGD (`theory_text`)."""
     references = references or {}
     targets = ts.group_targets(runs, absolute, fraction)
     truns = ts.steps_to_targets(ts.tuned_groups(runs), curves, targets)
@@ -1227,6 +1254,7 @@ def analyze_tuning(
         shared = {"targets": targets, "spacing": spacing, "noise": noise, "repeats": repeats}
         context = {"references": references, "shared_validation": shared_validation}
         context |= {"chance": chance, "kinds": kinds, "resolution": resolution}
+        context |= {"momenta": momenta}
         extra = _group_extra(gk, group, grid, fraction, settings, shared | context)
         fits = extra["fits"]
         front = tuning.add_regimes(
