@@ -1173,7 +1173,7 @@ def _group_extra(
     """What one group's document needs besides its runs (`analyze_tuning`'s arguments, in
     ``ctx``, narrowed to the group ``gk``): its grid and target, noise run, timing repeats,
     optimizer kind, reference rate, chance level, and its B_crit fits with the range the
-    evaluation spacing leaves them in (`with_resolution`)."""
+    evaluation spacing leaves them in (`with_resolution`: every placement of the crossings)."""
     dataset, optimizer = str(gk["dataset"]), str(gk["optimizer"])
     extra = {
         "grid": _of_group(grid, gk),
