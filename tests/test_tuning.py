@@ -264,8 +264,50 @@ def test_earliest_crossings_move_each_median_one_evaluation_back_and_never_below
     got = tuning.earliest_crossings([150.0, 23.5, 100.0, np.inf, np.nan], [100, 1, 100, 50, 5])
     np.testing.assert_array_equal(got[:4], [50.0, 22.5, 1.0, np.inf])
     assert np.isnan(got[4])
-    fit = tuning.earliest_crossing_fit([4, 8, 16], [150.0, 100.0, 50.0], [100, 50, 25])
-    assert fit == scaling.fit_critical_batch([4, 8, 16], [50.0, 50.0, 25.0])
+
+
+def test_crossing_placements_put_each_finite_median_at_either_end_of_its_interval():
+    got = tuning.crossing_placements([150.0, np.inf, 50.0, np.nan], [100, 5, 25, 5])
+    assert got.shape == (4, 4)
+    np.testing.assert_array_equal(got[0], [150.0, np.inf, 50.0, np.nan])
+    assert {tuple(r[[0, 2]]) for r in got} == {(150, 50), (50, 50), (150, 25), (50, 25)}
+    assert np.isinf(got[:, 1]).all() and np.isnan(got[:, 3]).all()
+
+
+#: Batch sizes and epoch-resolution spacing (400 training rows) of a hand-made frontier.
+_B = np.array([4, 8, 16, 32, 64, 128, 256, 512])
+_EPOCH = np.ceil(400 / _B)
+
+
+def test_the_spacing_range_places_each_crossing_independently_and_is_wider_than_two_refits():
+    """S = 23 + 520/B read at epoch resolution: refitting only the medians as observed and all
+    of them one evaluation earlier gives 5.49–22.6; moving each crossing on its own to either
+    end of its interval (256 refits) reaches 4.03–27.1, beyond both ends, and the medians'
+    own B_crit lies inside."""
+    steps = 23 + 520 / _B
+    observed = scaling.fit_critical_batch(_B, steps)["b_crit"]
+    earlier = scaling.fit_critical_batch(_B, tuning.earliest_crossings(steps, _EPOCH))["b_crit"]
+    assert (earlier, observed) == pytest.approx((5.49, 22.6), abs=0.01)
+    lo, hi = tuning.spacing_bcrit_range(_B, steps, _EPOCH)
+    assert (lo, hi) == pytest.approx((4.03, 27.08), abs=0.01)
+    assert lo < earlier and hi > observed
+    fits = [
+        scaling.fit_critical_batch(_B, r)["b_crit"]
+        for r in tuning.crossing_placements(steps, _EPOCH)
+    ]
+    assert (lo, hi) == (min(fits), max(fits))
+    # Evaluated every step, the range shrinks around the medians' own B_crit.
+    fine = tuning.spacing_bcrit_range(_B, steps, np.ones(_B.size))
+    assert fine[0] <= observed <= fine[1] and fine[1] - fine[0] < 2
+
+
+def test_the_spacing_range_is_unknown_without_a_spacing_and_keeps_zero_bound_ends():
+    steps = np.array([150.0, 100.0, 50.0])
+    assert np.isnan(tuning.spacing_bcrit_range([4, 8, 16], steps, [100, np.nan, 25])).all()
+    # Some placements fall like 1/B (S_min at 0: inf), others stay flat (E_min at 0: 0).
+    assert tuning.spacing_bcrit_range([4, 8, 16], steps, [100, 50, 25]) == (0.0, np.inf)
+    many = np.arange(1, tuning.MAX_PLACED_SIZES + 2, dtype=float)
+    assert np.isnan(tuning.spacing_bcrit_range(many, 100 / many + 5, np.ones(many.size))).all()
 
 
 def test_the_frontiers_examples_points_and_curve_are_one_quantity_b_times_steps():

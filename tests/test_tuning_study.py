@@ -205,12 +205,15 @@ def test_document_has_every_part_and_no_raw_nan_or_inf(tables):
         tf.FATE_SURVIVES,
         tf.FATE_FAILS,
         tf.FATE_NOT_SHOWN,
+        tf.FATE_ONE_TIMING,
         "unchanged",
         "changed",
     }
     assert len(g["claims_header"]) == 5 and "validation accuracy ≥ 0.700" in g["claims_header"][1]
     assert "Both verdict columns judge claim 4 on the same target" in g["claims_target"]
     assert len(g["frontier_rows"]) == len(SIZES)
+    n = int(tables["runs"]["n_train"].iloc[0])
+    assert g["frontier_header"][3] == f"median examples seen to target (epochs × {n} training rows)"
 
 
 def test_groups_with_one_rate_are_not_tuned(tables):
@@ -245,17 +248,18 @@ def test_large_vs_best_picks_the_best_on_validation_and_compares_test():
 
 
 def test_b_crit_moves_only_when_the_intervals_are_disjoint():
-    fit = {"ok": True, "b_crit": 10.0, "lo": 8.0, "hi": 12.0, tf.EARLIEST: 9.0}
-    up = {"tuned": fit | {"b_crit": 40.0, "lo": 30.0, "hi": 50.0, tf.EARLIEST: 35.0}}
+    fit = {"ok": True, "b_crit": 10.0, "lo": 8.0, "hi": 12.0, tf.SPACING_LO: 9.0}
+    fit |= {tf.SPACING_HI: 11.0}
+    up = {"tuned": fit | {"b_crit": 40.0, "lo": 30.0, "hi": 50.0, tf.SPACING_LO: 35.0}}
     assert "moved up" in tf.moved_text(up | {"reference": fit})
     overlap = {"tuned": fit | {"b_crit": 11.0, "lo": 9.0, "hi": 14.0}, "reference": fit}
     assert "overlap" in tf.moved_text(overlap)
     failed = {"tuned": {"ok": False}, "reference": fit}
     assert "tuned fit failed" in tf.moved_text(failed)
-    unknown = up | {"reference": fit | {tf.EARLIEST: np.nan}}
+    unknown = up | {"reference": fit | {tf.SPACING_HI: np.nan}}
     text = tf.moved_text(unknown)
-    assert "no move is shown once the evaluation spacing is allowed for" in text
-    assert "reference rate unknown (no fit with earlier crossings)" in text
+    assert "no move is shown once the evaluation spacing is counted (the union of" in text
+    assert "reference rate unknown (no range over the crossings' placements)" in text
     assert "these overlap" not in text
 
 
@@ -282,29 +286,32 @@ def _made(steps: np.ndarray, spacing: np.ndarray, lo: float, hi: float) -> dict:
 
 def test_a_move_of_b_crit_must_survive_the_evaluation_spacing():
     """The tuned frontier crosses the target within the first evaluations at small B (S = 23 +
-    520/B: 153 steps at B = 4, evaluations 100 steps apart); moving every crossing one
-    evaluation back drops its B_crit from 22.6 to about 5.5, inside the reference fit's
-    interval: the disjoint intervals show no move. Evaluated every step, the same medians
-    keep their B_crit and the move survives."""
+    520/B: 153 steps at B = 4, evaluations 100 steps apart); placing each crossing at either
+    end of its evaluation interval puts its B_crit anywhere in 4.03–27.1, down into the
+    reference fit's interval: the disjoint intervals show no move. Evaluated every step, the
+    same medians keep their B_crit and the move survives."""
     tuned, ref = 23 + 520 / _B, 340 + 1420 / _B
     reference = _made(ref, _EPOCH, 3.03, 5.74)
     coarse = _made(tuned, _EPOCH, 12.2, 35.4)
     assert coarse["b_crit"] == pytest.approx(22.6, abs=0.1)
-    assert coarse[tf.EARLIEST] == pytest.approx(5.49, abs=0.01)
-    assert tf.resolution_range(coarse) == pytest.approx((coarse[tf.EARLIEST], coarse["b_crit"]))
-    assert tf.widened_range(coarse) == pytest.approx((coarse[tf.EARLIEST], 35.4))
+    assert tf.resolution_range(coarse) == pytest.approx((4.03, 27.08), abs=0.01)
+    assert tf.widened_range(coarse) == pytest.approx((coarse[tf.SPACING_LO], 35.4))
     assert tf.resolved_move(coarse, reference) == ""
     text = tf.moved_text({"tuned": coarse, "reference": reference})
     assert text.startswith("B_crit went from 4.18 to 22.6; the intervals do not overlap, but no")
-    assert "reference rate 3.01–5.74, speed-chosen rates 5.49–35.4; these overlap" in text
-    assert "5.49–22.6 from the evaluation spacing alone; 95.0%" in tf.bcrit_text(_fit() | coarse)
+    assert "reference rate 2.91–5.74, speed-chosen rates 4.03–35.4; these overlap" in text
+    assert (
+        "(4.03–27.1 over every placement of the crossings within their evaluation intervals; "
+        "95.0%" in tf.bcrit_text(_fit() | coarse)
+    )
     fine = _made(tuned, np.ones(_B.size), 12.2, 35.4)
     assert tf.resolved_move(fine, reference) == "up"
     assert tf.resolved_move(reference, fine) == "down"
     assert tf.moved_text({"tuned": fine, "reference": reference}).startswith(
         "B_crit moved up with tuning, from 4.18 to 22.6 (the intervals do not overlap, nor do "
-        "they once each is joined with its range from the evaluation spacing: reference rate "
-        "3.01–5.74, speed-chosen rates 12.2–35.4)."
+        "the unions of each bootstrap interval and its range over every placement of the "
+        "crossings within their evaluation intervals: reference rate 2.91–5.74, speed-chosen "
+        "rates 12.2–35.4)."
     )
 
 
@@ -358,8 +365,9 @@ def test_a_claim_survives_only_when_supported_both_times():
         return claims.Verdict("c", "s", verdict, "e", holds_for=at)
 
     ref = [claims.SUPPORTED] * 4 + [claims.INCONCLUSIVE, claims.NOT_SUPPORTED]
+    ref += [claims.NOT_SUPPORTED, claims.INCONCLUSIVE]
     tuned = [claims.SUPPORTED, claims.NOT_SUPPORTED, claims.INCONCLUSIVE, claims.PARTLY]
-    tuned += [claims.INCONCLUSIVE, claims.SUPPORTED]
+    tuned += [claims.INCONCLUSIVE, claims.SUPPORTED, claims.INCONCLUSIVE, claims.NOT_SUPPORTED]
     rows = tf.claims_change([v(r) for r in ref], [v(t) for t in tuned])
     assert [r["fate"] for r in rows] == [
         "survives at the speed-chosen rates",
@@ -368,6 +376,8 @@ def test_a_claim_survives_only_when_supported_both_times():
         "not shown at the speed-chosen rates (holds for none at the reference rate, for B = 8 "
         "at the speed-chosen rates)",
         "unchanged",
+        "changed",
+        "not shown at the speed-chosen rates",
         "changed",
     ]
     assert not any(r["rate_independent"] for r in rows)
@@ -379,10 +389,14 @@ def test_claim_1_on_one_timing_stage_is_printed_once_without_a_fate():
     own training clocks) it keeps both columns and a fate."""
     one = claims.Verdict(claims.CLAIM_TIME_PER_EPOCH, "s", claims.SUPPORTED, "repeats")
     (row,) = tf.claims_change([one], [one], timed=True)
-    assert row["rate_independent"] and row["fate"] == ""
+    assert row["rate_independent"] and row["fate"] == "— (one timing stage)"
+    assert row["evidence"] == (
+        "The timing stage's evidence, the same at both choices of rate: repeats"
+    )
     assert row["summary"] == "supported, rate-independent (one timing stage)"
     (row,) = tf.claims_change([one], [one], timed=False)
     assert not row["rate_independent"] and row["fate"] == tf.FATE_SURVIVES
+    assert row["evidence"] == "repeats"
     other = claims.Verdict(claims.CLAIM_SETTLING, "s", claims.SUPPORTED, "e")
     assert not tf.claims_change([other], [other], timed=True)[0]["rate_independent"]
 
@@ -397,6 +411,7 @@ def test_the_claims_table_names_the_target_of_each_column():
     assert (
         header[2] == "speed-chosen rates (claim 4 to validation accuracy ≥ 0.800, the same target)"
     )
+    assert header[4] == "evidence (at the speed-chosen rates unless the row says otherwise)"
     assert "condition at base lr 0.001 races its claim 4 to a fraction" in tf.claims_target_text(
         t, "0.001"
     )
@@ -492,12 +507,17 @@ def test_evaluation_grid_and_the_coarsely_resolved_batch_sizes():
     assert "ceil(training rows / B) optimizer steps, with 400 training rows" in text
     assert "n_train" not in text
     assert "B = 4: 100, B = 512: 1" in text
-    assert "within the first 3 evaluations at B = 4:" in text
+    assert "At the speed-chosen rates the median steps to target lies within the first 3 " in text
+    assert "evaluations at B = 4:" in text
     later = tf.evaluation_text(front.assign(median_steps=[400.0, 23.5]), ts.RESOLUTION_EPOCHS, 400)
     assert "within the first" not in later
     caveat = tf.resolution_caveat(front)
-    assert caveat.startswith("Steps to target at B = 4 lie within the first 3 evaluations")
-    assert "does not include that uncertainty" in caveat
+    assert caveat.startswith(
+        "At the speed-chosen rates, steps to target at B = 4 lie within the first 3 evaluations"
+    )
+    assert "the tuned B_crit's interval does not include that uncertainty, its range over " in (
+        caveat
+    )
     assert tf.resolution_caveat(front.assign(median_steps=[400.0, 23.5])) == ""
 
 
@@ -522,12 +542,14 @@ def test_ties_with_the_chosen_cell_are_named():
 def _fit(**kw):
     base = {"ok": True, "b_crit": 22.5, "lo": 12.2, "hi": 35.4, "level": 0.95, "n_seeds": 10}
     more = {"n_boot": 2000, "n_boot_ok": 2000, "n_points": 8, "rel_rmse": 0.051}
-    return base | more | {tf.EARLIEST: 0.72 * kw.get("b_crit", 22.5)} | kw
+    spacing = {tf.SPACING_LO: 0.72 * kw.get("b_crit", 22.5), tf.SPACING_HI: kw.get("b_crit", 22.5)}
+    return base | more | spacing | kw
 
 
 def test_every_tuning_interval_names_its_level():
     assert (
-        "[12.2, 35.4] (16.2–22.5 from the evaluation spacing alone; 95.0% percentile bootstrap "
+        "[12.2, 35.4] (16.2–22.5 over every placement of the crossings within their evaluation "
+        "intervals; 95.0% percentile bootstrap "
         "over 10 seeds"
     ) in tf.bcrit_text(_fit())
     assert "; 90.0% percentile bootstrap" in tf.bcrit_text(_fit(level=0.9))
@@ -571,10 +593,8 @@ def test_b_simple_is_compared_with_the_tuned_b_crit_near_the_target():
     assert (at["step"], at["b_simple"], at["n_after"]) == (50, 90.0, 2)
     n = {"median": 145.0, "batch_size": 32, "n_checkpoints": 4, "n_seeds": 1}
     text = tf.noise_vs_bcrit_text(n, at, _fit(b_crit=10.0), "0.001")
-    assert tf.noise_lead_text(n, _fit(b_crit=10.0)) == (
-        "The reference run's median B_simple is 14.5× the tuned B_crit (one seed, no interval)."
-    )
-    assert tf.noise_lead_text(n, {"ok": False}) == ""
+    assert text.startswith("The run's median B_simple is 14.5× the tuned B_crit. The median")
+    assert tf.noise_vs_bcrit_text(n, at, {"ok": False}, "0.001").startswith("Without a tuned")
     assert "over seeds is 60; at the checkpoint nearest it (step 50) B_simple is 90, 9.00×" in text
     assert "2 of the 4 checkpoints lie after" in text
     assert tf.noise_at_target(noise, np.inf) == {}
@@ -671,54 +691,80 @@ def test_a_poor_tuned_fit_is_flagged_as_in_the_condition_sections():
     )
     near = tf.bcrit_text(_fit(standing=scaling.STANDING_NEAR_CHANCE))
     assert near.endswith("; its target is near chance (see the group's target); indicative only)")
-    tuned = _fit(b_crit=118.0, lo=100.0, hi=159.0, **{tf.EARLIEST: 81.02})
+    tuned = _fit(b_crit=118.0, lo=100.0, hi=159.0, **{tf.SPACING_LO: 81.02})
     up = {"tuned": tuned, "reference": poor}
     assert tf.moved_text(up).endswith(
         "speed-chosen rates 81.0–159). The reference-rate fit is poor (relative RMSE above "
         "10%), so the move is indicative only."
     )
-    fine = _fit(b_crit=19.4, lo=14.5, hi=26.2, **{tf.EARLIEST: 11.4})
+    fine = _fit(b_crit=19.4, lo=14.5, hi=26.2, **{tf.SPACING_LO: 11.4})
     assert "poor" not in tf.moved_text(up | {"reference": fine})
 
 
 def test_the_noise_scale_is_judged_against_the_theory_in_order_of_magnitude():
-    assert "B_simple and the tuned B_crit are within an order of magnitude of each other" in (
-        tf.theory_text(2.34)
+    plain = tf.theory_text(2.34)
+    assert plain.startswith(" For plain SGD the theory expects B_crit ≈ B_noise")
+    assert plain.endswith(
+        ": on this one seed, the median B_simple and the tuned B_crit are within an order of "
+        "magnitude, as the theory expects."
     )
-    assert "as the theory expects" in tf.theory_text(0.2)
     far = tf.theory_text(104.0)
-    assert "B_simple is more than an order of magnitude above the tuned B_crit" in far
-    assert "does not predict it here" in far
+    assert "the median B_simple is more than an order of magnitude above the tuned B_crit" in far
+    assert "does not predict it here" in far and "as the theory expects" not in far
     assert "order of magnitude below the tuned" in tf.theory_text(0.05)
     assert tf.theory_text(float("nan")) == ""
+    # Momentum SGD is not the theory's plain SGD: agreement is stated, not "as expected".
+    heavy = tf.theory_text(2.34, "sgd", 0.9)
+    assert "this optimizer is SGD with momentum 0.9, not the plain SGD of the theory" in heavy
+    assert "as the theory expects" not in heavy
     # Adam: the theory is a heuristic, so agreement is stated, never "as the theory expects".
-    adam = tf.theory_text(7.52, sgd=False)
+    adam = tf.theory_text(7.52, "adam")
     assert "as the theory expects" not in adam and "only a heuristic" in adam
     assert adam.endswith(
-        "B_simple and the tuned B_crit are within an order of magnitude of each other."
+        "the median B_simple and the tuned B_crit are within an order of magnitude."
     )
-    assert "does not predict it here" in tf.theory_text(104.0, sgd=False)
+    assert "does not predict it here" in tf.theory_text(104.0, "adam")
+    poor = tf.theory_text(14.4, "sgd", 0.9, poor=True)
+    assert poor.endswith(
+        "The tuned fit is poor (relative RMSE above 10%), so this comparison is indicative only."
+    )
 
 
-def test_the_noise_paragraph_leads_with_the_ratio_and_reads_adam_without_the_theory():
+def test_the_noise_paragraph_says_what_the_run_is_and_judges_on_its_median_not_one_checkpoint():
+    """The blobs · sgd case: the run's median B_simple is 14.4× the tuned B_crit while the
+    checkpoint near the target is 3.72×: the verdict follows the median, on one seed, with the
+    tuned fit's poor-fit flag and momentum SGD named as not the theory's plain SGD."""
     noise = pd.DataFrame(
         {
-            "step": [0, 50, 100],
-            "b_simple": [3.0, 90.0, 200.0],
+            "step": [0, 50, 100, 150, 200],
+            "b_simple": [3.35, 83.6, 324.0, 500.0, 625.0],
             "batch_size": 32,
-            "learning_rate": 0.001,
+            "learning_rate": 0.03162,
             "seed": 0,
         }
     )
     n = tf.noise_summary(noise)
-    assert (n["n_seeds"], n["median"]) == (1, 90.0)
-    fit = _fit(b_crit=9.0)
-    at = tf.noise_at_target(noise, 60.0)
-    for sgd in (True, False):
-        compare = tf.noise_vs_bcrit_text(n, at, fit, "0.001", sgd)
-        text = tf.noise_text(n, fit, compare, tf.noise_lead_text(n, fit))
-        assert text.startswith("The reference run's median B_simple is 10.0× the tuned B_crit (one")
-        assert ("as the theory expects" in text) == sgd
+    assert (n["n_seeds"], n["median"]) == (1, 324.0)
+    fit = _fit(b_crit=22.5, rel_rmse=0.168)
+    at = tf.noise_at_target(noise, 52.0)
+    compare = tf.noise_vs_bcrit_text(n, at, fit, "0.03162", ("sgd", 0.9))
+    text = tf.noise_text(n, fit, compare)
+    assert text.startswith(
+        "B_simple is measured along one reference run (B = 32, lr 0.03162, seed 0: one seed, so "
+        "no interval; 5 checkpoints over 200 steps)"
+    )
+    assert "The run's median B_simple is 14.4× the tuned B_crit." in text
+    assert "(step 50) B_simple is 83.6, 3.72× the tuned B_crit" in text
+    assert "on this one seed, the median B_simple is more than an order of magnitude above" in text
+    assert "within an order of magnitude" not in text and "as the theory expects" not in text
+    assert "SGD with momentum 0.9, not the plain SGD of the theory" in text
+    assert "The tuned fit is poor" in text
+    # The run is named before any sentence uses it.
+    assert text.index("one reference run") < text.index("The run's median")
+    for kind, momentum in (("sgd", 0.0), ("adam", 0.0)):
+        compare = tf.noise_vs_bcrit_text(n, at, _fit(b_crit=90.0), "0.001", (kind, momentum))
+        text = tf.noise_text(n, _fit(b_crit=90.0), compare)
+        assert ("as the theory expects" in text) == (kind == "sgd")
 
 
 def _repeats(job: tuple[str, str, str], seconds: dict[int, float], n: int = 5) -> pd.DataFrame:
@@ -781,3 +827,16 @@ def test_a_tuned_b_crit_below_the_tested_range_prints_no_estimate():
     n = {"median": 30.0, "batch_size": 8, "n_checkpoints": 5}
     assert "not compared" in tf.noise_vs_bcrit_text(n, {}, below, "0.01")
     assert "0.0601" not in tf.bcrit_text(_fit()) and "22.5" in tf.bcrit_text(_fit())
+
+
+def test_the_examples_column_says_what_it_counts_and_differs_from_the_figures_b_times_steps():
+    """At epoch resolution the table's examples are epochs × the training rows, which the
+    header gives with N; the frontier figure plots B × steps and its caption says the two
+    differ where B does not divide the training rows."""
+    head = tf.frontier_header(ts.RESOLUTION_EPOCHS, 1437)
+    assert head[3] == "median examples seen to target (epochs × 1437 training rows)"
+    assert len(head) == len(tf.FRONTIER_HEADER) and head[:3] == tf.FRONTIER_HEADER[:3]
+    steps = tf.frontier_header(ts.RESOLUTION_STEPS, 400)[3]
+    assert "400 per full epoch" in steps and "partial last batch" in steps
+    title = tf.FIGURE_TITLES["frontier"]
+    assert "B × steps" in title and "above the table's examples seen" in title

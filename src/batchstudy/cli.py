@@ -346,6 +346,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
         chance=chance_levels(splits),
         repeats=repeats,
         kinds=json.loads(args.optimizer_kinds),
+        momenta=json.loads(args.optimizer_momentum),
     )
     out = Path(args.out_dir)
     tf.draw(result, noise, out / tf.TUNING_PLOT_DIR, args.dpi)
@@ -540,6 +541,11 @@ def _add_report_stages(sub: Any) -> None:
         "--optimizer-kinds",
         default="{}",
         help='JSON {optimizer: kind ("sgd", "adam", ...)}; the name itself where missing',
+    )
+    s.add_argument(
+        "--optimizer-momentum",
+        default="{}",
+        help="JSON {optimizer: momentum}; 0 where missing (Adam, plain SGD)",
     )
     s.add_argument(
         "--shared-validation", nargs="*", default=[], help="datasets validated on the test split"

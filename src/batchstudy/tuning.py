@@ -279,10 +279,49 @@ def earliest_crossings(median_steps: Any, spacing: Any) -> np.ndarray:
         return np.where(np.isfinite(s), np.maximum(s - g, 1.0), s)
 
 
-def earliest_crossing_fit(batch_sizes: Any, median_steps: Any, spacing: Any) -> dict[str, Any]:
-    """`scaling.fit_critical_batch` of the `earliest_crossings`: with the fit of the medians
-    themselves, the two ends of the range the evaluation spacing alone leaves B_crit in."""
-    return scaling.fit_critical_batch(batch_sizes, earliest_crossings(median_steps, spacing))
+#: The most fitted batch sizes whose crossings `spacing_bcrit_range` places every way
+#: (2^k refits); beyond it the range is not computed.
+MAX_PLACED_SIZES = 12
+
+
+def crossing_placements(median_steps: Any, spacing: Any) -> np.ndarray:
+    """Every placement of the median crossings at the ends of their evaluation intervals:
+    shape (2^k, n) for the k finite medians of the n given, each row putting every finite
+    median either as observed or one evaluation earlier (`earliest_crossings`), independently
+    of the others; the first row is the medians as observed. +inf and NaN stay as they are
+    in every row."""
+    s = np.asarray(median_steps, dtype=float)
+    early = earliest_crossings(s, spacing)
+    finite = np.flatnonzero(np.isfinite(s))
+    rows = np.repeat(s[None, :], 2**finite.size, axis=0)
+    bits = (np.arange(2**finite.size)[:, None] >> np.arange(finite.size)[None, :]) & 1
+    rows[:, finite] = np.where(bits == 1, early[finite], s[finite])
+    return rows
+
+
+def spacing_bcrit_range(batch_sizes: Any, median_steps: Any, spacing: Any) -> tuple[float, float]:
+    """(lowest, highest) B_crit of `scaling.fit_critical_batch` over every
+    `crossing_placements` of the medians: where B_crit may lie given only that each median
+    crossing is known to one evaluation interval. The medians as observed are one placement,
+    so their B_crit lies in the range. Only the interval ends are placed, not the points
+    between them. A refit with a parameter at zero gives 0 or inf (an end like any other).
+    (NaN, NaN) where a finite median's spacing is not finite (its interval is unknown), a
+    refit gives no B_crit, or more than `MAX_PLACED_SIZES` medians are finite."""
+    s = np.asarray(median_steps, dtype=float)
+    g = np.asarray(spacing, dtype=float)
+    finite = np.isfinite(s)
+    if finite.sum() > MAX_PLACED_SIZES or not np.isfinite(g[finite]).all():
+        return np.nan, np.nan
+    made = np.array(
+        [
+            scaling.fit_critical_batch(batch_sizes, row)["b_crit"]
+            for row in crossing_placements(s, g)
+        ],
+        dtype=float,
+    )
+    if np.isnan(made).any():
+        return np.nan, np.nan
+    return float(made.min()), float(made.max())
 
 
 def add_regimes(frontier: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:

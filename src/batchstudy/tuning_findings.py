@@ -40,13 +40,23 @@ DOC_FILE = "tuning.json"
 #: The figures' directory beside the stage's tables (``results/analysis/figures``).
 TUNING_PLOT_DIR = "figures"
 LR_CHOICES = ("tuned", "reference")
-#: Key of a group's fits and column of ``tuned_bcrit.tsv``: B_crit refitted with every median
-#: crossing moved one evaluation earlier (`tuning.earliest_crossing_fit`), the other end of the
-#: range the evaluation spacing alone leaves B_crit in; 0 or inf where that fit put a parameter
-#: at zero, NaN where it was not made.
-EARLIEST = "b_crit_earliest"
+#: Keys of a group's fits and columns of ``tuned_bcrit.tsv``: the lowest and highest B_crit
+#: over every placement of the fitted median crossings at either end of their evaluation
+#: intervals (`tuning.spacing_bcrit_range`); 0 or inf where such a refit put a parameter at
+#: zero, NaN where the range was not computed.
+SPACING_LO = "b_crit_spacing_lo"
+SPACING_HI = "b_crit_spacing_hi"
+SPACING_COLUMNS = (SPACING_LO, SPACING_HI)
+#: How the range of `SPACING_COLUMNS` reads after its two ends.
+SPACING_WORDS = "over every placement of the crossings within their evaluation intervals"
 #: Columns of ``tuned_bcrit.tsv``: one row per group and lr choice.
-BCRIT_COLUMNS = (*tuning.GROUP_KEYS, "lr_choice", "reference_lr", *tuning.FIT_COLUMNS, EARLIEST)
+BCRIT_COLUMNS = (
+    *tuning.GROUP_KEYS,
+    "lr_choice",
+    "reference_lr",
+    *tuning.FIT_COLUMNS,
+    *SPACING_COLUMNS,
+)
 SGD_CAVEAT = (
     "The noise-scale theory (McCandlish et al. 2018) is derived for plain SGD, whose update is "
     "the minibatch gradient. With momentum it still describes the gradient's noise; with Adam, "
@@ -113,15 +123,14 @@ FIT_WHERE = {"tuned": "at any rate of the grid", "reference": "at this rate"}
 
 
 def with_resolution(fit: dict[str, Any], cells: pd.DataFrame, where: str) -> dict[str, Any]:
-    """`fit` (made on `cells`, see `fit_cells`) with `EARLIEST` (NaN where `fit` is not ok)
-    and ``left_out`` (`left_out_text` of `cells`, `where` naming the rate)."""
-    early = np.nan
+    """`fit` (made on `cells`, see `fit_cells`) with `SPACING_COLUMNS` (NaN where `fit` is not
+    ok) and ``left_out`` (`left_out_text` of `cells`, `where` naming the rate)."""
+    lo = hi = np.nan
     if fit.get("ok"):
-        made = tuning.earliest_crossing_fit(
+        lo, hi = tuning.spacing_bcrit_range(
             cells["batch_size"], cells["median_steps"], cells["eval_spacing"]
         )
-        early = float(made["b_crit"])
-    return fit | {EARLIEST: early, "left_out": left_out_text(cells, where)}
+    return fit | {SPACING_LO: lo, SPACING_HI: hi, "left_out": left_out_text(cells, where)}
 
 
 def left_out_text(cells: pd.DataFrame, where: str) -> str:
@@ -152,19 +161,21 @@ def left_out_text(cells: pd.DataFrame, where: str) -> str:
 
 
 def resolution_range(fit: dict[str, Any]) -> tuple[float, float] | None:
-    """(low, high) between a fit's B_crit and its `EARLIEST` one: the range the evaluation
-    spacing alone leaves B_crit in. ``None`` where either is NaN (not made); 0 and inf (a
-    parameter at zero) are ends like any other."""
-    b, e = float(fit.get("b_crit", np.nan)), float(fit.get(EARLIEST, np.nan))
-    if np.isnan(b) or np.isnan(e):
+    """(low, high) of a fit's `SPACING_COLUMNS`: where B_crit may lie given only that each
+    median crossing is known to one evaluation interval. ``None`` where either is NaN (not
+    computed); 0 and inf (a parameter at zero) are ends like any other."""
+    lo, hi = float(fit.get(SPACING_LO, np.nan)), float(fit.get(SPACING_HI, np.nan))
+    if np.isnan(lo) or np.isnan(hi):
         return None
-    return min(b, e), max(b, e)
+    return lo, hi
 
 
 def widened_range(fit: dict[str, Any]) -> tuple[float, float] | None:
-    """A fit's bootstrap interval joined with its `resolution_range` (the hull of both):
-    where B_crit may lie given the seeds' noise and the evaluation spacing. ``None`` where
-    the interval or the resolution range is missing."""
+    """The union of a fit's bootstrap interval and its `resolution_range`, as (low, high):
+    where B_crit may lie given the seeds' noise and the evaluation spacing. Both contain the
+    fitted B_crit whenever the bootstrap interval does, so the union is one range; were they
+    ever disjoint, (low, high) would also cover the gap between them. ``None`` where the
+    interval or the range is missing."""
     r = resolution_range(fit)
     lo, hi = float(fit.get("lo", np.nan)), float(fit.get("hi", np.nan))
     if r is None or np.isnan(lo) or np.isnan(hi):
@@ -173,14 +184,14 @@ def widened_range(fit: dict[str, Any]) -> tuple[float, float] | None:
 
 
 def resolved_move(tuned: dict[str, Any], reference: dict[str, Any]) -> str:
-    """Which way B_crit moved with tuning once the evaluation spacing is allowed for: "up"
-    when the tuned fit's `widened_range` lies wholly above the reference fit's, "down" when
-    wholly below, "" (no move shown) when the two overlap or either is unknown.
+    """Which way B_crit moved with tuning once the evaluation spacing is counted: "up" when
+    the tuned fit's `widened_range` lies wholly above the reference fit's, "down" when wholly
+    below, "" (no move shown) when the two overlap or either is unknown.
 
-    A target crossed within the first evaluations at the speed-chosen rates is known only to
-    one evaluation interval, and moving every median crossing to the earliest step it can lie
-    at (`tuning.earliest_crossings`) can move B_crit by more than its bootstrap interval
-    (which covers the seeds' noise only): a move that vanishes inside that range is not
+    A target crossed within the first evaluations is known only to one evaluation interval,
+    and placing each median crossing at either end of its interval
+    (`tuning.spacing_bcrit_range`) can move B_crit by more than its bootstrap interval
+    (which covers the seeds' noise only): a move that vanishes inside the unions is not
     shown by the data."""
     t, r = widened_range(tuned), widened_range(reference)
     if t is None or r is None:
@@ -193,16 +204,19 @@ def resolved_move(tuned: dict[str, Any], reference: dict[str, Any]) -> str:
 
 
 def resolution_words(fit: dict[str, Any]) -> str:
-    """``5.29–22.5 from the evaluation spacing alone`` (`resolution_range`); empty for a fit
-    without `EARLIEST`."""
-    if EARLIEST not in fit:
+    """``5.29–22.5 over every placement of the crossings within their evaluation intervals``
+    (`resolution_range`, `SPACING_WORDS`); empty for a fit without `SPACING_COLUMNS`."""
+    if SPACING_LO not in fit:
         return ""
     r = resolution_range(fit)
     if r is None:
-        return "no range from the evaluation spacing: its fit with earlier crossings failed"
+        return (
+            "no range over the placements of the crossings within their evaluation intervals: "
+            "an evaluation spacing is unknown, a refit failed or too many batch sizes are fitted"
+        )
     if np.isinf(r[1]):
-        return f"from {fmt.number(r[0])} up, no upper end, from the evaluation spacing alone"
-    return f"{fmt.number(r[0])}–{fmt.number(r[1])} from the evaluation spacing alone"
+        return f"from {fmt.number(r[0])} up, no upper end, {SPACING_WORDS}"
+    return f"{fmt.number(r[0])}–{fmt.number(r[1])} {SPACING_WORDS}"
 
 
 def _one_arm(runs: pd.DataFrame) -> pd.DataFrame:
@@ -251,12 +265,17 @@ def _at(v: claims.Verdict, where: str) -> str:
 
 #: What became of a claim supported at the reference rate, at the rates chosen for speed:
 #: supported again, not supported, or neither (inconclusive, or holding for part of the range).
+#: `FATE_NOT_SHOWN` is also the fate of a claim not supported at the reference rate that is
+#: inconclusive at the speed-chosen rates: any definite verdict that turns inconclusive.
 FATE_SURVIVES = "survives at the speed-chosen rates"
 FATE_FAILS = "does not survive at the speed-chosen rates"
 FATE_NOT_SHOWN = "not shown at the speed-chosen rates"
 #: Claim 1 where both columns rest on the same timing stage (seconds per epoch do not depend on
-#: the learning rate): printed once, without a fate.
+#: the learning rate): printed once, `FATE_ONE_TIMING` in the fate's column, its evidence
+#: opened by `TIMING_EVIDENCE`.
 RATE_INDEPENDENT = "rate-independent (one timing stage)"
+FATE_ONE_TIMING = "— (one timing stage)"
+TIMING_EVIDENCE = "The timing stage's evidence, the same at both choices of rate: "
 #: What the tuned claims do not answer: no rate was chosen for accuracy.
 CLAIMS_SCOPE = (
     "The rates were chosen for the fewest steps to the target, not for final accuracy: claims "
@@ -273,6 +292,18 @@ def _fate_of_supported(tuned: str) -> str:
     return FATE_FAILS if tuned == claims.NOT_SUPPORTED else FATE_NOT_SHOWN
 
 
+def _fate(ref: str, tuned: str, same_sizes: bool) -> str:
+    """What became of a claim from its `ref` verdict to its `tuned` one (`same_sizes`: the
+    batch sizes where it holds agree): `_fate_of_supported` from supported; `FATE_NOT_SHOWN`
+    from not supported to inconclusive (a definite verdict the tuned runs cannot repeat);
+    otherwise "unchanged" or "changed"."""
+    if ref == claims.SUPPORTED:
+        return _fate_of_supported(tuned)
+    if ref == claims.NOT_SUPPORTED and tuned == claims.INCONCLUSIVE:
+        return FATE_NOT_SHOWN
+    return "unchanged" if ref == tuned and same_sizes else "changed"
+
+
 def claims_change(ref: list, tuned: list, timed: bool = False) -> list[dict[str, Any]]:
     """Per claim: the verdict at the reference rate, the tuned one, and what became of it.
 
@@ -281,9 +312,11 @@ def claims_change(ref: list, tuned: list, timed: bool = False) -> list[dict[str,
     supported at the reference rate `FATE_SURVIVES` (supported again), `FATE_FAILS` (not
     supported) or is `FATE_NOT_SHOWN` (inconclusive or holding for part of the range) at the
     speed-chosen rates (never "survives tuning": no rate was chosen for accuracy,
-    `CLAIMS_SCOPE`). With `timed` (the group's timing stage judges claim 1), claim 1 rests
-    on the same repeats in both columns: where its two verdicts and evidence agree it is
-    ``rate_independent``, summarised once as `RATE_INDEPENDENT`, without a fate."""
+    `CLAIMS_SCOPE`); one not supported that turns inconclusive is `FATE_NOT_SHOWN` too
+    (`_fate`). With `timed` (the group's timing stage judges claim 1), claim 1 rests on the
+    same repeats in both columns: where its two verdicts and evidence agree it is
+    ``rate_independent``, summarised once as `RATE_INDEPENDENT`, with `FATE_ONE_TIMING` for
+    a fate and its evidence opened by `TIMING_EVIDENCE`."""
     rows = []
     for a, b in zip(ref, tuned, strict=True):
         ref_at, tuned_at = sorted(a.holds_for or []), sorted(b.holds_for or [])
@@ -300,16 +333,13 @@ def claims_change(ref: list, tuned: list, timed: bool = False) -> list[dict[str,
                     "summary": f"{a.verdict}, {RATE_INDEPENDENT}",
                     "reference": a.verdict,
                     "tuned": b.verdict,
-                    "fate": "",
+                    "fate": FATE_ONE_TIMING,
                     "rate_independent": True,
-                    "evidence": b.evidence,
+                    "evidence": TIMING_EVIDENCE + b.evidence,
                 }
             )
             continue
-        if a.verdict == claims.SUPPORTED:
-            fate = _fate_of_supported(b.verdict)
-        else:
-            fate = "unchanged" if (a.verdict, ref_at) == (b.verdict, tuned_at) else "changed"
+        fate = _fate(a.verdict, b.verdict, ref_at == tuned_at)
         if ref_at != tuned_at:
             fate += (
                 f" (holds for {fmt.sizes(ref_at)} at the reference rate, for "
@@ -340,7 +370,7 @@ def claims_header(t: pd.Series, ref: str) -> list[str]:
         f"reference rate {ref} (claim 4 to validation accuracy ≥ {acc}, {whose})",
         f"speed-chosen rates (claim 4 to validation accuracy ≥ {acc}, the same target)",
         "from the reference rate to the speed-chosen rates",
-        "evidence (speed-chosen rates)",
+        "evidence (at the speed-chosen rates unless the row says otherwise)",
     ]
 
 
@@ -446,8 +476,8 @@ def moved_text(fits: dict[str, dict]) -> str:
         known = widened_range(t) is not None and widened_range(r) is not None
         return (
             f"{went}; the intervals do not overlap, but no move is shown once the evaluation "
-            f"spacing is allowed for (each interval joined with its range from the evaluation "
-            f"spacing: {ranges}{'; these overlap' if known else ''})."
+            f"spacing is counted (the union of each bootstrap interval and its range "
+            f"{SPACING_WORDS}: {ranges}{'; these overlap' if known else ''})."
         )
     poor = [name for name, f in (("tuned", t), ("reference-rate", r)) if poor_fit(f)]
     caveat = (
@@ -458,8 +488,8 @@ def moved_text(fits: dict[str, dict]) -> str:
     )
     return (
         f"B_crit moved {way} with tuning, from {fmt.number(r['b_crit'])} to "
-        f"{fmt.number(t['b_crit'])} (the intervals do not overlap, nor do they once each is "
-        f"joined with its range from the evaluation spacing: {ranges}).{caveat}"
+        f"{fmt.number(t['b_crit'])} (the intervals do not overlap, nor do the unions of each "
+        f"bootstrap interval and its range {SPACING_WORDS}: {ranges}).{caveat}"
     )
 
 
@@ -469,7 +499,7 @@ def _ranges_words(t: dict[str, Any], r: dict[str, Any]) -> str:
     for name, f in (("reference rate", r), ("speed-chosen rates", t)):
         w = widened_range(f)
         span = (
-            "unknown (no fit with earlier crossings)"
+            "unknown (no range over the crossings' placements)"
             if w is None
             else f"{fmt.number(w[0])}–{fmt.number(w[1]) if np.isfinite(w[1]) else 'no upper end'}"
         )
@@ -646,15 +676,16 @@ def coarse_sizes(frontier: pd.DataFrame) -> list[int]:
 
 def resolution_caveat(frontier: pd.DataFrame) -> str:
     """The Findings' one-sentence warning where the tuned B_crit rests on steps known only to
-    the evaluation grid; empty where no batch size is that coarse."""
+    the evaluation grid (`frontier`: the speed-chosen cells, so the sentence holds at those
+    rates only); empty where no batch size is that coarse."""
     coarse = coarse_sizes(frontier)
     if not coarse:
         return ""
     return (
-        f"Steps to target at {fmt.sizes(coarse)} lie within the first "
-        f"{ts.COARSE_EVALUATIONS} evaluations, known only to one evaluation interval; the "
-        "B_crit interval does not include that uncertainty, the range from the evaluation "
-        "spacing does."
+        f"At the speed-chosen rates, steps to target at {fmt.sizes(coarse)} lie within the "
+        f"first {ts.COARSE_EVALUATIONS} evaluations, known only to one evaluation interval; "
+        "the tuned B_crit's interval does not include that uncertainty, its range "
+        f"{SPACING_WORDS} does."
     )
 
 
@@ -679,8 +710,8 @@ def evaluation_text(frontier: pd.DataFrame, resolution: str, n_train: int) -> st
     coarse = coarse_sizes(front)
     if len(coarse):
         text += (
-            f" The median steps to target lies within the first {k} evaluations at "
-            f"{fmt.sizes(coarse)}: there the first crossing is known only to within "
+            f" At the speed-chosen rates the median steps to target lies within the first {k} "
+            f"evaluations at {fmt.sizes(coarse)}: there the first crossing is known only to within "
             f"one evaluation interval, at least 1/{k} of the median itself."
         )
     return text
@@ -795,11 +826,28 @@ FRONTIER_HEADER = [
     "batch size",
     "chosen base lr",
     "median steps to target",
-    "median examples to target",
+    "median examples seen to target",
     "runs reached",
     "regime",
     "final test accuracy at the speed-chosen rate (t, over seeds)",
 ]
+#: What the examples column counts, per resolution of steps to target
+#: (`tuning_study.curves_from_history`, `tuning_study.curves_from_evals`); ``{n}``: the
+#: group's training rows. Not the frontier figure's B × steps (`FIGURE_TITLES`).
+EXAMPLES_HEADER = {
+    ts.RESOLUTION_EPOCHS: "median examples seen to target (epochs × {n} training rows)",
+    ts.RESOLUTION_STEPS: "median examples seen to target (training rows used, {n} per full "
+    "epoch; a partial last batch counts the rows it holds)",
+}
+
+
+def frontier_header(resolution: str, n_train: int) -> list[str]:
+    """`FRONTIER_HEADER` with its examples column saying what it counts at `resolution`
+    (`EXAMPLES_HEADER`), with the group's `n_train` training rows."""
+    i = FRONTIER_HEADER.index("median examples seen to target")
+    head = list(FRONTIER_HEADER)
+    head[i] = EXAMPLES_HEADER[resolution].format(n=n_train)
+    return head
 
 
 def noise_summary(noise: pd.DataFrame | None) -> dict[str, Any] | None:
@@ -852,91 +900,115 @@ def _comparable(fit: dict[str, Any]) -> str:
     return ""
 
 
-def noise_lead_text(n: dict[str, Any], fit: dict[str, Any]) -> str:
-    """The noise paragraph's first sentence: the run's median B_simple over the tuned B_crit,
-    and what it rests on (`n` from `noise_summary`): one reference run, so one seed and no
-    interval; empty where the two are not compared (`_comparable`)."""
-    if _comparable(fit):
-        return ""
-    seeds = "one seed" if n.get("n_seeds", 1) == 1 else f"{n['n_seeds']} seeds pooled"
-    return (
-        f"The reference run's median B_simple is {fmt.ratio(n['median'] / fit['b_crit'])} the "
-        f"tuned B_crit ({seeds}, no interval)."
-    )
-
-
 def noise_vs_bcrit_text(
-    n: dict[str, Any], at: dict[str, Any], fit: dict[str, Any], ref: str, sgd: bool = True
+    n: dict[str, Any],
+    at: dict[str, Any],
+    fit: dict[str, Any],
+    ref: str,
+    optimizer: tuple[str, float] = ("sgd", 0.0),
 ) -> str:
-    """B_simple at the checkpoint nearest the median steps to target of the run's cell (its
-    batch size at the reference rate `ref`), `at` from `noise_at_target`, against the tuned
-    B_crit and the theory (`theory_text`, `sgd`: the optimizer is SGD); why not, where the two
-    are not compared. The median's ratio is `noise_lead_text`'s."""
+    """The run's median B_simple (`n` from `noise_summary`) against the tuned B_crit of `fit`,
+    then B_simple at the checkpoint nearest the median steps to target of the run's cell (its
+    batch size at the reference rate `ref`; `at` from `noise_at_target`), then the theory's
+    reading of the median's ratio (`theory_text`, `optimizer`: its kind and momentum, poor-fit
+    flag from `fit`). Why not, where the two are not compared (`_comparable`)."""
     if why := _comparable(fit):
         return why
     b = fit["b_crit"]
+    ratio = n["median"] / b if np.isfinite(n.get("median", np.nan)) else np.nan
+    lead = (
+        f"The run's median B_simple is {fmt.ratio(ratio)} the tuned B_crit."
+        if np.isfinite(ratio)
+        else "The run has no finite B_simple."
+    )
     cell = f"B = {n['batch_size']} at the reference rate {ref}"
     if not at:
-        return f"The median run of {cell} did not reach the target within the budget."
-    return (
-        f"The median steps to target of {cell} over seeds is "
-        f"{tuning.steps_label(at['target_steps'], 0)};"
-        f" at the checkpoint nearest it (step {at['step']}) B_simple is "
-        f"{fmt.number(at['b_simple'])}, {fmt.ratio(at['b_simple'] / b)} the tuned B_crit; "
-        f"{at['n_after']} of the {n['n_checkpoints']} checkpoints lie after that median."
-    ) + theory_text(at["b_simple"] / b, sgd)
+        near = f" The median run of {cell} did not reach the target within the budget."
+    else:
+        near = (
+            f" The median steps to target of {cell} over seeds is "
+            f"{tuning.steps_label(at['target_steps'], 0)}; at the checkpoint nearest it (step "
+            f"{at['step']}) B_simple is {fmt.number(at['b_simple'])}, "
+            f"{fmt.ratio(at['b_simple'] / b)} the tuned B_crit; {at['n_after']} of the "
+            f"{n['n_checkpoints']} checkpoints lie after that median."
+        )
+    kind, momentum = optimizer
+    return lead + near + theory_text(ratio, kind, momentum, poor_fit(fit))
 
 
 #: B_simple and B_crit "agree in order of magnitude" when their ratio lies within this factor
 #: either way (`theory_text`).
 ORDER_OF_MAGNITUDE = 10.0
-#: Optimizer kinds (config ``optimizers.<name>.name``) the noise-scale theory is derived for.
+#: Optimizer kinds (config ``optimizers.<name>.name``) the noise-scale theory is derived for
+#: (without momentum).
 THEORY_KINDS = ("sgd",)
+#: How the noise-scale theory's expectation reads (McCandlish et al. 2018).
+THEORY_WORDS = (
+    "the theory expects B_crit ≈ B_noise, which B_simple approximates (exactly when the "
+    "loss's curvature is the same in every direction)"
+)
 
 
-def theory_text(ratio: float, sgd: bool = True) -> str:
-    """Whether B_simple at the target agrees with the tuned B_crit in order of magnitude (when
-    `ratio`, B_simple / B_crit, lies within `ORDER_OF_MAGNITUDE` either way), read against the
-    theory (McCandlish et al. 2018: B_crit ≈ B_noise, which B_simple approximates; it equals
-    it when the Hessian is a multiple of the identity). Only for SGD (`sgd`) is agreement
-    "as the theory expects"; for another optimizer the theory is a heuristic (`SGD_CAVEAT`),
-    so the sentence states the comparison only. Empty when `ratio` is not finite."""
+def theory_text(ratio: float, kind: str = "sgd", momentum: float = 0.0, poor: bool = False) -> str:
+    """Whether the run's median B_simple agrees with the tuned B_crit in order of magnitude
+    (`ratio`, median B_simple / B_crit, within `ORDER_OF_MAGNITUDE` either way), read against
+    the theory (`THEORY_WORDS`) on the one seed of the run. Only for plain SGD (`kind` in
+    `THEORY_KINDS`, `momentum` 0) is agreement "as the theory expects"; SGD with momentum is
+    named as not the plain SGD of the theory, another optimizer as a heuristic reading
+    (`SGD_CAVEAT`), and the comparison is stated only. `poor` (the tuned fit's flag) repeats
+    that the tuned B_crit is indicative only. Empty when `ratio` is not finite."""
     if not np.isfinite(ratio) or ratio <= 0:
         return ""
     agree = 1 / ORDER_OF_MAGNITUDE <= ratio <= ORDER_OF_MAGNITUDE
+    plain = kind in THEORY_KINDS and not momentum
     if agree:
-        verdict = "B_simple and the tuned B_crit are within an order of magnitude of each other"
-        verdict += ", as the theory expects" if sgd else ""
+        verdict = "the median B_simple and the tuned B_crit are within an order of magnitude"
+        verdict += ", as the theory expects" if plain else ""
     else:
         verdict = (
-            f"B_simple is more than an order of magnitude {'above' if ratio > 1 else 'below'} "
-            "the tuned B_crit, so the measured noise scale does not predict it here"
+            f"the median B_simple is more than an order of magnitude "
+            f"{'above' if ratio > 1 else 'below'} the tuned B_crit, so the measured noise scale "
+            "does not predict it here"
         )
-    if not sgd:
-        return (
-            f" For plain SGD the theory expects B_crit ≈ B_noise, which B_simple approximates; "
-            f"with this optimizer it is only a heuristic (below): at that checkpoint {verdict}."
+    if plain:
+        theory = f" For plain SGD {THEORY_WORDS}"
+    elif kind in THEORY_KINDS:
+        theory = (
+            f" For plain SGD {THEORY_WORDS}; this optimizer is SGD with momentum "
+            f"{momentum:g}, not the plain SGD of the theory"
         )
-    return (
-        " The theory expects B_crit ≈ B_noise, which B_simple approximates (exactly when the "
-        f"loss's curvature is the same in every direction); at that checkpoint {verdict}."
+    else:
+        theory = (
+            f" For plain SGD {THEORY_WORDS}; with this optimizer it is only a heuristic (below)"
+        )
+    flag = (
+        f" The tuned fit is poor (relative RMSE above {scaling.POOR_FIT_RMSE:.0%}), so this "
+        "comparison is indicative only."
+        if poor
+        else ""
     )
+    return f"{theory}: on this one seed, {verdict}.{flag}"
 
 
-def noise_text(
-    n: dict[str, Any] | None, fit: dict[str, Any], compare: str = "", lead: str = ""
-) -> str:
-    """The noise paragraph: `lead` (`noise_lead_text`) first, then the run and its B_simple,
-    the tuned B_crit, `compare` (`noise_vs_bcrit_text`) and `SGD_CAVEAT`."""
+def noise_text(n: dict[str, Any] | None, fit: dict[str, Any], compare: str = "") -> str:
+    """The noise paragraph: what the reference run is (its batch size, rate, one seed and
+    checkpoints) and its B_simple, the tuned B_crit, `compare` (`noise_vs_bcrit_text`) and
+    `SGD_CAVEAT`."""
     if n is None:
         return ""
+    seeds = (
+        "one seed, so no interval"
+        if n.get("n_seeds", 1) == 1
+        else (f"{n['n_seeds']} seeds pooled, no interval")
+    )
     return (
         (
-            f"{lead} Measured along a reference run (B = {n['batch_size']}, "
-            f"lr {lr_text(n['learning_rate'])}, seed {n['seed']}, {n['n_checkpoints']} checkpoints "
-            f"over {n['max_step']} steps), B_simple is {fmt.number(n['first'])} at the start, "
-            f"{fmt.number(n['last'])} at the end, median {fmt.number(n['median'])}; the tuned "
-            f"frontier's B_crit is {bcrit_text(fit)}. {compare} {SGD_CAVEAT}"
+            f"B_simple is measured along one reference run (B = {n['batch_size']}, "
+            f"lr {lr_text(n['learning_rate'])}, seed {n['seed']}: {seeds}; "
+            f"{n['n_checkpoints']} checkpoints over {n['max_step']} steps): "
+            f"{fmt.number(n['first'])} at the start, {fmt.number(n['last'])} at the end, median "
+            f"{fmt.number(n['median'])}; the tuned frontier's B_crit is {bcrit_text(fit)}. "
+            f"{compare} {SGD_CAVEAT}"
         )
         .replace("  ", " ")
         .strip()
@@ -1027,6 +1099,7 @@ def _group_doc(
         "resolution_caveat": resolution_caveat(frontier),
         "criterion": criterion_text(frontier, float(extra["target"]["target_accuracy"])),
         "frontier_rows": frontier_rows(frontier),
+        "frontier_header": frontier_header(extra["resolution"], int(group["n_train"].max())),
         "bcrit": {k: bcrit_text(f) for k, f in fits.items()},
         "lr_changed": _changed_text(fits["tuned"]),
         "moved": moved_text(fits),
@@ -1058,16 +1131,16 @@ def _noise_doc(extra: dict[str, Any], fit: dict[str, Any]) -> str:
     ]
     median = float(cell["median_steps"].iloc[0]) if len(cell) else np.nan
     at = noise_at_target(extra["noise"], median)
-    sgd = extra["kind"] in THEORY_KINDS
-    compare = noise_vs_bcrit_text(n, at, fit, lr_text(extra["reference_lr"]), sgd)
-    return noise_text(n, fit, compare, noise_lead_text(n, fit))
+    optimizer = (extra["kind"], float(extra["momentum"]))
+    compare = noise_vs_bcrit_text(n, at, fit, lr_text(extra["reference_lr"]), optimizer)
+    return noise_text(n, fit, compare)
 
 
 def _fit_rows(keys: dict[str, Any], fits: dict[str, dict], ref: float) -> list[dict[str, Any]]:
     return [
         keys
         | {"lr_choice": choice, "reference_lr": ref}
-        | {c: fits[choice].get(c, np.nan) for c in (*tuning.FIT_COLUMNS, EARLIEST)}
+        | {c: fits[choice].get(c, np.nan) for c in (*tuning.FIT_COLUMNS, *SPACING_COLUMNS)}
         for choice in LR_CHOICES
     ]
 
@@ -1100,7 +1173,7 @@ def _group_extra(
     """What one group's document needs besides its runs (`analyze_tuning`'s arguments, in
     ``ctx``, narrowed to the group ``gk``): its grid and target, noise run, timing repeats,
     optimizer kind, reference rate, chance level, and its B_crit fits with the range the
-    evaluation spacing leaves them in (`with_resolution`)."""
+    evaluation spacing leaves them in (`with_resolution`: every placement of the crossings)."""
     dataset, optimizer = str(gk["dataset"]), str(gk["optimizer"])
     extra = {
         "grid": _of_group(grid, gk),
@@ -1111,6 +1184,7 @@ def _group_extra(
         "resolution": ctx["resolution"],
         "repeats": job_rows(ctx["repeats"], gk),
         "kind": (ctx["kinds"] or {}).get(optimizer, optimizer),
+        "momentum": (ctx["momenta"] or {}).get(optimizer, 0.0),
     }
     extra["reference_lr"] = reference_lr(group[tuning.LR_COLUMN], ctx["references"].get(optimizer))
     level = (ctx["chance"] or {}).get(dataset, {}).get("accuracy", np.nan)
@@ -1145,6 +1219,7 @@ def analyze_tuning(
     chance: Mapping[str, Mapping[str, float]] | None = None,
     repeats: pd.DataFrame | None = None,
     kinds: Mapping[str, str] | None = None,
+    momenta: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Tables (``grid``, ``frontier``, ``bcrit``: the files of the stage) and the report's
     document (``doc``: plain JSON types) of every group with >= 2 base learning rates.
@@ -1155,7 +1230,8 @@ def analyze_tuning(
     `repeats`: the aggregate ``timing_repeats.tsv`` (no rows or ``None`` without a timing
     stage), whose rows of a group's (dataset, optimizer, budget) judge its claims 1 and 4;
     `kinds`: optimizer name -> its kind (config ``optimizers.<name>.name``; the name itself
-    where missing), which decides how B_simple is read against the theory (`theory_text`)."""
+    where missing), and `momenta`: optimizer name -> its momentum (0 where missing), which
+    decide how B_simple is read against the theory of plain SGD (`theory_text`)."""
     references = references or {}
     targets = ts.group_targets(runs, absolute, fraction)
     truns = ts.steps_to_targets(ts.tuned_groups(runs), curves, targets)
@@ -1178,6 +1254,7 @@ def analyze_tuning(
         shared = {"targets": targets, "spacing": spacing, "noise": noise, "repeats": repeats}
         context = {"references": references, "shared_validation": shared_validation}
         context |= {"chance": chance, "kinds": kinds, "resolution": resolution}
+        context |= {"momenta": momenta}
         extra = _group_extra(gk, group, grid, fraction, settings, shared | context)
         fits = extra["fits"]
         front = tuning.add_regimes(
@@ -1198,8 +1275,8 @@ FIGURE_TITLES = {
     "lr_grid": "Median steps to the validation-accuracy target over the (batch size × lr) grid; "
     "chosen lr outlined, grey: > budget",
     "frontier": "Steps and B × steps (the fit's examples E = B·S, partial batches counted as "
-    "full) to target vs batch size at the tuned lr (log–log), perfect-scaling line and fitted "
-    "curve",
+    "full: above the table's examples seen where B does not divide the training rows) to "
+    "target vs batch size at the tuned lr (log–log), perfect-scaling line and fitted curve",
     "noise_scale": "Measured gradient noise scale B_simple over the reference run, beside the "
     "tuned B_crit (theory for SGD)",
 }

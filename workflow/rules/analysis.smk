@@ -64,6 +64,9 @@ rule tune:
             }
         ),
         kinds=json.dumps({o: opt["name"] for o, opt in config["optimizers"].items()}),
+        momenta=json.dumps(
+            {o: opt.get("momentum", 0.0) for o, opt in config["optimizers"].items()}
+        ),
         dpi=config["plots"]["dpi"],
         shared=shared_validation(),
         out_dir=lambda wildcards, output: os.path.dirname(output.doc),
@@ -72,6 +75,7 @@ rule tune:
         " --history {input.history:q} {params.evals} --noise {input.noise:q}"
         " --settings {params.settings:q} --targets {params.targets:q} --dpi {params.dpi}"
         " --references {params.references:q} --optimizer-kinds {params.kinds:q}"
+        " --optimizer-momentum {params.momenta:q}"
         " --shared-validation {params.shared:q}"
         " --timing-repeats {input.timing_repeats:q} --splits {input.splits:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
