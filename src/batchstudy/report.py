@@ -34,7 +34,7 @@ from .metrics import EVENT_UNITS, JOB_KEYS
 from .provenance import code_version, machine
 from .spec import steps_per_epoch
 from .stats import ABOVE_BUDGET, Effect, range_coverage
-from .tuning_findings import FRONTIER_HEADER, TUNING_PLOT_DIR
+from .tuning_findings import TUNING_PLOT_DIR
 
 #: The workflow's own checkout (the rules run this copy of the package): its git commit is
 #: the code version in provenance; outside a git checkout it reads "unknown".
@@ -459,13 +459,13 @@ def tuning_context(tuning_path: Path | None) -> dict[str, Any]:
     """The tuning stage's document (`batchstudy.tuning_findings`) with its figures (in the
     `TUNING_PLOT_DIR` beside it) inlined; no groups when the stage did not run."""
     if tuning_path is None:
-        return {"groups": [], "resolution": "", "frontier_header": []}
+        return {"groups": [], "resolution": ""}
     doc = json.loads(tuning_path.read_text(encoding="utf-8"))
     plot_dir = tuning_path.parent / TUNING_PLOT_DIR
     for g in doc["groups"]:
         for f in g.get("figures", []):
             f["uri"] = data_uri(plot_dir / f["file"])
-    return doc | {"frontier_header": FRONTIER_HEADER}
+    return doc
 
 
 def budget_words(budget: str, splits: list[dict[str, Any]], batch_sizes: list[int]) -> str:
