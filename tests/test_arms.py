@@ -144,7 +144,7 @@ def test_largest_minus_best_by_seed_pairs_the_two_batch_sizes_runs_by_seed():
 
 def test_an_arm_whose_best_is_the_largest_has_no_change_and_the_others_a_margin_verdict():
     """An arm whose best batch size is the largest has a per-seed difference of 0 by
-    construction: it reads "B = 512 is the best (no change estimable)", is left out of the
+    construction: it reads "B = 512 is the best itself (…; no change computed)", is left out of the
     family, and every other change carries its verdict against the accuracy margin and says
     it is not adjusted for each arm's choice of best."""
     ref = {0: -0.20, 1: -0.18, 2: -0.30, 3: -0.19, 4: -0.21}
@@ -160,7 +160,10 @@ def test_an_arm_whose_best_is_the_largest_has_no_change_and_the_others_a_margin_
     assert none is None and e.level == 0.95  # a family of one estimable change
     assert e.verdict == EQUIVALENT and e.boundaries == (-0.01, 0.0, 0.01)
     ((_, text),) = arms.arm_findings(conditions, settings)
-    assert "lr linear · 100 epochs: B = 512 is the best (no change estimable)" in text
+    assert (
+        "lr linear · 100 epochs: B = 512 is the best itself (its difference is 0 by how the best "
+        "is chosen; no change computed)" in text
+    )
     assert f"lr sqrt · 100 epochs: {fmt.effect(e, 'difference')} (equivalent)" in text
     assert "not adjusted for that choice" in text and "family:" not in text
     swapped = [conditions[1], conditions[0]]

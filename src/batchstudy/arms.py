@@ -140,7 +140,10 @@ def arm_changes(
 
 def _change_item(label: str, e: Effect | None, largest: int) -> str:
     if e is None:
-        return f"{label}: B = {largest} is the best (no change estimable)"
+        return (
+            f"{label}: B = {largest} is the best itself (its difference is 0 by how the best "
+            "is chosen; no change computed)"
+        )
     return f"{label}: {fmt.effect(e, 'difference')} ({e.verdict})"
 
 

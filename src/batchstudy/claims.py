@@ -860,7 +860,7 @@ def claim_small_batches_settle_sooner(
     ruled_out = (
         f" Its lower end lies above −{fmt.exact(SETTLING_MARGIN_EPOCHS)}: the small batch sizes "
         "settling sooner by the margin or more is ruled out."
-        if first == NOT_SUPPORTED and diff.verdict == stats.INCONCLUSIVE
+        if verdict == first == NOT_SUPPORTED and diff.verdict == stats.INCONCLUSIVE
         else ""
     )
     evidence = (
@@ -1524,7 +1524,10 @@ def gap_verdict(gap: Effect, drop: Effect) -> str:
 #: Claim 3b where claim 3a is not supported: there is no drop for a gap to explain.
 NO_DROP = "no drop to explain"
 #: Claim 3b beside an inconclusive 3a where 3b itself is inconclusive.
-MOOT = "claim 3b is moot while 3a is inconclusive: whether there is a drop to explain is open"
+MOOT = (
+    "claim 3b is moot while 3a is inconclusive: whether there is a drop beyond the margin to "
+    "explain is open"
+)
 #: Claim 3b not supported beside an inconclusive 3a.
 EITHER_WAY = (
     "whether there is a drop is open (claim 3a inconclusive), but claim 3b fails its gap rule "
@@ -2035,8 +2038,11 @@ def _wall_unit(timing: pd.DataFrame | None) -> str:
         )
     return (
         "Seconds are epochs × seconds per epoch from the timing stage: the seconds ratio is "
-        "the epochs ratio times the seconds-per-epoch ratio paired by repeat, each interval at "
-        "half the error rate. Unit of replication of the seconds per epoch: "
+        "the epochs ratio times the seconds-per-epoch ratio paired by repeat; the seconds "
+        "interval multiplies the ends of those two ratios' intervals, each at half the error "
+        "rate (97.5% for a 95% level), while the printed epochs interval is at the full level, "
+        "so a seconds interval can be open where the printed epochs interval is closed. Unit of "
+        "replication of the seconds per epoch: "
         f"{repeat_unit(timing)}."
     )
 

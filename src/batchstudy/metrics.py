@@ -309,9 +309,9 @@ def settling_point(
     """The settling rule in one place: ``(epoch, status)`` with status one of
     `SETTLE_STATUSES` and epoch ``None`` unless the status is `SETTLED`.
 
-    In order: a plateau accuracy at most ``chance + chance_margin`` is `COLLAPSED`
-    (`is_collapsed`; never with a NaN ``chance``); a budget of no more than
-    ``k_last + window`` epochs is `TOO_SHORT`; a curve with no band entry
+    In order: a budget of no more than ``k_last + window`` epochs is `TOO_SHORT` (its plateau
+    is not even defined over the window); a plateau accuracy at most ``chance + chance_margin``
+    is `COLLAPSED` (`is_collapsed`; never with a NaN ``chance``); a curve with no band entry
     (`band_entry_epoch` is ``None``) is `unsettled_status` of its ``val_loss``
     (`STILL_MOVING` without one); an entry later than `latest_settling_epoch` is
     `BUDGET_LIMITED`; otherwise the entry epoch is the settling point. A diverged run (a
@@ -321,10 +321,10 @@ def settling_point(
         val_acc, window=window, k_last=k_last, eps=eps, val_loss=val_loss, max_slope=max_slope
     )
     latest = latest_settling_epoch(len(np.ravel(val_acc)), window=window, k_last=k_last)
-    if is_collapsed(plateau(val_acc, k_last), chance, chance_margin):
-        return None, COLLAPSED
     if latest < 1:
         return None, TOO_SHORT
+    if is_collapsed(plateau(val_acc, k_last), chance, chance_margin):
+        return None, COLLAPSED
     if entry is None:
         if val_loss is None:
             return None, STILL_MOVING
