@@ -1155,8 +1155,13 @@ def _settling_bound(
     bounds = median_open(runs, groups[other], list(table.columns))[values.notna()]
     if bounds.any():
         e = _lower_bound_effect(values, int(bounds.sum()), settings)
-        head = head.replace(ONE_SIDED, NO_COMPARISON, 1)
-        return INCONCLUSIVE, head + _lower_bound_words(e), {f"{other}_median": e}
+        pooled = pooled_group_median(runs, groups[other], list(table.columns), settings)
+        verdict, words = _pooled_verdict(
+            pooled, other, floor, runs.loc[mine, "n_epochs"], _never(runs, groups[other])
+        )
+        if verdict == INCONCLUSIVE:
+            head = head.replace(ONE_SIDED, NO_COMPARISON, 1)
+        return verdict, head + _lower_bound_words(e) + words, {f"{other}_median": pooled}
     e = stats.t_interval(values, settings, bounds=(0.0, top))
     limit = floor - SETTLING_MARGIN_EPOCHS
     # judged against the limit: an end near it prints the digits that place it
@@ -1166,6 +1171,69 @@ def _settling_bound(
     verdict = (SUPPORTED if other == "small" else NOT_SUPPORTED) if clear else INCONCLUSIVE
     words = _bound_words(e, top, floor, limit, runs.loc[mine, "n_epochs"])
     return verdict, head + words, {f"{other}_median": e}
+
+
+#: The method of claim 2's pooled group median (`pooled_group_median`).
+METHOD_POOLED = "percentile bootstrap over seeds of the censored median of the pooled runs"
+
+
+def pooled_group_median(
+    runs: pd.DataFrame, group: list[int], sizes: list[int], settings: IntervalSettings
+) -> Effect:
+    """The median settling epoch over all runs of ``group`` (seeds × its batch sizes), runs
+    counted at the budget (`settling_failed`) censored above every settled one, with a
+    percentile bootstrap that resamples seeds (each seed's runs together). +inf where half or
+    more of the pooled runs are censored."""
+    settled = runs["settling_epoch"].astype(float).mask(settling_failed(runs), np.inf)
+    m = per_seed(runs.assign(s=settled), "s", sizes)[group].to_numpy(dtype=float)
+    n = m.shape[0]
+    est = float(stats.censored_median_rows(m.reshape(1, -1))[0])
+    if n < 2:
+        return Effect(est, np.nan, np.nan, n, METHOD_POOLED, settings.level)
+    rows = np.random.default_rng(settings.seed).integers(0, n, size=(settings.n_boot, n))
+    meds = stats.censored_median_rows(m[rows].reshape(settings.n_boot, -1))
+    alpha = (1 - settings.level) / 2
+    lo, hi = np.quantile(meds, [alpha, 1 - alpha], method="inverted_cdf")
+    return Effect(est, float(lo), float(hi), n, METHOD_POOLED, settings.level)
+
+
+def _pooled_verdict(
+    pooled: Effect, other: str, floor: float, budgets: pd.Series, counted: str
+) -> tuple[str, str]:
+    """Claim 2 from the other group's pooled median (`pooled_group_median`) where its per-seed
+    values are lower bounds: every seed's median of the bounded group is at least ``floor``,
+    so the pooled median of its runs is too; the other group's pooled upper end below
+    ``floor`` minus the margin decides, as the per-seed interval would."""
+    limit = floor - SETTLING_MARGIN_EPOCHS
+    pooled = replace(pooled, boundaries=(float(limit),))
+    intro = (
+        f" Over all its runs pooled ({counted} counted at the budget, ranked above every "
+        "settled one)"
+    )
+    if not np.isfinite(pooled.estimate):
+        return (
+            INCONCLUSIVE,
+            f"{intro}, half or more are counted at the budget, so their median bounds nothing "
+            "either.",
+        )
+    clear = bool(np.isfinite(pooled.hi) and pooled.hi < limit and pooled.n >= stats.MIN_N)
+    verdict = (SUPPORTED if other == "small" else NOT_SUPPORTED) if clear else INCONCLUSIVE
+    what = (
+        "that smallest per-seed median"
+        if floor != budgets.min()
+        else "the budget"
+        if budgets.nunique() == 1
+        else "the smallest budget"
+    )
+    where = "it is" if clear else "it is not" if pooled.n >= stats.MIN_N else "too few seeds"
+    words = (
+        f"{intro}, the median settling epoch is {fmt.effect(pooled, 'count')}; every seed's "
+        f"median of the other group, and so the median of its pooled runs, is at least "
+        f"{fmt.number(floor)}: the verdict needs the upper end below {what} minus the margin "
+        f"({fmt.number(floor)} − {fmt.exact(SETTLING_MARGIN_EPOCHS)} = {fmt.number(limit)}): "
+        f"{where}."
+    )
+    return verdict, words
 
 
 def _bound_words(e: Effect, top: float, floor: float, limit: float, budgets: pd.Series) -> str:
@@ -1234,7 +1302,8 @@ def _lower_bound_words(e: Effect) -> str:
     verdict." No interval is printed: its upper end would bound nothing."""
     return (
         f"≥ {fmt.number(e.estimate)} on average over {fmt.counted(e.n, 'seed')} "
-        f"({e.n_censored} of {e.n} {LOWER_BOUND_WORDS}), so no interval can carry a verdict."
+        f"({e.n_censored} of {e.n} {LOWER_BOUND_WORDS}), so no interval of them can carry a "
+        "verdict."
     )
 
 
