@@ -1058,10 +1058,15 @@ NO_COMPARISON = "No comparison is available"
 
 def group_floor(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> float:
     """The smallest, over seeds, of the group's median settling epoch with every run counted at
-    the budget (`settling_failed`) at its `settles_after` instead: each seed's true median is
-    at least its own such value, so every seed's median of the group lies at or above this."""
+    the budget (`settling_failed`) at its `settles_after` instead, and a run settled below the
+    target (`settled_below_target`) at its own settling epoch: each seed's true median is at
+    least its own such value, so every seed's median of the group lies at or above this."""
     failed = settling_failed(runs)
     low = settling_counted(runs)["settle"].mask(failed, settles_after(runs))
+    # a run that settled below the target counts at its own settling epoch here: the bound
+    # stays a bound whether or not that plateau is read as the settling the claim means
+    below = settled_below_target(runs)
+    low = low.mask(below, runs["settling_epoch"].astype(float))
     medians = per_seed(runs.assign(settle=low), "settle", sizes)[group].median(axis=1)
     return float(medians.min())
 
@@ -1084,8 +1089,9 @@ def _bound_head(runs: pd.DataFrame, done: list[int], floor: float) -> str:
     least = (
         ""
         if floor == float(counted["n_epochs"].min())
-        else f". With each such run at the epoch it is known to settle after, the smallest "
-        f"per-seed median of {fmt.sizes(done)} is {fmt.number(floor)}"
+        else f". With each such run at the epoch it is known to settle after (one settled "
+        f"below the target at its own settling epoch), the smallest per-seed median of "
+        f"{fmt.sizes(done)} is {fmt.number(floor)}"
     )
     which = (
         f"no run settled within the budget ({_group_causes(mine)})"
