@@ -1089,7 +1089,7 @@ def _bound_head(runs: pd.DataFrame, done: list[int], floor: float) -> str:
     least = (
         ""
         if floor == float(counted["n_epochs"].min())
-        else f". With each such run at the epoch it is known to settle after (one settled "
+        else f". With each such run at the epoch it is known to settle after (a run settled "
         f"below the target at its own settling epoch), the smallest per-seed median of "
         f"{fmt.sizes(done)} is {fmt.number(floor)}"
     )
