@@ -585,7 +585,7 @@ def test_settling_bound_with_lower_bounds_in_the_small_group_falls_back_on_poole
     runs.loc[most, "settling_epoch"] = np.nan
     w = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(w, INCONCLUSIVE)
-    assert w.evidence.startswith(claims.NO_COMPARISON) and "bounds nothing either" in w.evidence
+    assert w.evidence.startswith(claims.NO_COMPARISON) and "has no upper bound either" in w.evidence
 
 
 @pytest.mark.parametrize(
@@ -688,7 +688,7 @@ def test_settling_gives_large_runs_settled_below_the_target_at_their_own_epochs_
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     assert v.effects["difference"].verdict == DIFFERENT
     _assert_verdict(v, INCONCLUSIVE)
-    assert "the 10 large-batch ones push the large values up, in the claim's favour" in v.evidence
+    assert "10 large-batch runs may push the large values up, in favour of the claim" in v.evidence
     assert "With them at their own settling epochs instead: −" in v.evidence
     assert "the verdict supported rests on how those runs are counted" in v.evidence
 
@@ -704,8 +704,8 @@ def test_settling_gives_budget_limited_large_runs_their_earliest_settling_epoch_
     runs.loc[late, ["settling_epoch", "settle_status"]] = [np.nan, "budget-limited"]
     runs["settles_after"] = np.where(late, 85.0, np.nan)
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
-    assert "Counted at the budget, runs that are budget-limited raise" in v.evidence
-    assert "the 10 large-batch ones push the large values up, in the claim's favour" in v.evidence
+    assert "Counted at the budget, runs that are budget-limited may raise" in v.evidence
+    assert "10 large-batch runs may push the large values up, in favour of the claim" in v.evidence
     assert "With them at the earliest epochs they can have settled at" in v.evidence
     alt = earliest_settling(runs)
     assert (alt[late] == 86.0).all() and alt[~late].isna().all()
@@ -1162,7 +1162,7 @@ def test_wall_time_judged_across_batch_sizes_with_the_range_where_it_holds():
     v = claim_wall_time_not_epochs(runs, SETTINGS, "95", make_repeats(lambda b: 0.05 + 10.0 / b))
     _assert_verdict(v, PARTLY)
     assert v.holds_for == [8]
-    assert "B = 64: fails (fewer epochs)" in v.evidence and "Holds for B = 8" in v.evidence
+    assert "B = 64: fails (fewer epochs)" in v.evidence and "Shown to hold for B = 8" in v.evidence
 
 
 def test_wall_time_fails_on_fewer_epochs_without_a_clock():
@@ -1214,8 +1214,8 @@ def test_wall_time_not_reached_at_a_batch_size_that_mostly_never_reaches_the_tar
     )
     assert "Not supported:" not in v.evidence
     assert (
-        "Holds for B ∈ {8, 64, 128} (each batch size's intervals are at 95% on their own, not "
-        "simultaneous across the 4 comparisons)" in v.evidence
+        "Shown to hold for B ∈ {8, 64, 128} (each batch size's intervals are at 95% on their "
+        "own, not simultaneous across the 4 comparisons)" in v.evidence
     )
 
 
@@ -1460,7 +1460,9 @@ def test_settling_supported_withheld_where_a_small_batch_run_counted_at_the_budg
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(v, INCONCLUSIVE)
     assert "In 1 of 10 seeds the small batch sizes' median could change" in v.evidence
-    assert "in the verdict's favour" in v.evidence and claims.OPEN_MEDIAN_RULE in v.evidence
+    assert (
+        "in favour of a “supported” verdict" in v.evidence and claims.OPEN_MEDIAN_RULE in v.evidence
+    )
     # a large-batch run counted at the budget works against "sooner": the verdict stands
     runs.loc[(runs["batch_size"] == 4) & (runs["seed"] == 0), "settling_epoch"] = 20.0
     runs.loc[(runs["batch_size"] == 512) & (runs["seed"] == 0), "settling_epoch"] = np.nan

@@ -766,7 +766,10 @@ def test_a_findings_verdict_that_its_interval_does_not_give_says_so():
         ).to_dict(),
     )
     text = findings._claims_headlines([c])[0]["text"]
-    assert "(paired t, n = 10) (the verdict rests on more than this interval: see claim 2)" in text
+    assert (
+        "(paired t, n = 10) (the verdict goes beyond this interval's own three-way reading: see "
+        "claim 2)" in text
+    )
     c["claims"][0] = claims.Verdict(
         claims.CLAIM_SETTLING, "", claims.INCONCLUSIVE, f"{claims.NOT_TESTABLE} (B = 4: …)", {}
     ).to_dict()

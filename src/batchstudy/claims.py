@@ -675,7 +675,9 @@ FAILED_RUN_RULE = (
     "runs at chance, diverged, or settled below the target did not reach the settling the "
     "claim means (a run below the target may have learned much, then stalled): they did not "
     "settle late, so a seed's group median that rests on them (is one of them, or "
-    "the mean of two middle values one of which is) measures no settling; where that is so in "
+    "the mean of two middle values one of which is, every run that did not settle within the "
+    "budget, or settled below the target, counted at the budget) measures no settling; where "
+    "that is so in "
     "more than half the seeds of a group, the claim cannot be tested"
 )
 
@@ -848,9 +850,8 @@ def claim_small_batches_settle_sooner(
         "Settling paragraph gives the same point in optimizer steps."
     )
     if any(censored.values()):
-        unsettled = (
-            f" Runs that never settled, counted at the budget: {unsettled_counts(runs, sizes)}."
-        )
+        compared = unsettled_counts(runs, small + large)
+        unsettled = f" Runs that never settled, counted at the budget: {compared}."
         verdict, evidence, effects = _settling_bound(runs, table, groups, censored, settings)
         return Verdict(claim, statement, verdict, evidence + unsettled + below + tail, effects)
     diff = _settling_difference(table, groups, runs, settings)
@@ -910,12 +911,13 @@ def _early_pushes(early: pd.Series, runs: pd.DataFrame, groups: dict[str, list[i
     pushes = []
     if counts["large"]:
         pushes.append(
-            f"the {counts['large']} large-batch ones push the large values up, in the "
-            "claim's favour"
+            f"{fmt.counted(counts['large'], 'large-batch run')} may push the large values up, "
+            "in favour of the claim (small batches sooner)"
         )
     if counts["small"]:
         pushes.append(
-            f"the {counts['small']} small-batch ones push the small values up, against it"
+            f"{fmt.counted(counts['small'], 'small-batch run')} may push the small values up, "
+            "against the claim"
         )
     return "; ".join(pushes)
 
@@ -957,7 +959,7 @@ def _below_target_sensitivity(
         "epoch after the last a run can settle at)"
     )
     words = (
-        f" Counted at the budget, runs that {' or '.join(kinds)} raise their group's "
+        f" Counted at the budget, runs that {' or '.join(kinds)} may raise their group's "
         f"values ({_early_pushes(early, runs, groups)}). With them {where} instead: "
         f"{fmt.effect(alt, 'count_difference')} ({alt.verdict})"
     )
@@ -984,7 +986,7 @@ def _counted_at_budget(runs: pd.DataFrame, sizes: list[int], groups: dict[str, l
         f"({never['small']} small-batch and {never['large']} large-batch runs"
         f"{_beyond_budget_clause(runs)}), so the interval is not exact; "
         f"{'those that never settled, ' if also else ''}per batch size: "
-        f"{unsettled_counts(runs, sizes)}."
+        f"{unsettled_counts(runs, [b for g in groups.values() for b in g])}."
     )
 
 
@@ -1034,10 +1036,15 @@ def settles_after(runs: pd.DataFrame) -> pd.Series:
     (`settling_failed`): the run table's ``settles_after`` (`batchstudy.metrics.settles_after`:
     the budget, or for a budget-limited run the last epoch a run can settle at), else its
     budget (``n_epochs``: runs settled below the target, by `BELOW_TARGET_RULE`, and tables
-    without the column)."""
+    without the column); 0 for a run under a budget too short to settle, of which nothing is
+    known."""
     budget = runs["n_epochs"].astype(float)
     known = runs.get("settles_after", pd.Series(np.nan, index=runs.index)).astype(float)
-    return known.where(known.notna() & ~settled_below_target(runs), budget)
+    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    # under a budget too short to settle nothing is known of when the run would settle
+    return known.where(known.notna() & ~settled_below_target(runs), budget).mask(
+        status == TOO_SHORT, 0.0
+    )
 
 
 def _budget_words(mine: pd.DataFrame) -> str:
@@ -1099,11 +1106,16 @@ def _bound_head(runs: pd.DataFrame, done: list[int], floor: float) -> str:
         else f"in every seed their median rests on runs counted at the budget ("
         f"{len(counted)} of {len(mine)}: {_group_causes(mine)})"
     )
+    stalled = (
+        "; a run settled below the target did not settle at the target the claim means"
+        if settled_below_target(mine).any()
+        else ""
+    )
     return (
         f"{ONE_SIDED}: {fmt.sizes(done)}: {which}; each such run "
         "is counted at its budget "
-        f"({_budget_words(counted)}){_paren(beyond_budget(mine))}{after}{least}. Per-seed "
-        "median settling epoch of "
+        f"({_budget_words(counted)}){_paren(beyond_budget(mine))}{stalled}{after}{least}. "
+        "Per-seed median settling epoch of "
     )
 
 
@@ -1146,8 +1158,8 @@ def _settling_bound(
         return (
             INCONCLUSIVE,
             (
-                f"{head}: {'; '.join(words)}; so neither group has a settling epoch to compare, "
-                "and no verdict is possible."
+                f"{head}: {'; '.join(words)}; so neither group's per-seed median is a settling "
+                "epoch, and no verdict is possible."
             ),
             {},
         )
@@ -1165,7 +1177,7 @@ def _settling_bound(
         verdict, words = _pooled_verdict(
             pooled, other, floor, runs.loc[mine, "n_epochs"], _never(runs, groups[other])
         )
-        if verdict == INCONCLUSIVE:
+        if not np.isfinite(pooled.estimate):
             head = head.replace(ONE_SIDED, NO_COMPARISON, 1)
         return verdict, head + _lower_bound_words(e) + words, {f"{other}_median": pooled}
     e = stats.t_interval(values, settings, bounds=(0.0, top))
@@ -1175,7 +1187,8 @@ def _settling_bound(
     below = bool(np.isfinite(e.hi) and e.hi < limit)
     clear = below and e.n >= stats.MIN_N
     verdict = (SUPPORTED if other == "small" else NOT_SUPPORTED) if clear else INCONCLUSIVE
-    words = _bound_words(e, top, floor, limit, runs.loc[mine, "n_epochs"])
+    which = SUPPORTED if other == "small" else NOT_SUPPORTED
+    words = _bound_words(e, top, floor, limit, runs.loc[mine, "n_epochs"], which)
     return verdict, head + words, {f"{other}_median": e}
 
 
@@ -1219,8 +1232,8 @@ def _pooled_verdict(
     if not np.isfinite(pooled.estimate):
         return (
             INCONCLUSIVE,
-            f"{intro}, half or more are counted at the budget, so their median bounds nothing "
-            "either.",
+            f"{intro}, half or more are counted at the budget, so their median has no upper "
+            "bound either.",
         )
     clear = bool(np.isfinite(pooled.hi) and pooled.hi < limit and pooled.n >= stats.MIN_N)
     verdict = (SUPPORTED if other == "small" else NOT_SUPPORTED) if clear else INCONCLUSIVE
@@ -1232,17 +1245,21 @@ def _pooled_verdict(
         else "the smallest budget"
     )
     where = "it is" if clear else "it is not" if pooled.n >= stats.MIN_N else "too few seeds"
+    which = SUPPORTED if other == "small" else NOT_SUPPORTED
     words = (
         f"{intro}, the median settling epoch is {fmt.effect(pooled, 'count')}; every seed's "
         f"median of the other group, and so the median of its pooled runs, is at least "
-        f"{fmt.number(floor)}: the verdict needs the upper end below {what} minus the margin "
+        f"{fmt.number(floor)}: a “{which}” verdict needs the upper end below {what} minus the "
+        "margin "
         f"({fmt.number(floor)} − {fmt.exact(SETTLING_MARGIN_EPOCHS)} = {fmt.number(limit)}): "
         f"{where}."
     )
     return verdict, words
 
 
-def _bound_words(e: Effect, top: float, floor: float, limit: float, budgets: pd.Series) -> str:
+def _bound_words(
+    e: Effect, top: float, floor: float, limit: float, budgets: pd.Series, which: str
+) -> str:
     """The other group's interval against the censored group's ``floor`` (the budget, or the
     earlier epoch budget-limited runs are known to settle after) minus the margin."""
     where = (
@@ -1262,7 +1279,7 @@ def _bound_words(e: Effect, top: float, floor: float, limit: float, budgets: pd.
         else ""
     )
     return (
-        f"{fmt.effect(e, 'count')}{clipped}; the verdict needs its upper end below "
+        f"{fmt.effect(e, 'count')}{clipped}; a “{which}” verdict needs its upper end below "
         f"{what} minus the margin ({fmt.number(floor)} − {fmt.exact(SETTLING_MARGIN_EPOCHS)} "
         f"= {fmt.number(limit)}): {where}"
         + ("." if e.n >= stats.MIN_N else f"; {e.n} seeds are too few for a verdict.")
@@ -1372,8 +1389,8 @@ def _censored_settling(
         return INCONCLUSIVE, (
             f" {which[0].upper()}{which[1:]} could change if its runs counted at the budget had "
             "their true, later settling epochs; counted at the budget, such runs pull their "
-            "group's values down, in the verdict's favour, so they cannot carry this verdict "
-            f"({OPEN_MEDIAN_RULE})."
+            f"group's values down, in favour of a “{verdict}” verdict, so the paired interval "
+            f"cannot carry it and the verdict is withheld ({OPEN_MEDIAN_RULE})."
         )
     counted = [name for name in favoured if not _never(runs, groups[name]).startswith("0 ")]
     if not counted:
@@ -1962,7 +1979,7 @@ def claim_wall_time_not_epochs(
         f"count as above the budget; bootstrap over seeds, n = {n}"
         f"{few_seeds_words(n, settings.level)}): "
         + "; ".join(parts)
-        + (f". Holds for {fmt.sizes(holds)} ({single})" if timing is not None else "")
+        + (f". Shown to hold for {fmt.sizes(holds)} ({single})" if timing is not None else "")
         + f". Margin {fmt.exact(TIME_RATIO_MARGIN)}×. "
         + (_refuted_by(outcomes) if verdict == NOT_SUPPORTED else "")
         + _wall_unit(timing)

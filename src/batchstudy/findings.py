@@ -766,7 +766,10 @@ def _claim_verdict(c: dict[str, Any], v: dict[str, Any]) -> str:
         e = Effect.from_dict(v["effects"][key])
         text += f" — {what}: {fmt.effect(e, kind)}"
         if not _interval_decides(e.verdict, v["verdict"]):
-            text += f" (the verdict rests on more than this interval: see claim {v['number']})"
+            text += (
+                " (the verdict goes beyond this interval's own three-way reading: see claim "
+                f"{v['number']})"
+            )
     elif v.get("holds_for"):
         text += f" — holds for {fmt.sizes(v['holds_for'])}"
     return text
