@@ -1339,6 +1339,7 @@ def settings_doc(settings: IntervalSettings, pooled: bool) -> dict[str, Any]:
         "n_boot": settings.n_boot,
         "seed": settings.seed,
         "min_n": settings.min_n,
+        "large_batch_min": claims.LARGE_BATCH_MIN,
         "margins": {
             "accuracy": claims.ACCURACY_MARGIN,
             "time_ratio": claims.TIME_RATIO_MARGIN,
