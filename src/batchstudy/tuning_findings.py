@@ -279,9 +279,9 @@ TIMING_EVIDENCE = "The timing stage's evidence, the same at both choices of rate
 #: What the tuned claims do not answer: no rate was chosen for accuracy.
 CLAIMS_SCOPE = (
     "The rates were chosen for the fewest steps to the target, not for final accuracy: claims "
-    "3a and 3b are judged at those speed-chosen rates, and no rate chosen for accuracy was "
-    "tested, so whether large batches lose test accuracy at a rate tuned for accuracy is not "
-    "answered here."
+    "3a and 3b are judged at those speed-chosen rates; this report does not compare batch "
+    "sizes at rates chosen for accuracy (the grid holds the runs for it), so whether large "
+    "batches lose test accuracy at a rate tuned for accuracy is not answered here."
 )
 
 
@@ -489,7 +489,8 @@ def moved_text(fits: dict[str, dict]) -> str:
     return (
         f"B_crit moved {way} with tuning, from {fmt.number(r['b_crit'])} to "
         f"{fmt.number(t['b_crit'])} (the intervals do not overlap, nor do the unions of each "
-        f"bootstrap interval and its range {SPACING_WORDS}: {ranges}).{caveat}"
+        f"bootstrap interval and its range {SPACING_WORDS}, a heuristic, not a joint interval: "
+        f"{ranges}).{caveat}"
     )
 
 
@@ -950,44 +951,43 @@ THEORY_WORDS = (
 
 
 def theory_text(ratio: float, kind: str = "sgd", momentum: float = 0.0, poor: bool = False) -> str:
-    """Whether the run's median B_simple agrees with the tuned B_crit in order of magnitude
-    (`ratio`, median B_simple / B_crit, within `ORDER_OF_MAGNITUDE` either way), read against
-    the theory (`THEORY_WORDS`) on the one seed of the run. Only for plain SGD (`kind` in
-    `THEORY_KINDS`, `momentum` 0) is agreement "as the theory expects"; SGD with momentum is
-    named as not the plain SGD of the theory, another optimizer as a heuristic reading
-    (`SGD_CAVEAT`), and the comparison is stated only. `poor` (the tuned fit's flag) repeats
-    that the tuned B_crit is indicative only. Empty when `ratio` is not finite."""
+    """The theory's reading (`THEORY_WORDS`) beside the run's median ratio `ratio` (median
+    B_simple / tuned B_crit), without a verdict: one seed and one run give no interval, and the
+    median mixes checkpoints before and after the target, while the theory speaks of the noise
+    near it. Only for plain SGD (`kind` in `THEORY_KINDS`, `momentum` 0) does the theory apply
+    as derived; SGD with momentum is named as not the plain SGD of the theory, another
+    optimizer as a heuristic reading (`SGD_CAVEAT`). Whether the two agree within
+    `ORDER_OF_MAGNITUDE` is stated as a fact of the numbers only. `poor` (the tuned fit's flag)
+    repeats that the tuned B_crit is indicative only. Empty when `ratio` is not finite."""
     if not np.isfinite(ratio) or ratio <= 0:
         return ""
     agree = 1 / ORDER_OF_MAGNITUDE <= ratio <= ORDER_OF_MAGNITUDE
-    plain = kind in THEORY_KINDS and not momentum
-    if agree:
-        verdict = "the median B_simple and the tuned B_crit are within an order of magnitude"
-        verdict += ", as the theory expects" if plain else ""
-    else:
-        verdict = (
-            f"the median B_simple is more than an order of magnitude "
-            f"{'above' if ratio > 1 else 'below'} the tuned B_crit, so the measured noise scale "
-            "does not predict it here"
-        )
-    if plain:
-        theory = f" For plain SGD {THEORY_WORDS}"
+    within = "within" if agree else "more than"
+    fact = (
+        f"the run's median B_simple is {within} an order of magnitude "
+        f"{'' if agree else ('above ' if ratio > 1 else 'below ')}"
+        f"{'of ' if agree else ''}the tuned B_crit"
+    )
+    if kind in THEORY_KINDS and not momentum:
+        theory = f" For plain SGD {THEORY_WORDS}."
     elif kind in THEORY_KINDS:
         theory = (
-            f" For plain SGD {THEORY_WORDS}; this optimizer is SGD with momentum "
-            f"{momentum:g}, not the plain SGD of the theory"
+            f" For plain SGD {THEORY_WORDS}. This optimizer is SGD with momentum {momentum:g}, "
+            "not the plain SGD of the theory."
         )
     else:
-        theory = (
-            f" For plain SGD {THEORY_WORDS}; with this optimizer it is only a heuristic (below)"
-        )
+        theory = f" For plain SGD {THEORY_WORDS}; with this optimizer it is only a heuristic."
     flag = (
         f" The tuned fit is poor (relative RMSE above {scaling.POOR_FIT_RMSE:.0%}), so this "
         "comparison is indicative only."
         if poor
         else ""
     )
-    return f"{theory}: on this one seed, {verdict}.{flag}"
+    return (
+        f"{theory} On this one seed {fact}; the median mixes checkpoints before and after the "
+        "target, the theory speaks of the noise near it, and one run gives no interval, so "
+        f"this neither confirms nor refutes the theory.{flag}"
+    )
 
 
 def noise_text(n: dict[str, Any] | None, fit: dict[str, Any], compare: str = "") -> str:
@@ -1031,7 +1031,7 @@ def resolution_text(resolution: str, curves: pd.DataFrame, runs: pd.DataFrame) -
     gaps = evaluation_gaps(curves)
     source = {
         ts.RESOLUTION_STEPS: "at the evaluation steps of evals.tsv",
-        ts.RESOLUTION_EPOCHS: "at epoch resolution (one evaluation per epoch, history.tsv)",
+        ts.RESOLUTION_EPOCHS: "at epoch resolution (one evaluation per epoch)",
     }[resolution]
     parts, varies = [], False
     for dataset, g in gaps.groupby(level="dataset", sort=True):
