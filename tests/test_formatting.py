@@ -265,3 +265,10 @@ def test_a_t_interval_of_identical_values_says_so_instead_of_a_zero_width_interv
     assert fmt.effect(same, "accuracy") == fmt.interval(same, "accuracy")  # no "(t, n = 10)"
     boot = Effect(6.0, 6.0, 6.0, 10, METHOD_MEDIAN)
     assert fmt.interval(boot, "count") == "6 [6, 6]"  # a percentile bootstrap's own ends
+
+
+def test_an_accuracy_bound_rounds_away_from_what_it_bounds():
+    assert fmt.accuracy_bound(0.0637, "lower") == "0.063"
+    assert fmt.accuracy_bound(0.0147, "upper") == "0.015"
+    assert fmt.accuracy_bound(0.0141, "upper") == "0.015"
+    assert fmt.accuracy_bound(0.064, "lower") == "0.064"  # an exact value stays

@@ -1670,8 +1670,9 @@ def _claim3_reading(v3a: str, gap: Effect, train: Effect, drop: Effect) -> str:
         grows = f"the gap grows by more than {m}, but " if outcome == GAP_GROWS else ""
         return (
             f"train accuracy drops too ({fmt.interval(train, 'difference')}); {grows}a larger "
-            f"gap explains at most {fmt.accuracy(gap.hi)} of the drop of at least "
-            f"{fmt.accuracy(-drop.hi)} in test accuracy, less than half: {UNDER_TRAINING}"
+            f"gap explains at most {fmt.accuracy_bound(gap.hi, 'upper')} of the drop of at least "
+            f"{fmt.accuracy_bound(-drop.hi, 'lower')} in test accuracy, less than half: "
+            f"{UNDER_TRAINING}"
         )
     if outcome == GAP_UNKNOWN:
         grows = np.isfinite(gap.lo) and gap.lo > 0 and gap.n >= stats.MIN_N

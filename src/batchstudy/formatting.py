@@ -156,6 +156,19 @@ def accuracy(x: Any, decimals: int = 3) -> str:
     return _fixed(float(x), f".{decimals}f") if _finite(x) else NOT_ESTIMABLE
 
 
+def accuracy_bound(x: Any, side: str, decimals: int = 3) -> str:
+    """An accuracy said to be "at least" (``side`` "lower": rounded down) or "at most"
+    ("upper": rounded up) at `decimals`, so the printed bound stays a bound: a drop of at
+    least 0.0637 reads "at least 0.063", never 0.064."""
+    if not _finite(x):
+        return NOT_ESTIMABLE
+    scale = 10**decimals
+    v = float(x) * scale
+    # float noise (0.064 stored as 0.06399999…) must not move an exact value
+    rounded = math.floor(v + 1e-9) if side == "lower" else math.ceil(v - 1e-9)
+    return accuracy(rounded / scale, decimals)
+
+
 def signed(x: Any, decimals: int = 3) -> str:
     """A difference with its sign (−0.185, +0.003), a true minus sign; a difference that
     rounds to zero prints unsigned (0.000)."""
