@@ -1458,11 +1458,21 @@ def test_settling_supported_withheld_where_a_small_batch_run_counted_at_the_budg
     _assert_verdict(claim_small_batches_settle_sooner(runs, SETTINGS), SUPPORTED)
     runs.loc[(runs["batch_size"] == 4) & (runs["seed"] == 0), "settling_epoch"] = np.nan
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
-    _assert_verdict(v, INCONCLUSIVE)
     assert "In 1 of 10 seeds the small batch sizes' median could change" in v.evidence
     assert (
         "in favour of a “supported” verdict" in v.evidence and claims.OPEN_MEDIAN_RULE in v.evidence
     )
+    # the pooled medians, with that run against the claim, still decide: 20 vs 60 epochs
+    _assert_verdict(v, SUPPORTED)
+    assert "so the claim is supported whatever the true epochs of those runs" in v.evidence
+    # with most small-batch runs counted at the budget the pooled median is open: withheld
+    most = (runs["batch_size"] < 64) & (runs["seed"] < 6)
+    open_runs = runs.assign(settling_epoch=runs["settling_epoch"].mask(most))
+    groups = {"small": [4, 8], "large": [64, 128, 512]}
+    e = claims.pooled_difference(open_runs, groups, list(SIZES), SETTINGS)
+    assert e.estimate == np.inf and e.hi == np.inf
+    verdict, words = claims._pooled_difference_verdict(open_runs, groups, list(SIZES), SETTINGS)
+    assert verdict == INCONCLUSIVE and "so the verdict stays withheld" in words
     # a large-batch run counted at the budget works against "sooner": the verdict stands
     runs.loc[(runs["batch_size"] == 4) & (runs["seed"] == 0), "settling_epoch"] = 20.0
     runs.loc[(runs["batch_size"] == 512) & (runs["seed"] == 0), "settling_epoch"] = np.nan
