@@ -377,7 +377,7 @@ def test_a_claim_survives_only_when_supported_both_times():
         "at the speed-chosen rates)",
         "unchanged",
         "changed",
-        "not shown at the speed-chosen rates",
+        "the refutation is not shown at the speed-chosen rates",
         "changed",
     ]
     assert not any(r["rate_independent"] for r in rows)

@@ -1558,7 +1558,7 @@ def lower_accuracy_reason(
         up = open_above(family, diverged)
         if not up:
             return ""
-        each = ", ".join(f"B = {b} ({fmt.interval(family[b], 'difference')})" for b in up)
+        each = ", ".join(f"B = {b} ({fmt.effect(family[b], 'difference')})" for b in up)
         return (
             f"B = {best} is the best batch size {BEST_BY[own_validation]}, but the family's "
             f"test-accuracy intervals (other − "
@@ -1796,8 +1796,9 @@ def _claim3_evidence(
     )
     ev3b = (
         f"Gap at B = {largest} minus gap at B = {best}: {fmt.effect(gap, 'difference')} "
-        f"({gap.verdict}); train accuracy on the whole training split, end-of-epoch weights: "
-        f"{fmt.effect(train, 'difference')} ({train.verdict}). Reading: {reading}."
+        f"({gap.verdict}); train accuracy (whole training split, end-of-epoch weights) at "
+        f"B = {largest} minus at B = {best}: {fmt.effect(train, 'difference')} "
+        f"({train.verdict}). Reading: {reading}."
     )
     return ev3a, ev3b
 

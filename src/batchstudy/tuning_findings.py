@@ -58,10 +58,8 @@ BCRIT_COLUMNS = (
     *SPACING_COLUMNS,
 )
 SGD_CAVEAT = (
-    "The noise-scale theory (McCandlish et al. 2018) is derived for plain SGD, whose update is "
-    "the minibatch gradient. With momentum it still describes the gradient's noise; with Adam, "
-    "whose update is the gradient rescaled per parameter by running moments, B_simple of the "
-    "raw gradient is only a heuristic for where the critical batch size lies."
+    "With Adam, whose update is the gradient rescaled per parameter by running moments, "
+    "B_simple of the raw gradient is only a heuristic for where the critical batch size lies."
 )
 
 
@@ -270,6 +268,8 @@ def _at(v: claims.Verdict, where: str) -> str:
 FATE_SURVIVES = "survives at the speed-chosen rates"
 FATE_FAILS = "does not survive at the speed-chosen rates"
 FATE_NOT_SHOWN = "not shown at the speed-chosen rates"
+#: A claim refuted at the reference rate that the speed-chosen rates leave open.
+FATE_REFUTATION_OPEN = "the refutation is not shown at the speed-chosen rates"
 #: Claim 1 where both columns rest on the same timing stage (seconds per epoch do not depend on
 #: the learning rate): printed once, `FATE_ONE_TIMING` in the fate's column, its evidence
 #: opened by `TIMING_EVIDENCE`.
@@ -294,13 +294,14 @@ def _fate_of_supported(tuned: str) -> str:
 
 def _fate(ref: str, tuned: str, same_sizes: bool) -> str:
     """What became of a claim from its `ref` verdict to its `tuned` one (`same_sizes`: the
-    batch sizes where it holds agree): `_fate_of_supported` from supported; `FATE_NOT_SHOWN`
-    from not supported to inconclusive (a definite verdict the tuned runs cannot repeat);
+    batch sizes where it holds agree): `_fate_of_supported` from supported;
+    `FATE_REFUTATION_OPEN` from not supported to inconclusive (a refutation the tuned runs
+    cannot repeat);
     otherwise "unchanged" or "changed"."""
     if ref == claims.SUPPORTED:
         return _fate_of_supported(tuned)
     if ref == claims.NOT_SUPPORTED and tuned == claims.INCONCLUSIVE:
-        return FATE_NOT_SHOWN
+        return FATE_REFUTATION_OPEN
     return "unchanged" if ref == tuned and same_sizes else "changed"
 
 
@@ -477,7 +478,8 @@ def moved_text(fits: dict[str, dict]) -> str:
         return (
             f"{went}; the intervals do not overlap, but no move is shown once the evaluation "
             f"spacing is counted (the union of each bootstrap interval and its range "
-            f"{SPACING_WORDS}: {ranges}{'; these overlap' if known else ''})."
+            f"{SPACING_WORDS}, a heuristic, not a joint interval: {ranges}"
+            f"{'; these overlap' if known else ''})."
         )
     poor = [name for name, f in (("tuned", t), ("reference-rate", r)) if poor_fit(f)]
     caveat = (
@@ -976,7 +978,7 @@ def theory_text(ratio: float, kind: str = "sgd", momentum: float = 0.0, poor: bo
             "not the plain SGD of the theory."
         )
     else:
-        theory = f" For plain SGD {THEORY_WORDS}; with this optimizer it is only a heuristic."
+        theory = f" For plain SGD {THEORY_WORDS}. {SGD_CAVEAT}"
     flag = (
         f" The tuned fit is poor (relative RMSE above {scaling.POOR_FIT_RMSE:.0%}), so this "
         "comparison is indicative only."
@@ -992,8 +994,8 @@ def theory_text(ratio: float, kind: str = "sgd", momentum: float = 0.0, poor: bo
 
 def noise_text(n: dict[str, Any] | None, fit: dict[str, Any], compare: str = "") -> str:
     """The noise paragraph: what the reference run is (its batch size, rate, one seed and
-    checkpoints) and its B_simple, the tuned B_crit, `compare` (`noise_vs_bcrit_text`) and
-    `SGD_CAVEAT`."""
+    checkpoints) and its B_simple, the tuned B_crit and `compare` (`noise_vs_bcrit_text`, which
+    says what the theory is derived for)."""
     if n is None:
         return ""
     seeds = (
@@ -1008,7 +1010,7 @@ def noise_text(n: dict[str, Any] | None, fit: dict[str, Any], compare: str = "")
             f"{n['n_checkpoints']} checkpoints over {n['max_step']} steps): "
             f"{fmt.number(n['first'])} at the start, {fmt.number(n['last'])} at the end, median "
             f"{fmt.number(n['median'])}; the tuned frontier's B_crit is {bcrit_text(fit)}. "
-            f"{compare} {SGD_CAVEAT}"
+            f"{compare}"
         )
         .replace("  ", " ")
         .strip()
