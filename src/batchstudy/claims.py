@@ -755,6 +755,23 @@ def _not_testable(runs: pd.DataFrame, groups: dict[str, list[int]], sizes: list[
     )
 
 
+def _testable_note(runs: pd.DataFrame, groups: dict[str, list[int]], sizes: list[int]) -> str:
+    """Where runs that did not settle at the target decide some seeds' group medians but not
+    more than half (`failure_decided`, `_not_testable`), how many: the count the rule read."""
+    n = int(runs["seed"].nunique())
+    decided = {name: int(failure_decided(runs, g, sizes).sum()) for name, g in groups.items()}
+    parts = [
+        f"the {name} batch sizes' median in {k} of {n} seeds" for name, k in decided.items() if k
+    ]
+    if not parts:
+        return ""
+    return (
+        f" Runs at chance, diverged or settled below the target decide {' and '.join(parts)} "
+        "(placed above every other run, they leave that seed's median unbounded): not more "
+        "than half, so the claim is tested."
+    )
+
+
 def settling_failed(runs: pd.DataFrame) -> pd.Series:
     """Per run, whether claim 2 counts it at the budget: it never settled within the budget
     (no ``settling_epoch``: still moving, loss rising, budget-limited, collapsed, diverged) or
@@ -844,7 +861,7 @@ def claim_small_batches_settle_sooner(
     if why := _not_testable(runs, groups, sizes):
         return _inconclusive(claim, statement, why[0].upper() + why[1:])
     censored = {name: median_at_budget(runs, g, sizes) for name, g in groups.items()}
-    below = settled_below_counts(runs, sizes)
+    below = settled_below_counts(runs, sizes) + _testable_note(runs, groups, sizes)
     tail = (
         " The article reported about 30 vs about 50 epochs. Per epoch is not per update: the "
         "Settling paragraph gives the same point in optimizer steps."
@@ -925,8 +942,9 @@ def _pooled_difference_verdict(
     clear = bool(np.isfinite(e.hi) and e.hi < limit and e.n >= stats.MIN_N)
     words = (
         " Over each group's runs pooled, with every run counted at the budget taken against the "
-        "claim (small-batch ones above every settled run, large-batch ones at the earliest "
-        "epoch they can have settled at), the difference of the medians is "
+        "claim (small-batch ones above every settled run, large-batch ones at the epoch they "
+        "are known to settle after, one settled below the target at its own epoch), the "
+        "difference of the medians is "
         f"{fmt.effect(replace(e, boundaries=(limit,)), 'count_difference')}: "
         + (
             f"its upper end lies below −{fmt.exact(SETTLING_MARGIN_EPOCHS)}, so the claim is "
@@ -1159,12 +1177,18 @@ def _bound_head(runs: pd.DataFrame, done: list[int], floor: float) -> str:
         if np.any(limited)
         else ""
     )
+    own = (
+        " (a run settled below the target at its own settling epoch; one under a budget too "
+        "short to settle at 0: nothing is known of it)"
+        if settled_below_target(mine).any()
+        or (mine.get("settle_status", pd.Series("", index=mine.index)) == TOO_SHORT).any()
+        else ""
+    )
     least = (
         ""
-        if floor == float(counted["n_epochs"].min())
-        else f". With each such run at the epoch it is known to settle after (a run settled "
-        f"below the target at its own settling epoch), the smallest per-seed median of "
-        f"{fmt.sizes(done)} is {fmt.number(floor)}"
+        if _floor_name(floor, counted["n_epochs"]) == "the budget"
+        else f". With each such run at the epoch it is known to settle after{own}, the "
+        f"smallest per-seed median of {fmt.sizes(done)} is {fmt.number(floor)}"
     )
     which = (
         f"no run settled within the budget ({_group_causes(mine)})"
@@ -1303,24 +1327,26 @@ def _pooled_verdict(
         )
     clear = bool(np.isfinite(pooled.hi) and pooled.hi < limit and pooled.n >= stats.MIN_N)
     verdict = (SUPPORTED if other == "small" else NOT_SUPPORTED) if clear else INCONCLUSIVE
-    what = (
-        "that smallest per-seed median"
-        if floor != budgets.min()
-        else "the budget"
-        if budgets.nunique() == 1
-        else "the smallest budget"
-    )
+    what = _floor_name(floor, budgets)
     where = "it is" if clear else "it is not" if pooled.n >= stats.MIN_N else "too few seeds"
     which = SUPPORTED if other == "small" else NOT_SUPPORTED
     words = (
         f"{intro}, the median settling epoch is {fmt.effect(pooled, 'count')}; every seed's "
-        f"median of the other group, and so the median of its pooled runs, is at least "
-        f"{fmt.number(floor)}: a “{which}” verdict needs the upper end below {what} minus the "
+        f"median of the other group is at least {fmt.number(floor)}, and so is the median of "
+        "its pooled runs (a median of pooled runs is at least the smallest of the parts' "
+        f"medians): a “{which}” verdict needs the upper end below {what} minus the "
         "margin "
         f"({fmt.number(floor)} − {fmt.exact(SETTLING_MARGIN_EPOCHS)} = {fmt.number(limit)}): "
         f"{where}."
     )
     return verdict, words
+
+
+def _floor_name(floor: float, budgets: pd.Series) -> str:
+    """What a claim-2 bound is called: "the budget" where it is the one budget of the bounded
+    group's runs counted at it, else "that smallest per-seed median" (`group_floor`)."""
+    one = budgets.nunique() == 1 and floor == float(budgets.min())
+    return "the budget" if one else "that smallest per-seed median"
 
 
 def _bound_words(
@@ -1331,13 +1357,7 @@ def _bound_words(
     where = (
         "it is" if e.hi < limit else "it is not" if np.isfinite(e.hi) else "no upper end (one seed)"
     )
-    what = (
-        "that smallest per-seed median"
-        if floor != budgets.min()
-        else "the budget"
-        if budgets.nunique() == 1
-        else "the smallest budget"
-    )
+    what = _floor_name(floor, budgets)
     clipped = (
         f" (upper end clipped at the budget, {fmt.number(top)}: every per-seed value is a "
         "settled run's, below it)"
@@ -1456,7 +1476,7 @@ def _censored_settling(
             f" {which[0].upper()}{which[1:]} could change if its runs counted at the budget had "
             "their true, later settling epochs; counted at the budget, such runs pull their "
             f"group's values down, in favour of a “{verdict}” verdict, so the paired interval "
-            f"cannot carry it and the verdict is withheld ({OPEN_MEDIAN_RULE})."
+            f"alone cannot carry it ({OPEN_MEDIAN_RULE})."
         )
     counted = [name for name in favoured if not _never(runs, groups[name]).startswith("0 ")]
     if not counted:
