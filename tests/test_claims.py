@@ -544,6 +544,12 @@ def test_settling_bound_names_each_budget_under_a_step_budget():
     # each seed's small-group median is the mean of 8 and 16: at least 12
     assert "the smallest per-seed median of B ∈ {4, 8} is 12" in v.evidence
     assert "below that smallest per-seed median minus the margin (12 − 5 = 7)" in v.evidence
+    assert "too short" not in v.evidence and "below the target at its own" not in v.evidence
+    # B = 4's 8 epochs are too short to settle: nothing is known of its runs (at 0)
+    short = runs.assign(settle_status=np.where(runs["batch_size"] == 4, "too short to settle", ""))
+    w = claim_small_batches_settle_sooner(short, SETTINGS)
+    assert "one under a budget too short to settle at 0: nothing is known of it" in w.evidence
+    assert "the smallest per-seed median of B ∈ {4, 8} is 8" in w.evidence
 
 
 def test_settling_interval_above_minus_the_margin_rules_the_claim_out():

@@ -1177,13 +1177,22 @@ def _bound_head(runs: pd.DataFrame, done: list[int], floor: float) -> str:
         if np.any(limited)
         else ""
     )
-    own = (
-        " (a run settled below the target at its own settling epoch; one under a budget too "
-        "short to settle at 0: nothing is known of it)"
-        if settled_below_target(mine).any()
-        or (mine.get("settle_status", pd.Series("", index=mine.index)) == TOO_SHORT).any()
-        else ""
-    )
+    status = mine.get("settle_status", pd.Series("", index=mine.index))
+    notes = [
+        words
+        for words, present in (
+            (
+                "a run settled below the target at its own settling epoch",
+                settled_below_target(mine).any(),
+            ),
+            (
+                "one under a budget too short to settle at 0: nothing is known of it",
+                (status == TOO_SHORT).any(),
+            ),
+        )
+        if present
+    ]
+    own = f" ({'; '.join(notes)})" if notes else ""
     least = (
         ""
         if _floor_name(floor, counted["n_epochs"]) == "the budget"
