@@ -234,7 +234,10 @@ def test_the_tuning_stage_tables_figures_and_report(grid_study):
     assert all("absolute target" in g["target"] for g in doc["groups"])
     html = (grid_study / D.report_html).read_text()
     text = re.sub(r'data:image/png;base64,[^"]+', "", html)
-    assert "The learning rate tuned per batch size" in text and "derived for plain SGD" in text
+    assert (
+        "The learning rate tuned per batch size" in text
+        and "B_simple is measured along one reference run" in text
+    )
     assert not re.search(r"\b(nan|inf)\b", text, re.IGNORECASE)
 
 
