@@ -682,10 +682,16 @@ FAILED_RUN_RULE = (
 )
 
 
+def settle_status(runs: pd.DataFrame) -> pd.Series:
+    """Per run, its ``settle_status`` as text ("" where the table has no such column or no
+    value)."""
+    return runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+
+
 def no_settling(runs: pd.DataFrame) -> pd.Series:
     """Per run, whether it has no settling epoch at all (``settle_status`` in
     `NO_SETTLING_STATUSES`); False without the column."""
-    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    status = settle_status(runs)
     return status.isin(NO_SETTLING_STATUSES)
 
 
@@ -723,7 +729,7 @@ def failed_counts(runs: pd.DataFrame, sizes: list[int], below: bool = True) -> s
     """Per batch size with such runs, "B = 4 (10 runs): 4 at chance, 6 settled below the
     target": runs without a settling epoch (`no_settling`: at chance, diverged) and, with
     ``below``, runs settled below the first target (`settled_below_target`)."""
-    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    status = settle_status(runs)
     low = settled_below_target(runs)
     out = []
     for b in sizes:
@@ -809,7 +815,7 @@ def beyond_budget(runs: pd.DataFrame) -> str:
     """What the runs that never settled stand for, only for the causes that occur among
     ``runs`` (their ``settle_status``), e.g. "a still-moving run settles after the budget if at
     all"; empty when no run of these causes is present."""
-    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    status = settle_status(runs)
     seen = set(status[runs["settling_epoch"].isna()])
     out = []
     for causes, words in BEYOND_BUDGET_WORDS:
@@ -915,7 +921,6 @@ def pooled_difference(
     low = epoch.mask(failed, settles_after(runs)).mask(below, epoch)
     large = per_seed(runs.assign(s=low), "s", sizes)[groups["large"]]
     a, b = small.to_numpy(dtype=float), large.to_numpy(dtype=float)
-    n = a.shape[0]
 
     def diff(rows: np.ndarray) -> np.ndarray:
         top = stats.censored_median_rows(a[rows].reshape(len(rows), -1))
@@ -923,13 +928,7 @@ def pooled_difference(
         with np.errstate(invalid="ignore"):
             return top - bottom
 
-    est = float(diff(np.arange(n)[None, :])[0])
-    if n < 2:
-        return Effect(est, np.nan, np.nan, n, METHOD_POOLED_DIFFERENCE, settings.level)
-    boot = diff(np.random.default_rng(settings.seed).integers(0, n, size=(settings.n_boot, n)))
-    alpha = (1 - settings.level) / 2
-    lo, hi = np.quantile(boot, [alpha, 1 - alpha], method="inverted_cdf")
-    return Effect(est, float(lo), float(hi), n, METHOD_POOLED_DIFFERENCE, settings.level)
+    return seed_bootstrap(diff, a.shape[0], METHOD_POOLED_DIFFERENCE, settings)
 
 
 def _pooled_difference_verdict(
@@ -979,7 +978,7 @@ def earliest_settling(runs: pd.DataFrame) -> pd.Series:
     have settled at: a run settled below the target at its own settling epoch
     (`settled_below_target`), a budget-limited one the epoch after its ``settles_after``;
     NaN for every other run."""
-    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    status = settle_status(runs)
     early = pd.Series(np.nan, index=runs.index)
     limited = (status == BUDGET_LIMITED) & runs["settling_epoch"].isna()
     early = early.mask(limited, settles_after(runs) + 1.0)
@@ -1097,7 +1096,7 @@ def unsettled_causes(runs: pd.DataFrame, b: int) -> tuple[int, str]:
     """How many of batch size ``b``'s runs never settled, and why, e.g. ``(3, "2 loss rising,
     1 still moving")`` from the run table's ``settle_status``
     (`batchstudy.metrics.SETTLE_STATUSES`; empty words where it has none)."""
-    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    status = settle_status(runs)
     why = status[(runs["batch_size"] == b) & runs["settling_epoch"].isna()]
     kinds = [f"{n} {k}" for k, n in why.value_counts().sort_index().items() if k]
     return len(why), ", ".join(kinds)
@@ -1124,7 +1123,7 @@ def settles_after(runs: pd.DataFrame) -> pd.Series:
     known."""
     budget = runs["n_epochs"].astype(float)
     known = runs.get("settles_after", pd.Series(np.nan, index=runs.index)).astype(float)
-    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    status = settle_status(runs)
     # under a budget too short to settle nothing is known of when the run would settle
     return known.where(known.notna() & ~settled_below_target(runs), budget).mask(
         status == TOO_SHORT, 0.0
@@ -1177,7 +1176,7 @@ def _bound_head(runs: pd.DataFrame, done: list[int], floor: float) -> str:
         if np.any(limited)
         else ""
     )
-    status = mine.get("settle_status", pd.Series("", index=mine.index))
+    status = settle_status(mine)
     notes = [
         words
         for words, present in (
@@ -1304,15 +1303,24 @@ def pooled_group_median(
     more of the pooled runs are censored."""
     settled = runs["settling_epoch"].astype(float).mask(settling_failed(runs), np.inf)
     m = per_seed(runs.assign(s=settled), "s", sizes)[group].to_numpy(dtype=float)
-    n = m.shape[0]
-    est = float(stats.censored_median_rows(m.reshape(1, -1))[0])
+
+    def median(rows: np.ndarray) -> np.ndarray:
+        return stats.censored_median_rows(m[rows].reshape(len(rows), -1))
+
+    return seed_bootstrap(median, m.shape[0], METHOD_POOLED, settings)
+
+
+def seed_bootstrap(statistic: Any, n: int, method: str, settings: IntervalSettings) -> Effect:
+    """`statistic` (resampled seed indices, one row per resample -> one value per row) at the
+    seeds as they are, with a percentile bootstrap that resamples the ``n`` seeds (each seed's
+    runs together); no interval below 2 seeds."""
+    est = float(statistic(np.arange(n)[None, :])[0])
     if n < 2:
-        return Effect(est, np.nan, np.nan, n, METHOD_POOLED, settings.level)
-    rows = np.random.default_rng(settings.seed).integers(0, n, size=(settings.n_boot, n))
-    meds = stats.censored_median_rows(m[rows].reshape(settings.n_boot, -1))
+        return Effect(est, np.nan, np.nan, n, method, settings.level)
+    boot = statistic(np.random.default_rng(settings.seed).integers(0, n, size=(settings.n_boot, n)))
     alpha = (1 - settings.level) / 2
-    lo, hi = np.quantile(meds, [alpha, 1 - alpha], method="inverted_cdf")
-    return Effect(est, float(lo), float(hi), n, METHOD_POOLED, settings.level)
+    lo, hi = np.quantile(boot, [alpha, 1 - alpha], method="inverted_cdf")
+    return Effect(est, float(lo), float(hi), n, method, settings.level)
 
 
 def _pooled_verdict(
@@ -1385,7 +1393,7 @@ def _group_causes(runs: pd.DataFrame) -> str:
     """Why a group's runs did not settle, over all its batch sizes: "23 still moving, 7
     budget-limited, 2 settled below the target" (`settle_status` counts; runs settled below
     the first target counted apart)."""
-    status = runs.get("settle_status", pd.Series("", index=runs.index)).fillna("").astype(str)
+    status = settle_status(runs)
     why = status[runs["settling_epoch"].isna()]
     kinds = [f"{n} {k}" for k, n in why.value_counts().sort_index().items() if k]
     if missing := int((why == "").sum()):
