@@ -338,3 +338,63 @@ def test_the_frontiers_examples_points_and_curve_are_one_quantity_b_times_steps(
         curve.get_ydata(), x * scaling.predicted_steps(x, fit["s_min"], fit["e_min"])
     )
     plt.close(fig)
+
+
+def test_lr_grid_keeps_its_key_under_a_title_and_frames_adjacent_choices_apart(monkeypatch):
+    """The heatmap's key (what the outline and the grey mean) stays under a group's title, and
+    the frames of chosen cells in adjacent rows (same rate chosen at two batch sizes) do not
+    share an edge."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from batchstudy import tuning_plots
+
+    grid = tuning.lr_grid(make_runs(known_optimum), "95")
+    figs = []
+    monkeypatch.setattr(tuning_plots, "_save", lambda fig, out, dpi: figs.append(fig) or out)
+    tuning_plots.plot_lr_grid(grid, "unused.png", title="blobs · adam")
+    (fig,) = figs
+    ax = fig.axes[0]
+    assert ax.get_title() == f"blobs · adam\n{tuning_plots.GRID_KEY}"
+    frames = [p for p in ax.patches if isinstance(p, Rectangle) and not p.get_fill()]
+    assert len(frames) == grid["batch_size"].nunique()  # one chosen rate per batch size
+    for f in frames:
+        x, y = f.get_xy()
+        cell_x, cell_y = round(x + 0.5), round(y + 0.5)
+        assert x > cell_x - 0.5 and x + f.get_width() < cell_x + 0.5
+        assert y > cell_y - 0.5 and y + f.get_height() < cell_y + 0.5
+    plt.close(fig)
+
+
+def test_frontier_title_says_what_the_interval_leaves_out_and_a_poor_fit():
+    import matplotlib.pyplot as plt
+
+    from batchstudy import scaling, tuning_findings, tuning_plots
+
+    grid = tuning.lr_grid(make_runs(known_optimum), "95")
+    fit = {
+        "ok": True,
+        "below_range": False,
+        "b_crit": 22.5,
+        "lo": 7.81,
+        "hi": 42.0,
+        "level": 0.95,
+        "s_min": 30.0,
+        "e_min": 700.0,
+        "rel_rmse": scaling.POOR_FIT_RMSE + 0.05,
+        tuning_findings.SPACING_LO: 8.27,
+        tuning_findings.SPACING_HI: 27.3,
+    }
+    note = tuning_findings.frontier_note(fit)
+    assert note.startswith("B_crit 8.27–27.3 over every placement of the crossings")
+    assert "the fit is poor" in note and note.endswith("indicative only")
+    good = fit | {"rel_rmse": scaling.POOR_FIT_RMSE / 2}
+    assert "indicative" not in tuning_findings.frontier_note(good)
+    assert tuning_findings.frontier_note(fit | {"ok": False}) == ""
+    fig = tuning_plots.frontier_figure(
+        tuning.tuned_frontier(grid), fit=fit, title="blobs · sgd", note=note
+    )
+    title = fig._suptitle.get_text()
+    assert title.startswith("blobs · sgd  B_crit = 22.5") and "indicative only" in title
+    assert fig.get_figheight() > tuning_plots.FRONTIER_PANEL_INCHES  # room for three lines
+    plt.close(fig)

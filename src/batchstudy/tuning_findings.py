@@ -411,14 +411,7 @@ def bcrit_text(fit: dict[str, Any]) -> str:
     spacing = resolution_words(fit)
     spacing = f"{spacing}; " if spacing else ""
     points = fit.get("left_out") or f"{fit['n_points']} batch sizes"
-    flags = {
-        "the fit is poor: its interval covers the seeds' noise, not the curve's misfit": poor_fit(
-            fit
-        ),
-        "its target is near chance (see the group's target)": fit.get("standing")
-        == scaling.STANDING_NEAR_CHANCE,
-    }
-    said = [words for words, on in flags.items() if on]
+    said = fit_flags(fit)
     near = f"; {'; '.join(said)}; indicative only" if said else ""
     return (
         f"{fmt.interval(e, 'size')} ({spacing}{fmt.percent(fit['level'])} percentile "
@@ -426,6 +419,30 @@ def bcrit_text(fit: dict[str, Any]) -> str:
         f"{fit['n_boot_ok']} of {fit['n_boot']} resamples fit, {points}; relative RMSE of the "
         f"fitted steps {fmt.percent(fit.get('rel_rmse'))}{near})"
     )
+
+
+def fit_flags(fit: dict[str, Any]) -> list[str]:
+    """Why a made fit is indicative only: a poor fit (`poor_fit`), a target near chance."""
+    flags = {
+        "the fit is poor: its interval covers the seeds' noise, not the curve's misfit": poor_fit(
+            fit
+        ),
+        "its target is near chance (see the group's target)": fit.get("standing")
+        == scaling.STANDING_NEAR_CHANCE,
+    }
+    return [words for words, on in flags.items() if on]
+
+
+def frontier_note(fit: dict[str, Any]) -> str:
+    """The frontier figure's second title line: what the bootstrap interval leaves out of a
+    made fit (the range over the crossings' placements, `resolution_words`) and why it is
+    indicative only (`fit_flags`); empty for a fit that was not made or lies below the range."""
+    if not fit.get("ok") or fit.get("below_range"):
+        return ""
+    flags = fit_flags(fit)
+    parts = [resolution_words(fit), *flags, "indicative only" if flags else ""]
+    words = "; ".join(p for p in parts if p)
+    return f"B_crit {words}" if words else ""
 
 
 def poor_fit(fit: dict[str, Any]) -> bool:
@@ -1308,7 +1325,9 @@ def draw(
             grid.loc[grid["target"] == ts.MAIN_TARGET], out / "lr_grid.png", title=title, dpi=dpi
         )
         front = _rows_of(result["frontier"], keys)
-        tuning_plots.plot_frontier(front, out / "frontier.png", fit=fit, title=title, dpi=dpi)
+        tuning_plots.plot_frontier(
+            front, out / "frontier.png", fit=fit, title=title, note=frontier_note(fit), dpi=dpi
+        )
         names = ["lr_grid", "frontier"]
         table = noise.get((str(keys["dataset"]), str(keys["optimizer"])))
         if table is not None and not table.empty:

@@ -15,6 +15,7 @@ of `batchstudy.tuning` first.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,15 @@ CENSORED_COLOR = "0.8"
 #: largest, where the rate labels sit).
 FRONTIER_WSPACE = 0.35
 FRONTIER_X_PAD = 1.4
+#: Characters per line of the frontier figure's note under its title.
+NOTE_WIDTH = 110
+#: The frontier figure's height: its panels' and, on top, each title line's (inches).
+FRONTIER_PANEL_INCHES = 4.0
+TITLE_LINE_INCHES = 0.3
+#: The heatmap's key, under any title.
+GRID_KEY = "median steps to target (outlined: chosen rate; grey: > budget)"
+#: Gap between a chosen cell's frame and the cell's edge, in cells.
+FRAME_INSET = 0.06
 
 
 def _save(fig: Any, out: Path, dpi: int) -> Path:
@@ -76,7 +86,7 @@ def plot_lr_grid(grid: pd.DataFrame, out: Path, *, title: str = "", dpi: int = 1
     ax.set_ylim(-0.5, len(sizes) - 0.5)
     ax.set_xlabel("base learning rate")
     ax.set_ylabel("batch size")
-    ax.set_title(title or "median steps to target (outlined: chosen rate; grey: > budget)")
+    ax.set_title("\n".join(filter(None, [title, GRID_KEY])), fontsize=9)
     return _save(fig, out, dpi)
 
 
@@ -93,7 +103,16 @@ def _annotate_cells(
         dark = norm is not None and np.isfinite(cell.median_steps) and norm(cell.median_steps) > 0.6
         ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "k")
         if cell.chosen:
-            frame = Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", lw=2)
+            # inset, so that the frames of chosen cells in adjacent rows stay apart
+            side = 1 - 2 * FRAME_INSET
+            frame = Rectangle(
+                (j - 0.5 + FRAME_INSET, i - 0.5 + FRAME_INSET),
+                side,
+                side,
+                fill=False,
+                edgecolor="red",
+                lw=2,
+            )
             ax.add_patch(frame)
 
 
@@ -142,6 +161,7 @@ def plot_frontier(
     *,
     fit: Mapping[str, Any] | None = None,
     title: str = "",
+    note: str = "",
     dpi: int = 120,
 ) -> Path:
     """Steps and examples to target vs batch size at the tuned rate (one group), log-log.
@@ -153,13 +173,18 @@ def plot_frontier(
     their budget (in examples: budget × B). Perfect scaling: `scaling.perfect_scaling_line`
     anchored at the smallest batch size with a finite median, i.e. constant B·S. The fitted
     curve S = S_min + E_min/B (and B·S) is drawn when `fit` (a row of
-    `tuning.tuned_critical_batch`) is ok.
+    `tuning.tuned_critical_batch`) is ok. `note`, a second title line, says what the fit's
+    interval leaves out and why it is indicative only (the caller's words).
     """
-    return _save(frontier_figure(frontier, fit=fit, title=title), out, dpi)
+    return _save(frontier_figure(frontier, fit=fit, title=title, note=note), out, dpi)
 
 
 def frontier_figure(
-    frontier: pd.DataFrame, *, fit: Mapping[str, Any] | None = None, title: str = ""
+    frontier: pd.DataFrame,
+    *,
+    fit: Mapping[str, Any] | None = None,
+    title: str = "",
+    note: str = "",
 ) -> Any:
     """The figure `plot_frontier` saves (open; the caller closes it)."""
     _one_group(frontier, "frontier")
@@ -168,7 +193,7 @@ def frontier_figure(
     steps = front["median_steps"].to_numpy(dtype=float)
     examples = b * steps  # the fit's E = B·S (a median of B·S is B × the median of S)
     budget = front["budget_steps"].to_numpy(dtype=float)
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, FRONTIER_PANEL_INCHES))
     # room between the panels for the right panel's y label and its log tick labels
     fig.subplots_adjust(wspace=FRONTIER_WSPACE)
     _frontier_panel(axes[0], b, steps, budget, "steps to target")
@@ -196,7 +221,12 @@ def frontier_figure(
     for ax in axes:  # head room on the log x axis for the rate labels right of the points
         ax.set_xlim(b.min() / FRONTIER_X_PAD, b.max() * FRONTIER_X_PAD**2)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"{title}  {_fit_text(fit)}".strip(), fontsize=10)
+    head = f"{title}  {_fit_text(fit)}".strip()
+    lines = "\n".join(filter(None, [head, textwrap.fill(note, NOTE_WIDTH)]))
+    title_inches = TITLE_LINE_INCHES * (lines.count("\n") + 1)
+    fig.set_figheight(FRONTIER_PANEL_INCHES + title_inches)
+    fig.subplots_adjust(top=1 - title_inches / fig.get_figheight())
+    fig.suptitle(lines, fontsize=10)
     return fig
 
 
