@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import TINY_CONFIG, fake_condition, plot_keys, write_fake_job
 
-from batchstudy import config, plots, stats
+from batchstudy import config, plots, scaling, stats
 from batchstudy.aggregate import aggregate
 from batchstudy.io import FormatError, read_table, write_table
 from batchstudy.metrics import CONDITION_KEYS
@@ -725,6 +725,7 @@ def test_the_steps_panel_names_bcrit_only_where_drawn_and_labels_near_equal_line
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert [lb.split(",")[0] for lb in labels[:2]] == ["target 95% acc", "target 95% loss"]
     assert all("B_crit 64" in lb for lb in labels[:2])
+    assert all(plots.POOR_FIT_LABEL not in lb for lb in labels[:2])  # the fit is exact
     assert "dotted: B_crit" in ax.get_title()
     assert len([line for line in ax.lines if line.get_linestyle() == ":"]) == 2
     flat = np.full(len(sizes), 100.0) + 1 / sizes
@@ -734,6 +735,20 @@ def test_the_steps_panel_names_bcrit_only_where_drawn_and_labels_near_equal_line
     assert "B_crit" not in ax.get_title()
     assert not [line for line in ax.lines if line.get_linestyle() == ":"]
     assert all("B_crit" not in t.get_text() for t in ax.get_legend().get_texts())
+
+
+def test_a_poor_bcrit_fit_is_flagged_in_its_legend_label(monkeypatch):
+    """Steps with a bend no S_min + E_min/B curve follows (relative RMSE above
+    `scaling.POOR_FIT_RMSE`): the drawn B_crit's label says the fit is poor."""
+    sizes = np.array([8, 16, 32, 64, 128, 256])
+    zigzag = (100 + 6400 / sizes) * np.array([1.0, 1.6, 0.7, 1.5, 0.7, 1.4])
+    fit = scaling.fit_critical_batch(sizes, zigzag)
+    assert fit["ok"] and fit["rel_rmse"] > scaling.POOR_FIT_RMSE
+    assert not scaling.below_tested_range(fit["b_crit"], 8.0)
+    never = np.full(len(sizes), np.nan)  # the loss target: never reached
+    fig = drawn_scaling(monkeypatch, *_steps_rows({"target_95": zigzag, "loss_95": never}, sizes))
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels[0].endswith(f"B_crit {fit['b_crit']:.3g}{plots.POOR_FIT_LABEL}")
 
 
 def test_the_steps_title_wraps_to_fit_with_targets_at_chance(monkeypatch):

@@ -518,7 +518,8 @@ def _steps_panel(
     no point), the same numbers the report's text fits; no fit on the targets in `unfit`
     (`at_chance_targets`), as the text fits none. A B_crit within the tested range is a
     dotted line, its value in its target's legend label (so lines at nearly one value stay
-    told apart); the title (`steps_title`) names the dotted line only where one is drawn.
+    told apart; `POOR_FIT_LABEL` after it where the fit is poor); the title (`steps_title`)
+    names the dotted line only where one is drawn.
     `words`: the medians' interval (`median_interval_words`)."""
     drew, b_crit_drawn = False, False
     for i, k, b, est, lo, hi in _per_target(s, "steps", targets):
@@ -529,6 +530,8 @@ def _steps_panel(
         if fit.get("ok") and not scaling.below_tested_range(fit["b_crit"], float(b.min())):
             b_crit_drawn = True
             label += f", B_crit {fit['b_crit']:.3g}"
+            if fit["rel_rmse"] > scaling.POOR_FIT_RMSE:
+                label += POOR_FIT_LABEL
             ax.axvline(fit["b_crit"], color=f"C{i}", ls=":", lw=0.8)
         _errorbar(ax, b, est, lo, hi, label=label, color=f"C{i}")
         ax.plot(
@@ -543,6 +546,8 @@ def _steps_panel(
     return drew
 
 
+#: After a B_crit in a legend label, where its fit misses the curve (`scaling.POOR_FIT_RMSE`).
+POOR_FIT_LABEL = " (poor fit: indicative)"
 #: Characters per line of the scaling panels' titles (9 pt in a 3.6 in wide panel).
 SCALING_TITLE_WIDTH = 60
 
