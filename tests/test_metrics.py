@@ -16,6 +16,7 @@ from batchstudy.metrics import (
     SETTLED,
     STILL_MOVING,
     band_entry_epoch,
+    condition_targets,
     exploded_losses,
     first_below,
     first_reach,
@@ -380,6 +381,47 @@ def test_run_metrics_target_is_fraction_of_best_condition_plateau(runs):
     assert runs["target_99"].to_numpy() == pytest.approx([0.99 * 0.89] * 4)
     # Loss plateaus: B=8 (0.2 + 0.22) / 2 = 0.21 beats B=64's 0.3; target = 0.21 / fraction.
     assert runs["loss_target_95"].to_numpy() == pytest.approx([0.21 / 0.95] * 4)
+
+
+def _plateau_table(losses: dict[int, list[float]], accuracies: dict[int, list[float]]):
+    """One condition's run table: per batch size, its seeds' plateau loss and accuracy."""
+    rows = [
+        {"dataset": "blobs", "optimizer": "sgd", "lr_scaling": "constant", "base_lr": 0.3,
+         "budget": "e100", "batch_size": b, "seed": i, "diverged": False,
+         "plateau_val_accuracy": acc, "plateau_val_loss": loss}
+        for b in losses
+        for i, (loss, acc) in enumerate(zip(losses[b], accuracies[b], strict=True))
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_one_exploded_run_does_not_move_the_loss_target():
+    """B = 8's fifth run exploded to 1e29 without going non-finite (not diverged): a mean
+    plateau loss would be 2e28 and the target with it; the median (0.42) keeps B = 8 the best
+    batch size by loss (B = 64: 0.5), so the target is 0.42 / 0.95. Accuracy stays a mean:
+    (0.8 * 4 + 0.4) / 5 = 0.72 (a median would give 0.8), below B = 64's 0.75."""
+    table = _plateau_table(
+        {8: [0.40, 0.41, 0.42, 0.43, 1e29], 64: [0.5] * 5},
+        {8: [0.8, 0.8, 0.8, 0.8, 0.4], 64: [0.75] * 5},
+    )
+    means = table.groupby("batch_size")["plateau_val_loss"].mean()
+    row = condition_targets(table, [0.95]).iloc[0]
+    assert row["loss_target_95"] == pytest.approx(0.42 / 0.95)
+    assert means[8] > 1e27 and means.idxmin() == 64  # a mean would have lost B = 8's 0.42
+    alone = condition_targets(table.loc[table["batch_size"] == 8], [0.95]).iloc[0]
+    assert alone["loss_target_95"] == pytest.approx(0.42 / 0.95)  # a mean: 2e28 / 0.95
+    assert row["best_plateau"] == pytest.approx(0.75)  # B = 64's mean; B = 8's mean is 0.72
+    assert row["target_95"] == pytest.approx(0.95 * 0.75)
+
+
+def test_loss_target_ignores_diverged_runs_and_takes_the_lowest_median():
+    table = _plateau_table({8: [0.6, 0.7, 0.9], 64: [0.3, 0.5, 2.0]}, {8: [0.8] * 3, 64: [0.7] * 3})
+    table.loc[(table["batch_size"] == 8) & (table["seed"] == 2), "diverged"] = True
+    table.loc[table["diverged"], ["plateau_val_loss", "plateau_val_accuracy"]] = np.nan
+    row = condition_targets(table, [0.99]).iloc[0]
+    # B = 8: median of its two non-diverged runs 0.65; B = 64: 0.5 (mean 0.93) -> B = 64's.
+    assert row["loss_target_99"] == pytest.approx(0.5 / 0.99)
+    assert row["best_plateau"] == pytest.approx(0.8)
 
 
 def test_run_metrics_steps_to_a_loss_target(runs):

@@ -89,6 +89,21 @@ def test_relative_target_is_fraction_of_the_best_cell_over_batch_sizes_and_rates
     assert targets["target_accuracy"].iloc[0] == pytest.approx(0.95 * best)
 
 
+def test_relative_loss_target_is_the_lowest_median_cell_plateau_loss(tables):
+    """One run of the best cell exploding (1e29, not diverged) leaves the loss target where
+    the cell's median puts it; a mean would follow the exploded run."""
+    runs = tables["runs"].copy()
+    keys = ["batch_size", "base_lr"]
+    best_cell = runs.groupby(keys)["plateau_val_loss"].median().idxmin()
+    in_best = (runs["batch_size"] == best_cell[0]) & (runs["base_lr"] == best_cell[1])
+    assert in_best.sum() >= 3  # a median of three or more ignores one exploded run
+    runs.loc[runs.index[in_best][0], "plateau_val_loss"] = 1e29
+    medians = runs.loc[~runs["diverged"].astype(bool)].groupby(keys)["plateau_val_loss"].median()
+    target = ts.group_targets(runs, {}, 0.95)["target_loss"].iloc[0]
+    assert target == pytest.approx(medians.min() / 0.95)
+    assert target < 10 * tables["runs"]["plateau_val_loss"].max()
+
+
 def test_absolute_target_comes_from_the_config(tables):
     targets = ts.group_targets(
         tables["runs"], {"blobs": {"val_accuracy": 0.7, "val_loss": 0.5}}, 0.95

@@ -486,24 +486,45 @@ def _curve_metrics(
     }
 
 
+def cell_plateaus(run_table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Per cell of `keys`, over its non-diverged runs: ``plateau_val_accuracy``, the *mean* of
+    the runs' plateau accuracies, and ``plateau_val_loss``, the *median* of their plateau losses.
+
+    The two differ because accuracy is bounded (one run moves a mean of n by at most 1/n) and a
+    validation loss is not: a run that exploded without going non-finite (so not diverged) can
+    plateau at 1e29 and drag a mean, and the target made from it, far above chance loss. The
+    median follows the typical run. A cell whose runs all diverged is absent.
+    """
+    ok = run_table.loc[~run_table["diverged"].astype(bool)]
+    cells = ok.groupby(list(keys), dropna=False)
+    return pd.DataFrame(
+        {
+            "plateau_val_accuracy": cells["plateau_val_accuracy"].mean(),
+            "plateau_val_loss": cells["plateau_val_loss"].median(),
+        }
+    )
+
+
 def condition_targets(
     run_table: pd.DataFrame, fractions: Sequence[float], chance_margin: float = 0.0
 ) -> pd.DataFrame:
-    """Target accuracy and target loss per condition, from the best batch size's mean plateau.
+    """Target accuracy and target loss per condition, from the best batch size's plateau.
 
     One target per condition (not per batch size) so that every batch size races to the same
-    finish line. The plateau of a batch size is the mean over its non-diverged seeds of each
-    run's raw plateau (median of the last ``k_last`` values); the best batch size is the one
-    with the highest such mean accuracy (lowest mean loss). Target accuracy = fraction x best
-    plateau accuracy (``target_<sfx>``); target loss = best plateau loss / fraction
-    (``loss_target_<sfx>``), so 0.95 allows a loss about 5% above the best plateau. A condition
-    whose runs all diverged gets NaN targets, and so does one whose best plateau accuracy is
-    not above its ``chance_accuracy`` column (when the table has one) plus ``chance_margin``
+    finish line. The plateau of a batch size is `cell_plateaus`' over its non-diverged seeds
+    of each run's raw plateau (median of the last ``k_last`` values): the mean accuracy and the
+    median loss (a loss is unbounded; one exploded run would move a mean without limit). The
+    best batch size is the one with the highest such accuracy (for the loss, the lowest median
+    loss, possibly another batch size). Target accuracy = fraction x best plateau accuracy
+    (``target_<sfx>``); target loss = best plateau loss / fraction (``loss_target_<sfx>``), so
+    0.95 allows a loss about 5% above the best plateau. A condition whose runs all diverged
+    gets NaN targets, and so does one whose best plateau accuracy is not above its
+    ``chance_accuracy`` column (when the table has one) plus ``chance_margin``
     (`is_collapsed`): a fraction of chance is no target. ``best_plateau`` is kept beside them.
+    A loss target at or above chance loss is still set here; `batchstudy.scaling` fits no
+    B_crit on it.
     """
-    ok = run_table.loc[~run_table["diverged"].astype(bool)]
-    cells = ok.groupby(list(CELL_KEYS), dropna=False)[["plateau_val_accuracy", "plateau_val_loss"]]
-    per_size = cells.mean()
+    per_size = cell_plateaus(run_table, CELL_KEYS)
     level = list(CONDITION_KEYS)
     best = pd.DataFrame(
         {

@@ -598,7 +598,8 @@ def _target_words(t: pd.Series, fraction: float) -> str:
     return (
         f"relative target (no datasets.<name>.target configured): validation accuracy ≥ {acc} "
         f"= {fraction:g} × the best mean plateau over this group's (batch size, lr) cells; "
-        f"validation loss ≤ {loss} = that best plateau loss / {fraction:g}"
+        f"validation loss ≤ {loss} = the lowest median plateau loss over those cells / "
+        f"{fraction:g}"
     )
 
 

@@ -9,7 +9,8 @@ Inputs are the aggregate tables: ``runs.tsv`` (per-run facts and end-of-training
   per group (`tuning.GROUP_KEYS`: dataset, optimizer, lr_scaling, budget), the same for every
   batch size and learning rate. *Absolute* when the config gives ``datasets.<name>.target``;
   otherwise *relative*: fraction x the best mean plateau validation accuracy over the group's
-  (batch size, base_lr) cells (loss: the lowest mean plateau loss / fraction), a rule that
+  (batch size, base_lr) cells (loss: the lowest median plateau loss / fraction; a loss is
+  unbounded, so one exploded run would move a mean without limit), a rule that
   depends on the runs themselves. Only validation numbers enter; test numbers are reported
   for the selected cells only.
 * **Steps to target** (`steps_to_targets`): the step of the first evaluation whose raw
@@ -33,7 +34,7 @@ import pandas as pd
 from . import claims, stats, tuning
 from .aggregate import EVALS_TABLE_COLUMNS as EVALS_COLUMNS
 from .engines.noise import examples_seen
-from .metrics import RUN_KEYS
+from .metrics import RUN_KEYS, cell_plateaus
 from .stats import IntervalSettings
 
 #: Target kinds: the validation metric each races on, and whether larger is better.
@@ -81,11 +82,10 @@ def curves_from_evals(evals: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _relative_targets(runs: pd.DataFrame, fraction: float) -> pd.DataFrame:
-    """fraction x best mean plateau accuracy over a group's cells; loss: best / fraction."""
-    ok = runs.loc[~runs["diverged"].astype(bool)]
-    cells = ok.groupby([*tuning.GROUP_KEYS, "batch_size", tuning.LR_COLUMN], dropna=False)
-    means = cells[["plateau_val_accuracy", "plateau_val_loss"]].mean()
-    best = means.groupby(level=list(tuning.GROUP_KEYS), dropna=False)
+    """fraction x best mean plateau accuracy over a group's cells; loss: the lowest median
+    plateau loss / fraction (`batchstudy.metrics.cell_plateaus`)."""
+    plateaus = cell_plateaus(runs, [*tuning.GROUP_KEYS, "batch_size", tuning.LR_COLUMN])
+    best = plateaus.groupby(level=list(tuning.GROUP_KEYS), dropna=False)
     return pd.DataFrame(
         {
             "target_accuracy": best["plateau_val_accuracy"].max() * fraction,
