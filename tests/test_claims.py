@@ -1004,6 +1004,39 @@ def test_claim_3a_says_how_many_seeds_diverged_runs_leave():
     assert "; n = 6 of 10 seeds: 4 with a diverged run excluded)" in lower.evidence
 
 
+def test_claim_3a_open_family_intervals_say_how_many_seeds_they_rest_on():
+    """B = 512 is the best; B = 128's family interval reaches +0.01 with 2 of its 10 seeds
+    diverged: the quote says "n = 8 of 10 seeds", as the Findings' accuracy list does."""
+    runs = make_runs(test=lambda b: {64: 0.78, 128: 0.8295, 512: 0.83}.get(b, 0.80), acc_sd=0.02)
+    runs = _diverged(runs, (128,), range(2))
+    lower, gap = claim_large_batches_generalize_worse(runs, SETTINGS)
+    _assert_verdict(lower, INCONCLUSIVE)
+    _, family = accuracy_vs_best(runs, SETTINGS)
+    quote = f"B = 128 ({fmt.effect(family[128], 'difference')}; n = 8 of 10 seeds: 2 with a "
+    assert family[128].n == 8 and quote + "diverged run excluded)" in lower.evidence
+    assert quote in gap.evidence  # 3b repeats the same reason
+    assert "B = 64 (" not in lower.evidence  # ruled out, not quoted
+
+
+def test_claim_3b_intervals_say_how_many_seeds_they_rest_on():
+    runs = make_runs(test=lambda b: 0.78 if b == 512 else 0.83)
+    runs = _diverged(runs, (512,), range(3))
+    _, gap = claim_large_batches_generalize_worse(runs, SETTINGS)
+    assert gap.effects["gap"].n == 7 and gap.effects["train_accuracy"].n == 7
+    assert gap.evidence.count("; n = 7 of 10 seeds: 3 with a diverged run excluded)") == 2
+
+
+def test_lower_accuracy_reason_names_excluded_seeds_only_when_counts_are_known():
+    e = Effect(-0.05, -0.141, 0.041, 8, stats.METHOD_PAIRED_T, 0.9833, INCONCLUSIVE)
+    bare = claims.lower_accuracy_reason(128, 8, {128: e})
+    counts = claims.SeedCounts(10, {128: 2})
+    told = claims.lower_accuracy_reason(128, 8, {128: e}, counts=counts)
+    assert told == bare + "; n = 8 of 10 seeds: 2 with a diverged run excluded"
+    full = claims.lower_accuracy_reason(128, 8, {128: e}, counts=claims.SeedCounts(8))
+    assert full == bare  # every seed counts: nothing to say
+    assert claims.SeedCounts(None).excluded(e, 128, 8) == ""
+
+
 @pytest.mark.parametrize(
     ("effect", "expected"),
     [

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from batchstudy import claims, findings, scaling
+from batchstudy import formatting as fmt
 from batchstudy.stats import (
     DIFFERENT,
     EQUIVALENT,
@@ -550,7 +551,8 @@ def test_the_inconclusive_headline_gives_each_condition_its_own_reason():
     assert "the interval straddles the margin, too few runs" not in text
     assert (
         "cond (B = 128 − B = 8: −0.050 [−0.141, +0.041] (paired t, n = 5, 98.33% level) "
-        "straddles the −0.01 and +0.01 margins)" in text
+        "straddles the −0.01 and +0.01 margins; n = 5 of 10 seeds: 5 with a missing run "
+        "excluded)" in text
     )
     assert "cannot rule out that B = 16 is practically higher" in text
     assert "B ∈ {4, 8}: diverged (all seeds), not compared" in text
@@ -567,6 +569,20 @@ def test_the_accuracy_sentence_lists_always_diverged_sizes_apart_and_says_what_n
     assert "B = 8 (−0.329 [−0.442, −0.217]; n = 6 of 10 seeds: 4 with a diverged run excluded)" in (
         text
     )
+
+
+def test_the_findings_and_claim_3a_quote_an_open_interval_with_the_same_seed_words():
+    """B = 16's family interval (n = 8 of 10 seeds, 2 with a diverged run) reaches +0.01:
+    the Findings' reason and the accuracy sentence both say how many seeds it rests on."""
+    up = Effect(-0.147, -0.305, 0.011, 8, METHOD_PAIRED_T, 0.9929, INCONCLUSIVE)
+    low = Effect(-0.2, -0.3, -0.1, 10, METHOD_PAIRED_T, verdict=DIFFERENT)
+    found = _accuracy_condition({16: up, 32: low}, 512)
+    found["cells"][0]["n_diverged"] = 2  # B = 16
+    reason = findings.lower_reason(found)
+    words = "; n = 8 of 10 seeds: 2 with a diverged run excluded)"
+    assert f"B = 16 ({fmt.effect(up, 'difference')}{words}" in reason
+    assert f"B = 16 ({fmt.interval(up, 'difference')}{words}" in findings.accuracy_text(found)
+    assert "B = 32 (" not in reason
 
 
 def test_a_target_no_better_than_chance_gets_no_bcrit_and_is_said_once():

@@ -1545,6 +1545,59 @@ def _claim3_statements(largest: int, own_validation: bool) -> tuple[str, str]:
     )
 
 
+def excluded_words(n: int, n_seeds: int, n_diverged: int) -> str:
+    """Why a paired comparison or mean rests on fewer seeds than the study has: "; n = 6 of 10
+    seeds: 4 with a diverged run excluded" (or with missing runs where none diverged); empty
+    when every seed counts."""
+    if n >= n_seeds:
+        return ""
+    why = "with a diverged run" if n_diverged else "with a missing run"
+    return f"; n = {n} of {n_seeds} seeds: {n_seeds - n} {why} excluded"
+
+
+@dataclass(frozen=True)
+class SeedCounts:
+    """How many seeds a condition has and how many runs diverged per batch size: what
+    `excluded_words` needs to say why a paired comparison rests on fewer seeds. Built from the
+    run table (`from_runs`) or from a condition's findings (`from_found`), so the claims and
+    the Findings word the same comparison alike."""
+
+    n_seeds: int | None
+    n_diverged: Mapping[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_runs(cls, runs: pd.DataFrame) -> SeedCounts:
+        div = runs["diverged"].astype(bool) if "diverged" in runs else pd.Series(False, runs.index)
+        per_size = div.groupby(runs["batch_size"]).sum()
+        return cls(int(runs["seed"].nunique()), {int(b): int(k) for b, k in per_size.items()})
+
+    @classmethod
+    def from_found(cls, found: Mapping[str, Any]) -> SeedCounts:
+        """From a condition's findings (``n_seeds``, ``cells``' ``n_diverged``); without
+        ``n_seeds`` no exclusion can be told."""
+        n = found.get("n_seeds")
+        cells = found.get("cells", [])
+        return cls(
+            None if n is None else int(n),
+            {int(c["batch_size"]): int(c.get("n_diverged", 0)) for c in cells},
+        )
+
+    def excluded(self, e: Effect, *sizes: int) -> str:
+        """`excluded_words` of a paired effect between `sizes`; empty where all seeds count or
+        the seed count is unknown."""
+        if self.n_seeds is None:
+            return ""
+        return excluded_words(e.n, self.n_seeds, sum(self.n_diverged.get(b, 0) for b in sizes))
+
+
+def quoted(b: int, ref: int, e: Effect, counts: SeedCounts | None) -> str:
+    """One paired comparison (B = `b` − B = `ref`) quoted in the claims: "B = 16 (−0.147
+    [−0.305, +0.011] (paired t, n = 8, 99.29% level); n = 8 of 10 seeds: 2 with a diverged run
+    excluded)"; the seed words only where fewer than all seeds count and `counts` is known."""
+    excluded = counts.excluded(e, b, ref) if counts is not None else ""
+    return f"B = {b} ({fmt.effect(e, 'difference')}{excluded})"
+
+
 def all_diverged(runs: pd.DataFrame) -> list[int]:
     """The batch sizes whose every run diverged (no final accuracy to compare: n = 0)."""
     if "diverged" not in runs.columns:
@@ -1579,12 +1632,14 @@ def lower_accuracy_reason(
     family: Mapping[int, Effect],
     diverged: Collection[int] = (),
     own_validation: bool = False,
+    counts: SeedCounts | None = None,
 ) -> str:
     """Why claim 3a is inconclusive, with its numbers (one source for the claim and the
     Findings): the largest batch size diverged in every seed; too few seeds with both runs;
     the largest is the best (`BEST_BY` [own_validation]: on validation where the dataset has
     its own split) but others' test-accuracy intervals reach +`ACCURACY_MARGIN` (`open_above`,
-    each with its interval); or the comparison's interval straddles the margin.
+    each with its interval); or the comparison's interval straddles the margin. Each quoted
+    interval says how many of `counts`' seeds it rests on where some were excluded (`quoted`).
     Empty where 3a is not inconclusive for any of these reasons."""
     m = fmt.exact(ACCURACY_MARGIN)
     if best is None:
@@ -1595,7 +1650,7 @@ def lower_accuracy_reason(
         up = open_above(family, diverged)
         if not up:
             return ""
-        each = ", ".join(f"B = {b} ({fmt.effect(family[b], 'difference')})" for b in up)
+        each = ", ".join(quoted(b, best, family[b], counts) for b in up)
         return (
             f"B = {best} is the best batch size {BEST_BY[own_validation]}, but the family's "
             f"test-accuracy intervals (other − "
@@ -1604,7 +1659,10 @@ def lower_accuracy_reason(
         )
     e = family[largest]
     why = why_open(e)
-    return f"B = {largest} − B = {best}: {fmt.effect(e, 'difference')} {why}" if why else ""
+    if not why:
+        return ""
+    excluded = counts.excluded(e, largest, best) if counts is not None else ""
+    return f"B = {largest} − B = {best}: {fmt.effect(e, 'difference')} {why}{excluded}"
 
 
 def why_open(e: Effect) -> str:
@@ -1628,6 +1686,7 @@ def _claim3_without_comparison(
     family: dict[int, Effect],
     diverged: Collection[int] = (),
     own_validation: bool = False,
+    counts: SeedCounts | None = None,
 ) -> list[Verdict] | None:
     """Both verdicts when no comparison can be made: inconclusive with fewer than two batch
     sizes (or no finite accuracy); when the largest batch size is the best (`BEST_BY`), not
@@ -1644,7 +1703,7 @@ def _claim3_without_comparison(
         ]
     if best != sizes[-1]:
         return None
-    if why := lower_accuracy_reason(sizes[-1], best, family, diverged, own_validation):
+    if why := lower_accuracy_reason(sizes[-1], best, family, diverged, own_validation, counts):
         return [
             _inconclusive(CLAIM_LOWER_ACCURACY, s3a, why + "."),
             _inconclusive(CLAIM_GAP, s3b, why + ": whether there is a drop to explain is open."),
@@ -1804,16 +1863,6 @@ def _claim3_reading(v3a: str, gap: Effect, train: Effect, drop: Effect) -> str:
     return shown + ", so no generalization gap is shown" + moot
 
 
-def excluded_words(n: int, n_seeds: int, n_diverged: int) -> str:
-    """Why a paired comparison or mean rests on fewer seeds than the study has: "; n = 6 of 10
-    seeds: 4 with a diverged run excluded" (or with missing runs where none diverged); empty
-    when every seed counts."""
-    if n >= n_seeds:
-        return ""
-    why = "with a diverged run" if n_diverged else "with a missing run"
-    return f"; n = {n} of {n_seeds} seeds: {n_seeds - n} {why} excluded"
-
-
 def _claim3_evidence(
     largest: int,
     best: int,
@@ -1821,21 +1870,25 @@ def _claim3_evidence(
     gap: Effect,
     train: Effect,
     reading: str,
-    excluded: str = "",
+    counts: SeedCounts,
 ) -> tuple[str, str]:
-    """The evidence sentences of claims 3a and 3b; ``excluded``: `excluded_words` of the
-    comparison."""
+    """The evidence sentences of claims 3a and 3b; each paired interval says how many of
+    `counts`' seeds it rests on where some were excluded (`SeedCounts.excluded`)."""
+
+    def excluded(e: Effect) -> str:
+        return counts.excluded(e, largest, best)
+
     ev3a = (
         f"B = {largest} − B = {best} (the best): {fmt.effect(acc, 'difference')} in test "
-        f"accuracy, margin ±{fmt.exact(ACCURACY_MARGIN)} ({acc.verdict}{excluded}); this "
+        f"accuracy, margin ±{fmt.exact(ACCURACY_MARGIN)} ({acc.verdict}{excluded(acc)}); this "
         "interval belongs to the accuracy finding's family. Under this budget and learning rate "
         "only."
     )
     ev3b = (
         f"Gap at B = {largest} minus gap at B = {best}: {fmt.effect(gap, 'difference')} "
-        f"({gap.verdict}); train accuracy (whole training split, end-of-epoch weights) at "
-        f"B = {largest} minus at B = {best}: {fmt.effect(train, 'difference')} "
-        f"({train.verdict}). Reading: {reading}."
+        f"({gap.verdict}{excluded(gap)}); train accuracy (whole training split, end-of-epoch "
+        f"weights) at B = {largest} minus at B = {best}: {fmt.effect(train, 'difference')} "
+        f"({train.verdict}{excluded(train)}). Reading: {reading}."
     )
     return ev3a, ev3b
 
@@ -1860,7 +1913,10 @@ def claim_large_batches_generalize_worse(
     best, family = accuracy_vs_best(runs, settings, own_validation=own_validation)
     diverged = all_diverged(runs)
     s3a, s3b = statements = _claim3_statements(largest, own_validation)
-    early = _claim3_without_comparison(sizes, best, statements, family, diverged, own_validation)
+    counts = SeedCounts.from_runs(runs)
+    early = _claim3_without_comparison(
+        sizes, best, statements, family, diverged, own_validation, counts
+    )
     if early is not None:
         return early
     acc = family[largest]
@@ -1870,12 +1926,9 @@ def claim_large_batches_generalize_worse(
     train = _paired_accuracy_difference(runs, "final_end_train_accuracy", largest, best, pair)
     v3a = directional(acc, -1)
     v3b = claim3b_verdict(v3a, gap, acc)
-    mine = runs["batch_size"].isin([largest, best])
-    n_div = int(runs.loc[mine, "diverged"].astype(bool).sum()) if "diverged" in runs else 0
-    excluded = excluded_words(acc.n, int(runs["seed"].nunique()), n_div)
     reason = why_open(acc) if v3a == INCONCLUSIVE else ""
     ev3a, ev3b = _claim3_evidence(
-        largest, best, acc, gap, train, _claim3_reading(v3a, gap, train, acc), excluded
+        largest, best, acc, gap, train, _claim3_reading(v3a, gap, train, acc), counts
     )
     if reason:
         ev3a += f" Inconclusive: the interval {reason}."

@@ -334,12 +334,8 @@ def condition_findings(
 
 def _comparison_words(e: Effect, b: int, found: dict[str, Any]) -> str:
     """One comparison with the best: "B = 4 (−0.329 [−0.442, −0.217]; n = 6 of 10 seeds: 4
-    with a diverged run excluded)" (`claims.excluded_words` where seeds drop out)."""
-    cells = {c["batch_size"]: c for c in found["cells"]}
-    pair = [cells[x] for x in (b, found["accuracy"]["best"]) if x in cells]
-    excluded = claims.excluded_words(
-        e.n, int(found.get("n_seeds", e.n)), sum(int(c.get("n_diverged", 0)) for c in pair)
-    )
+    with a diverged run excluded)" (`claims.SeedCounts.excluded` where seeds drop out)."""
+    excluded = claims.SeedCounts.from_found(found).excluded(e, b, found["accuracy"]["best"])
     return f"B = {b} ({fmt.interval(e, 'difference')}{excluded})"
 
 
@@ -901,8 +897,9 @@ def lower_reason(c: dict[str, Any]) -> str:
     family = {int(b): Effect.from_dict(d) for b, d in acc["comparisons"].items()}
     largest = max(c["batch_sizes"])
     own_validation = acc.get("chosen_on") == claims.best_choice(True)
+    counts = claims.SeedCounts.from_found(c)
     return claims.lower_accuracy_reason(
-        largest, acc["best"], family, acc.get("all_diverged", []), own_validation
+        largest, acc["best"], family, acc.get("all_diverged", []), own_validation, counts
     )
 
 
