@@ -682,6 +682,13 @@ def test_the_chance_rule_is_stated_once_with_the_near_chance_share():
     assert one.endswith("its B_crit is indicative only and the Findings leave it out.")
 
 
+def test_the_settings_name_the_pooled_methods_and_their_simulated_coverage():
+    doc = findings.settings_doc(IntervalSettings(), False)
+    assert doc["pooled_coverage"] == claims.pooled_coverage_words()
+    assert doc["methods"]["pooled_median"] == claims.METHOD_POOLED
+    assert doc["methods"]["pooled_difference"] == claims.METHOD_POOLED_DIFFERENCE
+
+
 def test_settling_text_says_how_many_never_settled_once():
     """B = 8 at digits: a finite median with 1 of 10 runs counted at the budget reads
     "19.5 [18, 29] epochs = 2,200 [2,030, 3,280] steps (1 of 10 never settled: 1 loss rising)",

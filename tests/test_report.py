@@ -746,3 +746,10 @@ def test_the_definitions_define_the_critical_batch_size_and_print_no_ascii_minus
     assert "S(B) = S_min · (1 + B_crit / B) = S_min + E_min / B" in template
     assert "B_crit = E_min / S_min" in template and "common budget" not in template
     assert "[-1, 1]" not in BOUNDED_NOTE and "[−1, 1]" in BOUNDED_NOTE
+
+
+def test_the_definitions_state_the_pooled_bootstraps_simulated_coverage():
+    template = (ROOT / "workflow" / "report" / "index.html.j2").read_text(encoding="utf-8")
+    claim_2 = template.split("<dt>Claim 2's comparison</dt>")[1].split("</dd>")[0]
+    assert "{{ findings.settings.pooled_coverage }}" in claim_2
+    assert "not\n  checked" not in claim_2 and "not checked" not in claim_2
