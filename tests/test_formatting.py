@@ -268,7 +268,10 @@ def test_a_t_interval_of_identical_values_says_so_instead_of_a_zero_width_interv
 
 
 def test_an_accuracy_bound_rounds_away_from_what_it_bounds():
-    assert fmt.accuracy_bound(0.0637, "lower") == "0.063"
+    # where the usual rounding (the printed interval end) would cross the bound, one digit
+    # more: "at least 0.0636" beside an interval end printed −0.064, never 0.063 nor 0.064
+    assert fmt.accuracy_bound(0.06367, "lower") == "0.0636"
+    assert fmt.accuracy_bound(0.0632, "lower") == "0.063"
     assert fmt.accuracy_bound(0.0147, "upper") == "0.015"
-    assert fmt.accuracy_bound(0.0141, "upper") == "0.015"
+    assert fmt.accuracy_bound(0.0141, "upper") == "0.0141"
     assert fmt.accuracy_bound(0.064, "lower") == "0.064"  # an exact value stays

@@ -674,11 +674,11 @@ NO_SETTLING_STATUSES = (COLLAPSED, DIVERGED)
 FAILED_RUN_RULE = (
     "runs at chance, diverged, or settled below the target did not reach the settling the "
     "claim means (a run below the target may have learned much, then stalled): they did not "
-    "settle late, so a seed's group median that rests on them (is one of them, or "
-    "the mean of two middle values one of which is, every run that did not settle within the "
-    "budget, or settled below the target, counted at the budget) measures no settling; where "
-    "that is so in "
-    "more than half the seeds of a group, the claim cannot be tested"
+    "settle late, so a seed's group median that rests on them measures no settling (it rests "
+    "on them where it is one of them, or the mean of two middle values one of which is; every "
+    "run that did not settle within the budget, or settled below the target, is counted at the "
+    "budget); where that is so in more than half the seeds of a group, the claim cannot be "
+    "tested"
 )
 
 

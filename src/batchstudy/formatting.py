@@ -158,15 +158,23 @@ def accuracy(x: Any, decimals: int = 3) -> str:
 
 def accuracy_bound(x: Any, side: str, decimals: int = 3) -> str:
     """An accuracy said to be "at least" (``side`` "lower": rounded down) or "at most"
-    ("upper": rounded up) at `decimals`, so the printed bound stays a bound: a drop of at
-    least 0.0637 reads "at least 0.063", never 0.064."""
+    ("upper": rounded up), so the printed bound stays a bound. At `decimals` where that
+    agrees with the usual rounding (the interval end the same number came from prints so);
+    otherwise one decimal more, so that the bound does not contradict the printed end: a drop
+    of at least 0.06367 (an interval end printed −0.064) reads "at least 0.0636", never 0.064
+    nor 0.063."""
     if not _finite(x):
         return NOT_ESTIMABLE
-    scale = 10**decimals
-    v = float(x) * scale
-    # float noise (0.064 stored as 0.06399999…) must not move an exact value
-    rounded = math.floor(v + 1e-9) if side == "lower" else math.ceil(v - 1e-9)
-    return accuracy(rounded / scale, decimals)
+    v = float(x) * 10**decimals
+    if _outward(v, side) != round(v):
+        v, decimals = v * 10, decimals + 1
+    return accuracy(_outward(v, side) / 10**decimals, decimals)
+
+
+def _outward(v: float, side: str) -> int:
+    """`v` rounded down (``side`` "lower") or up; float noise (0.064 stored as 0.06399999…)
+    does not move an exact value."""
+    return math.floor(v + 1e-9) if side == "lower" else math.ceil(v - 1e-9)
 
 
 def signed(x: Any, decimals: int = 3) -> str:
