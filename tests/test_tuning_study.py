@@ -505,6 +505,24 @@ def test_a_chosen_rate_at_the_grid_edge_is_flagged():
     assert tf.edge_text(_front(base_lr=[0.01, 0.01]), [0.001, 0.01, 0.1]) == ""
     never = _front(median_steps=[np.inf, 23.5])  # the tie rule's choice, not an optimum
     assert tf.edge_text(never, [0.001, 0.01, 0.1]) == ""
+    # B = 512 chose 0.01, but the largest rate 0.1 reached the target as fast: a tie at the edge
+    grid = pd.DataFrame(
+        {
+            "batch_size": [512, 512, 512],
+            "base_lr": [0.001, 0.01, 0.1],
+            "median_steps": [40, 23.5, 23.5],
+        }
+    )
+    tied = tf.edge_text(_front(), [0.001, 0.01, 0.1], grid)
+    assert tied == (
+        "The chosen rate is the grid's largest (0.1) at B = 4; the grid's largest (0.1) ties it "
+        "at B = 512: there the optimum may lie outside the grid."
+    )
+    only = tf.edge_text(_front(base_lr=[0.01, 0.01]), [0.001, 0.01, 0.1], grid)
+    assert only == (
+        "The grid's largest (0.1) ties the chosen rate at B = 512: there the optimum may lie "
+        "outside the grid."
+    )
 
 
 def test_evaluation_grid_and_the_coarsely_resolved_batch_sizes():

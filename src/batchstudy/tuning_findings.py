@@ -647,22 +647,46 @@ def criterion_text(frontier: pd.DataFrame, target: float) -> str:
     )
 
 
-def edge_text(frontier: pd.DataFrame, rates: list[float]) -> str:
+def edge_text(frontier: pd.DataFrame, rates: list[float], grid: pd.DataFrame | None = None) -> str:
     """The batch sizes whose chosen rate is the grid's smallest or largest (`rates`: the
-    group's grid), where the fastest rate may lie outside the grid; empty when none is. A
-    choice whose median never reached the target (the tie rule's, not a measured optimum) is
-    not flagged; nor is anything when the grid has a single rate."""
+    group's grid), where the fastest rate may lie outside the grid, and, given the group's
+    main-target `grid` rows, those where an edge rate ties the chosen one (the same finite
+    median steps: the tie rule chose the other); empty when none is. A choice whose median
+    never reached the target (the tie rule's, not a measured optimum) is not flagged; nor is
+    anything when the grid has a single rate."""
     if len(rates) < 2:
         return ""
     front = frontier.loc[np.isfinite(frontier["median_steps"].astype(float))]
-    parts = []
+    chosen, tied = [], []
     for name, edge in (("smallest", min(rates)), ("largest", max(rates))):
         at = front.loc[np.isclose(front[tuning.LR_COLUMN], edge), "batch_size"]
         if len(at):
-            parts.append(f"the grid's {name} ({lr_text(edge)}) at {fmt.sizes(sorted(at))}")
+            chosen.append(f"the grid's {name} ({lr_text(edge)}) at {fmt.sizes(sorted(at))}")
+        if ties := _edge_ties(front, grid, edge):
+            tied.append(f"the grid's {name} ({lr_text(edge)}) ties it at {fmt.sizes(ties)}")
+    parts = ([f"the chosen rate is {' and '.join(chosen)}"] if chosen else []) + tied
     if not parts:
         return ""
-    return f"The chosen rate is {' and '.join(parts)}: there the optimum may lie outside the grid."
+    text = "; ".join(parts)
+    if not chosen:
+        text = text.replace(" ties it at ", " ties the chosen rate at ")
+    return f"{text[0].upper()}{text[1:]}: there the optimum may lie outside the grid."
+
+
+def _edge_ties(front: pd.DataFrame, grid: pd.DataFrame | None, edge: float) -> list[int]:
+    """Batch sizes of `front` (finite chosen medians) whose chosen rate is not `edge` but
+    whose `grid` cell at `edge` has the same median steps."""
+    if grid is None:
+        return []
+    cells = grid.loc[np.isclose(grid[tuning.LR_COLUMN], edge), ["batch_size", "median_steps"]]
+    at_edge = dict(zip(cells["batch_size"].astype(int), cells["median_steps"], strict=True))
+    return sorted(
+        int(b)
+        for b, lr, m in zip(
+            front["batch_size"], front[tuning.LR_COLUMN], front["median_steps"], strict=True
+        )
+        if not np.isclose(lr, edge) and at_edge.get(int(b)) == m
+    )
 
 
 def regime_text(fit: dict[str, Any]) -> str:
@@ -1101,7 +1125,9 @@ def _group_doc(
         "findings_target": findings_target_text(extra["target"], extra["fraction"]),
         "claims_scope": CLAIMS_SCOPE,
         "split": SPLIT_TEXT[bool(extra["own_validation"])],
-        "edge": edge_text(frontier, rates),
+        "edge": edge_text(
+            frontier, rates, extra["grid"].loc[extra["grid"]["target"] == ts.MAIN_TARGET]
+        ),
         "ties": tie_text(
             extra["grid"].loc[extra["grid"]["target"] == ts.MAIN_TARGET],
             dict(zip(frontier["batch_size"].astype(int), frontier["eval_spacing"], strict=True)),
