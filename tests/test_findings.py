@@ -156,6 +156,14 @@ def test_a_fit_wholly_below_or_above_the_tested_range_says_so_and_is_not_usable(
     (none,) = findings._critical_batch_headlines(conditions[:1])
     assert "No condition gives a reportable critical-batch-size fit" in none["text"]
     assert "its interval lies entirely below the tested range" in none["text"]
+    # flagged below the range, its section prints no estimate nor interval: the Findings
+    # count it as below the range, not as an interval outside it
+    flagged = _fit(0.215, 1.72, 0.749, below_range=True)
+    (head,) = findings._critical_batch_headlines(
+        [{"label": "c0", "targets": [_target(flagged)]}, *conditions[2:]]
+    )
+    assert "whole interval" not in head["text"]
+    assert f"in 1 more B_crit lies {scaling.BELOW_RANGE_WORDS}" in head["text"]
 
 
 def test_the_bcrit_headline_says_the_rate_was_not_tuned_and_gives_the_range():
@@ -455,7 +463,7 @@ def test_the_summary_table_prints_a_median_loss_with_its_exploded_runs():
     loss = Effect.from_dict(cell["final_test_loss"])
     assert (loss.n, loss.n_censored, loss.method) == (10, 4, METHOD_MEDIAN)
     text = report.table_rows([cell])[0][column]
-    assert text == "1.21 [0.950, > 10× chance] (4 of 10 exploded)"
+    assert text == "1.21 [0.950, > 10× chance] (4 of 10 above 10× chance loss)"
     cell = findings.cell_effects(_summary_row((0.6, 0.5, 0.7), METHOD_T, 0), settings)
     assert Effect.from_dict(cell["final_test_loss"]).n == 10
     assert report.table_rows([cell])[0][column] == "0.600 [0.500, 0.700]"
@@ -772,7 +780,9 @@ def test_the_findings_give_each_claims_verdict_with_its_evidence_link():
     )
     numbers = [v["number"] for v in c["claims"]]
     assert [x["anchor"] for x in verdicts["links"]] == [f"c1-claim-{n}" for n in numbers]
-    assert others["text"].endswith("condition 0: B = 256 (−0.108 [−0.195, −0.022]).")
+    assert others["text"].endswith(
+        "condition 0: B = 256 (−0.108 [−0.195, −0.022] (paired t, n = 5))."
+    )
     many = findings._claims_headlines([c, c | {"id": "c2"}])[0]["text"]
     assert "2 “Small batches stabilise in fewer epochs than large ones”: supported in 2" in many
 

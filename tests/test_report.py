@@ -85,7 +85,7 @@ def test_report_is_self_contained_with_computed_conclusions(tmp_path, cfg):
     assert "one draw of each dataset and one split of its rows" in html
     assert "Bounded quantities: intervals are clipped to the quantity" in html
     assert "<dt>Final test loss</dt>" in html and "have no meaningful mean" in html
-    assert "The final test loss is a mean where no run exploded" in html
+    assert "above 10× chance loss (nor diverged) and a median where any is" in html
     assert re.search(r'class="verdict (supported|not-supported|inconclusive)"', html)
     assert "config " + config.config_hash(cfg) in html
 

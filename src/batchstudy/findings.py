@@ -805,7 +805,9 @@ def _claims_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append(
             {
                 "text": "Besides the largest batch size, test accuracy practically lower than "
-                "the best batch size's (different, beyond the margin), by condition: "
+                "the best batch size's (different, beyond the margin; each interval a member "
+                "of its condition's Bonferroni-simultaneous family of comparisons with the "
+                "best, at the level it names), by condition: "
                 + "; ".join(f"{c['label']}: {w}" for _, c, w in lower)
                 + ".",
                 "anchor": f"{_anchor(c, i)}-findings",
@@ -816,14 +818,18 @@ def _claims_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _lower_than_best(c: dict[str, Any]) -> str:
     """The batch sizes below the largest whose family comparison with the best is different
-    and lower, with their intervals; empty where none is."""
+    and lower, each with its interval, method, n and level (and the seeds left out,
+    `claims.SeedCounts.excluded`); empty where none is."""
     acc = c.get("accuracy") or {}
     largest = max(c["batch_sizes"]) if c.get("batch_sizes") else None
+    counts = claims.SeedCounts.from_found(c)
     items = []
     for b, d in sorted((acc.get("comparisons") or {}).items(), key=lambda kv: int(kv[0])):
         e = Effect.from_dict(d)
         if int(b) != largest and e.verdict == DIFFERENT and e.estimate < 0:
-            items.append(f"B = {b} ({fmt.interval(e, 'difference')})")
+            pair = (int(b), int(acc["best"])) if "best" in acc else (int(b),)
+            excluded = counts.excluded(e, *pair)
+            items.append(f"B = {b} ({fmt.effect(e, 'difference')}{excluded})")
     return ", ".join(items)
 
 
@@ -1017,11 +1023,12 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
         for t in c["targets"][:1]
         if usable_fit(t["critical_batch"])
     ]
-    outside = sum(
-        fit_outside(t["critical_batch"]) is not None for c in conditions for t in c["targets"][:1]
-    )
+    # a fit below the tested range prints no estimate nor interval: counted as such only
     below = sum(
-        bool(t["critical_batch"].get("below_range")) and fit_outside(t["critical_batch"]) is None
+        bool(t["critical_batch"].get("below_range")) for c in conditions for t in c["targets"][:1]
+    )
+    outside = sum(
+        fit_outside(t["critical_batch"]) is not None and not t["critical_batch"].get("below_range")
         for c in conditions
         for t in c["targets"][:1]
     )
@@ -1144,8 +1151,9 @@ def _fit_range(clean: list, central: list, n_other: int) -> str:
 
 def _fit_basis(c: dict[str, Any], t: dict[str, Any]) -> str:
     """What the headline's B_crit rests on: the seeds per batch size, the fitted batch sizes
-    whose median steps count runs that never reached the target, and that the bootstrap
-    interval's coverage is not checked."""
+    whose median steps count runs that never reached the target, that the bootstrap
+    interval's coverage is not checked and that it leaves out the choice of the fitted batch
+    sizes (`FITTED_RANGE_NOTE`)."""
     fitted = set(t["critical_batch"].get("fitted_sizes") or [])
     censored = [
         (int(x["batch_size"]), Effect.from_dict(x["steps"]))
@@ -1163,8 +1171,17 @@ def _fit_basis(c: dict[str, Any], t: dict[str, Any]) -> str:
     seeds = f"{c['n_seeds']} seeds per batch size" if c.get("n_seeds") else "the seeds"
     return (
         f"It rests on {seeds}{points}; the bootstrap interval's coverage at these seed counts "
-        "is not checked."
+        f"is not checked. {FITTED_RANGE_NOTE}"
     )
+
+
+#: What a B_crit interval leaves out: the choice of the batch sizes fitted (`_fit_basis`).
+FITTED_RANGE_NOTE = (
+    "The interval covers the seeds' noise at the fitted batch sizes, not the choice of those "
+    "batch sizes: where S = S_min + E_min/B does not describe the whole curve, a fit on other "
+    "batch sizes (a budget under which others reach the target) moves B_crit, possibly "
+    "outside this interval."
+)
 
 
 #: What a per-condition B_crit describes: every condition trains one learning rate (or one

@@ -2,8 +2,8 @@
 
 Nothing formatted here ever reads ``nan`` or ``inf``: a missing number reads "not estimable",
 a censored median above the budget reads "> budget (k of n never reached)", a loss median
-with half or more runs exploded "> 10× chance (k of n exploded)", an interval that
-cannot be computed (one run) says so. `batchstudy.stats.Effect` is the input of every
+with half or more runs above 10× chance "> 10× chance (k of n above 10× chance loss)", an
+interval that cannot be computed (one run) says so. `batchstudy.stats.Effect` is the input of every
 interval formatter, so an interval's method and n travel with it.
 """
 

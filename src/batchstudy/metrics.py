@@ -127,16 +127,20 @@ SETTLE_STATUSES: tuple[str, ...] = (
 #: (`exploded_losses`): ten times the uniform prediction's crossentropy is a model that is
 #: confidently wrong, far beyond any loss a working model reaches.
 EXPLODED_LOSS_FACTOR = 10.0
+#: How the summary tables count such runs: "(1 of 10 above 10× chance loss)" (diverged runs
+#: among them). Not "exploded": a loss can be that high from the first epoch on.
+HIGH_LOSS_WORDS = f"above {EXPLODED_LOSS_FACTOR:g}× chance loss"
 #: How the summary's final test loss is chosen, in words (the report's Definitions).
 LOSS_NOTE = (
     "In the summary tables, the final test loss is the mean over seeds with its t-interval "
     "where every run's final test loss is finite and at most "
     f"{EXPLODED_LOSS_FACTOR:g}× the dataset's chance loss (ln of the number of classes, the "
     "uniform prediction's loss; for a dataset whose number of classes is not known, only a "
-    "non-finite loss counts). Where any run exceeds that or diverged (an exploded run), "
-    "such heavy-tailed values have no meaningful mean: the table gives the median instead, "
-    "exploded runs counted as above every other value, with the censored-median bootstrap and "
-    "“(k of n exploded)”; a median or interval end that reads "
+    "non-finite loss counts). Where any run's loss exceeds that or the run diverged, such "
+    "heavy-tailed values have no meaningful mean: the table gives the median instead, those "
+    "runs counted as above every other value, with the censored-median bootstrap and "
+    f"“(k of n {HIGH_LOSS_WORDS})” (whether such a loss blew up or was high from the start, "
+    "the learning curves show); a median or interval end that reads "
     f"“> {EXPLODED_LOSS_FACTOR:g}× chance” lies above that level."
 )
 

@@ -30,7 +30,7 @@ from .claims import NOT_TESTABLE
 from .config import budget_label, budgets, config_hash, optimizer_settings
 from .data import VAL_OWN
 from .io import read_table, write_json, write_text
-from .metrics import EVENT_UNITS, JOB_KEYS
+from .metrics import EVENT_UNITS, HIGH_LOSS_WORDS, JOB_KEYS
 from .provenance import code_version, machine
 from .spec import steps_per_epoch
 from .stats import ABOVE_BUDGET, Effect, range_coverage
@@ -70,7 +70,7 @@ TABLE_COLUMNS = [
     ("final_test_accuracy", "final test acc", "accuracy", ""),
     ("final_end_train_accuracy", "final train acc (whole split)", "accuracy", ""),
     ("gap_accuracy", "gap (train − test)", "difference", ""),
-    ("final_test_loss", "final test loss", "loss", "exploded"),
+    ("final_test_loss", "final test loss", "loss", HIGH_LOSS_WORDS),
     ("epochs_to_settle", "settling epoch", "count", "never settled"),
     ("steps_to_settle", "settling step", "count", "never settled"),
     ("seconds_per_epoch", "time / epoch (training job's clock)", "seconds", ""),
@@ -622,8 +622,8 @@ def engine_words(cfg: dict[str, Any], engines: list[str]) -> str:
 
 #: The summary tables' footnote on the final test loss column (`batchstudy.metrics.LOSS_NOTE`).
 LOSS_SENTENCE = (
-    "The final test loss is a mean where no run exploded and a median where any did, with the "
-    "number of exploded runs (see Definitions)."
+    f"The final test loss is a mean where no run's loss is {HIGH_LOSS_WORDS} (nor diverged) "
+    "and a median where any is, with how many (see Definitions)."
 )
 
 
