@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batchstudy import claims, findings, scaling
+from batchstudy import claims, findings, scaling, stats
 from batchstudy import formatting as fmt
 from batchstudy.stats import (
     DIFFERENT,
@@ -386,8 +386,9 @@ def test_claim_4_not_testable_is_counted_apart_in_the_findings():
     }
     (line,) = findings._wall_time_headlines(timed)
     assert (
-        "in 1 of 1 condition timed by repeats where it could be tested (1 more: not testable"
-        in (line["text"])
+        "in 1 of 1 condition timed by repeats where it could be tested (1 more: not testable at "
+        "this rate, more than half the smallest batch size's runs at chance, diverged or settled "
+        "below the target): condition 0: B = 8" in (line["text"])
     )
     tally = findings._claims_headlines(timed)[0]["text"]
     assert (
@@ -404,9 +405,15 @@ def test_the_wall_time_headline_counts_holds_only_where_timing_repeats_judged_th
     (line,) = findings._wall_time_headlines([*timed, untimed])
     assert (
         "holds for at least one batch size in 1 of 2 conditions timed by repeats: "
-        "condition 0: B = 8 (each of the " in line["text"]
+        "condition 0: B = 8 (each condition's comparisons" in line["text"]
     )
-    assert "at 95% on its own, not adjusted for their number)." in line["text"]
+    assert (
+        "condition 0: B = 8 (each condition's comparisons of its batch sizes with the smallest "
+        f"are {stats.FAMILY_BONFERRONI} within it at 95%, not adjusted across the 4 comparisons "
+        "of the 2 conditions)." in line["text"]
+    )
+    (one,) = findings._wall_time_headlines(timed[:1])
+    assert f"are {stats.FAMILY_BONFERRONI} within it at 95%)." in one["text"]
     assert (
         "Seconds per epoch come from 3–5 interleaved timing repeats per batch size."
         in (line["text"])

@@ -2043,11 +2043,7 @@ NOT_FASTER = f"fails (not faster by more than the {fmt.exact(TIME_RATIO_MARGIN)}
 #: The outcome where B's seconds ratio lies wholly above the margin: slower to the target.
 SLOWER = f"fails (slower by more than the {fmt.exact(TIME_RATIO_MARGIN)}× margin)"
 HOLDS = "holds"
-#: What claim 4's per-batch-size intervals cover (`claim_wall_time_not_epochs`).
-SINGLE_INTERVALS = (
-    "each batch size's intervals are at {level} on their own, not simultaneous across the "
-    "{k} comparisons"
-)
+
 #: What claim 4 judges without timing repeats, and in words with why (`NO_WALL_VERDICT`).
 EPOCHS_ONLY = (
     f"only the outcomes the epochs decide alone count: “{NOT_REACHED}” (the target is not "
@@ -2059,6 +2055,24 @@ EPOCHS_ONLY_WORDS = f"{NO_WALL_VERDICT}; {EPOCHS_ONLY}"
 
 #: The value `_wall_verdict` compares a ratio's ends with (`Effect.boundaries`).
 WALL_BOUNDARIES = (1 / TIME_RATIO_MARGIN,)
+
+
+def wall_family(n_sizes: int, ref: int, settings: IntervalSettings) -> tuple[IntervalSettings, str]:
+    """Claim 4's family: the comparisons of every larger batch size with the smallest, ``ref``,
+    as Bonferroni-simultaneous intervals. The reference is fixed before the data, as a best
+    chosen on a split of its own, so the family is the ``n_sizes - 1`` comparisons
+    (`family_size`, `family_words`). Returns one member's settings, at which every interval of
+    the claim is computed (epochs ratio; seconds ratio, its two factors splitting the member's
+    error rate; a larger B's median epochs where the smallest never reaches the target), and
+    the family in words with the member's level and the joint one. Two batch sizes make a
+    family of one, at the level itself."""
+    member = settings.family(family_size(n_sizes, own_validation=True))
+    words = (
+        f"{family_words(n_sizes, ref, own_validation=True)}, each at "
+        f"{fmt.percent(member.level, 2)} so that all hold together at "
+        f"{fmt.percent(settings.level, 0)}"
+    )
+    return member, words
 
 
 def _wall_verdict(seconds: Effect, epochs: Effect, repeats: int | None) -> str:
@@ -2101,9 +2115,10 @@ def wall_time_ratio(
     censored median epochs (bootstrap over seeds) times the seconds-per-epoch ratio (paired t
     over repeats), as seconds to target are epochs x seconds per epoch. Each factor's interval
     is at level 1 - alpha/2, so the product of their ends covers with at least the level
-    (Bonferroni). ``n`` and ``n_censored`` are the seeds' (the epochs factor's: how many
-    runs never reached the target, of how many); the repeats behind the seconds-per-epoch
-    factor are `n_repeats`. A censored epochs median makes the estimate +inf.
+    (Bonferroni): claim 4 passes its family member's ``settings`` (`wall_family`), so the
+    split stays inside the member's error rate. ``n`` and ``n_censored`` are the seeds' (the
+    epochs factor's: how many runs never reached the target, of how many); the repeats behind
+    the seconds-per-epoch factor are `n_repeats`. A censored epochs median makes the estimate +inf.
     """
     half = settings.family(2)
     ep = censored_median_ratio(epochs[0], epochs[1], half)
@@ -2119,18 +2134,26 @@ def wall_time_ratio(
     )
 
 
+#: Why claim 4 cannot be tested at a rate (`_reference_untrained`), in the words the Findings
+#: also use: the smallest batch size's runs fail as claim 2 counts failures (`failed_to_train`).
+REFERENCE_FAILED = (
+    "more than half the smallest batch size's runs at chance, diverged or settled below the target"
+)
+
+
 def _reference_untrained(runs: pd.DataFrame, ref: int) -> str | None:
     """Claim 4's reason to be untestable at this rate, or ``None``: more than half the runs of
-    the smallest batch size ``ref`` learnt nothing (at chance or diverged, `no_settling`), so
-    "larger batch sizes need fewer epochs than it" would compare with runs that never trained."""
+    the smallest batch size ``ref`` did not settle at the target (`failed_to_train`: at chance,
+    diverged, or settled below the target, claim 2's rule), so "larger batch sizes need fewer
+    epochs than it" would compare with runs that never trained to the target. Exactly half is
+    not more than half: the claim is tested."""
     mine = runs["batch_size"] == ref
-    k, n = int((mine & no_settling(runs)).sum()), int(mine.sum())
+    k, n = int((mine & failed_to_train(runs)).sum()), int(mine.sum())
     if 2 * k <= n:
         return None
     return (
-        f"{NOT_TESTABLE}: more than half the smallest batch size's runs did not learn "
-        f"({failed_counts(runs, [ref], below=False)}), so its median never reaches the target "
-        "and no larger batch size can be compared with it."
+        f"{NOT_TESTABLE}: {REFERENCE_FAILED} ({failed_counts(runs, [ref])}), so B = {ref} is "
+        "no trained reference: no larger batch size can be compared with it."
     )
 
 
@@ -2148,7 +2171,8 @@ def claim_wall_time_not_epochs(
     faster or needs fewer epochs; a B whose median is above the budget did "not reach" the
     target. The verdict is supported when it holds for every larger B, not supported when it
     holds for none and fails (or is not reached) for some, inconclusive when every outcome is,
-    and otherwise names the range where it holds. With the timing stage's
+    and otherwise names the range where it holds. Every interval is a member of one
+    Bonferroni family over the larger batch sizes (`wall_family`). With the timing stage's
     ``repeats`` the seconds ratio is `wall_time_ratio`; without, the run table's seconds
     (epochs x the job's median seconds per epoch, from the job's own clock) are reported but
     judge nothing (`EPOCHS_ONLY_WORDS`): a batch size is then `NOT_REACHED`, `FEWER_EPOCHS`
@@ -2168,13 +2192,14 @@ def claim_wall_time_not_epochs(
     if why := _reference_untrained(runs, ref):
         return _inconclusive(claim, statement, why)
     tables = {q: per_seed(runs, c, sizes) for q, c in zip(("seconds", "epochs"), cols, strict=True)}
+    member, family = wall_family(len(sizes), ref, settings)
     ref_epochs = stats.censored_median(tables["epochs"][ref].to_numpy(), settings)
     if not np.isfinite(ref_epochs.estimate):
         return _censored_reference(runs, tables["epochs"], ref, ref_epochs, settings, statement)
     timing = repeat_table(repeats, sizes)
     parts, effects, outcomes = [], {}, {}
     for b in sizes[1:]:
-        outcome, sec, ep = _wall_comparison(tables, b, ref, timing, settings)
+        outcome, sec, ep = _wall_comparison(tables, b, ref, timing, member)
         outcomes[b] = outcome
         effects |= {f"seconds_ratio_{b}": sec, f"epochs_ratio_{b}": ep}
         parts.append(
@@ -2183,17 +2208,16 @@ def claim_wall_time_not_epochs(
         )
     verdict = _wall_claim_verdict(outcomes)
     holds = [b for b, o in outcomes.items() if o == HOLDS]
-    single = SINGLE_INTERVALS.format(level=fmt.percent(settings.level, 0), k=len(sizes) - 1)
     n = int(tables["epochs"].shape[0])
     evidence = (
         f"Ratios of censored medians against B = {ref} (runs that never reached the target "
         f"count as above the budget; bootstrap over seeds, n = {n}"
-        f"{few_seeds_words(n, settings.level)}): "
+        f"{few_seeds_words(n, member.level)}; {family}): "
         + "; ".join(parts)
-        + (f". Shown to hold for {fmt.sizes(holds)} ({single})" if timing is not None else "")
+        + (f". Shown to hold for {fmt.sizes(holds)}" if timing is not None else "")
         + f". Margin {fmt.exact(TIME_RATIO_MARGIN)}×. "
         + (_refuted_by(outcomes) if verdict == NOT_SUPPORTED else "")
-        + _wall_unit(timing)
+        + _wall_unit(timing, member)
     )
     return Verdict(claim, statement, verdict, evidence, effects, holds)
 
@@ -2223,7 +2247,7 @@ def few_seeds_words(n: int, level: float) -> str:
     if stats.range_coverage(n) >= level:
         return ""
     return FEW_SEEDS_WORDS.format(
-        n=n, level=f"{level * 100:g}%", coverage=f"{stats.range_coverage(n) * 100:g}%"
+        n=n, level=f"{level * 100:.4g}%", coverage=f"{stats.range_coverage(n) * 100:g}%"
     )
 
 
@@ -2264,13 +2288,15 @@ def _censored_reference(
     """Claim 4 when the smallest batch size ``ref`` never reaches the target (its censored
     median epochs above the budget): no ratio has a value, but each larger B's epochs ratio is
     below the upper end of B's median-epochs interval over ``ref``'s budget (the fewest epochs
-    its runs trained): `CENSORED_REFERENCE_RULE`. Not supported where that bound decides
-    `FEWER_EPOCHS` for some B (with at least `stats.MIN_N` seeds), else inconclusive; no
-    wall-time outcome is judged (no seconds ratio has a value)."""
+    its runs trained): `CENSORED_REFERENCE_RULE`, each B's interval a member of the claim's
+    family (`wall_family`). Not supported where that bound decides `FEWER_EPOCHS` for some B
+    (with at least `stats.MIN_N` seeds), else inconclusive; no wall-time outcome is judged (no
+    seconds ratio has a value)."""
     budget = float(runs.loc[runs["batch_size"] == ref, "n_epochs"].min())
+    member, family = wall_family(epochs.shape[1], ref, settings)
     fewer, parts, effects = [], [], {}
     for b in [int(c) for c in epochs.columns if int(c) != ref]:
-        e = stats.censored_median(epochs[b].to_numpy(), settings)
+        e = stats.censored_median(epochs[b].to_numpy(), member)
         bound = e.hi / budget if np.isfinite(e.hi) else np.inf
         effects[f"epochs_{b}"] = e
         if np.isfinite(bound) and bound < 1 / TIME_RATIO_MARGIN and e.n >= stats.MIN_N:
@@ -2283,7 +2309,7 @@ def _censored_reference(
     evidence = (
         f"The smallest batch size B = {ref} did not reach the target within the budget "
         f"(median epochs {fmt.interval(ref_epochs, 'count')}, budget {fmt.count(budget)}): "
-        f"{CENSORED_REFERENCE_RULE}. " + "; ".join(parts) + "."
+        f"{CENSORED_REFERENCE_RULE} ({family}). " + "; ".join(parts) + "."
     )
     if fewer:
         evidence += (
@@ -2318,7 +2344,8 @@ def _wall_comparison(
 ) -> tuple[str, Effect, Effect]:
     """Claim 4 at one batch size: its outcome (`_wall_verdict`), seconds ratio and epochs
     ratio against ``ref``, from the per-seed ``tables`` ("seconds", "epochs") and, where the
-    study re-timed its jobs, the repeats' ``timing`` (else no wall-time outcome)."""
+    study re-timed its jobs, the repeats' ``timing`` (else no wall-time outcome); ``settings``
+    are the claim's family member's (`wall_family`), for both ratios."""
     col = {q: (t[b].to_numpy(), t[ref].to_numpy()) for q, t in tables.items()}
     sec = (
         censored_median_ratio(*col["seconds"], settings)
@@ -2331,8 +2358,9 @@ def _wall_comparison(
     return _wall_verdict(sec, ep, repeats), sec, ep
 
 
-def _wall_unit(timing: pd.DataFrame | None) -> str:
-    """Where claim 4's seconds come from and their unit of replication, in words."""
+def _wall_unit(timing: pd.DataFrame | None, member: IntervalSettings) -> str:
+    """Where claim 4's seconds come from and their unit of replication, in words; ``member``:
+    the family member's settings (`wall_family`), whose error rate the seconds ratio splits."""
     if timing is None:
         return (
             "Seconds are epochs × the job's median seconds per epoch, from the training job's "
@@ -2343,9 +2371,10 @@ def _wall_unit(timing: pd.DataFrame | None) -> str:
         "Seconds are epochs × seconds per epoch from the timing stage: the seconds ratio is "
         "the epochs ratio times the seconds-per-epoch ratio paired by repeat; the seconds "
         "interval multiplies the ends of those two ratios' intervals, each at half the error "
-        "rate (97.5% for a 95% level), while the printed epochs interval is at the full level, "
-        "so a seconds interval can be open where the printed epochs interval is closed. Unit of "
-        "replication of the seconds per epoch: "
+        f"rate ({fmt.percent(member.family(2).level, 2)} for a member's "
+        f"{fmt.percent(member.level, 2)}), while the printed epochs interval is at the member's "
+        "full level, so a seconds interval can be open where the printed epochs interval is "
+        "closed. Unit of replication of the seconds per epoch: "
         f"{repeat_unit(timing)}."
     )
 

@@ -1244,17 +1244,21 @@ def _wall_time_headlines(
 
 
 def _holds_multiplicity(timed: list[dict[str, Any]], level: float) -> str:
-    """What a count of claim 4 "holds" rests on: each batch size's comparison at its own
-    level, not adjusted over the conditions' comparisons."""
+    """What a count of claim 4 "holds" rests on: each condition's comparisons of its batch
+    sizes with the smallest are one Bonferroni family at ``level`` (`claims.wall_family`), not
+    adjusted across the conditions."""
     k = sum(len(c["batch_sizes"]) - 1 for c in timed)
-    return (
-        f"each of the {k} comparisons, batch size against the smallest in each condition, at "
-        f"{fmt.percent(level, 0)} on its own, not adjusted for their number"
+    within = (
+        f"each condition's comparisons of its batch sizes with the smallest are "
+        f"{stats.FAMILY_BONFERRONI} within it at {fmt.percent(level, 0)}"
     )
+    if len(timed) == 1:
+        return within
+    return f"{within}, not adjusted across the {k} comparisons of the {len(timed)} conditions"
 
 
 #: Why a condition is left out of claim 4's "holds" count (`claims._reference_untrained`).
-NOT_TESTABLE_WORDS = "not testable at this rate, the smallest batch size's runs not learning"
+NOT_TESTABLE_WORDS = f"not testable at this rate, {claims.REFERENCE_FAILED}"
 
 
 def _wall_clock(timed: list[dict[str, Any]]) -> str:
