@@ -2043,7 +2043,6 @@ NOT_FASTER = f"fails (not faster by more than the {fmt.exact(TIME_RATIO_MARGIN)}
 #: The outcome where B's seconds ratio lies wholly above the margin: slower to the target.
 SLOWER = f"fails (slower by more than the {fmt.exact(TIME_RATIO_MARGIN)}× margin)"
 HOLDS = "holds"
-
 #: What claim 4 judges without timing repeats, and in words with why (`NO_WALL_VERDICT`).
 EPOCHS_ONLY = (
     f"only the outcomes the epochs decide alone count: “{NOT_REACHED}” (the target is not "

@@ -1248,13 +1248,13 @@ def _holds_multiplicity(timed: list[dict[str, Any]], level: float) -> str:
     sizes with the smallest are one Bonferroni family at ``level`` (`claims.wall_family`), not
     adjusted across the conditions."""
     k = sum(len(c["batch_sizes"]) - 1 for c in timed)
-    within = (
-        f"each condition's comparisons of its batch sizes with the smallest are "
-        f"{stats.FAMILY_BONFERRONI} within it at {fmt.percent(level, 0)}"
-    )
+    family = f"{stats.FAMILY_BONFERRONI} at {fmt.percent(level, 0)}"
     if len(timed) == 1:
-        return within
-    return f"{within}, not adjusted across the {k} comparisons of the {len(timed)} conditions"
+        return f"the condition's {k} comparisons with its smallest batch size, {family}"
+    return (
+        f"each condition's comparisons with its smallest batch size {family} within it, not "
+        f"adjusted across the {k} comparisons of the {len(timed)} conditions"
+    )
 
 
 #: Why a condition is left out of claim 4's "holds" count (`claims._reference_untrained`).
