@@ -545,11 +545,76 @@ def test_settling_bound_names_each_budget_under_a_step_budget():
     assert "the smallest per-seed median of B ∈ {4, 8} is 12" in v.evidence
     assert "below that smallest per-seed median minus the margin (12 − 5 = 7)" in v.evidence
     assert "too short" not in v.evidence and "below the target at its own" not in v.evidence
-    # B = 4's 8 epochs are too short to settle: nothing is known of its runs (at 0)
-    short = runs.assign(settle_status=np.where(runs["batch_size"] == 4, "too short to settle", ""))
-    w = claim_small_batches_settle_sooner(short, SETTINGS)
+
+
+def test_settling_not_testable_under_a_budget_that_leaves_the_small_group_no_epoch_to_settle():
+    """Under 1000 steps B = 4 trains 8 epochs (too short to settle: no run can settle at all)
+    and B = 8 16: the claim is not testable under this budget, whatever the large group does;
+    where a budget-limited run shows the 15 epochs a settling epoch must leave before the end
+    of its budget, B = 8's last settleable epoch (1) is named too. The Findings count it apart
+    (`shown_verdict`). With 100 epochs at B = 4 and 19 at B = 8 (last settleable epoch 4, below
+    the 5-epoch margin) it is still not testable; with 21 at B = 8 (epoch 6) it is."""
+    runs = make_runs(settling=lambda b: 50.0 if b < 64 else 3.0)
+    runs["settle_status"] = "settled"
+    runs["settles_after"] = np.nan
+    runs["n_epochs"] = np.where(
+        runs["batch_size"] == 4, 8, np.where(runs["batch_size"] == 8, 16, 100)
+    )
+    small = runs["batch_size"] < 64
+    runs.loc[small, ["settling_epoch", "settle_status"]] = [np.nan, "still moving"]
+    runs.loc[runs["batch_size"] == 4, "settle_status"] = "too short to settle"
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(v, INCONCLUSIVE)
+    assert v.evidence.startswith(
+        "Not testable under this budget: B = 4 trains 8 epochs and B = 8 16; at B = 4 no run "
+        "can settle at all ("
+    )
+    shown = claims.shown_verdict({"verdict": v.verdict, "evidence": v.evidence})
+    assert shown == "inconclusive (not testable under this budget)"
+    assert "nothing is known" not in v.evidence and "verdict needs" not in v.evidence
+    limited = (runs["batch_size"] == 512) & (runs["seed"] == 0)
+    runs.loc[limited, ["settling_epoch", "settle_status", "settles_after"]] = [
+        np.nan,
+        "budget-limited",
+        85.0,
+    ]
+    w = claim_small_batches_settle_sooner(runs, SETTINGS)
+    assert w.evidence.startswith(
+        "Not testable under this budget: B = 4 trains 8 epochs and B = 8 16; a run can settle "
+        "only 15 or more epochs before the end of its budget; at B = 4 no run can settle at all, "
+        "and at B = 8 a run can settle only by epoch 1, below the margin of 5 epochs ("
+    )
+    runs.loc[runs["batch_size"] == 4, ["n_epochs", "settle_status"]] = [100, "still moving"]
+    runs.loc[runs["batch_size"] == 8, "n_epochs"] = 19
+    short = claim_small_batches_settle_sooner(runs, SETTINGS)
+    assert "at B = 8 a run can settle only by epoch 4, below the margin" in short.evidence
+    assert "B = 4 no run" not in short.evidence
+    runs.loc[runs["batch_size"] == 8, "n_epochs"] = 21
+    testable = claim_small_batches_settle_sooner(runs, SETTINGS)
+    assert not claims.untestable_words(testable.evidence)
+
+
+TOO_SHORT = "too short to settle"
+
+
+def test_settling_bound_notes_a_large_run_too_short_to_settle_only_where_one_is():
+    """Where the censored group has runs under a budget too short to settle, the bound says
+    they stand at 0 (nothing is known of them); only there."""
+    runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0)
+    runs["settle_status"] = "settled"
+    runs["settles_after"] = np.nan
+    large = runs["batch_size"] >= 64
+    runs.loc[large, ["settling_epoch", "settle_status", "settles_after"]] = [
+        np.nan,
+        "still moving",
+        100.0,
+    ]
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    assert "too short" not in v.evidence and "nothing is known" not in v.evidence
+    short = (runs["batch_size"] == 512) & (runs["seed"] < 5)
+    runs.loc[short, ["n_epochs", "settle_status", "settles_after"]] = [10, TOO_SHORT, np.nan]
+    w = claim_small_batches_settle_sooner(runs, SETTINGS)
     assert "one under a budget too short to settle at 0: nothing is known of it" in w.evidence
-    assert "the smallest per-seed median of B ∈ {4, 8} is 8" in w.evidence
 
 
 def test_settling_interval_above_minus_the_margin_rules_the_claim_out():
@@ -1601,6 +1666,62 @@ def test_settling_reversal_stands_when_budget_counts_rank_above_the_median():
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(v, INCONCLUSIVE)
     assert "In 1 of 10 seeds the large batch sizes' median could change" in v.evidence
+
+
+def test_settling_reversal_by_loss_rising_runs_says_it_holds_under_this_definition():
+    """Where more than half the small group's runs counted at the budget are loss-rising (their
+    accuracy may have stabilised), the reversal is stated as one under this definition of
+    settling, with the counts; with most of them still moving it is stated plainly."""
+    runs = make_runs(sizes=LARGE4, settling=lambda b: 80.0 if b < 64 else 20.0)
+    runs["settle_status"] = "settled"
+    late = (runs["batch_size"] < 64) & (runs["seed"] < 8)
+    runs.loc[late, ["settling_epoch", "settle_status"]] = [np.nan, "still moving"]
+    runs.loc[late & (runs["batch_size"] == 4), "settle_status"] = "loss rising"
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(v, NOT_SUPPORTED)
+    assert "Reversed: the small batch sizes settle later." in v.evidence  # 8 of 16: not more
+    runs.loc[late & (runs["batch_size"] == 8) & (runs["seed"] == 0), "settle_status"] = (
+        "loss rising"
+    )
+    w = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(w, NOT_SUPPORTED)
+    assert (
+        " Reversed under this definition of settling: 9 of 20 small-batch runs (9 of the 16 "
+        "counted at the budget) count as not settled because their validation loss still rises "
+        "(their accuracy may have stabilised earlier)." in w.evidence
+    )
+    assert "Reversed: the small" not in w.evidence
+
+
+def test_settling_words_where_runs_settled_below_the_target_or_no_verdict_is_possible():
+    """A group none of whose runs settled at the target, some of them below it, "settled at
+    the target" in no run (not "within the budget", where some did settle); a claim whose
+    medians failed runs decide in no more than half the seeds is "testable at this rate", not
+    "tested", also where no verdict is possible; the failed-run rule does not say such runs
+    "did not settle late" (they may still climb slowly)."""
+    runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0).assign(plateau_val_accuracy=0.85)
+    runs["settle_status"] = "settled"
+    large = runs["batch_size"] >= 64
+    runs.loc[large, ["settling_epoch", "settle_status"]] = [np.nan, "still moving"]
+    low = runs["batch_size"].isin([128, 512]) & (runs["seed"] < 3)
+    runs.loc[low, ["settling_epoch", "settle_status", "plateau_val_accuracy"]] = [
+        40.0,
+        "settled",
+        0.3,
+    ]
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    assert "B ∈ {64, 128, 512}: no run settled at the target (" in v.evidence
+    assert "within the budget (" not in v.evidence
+    assert "the large batch sizes' median in 3 of 10 seeds" in v.evidence
+    assert "not more than half, so the claim is testable at this rate." in v.evidence
+    assert "claim is tested" not in v.evidence
+    runs.loc[~large, ["settling_epoch", "settle_status"]] = [np.nan, "still moving"]
+    w = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(w, INCONCLUSIVE)
+    assert w.evidence.startswith("No run settled at the target: ")
+    assert "no verdict is possible" in w.evidence and "testable at this rate." in w.evidence
+    assert "did not settle late" not in claims.FAILED_RUN_RULE
+    assert "no settling at the target" in claims.FAILED_RUN_RULE
 
 
 def test_no_fixed_cost_split_from_three_batch_sizes():

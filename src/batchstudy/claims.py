@@ -659,11 +659,21 @@ OPEN_MEDIAN_RULE = (
 NOT_TESTABLE = "Not testable at this rate"
 
 
+def untestable_words(evidence: str) -> str:
+    """ "not testable at this rate" or "not testable under this budget" where a claim's
+    evidence opens with `NOT_TESTABLE` or `NOT_TESTABLE_BUDGET`, else ""."""
+    for opening in (NOT_TESTABLE, NOT_TESTABLE_BUDGET):
+        if str(evidence).startswith(opening):
+            return opening.lower()
+    return ""
+
+
 def shown_verdict(v: Mapping[str, Any]) -> str:
     """A claim's verdict as the Findings count it: "inconclusive (not testable at this rate)"
-    where its evidence says it could not be tested (`NOT_TESTABLE`), else the verdict."""
-    if str(v.get("evidence", "")).startswith(NOT_TESTABLE):
-        return f"{v['verdict']} ({NOT_TESTABLE.lower()})"
+    or "inconclusive (not testable under this budget)" where its evidence says it could not be
+    tested (`untestable_words`), else the verdict."""
+    if why := untestable_words(str(v.get("evidence", ""))):
+        return f"{v['verdict']} ({why})"
     return str(v["verdict"])
 
 
@@ -672,13 +682,23 @@ NO_SETTLING_STATUSES = (COLLAPSED, DIVERGED)
 #: Claim 2's rule for runs that did not settle at the target, in words (`failure_decided`,
 #: `_not_testable`).
 FAILED_RUN_RULE = (
-    "runs at chance, diverged, or settled below the target did not reach the settling the "
-    "claim means (a run below the target may have learned much, then stalled): they did not "
-    "settle late, so a seed's group median that rests on them measures no settling (it rests "
-    "on them where it is one of them, or the mean of two middle values one of which is; every "
-    "run that did not settle within the budget, or settled below the target, is counted at the "
-    "budget); where that is so in more than half the seeds of a group, the claim cannot be "
-    "tested"
+    "runs at chance, diverged, or settled below the target did not reach the settling at the "
+    "target the claim means (a run below the target may have learned much, then stalled, and "
+    "may still climb slowly), so a seed's group median that rests on them measures no settling "
+    "at the target (it rests on them where it is one of them, or the mean of two middle values "
+    "one of which is; every run that did not settle within the budget, or settled below the "
+    "target, is counted at the budget); where that is so in more than half the seeds of a "
+    "group, the claim cannot be tested"
+)
+#: How claim 2's evidence opens where the small group's budgets leave (almost) no epoch at
+#: which its runs could settle (`_budget_not_testable`).
+NOT_TESTABLE_BUDGET = "Not testable under this budget"
+#: Claim 2's rule on budgets too short to test it, in words (`_budget_not_testable`).
+SHORT_BUDGET_RULE = (
+    "claim 2 is not testable under a budget where, for some batch size of the small group, no "
+    "run can settle at all or the last epoch a run can settle at is below the margin: its runs "
+    "either settle within those first epochs or are known only to settle after them, so no "
+    "settling epochs of theirs can show the small batch sizes sooner or later by the margin"
 )
 
 
@@ -774,8 +794,65 @@ def _testable_note(runs: pd.DataFrame, groups: dict[str, list[int]], sizes: list
     return (
         f" Runs at chance, diverged or settled below the target decide {' and '.join(parts)} "
         "(placed above every other run, they leave that seed's median unbounded): not more "
-        "than half, so the claim is tested."
+        "than half, so the claim is testable at this rate."
     )
+
+
+def settle_lead(runs: pd.DataFrame) -> float:
+    """How many epochs before the end of its budget a run's settling epoch must lie
+    (`batchstudy.metrics.latest_settling_epoch`: the plateau and smoothing windows), as the run
+    table shows it: a budget-limited run's budget minus its ``settles_after``, the last epoch a
+    run can settle at. NaN where no budget-limited run shows it."""
+    limited = (settle_status(runs) == BUDGET_LIMITED) & runs["settling_epoch"].isna()
+    known = runs.get("settles_after", pd.Series(np.nan, index=runs.index)).astype(float)
+    lead = (runs["n_epochs"].astype(float) - known)[limited].dropna()
+    return float(lead.max()) if len(lead) else np.nan
+
+
+def last_settle_epochs(runs: pd.DataFrame, group: list[int]) -> dict[int, float]:
+    """Per batch size of ``group``, the last epoch its runs can settle at: 0 where every run is
+    too short to settle (`TOO_SHORT`), its budget minus the `settle_lead` where the table shows
+    that, NaN where neither is known."""
+    lead = settle_lead(runs)
+    status = settle_status(runs)
+    out = {}
+    for b in group:
+        mine = runs["batch_size"] == b
+        if not mine.any():
+            continue
+        last = float(runs.loc[mine, "n_epochs"].min()) - lead
+        out[b] = 0.0 if (status[mine] == TOO_SHORT).all() else max(last, 0.0)
+    return out
+
+
+def _budget_not_testable(runs: pd.DataFrame, small: list[int]) -> str | None:
+    """Claim 2's reason to be untestable under this budget, or ``None``: for some batch size of
+    the small group no run can settle, or only before epoch `SETTLING_MARGIN_EPOCHS`
+    (`last_settle_epochs`, `SHORT_BUDGET_RULE`)."""
+    last = last_settle_epochs(runs, small)
+    short = {b: e for b, e in last.items() if e < SETTLING_MARGIN_EPOCHS}
+    if not short:
+        return None
+    budgets = runs.groupby("batch_size")["n_epochs"].min()
+    trains = [f"{fmt.number(float(budgets[b]))}" for b in last]
+    sizes = list(last)
+    head = f"B = {sizes[0]} trains {trains[0]} epochs" + "".join(
+        f" and B = {b} {t}" for b, t in zip(sizes[1:], trains[1:], strict=True)
+    )
+    lead = settle_lead(runs)
+    rule = (
+        f"; a run can settle only {fmt.number(lead)} or more epochs before the end of its budget"
+        if np.isfinite(lead)
+        else ""
+    )
+    each = [
+        f"at B = {b} no run can settle at all"
+        if e < 1
+        else f"at B = {b} a run can settle only by epoch {fmt.number(e)}, below the margin of "
+        f"{fmt.exact(SETTLING_MARGIN_EPOCHS)} epochs"
+        for b, e in short.items()
+    ]
+    return f"{NOT_TESTABLE_BUDGET}: {head}{rule}; {', and '.join(each)} ({SHORT_BUDGET_RULE})."
 
 
 def settling_failed(runs: pd.DataFrame) -> pd.Series:
@@ -864,6 +941,8 @@ def claim_small_batches_settle_sooner(
         )
     table = per_seed(settling_counted(runs), "settle", sizes)
     groups = {"small": small, "large": large}
+    if why := _budget_not_testable(runs, small):
+        return _inconclusive(claim, statement, why)
     if why := _not_testable(runs, groups, sizes):
         return _inconclusive(claim, statement, why[0].upper() + why[1:])
     censored = {name: median_at_budget(runs, g, sizes) for name, g in groups.items()}
@@ -1162,6 +1241,12 @@ def group_floor(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> float
     return float(medians.min())
 
 
+def _within(runs: pd.DataFrame) -> str:
+    """ "within the budget", or "at the target" where some of ``runs`` settled below the target
+    (`settled_below_target`): those settled, but not at the target the claim means."""
+    return "at the target" if settled_below_target(runs).any() else "within the budget"
+
+
 def _bound_head(runs: pd.DataFrame, done: list[int], floor: float) -> str:
     """The one-sided comparison's opening: the censored group, how its runs are counted, and
     the epoch all their settling epochs lie after (``floor``: earlier than the budget where
@@ -1200,7 +1285,7 @@ def _bound_head(runs: pd.DataFrame, done: list[int], floor: float) -> str:
         f"smallest per-seed median of {fmt.sizes(done)} is {fmt.number(floor)}"
     )
     which = (
-        f"no run settled within the budget ({_group_causes(mine)})"
+        f"no run settled {_within(mine)} ({_group_causes(mine)})"
         if len(counted) == len(mine)
         else f"in every seed their median rests on runs counted at the budget ("
         f"{len(counted)} of {len(mine)}: {_group_causes(mine)})"
@@ -1250,7 +1335,7 @@ def _settling_bound(
         ]
         none = settling_failed(runs).all()
         head = (
-            "No run settled within the budget"
+            f"No run settled {_within(runs)}"
             if none
             else "In every seed both groups' medians rest on runs counted at the budget"
         )
@@ -1514,6 +1599,23 @@ def _favoured(verdict: str, diff: Effect) -> list[str]:
     return []
 
 
+def _reversed_words(runs: pd.DataFrame, small: list[int]) -> str:
+    """ " Reversed: the small batch sizes settle later.", or, where more than half of the small
+    group's runs counted at the budget (`settling_failed`) are loss-rising, that the reversal
+    holds under this definition of settling: those runs may have stabilised in accuracy."""
+    mine = runs["batch_size"].isin(small)
+    counted = settling_failed(runs) & mine
+    rising = counted & (settle_status(runs) == LOSS_RISING)
+    k, n = int(rising.sum()), int(counted.sum())
+    if 2 * k <= n:
+        return " Reversed: the small batch sizes settle later."
+    return (
+        f" Reversed under this definition of settling: {k} of {int(mine.sum())} small-batch runs "
+        f"({k} of the {n} counted at the budget) count as not settled because their validation "
+        "loss still rises (their accuracy may have stabilised earlier)."
+    )
+
+
 def _censored_settling(
     verdict: str,
     diff: Effect,
@@ -1534,7 +1636,7 @@ def _censored_settling(
     favoured = _favoured(verdict, diff)
     unsafe = [name for name in favoured if opened[name]]
     reversed_ = (
-        " Reversed: the small batch sizes settle later."
+        _reversed_words(runs, groups["small"])
         if verdict == NOT_SUPPORTED and diff.verdict == DIFFERENT
         else ""
     )

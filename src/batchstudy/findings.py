@@ -756,8 +756,8 @@ def _claim_verdict(c: dict[str, Any], v: dict[str, Any]) -> str:
     (`CLAIM_HEADLINE_EFFECTS`) and, for claim 4, the batch sizes where it holds."""
     text = f"{v['number']} “{v['claim']}”: {v['verdict']}"
     key, kind, what = CLAIM_HEADLINE_EFFECTS.get(v["number"], (None, "", ""))
-    if str(v.get("evidence", "")).startswith(claims.NOT_TESTABLE):
-        text += f" ({claims.NOT_TESTABLE.lower()})"
+    if why := claims.untestable_words(str(v.get("evidence", ""))):
+        text += f" ({why})"
     elif key and key in v.get("effects", {}):
         e = Effect.from_dict(v["effects"][key])
         text += f" — {what}: {fmt.effect(e, kind)}"

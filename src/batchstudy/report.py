@@ -26,7 +26,7 @@ from . import formatting as fmt
 from . import plots
 from .aggregate import DRIFT_EPOCHS
 from .catalogue import catalogue_context, study_summary
-from .claims import NOT_TESTABLE
+from .claims import untestable_words
 from .config import budget_label, budgets, config_hash, optimizer_settings
 from .data import VAL_OWN
 from .io import read_table, write_json, write_text
@@ -756,7 +756,7 @@ def render(template: Path, context: dict[str, Any]) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals["not_testable"] = NOT_TESTABLE
+    env.globals["untestable"] = untestable_words
     return env.get_template(template.name).render(**context)
 
 
