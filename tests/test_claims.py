@@ -1691,6 +1691,9 @@ def test_settling_reversal_by_loss_rising_runs_says_it_holds_under_this_definiti
         "(their accuracy may have stabilised earlier)." in w.evidence
     )
     assert "Reversed: the small" not in w.evidence
+    runs.loc[late, "settle_status"] = "loss rising"
+    every = claim_small_batches_settle_sooner(runs, SETTINGS)
+    assert "16 of 20 small-batch runs (all 16 counted at the budget)" in every.evidence
 
 
 def test_settling_words_where_runs_settled_below_the_target_or_no_verdict_is_possible():

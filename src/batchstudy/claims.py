@@ -1611,8 +1611,8 @@ def _reversed_words(runs: pd.DataFrame, small: list[int]) -> str:
         return " Reversed: the small batch sizes settle later."
     return (
         f" Reversed under this definition of settling: {k} of {int(mine.sum())} small-batch runs "
-        f"({k} of the {n} counted at the budget) count as not settled because their validation "
-        "loss still rises (their accuracy may have stabilised earlier)."
+        f"({'all' if k == n else f'{k} of the'} {n} counted at the budget) count as not settled "
+        "because their validation loss still rises (their accuracy may have stabilised earlier)."
     )
 
 
