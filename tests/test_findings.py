@@ -815,6 +815,13 @@ def test_a_findings_verdict_that_its_interval_does_not_give_says_so():
     ).to_dict()
     text = findings._claims_headlines([c])[0]["text"]
     assert "than large ones”: inconclusive (not testable at this rate);" in text
+    c["claims"][0] = claims.Verdict(
+        claims.CLAIM_SETTLING, "", claims.INCONCLUSIVE, f"{claims.NOT_TESTABLE_BUDGET}: …", {}
+    ).to_dict()
+    text = findings._claims_headlines([c])[0]["text"]
+    assert "than large ones”: inconclusive (not testable under this budget);" in text
+    many = findings._claims_headlines([c, c | {"id": "c2"}])[0]["text"]
+    assert "ones”: inconclusive (not testable under this budget) in 2;" in many
 
 
 def test_the_bcrit_headline_says_what_it_rests_on():
