@@ -1340,13 +1340,13 @@ def test_wall_time_not_reached_at_a_batch_size_that_mostly_never_reaches_the_tar
     runs = make_runs(reached=lambda b, s: b != 512 or s < 2)
     v = claim_wall_time_not_epochs(runs, SETTINGS, "95", make_repeats(lambda b: 0.05 + 10.0 / b))
     _assert_verdict(v, PARTLY)
-    assert "B = 512: not reached" in v.evidence and 512 not in v.holds_for
+    assert "B = 512: median not reached" in v.evidence and 512 not in v.holds_for
     untimed = claim_wall_time_not_epochs(runs, SETTINGS, "95")
     _assert_verdict(untimed, NOT_SUPPORTED)
-    assert "B = 512: not reached" in untimed.evidence and untimed.holds_for == []
+    assert "B = 512: median not reached" in untimed.evidence and untimed.holds_for == []
     assert (
-        "Not supported: B = 512 never reaches the target within the budget, decided by epochs "
-        "alone." in untimed.evidence
+        "Not supported: B = 512: median epochs above the budget (half or more of the runs never "
+        "reach the target), decided by epochs alone." in untimed.evidence
     )
     assert "Not supported:" not in v.evidence
     assert "Shown to hold for B ∈ {8, 64, 128}. " in v.evidence
@@ -1380,7 +1380,10 @@ def test_wall_time_intervals_are_simultaneous_over_the_larger_batch_sizes():
         "family: the 4 comparisons of every other batch size with B = 4, "
         f"{stats.FAMILY_BONFERRONI} intervals"
     )
-    assert f"n = 10; {family}, each at 98.75% so that all hold together at 95%): " in v.evidence
+    assert (
+        f"n = 10; {family}, each at nominal 98.75%, so that all would hold together at 95% "
+        "were each at its level): " in v.evidence
+    )
     assert "each at half the error rate (99.38% for a member's 98.75%)" in v.evidence
 
 
@@ -1427,8 +1430,9 @@ def test_wall_time_from_repeats_counts_never_reached_runs_of_the_seeds():
     of runs that never reached the target is of the seeds (10), not of the repeats (5)."""
     runs = make_runs(reached=lambda b, s: b != 512 or s < 2)
     v = claim_wall_time_not_epochs(runs, SETTINGS, "95", make_repeats(lambda b: 0.05 + 10.0 / b))
-    assert "B = 512: not reached (seconds open above (8 of 10 never reached), epochs open " in (
-        v.evidence
+    assert (
+        "B = 512: median not reached (seconds open above (8 of 10 never reached), epochs open "
+        in (v.evidence)
     )
     assert "of 5 never reached" not in v.evidence
 

@@ -59,8 +59,8 @@ def test_the_headline_counts_each_gap_outcome_apart():
     assert lower["text"].endswith(
         findings.gap_counts(conditions)
         + " Each condition's test-accuracy comparisons are simultaneous within it (Bonferroni "
-        "over its batch sizes), not across the 6 conditions; every other interval is at its "
-        "own stated level."
+        "over the family its section names), not across the 6 conditions; every other interval "
+        "is at its own stated level."
     )
     assert "not explained" not in lower["text"] and "condition(s)" not in lower["text"]
     assert "in 6 of 6 conditions;" in lower["text"]

@@ -725,7 +725,7 @@ def test_the_steps_panel_names_bcrit_only_where_drawn_and_labels_near_equal_line
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert [lb.split(",")[0] for lb in labels[:2]] == ["target 95% acc", "target 95% loss"]
     assert all("B_crit 64" in lb for lb in labels[:2])
-    assert all(plots.POOR_FIT_LABEL not in lb for lb in labels[:2])  # the fit is exact
+    assert all("indicative" not in lb for lb in labels[:2])  # the fit is exact, 6 points
     assert "dotted: B_crit" in ax.get_title()
     assert len([line for line in ax.lines if line.get_linestyle() == ":"]) == 2
     flat = np.full(len(sizes), 100.0) + 1 / sizes
@@ -748,7 +748,11 @@ def test_a_poor_bcrit_fit_is_flagged_in_its_legend_label(monkeypatch):
     never = np.full(len(sizes), np.nan)  # the loss target: never reached
     fig = drawn_scaling(monkeypatch, *_steps_rows({"target_95": zigzag, "loss_95": never}, sizes))
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert labels[0].endswith(f"B_crit {fit['b_crit']:.3g}{plots.POOR_FIT_LABEL}")
+    assert labels[0].endswith(f"B_crit {fit['b_crit']:.3g} (poor fit: indicative)")
+    assert plots.bcrit_flags(fit | {"n_points": 3, "in_range": False}) == (
+        " (poor fit, 3 points: indicative; extrapolated)"
+    )
+    assert plots.bcrit_flags(fit | {"rel_rmse": 0.01}) == ""
 
 
 def test_the_steps_title_wraps_to_fit_with_targets_at_chance(monkeypatch):

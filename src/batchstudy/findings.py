@@ -574,7 +574,7 @@ def extrapolation_clauses(fit: dict[str, Any]) -> list[str]:
         which = "tested" if edge in (tested[0], tested[-1]) else "fitted"
         return [
             f"the interval lies entirely {outside} the {which} range ({edges[outside]}): "
-            "extrapolation, not a critical batch size the tested batch sizes show"
+            f"extrapolation, not a critical batch size the {which} batch sizes show"
         ]
     flags = {"below": fit.get("extrapolated_low"), "above": fit.get("extrapolated_high")}
     estimate = fit.get("b_crit")
@@ -890,7 +890,8 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
     if out and len(conditions) > 1:
         out[0]["text"] += (
             f" Each condition's test-accuracy comparisons are simultaneous within it "
-            f"(Bonferroni over its batch sizes), not across the {len(conditions)} conditions; "
+            "(Bonferroni over the family its section names), not across the "
+            f"{len(conditions)} conditions; "
             "every other interval is at its own stated level."
         )
     return out

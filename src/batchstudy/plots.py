@@ -518,7 +518,7 @@ def _steps_panel(
     no point), the same numbers the report's text fits; no fit on the targets in `unfit`
     (`at_chance_targets`), as the text fits none. A B_crit within the tested range is a
     dotted line, its value in its target's legend label (so lines at nearly one value stay
-    told apart; `POOR_FIT_LABEL` after it where the fit is poor); the title (`steps_title`)
+    told apart; `bcrit_flags` after it as the text flags the fit); the title (`steps_title`)
     names the dotted line only where one is drawn.
     `words`: the medians' interval (`median_interval_words`)."""
     drew, b_crit_drawn = False, False
@@ -529,9 +529,7 @@ def _steps_panel(
         label = f"target {k}"
         if fit.get("ok") and not scaling.below_tested_range(fit["b_crit"], float(b.min())):
             b_crit_drawn = True
-            label += f", B_crit {fit['b_crit']:.3g}"
-            if fit["rel_rmse"] > scaling.POOR_FIT_RMSE:
-                label += POOR_FIT_LABEL
+            label += f", B_crit {fit['b_crit']:.3g}{bcrit_flags(fit)}"
             ax.axvline(fit["b_crit"], color=f"C{i}", ls=":", lw=0.8)
         _errorbar(ax, b, est, lo, hi, label=label, color=f"C{i}")
         ax.plot(
@@ -546,8 +544,30 @@ def _steps_panel(
     return drew
 
 
-#: After a B_crit in a legend label, where its fit misses the curve (`scaling.POOR_FIT_RMSE`).
-POOR_FIT_LABEL = " (poor fit: indicative)"
+#: After a B_crit in a legend label: what the text flags it for (`bcrit_flags`).
+POOR_FIT_FLAG = "poor fit"
+FEW_POINTS_FLAG = "3 points"
+EXTRAPOLATED_FLAG = "extrapolated"
+
+
+def bcrit_flags(fit: Mapping[str, Any]) -> str:
+    """ " (poor fit: indicative)", " (3 points: indicative)", " (extrapolated)" or several,
+    after a drawn B_crit: a relative RMSE above `scaling.POOR_FIT_RMSE`, two parameters on at
+    most three points, an estimate outside the fitted batch sizes, as the text flags them;
+    empty for a fit with none of these."""
+    indicative = [
+        w
+        for w, on in (
+            (POOR_FIT_FLAG, fit["rel_rmse"] > scaling.POOR_FIT_RMSE),
+            (FEW_POINTS_FLAG, fit["n_points"] <= 3),
+        )
+        if on
+    ]
+    flags = [f"{', '.join(indicative)}: indicative"] if indicative else []
+    flags += [] if fit["in_range"] else [EXTRAPOLATED_FLAG]
+    return f" ({'; '.join(flags)})" if flags else ""
+
+
 #: Characters per line of the scaling panels' titles (9 pt in a 3.6 in wide panel).
 SCALING_TITLE_WIDTH = 60
 
