@@ -396,6 +396,25 @@ def test_claim_4_not_testable_is_counted_apart_in_the_findings():
     )
 
 
+def test_the_wall_time_headline_counts_conditions_judged_against_an_unreached_reference():
+    """A condition whose smallest batch size's median never reaches the target is judged by
+    epochs alone (`claims.CENSORED_REFERENCE_RULE`): the holds count says in how many."""
+    timed = [_wall_condition([8], 5, 0), _wall_condition([], 5, 1)]
+    timed[1]["claims"][0] |= {
+        "verdict": claims.NOT_SUPPORTED,
+        "evidence": f"The smallest batch size B = 4 did not reach the target within the budget "
+        f"(…): {claims.CENSORED_REFERENCE_RULE}. B = 8: fails (fewer epochs) (…).",
+    }
+    (line,) = findings._wall_time_headlines(timed)
+    assert (
+        "in 1 of 2 conditions timed by repeats (in 1 of them the smallest batch size's median "
+        "never reaches the target at that rate: there only epochs decide, against a batch size "
+        "that may not have trained): condition 0: B = 8" in line["text"]
+    )
+    (plain,) = findings._wall_time_headlines(timed[:1])
+    assert "never reaches the target at that rate" not in plain["text"]
+
+
 def test_the_wall_time_headline_counts_holds_only_where_timing_repeats_judged_them():
     """Conditions timed by repeats are counted for where claim 4 holds; the others are
     counted apart as judged by no clock, with the reason; neither sentence without such

@@ -1223,6 +1223,7 @@ def _wall_time_headlines(
                 if untestable
                 else ""
             )
+            + _censored_reference_count(timed)
             + (
                 ": "
                 + "; ".join(
@@ -1242,6 +1243,22 @@ def _wall_time_headlines(
         )
     first = timed[0] if timed else conditions[0]
     return [{"text": text.strip(), "anchor": f"{_anchor(first, conditions.index(first))}-claims"}]
+
+
+def _censored_reference_count(timed: list[dict[str, Any]]) -> str:
+    """How many of the tested conditions judge claim 4 against a smallest batch size whose
+    median never reaches the target (`claims.CENSORED_REFERENCE_RULE`): there it does not hold
+    anywhere and only epochs decide; "" where none does."""
+    k = sum(
+        claims.CENSORED_REFERENCE_RULE in _claim(c, claims.CLAIM_WALL_TIME)["evidence"]
+        for c in timed
+    )
+    if not k:
+        return ""
+    return (
+        f" (in {k} of them the smallest batch size's median never reaches the target at that "
+        "rate: there only epochs decide, against a batch size that may not have trained)"
+    )
 
 
 def _holds_multiplicity(timed: list[dict[str, Any]], level: float) -> str:
