@@ -1700,6 +1700,57 @@ def test_settling_reversal_by_loss_rising_runs_says_it_holds_under_this_definiti
     assert "16 of 20 small-batch runs (all 16 counted at the budget)" in every.evidence
 
 
+def test_one_sided_reversal_by_loss_rising_runs_says_it_holds_under_this_definition():
+    """Every small-batch run counted at the budget, 18 of 20 loss-rising: the one-sided
+    "not supported" (the large group's interval, then with lower bounds among its per-seed
+    values its pooled median, below the budget minus the margin) carries the same caveat as
+    the paired reversal; with 10 of 20 (not more than half) or without a verdict it does not."""
+    runs = make_runs(settling=lambda b: 20.0)
+    runs["settle_status"] = "settled"
+    small = runs["batch_size"] < 64
+    runs.loc[small, ["settling_epoch", "settle_status"]] = [np.nan, "loss rising"]
+    runs.loc[small & (runs["seed"] < 1), "settle_status"] = "still moving"
+    caveat = (
+        f" {claims.LOSS_RISING_REVERSAL}: 18 of 20 small-batch runs (18 of the 20 counted at the "
+        "budget) count as not settled because their validation loss still rises (their accuracy "
+        "may have stabilised earlier)."
+    )
+    v = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(v, NOT_SUPPORTED)
+    assert v.evidence.startswith(claims.ONE_SIDED) and v.effects["large_median"].method != (
+        claims.METHOD_POOLED
+    )
+    assert caveat in v.evidence and claims.under_definition(v.to_dict())
+    # two large-batch runs of a seed's three counted at the budget: that seed's value is a lower
+    # bound, and the pooled median decides
+    lower = (runs["seed"] == 0) & runs["batch_size"].isin([128, 512])
+    pooled_runs = runs.copy()
+    pooled_runs.loc[lower, ["settling_epoch", "settle_status"]] = [np.nan, "still moving"]
+    w = claim_small_batches_settle_sooner(pooled_runs, SETTINGS)
+    _assert_verdict(w, NOT_SUPPORTED)
+    assert w.effects["large_median"].method == claims.METHOD_POOLED and caveat in w.evidence
+    runs.loc[small & (runs["seed"] < 5), "settle_status"] = "still moving"
+    half = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(half, NOT_SUPPORTED)
+    assert claims.LOSS_RISING_REVERSAL not in half.evidence
+    assert not claims.under_definition(half.to_dict())
+    runs.loc[small, "settle_status"] = "loss rising"
+    runs.loc[~small, "settling_epoch"] = 96.0
+    none = claim_small_batches_settle_sooner(runs, SETTINGS)
+    _assert_verdict(none, INCONCLUSIVE)
+    assert claims.LOSS_RISING_REVERSAL not in none.evidence
+
+
+def test_the_loss_rising_tally_counts_only_reversals_that_carry_the_caveat():
+    assert claims.loss_rising_tally(0, 4) == ""
+    assert claims.loss_rising_tally(4, 4) == f" (all 4 {claims.LOSS_RISING_TALLY})"
+    assert claims.loss_rising_tally(3, 4) == f" (3 of the 4 {claims.LOSS_RISING_TALLY})"
+    caveated = {"verdict": NOT_SUPPORTED, "evidence": f"… {claims.LOSS_RISING_REVERSAL}: 9 …"}
+    assert claims.under_definition(caveated)
+    assert not claims.under_definition(caveated | {"verdict": INCONCLUSIVE})
+    assert not claims.under_definition({"verdict": NOT_SUPPORTED, "evidence": "Reversed: …"})
+
+
 def test_settling_words_where_runs_settled_below_the_target_or_no_verdict_is_possible():
     """A group none of whose runs settled at the target, some of them below it, "settled at
     the target" in no run (not "within the budget", where some did settle); a claim whose

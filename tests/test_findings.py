@@ -843,6 +843,25 @@ def test_a_findings_verdict_that_its_interval_does_not_give_says_so():
     assert "ones”: inconclusive (not testable under this budget) in 2;" in many
 
 
+def test_the_findings_name_reversals_that_rest_on_loss_rising_small_batch_runs():
+    """Claim 2 not supported by a reversal whose evidence carries the loss-rising caveat: the
+    line of one condition says so, and the tally says how many of its "not supported" do."""
+    c = _condition(SAME) | {"id": "c1", "batch_sizes": [4, 8, 64, 512]}
+    caveated = f"Only a one-sided comparison … {claims.LOSS_RISING_REVERSAL}: 17 of 20 …"
+    c["claims"].insert(
+        0, claims.Verdict(claims.CLAIM_SETTLING, "", claims.NOT_SUPPORTED, caveated).to_dict()
+    )
+    text = findings._claims_headlines([c])[0]["text"]
+    assert f"than large ones”: not supported ({claims.LOSS_RISING_TALLY});" in text
+    reversed_ = c["claims"][0] | {"evidence": "Paired difference … Reversed: the small …"}
+    plain = c | {"id": "c2", "claims": [reversed_, *c["claims"][1:]]}
+    assert "(under this" not in findings._claims_headlines([plain])[0]["text"]
+    many = findings._claims_headlines([c, c | {"id": "c2"}, plain])[0]["text"]
+    assert f"than large ones”: not supported in 3 (2 of the 3 {claims.LOSS_RISING_TALLY});" in many
+    every = findings._claims_headlines([c, c | {"id": "c2"}])[0]["text"]
+    assert f"not supported in 2 (all 2 {claims.LOSS_RISING_TALLY});" in every
+
+
 def test_the_bcrit_headline_says_what_it_rests_on():
     fit = _fit(10, 40, 20) | {"fitted_sizes": [4, 8, 16]}
     cells = [

@@ -955,7 +955,10 @@ def claim_small_batches_settle_sooner(
         compared = unsettled_counts(runs, small + large)
         unsettled = f" Runs that never settled, counted at the budget: {compared}."
         verdict, evidence, effects = _settling_bound(runs, table, groups, censored, settings)
-        return Verdict(claim, statement, verdict, evidence + unsettled + below + tail, effects)
+        # "not supported" here is always a reversal: the small group bounded from below
+        rising = loss_rising_caveat(runs, small) if verdict == NOT_SUPPORTED else ""
+        evidence += unsettled + rising + below + tail
+        return Verdict(claim, statement, verdict, evidence, effects)
     diff = _settling_difference(table, groups, runs, settings)
     first = directional(diff, -1, SETTLING_MARGIN_EPOCHS)
     verdict, caveat = _censored_settling(first, diff, runs, groups, sizes)
@@ -1599,21 +1602,48 @@ def _favoured(verdict: str, diff: Effect) -> list[str]:
     return []
 
 
-def _reversed_words(runs: pd.DataFrame, small: list[int]) -> str:
-    """ " Reversed: the small batch sizes settle later.", or, where more than half of the small
-    group's runs counted at the budget (`settling_failed`) are loss-rising, that the reversal
-    holds under this definition of settling: those runs may have stabilised in accuracy."""
+#: Claim 2's caveat on a reversal (small batches later) that rests on loss-rising small-batch
+#: runs (`loss_rising_caveat`): how its evidence words it, and how the Findings name such
+#: verdicts (`loss_rising_tally`); `under_definition` finds it in a verdict.
+UNDER_DEFINITION = "under this definition of settling"
+LOSS_RISING_REVERSAL = f"Reversed {UNDER_DEFINITION}"
+LOSS_RISING_TALLY = f"{UNDER_DEFINITION}: the small batch sizes' validation loss still rises"
+
+
+def loss_rising_caveat(runs: pd.DataFrame, small: list[int]) -> str:
+    """Where more than half of the small group's runs counted at the budget (`settling_failed`)
+    are loss-rising, that a reversal holds only under this definition of settling: those runs
+    may have stabilised in accuracy (`LOSS_RISING_REVERSAL`, with the counts); else ""."""
     mine = runs["batch_size"].isin(small)
     counted = settling_failed(runs) & mine
     rising = counted & (settle_status(runs) == LOSS_RISING)
     k, n = int(rising.sum()), int(counted.sum())
     if 2 * k <= n:
-        return " Reversed: the small batch sizes settle later."
+        return ""
     return (
-        f" Reversed under this definition of settling: {k} of {int(mine.sum())} small-batch runs "
+        f" {LOSS_RISING_REVERSAL}: {k} of {int(mine.sum())} small-batch runs "
         f"({'all' if k == n else f'{k} of the'} {n} counted at the budget) count as not settled "
         "because their validation loss still rises (their accuracy may have stabilised earlier)."
     )
+
+
+def _reversed_words(runs: pd.DataFrame, small: list[int]) -> str:
+    """ " Reversed: the small batch sizes settle later.", or the `loss_rising_caveat`."""
+    return loss_rising_caveat(runs, small) or " Reversed: the small batch sizes settle later."
+
+
+def under_definition(v: Mapping[str, Any]) -> bool:
+    """Whether a claim's verdict is "not supported" by a reversal that rests on loss-rising
+    small-batch runs: its evidence carries the `loss_rising_caveat`."""
+    return v.get("verdict") == NOT_SUPPORTED and LOSS_RISING_REVERSAL in str(v.get("evidence"))
+
+
+def loss_rising_tally(k: int, n: int) -> str:
+    """ " (all 4 under this definition of settling: …)" or " (3 of the 4 …)" after a count of
+    ``n`` "not supported" verdicts ``k`` of which `under_definition`; "" where none is."""
+    if not k:
+        return ""
+    return f" ({'all' if k == n else f'{k} of the'} {n} {LOSS_RISING_TALLY})"
 
 
 def _censored_settling(

@@ -755,6 +755,8 @@ def _claim_verdict(c: dict[str, Any], v: dict[str, Any]) -> str:
     """One claim's verdict in one condition, with the effect that carries it where it has one
     (`CLAIM_HEADLINE_EFFECTS`) and, for claim 4, the batch sizes where it holds."""
     text = f"{v['number']} “{v['claim']}”: {v['verdict']}"
+    if claims.under_definition(v):
+        text += f" ({claims.LOSS_RISING_TALLY})"
     key, kind, what = CLAIM_HEADLINE_EFFECTS.get(v["number"], (None, "", ""))
     if why := claims.untestable_words(str(v.get("evidence", ""))):
         text += f" ({why})"
@@ -769,6 +771,20 @@ def _claim_verdict(c: dict[str, Any], v: dict[str, Any]) -> str:
     elif v.get("holds_for"):
         text += f" — holds for {fmt.sizes(v['holds_for'])}"
     return text
+
+
+def _verdict_counts(entries: list[dict[str, Any]]) -> str:
+    """How many conditions gave each of a claim's verdicts as shown (`claims.shown_verdict`):
+    "inconclusive in 14, not supported in 4 (all 4 under this definition of settling: …)", the
+    "not supported" count naming those that rest on loss-rising small-batch runs
+    (`claims.under_definition`, `claims.loss_rising_tally`)."""
+    verdicts = [claims.shown_verdict(e) for e in entries]
+    rising = sum(claims.under_definition(e) for e in entries)
+    return ", ".join(
+        f"{w} in {verdicts.count(w)}"
+        + (claims.loss_rising_tally(rising, verdicts.count(w)) if w == claims.NOT_SUPPORTED else "")
+        for w in dict.fromkeys(verdicts)
+    )
 
 
 def _claims_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -791,8 +807,7 @@ def _claims_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     else:
         parts = []
         for v in conditions[0]["claims"]:
-            verdicts = [claims.shown_verdict(_claim(c, v["claim"])) for c in conditions]
-            counts = ", ".join(f"{w} in {verdicts.count(w)}" for w in dict.fromkeys(verdicts))
+            counts = _verdict_counts([_claim(c, v["claim"]) for c in conditions])
             parts.append(f"{v['number']} “{v['claim']}”{_stages(conditions, v)}: {counts}")
         text = (
             f"The seed article's claims over the {len(conditions)} conditions (the evidence "
