@@ -10,13 +10,16 @@ from batchstudy.scaling import (
     NEAR_CHANCE_SHARE,
     NO_FURTHER_GAIN_ABOVE,
     PERFECT_SCALING_BELOW,
+    POOR_FIT_RMSE,
     STANDING_AT_CHANCE,
     STANDING_CLEAR,
     STANDING_NEAR_CHANCE,
     below_tested_range,
     bootstrap_critical_batch,
+    bound_reason,
     chance_headroom,
     critical_batch_finding,
+    failure_cause,
     fit_critical_batch,
     perfect_scaling_line,
     predicted_steps,
@@ -80,17 +83,50 @@ def test_fit_ignores_censored_points():
 def test_fit_needs_three_batch_sizes():
     fit = fit_critical_batch([8, 8, 64], [900.0, 910.0, 200.0])
     assert not fit["ok"] and "3 batch sizes" in fit["reason"]
-    assert np.isnan(fit["b_crit"])
+    assert np.isnan(fit["b_crit"]) and failure_cause(fit) == "few"
 
 
 def test_fit_perfect_scaling_everywhere_is_flagged():
     fit = fit_critical_batch(SIZES, 6400.0 / SIZES)
-    assert not fit["ok"] and fit["b_crit"] == np.inf and "so B_crit lies above B =" in fit["reason"]
+    assert not fit["ok"] and fit["b_crit"] == np.inf
+    assert fit["reason"].endswith(
+        "falls like 1/B throughout (perfect scaling), so the model "
+        f"puts B_crit above B = {SIZES.max():g}"
+    )
+    assert fit["rel_rmse"] == pytest.approx(0.0, abs=1e-9)
+    assert failure_cause(fit) == "s_min"
 
 
 def test_fit_flat_steps_are_flagged():
     fit = fit_critical_batch(SIZES, np.full(SIZES.size, 300.0))
-    assert not fit["ok"] and fit["b_crit"] == 0.0 and "so B_crit lies below B =" in fit["reason"]
+    assert not fit["ok"] and fit["b_crit"] == 0.0
+    assert fit["reason"].endswith(f"is flat, so the model puts B_crit below B = {SIZES.min():g}")
+    assert failure_cause(fit) == "e_min"
+
+
+def test_fit_at_zero_bound_on_steps_of_another_form_gives_its_misfit():
+    """Steps that fall 5x from B = 16 to 64 and then rise (the lr-tuning study's blobs · sgd ·
+    lr 0.1 case): the best fit is flat, not because the steps do not fall but because they do
+    not follow S_min + E_min/B; the reason says so with the relative RMSE."""
+    b = np.array([16, 32, 64, 128, 256, 512])
+    fit = fit_critical_batch(b, [200, 39, 31.5, 54, 75, 75.5])
+    assert not fit["ok"] and fit["b_crit"] == 0.0 and failure_cause(fit) == "e_min"
+    flat = fit["s_min"]
+    rmse = float(np.sqrt(np.mean((1 - flat / np.array([200, 39, 31.5, 54, 75, 75.5])) ** 2)))
+    assert fit["rel_rmse"] == pytest.approx(rmse) and fit["rel_rmse"] > POOR_FIT_RMSE
+    assert "steps do not fall" not in fit["reason"]
+    assert fit["reason"] == (
+        "E_min fitted at 0: the best fit of S = S_min + E_min/B to the steps over B = 16–512 is "
+        "flat, so the model puts B_crit below B = 16; the steps do not follow that form: "
+        f"relative RMSE {fit['rel_rmse']:.1%}"
+    )
+
+
+def test_bound_reason_gives_the_misfit_only_above_the_poor_fit_rmse():
+    assert "relative RMSE" not in bound_reason("e_min", 4, 64, POOR_FIT_RMSE)
+    assert bound_reason("s_min", 4, 64, 0.25).endswith(
+        "puts B_crit above B = 64; the steps do not follow that form: relative RMSE 25.0%"
+    )
 
 
 def test_bootstrap_ci_covers_truth_and_is_deterministic():

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import formatting as fmt
 from .stats import IntervalSettings, censored_medians, nonnegative_least_squares
 
 # A fit needs more points than its two parameters to say anything about the curve's shape.
@@ -81,6 +82,50 @@ def failed_fit(reason: str, n_points: int, **values: float) -> dict[str, Any]:
     return fit | values | {"ok": False, "reason": reason, "n_points": n_points, "in_range": False}
 
 
+#: The model a B_crit fit fits, as the reasons name it.
+MODEL_WORDS = "S = S_min + E_min/B"
+#: What a fit with a parameter at its zero bound (`_solve`) says of B_crit, by that parameter:
+#: the best fit is then flat (E_min = 0: B_crit below the fitted batch sizes) or falls like 1/B
+#: throughout (S_min = 0: above them). Said of the model's best fit, not of the steps, which
+#: may follow another curve (`bound_reason` adds the relative RMSE where they do not).
+BOUND_WORDS = {
+    "e_min": ("is flat", "below B = {lo:g}"),
+    "s_min": ("falls like 1/B throughout (perfect scaling)", "above B = {hi:g}"),
+}
+#: The start of every reason `fit_critical_batch` gives, by cause (`failure_cause`).
+FAILURE_HEADS = {
+    "few": "need ≥ ",
+    "e_min": "E_min fitted at 0",
+    "s_min": "S_min fitted at 0",
+}
+
+
+def bound_reason(at_zero: str, lo: float, hi: float, rel_rmse: float) -> str:
+    """Why a fit with ``at_zero`` ('s_min', 'e_min') at its zero bound over B = ``lo``–``hi``
+    was not made (`BOUND_WORDS`), with its relative RMSE where it exceeds `POOR_FIT_RMSE`: the
+    steps then do not follow the model's form, and its B_crit side says little."""
+    shape, side = BOUND_WORDS[at_zero]
+    poor = (
+        f"; the steps do not follow that form: relative RMSE "
+        f"{fmt.end(rel_rmse, 'percent', (POOR_FIT_RMSE,))}"
+        if rel_rmse > POOR_FIT_RMSE
+        else ""
+    )
+    return (
+        f"{FAILURE_HEADS[at_zero]}: the best fit of {MODEL_WORDS} to the steps over "
+        f"B = {lo:g}–{hi:g} {shape}, so the model puts B_crit {side.format(lo=lo, hi=hi)}{poor}"
+    )
+
+
+def failure_cause(fit: dict[str, Any]) -> str | None:
+    """The key of `FAILURE_HEADS` whose reason a fit that was not made gives; None for a made
+    fit or another reason."""
+    if fit.get("ok"):
+        return None
+    reason = str(fit.get("reason") or "")
+    return next((k for k, head in FAILURE_HEADS.items() if reason.startswith(head)), None)
+
+
 def _share(term: float, other: float) -> float:
     """Fraction of a predicted step count contributed by ``term`` (0 when both are 0)."""
     total = term + other
@@ -122,40 +167,35 @@ def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> 
     the fit alone. Non-negativity keeps both parameters physical.
 
     ``ok`` is False, with a ``reason``, when fewer than `MIN_BATCH_SIZES` distinct batch sizes
-    have finite steps, or when a parameter sits at its zero bound: S_min = 0 means steps fell
-    like 1/B over the whole range (B_crit above it: reported as inf), E_min = 0 means steps did
-    not fall at all (B_crit below it: reported as 0). ``in_range`` says whether B_crit lies
-    between the smallest and largest batch size fitted, i.e. is interpolated, not extrapolated;
-    ``below_range`` whether the steps place it at all (`below_tested_range`).
+    have finite steps, or when a parameter sits at its zero bound (`bound_reason`): S_min = 0
+    means the best fit falls like 1/B over the whole range (B_crit above it: reported as inf),
+    E_min = 0 that it is flat (B_crit below it: reported as 0); either says how the model reads
+    the steps, which may follow another curve (its ``rel_rmse`` is kept). ``in_range`` says
+    whether B_crit lies between the smallest and largest batch size fitted, i.e. is
+    interpolated, not extrapolated; ``below_range`` whether the steps place it at all
+    (`below_tested_range`).
     """
     b, s = _clean_points(batch_sizes, steps)
     n_sizes = int(np.unique(b).size)
     if n_sizes < MIN_BATCH_SIZES:
         return failed_fit(
-            f"need ≥ {MIN_BATCH_SIZES} batch sizes with finite steps, got {n_sizes}", b.size
+            f"{FAILURE_HEADS['few']}{MIN_BATCH_SIZES} batch sizes with finite steps, got {n_sizes}",
+            b.size,
         )
     s_min, e_min, at_zero = _solve(_design(b, s), float(b.min()), float(b.max()))
-    if at_zero == "s_min":
+    rel_rmse = float(np.sqrt(np.mean((1 - predicted_steps(b, s_min, e_min) / s) ** 2)))
+    if at_zero:
         return failed_fit(
-            f"S_min fitted at 0: steps fall like 1/B over the fitted batch sizes "
-            f"B = {b.min():g}–{b.max():g} (perfect scaling there), so B_crit lies above "
-            f"B = {b.max():g}",
+            bound_reason(at_zero, float(b.min()), float(b.max()), rel_rmse),
             b.size,
-            s_min=0.0,
-            e_min=float(e_min),
-            b_crit=float("inf"),
-        )
-    if at_zero == "e_min":
-        return failed_fit(
-            f"E_min fitted at 0: steps do not fall with batch size over B = {b.min():g}–"
-            f"{b.max():g}, so B_crit lies below B = {b.min():g}",
-            b.size,
-            s_min=float(s_min),
-            e_min=0.0,
-            b_crit=0.0,
+            rel_rmse=rel_rmse,
+            **(
+                {"s_min": 0.0, "e_min": e_min, "b_crit": float("inf")}
+                if at_zero == "s_min"
+                else {"s_min": s_min, "e_min": 0.0, "b_crit": 0.0}
+            ),
         )
     b_crit = float(e_min / s_min)
-    rel_rmse = float(np.sqrt(np.mean((1 - predicted_steps(b, s_min, e_min) / s) ** 2)))
     return {
         "s_min": float(s_min),
         "e_min": float(e_min),
