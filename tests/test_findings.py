@@ -886,10 +886,26 @@ def test_a_b_crit_below_the_tested_range_prints_no_estimate_and_is_not_usable():
     assert text.startswith(f"B_crit for the 95% accuracy target: {scaling.BELOW_RANGE_WORDS};")
     assert "0.0601" not in text and "1.48" not in text
     assert "fitted on B = 4–64 (5 batch sizes)" in text and "Not reached" in text
+    assert "RMSE" not in text and findings.POOR_FIT_WORDS not in text  # rel_rmse 5%: not poor
     assert not findings.usable_fit(_fit(0.01, 5.0, 0.5, below_range=True))
     assert findings.usable_fit(_fit(0.01, 5.0, 0.5))
     settings = findings.settings_doc(IntervalSettings(n_boot=10), False)
     assert settings["below_range_rule"] == scaling.BELOW_RANGE_RULE
+
+
+def test_a_poor_fit_below_the_tested_range_gives_its_relative_rmse_and_flag():
+    """The lr-tuning study's blobs · sgd · lr 0.1 loss target: steps 1425, 123.5, 147, 154 put
+    B_crit below the range with a relative RMSE near 46%; the sentence says the fit is poor in
+    the words the other fits use."""
+    fit = _fit(0.01, 1.48, 2.7, below_range=True, rel_rmse=0.458)
+    text = findings._fit_text(_target(fit))
+    assert text.startswith(f"B_crit for the 95% accuracy target: {scaling.BELOW_RANGE_WORDS};")
+    assert text.endswith(
+        "(see Definitions); relative RMSE of the fit 45.8%; the fit is poor: indicative only."
+    )
+    assert f"{findings.POOR_FIT_WORDS}: its interval covers" in findings._fit_text(
+        _target(_fit(10, 40, 20, rel_rmse=0.458))
+    )
 
 
 def test_claim_1_and_4_counts_say_how_many_timing_stages_they_rest_on():

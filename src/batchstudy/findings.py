@@ -394,15 +394,29 @@ def _fit_text(t: dict[str, Any]) -> str:
         return (
             f"B_crit for the {name}: {scaling.BELOW_RANGE_WORDS}; fitted on B = {fitted[0]}–"
             f"{fitted[-1]} ({len(fitted)} batch sizes), {scaling.BELOW_RANGE_WHY} (see "
-            f"Definitions).{tail}"
+            f"Definitions){_below_range_misfit(fit)}.{tail}"
         )
     text = (
         f"B_crit for the {name} ≈ {bcrit_span(fit)} (percentile bootstrap "
         f"over seeds, {fit['n_boot_ok']} of {fit['n_boot']} refits usable), fitted on "
-        f"B = {fitted[0]}–{fitted[-1]} ({len(fitted)} batch sizes), relative RMSE of the fit "
-        f"{fmt.end(fit['rel_rmse'], 'percent', (POOR_FIT_RMSE,))}{_fit_caveats(t)}."
+        f"B = {fitted[0]}–{fitted[-1]} ({len(fitted)} batch sizes), {_rmse_words(fit)}"
+        f"{_fit_caveats(t)}."
     )
     return text + _extrapolation_text(fit) + tail
+
+
+def _rmse_words(fit: dict[str, Any]) -> str:
+    """The relative RMSE of a made fit, as every B_crit sentence prints it."""
+    return f"relative RMSE of the fit {fmt.end(fit['rel_rmse'], 'percent', (POOR_FIT_RMSE,))}"
+
+
+def _below_range_misfit(fit: dict[str, Any]) -> str:
+    """After a B_crit below the fitted range: its relative RMSE and `POOR_FIT_WORDS` where the
+    fit is poor (above `POOR_FIT_RMSE`), so that even its placing B_crit there is indicative
+    only; empty otherwise."""
+    if not (fit.get("rel_rmse") or 0.0) > POOR_FIT_RMSE:
+        return ""
+    return f"; {_rmse_words(fit)}; {POOR_FIT_WORDS}: indicative only"
 
 
 def bcrit_span(fit: dict[str, Any]) -> str:
@@ -420,6 +434,9 @@ def bcrit_span(fit: dict[str, Any]) -> str:
 
 #: A B_crit fit whose relative RMSE exceeds this is flagged as poor (`_fit_caveats`).
 POOR_FIT_RMSE = scaling.POOR_FIT_RMSE
+#: How a poor fit (`FLAG_POOR`) is said, after its relative RMSE (`_fit_caveats`,
+#: `_below_range_misfit`).
+POOR_FIT_WORDS = "the fit is poor"
 
 
 #: Why a B_crit fit is flagged (`fit_flags`); a flagged fit is indicative only, and the
@@ -471,7 +488,7 @@ def _fit_caveats(t: dict[str, Any]) -> str:
     fit = t["critical_batch"]
     words = {
         FLAG_FEW_POINTS: f"{len(fit.get('fitted_sizes') or [])} points for 2 parameters: ",
-        FLAG_POOR: "the fit is poor: its interval covers the seeds' noise, not the curve's "
+        FLAG_POOR: f"{POOR_FIT_WORDS}: its interval covers the seeds' noise, not the curve's "
         "misfit; ",
         FLAG_NEAR_CHANCE: f"its target is near chance (see {CHANCE_TOPIC.capitalize()}): ",
         FLAG_REFITS: "the interval covers only the "
