@@ -166,6 +166,40 @@ def test_a_fit_wholly_below_or_above_the_tested_range_says_so_and_is_not_usable(
     assert f"in 1 more B_crit lies {scaling.BELOW_RANGE_WORDS}" in head["text"]
 
 
+def test_the_bcrit_count_accounts_for_every_condition():
+    """Reportable, outside, below the range and no fit made (grouped by why, in the words of
+    `NO_FIT_WORDS`) add up to the number of conditions; a fit at a zero bound whose relative
+    RMSE is poor counts as steps not of the model's form, whichever bound."""
+    flat = scaling.fit_critical_batch([16, 32, 64, 128, 256, 512], [200, 39, 31.5, 54, 75, 75.5])
+    falls = scaling.fit_critical_batch([4, 8, 16], [800, 400, 100])
+    clean_flat = scaling.fit_critical_batch([4, 8, 16], [300, 300, 300])
+    few = scaling.fit_critical_batch([4, 8, 16], [900, np.nan, np.inf])
+    made = [_fit(10, 40, 20), _fit(0.215, 1.72, 0.749), _fit(0.01, 1.48, 2.7, below_range=True)]
+    targets = [_target(f) for f in [*made, flat, falls, clean_flat, few, few]]
+    targets.append(_target(dict(findings.AT_CHANCE_FIT), scaling.STANDING_AT_CHANCE))
+    conditions = [{"label": f"c{i}", "targets": [t]} for i, t in enumerate(targets)]
+    conditions.append({"label": "unset", "targets": []})
+    causes = [findings.no_fit_cause(c) for c in conditions]
+    assert causes == [None] * 3 + ["poor", "poor", "e_min", "few", "few", "chance", "unset"]
+    (head,) = findings._critical_batch_headlines(conditions)
+    words = findings.NO_FIT_WORDS
+    assert (
+        "reportable fits: 1 of 10 conditions; in 1 more the whole interval lies outside the "
+        "tested range, which is not counted as reportable; in 1 more B_crit lies "
+        f"{scaling.BELOW_RANGE_WORDS}; in 7 more no fit was made: 1 where {words['unset']}, "
+        f"1 where {words['chance']}, 2 where {words['few']}, 2 where {words['poor']}, "
+        f"1 where {words['e_min']}.)"
+    ) in head["text"]
+    assert "relative RMSE above 10%" in words["poor"]
+    (none,) = findings._critical_batch_headlines(conditions[3:4])
+    assert "in 1 more no fit was made: 1 where the steps do not follow" in none["text"]
+    (one,) = findings._critical_batch_headlines(conditions[:1])
+    assert "no fit was made" not in one["text"]
+    # a reason of another kind is counted in its own words
+    odd = {"label": "odd", "targets": [_target({"ok": False, "reason": "no runs"})]}
+    assert findings._no_fit_counts([odd]) == "; in 1 more no fit was made: 1 where no runs"
+
+
 def test_the_bcrit_headline_says_the_rate_was_not_tuned_and_gives_the_range():
     """With several usable fits the headline gives their range, and it always says each
     condition's B_crit describes one fixed (or rule-scaled) learning rate."""

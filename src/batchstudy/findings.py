@@ -1071,6 +1071,7 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
         if outside
         else ""
     ) + (f"; in {below} more B_crit lies {scaling.BELOW_RANGE_WORDS}" if below else "")
+    beyond += _no_fit_counts(conditions)
     if not fits and conditions and conditions[0]["targets"]:
         t = conditions[0]["targets"][0]
         fit = t["critical_batch"]
@@ -1094,6 +1095,47 @@ def _critical_batch_headlines(conditions: list[dict[str, Any]]) -> list[dict[str
     if fits:
         out.append(_shown_fit_headline(fits, of_n, beyond))
     return out
+
+
+#: Why a condition's first target has no B_crit fit (`no_fit_cause`), in the Findings' count:
+#: "<k> where <words>".
+NO_FIT_WORDS = {
+    "unset": "no target was set (no plateau clearly above chance)",
+    "chance": "the target is no better than chance",
+    "few": f"fewer than {scaling.MIN_BATCH_SIZES} batch sizes reached the target",
+    "poor": f"the steps do not follow {scaling.MODEL_WORDS} (relative RMSE above "
+    f"{POOR_FIT_RMSE:.0%} at its best fit, which has S_min or E_min at 0)",
+    "e_min": "the model's best fit is flat (B_crit below the fitted batch sizes)",
+    "s_min": "the model's best fit falls like 1/B throughout (B_crit above the fitted batch sizes)",
+}
+
+
+def no_fit_cause(c: dict[str, Any]) -> str | None:
+    """Why a condition's first target has no B_crit fit, as a key of `NO_FIT_WORDS` (a fit at
+    a zero bound whose relative RMSE exceeds `POOR_FIT_RMSE` is "poor", whichever bound) or,
+    for a reason of another kind, the reason itself; None where a fit was made."""
+    if not c["targets"]:
+        return "unset"
+    fit = c["targets"][0]["critical_batch"]
+    if fit.get("ok"):
+        return None
+    if _standing(c["targets"][0]) == scaling.STANDING_AT_CHANCE:
+        return "chance"
+    cause = scaling.failure_cause(fit)
+    if cause in ("e_min", "s_min") and (fit.get("rel_rmse") or 0.0) > POOR_FIT_RMSE:
+        return "poor"
+    return cause or str(fit.get("reason"))
+
+
+def _no_fit_counts(conditions: list[dict[str, Any]]) -> str:
+    """ "; in 2 more no fit was made: 1 where …, 1 where …": the conditions whose first target
+    got no B_crit fit, grouped by `no_fit_cause` in `NO_FIT_WORDS`' order; empty if none."""
+    causes = [k for k in (no_fit_cause(c) for c in conditions) if k is not None]
+    if not causes:
+        return ""
+    order = [*NO_FIT_WORDS, *sorted(set(causes) - set(NO_FIT_WORDS))]
+    groups = [f"{causes.count(k)} where {NO_FIT_WORDS.get(k, k)}" for k in order if k in causes]
+    return f"; in {len(causes)} more no fit was made: {', '.join(groups)}"
 
 
 def _shown_fit_headline(fits: list[tuple[int, dict[str, Any], dict]], of_n: str, beyond: str):
