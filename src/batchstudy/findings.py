@@ -437,6 +437,8 @@ POOR_FIT_RMSE = scaling.POOR_FIT_RMSE
 #: How a poor fit (`FLAG_POOR`) is said, after its relative RMSE (`_fit_caveats`,
 #: `_below_range_misfit`).
 POOR_FIT_WORDS = "the fit is poor"
+#: ... and why that matters for its interval (`_fit_caveats`, the tuning section's fits).
+POOR_FIT_CAVEAT = f"{POOR_FIT_WORDS}: its interval covers the seeds' noise, not the curve's misfit"
 
 
 #: Why a B_crit fit is flagged (`fit_flags`); a flagged fit is indicative only, and the
@@ -488,8 +490,7 @@ def _fit_caveats(t: dict[str, Any]) -> str:
     fit = t["critical_batch"]
     words = {
         FLAG_FEW_POINTS: f"{len(fit.get('fitted_sizes') or [])} points for 2 parameters: ",
-        FLAG_POOR: f"{POOR_FIT_WORDS}: its interval covers the seeds' noise, not the curve's "
-        "misfit; ",
+        FLAG_POOR: f"{POOR_FIT_CAVEAT}; ",
         FLAG_NEAR_CHANCE: f"its target is near chance (see {CHANCE_TOPIC.capitalize()}): ",
         FLAG_REFITS: "the interval covers only the "
         f"{fmt.percent(fit.get('n_boot_ok', 0) / max(fit.get('n_boot', 1), 1))} of resamples "

@@ -28,7 +28,7 @@ from . import claims, scaling, tuning
 from . import formatting as fmt
 from . import tuning_study as ts
 from .config import budget_label, lr_text, reference_lr
-from .findings import job_rows, jsonable
+from .findings import POOR_FIT_CAVEAT, job_rows, jsonable
 from .metrics import CELL_KEYS
 from .stats import Effect, IntervalSettings
 
@@ -424,9 +424,7 @@ def bcrit_text(fit: dict[str, Any]) -> str:
 def fit_flags(fit: dict[str, Any]) -> list[str]:
     """Why a made fit is indicative only: a poor fit (`poor_fit`), a target near chance."""
     flags = {
-        "the fit is poor: its interval covers the seeds' noise, not the curve's misfit": poor_fit(
-            fit
-        ),
+        POOR_FIT_CAVEAT: poor_fit(fit),
         "its target is near chance (see the group's target)": fit.get("standing")
         == scaling.STANDING_NEAR_CHANCE,
     }
