@@ -473,7 +473,8 @@ def test_the_wall_time_headline_counts_holds_only_where_timing_repeats_judged_th
     )
     assert (
         "In 1 of 3 conditions wall time decides neither claim 1 nor claim 4: "
-        f"{claims.NO_REPEATS_REASON}." in line["text"]
+        f"{claims.NO_REPEATS_REASON}; claim 4 is judged there only on what the epochs decide "
+        "alone." in line["text"]
     )
     assert line["anchor"] == "c1-claims"
     (only_timed,) = findings._wall_time_headlines(timed)
@@ -935,7 +936,8 @@ def test_a_poor_fit_below_the_tested_range_gives_its_relative_rmse_and_flag():
     text = findings._fit_text(_target(fit))
     assert text.startswith(f"B_crit for the 95% accuracy target: {scaling.BELOW_RANGE_WORDS};")
     assert text.endswith(
-        "(see Definitions); relative RMSE of the fit 45.8%; the fit is poor: indicative only."
+        "(see Definitions); relative RMSE of the fit 45.8%; the fit is poor, so even its placing "
+        "B_crit there is uncertain."
     )
     assert f"{findings.POOR_FIT_WORDS}: its interval covers" in findings._fit_text(
         _target(_fit(10, 40, 20, rel_rmse=0.458))

@@ -14,6 +14,7 @@ import pytest
 from conftest import TINY_CONFIG, fake_condition, plot_keys, write_fake_job
 
 from batchstudy import config, plots, scaling, stats
+from batchstudy import formatting as fmt
 from batchstudy.aggregate import aggregate
 from batchstudy.io import FormatError, read_table, write_table
 from batchstudy.metrics import CONDITION_KEYS
@@ -748,7 +749,7 @@ def test_a_poor_bcrit_fit_is_flagged_in_its_legend_label(monkeypatch):
     never = np.full(len(sizes), np.nan)  # the loss target: never reached
     fig = drawn_scaling(monkeypatch, *_steps_rows({"target_95": zigzag, "loss_95": never}, sizes))
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert labels[0].endswith(f"B_crit {fit['b_crit']:.3g} (poor fit: indicative)")
+    assert labels[0].endswith(f"B_crit {fmt.number(fit['b_crit'])}\n(poor fit: indicative)")
     assert plots.bcrit_flags(fit | {"n_points": 3, "in_range": False}) == (
         " (poor fit, 3 points: indicative; extrapolated)"
     )

@@ -1229,19 +1229,25 @@ ONE_SIDED = "Only a one-sided comparison is available"
 NO_COMPARISON = "No comparison is available"
 
 
-def group_floor(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> float:
-    """The smallest, over seeds, of the group's median settling epoch with every run counted at
-    the budget (`settling_failed`) at its `settles_after` instead, and a run settled below the
-    target (`settled_below_target`) at its own settling epoch: each seed's true median is at
-    least its own such value, so every seed's median of the group lies at or above this."""
+def group_lower_medians(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> pd.Series:
+    """Per seed, the group's median settling epoch with every run counted at the budget
+    (`settling_failed`) at its `settles_after` instead (a budget-limited run at the last epoch
+    it can settle at: it is known only to settle after it), and a run settled below the target
+    (`settled_below_target`) at its own settling epoch: each seed's true median is at least
+    its own such value."""
     failed = settling_failed(runs)
     low = settling_counted(runs)["settle"].mask(failed, settles_after(runs))
     # a run that settled below the target counts at its own settling epoch here: the bound
     # stays a bound whether or not that plateau is read as the settling the claim means
     below = settled_below_target(runs)
     low = low.mask(below, runs["settling_epoch"].astype(float))
-    medians = per_seed(runs.assign(settle=low), "settle", sizes)[group].median(axis=1)
-    return float(medians.min())
+    return per_seed(runs.assign(settle=low), "settle", sizes)[group].median(axis=1)
+
+
+def group_floor(runs: pd.DataFrame, group: list[int], sizes: list[int]) -> float:
+    """The smallest over seeds of `group_lower_medians`: every seed's median of the group lies
+    at or above this."""
+    return float(group_lower_medians(runs, group, sizes).min())
 
 
 def _within(runs: pd.DataFrame) -> str:
@@ -1359,7 +1365,8 @@ def _settling_bound(
     top = float(runs.loc[runs["batch_size"].isin(groups[other]), "n_epochs"].max())
     bounds = median_open(runs, groups[other], list(table.columns))[values.notna()]
     if bounds.any():
-        e = _lower_bound_effect(values, int(bounds.sum()), settings)
+        low = group_lower_medians(runs, groups[other], list(table.columns))[values.notna()]
+        e = _lower_bound_effect(low, int(bounds.sum()), settings)
         pooled = pooled_group_median(runs, groups[other], list(table.columns), settings)
         verdict, words = _pooled_verdict(
             pooled, other, floor, runs.loc[mine, "n_epochs"], _never(runs, groups[other])
@@ -1545,7 +1552,10 @@ def _group_causes(runs: pd.DataFrame) -> str:
 
 
 #: The method of a mean over seeds of per-seed values some of which are lower bounds.
-METHOD_LOWER_BOUND = "lower bound: mean over seeds, runs counted at the budget; no interval"
+METHOD_LOWER_BOUND = (
+    "lower bound: mean over seeds, runs counted at the budget at the epoch they are known to "
+    "settle after; no interval"
+)
 
 
 def _lower_bound_effect(values: pd.Series, n_bounds: int, settings: IntervalSettings) -> Effect:
@@ -1568,7 +1578,8 @@ def _lower_bound_words(e: Effect) -> str:
     over 10 seeds (6 of 10 per-seed values are lower bounds …), so no interval can carry a
     verdict." No interval is printed: its upper end would bound nothing."""
     return (
-        f"≥ {fmt.number(e.estimate)} on average over {fmt.counted(e.n, 'seed')} "
+        f"≥ {fmt.number(e.estimate)} on average over {fmt.counted(e.n, 'seed')}, each run "
+        "counted at the budget at the epoch it is known to settle after "
         f"({e.n_censored} of {e.n} {LOWER_BOUND_WORDS}), so no interval of them can carry a "
         "verdict."
     )
@@ -2067,8 +2078,8 @@ def _claim3_evidence(
     ev3a = (
         f"B = {largest} − B = {best} (the best): {fmt.effect(acc, 'difference')} in test "
         f"accuracy, margin ±{fmt.exact(ACCURACY_MARGIN)} ({acc.verdict}{excluded(acc)}); this "
-        "interval belongs to the accuracy finding's family. Under this budget and learning rate "
-        "only."
+        "interval belongs to the accuracy finding's family. Under this budget and the learning "
+        "rates these runs used only."
     )
     ev3b = (
         f"Gap at B = {largest} minus gap at B = {best}: {fmt.effect(gap, 'difference')} "
@@ -2201,8 +2212,8 @@ def wall_family(n_sizes: int, ref: int, settings: IntervalSettings) -> tuple[Int
     member = settings.family(family_size(n_sizes, own_validation=True))
     words = (
         f"{family_words(n_sizes, ref, own_validation=True)}, each at nominal "
-        f"{fmt.percent(member.level, 2)}, so that all would hold together at "
-        f"{fmt.percent(settings.level, 0)} were each at its level"
+        f"{fmt.confidence(member.level)}, so that all would hold together at "
+        f"{fmt.confidence(settings.level)} were each at its level"
     )
     return member, words
 
@@ -2365,21 +2376,23 @@ def _wall_claim_verdict(outcomes: Mapping[int, str]) -> str:
     return NOT_SUPPORTED if failed else INCONCLUSIVE
 
 
-#: What a median's bootstrap interval over too few seeds can and cannot show (`few_seeds_words`).
+#: What claim 4's bootstrap intervals of ratios of medians can show over too few seeds
+#: (`few_seeds_words`).
 FEW_SEEDS_WORDS = (
-    "; at {n} seeds no interval of a median reaches {level}: even the seeds' range covers at "
-    "most {coverage}, and an end equal to its estimate only reflects how few distinct "
-    "medians {n} seeds can resample"
+    "; at {n} seeds each median's own interval is at most the seeds' range (coverage at most "
+    "{coverage}), so these ratio intervals cannot be trusted to reach {level}: their coverage "
+    "is not checked, and an end equal to its estimate only reflects how few distinct medians "
+    "{n} seeds can resample"
 )
 
 
 def few_seeds_words(n: int, level: float) -> str:
     """`FEW_SEEDS_WORDS` where a median of ``n`` seeds cannot reach ``level``
-    (`batchstudy.stats.range_coverage`); "" otherwise."""
+    (`batchstudy.stats.range_coverage`), so neither can a ratio of two; "" otherwise."""
     if stats.range_coverage(n) >= level:
         return ""
     return FEW_SEEDS_WORDS.format(
-        n=n, level=f"{level * 100:.4g}%", coverage=f"{stats.range_coverage(n) * 100:g}%"
+        n=n, level=fmt.confidence(level), coverage=f"{stats.range_coverage(n) * 100:g}%"
     )
 
 
@@ -2436,7 +2449,11 @@ def _censored_reference(
             fewer.append(b)
             outcome = FEWER_EPOCHS
         else:
-            outcome = NOT_REACHED if not np.isfinite(e.estimate) else INCONCLUSIVE
+            outcome = (
+                f"{NOT_REACHED}, like B = {ref}'s (no comparison)"
+                if not np.isfinite(e.estimate)
+                else INCONCLUSIVE
+            )
         ratio = f", epochs ratio ≤ {fmt.ratio(bound)}" if np.isfinite(bound) else ""
         parts.append(f"B = {b}: {outcome} (median epochs {fmt.interval(e, 'count')}{ratio})")
     evidence = (

@@ -416,7 +416,7 @@ def _below_range_misfit(fit: dict[str, Any]) -> str:
     only; empty otherwise."""
     if not (fit.get("rel_rmse") or 0.0) > POOR_FIT_RMSE:
         return ""
-    return f"; {_rmse_words(fit)}; {POOR_FIT_WORDS}: indicative only"
+    return f"; {_rmse_words(fit)}; {POOR_FIT_WORDS}, so even its placing B_crit there is uncertain"
 
 
 def bcrit_span(fit: dict[str, Any]) -> str:
@@ -1314,7 +1314,8 @@ def _wall_time_headlines(
     if untimed:
         text += (
             f"In {untimed} of {fmt.counted(len(conditions), 'condition')} wall time decides "
-            f"neither claim 1 nor claim 4: {claims.NO_REPEATS_REASON}."
+            f"neither claim 1 nor claim 4: {claims.NO_REPEATS_REASON}; claim 4 is judged there "
+            "only on what the epochs decide alone."
         )
     first = timed[0] if timed else conditions[0]
     return [{"text": text.strip(), "anchor": f"{_anchor(first, conditions.index(first))}-claims"}]

@@ -100,6 +100,13 @@ def _separated(v: float) -> str:
     return _SIGNED_ZERO.sub("", f"{v:,.0f}" if v == round(v) else f"{v:,.1f}")
 
 
+def confidence(level: float) -> str:
+    """A confidence level, the same everywhere: a whole percentage as it is (95%), any other
+    with two decimals (a family member's 99.29%, 97.50%)."""
+    pct = 100 * float(level)
+    return f"{pct:.0f}%" if abs(pct - round(pct)) < 1e-9 else f"{pct:.2f}%"
+
+
 def number(x: Any, digits: int = 3) -> str:
     """A measured number: ``digits`` significant digits, trailing zeros kept (0.120, 13.0,
     4.00), so that every such number shows its precision; thousands separated from 1000 on
@@ -340,7 +347,7 @@ def effect(e: Effect, kind: str, missing: str = "never reached") -> str:
     if _zero_spread(e):
         return interval(e, kind, missing)
     tag = METHOD_TAGS.get(e.method, e.method)
-    level = "" if abs(e.level - 0.95) < 1e-9 else f", {e.level:.2%} level"
+    level = "" if abs(e.level - 0.95) < 1e-9 else f", {confidence(e.level)} level"
     return f"{interval(e, kind, missing)} ({tag}, n = {e.n}{level})"
 
 

@@ -41,6 +41,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.transforms import ScaledTranslation  # noqa: E402
 
 from . import claims, scaling  # noqa: E402
+from . import formatting as fmt  # noqa: E402
 from .aggregate import TIMING_REPEATS_TABLE_COLUMNS  # noqa: E402
 from .config import Condition  # noqa: E402
 from .findings import job_rows  # noqa: E402
@@ -529,7 +530,9 @@ def _steps_panel(
         label = f"target {k}"
         if fit.get("ok") and not scaling.below_tested_range(fit["b_crit"], float(b.min())):
             b_crit_drawn = True
-            label += f", B_crit {fit['b_crit']:.3g}{bcrit_flags(fit)}"
+            label += f", B_crit {fmt.number(fit['b_crit'])}"
+            # the flags on a line of their own, so that the legend stays inside its panel
+            label += f"\n{flags}" if (flags := bcrit_flags(fit).strip()) else ""
             ax.axvline(fit["b_crit"], color=f"C{i}", ls=":", lw=0.8)
         _errorbar(ax, b, est, lo, hi, label=label, color=f"C{i}")
         ax.plot(

@@ -256,8 +256,11 @@ def _cells(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 def _at(v: claims.Verdict, where: str) -> str:
     """A verdict at one choice of rate, with the batch sizes where it holds when only some:
-    "holds for part of the range at the reference rate (B = 8)"."""
+    "holds for part of the range at the reference rate (B = 8)", or, for claim 2 "not
+    supported" by loss-rising small-batch runs, `claims.LOSS_RISING_TALLY`."""
     some = f" ({fmt.sizes(sorted(v.holds_for))})" if v.verdict == claims.PARTLY else ""
+    if claims.under_definition(v.to_dict()):
+        some = f" ({claims.LOSS_RISING_TALLY})"
     return f"{v.verdict} at {where}{some}"
 
 

@@ -29,6 +29,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from . import formatting as fmt  # noqa: E402
 from . import scaling  # noqa: E402
 from .config import lr_text  # noqa: E402
 from .tuning import LR_COLUMN, steps_label  # noqa: E402
@@ -132,8 +133,11 @@ def _fit_text(fit: Mapping[str, Any] | None) -> str:
     interval = ""
     if np.isfinite(fit.get("lo", np.nan)):
         level = fit.get("level", 0.95)
-        interval = f", {level:.0%} CI [{fit['lo']:.3g}, {fit['hi']:.3g}] (seeds resampled)"
-    return f"B_crit = {fit['b_crit']:.3g}{interval}"
+        interval = (
+            f", {fmt.confidence(level)} CI [{fmt.number(fit['lo'])}, {fmt.number(fit['hi'])}] "
+            "(seeds resampled)"
+        )
+    return f"B_crit = {fmt.number(fit['b_crit'])}{interval}"
 
 
 #: The frontier's examples panel: B × steps, the examples of the fit's model (E = B·S, of
