@@ -1758,8 +1758,8 @@ def test_the_loss_rising_tally_counts_only_reversals_that_carry_the_caveat():
 def test_settling_words_where_runs_settled_below_the_target_or_no_verdict_is_possible():
     """A group none of whose runs settled at the target, some of them below it, "settled at
     the target" in no run (not "within the budget", where some did settle); a claim whose
-    medians failed runs decide in no more than half the seeds is "testable at this rate", not
-    "tested", also where no verdict is possible; the failed-run rule does not say such runs
+    medians failed runs decide in no more than half the seeds says the not-testable rule does
+    not apply (not "tested"), also where no verdict is possible; the failed-run rule does not say such runs
     "did not settle late" (they may still climb slowly)."""
     runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0).assign(plateau_val_accuracy=0.85)
     runs["settle_status"] = "settled"
@@ -1775,13 +1775,16 @@ def test_settling_words_where_runs_settled_below_the_target_or_no_verdict_is_pos
     assert "B ∈ {64, 128, 512}: no run settled at the target (" in v.evidence
     assert "within the budget (" not in v.evidence
     assert "the large batch sizes' median in 3 of 10 seeds" in v.evidence
-    assert "not more than half, so the claim is testable at this rate." in v.evidence
+    assert (
+        "not more than half, so the rule that makes the claim not testable at this rate does not "
+        "apply." in v.evidence
+    )
     assert "claim is tested" not in v.evidence
     runs.loc[~large, ["settling_epoch", "settle_status"]] = [np.nan, "still moving"]
     w = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(w, INCONCLUSIVE)
     assert w.evidence.startswith("No run settled at the target: ")
-    assert "no verdict is possible" in w.evidence and "testable at this rate." in w.evidence
+    assert "no verdict is possible" in w.evidence and "does not apply." in w.evidence
     assert "did not settle late" not in claims.FAILED_RUN_RULE
     assert "no settling at the target" in claims.FAILED_RUN_RULE
 

@@ -698,14 +698,21 @@ def test_the_training_jobs_clock_is_named_and_compared_with_the_timing_stage():
         per_b = {
             str(b): {"estimate": r, "lo": r, "hi": r, "n": 5, "method": "m"} for b, r in rep.items()
         }
-        return {"label": label, "cells": cells, "timing_repeats": {"seconds_per_epoch": per_b}}
+        keys = {"dataset": label, "optimizer": "adam", "lr_scaling": "linear", "base_lr": 0.01}
+        return {
+            "label": label,
+            "keys": keys | {"budget": "e100"},
+            "cells": cells,
+            "timing_repeats": {"seconds_per_epoch": per_b},
+        }
 
     conditions = [
         cond("a", {4: 0.01, 8: 0.002}, {4: 0.011, 8: 0.008}),
         cond("b", {4: 0.03}, {4: 0.01}),
         {"label": "c", "cells": [], "timing_repeats": None},
     ]
-    assert report.clock_gap(conditions) == "4.00× (B = 8, a)"
+    # the clock is the training job's: named without the lr arm and rate it trains with others
+    assert report.clock_gap(conditions) == "4.00× (B = 8, the a · adam · 100 epochs training job)"
     assert report.clock_gap(conditions[2:]) == ""
 
 

@@ -794,7 +794,7 @@ def _testable_note(runs: pd.DataFrame, groups: dict[str, list[int]], sizes: list
     return (
         f" Runs at chance, diverged or settled below the target decide {' and '.join(parts)} "
         "(placed above every other run, they leave that seed's median unbounded): not more "
-        "than half, so the claim is testable at this rate."
+        "than half, so the rule that makes the claim not testable at this rate does not apply."
     )
 
 
@@ -2464,7 +2464,8 @@ def _censored_reference(
     if fewer:
         evidence += (
             f" Not supported: {fmt.sizes(fewer)} need fewer epochs than B = {ref}, decided by "
-            "epochs alone; no seconds ratio has a value."
+            f"epochs alone, against a B = {ref} whose median never reaches the target at this "
+            "rate and that may not have trained; no seconds ratio has a value."
         )
     verdict = NOT_SUPPORTED if fewer else INCONCLUSIVE
     return Verdict(CLAIM_WALL_TIME, statement, verdict, evidence, effects)

@@ -1332,8 +1332,8 @@ def _censored_reference_count(timed: list[dict[str, Any]]) -> str:
     if not k:
         return ""
     return (
-        f" (in {k} of them the smallest batch size's median never reaches the target at that "
-        "rate: there only epochs decide, against a batch size that may not have trained)"
+        f" (in {k} of the {len(timed)} the smallest batch size's median never reaches the target "
+        "at that rate: there only epochs decide, against a batch size that may not have trained)"
     )
 
 

@@ -89,8 +89,9 @@ def target_header(unit: str) -> str:
 def clock_gap(conditions: list[dict[str, Any]]) -> str:
     """The largest fold change, over conditions with a timing stage and their batch sizes,
     between a training job's median seconds per model-epoch (the summary table's) and the
-    timing stage's geometric mean over repeats, in words ("3.57× (B = 4, <label>)"); empty
-    where no condition has both."""
+    timing stage's geometric mean over repeats, in words ("3.57× (B = 4, the blobs · adam · 100
+    epochs training job)": the job trains every lr arm and base rate of its condition's
+    dataset, optimizer and budget); empty where no condition has both."""
     best: tuple[float, str] = (0.0, "")
     for c in conditions:
         per_b = (c.get("timing_repeats") or {}).get("seconds_per_epoch") or {}
@@ -104,7 +105,9 @@ def clock_gap(conditions: list[dict[str, Any]]) -> str:
                 continue
             fold = max(job / rep, rep / job)
             if fold > best[0]:
-                best = (fold, f"B = {cell['batch_size']}, {c['label']}")
+                # the clock is the training job's, shared by every lr arm and base rate of it
+                job = fmt.condition(c["keys"], skip=("lr_scaling", "base_lr"))
+                best = (fold, f"B = {cell['batch_size']}, the {job} training job")
     return f"{fmt.ratio(best[0])} ({best[1]})" if best[1] else ""
 
 
