@@ -1571,6 +1571,12 @@ def test_a_best_chosen_on_the_test_split_widens_the_family_to_every_pair():
     assert gap.effects["gap"].level == pytest.approx(0.95)
     assert "all 10 pairs" in family_words(5, 8, own_validation=False)
     assert "the 4 comparisons" in family_words(5, 64, own_validation=True)
+    # comparisons with batch sizes whose every run diverged are not made; the level counts them
+    assert family_words(5, 64, own_validation=True, diverged=[8, 4]).startswith(
+        "family: the 4 comparisons of every other batch size with B = 64 (those with "
+        "B ∈ {4, 8}, whose every run diverged, are not made; the level counts all 4), "
+    )
+    assert "(" not in family_words(5, 64, own_validation=True)
 
 
 def test_drift_fold_reads_a_slow_down_and_a_speed_up_alike():
@@ -1759,8 +1765,8 @@ def test_settling_words_where_runs_settled_below_the_target_or_no_verdict_is_pos
     """A group none of whose runs settled at the target, some of them below it, "settled at
     the target" in no run (not "within the budget", where some did settle); a claim whose
     medians failed runs decide in no more than half the seeds says the not-testable rule does
-    not apply (not "tested"), also where no verdict is possible; the failed-run rule does not say such runs
-    "did not settle late" (they may still climb slowly)."""
+    not apply (not "tested"), also where no verdict is possible; the failed-run rule does not
+    say such runs "did not settle late" (they may still climb slowly)."""
     runs = make_runs(settling=lambda b: 30.0 if b < 64 else 50.0).assign(plateau_val_accuracy=0.85)
     runs["settle_status"] = "settled"
     large = runs["batch_size"] >= 64

@@ -12,7 +12,7 @@ supported* when it is *equivalent* or *different* the other way, *inconclusive* 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -226,16 +226,26 @@ def family_size(n_sizes: int, own_validation: bool) -> int:
     return others if own_validation else n_sizes * others // 2
 
 
-def family_words(n_sizes: int, best: int | None, own_validation: bool) -> str:
-    """The family of `accuracy_vs_best` in words: which comparisons, how many, and why."""
+def family_words(
+    n_sizes: int, best: int | None, own_validation: bool, diverged: Sequence[int] = ()
+) -> str:
+    """The family of `accuracy_vs_best` in words: which comparisons, how many, and why; the
+    comparisons with batch sizes whose every run diverged (`all_diverged`) are not made, but
+    the level still counts them (conservative)."""
     m = family_size(n_sizes, own_validation)
+    gone = (
+        f" (those with {fmt.sizes(sorted(diverged))}, whose every run diverged, are not made; "
+        f"the level counts all {m})"
+        if diverged
+        else ""
+    )
     if own_validation:
         return (
-            f"family: the {m} comparisons of every other batch size with B = {best}, "
+            f"family: the {m} comparisons of every other batch size with B = {best}{gone}, "
             f"{stats.FAMILY_BONFERRONI} intervals"
         )
     return (
-        f"family: all {m} pairs of the {n_sizes} batch sizes, {stats.FAMILY_BONFERRONI} "
+        f"family: all {m} pairs of the {n_sizes} batch sizes{gone}, {stats.FAMILY_BONFERRONI} "
         f"intervals, because B = {best} was chosen on the same test split"
     )
 

@@ -311,7 +311,9 @@ def condition_findings(
             "best": best,
             "chosen_on": claims.best_choice(own_validation),
             "margin": claims.ACCURACY_MARGIN,
-            "family": claims.family_words(len(claims.batch_sizes(runs)), best, own_validation),
+            "family": claims.family_words(
+                len(claims.batch_sizes(runs)), best, own_validation, claims.all_diverged(runs)
+            ),
             "comparisons": {str(b): e.to_dict() for b, e in family.items()},
             arms.BY_SEED: arms.largest_minus_best_by_seed(runs, best),
             "all_diverged": claims.all_diverged(runs),
