@@ -1643,7 +1643,7 @@ def loss_rising_caveat(runs: pd.DataFrame, small: list[int]) -> str:
         return ""
     return (
         f" {LOSS_RISING_REVERSAL}: {k} of {int(mine.sum())} small-batch runs "
-        f"({'all' if k == n else f'{k} of the'} {n} counted at the budget) count as not settled "
+        f"({_all_or_some(k, n)} counted at the budget) count as not settled "
         "because their validation loss still rises (their accuracy may have stabilised earlier)."
     )
 
@@ -1664,7 +1664,12 @@ def loss_rising_tally(k: int, n: int) -> str:
     ``n`` "not supported" verdicts ``k`` of which `under_definition`; "" where none is."""
     if not k:
         return ""
-    return f" ({'all' if k == n else f'{k} of the'} {n} {LOSS_RISING_TALLY})"
+    return f" ({_all_or_some(k, n)} {LOSS_RISING_TALLY})"
+
+
+def _all_or_some(k: int, n: int) -> str:
+    """ "all 4" where ``k`` is all ``n``, else "3 of the 4"."""
+    return f"all {n}" if k == n else f"{k} of the {n}"
 
 
 def _censored_settling(
@@ -1796,11 +1801,12 @@ class SeedCounts:
         return excluded_words(e.n, self.n_seeds, sum(self.n_diverged.get(b, 0) for b in sizes))
 
 
-def quoted(b: int, ref: int, e: Effect, counts: SeedCounts | None) -> str:
+def quoted(b: int, ref: int | None, e: Effect, counts: SeedCounts | None) -> str:
     """One paired comparison (B = `b` − B = `ref`) quoted in the claims: "B = 16 (−0.147
     [−0.305, +0.011] (paired t, n = 8, 99.29% level); n = 8 of 10 seeds: 2 with a diverged run
     excluded)"; the seed words only where fewer than all seeds count and `counts` is known."""
-    excluded = counts.excluded(e, b, ref) if counts is not None else ""
+    pair = (b,) if ref is None else (b, ref)
+    excluded = counts.excluded(e, *pair) if counts is not None else ""
     return f"B = {b} ({fmt.effect(e, 'difference')}{excluded})"
 
 

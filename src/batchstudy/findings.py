@@ -862,9 +862,7 @@ def _lower_than_best(c: dict[str, Any]) -> str:
     for b, d in sorted((acc.get("comparisons") or {}).items(), key=lambda kv: int(kv[0])):
         e = Effect.from_dict(d)
         if int(b) != largest and e.verdict == DIFFERENT and e.estimate < 0:
-            pair = (int(b), int(acc["best"])) if "best" in acc else (int(b),)
-            excluded = counts.excluded(e, *pair)
-            items.append(f"B = {b} ({fmt.effect(e, 'difference')}{excluded})")
+            items.append(claims.quoted(int(b), acc.get("best"), e, counts))
     return ", ".join(items)
 
 
@@ -1344,7 +1342,7 @@ def _holds_multiplicity(timed: list[dict[str, Any]], level: float) -> str:
     sizes with the smallest are one Bonferroni family at ``level`` (`claims.wall_family`), not
     adjusted across the conditions."""
     k = sum(len(c["batch_sizes"]) - 1 for c in timed)
-    family = f"{stats.FAMILY_BONFERRONI} at {fmt.percent(level, 0)}"
+    family = f"{stats.FAMILY_BONFERRONI} at {fmt.confidence(level)}"
     if len(timed) == 1:
         return f"the condition's {k} comparisons with its smallest batch size, {family}"
     return (

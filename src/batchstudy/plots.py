@@ -549,7 +549,7 @@ def _steps_panel(
 
 #: After a B_crit in a legend label: what the text flags it for (`bcrit_flags`).
 POOR_FIT_FLAG = "poor fit"
-FEW_POINTS_FLAG = "3 points"
+FEW_POINTS_FLAG = f"{scaling.MIN_BATCH_SIZES} points"
 EXTRAPOLATED_FLAG = "extrapolated"
 
 
@@ -562,7 +562,7 @@ def bcrit_flags(fit: Mapping[str, Any]) -> str:
         w
         for w, on in (
             (POOR_FIT_FLAG, fit["rel_rmse"] > scaling.POOR_FIT_RMSE),
-            (FEW_POINTS_FLAG, fit["n_points"] <= 3),
+            (FEW_POINTS_FLAG, fit["n_points"] <= scaling.MIN_BATCH_SIZES),
         )
         if on
     ]

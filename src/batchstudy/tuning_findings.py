@@ -658,19 +658,24 @@ def edge_text(frontier: pd.DataFrame, rates: list[float], grid: pd.DataFrame | N
     if len(rates) < 2:
         return ""
     front = frontier.loc[np.isfinite(frontier["median_steps"].astype(float))]
-    chosen, tied = [], []
-    for name, edge in (("smallest", min(rates)), ("largest", max(rates))):
-        at = front.loc[np.isclose(front[tuning.LR_COLUMN], edge), "batch_size"]
-        if len(at):
-            chosen.append(f"the grid's {name} ({lr_text(edge)}) at {fmt.sizes(sorted(at))}")
-        if ties := _edge_ties(front, grid, edge):
-            tied.append(f"the grid's {name} ({lr_text(edge)}) ties it at {fmt.sizes(ties)}")
+    edges = [
+        (f"the grid's {name} ({lr_text(e)})", e)
+        for name, e in zip(("smallest", "largest"), (min(rates), max(rates)), strict=True)
+    ]
+    at = {
+        w: sorted(front.loc[np.isclose(front[tuning.LR_COLUMN], e), "batch_size"]) for w, e in edges
+    }
+    chosen = [f"{w} at {fmt.sizes(at[w])}" for w, _ in edges if at[w]]
+    it = "it" if chosen else "the chosen rate"
+    tied = [
+        f"{w} ties {it} at {fmt.sizes(ties)}"
+        for w, e in edges
+        if (ties := _edge_ties(front, grid, e))
+    ]
     parts = ([f"the chosen rate is {' and '.join(chosen)}"] if chosen else []) + tied
     if not parts:
         return ""
     text = "; ".join(parts)
-    if not chosen:
-        text = text.replace(" ties it at ", " ties the chosen rate at ")
     return f"{text[0].upper()}{text[1:]}: there the optimum may lie outside the grid."
 
 
