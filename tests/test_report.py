@@ -129,7 +129,7 @@ def test_one_section_per_base_learning_rate(tmp_path, cfg):
     assert "at the reference rate; " in findings_part and "at the speed-chosen rates" in (
         findings_part
     )
-    assert "Over every rate of the grid, each used for every" in findings_part
+    assert "treat each rate of the grid as its own condition, used for every batch" in findings_part
     # The tuned claims table names the target of each verdict column and says both are one.
     tuned_part = html[html.index('id="tuning"') :]
     assert "<th>speed-chosen rates (claim 4 to validation accuracy ≥" in tuned_part

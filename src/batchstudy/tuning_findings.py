@@ -300,12 +300,15 @@ def _fate(ref: str, tuned: str, same_sizes: bool) -> str:
     batch sizes where it holds agree): `_fate_of_supported` from supported;
     `FATE_REFUTATION_OPEN` from not supported to inconclusive (a refutation the tuned runs
     cannot repeat);
-    otherwise "unchanged" or "changed"."""
+    otherwise "unchanged", or "changed" naming both verdicts where they differ ("changed:
+    inconclusive → not supported")."""
     if ref == claims.SUPPORTED:
         return _fate_of_supported(tuned)
     if ref == claims.NOT_SUPPORTED and tuned == claims.INCONCLUSIVE:
         return FATE_REFUTATION_OPEN
-    return "unchanged" if ref == tuned and same_sizes else "changed"
+    if ref == tuned:
+        return "unchanged" if same_sizes else "changed"
+    return f"changed: {ref} → {tuned}"
 
 
 def claims_change(ref: list, tuned: list, timed: bool = False) -> list[dict[str, Any]]:
