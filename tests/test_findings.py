@@ -259,6 +259,24 @@ def test_a_three_point_fit_and_a_partly_refitted_interval_are_flagged():
     )
 
 
+def test_a_fit_at_a_zero_bound_is_labelled_by_the_side_it_puts_b_crit_unless_poor():
+    """A flat best fit places B_crit below the fitted range, as a made fit below it does: both
+    read "below the fitted range"; a poor one (steps off the model's form) is "not estimated"."""
+    reason = scaling.bound_reason("e_min", 4, 16, 0.02)
+    flat = scaling.failed_fit(reason, 3, rel_rmse=0.02)
+    assert findings._fit_text(_target(flat)).startswith(
+        f"B_crit for the 95% accuracy target: below the fitted range, no estimate ({reason})."
+    )
+    rising = scaling.failed_fit(scaling.bound_reason("s_min", 4, 16, 0.02), 3, rel_rmse=0.02)
+    assert ": above the fitted range, no estimate (S_min fitted at 0" in findings._fit_text(
+        _target(rising)
+    )
+    poor = scaling.failed_fit(scaling.bound_reason("e_min", 4, 16, 0.3), 3, rel_rmse=0.3)
+    assert ": not estimated (E_min fitted at 0" in findings._fit_text(_target(poor))
+    few = scaling.failed_fit("need ≥ 3 batch sizes with finite steps, got 2", 2)
+    assert ": not estimated (need ≥ 3" in findings._fit_text(_target(few))
+
+
 # --------------------------------------------------------------------------- chance
 
 

@@ -643,7 +643,7 @@ def test_a_group_target_at_chance_gets_no_bcrit_and_one_near_chance_is_flagged(t
     at = _analyze(tables, absolute=target, chance={"blobs": {"accuracy": 0.5}})
     (g,) = at["doc"]["groups"]
     assert "The target is at or below chance accuracy 0.500" in g["target"]
-    assert g["bcrit"]["tuned"] == f"not fitted ({tf.AT_CHANCE_REASON})"
+    assert g["bcrit"]["tuned"] == f"not estimated ({tf.AT_CHANCE_REASON})"
     assert not at["bcrit"]["ok"].any()
     near = _analyze(tables, absolute=target, chance={"blobs": {"accuracy": 0.4}})
     (g,) = near["doc"]["groups"]

@@ -390,7 +390,7 @@ def _fit_text(t: dict[str, Any]) -> str:
         f" Not reached (median above the budget): {fmt.sizes(not_reached)}." if not_reached else ""
     )
     if not fit.get("ok"):
-        return f"B_crit for the {name}: not estimated ({fit.get('reason')}).{tail}"
+        return f"B_crit for the {name}: {scaling.no_fit_label(fit)} ({fit.get('reason')}).{tail}"
     fitted = fit["fitted_sizes"]
     if fit.get("below_range"):
         return (

@@ -92,6 +92,9 @@ BOUND_WORDS = {
     "e_min": ("is flat", "below B = {lo:g}"),
     "s_min": ("falls like 1/B throughout (perfect scaling)", "above B = {hi:g}"),
 }
+#: Where a fit at a zero bound (`BOUND_WORDS`) puts B_crit, as its label in place of "not
+#: estimated" (the same words as a made fit `below_tested_range`, `BELOW_RANGE_WORDS`).
+BOUND_LABELS = {"e_min": "below the fitted range", "s_min": "above the fitted range"}
 #: The start of every reason `fit_critical_batch` gives, by cause (`failure_cause`).
 FAILURE_HEADS = {
     "few": "need ≥ ",
@@ -124,6 +127,17 @@ def failure_cause(fit: dict[str, Any]) -> str | None:
         return None
     reason = str(fit.get("reason") or "")
     return next((k for k, head in FAILURE_HEADS.items() if reason.startswith(head)), None)
+
+
+def no_fit_label(fit: dict[str, Any]) -> str:
+    """How a fit that was not made is labelled: one at a zero bound that follows the model's
+    form (relative RMSE within `POOR_FIT_RMSE`) says on which side of the fitted range the
+    model puts B_crit (`BOUND_LABELS`), as a made fit below the range does; any other, "not
+    estimated"."""
+    side = BOUND_LABELS.get(failure_cause(fit) or "")
+    if side is None or (fit.get("rel_rmse") or 0.0) > POOR_FIT_RMSE:
+        return "not estimated"
+    return f"{side}, no estimate"
 
 
 def _share(term: float, other: float) -> float:

@@ -407,7 +407,7 @@ def _changed_text(fit: dict[str, Any]) -> str:
 def bcrit_text(fit: dict[str, Any]) -> str:
     """``4.7 [2.1, 9.8] (bootstrap over 10 seeds, 1990 of 2000 resamples fit)`` or why not."""
     if not fit.get("ok"):
-        return f"not fitted ({fit.get('reason') or 'fit failed'})"
+        return f"{scaling.no_fit_label(fit)} ({fit.get('reason') or 'fit failed'})"
     if fit.get("below_range"):
         return (
             f"{scaling.BELOW_RANGE_WORDS}: fitted on {fit['n_points']} batch sizes, "
