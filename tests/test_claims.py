@@ -51,6 +51,8 @@ N_SEEDS = 10
 N_TRAIN = 1000
 EPOCHS = 100
 SETTINGS = IntervalSettings(n_boot=400)
+#: Epochs a settling epoch must leave before the end of its budget (plateau + smoothing windows).
+SETTLE_LEAD = 15
 CONDITION = {
     "dataset": "moons",
     "optimizer": "adam",
@@ -93,6 +95,7 @@ def make_runs(
                     "batch_size": b,
                     "seed": s,
                     "n_epochs": EPOCHS,
+                    "last_settle_epoch": EPOCHS - SETTLE_LEAD,
                     "diverged": False,
                     "final_test_accuracy": v,
                     "final_end_train_accuracy": t,
@@ -547,51 +550,47 @@ def test_settling_bound_names_each_budget_under_a_step_budget():
     assert "too short" not in v.evidence and "below the target at its own" not in v.evidence
 
 
+def _budgets(runs: pd.DataFrame, epochs: dict[int, int]) -> pd.DataFrame:
+    """`runs` with the budgets `epochs` (batch size -> epochs; others keep theirs) and the
+    last epoch each run can settle at, as the run table derives it."""
+    n = runs["batch_size"].map(epochs).fillna(runs["n_epochs"]).astype(int)
+    return runs.assign(n_epochs=n, last_settle_epoch=n - SETTLE_LEAD)
+
+
 def test_settling_not_testable_under_a_budget_that_leaves_the_small_group_no_epoch_to_settle():
     """Under 1000 steps B = 4 trains 8 epochs (too short to settle: no run can settle at all)
     and B = 8 16: the claim is not testable under this budget, whatever the large group does;
-    where a budget-limited run shows the 15 epochs a settling epoch must leave before the end
-    of its budget, B = 8's last settleable epoch (1) is named too. The Findings count it apart
-    (`shown_verdict`). With 100 epochs at B = 4 and 19 at B = 8 (last settleable epoch 4, below
-    the 5-epoch margin) it is still not testable; with 21 at B = 8 (epoch 6) it is."""
+    the 15 epochs a settling epoch must leave before the end of its budget (the run table's
+    ``last_settle_epoch``) and B = 8's last settleable epoch (1) are named. The Findings count
+    it apart (`shown_verdict`). With 100 epochs at B = 4 and 19 at B = 8 (last settleable epoch
+    4, below the 5-epoch margin) it is still not testable; with 21 at B = 8 (epoch 6) it is;
+    a table without ``last_settle_epoch`` leaves the claim testable."""
     runs = make_runs(settling=lambda b: 50.0 if b < 64 else 3.0)
     runs["settle_status"] = "settled"
     runs["settles_after"] = np.nan
-    runs["n_epochs"] = np.where(
-        runs["batch_size"] == 4, 8, np.where(runs["batch_size"] == 8, 16, 100)
-    )
+    runs = _budgets(runs, {4: 8, 8: 16})
     small = runs["batch_size"] < 64
     runs.loc[small, ["settling_epoch", "settle_status"]] = [np.nan, "still moving"]
     runs.loc[runs["batch_size"] == 4, "settle_status"] = "too short to settle"
     v = claim_small_batches_settle_sooner(runs, SETTINGS)
     _assert_verdict(v, INCONCLUSIVE)
     assert v.evidence.startswith(
-        "Not testable under this budget: B = 4 trains 8 epochs and B = 8 16; at B = 4 no run "
-        "can settle at all ("
-    )
-    shown = claims.shown_verdict({"verdict": v.verdict, "evidence": v.evidence})
-    assert shown == "inconclusive (not testable under this budget)"
-    assert "nothing is known" not in v.evidence and "verdict needs" not in v.evidence
-    limited = (runs["batch_size"] == 512) & (runs["seed"] == 0)
-    runs.loc[limited, ["settling_epoch", "settle_status", "settles_after"]] = [
-        np.nan,
-        "budget-limited",
-        85.0,
-    ]
-    w = claim_small_batches_settle_sooner(runs, SETTINGS)
-    assert w.evidence.startswith(
         "Not testable under this budget: B = 4 trains 8 epochs and B = 8 16; a run can settle "
         "only 15 or more epochs before the end of its budget; at B = 4 no run can settle at all, "
         "and at B = 8 a run can settle only by epoch 1, below the margin of 5 epochs ("
     )
-    runs.loc[runs["batch_size"] == 4, ["n_epochs", "settle_status"]] = [100, "still moving"]
-    runs.loc[runs["batch_size"] == 8, "n_epochs"] = 19
+    shown = claims.shown_verdict({"verdict": v.verdict, "evidence": v.evidence})
+    assert shown == "inconclusive (not testable under this budget)"
+    assert "nothing is known" not in v.evidence and "verdict needs" not in v.evidence
+    runs = _budgets(runs, {4: 100, 8: 19})
+    runs.loc[runs["batch_size"] == 4, "settle_status"] = "still moving"
     short = claim_small_batches_settle_sooner(runs, SETTINGS)
     assert "at B = 8 a run can settle only by epoch 4, below the margin" in short.evidence
     assert "B = 4 no run" not in short.evidence
-    runs.loc[runs["batch_size"] == 8, "n_epochs"] = 21
-    testable = claim_small_batches_settle_sooner(runs, SETTINGS)
+    testable = claim_small_batches_settle_sooner(_budgets(runs, {8: 21}), SETTINGS)
     assert not claims.untestable_words(testable.evidence)
+    unknown = claim_small_batches_settle_sooner(runs.drop(columns="last_settle_epoch"), SETTINGS)
+    assert not claims.untestable_words(unknown.evidence)
 
 
 TOO_SHORT = "too short to settle"

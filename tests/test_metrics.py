@@ -281,6 +281,7 @@ EXPECTED_RUN_COLUMNS = [
     "diverged",
     "settle_status",
     "settles_after",
+    "last_settle_epoch",
     "chance_accuracy",
     "chance_loss",
     "final_train_accuracy",
@@ -369,6 +370,10 @@ def test_run_metrics_late_band_entry_is_budget_limited_not_settled():
     assert np.isnan(run["settling_epoch"]) and np.isnan(run["steps_to_settle"])
     assert run["settles_after"] == 6  # entered after the last epoch it could settle at
     assert np.isnan(table.set_index(["batch_size", "seed"]).loc[(8, 0), "settles_after"])
+    # every run, settled or not, carries the last epoch its budget lets it settle at
+    assert run["last_settle_epoch"] == 6
+    last = table.set_index(["batch_size", "seed"])["last_settle_epoch"]
+    assert (last.drop(64, level="batch_size") == table["n_epochs"].max() - 4).all()
     summary = summarize(table, SETTINGS).set_index("batch_size")
     assert summary.at[64, "n_budget_limited"] == 1 and summary.at[8, "n_budget_limited"] == 0
     assert summary.at[64, "n_settled"] == 0

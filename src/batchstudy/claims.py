@@ -809,29 +809,25 @@ def _testable_note(runs: pd.DataFrame, groups: dict[str, list[int]], sizes: list
 
 
 def settle_lead(runs: pd.DataFrame) -> float:
-    """How many epochs before the end of its budget a run's settling epoch must lie
-    (`batchstudy.metrics.latest_settling_epoch`: the plateau and smoothing windows), as the run
-    table shows it: a budget-limited run's budget minus its ``settles_after``, the last epoch a
-    run can settle at. NaN where no budget-limited run shows it."""
-    limited = (settle_status(runs) == BUDGET_LIMITED) & runs["settling_epoch"].isna()
-    known = runs.get("settles_after", pd.Series(np.nan, index=runs.index)).astype(float)
-    lead = (runs["n_epochs"].astype(float) - known)[limited].dropna()
+    """How many epochs before the end of its budget a run's settling epoch must lie: a run's
+    budget minus its ``last_settle_epoch`` (`batchstudy.metrics.latest_settling_epoch`: the
+    plateau and smoothing windows, the same for every run of a table). NaN for a table
+    without that column."""
+    last = runs.get("last_settle_epoch", pd.Series(np.nan, index=runs.index)).astype(float)
+    lead = (runs["n_epochs"].astype(float) - last).dropna()
     return float(lead.max()) if len(lead) else np.nan
 
 
 def last_settle_epochs(runs: pd.DataFrame, group: list[int]) -> dict[int, float]:
-    """Per batch size of ``group``, the last epoch its runs can settle at: 0 where every run is
-    too short to settle (`TOO_SHORT`), its budget minus the `settle_lead` where the table shows
-    that, NaN where neither is known."""
-    lead = settle_lead(runs)
-    status = settle_status(runs)
+    """Per batch size of ``group``, the last epoch its runs can settle at (the least
+    ``last_settle_epoch`` of its runs, 0 where it is below 1: no run can settle); NaN for a
+    table without that column."""
+    last = runs.get("last_settle_epoch", pd.Series(np.nan, index=runs.index)).astype(float)
     out = {}
     for b in group:
         mine = runs["batch_size"] == b
-        if not mine.any():
-            continue
-        last = float(runs.loc[mine, "n_epochs"].min()) - lead
-        out[b] = 0.0 if (status[mine] == TOO_SHORT).all() else max(last, 0.0)
+        if mine.any():
+            out[b] = max(float(last[mine].min()), 0.0) if last[mine].notna().all() else np.nan
     return out
 
 

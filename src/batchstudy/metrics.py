@@ -86,6 +86,7 @@ RUN_INFO_COLUMNS: tuple[str, ...] = (
     "diverged",
     "settle_status",
     "settles_after",
+    "last_settle_epoch",
     "chance_accuracy",
     "chance_loss",
 )
@@ -450,10 +451,15 @@ def _curve_metrics(
     ``settling_epoch`` and ``settle_status`` come from `settling_point` (a diverged run's
     status is `DIVERGED`): a run at ``chance`` has no settling point even where its
     curve is flat, and one whose band entry is later than `latest_settling_epoch` is
-    budget-limited.
+    budget-limited. ``last_settle_epoch`` is that epoch for the run's budget, for every run.
     """
     diverged = _is_diverged(run)
-    row: dict[str, Any] = {"n_epochs": len(run), "diverged": diverged}
+    last_settle = float(latest_settling_epoch(len(run), window=window, k_last=k_last))
+    row: dict[str, Any] = {
+        "n_epochs": len(run),
+        "diverged": diverged,
+        "last_settle_epoch": last_settle,
+    }
     if diverged:
         return row | {"settle_status": DIVERGED} | dict.fromkeys(CURVE_METRICS, np.nan)
     last = {c: float(run[c].iloc[-1]) for c in _LAST_EPOCH_COLUMNS}
