@@ -460,11 +460,11 @@ def test_the_wall_time_headline_counts_conditions_judged_against_an_unreached_re
     (line,) = findings._wall_time_headlines(timed)
     assert (
         "in 1 of 2 conditions timed by repeats (in 1 of the 2 the smallest batch size's median "
-        "never reaches the target at that rate: there only epochs decide, against a batch size "
-        "that may not have trained): condition 0: B = 8" in line["text"]
+        "never reaches the target within its budget at that rate: there only epochs decide, "
+        "against a batch size that may not have trained): condition 0: B = 8" in line["text"]
     )
     (plain,) = findings._wall_time_headlines(timed[:1])
-    assert "never reaches the target at that rate" not in plain["text"]
+    assert "never reaches the target within its budget" not in plain["text"]
 
 
 def test_the_wall_time_headline_counts_holds_only_where_timing_repeats_judged_them():

@@ -2471,13 +2471,16 @@ def _censored_reference(
     evidence = (
         f"The smallest batch size B = {ref} did not reach the target within the budget "
         f"(median epochs {fmt.interval(ref_epochs, 'count')}, budget {fmt.count(budget)}): "
-        f"{CENSORED_REFERENCE_RULE} ({family}). " + "; ".join(parts) + "."
+        f"{CENSORED_REFERENCE_RULE} ({family}). Each larger batch size's median epochs below: "
+        f"{stats.METHOD_MEDIAN}, n = {ref_epochs.n}, at the member's nominal "
+        f"{fmt.confidence(member.level)} (the Time to target tables give the same medians at "
+        f"{fmt.confidence(settings.level)}). " + "; ".join(parts) + "."
     )
     if fewer:
         evidence += (
             f" Not supported: {fmt.sizes(fewer)} need fewer epochs than B = {ref}, decided by "
-            f"epochs alone, against a B = {ref} whose median never reaches the target at this "
-            "rate and that may not have trained; no seconds ratio has a value."
+            f"epochs alone, against a B = {ref} whose median never reaches the target within its "
+            "budget at this rate and that may not have trained; no seconds ratio has a value."
         )
     verdict = NOT_SUPPORTED if fewer else INCONCLUSIVE
     return Verdict(CLAIM_WALL_TIME, statement, verdict, evidence, effects)

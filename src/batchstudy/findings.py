@@ -1333,7 +1333,8 @@ def _censored_reference_count(timed: list[dict[str, Any]]) -> str:
         return ""
     return (
         f" (in {k} of the {len(timed)} the smallest batch size's median never reaches the target "
-        "at that rate: there only epochs decide, against a batch size that may not have trained)"
+        "within its budget at that rate: there only epochs decide, against a batch size that "
+        "may not have trained)"
     )
 
 
