@@ -751,7 +751,7 @@ def test_a_poor_bcrit_fit_is_flagged_in_its_legend_label(monkeypatch):
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels[0].endswith(f"B_crit {fmt.number(fit['b_crit'])}\n(poor fit: indicative)")
     assert plots.bcrit_flags(fit | {"n_points": 3, "in_range": False}) == (
-        " (poor fit, 3 points: indicative; extrapolated)"
+        " (poor fit, 3 points: indicative; estimate extrapolated)"
     )
     assert plots.bcrit_flags(fit | {"rel_rmse": 0.01}) == ""
 

@@ -550,11 +550,13 @@ def _steps_panel(
 #: After a B_crit in a legend label: what the text flags it for (`bcrit_flags`).
 POOR_FIT_FLAG = "poor fit"
 FEW_POINTS_FLAG = f"{scaling.MIN_BATCH_SIZES} points"
-EXTRAPOLATED_FLAG = "extrapolated"
+#: The legend shows no interval: its flag is of the estimate only (the text also says where the
+#: interval leaves the fitted batch sizes).
+EXTRAPOLATED_FLAG = "estimate extrapolated"
 
 
 def bcrit_flags(fit: Mapping[str, Any]) -> str:
-    """ " (poor fit: indicative)", " (3 points: indicative)", " (extrapolated)" or several,
+    """ " (poor fit: indicative)", " (3 points: indicative)", " (estimate extrapolated)" or several,
     after a drawn B_crit: a relative RMSE above `scaling.POOR_FIT_RMSE`, two parameters on at
     most three points, an estimate outside the fitted batch sizes, as the text flags them;
     empty for a fit with none of these."""
