@@ -1318,6 +1318,25 @@ def _bound_head(runs: pd.DataFrame, done: list[int], floor: float) -> str:
     )
 
 
+def _both_censored_words(runs: pd.DataFrame, groups: dict[str, list[int]]) -> str:
+    """Claim 2's evidence where both groups' medians rest on runs counted at the budget in
+    every seed (`_settling_bound`): each group's unsettled runs and their causes; no verdict."""
+    words = [
+        f"{fmt.sizes(g)}: {_never_words(runs, g)} "
+        f"({_group_causes(runs[runs['batch_size'].isin(g)])})"
+        for g in groups.values()
+    ]
+    head = (
+        f"No run settled {_within(runs)}"
+        if settling_failed(runs).all()
+        else "In every seed both groups' medians rest on runs counted at the budget"
+    )
+    return (
+        f"{head}: {'; '.join(words)}; so neither group's per-seed median is a settling epoch, "
+        "and no verdict is possible."
+    )
+
+
 def _settling_bound(
     runs: pd.DataFrame,
     table: pd.DataFrame,
@@ -1343,25 +1362,7 @@ def _settling_bound(
     `batchstudy.stats.MIN_N` seeds.
     """
     if all(censored.values()):
-        words = [
-            f"{fmt.sizes(g)}: {_never_words(runs, g)} "
-            f"({_group_causes(runs[runs['batch_size'].isin(g)])})"
-            for g in groups.values()
-        ]
-        none = settling_failed(runs).all()
-        head = (
-            f"No run settled {_within(runs)}"
-            if none
-            else "In every seed both groups' medians rest on runs counted at the budget"
-        )
-        return (
-            INCONCLUSIVE,
-            (
-                f"{head}: {'; '.join(words)}; so neither group's per-seed median is a settling "
-                "epoch, and no verdict is possible."
-            ),
-            {},
-        )
+        return INCONCLUSIVE, _both_censored_words(runs, groups), {}
     other = "small" if censored["large"] else "large"
     done = groups["large" if other == "small" else "small"]
     mine = runs["batch_size"].isin(done) & settling_failed(runs)
