@@ -680,6 +680,34 @@ def few_seeds(n_seeds: list[int], level: float) -> dict[str, Any] | None:
     }
 
 
+def experiment_context(
+    cfg: dict[str, Any], splits: list, prov: dict[str, Any], model_check: Path | None
+) -> dict[str, Any]:
+    """The Experiment section's parts: model, optimizers, budgets, splits, batch-size notes,
+    datasets, learning-rate arms and engines. ``model_check``: the check_model stage's file,
+    read only where the config has a custom model."""
+    checked = cfg["model"].get("custom") and model_check is not None and model_check.is_file()
+    return {
+        "custom_model": custom_model_words(
+            json.loads(model_check.read_text(encoding="utf-8")) if checked else None
+        ),
+        "optimizers": optimizers(cfg),
+        "budgets": [budget_words(b, splits, cfg["batch_sizes"]) for b in budgets(cfg)],
+        "split_sizes": split_sizes(splits),
+        "batch_notes": sentences(
+            batch_size_notes(splits, cfg["batch_sizes"])
+            + config_n_train_notes(splits, cfg["datasets"]),
+            NOMINAL_B,
+        ),
+        "datasets": [
+            {"name": n, "detail": dataset_words(n, d)} for n, d in cfg["datasets"].items()
+        ],
+        "hidden_layers": hidden_layer_words(cfg["model"]["hidden_layers"]),
+        "arms": arms_words(cfg["lr_scaling"]),
+        "engines": engine_words(cfg, prov["engines"]),
+    }
+
+
 def build_context(
     findings_path: Path,
     jobs_path: Path,
@@ -688,8 +716,7 @@ def build_context(
     tuning_path: Path | None = None,
     model_check: Path | None = None,
 ) -> dict[str, Any]:
-    """Everything the template renders. ``model_check``: the check_model stage's file, read
-    only where the config has a custom model."""
+    """Everything the template renders (`experiment_context` for the Experiment section)."""
     found = json.loads(findings_path.read_text(encoding="utf-8"))
     jobs = read_table(jobs_path, JOB_KEYS, what="jobs")
     sections = [condition_section(c, plot_dir) for c in found["conditions"]]
@@ -701,28 +728,8 @@ def build_context(
         "title": cfg["title"],
         "config": cfg,
         "config_yaml": json.dumps(shown_config(cfg), indent=2, sort_keys=True),
-        "custom_model": (
-            custom_model_words(json.loads(model_check.read_text(encoding="utf-8")))
-            if cfg["model"].get("custom") and model_check is not None and model_check.is_file()
-            else custom_model_words(None)
-        ),
-        "optimizers": optimizers(cfg),
-        "budgets": [
-            budget_words(b, found.get("splits", []), cfg["batch_sizes"]) for b in budgets(cfg)
-        ],
+        **experiment_context(cfg, found.get("splits", []), prov, model_check),
         "sections": sections,
-        "split_sizes": split_sizes(found.get("splits", [])),
-        "batch_notes": sentences(
-            batch_size_notes(found.get("splits", []), cfg["batch_sizes"])
-            + config_n_train_notes(found.get("splits", []), cfg["datasets"]),
-            NOMINAL_B,
-        ),
-        "datasets": [
-            {"name": n, "detail": dataset_words(n, d)} for n, d in cfg["datasets"].items()
-        ],
-        "hidden_layers": hidden_layer_words(cfg["model"]["hidden_layers"]),
-        "arms": arms_words(cfg["lr_scaling"]),
-        "engines": engine_words(cfg, prov["engines"]),
         "interval_note": interval_note(len(cfg["seeds"]), found["settings"]["level"]),
         "loss_note": LOSS_SENTENCE,
         "few_seeds": few_seeds(
