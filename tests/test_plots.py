@@ -756,6 +756,18 @@ def test_a_poor_bcrit_fit_is_flagged_in_its_legend_label(monkeypatch):
     assert plots.bcrit_flags(fit | {"rel_rmse": 0.01}) == ""
 
 
+def test_the_steps_title_names_the_fitted_curve_only_where_one_is_drawn(monkeypatch):
+    """Every target reached by fewer than 3 batch sizes: no fit, so no thin curve; the title
+    says so instead of naming one."""
+    sizes = np.array([16, 32, 64, 128, 256, 512])
+    never = np.full(len(sizes), np.nan)
+    two = np.array([100.0, 60.0, *never[2:]])
+    fig = drawn_scaling(monkeypatch, *_steps_rows({"target_95": two, "loss_95": never}, sizes))
+    title = fig.axes[0].get_title().replace("\n", " ")
+    assert "thin: fit" not in title and "no fit drawn" in title
+    assert "thin: fit" in plots.steps_title(False, [])
+
+
 def test_the_steps_title_wraps_to_fit_with_targets_at_chance(monkeypatch):
     """Two targets at chance lengthen the title: wrapped, it stays inside the figure."""
     sizes = np.array([16, 32, 64, 128, 256, 512])

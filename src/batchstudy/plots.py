@@ -522,7 +522,7 @@ def _steps_panel(
     told apart; `bcrit_flags` after it as the text flags the fit); the title (`steps_title`)
     names the dotted line only where one is drawn.
     `words`: the medians' interval (`median_interval_words`)."""
-    drew, b_crit_drawn = False, False
+    drew, b_crit_drawn, fit_drawn = False, False, False
     for i, k, b, est, lo, hi in _per_target(s, "steps", targets):
         drew = True
         steps = est.to_numpy(dtype=float)
@@ -539,11 +539,12 @@ def _steps_panel(
             b, scaling.perfect_scaling_line(b, steps), ls="--", color=f"C{i}", lw=0.8, alpha=0.7
         )
         if fit.get("ok"):
+            fit_drawn = True
             grid = np.geomspace(b.min(), b.max(), 50)
             pred = scaling.predicted_steps(grid, fit["s_min"], fit["e_min"])
             ax.plot(grid, pred, color=f"C{i}", lw=0.8, alpha=0.5)
     ax.set_ylabel(f"optimizer steps to target\n(median, {words})")
-    ax.set_title(steps_title(b_crit_drawn, sorted(unfit)), fontsize=9, y=TITLE_Y)
+    ax.set_title(steps_title(b_crit_drawn, sorted(unfit), fit_drawn), fontsize=9, y=TITLE_Y)
     return drew
 
 
@@ -577,12 +578,14 @@ def bcrit_flags(fit: Mapping[str, Any]) -> str:
 SCALING_TITLE_WIDTH = 60
 
 
-def steps_title(b_crit_drawn: bool, unfit: Sequence[str]) -> str:
-    """The steps panel's title, wrapped to `SCALING_TITLE_WIDTH`: what its dashed and thin
-    lines are, the dotted B_crit line only where one is drawn, the targets not fitted."""
+def steps_title(b_crit_drawn: bool, unfit: Sequence[str], fit_drawn: bool = True) -> str:
+    """The steps panel's title, wrapped to `SCALING_TITLE_WIDTH`: what its dashed lines are,
+    the thin fitted curve only where one is drawn (`fit_drawn`; else "no fit"), the dotted
+    B_crit line only where one is drawn, the targets not fitted."""
+    thin = ", thin: fit" if fit_drawn else "; no fit drawn"
     dotted = ", dotted: B_crit (value in the legend)" if b_crit_drawn else ""
     none = f"; no fit on {', '.join(unfit)} (targets at chance)" if unfit else ""
-    text = f"Steps; dashed: perfect scaling, thin: fit{dotted}{none}"
+    text = f"Steps; dashed: perfect scaling{thin}{dotted}{none}"
     return "\n".join(textwrap.wrap(text, SCALING_TITLE_WIDTH))
 
 
