@@ -879,6 +879,10 @@ def test_generalization_gap_when_train_holds_and_test_drops():
     _assert_verdict(gap, SUPPORTED)
     assert lower.effects["test_accuracy"].estimate == pytest.approx(-0.05, abs=0.01)
     assert "n = 10" in lower.evidence
+    # the interval names its family in place (a tuned claims table has no accuracy finding)
+    assert "(different); one interval of the family: all 10 pairs of the 5 batch sizes" in (
+        lower.evidence
+    )
 
 
 def test_under_training_when_train_and_test_both_drop():

@@ -2081,18 +2081,20 @@ def _claim3_evidence(
     train: Effect,
     reading: str,
     counts: SeedCounts,
+    family: str,
 ) -> tuple[str, str]:
     """The evidence sentences of claims 3a and 3b; each paired interval says how many of
-    `counts`' seeds it rests on where some were excluded (`SeedCounts.excluded`)."""
+    `counts`' seeds it rests on where some were excluded (`SeedCounts.excluded`); 3a's is
+    one of the `family` (`family_words`) of the accuracy finding."""
 
     def excluded(e: Effect) -> str:
         return counts.excluded(e, largest, best)
 
     ev3a = (
         f"B = {largest} − B = {best} (the best): {fmt.effect(acc, 'difference')} in test "
-        f"accuracy, margin ±{fmt.exact(ACCURACY_MARGIN)} ({acc.verdict}{excluded(acc)}); this "
-        "interval belongs to the accuracy finding's family. Under this budget and the learning "
-        "rates these runs used only."
+        f"accuracy, margin ±{fmt.exact(ACCURACY_MARGIN)} ({acc.verdict}{excluded(acc)}); one "
+        f"interval of the {family}. Under this budget and the learning rates these runs used "
+        "only."
     )
     ev3b = (
         f"Gap at B = {largest} minus gap at B = {best}: {fmt.effect(gap, 'difference')} "
@@ -2137,8 +2139,9 @@ def claim_large_batches_generalize_worse(
     v3a = directional(acc, -1)
     v3b = claim3b_verdict(v3a, gap, acc)
     reason = why_open(acc) if v3a == INCONCLUSIVE else ""
+    words = family_words(len(sizes), best, own_validation, diverged)
     ev3a, ev3b = _claim3_evidence(
-        largest, best, acc, gap, train, _claim3_reading(v3a, gap, train, acc), counts
+        largest, best, acc, gap, train, _claim3_reading(v3a, gap, train, acc), counts, words
     )
     if reason:
         ev3a += f" Inconclusive: the interval {reason}."
