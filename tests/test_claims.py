@@ -1298,6 +1298,11 @@ def test_wall_time_from_the_jobs_own_clocks_gives_no_wall_time_outcome():
     assert f"B = 512: {claims.WALL_NOT_JUDGED} (seconds {fmt.interval(sec, 'ratio')}" in v.evidence
     assert f"{claims.EPOCHS_ONLY_WORDS}." in v.evidence and "Holds for" not in v.evidence
     assert sec.boundaries == claims.WALL_BOUNDARIES
+    # an end that would print as either margin shows the digits that place it
+    slower = dataclasses.replace(sec, estimate=3.87, lo=1.104, hi=15.7)
+    assert fmt.interval(slower, "ratio") == "3.87× [1.104×, 15.7×]"
+    faster = dataclasses.replace(sec, estimate=0.5, lo=0.2, hi=0.9088)
+    assert fmt.interval(faster, "ratio").endswith(", 0.9088×]")
 
 
 def test_wall_time_judged_across_batch_sizes_with_the_range_where_it_holds():

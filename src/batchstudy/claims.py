@@ -2212,8 +2212,9 @@ EPOCHS_ONLY = (
 EPOCHS_ONLY_WORDS = f"{NO_WALL_VERDICT}; {EPOCHS_ONLY}"
 
 
-#: The value `_wall_verdict` compares a ratio's ends with (`Effect.boundaries`).
-WALL_BOUNDARIES = (1 / TIME_RATIO_MARGIN,)
+#: The values `_wall_verdict` compares a ratio's ends with (`Effect.boundaries`): below
+#: 1/margin is faster (or fewer epochs), above the margin slower.
+WALL_BOUNDARIES = (1 / TIME_RATIO_MARGIN, TIME_RATIO_MARGIN)
 
 
 def wall_family(n_sizes: int, ref: int, settings: IntervalSettings) -> tuple[IntervalSettings, str]:
