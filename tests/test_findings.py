@@ -634,7 +634,10 @@ def test_the_inconclusive_headline_gives_each_condition_its_own_reason():
     first = _accuracy_condition({32: low, 128: straddles}, 8)
     second = _accuracy_condition({4: none, 8: none, 16: up, 32: low}, 512, all_diverged=[4, 8])
     second["label"] = "other"
-    (text,) = [h["text"] for h in findings._accuracy_headlines([first, second])]
+    (head,) = findings._accuracy_headlines([first, second])
+    text = head["text"]
+    # its evidence is the first listed condition's claim 3a, not the overview figure
+    assert head["anchor"] == f"{findings._anchor(first, 0)}-claims"
     assert "the interval straddles the margin, too few runs" not in text
     assert (
         "cond (B = 128 − B = 8: −0.050 [−0.141, +0.041] (paired t, n = 5, 98.33% level) "

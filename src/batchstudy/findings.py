@@ -886,6 +886,13 @@ def _chance_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
     ]
 
 
+def _first_claims(pairs: list[tuple[int, dict[str, Any]]]) -> str:
+    """The anchor of the claims of the first (index, condition) listed, whose claim 3a is
+    the evidence of a headline that counts conditions by that claim's verdict."""
+    i, c = pairs[0]
+    return f"{_anchor(c, i)}-claims"
+
+
 def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Where the largest batch size is lower than, equivalent to, or not told from the best."""
     by_verdict: dict[str, list[tuple[int, dict[str, Any]]]] = {}
@@ -906,7 +913,7 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
                     + "; ".join(c["label"] for c in same)
                     + "."
                 ),
-                "anchor": "overview",
+                "anchor": _first_claims(by_verdict[claims.NOT_SUPPORTED]),
             }
         )
     if unclear := [c for _, c in by_verdict.get(claims.INCONCLUSIVE, [])]:
@@ -917,7 +924,7 @@ def _accuracy_headlines(conditions: list[dict[str, Any]]) -> list[dict[str, str]
                     "batch size's test accuracy differs from the best one's by more than the "
                     "margin: " + "; ".join(_unclear_words(c) for c in unclear) + "."
                 ),
-                "anchor": "overview",
+                "anchor": _first_claims(by_verdict[claims.INCONCLUSIVE]),
             }
         )
     if out and len(conditions) > 1:
