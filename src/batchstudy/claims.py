@@ -965,6 +965,24 @@ def claim_small_batches_settle_sooner(
         rising = loss_rising_caveat(runs, small) if verdict == NOT_SUPPORTED else ""
         evidence += unsettled + rising + below + tail
         return Verdict(claim, statement, verdict, evidence, effects)
+    verdict, evidence, diff = _settling_paired(runs, table, groups, below, settings)
+    return Verdict(claim, statement, verdict, evidence + tail, {"difference": diff})
+
+
+def _settling_paired(
+    runs: pd.DataFrame,
+    table: pd.DataFrame,
+    groups: dict[str, list[int]],
+    below: str,
+    settings: IntervalSettings,
+) -> tuple[str, str, Effect]:
+    """Claim 2 where each group has a run that settled: the paired t-interval of the per-seed
+    (small − large) medians decides (`claim_small_batches_settle_sooner`), then what censoring
+    (`_censored_settling`) and runs settled below the target (`_below_target_sensitivity`)
+    leave of it, with the pooled medians (`_pooled_difference_verdict`) where censoring
+    withholds "supported". Returns the verdict, its evidence (`below`: the counts of runs
+    settled below the target, in its place) and the difference."""
+    sizes = batch_sizes(runs)
     diff = _settling_difference(table, groups, runs, settings)
     first = directional(diff, -1, SETTLING_MARGIN_EPOCHS)
     verdict, caveat = _censored_settling(first, diff, runs, groups, sizes)
@@ -984,7 +1002,7 @@ def claim_small_batches_settle_sooner(
         f"±{fmt.exact(SETTLING_MARGIN_EPOCHS)} epochs ({diff.verdict})."
         f"{ruled_out}{_counted_at_budget(runs, sizes, groups)}{caveat}{below}{sensitivity}"
     )
-    return Verdict(claim, statement, verdict, evidence + tail, {"difference": diff})
+    return verdict, evidence, diff
 
 
 #: The method of claim 2's pooled difference (`pooled_difference`).
