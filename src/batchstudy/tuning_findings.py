@@ -1134,27 +1134,11 @@ def _group_doc(
         "findings_target": findings_target_text(extra["target"], extra["fraction"]),
         "claims_scope": CLAIMS_SCOPE,
         "split": SPLIT_TEXT[bool(extra["own_validation"])],
-        "edge": edge_text(
-            frontier, rates, extra["grid"].loc[extra["grid"]["target"] == ts.MAIN_TARGET]
-        ),
-        "ties": tie_text(
-            extra["grid"].loc[extra["grid"]["target"] == ts.MAIN_TARGET],
-            dict(zip(frontier["batch_size"].astype(int), frontier["eval_spacing"], strict=True)),
-        ),
-        "regime": regime_text(fits["tuned"]),
-        "levels": (
-            f"The test-accuracy intervals in the table are {fmt.percent(settings.level)} "
-            "t-intervals over seeds."
-        ),
+        **_frontier_doc(frontier, rates, extra, int(group["n_train"].max()), settings),
         "claims_levels": (
             f"Intervals in the evidence are at the {fmt.percent(settings.level)} level unless "
             "another level is named."
         ),
-        "evaluations": evaluation_text(frontier, extra["resolution"], int(group["n_train"].max())),
-        "resolution_caveat": resolution_caveat(frontier),
-        "criterion": criterion_text(frontier, float(extra["target"]["target_accuracy"])),
-        "frontier_rows": frontier_rows(frontier),
-        "frontier_header": frontier_header(extra["resolution"], int(group["n_train"].max())),
         "bcrit": {k: bcrit_text(f) for k, f in fits.items()},
         "lr_changed": _changed_text(fits["tuned"]),
         "moved": moved_text(fits),
@@ -1171,6 +1155,33 @@ def _group_doc(
         "noise": _noise_doc(extra, fits["tuned"]),
     }
     return doc
+
+
+def _frontier_doc(
+    frontier: pd.DataFrame,
+    rates: list[float],
+    extra: dict[str, Any],
+    n_train: int,
+    settings: IntervalSettings,
+) -> dict[str, Any]:
+    """A group's tuned frontier for the report (`_group_doc`): its table, the grid-edge and tie
+    notes, the regimes, the evaluation resolution and the selection criterion."""
+    main = extra["grid"].loc[extra["grid"]["target"] == ts.MAIN_TARGET]
+    spacing = dict(zip(frontier["batch_size"].astype(int), frontier["eval_spacing"], strict=True))
+    return {
+        "edge": edge_text(frontier, rates, main),
+        "ties": tie_text(main, spacing),
+        "regime": regime_text(extra["fits"]["tuned"]),
+        "levels": (
+            f"The test-accuracy intervals in the table are {fmt.percent(settings.level)} "
+            "t-intervals over seeds."
+        ),
+        "evaluations": evaluation_text(frontier, extra["resolution"], n_train),
+        "resolution_caveat": resolution_caveat(frontier),
+        "criterion": criterion_text(frontier, float(extra["target"]["target_accuracy"])),
+        "frontier_rows": frontier_rows(frontier),
+        "frontier_header": frontier_header(extra["resolution"], n_train),
+    }
 
 
 def _noise_doc(extra: dict[str, Any], fit: dict[str, Any]) -> str:
