@@ -647,8 +647,10 @@ def test_settling_bound_with_lower_bounds_in_the_small_group_falls_back_on_poole
     assert e.method == claims.METHOD_POOLED and e.hi < EPOCHS - SETTLING_MARGIN_EPOCHS
     assert (
         f"≥ {fmt.number(per_seed.mean())} on average over 10 seeds, each run counted at the "
-        f"budget at the epoch it is known to settle after (3 of 10 {claims.LOWER_BOUND_WORDS}), "
-        "so no interval of them can carry a verdict." in v.evidence
+        "budget placed at the epoch it is known to settle after, the budget or, for a "
+        "budget-limited run, the last epoch a run can settle at "
+        f"(3 of 10 {claims.LOWER_BOUND_WORDS}), so no interval of them can carry a verdict."
+        in v.evidence
     )
     assert "Over all its runs pooled (3 of 20 counted at the budget" in v.evidence
     assert "(100 − 5 = 95): it is." in v.evidence

@@ -257,6 +257,9 @@ def test_a_three_point_fit_and_a_partly_refitted_interval_are_flagged():
     assert "the fit is poor: its interval covers the seeds' noise" in (
         findings._fit_text(_target(poor))
     )
+    # on 3 points a relative RMSE above the limit is still a misfit: both caveats
+    both = findings._fit_text(_target(few | {"rel_rmse": 0.246}))
+    assert "3 points for 2 parameters: indicative only; the fit is poor: its interval" in both
 
 
 def test_a_fit_at_a_zero_bound_is_labelled_by_the_side_it_puts_b_crit_unless_poor():

@@ -1578,8 +1578,8 @@ def _group_causes(runs: pd.DataFrame) -> str:
 
 #: The method of a mean over seeds of per-seed values some of which are lower bounds.
 METHOD_LOWER_BOUND = (
-    "lower bound: mean over seeds, runs counted at the budget at the epoch they are known to "
-    "settle after; no interval"
+    "lower bound: mean over seeds, each run counted at the budget placed at the epoch it is "
+    "known to settle after (the budget, or the last epoch a run can settle at); no interval"
 )
 
 
@@ -1604,7 +1604,8 @@ def _lower_bound_words(e: Effect) -> str:
     verdict." No interval is printed: its upper end would bound nothing."""
     return (
         f"≥ {fmt.number(e.estimate)} on average over {fmt.counted(e.n, 'seed')}, each run "
-        "counted at the budget at the epoch it is known to settle after "
+        "counted at the budget placed at the epoch it is known to settle after, the budget or, "
+        "for a budget-limited run, the last epoch a run can settle at "
         f"({e.n_censored} of {e.n} {LOWER_BOUND_WORDS}), so no interval of them can carry a "
         "verdict."
     )

@@ -468,7 +468,8 @@ def _standing(t: dict[str, Any]) -> str:
 def fit_flags(t: dict[str, Any]) -> list[str]:
     """What limits one target's B_crit fit beyond its interval (none for a fit not made):
     two parameters on three points leave one residual degree of freedom (the RMSE checks
-    little); a relative RMSE above `POOR_FIT_RMSE` is a misfit the interval does not cover; an
+    little, but one above the limit still shows a misfit); a relative RMSE above
+    `POOR_FIT_RMSE` is a misfit the interval does not cover; an
     interval over the usable refits only, when fewer than 95% of the resamples gave one, has
     unknown coverage; a target near chance (`scaling.target_standing`)."""
     fit = t["critical_batch"]
@@ -477,7 +478,7 @@ def fit_flags(t: dict[str, Any]) -> list[str]:
     out = []
     if len(fit["fitted_sizes"]) <= 3:
         out.append(FLAG_FEW_POINTS)
-    elif (fit.get("rel_rmse") or 0.0) > POOR_FIT_RMSE:
+    if (fit.get("rel_rmse") or 0.0) > POOR_FIT_RMSE:
         out.append(FLAG_POOR)
     if fit["n_boot_ok"] < 0.95 * fit["n_boot"]:
         out.append(FLAG_REFITS)
