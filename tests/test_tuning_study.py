@@ -227,6 +227,7 @@ def test_document_has_every_part_and_no_raw_nan_or_inf(tables):
     }
     assert len(g["claims_header"]) == 5 and "validation accuracy ≥ 0.700" in g["claims_header"][1]
     assert "Both verdict columns judge claim 4 on the same target" in g["claims_target"]
+    assert "hold each batch size's chosen rate fixed" in g["claims_selection"]
     assert len(g["frontier_rows"]) == len(SIZES)
     n = int(tables["runs"]["n_train"].iloc[0])
     assert g["frontier_header"][3] == f"median examples seen to target (epochs × {n} training rows)"
@@ -870,3 +871,20 @@ def test_the_examples_column_says_what_it_counts_and_differs_from_the_figures_b_
     assert "400 per full epoch" in steps and "partial last batch" in steps
     title = tf.FIGURE_TITLES["frontier"]
     assert "B × steps" in title and "above the table's examples seen" in title
+
+
+def test_the_speed_chosen_intervals_say_they_hold_the_chosen_rate_fixed():
+    """The tuned claims table's note: the choice's instability where B_crit's bootstrap redid
+    it, claim 4's selection bias, and the smallest batch size's evaluation resolution only
+    where its steps lie within the first evaluations."""
+    frontier = pd.DataFrame(
+        {"batch_size": [4, 8], "median_steps": [30.0, 400.0], "kth_eval_step": [39.0, 39.0]}
+    )
+    text = tf.selection_text({"ok": True, "lr_changed_share": 0.612}, 7, frontier)
+    assert "not the choice, which was made on these same runs (redone in each of B_crit's " in text
+    assert "differed at some batch size in 61.2% of them)" in text
+    assert "picked from 7 rates for the fewest median steps to it on the same runs" in text
+    assert "(B = 4 here), claim 4's ratios against it also carry one evaluation interval" in text
+    fine = frontier.assign(median_steps=[300.0, 400.0])
+    plain = tf.selection_text({"ok": False}, 7, fine)
+    assert "resamples" not in plain and "evaluation interval" not in plain

@@ -728,6 +728,37 @@ def coarse_sizes(frontier: pd.DataFrame) -> list[int]:
     return sorted(int(b) for b in coarse)
 
 
+def selection_text(fit: dict[str, Any], n_rates: int, frontier: pd.DataFrame) -> str:
+    """Under the tuned claims table: what its speed-chosen column's intervals leave out. They
+    hold each batch size's chosen rate fixed, though the rate was chosen on the same runs
+    (`fit`'s ``lr_changed_share``: how often the bootstrap that redoes the choice changed it);
+    claim 4 races to the target that chose the rates, each chosen cell picked from `n_rates`
+    for the fewest median steps on the same runs (biased low); where the smallest batch
+    size's steps lie within the first evaluations (`coarse_sizes`), its ratios carry that
+    resolution too."""
+    share = (
+        f" (redone in each of B_crit's bootstrap resamples, the choice differed at some batch "
+        f"size in {fmt.percent(fit['lr_changed_share'])} of them)"
+        if fit.get("ok")
+        else ""
+    )
+    smallest = int(frontier["batch_size"].min())
+    coarse = (
+        f" Where the smallest batch size's steps lie within its first "
+        f"{ts.COARSE_EVALUATIONS} evaluations (B = {smallest} here), claim 4's ratios against "
+        "it also carry one evaluation interval's uncertainty, which no interval includes."
+        if smallest in coarse_sizes(frontier)
+        else ""
+    )
+    return (
+        "Intervals in the speed-chosen column hold each batch size's chosen rate fixed: they "
+        f"cover the seeds at those rates, not the choice, which was made on these same runs{share}"
+        ". Claim 4 races to the very target that chose the rates: each chosen cell was picked "
+        f"from {n_rates} rates for the fewest median steps to it on the same runs, so its "
+        "median is biased low." + coarse
+    )
+
+
 def resolution_caveat(frontier: pd.DataFrame) -> str:
     """The Findings' one-sentence warning where the tuned B_crit rests on steps known only to
     the evaluation grid (`frontier`: the speed-chosen cells, so the sentence holds at those
@@ -1148,6 +1179,7 @@ def _group_doc(
         ),
         "claims_header": claims_header(extra["target"], lr_text(ref)),
         "claims_target": claims_target_text(extra["target"], lr_text(ref)),
+        "claims_selection": selection_text(fits["tuned"], len(rates), frontier),
         "large": {
             "reference": large_batch_text(large["reference"], f"At the reference rate {ref:g}"),
             "tuned": large_batch_text(large["tuned"], "At the speed-chosen rates"),
