@@ -884,7 +884,7 @@ def test_the_speed_chosen_intervals_say_they_hold_the_chosen_rate_fixed():
     assert "not the choice, which was made on these same runs (redone in each of B_crit's " in text
     assert "differed at some batch size in 61.2% of them)" in text
     assert "picked from 7 rates for the fewest median steps to it on the same runs" in text
-    assert "(B = 4 here), claim 4's ratios against it also carry one evaluation interval" in text
+    assert "(B = 4) steps lie within its first 3 evaluations: claim 4's ratios against it" in text
     fine = frontier.assign(median_steps=[300.0, 400.0])
     plain = tf.selection_text({"ok": False}, 7, fine)
     assert "resamples" not in plain and "evaluation interval" not in plain

@@ -744,9 +744,9 @@ def selection_text(fit: dict[str, Any], n_rates: int, frontier: pd.DataFrame) ->
     )
     smallest = int(frontier["batch_size"].min())
     coarse = (
-        f" Where the smallest batch size's steps lie within its first "
-        f"{ts.COARSE_EVALUATIONS} evaluations (B = {smallest} here), claim 4's ratios against "
-        "it also carry one evaluation interval's uncertainty, which no interval includes."
+        f" The smallest batch size's (B = {smallest}) steps lie within its first "
+        f"{ts.COARSE_EVALUATIONS} evaluations: claim 4's ratios against it also carry one "
+        "evaluation interval's uncertainty, which no interval includes."
         if smallest in coarse_sizes(frontier)
         else ""
     )
