@@ -824,3 +824,26 @@ def test_the_steps_axis_is_limited_to_the_data_not_the_guide_lines(monkeypatch):
     span = np.log10(data_hi * 1.25) - np.log10(data_lo / 1.25)
     assert np.log10(data_lo / 1.25) - np.log10(lo) == pytest.approx(span * plots.LEGEND_ROOM)
     assert np.log10(data_lo) - np.log10(lo) < 1.0  # was three decades
+
+
+def test_log_axes_label_the_same_ticks_as_matplotlib_in_plain_text():
+    """`log_scale` labels a log axis' ticks as matplotlib's own log scale does, the mathtext
+    written as plain text (2×10⁻¹, 10⁰, 2³); other labels are kept as they are."""
+    assert plots.plain_tick_label(r"$\mathdefault{2\times10^{-1}}$") == "2×10⁻¹"
+    assert plots.plain_tick_label(r"$\mathdefault{2^{3}}$") == "2³"
+    assert plots.plain_tick_label(r"$\mathdefault{-10^{0}}$") == "−10⁰"
+    assert plots.plain_tick_label("") == "" and plots.plain_tick_label("0.5") == "0.5"
+    for base, values in ((10, [0.3, 0.5, 2.0]), (2, [4, 64, 512]), (10, [1e-5, 1e-2])):
+        labels = []
+        for plain in (False, True):
+            fig, ax = plt.subplots()
+            ax.plot(values, values)
+            if plain:
+                plots.log_scale(ax, "y", base=base)
+            else:
+                ax.set_yscale("log", base=base)
+            fig.canvas.draw()
+            ticks = [*ax.yaxis.get_majorticklabels(), *ax.yaxis.get_minorticklabels()]
+            labels.append([t.get_text() for t in ticks])
+            plt.close(fig)
+        assert any(labels[0]) and labels[1] == [plots.plain_tick_label(t) for t in labels[0]]
