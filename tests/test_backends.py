@@ -305,6 +305,32 @@ def test_torch_backend_agrees_with_tensorflow_on_the_seed_setup():
     _check_agreement(_agreement_with_tensorflow("torch"))
 
 
+@NEEDS_JAX
+def test_tensorflow_jobs_import_tensorflow_without_jax():
+    """With JAX installed, a TensorFlow job's import of TensorFlow leaves JAX out (TFLite's
+    optional ``from jax import jit``), with and without Keras; JAX can be imported later."""
+    code = (
+        "import json, sys\n"
+        "from batchstudy.training import configure_tensorflow\n"
+        "configure_tensorflow(1, keras=KERAS)\n"
+        "got = {'jax': sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib'))}\n"
+        "import jax\n"
+        "got['later'] = float(jax.numpy.ones(2).sum())\n"
+        "print(json.dumps(got))\n"
+    )
+    env = {**_env(), "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_PLATFORMS": "cpu"}
+    for keras in (False, True):
+        proc = subprocess.run(
+            [sys.executable, "-c", code.replace("KERAS", str(keras))],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stderr
+        got = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert got == {"jax": [], "later": 2.0}, got
+
+
 def test_fused_jobs_import_tensorflow_without_keras():
     """A fused-engine job imports TensorFlow without its eager Keras import (and so without
     scikit-learn and SciPy); the switch that does it is gone from the environment afterwards,

@@ -424,3 +424,16 @@ def test_check_command_names_the_draws_of_a_dataset(tmp_path, capsys):
     out = capsys.readouterr().out
     names = "blobs-rs1, blobs-rs2, blobs-rs3"
     assert f"dataset blobs: 3 draws, each counted as a dataset: {names}" in out
+
+
+def test_a_bad_config_is_an_input_error_and_other_errors_propagate(tmp_path, capsys):
+    """The command line reports an input error (here the config's) as ``error: ...`` with
+    exit status 2; an error that is not an input error keeps its traceback."""
+    from batchstudy.cli import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("batch_sizes: [0]\n")
+    assert main(["check", str(path)]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    with pytest.raises(ValueError, match="Expecting property name"):  # not JSON: no input error
+        main(["data", "--spec", "{x}", "--out", str(tmp_path / "x.npz")])

@@ -47,6 +47,67 @@ def test_examples_seen_counts_the_partial_last_batch_once():
     ]
 
 
+def test_segments_end_at_checkpoints_and_epoch_ends():
+    seg = noise.Segment
+    # 4 steps per epoch, 2 epochs; checkpoint 6 inside the second epoch, 8 at its end
+    assert noise.segments(4, 2, [3, 6, 8]) == [
+        seg(True, 3, True),
+        seg(False, 1, False),
+        seg(True, 2, True),
+        seg(False, 2, True),
+    ]
+    # step 0 and steps past the end are not segment ends; a checkpoint at an epoch's end
+    # makes one segment, not two
+    assert noise.segments(3, 2, [0, 3, 9]) == [seg(True, 3, True), seg(True, 3, False)]
+    assert noise.segments(5, 0, [0]) == []
+    with pytest.raises(ValueError):
+        noise.segments(0, 2, [])
+
+
+def _weights(model) -> np.ndarray:
+    return np.concatenate([np.ravel(v.numpy()) for v in model.trainable_variables])
+
+
+def test_reference_loop_reproduces_keras_fit_bit_for_bit():
+    """`train_reference` takes the same batches and steps as ``fit``: the weights at every
+    checkpoint (one mid-epoch, one at an epoch's end, one across the partial last batch) are
+    the same bits, with warmup and Adam's state carried across segments."""
+    import keras
+
+    from batchstudy.engines.models import build_mlp, make_optimizer
+
+    ds = build_dataset(TINY_BLOBS)  # 60 rows at B = 16: 4 steps per epoch, the last of 12
+    spec = TrainSpec(batch_size=16, epochs=3, seeds=(5,), optimizer="adam")
+    variant = LrVariant("constant", 1e-2, 1e-2, warmup_steps=3)
+    checkpoints = [3, 4, 6, 12]
+
+    def compiled():
+        keras.utils.set_random_seed(5)
+        model = build_mlp(spec, 2, ds.n_classes)
+        model.compile(loss="categorical_crossentropy", optimizer=make_optimizer(spec, variant))
+        return model
+
+    by_fit, model = {}, compiled()
+
+    class Record(keras.callbacks.Callback):
+        step = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.step += 1
+            if self.step in checkpoints:
+                by_fit[self.step] = _weights(model)
+
+    model.fit(ds.x_train, ds.y_train, epochs=3, batch_size=16, verbose=0, callbacks=[Record()])
+    by_loop, model = {}, compiled()
+    noise.train_reference(
+        model, ds, 16, 3, checkpoints, lambda step: by_loop.__setitem__(step, _weights(model))
+    )
+    assert list(by_loop) == checkpoints
+    for step in checkpoints:
+        assert np.array_equal(by_loop[step], by_fit[step]), step
+    assert not np.array_equal(by_loop[3], by_loop[12])  # training moved the weights
+
+
 def test_per_example_gradients_average_to_the_full_batch_gradient():
     """The jacobian rows are real per-example gradients: their mean is the gradient of the
     mean loss from one ordinary tape, and a row is the gradient of that example alone."""

@@ -51,11 +51,11 @@ def test_every_condition_gets_its_figures_from_its_own_rows(agg, tmp_path, monke
     drawn = {}
     draw = plots.draw_condition
 
-    def spy(history, runs, summary, out_dir, settings, repeats=None):
+    def spy(history, runs, summary, out_dir, settings, repeats=None, timing=True):
         tables = {"h": history, "r": runs, "s": summary}
         drawn[out_dir] = {t: set(df["base_lr"]) for t, df in tables.items()}
         assert repeats is None  # the fixture's study has no timing stage
-        return draw(history, runs, summary, out_dir, settings, repeats)
+        return draw(history, runs, summary, out_dir, settings, repeats, timing)
 
     monkeypatch.setattr(plots, "draw_condition", spy)
     paths = plots.plot_conditions(agg, tmp_path, conditions(), {"dpi": 40})
@@ -208,6 +208,39 @@ def test_conditions_drawn_by_two_processes_give_the_same_files(agg, tmp_path):
     ]
     for a, b in zip(one, two, strict=True):
         assert a.read_bytes() == b.read_bytes(), a
+
+
+def test_conditions_of_one_job_share_one_drawing_of_the_timing_figure(agg, tmp_path, monkeypatch):
+    """The fixture's two base rates are one job, so one clock: the timing figure is drawn once
+    and copied, and the copy is the picture the second condition's own inputs give."""
+    calls = []
+    draw = plots.plot_timing
+
+    def counted(summary, out, dpi, repeats=None):
+        calls.append(out)
+        return draw(summary, out, dpi, repeats)
+
+    monkeypatch.setattr(plots, "plot_timing", counted)
+    paths = plots.plot_conditions(agg, tmp_path / "both", conditions(), {"dpi": 40})
+    timing = [p for p in paths if p.name == "timing.png"]
+    assert len(timing) == 2 and len(calls) == 1
+    assert timing[0].read_bytes() == timing[1].read_bytes()
+    (alone,) = (
+        p
+        for p in plots.plot_conditions(agg, tmp_path / "alone", conditions()[1:], {"dpi": 40})
+        if p.name == "timing.png"
+    )
+    assert alone.read_bytes() == timing[1].read_bytes()
+
+
+def test_timing_figures_are_shared_only_between_equal_inputs():
+    summary = _timing_summary().assign(engine="fused", seconds_per_step=0.01, extra=1.0)
+    key = plots.timing_figure_key(summary, None)
+    assert plots.timing_figure_key(summary.assign(extra=2.0).iloc[::-1], None) == key
+    slower = summary.assign(seconds_per_epoch_hi=summary["seconds_per_epoch_hi"] * (1 + 1e-12))
+    assert plots.timing_figure_key(slower, None) != key
+    assert plots.timing_figure_key(summary, _timing_repeats_rows()) != key
+    assert plots.timing_leaders([key, "other", key]) == [0, 1, 0]
 
 
 # --------------------------------------------------------------------------- the overview
@@ -616,9 +649,9 @@ def test_the_plot_stage_reads_the_timing_repeats_of_each_conditions_job(agg, tmp
     shutil.copytree(agg, copy)
     seen = {}
 
-    def spy(history, runs, summary, out_dir, settings, repeats=None):
+    def spy(history, runs, summary, out_dir, settings, repeats=None, timing=True):
         seen[out_dir] = repeats
-        return []
+        return [out_dir / f"{name}.png" for name in plots.PLOTS]
 
     monkeypatch.setattr(plots, "draw_condition", spy)
     rows = _timing_repeats_rows(SIZES).assign(order=1, epochs=2, seconds_per_step=0.1, replicas=3)
@@ -803,3 +836,26 @@ def test_the_steps_axis_is_limited_to_the_data_not_the_guide_lines(monkeypatch):
     span = np.log10(data_hi * 1.25) - np.log10(data_lo / 1.25)
     assert np.log10(data_lo / 1.25) - np.log10(lo) == pytest.approx(span * plots.LEGEND_ROOM)
     assert np.log10(data_lo) - np.log10(lo) < 1.0  # was three decades
+
+
+def test_log_axes_label_the_same_ticks_as_matplotlib_in_plain_text():
+    """`log_scale` labels a log axis' ticks as matplotlib's own log scale does, the mathtext
+    written as plain text (2×10⁻¹, 10⁰, 2³); other labels are kept as they are."""
+    assert plots.plain_tick_label(r"$\mathdefault{2\times10^{-1}}$") == "2×10⁻¹"
+    assert plots.plain_tick_label(r"$\mathdefault{2^{3}}$") == "2³"
+    assert plots.plain_tick_label(r"$\mathdefault{-10^{0}}$") == "−10⁰"
+    assert plots.plain_tick_label("") == "" and plots.plain_tick_label("0.5") == "0.5"
+    for base, values in ((10, [0.3, 0.5, 2.0]), (2, [4, 64, 512]), (10, [1e-5, 1e-2])):
+        labels = []
+        for plain in (False, True):
+            fig, ax = plt.subplots()
+            ax.plot(values, values)
+            if plain:
+                plots.log_scale(ax, "y", base=base)
+            else:
+                ax.set_yscale("log", base=base)
+            fig.canvas.draw()
+            ticks = [*ax.yaxis.get_majorticklabels(), *ax.yaxis.get_minorticklabels()]
+            labels.append([t.get_text() for t in ticks])
+            plt.close(fig)
+        assert any(labels[0]) and labels[1] == [plots.plain_tick_label(t) for t in labels[0]]

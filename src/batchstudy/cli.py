@@ -564,17 +564,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: The errors a stage reports as a bad input (exit status 2, no traceback), by module.
+INPUT_ERRORS = (
+    ("config", "ConfigError"),
+    ("data", "DataError"),
+    ("io", "FormatError"),
+    ("engines.models", "ModelError"),
+    ("gpu", "GpuUnavailableError"),
+)
+
+
+def input_error_types() -> tuple[type[BaseException], ...]:
+    """The classes of `INPUT_ERRORS` whose modules this process has imported: an error of a
+    module never imported cannot have been raised, so a stage does not import modules (the
+    config's jsonschema, the tables' pandas) only to catch their errors."""
+    modules = ((sys.modules.get(f"{__package__}.{m}"), name) for m, name in INPUT_ERRORS)
+    return tuple(getattr(module, name) for module, name in modules if module is not None)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .config import ConfigError
-    from .data import DataError
-    from .engines.models import ModelError
-    from .gpu import GpuUnavailableError
-    from .io import FormatError
-
     try:
         args.func(args)
-    except (ConfigError, DataError, FormatError, ModelError, GpuUnavailableError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, input_error_types()):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

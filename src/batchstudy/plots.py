@@ -25,6 +25,8 @@ import dataclasses
 import functools
 import io
 import multiprocessing
+import re
+import shutil
 import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import LogFormatterSciNotation  # noqa: E402
 from matplotlib.transforms import ScaledTranslation  # noqa: E402
 
 from . import claims, scaling  # noqa: E402
@@ -128,6 +131,42 @@ TIMING_SIZE = (9.0, 4.3)
 # centred on the axes, stays inside the 4.4 in.
 SCALING_MARGINS = Margins(left=1.15, bottom=0.5, top=0.75, wspace=1.6)
 SCALING_SIZE = (10.0, 4.4)
+
+
+#: Unicode superscripts of the characters of an exponent (`plain_tick_label`).
+SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+_MATHDEFAULT = re.compile(r"^\$\\mathdefault\{(.*)\}\$$")
+_POWER = re.compile(r"\^\{(-?\d+)\}")
+
+
+def plain_tick_label(label: str) -> str:
+    r"""A log axis' mathtext tick label in plain text: ``$\mathdefault{2\times10^{-1}}$`` ->
+    ``2×10⁻¹``, ``$\mathdefault{2^{3}}$`` -> ``2³``, a sign as the minus sign; any other
+    label (empty, or not of that form) unchanged."""
+    match = _MATHDEFAULT.match(label)
+    if match is None:
+        return label
+    body = match.group(1).replace(r"\times", "×")
+    return _POWER.sub(lambda m: m.group(1).translate(SUPERSCRIPTS), body).replace("-", "−")
+
+
+class PlainLogFormatter(LogFormatterSciNotation):
+    """Matplotlib's log-axis labels (the same ticks labelled, the same numbers) as plain text
+    (`plain_tick_label`): mathtext is parsed anew for every figure, ~1/8 of the figures'
+    drawing time."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return plain_tick_label(super().__call__(x, pos))
+
+
+def log_scale(ax: Any, which: str, base: float = 10) -> None:
+    """Put the ``"x"`` or ``"y"`` axis of `ax` on a log scale, labelled as matplotlib's default
+    log scale labels it (decades; other ticks where few decades show), through
+    `PlainLogFormatter`."""
+    getattr(ax, f"set_{which}scale")("log", base=base)
+    axis = getattr(ax, f"{which}axis")
+    axis.set_major_formatter(PlainLogFormatter(base))
+    axis.set_minor_formatter(PlainLogFormatter(base, labelOnlyBase=False))
 
 
 def _figure(
@@ -251,7 +290,7 @@ def _curve_panel(ax: Any, h: pd.DataFrame, series: tuple, chance_loss: float = n
         ax.plot(epochs, mean, color=color, label=label, lw=1.3)
         ax.fill_between(epochs, lo, hi, color=color, alpha=0.25, lw=0)
     if exploded:
-        ax.set_yscale("log")
+        log_scale(ax, "y")
         ax.set_title(exploded_title(wides, chance_loss), fontsize=8, loc="left", y=TITLE_Y)
     ax.grid(alpha=0.3)
     return exploded
@@ -368,7 +407,7 @@ def plot_accuracy(summary: pd.DataFrame, out: Path, dpi: int) -> None:
             s[f"{name}_hi"],
             label=label,
         )
-    ax.set_xscale("log", base=2)
+    log_scale(ax, "x", base=2)
     ax.set_xlabel("batch size")
     ax.set_ylabel("final accuracy (mean, 95% t-interval)")
     ax.grid(alpha=0.3)
@@ -435,6 +474,38 @@ def _timing_repeats_series(
     _errorbar(axes[1], b, est / spe, lo / spe, hi / spe, color="C0")
 
 
+#: The summary columns the timing figure draws (`timing_inputs`): a job's clocks, the same
+#: for every condition (lr arm, base rate) the job trained.
+TIMING_FIGURE_COLUMNS = (
+    "batch_size",
+    "engine",
+    "steps_per_epoch",
+    "seconds_per_step",
+    *(f"seconds_per_epoch_{s}" for s in ("median", "lo", "hi")),
+)
+
+
+def timing_inputs(summary: pd.DataFrame) -> pd.DataFrame:
+    """All the timing figure reads of a condition's summary rows: `TIMING_FIGURE_COLUMNS`,
+    by batch size (a column outside them raises KeyError in `plot_timing`)."""
+    return summary[list(TIMING_FIGURE_COLUMNS)].sort_values("batch_size", kind="stable")
+
+
+def timing_figure_key(summary: pd.DataFrame, repeats: pd.DataFrame | None) -> str:
+    """Text that is equal for two conditions exactly when their timing figures are drawn from
+    equal inputs (`timing_inputs` and the `condition_repeats` table, values in full
+    precision), and so are the same picture."""
+    rows = timing_inputs(summary).to_csv(index=False)
+    return rows + ("no repeats" if repeats is None else repeats.to_csv())
+
+
+def timing_leaders(keys: Sequence[str]) -> list[int]:
+    """For each condition (its `timing_figure_key`), the index of the first condition with the
+    same key: the one whose timing figure is drawn; the others get a copy of it."""
+    first: dict[str, int] = {}
+    return [first.setdefault(key, i) for i, key in enumerate(keys)]
+
+
 def plot_timing(
     summary: pd.DataFrame, out: Path, dpi: int, repeats: pd.DataFrame | None = None
 ) -> None:
@@ -443,7 +514,7 @@ def plot_timing(
     `condition_repeats` table), the timing stage's repeats that claims 1 and 4 rest on, each
     a labelled series; the title says which is which, or, without repeats, that no wall-time
     verdict rests on the figure."""
-    s = summary.sort_values("batch_size")
+    s = timing_inputs(summary)
     fig, (a1, a2) = _figure(1, 2, TIMING_SIZE, TIMING_MARGINS)
     b = s["batch_size"].to_numpy()
     style = JOBS_STYLE if repeats is not None else {"color": "C0"}
@@ -462,8 +533,8 @@ def plot_timing(
     a1.set_ylabel(TIMING_EPOCH_LABEL if repeats is None else TIMING_REPEATS_EPOCH_LABEL)
     a2.set_ylabel(TIMING_STEP_LABEL)
     for ax in (a1, a2):
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
+        log_scale(ax, "x", base=2)
+        log_scale(ax, "y")
         ax.set_xlabel("batch size")
         ax.grid(alpha=0.3, which="both")
     handles, labels = a1.get_legend_handles_labels()
@@ -657,8 +728,8 @@ def plot_scaling(summary: pd.DataFrame, runs: pd.DataFrame, out: Path, dpi: int)
     steps = functools.partial(_steps_panel, unfit=frozenset(at_chance_targets(runs, targets)))
     for ax, panel in zip(axes, (steps, _seconds_panel), strict=True):
         drew = panel(ax, s, targets, words)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
+        log_scale(ax, "x", base=2)
+        log_scale(ax, "y")
         ax.set_xlabel("batch size")
         ax.grid(alpha=0.3, which="both")
         if drew:
@@ -729,15 +800,19 @@ def draw_condition(
     out_dir: Path,
     settings: Mapping[str, Any],
     repeats: pd.DataFrame | None = None,
+    timing: bool = True,
 ) -> list[Path]:
     """One condition's figures (`PLOTS`, in that order) from its rows of the three tables and
-    its timing stage's repeats (`condition_repeats`; ``None`` without)."""
+    its timing stage's repeats (`condition_repeats`; ``None`` without). ``timing=False``
+    leaves the timing figure out of the drawing (not out of the paths returned): the caller
+    copies it from a condition with the same `timing_figure_key`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     dpi = int(settings.get("dpi", 90))
     paths = [out_dir / f"{p}.png" for p in PLOTS]
     plot_curves(history, runs, paths[0], int(settings.get("columns", 2)), dpi)
     plot_accuracy(summary, paths[1], dpi)
-    plot_timing(summary, paths[2], dpi, repeats)
+    if timing:
+        plot_timing(summary, paths[2], dpi, repeats)
     plot_scaling(summary, runs, paths[3], dpi)
     return paths
 
@@ -758,7 +833,9 @@ def plot_conditions(
     ``chance``: dataset -> {"accuracy": ..., "loss": ...} chance levels
     (`batchstudy.findings.chance_levels`), set as the runs' ``chance_<kind>`` columns so that
     no B_crit is drawn on a target no better than chance. The timing stage's repeats are read
-    from ``timing_repeats.tsv`` (`read_repeats`) and drawn in each condition's timing figure."""
+    from ``timing_repeats.tsv`` (`read_repeats`) and drawn in each condition's timing figure;
+    conditions whose timing figures would be drawn from equal inputs (`timing_figure_key`: the
+    conditions of one training job) share one drawing, copied to each."""
     conds = [_condition(c) for c in conditions]
     tables = {name: read_plot_table(agg_dir, name) for name in PLOT_COLUMNS}
     repeats = read_repeats(agg_dir)
@@ -777,18 +854,26 @@ def plot_conditions(
         )
         for c in conds
     ]
+    leaders = timing_leaders([timing_figure_key(job[2], job[4]) for job in jobs])
+    jobs = [(*job, lead == i) for i, (job, lead) in enumerate(zip(jobs, leaders, strict=True))]
     draw = functools.partial(_draw_job, settings=settings)
     if workers <= 1 or len(jobs) <= 1:
-        return [p for job in jobs for p in draw(job)]
-    context = multiprocessing.get_context("fork")  # the workers inherit the imports
-    with concurrent.futures.ProcessPoolExecutor(min(workers, len(jobs)), context) as pool:
-        return [p for paths in pool.map(draw, jobs) for p in paths]
+        paths = [draw(job) for job in jobs]
+    else:
+        context = multiprocessing.get_context("fork")  # the workers inherit the imports
+        with concurrent.futures.ProcessPoolExecutor(min(workers, len(jobs)), context) as pool:
+            paths = list(pool.map(draw, jobs))
+    timing = PLOTS.index("timing")
+    for own, lead in zip(paths, leaders, strict=True):
+        if own[timing] != paths[lead][timing]:
+            shutil.copyfile(paths[lead][timing], own[timing])  # the same picture, drawn once
+    return [p for condition_paths in paths for p in condition_paths]
 
 
 def _draw_job(job: tuple[Any, ...], settings: Mapping[str, Any]) -> list[Path]:
-    """`draw_condition` of one ``(history, runs, summary, out_dir, repeats)`` (picklable for a
-    pool)."""
-    return draw_condition(*job[:4], settings, job[4])
+    """`draw_condition` of one ``(history, runs, summary, out_dir, repeats, timing)``
+    (picklable for a pool)."""
+    return draw_condition(*job[:4], settings, job[4], job[5])
 
 
 def read_repeats(agg_dir: Path) -> pd.DataFrame | None:
@@ -956,9 +1041,9 @@ def _label_axes(axes: Any, title: str, target: pd.Series) -> None:
     axes[0].set_ylabel("final test accuracy (mean, 95% t)", fontsize=9)
     tgt = f"{target.iloc[0]}% " if len(target) else ""
     axes[1].set_ylabel(f"steps to the {tgt}accuracy target (median)", fontsize=9)
-    axes[1].set_yscale("log")
+    log_scale(axes[1], "y")
     for ax in axes:
-        ax.set_xscale("log", base=2)
+        log_scale(ax, "x", base=2)
         ax.set_xlabel("batch size", fontsize=9)
         ax.grid(alpha=0.3, which="both")
 

@@ -23,7 +23,6 @@ import jinja2
 import pandas as pd
 
 from . import formatting as fmt
-from . import plots
 from .aggregate import DRIFT_EPOCHS
 from .catalogue import catalogue_context, study_summary
 from .claims import untestable_words
@@ -325,6 +324,8 @@ def figure_title(name: str, timing_repeats: Any) -> str:
 
 
 def condition_section(found: dict[str, Any], plot_dir: Path) -> dict[str, Any]:
+    from . import plots  # matplotlib: imported by the report, not by the catalogue
+
     sub = plots.condition_dir(found["keys"])
     figures = [
         {
@@ -717,6 +718,8 @@ def build_context(
     model_check: Path | None = None,
 ) -> dict[str, Any]:
     """Everything the template renders (`experiment_context` for the Experiment section)."""
+    from . import plots  # matplotlib: imported by the report, not by the catalogue
+
     found = json.loads(findings_path.read_text(encoding="utf-8"))
     jobs = read_table(jobs_path, JOB_KEYS, what="jobs")
     sections = [condition_section(c, plot_dir) for c in found["conditions"]]

@@ -124,14 +124,40 @@ def _tensorflow_alone() -> Iterator[None]:
             del os.environ[_LEGACY_KERAS]
 
 
+@contextlib.contextmanager
+def _tensorflow_without_jax() -> Iterator[None]:
+    """Make a first ``import tensorflow`` inside the block skip importing JAX.
+
+    TensorFlow's ``__init__`` imports its TFLite converter's utilities, which try
+    ``from jax import jit`` (for converting JAX functions) and set it to None on ImportError;
+    with JAX installed (the study's jax backend) that import is ~0.9 s of every TensorFlow
+    job's start. So, when neither TensorFlow nor JAX is imported yet, ``sys.modules["jax"]``
+    is None for the import only, which makes ``import jax`` raise ImportError there; only
+    TFLite's conversion of JAX functions, which no job uses, is left without JAX, and a later
+    ``import jax`` in the process still works.
+    """
+    skip = "tensorflow" not in sys.modules and "jax" not in sys.modules
+    if skip:
+        sys.modules["jax"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if skip and "jax" in sys.modules and sys.modules["jax"] is None:
+            del sys.modules["jax"]
+
+
 def configure_tensorflow(
     threads: int, deterministic: bool = True, keras: bool = True
 ) -> dict[str, Any]:
     """Pin TensorFlow's thread pools to the job's `threads` before any op runs, so parallel
-    jobs share the cores instead of each assuming it owns the machine. ``keras=False``:
-    import TensorFlow without Keras (`_tensorflow_alone`)."""
+    jobs share the cores instead of each assuming it owns the machine. TensorFlow is imported
+    without JAX (`_tensorflow_without_jax`); ``keras=False``: without Keras either
+    (`_tensorflow_alone`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _tensorflow_alone() if not keras else contextlib.nullcontext():
+    with (
+        _tensorflow_without_jax(),
+        _tensorflow_alone() if not keras else contextlib.nullcontext(),
+    ):
         import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))

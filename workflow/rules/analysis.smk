@@ -89,6 +89,8 @@ rule noise_scale:
         f"{DIRS.logs}/noise/{{dataset}}/{{optimizer}}.log",
     benchmark:
         f"{DIRS.benchmarks}/noise/{{dataset}}/{{optimizer}}.tsv"
+    # priority 1: one of the training side's longest jobs, started first (see time_training)
+    priority: 1
     conda:
         "../envs/study.yaml"
     # Runtime settings like the train rule's (--set-threads noise_scale=N, --set-resources).

@@ -11,6 +11,9 @@ rule time_training:
         f"{DIRS.logs}/timing/{TIMING_KEY_DIR}.log",
     benchmark:
         f"{DIRS.benchmarks}/timing/{TIMING_KEY_DIR}.tsv"
+    # priority 1, like noise_scale: the training side's longest jobs start first, so that the
+    # short training jobs keep both cores busy to its end instead of one long job running alone.
+    priority: 1
     conda:
         "../envs/study.yaml"
     threads: 1

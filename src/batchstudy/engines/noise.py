@@ -1,11 +1,12 @@
 """The gradient noise scale measured along one reference run (imports TensorFlow).
 
-A reference run trains the study's MLP with plain Keras ``fit`` at the spec's batch size,
-with the spec's first learning-rate variant (its rate and warmup) and first seed. At step 0
-and then every `every` optimizer steps (and at the last step) it takes the per-example
-gradients of the loss over the whole training split, one jacobian of the vector of
-per-example losses, and turns them into B_simple, tr(Sigma) and |G|^2 with the estimator of
-`batchstudy.noise_scale` (documented there).
+A reference run trains the study's MLP as Keras ``fit`` would at the spec's batch size
+(`train_reference`: the same batches and the same compiled ``train_step``, without ``fit``'s
+per-step Python overhead), with the spec's first learning-rate variant (its rate and warmup)
+and first seed. At step 0 and then every `every` optimizer steps (and at the last step) it
+takes the per-example gradients of the loss over the whole training split, one jacobian of
+the vector of per-example losses, and turns them into B_simple, tr(Sigma) and |G|^2 with the
+estimator of `batchstudy.noise_scale` (documented there).
 
 Output ``noise_scale.tsv`` (`NOISE_TABLE_COLUMNS`), one row per checkpoint:
 
@@ -21,9 +22,9 @@ Output ``noise_scale.tsv`` (`NOISE_TABLE_COLUMNS`), one row per checkpoint:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,15 @@ Probe = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 #: Rows per jacobian call: bounds the memory of one call to chunk x n_params floats.
 PER_EXAMPLE_CHUNK = 256
+
+
+class Segment(NamedTuple):
+    """Consecutive optimizer steps of the reference run, within one epoch (`segments`)."""
+
+    new_epoch: bool  # the first steps of an epoch: a fresh pass over the batches
+    steps: int
+    checkpoint: bool  # a checkpoint follows its last step
+
 
 RUN_COLUMNS: tuple[str, ...] = ("batch_size", "optimizer", "learning_rate", "warmup_steps", "seed")
 NOISE_TABLE_COLUMNS: tuple[str, ...] = (
@@ -154,23 +164,82 @@ def checkpoint_row(
     }
 
 
-def _checkpoint_callback(
-    probe: Probe, data: Dataset, batch_size: int, steps: list[int], rows: list
-) -> Any:
-    """A Keras callback that appends a `checkpoint_row` after each listed optimizer step."""
-    import keras
+def segments(steps_per_epoch: int, epochs: int, checkpoints: Iterable[int]) -> list[Segment]:
+    """The reference run's ``steps_per_epoch * epochs`` optimizer steps cut into `Segment`s
+    that end at every epoch's end and at every checkpoint step in that range (step 0, before
+    any segment, and steps outside it are ignored), so that none crosses an epoch boundary.
 
-    wanted = set(steps)
+    E.g. 4 steps per epoch, 2 epochs, checkpoints 3, 6 and 8: (new epoch, 3 steps,
+    checkpoint), (1 step), (new epoch, 2 steps, checkpoint), (2 steps, checkpoint). No epochs:
+    no segments; a non-positive `steps_per_epoch` or negative `epochs` raises ValueError.
+    """
+    if steps_per_epoch < 1 or epochs < 0:
+        raise ValueError(f"need steps_per_epoch >= 1, epochs >= 0: {steps_per_epoch}, {epochs}")
+    total = steps_per_epoch * epochs
+    wanted = {s for s in checkpoints if 0 < s <= total}
+    ends = sorted(wanted | set(range(steps_per_epoch, total + 1, steps_per_epoch)))
+    starts = [0, *ends[:-1]] if ends else []
+    return [
+        Segment(a % steps_per_epoch == 0, b - a, b in wanted)
+        for a, b in zip(starts, ends, strict=True)
+    ]
 
-    class Checkpoints(keras.callbacks.Callback):
-        step = 0
 
-        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-            self.step += 1
-            if self.step in wanted:
-                rows.append(checkpoint_row(self.model, probe, data, self.step, batch_size))
+def fit_batches(data: Dataset, batch_size: int) -> Any:
+    """The ``tf.data`` pipeline Keras ``fit(x, y, batch_size, shuffle=True)`` draws its batches
+    from (its array adapter's; iterated afresh every epoch, as ``fit`` does). Built after the
+    model and the seed, like ``fit``'s, it yields the same batches in the same order."""
+    from keras.src.trainers.data_adapters import get_data_adapter  # Keras pinned in requirements
 
-    return Checkpoints()
+    adapter = get_data_adapter(data.x_train, data.y_train, batch_size=batch_size, shuffle=True)
+    return adapter.get_tf_dataset()
+
+
+def step_runner(model: Any) -> Callable[[Any, int], None]:
+    """A function (iterator, n) that runs `n` optimizer steps of the compiled `model`, each its
+    ``train_step`` compiled as ``fit`` compiles it (XLA where the model's ``jit_compile`` says
+    so), on the iterator's next batch, in one traced loop."""
+    import tensorflow as tf
+
+    @tf.function(jit_compile=bool(model.jit_compile))
+    def one_step(batch: Any) -> Any:
+        return model.train_step(batch)
+
+    @tf.function
+    def run(iterator: Any, n: Any) -> None:
+        for _ in tf.range(n):
+            one_step(next(iterator))
+
+    return lambda iterator, n: run(iterator, tf.constant(n, dtype=tf.int32))
+
+
+def train_reference(
+    model: Any,
+    data: Dataset,
+    batch_size: int,
+    epochs: int,
+    checkpoints: Iterable[int],
+    at_checkpoint: Callable[[int], None],
+) -> None:
+    """Train the compiled `model` for `epochs` epochs as ``fit(x_train, y_train, batch_size,
+    epochs, shuffle=True)`` would (the same batches and ``train_step``, so the same weights
+    bit for bit), calling ``at_checkpoint(step)`` after every optimizer step listed in
+    `checkpoints` (step 0, before training, is the caller's).
+
+    ``fit`` with a per-step callback pays Python and a host sync at every step (~6 ms each
+    here); this runs each `segments` stretch, up to the next checkpoint or epoch end, as one
+    traced loop."""
+    spe = steps_per_epoch(data.n_train, batch_size)
+    model.optimizer.build(model.trainable_variables)
+    batches, run = fit_batches(data, batch_size), step_runner(model)
+    step, iterator = 0, None
+    for seg in segments(spe, epochs, checkpoints):
+        if seg.new_epoch:
+            iterator = iter(batches)
+        run(iterator, seg.steps)
+        step += seg.steps
+        if seg.checkpoint:
+            at_checkpoint(step)
 
 
 def run_noise_scale(data: Dataset, spec: TrainSpec, every: int, log: Log = print) -> pd.DataFrame:
@@ -198,15 +267,13 @@ def run_noise_scale(data: Dataset, spec: TrainSpec, every: int, log: Log = print
         f"noise scale: {len(steps)} checkpoints over {total} steps, B_simple(0) = "
         f"{rows[0]['b_simple']:.4g}"
     )
-    callback = _checkpoint_callback(probe, data, spec.batch_size, steps[1:], rows)
-    model.fit(
-        data.x_train,
-        data.y_train,
-        epochs=spec.epochs,
-        batch_size=spec.batch_size,
-        shuffle=True,
-        verbose=0,
-        callbacks=[callback],
+    train_reference(
+        model,
+        data,
+        spec.batch_size,
+        spec.epochs,
+        steps[1:],
+        lambda step: rows.append(checkpoint_row(model, probe, data, step, spec.batch_size)),
     )
     settings = {
         "batch_size": spec.batch_size,
