@@ -336,6 +336,11 @@ def test_timing_repeats_set_the_timing_unit_and_are_rendered(tmp_path, cfg):
     assert "in interleaved repeats" not in html and "one timing stream per job" in html
     assert report.figure_title("timing", None) in unescape(html)
     assert "no wall-time verdict rests on this figure" in report.figure_title("timing", None)
+    assert "same figure" not in report.figure_title("timing", None)
+    assert report.figure_title("timing", None, 3).endswith(
+        " (the same figure in all 3 conditions that share these training jobs)"
+    )
+    assert report.figure_title("curves", None, 3) == report.PLOTS["curves"]
     assert "-timing-repeats" not in html
     # the Timing definition defines the drift and why the wall time decides no claim here
     timing = re.search(r"<dt>Timing</dt>\s*<dd>(.*?)</dd>", html, re.S).group(1)
@@ -760,3 +765,21 @@ def test_the_definitions_state_the_pooled_bootstraps_simulated_coverage():
     claim_2 = template.split("<dt>Claim 2's comparison</dt>")[1].split("</dd>")[0]
     assert "{{ findings.settings.pooled_coverage }}" in claim_2
     assert "not\n  checked" not in claim_2 and "not checked" not in claim_2
+
+
+def test_conditions_that_share_training_jobs_are_counted_for_the_shared_timing_figure():
+    """Rates and lr arms of one (dataset, optimizer, budget) train in the same jobs; another
+    budget or optimizer is another job."""
+
+    def cond(**keys):
+        base = {"dataset": "a", "optimizer": "adam", "budget": "e100", "lr_scaling": "constant"}
+        return {"keys": base | keys}
+
+    conditions = [
+        cond(base_lr=0.001),
+        cond(base_lr=0.01),
+        cond(base_lr=0.001, lr_scaling="linear"),
+        cond(base_lr=0.001, budget="s1000"),
+        cond(base_lr=0.001, optimizer="sgd"),
+    ]
+    assert report.job_sharing(conditions) == [3, 3, 3, 1, 1]

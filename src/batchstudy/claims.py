@@ -1578,8 +1578,9 @@ def _group_causes(runs: pd.DataFrame) -> str:
 
 #: The method of a mean over seeds of per-seed values some of which are lower bounds.
 METHOD_LOWER_BOUND = (
-    "lower bound: mean over seeds, each run counted at the budget placed at the epoch it is "
-    "known to settle after (the budget, or the last epoch a run can settle at); no interval"
+    "lower bound: mean over seeds, each run counted at the budget placed instead at the epoch "
+    "it is known to settle after (a run settled below the target at its own settling epoch); "
+    "no interval"
 )
 
 
@@ -1603,9 +1604,10 @@ def _lower_bound_words(e: Effect) -> str:
     over 10 seeds (6 of 10 per-seed values are lower bounds …), so no interval can carry a
     verdict." No interval is printed: its upper end would bound nothing."""
     return (
-        f"≥ {fmt.number(e.estimate)} on average over {fmt.counted(e.n, 'seed')}, each run "
-        "counted at the budget placed at the epoch it is known to settle after, the budget or, "
-        "for a budget-limited run, the last epoch a run can settle at "
+        f"≥ {fmt.number(e.estimate)} on average over {fmt.counted(e.n, 'seed')}, with each run "
+        "counted at the budget placed instead at the epoch it is known to settle after (the "
+        "budget; for a budget-limited run the last epoch a run can settle at; a run settled "
+        "below the target at its own settling epoch) "
         f"({e.n_censored} of {e.n} {LOWER_BOUND_WORDS}), so no interval of them can carry a "
         "verdict."
     )

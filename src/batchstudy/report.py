@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import math
 import platform
+from dataclasses import fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from . import formatting as fmt
 from .aggregate import DRIFT_EPOCHS
 from .catalogue import catalogue_context, study_summary
 from .claims import untestable_words
-from .config import budget_label, budgets, config_hash, optimizer_settings
+from .config import JobKey, budget_label, budgets, config_hash, optimizer_settings
 from .data import VAL_OWN
 from .io import read_table, write_json, write_text
 from .metrics import EVENT_UNITS, HIGH_LOSS_WORDS, JOB_KEYS
@@ -315,21 +316,36 @@ TIMING_CAPTIONS = {
 }
 
 
-def figure_title(name: str, timing_repeats: Any) -> str:
+def figure_title(name: str, timing_repeats: Any, sharing: int = 1) -> str:
     """A condition figure's caption: its `PLOTS` title; the timing figure's says which clock
     it shows, by whether the condition has the timing stage's repeats (its findings'
-    ``timing_repeats``)."""
+    ``timing_repeats``), and, where `sharing` > 1 conditions share its training jobs (their
+    lr arms and rates train on one job's replica axis), that it is the same figure in all."""
     title = PLOTS[name]
-    return f"{title}: {TIMING_CAPTIONS[bool(timing_repeats)]}" if name == "timing" else title
+    if name != "timing":
+        return title
+    shared = (
+        f" (the same figure in all {sharing} conditions that share these training jobs)"
+        if sharing > 1
+        else ""
+    )
+    return f"{title}: {TIMING_CAPTIONS[bool(timing_repeats)]}{shared}"
 
 
-def condition_section(found: dict[str, Any], plot_dir: Path) -> dict[str, Any]:
+def job_sharing(conditions: list[dict[str, Any]]) -> list[int]:
+    """Per condition, how many conditions share its training jobs (`config.JobKey`: dataset,
+    optimizer, budget): they share the jobs' clocks and timing stage, so one timing figure."""
+    keys = [tuple(c["keys"][f.name] for f in fields(JobKey)) for c in conditions]
+    return [keys.count(k) for k in keys]
+
+
+def condition_section(found: dict[str, Any], plot_dir: Path, sharing: int = 1) -> dict[str, Any]:
     from . import plots  # matplotlib: imported by the report, not by the catalogue
 
     sub = plots.condition_dir(found["keys"])
     figures = [
         {
-            "title": figure_title(name, found.get("timing_repeats")),
+            "title": figure_title(name, found.get("timing_repeats"), sharing),
             "uri": data_uri(plot_dir / sub / f"{name}.png"),
             "name": name,
         }
@@ -722,7 +738,10 @@ def build_context(
 
     found = json.loads(findings_path.read_text(encoding="utf-8"))
     jobs = read_table(jobs_path, JOB_KEYS, what="jobs")
-    sections = [condition_section(c, plot_dir) for c in found["conditions"]]
+    sharing = job_sharing(found["conditions"])
+    sections = [
+        condition_section(c, plot_dir, k) for c, k in zip(found["conditions"], sharing, strict=True)
+    ]
     prov = provenance(cfg, jobs)
     return {
         "findings": found,

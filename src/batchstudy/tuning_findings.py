@@ -751,7 +751,8 @@ def selection_text(fit: dict[str, Any], n_rates: int, frontier: pd.DataFrame) ->
         else ""
     )
     return (
-        "Intervals in the speed-chosen column hold each batch size's chosen rate fixed: they "
+        "Intervals in the evidence column at the speed-chosen rates hold each batch size's "
+        "chosen rate fixed: they "
         f"cover the seeds at those rates, not the choice, which was made on these same runs{share}"
         ". Claim 4 races to the very target that chose the rates: each chosen cell was picked "
         f"from {n_rates} rates for the fewest median steps to it on the same runs, so its "
