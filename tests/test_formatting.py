@@ -267,6 +267,15 @@ def test_a_t_interval_of_identical_values_says_so_instead_of_a_zero_width_interv
     assert fmt.interval(boot, "count") == "6 [6, 6]"  # a percentile bootstrap's own ends
 
 
+def test_a_lower_bound_number_is_rounded_down_so_it_stays_a_bound():
+    """A mean of lower bounds of 79.95 is "≥ 79.9", not "≥ 80.0" (above the data); values the
+    usual rounding already prints below or at themselves, and whole numbers, are unchanged."""
+    assert fmt.number_at_least(79.95) == "79.9" and fmt.number(79.95) == "80.0"
+    assert fmt.number_at_least(89.85) == "89.8" and fmt.number_at_least(86.9) == "86.9"
+    assert fmt.number_at_least(88.0) == "88" and fmt.number_at_least(9.999) == "9.99"
+    assert fmt.number_at_least(1234.56) == "1,230" and fmt.number_at_least(0.1234) == "0.123"
+
+
 def test_an_accuracy_bound_rounds_away_from_what_it_bounds():
     # where the usual rounding (the printed interval end) would cross the bound, one digit
     # more: "at least 0.0636" beside an interval end printed −0.064, never 0.063 nor 0.064

@@ -1602,12 +1602,13 @@ def _lower_bound_effect(values: pd.Series, n_bounds: int, settings: IntervalSett
 def _lower_bound_words(e: Effect) -> str:
     """A mean of per-seed values some of which are lower bounds, in words: "≥ 31.4 on average
     over 10 seeds (6 of 10 per-seed values are lower bounds …), so no interval can carry a
-    verdict." No interval is printed: its upper end would bound nothing."""
+    verdict", the mean rounded down (`fmt.number_at_least`). No interval is printed: its
+    upper end would bound nothing."""
     return (
-        f"≥ {fmt.number(e.estimate)} on average over {fmt.counted(e.n, 'seed')}, with each run "
-        "counted at the budget placed instead at the epoch it is known to settle after (the "
-        "budget; for a budget-limited run the last epoch a run can settle at; a run settled "
-        "below the target at its own settling epoch) "
+        f"≥ {fmt.number_at_least(e.estimate)} on average over {fmt.counted(e.n, 'seed')}, with "
+        "each run counted at the budget placed instead at the epoch it is known to settle "
+        "after (the budget; for a budget-limited run the last epoch a run can settle at; a "
+        "run settled below the target at its own settling epoch) "
         f"({e.n_censored} of {e.n} {LOWER_BOUND_WORDS}), so no interval of them can carry a "
         "verdict."
     )

@@ -135,6 +135,16 @@ def significant(x: Any, digits: int = 3) -> str:
     return text[:-1] if text.endswith(".") else text
 
 
+def number_at_least(x: Any, digits: int = 3) -> str:
+    """A measured number said to be a lower bound ("≥ 79.9"): as `number`, but rounded down
+    at its last significant digit, so that the printed bound stays a bound (79.95 reads
+    "79.9", never "80.0"); a whole number prints exactly."""
+    if not _finite(x) or _integral(x) or float(x) == 0.0:
+        return number(x, digits)
+    unit = 10.0 ** (math.floor(math.log10(abs(float(x)))) - digits + 1)
+    return significant(math.floor(float(x) / unit + 1e-9) * unit, digits)
+
+
 def count(x: Any, digits: int = 3) -> str:
     """An integer-valued quantity (epochs, optimizer steps, examples) or a median of such
     (a whole number or a half): exactly, thousands separated (4,625, 1,822.5, an interval end
