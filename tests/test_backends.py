@@ -320,15 +320,21 @@ def test_tensorflow_jobs_import_tensorflow_without_jax():
     )
     env = {**_env(), "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_PLATFORMS": "cpu"}
     for keras in (False, True):
-        proc = subprocess.run(
-            [sys.executable, "-c", code.replace("KERAS", str(keras))],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        assert proc.returncode == 0, proc.stderr
-        got = json.loads(proc.stdout.strip().splitlines()[-1])
+        got = _import_probe(code, keras, env)
         assert got == {"jax": [], "later": 2.0}, got
+
+
+def _import_probe(code: str, keras: bool, env: dict[str, str]) -> dict:
+    """Run `code` (its ``KERAS`` set to `keras`) in a fresh Python, so that its imports start
+    from nothing; its last line of output, JSON, as a dict."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code.replace("KERAS", str(keras))],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def test_fused_jobs_import_tensorflow_without_keras():
@@ -350,13 +356,6 @@ def test_fused_jobs_import_tensorflow_without_keras():
     env = {k: v for k, v in _env().items() if k != "TF_USE_LEGACY_KERAS"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     for keras in (False, True):
-        proc = subprocess.run(
-            [sys.executable, "-c", code.replace("KERAS", str(keras))],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        assert proc.returncode == 0, proc.stderr
-        got = json.loads(proc.stdout.strip().splitlines()[-1])
+        got = _import_probe(code, keras, env)
         assert got["keras"] is keras and got["sklearn"] is keras, got
         assert not got["env"] and got["sum"] == 3.0 and got["keras_backend"] == "tensorflow"
