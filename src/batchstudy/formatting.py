@@ -142,7 +142,7 @@ def number_at_least(x: Any, digits: int = 3) -> str:
     if not _finite(x) or _integral(x) or float(x) == 0.0:
         return number(x, digits)
     unit = 10.0 ** (math.floor(math.log10(abs(float(x)))) - digits + 1)
-    return significant(math.floor(float(x) / unit + 1e-9) * unit, digits)
+    return significant(_outward(float(x) / unit, "lower") * unit, digits)
 
 
 def count(x: Any, digits: int = 3) -> str:
