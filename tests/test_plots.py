@@ -690,6 +690,16 @@ def test_the_loss_band_is_a_geometric_mean_band_that_stays_above_zero():
     assert gm[1] == pytest.approx(np.exp(np.log(loss[:4, 1]).mean()))
 
 
+def test_a_column_where_every_seed_diverged_is_a_gap_without_a_warning():
+    values = np.array([[0.5, np.nan, 0.7], [0.6, np.nan, np.nan]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mean, lo, hi = plots.mean_band(values)
+    assert mean[0] == pytest.approx(0.55) and lo[0] < 0.55 < hi[0]
+    assert np.isnan([mean[1], lo[1], hi[1]]).all()
+    assert (mean[2], lo[2], hi[2]) == (0.7, 0.7, 0.7)
+
+
 def _history(losses: np.ndarray, sizes=(32, 64)) -> tuple[pd.DataFrame, pd.DataFrame]:
     """History and runs of one condition: `losses` (seeds x epochs) for every curve."""
     n_seeds, n_epochs = losses.shape

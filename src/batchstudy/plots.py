@@ -28,6 +28,7 @@ import multiprocessing
 import re
 import shutil
 import textwrap
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,10 +195,13 @@ def mean_band(
     """Mean over rows (seeds) and its t confidence band ``(lo, hi)``, per column, by the rule
     of `stats.t_interval` (`stats.t_half_width`); zero width where a column has one value. The
     band is clipped to `bounds`, the values' range (`stats.value_range`), as the findings'
-    intervals are."""
+    intervals are. A column without a finite value (every seed diverged) is NaN: a gap in
+    the curve."""
     n = np.sum(np.isfinite(values), axis=0)
-    mean = np.nanmean(values, axis=0)
-    sd = np.nanstd(values, axis=0, ddof=1) if values.shape[0] > 1 else np.zeros_like(mean)
+    with warnings.catch_warnings():  # numpy warns of the all-NaN columns' NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(values, axis=0)
+        sd = np.nanstd(values, axis=0, ddof=1) if values.shape[0] > 1 else np.zeros_like(mean)
     half = np.where(n > 1, t_half_width(sd, n, level), 0.0)
     return mean, np.maximum(mean - half, bounds[0]), np.minimum(mean + half, bounds[1])
 
