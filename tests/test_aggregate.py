@@ -52,6 +52,24 @@ def test_same_inputs_same_bytes(fake_study, tmp_path):
         ).read_bytes()
 
 
+def test_a_second_process_writes_the_same_bytes_and_its_errors_surface(fake_study, tmp_path):
+    """`beside(2)`: the collected tables are written by a forked process while the metrics
+    are computed; the files are those of one process, and a write that fails in the worker
+    raises once the block ends."""
+    from batchstudy.aggregate import beside, write_tables
+
+    aggregate(fake_study["paths"], tmp_path / "one", SETTINGS, log=lambda m: None)
+    with beside(2) as submit:
+        aggregate(fake_study["paths"], tmp_path / "two", SETTINGS, log=print, submit=submit)
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "two").iterdir()) and len(names) == 5
+    for name in names:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError), beside(2) as submit:  # a file where the directory must be
+        submit(write_tables, tmp_path / "file" / "sub", {"x": pd.DataFrame({"a": [1]})})
+
+
 def test_diverged_runs_are_kept_and_marked(tmp_path):
     cond = ("blobs", "sgd", "constant", "e10")
     paths = [

@@ -22,9 +22,12 @@ README "File formats"):
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import json
+import multiprocessing
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +197,38 @@ def timing_summary(timing: pd.DataFrame, settings: IntervalSettings) -> pd.DataF
     return pd.DataFrame(rows)
 
 
+#: Runs ``fn(*args, **kwargs)``, at once or beside the caller (`beside`).
+Submit = Callable[..., None]
+
+
+def _now(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    fn(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def beside(workers: int) -> Iterator[Submit]:
+    """A `Submit` for the aggregate's writing: with `workers` > 1 each call runs in one forked
+    process beside the caller (its arguments pickled over), else at once. Leaving the block
+    waits for every call and raises the first one's error, so no table is missing or partial
+    (each is written through `write_table`'s atomic rename) when it returns."""
+    if workers <= 1:
+        yield _now
+        return
+    context = multiprocessing.get_context("fork")  # the worker inherits the imports
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        calls: list[concurrent.futures.Future] = []
+        yield lambda fn, *a, **k: calls.append(pool.submit(fn, *a, **k))
+        for call in calls:
+            call.result()
+
+
+def write_tables(out_dir: Path, tables: Mapping[str, pd.DataFrame]) -> None:
+    """Each table as ``out_dir/<name>.tsv`` (`write_table`)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, df in tables.items():
+        write_table(out_dir / f"{name}.tsv", df)
+
+
 def aggregate(
     history_paths: Sequence[str | Path],
     out_dir: Path,
@@ -201,12 +236,15 @@ def aggregate(
     chance: Mapping[str, float] | None = None,
     log: Callable[[str], None] = print,
     chance_loss: Mapping[str, float] | None = None,
+    submit: Submit = _now,
 ) -> dict[str, pd.DataFrame]:
     """Every job's files into the aggregate tables; ``chance``: dataset -> chance accuracy
     (`batchstudy.data.chance_accuracies`), which marks collapsed runs, and ``chance_loss``:
     dataset -> chance loss (`batchstudy.data.chance_losses`), which marks exploded losses
-    (`metrics.run_metrics`)."""
+    (`metrics.run_metrics`). The collected history, timing and jobs tables are written through
+    `submit` (`beside`: while the run metrics are computed), the runs and the summary after."""
     tables = collect(history_paths)
+    submit(write_tables, out_dir, dict(tables))
     facts = run_facts(tables["history"], tables["jobs"])
     runs = metrics.run_metrics(
         tables["history"],
@@ -239,10 +277,8 @@ def aggregate(
     summary = summary.merge(tables["jobs"][[*JOB_KEYS, *job_cols]], on=list(JOB_KEYS), how="left")
     rates = tables["history"].groupby(list(metrics.CELL_KEYS))["learning_rate"].first()
     summary = summary.merge(rates.reset_index(), on=list(metrics.CELL_KEYS), how="left")
+    write_tables(out_dir, {"runs": runs, "summary": summary})
     tables.update(runs=runs, summary=summary)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, df in tables.items():
-        write_table(out_dir / f"{name}.tsv", df)
     n_div = int(runs["diverged"].sum())
     log(f"aggregated {len(history_paths)} job(s), {len(runs)} run(s), {n_div} diverged")
     return tables
@@ -310,9 +346,7 @@ def write_extra_tables(
         "evals": collect_evals(history_paths),
         "timing_repeats": collect_timing_repeats(timing_repeat_paths),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, df in tables.items():
-        write_table(out_dir / f"{name}.tsv", df)
+    write_tables(out_dir, tables)
     log(
         f"evaluations: {len(tables['evals'])} row(s); timing repeats: "
         f"{len(tables['timing_repeats'])} row(s) from {len(timing_repeat_paths)} file(s)"

@@ -158,11 +158,14 @@ def _chance(splits: str | None) -> dict[str, dict[str, float] | None]:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
-    from .aggregate import aggregate, write_extra_tables
+    from .aggregate import aggregate, beside, write_extra_tables
 
     chance = _chance(args.splits)
-    aggregate(args.histories, Path(args.out_dir), json.loads(args.settings), log=_log, **chance)
-    write_extra_tables(args.histories, args.timing_repeats, Path(args.out_dir), log=_log)
+    out = Path(args.out_dir)
+    with beside(args.threads) as submit:  # 2 threads: the writing beside the metrics
+        submit(write_extra_tables, args.histories, args.timing_repeats, out, log=_log)
+        settings = json.loads(args.settings)
+        aggregate(args.histories, out, settings, log=_log, submit=submit, **chance)
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
@@ -442,6 +445,12 @@ def _add_table_stages(sub: Any) -> None:
         help="timing_repeats.tsv files of the timing stage (none when it is off)",
     )
     s.add_argument("--splits", help="splits.tsv of the datasets (chance levels)")
+    s.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        help="2 or more: the tables are written by a second process beside the metrics",
+    )
     s.add_argument("histories", nargs="+")
     s.set_defaults(func=cmd_aggregate)
 

@@ -33,10 +33,13 @@ rule aggregate:
         f"{DIRS.benchmarks}/aggregate.tsv"
     conda:
         "../envs/study.yaml"
+    # a second process writes the tables while the first computes the run metrics
+    # (--set-threads aggregate=1: one after the other)
+    threads: 2
     params:
         settings=settings_json("metrics"),
         out_dir=directory_of("output.history"),
     shell:
         "python -m batchstudy aggregate --out-dir {params.out_dir:q} --settings {params.settings:q}"
-        " --splits {input.splits:q} {input.histories:q}"
+        " --threads {threads} --splits {input.splits:q} {input.histories:q}"
         " --timing-repeats {input.timing_repeats:q} > {log:q} 2>&1"
