@@ -16,7 +16,11 @@ All on the seed's data (`data.SEED_BLOBS`), Adam at 1e-3, Dense(50, relu) -> sof
    of both fused engines against the seed loop's rate from part 1 (its models train one after
    another, so its rate does not depend on the number of seeds). Target: new >= 100x.
 3. Replica axis: the new engine with 8 learning rates x 10 seeds = 80 replicas per job against
-   1 x 10: seconds per model-epoch at 80 over that at 10. Target: <= 1/4.
+   1 x 10: seconds per model-epoch at 80 over that at 10. Target: <= 1/4. Measured twice: in
+   this process (wall of the calls, and training alone), and (3b) as the workflow runs it, one
+   ``python -m batchstudy train`` process per batch size (``--job-threads``, default 1 as in
+   the workflow), whose wall time includes what every job pays once: the interpreter, the
+   imports (TensorFlow ~4 s), the graph and writing the files.
 4. Per step: new engine's training seconds over the old one's for the same steps, at batch
    sizes 4 and 32 with 1 and 10 seeds, engines alternating, fastest of 3 calls each. Target:
    the tape costs <= 15% (ratio <= 1.15). Parts 1 and 2 show whole sweeps, where the new
@@ -40,7 +44,9 @@ import argparse
 import json
 import math
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -254,6 +260,49 @@ def part3(ds: Any, bss: list[int], epochs: int, n_seeds: int, ten: dict) -> dict
     return {"many": many, "ratio": ratio}
 
 
+def train_job_seconds(data: Path, spec: Any, threads: int, work: Path) -> float:
+    """Wall seconds of one ``python -m batchstudy train`` process on `spec`, as the workflow
+    runs a training job: interpreter start, imports, TensorFlow, graph, training, files."""
+    files = {f: str(work / f"{f}.tsv") for f in ("history", "timing", "evals")}
+    cmd = [sys.executable, "-m", "batchstudy", "train", "--data", str(data)]
+    cmd += ["--spec", spec.to_json(), "--meta", str(work / "run.json"), "--threads", str(threads)]
+    cmd += [x for f, path in files.items() for x in (f"--{f}", path)]
+    t0 = time.perf_counter()
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    return time.perf_counter() - t0
+
+
+def part3_jobs(ds: Any, bss: list[int], epochs: int, n_seeds: int, threads: int) -> dict:
+    """Part 3 as the workflow pays it: one training job (process) per batch size, at
+    1 x `n_seeds` and at len(LR_GRID) x `n_seeds` replicas, alternating; wall seconds of the
+    processes per model-epoch."""
+    from batchstudy.data import save_dataset
+    from batchstudy.spec import LrVariant, TrainSpec
+
+    seeds = tuple(range(n_seeds))
+    grids = {n_seeds: (1e-3,), len(LR_GRID) * n_seeds: LR_GRID}
+    seconds = dict.fromkeys(grids, 0.0)
+    with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
+        data = Path(tmp) / "blobs.npz"
+        save_dataset(ds, data)
+        for bs in bss:
+            for n, lrs in grids.items():
+                variants = tuple(LrVariant("constant", r, r) for r in lrs)
+                spec = TrainSpec(batch_size=bs, epochs=epochs, seeds=seeds, variants=variants)
+                seconds[n] += train_job_seconds(data, spec, threads, Path(tmp))
+    per_model = {n: seconds[n] / (n * len(bss) * epochs) for n in grids}
+    few, many = grids
+    ratio = per_model[many] / per_model[few]
+    print(f"\n## 3b. as workflow jobs: a `batchstudy train` per batch size, {threads} thread")
+    print("| replicas per job | processes' wall s | s per model-epoch |")
+    print("|-----------------:|------------------:|------------------:|")
+    for n in grids:
+        print(f"| {n:16d} | {seconds[n]:17.1f} | {per_model[n]:17.6f} |")
+    print(f"  cost at {many} / cost at {few}: {ratio:.2f} (target <= 0.25; {load()})")
+    return {"seconds": {str(n): s for n, s in seconds.items()}, "ratio": ratio, "threads": threads}
+
+
 def part4(ds: Any, epochs: int, eng: dict, repeats: int = 3) -> dict[str, float]:
     """Training seconds of the same steps, new engine over old, where steps dominate (batch
     sizes 4 and 32; the new engine's extra end-of-epoch evaluation of the training split is
@@ -310,6 +359,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10, help="seeds for parts 2 and 3")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--job-threads", type=int, default=1, help="part 3b's --threads (the workflow's default)"
+    )
     ap.add_argument("--variants", action="store_true", help="run part 5")
     ap.add_argument("--equivalence", action="store_true", help="run part 6 (slow)")
     ap.add_argument("--eq-seeds", type=int, default=10)
@@ -331,6 +383,7 @@ def main() -> None:
     out["part1"] = part1(ds, bss, epochs, eng)
     out["part2"] = part2(ds, bss, epochs, args.seeds, eng, out["part1"]["keras"]["seconds"])
     out["part3"] = part3(ds, bss, epochs, args.seeds, out["part2"]["new"])
+    out["part3_jobs"] = part3_jobs(ds, bss, epochs, args.seeds, args.job_threads)
     out["part4"] = part4(ds, epochs, eng)
     if args.variants:
         out["part5"] = part5(ds, bss, epochs, args.seeds)
