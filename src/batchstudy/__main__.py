@@ -6,7 +6,9 @@ released. What the interpreter would still do is tear its modules down one by on
 costs a process that imported TensorFlow ~1.5 s and one with pandas, SciPy and matplotlib
 ~0.5 s, in every workflow job (20 TensorFlow jobs in one blobs part of the lr-tuning study).
 So the standard streams are flushed and the process ends with ``os._exit`` and the stage's
-status. An exception still ends the normal way, with its traceback and status 1.
+status. An exception still ends the normal way, with its traceback and status 1, and so does a
+run under a profiler or a tracer (``python -m cProfile -m batchstudy ...``, coverage), which
+writes its results at exit.
 """
 
 import os
@@ -15,6 +17,8 @@ import sys
 from .cli import main
 
 status = main()
-sys.stdout.flush()
-sys.stderr.flush()
-os._exit(status)
+if sys.getprofile() is None and sys.gettrace() is None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+sys.exit(status)
