@@ -747,3 +747,24 @@ def test_cli_custom_model_not_a_keras_model(study, tmp_path):
     log = (study / D.logs / "model_check.log").read_text()
     assert "model.custom 'models/net.py:build' returned dict, not a keras.Model" in log
     assert touched == [], touched
+
+
+def test_the_module_entry_point_passes_the_status_on_and_lets_a_profiler_write(tmp_path):
+    """``python -m batchstudy`` leaves with os._exit (no teardown) with the stage's status and
+    its output flushed; under cProfile it exits the normal way, so the profile is written (with
+    os._exit it would not be)."""
+    import subprocess
+    import sys
+
+    argv = ["-m", "batchstudy", "compare", "nosuch", "other"]
+    plain = subprocess.run([sys.executable, *argv], cwd=tmp_path, capture_output=True, text=True)
+    assert plain.returncode == 2 and "'nosuch' has no findings" in plain.stderr
+    out = tmp_path / "stage.prof"
+    profiled = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(out), *argv],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    # (cProfile itself swallows the stage's SystemExit, so its own status is 0)
+    assert "'nosuch' has no findings" in profiled.stderr and out.stat().st_size > 0
