@@ -1,7 +1,7 @@
 """Benchmark: the seed article's Keras loop, the old fused engine and the new one, side by side.
 
-    python benchmarks/bench_engines.py --quick         # 3 batch sizes x 10 epochs, ~1 min
-    python benchmarks/bench_engines.py                 # 8 batch sizes x 100 epochs, ~6-8 min
+    python benchmarks/bench_engines.py --quick         # 3 batch sizes x 10 epochs, a few minutes
+    python benchmarks/bench_engines.py                 # 8 batch sizes x 100 epochs, ~10 min
     python benchmarks/bench_engines.py --equivalence --eq-seeds 10 --eq-epochs 100  # +~25 min
 
 All on the seed's data (`data.SEED_BLOBS`), Adam at 1e-3, Dense(50, relu) -> softmax:
