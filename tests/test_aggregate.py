@@ -91,6 +91,29 @@ def test_truncated_history_names_the_file(fake_study, tmp_path):
         aggregate(fake_study["paths"], tmp_path / "agg", SETTINGS)
 
 
+def test_a_bad_history_leaves_the_tables_of_an_earlier_run_as_they_were(fake_study, tmp_path):
+    """The stage reads and checks every input before it writes a table, the extra tables
+    (evaluations, timing repeats) included, also when a second process writes them."""
+    import json
+
+    from batchstudy import cli
+
+    out = tmp_path / "agg"
+    paths = [str(p) for p in fake_study["paths"]]
+    argv = ["aggregate", "--out-dir", str(out), "--settings", json.dumps(SETTINGS)]
+    argv += ["--threads", "2", *paths]
+    assert cli.main(argv) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert len(before) == 7
+    evals = fake_study["paths"][0].parent / "evals.tsv"  # new evaluations, a valid file ...
+    rows = evals.read_text().splitlines()
+    evals.write_text("\n".join([rows[0], *(r.rsplit("\t", 1)[0] + "\t0.5" for r in rows[1:])]))
+    p = fake_study["paths"][-1]  # ... and a truncated history
+    p.write_text("\n".join(p.read_text().splitlines()[:-5]) + "\n")
+    assert cli.main(argv) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_wrong_columns_name_the_file(fake_study, tmp_path):
     p = fake_study["paths"][1]
     p.write_text(p.read_text().replace("val_accuracy", "val_acc"))

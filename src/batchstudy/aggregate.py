@@ -237,14 +237,17 @@ def aggregate(
     log: Callable[[str], None] = print,
     chance_loss: Mapping[str, float] | None = None,
     submit: Submit = _now,
+    extra: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every job's files into the aggregate tables; ``chance``: dataset -> chance accuracy
     (`batchstudy.data.chance_accuracies`), which marks collapsed runs, and ``chance_loss``:
     dataset -> chance loss (`batchstudy.data.chance_losses`), which marks exploded losses
-    (`metrics.run_metrics`). The collected history, timing and jobs tables are written through
-    `submit` (`beside`: while the run metrics are computed), the runs and the summary after."""
+    (`metrics.run_metrics`). Nothing is written before every history is read and checked;
+    then the collected history, timing and jobs tables, and `extra` (tables the caller has
+    read, `extra_tables`), are written through `submit` (`beside`: while the run metrics
+    are computed), the runs and the summary after them."""
     tables = collect(history_paths)
-    submit(write_tables, out_dir, dict(tables))
+    submit(write_tables, out_dir, {**tables, **(extra or {})})
     facts = run_facts(tables["history"], tables["jobs"])
     runs = metrics.run_metrics(
         tables["history"],
@@ -335,20 +338,30 @@ def collect_timing_repeats(paths: Sequence[str | Path]) -> pd.DataFrame:
     return out.sort_values([*keys, "repeat", "order"]).reset_index(drop=True)
 
 
+def extra_tables(
+    history_paths: Sequence[str | Path],
+    timing_repeat_paths: Sequence[str | Path],
+    log: Callable[[str], None] = print,
+) -> dict[str, pd.DataFrame]:
+    """The ``evals`` and ``timing_repeats`` tables, read and checked (not written)."""
+    tables = {
+        "evals": collect_evals(history_paths),
+        "timing_repeats": collect_timing_repeats(timing_repeat_paths),
+    }
+    log(
+        f"evaluations: {len(tables['evals'])} row(s); timing repeats: "
+        f"{len(tables['timing_repeats'])} row(s) from {len(timing_repeat_paths)} file(s)"
+    )
+    return tables
+
+
 def write_extra_tables(
     history_paths: Sequence[str | Path],
     timing_repeat_paths: Sequence[str | Path],
     out_dir: Path,
     log: Callable[[str], None] = print,
 ) -> dict[str, pd.DataFrame]:
-    """Write ``evals.tsv`` and ``timing_repeats.tsv`` into `out_dir`."""
-    tables = {
-        "evals": collect_evals(history_paths),
-        "timing_repeats": collect_timing_repeats(timing_repeat_paths),
-    }
+    """Write ``evals.tsv`` and ``timing_repeats.tsv`` into `out_dir` (`extra_tables`)."""
+    tables = extra_tables(history_paths, timing_repeat_paths, log)
     write_tables(out_dir, tables)
-    log(
-        f"evaluations: {len(tables['evals'])} row(s); timing repeats: "
-        f"{len(tables['timing_repeats'])} row(s) from {len(timing_repeat_paths)} file(s)"
-    )
     return tables

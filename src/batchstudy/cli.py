@@ -158,14 +158,14 @@ def _chance(splits: str | None) -> dict[str, dict[str, float] | None]:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
-    from .aggregate import aggregate, beside, write_extra_tables
+    from .aggregate import aggregate, beside, extra_tables
 
     chance = _chance(args.splits)
-    out = Path(args.out_dir)
+    settings = json.loads(args.settings)
+    extra = extra_tables(args.histories, args.timing_repeats, log=_log)  # read before writing
     with beside(args.threads) as submit:  # 2 threads: the writing beside the metrics
-        submit(write_extra_tables, args.histories, args.timing_repeats, out, log=_log)
-        settings = json.loads(args.settings)
-        aggregate(args.histories, out, settings, log=_log, submit=submit, **chance)
+        out = Path(args.out_dir)
+        aggregate(args.histories, out, settings, log=_log, submit=submit, extra=extra, **chance)
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
