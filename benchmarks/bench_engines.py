@@ -109,6 +109,15 @@ def engines() -> dict[str, Callable[..., Any]]:
     return {"old": legacy_fused.train_fused, "new": train_fused}
 
 
+def lr_job_spec(bs: int, epochs: int, seeds: tuple[int, ...], lrs: tuple[float, ...]) -> Any:
+    """One job's spec: `lrs` as constant learning-rate variants (replicas = len(lrs) *
+    len(seeds))."""
+    from batchstudy.spec import LrVariant, TrainSpec
+
+    variants = tuple(LrVariant("constant", r, r) for r in lrs)
+    return TrainSpec(batch_size=bs, epochs=epochs, seeds=seeds, variants=variants)
+
+
 def fused_sweep(
     train: Callable[..., Any],
     ds: Any,
@@ -119,24 +128,20 @@ def fused_sweep(
     **kw: Any,
 ) -> dict[str, Any]:
     """A fused engine on every batch size, one job (call) per batch size; `lrs` become
-    learning-rate variants of each job (replicas = len(lrs) * len(seeds))."""
-    from batchstudy.spec import LrVariant, TrainSpec
-
-    variants = tuple(LrVariant("constant", r, r) for r in lrs)
+    learning-rate variants of each job (`lr_job_spec`)."""
     train_s = setup = 0.0
     per_bs = {}
     t_all = time.perf_counter()
     for bs in batch_sizes:
-        spec = TrainSpec(batch_size=bs, epochs=epochs, seeds=seeds, variants=variants)
         t0 = time.perf_counter()
-        res = train(ds, spec, quiet, **kw)
+        res = train(ds, lr_job_spec(bs, epochs, seeds, lrs), quiet, **kw)
         dt = time.perf_counter() - t0
         tr = float(res.timing.seconds.sum())
         per_bs[bs] = {"wall": dt, "train": tr, "setup": res.setup_seconds}
         train_s += tr
         setup += res.setup_seconds
     wall = time.perf_counter() - t_all
-    models = len(variants) * len(seeds) * len(batch_sizes) * epochs
+    models = len(lrs) * len(seeds) * len(batch_sizes) * epochs
     return {
         "wall": wall,
         "train": train_s,
@@ -278,7 +283,6 @@ def part3_jobs(ds: Any, bss: list[int], epochs: int, n_seeds: int, threads: int)
     1 x `n_seeds` and at len(LR_GRID) x `n_seeds` replicas, alternating; wall seconds of the
     processes per model-epoch."""
     from batchstudy.data import save_dataset
-    from batchstudy.spec import LrVariant, TrainSpec
 
     seeds = tuple(range(n_seeds))
     grids = {n_seeds: (1e-3,), len(LR_GRID) * n_seeds: LR_GRID}
@@ -288,8 +292,7 @@ def part3_jobs(ds: Any, bss: list[int], epochs: int, n_seeds: int, threads: int)
         save_dataset(ds, data)
         for bs in bss:
             for n, lrs in grids.items():
-                variants = tuple(LrVariant("constant", r, r) for r in lrs)
-                spec = TrainSpec(batch_size=bs, epochs=epochs, seeds=seeds, variants=variants)
+                spec = lr_job_spec(bs, epochs, seeds, lrs)
                 seconds[n] += train_job_seconds(data, spec, threads, Path(tmp))
     per_model = {n: seconds[n] / (n * len(bss) * epochs) for n in grids}
     few, many = grids

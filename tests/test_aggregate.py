@@ -162,7 +162,8 @@ def test_evals_and_timing_repeats_tables(fake_study, tmp_path):
     from batchstudy.aggregate import (
         EVALS_TABLE_COLUMNS,
         TIMING_REPEATS_TABLE_COLUMNS,
-        write_extra_tables,
+        extra_tables,
+        write_tables,
     )
     from batchstudy.io import TIMING_REPEAT_COLUMNS
 
@@ -171,7 +172,8 @@ def test_evals_and_timing_repeats_tables(fake_study, tmp_path):
     rows = [(b, r, o, 5, 0.01 * b, 0.001, 5) for r in (2, 1) for o, b in enumerate((8, 4), 1)]
     pd.DataFrame(rows, columns=list(TIMING_REPEAT_COLUMNS)).to_csv(timing, sep="\t", index=False)
     out = tmp_path / "agg"
-    t = write_extra_tables(fake_study["paths"], [timing], out, log=lambda m: None)
+    t = extra_tables(fake_study["paths"], [timing], log=lambda m: None)
+    write_tables(out, t)
     e = pd.read_csv(out / "evals.tsv", sep="\t")
     assert list(e.columns) == list(EVALS_TABLE_COLUMNS) and len(e) == 8 * 5 * 30
     assert list(e.columns[:5]) == list(metrics.CONDITION_KEYS)
@@ -182,6 +184,6 @@ def test_evals_and_timing_repeats_tables(fake_study, tmp_path):
     assert r[["repeat", "order"]].to_numpy().tolist() == [[1, 1], [1, 2], [2, 1], [2, 2]]
     assert (r.dataset == "blobs").all() and (r.budget == "e30").all()
     assert len(t["timing_repeats"]) == 4
-    write_extra_tables(fake_study["paths"], [], out, log=lambda m: None)
+    write_tables(out, extra_tables(fake_study["paths"], [], log=lambda m: None))
     empty = pd.read_csv(out / "timing_repeats.tsv", sep="\t")
     assert empty.empty and list(empty.columns) == list(TIMING_REPEATS_TABLE_COLUMNS)

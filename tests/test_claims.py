@@ -1503,15 +1503,15 @@ def _analyze_stage(study: dict, repeat_files: list, extra: tuple[str, ...] = ())
     workflow's analyze rule calls it (with the aggregate's timing_repeats.tsv)."""
     from conftest import read_json
 
-    from batchstudy.aggregate import aggregate, write_extra_tables
+    from batchstudy.aggregate import aggregate, extra_tables
     from batchstudy.cli import main
     from batchstudy.config import validate
 
     root = study["root"]
     agg = root / "results" / "aggregate"
     cfg = validate({"epochs": study["epochs"], "metrics": {"bootstrap": 200}})
-    aggregate(study["paths"], agg, cfg["metrics"], log=lambda m: None)
-    write_extra_tables(study["paths"], repeat_files, agg, log=lambda m: None)
+    tables = extra_tables(study["paths"], repeat_files, log=lambda m: None)
+    aggregate(study["paths"], agg, cfg["metrics"], log=lambda m: None, extra=tables)
     out = root / "results" / "analysis" / "findings.json"
     argv = ["analyze", "--runs", str(agg / "runs.tsv"), "--summary", str(agg / "summary.tsv")]
     argv += ["--timing-repeats", str(agg / "timing_repeats.tsv")]

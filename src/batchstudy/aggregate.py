@@ -353,15 +353,3 @@ def extra_tables(
         f"{len(tables['timing_repeats'])} row(s) from {len(timing_repeat_paths)} file(s)"
     )
     return tables
-
-
-def write_extra_tables(
-    history_paths: Sequence[str | Path],
-    timing_repeat_paths: Sequence[str | Path],
-    out_dir: Path,
-    log: Callable[[str], None] = print,
-) -> dict[str, pd.DataFrame]:
-    """Write ``evals.tsv`` and ``timing_repeats.tsv`` into `out_dir` (`extra_tables`)."""
-    tables = extra_tables(history_paths, timing_repeat_paths, log)
-    write_tables(out_dir, tables)
-    return tables
