@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
-from bench_workflow import ROOT, copy_project, timed_snakemake
+from bench_workflow import ROOT, copy_project, job_seconds, machine, onednn, timed_snakemake
+
+from batchstudy import config
+from batchstudy.layout import StudyDirs
 
 TARGET_SECONDS = 180.0
 STUDY = ROOT / "config" / "lr-tuning.yaml"
@@ -49,6 +51,9 @@ def main() -> None:
         cfg = one_dataset(project / "study.yaml", args.dataset)
         copy_project(project, project / "study.yaml")
         cold = timed_snakemake(project, args.cores)
+        study = StudyDirs(config.load(project / "config" / "config.yaml")["study"])
+        jobs = job_seconds(project, study)
+        kernels = onednn(project)
         if args.keep is not None:
             for name in ("results", "report", "logs", ".snakemake/log"):
                 shutil.copytree(project / name, args.keep / name, dirs_exist_ok=True)
@@ -61,11 +66,16 @@ def main() -> None:
     print(
         f"lr-tuning benchmark: {args.dataset}, {len(cfg['batch_sizes'])} batch sizes x "
         f"{n_rates} learning rates x {len(cfg['seeds'])} seeds, --cores {args.cores}, "
-        f"{platform.machine()} {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}"
+        f"{machine()}, {time.strftime('%Y-%m-%d %H:%M')}"
     )
     target = f"target <= {TARGET_SECONDS:.0f} s ({verdict})"
     print(f"  cold run to report/index.html  {cold:8.1f} s   {target}")
     print(f"  load average (1, 5, 15 min) before {load_before}, after {load_after}")
+    print(f"  TensorFlow's oneDNN kernels in the training jobs: {kernels}")
+    print("  jobs' wall seconds (Snakemake benchmark files), by stage:")
+    for stage, seconds in jobs.items():
+        spread = f" ({min(seconds):.1f}-{max(seconds):.1f} each)" if len(seconds) > 1 else ""
+        print(f"    {stage:<10} {len(seconds):3d} job(s) {sum(seconds):7.1f} s{spread}")
 
 
 if __name__ == "__main__":

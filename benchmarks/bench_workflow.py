@@ -55,6 +55,41 @@ def timed_snakemake(project: Path, cores: int, *args: str) -> float:
     return elapsed
 
 
+def machine() -> str:
+    """The machine in a few words: architecture, CPU count and, on Linux, the CPU's model name."""
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            ln.split(":", 1)[1].strip()
+            for ln in cpuinfo.read_text().splitlines()
+            if ln.startswith("model name")
+        ]
+        model = f" ({names[0]})" if names else ""
+    return f"{platform.machine()} {os.cpu_count()} CPUs{model}"
+
+
+def onednn(project: Path) -> str:
+    """Whether TensorFlow ran with oneDNN's kernels in the training jobs, as their logs say:
+    TensorFlow turns them on by default on some CPUs and not on others."""
+    logs = sorted(project.glob("logs/*/train/**/*.log"))
+    if not logs:
+        return "no training log"
+    on = any("oneDNN custom operations are on" in f.read_text(errors="replace") for f in logs)
+    return "on" if on else "off"
+
+
+def job_seconds(project: Path, study: StudyDirs) -> dict[str, list[float]]:
+    """Wall seconds of every job, by stage, from Snakemake's benchmark files (`benchmark:`)."""
+    root = project / study.benchmarks
+    stages: dict[str, list[float]] = {}
+    for f in sorted(root.glob("**/*.tsv")):
+        rel = f.relative_to(root)
+        stage = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        stages.setdefault(stage, []).append(float(pd.read_csv(f, sep="\t")["s"].iloc[-1]))
+    return stages
+
+
 def peak_train_rss(project: Path, study: StudyDirs) -> tuple[float, float]:
     files = sorted((project / study.benchmarks / "train").glob("**/*.tsv"))
     rss = [float(pd.read_csv(f, sep="\t")["max_rss"].max()) for f in files]
@@ -83,7 +118,7 @@ def main() -> None:
     ]
     print(
         f"workflow benchmark: {args.configfile.name}, --cores {args.cores}, "
-        f"{platform.machine()} {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}"
+        f"{machine()}, {time.strftime('%Y-%m-%d')}"
     )
     width = max(len(r[0]) for r in rows)
     for name, value, target in rows:
