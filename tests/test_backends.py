@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -359,3 +360,23 @@ def test_fused_jobs_import_tensorflow_without_keras():
         got = _import_probe(code, keras, env)
         assert got["keras"] is keras and got["sklearn"] is keras, got
         assert not got["env"] and got["sum"] == 3.0 and got["keras_backend"] == "tensorflow"
+
+
+def test_tensorflow_jobs_run_without_onednn_unless_asked():
+    """TensorFlow jobs leave oneDNN's CPU kernels off where ``TF_ENABLE_ONEDNN_OPTS`` is unset
+    (TensorFlow's own default depends on the CPU, and the kernels change the metrics' last
+    digits), honour the variable where it is set, and say which in their result."""
+    code = (
+        "import json, os\n"
+        "from batchstudy.training import configure_tensorflow\n"
+        "info = configure_tensorflow(1, keras=KERAS)\n"
+        "print(json.dumps({'onednn': info['onednn'],\n"
+        "                  'env': os.environ.get('TF_ENABLE_ONEDNN_OPTS')}))\n"
+    )
+    env = {k: v for k, v in _env().items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    assert _import_probe(code, False, env) == {"onednn": False, "env": "0"}
+    asked = _import_probe(code, False, {**env, "TF_ENABLE_ONEDNN_OPTS": "1"})
+    assert asked["env"] == "1"
+    if platform.machine() in ("x86_64", "AMD64"):  # TensorFlow's x86 wheels carry oneDNN
+        assert asked["onednn"] is True

@@ -56,6 +56,9 @@ def test_report_and_tables(study):
     assert summary.set_index("batch_size")["steps_per_epoch"].to_dict() == {16: 7, 64: 2}
     meta = read_json(study / f"{D.train}/blobs/adam/e4/bs16/run.json")
     assert meta["engine"] == "fused" and meta["op_determinism"] is True
+    jobs = pd.read_csv(study / f"{D.aggregate}/jobs.tsv", sep="\t")
+    assert jobs["onednn"].tolist() == [meta["onednn"]] * len(jobs)  # recorded, job by job
+    assert "oneDNN CPU kernels" in html
     log = (study / f"{D.logs}/train/blobs/adam/e4/bs16.log").read_text()
     assert "training batch size 16" in log
     bench = study / f"{D.benchmarks}/train/blobs/adam/e4/bs16.tsv"

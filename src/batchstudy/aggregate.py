@@ -11,7 +11,8 @@ README "File formats"):
 - ``jobs.tsv``: one row per job: engine, Keras backend and its version, device, replicas,
   epochs, steps per epoch, graph-building seconds, median seconds per model-epoch and per
   step, total seconds, and the job's TensorFlow version (empty on other backends), op
-  determinism, threads and GPU slot (the report's provenance).
+  determinism, whether oneDNN's CPU kernels ran (TensorFlow only), threads and GPU slot (the
+  report's provenance).
 - ``runs.tsv``: one row per run (condition, batch size, seed) with its convergence metrics.
 - ``summary.tsv``: one row per (condition, batch size) with means, medians and 95% CIs.
 - ``evals.tsv`` (`collect_evals`): condition keys, batch_size, seed, learning_rate, step,
@@ -134,6 +135,7 @@ def _job_row(job: dict[str, Any]) -> dict[str, Any]:
         "replicas": int(timing["replicas"].max()),
         "tensorflow": meta.get("tensorflow", ""),
         "op_determinism": meta.get("op_determinism", ""),
+        "onednn": meta.get("onednn", ""),
         "threads": meta.get("threads", ""),
         "gpu_slot": meta.get("gpu_slot"),
     }

@@ -106,6 +106,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             f"{time.perf_counter() - t0:.1f} s on {info['device']} (GPUs it sees: "
             f"{info['gpus_visible_to_backend'] or 'none'}), {args.threads} thread(s), "
             f"deterministic ops {'on' if info['op_determinism'] else 'off'}"
+            + (f", oneDNN kernels {'on' if info['onednn'] else 'off'}" if "onednn" in info else "")
         )
         _log(
             f"training batch size {spec.batch_size}: {len(spec.variants)} learning rate(s) "

@@ -412,6 +412,7 @@ def provenance(cfg: dict[str, Any], jobs: pd.DataFrame) -> dict[str, Any]:
         "gpu_slots": _distinct(jobs, "gpu_slot"),
         "tensorflow": _distinct(jobs, "tensorflow"),
         "op_determinism": _distinct(jobs, "op_determinism"),
+        "onednn": _distinct(jobs, "onednn"),
         "threads": _distinct(jobs, "threads"),
         "setup_seconds": float(jobs["setup_seconds"].sum()),
         "versions": versions(),
@@ -793,7 +794,7 @@ def render(template: Path, context: dict[str, Any]) -> str:
 
 
 #: What an empty list of the provenance reads as, on the page and in its TSV alike.
-EMPTY_PROVENANCE = {"gpu_slots": "none (CPU)"}
+EMPTY_PROVENANCE = {"gpu_slots": "none (CPU)", "onednn": "not recorded"}
 
 
 def provenance_tsv(prov: dict[str, Any]) -> str:

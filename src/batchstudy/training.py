@@ -48,6 +48,12 @@ __all__ = [
 #: Environment variable Keras 3 reads, once, at import, to pick its backend.
 ENV_KERAS_BACKEND = "KERAS_BACKEND"
 
+#: Environment variable TensorFlow reads, once, at import: "1" runs oneDNN's CPU kernels, "0"
+#: TensorFlow's own (Eigen); unset, TensorFlow decides by the CPU. `configure_tensorflow`
+#: sets `ONEDNN_DEFAULT` where the variable is unset.
+ENV_ONEDNN = "TF_ENABLE_ONEDNN_OPTS"
+ONEDNN_DEFAULT = "0"
+
 
 def select_backend(backend: str) -> None:
     """Point Keras at `backend` (`spec.BACKENDS`) before Keras is imported.
@@ -152,8 +158,18 @@ def configure_tensorflow(
     """Pin TensorFlow's thread pools to the job's `threads` before any op runs, so parallel
     jobs share the cores instead of each assuming it owns the machine. TensorFlow is imported
     without JAX (`_tensorflow_without_jax`); ``keras=False``: without Keras either
-    (`_tensorflow_alone`)."""
+    (`_tensorflow_alone`).
+
+    oneDNN's CPU kernels stay off unless ``TF_ENABLE_ONEDNN_OPTS`` asks for them
+    (`ONEDNN_DEFAULT`): TensorFlow itself turns them on by default on some x86 CPUs and not on
+    others, and they change the metrics in their last digits, so without this one machine's
+    histories would differ from another's with the same software. Off is also the faster
+    choice for these small models (README, Speed). ``onednn`` in the result says whether they
+    are on in this process (set before TensorFlow was imported; a process that imported it
+    earlier keeps what it had).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault(ENV_ONEDNN, ONEDNN_DEFAULT)
     with (
         _tensorflow_without_jax(),
         _tensorflow_alone() if not keras else contextlib.nullcontext(),
@@ -171,9 +187,19 @@ def configure_tensorflow(
         "tensorflow": tf.__version__,
         "threads": threads,
         "op_determinism": deterministic,
+        "onednn": _onednn_on(),
         "gpus_visible_to_backend": gpus,
         "device": ", ".join(gpus) if gpus else _cpu_name(),
     }
+
+
+def _onednn_on() -> bool | None:
+    """Whether TensorFlow runs oneDNN's CPU kernels in this process (None: it cannot say)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port  # TF's own check, no public API
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def configure_jax(threads: int, deterministic: bool = True) -> dict[str, Any]:
