@@ -455,7 +455,8 @@ def test_settling_large_group_never_settled_is_a_bound_not_an_interval():
     assert v.evidence.startswith(
         "Only a one-sided comparison is available: B ∈ {64, 128, 512}: no run settled within "
         "the budget (9 at chance, 21 still moving); each such run is counted at its budget "
-        "(100 epochs) (a still-moving run settles after the budget if at all)."
+        "(100 epochs) (a still-moving run, whose smoothed validation accuracy or loss still "
+        "moves, settles after the budget if at all)."
     )
     assert "exceeds" not in v.evidence
     assert "Runs that never settled, counted at the budget: B = 64: 10 of 10" in v.evidence
@@ -1873,7 +1874,7 @@ POOLED_MODEL = {
     "large": (70.0, 75.0, 80.0, 85.0),
     "seed_sd": 5.0,
     "run_sd": 9.0,
-    "never": 0.08,
+    "never": claims.POOLED_SIM_NEVER,
 }
 #: How far the simulated coverage may lie from `claims.POOLED_COVERAGE_AT` (about 2.5
 #: binomial standard errors at the replicate counts below).
@@ -1946,6 +1947,7 @@ def test_pooled_bootstrap_coverage_is_what_the_report_states(method, replicates,
     reach 95% at 5 seeds, so the report states their simulated coverage
     (`claims.POOLED_COVERAGE_AT`) instead of calling them 95%: this checks those numbers."""
     assert _pooled_truth("small") < _pooled_truth("large") < EPOCHS  # the model as described
+    assert len(POOLED_MODEL["small"]) == len(POOLED_MODEL["large"]) == claims.POOLED_SIM_SIZES
     stated = claims.POOLED_COVERAGE_AT[method][n]
     assert _pooled_coverage(method, n, replicates) == pytest.approx(
         stated, abs=POOLED_COVERAGE_TOLERANCE
@@ -1962,10 +1964,13 @@ def test_the_pooled_coverage_is_stated_once_in_the_definitions_and_beside_the_in
     e = Effect(40.0, 30.0, 50.0, 10, claims.METHOD_POOLED, 0.95)
     c10 = claims.POOLED_COVERAGE_AT[claims.METHOD_POOLED][10]
     assert claims.pooled_coverage_note(e) == (
-        f"; its coverage in simulation at 10 seeds: about {c10:.0%}, not 95%"
+        "; its coverage, simulated only for 4 batch sizes per group, 8% of runs never "
+        f"settling: about {c10:.0%} at 10 seeds, not 95%"
     )
+    assert "simulated only for 4 batch sizes per group, 8% of runs never settling" not in words
+    assert "4 batch sizes per group, 8% of runs never settling" in words
     monkeypatch.setitem(claims.POOLED_COVERAGE_AT, claims.METHOD_POOLED, {10: 0.95})
-    assert claims.pooled_coverage_note(e).endswith("at 10 seeds: about 95%")  # nominal: no "not"
+    assert claims.pooled_coverage_note(e).endswith("about 95% at 10 seeds")  # nominal: no "not"
     assert claims.pooled_coverage_note(dataclasses.replace(e, n=7)) == ""  # not simulated
     assert claims.pooled_coverage_note(dataclasses.replace(e, level=0.9)) == ""
     assert claims.pooled_coverage_note(dataclasses.replace(e, method=stats.METHOD_T)) == ""

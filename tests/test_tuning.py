@@ -212,6 +212,8 @@ def test_figures_are_png_files(tmp_path):
     ]
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    title = tuning_plots._fit_text(fit)  # the interval's method, not a bare "CI"
+    assert title.endswith("(nominal 95% percentile bootstrap over seeds)") and "CI" not in title
     with pytest.raises(ValueError, match="one group"):
         tuning_plots.plot_lr_grid(pd.concat([grid, grid]), tmp_path / "twice.png")
 

@@ -332,6 +332,23 @@ def test_a_move_of_b_crit_must_survive_the_evaluation_spacing():
     )
 
 
+def test_a_tuning_fit_whose_interval_leaves_its_batch_sizes_says_so():
+    """As in the condition sections (`findings.extrapolation_clauses`): the reference-rate
+    fit's interval reaching below the smallest fitted B is flagged, one inside is not."""
+    ref = 340 + 1420 / _B
+    low = _made(ref, _EPOCH, 3.03, 5.74)
+    assert low["fitted_sizes"] == list(_B) and low["extrapolated_low"]
+    assert not low["extrapolated_high"]
+    text = tf.bcrit_text(_fit() | low)
+    assert text.endswith(
+        "relative RMSE of the fitted steps 0.0%; the interval reaches below the smallest fitted "
+        "B = 4: extrapolation)"
+    ), text
+    inside = _made(23 + 520 / _B, _EPOCH, 12.2, 35.4)
+    assert "extrapolation" not in tf.bcrit_text(_fit() | inside)
+    assert "extrapolation" not in tf.bcrit_text(_fit())  # a fit without its batch sizes
+
+
 def test_a_fit_names_the_batch_sizes_it_leaves_out_and_why():
     cells = pd.DataFrame(
         {

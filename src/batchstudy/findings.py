@@ -1161,7 +1161,8 @@ def _shown_fit_headline(fits: list[tuple[int, dict[str, Any], dict]], of_n: str,
         else "reportable and stays inside its fitted batch sizes (at this target every such fit "
         "is flagged)"
         if central
-        else "reportable (at this target every reportable fit extrapolates)"
+        else "reportable (at this target the interval of every reportable fit reaches beyond "
+        "its fitted batch sizes)"
     )
     first = (
         "the study's only condition, whose fit is"

@@ -28,7 +28,7 @@ from . import claims, scaling, tuning
 from . import formatting as fmt
 from . import tuning_study as ts
 from .config import budget_label, lr_text, reference_lr
-from .findings import POOR_FIT_CAVEAT, job_rows, jsonable
+from .findings import POOR_FIT_CAVEAT, extrapolation_clauses, job_rows, jsonable
 from .metrics import CELL_KEYS
 from .stats import Effect, IntervalSettings
 
@@ -122,13 +122,25 @@ FIT_WHERE = {"tuned": "at any rate of the grid", "reference": "at this rate"}
 
 def with_resolution(fit: dict[str, Any], cells: pd.DataFrame, where: str) -> dict[str, Any]:
     """`fit` (made on `cells`, see `fit_cells`) with `SPACING_COLUMNS` (NaN where `fit` is not
-    ok) and ``left_out`` (`left_out_text` of `cells`, `where` naming the rate)."""
+    ok), ``left_out`` (`left_out_text` of `cells`, `where` naming the rate), ``fitted_sizes``
+    (the batch sizes with a point) and ``extrapolated_low``/``_high`` (a made fit's interval
+    reaching below / above them, as `scaling` flags the condition sections' fits)."""
     lo = hi = np.nan
+    steps = cells["median_steps"].astype(float)
+    fitted = sorted(int(b) for b in cells.loc[np.isfinite(steps), "batch_size"])
     if fit.get("ok"):
         lo, hi = tuning.spacing_bcrit_range(
             cells["batch_size"], cells["median_steps"], cells["eval_spacing"]
         )
-    return fit | {SPACING_LO: lo, SPACING_HI: hi, "left_out": left_out_text(cells, where)}
+    made = bool(fit.get("ok")) and bool(fitted)
+    return fit | {
+        SPACING_LO: lo,
+        SPACING_HI: hi,
+        "left_out": left_out_text(cells, where),
+        "fitted_sizes": fitted,
+        "extrapolated_low": made and float(fit["lo"]) < fitted[0],
+        "extrapolated_high": made and float(fit["hi"]) > fitted[-1],
+    }
 
 
 def left_out_text(cells: pd.DataFrame, where: str) -> str:
@@ -419,11 +431,13 @@ def bcrit_text(fit: dict[str, Any]) -> str:
     points = fit.get("left_out") or f"{fit['n_points']} batch sizes"
     said = fit_flags(fit)
     near = f"; {'; '.join(said)}; indicative only" if said else ""
+    beyond = extrapolation_clauses(fit) if fit.get("fitted_sizes") else []
+    beyond_words = "".join(f"; {c}" for c in beyond)
     return (
         f"{fmt.interval(e, 'size')} ({spacing}{fmt.percent(fit['level'])} percentile "
         f"bootstrap over {fit['n_seeds']} seeds, "
         f"{fit['n_boot_ok']} of {fit['n_boot']} resamples fit, {points}; relative RMSE of the "
-        f"fitted steps {fmt.percent(fit.get('rel_rmse'))}{near})"
+        f"fitted steps {fmt.percent(fit.get('rel_rmse'))}{beyond_words}{near})"
     )
 
 
@@ -1037,11 +1051,12 @@ THEORY_WORDS = (
 
 def theory_text(ratio: float, kind: str = "sgd", momentum: float = 0.0, poor: bool = False) -> str:
     """The theory's reading (`THEORY_WORDS`) beside the run's median ratio `ratio` (median
-    B_simple / tuned B_crit), without a verdict: one seed and one run give no interval, and the
+    B_simple / tuned B_crit), without a verdict: one seed and one run give no interval, the
     median mixes checkpoints before and after the target, while the theory speaks of the noise
-    near it. Only for plain SGD (`kind` in `THEORY_KINDS`, `momentum` 0) does the theory apply
-    as derived; SGD with momentum is named as not the plain SGD of the theory, another
-    optimizer as a heuristic reading (`SGD_CAVEAT`). Whether the two agree within
+    near it, and the run trains at the reference rate, not the speed-chosen ones. Only for
+    plain SGD (`kind` in `THEORY_KINDS`, `momentum` 0) does the theory apply as derived; SGD
+    with momentum is named as not the plain SGD of the theory, another optimizer as a
+    heuristic reading (`SGD_CAVEAT`). Whether the two agree within
     `ORDER_OF_MAGNITUDE` is stated as a fact of the numbers only. `poor` (the tuned fit's flag)
     repeats that the tuned B_crit is indicative only. Empty when `ratio` is not finite."""
     if not np.isfinite(ratio) or ratio <= 0:
@@ -1070,8 +1085,9 @@ def theory_text(ratio: float, kind: str = "sgd", momentum: float = 0.0, poor: bo
     )
     return (
         f"{theory} On this one seed {fact}; the median mixes checkpoints before and after the "
-        "target, the theory speaks of the noise near it, and one run gives no interval, so "
-        f"this neither confirms nor refutes the theory.{flag}"
+        "target, the theory speaks of the noise near it, the run trains at the reference rate "
+        "while the tuned B_crit comes from each batch size's speed-chosen rate, and one run "
+        f"gives no interval, so this neither confirms nor refutes the theory.{flag}"
     )
 
 

@@ -134,8 +134,8 @@ def _fit_text(fit: Mapping[str, Any] | None) -> str:
     if np.isfinite(fit.get("lo", np.nan)):
         level = fit.get("level", 0.95)
         interval = (
-            f", {fmt.confidence(level)} CI [{fmt.number(fit['lo'])}, {fmt.number(fit['hi'])}] "
-            "(seeds resampled)"
+            f" [{fmt.number(fit['lo'])}, {fmt.number(fit['hi'])}] (nominal "
+            f"{fmt.confidence(level)} percentile bootstrap over seeds)"
         )
     return f"B_crit = {fmt.number(fit['b_crit'])}{interval}"
 
