@@ -278,6 +278,26 @@ def test_b_crit_moves_only_when_the_intervals_are_disjoint():
     assert "no move is shown once the evaluation spacing is counted (the union of" in text
     assert "reference rate unknown (no range over the crossings' placements)" in text
     assert "these overlap" not in text
+    # move_kind says in one word what moved_text says: the catalogue's tuning line counts it
+    down = {"tuned": fit, "reference": up["tuned"]}
+    below = {"tuned": fit | {"below_range": True}, "reference": fit}
+    cases = [(up | {"reference": fit}, "up"), (down, "down"), (overlap, "none")]
+    cases += [(unknown, "none"), (failed, "unknown"), (below, "unknown")]
+    for fits, kind in cases:
+        assert tf.move_kind(fits) == kind
+        text = tf.moved_text(fits)
+        assert text.startswith(f"B_crit moved {kind} ") == (kind in ("up", "down")), text
+        assert text.startswith("Whether B_crit moved is not known") == (kind == "unknown"), text
+    groups = [
+        {"label": "a", "move": tf.move_kind(up | {"reference": fit})},
+        {"label": "b", "move": "none"},
+        {"label": "c", "move": "up"},
+    ]
+    assert tf.tuning_headline(groups) == (
+        "The learning rate tuned per batch size in 3 groups (the report's tuning section): "
+        "B_crit moved up with tuning in 2 (a; c), no move shown in 1 (b)."
+    )
+    assert tf.tuning_headline([]) == ""
 
 
 #: Batch sizes and epoch-resolution spacing (400 training rows) of the hand-made frontiers.

@@ -25,6 +25,7 @@ from conftest import (
 )
 
 from batchstudy import config
+from batchstudy import tuning_findings as tf
 from batchstudy.data import SPLIT_COLUMNS
 from batchstudy.layout import PLOT_NAMES
 from batchstudy.metrics import CONDITION_KEYS
@@ -242,6 +243,11 @@ def test_the_tuning_stage_tables_figures_and_report(grid_study):
         and "B_simple is measured along one reference run" in text
     )
     assert not re.search(r"\b(nan|inf)\b", text, re.IGNORECASE)
+    first = read_json(grid_study / D.summary)["headline"][0]  # the catalogue's first line
+    moves = [g["move"] for g in doc["groups"]]
+    assert first.startswith("The learning rate tuned per batch size in 4 groups") and all(
+        tf.MOVE_WORDS[m] in first for m in moves
+    ), first
 
 
 RUNTIME_SETTINGS = (

@@ -41,10 +41,17 @@ ABSENT = "—"
 
 
 def study_summary(
-    cfg: dict[str, Any], found: dict[str, Any], date: str, code: dict[str, Any]
+    cfg: dict[str, Any],
+    found: dict[str, Any],
+    date: str,
+    code: dict[str, Any],
+    tuning: str | None = None,
 ) -> dict[str, Any]:
     """What the catalogue lists of a study. `code` is `provenance.code_version`'s answer;
-    ``report`` is the study's report relative to the catalogue's directory."""
+    ``report`` is the study's report relative to the catalogue's directory; `tuning`, the
+    learning-rate tuning's one line (`tuning_findings.tuning_headline`), comes first among the
+    headlines where the study has it."""
+    lines = [h["text"] for h in found["headline"][:CATALOGUE_HEADLINES]]
     return {
         "format_version": SUMMARY_VERSION,
         "study": cfg["study"],
@@ -53,7 +60,7 @@ def study_summary(
         "config_hash": config_hash(cfg),
         "code_version": code,
         "n_conditions": len(found["conditions"]),
-        "headline": [h["text"] for h in found["headline"][:CATALOGUE_HEADLINES]],
+        "headline": [tuning, *lines] if tuning else lines,
         "report": f"{cfg['study']}/{STUDY_REPORT}",
     }
 

@@ -34,7 +34,7 @@ from .metrics import EVENT_UNITS, HIGH_LOSS_WORDS, JOB_KEYS
 from .provenance import code_version, machine
 from .spec import steps_per_epoch
 from .stats import ABOVE_BUDGET, Effect, range_coverage
-from .tuning_findings import TUNING_PLOT_DIR
+from .tuning_findings import TUNING_PLOT_DIR, tuning_headline
 
 #: The workflow's own checkout (the rules run this copy of the package): its git commit is
 #: the code version in provenance; outside a git checkout it reads "unknown".
@@ -834,7 +834,10 @@ def render_report(
     write_text(out, render(template, context))
     if summary is not None:
         prov = context["provenance"]
-        entry = study_summary(cfg, context["findings"], prov["date"], prov["code_version"])
+        tuned = tuning_headline(context["tuning"]["groups"])
+        entry = study_summary(
+            cfg, context["findings"], prov["date"], prov["code_version"], tuned or None
+        )
         write_json(summary, entry)
 
 

@@ -487,6 +487,49 @@ def bcrit_target_text(t: pd.Series, ref: str) -> str:
     )
 
 
+#: `move_kind`'s values in the order the catalogue's tuning line gives them, with their words.
+MOVE_WORDS = {
+    "up": "B_crit moved up with tuning",
+    "down": "moved down",
+    "none": "no move shown",
+    "unknown": "whether it moved is not known",
+}
+
+
+def move_kind(fits: dict[str, dict]) -> str:
+    """`moved_text` as one word of `MOVE_WORDS`: "up"/"down" where it states a move, "none"
+    where the intervals (or their unions with the crossings' placements) overlap, "unknown"
+    where a fit failed, lies below the range or lacks an interval."""
+    t, r = fits["tuned"], fits["reference"]
+    if not (t.get("ok") and r.get("ok")) or t.get("below_range") or r.get("below_range"):
+        return "unknown"
+    if not all(np.isfinite([t["lo"], t["hi"], r["lo"], r["hi"]])):
+        return "unknown"
+    if t["hi"] >= r["lo"] and t["lo"] <= r["hi"]:
+        return "none"
+    return resolved_move(t, r) or "none"
+
+
+def tuning_headline(groups: list[dict[str, Any]]) -> str:
+    """One line of the study's tuning groups for the catalogue: how many, and where B_crit
+    moved (`move_kind`, stored per group as ``move``); empty without groups."""
+    if not groups:
+        return ""
+    by: dict[str, list[str]] = {}
+    for g in groups:
+        by.setdefault(g.get("move", "unknown"), []).append(g["label"])
+    parts = [
+        f"{words} in {len(by[k])} ({'; '.join(by[k])})"
+        for k, words in MOVE_WORDS.items()
+        if k in by
+    ]
+    n = len(groups)
+    return (
+        f"The learning rate tuned per batch size in {n} group{'s' if n > 1 else ''} (the "
+        f"report's tuning section): {', '.join(parts)}."
+    )
+
+
 def moved_text(fits: dict[str, dict]) -> str:
     """Where B_crit moved: a direction only when the two intervals are disjoint."""
     t, r = fits["tuned"], fits["reference"]
@@ -1190,6 +1233,7 @@ def _group_doc(
         "bcrit": {k: bcrit_text(f) for k, f in fits.items()},
         "lr_changed": _changed_text(fits["tuned"]),
         "moved": moved_text(fits),
+        "move": move_kind(fits),
         "bcrit_target": bcrit_target_text(extra["target"], lr_text(ref)),
         "claims": claims_change(
             verdicts["reference"], verdicts["tuned"], extra["repeats"] is not None
