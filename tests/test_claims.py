@@ -1000,8 +1000,10 @@ def test_claim_3b_not_supported_when_a_larger_gap_explains_less_than_half_the_dr
     _assert_verdict(gap, NOT_SUPPORTED)
     assert claims.GAP_SHARE_RULE in gap.statement and "by more than 0.01" in gap.statement
     assert (
-        f"a larger gap explains at most {fmt.accuracy(g.hi)} of the drop of at least "
-        f"{fmt.accuracy(-drop.hi)} in test accuracy, less than half" in _reading(gap)
+        f"a larger gap explains at most {fmt.accuracy(g.hi)} (its "
+        f"{fmt.confidence(g.level)} interval's upper end) of the drop of at least "
+        f"{fmt.accuracy(-drop.hi)} in test accuracy (its {fmt.confidence(drop.level)} "
+        "interval's end nearer zero), less than half" in _reading(gap)
     )
     # a gap that could explain half the drop or more stays open
     wide = Effect(g.estimate, g.lo, -drop.hi, g.n, g.method, verdict=INCONCLUSIVE)

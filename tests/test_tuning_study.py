@@ -597,6 +597,22 @@ def test_regimes_are_defined_by_the_tuned_fit():
     text = tf.regime_text({"ok": True, "b_crit": 20.0})
     assert "0.25 × B_crit" in text and "(here B < 5, B > 80, with the tuned B_crit 20)" in text
     assert "unknown" in tf.regime_text({"ok": False})
+    assert "not resolved" not in text  # a fit without its placement range marks nothing
+    # B_crit 20 [12, 35], placements 9-24, so anywhere in 9-35: B = 2 is perfect scaling
+    # throughout (B < B_crit / 4), B = 8 only above 32; B = 64 has no further gain only below
+    # 16 (B > 4 B_crit); B = 16 has diminishing returns throughout
+    fit = _fit(b_crit=20.0, lo=12.0, hi=35.0) | {tf.SPACING_LO: 9.0, tf.SPACING_HI: 24.0}
+    assert "the table says it is not resolved" in tf.regime_text(fit)
+    cells = {b: tf.regime_cell(b, scaling.scaling_regime(b, 20.0), fit) for b in (2, 8, 16, 64)}
+    assert cells == {
+        2: "perfect scaling",
+        8: "diminishing returns (not resolved: perfect scaling to diminishing returns within "
+        "B_crit's range)",
+        16: "diminishing returns",
+        64: "diminishing returns (not resolved: diminishing returns to no further gain within "
+        "B_crit's range)",
+    }
+    assert tf.regime_cell(8, "diminishing returns", {"ok": False}) == "diminishing returns"
 
 
 def test_ties_with_the_chosen_cell_are_named():

@@ -406,8 +406,8 @@ def claim_time_per_epoch(
     evidence = (
         f"Median time per model-epoch {trend}; Spearman ρ of the medians over B "
         f"{fmt.end(rho, 'correlation', RHO_BOUNDARIES)}. B = {sizes[0]} takes {fmt.ratio(point)} "
-        f"the time of B = {sizes[-1]} (range of the two epoch intervals "
-        f"{fmt.end(ratio_lo, 'ratio', RATIO_BOUNDARIES)} to "
+        f"the time of B = {sizes[-1]} (the ratios of the two epoch intervals' ends, a heuristic "
+        f"range with no level of its own: {fmt.end(ratio_lo, 'ratio', RATIO_BOUNDARIES)} to "
         f"{fmt.end(ratio_hi, 'ratio', RATIO_BOUNDARIES)}). {NO_WALL_VERDICT}. "
         + _stream_note(s, sizes)
         + fixed_cost_note(_steps_per_epoch(summary), dict(zip(sizes, med, strict=True)))
@@ -2089,8 +2089,10 @@ def _claim3_reading(v3a: str, gap: Effect, train: Effect, drop: Effect) -> str:
         grows = f"the gap grows by more than {m}, but " if outcome == GAP_GROWS else ""
         return (
             f"train accuracy drops too ({fmt.interval(train, 'difference')}); {grows}a larger "
-            f"gap explains at most {fmt.accuracy_bound(gap.hi, 'upper')} of the drop of at least "
-            f"{fmt.accuracy_bound(-drop.hi, 'lower')} in test accuracy, less than half: "
+            f"gap explains at most {fmt.accuracy_bound(gap.hi, 'upper')} (its "
+            f"{fmt.confidence(gap.level)} interval's upper end) of the drop of at least "
+            f"{fmt.accuracy_bound(-drop.hi, 'lower')} in test accuracy (its "
+            f"{fmt.confidence(drop.level)} interval's end nearer zero), less than half: "
             f"{UNDER_TRAINING}"
         )
     if outcome == GAP_UNKNOWN:

@@ -775,6 +775,13 @@ def regime_text(fit: dict[str, Any]) -> str:
         f"Regime: read off the fitted curve S = S_min + E_min/B, not off each batch size's own "
         f"measured steps: {rule} (here B < {fmt.number(lo)}, B > {fmt.number(hi)}, with the "
         f"tuned B_crit {fmt.number(b)})."
+        + (
+            " Where a batch size's regime changes within B_crit's range (its bootstrap "
+            f"interval joined with its range {SPACING_WORDS}), the table says it is not "
+            "resolved and gives the regimes at the range's two ends."
+            if widened_range(fit) is not None
+            else ""
+        )
     )
 
 
@@ -940,8 +947,24 @@ def _chosen_label(cell: pd.Series) -> str:
     return lr if np.isfinite(cell["median_steps"]) else f"{lr} (no rate's median reached)"
 
 
-def frontier_rows(frontier: pd.DataFrame) -> list[list[str]]:
-    """The report's frontier table: B, chosen lr, steps, examples, reached, regime, test acc."""
+def regime_cell(batch_size: int, regime: str, fit: dict[str, Any]) -> str:
+    """A batch size's regime as the frontier table prints it: the regime at the tuned B_crit,
+    and, where the regime changes within the fit's `widened_range` (B_crit's bootstrap
+    interval and its range over the crossings' placements), the regimes at its two ends:
+    "perfect scaling (not resolved: perfect scaling to diminishing returns within B_crit's
+    range)"."""
+    span = widened_range(fit) if fit.get("ok") and not fit.get("below_range") else None
+    if span is None:
+        return regime
+    high, low = (scaling.scaling_regime(batch_size, c) for c in (span[1], span[0]))
+    if high == low == regime:
+        return regime
+    return f"{regime} (not resolved: {high} to {low} within B_crit's range)"
+
+
+def frontier_rows(frontier: pd.DataFrame, fit: dict[str, Any] | None = None) -> list[list[str]]:
+    """The report's frontier table: B, chosen lr, steps, examples, reached, regime (with
+    `regime_cell`'s qualifier given the tuned `fit`), test accuracy."""
     rows = []
     for _, f in frontier.sort_values("batch_size").iterrows():
         test = Effect(
@@ -958,7 +981,7 @@ def frontier_rows(frontier: pd.DataFrame) -> list[list[str]]:
                 tuning.steps_label(f["median_steps"], f["budget_steps"]),
                 tuning.steps_label(f["median_examples"], f["budget_steps"] * f["batch_size"]),
                 fmt.share(int(f["n_reached"]), int(f["n_runs"])),
-                str(f["regime"]),
+                regime_cell(int(f["batch_size"]), str(f["regime"]), fit or {}),
                 fmt.interval(test, "accuracy"),
             ]
         )
@@ -1272,7 +1295,7 @@ def _frontier_doc(
         "evaluations": evaluation_text(frontier, extra["resolution"], n_train),
         "resolution_caveat": resolution_caveat(frontier),
         "criterion": criterion_text(frontier, float(extra["target"]["target_accuracy"])),
-        "frontier_rows": frontier_rows(frontier),
+        "frontier_rows": frontier_rows(frontier, extra["fits"]["tuned"]),
         "frontier_header": frontier_header(extra["resolution"], n_train),
     }
 
