@@ -1966,13 +1966,14 @@ def test_the_pooled_coverage_is_stated_once_in_the_definitions_and_beside_the_in
     e = Effect(40.0, 30.0, 50.0, 10, claims.METHOD_POOLED, 0.95)
     c10 = claims.POOLED_COVERAGE_AT[claims.METHOD_POOLED][10]
     assert claims.pooled_coverage_note(e) == (
-        "; its coverage, simulated only for 4 batch sizes per group, 8% of runs never "
-        f"settling: about {c10:.0%} at 10 seeds, not 95%"
+        "; its coverage here is not known (simulated only for 4 batch sizes per group, 8% of "
+        f"runs never settling: about {c10:.0%} at 10 seeds there, not 95%)"
     )
+    assert claims.N_SMALL_BATCHES != claims.POOLED_SIM_SIZES  # why "here is not known"
     assert "simulated only for 4 batch sizes per group, 8% of runs never settling" not in words
     assert "4 batch sizes per group, 8% of runs never settling" in words
     monkeypatch.setitem(claims.POOLED_COVERAGE_AT, claims.METHOD_POOLED, {10: 0.95})
-    assert claims.pooled_coverage_note(e).endswith("about 95% at 10 seeds")  # nominal: no "not"
+    assert claims.pooled_coverage_note(e).endswith("about 95% at 10 seeds there)")  # no "not"
     assert claims.pooled_coverage_note(dataclasses.replace(e, n=7)) == ""  # not simulated
     assert claims.pooled_coverage_note(dataclasses.replace(e, level=0.9)) == ""
     assert claims.pooled_coverage_note(dataclasses.replace(e, method=stats.METHOD_T)) == ""

@@ -298,6 +298,12 @@ def test_b_crit_moves_only_when_the_intervals_are_disjoint():
         "B_crit moved up with tuning in 2 (a; c), no move shown in 1 (b)."
     )
     assert tf.tuning_headline([]) == ""
+    groups[2]["move_poor"] = True  # as moved_text: a move between poor fits is indicative only
+    assert tf.tuning_headline(groups).endswith(
+        "no move shown in 1 (b). A poor fit makes the move indicative only in c."
+    )
+    poor_up = up | {"reference": fit | {"rel_rmse": 0.2}}
+    assert "indicative only" in tf.moved_text(poor_up) and tf.move_kind(poor_up) == "up"
 
 
 #: Batch sizes and epoch-resolution spacing (400 training rows) of the hand-made frontiers.

@@ -512,7 +512,8 @@ def move_kind(fits: dict[str, dict]) -> str:
 
 def tuning_headline(groups: list[dict[str, Any]]) -> str:
     """One line of the study's tuning groups for the catalogue: how many, and where B_crit
-    moved (`move_kind`, stored per group as ``move``); empty without groups."""
+    moved (`move_kind`, stored per group as ``move``; ``move_poor``: a move `moved_text` calls
+    indicative only, for a poor fit); empty without groups."""
     if not groups:
         return ""
     by: dict[str, list[str]] = {}
@@ -524,9 +525,11 @@ def tuning_headline(groups: list[dict[str, Any]]) -> str:
         if k in by
     ]
     n = len(groups)
+    poor = [g["label"] for g in groups if g.get("move_poor")]
+    caveat = f" A poor fit makes the move indicative only in {'; '.join(poor)}." if poor else ""
     return (
         f"The learning rate tuned per batch size in {n} group{'s' if n > 1 else ''} (the "
-        f"report's tuning section): {', '.join(parts)}."
+        f"report's tuning section): {', '.join(parts)}.{caveat}"
     )
 
 
@@ -778,7 +781,7 @@ def regime_text(fit: dict[str, Any]) -> str:
         + (
             " Where a batch size's regime changes within B_crit's range (its bootstrap "
             f"interval joined with its range {SPACING_WORDS}), the table says it is not "
-            "resolved and gives the regimes at the range's two ends."
+            "resolved and gives the regimes at the range's upper and lower end, in that order."
             if widened_range(fit) is not None
             else ""
         )
@@ -1257,6 +1260,7 @@ def _group_doc(
         "lr_changed": _changed_text(fits["tuned"]),
         "moved": moved_text(fits),
         "move": move_kind(fits),
+        "move_poor": move_kind(fits) in ("up", "down") and any(poor_fit(f) for f in fits.values()),
         "bcrit_target": bcrit_target_text(extra["target"], lr_text(ref)),
         "claims": claims_change(
             verdicts["reference"], verdicts["tuned"], extra["repeats"] is not None
