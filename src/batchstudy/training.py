@@ -162,8 +162,8 @@ def configure_tensorflow(
 
     oneDNN's CPU kernels stay off unless ``TF_ENABLE_ONEDNN_OPTS`` asks for them
     (`ONEDNN_DEFAULT`): TensorFlow itself turns them on by default on some x86 CPUs and not on
-    others, and they change the metrics in their last digits, so without this one machine's
-    histories would differ from another's with the same software. Off is also the faster
+    others, and they change the metrics in their last digits, so under TensorFlow's default two
+    machines with the same software could differ for this reason alone. Off is also the faster
     choice for these small models (README, Speed). ``onednn`` in the result says whether they
     are on in this process (set before TensorFlow was imported; a process that imported it
     earlier keeps what it had).
