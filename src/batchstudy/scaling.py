@@ -331,16 +331,24 @@ def critical_batch_finding(
     medians = _median_over_seeds(matrix)
     reached = np.isfinite(medians)
     fitted = [int(b) for b in sizes[reached]]
-    fit |= {
-        "fitted_sizes": fitted,
+    fit |= fitted_extent(fit, fitted) | {
         "not_reached": [int(b) for b in sizes[~reached]],
-        "extrapolated_low": bool(fitted and np.isfinite(fit["lo"]) and fit["lo"] < min(fitted)),
-        "extrapolated_high": bool(fitted and np.isfinite(fit["hi"]) and fit["hi"] > max(fitted)),
         "regimes": (
             {str(b): scaling_regime(b, fit["b_crit"]) for b in fitted} if fit["ok"] else {}
         ),
     }
     return fit
+
+
+def fitted_extent(fit: dict[str, Any], fitted: list[int]) -> dict[str, Any]:
+    """``fitted_sizes`` (the batch sizes with a point, ascending) and ``extrapolated_low`` /
+    ``_high``: the fit's interval reaching below / above them (False without an interval)."""
+    lo, hi = float(fit.get("lo", np.nan)), float(fit.get("hi", np.nan))
+    return {
+        "fitted_sizes": fitted,
+        "extrapolated_low": bool(fitted and np.isfinite(lo) and lo < min(fitted)),
+        "extrapolated_high": bool(fitted and np.isfinite(hi) and hi > max(fitted)),
+    }
 
 
 def scaling_regime(batch_size: float, b_crit: float) -> str:

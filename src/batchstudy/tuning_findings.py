@@ -123,24 +123,24 @@ FIT_WHERE = {"tuned": "at any rate of the grid", "reference": "at this rate"}
 def with_resolution(fit: dict[str, Any], cells: pd.DataFrame, where: str) -> dict[str, Any]:
     """`fit` (made on `cells`, see `fit_cells`) with `SPACING_COLUMNS` (NaN where `fit` is not
     ok), ``left_out`` (`left_out_text` of `cells`, `where` naming the rate), ``fitted_sizes``
-    (the batch sizes with a point) and ``extrapolated_low``/``_high`` (a made fit's interval
-    reaching below / above them, as `scaling` flags the condition sections' fits)."""
+    (the batch sizes with a point) and ``extrapolated_low``/``_high`` (its interval reaching
+    below / above them, `scaling.fitted_extent`, as in the condition sections' fits)."""
     lo = hi = np.nan
-    steps = cells["median_steps"].astype(float)
-    fitted = sorted(int(b) for b in cells.loc[np.isfinite(steps), "batch_size"])
     if fit.get("ok"):
         lo, hi = tuning.spacing_bcrit_range(
             cells["batch_size"], cells["median_steps"], cells["eval_spacing"]
         )
-    made = bool(fit.get("ok")) and bool(fitted)
-    return fit | {
-        SPACING_LO: lo,
-        SPACING_HI: hi,
-        "left_out": left_out_text(cells, where),
-        "fitted_sizes": fitted,
-        "extrapolated_low": made and float(fit["lo"]) < fitted[0],
-        "extrapolated_high": made and float(fit["hi"]) > fitted[-1],
-    }
+    fitted = sorted(int(b) for b in _fitted(cells)["batch_size"])
+    return (
+        fit
+        | {SPACING_LO: lo, SPACING_HI: hi, "left_out": left_out_text(cells, where)}
+        | scaling.fitted_extent(fit, fitted)
+    )
+
+
+def _fitted(cells: pd.DataFrame) -> pd.DataFrame:
+    """The cells of `cells` that carry a point of the B_crit fit: a finite median."""
+    return cells.loc[np.isfinite(cells["median_steps"].astype(float))]
 
 
 def left_out_text(cells: pd.DataFrame, where: str) -> str:
@@ -148,9 +148,8 @@ def left_out_text(cells: pd.DataFrame, where: str) -> str:
     ``n_reached``, ``n_runs``) a B_crit fit leaves out and why, `where` naming the rate ("at
     this rate"): a median "> budget" (half or more of the runs censored) or no runs carries no
     point. Empty when every batch size is fitted."""
-    steps = cells["median_steps"].astype(float)
-    fitted = cells.loc[np.isfinite(steps), "batch_size"]
-    out = cells.loc[~np.isfinite(steps)]
+    fitted = _fitted(cells)["batch_size"]
+    out = cells.drop(index=fitted.index)
     if out.empty:
         return ""
     reasons = {
@@ -1231,6 +1230,7 @@ def _group_doc(
     """One group's findings for the report (`extra`: its grid, target row, reference rate, the
     two B_crit fits of `_fits`, noise table)."""
     ref, fits = extra["reference_lr"], extra["fits"]
+    move = move_kind(fits)
     at_ref = group.loc[np.isclose(group[tuning.LR_COLUMN], ref)]
     chosen = ts.selected_runs(group, extra["grid"])
     verdicts = {
@@ -1259,8 +1259,8 @@ def _group_doc(
         "bcrit": {k: bcrit_text(f) for k, f in fits.items()},
         "lr_changed": _changed_text(fits["tuned"]),
         "moved": moved_text(fits),
-        "move": move_kind(fits),
-        "move_poor": move_kind(fits) in ("up", "down") and any(poor_fit(f) for f in fits.values()),
+        "move": move,
+        "move_poor": move in ("up", "down") and any(poor_fit(f) for f in fits.values()),
         "bcrit_target": bcrit_target_text(extra["target"], lr_text(ref)),
         "claims": claims_change(
             verdicts["reference"], verdicts["tuned"], extra["repeats"] is not None
